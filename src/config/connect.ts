@@ -1,0 +1,162 @@
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import { PgferryError, messageOf } from '../errors.js';
+import { describeConnection, endpointOf, type ConnectionSpec } from './connection-spec.js';
+import { tlsAttempts, type TlsAttempt } from './tls.js';
+
+/** An open session to one side, with the spec it came from for messages. */
+export interface Connection {
+  readonly spec: ConnectionSpec;
+  readonly client: pg.Client;
+}
+
+const NO_SSL_ON_SERVER = 'The server does not support SSL connections';
+
+/**
+ * Opens a session the way libpq would for the spec's sslmode, and turns every way that can
+ * fail into one PgferryError naming the side, what failed and what to do.
+ */
+export async function connect(spec: ConnectionSpec): Promise<Connection> {
+  const attempts = tlsAttempts(spec);
+  let lastError: unknown;
+  for (const [index, attempt] of attempts.entries()) {
+    const client = new pg.Client(clientConfig(spec, attempt));
+    // A session that dies later must not crash the process; its next query reports the failure.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return { spec, client };
+    } catch (error) {
+      lastError = error;
+      await client.end().catch(() => undefined);
+      const isLast = index === attempts.length - 1;
+      if (isLast || !worthFallingBack(error)) break;
+    }
+  }
+  throw connectionError(spec, lastError);
+}
+
+/** Opens, runs `work`, and always closes the session. */
+export async function withConnection<T>(spec: ConnectionSpec, work: (connection: Connection) => Promise<T>): Promise<T> {
+  const connection = await connect(spec);
+  try {
+    return await work(connection);
+  } finally {
+    await connection.client.end().catch(() => undefined);
+  }
+}
+
+function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt): pg.ClientConfig {
+  return {
+    host: spec.hostaddr ?? spec.host,
+    port: spec.port,
+    user: spec.user,
+    database: spec.database,
+    // An empty password makes pg ask the password file itself; pgferry already has.
+    password: spec.password ?? '',
+    ssl: attempt.tls ? withServerName(spec, attempt.options) : false,
+    connectionTimeoutMillis: spec.connectTimeoutSeconds * 1000,
+    application_name: spec.applicationName,
+    ...(spec.options === undefined ? {} : { options: spec.options }),
+  };
+}
+
+function withServerName(spec: ConnectionSpec, options: ConnectionOptions): ConnectionOptions {
+  // With hostaddr the socket goes to an address, but the certificate is checked against host.
+  if (spec.hostaddr !== undefined && options.servername === undefined && options.checkServerIdentity === undefined) {
+    return { ...options, servername: spec.host };
+  }
+  return options;
+}
+
+/** prefer/allow fall back only when the other way might work, as libpq does. */
+function worthFallingBack(error: unknown): boolean {
+  const message = messageOf(error);
+  if (message.includes(NO_SSL_ON_SERVER)) return true;
+  const code = (error as { code?: unknown }).code;
+  // pg_hba.conf may only accept hostssl, or only hostnossl.
+  return code === '28000';
+}
+
+interface ErrorShape {
+  code?: string;
+  message: string;
+}
+
+function connectionError(spec: ConnectionSpec, error: unknown): PgferryError {
+  const { code, message } = (error instanceof Error ? error : { message: String(error) }) as ErrorShape;
+  const side = spec.side;
+  const where = endpointOf(spec);
+  const shown = describeConnection(spec);
+  const fail = (what: string, fix: string) =>
+    new PgferryError('connection', `${side}: ${what}`, { side, fix, cause: error });
+
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+      return fail(`host name "${spec.hostaddr ?? spec.host}" does not resolve`, `check the host in the ${side} connection string (${shown})`);
+    case 'ECONNREFUSED':
+    case 'ENOENT':
+      return fail(
+        `nothing accepts connections at ${where}`,
+        `check that the server is running, that the port is right, and that listen_addresses includes this address`,
+      );
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return fail(`${where} cannot be reached (${code})`, `check the host, the network path and firewalls between here and the server`);
+    case 'ECONNRESET':
+      return fail(`${where} closed the connection during start-up`, `check that ${where} is a PostgreSQL server and look at its log`);
+    case '28P01':
+      return fail(
+        `password authentication failed for user "${spec.user}" (password from ${spec.passwordSource})`,
+        `check the password in the ${side} connection string, PGPASSWORD or the password file (~/.pgpass)`,
+      );
+    case '28000':
+      return fail(
+        `the server refused user "${spec.user}" on database "${spec.database}": ${message}`,
+        `add a pg_hba.conf line for this client, user and database (or change sslmode if the server only accepts encrypted or unencrypted connections)`,
+      );
+    case '3D000':
+      return fail(`database "${spec.database}" does not exist on ${where}`, `create it, or fix the database name in the ${side} connection string`);
+    case '53300':
+      return fail(`${where} has no connection slots left (${message})`, `raise max_connections on the server or close idle sessions`);
+    case '57P03':
+      return fail(`${where} is starting up or shutting down`, `wait until the server accepts connections and run again`);
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+      return fail(
+        `the server's TLS certificate is not signed by a trusted root (sslmode=${spec.sslmode})`,
+        `set sslrootcert= to the CA certificate that signed it, or use sslmode=require to encrypt without verifying`,
+      );
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return fail(
+        `the server's TLS certificate does not name host "${spec.host}" (sslmode=verify-full)`,
+        `connect with the host name the certificate was issued for, or use sslmode=verify-ca`,
+      );
+    case 'CERT_HAS_EXPIRED':
+      return fail(`the server's TLS certificate has expired`, `renew the server certificate`);
+  }
+  if (message.includes('timeout') || message.includes('timed out')) {
+    return fail(
+      `no answer from ${where} within ${spec.connectTimeoutSeconds} s`,
+      `check that ${where} is a PostgreSQL server and reachable, or raise connect_timeout`,
+    );
+  }
+  if (message.includes(NO_SSL_ON_SERVER)) {
+    return fail(`the server at ${where} does not accept TLS but sslmode=${spec.sslmode} requires it`, `enable ssl on the server, or lower sslmode`);
+  }
+  if (message.includes('client password must be a string') || message.includes('password authentication failed')) {
+    return fail(
+      `the server asks user "${spec.user}" for a password and none was given`,
+      `put the password in the ${side} connection string, PGPASSWORD or the password file (~/.pgpass)`,
+    );
+  }
+  if (message.includes('Connection terminated unexpectedly')) {
+    return fail(`${where} closed the connection during start-up`, `check that ${where} is a PostgreSQL server and look at its log`);
+  }
+  return fail(`cannot connect to ${shown}: ${message}`, `check the ${side} connection string and the server's log`);
+}

@@ -1,0 +1,44 @@
+import type { Side } from '../errors.js';
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+export type PasswordSource = 'connection string' | 'PGPASSWORD' | 'password file' | 'none';
+
+/** One side's connection, fully resolved the way libpq would resolve it. */
+export interface ConnectionSpec {
+  readonly side: Side;
+  /** A host name, an IP address, or a Unix socket directory (starts with "/"). */
+  readonly host: string;
+  /** Overrides DNS for the TCP connection while `host` is still used to verify the certificate. */
+  readonly hostaddr: string | undefined;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string | undefined;
+  readonly passwordSource: PasswordSource;
+  readonly sslmode: SslMode;
+  readonly sslrootcert: string | undefined;
+  readonly sslcert: string | undefined;
+  readonly sslkey: string | undefined;
+  readonly connectTimeoutSeconds: number;
+  readonly applicationName: string;
+  readonly options: string | undefined;
+}
+
+/** How a connection is shown to people: never with its password. */
+export function describeConnection(spec: ConnectionSpec): string {
+  const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  const where = spec.host.startsWith('/')
+    ? `postgres://${encodeURIComponent(spec.user)}@/${encodeURIComponent(spec.database)}?host=${encodeURIComponent(spec.host)}&port=${spec.port}`
+    : `postgres://${encodeURIComponent(spec.user)}@${host}:${spec.port}/${encodeURIComponent(spec.database)}`;
+  const ssl = spec.sslmode === 'prefer' ? '' : `${where.includes('?') ? '&' : '?'}sslmode=${spec.sslmode}`;
+  return where + ssl;
+}
+
+/** `host:port` or the socket path, for messages about reachability. */
+export function endpointOf(spec: ConnectionSpec): string {
+  if (spec.host.startsWith('/')) return `socket ${spec.host}/.s.PGSQL.${spec.port}`;
+  const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  return `${host}:${spec.port}`;
+}

@@ -1,0 +1,136 @@
+import { usageError, type Side } from '../errors.js';
+
+/**
+ * The libpq connection parameters pgferry understands. Anything else in a connection string
+ * is refused by name, as libpq does, rather than silently ignored.
+ */
+export const CONNECTION_KEYWORDS = [
+  'host',
+  'hostaddr',
+  'port',
+  'dbname',
+  'user',
+  'password',
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'connect_timeout',
+  'application_name',
+  'options',
+] as const;
+
+export type ConnectionKeyword = (typeof CONNECTION_KEYWORDS)[number];
+export type ConnectionParams = Partial<Record<ConnectionKeyword, string>>;
+
+const KNOWN = new Set<string>(CONNECTION_KEYWORDS);
+
+function isKnown(keyword: string): keyword is ConnectionKeyword {
+  return KNOWN.has(keyword);
+}
+
+/** Parses `postgres://…` URLs and libpq `key=value` strings into their parameters. */
+export function parseConnectionString(text: string, side: Side): ConnectionParams {
+  const trimmed = text.trim();
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return parseUrl(trimmed, side);
+  if (trimmed.includes('=')) return parseKeywords(trimmed, side);
+  throw malformed(side, 'it is neither a postgres:// URL nor a list of key=value pairs');
+}
+
+function malformed(side: Side, why: string) {
+  return usageError(
+    `${side} connection string is malformed: ${why}`,
+    `write it as postgres://user@host:5432/dbname or as "host=… port=5432 dbname=… user=…"`,
+  );
+}
+
+function parseUrl(text: string, side: Side): ConnectionParams {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw malformed(side, 'the URL cannot be parsed (percent-encode special characters in the user name and password)');
+  }
+  const params: ConnectionParams = {};
+  const decode = (value: string, what: string) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      throw malformed(side, `the ${what} holds an invalid percent-encoding`);
+    }
+  };
+  // Non-special schemes keep IPv6 brackets and percent-encoded socket paths in the host.
+  let host = decode(url.hostname, 'host');
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host.includes(',')) throw malformed(side, 'several hosts are given; pgferry connects to one server per side');
+  if (host !== '') params.host = host;
+  if (url.port !== '') params.port = url.port;
+  if (url.username !== '') params.user = decode(url.username, 'user name');
+  if (url.password !== '') params.password = decode(url.password, 'password');
+  const dbname = decode(url.pathname.replace(/^\//, ''), 'database name');
+  if (dbname !== '') params.dbname = dbname;
+  for (const [key, value] of url.searchParams) {
+    const keyword = key === 'ssl' && value === 'true' ? 'sslmode' : key;
+    if (!isKnown(keyword)) throw unknownKeyword(side, key);
+    params[keyword] = keyword === 'sslmode' && key === 'ssl' ? 'require' : value;
+  }
+  return params;
+}
+
+function unknownKeyword(side: Side, key: string) {
+  return usageError(
+    `${side} connection string has an unknown parameter "${key}"`,
+    `use only ${CONNECTION_KEYWORDS.join(', ')}`,
+  );
+}
+
+/** libpq's grammar: `key = value` pairs separated by spaces; values may be single-quoted with \' and \\ escapes. */
+function parseKeywords(text: string, side: Side): ConnectionParams {
+  const params: ConnectionParams = {};
+  let i = 0;
+  const skipSpace = () => {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+  };
+  while (true) {
+    skipSpace();
+    if (i >= text.length) break;
+    const keyStart = i;
+    while (i < text.length && /[A-Za-z0-9_]/.test(text[i]!)) i++;
+    const key = text.slice(keyStart, i);
+    skipSpace();
+    if (key === '' || text[i] !== '=') {
+      throw malformed(side, `expected "key=value" near "${text.slice(keyStart, keyStart + 20).replace(/password.*/i, 'password…')}"`);
+    }
+    i++;
+    skipSpace();
+    let value = '';
+    if (text[i] === "'") {
+      i++;
+      let closed = false;
+      while (i < text.length) {
+        const ch = text[i]!;
+        if (ch === '\\' && i + 1 < text.length) {
+          value += text[i + 1];
+          i += 2;
+        } else if (ch === "'") {
+          closed = true;
+          i++;
+          break;
+        } else {
+          value += ch;
+          i++;
+        }
+      }
+      if (!closed) throw malformed(side, `the quoted value of "${key}" has no closing quote`);
+    } else {
+      while (i < text.length && !/\s/.test(text[i]!)) {
+        if (text[i] === '\\' && i + 1 < text.length) i++;
+        value += text[i];
+        i++;
+      }
+    }
+    if (!isKnown(key)) throw unknownKeyword(side, key);
+    params[key] = value;
+  }
+  return params;
+}

@@ -1,0 +1,8 @@
+export { parseConnectionString, CONNECTION_KEYWORDS } from './connection-string.js';
+export type { ConnectionParams, ConnectionKeyword } from './connection-string.js';
+export { describeConnection, endpointOf, SSL_MODES } from './connection-spec.js';
+export type { ConnectionSpec, SslMode, PasswordSource } from './connection-spec.js';
+export { resolveConnection } from './resolve.js';
+export { connect, withConnection } from './connect.js';
+export type { Connection } from './connect.js';
+export { registerSecret, scrubSecrets } from './secrets.js';

@@ -1,0 +1,325 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { installation, unprivilegedUser, type MajorVersion } from './binaries.js';
+import { makeServerCertificate, type ServerCertificate } from './certificates.js';
+
+export type Setting = string | number | boolean;
+
+export interface ClusterOptions {
+  readonly version: MajorVersion;
+  /** postgresql.conf settings; `wal_level` defaults to `logical`. */
+  readonly settings?: Readonly<Record<string, Setting>>;
+  /** Serve TLS with a self-signed certificate naming these hosts (made fresh by the harness). */
+  readonly tlsHostNames?: readonly string[];
+}
+
+const DIR_PREFIX = 'pgferry-test-';
+const OWNER_FILE = 'owner.pid';
+const SUPERUSER = 'postgres';
+const START_TIMEOUT_MS = 60_000;
+
+/** Settings that make a throwaway test server fast; durability is not under test here. */
+const FAST_SETTINGS: Record<string, Setting> = {
+  fsync: 'off',
+  synchronous_commit: 'off',
+  full_page_writes: 'off',
+  max_connections: 60,
+  shared_buffers: '64MB',
+  max_wal_size: '1GB',
+  log_min_messages: 'warning',
+};
+
+const running = new Set<Cluster>();
+let exitHookInstalled = false;
+
+/** A real PostgreSQL server in a temporary directory, on a free port, owned by this test process. */
+export class Cluster {
+  readonly host = '127.0.0.1';
+  readonly superuser = SUPERUSER;
+  private databaseCounter = 0;
+
+  constructor(
+    readonly version: MajorVersion,
+    readonly port: number,
+    readonly password: string,
+    readonly directory: string,
+    readonly certificate: ServerCertificate | undefined,
+    private readonly process: ChildProcess,
+  ) {}
+
+  /** A postgres:// URL for `database`, as `user` (the superuser by default). */
+  url(database = 'postgres', options: { user?: string; password?: string | null; host?: string; params?: Record<string, string> } = {}): string {
+    const user = options.user ?? this.superuser;
+    const password = options.password === undefined ? this.password : options.password;
+    const auth = password === null ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+    const query = new URLSearchParams({ sslmode: 'disable', ...options.params }).toString();
+    return `postgres://${auth}@${options.host ?? this.host}:${this.port}/${encodeURIComponent(database)}?${query}`;
+  }
+
+  /** Runs `work` with a superuser session on `database`, closed afterwards. */
+  async withClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ host: this.host, port: this.port, user: this.superuser, password: this.password, database });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Runs SQL as the superuser; several statements may be given when there are no parameters. */
+  async sql(database: string, text: string, values?: unknown[]): Promise<pg.QueryResult> {
+    return this.withClient(database, (client) => client.query(text, values));
+  }
+
+  /** A fresh, empty database for one test. */
+  async createDatabase(options: { encoding?: string; collate?: string; ctype?: string; prefix?: string } = {}): Promise<string> {
+    this.databaseCounter += 1;
+    const name = `${options.prefix ?? 'db'}_${this.databaseCounter}_${randomBytes(3).toString('hex')}`;
+    const clauses = ['TEMPLATE template0'];
+    clauses.push(`ENCODING '${options.encoding ?? 'UTF8'}'`);
+    clauses.push(`LC_COLLATE '${options.collate ?? 'C'}'`);
+    clauses.push(`LC_CTYPE '${options.ctype ?? options.collate ?? 'C'}'`);
+    await this.sql('postgres', `CREATE DATABASE ${name} ${clauses.join(' ')}`);
+    return name;
+  }
+
+  /** Fast shutdown, then the directory is removed. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (!running.has(this)) return;
+    running.delete(this);
+    await stopProcess(this.process);
+    rmSync(this.directory, { recursive: true, force: true });
+  }
+
+  get logFile(): string {
+    return join(this.directory, 'server.log');
+  }
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  sweepAbandonedClusters();
+  installExitHook();
+  let lastError: unknown;
+  // A free port can be taken by a parallel test file between our probe and the server's bind.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(options, await freePort());
+    } catch (error) {
+      lastError = error;
+      if (!String(error).includes('could not bind') && !String(error).includes('Address already in use')) throw error;
+    }
+  }
+  throw lastError;
+}
+
+/** Starts several clusters at once; if one fails, the others are stopped. */
+export async function startClusters(list: readonly ClusterOptions[]): Promise<Cluster[]> {
+  const results = await Promise.allSettled(list.map((options) => startCluster(options)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<Cluster>).value);
+}
+
+async function startOnce(options: ClusterOptions, port: number): Promise<Cluster> {
+  const { binDir } = installation(options.version);
+  const runAs = unprivilegedUser();
+  const directory = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${options.version}-`));
+  writeFileSync(join(directory, OWNER_FILE), String(process.pid));
+  const dataDir = join(directory, 'data');
+  const password = randomBytes(12).toString('base64url');
+  const passwordFile = join(directory, 'pwfile');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  if (runAs) {
+    chownSync(directory, runAs.uid, runAs.gid);
+    chownSync(passwordFile, runAs.uid, runAs.gid);
+  }
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: 'UTC' };
+  const spawnIdentity = runAs ? { uid: runAs.uid, gid: runAs.gid } : {};
+  const init = spawnSync(
+    join(binDir, 'initdb'),
+    ['-D', dataDir, '-U', SUPERUSER, `--pwfile=${passwordFile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync'],
+    { env, ...spawnIdentity, encoding: 'utf8', cwd: directory },
+  );
+  if (init.status !== 0) {
+    rmSync(directory, { recursive: true, force: true });
+    throw new Error(`initdb for PostgreSQL ${options.version} failed:\n${init.stderr}${init.stdout}`);
+  }
+
+  let certificate: ServerCertificate | undefined;
+  const settings: Record<string, Setting> = {
+    ...FAST_SETTINGS,
+    wal_level: 'logical',
+    listen_addresses: 'localhost',
+    port,
+    unix_socket_directories: directory,
+    ...options.settings,
+  };
+  if (options.tlsHostNames) {
+    certificate = await makeServerCertificate(options.tlsHostNames);
+    writeFileSync(join(dataDir, 'server.crt'), certificate.certificate);
+    writeFileSync(join(dataDir, 'server.key'), certificate.privateKey, { mode: 0o600 });
+    if (runAs) {
+      chownSync(join(dataDir, 'server.crt'), runAs.uid, runAs.gid);
+      chownSync(join(dataDir, 'server.key'), runAs.uid, runAs.gid);
+    }
+    Object.assign(settings, { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' });
+  }
+  appendFileSync(join(dataDir, 'postgresql.conf'), `\n# set by the pgferry test harness\n${formatSettings(settings)}`);
+
+  const logFile = join(directory, 'server.log');
+  const logFd = openSync(logFile, 'a');
+  if (runAs) chownSync(logFile, runAs.uid, runAs.gid);
+  const child = spawn(join(binDir, 'postgres'), ['-D', dataDir], {
+    env,
+    ...spawnIdentity,
+    cwd: directory,
+    stdio: ['ignore', logFd, logFd],
+  });
+  closeSync(logFd);
+  const cluster = new Cluster(options.version, port, password, directory, certificate, child);
+  running.add(cluster);
+  try {
+    await waitUntilReady(cluster, child);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
+
+function formatSettings(settings: Record<string, Setting>): string {
+  return Object.entries(settings)
+    .map(([name, value]) => `${name} = ${typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : value === true ? 'on' : value === false ? 'off' : value}`)
+    .join('\n');
+}
+
+async function waitUntilReady(cluster: Cluster, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`PostgreSQL ${cluster.version} exited at start-up:\n${tail(cluster.logFile)}`);
+    try {
+      await cluster.sql('postgres', 'SELECT 1');
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`PostgreSQL ${cluster.version} did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(cluster.logFile)}`);
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
+  } catch {
+    return '(no server log)';
+  }
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGQUIT'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is waited for.
+    child.kill('SIGINT');
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** No test may leave a server behind, even when it fails or the runner is interrupted. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = () => {
+    for (const cluster of running) {
+      // Immediate shutdown: the process is exiting and cannot wait.
+      killQuietly(cluster);
+    }
+  };
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+function killQuietly(cluster: Cluster): void {
+  const pidFile = join(cluster.directory, 'data', 'postmaster.pid');
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    if (pid > 0) process.kill(pid, 'SIGQUIT');
+  } catch {
+    // Already gone.
+  }
+  rmSync(cluster.directory, { recursive: true, force: true });
+}
+
+/**
+ * A test process killed with SIGKILL cannot clean up. The next harness to start stops any
+ * server whose owning test process no longer exists, and removes its directory.
+ */
+export function sweepAbandonedClusters(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(tmpdir()).filter((name) => name.startsWith(DIR_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const directory = join(tmpdir(), name);
+    const ownerFile = join(directory, OWNER_FILE);
+    if (!existsSync(ownerFile)) continue;
+    const owner = Number(readFileSync(ownerFile, 'utf8'));
+    if (isAlive(owner)) continue;
+    const pidFile = join(directory, 'data', 'postmaster.pid');
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      if (pid > 0 && isAlive(pid)) {
+        try {
+          process.kill(pid, 'SIGQUIT');
+        } catch {
+          // Raced with its own exit.
+        }
+      }
+    }
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

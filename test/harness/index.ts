@@ -1,0 +1,7 @@
+export { startCluster, startClusters, sweepAbandonedClusters, Cluster } from './cluster.js';
+export type { ClusterOptions, Setting } from './cluster.js';
+export { MAJOR_VERSIONS, installation, unprivilegedUser } from './binaries.js';
+export type { MajorVersion } from './binaries.js';
+export { makeServerCertificate } from './certificates.js';
+export { runPgferry } from './cli.js';
+export type { CliResult } from './cli.js';
