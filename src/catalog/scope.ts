@@ -1,0 +1,75 @@
+import picomatch from 'picomatch';
+import { usageError } from '../errors.js';
+
+/**
+ * Which tables a command works on. Patterns are globs; a table pattern with a dot matches
+ * "schema.table", without one it matches the table name in any schema. Excludes win.
+ */
+export interface ScopeFilter {
+  readonly includeSchemas: readonly string[];
+  readonly excludeSchemas: readonly string[];
+  readonly includeTables: readonly string[];
+  readonly excludeTables: readonly string[];
+}
+
+export const EVERYTHING: ScopeFilter = { includeSchemas: [], excludeSchemas: [], includeTables: [], excludeTables: [] };
+
+/** Schemas that are never user data: the catalogs, TOAST, temporary schemas and pgferry's own state. */
+export const SYSTEM_SCHEMA_SQL = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+
+export interface QualifiedName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+export class Scope {
+  private readonly includeSchema: (s: string) => boolean;
+  private readonly excludeSchema: (s: string) => boolean;
+  private readonly tableMatchers: ReadonlyArray<{ pattern: string; test: (t: QualifiedName) => boolean }>;
+  private readonly excludeTable: (t: QualifiedName) => boolean;
+
+  constructor(readonly filter: ScopeFilter) {
+    this.includeSchema = anyOf(filter.includeSchemas, true);
+    this.excludeSchema = anyOf(filter.excludeSchemas, false);
+    this.tableMatchers = filter.includeTables.map((pattern) => ({ pattern, test: tableMatcher(pattern) }));
+    const excludes = filter.excludeTables.map(tableMatcher);
+    this.excludeTable = (t) => excludes.some((test) => test(t));
+  }
+
+  includes(table: QualifiedName): boolean {
+    if (!this.includeSchema(table.schema) || this.excludeSchema(table.schema)) return false;
+    if (this.excludeTable(table)) return false;
+    return this.tableMatchers.length === 0 || this.tableMatchers.some((m) => m.test(table));
+  }
+
+  /**
+   * A pattern that names nothing is almost always a typo; going on would silently migrate
+   * less than the user asked for.
+   */
+  assertPatternsMatch(tables: readonly QualifiedName[], where: string): void {
+    for (const { pattern, test } of this.tableMatchers) {
+      if (!tables.some(test)) {
+        throw usageError(`--include-table "${pattern}" matches no table in ${where}`, 'check the spelling, or write it as schema.table');
+      }
+    }
+    const schemas = new Set(tables.map((t) => t.schema));
+    for (const pattern of this.filter.includeSchemas) {
+      const matches = picomatch(pattern);
+      if (![...schemas].some((schema) => matches(schema))) {
+        throw usageError(`--include-schema "${pattern}" matches no schema with tables in ${where}`, 'check the spelling of the schema name');
+      }
+    }
+  }
+}
+
+function anyOf(patterns: readonly string[], whenEmpty: boolean): (value: string) => boolean {
+  if (patterns.length === 0) return () => whenEmpty;
+  const matchers = patterns.map((p) => picomatch(p));
+  return (value) => matchers.some((m) => m(value));
+}
+
+function tableMatcher(pattern: string): (t: QualifiedName) => boolean {
+  const match = picomatch(pattern, { dot: true });
+  return pattern.includes('.') ? (t) => match(`${t.schema}.${t.name}`) : (t) => match(t.name);
+}

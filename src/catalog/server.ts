@@ -1,0 +1,76 @@
+import type pg from 'pg';
+
+/** What every command needs to know about a server before it talks to it. */
+export interface ServerInfo {
+  /** server_version_num, e.g. 170010. */
+  readonly versionNum: number;
+  readonly major: number;
+  /** server_version, e.g. "17.10". */
+  readonly version: string;
+  readonly database: string;
+  readonly databaseBytes: number;
+  readonly encoding: string;
+  readonly collate: string;
+  readonly ctype: string;
+  /** 'libc', 'icu' or 'builtin'. */
+  readonly localeProvider: string;
+  readonly currentUser: string;
+  readonly isSuperuser: boolean;
+  readonly inRecovery: boolean;
+}
+
+export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
+  const versionNum = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+  const provider =
+    versionNum >= 150000
+      ? `CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END`
+      : `'libc'`;
+  const { rows } = await client.query<{
+    version: string;
+    database: string;
+    bytes: string;
+    encoding: string;
+    collate: string;
+    ctype: string;
+    provider: string;
+    current_user: string;
+    superuser: boolean;
+    in_recovery: boolean;
+  }>(`
+    SELECT current_setting('server_version') AS version,
+           d.datname AS database,
+           pg_database_size(d.oid)::text AS bytes,
+           pg_encoding_to_char(d.encoding) AS encoding,
+           d.datcollate AS collate,
+           d.datctype AS ctype,
+           ${provider} AS provider,
+           current_user AS current_user,
+           r.rolsuper AS superuser,
+           pg_is_in_recovery() AS in_recovery
+      FROM pg_database d, pg_roles r
+     WHERE d.datname = current_database() AND r.rolname = current_user`);
+  const row = rows[0]!;
+  return {
+    versionNum,
+    major: Math.floor(versionNum / 10000),
+    version: row.version.split(' ')[0]!,
+    database: row.database,
+    databaseBytes: Number(row.bytes),
+    encoding: row.encoding,
+    collate: row.collate,
+    ctype: row.ctype,
+    localeProvider: row.provider,
+    currentUser: row.current_user,
+    isSuperuser: row.superuser,
+    inRecovery: row.in_recovery,
+  };
+}
+
+/** Settings by name; a setting the server doesn't have is absent from the map. */
+export async function readSettings(client: pg.Client, names: readonly string[]): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ name: string; setting: string }>(
+    'SELECT name, setting FROM pg_settings WHERE name = ANY($1)',
+    [names],
+  );
+  return new Map(rows.map((r) => [r.name, r.setting]));
+}

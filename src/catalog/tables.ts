@@ -1,0 +1,95 @@
+import type pg from 'pg';
+import { SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from './scope.js';
+
+export type TableKind = 'table' | 'partitioned table' | 'materialized view' | 'foreign table';
+export type ReplicaIdentity = 'default' | 'full' | 'index' | 'nothing';
+
+/** One relation holding (or routing) user rows on the source, with what the pipeline needs to plan for it. */
+export interface TableInfo extends QualifiedName {
+  readonly oid: number;
+  readonly kind: TableKind;
+  readonly unlogged: boolean;
+  readonly isPartition: boolean;
+  readonly replicaIdentity: ReplicaIdentity;
+  readonly hasPrimaryKey: boolean;
+  /** The index named by REPLICA IDENTITY USING INDEX still exists and is valid. */
+  readonly hasIdentityIndex: boolean;
+  /** The current role can read it (SELECT on the table and USAGE on its schema). */
+  readonly readable: boolean;
+  /** The current role owns it or is a member of its owner (needed to publish it). */
+  readonly owned: boolean;
+  readonly bytes: number;
+  readonly estimatedRows: number;
+}
+
+const KINDS: Record<string, TableKind> = { r: 'table', p: 'partitioned table', m: 'materialized view', f: 'foreign table' };
+const IDENTITIES: Record<string, ReplicaIdentity> = { d: 'default', f: 'full', i: 'index', n: 'nothing' };
+
+/**
+ * Every table, partitioned table, materialized view and foreign table outside the system
+ * schemas, minus those an extension creates (CREATE EXTENSION makes them on the target).
+ */
+export async function listTables(client: pg.Client, scope: Scope): Promise<TableInfo[]> {
+  const { rows } = await client.query<{
+    oid: number;
+    schema: string;
+    name: string;
+    relkind: string;
+    relpersistence: string;
+    relreplident: string;
+    relispartition: boolean;
+    has_primary_key: boolean;
+    has_identity_index: boolean;
+    readable: boolean;
+    owned: boolean;
+    bytes: string;
+    estimated_rows: number;
+  }>(`
+    SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+           c.relpersistence::text AS relpersistence, c.relreplident::text AS relreplident, c.relispartition,
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key,
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid) AS has_identity_index,
+           has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
+           pg_has_role(c.relowner, 'USAGE') AS owned,
+           CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) ELSE 0 END::text AS bytes,
+           GREATEST(c.reltuples, 0)::float8 AS estimated_rows
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'm', 'f')
+       AND ${SYSTEM_SCHEMA_SQL}
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY n.nspname, c.relname`);
+  return rows
+    .map((r) => ({
+      oid: r.oid,
+      schema: r.schema,
+      name: r.name,
+      kind: KINDS[r.relkind]!,
+      unlogged: r.relpersistence === 'u',
+      isPartition: r.relispartition,
+      replicaIdentity: IDENTITIES[r.relreplident]!,
+      hasPrimaryKey: r.has_primary_key,
+      hasIdentityIndex: r.has_identity_index,
+      readable: r.readable,
+      owned: r.owned,
+      bytes: Number(r.bytes),
+      estimatedRows: r.estimated_rows,
+    }))
+    .filter((t) => scope.includes(t));
+}
+
+/** `"schema"."name"`, quoted for SQL. */
+export function quoteQualified(table: QualifiedName): string {
+  return `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** schema.name as people write it, quoting only where SQL would need it. */
+export function displayName(table: QualifiedName): string {
+  const show = (part: string) => (/^[a-z_][a-z0-9_$]*$/.test(part) ? part : quoteIdent(part));
+  return `${show(table.schema)}.${show(table.name)}`;
+}

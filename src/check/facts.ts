@@ -1,0 +1,150 @@
+import type pg from 'pg';
+import { listTables, quoteQualified, readServerInfo, readSettings, SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
+
+export interface SourceFacts {
+  readonly server: ServerInfo;
+  readonly walLevel: string;
+  readonly maxReplicationSlots: number;
+  readonly maxWalSenders: number;
+  /** In MB; -1 is unlimited; undefined before PostgreSQL 13. */
+  readonly maxSlotWalKeepSizeMb: number | undefined;
+  /** In seconds; 0 is off; undefined before PostgreSQL 18. */
+  readonly idleSlotTimeoutSeconds: number | undefined;
+  readonly slotsUsed: number;
+  readonly sendersUsed: number;
+  readonly hasReplicationAttribute: boolean;
+  /** The managed-service role that grants replication, when that is how the role may replicate. */
+  readonly managedReplicationRole: string | undefined;
+  readonly canCreateInDatabase: boolean;
+  readonly tables: readonly TableInfo[];
+  readonly largeObjects: number;
+  readonly extensions: ReadonlyArray<{ readonly name: string; readonly version: string }>;
+  /** Average WAL write rate since the statistics were reset; undefined where pg_stat_wal is missing (before 14). */
+  readonly walBytesPerSecond: number | undefined;
+}
+
+export interface TargetFacts {
+  readonly server: ServerInfo;
+  readonly canCreateInDatabase: boolean;
+  readonly canSetReplicationRole: boolean;
+  /** Extension name → versions the target can install. */
+  readonly availableExtensions: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Tables in scope that exist on the target and hold at least one row. */
+  readonly nonEmptyTables: readonly QualifiedName[];
+}
+
+/** Roles of managed services whose members may open replication connections. */
+const MANAGED_REPLICATION_ROLES = ['rds_replication', 'rds_superuser'];
+
+export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<SourceFacts> {
+  const server = await readServerInfo(client);
+  const settings = await readSettings(client, [
+    'wal_level',
+    'max_replication_slots',
+    'max_wal_senders',
+    'max_slot_wal_keep_size',
+    'idle_replication_slot_timeout',
+  ]);
+  const numberOf = (name: string) => (settings.has(name) ? Number(settings.get(name)) : undefined);
+
+  const usage = await client.query<{ slots: number; senders: number; largeobjects: number }>(`
+    SELECT (SELECT count(*) FROM pg_replication_slots)::int AS slots,
+           (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS senders,
+           (SELECT count(*) FROM pg_largeobject_metadata)::int AS largeobjects`);
+  const role = await client.query<{ rolreplication: boolean; managed: string | null; can_create: boolean }>(
+    `SELECT r.rolreplication,
+            (SELECT m.rolname FROM pg_roles m
+              WHERE m.rolname = ANY($1) AND pg_has_role(current_user, m.oid, 'MEMBER') LIMIT 1) AS managed,
+            has_database_privilege(current_database(), 'CREATE') AS can_create
+       FROM pg_roles r WHERE r.rolname = current_user`,
+    [MANAGED_REPLICATION_ROLES],
+  );
+  const extensions = await client.query<{ name: string; version: string }>(
+    `SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY extname`,
+  );
+  let walBytesPerSecond: number | undefined;
+  if (server.major >= 14) {
+    const wal = await client.query<{ bytes: number; seconds: number }>(`
+      SELECT wal_bytes::float8 AS bytes,
+             GREATEST(extract(epoch FROM now() - GREATEST(coalesce(stats_reset, pg_postmaster_start_time()), pg_postmaster_start_time())), 1)::float8 AS seconds
+        FROM pg_stat_wal`);
+    const row = wal.rows[0];
+    if (row) walBytesPerSecond = row.bytes / row.seconds;
+  }
+  const counts = usage.rows[0]!;
+  const roleRow = role.rows[0]!;
+  return {
+    server,
+    walLevel: settings.get('wal_level') ?? 'unknown',
+    maxReplicationSlots: numberOf('max_replication_slots') ?? 0,
+    maxWalSenders: numberOf('max_wal_senders') ?? 0,
+    maxSlotWalKeepSizeMb: numberOf('max_slot_wal_keep_size'),
+    idleSlotTimeoutSeconds: numberOf('idle_replication_slot_timeout'),
+    slotsUsed: counts.slots,
+    sendersUsed: counts.senders,
+    hasReplicationAttribute: roleRow.rolreplication || server.isSuperuser,
+    managedReplicationRole: roleRow.managed ?? undefined,
+    canCreateInDatabase: roleRow.can_create,
+    tables: await listTables(client, scope),
+    largeObjects: counts.largeobjects,
+    extensions: extensions.rows,
+    walBytesPerSecond,
+  };
+}
+
+export async function readTargetFacts(client: pg.Client, sourceTables: readonly QualifiedName[]): Promise<TargetFacts> {
+  const server = await readServerInfo(client);
+  const privilege = await client.query<{ can_create: boolean }>(
+    `SELECT has_database_privilege(current_database(), 'CREATE') AS can_create`,
+  );
+  const extensions = await client.query<{ name: string; version: string }>(
+    `SELECT name, version FROM pg_available_extension_versions`,
+  );
+  const availableExtensions = new Map<string, Set<string>>();
+  for (const { name, version } of extensions.rows) {
+    const versions = availableExtensions.get(name) ?? new Set<string>();
+    versions.add(version);
+    availableExtensions.set(name, versions);
+  }
+  return {
+    server,
+    canCreateInDatabase: privilege.rows[0]!.can_create,
+    canSetReplicationRole: await canSetReplicationRole(client),
+    availableExtensions,
+    nonEmptyTables: await nonEmptyTables(client, sourceTables),
+  };
+}
+
+/**
+ * Apply runs with session_replication_role = replica so that target triggers and foreign keys
+ * don't fire twice. Only trying it tells whether this role may (superuser, a managed
+ * service's admin role, or GRANT SET ON PARAMETER on 15+).
+ */
+async function canSetReplicationRole(client: pg.Client): Promise<boolean> {
+  await client.query('BEGIN');
+  try {
+    await client.query(`SET LOCAL session_replication_role = replica`);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === '42501') return false;
+    throw error;
+  } finally {
+    await client.query('ROLLBACK');
+  }
+}
+
+async function nonEmptyTables(client: pg.Client, sourceTables: readonly QualifiedName[]): Promise<QualifiedName[]> {
+  const { rows } = await client.query<{ schema: string; name: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND ${SYSTEM_SCHEMA_SQL}`);
+  const onTarget = new Set(rows.map((r) => `${r.schema}\u0000${r.name}`));
+  const existing = sourceTables.filter((t) => onTarget.has(`${t.schema}\u0000${t.name}`));
+  const found: QualifiedName[] = [];
+  for (const table of existing) {
+    // ONLY: inheritance children and partitions are in the list themselves.
+    const result = await client.query(`SELECT 1 FROM ONLY ${quoteQualified(table)} LIMIT 1`);
+    if (result.rowCount !== null && result.rowCount > 0) found.push(table);
+  }
+  return found;
+}

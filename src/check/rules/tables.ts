@@ -1,0 +1,114 @@
+import { displayName, quoteQualified, type TableInfo } from '../../catalog/index.js';
+import { listSome, plural, type Finding } from '../finding.js';
+import type { SourceFacts, TargetFacts } from '../facts.js';
+
+/** Has no way to identify the old row of an UPDATE or DELETE in the change stream. */
+function lacksReplicaIdentity(t: TableInfo): boolean {
+  if (t.kind !== 'table') return false;
+  switch (t.replicaIdentity) {
+    case 'full':
+      return false;
+    case 'nothing':
+      return true;
+    case 'default':
+      return !t.hasPrimaryKey;
+    case 'index':
+      return !t.hasIdentityIndex;
+  }
+}
+
+const MAX_FIX_LINES = 20;
+
+export function tableFindings(source: SourceFacts, target: TargetFacts): Finding[] {
+  const findings: Finding[] = [];
+  const tables = source.tables;
+  if (tables.length === 0) {
+    findings.push({
+      id: 'scope.empty',
+      severity: 'warning',
+      message: 'no table is in scope on the source',
+      why: 'there is nothing to copy or stream; the filters or the database may be wrong',
+      fix: 'check --source and the --include/--exclude filters',
+    });
+  }
+
+  const noIdentity = tables.filter(lacksReplicaIdentity);
+  if (noIdentity.length > 0) {
+    const lines = noIdentity.slice(0, MAX_FIX_LINES).map((t) => `ALTER TABLE ${quoteQualified(t)} REPLICA IDENTITY FULL;`);
+    if (noIdentity.length > MAX_FIX_LINES) lines.push(`… and the same for ${noIdentity.length - MAX_FIX_LINES} more`);
+    findings.push({
+      id: 'tables.no-replica-identity',
+      severity: 'error',
+      message: `${plural(noIdentity.length, 'table')} without a primary key or usable replica identity: ${listSome(noIdentity.map(displayName))}`,
+      why:
+        'once published, UPDATE and DELETE on such a table fail on the source ("cannot update table … because it does not have a replica identity"), ' +
+        'and the change stream could not say which row changed',
+      fix: `add a primary key (ALTER TABLE … ADD PRIMARY KEY (…)), the better fix, or log whole old rows:\n${lines.join('\n')}`,
+    });
+  }
+
+  const fullWithoutKey = tables.filter((t) => t.kind === 'table' && t.replicaIdentity === 'full' && !t.hasPrimaryKey);
+  if (fullWithoutKey.length > 0) {
+    findings.push({
+      id: 'tables.replica-identity-full',
+      severity: 'info',
+      message: `${plural(fullWithoutKey.length, 'table')} ${fullWithoutKey.length === 1 ? 'has' : 'have'} REPLICA IDENTITY FULL and no key: ${listSome(fullWithoutKey.map(displayName))}`,
+      why: 'their updates and deletes are applied one row at a time by matching whole rows, slower than keyed tables',
+      fix: 'add a primary key where the data has one',
+    });
+  }
+
+  const unlogged = tables.filter((t) => t.unlogged);
+  if (unlogged.length > 0) {
+    findings.push({
+      id: 'tables.unlogged',
+      severity: 'warning',
+      message: `${plural(unlogged.length, 'unlogged table')}: ${listSome(unlogged.map(displayName))}`,
+      why: 'unlogged tables write no WAL, so they are copied once at the snapshot but later changes never reach the target',
+      fix: `make them logged before the migration (${unlogged.slice(0, 3).map((t) => `ALTER TABLE ${quoteQualified(t)} SET LOGGED;`).join(' ')}), or leave them out with --exclude-table and reload them after the cut-over`,
+    });
+  }
+
+  const foreign = tables.filter((t) => t.kind === 'foreign table');
+  if (foreign.length > 0) {
+    findings.push({
+      id: 'objects.foreign-tables',
+      severity: 'warning',
+      message: `${plural(foreign.length, 'foreign table')}: ${listSome(foreign.map(displayName))}`,
+      why: 'their rows live on another server; pgferry recreates the definitions but copies and streams no rows for them',
+      fix: 'make sure the foreign servers and user mappings work from the target after the migration',
+    });
+  }
+
+  const matviews = tables.filter((t) => t.kind === 'materialized view');
+  if (matviews.length > 0) {
+    findings.push({
+      id: 'objects.materialized-views',
+      severity: 'info',
+      message: `${plural(matviews.length, 'materialized view')}: ${listSome(matviews.map(displayName))}`,
+      why: 'materialized views are refreshed on the target after the copy; logical replication does not carry later refreshes',
+      fix: 'refresh them on the target after the cut-over, as you do on the source',
+    });
+  }
+
+  if (source.largeObjects > 0) {
+    findings.push({
+      id: 'objects.large-objects',
+      severity: 'warning',
+      message: `the source holds ${plural(source.largeObjects, 'large object')} (pg_largeobject)`,
+      why: 'logical replication does not carry large objects, so neither the copy nor the change stream moves them',
+      fix: 'move them separately after the cut-over (pg_dump --large-objects --data-only … | psql), or store them in bytea columns instead',
+    });
+  }
+
+  if (target.nonEmptyTables.length > 0) {
+    findings.push({
+      id: 'target.tables-not-empty',
+      severity: 'error',
+      message: `${plural(target.nonEmptyTables.length, 'table')} in scope already ${target.nonEmptyTables.length === 1 ? 'holds' : 'hold'} rows on the target: ${listSome(target.nonEmptyTables.map(displayName))}`,
+      why: 'copying into them would mix old target rows with the source\'s; clone refuses such a target',
+      fix: 'use an empty target database, empty those tables (TRUNCATE …), leave them out with --exclude-table, or continue an interrupted clone with --resume',
+    });
+  }
+  return findings;
+}

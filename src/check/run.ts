@@ -1,0 +1,72 @@
+import type pg from 'pg';
+import { Scope, type ScopeFilter } from '../catalog/index.js';
+import { describeConnection, withConnection, type ConnectionSpec } from '../config/index.js';
+import { PgferryError, messageOf, type Side } from '../errors.js';
+import { readSourceFacts, readTargetFacts, type SourceFacts, type TargetFacts } from './facts.js';
+import { bySeverity, type CheckReport, type Finding } from './finding.js';
+import { databaseFindings } from './rules/database.js';
+import { extensionFindings } from './rules/extensions.js';
+import { privilegeFindings } from './rules/privileges.js';
+import { replicationFindings } from './rules/replication.js';
+import { versionFindings } from './rules/servers.js';
+import { sizeFindings } from './rules/size.js';
+import { tableFindings } from './rules/tables.js';
+
+export interface CheckOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  readonly filter: ScopeFilter;
+}
+
+/**
+ * Preflight: reads what both servers hold and says, finding by finding, whether a migration
+ * between them can run and what to change first. It reads only; it changes nothing.
+ */
+export async function runCheck(options: CheckOptions): Promise<CheckReport> {
+  const scope = new Scope(options.filter);
+  const source = await withConnection(options.source, ({ client }) =>
+    reading('source', () => readSourceFacts(client, scope)),
+  );
+  scope.assertPatternsMatch(source.tables, `the source database "${source.server.database}"`);
+  const target = await withConnection(options.target, ({ client }) =>
+    reading('target', () => readTargetFacts(client, source.tables)),
+  );
+  const findings = evaluate(source, target);
+  return {
+    ready: !findings.some((f) => f.severity === 'error'),
+    source: summary(options.source, source),
+    target: summary(options.target, target),
+    findings,
+  };
+}
+
+/** Every rule over the facts; pure, so the order of findings is stable: errors first. */
+export function evaluate(source: SourceFacts, target: TargetFacts): Finding[] {
+  return [
+    ...versionFindings(source, target),
+    ...replicationFindings(source),
+    ...privilegeFindings(source, target),
+    ...tableFindings(source, target),
+    ...extensionFindings(source, target),
+    ...databaseFindings(source, target),
+    ...sizeFindings(source),
+  ].sort(bySeverity);
+}
+
+function summary(spec: ConnectionSpec, facts: { server: { version: string; database: string } }) {
+  return { connection: describeConnection(spec), version: facts.server.version, database: facts.server.database };
+}
+
+async function reading<T>(side: Side, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof PgferryError) throw error;
+    const code = (error as Partial<pg.DatabaseError>).code;
+    throw new PgferryError('query', `${side}: reading the catalogs failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
+      side,
+      fix: `check that the ${side} role may read the system catalogs, and that the connection stays up`,
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { check, checkCommand } from './check.js';
+import { EXIT } from './exit-codes.js';
+import { printErr, printOut, reportError } from './terminal.js';
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/** Commander's own messages (unknown flag, missing value) become one pgferry line with the way out. */
+const OUTPUT = {
+  writeOut: printOut,
+  writeErr: printErr,
+  outputError: (message: string, write: (text: string) => void) =>
+    write(`pgferry: ${message.replace(/^error: /, '').trimEnd()} — run pgferry --help (or pgferry <command> --help) for the options\n`),
+};
+
+/** Runs the pgferry command line and returns the exit code; never throws, never calls process.exit. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const debug = argv.includes('--debug');
+  const program = new Command('pgferry')
+    .description('Move a live PostgreSQL database to another server with seconds of downtime.')
+    .version(packageVersion())
+    .option('--debug', 'show stack traces and debug logs')
+    .exitOverride()
+    .configureOutput(OUTPUT);
+
+  program.addCommand(
+    checkCommand()
+      .exitOverride()
+      .configureOutput(OUTPUT)
+      .action(async (flags) => {
+        exitCode = await check(flags);
+      }),
+  );
+  // Passed after a subcommand, --debug belongs to the program too.
+  for (const command of program.commands) command.option('--debug', 'show stack traces and debug logs');
+
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
+      if (benign.includes(error.code)) return EXIT.ok;
+      if (error.code === 'commander.executeSubCommandAsync') return EXIT.failed;
+      return EXIT.usage;
+    }
+    return reportError(error, debug);
+  }
+}

@@ -1,0 +1,27 @@
+import { scrubSecrets } from '../config/index.js';
+import { PgferryError, messageOf } from '../errors.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+/** Everything the CLI prints goes through here, so nothing unscrubbed reaches a terminal or a pipe. */
+export function printOut(text: string): void {
+  process.stdout.write(scrubSecrets(text));
+}
+
+export function printErr(text: string): void {
+  process.stderr.write(scrubSecrets(text));
+}
+
+/**
+ * One line for the user: what went wrong and what to do. The stack trace only with --debug,
+ * because a user can do nothing with it and it may carry values from the environment.
+ */
+export function reportError(error: unknown, debug: boolean): number {
+  if (error instanceof PgferryError) {
+    printErr(`pgferry: ${error.message}${error.fix ? ` — ${error.fix.split('\n').join('; ')}` : ''}\n`);
+    if (debug && error.cause instanceof Error && error.cause.stack) printErr(`${error.cause.stack}\n`);
+    return exitCodeFor(error.kind);
+  }
+  printErr(`pgferry: unexpected failure: ${messageOf(error)} — run again with --debug for details, and report it if it persists\n`);
+  if (debug && error instanceof Error && error.stack) printErr(`${error.stack}\n`);
+  return EXIT.failed;
+}

@@ -1,0 +1,12 @@
+/**
+ * pgferry as a library: the same steps the command line runs, as typed functions.
+ */
+export { runCheck, evaluate } from './check/index.js';
+export type { CheckOptions, CheckReport, Finding, Severity } from './check/index.js';
+export { resolveConnection, connect, withConnection, describeConnection, scrubSecrets } from './config/index.js';
+export type { ConnectionSpec, Connection, SslMode } from './config/index.js';
+export { Scope, EVERYTHING } from './catalog/index.js';
+export type { ScopeFilter, TableInfo, ServerInfo } from './catalog/index.js';
+export { PgferryError } from './errors.js';
+export type { ErrorKind, Side } from './errors.js';
+export { createLogger } from './log/index.js';
