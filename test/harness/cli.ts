@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../../bin/pgferry.js', import.meta.url));
+/** A home without ~/.pgpass or ~/.postgresql, so the developer's own files never change a result. */
+const EMPTY_HOME = mkdtempSync(join(tmpdir(), 'pgferry-home-'));
 
 export interface CliResult {
   readonly code: number;
@@ -11,12 +16,13 @@ export interface CliResult {
 
 /**
  * Runs the real `pgferry` executable the way a user does: its own process, no TTY, no stdin,
- * and only the environment given (plus PATH), so the caller's PG* variables never leak in.
+ * and only the environment given (plus PATH and an empty HOME), so the caller's PG* variables
+ * never leak in.
  */
 export function runPgferry(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
