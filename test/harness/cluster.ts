@@ -119,14 +119,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 }
 
 /** Starts several clusters at once; if one fails, the others are stopped. */
-export async function startClusters(list: readonly ClusterOptions[]): Promise<Cluster[]> {
+export async function startClusters<const T extends readonly ClusterOptions[]>(list: T): Promise<{ -readonly [K in keyof T]: Cluster }> {
   const results = await Promise.allSettled(list.map((options) => startCluster(options)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
     throw failed.reason;
   }
-  return results.map((r) => (r as PromiseFulfilledResult<Cluster>).value);
+  return results.map((r) => (r as PromiseFulfilledResult<Cluster>).value) as { -readonly [K in keyof T]: Cluster };
 }
 
 async function startOnce(options: ClusterOptions, port: number): Promise<Cluster> {
