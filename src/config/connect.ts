@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { PgferryError, messageOf } from '../errors.js';
@@ -19,21 +20,43 @@ const NO_SSL_ON_SERVER = 'The server does not support SSL connections';
 export async function connect(spec: ConnectionSpec): Promise<Connection> {
   const attempts = tlsAttempts(spec);
   let lastError: unknown;
+  let lastProgress: Progress = 'negotiating';
   for (const [index, attempt] of attempts.entries()) {
     const client = new pg.Client(clientConfig(spec, attempt));
     // A session that dies later must not crash the process; its next query reports the failure.
     client.on('error', () => undefined);
+    const progress = trackProgress(spec, client);
     try {
       await client.connect();
       return { spec, client };
     } catch (error) {
       lastError = error;
+      lastProgress = progress();
       await client.end().catch(() => undefined);
       const isLast = index === attempts.length - 1;
       if (isLast || !worthFallingBack(error)) break;
     }
   }
-  throw connectionError(spec, lastError);
+  throw connectionError(spec, lastError, lastProgress);
+}
+
+/** How far an attempt got: a timeout means something different in each step. */
+type Progress = 'resolving' | 'connecting' | 'negotiating';
+
+/**
+ * Follows the socket pg is about to open. A timeout while the host name is still being looked
+ * up is a DNS problem, not a silent server, and the message must say so.
+ */
+function trackProgress(spec: ConnectionSpec, client: pg.Client): () => Progress {
+  const host = spec.hostaddr ?? spec.host;
+  // Addresses and socket paths are not looked up, and their sockets emit no 'lookup' event.
+  let progress: Progress = isIP(host) !== 0 || host.startsWith('/') ? 'connecting' : 'resolving';
+  const socket = client.connection.stream;
+  socket.once('lookup', (error: Error | null) => {
+    if (!error) progress = 'connecting';
+  });
+  socket.once('connect', () => (progress = 'negotiating'));
+  return () => progress;
 }
 
 /** Opens, runs `work`, and always closes the session. */
@@ -83,7 +106,7 @@ interface ErrorShape {
   message: string;
 }
 
-function connectionError(spec: ConnectionSpec, error: unknown): PgferryError {
+function connectionError(spec: ConnectionSpec, error: unknown, progress: Progress): PgferryError {
   const { code, message } = (error instanceof Error ? error : { message: String(error) }) as ErrorShape;
   const side = spec.side;
   const where = endpointOf(spec);
@@ -141,10 +164,24 @@ function connectionError(spec: ConnectionSpec, error: unknown): PgferryError {
       return fail(`the server's TLS certificate has expired`, `renew the server certificate`);
   }
   if (message.includes('timeout') || message.includes('timed out')) {
-    return fail(
-      `no answer from ${where} within ${spec.connectTimeoutSeconds} s`,
-      `check that ${where} is a PostgreSQL server and reachable, or raise connect_timeout`,
-    );
+    const seconds = spec.connectTimeoutSeconds;
+    switch (progress) {
+      case 'resolving':
+        return fail(
+          `host name "${spec.hostaddr ?? spec.host}" did not resolve within ${seconds} s`,
+          `check the host in the ${side} connection string and that a DNS server is reachable from here, or raise connect_timeout`,
+        );
+      case 'connecting':
+        return fail(
+          `${where} did not accept a connection within ${seconds} s`,
+          `check the host, the port, the network path and firewalls between here and the server, or raise connect_timeout`,
+        );
+      case 'negotiating':
+        return fail(
+          `no answer from ${where} within ${seconds} s`,
+          `check that ${where} is a PostgreSQL server and reachable, or raise connect_timeout`,
+        );
+    }
   }
   if (message.includes(NO_SSL_ON_SERVER)) {
     return fail(`the server at ${where} does not accept TLS but sslmode=${spec.sslmode} requires it`, `enable ssl on the server, or lower sslmode`);

@@ -45,6 +45,16 @@ function malformed(side: Side, why: string) {
 }
 
 function parseUrl(text: string, side: Side): ConnectionParams {
+  // A password holding "/" (or "?", "#") that was not percent-encoded ends the host early, and
+  // its tail would then be read, and shown, as the database name or a parameter. An "@" after
+  // the host is the telltale; refuse without echoing anything.
+  const afterAuthority = text.replace(/^[^:]+:\/\/[^/?#]*/, '');
+  if (afterAuthority.includes('@')) {
+    throw malformed(
+      side,
+      'an "@" follows the host; percent-encode "@", "/", "?" and "#" in the user name and password (as %40, %2F, %3F, %23), and "@" in the database name or parameters',
+    );
+  }
   let url: URL;
   try {
     url = new URL(text);
@@ -88,6 +98,9 @@ function unknownKeyword(side: Side, key: string) {
 function parseKeywords(text: string, side: Side): ConnectionParams {
   const params: ConnectionParams = {};
   let i = 0;
+  // An unquoted password with a space in it runs on into what looks like the next key; never echo that.
+  // Empty after a quoted value, which cannot run on.
+  let previousKey = '';
   const skipSpace = () => {
     while (i < text.length && /\s/.test(text[i]!)) i++;
   };
@@ -99,12 +112,16 @@ function parseKeywords(text: string, side: Side): ConnectionParams {
     const key = text.slice(keyStart, i);
     skipSpace();
     if (key === '' || text[i] !== '=') {
+      if (previousKey === 'password') {
+        throw malformed(side, 'expected "key=value" after the password; put a password that holds spaces in single quotes');
+      }
       throw malformed(side, `expected "key=value" near "${text.slice(keyStart, keyStart + 20).replace(/password.*/i, 'password…')}"`);
     }
     i++;
     skipSpace();
     let value = '';
-    if (text[i] === "'") {
+    const quoted = text[i] === "'";
+    if (quoted) {
       i++;
       let closed = false;
       while (i < text.length) {
@@ -129,8 +146,14 @@ function parseKeywords(text: string, side: Side): ConnectionParams {
         i++;
       }
     }
-    if (!isKnown(key)) throw unknownKeyword(side, key);
+    if (!isKnown(key)) {
+      if (previousKey === 'password') {
+        throw malformed(side, 'an unknown parameter follows the password; put a password that holds spaces in single quotes');
+      }
+      throw unknownKeyword(side, key);
+    }
     params[key] = value;
+    previousKey = quoted ? '' : key;
   }
   return params;
 }

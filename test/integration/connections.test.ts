@@ -284,9 +284,30 @@ describe('bad input', () => {
     const url = appUrl(plain, plainDb, { host: 'no-such-host.pgferry.invalid', params: { connect_timeout: '3' } });
     const line = await failsWith(['check', '--source', appUrl(plain, plainDb), '--target', url], 1, [/^pgferry: target: /]);
     // Without a reachable DNS server the lookup may itself time out; either way the line says what to do.
-    assert.match(
-      line,
-      /host name "no-such-host\.pgferry\.invalid" does not resolve — check the host|no-such-host\.pgferry\.invalid.* within 3 s/,
+    assert.match(line, /host name "no-such-host\.pgferry\.invalid" (does not resolve|did not resolve within 3 s) — check the host/);
+  });
+
+  test('a DNS lookup that stalls is reported as such when connect_timeout expires', async () => {
+    // This machine's resolver answers at once, so a stalled one is stood in for by a hook in the
+    // CLI process: lookups of .invalid names answer EAI_AGAIN only after connect_timeout.
+    const hook = join(work, 'stalled-dns.mjs');
+    writeFileSync(
+      hook,
+      `import dns from 'node:dns';
+const lookup = dns.lookup;
+dns.lookup = function (host, options, callback) {
+  if (!String(host).endsWith('.invalid')) return lookup.apply(this, arguments);
+  const done = typeof options === 'function' ? options : callback;
+  setTimeout(() => done(Object.assign(new Error('getaddrinfo EAI_AGAIN ' + host), { code: 'EAI_AGAIN' })), 3500);
+};
+`,
+    );
+    const url = appUrl(plain, plainDb, { host: 'stalled.pgferry.invalid', params: { connect_timeout: '2' } });
+    await failsWith(
+      ['check', '--source', url, '--target', appUrl(plain, plainDb)],
+      1,
+      [/^pgferry: source: host name "stalled\.pgferry\.invalid" did not resolve within 2 s/, /a DNS server is reachable/],
+      { NODE_OPTIONS: `--import ${hook}` },
     );
   });
 
@@ -330,7 +351,7 @@ describe('bad input', () => {
     ['a keyword without a value', `password=${PASSWORD} host=localhost port`, /expected "key=value"/],
     ['an unterminated quote', `host=localhost password='${PASSWORD}`, /has no closing quote/],
     ['neither form', 'just-some-words', /neither a postgres:\/\/ URL nor a list of key=value pairs/],
-    ['an unknown keyword', `host=localhost password=${PASSWORD} colour=blue`, /unknown parameter "colour"/],
+    ['an unknown keyword', `host=localhost password='${PASSWORD}' colour=blue`, /unknown parameter "colour"/],
   ];
   for (const [what, text, reason] of malformed) {
     test(`a malformed connection string: ${what}`, async () => {
@@ -341,6 +362,24 @@ describe('bad input', () => {
       ]);
     });
   }
+
+  test('a password left unencoded in a URL is refused without showing any piece of it', async () => {
+    // "/" in the password ends the host early: "ss" would become the host and "word!@…" the database.
+    const url = `postgres://${USER}:${PASSWORD}@${plain.host}:${plain.port}/${plainDb}`;
+    const line = await failsWith(['check', '--source', url, '--target', appUrl(plain, plainDb)], 2, [
+      /^pgferry: source connection string is malformed: /,
+      /percent-encode "@", "\/"/,
+    ]);
+    assert.ok(!line.includes('word!') && !line.includes('S3cr3t'), line);
+  });
+
+  test('an unquoted password with a space in a keyword string is refused without showing any piece of it', async () => {
+    const line = await failsWith(['check', '--source', appUrl(plain, plainDb), '--target', `host=${plain.host} password=S3cr3t p@ss/word!`], 2, [
+      /^pgferry: target connection string is malformed: /,
+      /single quotes/,
+    ]);
+    assert.ok(!line.includes('p@ss') && !line.includes('S3cr3t'), line);
+  });
 
   test('an unknown flag', async () => {
     const url = appUrl(plain, plainDb);
