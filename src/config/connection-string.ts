@@ -33,6 +33,8 @@ function isKnown(keyword: string): keyword is ConnectionKeyword {
 export function parseConnectionString(text: string, side: Side): ConnectionParams {
   const trimmed = text.trim();
   if (/^postgres(ql)?:\/\//i.test(trimmed)) return parseUrl(trimmed, side);
+  // A URL with a slash missing would otherwise be read as key=value text and echoed in the error.
+  if (/^postgres(ql)?:/i.test(trimmed)) throw malformed(side, 'a URL must start with postgres:// or postgresql://');
   if (trimmed.includes('=')) return parseKeywords(trimmed, side);
   throw malformed(side, 'it is neither a postgres:// URL nor a list of key=value pairs');
 }
@@ -79,12 +81,28 @@ function parseUrl(text: string, side: Side): ConnectionParams {
   if (url.password !== '') params.password = decode(url.password, 'password');
   const dbname = decode(url.pathname.replace(/^\//, ''), 'database name');
   if (dbname !== '') params.dbname = dbname;
-  for (const [key, value] of url.searchParams) {
+  for (const [key, value] of queryParameters(url.search, decode)) {
     const keyword = key === 'ssl' && value === 'true' ? 'sslmode' : key;
     if (!isKnown(keyword)) throw unknownKeyword(side, key);
     params[keyword] = keyword === 'sslmode' && key === 'ssl' ? 'require' : value;
   }
   return params;
+}
+
+/**
+ * libpq decodes only %XX in URL parameters; URLSearchParams would also turn "+" into a space,
+ * changing a password or application_name that holds one.
+ */
+function queryParameters(search: string, decode: (value: string, what: string) => string): Array<[string, string]> {
+  return search
+    .replace(/^\?/, '')
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const key = decode(eq < 0 ? pair : pair.slice(0, eq), 'parameter name');
+      return [key, eq < 0 ? '' : decode(pair.slice(eq + 1), `value of ${key}`)];
+    });
 }
 
 function unknownKeyword(side: Side, key: string) {

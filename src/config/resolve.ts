@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import pgpass from 'pgpass';
 import { usageError, type Side } from '../errors.js';
 import { parseConnectionString, type ConnectionParams } from './connection-string.js';
+import { lookupPassword } from './password-file.js';
 import { SSL_MODES, type ConnectionSpec, type PasswordSource, type SslMode } from './connection-spec.js';
 import { registerSecret } from './secrets.js';
 
@@ -53,12 +53,14 @@ export async function resolveConnection(
     const value = variable === undefined ? undefined : env[variable];
     return value === '' ? undefined : value;
   };
-  const pick = (key: keyof ConnectionParams) => params[key] ?? fromEnv(key);
+  // libpq treats an empty value like a missing one: dbname='' means the default database.
+  const pick = (key: keyof ConnectionParams) => (params[key] === '' ? undefined : params[key]) ?? fromEnv(key);
 
   const port = parsePort(pick('port') ?? '5432', side);
   const user = pick('user') ?? osUser();
   const database = pick('dbname') ?? user;
-  const host = pick('host') ?? defaultHost(port);
+  const givenHost = pick('host');
+  const host = givenHost ?? defaultHost(port);
   const sslmode = parseSslMode(pick('sslmode') ?? 'prefer', side);
   const connectTimeoutSeconds = parseTimeout(pick('connect_timeout'), side);
 
@@ -69,7 +71,10 @@ export async function resolveConnection(
     passwordSource = 'PGPASSWORD';
   }
   if (password === undefined) {
-    password = await lookupPasswordFile({ host, port, database, user });
+    const hostIsDefaultSocket = givenHost === undefined && host.startsWith('/');
+    password = lookupPassword({ host, port, database, user, hostIsDefaultSocket }, env, (message) =>
+      process.stderr.write(`pgferry: warning: ${message}\n`),
+    );
     if (password !== undefined) passwordSource = 'password file';
   }
   registerSecret(password);
@@ -133,8 +138,4 @@ function parseTimeout(text: string | undefined, side: Side): number {
   }
   // libpq treats 0 as "wait forever" and values below 2 as 2.
   return seconds === 0 ? 0 : Math.max(2, Math.trunc(seconds));
-}
-
-function lookupPasswordFile(connInfo: { host: string; port: number; database: string; user: string }) {
-  return new Promise<string | undefined>((resolve) => pgpass(connInfo, resolve));
 }

@@ -14,18 +14,18 @@ export function registerSecret(secret: string | undefined): void {
   if (secret !== undefined && secret.length >= MIN_MASKED_LENGTH) registered.add(secret);
 }
 
-const URL_USERINFO = /(postgres(?:ql)?:\/\/[^:/@\s]*):[^@\s]*@/gi;
+const URL_USERINFO = /(postgres(?:ql)?:\/\/?[^:/@\s]*):[^@\s]*@/gi;
 const KEYWORD_PASSWORD = /\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)/gi;
 
 export function scrubSecrets(text: string): string {
-  let out = text.replace(URL_USERINFO, `$1:${MASK}@`).replace(KEYWORD_PASSWORD, `$1$2${MASK}`);
-  // Longest first, so a secret containing another is masked whole.
+  // Registered secrets first: a password holding "@" would otherwise be cut short by the URL pattern.
   const secrets = [...registered].sort((a, b) => b.length - a.length);
-  for (const secret of secrets) out = out.split(secret).join(MASK);
-  // Percent-encoded forms appear in URLs a library might echo.
+  let out = text;
   for (const secret of secrets) {
+    out = out.split(secret).join(MASK);
+    // Percent-encoded forms appear in URLs a library might echo.
     const encoded = encodeURIComponent(secret);
     if (encoded !== secret) out = out.split(encoded).join(MASK);
   }
-  return out;
+  return out.replace(URL_USERINFO, `$1:${MASK}@`).replace(KEYWORD_PASSWORD, `$1$2${MASK}`);
 }

@@ -13,7 +13,9 @@ import type { ConnectionSpec } from './connection-spec.js';
 export type TlsAttempt = { readonly tls: false } | { readonly tls: true; readonly options: ConnectionOptions };
 
 export function tlsAttempts(spec: ConnectionSpec): TlsAttempt[] {
-  const unverified: TlsAttempt = { tls: true, options: { rejectUnauthorized: false } };
+  // libpq ignores sslmode on Unix sockets: they never carry TLS.
+  if (spec.host.startsWith('/') && spec.hostaddr === undefined) return [{ tls: false }];
+  const unverified: TlsAttempt = { tls: true, options: { ...clientCertificate(spec), rejectUnauthorized: false } };
   switch (spec.sslmode) {
     case 'disable':
       return [{ tls: false }];

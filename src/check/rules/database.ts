@@ -11,7 +11,8 @@ export function databaseFindings(source: SourceFacts, target: TargetFacts): Find
   const s = source.server;
   const t = target.server;
   if (s.encoding !== t.encoding) {
-    const lossy = t.encoding !== 'UTF8' && s.encoding !== 'SQL_ASCII';
+    // UTF8 holds every character, and SQL_ASCII stores bytes unconverted; any other target may not.
+    const lossy = t.encoding !== 'UTF8' && t.encoding !== 'SQL_ASCII' && s.encoding !== 'SQL_ASCII';
     findings.push({
       id: 'database.encoding',
       severity: lossy ? 'error' : 'warning',
