@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Logger } from '../log/index.js';
 import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { describeConnection, withConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
@@ -16,6 +17,7 @@ export interface CheckOptions {
   readonly source: ConnectionSpec;
   readonly target: ConnectionSpec;
   readonly filter: ScopeFilter;
+  readonly logger?: Logger;
 }
 
 /**
@@ -24,13 +26,18 @@ export interface CheckOptions {
  */
 export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   const scope = new Scope(options.filter);
+  const log = options.logger;
+  log?.debug({ source: describeConnection(options.source) }, 'reading the source');
   const source = await withConnection(options.source, ({ client }) =>
     reading('source', () => readSourceFacts(client, scope)),
   );
+  log?.debug({ version: source.server.version, tables: source.tables.length }, 'source read');
   scope.assertPatternsMatch(source.tables, `the source database "${source.server.database}"`);
+  log?.debug({ target: describeConnection(options.target) }, 'reading the target');
   const target = await withConnection(options.target, ({ client }) =>
     reading('target', () => readTargetFacts(client, source.tables)),
   );
+  log?.debug({ version: target.server.version, nonEmptyTables: target.nonEmptyTables.length }, 'target read');
   const findings = evaluate(source, target);
   return {
     ready: !findings.some((f) => f.severity === 'error'),

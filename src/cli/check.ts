@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { runCheck } from '../check/index.js';
 import { resolveConnection } from '../config/index.js';
+import { createLogger } from '../log/index.js';
 import { formatCheckReport } from './check-report.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
@@ -8,6 +9,7 @@ import { printOut } from './terminal.js';
 
 interface CheckFlags extends ConnectionFlags, FilterFlags {
   json?: boolean;
+  debug?: boolean;
 }
 
 export function checkCommand(): Command {
@@ -23,7 +25,8 @@ export function checkCommand(): Command {
 export async function check(flags: CheckFlags): Promise<number> {
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
-  const report = await runCheck({ source, target, filter: filterFrom(flags) });
+  const logger = createLogger({ level: flags.debug ? 'debug' : 'warn' });
+  const report = await runCheck({ source, target, filter: filterFrom(flags), logger });
   printOut(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
   return report.ready ? EXIT.ok : EXIT.blocked;
 }

@@ -32,12 +32,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     checkCommand()
       .exitOverride()
       .configureOutput(OUTPUT)
+      .configureHelp({ showGlobalOptions: true })
       .action(async (flags) => {
-        exitCode = await check(flags);
+        exitCode = await check({ ...flags, debug });
       }),
   );
-  // Passed after a subcommand, --debug belongs to the program too.
-  for (const command of program.commands) command.option('--debug', 'show stack traces and debug logs');
 
   try {
     await program.parseAsync([...argv]);
