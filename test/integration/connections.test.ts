@@ -395,7 +395,7 @@ dns.lookup = function (host, options, callback) {
     const result = await runPgferry(['check', '--debug', '--source', url, '--target', appUrl(plain, plainDb)]);
     assertNoSecrets(result);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^pgferry: source: password authentication failed/);
+    assert.match(result.stderr, /^pgferry: source: password authentication failed/m);
     assert.match(result.stderr, /\n\s+at /);
   });
 });

@@ -17,28 +17,27 @@ export function replicationFindings(source: SourceFacts): Finding[] {
       fix: LOGICAL_DECODING_FIX,
     });
   }
-  const freeSlots = source.maxReplicationSlots - source.slotsUsed;
-  if (freeSlots < SLOTS_NEEDED) {
-    const value = String(source.slotsUsed + SLOTS_NEEDED);
-    findings.push({
+  findings.push(
+    ...capacity({
       id: 'source.replication-slots',
-      severity: 'error',
-      message: `no free replication slot on the source: max_replication_slots = ${source.maxReplicationSlots}, ${source.slotsUsed} in use`,
+      parameter: 'max_replication_slots',
+      what: 'replication slot',
+      limit: source.maxReplicationSlots,
+      used: source.slotsUsed,
+      needed: SLOTS_NEEDED,
       why: 'pgferry creates one logical replication slot; it holds the copy snapshot and the position of the change stream',
-      fix: `${parameterFix({ parameter: 'max_replication_slots', value, restart: true })}\nor drop a slot that is no longer used: SELECT pg_drop_replication_slot('name');`,
-    });
-  }
-  const freeSenders = source.maxWalSenders - source.sendersUsed;
-  if (freeSenders < SENDERS_NEEDED) {
-    const value = String(source.sendersUsed + SENDERS_NEEDED);
-    findings.push({
+      alternative: "or drop a slot that is no longer used: SELECT pg_drop_replication_slot('name');",
+    }),
+    ...capacity({
       id: 'source.wal-senders',
-      severity: 'error',
-      message: `no free WAL sender on the source: max_wal_senders = ${source.maxWalSenders}, ${source.sendersUsed} in use`,
+      parameter: 'max_wal_senders',
+      what: 'WAL sender',
+      limit: source.maxWalSenders,
+      used: source.sendersUsed,
+      needed: SENDERS_NEEDED,
       why: 'the change stream is a replication connection, served by one WAL sender process',
-      fix: parameterFix({ parameter: 'max_wal_senders', value, restart: true }),
-    });
-  }
+    }),
+  );
   if (!source.hasReplicationAttribute && source.managedReplicationRole === undefined) {
     findings.push({
       id: 'source.replication-privilege',
@@ -58,4 +57,30 @@ export function replicationFindings(source: SourceFacts): Finding[] {
     });
   }
   return findings;
+}
+
+interface Capacity {
+  readonly id: string;
+  readonly parameter: string;
+  readonly what: string;
+  readonly limit: number;
+  readonly used: number;
+  readonly needed: number;
+  readonly why: string;
+  readonly alternative?: string;
+}
+
+/** A server resource capped by a restart-only parameter, of which pgferry needs `needed` free. */
+function capacity(c: Capacity): Finding[] {
+  if (c.limit - c.used >= c.needed) return [];
+  const fix = parameterFix({ parameter: c.parameter, value: String(c.used + c.needed), restart: true });
+  return [
+    {
+      id: c.id,
+      severity: 'error',
+      message: `no free ${c.what} on the source: ${c.parameter} = ${c.limit}, ${c.used} in use`,
+      why: c.why,
+      fix: c.alternative === undefined ? fix : `${fix}\n${c.alternative}`,
+    },
+  ];
 }
