@@ -37,6 +37,11 @@ export class Scope {
     this.excludeTable = (t) => excludes.some((test) => test(t));
   }
 
+  /** Whether objects in this schema (types, functions, …) are in scope; table patterns don't apply. */
+  includesSchema(schema: string): boolean {
+    return this.includeSchema(schema) && !this.excludeSchema(schema);
+  }
+
   includes(table: QualifiedName): boolean {
     if (!this.includeSchema(table.schema) || this.excludeSchema(table.schema)) return false;
     if (this.excludeTable(table)) return false;

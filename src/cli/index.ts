@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { check, checkCommand } from './check.js';
+import { clone, cloneCommand } from './clone.js';
 import { EXIT } from './exit-codes.js';
 import { printErr, printOut, reportError } from './terminal.js';
 
@@ -35,6 +36,16 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       .configureHelp({ showGlobalOptions: true })
       .action(async (flags) => {
         exitCode = await check({ ...flags, debug });
+      }),
+  );
+
+  program.addCommand(
+    cloneCommand()
+      .exitOverride()
+      .configureOutput(OUTPUT)
+      .configureHelp({ showGlobalOptions: true })
+      .action(async (flags) => {
+        exitCode = await clone({ ...flags, debug });
       }),
   );
 

@@ -1,0 +1,126 @@
+import type pg from 'pg';
+import { PgferryError, messageOf } from '../errors.js';
+import { appliedSchemaObjects, ensureStateSchema, recordSchemaObject } from '../state/index.js';
+import type { ExtractedSchema, SchemaObject, Section } from './model.js';
+
+/** SQLSTATEs that mean "it is already there". */
+const ALREADY_EXISTS = new Set(['42P06', '42P07', '42710', '42723', '42P16', '42P17']);
+/** "extension has no installation script nor update path for version". */
+const NO_SUCH_EXTENSION_VERSION = '22023';
+
+export interface ApplyResult {
+  readonly created: number;
+  /** Created by an earlier run (recorded in the pgferry schema) or already identical on the target. */
+  readonly alreadyThere: number;
+  readonly notes: readonly string[];
+}
+
+export interface ApplyOptions {
+  /** Reads the target's own schema, to tell an identical existing object from a clash. */
+  readonly readTargetSchema: () => Promise<ExtractedSchema>;
+  readonly onObject?: (object: SchemaObject) => void;
+}
+
+/**
+ * Creates one section's objects on the target, in order. Pre-data runs in one transaction:
+ * a failure leaves nothing behind, and the rerun starts clean. Post-data commits object by
+ * object, so a rerun after a failed index keeps what was built. Every created object is
+ * recorded in pgferry.schema_objects in the same transaction, and skipped on a rerun.
+ */
+export async function applySection(client: pg.Client, schema: ExtractedSchema, section: Section, options: ApplyOptions): Promise<ApplyResult> {
+  await ensureStateSchema(client);
+  const done = await appliedSchemaObjects(client);
+  const objects = schema.objects.filter((o) => o.section === section);
+  const notes: string[] = [];
+  let created = 0;
+  let alreadyThere = 0;
+  let targetSchema: Map<string, SchemaObject> | undefined;
+  const existingOnTarget = async (identity: string) => {
+    targetSchema ??= new Map((await options.readTargetSchema()).objects.map((o) => [o.identity, o]));
+    return targetSchema.get(identity);
+  };
+
+  const oneTransaction = section === 'pre-data';
+  if (oneTransaction) await begin(client);
+  try {
+    for (const object of objects) {
+      if (done.has(object.identity)) {
+        alreadyThere++;
+        continue;
+      }
+      options.onObject?.(object);
+      if (!oneTransaction) await begin(client);
+      await client.query('SAVEPOINT pgferry_object');
+      try {
+        await runStatements(client, object, notes);
+        created++;
+      } catch (error) {
+        await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
+        const code = (error as { code?: string }).code;
+        if (code === undefined || !ALREADY_EXISTS.has(code)) throw failure(object, error);
+        const existing = await existingOnTarget(object.identity);
+        if (!existing || !sameDefinition(existing, object)) {
+          throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition`, {
+            side: 'target',
+            fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
+            cause: error,
+          });
+        }
+        alreadyThere++;
+      }
+      await recordSchemaObject(client, object.identity, section);
+      if (!oneTransaction) await client.query('COMMIT');
+    }
+    if (oneTransaction) await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  return { created, alreadyThere, notes };
+}
+
+async function begin(client: pg.Client): Promise<void> {
+  await client.query('BEGIN');
+  // Names in the statements are all schema-qualified; an empty search_path makes sure they
+  // mean what they meant on the source. Function bodies are checked when called, not now,
+  // because they may refer to tables created later in the script.
+  await client.query(`SELECT pg_catalog.set_config('search_path', '', true), set_config('check_function_bodies', 'off', true),
+                             set_config('client_min_messages', 'warning', true)`);
+}
+
+async function runStatements(client: pg.Client, object: SchemaObject, notes: string[]): Promise<void> {
+  for (const statement of object.statements) {
+    try {
+      await client.query(statement);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (object.kind === 'extension' && code === NO_SUCH_EXTENSION_VERSION && / VERSION '/.test(statement)) {
+        // The target lacks the source's version: take the one it has, and say so.
+        await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
+        await client.query('SAVEPOINT pgferry_object');
+        await client.query(statement.replace(/ VERSION '[^']*'/, ''));
+        notes.push(`extension ${object.name}: the target has no version ${/VERSION '([^']*)'/.exec(statement)?.[1]}; created its default version instead`);
+        continue;
+      }
+      throw Object.assign(error as object, { statement });
+    }
+  }
+}
+
+function normalize(statements: readonly string[]): string {
+  return statements.filter((s) => !s.startsWith('COMMENT ON')).join('\n').replace(/\s+/g, ' ').trim();
+}
+
+function sameDefinition(a: SchemaObject, b: SchemaObject): boolean {
+  return normalize(a.statements) === normalize(b.statements);
+}
+
+function failure(object: SchemaObject, error: unknown): PgferryError {
+  const statement = (error as { statement?: string }).statement ?? object.statements[0] ?? '';
+  const code = (error as { code?: string }).code;
+  return new PgferryError('query', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
+    side: 'target',
+    fix: `fix the cause on the target and run again (what was created is kept); the statement was:\n${statement}`,
+    cause: error,
+  });
+}

@@ -1,0 +1,87 @@
+import type pg from 'pg';
+import type { QualifiedName, Scope } from '../../catalog/index.js';
+import type { ObjectKind, SchemaObject, Section, UnsupportedObject } from '../model.js';
+
+/** The catalog address of a source object, as pg_depend and pg_description record it. */
+export function address(catalog: string, oid: number | string, sub?: string): string {
+  return sub === undefined ? `${catalog}:${oid}` : `${catalog}:${oid}/${sub}`;
+}
+
+export interface NewObject {
+  id: string;
+  identity: string;
+  kind: ObjectKind;
+  name: string;
+  schema: string;
+  section: Section;
+  statements: string[];
+  dependsOn?: Iterable<string>;
+  table?: QualifiedName;
+  /** Catalog addresses whose dependencies belong to this object too. */
+  aliases?: Iterable<string>;
+  /** What COMMENT ON names it by ("TABLE public.film"), when it can carry a comment. */
+  commentTarget?: string;
+}
+
+/**
+ * What every extractor shares: the source session, its version, the scope, and the growing
+ * set of objects with the aliases that map catalog addresses onto them.
+ */
+export class ExtractContext {
+  readonly objects = new Map<string, SchemaObject>();
+  readonly aliases = new Map<string, string>();
+  readonly unsupported: UnsupportedObject[] = [];
+  /** Relations the scope leaves out: objects on them are skipped, not created half-way. */
+  readonly excludedRelations = new Set<string>();
+  /** Object id → what COMMENT ON calls it. */
+  readonly commentTargets = new Map<string, string>();
+
+  constructor(
+    readonly client: pg.Client,
+    readonly major: number,
+    readonly scope: Scope,
+  ) {}
+
+  async rows<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
+    return (await this.client.query<R>(text, values)).rows;
+  }
+
+  add(spec: NewObject): SchemaObject {
+    const object: SchemaObject = {
+      id: spec.id,
+      identity: spec.identity,
+      kind: spec.kind,
+      name: spec.name,
+      schema: spec.schema,
+      section: spec.section,
+      statements: spec.statements,
+      dependsOn: new Set(spec.dependsOn ?? []),
+      table: spec.table,
+    };
+    this.objects.set(object.id, object);
+    this.aliases.set(object.id, object.id);
+    for (const alias of spec.aliases ?? []) this.aliases.set(alias, object.id);
+    if (spec.commentTarget !== undefined) this.commentTargets.set(object.id, spec.commentTarget);
+    return object;
+  }
+
+  /** The object a catalog address stands for, if pgferry creates it. */
+  resolve(catalogAddress: string): SchemaObject | undefined {
+    const id = this.aliases.get(catalogAddress);
+    return id === undefined ? undefined : this.objects.get(id);
+  }
+
+  unsupportedObject(kind: string, name: string, reason: string): void {
+    this.unsupported.push({ kind, name, reason });
+  }
+}
+
+/** Schemas no user object lives in. */
+export const USER_NAMESPACE = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+
+/** Not created by CREATE EXTENSION (those come with the extension on the target). */
+export function notExtensionMember(catalog: string, oidColumn: string): string {
+  return `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass
+            AND d.objid = ${oidColumn} AND d.deptype = 'e')`;
+}

@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import type { Scope } from '../../catalog/index.js';
+import type { ExtractedSchema } from '../model.js';
+import { orderObjects } from '../order.js';
+import { attachComments } from './comments.js';
+import { ExtractContext } from './context.js';
+import { addDependencies } from './dependencies.js';
+import { extractFunctions } from './functions.js';
+import { extractNamespaces } from './namespaces.js';
+import { extractPostData } from './post-data.js';
+import { extractRelations } from './relations.js';
+import { extractTypes } from './types.js';
+
+/**
+ * Reads the source's schema from its catalogs into ordered objects. The session's search_path
+ * is emptied first, so every name the server's deparsers print is schema-qualified and means
+ * the same on the target; the work runs in one repeatable-read transaction so the catalogs
+ * don't shift under it.
+ */
+export async function extractSchema(client: pg.Client, scope: Scope): Promise<ExtractedSchema> {
+  const major = Math.floor(Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v) / 10000);
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    await client.query(`SELECT pg_catalog.set_config('search_path', '', true)`);
+    const ctx = new ExtractContext(client, major, scope);
+    await extractNamespaces(ctx);
+    await extractTypes(ctx);
+    await extractFunctions(ctx);
+    await extractRelations(ctx);
+    await extractPostData(ctx);
+    await attachComments(ctx);
+    const skipped = await addDependencies(ctx);
+    const objects = orderObjects([...ctx.objects.values()]);
+    return {
+      objects,
+      unsupported: ctx.unsupported,
+      skipped,
+      materializedViews: objects.filter((o) => o.kind === 'materialized view').map((o) => o.name),
+    };
+  } finally {
+    await client.query('COMMIT');
+  }
+}

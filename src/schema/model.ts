@@ -1,0 +1,73 @@
+import type { QualifiedName } from '../catalog/index.js';
+
+/**
+ * Pre-data is created before rows are copied (types, tables, functions, views); post-data
+ * after (indexes, keys, constraints, triggers, rules, policies), because building them over
+ * loaded tables is faster than maintaining them row by row, and triggers must not fire on
+ * copied rows.
+ */
+export type Section = 'pre-data' | 'post-data';
+
+export type ObjectKind =
+  | 'schema'
+  | 'extension'
+  | 'collation'
+  | 'enum type'
+  | 'composite type'
+  | 'range type'
+  | 'domain'
+  | 'function'
+  | 'aggregate'
+  | 'sequence'
+  | 'sequence owner'
+  | 'table'
+  | 'partition attach'
+  | 'default'
+  | 'view'
+  | 'materialized view'
+  | 'index'
+  | 'index attach'
+  | 'constraint'
+  | 'trigger'
+  | 'rule'
+  | 'policy'
+  | 'row security'
+  | 'replica identity'
+  | 'statistics';
+
+/**
+ * One thing pgferry creates on the target: the statements that create it, where it lives in
+ * the source catalogs, and what it must come after. `identity` names it the same way on
+ * every server (no OIDs), so a rerun can tell what is already there.
+ */
+export interface SchemaObject {
+  /** Catalog address on the source, "pg_class:16384"; derived objects append "/…". */
+  readonly id: string;
+  readonly identity: string;
+  readonly kind: ObjectKind;
+  /** How people name it in messages: public.film, public.film.film_pkey, public.f(integer). */
+  readonly name: string;
+  readonly schema: string;
+  readonly section: Section;
+  readonly statements: string[];
+  /** Ids of objects that must exist first. */
+  readonly dependsOn: Set<string>;
+  /** The table a post-data object belongs to, so clone can build it once that table is loaded. */
+  readonly table: QualifiedName | undefined;
+}
+
+/** An object the source holds that pgferry cannot recreate; reported, never silently dropped. */
+export interface UnsupportedObject {
+  readonly kind: string;
+  readonly name: string;
+  readonly reason: string;
+}
+
+export interface ExtractedSchema {
+  /** In an order that creates them: every object after what it depends on, pre-data first. */
+  readonly objects: readonly SchemaObject[];
+  readonly unsupported: readonly UnsupportedObject[];
+  /** Objects left out because they depend on something out of scope. */
+  readonly skipped: readonly { readonly name: string; readonly because: string }[];
+  readonly materializedViews: readonly string[];
+}
