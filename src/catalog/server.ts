@@ -14,6 +14,8 @@ export interface ServerInfo {
   readonly ctype: string;
   /** 'libc', 'icu' or 'builtin'. */
   readonly localeProvider: string;
+  /** The ICU or builtin locale (15+), null for libc. */
+  readonly locale: string | null;
   readonly currentUser: string;
   readonly isSuperuser: boolean;
   readonly inRecovery: boolean;
@@ -25,7 +27,9 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     versionNum >= 150000
       ? `CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END`
       : `'libc'`;
+  const locale = versionNum >= 170000 ? 'd.datlocale' : versionNum >= 150000 ? 'd.daticulocale' : 'NULL::text';
   const { rows } = await client.query<{
+    locale: string | null;
     version: string;
     database: string;
     bytes: string;
@@ -43,7 +47,7 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
            pg_encoding_to_char(d.encoding) AS encoding,
            d.datcollate AS collate,
            d.datctype AS ctype,
-           ${provider} AS provider,
+           ${provider} AS provider, ${locale} AS locale,
            current_user AS current_user,
            r.rolsuper AS superuser,
            pg_is_in_recovery() AS in_recovery
@@ -60,6 +64,7 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     collate: row.collate,
     ctype: row.ctype,
     localeProvider: row.provider,
+    locale: row.locale,
     currentUser: row.current_user,
     isSuperuser: row.superuser,
     inRecovery: row.in_recovery,

@@ -18,6 +18,7 @@ export interface TableInfo extends QualifiedName {
   readonly readable: boolean;
   /** The current role owns it or is a member of its owner (needed to publish it). */
   readonly owned: boolean;
+  readonly owner: string;
   readonly bytes: number;
   readonly estimatedRows: number;
 }
@@ -42,15 +43,17 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
     has_identity_index: boolean;
     readable: boolean;
     owned: boolean;
+    owner: string;
     bytes: string;
     estimated_rows: number;
   }>(`
-    SELECT c.oid::int8::float8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+    SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
            c.relpersistence::text AS relpersistence, c.relreplident::text AS relreplident, c.relispartition,
-           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_primary_key,
+           -- A deferrable key can't identify rows for logical replication; PostgreSQL ignores it.
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND i.indimmediate AND i.indisvalid) AS has_primary_key,
            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid) AS has_identity_index,
            has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
-           pg_has_role(c.relowner, 'USAGE') AS owned,
+           pg_has_role(c.relowner, 'USAGE') AS owned, pg_get_userbyid(c.relowner) AS owner,
            CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) ELSE 0 END::text AS bytes,
            GREATEST(c.reltuples, 0)::float8 AS estimated_rows
       FROM pg_class c
@@ -73,6 +76,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
       hasIdentityIndex: r.has_identity_index,
       readable: r.readable,
       owned: r.owned,
+      owner: r.owner,
       bytes: Number(r.bytes),
       estimatedRows: r.estimated_rows,
     }))

@@ -31,12 +31,22 @@ export interface TargetFacts {
   readonly availableExtensions: ReadonlyMap<string, ReadonlySet<string>>;
   /** Tables in scope that exist on the target and hold at least one row. */
   readonly nonEmptyTables: readonly QualifiedName[];
+  /** Tables in scope that exist on the target but the role cannot read, so emptiness is unknown. */
+  readonly unreadableTables: readonly QualifiedName[];
+  /** Source schemas that exist on the target but where the role may not create objects. */
+  readonly schemasWithoutCreate: readonly string[];
 }
 
 /** Roles of managed services whose members may open replication connections. */
 const MANAGED_REPLICATION_ROLES = ['rds_replication', 'rds_superuser'];
 
+/** A check must never hang behind someone's ALTER TABLE or VACUUM FULL. */
+async function boundSession(client: pg.Client): Promise<void> {
+  await client.query(`SELECT set_config('lock_timeout', '10s', false), set_config('statement_timeout', '5min', false)`);
+}
+
 export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<SourceFacts> {
+  await boundSession(client);
   const server = await readServerInfo(client);
   const settings = await readSettings(client, [
     'wal_level',
@@ -49,7 +59,8 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
 
   const usage = await client.query<{ slots: number; senders: number; largeobjects: number }>(`
     SELECT (SELECT count(*) FROM pg_replication_slots)::int AS slots,
-           (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS senders,
+           -- pg_stat_activity hides other roles' backend_type; pg_stat_replication lists every WAL sender.
+           (SELECT count(*) FROM pg_stat_replication)::int AS senders,
            (SELECT count(*) FROM pg_largeobject_metadata)::int AS largeobjects`);
   const role = await client.query<{ rolreplication: boolean; managed: string | null; can_create: boolean }>(
     `SELECT r.rolreplication,
@@ -66,7 +77,8 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
   if (server.major >= 14) {
     const wal = await client.query<{ bytes: number; seconds: number }>(`
       SELECT wal_bytes::float8 AS bytes,
-             GREATEST(extract(epoch FROM now() - GREATEST(coalesce(stats_reset, pg_postmaster_start_time()), pg_postmaster_start_time())), 1)::float8 AS seconds
+             -- The counters survive clean restarts, so the window is since the last reset.
+             GREATEST(extract(epoch FROM now() - coalesce(stats_reset, pg_postmaster_start_time())), 1)::float8 AS seconds
         FROM pg_stat_wal`);
     const row = wal.rows[0];
     if (row) walBytesPerSecond = row.bytes / row.seconds;
@@ -93,6 +105,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
 }
 
 export async function readTargetFacts(client: pg.Client, sourceTables: readonly QualifiedName[]): Promise<TargetFacts> {
+  await boundSession(client);
   const server = await readServerInfo(client);
   const privilege = await client.query<{ can_create: boolean }>(
     `SELECT has_database_privilege(current_database(), 'CREATE') AS can_create`,
@@ -111,8 +124,18 @@ export async function readTargetFacts(client: pg.Client, sourceTables: readonly 
     canCreateInDatabase: privilege.rows[0]!.can_create,
     canSetReplicationRole: await canSetReplicationRole(client),
     availableExtensions,
-    nonEmptyTables: await nonEmptyTables(client, sourceTables),
+    ...(await existingTables(client, sourceTables)),
+    schemasWithoutCreate: server.isSuperuser ? [] : await schemasWithoutCreate(client, sourceTables),
   };
+}
+
+async function schemasWithoutCreate(client: pg.Client, sourceTables: readonly QualifiedName[]): Promise<string[]> {
+  const schemas = [...new Set(sourceTables.map((t) => t.schema))];
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT nspname AS name FROM pg_namespace WHERE nspname = ANY($1) AND NOT has_schema_privilege(oid, 'CREATE') ORDER BY 1`,
+    [schemas],
+  );
+  return rows.map((r) => r.name);
 }
 
 /**
@@ -133,18 +156,28 @@ async function canSetReplicationRole(client: pg.Client): Promise<boolean> {
   }
 }
 
-async function nonEmptyTables(client: pg.Client, sourceTables: readonly QualifiedName[]): Promise<QualifiedName[]> {
-  const { rows } = await client.query<{ schema: string; name: string }>(`
-    SELECT n.nspname AS schema, c.relname AS name
+async function existingTables(
+  client: pg.Client,
+  sourceTables: readonly QualifiedName[],
+): Promise<{ nonEmptyTables: QualifiedName[]; unreadableTables: QualifiedName[] }> {
+  const { rows } = await client.query<{ schema: string; name: string; readable: boolean }>(`
+    SELECT n.nspname AS schema, c.relname AS name,
+           has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r' AND ${SYSTEM_SCHEMA_SQL}`);
-  const onTarget = new Set(rows.map((r) => `${r.schema}\u0000${r.name}`));
-  const existing = sourceTables.filter((t) => onTarget.has(`${t.schema}\u0000${t.name}`));
-  const found: QualifiedName[] = [];
-  for (const table of existing) {
+  const onTarget = new Map(rows.map((r) => [`${r.schema}\u0000${r.name}`, r.readable]));
+  const nonEmptyTables: QualifiedName[] = [];
+  const unreadableTables: QualifiedName[] = [];
+  for (const table of sourceTables) {
+    const readable = onTarget.get(`${table.schema}\u0000${table.name}`);
+    if (readable === undefined) continue;
+    if (!readable) {
+      unreadableTables.push(table);
+      continue;
+    }
     // ONLY: inheritance children and partitions are in the list themselves.
     const result = await client.query(`SELECT 1 FROM ONLY ${quoteQualified(table)} LIMIT 1`);
-    if (result.rowCount !== null && result.rowCount > 0) found.push(table);
+    if (result.rowCount !== null && result.rowCount > 0) nonEmptyTables.push(table);
   }
-  return found;
+  return { nonEmptyTables, unreadableTables };
 }

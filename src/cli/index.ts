@@ -54,10 +54,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
-      if (benign.includes(error.code)) return EXIT.ok;
-      if (error.code === 'commander.executeSubCommandAsync') return EXIT.failed;
-      return EXIT.usage;
+      // --help and --version exit 0; help shown because no command was given is bad usage.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     return reportError(error, debug);
   }

@@ -1,10 +1,14 @@
-import { scrubSecrets } from '../config/index.js';
+import { scrubPatterns, scrubSecrets } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
-/** Everything the CLI prints goes through here, so nothing unscrubbed reaches a terminal or a pipe. */
+/**
+ * Everything the CLI prints goes through here. Reports on stdout are built from redacted
+ * descriptions and only need the shape-based mask; stderr carries text from libraries and
+ * servers, so every known secret is masked there.
+ */
 export function printOut(text: string): void {
-  process.stdout.write(scrubSecrets(text));
+  process.stdout.write(scrubPatterns(text));
 }
 
 export function printErr(text: string): void {

@@ -75,8 +75,9 @@ function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt): pg.ClientConfi
     port: spec.port,
     user: spec.user,
     database: spec.database,
-    // An empty password makes pg ask the password file itself; pgferry already has.
-    password: spec.password ?? '',
+    // A function, so pg neither falls back to process.env.PGPASSWORD nor reads the password
+    // file itself (pgferry already resolved both, with libpq's rules, from the given env).
+    password: async () => spec.password as string,
     ssl: attempt.tls ? withServerName(spec, attempt.options) : false,
     connectionTimeoutMillis: spec.connectTimeoutSeconds * 1000,
     application_name: spec.applicationName,

@@ -21,6 +21,32 @@ export const CONNECTION_KEYWORDS = [
 ] as const;
 
 export type ConnectionKeyword = (typeof CONNECTION_KEYWORDS)[number];
+
+/**
+ * libpq parameters that psql users carry in their connection strings and that change nothing
+ * for pgferry's single-host, password or certificate sessions: accepted and ignored, so a
+ * string that works with psql works here.
+ */
+export const IGNORED_KEYWORDS = new Set([
+  'channel_binding',
+  'target_session_attrs',
+  'fallback_application_name',
+  'keepalives',
+  'keepalives_idle',
+  'keepalives_interval',
+  'keepalives_count',
+  'tcp_user_timeout',
+  'gssencmode',
+  'sslcompression',
+  'sslsni',
+  'sslcrl',
+  'sslcrldir',
+  'ssl_min_protocol_version',
+  'ssl_max_protocol_version',
+  'krbsrvname',
+  'requirepeer',
+  'load_balance_hosts',
+]);
 export type ConnectionParams = Partial<Record<ConnectionKeyword, string>>;
 
 const KNOWN = new Set<string>(CONNECTION_KEYWORDS);
@@ -81,10 +107,17 @@ function parseUrl(text: string, side: Side): ConnectionParams {
   if (url.password !== '') params.password = decode(url.password, 'password');
   const dbname = decode(url.pathname.replace(/^\//, ''), 'database name');
   if (dbname !== '') params.dbname = dbname;
+  let passwordInQuery = false;
   for (const [key, value] of queryParameters(url.search, decode)) {
     const keyword = key === 'ssl' && value === 'true' ? 'sslmode' : key;
-    if (!isKnown(keyword)) throw unknownKeyword(side, key);
+    if (IGNORED_KEYWORDS.has(keyword)) continue;
+    if (!isKnown(keyword)) {
+      // "?password=ab&cd" splits a password with an unencoded "&": never echo its tail.
+      if (passwordInQuery) throw malformed(side, 'an unknown parameter follows the password; percent-encode "&" and "=" in the password');
+      throw unknownKeyword(side, key);
+    }
     params[keyword] = keyword === 'sslmode' && key === 'ssl' ? 'require' : value;
+    if (keyword === 'password') passwordInQuery = true;
   }
   return params;
 }
@@ -163,6 +196,10 @@ function parseKeywords(text: string, side: Side): ConnectionParams {
         value += text[i];
         i++;
       }
+    }
+    if (IGNORED_KEYWORDS.has(key)) {
+      previousKey = quoted ? '' : key;
+      continue;
     }
     if (!isKnown(key)) {
       if (previousKey === 'password') {

@@ -60,7 +60,9 @@ export async function resolveConnection(
   const user = pick('user') ?? osUser();
   const database = pick('dbname') ?? user;
   const givenHost = pick('host');
-  const host = givenHost ?? defaultHost(port);
+  const hostaddr = pick('hostaddr');
+  // libpq: with only hostaddr, that address is the host for the password file and messages.
+  const host = givenHost ?? hostaddr ?? defaultHost(port);
   const sslmode = parseSslMode(pick('sslmode') ?? 'prefer', side);
   const connectTimeoutSeconds = parseTimeout(pick('connect_timeout'), side);
 
@@ -82,7 +84,7 @@ export async function resolveConnection(
   return {
     side,
     host,
-    hostaddr: pick('hostaddr'),
+    hostaddr,
     port,
     database,
     user,

@@ -17,6 +17,16 @@ export function registerSecret(secret: string | undefined): void {
 const URL_USERINFO = /(postgres(?:ql)?:\/\/?[^:/@\s]*):[^@\s]*@/gi;
 const KEYWORD_PASSWORD = /\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)/gi;
 
+/**
+ * For pgferry's own reports, built only from redacted connection descriptions: masks
+ * connection-string passwords by their shape, without touching words that happen to equal a
+ * password (a password "public" must not blank out the schema name).
+ */
+export function scrubPatterns(text: string): string {
+  return text.replace(URL_USERINFO, `$1:${MASK}@`).replace(KEYWORD_PASSWORD, `$1$2${MASK}`);
+}
+
+/** For everything else (errors, logs, text from libraries and servers): every known secret, anywhere. */
 export function scrubSecrets(text: string): string {
   // Registered secrets first: a password holding "@" would otherwise be cut short by the URL pattern.
   const secrets = [...registered].sort((a, b) => b.length - a.length);
@@ -27,5 +37,5 @@ export function scrubSecrets(text: string): string {
     const encoded = encodeURIComponent(secret);
     if (encoded !== secret) out = out.split(encoded).join(MASK);
   }
-  return out.replace(URL_USERINFO, `$1:${MASK}@`).replace(KEYWORD_PASSWORD, `$1$2${MASK}`);
+  return scrubPatterns(out);
 }

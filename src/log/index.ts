@@ -3,6 +3,11 @@ import { scrubSecrets } from '../config/index.js';
 
 export type { Logger } from 'pino';
 
+/** Every serialised line, fields and error messages included, is scrubbed on its way out. */
+function scrubbing(destination: NodeJS.WritableStream): pino.DestinationStream {
+  return { write: (line: string) => destination.write(scrubSecrets(line)) };
+}
+
 /**
  * Structured logs go to stderr so stdout stays free for reports and --json. Every message
  * string is scrubbed of secrets; connection objects are never logged, only their descriptions.
@@ -13,13 +18,7 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
       level: options.level ?? 'info',
       base: { app: 'pgferry' },
       redact: { paths: ['password', '*.password', 'connectionString', '*.connectionString'], censor: '******' },
-      hooks: {
-        logMethod(args, method) {
-          const scrubbed = args.map((arg) => (typeof arg === 'string' ? scrubSecrets(arg) : arg)) as typeof args;
-          method.apply(this, scrubbed);
-        },
-      },
     },
-    (options.destination ?? process.stderr) as pino.DestinationStream,
+    scrubbing(options.destination ?? process.stderr),
   );
 }

@@ -1,3 +1,4 @@
+import { MinHeap } from './min-heap.js';
 import type { ObjectKind, SchemaObject } from './model.js';
 
 /** Among objects free to go, a stable order that reads like a hand-written script. */
@@ -45,16 +46,20 @@ export function orderObjects(objects: readonly SchemaObject[]): SchemaObject[] {
   for (const o of objects) {
     const deps = [...o.dependsOn].filter((d) => byId.has(d) && d !== o.id);
     pending.set(o.id, deps.length);
-    for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), o.id]);
+    for (const d of deps) {
+      const list = dependents.get(d);
+      if (list) list.push(o.id);
+      else dependents.set(d, [o.id]);
+    }
   }
   const rank = (o: SchemaObject) => (sectionOf(o) === 'pre-data' ? 0 : 100) + KIND_RANK[o.kind];
   const compare = (a: SchemaObject, b: SchemaObject) => rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-  const ready = objects.filter((o) => pending.get(o.id) === 0);
+  const ready = new MinHeap(compare);
+  for (const o of objects) if (pending.get(o.id) === 0) ready.push(o);
   const ordered: SchemaObject[] = [];
-  while (ready.length > 0) {
-    ready.sort(compare);
-    const next = ready.shift()!;
+  while (ready.size > 0) {
+    const next = ready.pop()!;
     ordered.push(sectionOf(next) === next.section ? next : { ...next, section: 'pre-data' });
     for (const dependentId of dependents.get(next.id) ?? []) {
       const left = pending.get(dependentId)! - 1;

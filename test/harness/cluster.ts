@@ -63,7 +63,7 @@ export class Cluster {
 
   /** Runs `work` with a superuser session on `database`, closed afterwards. */
   async withClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ host: this.host, port: this.port, user: this.superuser, password: this.password, database });
+    const client = new pg.Client({ host: this.host, port: this.port, user: this.superuser, password: this.password, database, connectionTimeoutMillis: 10_000 });
     await client.connect();
     try {
       return await work(client);
@@ -158,7 +158,8 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
   const settings: Record<string, Setting> = {
     ...FAST_SETTINGS,
     wal_level: 'logical',
-    listen_addresses: 'localhost',
+    // One address, the one the free-port probe checked; "localhost" may also mean ::1.
+    listen_addresses: '127.0.0.1',
     port,
     unix_socket_directories: directory,
     ...options.settings,
@@ -314,12 +315,17 @@ export function sweepAbandonedClusters(): void {
   }
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // Under an init that doesn't reap, a killed server lingers as a zombie: that is gone too.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }

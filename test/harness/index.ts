@@ -1,4 +1,4 @@
-export { startCluster, startClusters, sweepAbandonedClusters, Cluster } from './cluster.js';
+export { startCluster, startClusters, sweepAbandonedClusters, isAlive, Cluster } from './cluster.js';
 export type { ClusterOptions, Setting } from './cluster.js';
 export { MAJOR_VERSIONS, installation, unprivilegedUser } from './binaries.js';
 export type { MajorVersion } from './binaries.js';

@@ -8,14 +8,14 @@ import type { CheckReport, Finding } from '../../src/check/index.js';
 import { runPgferry, startClusters, type Cluster } from '../harness/index.js';
 
 let pg17: Cluster; // source: wal_level=logical, one slot, a small max_slot_wal_keep_size
-let pg18: Cluster; // target
+let pg18: Cluster; // target (and a source with idle_replication_slot_timeout set)
 let pg16: Cluster; // source: wal_level=replica, no WAL senders
 let pg13: Cluster; // an older target
 
 before(async () => {
   [pg17, pg18, pg16, pg13] = await startClusters([
     { version: 17, settings: { max_replication_slots: 1, max_slot_wal_keep_size: '1MB' } },
-    { version: 18 },
+    { version: 18, settings: { idle_replication_slot_timeout: '1h' } },
     { version: 16, settings: { wal_level: 'replica', max_wal_senders: 0 } },
     { version: 13 },
   ]);
@@ -170,11 +170,19 @@ describe('pgferry check', () => {
     assert.equal(run.code, 3);
     assert.match(run.find('target.create-privilege').fix, /GRANT CREATE ON DATABASE/);
     assert.match(run.find('target.replication-role').fix, /GRANT SET ON PARAMETER session_replication_role/);
+    // Since PostgreSQL 15 only the owner may create in public: CREATE on the database is not enough.
+    assert.match(run.find('target.schema-create-privilege').fix, /GRANT CREATE ON SCHEMA "public"/);
 
     await pg18.sql(p.targetDb, `GRANT CREATE ON DATABASE ${p.targetDb} TO ${role}; GRANT SET ON PARAMETER session_replication_role TO ${role}`);
+    const partly = await check(p.sourceUrl, target);
+    assert.ok(!partly.ids.includes('target.create-privilege'));
+    assert.ok(!partly.ids.includes('target.replication-role'));
+    assert.ok(partly.ids.includes('target.schema-create-privilege'));
+    assert.equal(partly.code, 3);
+
+    await pg18.sql(p.targetDb, `GRANT CREATE ON SCHEMA public TO ${role}`);
     const fixed = await check(p.sourceUrl, target);
-    assert.ok(!fixed.ids.includes('target.create-privilege'));
-    assert.ok(!fixed.ids.includes('target.replication-role'));
+    assert.ok(!fixed.ids.includes('target.schema-create-privilege'));
     assert.equal(fixed.code, 0);
   });
 
@@ -196,6 +204,8 @@ describe('pgferry check', () => {
     assert.match(missing.message, /^3 tables .*: public\.events_2026, public\.log_lines, public\.nothing$/);
     assert.match(missing.fix, /ADD PRIMARY KEY/);
     assert.match(missing.fix, /ALTER TABLE "public"\."log_lines" REPLICA IDENTITY FULL;/);
+    // public.nothing has a primary key: pointing its identity back at it is the fix.
+    assert.match(missing.fix, /ALTER TABLE "public"\."nothing" REPLICA IDENTITY DEFAULT;/);
     assert.match(run.find('tables.replica-identity-full').message, /public\.full_dupes/);
 
     await pg17.sql(
@@ -282,5 +292,55 @@ describe('pgferry check', () => {
     assert.equal(result.stderr.trim().split('\n').length, 1);
     assert.match(result.stderr, /--include-table "itmes" matches no table in the source database/);
     assert.equal(result.stdout, '');
+  });
+
+  test('a deferrable primary key is no replica identity', async () => {
+    const p = await pair(pg17, pg18, `CREATE TABLE public.deferred (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v text)`);
+    const run = await check(p.sourceUrl, p.targetUrl);
+    assert.match(run.find('tables.no-replica-identity').message, /public\.deferred/);
+  });
+
+  test('tables on the target the target role cannot read', async () => {
+    const p = await pair();
+    const role = `blind_${p.targetDb}`;
+    await pg18.sql(
+      p.targetDb,
+      `CREATE ROLE ${role} LOGIN PASSWORD 'blind-pw'; GRANT CREATE ON SCHEMA public TO ${role}; GRANT CREATE ON DATABASE ${p.targetDb} TO ${role};
+       GRANT SET ON PARAMETER session_replication_role TO ${role};
+       CREATE TABLE public.items (id int PRIMARY KEY, name text)`,
+    );
+    const target = pg18.url(p.targetDb, { user: role, password: 'blind-pw' });
+    const run = await check(p.sourceUrl, target);
+    assert.equal(run.code, 3);
+    assert.match(run.find('target.tables-unreadable').message, /public\.items/);
+    await pg18.sql(p.targetDb, `GRANT SELECT ON public.items TO ${role}`);
+    const fixed = await check(p.sourceUrl, target);
+    assert.ok(!fixed.ids.includes('target.tables-unreadable'));
+    assert.equal(fixed.code, 0);
+  });
+
+  test('idle_replication_slot_timeout on a PostgreSQL 18 source', async () => {
+    const p = await pair(pg18, pg18);
+    const finding = (await check(p.sourceUrl, p.targetUrl)).find('source.idle-slot-timeout');
+    assert.equal(finding.severity, 'warning');
+    assert.match(finding.message, /3600 s/);
+    assert.match(finding.fix, /idle_replication_slot_timeout = 0/);
+    const other = await pair(pg17, pg18);
+    assert.ok(!(await check(other.sourceUrl, other.targetUrl)).ids.includes('source.idle-slot-timeout'));
+  });
+
+  test('a source without tables in scope is a warning', async () => {
+    const p = await pair(pg17, pg18, '');
+    const run = await check(p.sourceUrl, p.targetUrl);
+    assert.equal(run.find('scope.empty').severity, 'warning');
+  });
+
+  test('PostgreSQL 13 as the source', async () => {
+    const p = await pair(pg13, pg17);
+    const run = await check(p.sourceUrl, p.targetUrl);
+    assert.equal(run.code, 0, JSON.stringify(run.report.findings, null, 1));
+    assert.equal(run.report.source.version.split('.')[0], '13');
+    // PostgreSQL 13 has no pg_stat_wal: the size finding says the rate is unknown.
+    assert.match(run.find('source.size').message, /not visible before PostgreSQL 14/);
   });
 });

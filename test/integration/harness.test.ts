@@ -7,18 +7,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startCluster, sweepAbandonedClusters, unprivilegedUser, type Cluster } from '../harness/index.js';
+import { isAlive, startCluster, sweepAbandonedClusters, unprivilegedUser, type Cluster } from '../harness/index.js';
 
 const HARNESS = fileURLToPath(new URL('../harness/index.js', import.meta.url));
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const isRunning = isAlive;
 
 function postmasterPid(dataDirectory: string): number {
   return Number(readFileSync(`${dataDirectory}/postmaster.pid`, 'utf8').split('\n')[0]);

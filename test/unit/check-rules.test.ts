@@ -28,6 +28,7 @@ function server(overrides: Partial<ServerInfo> = {}): ServerInfo {
     collate: 'en_US.UTF-8',
     ctype: 'en_US.UTF-8',
     localeProvider: 'libc',
+    locale: null,
     currentUser: 'migrator',
     isSuperuser: false,
     inRecovery: false,
@@ -50,6 +51,7 @@ function table(name: string, overrides: Partial<TableInfo> = {}): TableInfo {
     hasIdentityIndex: false,
     readable: true,
     owned: true,
+    owner: 'migrator',
     bytes: 8192,
     estimatedRows: 0,
     ...overrides,
@@ -85,6 +87,8 @@ function target(overrides: Partial<TargetFacts> = {}): TargetFacts {
     canSetReplicationRole: true,
     availableExtensions: new Map([['plpgsql', new Set(['1.0'])]]),
     nonEmptyTables: [],
+    unreadableTables: [],
+    schemasWithoutCreate: [],
     ...overrides,
   };
 }

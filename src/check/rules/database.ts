@@ -27,13 +27,18 @@ export function databaseFindings(source: SourceFacts, target: TargetFacts): Find
   if (normalizeLocale(s.collate) !== normalizeLocale(t.collate)) differences.push(`LC_COLLATE "${s.collate}" → "${t.collate}"`);
   if (normalizeLocale(s.ctype) !== normalizeLocale(t.ctype)) differences.push(`LC_CTYPE "${s.ctype}" → "${t.ctype}"`);
   if (s.localeProvider !== t.localeProvider) differences.push(`locale provider ${s.localeProvider} → ${t.localeProvider}`);
+  else if (s.localeProvider !== 'libc' && s.locale !== t.locale) differences.push(`${s.localeProvider} locale "${s.locale}" → "${t.locale}"`);
   if (differences.length > 0) {
     findings.push({
       id: 'database.collation',
       severity: 'warning',
       message: `database collation differs: ${differences.join(', ')}`,
       why: 'text sorts and compares differently on the target: ORDER BY results, range queries and which values count as duplicates under a unique index can change',
-      fix: `create the target database with the source's locale: CREATE DATABASE … TEMPLATE template0 LC_COLLATE '${s.collate}' LC_CTYPE '${s.ctype}';`,
+      fix: `create the target database with the source's locale: CREATE DATABASE … TEMPLATE template0 ${
+        s.localeProvider === 'libc'
+          ? `LC_COLLATE '${s.collate}' LC_CTYPE '${s.ctype}'`
+          : `LOCALE_PROVIDER ${s.localeProvider} ${s.localeProvider === 'icu' ? 'ICU_LOCALE' : 'BUILTIN_LOCALE'} '${s.locale ?? ''}' LOCALE '${s.collate}'`
+      };`,
     });
   }
   return findings;

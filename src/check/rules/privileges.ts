@@ -5,7 +5,8 @@ import type { SourceFacts, TargetFacts } from '../facts.js';
 export function privilegeFindings(source: SourceFacts, target: TargetFacts): Finding[] {
   const findings: Finding[] = [];
   const sourceRole = quoteIdent(source.server.currentUser);
-  const unreadable = source.tables.filter((t) => !t.readable && t.kind !== 'partitioned table');
+  // Partitioned parents hold no rows and foreign tables' rows are never copied.
+  const unreadable = source.tables.filter((t) => !t.readable && t.kind !== 'partitioned table' && t.kind !== 'foreign table');
   if (unreadable.length > 0) {
     const schemas = [...new Set(unreadable.map((t) => t.schema))];
     findings.push({
@@ -28,8 +29,8 @@ export function privilegeFindings(source: SourceFacts, target: TargetFacts): Fin
     }
     if (notOwned.length > 0) {
       problems.push(`does not own ${plural(notOwned.length, 'table')} (${listSome(notOwned.map(displayName), 5)})`);
-      const owners = 'GRANT <owning role> TO ' + sourceRole + '; (membership in the tables\' owner is enough)';
-      fixes.push(owners);
+      const owners = [...new Set(notOwned.map((t) => t.owner))].sort();
+      fixes.push(`${owners.map((o) => `GRANT ${quoteIdent(o)} TO ${sourceRole};`).join(' ')} (membership in the tables' owners is enough)`);
     }
     if (problems.length > 0) {
       findings.push({
@@ -49,6 +50,15 @@ export function privilegeFindings(source: SourceFacts, target: TargetFacts): Fin
       message: `role "${target.server.currentUser}" cannot create schemas in database "${target.server.database}" on the target`,
       why: 'pgferry creates the source\'s schemas and its own "pgferry" state schema on the target',
       fix: `GRANT CREATE ON DATABASE ${quoteIdent(target.server.database)} TO ${targetRole};`,
+    });
+  }
+  if (target.schemasWithoutCreate.length > 0) {
+    findings.push({
+      id: 'target.schema-create-privilege',
+      severity: 'error',
+      message: `role "${target.server.currentUser}" may not create objects in ${plural(target.schemasWithoutCreate.length, 'schema')} on the target: ${listSome(target.schemasWithoutCreate)}`,
+      why: 'the tables, types and functions of those schemas are created there (since PostgreSQL 15, only the owner may create in public by default)',
+      fix: target.schemasWithoutCreate.map((s) => `GRANT CREATE ON SCHEMA ${quoteIdent(s)} TO ${targetRole};`).join('\n'),
     });
   }
   if (!target.canSetReplicationRole) {

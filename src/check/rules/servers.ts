@@ -40,7 +40,7 @@ export function versionFindings(source: SourceFacts, target: TargetFacts): Findi
       why:
         'PostgreSQL supports moving to the same or a newer major version; going back, the schema the source ' +
         'describes may use syntax, types, functions or options the older target does not know, and such objects fail to create',
-      fix: `migrate to a target running PostgreSQL ${s.major} or newer, or review the schema for features newer than PostgreSQL ${t.major} and run pgferry clone --schema-only to see what fails`,
+      fix: `migrate to a target running PostgreSQL ${s.major} or newer, or review the schema for features newer than PostgreSQL ${t.major} and run pgferry clone --schema-only against a scratch database to see what fails`,
     });
   }
   return findings;

@@ -1,4 +1,4 @@
-import { displayName, quoteQualified, type TableInfo } from '../../catalog/index.js';
+import { displayName, quoteIdent, quoteQualified, type TableInfo } from '../../catalog/index.js';
 import { listSome, plural, type Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
 
@@ -34,7 +34,10 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
 
   const noIdentity = tables.filter(lacksReplicaIdentity);
   if (noIdentity.length > 0) {
-    const lines = noIdentity.slice(0, MAX_FIX_LINES).map((t) => `ALTER TABLE ${quoteQualified(t)} REPLICA IDENTITY FULL;`);
+    // A table that has a usable primary key only needs its identity pointed back at it.
+    const lines = noIdentity
+      .slice(0, MAX_FIX_LINES)
+      .map((t) => `ALTER TABLE ${quoteQualified(t)} REPLICA IDENTITY ${t.hasPrimaryKey ? 'DEFAULT' : 'FULL'};`);
     if (noIdentity.length > MAX_FIX_LINES) lines.push(`… and the same for ${noIdentity.length - MAX_FIX_LINES} more`);
     findings.push({
       id: 'tables.no-replica-identity',
@@ -65,7 +68,10 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       severity: 'warning',
       message: `${plural(unlogged.length, 'unlogged table')}: ${listSome(unlogged.map(displayName))}`,
       why: 'unlogged tables write no WAL, so they are copied once at the snapshot but later changes never reach the target',
-      fix: `make them logged before the migration (${unlogged.slice(0, 3).map((t) => `ALTER TABLE ${quoteQualified(t)} SET LOGGED;`).join(' ')}), or leave them out with --exclude-table and reload them after the cut-over`,
+      fix: `make them logged before the migration, or leave them out with --exclude-table and reload them after the cut-over:\n${unlogged
+        .slice(0, MAX_FIX_LINES)
+        .map((t) => `ALTER TABLE ${quoteQualified(t)} SET LOGGED;`)
+        .join('\n')}`,
     });
   }
 
@@ -107,7 +113,18 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       severity: 'error',
       message: `${plural(target.nonEmptyTables.length, 'table')} in scope already ${target.nonEmptyTables.length === 1 ? 'holds' : 'hold'} rows on the target: ${listSome(target.nonEmptyTables.map(displayName))}`,
       why: 'copying into them would mix old target rows with the source\'s; clone refuses such a target',
-      fix: 'use an empty target database, empty those tables (TRUNCATE …), leave them out with --exclude-table, or continue an interrupted clone with --resume',
+      fix: 'use an empty target database, empty those tables (TRUNCATE …), or leave them out with --exclude-table',
+    });
+  }
+  if (target.unreadableTables.length > 0) {
+    findings.push({
+      id: 'target.tables-unreadable',
+      severity: 'error',
+      message: `${plural(target.unreadableTables.length, 'table')} in scope exist on the target but cannot be read by the target role: ${listSome(target.unreadableTables.map(displayName))}`,
+      why: 'pgferry cannot tell whether they already hold rows, and it will need to write and verify them',
+      fix: `${[...new Set(target.unreadableTables.map((t) => t.schema))]
+        .map((s) => `GRANT USAGE ON SCHEMA ${quoteIdent(s)} TO ${quoteIdent(target.server.currentUser)}; GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA ${quoteIdent(s)} TO ${quoteIdent(target.server.currentUser)};`)
+        .join('\n')}`,
     });
   }
   return findings;

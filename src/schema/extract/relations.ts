@@ -50,6 +50,7 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
      ORDER BY c.oid`);
 
   const owners = await sequenceOwners(ctx);
+  const sequences = await readSequences(ctx);
   const inScope = (r: RelationRow) => {
     if (r.relkind === 'S') {
       // A sequence goes wherever the table that owns it goes.
@@ -84,7 +85,7 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
           ctx.aliases.set(id, address('pg_class', identityOwner.tableOid));
           continue;
         }
-        const ddl = await sequenceDdl(ctx, r.oid, r.qname, r.persistence === 'u');
+        const ddl = sequenceDdl(sequences.get(r.oid), r.qname, r.persistence === 'u');
         ctx.add({ id, identity: `sequence ${r.qname}`, kind: 'sequence', name: r.qname, schema: r.schema, section: 'pre-data', statements: [ddl], dependsOn: [schemaDep], commentTarget: `SEQUENCE ${r.qname}` });
         const owner = owners.get(r.oid);
         if (owner) {
@@ -319,13 +320,27 @@ async function sequenceOwners(ctx: ExtractContext): Promise<Map<number, Sequence
   return new Map(rows.map((r) => [r.seq, { table: { schema: r.schema, name: r.name }, tableOid: r.table_oid, column: r.column, identity: r.identity }]));
 }
 
-async function sequenceDdl(ctx: ExtractContext, oid: number, qname: string, unlogged: boolean): Promise<string> {
-  const [s] = await ctx.rows<{ type: string; start: string; increment: string; min: string; max: string; cache: string; cycle: boolean }>(
-    `SELECT format_type(seqtypid, NULL) AS type, seqstart::text AS start, seqincrement::text AS increment,
+interface SequenceRow {
+  oid: number;
+  type: string;
+  start: string;
+  increment: string;
+  min: string;
+  max: string;
+  cache: string;
+  cycle: boolean;
+}
+
+async function readSequences(ctx: ExtractContext): Promise<Map<number, SequenceRow>> {
+  const rows = await ctx.rows<SequenceRow>(
+    `SELECT seqrelid AS oid, format_type(seqtypid, NULL) AS type, seqstart::text AS start, seqincrement::text AS increment,
             seqmin::text AS min, seqmax::text AS max, seqcache::text AS cache, seqcycle AS cycle
-       FROM pg_sequence WHERE seqrelid = $1`,
-    [oid],
+       FROM pg_sequence`,
   );
+  return new Map(rows.map((r) => [r.oid, r]));
+}
+
+function sequenceDdl(s: SequenceRow | undefined, qname: string, unlogged: boolean): string {
   if (!s) throw new Error(`sequence ${qname} has no pg_sequence row`);
   return (
     `CREATE ${unlogged ? 'UNLOGGED ' : ''}SEQUENCE ${qname}\n    AS ${s.type}\n    START WITH ${s.start}\n    INCREMENT BY ${s.increment}\n` +
