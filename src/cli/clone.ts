@@ -10,6 +10,8 @@ import { printErr, printOut } from './terminal.js';
 
 interface CloneFlags extends ConnectionFlags, FilterFlags {
   schemaOnly?: boolean;
+  owner?: boolean;
+  acl?: boolean;
   json?: boolean;
   debug?: boolean;
 }
@@ -18,6 +20,8 @@ export function cloneCommand(): Command {
   const command = new Command('clone')
     .description('copy the schema (and, with the data copy, the rows) of the source database to the target')
     .option('--schema-only', 'create the schema only: pre-data (types, tables, functions, views) and post-data (indexes, keys, constraints, triggers)')
+    .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
+    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
     .option('--json', 'print the summary as JSON');
   addConnectionOptions(command);
   addFilterOptions(command);
@@ -38,7 +42,13 @@ export async function clone(flags: CloneFlags): Promise<number> {
   scope.assertPatternsMatch(tables.map((t) => ({ schema: t.schema, name: t.name.replace(/^"|"$/g, '') })), 'the source database');
   const results: SectionResult[] = [];
   for (const section of ['pre-data', 'post-data'] as const) {
-    results.push(await createSection(target, schema, section, scope, (o) => log.debug({ kind: o.kind, name: o.name }, 'creating')));
+    results.push(
+      await createSection(target, schema, section, scope, {
+        onObject: (o) => log.debug({ kind: o.kind, name: o.name }, 'creating'),
+        noOwner: flags.owner === false,
+        noAcl: flags.acl === false,
+      }),
+    );
   }
 
   const summary = {

@@ -18,6 +18,10 @@ export interface ApplyResult {
 export interface ApplyOptions {
   /** Reads the target's own schema, to tell an identical existing object from a clash. */
   readonly readTargetSchema: () => Promise<ExtractedSchema>;
+  /** Leave owners as the migrating role (--no-owner). */
+  readonly noOwner?: boolean;
+  /** Leave privileges at their defaults (--no-acl). */
+  readonly noAcl?: boolean;
   readonly onObject?: (object: SchemaObject) => void;
 }
 
@@ -30,8 +34,10 @@ export interface ApplyOptions {
 export async function applySection(client: pg.Client, schema: ExtractedSchema, section: Section, options: ApplyOptions): Promise<ApplyResult> {
   await ensureStateSchema(client);
   const done = await appliedSchemaObjects(client);
-  const objects = schema.objects.filter((o) => o.section === section);
   const notes: string[] = [];
+  const objects = schema.objects.filter((o) => o.section === section && wanted(o, options));
+  const roles = new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname));
+  const missingRoles = new Set<string>();
   let created = 0;
   let alreadyThere = 0;
   let targetSchema: Map<string, SchemaObject> | undefined;
@@ -48,6 +54,11 @@ export async function applySection(client: pg.Client, schema: ExtractedSchema, s
         alreadyThere++;
         continue;
       }
+      const absent = (object.requiresRoles ?? []).filter((r) => !roles.has(r));
+      if (absent.length > 0) {
+        for (const role of absent) missingRoles.add(role);
+        continue;
+      }
       options.onObject?.(object);
       if (!oneTransaction) await begin(client);
       await client.query('SAVEPOINT pgferry_object');
@@ -57,7 +68,7 @@ export async function applySection(client: pg.Client, schema: ExtractedSchema, s
       } catch (error) {
         await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
         const code = (error as { code?: string }).code;
-        if (code === undefined || !ALREADY_EXISTS.has(code)) throw failure(object, error);
+        if (code === undefined || !ALREADY_EXISTS.has(code)) throw failure(object, error, options);
         const existing = await existingOnTarget(object.identity);
         if (!existing || !sameDefinition(existing, object)) {
           throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition`, {
@@ -76,7 +87,19 @@ export async function applySection(client: pg.Client, schema: ExtractedSchema, s
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+  if (missingRoles.size > 0) {
+    notes.push(
+      `roles missing on the target, so their ownership and grants were left out: ${[...missingRoles].sort().join(', ')} ` +
+        `(create them and run again, or pass --no-owner / --no-acl)`,
+    );
+  }
   return { created, alreadyThere, notes };
+}
+
+function wanted(object: SchemaObject, options: ApplyOptions): boolean {
+  if (object.kind === 'owner') return !options.noOwner;
+  if (object.kind === 'privileges') return !options.noAcl;
+  return true;
 }
 
 async function begin(client: pg.Client): Promise<void> {
@@ -115,12 +138,16 @@ function sameDefinition(a: SchemaObject, b: SchemaObject): boolean {
   return normalize(a.statements) === normalize(b.statements);
 }
 
-function failure(object: SchemaObject, error: unknown): PgferryError {
+function failure(object: SchemaObject, error: unknown, options: ApplyOptions): PgferryError {
   const statement = (error as { statement?: string }).statement ?? object.statements[0] ?? '';
   const code = (error as { code?: string }).code;
+  const roleHint =
+    code === '42501' && (object.kind === 'owner' || object.kind === 'privileges')
+      ? `connect to the target as a superuser or a member of the role, or pass ${options.noOwner ? '--no-acl' : '--no-owner'}; `
+      : '';
   return new PgferryError('query', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
     side: 'target',
-    fix: `fix the cause on the target and run again (what was created is kept); the statement was:\n${statement}`,
+    fix: `${roleHint}fix the cause on the target and run again (what was created is kept); the statement was:\n${statement}`,
     cause: error,
   });
 }

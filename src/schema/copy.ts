@@ -35,13 +35,13 @@ export async function createSection(
   schema: ExtractedSchema,
   section: Section,
   scope: Scope,
-  onObject?: (object: SchemaObject) => void,
+  options: { onObject?: (object: SchemaObject) => void; noOwner?: boolean; noAcl?: boolean } = {},
 ): Promise<SectionResult> {
   const started = performance.now();
   const result = await withConnection(target, ({ client }) =>
     applySection(client, schema, section, {
       readTargetSchema: () => withConnection(target, ({ client: reader }) => extractSchema(reader, scope)),
-      ...(onObject ? { onObject } : {}),
+      ...options,
     }),
   );
   return { ...result, section, seconds: (performance.now() - started) / 1000 };

@@ -33,7 +33,9 @@ export type ObjectKind =
   | 'policy'
   | 'row security'
   | 'replica identity'
-  | 'statistics';
+  | 'statistics'
+  | 'owner'
+  | 'privileges';
 
 /**
  * One thing pgferry creates on the target: the statements that create it, where it lives in
@@ -54,6 +56,8 @@ export interface SchemaObject {
   readonly dependsOn: Set<string>;
   /** The table a post-data object belongs to, so clone can build it once that table is loaded. */
   readonly table: QualifiedName | undefined;
+  /** Roles that must exist on the target (owners, grantees); without them the object is left out. */
+  readonly requiresRoles?: readonly string[];
 }
 
 /** An object the source holds that pgferry cannot recreate; reported, never silently dropped. */

@@ -28,6 +28,8 @@ const KIND_RANK: Record<ObjectKind, number> = {
   'row security': 26,
   policy: 27,
   statistics: 28,
+  owner: 29,
+  privileges: 30,
 };
 
 /**

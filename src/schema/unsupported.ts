@@ -38,7 +38,12 @@ const QUERIES: ReadonlyArray<{ kind: string; reason: string; sql: string }> = [
     reason: 'user-defined casts are not copied yet; create them on the target first',
     sql: `SELECT format('%s AS %s', format_type(c.castsource, NULL), format_type(c.casttarget, NULL)) FROM pg_cast c
            WHERE c.oid >= 16384
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'i'))`,
+  },
+  {
+    kind: 'publication',
+    reason: 'publications describe replication out of this server; create them on the target if it will publish',
+    sql: `SELECT format('%I', pubname) FROM pg_publication WHERE pubname NOT LIKE 'pgferry%'`,
   },
   {
     kind: 'foreign server',

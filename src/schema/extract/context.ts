@@ -21,6 +21,7 @@ export interface NewObject {
   aliases?: Iterable<string>;
   /** What COMMENT ON names it by ("TABLE public.film"), when it can carry a comment. */
   commentTarget?: string;
+  requiresRoles?: string[];
 }
 
 /**
@@ -57,6 +58,7 @@ export class ExtractContext {
       statements: spec.statements,
       dependsOn: new Set(spec.dependsOn ?? []),
       table: spec.table,
+      ...(spec.requiresRoles ? { requiresRoles: spec.requiresRoles } : {}),
     };
     this.objects.set(object.id, object);
     this.aliases.set(object.id, object.id);
@@ -84,4 +86,14 @@ export const USER_NAMESPACE = `n.nspname NOT IN ('pg_catalog', 'information_sche
 export function notExtensionMember(catalog: string, oidColumn: string): string {
   return `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass
             AND d.objid = ${oidColumn} AND d.deptype = 'e')`;
+}
+
+/**
+ * Neither an extension member nor made by the server as part of another object (a range
+ * type's constructor functions, its multirange casts): creating those again would duplicate
+ * them and cut their tie to the object that owns them.
+ */
+export function notMemberOrInternal(catalog: string, oidColumn: string): string {
+  return `NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '${catalog}'::regclass
+            AND d.objid = ${oidColumn} AND d.deptype IN ('e', 'i'))`;
 }

@@ -1,4 +1,4 @@
-import { address, notExtensionMember, USER_NAMESPACE, type ExtractContext } from './context.js';
+import { address, notMemberOrInternal, USER_NAMESPACE, type ExtractContext } from './context.js';
 import { literal } from './namespaces.js';
 
 /** Functions, procedures and aggregates, deparsed by the server where it can. */
@@ -14,11 +14,14 @@ export async function extractFunctions(ctx: ExtractContext): Promise<void> {
     def: string | null;
   }>(`
     SELECT p.oid, n.nspname AS schema, n.oid AS namespace_oid, format('%I.%I', n.nspname, p.proname) AS qname,
-           format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS signature,
+           -- count(*)-style aggregates have no arguments and are named with (*).
+           format('%I.%I(%s)', n.nspname, p.proname,
+                  CASE WHEN ${kind} = 'a' AND pg_get_function_identity_arguments(p.oid) = '' THEN '*'
+                       ELSE pg_get_function_identity_arguments(p.oid) END) AS signature,
            ${kind} AS prokind,
            CASE WHEN ${kind} <> 'a' THEN pg_get_functiondef(p.oid) END AS def
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_proc', 'p.oid')}`);
+     WHERE ${USER_NAMESPACE} AND ${notMemberOrInternal('pg_proc', 'p.oid')}`);
   for (const f of functions) {
     if (!ctx.scope.includesSchema(f.schema)) continue;
     const common = {
@@ -54,6 +57,7 @@ async function aggregateDdl(ctx: ExtractContext, oid: number, signature: string)
     initcond: string | null;
     sortop: string | null;
     msfunc: string | null;
+    parallel: string;
   }>(
     `SELECT a.aggkind::text AS kind, pg_get_function_arguments(a.aggfnoid) AS args,
             a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
@@ -63,7 +67,8 @@ async function aggregateDdl(ctx: ExtractContext, oid: number, signature: string)
             NULLIF(a.aggdeserialfn, 0)::regproc::text AS deserialfunc,
             a.agginitval AS initcond,
             NULLIF(a.aggsortop, 0)::regoperator::text AS sortop,
-            NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc
+            NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc,
+            (SELECT proparallel::text FROM pg_proc WHERE oid = a.aggfnoid) AS parallel
        FROM pg_aggregate a WHERE a.aggfnoid = $1`,
     [oid],
   );
@@ -80,6 +85,8 @@ async function aggregateDdl(ctx: ExtractContext, oid: number, signature: string)
   if (a.deserialfunc) options.push(`DESERIALFUNC = ${a.deserialfunc}`);
   if (a.initcond !== null) options.push(`INITCOND = ${literal(a.initcond)}`);
   if (a.sortop) options.push(`SORTOP = ${a.sortop.replace(/\(.*$/, '')}`);
+  if (a.parallel === 's') options.push('PARALLEL = SAFE');
+  if (a.parallel === 'r') options.push('PARALLEL = RESTRICTED');
   const name = signature.replace(/\(.*$/, '');
   return `CREATE AGGREGATE ${name}(${a.args || '*'}) (\n    ${options.join(',\n    ')}\n);`;
 }

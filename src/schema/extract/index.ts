@@ -8,6 +8,7 @@ import { addDependencies } from './dependencies.js';
 import { extractFunctions } from './functions.js';
 import { extractNamespaces } from './namespaces.js';
 import { extractPostData } from './post-data.js';
+import { extractPrivileges } from './privileges.js';
 import { extractRelations } from './relations.js';
 import { extractTypes } from './types.js';
 
@@ -29,6 +30,7 @@ export async function extractSchema(client: pg.Client, scope: Scope): Promise<Ex
     await extractRelations(ctx);
     await extractPostData(ctx);
     await attachComments(ctx);
+    await extractPrivileges(ctx);
     const skipped = await addDependencies(ctx);
     const objects = orderObjects([...ctx.objects.values()]);
     return {

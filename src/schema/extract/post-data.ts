@@ -47,6 +47,14 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
      WHERE c.contype IN ('p', 'u', 'x', 'f') AND ${USER_NAMESPACE}
      ORDER BY c.oid`);
   const constraintIndexes = new Set<number>();
+  // A foreign key to a partitioned table needs the key of every partition attached first.
+  const attachedUnder = new Map<number, string[]>();
+  for (const c of constraints) {
+    if (c.parent_index_oid) attachedUnder.set(c.parent_index_oid, [...(attachedUnder.get(c.parent_index_oid) ?? []), address('pg_constraint', c.oid)]);
+  }
+  const indexOfConstraint = new Map(constraints.map((c) => [address('pg_constraint', c.oid), c.index_oid]));
+  const attachments = (indexOid: number): string[] =>
+    (attachedUnder.get(indexOid) ?? []).flatMap((child) => [child, ...attachments(indexOfConstraint.get(child) ?? 0)]);
   for (const c of constraints) {
     if (c.index_oid && c.contype !== 'f') constraintIndexes.add(c.index_oid);
     if (excluded(c.relid)) continue;
@@ -68,7 +76,12 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
         continue;
       }
       const only = c.relkind === 'p' ? '' : 'ONLY ';
-      ctx.add({ ...base, id: address('pg_constraint', c.oid), statements: [`ALTER TABLE ${only}${c.table_q} ADD CONSTRAINT ${c.name} ${c.def};`], dependsOn: [tableId, address('pg_class', c.refrelid)] });
+      ctx.add({
+        ...base,
+        id: address('pg_constraint', c.oid),
+        statements: [`ALTER TABLE ${only}${c.table_q} ADD CONSTRAINT ${c.name} ${c.def};`],
+        dependsOn: [tableId, address('pg_class', c.refrelid), ...attachments(c.index_oid)],
+      });
       continue;
     }
     const statements: string[] = [];
@@ -93,11 +106,13 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     ctx.add({ ...base, id: address('pg_constraint', c.oid), statements, dependsOn, aliases });
   }
 
-  const indexes = await ctx.rows<OnTable & { oid: number; qname: string; def: string; parent_oid: number | null; parent_q: string | null; clustered: boolean; replident: boolean }>(`
+  const indexes = await ctx.rows<OnTable & { oid: number; qname: string; def: string; parent_oid: number | null; parent_q: string | null; clustered: boolean; replident: boolean; stats: string[] | null }>(`
     SELECT i.indexrelid AS oid, format('%I.%I', n.nspname, ic.relname) AS qname, pg_get_indexdef(i.indexrelid) AS def,
            inh.inhparent AS parent_oid,
            (SELECT format('%I.%I', pn.nspname, pc.relname) FROM pg_class pc JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE pc.oid = inh.inhparent) AS parent_q,
            i.indisclustered AS clustered, i.indisreplident AS replident,
+           (SELECT array_agg(format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s;', n.nspname, ic.relname, a.attnum, a.attstattarget) ORDER BY a.attnum)
+              FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) AS stats,
            ${tableColumns}
       FROM pg_index i
       JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -111,7 +126,7 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     const tableId = address('pg_class', i.relid);
     const isConstraintIndex = constraintIndexes.has(i.oid);
     if (!isConstraintIndex) {
-      const statements = [`${i.def};`];
+      const statements = [`${i.def};`, ...(i.stats ?? [])];
       if (i.parent_q) statements.push(`ALTER INDEX ${i.parent_q} ATTACH PARTITION ${i.qname};`);
       ctx.add({
         id: address('pg_class', i.oid),

@@ -14,6 +14,10 @@ interface RelationRow {
   rowsecurity: boolean;
   forcerowsecurity: boolean;
   reloptions: string[] | null;
+  /** Options of the table's TOAST table, written as toast.name=value in CREATE TABLE. */
+  toast_options: string[] | null;
+  /** The composite type of a typed table (CREATE TABLE … OF type). */
+  of_type: string | null;
   access_method: string | null;
   partkey: string | null;
   partbound: string | null;
@@ -37,6 +41,8 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
            c.relpersistence::text AS persistence, c.relispartition AS ispartition,
            c.relreplident::text AS replident, c.relrowsecurity AS rowsecurity, c.relforcerowsecurity AS forcerowsecurity,
            c.reloptions, ${accessMethod} AS access_method,
+           (SELECT array_agg('toast.' || o) FROM pg_class tc, unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid) AS toast_options,
+           CASE WHEN c.reloftype <> 0 THEN c.reloftype::regtype::text END AS of_type,
            CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partkey,
            CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partbound,
            c.reltype AS rowtype, coalesce(t.typarray, 0) AS rowtype_array,
@@ -65,7 +71,8 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
     return keep;
   });
 
-  const columns = await readColumns(ctx, included.filter((r) => !VIEW_KINDS.has(r.relkind) && r.relkind !== 'S').map((r) => r.oid));
+  // Views too: a view column can carry a default (ALTER VIEW … SET DEFAULT).
+  const columns = await readColumns(ctx, included.filter((r) => r.relkind !== 'S').map((r) => r.oid));
   const checks = await readChecks(ctx);
   const parents = await readParents(ctx);
   const returnRules = new Map(
@@ -135,7 +142,11 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
           name: r.qname,
           schema: r.schema,
           section: 'pre-data',
-          statements: [tableDdl(r, own, tableChecks.map((c) => c.sql), r.ispartition ? [] : parentList.map((p) => p.qname))],
+          statements: [
+            tableDdl(r, own, tableChecks.map((c) => c.sql), r.ispartition ? [] : parentList.map((p) => p.qname)),
+            ...columnSettings(r, own),
+            ...(r.of_type ? [`ALTER TABLE ONLY ${r.qname} OF ${r.of_type};`] : []),
+          ],
           dependsOn: [schemaDep, ...parentList.map((p) => address('pg_class', p.oid))],
           aliases: [...rowtypeAliases, ...tableChecks.map((c) => address('pg_constraint', c.oid)), ...own.filter((c) => c.generated).map((c) => address('pg_attrdef', c.defaultOid ?? 0))],
           table,
@@ -226,10 +237,13 @@ interface ColumnRow {
   defaultExpr: string | null;
   defaultOid: number | null;
   identityOptions: string | null;
+  /** SET STATISTICS, SET STORAGE, SET (options), SET COMPRESSION clauses that differ from the defaults. */
+  settings: string[] | null;
 }
 
 async function readColumns(ctx: ExtractContext, oids: number[]): Promise<Map<number, ColumnRow[]>> {
   const generated = ctx.major >= 12 ? 'a.attgenerated::text' : "''";
+  const compression = ctx.major >= 14 ? "CASE WHEN a.attcompression <> '' THEN 'SET COMPRESSION ' || CASE a.attcompression WHEN 'p' THEN 'pglz' ELSE 'lz4' END END" : 'NULL::text';
   const rows = await ctx.rows<ColumnRow & { relid: number }>(
     `SELECT a.attrelid AS relid, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull AS notnull, a.attidentity::text AS identity, ${generated} AS generated,
@@ -245,7 +259,13 @@ async function readColumns(ctx: ExtractContext, oids: number[]): Promise<Map<num
                JOIN pg_namespace sn ON sn.oid = sc.relnamespace
               WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
                 AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
-              LIMIT 1) AS "identityOptions"
+              LIMIT 1) AS "identityOptions",
+            array_remove(ARRAY[
+              CASE WHEN a.attstattarget >= 0 THEN 'SET STATISTICS ' || a.attstattarget END,
+              CASE WHEN a.attstorage <> t.typstorage THEN 'SET STORAGE ' || CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END END,
+              CASE WHEN a.attoptions IS NOT NULL THEN 'SET (' || array_to_string(a.attoptions, ', ') || ')' END,
+              ${compression}
+            ], NULL) AS settings
        FROM pg_attribute a
        JOIN pg_type t ON t.oid = a.atttypid
        LEFT JOIN pg_collation co ON co.oid = a.attcollation
@@ -348,6 +368,11 @@ function sequenceDdl(s: SequenceRow | undefined, qname: string, unlogged: boolea
   );
 }
 
+/** Per-column settings CREATE TABLE cannot say, as ALTER TABLE statements. */
+function columnSettings(r: RelationRow, columns: ColumnRow[]): string[] {
+  return columns.flatMap((c) => (c.settings ?? []).map((setting) => `ALTER TABLE ONLY ${r.qname} ALTER COLUMN ${c.name} ${setting};`));
+}
+
 function tableDdl(r: RelationRow, columns: ColumnRow[], checks: string[], inherits: string[]): string {
   // Inherited columns come from INHERITS; partitions list every column (they are attached later).
   const own = columns.filter((c) => r.ispartition || c.local || inherits.length === 0);
@@ -367,7 +392,8 @@ function tableDdl(r: RelationRow, columns: ColumnRow[], checks: string[], inheri
   if (inherits.length > 0) ddl += `\nINHERITS (${inherits.join(', ')})`;
   if (r.partkey) ddl += `\nPARTITION BY ${r.partkey}`;
   if (r.access_method) ddl += `\nUSING ${r.access_method}`;
-  if (r.reloptions && r.reloptions.length > 0) ddl += `\nWITH (${r.reloptions.join(', ')})`;
+  const options = [...(r.reloptions ?? []), ...(r.toast_options ?? [])];
+  if (options.length > 0) ddl += `\nWITH (${options.join(', ')})`;
   return `${ddl};`;
 }
 

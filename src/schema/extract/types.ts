@@ -100,7 +100,7 @@ async function rangeDdl(ctx: ExtractContext, t: TypeRow): Promise<{ statement: s
             NULLIF(r.rngcanonical, 0)::regproc::text AS canonical,
             NULLIF(r.rngsubdiff, 0)::regproc::text AS diff,
             ${multirange} AS multirange_oid,
-            format('%I.%I', mn.nspname, mt.typname) AS multirange_name,
+            CASE WHEN mt.oid IS NOT NULL THEN format('%I.%I', mn.nspname, mt.typname) END AS multirange_name,
             mt.typarray AS multirange_array
        FROM pg_range r
        JOIN pg_type st ON st.oid = r.rngsubtype
