@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
 import { listTables, quoteQualified, readServerInfo, readSettings, SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
 
 export interface SourceFacts {
@@ -21,6 +22,10 @@ export interface SourceFacts {
   readonly extensions: ReadonlyArray<{ readonly name: string; readonly version: string }>;
   /** Average WAL write rate since the statistics were reset; undefined where pg_stat_wal is missing (before 14). */
   readonly walBytesPerSecond: number | undefined;
+  /** Schema objects in scope the schema copy cannot recreate. */
+  readonly unsupportedObjects: readonly UnsupportedObject[];
+  /** Roles that own or are granted something in scope. */
+  readonly requiredRoles: readonly string[];
 }
 
 export interface TargetFacts {
@@ -35,6 +40,7 @@ export interface TargetFacts {
   readonly unreadableTables: readonly QualifiedName[];
   /** Source schemas that exist on the target but where the role may not create objects. */
   readonly schemasWithoutCreate: readonly string[];
+  readonly roles: ReadonlySet<string>;
 }
 
 /** Roles of managed services whose members may open replication connections. */
@@ -83,6 +89,9 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
     const row = wal.rows[0];
     if (row) walBytesPerSecond = row.bytes / row.seconds;
   }
+  const schema = await extractSchema(client, scope);
+  const unsupportedObjects = [...schema.unsupported, ...(await findUnsupportedObjects(client))];
+  const requiredRoles = [...new Set(schema.objects.flatMap((o) => o.requiresRoles ?? []))].sort();
   const counts = usage.rows[0]!;
   const roleRow = role.rows[0]!;
   return {
@@ -101,6 +110,8 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
     largeObjects: counts.largeobjects,
     extensions: extensions.rows,
     walBytesPerSecond,
+    unsupportedObjects,
+    requiredRoles,
   };
 }
 
@@ -126,6 +137,7 @@ export async function readTargetFacts(client: pg.Client, sourceTables: readonly 
     availableExtensions,
     ...(await existingTables(client, sourceTables)),
     schemasWithoutCreate: server.isSuperuser ? [] : await schemasWithoutCreate(client, sourceTables),
+    roles: new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname)),
   };
 }
 

@@ -9,6 +9,7 @@ import { databaseFindings } from './rules/database.js';
 import { extensionFindings } from './rules/extensions.js';
 import { privilegeFindings } from './rules/privileges.js';
 import { replicationFindings } from './rules/replication.js';
+import { schemaFindings } from './rules/schema.js';
 import { versionFindings } from './rules/servers.js';
 import { sizeFindings } from './rules/size.js';
 import { tableFindings } from './rules/tables.js';
@@ -56,6 +57,7 @@ export function evaluate(source: SourceFacts, target: TargetFacts): Finding[] {
     ...tableFindings(source, target),
     ...extensionFindings(source, target),
     ...databaseFindings(source, target),
+    ...schemaFindings(source, target),
     ...sizeFindings(source),
   ].sort(bySeverity);
 }

@@ -21,7 +21,9 @@ export function printErr(text: string): void {
  */
 export function reportError(error: unknown, debug: boolean): number {
   if (error instanceof PgferryError) {
-    printErr(`pgferry: ${error.message}${error.fix ? ` — ${error.fix.split('\n').join('; ')}` : ''}\n`);
+    // One line for the problem and the way out; a fix that quotes SQL keeps its lines, indented.
+    const [first, ...rest] = (error.fix ?? '').split('\n');
+    printErr(`pgferry: ${error.message}${first ? ` — ${first}` : ''}\n${rest.map((line) => `    ${line}\n`).join('')}`);
     if (debug && error.cause instanceof Error && error.cause.stack) printErr(`${error.cause.stack}\n`);
     return exitCodeFor(error.kind);
   }

@@ -4,7 +4,9 @@ import { appliedSchemaObjects, ensureStateSchema, recordSchemaObject } from '../
 import type { ExtractedSchema, SchemaObject, Section } from './model.js';
 
 /** SQLSTATEs that mean "it is already there". */
-const ALREADY_EXISTS = new Set(['42P06', '42P07', '42710', '42723', '42P16', '42P17']);
+const ALREADY_EXISTS = new Set(['42P06', '42P07', '42710', '42723']);
+/** By kind, SQLSTATEs that also mean "already there": an ATTACH made before, a second primary key. */
+const ALREADY_THERE_FOR: Partial<Record<SchemaObject['kind'], string>> = { 'partition attach': '42809', constraint: '42P16' };
 /** "extension has no installation script nor update path for version". */
 const NO_SUCH_EXTENSION_VERSION = '22023';
 
@@ -68,10 +70,12 @@ export async function applySection(client: pg.Client, schema: ExtractedSchema, s
       } catch (error) {
         await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
         const code = (error as { code?: string }).code;
-        if (code === undefined || !ALREADY_EXISTS.has(code)) throw failure(object, error, options);
+        // Whether it is really the same object is decided by comparing definitions below.
+        const exists = code !== undefined && (ALREADY_EXISTS.has(code) || ALREADY_THERE_FOR[object.kind] === code);
+        if (!exists) throw failure(object, error, options, section);
         const existing = await existingOnTarget(object.identity);
         if (!existing || !sameDefinition(existing, object)) {
-          throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition`, {
+          throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
             side: 'target',
             fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
             cause: error,
@@ -138,7 +142,7 @@ function sameDefinition(a: SchemaObject, b: SchemaObject): boolean {
   return normalize(a.statements) === normalize(b.statements);
 }
 
-function failure(object: SchemaObject, error: unknown, options: ApplyOptions): PgferryError {
+function failure(object: SchemaObject, error: unknown, options: ApplyOptions, section: Section): PgferryError {
   const statement = (error as { statement?: string }).statement ?? object.statements[0] ?? '';
   const code = (error as { code?: string }).code;
   const roleHint =
@@ -147,7 +151,9 @@ function failure(object: SchemaObject, error: unknown, options: ApplyOptions): P
       : '';
   return new PgferryError('query', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
     side: 'target',
-    fix: `${roleHint}fix the cause on the target and run again (what was created is kept); the statement was:\n${statement}`,
+    fix: `${roleHint}fix the cause on the target and run again (${
+      section === 'pre-data' ? 'pre-data is created in one transaction, so nothing of it was kept' : 'the post-data objects created so far are kept'
+    }); the statement was:\n${statement}`,
     cause: error,
   });
 }

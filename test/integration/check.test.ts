@@ -343,4 +343,29 @@ describe('pgferry check', () => {
     // PostgreSQL 13 has no pg_stat_wal: the size finding says the rate is unknown.
     assert.match(run.find('source.size').message, /not visible before PostgreSQL 14/);
   });
+
+  test('objects the schema copy cannot recreate, and roles the target lacks', async () => {
+    const p = await pair(
+      pg17,
+      pg18,
+      `CREATE TABLE public.items (id int PRIMARY KEY);
+       CREATE FUNCTION public.noop_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';
+       CREATE EVENT TRIGGER noop_ddl ON ddl_command_start EXECUTE FUNCTION public.noop_ddl();
+       CREATE FUNCTION public.int_close(int, int) RETURNS bool LANGUAGE sql AS 'SELECT abs($1 - $2) < 2';
+       CREATE OPERATOR public.=~ (LEFTARG = int, RIGHTARG = int, FUNCTION = public.int_close);`,
+    );
+    const owner = `owner_${p.sourceDb}`;
+    await pg17.sql(p.sourceDb, `CREATE ROLE ${owner}; ALTER TABLE public.items OWNER TO ${owner}`);
+    const run = await check(p.sourceUrl, p.targetUrl);
+    const unsupported = run.find('schema.unsupported-objects');
+    assert.equal(unsupported.severity, 'warning');
+    assert.match(unsupported.message, /event trigger noop_ddl/);
+    assert.match(unsupported.message, /operator public\.=~/);
+    const roles = run.find('target.missing-roles');
+    assert.match(roles.message, new RegExp(owner));
+    assert.match(roles.fix, /--no-owner/);
+
+    await pg18.sql('postgres', `CREATE ROLE ${owner}`);
+    assert.ok(!(await check(p.sourceUrl, p.targetUrl)).ids.includes('target.missing-roles'));
+  });
 });

@@ -76,6 +76,8 @@ function source(overrides: Partial<SourceFacts> = {}): SourceFacts {
     largeObjects: 0,
     extensions: [{ name: 'plpgsql', version: '1.0' }],
     walBytesPerSecond: 1024,
+    unsupportedObjects: [],
+    requiredRoles: [],
     ...overrides,
   };
 }
@@ -89,6 +91,7 @@ function target(overrides: Partial<TargetFacts> = {}): TargetFacts {
     nonEmptyTables: [],
     unreadableTables: [],
     schemasWithoutCreate: [],
+    roles: new Set(['loader']),
     ...overrides,
   };
 }

@@ -15,6 +15,7 @@ export async function attachComments(ctx: ExtractContext): Promise<void> {
                 THEN (SELECT format('CONSTRAINT %I ON %s', c.conname,
                                     CASE WHEN c.conrelid <> 0 THEN c.conrelid::regclass::text ELSE 'DOMAIN ' || c.contypid::regtype::text END)
                         FROM pg_constraint c WHERE c.oid = d.objoid)
+                WHEN d.classoid = 'pg_type'::regclass THEN 'TYPE ' || d.objoid::regtype::text
                 WHEN d.classoid = 'pg_class'::regclass AND d.objsubid = 0
                 THEN (SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' WHEN 'i' THEN 'INDEX ' WHEN 'I' THEN 'INDEX ' END || c.oid::regclass::text
                         FROM pg_class c WHERE c.oid = d.objoid) END AS part_target
@@ -34,6 +35,8 @@ export async function attachComments(ctx: ExtractContext): Promise<void> {
       owner.statements.push(statement(`COLUMN ${relation}.${c.column}`));
       continue;
     }
+    // Every database's public schema carries this comment already, and only its owner may set it.
+    if (c.catalog === 'pg_namespace' && c.description === 'standard public schema') continue;
     const own = ctx.objects.get(id);
     const ownTarget = ctx.commentTargets.get(id);
     if (own && ownTarget) {

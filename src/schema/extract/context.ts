@@ -32,8 +32,11 @@ export class ExtractContext {
   readonly objects = new Map<string, SchemaObject>();
   readonly aliases = new Map<string, string>();
   readonly unsupported: UnsupportedObject[] = [];
-  /** Relations the scope leaves out: objects on them are skipped, not created half-way. */
-  readonly excludedRelations = new Set<string>();
+  /**
+   * Catalog addresses of user objects the scope leaves out (relations, and types, functions
+   * and collations of excluded schemas): what needs them is skipped, not created half-way.
+   */
+  readonly excluded = new Set<string>();
   /** Object id → what COMMENT ON calls it. */
   readonly commentTargets = new Map<string, string>();
 

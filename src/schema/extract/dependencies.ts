@@ -18,7 +18,7 @@ export async function addDependencies(ctx: ExtractContext): Promise<Array<{ name
     const to = ctx.resolve(refAddress);
     if (to) {
       if (to.id !== from.id) from.dependsOn.add(to.id);
-    } else if (ctx.excludedRelations.has(refAddress)) {
+    } else if (ctx.excluded.has(refAddress)) {
       excludedDeps.set(from.id, refAddress);
     }
   }
@@ -40,7 +40,10 @@ export async function addDependencies(ctx: ExtractContext): Promise<Array<{ name
   for (const id of removed) {
     const o = ctx.objects.get(id);
     if (!o) continue;
-    skipped.push({ name: `${o.kind} ${o.name}`, because: 'it depends on a table or view out of scope' });
+    // An owner or a grant goes with its object; naming them too would only repeat it.
+    if (o.kind !== 'owner' && o.kind !== 'privileges') {
+      skipped.push({ name: `${o.kind} ${o.name}`, because: 'it depends on an object out of scope' });
+    }
     ctx.objects.delete(id);
   }
   return skipped;

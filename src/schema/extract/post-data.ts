@@ -20,7 +20,7 @@ function tableOf(row: OnTable): QualifiedName {
  * and extended statistics. Objects on relations out of scope are left out.
  */
 export async function extractPostData(ctx: ExtractContext): Promise<void> {
-  const excluded = (relid: number) => ctx.excludedRelations.has(address('pg_class', relid)) || !ctx.objects.has(address('pg_class', relid));
+  const excluded = (relid: number) => ctx.excluded.has(address('pg_class', relid)) || !ctx.objects.has(address('pg_class', relid));
   const tableColumns = `t.oid AS relid, n.nspname AS schema, t.relname AS table_name,
            format('%I.%I', n.nspname, t.relname) AS table_q, t.relkind::text AS relkind`;
 
@@ -86,7 +86,9 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     }
     const statements: string[] = [];
     const aliases = [address('pg_class', c.index_oid)];
-    const usingIndex = (c.contype === 'p' || c.contype === 'u') && c.relkind === 'r' && c.index_def !== null && c.index_q !== null;
+    // Only a btree key can be built as a plain unique index first (not WITHOUT OVERLAPS keys).
+    const usingIndex =
+      (c.contype === 'p' || c.contype === 'u') && c.relkind === 'r' && c.index_q !== null && (c.index_def?.includes(' USING btree ') ?? false);
     if (usingIndex) {
       // Build the index on its own, then turn it into the constraint: the index build is the
       // expensive part, and clone runs it in parallel with other tables' copies.

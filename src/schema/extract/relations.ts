@@ -67,7 +67,7 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
   };
   const included = relations.filter((r) => {
     const keep = inScope(r);
-    if (!keep) ctx.excludedRelations.add(address('pg_class', r.oid));
+    if (!keep) ctx.excluded.add(address('pg_class', r.oid));
     return keep;
   });
 
@@ -129,7 +129,7 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
       }
       case 'f':
         ctx.unsupportedObject('foreign table', r.qname, 'foreign tables (and their servers and user mappings) are not copied yet; create them on the target');
-        ctx.excludedRelations.add(id);
+        ctx.excluded.add(id);
         continue;
       default: {
         const own = columns.get(r.oid) ?? [];
@@ -174,7 +174,8 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
             name: `${r.qname}.${c.name}`,
             schema: r.schema,
             section: 'post-data',
-            statements: [`ALTER TABLE ${r.relkind === 'p' ? '' : 'ONLY '}${r.qname} ADD CONSTRAINT ${c.sql};`],
+            // Not ONLY: a CHECK must reach inheritance children and partitions too.
+            statements: [`ALTER TABLE ${r.qname} ADD CONSTRAINT ${c.sql};`],
             dependsOn: [id],
             table,
             commentTarget: `CONSTRAINT ${c.name} ON ${r.qname}`,

@@ -25,7 +25,11 @@ export async function extractTypes(ctx: ExtractContext): Promise<void> {
        AND (t.typrelid = 0 OR c.relkind = 'c')                      -- row types come with their table
        AND t.typtype <> 'm'                                         -- multiranges come with their range`);
   for (const t of types) {
-    if (!ctx.scope.includesSchema(t.schema)) continue;
+    if (!ctx.scope.includesSchema(t.schema)) {
+      ctx.excluded.add(address('pg_type', t.oid));
+      if (t.typarray) ctx.excluded.add(address('pg_type', t.typarray));
+      continue;
+    }
     const base = {
       id: address('pg_type', t.oid),
       identity: `type ${t.qname}`,
@@ -131,7 +135,9 @@ async function domainDdl(ctx: ExtractContext, t: TypeRow): Promise<{ statements:
   const [d] = await ctx.rows<{ base: string; collation: string | null; def: string | null; notnull: boolean }>(
     `SELECT format_type(t.typbasetype, t.typtypmod) AS base,
             CASE WHEN t.typcollation <> bt.typcollation THEN format('%I.%I', cn.nspname, co.collname) END AS collation,
-            t.typdefault AS def, t.typnotnull AS notnull
+            -- Deparsed from the stored expression: typdefault is text written under the
+            -- source session's search_path and may name types unqualified.
+            pg_get_expr(t.typdefaultbin, 0) AS def, t.typnotnull AS notnull
        FROM pg_type t
        JOIN pg_type bt ON bt.oid = t.typbasetype
        LEFT JOIN pg_collation co ON co.oid = t.typcollation
