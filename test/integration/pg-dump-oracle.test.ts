@@ -14,7 +14,7 @@ import { runPgferry, startClusters, type Cluster } from '../harness/index.js';
 import { dumpSchema, findPgDump, PG_DUMP_MAJOR } from '../harness/pg-dump.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const PAGILA = join(REPO_ROOT, '..', 'shared', 'fixtures', 'pagila', 'pagila-schema.sql');
+const PAGILA = join(REPO_ROOT, 'test', 'fixtures', 'pagila', 'pagila-schema.sql');
 const ZOO_DIR = join(REPO_ROOT, 'test', 'fixtures');
 
 interface Fixture {
@@ -28,7 +28,7 @@ const FIXTURES: readonly Fixture[] = [
   {
     name: 'pagila',
     files: [{ path: PAGILA, since: 13 }],
-    whereFrom: `the shared fixtures live in a "shared" folder beside the repository (${join(REPO_ROOT, '..', 'shared')})`,
+    whereFrom: 'pagila ships in test/fixtures/pagila (a copy of the project\'s shared fixture)',
   },
   {
     name: 'schema zoo',

@@ -27,13 +27,12 @@ function repositoryRoot(): string {
 
 const ROOT = repositoryRoot();
 /** The shared fixtures sit beside the repository: <repo>/../shared. */
-const PAGILA = resolve(ROOT, '..', 'shared', 'fixtures', 'pagila', 'pagila-schema.sql');
+const PAGILA = resolve(ROOT, 'test', 'fixtures', 'pagila', 'pagila-schema.sql');
 
 function readFixture(path: string, what: string): string {
   if (!existsSync(path)) {
     throw new Error(
-      `${what} is missing: expected it at ${path}. The shared fixtures live in a "shared" folder beside the repository ` +
-        `(${resolve(ROOT, '..', 'shared')}); clone or copy them there before running this test.`,
+      `${what} is missing: expected it at ${path}; the fixtures ship in test/fixtures/ of this repository.`,
     );
   }
   return readFileSync(path, 'utf8');
