@@ -28,82 +28,127 @@ export interface ApplyOptions {
 }
 
 /**
- * Creates one section's objects on the target, in order. Pre-data runs in one transaction:
- * a failure leaves nothing behind, and the rerun starts clean. Post-data commits object by
- * object, so a rerun after a failed index keeps what was built. Every created object is
+ * Creates schema objects on the target and remembers what exists, across the connections of a
+ * clone (post-data objects are built by several index jobs at once). Every created object is
  * recorded in pgferry.schema_objects in the same transaction, and skipped on a rerun.
  */
-export async function applySection(client: pg.Client, schema: ExtractedSchema, section: Section, options: ApplyOptions): Promise<ApplyResult> {
-  await ensureStateSchema(client);
-  const done = await appliedSchemaObjects(client);
-  const notes: string[] = [];
-  const objects = schema.objects.filter((o) => o.section === section && wanted(o, options));
-  const roles = new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname));
-  const missingRoles = new Set<string>();
-  let created = 0;
-  let alreadyThere = 0;
-  let targetSchema: Map<string, SchemaObject> | undefined;
-  const existingOnTarget = async (identity: string) => {
-    targetSchema ??= new Map((await options.readTargetSchema()).objects.map((o) => [o.identity, o]));
-    return targetSchema.get(identity);
-  };
+export class SchemaApplier {
+  private readonly notes: string[] = [];
+  private readonly missingRoles = new Set<string>();
+  private done = new Set<string>();
+  private roles = new Set<string>();
+  private targetSchema: Promise<Map<string, SchemaObject>> | undefined;
+  private created = 0;
+  private alreadyThere = 0;
 
-  const oneTransaction = section === 'pre-data';
-  if (oneTransaction) await begin(client);
-  try {
-    for (const object of objects) {
-      if (done.has(object.identity)) {
-        alreadyThere++;
-        continue;
-      }
-      const absent = (object.requiresRoles ?? []).filter((r) => !roles.has(r));
-      if (absent.length > 0) {
-        for (const role of absent) missingRoles.add(role);
-        continue;
-      }
-      options.onObject?.(object);
-      if (!oneTransaction) await begin(client);
-      await client.query('SAVEPOINT pgferry_object');
-      try {
-        await runStatements(client, object, notes);
-        created++;
-      } catch (error) {
-        await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
-        const code = (error as { code?: string }).code;
-        // Whether it is really the same object is decided by comparing definitions below.
-        const exists = code !== undefined && (ALREADY_EXISTS.has(code) || ALREADY_THERE_FOR[object.kind] === code);
-        if (!exists) throw failure(object, error, options, section);
-        const existing = await existingOnTarget(object.identity);
-        if (!existing || !sameDefinition(existing, object)) {
-          throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
-            side: 'target',
-            fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
-            cause: error,
-          });
-        }
-        alreadyThere++;
-      }
-      await recordSchemaObject(client, object.identity, section);
-      if (!oneTransaction) await client.query('COMMIT');
+  constructor(
+    readonly schema: ExtractedSchema,
+    private readonly options: ApplyOptions,
+  ) {}
+
+  /** Reads what earlier runs created and which roles exist; call once before applying. */
+  async prepare(client: pg.Client): Promise<void> {
+    await ensureStateSchema(client);
+    this.done = await appliedSchemaObjects(client);
+    this.roles = new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname));
+  }
+
+  isDone(object: SchemaObject): boolean {
+    return this.done.has(object.identity);
+  }
+
+  /** Objects of a section this run creates (owners and grants only when asked for). */
+  objectsOf(section: Section): SchemaObject[] {
+    return this.schema.objects.filter((o) => o.section === section && wanted(o, this.options));
+  }
+
+  /**
+   * Pre-data runs in one transaction: a failure leaves nothing behind, and the rerun starts
+   * clean. Post-data commits object by object, so a rerun after a failed index keeps what was
+   * built.
+   */
+  async applySection(client: pg.Client, section: Section): Promise<void> {
+    const oneTransaction = section === 'pre-data';
+    if (oneTransaction) await begin(client);
+    try {
+      for (const object of this.objectsOf(section)) await this.apply(client, object, !oneTransaction, section);
+      if (oneTransaction) await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
     }
-    if (oneTransaction) await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
   }
-  if (missingRoles.size > 0) {
-    notes.push(
-      `roles missing on the target, so their ownership and grants were left out: ${[...missingRoles].sort().join(', ')} ` +
-        `(create them and run again, or pass --no-owner / --no-acl)`,
-    );
+
+  /** One post-data object in its own transaction, for the index jobs of a clone. */
+  async applyOne(client: pg.Client, object: SchemaObject): Promise<void> {
+    try {
+      await this.apply(client, object, true, object.section);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
-  return { created, alreadyThere, notes };
+
+  result(): ApplyResult {
+    const notes = [...this.notes];
+    if (this.missingRoles.size > 0) {
+      notes.push(
+        `roles missing on the target, so their ownership and grants were left out: ${[...this.missingRoles].sort().join(', ')} ` +
+          `(create them and run again, or pass --no-owner / --no-acl)`,
+      );
+    }
+    return { created: this.created, alreadyThere: this.alreadyThere, notes };
+  }
+
+  private async apply(client: pg.Client, object: SchemaObject, ownTransaction: boolean, section: Section): Promise<void> {
+    if (this.done.has(object.identity)) {
+      this.alreadyThere++;
+      return;
+    }
+    const absent = (object.requiresRoles ?? []).filter((r) => !this.roles.has(r));
+    if (absent.length > 0) {
+      for (const role of absent) this.missingRoles.add(role);
+      return;
+    }
+    this.options.onObject?.(object);
+    if (ownTransaction) await begin(client);
+    await client.query('SAVEPOINT pgferry_object');
+    try {
+      await runStatements(client, object, this.notes);
+      this.created++;
+    } catch (error) {
+      await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
+      const code = (error as { code?: string }).code;
+      // Whether it is really the same object is decided by comparing definitions below.
+      const exists = code !== undefined && (ALREADY_EXISTS.has(code) || ALREADY_THERE_FOR[object.kind] === code);
+      if (!exists) throw failure(object, error, this.options, section);
+      const existing = (await this.existingOnTarget()).get(object.identity);
+      if (!existing || !sameDefinition(existing, object)) {
+        throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
+          side: 'target',
+          fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
+          cause: error,
+        });
+      }
+      this.alreadyThere++;
+    }
+    await recordSchemaObject(client, object.identity, section);
+    if (ownTransaction) await client.query('COMMIT');
+    this.done.add(object.identity);
+  }
+
+  private existingOnTarget(): Promise<Map<string, SchemaObject>> {
+    this.targetSchema ??= this.options.readTargetSchema().then((s) => new Map(s.objects.map((o) => [o.identity, o])));
+    return this.targetSchema;
+  }
 }
 
-function wanted(object: SchemaObject, options: ApplyOptions): boolean {
-  if (object.kind === 'owner') return !options.noOwner;
-  if (object.kind === 'privileges') return !options.noAcl;
-  return true;
+/** Creates one section's objects on the target, in order (see SchemaApplier). */
+export async function applySection(client: pg.Client, schema: ExtractedSchema, section: Section, options: ApplyOptions): Promise<ApplyResult> {
+  const applier = new SchemaApplier(schema, options);
+  await applier.prepare(client);
+  await applier.applySection(client, section);
+  return applier.result();
 }
 
 async function begin(client: pg.Client): Promise<void> {
@@ -156,4 +201,10 @@ function failure(object: SchemaObject, error: unknown, options: ApplyOptions, se
     }); the statement was:\n${statement}`,
     cause: error,
   });
+}
+
+function wanted(object: SchemaObject, options: ApplyOptions): boolean {
+  if (object.kind === 'owner') return !options.noOwner;
+  if (object.kind === 'privileges') return !options.noAcl;
+  return true;
 }

@@ -1,7 +1,7 @@
 export { readSourceSchema, createSection } from './copy.js';
 export type { SectionResult } from './copy.js';
 export { extractSchema } from './extract/index.js';
-export { applySection } from './apply.js';
+export { applySection, SchemaApplier } from './apply.js';
 export type { ApplyResult, ApplyOptions } from './apply.js';
 export { findUnsupportedObjects } from './unsupported.js';
 export { orderObjects } from './order.js';

@@ -29,3 +29,6 @@ export async function recordSchemaObject(client: pg.Client, identity: string, se
     [identity, section],
   );
 }
+
+export { ensureCopyState, cloneState, startClone, storedPlan, markUnitDone, finishClone } from './copy.js';
+export type { CloneState, PlannedUnitRow, StoredUnit } from './copy.js';

@@ -1,0 +1,75 @@
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { markUnitDone } from '../state/index.js';
+import type { CopyUnit } from './plan.js';
+
+export interface UnitCopy {
+  readonly unit: CopyUnit;
+  /** Column list, quoted, in source order; generated columns left out (the target computes them). */
+  readonly columns: readonly string[];
+  readonly binary: boolean;
+}
+
+export interface UnitResult {
+  readonly rows: number;
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+/**
+ * Streams one unit straight from the source's COPY TO into the target's COPY FROM: nothing
+ * is parsed or held in pgferry beyond the stream buffers, so memory stays flat whatever the
+ * row size. The source reads under the migration snapshot; the target loads in one
+ * transaction that also marks the unit done, so a unit is either entirely there or not at all.
+ * A whole-table unit truncates first, which also lets COPY FREEZE skip later hint-bit and
+ * freeze writes.
+ */
+export async function copyUnit(
+  source: pg.Client,
+  target: pg.Client,
+  job: UnitCopy,
+  snapshot: string,
+  onBytes: (bytes: number) => void,
+): Promise<UnitResult> {
+  const started = performance.now();
+  const { unit } = job;
+  const columns = job.columns.join(', ');
+  const format = job.binary ? 'binary' : 'text';
+  await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  await source.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+  await target.query('BEGIN');
+  try {
+    if (unit.whole) await target.query(`TRUNCATE ONLY ${unit.table}`);
+    const sql =
+      unit.predicate === null
+        ? `COPY ${unit.table} (${columns}) TO STDOUT (FORMAT ${format})`
+        : `COPY (SELECT ${columns} FROM ONLY ${unit.table} WHERE ${unit.predicate}) TO STDOUT (FORMAT ${format})`;
+    const reader = source.query(copyTo(sql));
+    const writer = target.query(copyFrom(`COPY ${unit.table} (${columns}) FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`));
+    let bytes = 0;
+    reader.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      onBytes(chunk.length);
+    });
+    await pipeline(reader, writer);
+    const rows = writer.rowCount;
+    const seconds = (performance.now() - started) / 1000;
+    await markUnitDone(target, unit.table, unit.unit, rows, bytes, seconds);
+    await target.query('COMMIT');
+    await source.query('COMMIT');
+    return { rows, bytes, seconds };
+  } catch (error) {
+    await target.query('ROLLBACK').catch(() => undefined);
+    await source.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Binary where every column is binary-safe and has the same type on both sides; text otherwise. */
+export function chooseFormat(
+  columns: ReadonlyArray<{ name: string; type: string; binarySafe: boolean }>,
+  targetTypes: ReadonlyMap<string, string>,
+): boolean {
+  return columns.every((c) => c.binarySafe && targetTypes.get(c.name) === c.type);
+}

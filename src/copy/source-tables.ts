@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import { SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from '../catalog/index.js';
+import type { SplitBy } from './plan.js';
+
+export interface CopyColumn {
+  /** Quoted name. */
+  readonly name: string;
+  readonly type: string;
+  /** Binary COPY carries this type's values without OIDs of user types (arrays and composites of those do). */
+  readonly binarySafe: boolean;
+}
+
+export interface SourceTable extends QualifiedName {
+  readonly qname: string;
+  readonly bytes: number;
+  readonly pages: number;
+  readonly columns: readonly CopyColumn[];
+  /** A single-column integer primary key, for key ranges on servers without TID range scans. */
+  readonly intKey: string | undefined;
+}
+
+/** Tables with rows to copy (plain tables and partitions; partitioned parents hold none). */
+export async function readSourceTables(client: pg.Client, scope: Scope): Promise<SourceTable[]> {
+  const generated = (await serverMajor(client)) >= 12 ? `a.attgenerated = ''` : 'true';
+  const { rows } = await client.query<{
+    oid: number;
+    schema: string;
+    name: string;
+    qname: string;
+    bytes: string;
+    pages: string;
+    int_key: string | null;
+  }>(`
+    SELECT c.oid, n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
+           pg_table_size(c.oid)::text AS bytes,
+           (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS pages,
+           (SELECT format('%I', a.attname) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1 AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)) AS int_key
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND ${SYSTEM_SCHEMA_SQL}
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`);
+  const tables = rows.filter((r) => scope.includes(r));
+  if (tables.length === 0) return [];
+  const columns = await client.query<{ relid: number; name: string; type: string; binary_safe: boolean }>(
+    `SELECT a.attrelid AS relid, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type,
+            CASE WHEN bt.typsend = 0 OR bt.typtype = 'c' THEN false
+                 WHEN bt.typcategory = 'A' AND bt.typelem <> 0 AND (et.oid >= 16384 OR et.typtype = 'c') THEN false
+                 ELSE true END AS binary_safe
+       FROM pg_attribute a
+       JOIN pg_type t ON t.oid = a.atttypid
+       JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+       LEFT JOIN pg_type et ON et.oid = bt.typelem
+      WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped AND ${generated}
+      ORDER BY a.attrelid, a.attnum`,
+    [tables.map((t) => t.oid)],
+  );
+  const byTable = new Map<number, CopyColumn[]>();
+  for (const c of columns.rows) {
+    const list = byTable.get(c.relid) ?? [];
+    list.push({ name: c.name, type: c.type, binarySafe: c.binary_safe });
+    byTable.set(c.relid, list);
+  }
+  return tables.map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    qname: t.qname,
+    bytes: Number(t.bytes),
+    pages: Number(t.pages),
+    columns: byTable.get(t.oid) ?? [],
+    intKey: t.int_key ?? undefined,
+  }));
+}
+
+/** How a table can be split on this server: TID ranges on 14+, else integer key quantiles. */
+export async function splitFor(client: pg.Client, table: SourceTable, parts: number, major: number): Promise<SplitBy> {
+  if (parts <= 1) return { kind: 'none' };
+  if (major >= 14) return { kind: 'pages', pages: table.pages };
+  if (!table.intKey) return { kind: 'none' };
+  const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
+  const { rows } = await client.query<{ bounds: string[] | null }>(
+    `SELECT (percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY ${table.intKey}))::text[] AS bounds FROM ONLY ${table.qname}`,
+    [fractions],
+  );
+  const bounds = (rows[0]?.bounds ?? []).filter((b): b is string => b !== null);
+  return bounds.length === 0 ? { kind: 'none' } : { kind: 'key', column: table.intKey, boundaries: bounds };
+}
+
+export async function serverMajor(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  return Math.floor(Number(rows[0]!.v) / 10000);
+}
+
+/** The target's column types, to choose binary COPY only where both sides agree. */
+export async function readTargetColumns(client: pg.Client, qnames: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  const { rows } = await client.query<{ qname: string; name: string; type: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS qname, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+      WHERE format('%I.%I', n.nspname, c.relname) = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [qnames],
+  );
+  const byTable = new Map<string, Map<string, string>>();
+  for (const r of rows) {
+    const columns = byTable.get(r.qname) ?? new Map<string, string>();
+    columns.set(r.name, r.type);
+    byTable.set(r.qname, columns);
+  }
+  return byTable;
+}
