@@ -1,8 +1,10 @@
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { Scope } from '../catalog/index.js';
 import { resolveConnection } from '../config/index.js';
+import { clone as runClone, LogProgress, TerminalProgress, type CloneSummary } from '../copy/index.js';
 import { usageError } from '../errors.js';
-import { createLogger } from '../log/index.js';
+import { createLogger, type Logger } from '../log/index.js';
 import { createSection, readSourceSchema, type SectionResult } from '../schema/index.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
@@ -14,12 +16,24 @@ interface CloneFlags extends ConnectionFlags, FilterFlags {
   acl?: boolean;
   json?: boolean;
   debug?: boolean;
+  jobs: string;
+  indexJobs: string;
+  splitTablesLargerThan: string;
+  resume?: boolean;
+  dropExisting?: boolean;
 }
+
+const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
 
 export function cloneCommand(): Command {
   const command = new Command('clone')
-    .description('copy the schema (and, with the data copy, the rows) of the source database to the target')
+    .description('copy the schema and the rows of the source database to the target, at one consistent snapshot')
     .option('--schema-only', 'create the schema only: pre-data (types, tables, functions, views) and post-data (indexes, keys, constraints, triggers)')
+    .option('--jobs <n>', 'parallel COPY pipes', String(DEFAULT_JOBS))
+    .option('--index-jobs <n>', 'parallel index and constraint builds', String(DEFAULT_JOBS))
+    .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
+    .option('--resume', 'continue an interrupted clone: finished tables and ranges are kept')
+    .option('--drop-existing', 'drop the tables in scope on the target (and pgferry\'s state) and copy again')
     .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
     .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
     .option('--json', 'print the summary as JSON');
@@ -29,17 +43,67 @@ export function cloneCommand(): Command {
 }
 
 export async function clone(flags: CloneFlags): Promise<number> {
-  if (!flags.schemaOnly) {
-    throw usageError('this version of pgferry clone copies the schema only', 'pass --schema-only; the data copy is being built');
-  }
+  const jobs = positiveInteger(flags.jobs, '--jobs');
+  const indexJobs = positiveInteger(flags.indexJobs, '--index-jobs');
+  const splitThreshold = parseSize(flags.splitTablesLargerThan);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
-  const log = createLogger({ level: flags.debug ? 'debug' : 'warn' });
-  const scope = new Scope(filterFrom(flags));
+  const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
+  const filter = filterFrom(flags);
+  if (flags.schemaOnly) return schemaOnly(flags, source, target, filter, log);
 
+  const progress = process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log);
+  const summary = await runClone({
+    source,
+    target,
+    filter,
+    jobs,
+    indexJobs,
+    splitThreshold,
+    resume: flags.resume === true,
+    dropExisting: flags.dropExisting === true,
+    noOwner: flags.owner === false,
+    noAcl: flags.acl === false,
+    progress,
+    logger: log,
+  });
+  if (flags.json) printOut(`${JSON.stringify(summary, null, 2)}\n`);
+  else printOut(formatSummary(summary));
+  reportWarnings(summary);
+  return EXIT.ok;
+}
+
+function reportWarnings(summary: Pick<CloneSummary, 'notes' | 'unsupported' | 'skipped'>): void {
+  for (const note of summary.notes) printErr(`pgferry: note: ${note}\n`);
+  for (const u of summary.unsupported) printErr(`pgferry: warning: ${u.kind} ${u.name} not copied: ${u.reason}\n`);
+  for (const s of summary.skipped) printErr(`pgferry: warning: ${s.name} not copied: ${s.because}\n`);
+}
+
+const MB = 1024 * 1024;
+
+function formatSummary(summary: CloneSummary): string {
+  const lines: string[] = [];
+  const width = Math.max(5, ...summary.tables.map((t) => t.table.length));
+  lines.push(`${'TABLE'.padEnd(width)}  ${'ROWS'.padStart(12)}  ${'MB'.padStart(9)}  ${'SECONDS'.padStart(8)}  ${'MB/S'.padStart(7)}  FORMAT  UNITS`);
+  for (const t of [...summary.tables].sort((a, b) => b.bytes - a.bytes)) {
+    const mb = t.bytes / MB;
+    lines.push(
+      `${t.table.padEnd(width)}  ${String(t.rows).padStart(12)}  ${mb.toFixed(1).padStart(9)}  ${t.seconds.toFixed(2).padStart(8)}  ${(t.seconds > 0 ? mb / t.seconds : 0).toFixed(1).padStart(7)}  ${t.format.padEnd(6)}  ${t.units}`,
+    );
+  }
+  lines.push('');
+  for (const p of summary.phases) lines.push(`${p.phase.padEnd(20)} ${p.seconds.toFixed(2).padStart(8)} s`);
+  const total = summary.phases.reduce((sum, p) => sum + p.seconds, 0);
+  lines.push(`${'total'.padEnd(20)} ${total.toFixed(2).padStart(8)} s`);
+  lines.push(`${summary.tables.length} tables, ${summary.tables.reduce((s, t) => s + t.rows, 0)} rows copied, ${summary.sequences} sequences set${summary.resumed ? ' (resumed)' : ''}.`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function schemaOnly(flags: CloneFlags, source: Awaited<ReturnType<typeof resolveConnection>>, target: Awaited<ReturnType<typeof resolveConnection>>, filter: ReturnType<typeof filterFrom>, log: Logger): Promise<number> {
+  const scope = new Scope(filter);
   const schema = await readSourceSchema(source, scope);
-  const tables = schema.objects.filter((o) => o.kind === 'table').map((o) => ({ schema: o.schema, name: o.name.split('.').pop()! }));
-  scope.assertPatternsMatch(tables.map((t) => ({ schema: t.schema, name: t.name.replace(/^"|"$/g, '') })), 'the source database');
+  const tables = schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => o.table!);
+  scope.assertPatternsMatch(tables, 'the source database');
   const results: SectionResult[] = [];
   for (const section of ['pre-data', 'post-data'] as const) {
     results.push(
@@ -50,7 +114,6 @@ export async function clone(flags: CloneFlags): Promise<number> {
       }),
     );
   }
-
   const summary = {
     sections: results.map((r) => ({ section: r.section, created: r.created, alreadyThere: r.alreadyThere, seconds: Number(r.seconds.toFixed(3)) })),
     unsupported: schema.unsupported,
@@ -63,9 +126,21 @@ export async function clone(flags: CloneFlags): Promise<number> {
     for (const r of summary.sections) {
       printOut(`${r.section.padEnd(10)} ${String(r.created).padStart(5)} created, ${String(r.alreadyThere).padStart(5)} already there  (${r.seconds.toFixed(2)} s)\n`);
     }
-    for (const note of summary.notes) printErr(`pgferry: note: ${note}\n`);
-    for (const u of summary.unsupported) printErr(`pgferry: warning: ${u.kind} ${u.name} not copied: ${u.reason}\n`);
-    for (const s of summary.skipped) printErr(`pgferry: warning: ${s.name} not copied: ${s.because}\n`);
   }
+  if (!flags.json) reportWarnings(summary);
   return EXIT.ok;
+}
+
+function positiveInteger(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw usageError(`${flag} "${text}" is not a number of jobs`, `use a whole number from 1 to 64`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: MB, GB: 1024 * MB, TB: 1024 * 1024 * MB };
+
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?\s*$/i.exec(text);
+  if (!match) throw usageError(`size "${text}" is not understood`, 'write it like 256MB or 1GB');
+  return Math.round(Number(match[1]) * UNITS[(match[2] ?? 'B').toUpperCase()]!);
 }

@@ -10,6 +10,17 @@ export async function addDependencies(ctx: ExtractContext): Promise<Array<{ name
     SELECT classid::regclass::text AS catalog, objid, refclassid::regclass::text AS refcatalog, refobjid
       FROM pg_depend
      WHERE deptype IN ('n', 'a') AND classid <> 0 AND refclassid <> 0`);
+  // Extractors may name a dependency by any catalog address (a key's index, a type's array):
+  // resolve each to the object that creates it.
+  for (const o of ctx.objects.values()) {
+    for (const d of [...o.dependsOn]) {
+      const id = ctx.aliases.get(d);
+      if (id !== undefined && id !== d) {
+        o.dependsOn.delete(d);
+        if (id !== o.id) o.dependsOn.add(id);
+      }
+    }
+  }
   const excludedDeps = new Map<string, string>();
   for (const e of edges) {
     const from = ctx.resolve(address(e.catalog, e.objid));

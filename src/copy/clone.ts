@@ -1,0 +1,389 @@
+import type pg from 'pg';
+import { Scope, quoteQualified, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
+import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
+import { PgferryError, messageOf, usageError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
+import { cloneState, ensureCopyState, finishClone, startClone, storedPlan } from '../state/index.js';
+import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
+import { partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
+import type { CopyProgress } from './progress.js';
+import { readSequenceValues, setSequenceValues } from './sequences.js';
+import { readSourceTables, readTargetColumns, serverMajor, splitFor, type SourceTable } from './source-tables.js';
+
+export interface CloneOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  readonly filter: ScopeFilter;
+  /** Parallel COPY pipes. */
+  readonly jobs: number;
+  /** Parallel index and constraint builds (and ANALYZE). */
+  readonly indexJobs: number;
+  /** Tables larger than this many bytes are split into ranges of about this size. */
+  readonly splitThreshold: number;
+  readonly resume: boolean;
+  readonly dropExisting: boolean;
+  readonly noOwner: boolean;
+  readonly noAcl: boolean;
+  readonly progress: CopyProgress;
+  readonly logger: Logger;
+}
+
+export interface TableSummary {
+  readonly table: string;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly format: 'binary' | 'text';
+  readonly units: number;
+}
+
+export interface CloneSummary {
+  readonly tables: readonly TableSummary[];
+  readonly phases: ReadonlyArray<{ readonly phase: string; readonly seconds: number }>;
+  readonly sequences: number;
+  readonly notes: readonly string[];
+  readonly unsupported: ExtractedSchema['unsupported'];
+  readonly skipped: ExtractedSchema['skipped'];
+  readonly resumed: boolean;
+}
+
+const tableKey = (t: QualifiedName) => `${t.schema}\u0000${t.name}`;
+
+/**
+ * `pgferry clone`: pre-data, then every table's rows at one snapshot through parallel COPY
+ * pipes, each table's indexes and keys built as soon as its last range lands, then sequences,
+ * materialized views, the rest of post-data, and ANALYZE.
+ */
+export async function clone(options: CloneOptions): Promise<CloneSummary> {
+  const phases: Array<{ phase: string; seconds: number }> = [];
+  const timed = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
+    options.progress.phase(phase);
+    const started = performance.now();
+    const result = await work();
+    phases.push({ phase, seconds: (performance.now() - started) / 1000 });
+    return result;
+  };
+  const scope = new Scope(options.filter);
+  const opened: Connection[] = [];
+  const open = async (spec: ConnectionSpec, setup: string) => {
+    const connection = await connect(spec);
+    opened.push(connection);
+    await connection.client.query(setup);
+    return connection.client;
+  };
+  const TARGET_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false)`;
+  const SOURCE_SESSION = `SELECT set_config('search_path', '', false)`;
+
+  try {
+    const schema = await timed('read schema', () => readSourceSchema(options.source, scope));
+    const admin = await open(options.target, TARGET_SESSION);
+    const planner = await open(options.source, SOURCE_SESSION);
+    const sourceTables = await readSourceTables(planner, scope);
+    scope.assertPatternsMatch(sourceTables, 'the source database');
+
+    const state = await decideStart(admin, options, sourceTables, scope);
+    const resumed = state === 'interrupted';
+
+    const applier = new SchemaApplier(schema, {
+      noOwner: options.noOwner,
+      noAcl: options.noAcl,
+      readTargetSchema: async () => extractSchema(await open(options.target, TARGET_SESSION), scope),
+    });
+    await applier.prepare(admin);
+    await timed('pre-data', () => applier.applySection(admin, 'pre-data'));
+    await ensureCopyState(admin);
+
+    // The snapshot every copy job reads at: held open by this transaction until the copy ends.
+    await planner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const snapshot = (await planner.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+
+    const units = await planOrResume(admin, planner, sourceTables, options, resumed);
+    const byTable = new Map(sourceTables.map((t) => [t.qname, t]));
+    const targetColumns = await readTargetColumns(admin, sourceTables.map((t) => t.qname));
+    const jobsByTable = new Map<string, Omit<UnitCopy, 'unit'>>();
+    for (const t of sourceTables) {
+      const onTarget = targetColumns.get(t.qname);
+      if (!onTarget) throw new PgferryError('query', `target: table ${t.qname} is missing after pre-data`, { side: 'target' });
+      const missing = t.columns.filter((c) => !onTarget.has(c.name));
+      if (missing.length > 0) {
+        throw new PgferryError('query', `target: table ${t.qname} has no column ${missing.map((c) => c.name).join(', ')}`, {
+          side: 'target',
+          fix: 'add the columns on the target, or leave the table out with --exclude-table',
+        });
+      }
+      jobsByTable.set(t.qname, { columns: t.columns.map((c) => c.name), binary: chooseFormat(t.columns, onTarget) });
+    }
+
+    const copyResults = new Map<string, { rows: number; bytes: number; seconds: number; units: number }>();
+    const postData = new PostDataScheduler(applier, schema, sourceTables, options.logger);
+    await timed('copy and indexes', async () => {
+      const targets = await Promise.all(Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)));
+      postData.start(targets);
+      const pending = units.filter((u) => !u.done);
+      const remaining = new Map<string, number>();
+      for (const u of pending) remaining.set(u.table, (remaining.get(u.table) ?? 0) + 1);
+      for (const t of sourceTables) if (!remaining.has(t.qname)) postData.tableLoaded(t);
+      options.progress.start(pending.reduce((sum, u) => sum + u.estimatedBytes, 0), pending.length);
+      const queue = [...pending];
+      const worker = async () => {
+        const source = await open(options.source, SOURCE_SESSION);
+        const target = await open(options.target, TARGET_SESSION);
+        for (let unit = queue.shift(); unit; unit = queue.shift()) {
+          options.progress.unitStarted(unit.table, unit.unit, unit.estimatedBytes);
+          const job = { unit, ...jobsByTable.get(unit.table)! };
+          let result;
+          try {
+            result = await copyUnit(source, target, job, snapshot, (n) => options.progress.bytes(unit!.table, unit!.unit, n));
+          } catch (error) {
+            queue.length = 0;
+            throw new PgferryError('query', `copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`, {
+              fix: 'fix the cause and run pgferry clone again with --resume: finished tables and ranges are kept',
+              cause: error,
+            });
+          }
+          options.progress.unitDone(unit.table, unit.unit, result.rows);
+          const sum = copyResults.get(unit.table) ?? { rows: 0, bytes: 0, seconds: 0, units: 0 };
+          copyResults.set(unit.table, { rows: sum.rows + result.rows, bytes: sum.bytes + result.bytes, seconds: sum.seconds + result.seconds, units: sum.units + 1 });
+          const left = remaining.get(unit.table)! - 1;
+          remaining.set(unit.table, left);
+          if (left === 0) postData.tableLoaded(byTable.get(unit.table)!);
+        }
+      };
+      const workers = Array.from({ length: Math.max(1, options.jobs) }, worker);
+      const outcome = await Promise.allSettled(workers);
+      const failed = outcome.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failed) {
+        postData.cancel();
+        throw failed.reason;
+      }
+      await postData.drain();
+    });
+    options.progress.stop();
+
+    const sequences = await timed('sequences', async () => {
+      const values = await readSequenceValues(planner);
+      await planner.query('COMMIT');
+      return setSequenceValues(admin, values);
+    });
+    await timed('materialized views', async () => {
+      for (const view of schema.materializedViews) await admin.query(`REFRESH MATERIALIZED VIEW ${view}`);
+    });
+    await timed('post-data', () => applier.applySection(admin, 'post-data'));
+    await timed('analyze', async () => {
+      const analyzers = await Promise.all(Array.from({ length: Math.max(1, options.indexJobs) }, () => open(options.target, TARGET_SESSION)));
+      const queue = sourceTables.map((t) => t.qname);
+      await Promise.all(analyzers.map(async (client) => {
+        for (let t = queue.shift(); t; t = queue.shift()) await client.query(`ANALYZE ${t}`);
+      }));
+    });
+    await finishClone(admin);
+
+    const stored = await storedPlan(admin);
+    const tables = sourceTables.map((t) => {
+      const mine = stored.filter((u) => u.table === t.qname);
+      const now = copyResults.get(t.qname);
+      return {
+        table: t.qname,
+        rows: now?.rows ?? 0,
+        bytes: now?.bytes ?? 0,
+        seconds: now?.seconds ?? 0,
+        format: jobsByTable.get(t.qname)!.binary ? ('binary' as const) : ('text' as const),
+        units: mine.length,
+      };
+    });
+    return {
+      tables,
+      phases,
+      sequences,
+      notes: [...applier.result().notes, ...(resumed ? [RESUME_NOTE] : [])],
+      unsupported: schema.unsupported,
+      skipped: schema.skipped,
+      resumed,
+    };
+  } finally {
+    options.progress.stop();
+    await Promise.all(opened.map((c) => c.client.end().catch(() => undefined)));
+  }
+}
+
+const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false),
+                              set_config('maintenance_work_mem', '256MB', false)`;
+
+const RESUME_NOTE =
+  'resumed: tables and ranges finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
+
+type StartState = 'fresh' | 'interrupted';
+
+/** Whether this run starts afresh or continues, and the refusals that protect data already on the target. */
+async function decideStart(admin: pg.Client, options: CloneOptions, tables: readonly SourceTable[], scope: Scope): Promise<StartState> {
+  let state = await cloneState(admin);
+  if (options.dropExisting) {
+    await dropExisting(admin, tables, scope);
+    state = 'none';
+  }
+  if (state === 'finished') {
+    throw usageError(
+      `the target (${describeConnection(options.target)}) already holds a finished clone`,
+      'use an empty target database, or pass --drop-existing to drop the tables in scope and copy again',
+    );
+  }
+  if (state === 'interrupted') {
+    if (!options.resume) {
+      throw usageError('the target holds an interrupted clone', 'pass --resume to continue it (finished tables and ranges are kept), or --drop-existing to start over');
+    }
+    return 'interrupted';
+  }
+  const nonEmpty: string[] = [];
+  for (const t of tables) {
+    const exists = await admin.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [t.qname]);
+    if (!exists.rows[0]?.present) continue;
+    const rows = await admin.query(`SELECT 1 FROM ONLY ${t.qname} LIMIT 1`);
+    if ((rows.rowCount ?? 0) > 0) nonEmpty.push(t.qname);
+  }
+  if (nonEmpty.length > 0) {
+    throw usageError(
+      `${nonEmpty.length} table(s) in scope already hold rows on the target: ${nonEmpty.slice(0, 10).join(', ')}${nonEmpty.length > 10 ? ', …' : ''}`,
+      'use an empty target database, leave them out with --exclude-table, or pass --drop-existing to drop the tables in scope and copy again',
+    );
+  }
+  return 'fresh';
+}
+
+async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], scope: Scope): Promise<void> {
+  const { rows } = await admin.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')`,
+  );
+  const inScope = rows.filter((r) => scope.includes(r) || tables.some((t) => t.schema === r.schema && t.name === r.name));
+  await admin.query('BEGIN');
+  for (const t of inScope) await admin.query(`DROP TABLE IF EXISTS ${quoteQualified(t)} CASCADE`);
+  await admin.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
+  await admin.query('COMMIT');
+}
+
+interface PlannedUnit extends CopyUnit {
+  readonly done: boolean;
+}
+
+async function planOrResume(
+  admin: pg.Client,
+  planner: pg.Client,
+  tables: readonly SourceTable[],
+  options: CloneOptions,
+  resumed: boolean,
+): Promise<PlannedUnit[]> {
+  const bytesOf = new Map(tables.map((t) => [t.qname, t.bytes]));
+  if (resumed) {
+    const stored = await storedPlan(admin);
+    const counts = new Map<string, number>();
+    for (const u of stored) counts.set(u.table, (counts.get(u.table) ?? 0) + 1);
+    return stored.map((u) => ({
+      table: u.table,
+      unit: u.unit,
+      predicate: u.predicate,
+      whole: u.unit === 'whole',
+      estimatedBytes: (bytesOf.get(u.table) ?? 0) / (counts.get(u.table) ?? 1),
+      done: u.done,
+    }));
+  }
+  const major = await serverMajor(planner);
+  const toCopy: TableToCopy[] = [];
+  for (const t of tables) {
+    const parts = partsFor(t.bytes, options.splitThreshold);
+    toCopy.push({ qname: t.qname, bytes: t.bytes, splitBy: await splitFor(planner, t, parts, major) });
+  }
+  const units = planUnits(toCopy, options.splitThreshold);
+  await startClone(admin, units.map((u, position) => ({ table: u.table, unit: u.unit, position, predicate: u.predicate })));
+  return units.map((u) => ({ ...u, done: false }));
+}
+
+/**
+ * Builds a table's post-data objects (indexes, keys, triggers…) on the index jobs as soon as
+ * the table is loaded, in dependency order: an object runs once its table is loaded and every
+ * post-data object it depends on exists. Objects that belong to no copied table (materialized
+ * view indexes, grants, statistics) wait for the final post-data pass.
+ */
+class PostDataScheduler {
+  private readonly loaded = new Set<string>();
+  private readonly pending: SchemaObject[];
+  private readonly postIds: Set<string>;
+  private readonly finished = new Set<string>();
+  private readonly running = new Set<string>();
+  private clients: pg.Client[] = [];
+  private failure: unknown;
+  private cancelled = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly busy = new Set<pg.Client>();
+
+  constructor(
+    private readonly applier: SchemaApplier,
+    schema: ExtractedSchema,
+    tables: readonly SourceTable[],
+    private readonly log: Logger,
+  ) {
+    const post = applier.objectsOf('post-data');
+    this.postIds = new Set(post.map((o) => o.id));
+    for (const o of post) if (applier.isDone(o)) this.finished.add(o.id);
+    this.pending = post.filter((o) => !applier.isDone(o) && o.table !== undefined);
+    // Tables pgferry creates that hold no rows of their own (partitioned parents) are loaded from the start.
+    const withRows = new Set(tables.map((t) => tableKey(t)));
+    for (const o of schema.objects) if (o.kind === 'table' && o.table && !withRows.has(tableKey(o.table))) this.loaded.add(tableKey(o.table));
+  }
+
+  start(clients: pg.Client[]): void {
+    this.clients = clients;
+  }
+
+  tableLoaded(table: QualifiedName): void {
+    this.loaded.add(tableKey(table));
+    this.dispatch();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  /** Waits for every object that can run now to finish; rethrows the first failure. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private ready(o: SchemaObject): boolean {
+    if (!o.table || !this.loaded.has(tableKey(o.table))) return false;
+    for (const d of o.dependsOn) if (this.postIds.has(d) && !this.finished.has(d)) return false;
+    return true;
+  }
+
+  private dispatch(): void {
+    if (this.cancelled || this.failure) return;
+    for (const client of this.clients.filter((c) => !this.busy.has(c))) {
+      const next = this.pending.find((o) => !this.running.has(o.id) && this.ready(o));
+      if (!next) return;
+      this.run(client, next);
+    }
+  }
+
+  private run(client: pg.Client, object: SchemaObject): void {
+    this.busy.add(client);
+    this.running.add(object.id);
+    const task = this.applier
+      .applyOne(client, object)
+      .then(() => {
+        this.finished.add(object.id);
+        this.pending.splice(this.pending.indexOf(object), 1);
+        this.log.debug({ kind: object.kind, name: object.name }, 'built');
+      })
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => {
+        this.busy.delete(client);
+        this.running.delete(object.id);
+        this.inFlight.delete(task);
+        this.dispatch();
+      });
+    this.inFlight.add(task);
+  }
+}
