@@ -171,11 +171,10 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     });
     await timed('post-data', () => applier.applySection(admin, 'post-data'));
     await timed('analyze', async () => {
-      const analyzers = await Promise.all(Array.from({ length: Math.max(1, options.indexJobs) }, () => open(options.target, TARGET_SESSION)));
-      const queue = sourceTables.map((t) => t.qname);
-      await Promise.all(analyzers.map(async (client) => {
-        for (let t = queue.shift(); t; t = queue.shift()) await client.query(`ANALYZE ${t}`);
-      }));
+      // Tables are analyzed by the index jobs as soon as their indexes exist; this catches
+      // whatever those jobs did not get to.
+      const rest = sourceTables.filter((t) => !postData.analyzed.has(tableKey(t)));
+      for (const t of rest) await admin.query(`ANALYZE ${t.qname}`);
     });
     await finishClone(admin);
 
@@ -315,6 +314,9 @@ class PostDataScheduler {
   private cancelled = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly busy = new Set<pg.Client>();
+  /** Loaded tables waiting for ANALYZE, run once their indexes exist (expression indexes get statistics too). */
+  private readonly toAnalyze = new Map<string, string>();
+  readonly analyzed = new Set<string>();
 
   constructor(
     private readonly applier: SchemaApplier,
@@ -335,8 +337,9 @@ class PostDataScheduler {
     this.clients = clients;
   }
 
-  tableLoaded(table: QualifiedName): void {
+  tableLoaded(table: SourceTable): void {
     this.loaded.add(tableKey(table));
+    this.toAnalyze.set(tableKey(table), table.qname);
     this.dispatch();
   }
 
@@ -360,27 +363,44 @@ class PostDataScheduler {
     if (this.cancelled || this.failure) return;
     for (const client of this.clients.filter((c) => !this.busy.has(c))) {
       const next = this.pending.find((o) => !this.running.has(o.id) && this.ready(o));
-      if (!next) return;
-      this.run(client, next);
+      if (next) {
+        this.run(client, next);
+        continue;
+      }
+      const table = [...this.toAnalyze.keys()].find((key) => !this.pending.some((o) => o.kind === 'index' && o.table && tableKey(o.table) === key));
+      if (table === undefined) return;
+      const qname = this.toAnalyze.get(table)!;
+      this.toAnalyze.delete(table);
+      this.track(client, `ANALYZE ${qname}`, async () => {
+        await client.query(`ANALYZE ${qname}`);
+        this.analyzed.add(table);
+      });
     }
   }
 
   private run(client: pg.Client, object: SchemaObject): void {
-    this.busy.add(client);
     this.running.add(object.id);
-    const task = this.applier
-      .applyOne(client, object)
-      .then(() => {
+    this.track(client, `${object.kind} ${object.name}`, async () => {
+      try {
+        await this.applier.applyOne(client, object);
         this.finished.add(object.id);
         this.pending.splice(this.pending.indexOf(object), 1);
-        this.log.debug({ kind: object.kind, name: object.name }, 'built');
-      })
+      } finally {
+        this.running.delete(object.id);
+      }
+    });
+  }
+
+  /** Runs one task on a client, keeps the first failure, and looks for more work when done. */
+  private track(client: pg.Client, what: string, work: () => Promise<void>): void {
+    this.busy.add(client);
+    const task = work()
+      .then(() => this.log.debug({ task: what }, 'done'))
       .catch((error: unknown) => {
         this.failure ??= error;
       })
       .finally(() => {
         this.busy.delete(client);
-        this.running.delete(object.id);
         this.inFlight.delete(task);
         this.dispatch();
       });
