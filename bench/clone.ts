@@ -105,9 +105,11 @@ try {
   const pgferryTarget = await freshTarget();
   results.push(
     await timeIt('pgferry clone', async () => {
-      await run(process.execPath, [BIN, 'clone', '--jobs', String(jobs), '--index-jobs', String(jobs), '--source', source.url(db), '--target', target.url(pgferryTarget)], {
+      const { stdout } = await run(process.execPath, [BIN, 'clone', '--json', '--jobs', String(jobs), '--index-jobs', String(jobs), '--source', source.url(db), '--target', target.url(pgferryTarget)], {
         maxBuffer: 64 * 1024 * 1024,
       });
+      const summary = JSON.parse(stdout) as { phases: Array<{ phase: string; seconds: number }> };
+      console.log(`pgferry phases: ${summary.phases.map((p) => `${p.phase} ${p.seconds.toFixed(2)} s`).join(', ')}`);
     }),
   );
 

@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: two throwaway PostgreSQL servers on this machine (17 as the source, 18 as
  * the target), a small shop database on the source, and pgferry check between them — first
- * finding what blocks the migration, then, after the fix it prints, finding it ready.
+ * finding what blocks the migration, then, after the fix it prints, finding it ready — and
+ * then pgferry clone copying it over.
  */
 import { readFileSync } from 'node:fs';
 import { runPgferry, startClusters } from '../test/harness/index.js';
@@ -36,7 +37,15 @@ async function main(): Promise<number> {
     const second = await runPgferry(['check', '--source', sourceUrl, '--target', targetUrl]);
     process.stdout.write(second.stdout + second.stderr);
     process.stdout.write(`\n(exit status ${second.code}${second.code === 0 ? ': ready to migrate' : ''})\n`);
-    return first.code === 3 && second.code === 0 ? 0 : 1;
+
+    banner('pgferry clone --source … --target …  (schema, rows at one snapshot, indexes, sequences)');
+    const cloned = await runPgferry(['clone', '--source', sourceUrl, '--target', targetUrl]);
+    process.stdout.write(cloned.stdout + cloned.stderr.split('\n').filter((l) => !l.includes('"unit copied"')).join('\n'));
+    const counts = `SELECT (SELECT count(*) FROM public.orders) AS orders, (SELECT count(*) FROM public.order_lines) AS lines,
+                           (SELECT count(*) FROM public.daily_revenue) AS revenue_days, (SELECT last_value FROM public.orders_id_seq) AS next_order`;
+    const [onSource, onTarget] = await Promise.all([source.sql('shop', counts), target.sql('shop', counts)]);
+    process.stdout.write(`\nsource: ${JSON.stringify(onSource.rows[0])}\ntarget: ${JSON.stringify(onTarget.rows[0])}\n`);
+    return first.code === 3 && second.code === 0 && cloned.code === 0 ? 0 : 1;
   } finally {
     banner('Stopping both servers');
     await Promise.all([source.stop(), target.stop()]);

@@ -297,6 +297,26 @@ async function planOrResume(
   return units.map((u) => ({ ...u, done: false }));
 }
 
+/** Deadlock, and a lock given up on: both mean "try again". */
+const TRANSIENT_LOCK_ERRORS = new Set(['40P01', '55P03']);
+
+/**
+ * Post-data objects of different tables run side by side, and a foreign key locks both its
+ * tables: two such statements can deadlock, and PostgreSQL then cancels one. Its transaction
+ * was rolled back whole, so running it again is safe.
+ */
+async function retryOnDeadlock(work: () => Promise<void>, attempts = 5): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? ((error as { cause?: { code?: string } }).cause?.code);
+      if (attempt >= attempts || code === undefined || !TRANSIENT_LOCK_ERRORS.has(code)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
+}
+
 /**
  * Builds a table's post-data objects (indexes, keys, triggers…) on the index jobs as soon as
  * the table is loaded, in dependency order: an object runs once its table is loaded and every
@@ -394,7 +414,7 @@ class PostDataScheduler {
   /** Runs one task on a client, keeps the first failure, and looks for more work when done. */
   private track(client: pg.Client, what: string, work: () => Promise<void>): void {
     this.busy.add(client);
-    const task = work()
+    const task = retryOnDeadlock(work)
       .then(() => this.log.debug({ task: what }, 'done'))
       .catch((error: unknown) => {
         this.failure ??= error;
