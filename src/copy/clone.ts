@@ -210,7 +210,7 @@ const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('
                               set_config('maintenance_work_mem', '256MB', false)`;
 
 const RESUME_NOTE =
-  'resumed: tables and ranges finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
+  'resumed: tables (and key ranges) finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
 
 type StartState = 'fresh' | 'interrupted';
 
@@ -261,6 +261,27 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
   await admin.query('COMMIT');
 }
 
+/**
+ * TID ranges are positions, not rows: an UPDATE between the interrupted run and this one moves
+ * a row to a page range not copied yet, and keeping the finished ranges would copy it twice.
+ * A table split by pages and left half-done is therefore emptied and copied again whole at
+ * the new snapshot; finished tables, and key ranges, are kept.
+ */
+async function restartTablesSplitByPages(admin: pg.Client): Promise<void> {
+  const { rows } = await admin.query<{ table: string }>(
+    `SELECT table_name AS table FROM pgferry.copy_units
+      GROUP BY table_name
+     HAVING bool_or(done) AND NOT bool_and(done) AND bool_or(unit LIKE 'pages %')`,
+  );
+  if (rows.length === 0) return;
+  await admin.query('BEGIN');
+  for (const { table } of rows) {
+    await admin.query(`TRUNCATE ONLY ${table}`);
+    await admin.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [table]);
+  }
+  await admin.query('COMMIT');
+}
+
 interface PlannedUnit extends CopyUnit {
   readonly done: boolean;
 }
@@ -274,6 +295,7 @@ async function planOrResume(
 ): Promise<PlannedUnit[]> {
   const bytesOf = new Map(tables.map((t) => [t.qname, t.bytes]));
   if (resumed) {
+    await restartTablesSplitByPages(admin);
     const stored = await storedPlan(admin);
     const counts = new Map<string, number>();
     for (const u of stored) counts.set(u.table, (counts.get(u.table) ?? 0) + 1);

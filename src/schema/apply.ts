@@ -123,7 +123,11 @@ export class SchemaApplier {
       const exists = code !== undefined && (ALREADY_EXISTS.has(code) || ALREADY_THERE_FOR[object.kind] === code);
       if (!exists) throw failure(object, error, this.options, section);
       const existing = (await this.existingOnTarget()).get(object.identity);
-      if (!existing || !sameDefinition(existing, object)) {
+      if (object.kind === 'table' && !(existing && sameDefinition(existing, object)) && (await rowsStillFit(client, object))) {
+        // Prepared by the user on purpose (a widened column, say): the copy goes through text
+        // COPY and the server casts each value.
+        this.notes.push(`table ${object.name} already exists on the target with other column types; its rows are copied into it as they are`);
+      } else if (!existing || !sameDefinition(existing, object)) {
         throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
           side: 'target',
           fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
@@ -176,6 +180,34 @@ async function runStatements(client: pg.Client, object: SchemaObject, notes: str
       }
       throw Object.assign(error as object, { statement });
     }
+  }
+}
+
+/**
+ * An existing target table takes the source's rows when it has exactly the source's columns
+ * and each type is the same or one the server assigns to implicitly (int → bigint,
+ * varchar(10) → text, …).
+ */
+async function rowsStillFit(client: pg.Client, object: SchemaObject): Promise<boolean> {
+  if (!object.columns) return false;
+  await client.query('SAVEPOINT pgferry_fit');
+  try {
+    const { rows } = await client.query<{ fits: boolean }>(
+      `WITH source AS (SELECT * FROM unnest($2::text[], $3::text[]) AS s(name, type)),
+            target AS (SELECT format('%I', attname) AS name, atttypid AS type FROM pg_attribute
+                        WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped)
+       SELECT (SELECT count(*) FROM source) = (SELECT count(*) FROM target)
+              AND coalesce(bool_and(t.type IS NOT NULL AND (s.type::regtype = t.type OR EXISTS (
+                    SELECT 1 FROM pg_cast c WHERE c.castsource = s.type::regtype AND c.casttarget = t.type AND c.castcontext IN ('i', 'a')))), false) AS fits
+         FROM source s LEFT JOIN target t ON t.name = s.name`,
+      [object.name, object.columns.map((c) => c.name), object.columns.map((c) => c.type)],
+    );
+    await client.query('RELEASE SAVEPOINT pgferry_fit');
+    return rows[0]?.fits === true;
+  } catch {
+    // A type the target doesn't know: it does not fit.
+    await client.query('ROLLBACK TO SAVEPOINT pgferry_fit');
+    return false;
   }
 }
 

@@ -58,6 +58,8 @@ export interface SchemaObject {
   readonly table: QualifiedName | undefined;
   /** Roles that must exist on the target (owners, grantees); without them the object is left out. */
   readonly requiresRoles?: readonly string[];
+  /** A table's columns (quoted name, type), to accept an existing target table the rows still fit. */
+  readonly columns?: ReadonlyArray<{ readonly name: string; readonly type: string }>;
 }
 
 /** An object the source holds that pgferry cannot recreate; reported, never silently dropped. */

@@ -7,22 +7,33 @@
 import type pg from 'pg';
 
 export interface TypesTable {
+  /** Quoted, schema-qualified, as the clone summary names it. */
   readonly name: string;
   /** What the clone summary must report: text where binary COPY would carry user type OIDs. */
   readonly format: 'binary' | 'text';
+  /** The key the rows are compared in; "id" unless said. */
+  readonly orderBy?: string;
+  /** Big enough to be split at the threshold the types test uses. */
+  readonly split?: boolean;
 }
+
+/** The types test splits tables above this size, so the odd-named table is copied in ranges. */
+export const TYPES_SPLIT = '256KB';
 
 /** The tables typesSql(major) creates, for a source of version `major`. */
 export function typesTables(major: number): TypesTable[] {
   return [
-    { name: 'scalars', format: 'binary' },
-    { name: 'builtin_arrays', format: 'binary' },
-    { name: 'toasted', format: 'binary' },
-    { name: 'enum_arrays', format: 'text' },
-    { name: 'composites', format: 'text' },
-    { name: 'composite_arrays', format: 'text' },
-    { name: 'extension_arrays', format: 'text' },
-    ...(major >= 14 ? [{ name: 'multiranges', format: 'binary' as const }] : []),
+    { name: 'public.scalars', format: 'binary' },
+    { name: 'public.builtin_arrays', format: 'binary' },
+    { name: 'public.toasted', format: 'binary' },
+    { name: 'public.enum_arrays', format: 'text' },
+    { name: 'public.composites', format: 'text' },
+    { name: 'public.composite_arrays', format: 'text' },
+    { name: 'public.extension_arrays', format: 'text' },
+    { name: 'public.readings_low', format: 'binary' },
+    { name: 'public.readings_high', format: 'binary' },
+    { name: '"Odd Schema"."Odd ""Name"" tbl"', format: 'text', orderBy: '"Row ID"', split: true },
+    ...(major >= 14 ? [{ name: 'public.multiranges', format: 'binary' as const }] : []),
   ];
 }
 
@@ -141,6 +152,18 @@ INSERT INTO public.extension_arrays VALUES
   (2, '{}', '{}', '{}', '{}'),
   (3, NULL, NULL, NULL, NULL);
 
+CREATE TABLE public.readings (id int, at date NOT NULL, value float8, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE public.readings_low PARTITION OF public.readings FOR VALUES FROM ('-infinity') TO ('2020-01-01');
+CREATE TABLE public.readings_high PARTITION OF public.readings FOR VALUES FROM ('2020-01-01') TO ('infinity');
+INSERT INTO public.readings SELECT g, date '2019-12-25' + g, g / 7.0 FROM generate_series(1, 20) g;
+INSERT INTO public.readings VALUES (21, '-infinity', 'NaN');
+
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."Odd ""Name"" tbl" ("Row ID" bigint PRIMARY KEY, "Mixed Case" text, "sel""ect" public.mood, "Tags" public.mood[]);
+INSERT INTO "Odd Schema"."Odd ""Name"" tbl" SELECT g * 3, md5(g::text) || ' ' || g, (ARRAY['sad', 'ok', 'happy'])[1 + g % 3]::public.mood,
+         CASE WHEN g % 5 = 0 THEN NULL ELSE ARRAY['ok', NULL, 'sad']::public.mood[] END
+  FROM generate_series(1, 30000) g;
+
 ${
   major >= 14
     ? String.raw`
@@ -192,9 +215,9 @@ export const PINNED_SETTINGS = `SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'
   SET IntervalStyle = 'postgres'; SET lc_monetary = 'C'; SET bytea_output = 'hex'; SET xmloption = 'content'`;
 
 /** Every row of `table` as the server prints it, in key order, under the pinned settings. */
-export async function rowsAsText(client: pg.Client, table: string): Promise<string[]> {
+export async function rowsAsText(client: pg.Client, table: string, orderBy = 'id'): Promise<string[]> {
   await client.query(PINNED_SETTINGS);
-  const { rows } = await client.query<{ row: string }>(`SELECT whole_row::text AS row FROM ${table} whole_row ORDER BY id`);
+  const { rows } = await client.query<{ row: string }>(`SELECT whole_row::text AS row FROM ${table} whole_row ORDER BY ${orderBy}`);
   return rows.map((r) => r.row);
 }
 

@@ -22,6 +22,7 @@ export interface NewObject {
   /** What COMMENT ON names it by ("TABLE public.film"), when it can carry a comment. */
   commentTarget?: string;
   requiresRoles?: string[];
+  columns?: Array<{ name: string; type: string }>;
 }
 
 /**
@@ -62,6 +63,7 @@ export class ExtractContext {
       dependsOn: new Set(spec.dependsOn ?? []),
       table: spec.table,
       ...(spec.requiresRoles ? { requiresRoles: spec.requiresRoles } : {}),
+      ...(spec.columns ? { columns: spec.columns } : {}),
     };
     this.objects.set(object.id, object);
     this.aliases.set(object.id, object.id);

@@ -151,6 +151,7 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
           aliases: [...rowtypeAliases, ...tableChecks.map((c) => address('pg_constraint', c.oid)), ...own.filter((c) => c.generated).map((c) => address('pg_attrdef', c.defaultOid ?? 0))],
           table,
           commentTarget: `TABLE ${r.qname}`,
+          columns: own.map((c) => ({ name: c.name, type: c.type })),
         });
         if (r.ispartition && parentList[0] && r.partbound) {
           const parent = parentList[0];
