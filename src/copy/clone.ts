@@ -9,7 +9,7 @@ import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
 import { partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
 import type { CopyProgress } from './progress.js';
 import { readSequenceValues, setSequenceValues } from './sequences.js';
-import { readSourceTables, readTargetColumns, serverMajor, splitFor, type SourceTable } from './source-tables.js';
+import { readPartitionParents, readSourceTables, readTargetColumns, serverMajor, splitFor, type SourceTable } from './source-tables.js';
 
 export interface CloneOptions {
   readonly source: ConnectionSpec;
@@ -116,7 +116,8 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     }
 
     const copyResults = new Map<string, { rows: number; bytes: number; seconds: number; units: number }>();
-    const postData = new PostDataScheduler(applier, schema, sourceTables, options.logger);
+    const partitionParents = await readPartitionParents(planner);
+    const postData = new PostDataScheduler(applier, schema, sourceTables, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
       const targets = await Promise.all(Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)));
       postData.start(targets);
@@ -126,6 +127,8 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       for (const t of sourceTables) if (!remaining.has(t.qname)) postData.tableLoaded(t);
       options.progress.start(pending.reduce((sum, u) => sum + u.estimatedBytes, 0), pending.length);
       const queue = [...pending];
+      // A failed index or key stops the copy too: there is no point copying for hours first.
+      postData.onFailure = () => (queue.length = 0);
       const worker = async () => {
         const source = await open(options.source, SOURCE_SESSION);
         const target = await open(options.target, TARGET_SESSION);
@@ -137,8 +140,10 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
             result = await copyUnit(source, target, job, snapshot, (n) => options.progress.bytes(unit!.table, unit!.unit, n));
           } catch (error) {
             queue.length = 0;
-            throw new PgferryError('query', `copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`, {
-              fix: 'fix the cause and run pgferry clone again with --resume: finished tables and ranges are kept',
+            const side = (error as { side?: 'source' | 'target' }).side ?? 'target';
+            throw new PgferryError('query', `${side}: copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`, {
+              side,
+              fix: 'fix the cause and run pgferry clone again with --resume: finished tables are kept',
               cause: error,
             });
           }
@@ -162,7 +167,8 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     options.progress.stop();
 
     const sequences = await timed('sequences', async () => {
-      const values = await readSequenceValues(planner);
+      const created = new Set(schema.objects.filter((o) => o.kind === 'sequence').map((o) => o.name));
+      const values = await readSequenceValues(planner, created, new Set(sourceTables.map((t) => t.qname)));
       await planner.query('COMMIT');
       return setSequenceValues(admin, values);
     });
@@ -210,7 +216,7 @@ const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('
                               set_config('maintenance_work_mem', '256MB', false)`;
 
 const RESUME_NOTE =
-  'resumed: tables (and key ranges) finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
+  'resumed: tables finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
 
 type StartState = 'fresh' | 'interrupted';
 
@@ -256,22 +262,45 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
   );
   const inScope = rows.filter((r) => scope.includes(r) || tables.some((t) => t.schema === r.schema && t.name === r.name));
   await admin.query('BEGIN');
-  for (const t of inScope) await admin.query(`DROP TABLE IF EXISTS ${quoteQualified(t)} CASCADE`);
-  await admin.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
-  await admin.query('COMMIT');
+  try {
+    // No CASCADE: a view or a foreign key of a table out of scope is not pgferry's to drop.
+    if (inScope.length > 0) await admin.query(`DROP TABLE IF EXISTS ${inScope.map(quoteQualified).join(', ')}`);
+    await admin.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
+    await admin.query('COMMIT');
+  } catch (error) {
+    await admin.query('ROLLBACK');
+    if ((error as { code?: string }).code === '2BP01') {
+      throw usageError(`--drop-existing: other objects on the target depend on tables in scope (${messageOf(error)}; ${(error as { detail?: string }).detail ?? ''})`, 'drop those objects first, or widen the scope to include them');
+    }
+    throw error;
+  }
 }
 
 /**
- * TID ranges are positions, not rows: an UPDATE between the interrupted run and this one moves
- * a row to a page range not copied yet, and keeping the finished ranges would copy it twice.
- * A table split by pages and left half-done is therefore emptied and copied again whole at
- * the new snapshot; finished tables, and key ranges, are kept.
+ * Ranges of one table copied at two snapshots don't add up: an UPDATE in between moves a row
+ * to a page range (or changes its key into a range) not copied yet, and keeping the finished
+ * ranges would copy it twice. A half-done split table is therefore emptied and its ranges
+ * copied again at the new snapshot; finished tables are kept.
  */
-async function restartTablesSplitByPages(admin: pg.Client): Promise<void> {
+async function planOrResumeFromStore(admin: pg.Client, bytesOf: ReadonlyMap<string, number>): Promise<PlannedUnit[]> {
+  const stored = await storedPlan(admin);
+  const counts = new Map<string, number>();
+  for (const u of stored) counts.set(u.table, (counts.get(u.table) ?? 0) + 1);
+  return stored.map((u) => ({
+    table: u.table,
+    unit: u.unit,
+    predicate: u.predicate,
+    whole: u.unit === 'whole',
+    estimatedBytes: (bytesOf.get(u.table) ?? 0) / (counts.get(u.table) ?? 1),
+    done: u.done,
+  }));
+}
+
+async function restartHalfDoneSplitTables(admin: pg.Client): Promise<void> {
   const { rows } = await admin.query<{ table: string }>(
     `SELECT table_name AS table FROM pgferry.copy_units
       GROUP BY table_name
-     HAVING bool_or(done) AND NOT bool_and(done) AND bool_or(unit LIKE 'pages %')`,
+     HAVING bool_or(done) AND NOT bool_and(done) AND bool_or(unit <> 'whole')`,
   );
   if (rows.length === 0) return;
   await admin.query('BEGIN');
@@ -295,19 +324,21 @@ async function planOrResume(
 ): Promise<PlannedUnit[]> {
   const bytesOf = new Map(tables.map((t) => [t.qname, t.bytes]));
   if (resumed) {
-    await restartTablesSplitByPages(admin);
     const stored = await storedPlan(admin);
-    const counts = new Map<string, number>();
-    for (const u of stored) counts.set(u.table, (counts.get(u.table) ?? 0) + 1);
-    return stored.map((u) => ({
-      table: u.table,
-      unit: u.unit,
-      predicate: u.predicate,
-      whole: u.unit === 'whole',
-      estimatedBytes: (bytesOf.get(u.table) ?? 0) / (counts.get(u.table) ?? 1),
-      done: u.done,
-    }));
+    const planned = new Set(stored.map((u) => u.table));
+    const now = new Set(tables.map((t) => t.qname));
+    const added = [...now].filter((t) => !planned.has(t));
+    const gone = [...planned].filter((t) => !now.has(t));
+    if (added.length > 0 || gone.length > 0) {
+      throw usageError(
+        `the interrupted clone covered other tables than this run (${[...added.map((t) => `new: ${t}`), ...gone.map((t) => `gone: ${t}`)].slice(0, 5).join(', ')})`,
+        'resume with the same --include/--exclude filters, or pass --drop-existing to start over',
+      );
+    }
+    await restartHalfDoneSplitTables(admin);
+    return planOrResumeFromStore(admin, bytesOf);
   }
+
   const major = await serverMajor(planner);
   const toCopy: TableToCopy[] = [];
   for (const t of tables) {
@@ -360,19 +391,44 @@ class PostDataScheduler {
   private readonly toAnalyze = new Map<string, string>();
   readonly analyzed = new Set<string>();
 
+  /** Called once when a post-data object fails, so the copy can stop early. */
+  onFailure: () => void = () => undefined;
+  /** Partitioned parent → its partitions still to load. */
+  private readonly waitingChildren = new Map<string, Set<string>>();
+  private readonly parentOf = new Map<string, string>();
+
   constructor(
     private readonly applier: SchemaApplier,
     schema: ExtractedSchema,
     tables: readonly SourceTable[],
+    partitionParents: ReadonlyArray<{ child: QualifiedName; parent: QualifiedName }>,
     private readonly log: Logger,
   ) {
     const post = applier.objectsOf('post-data');
     this.postIds = new Set(post.map((o) => o.id));
     for (const o of post) if (applier.isDone(o)) this.finished.add(o.id);
     this.pending = post.filter((o) => !applier.isDone(o) && o.table !== undefined);
-    // Tables pgferry creates that hold no rows of their own (partitioned parents) are loaded from the start.
+    // A partitioned parent holds no rows of its own: it counts as loaded once every partition
+    // in scope is (its triggers and foreign keys must not act on partitions still copying).
+    const created = new Set(schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => tableKey(o.table!)));
+    for (const { child, parent } of partitionParents) {
+      if (!created.has(tableKey(child)) || !created.has(tableKey(parent))) continue;
+      this.parentOf.set(tableKey(child), tableKey(parent));
+      const waiting = this.waitingChildren.get(tableKey(parent)) ?? new Set<string>();
+      waiting.add(tableKey(child));
+      this.waitingChildren.set(tableKey(parent), waiting);
+    }
     const withRows = new Set(tables.map((t) => tableKey(t)));
-    for (const o of schema.objects) if (o.kind === 'table' && o.table && !withRows.has(tableKey(o.table))) this.loaded.add(tableKey(o.table));
+    for (const key of created) if (!withRows.has(key) && !this.waitingChildren.has(key)) this.loaded.add(key);
+  }
+
+  private markLoaded(key: string): void {
+    this.loaded.add(key);
+    const parent = this.parentOf.get(key);
+    if (parent === undefined) return;
+    const waiting = this.waitingChildren.get(parent)!;
+    waiting.delete(key);
+    if (waiting.size === 0) this.markLoaded(parent);
   }
 
   start(clients: pg.Client[]): void {
@@ -380,7 +436,7 @@ class PostDataScheduler {
   }
 
   tableLoaded(table: SourceTable): void {
-    this.loaded.add(tableKey(table));
+    this.markLoaded(tableKey(table));
     this.toAnalyze.set(tableKey(table), table.qname);
     this.dispatch();
   }
@@ -439,7 +495,10 @@ class PostDataScheduler {
     const task = retryOnDeadlock(work)
       .then(() => this.log.debug({ task: what }, 'done'))
       .catch((error: unknown) => {
-        this.failure ??= error;
+        if (this.failure === undefined) {
+          this.failure = error;
+          this.onFailure();
+        }
       })
       .finally(() => {
         this.busy.delete(client);

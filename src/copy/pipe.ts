@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import type { Side } from '../errors.js';
 import { markUnitDone } from '../state/index.js';
 import type { CopyUnit } from './plan.js';
 
@@ -36,10 +37,13 @@ export async function copyUnit(
   const { unit } = job;
   const columns = job.columns.join(', ');
   const format = job.binary ? 'binary' : 'text';
-  await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  await source.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
-  await target.query('BEGIN');
+  let failedSide: Side | undefined = 'source';
   try {
+    await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await source.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    failedSide = 'target';
+    await target.query('BEGIN');
+    failedSide = undefined;
     if (unit.whole) await target.query(`TRUNCATE ONLY ${unit.table}`);
     const sql =
       unit.predicate === null
@@ -47,6 +51,9 @@ export async function copyUnit(
         : `COPY (SELECT ${columns} FROM ONLY ${unit.table} WHERE ${unit.predicate}) TO STDOUT (FORMAT ${format})`;
     const reader = source.query(copyTo(sql));
     const writer = target.query(copyFrom(`COPY ${unit.table} (${columns}) FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`));
+    // Which side failed first decides what the error says.
+    reader.once('error', () => (failedSide ??= 'source'));
+    writer.once('error', () => (failedSide ??= 'target'));
     let bytes = 0;
     reader.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
@@ -55,15 +62,23 @@ export async function copyUnit(
     await pipeline(reader, writer);
     const rows = writer.rowCount;
     const seconds = (performance.now() - started) / 1000;
+    failedSide = 'target';
     await markUnitDone(target, unit.table, unit.unit, rows, bytes, seconds);
     await target.query('COMMIT');
+    failedSide = 'source';
     await source.query('COMMIT');
     return { rows, bytes, seconds };
   } catch (error) {
-    await target.query('ROLLBACK').catch(() => undefined);
-    await source.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    // A source left in the middle of COPY OUT would queue the ROLLBACK behind a stream nobody
+    // reads: close that session instead (the copy stops on a failure anyway).
+    source.connection.stream.destroy();
+    await withTimeout(target.query('ROLLBACK'), 10_000).catch(() => target.connection.stream.destroy());
+    throw Object.assign(error instanceof Error ? error : new Error(String(error)), { side: failedSide ?? 'target' });
   }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
 }
 
 /** Binary where every column is binary-safe and has the same type on both sides; text otherwise. */

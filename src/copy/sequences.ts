@@ -10,12 +10,19 @@ export interface SequenceValue {
  * now, at or past the snapshot's: a target sequence set from it never hands out an id the
  * copied rows already use.
  */
-export async function readSequenceValues(source: pg.Client): Promise<SequenceValue[]> {
-  const { rows } = await source.query<{ qname: string; last_value: string }>(
-    `SELECT format('%I.%I', schemaname, sequencename) AS qname, last_value::text
-       FROM pg_sequences WHERE last_value IS NOT NULL`,
+export async function readSequenceValues(source: pg.Client, created: ReadonlySet<string>, copiedTables: ReadonlySet<string>): Promise<SequenceValue[]> {
+  // Only what this clone made: its sequences, and the identity sequences of the tables it copied.
+  const { rows } = await source.query<{ qname: string; last_value: string; identity_of: string | null }>(
+    `SELECT format('%I.%I', s.schemaname, s.sequencename) AS qname, s.last_value::text,
+            (SELECT format('%I.%I', tn.nspname, t.relname)
+               FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass
+                AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i') AS identity_of
+       FROM pg_sequences s WHERE s.last_value IS NOT NULL`,
   );
-  return rows.map((r) => ({ qname: r.qname, lastValue: r.last_value }));
+  return rows
+    .filter((r) => created.has(r.qname) || (r.identity_of !== null && copiedTables.has(r.identity_of)))
+    .map((r) => ({ qname: r.qname, lastValue: r.last_value }));
 }
 
 /** Sets each sequence that exists on the target; returns how many were set. */

@@ -71,6 +71,17 @@ export async function readSourceTables(client: pg.Client, scope: Scope): Promise
   }));
 }
 
+/** Every partition with its partitioned parent (sub-partitions included, one level per row). */
+export async function readPartitionParents(client: pg.Client): Promise<Array<{ child: QualifiedName; parent: QualifiedName }>> {
+  const { rows } = await client.query<{ cs: string; cn: string; ps: string; pn: string }>(`
+    SELECT cn.nspname AS cs, c.relname AS cn, pn.nspname AS ps, p.relname AS pn
+      FROM pg_inherits i
+      JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+      JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+     WHERE p.relkind = 'p'`);
+  return rows.map((r) => ({ child: { schema: r.cs, name: r.cn }, parent: { schema: r.ps, name: r.pn } }));
+}
+
 /** How a table can be split on this server: TID ranges on 14+, else integer key quantiles. */
 export async function splitFor(client: pg.Client, table: SourceTable, parts: number, major: number): Promise<SplitBy> {
   if (parts <= 1) return { kind: 'none' };
