@@ -78,6 +78,16 @@ export class ExtractContext {
     return id === undefined ? undefined : this.objects.get(id);
   }
 
+  /**
+   * Whether objects of this schema are in scope. When not, their catalog addresses are
+   * remembered as excluded, so whatever needs them is skipped and named, not half-made.
+   */
+  inScope(schema: string, ...addresses: string[]): boolean {
+    if (this.scope.includesSchema(schema)) return true;
+    for (const a of addresses) this.excluded.add(a);
+    return false;
+  }
+
   unsupportedObject(kind: string, name: string, reason: string): void {
     this.unsupported.push({ kind, name, reason });
   }

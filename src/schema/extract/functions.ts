@@ -23,10 +23,7 @@ export async function extractFunctions(ctx: ExtractContext): Promise<void> {
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE ${USER_NAMESPACE} AND ${notMemberOrInternal('pg_proc', 'p.oid')}`);
   for (const f of functions) {
-    if (!ctx.scope.includesSchema(f.schema)) {
-      ctx.excluded.add(address('pg_proc', f.oid));
-      continue;
-    }
+    if (!ctx.inScope(f.schema, address('pg_proc', f.oid))) continue;
     const common = {
       id: address('pg_proc', f.oid),
       identity: `function ${f.signature}`,

@@ -64,10 +64,7 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
       FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
      WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_collation', 'c.oid')}`);
   for (const c of collations) {
-    if (!ctx.scope.includesSchema(c.schema)) {
-      ctx.excluded.add(address('pg_collation', c.oid));
-      continue;
-    }
+    if (!ctx.inScope(c.schema, address('pg_collation', c.oid))) continue;
     const options: string[] = [];
     const provider = c.provider === 'i' ? 'icu' : c.provider === 'b' ? 'builtin' : 'libc';
     options.push(`provider = ${provider}`);

@@ -25,11 +25,7 @@ export async function extractTypes(ctx: ExtractContext): Promise<void> {
        AND (t.typrelid = 0 OR c.relkind = 'c')                      -- row types come with their table
        AND t.typtype <> 'm'                                         -- multiranges come with their range`);
   for (const t of types) {
-    if (!ctx.scope.includesSchema(t.schema)) {
-      ctx.excluded.add(address('pg_type', t.oid));
-      if (t.typarray) ctx.excluded.add(address('pg_type', t.typarray));
-      continue;
-    }
+    if (!ctx.inScope(t.schema, address('pg_type', t.oid), address('pg_type', t.typarray))) continue;
     const base = {
       id: address('pg_type', t.oid),
       identity: `type ${t.qname}`,
