@@ -26,7 +26,6 @@ interface RelationRow {
   viewdef: string | null;
 }
 
-const VIEW_KINDS = new Set(['v', 'm']);
 
 /**
  * Tables (with partitions and inheritance), sequences, views and materialized views; column
