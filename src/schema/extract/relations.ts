@@ -26,7 +26,6 @@ interface RelationRow {
   viewdef: string | null;
 }
 
-
 /**
  * Tables (with partitions and inheritance), sequences, views and materialized views; column
  * defaults, sequence ownership, replica identity and row-level security switches.
