@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 const BIN = fileURLToPath(new URL('../../../bin/pgferry.js', import.meta.url));
 /** A home without ~/.pgpass or ~/.postgresql, so the developer's own files never change a result. */
 const EMPTY_HOME = mkdtempSync(join(tmpdir(), 'pgferry-home-'));
+process.on('exit', () => rmSync(EMPTY_HOME, { recursive: true, force: true }));
 
 export interface CliResult {
   readonly code: number;
