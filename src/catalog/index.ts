@@ -4,3 +4,4 @@ export { readServerInfo, readSettings } from './server.js';
 export type { ServerInfo } from './server.js';
 export { listTables, quoteIdent, quoteQualified, displayName } from './tables.js';
 export type { TableInfo, TableKind, ReplicaIdentity } from './tables.js';
+export { tablesOnTarget } from './target-tables.js';

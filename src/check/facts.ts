@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
-import { listTables, quoteQualified, readServerInfo, readSettings, SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
+import { listTables, readServerInfo, tablesOnTarget, readSettings, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
 
 export interface SourceFacts {
   readonly server: ServerInfo;
@@ -135,7 +135,7 @@ export async function readTargetFacts(client: pg.Client, sourceTables: readonly 
     canCreateInDatabase: privilege.rows[0]!.can_create,
     canSetReplicationRole: await canSetReplicationRole(client),
     availableExtensions,
-    ...(await existingTables(client, sourceTables)),
+    ...(await tablesOnTarget(client, sourceTables)),
     schemasWithoutCreate: server.isSuperuser ? [] : await schemasWithoutCreate(client, sourceTables),
     roles: new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname)),
   };
@@ -166,30 +166,4 @@ async function canSetReplicationRole(client: pg.Client): Promise<boolean> {
   } finally {
     await client.query('ROLLBACK');
   }
-}
-
-async function existingTables(
-  client: pg.Client,
-  sourceTables: readonly QualifiedName[],
-): Promise<{ nonEmptyTables: QualifiedName[]; unreadableTables: QualifiedName[] }> {
-  const { rows } = await client.query<{ schema: string; name: string; readable: boolean }>(`
-    SELECT n.nspname AS schema, c.relname AS name,
-           has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind = 'r' AND ${SYSTEM_SCHEMA_SQL}`);
-  const onTarget = new Map(rows.map((r) => [`${r.schema}\u0000${r.name}`, r.readable]));
-  const nonEmptyTables: QualifiedName[] = [];
-  const unreadableTables: QualifiedName[] = [];
-  for (const table of sourceTables) {
-    const readable = onTarget.get(`${table.schema}\u0000${table.name}`);
-    if (readable === undefined) continue;
-    if (!readable) {
-      unreadableTables.push(table);
-      continue;
-    }
-    // ONLY: inheritance children and partitions are in the list themselves.
-    const result = await client.query(`SELECT 1 FROM ONLY ${quoteQualified(table)} LIMIT 1`);
-    if (result.rowCount !== null && result.rowCount > 0) nonEmptyTables.push(table);
-  }
-  return { nonEmptyTables, unreadableTables };
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Scope, quoteQualified, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
+import { Scope, displayName, quoteQualified, tablesOnTarget, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
@@ -239,13 +239,14 @@ async function decideStart(admin: pg.Client, options: CloneOptions, tables: read
     }
     return 'interrupted';
   }
-  const nonEmpty: string[] = [];
-  for (const t of tables) {
-    const exists = await admin.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [t.qname]);
-    if (!exists.rows[0]?.present) continue;
-    const rows = await admin.query(`SELECT 1 FROM ONLY ${t.qname} LIMIT 1`);
-    if ((rows.rowCount ?? 0) > 0) nonEmpty.push(t.qname);
+  const { nonEmptyTables, unreadableTables } = await tablesOnTarget(admin, tables);
+  if (unreadableTables.length > 0) {
+    throw usageError(
+      `the target role cannot read ${unreadableTables.length} table(s) in scope: ${unreadableTables.slice(0, 10).map(displayName).join(', ')}`,
+      'GRANT SELECT (and INSERT, TRUNCATE) on them to the target role, or leave them out with --exclude-table',
+    );
   }
+  const nonEmpty = nonEmptyTables.map(displayName);
   if (nonEmpty.length > 0) {
     throw usageError(
       `${nonEmpty.length} table(s) in scope already hold rows on the target: ${nonEmpty.slice(0, 10).join(', ')}${nonEmpty.length > 10 ? ', …' : ''}`,

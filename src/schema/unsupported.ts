@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { notExtensionMember, notMemberOrInternal } from './extract/context.js';
 import type { UnsupportedObject } from './model.js';
 
 /**
@@ -10,35 +11,35 @@ const QUERIES: ReadonlyArray<{ kind: string; reason: string; sql: string }> = [
     kind: 'event trigger',
     reason: 'event triggers are database-wide; create them on the target after the cut-over',
     sql: `SELECT format('%I', evtname) FROM pg_event_trigger e
-           WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_event_trigger'::regclass AND d.objid = e.oid AND d.deptype = 'e')`,
+           WHERE ${notExtensionMember('pg_event_trigger', 'e.oid')}`,
   },
   {
     kind: 'operator',
     reason: 'user-defined operators are not copied yet; create them on the target first',
     sql: `SELECT format('%I.%s', n.nspname, o.oprname) FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e')`,
+             AND ${notExtensionMember('pg_operator', 'o.oid')}`,
   },
   {
     kind: 'operator class',
     reason: 'user-defined operator classes are not copied yet; create them on the target first',
     sql: `SELECT format('%I.%I', n.nspname, c.opcname) FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_opclass'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
+             AND ${notExtensionMember('pg_opclass', 'c.oid')}`,
   },
   {
     kind: 'text search configuration',
     reason: 'user-defined text search configurations are not copied yet; create them on the target first',
     sql: `SELECT format('%I.%I', n.nspname, c.cfgname) FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_ts_config'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
+             AND ${notExtensionMember('pg_ts_config', 'c.oid')}`,
   },
   {
     kind: 'cast',
     reason: 'user-defined casts are not copied yet; create them on the target first',
     sql: `SELECT format('%s AS %s', format_type(c.castsource, NULL), format_type(c.casttarget, NULL)) FROM pg_cast c
            WHERE c.oid >= 16384
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype IN ('e', 'i'))`,
+             AND ${notMemberOrInternal('pg_cast', 'c.oid')}`,
   },
   {
     kind: 'publication',
