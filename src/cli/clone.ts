@@ -23,7 +23,7 @@ interface CloneFlags extends ConnectionFlags, FilterFlags {
   dropExisting?: boolean;
 }
 
-const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
+export const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
 
 export function cloneCommand(): Command {
   const command = new Command('clone')
@@ -131,7 +131,7 @@ async function schemaOnly(flags: CloneFlags, source: Awaited<ReturnType<typeof r
   return EXIT.ok;
 }
 
-function positiveInteger(text: string, flag: string): number {
+export function positiveInteger(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw usageError(`${flag} "${text}" is not a number of jobs`, `use a whole number from 1 to 64`);
   return n;

@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { check, checkCommand } from './check.js';
 import { clone, cloneCommand } from './clone.js';
 import { EXIT } from './exit-codes.js';
+import { status, statusCommand } from './status.js';
+import { sync, syncCommand } from './sync.js';
 import { printErr, printOut, reportError } from './terminal.js';
 
 function packageVersion(): string {
@@ -46,6 +48,26 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       .configureHelp({ showGlobalOptions: true })
       .action(async (flags) => {
         exitCode = await clone({ ...flags, debug });
+      }),
+  );
+
+  program.addCommand(
+    syncCommand()
+      .exitOverride()
+      .configureOutput(OUTPUT)
+      .configureHelp({ showGlobalOptions: true })
+      .action(async (flags) => {
+        exitCode = await sync({ ...flags, debug });
+      }),
+  );
+
+  program.addCommand(
+    statusCommand()
+      .exitOverride()
+      .configureOutput(OUTPUT)
+      .configureHelp({ showGlobalOptions: true })
+      .action(async (flags) => {
+        exitCode = await status({ ...flags, debug });
       }),
   );
 

@@ -5,6 +5,14 @@ import { PgferryError, messageOf } from '../errors.js';
 import { describeConnection, endpointOf, type ConnectionSpec } from './connection-spec.js';
 import { tlsAttempts, type TlsAttempt } from './tls.js';
 
+/** What kind of session to open, beyond what the connection string says. */
+export interface SessionKind {
+  /** A walsender session for logical replication commands (CREATE_REPLICATION_SLOT, START_REPLICATION). */
+  readonly replication?: boolean;
+  /** Settings sent in the start-up packet (`-c name=value`), added to the connection string's own `options`. */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
 /** An open session to one side, with the spec it came from for messages. */
 export interface Connection {
   readonly spec: ConnectionSpec;
@@ -17,12 +25,12 @@ const NO_SSL_ON_SERVER = 'The server does not support SSL connections';
  * Opens a session the way libpq would for the spec's sslmode, and turns every way that can
  * fail into one PgferryError naming the side, what failed and what to do.
  */
-export async function connect(spec: ConnectionSpec): Promise<Connection> {
+export async function connect(spec: ConnectionSpec, session: SessionKind = {}): Promise<Connection> {
   const attempts = tlsAttempts(spec);
   let lastError: unknown;
   let lastProgress: Progress = 'negotiating';
   for (const [index, attempt] of attempts.entries()) {
-    const client = new pg.Client(clientConfig(spec, attempt));
+    const client = new pg.Client(clientConfig(spec, attempt, session));
     // A session that dies later must not crash the process; its next query reports the failure.
     client.on('error', () => undefined);
     const progress = trackProgress(spec, client);
@@ -69,7 +77,9 @@ export async function withConnection<T>(spec: ConnectionSpec, work: (connection:
   }
 }
 
-function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt): pg.ClientConfig {
+function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind): pg.ClientConfig {
+  const settings = Object.entries(session.settings ?? {}).map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`);
+  const options = [spec.options, ...settings].filter((o) => o !== undefined && o !== '').join(' ');
   return {
     host: spec.hostaddr ?? spec.host,
     port: spec.port,
@@ -81,7 +91,8 @@ function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt): pg.ClientConfi
     ssl: attempt.tls ? withServerName(spec, attempt.options) : false,
     connectionTimeoutMillis: spec.connectTimeoutSeconds * 1000,
     application_name: spec.applicationName,
-    ...(spec.options === undefined ? {} : { options: spec.options }),
+    ...(options === '' ? {} : { options }),
+    ...(session.replication ? { replication: 'database' } : {}),
   };
 }
 

@@ -4,5 +4,5 @@ export { describeConnection, endpointOf, SSL_MODES } from './connection-spec.js'
 export type { ConnectionSpec, SslMode, PasswordSource } from './connection-spec.js';
 export { resolveConnection } from './resolve.js';
 export { connect, withConnection } from './connect.js';
-export type { Connection } from './connect.js';
+export type { Connection, SessionKind } from './connect.js';
 export { registerSecret, scrubSecrets, scrubPatterns } from './secrets.js';

@@ -27,6 +27,13 @@ export interface CloneOptions {
   readonly noAcl: boolean;
   readonly progress: CopyProgress;
   readonly logger: Logger;
+  /**
+   * Copy at this exported snapshot (a replication slot's, for sync) instead of one of the
+   * clone's own. Its exporter must stay open and idle until the clone returns.
+   */
+  readonly snapshot?: string;
+  /** Runs on the target once pre-data and pgferry's copy state exist, before any row is copied. */
+  readonly onCopyStarting?: (target: pg.Client) => Promise<void>;
 }
 
 export interface TableSummary {
@@ -93,10 +100,17 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     await applier.prepare(admin);
     await timed('pre-data', () => applier.applySection(admin, 'pre-data'));
     await ensureCopyState(admin);
+    await options.onCopyStarting?.(admin);
 
     // The snapshot every copy job reads at: held open by this transaction until the copy ends.
     await planner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const snapshot = (await planner.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+    let snapshot: string;
+    if (options.snapshot === undefined) {
+      snapshot = (await planner.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+    } else {
+      snapshot = options.snapshot;
+      await planner.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    }
 
     const units = await planOrResume(admin, planner, sourceTables, options, resumed);
     const byTable = new Map(sourceTables.map((t) => [t.qname, t]));

@@ -32,3 +32,15 @@ export async function recordSchemaObject(client: pg.Client, identity: string, se
 
 export { ensureCopyState, cloneState, startClone, storedPlan, markUnitDone, finishClone } from './copy.js';
 export type { CloneState, PlannedUnitRow, StoredUnit } from './copy.js';
+export {
+  ensureSyncState,
+  readSyncState,
+  startSyncState,
+  startStreamingState,
+  setSyncPhase,
+  recordAppliedBatch,
+  recordIdlePosition,
+  recordHeartbeat,
+  readSyncTables,
+} from './sync.js';
+export type { SyncState, SyncPhase, AppliedBatch, TableCounts, Heartbeat } from './sync.js';

@@ -1,0 +1,239 @@
+import type pg from 'pg';
+import { PgferryError, messageOf } from '../errors.js';
+import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
+import { recordAppliedBatch, type TableCounts } from '../state/index.js';
+import { NeedsOrderedApply, type RowChange } from './changes.js';
+import { Coalescer, type TableWork } from './coalesce.js';
+import { deleteByKeys, insertRows, singleChange, truncate, updateByKeys, type Statement } from './statements.js';
+import type { TargetTable, TargetTables } from './target-tables.js';
+
+export interface BatchOptions {
+  /** Row changes coalesced before their statements are written (memory bound for big transactions). */
+  readonly flushEvery: number;
+  /** Protocol 4 stream aborts carry more fields. */
+  readonly abortInfo: boolean;
+  /** Prefix of the logical messages that mark a fence (cut-over). */
+  readonly fencePrefix: string;
+}
+
+export interface BatchResult {
+  readonly transactions: number;
+  readonly rows: number;
+  /** Where the stream restarts once this batch is committed. */
+  readonly endLsn: Lsn;
+  /** The target's WAL position after the commit: the batch is durable once the target flushed past it. */
+  readonly targetLsn: string;
+  /** True when a constraint error sent the batch through the exact-order replay. */
+  readonly replayed: boolean;
+}
+
+/** SQLSTATE classes a replay in exact source order can resolve: a unique value moved between rows, etc. */
+const ORDER_SENSITIVE = /^23/;
+
+/**
+ * Applies a batch of whole source transactions in one target transaction (DESIGN decision 6):
+ * changes coalesced per table and key into set-based statements; on a constraint error the
+ * batch is rolled back and replayed change by change in source order. The batch's end
+ * position is written in the same transaction, so the target always knows exactly what it holds.
+ */
+export class BatchApplier {
+  private readonly prepared = new Map<string, string>();
+
+  constructor(
+    private readonly client: pg.Client,
+    private readonly tables: TargetTables,
+    private readonly options: BatchOptions,
+  ) {}
+
+  /** Applies `batch`; transactions ending at or before `appliedLsn` are already on the target and only read. */
+  async apply(batch: readonly SourceTransaction[], appliedLsn: Lsn): Promise<BatchResult> {
+    const last = batch[batch.length - 1]!;
+    await this.client.query('BEGIN');
+    let replayed = false;
+    let counts: Counts;
+    try {
+      try {
+        counts = await this.run(batch, appliedLsn, 'coalesced');
+      } catch (error) {
+        if (!(error instanceof NeedsOrderedApply) && !ORDER_SENSITIVE.test(sqlState(error) ?? '')) throw error;
+        await this.client.query('ROLLBACK');
+        await this.client.query('BEGIN');
+        replayed = true;
+        counts = await this.run(batch, appliedLsn, 'ordered');
+      }
+      await recordAppliedBatch(this.client, {
+        lsn: formatLsn(last.endLsn),
+        lastCommitTime: counts.lastCommitTime,
+        transactions: counts.transactions,
+        rows: counts.rows,
+        tables: counts.tables,
+        fenceLsn: counts.fence === undefined ? undefined : formatLsn(counts.fence),
+      });
+      await this.client.query('COMMIT');
+    } catch (error) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    const { rows } = await this.client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    return { transactions: counts.transactions, rows: counts.rows, endLsn: last.endLsn, targetLsn: rows[0]!.lsn, replayed };
+  }
+
+  private async run(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
+    const counts: Counts = { transactions: 0, rows: 0, tables: new Map(), lastCommitTime: undefined, fence: undefined };
+    const coalescer = new Coalescer();
+    for (const transaction of batch) {
+      const skip = transaction.endLsn <= appliedLsn;
+      if (!skip) {
+        counts.transactions++;
+        counts.lastCommitTime = postgresTimeToDate(transaction.commitTime);
+      }
+      const origin = { xid: transaction.xid, commitLsn: transaction.commitLsn };
+      for await (const payload of transaction.messages()) {
+        const message = decodePgoutput(payload, { inStream: transaction.streamed, abortInfo: this.options.abortInfo });
+        switch (message.tag) {
+          case 'relation':
+            // Relations are read even from transactions already applied: the server sends each once.
+            this.tables.define(message);
+            continue;
+          case 'insert':
+          case 'update':
+          case 'delete': {
+            if (skip) continue;
+            const table = await this.tables.resolve(message.relationId);
+            const change: RowChange =
+              message.tag === 'insert'
+                ? { kind: 'insert', table, newRow: message.newTuple, origin }
+                : message.tag === 'update'
+                  ? { kind: 'update', table, oldRow: message.oldTuple, newRow: message.newTuple, origin }
+                  : { kind: 'delete', table, oldRow: message.oldTuple, origin };
+            countChange(counts, table, change.kind);
+            if (mode === 'ordered') {
+              await this.execute(singleChange(change), change);
+            } else {
+              coalescer.add(change);
+              if (coalescer.size >= this.options.flushEvery) await this.flush(coalescer);
+            }
+            continue;
+          }
+          case 'truncate': {
+            if (skip) continue;
+            await this.flush(coalescer);
+            const truncated: TargetTable[] = [];
+            for (const id of message.relationIds) truncated.push(await this.tables.resolve(id));
+            for (const table of truncated) tableCounts(counts, table).truncated++;
+            await this.execute(truncate(truncated, message.cascade, message.restartIdentity));
+            continue;
+          }
+          case 'message':
+            if (!skip && message.prefix === this.options.fencePrefix) counts.fence = message.lsn;
+            continue;
+          default:
+            continue;
+        }
+      }
+    }
+    await this.flush(coalescer);
+    return counts;
+  }
+
+  private async flush(coalescer: Coalescer): Promise<void> {
+    if (coalescer.size === 0) return;
+    for (const work of coalescer.drain()) await this.write(work);
+  }
+
+  /** Deletes first, then updates, then inserts: a key deleted and inserted again within the batch ends as the insert. */
+  private async write(work: TableWork): Promise<void> {
+    const { table } = work;
+    if (work.deletes.length > 0) await this.execute(deleteByKeys(table, work.deletes));
+    for (const [mask, rows] of work.updates) {
+      const statement = updateByKeys(table, mask, rows);
+      if (statement) await this.execute(statement);
+    }
+    if (work.inserts.length > 0) await this.execute(insertRows(table, work.inserts));
+    // Keyless tables: runs of inserts as one statement, every other change on its own, in order.
+    let run: Tuple[] = [];
+    for (const change of work.ordered) {
+      if (change.kind === 'insert') {
+        run.push(change.newRow);
+        continue;
+      }
+      if (run.length > 0) await this.execute(insertRows(table, run));
+      run = [];
+      await this.execute(singleChange(change));
+    }
+    if (run.length > 0) await this.execute(insertRows(table, run));
+  }
+
+  /** Runs a statement, prepared once per text; a failure in the exact-order replay names the change. */
+  private async execute(statement: Statement, change?: RowChange): Promise<pg.QueryResult> {
+    let name = this.prepared.get(statement.text);
+    if (name === undefined && this.prepared.size < 2000) {
+      name = `pgferry_${this.prepared.size}`;
+      this.prepared.set(statement.text, name);
+    }
+    try {
+      return await this.client.query({ name, text: statement.text, values: statement.values });
+    } catch (error) {
+      throw change ? rejected(change, error) : error;
+    }
+  }
+}
+
+interface Counts {
+  transactions: number;
+  rows: number;
+  tables: Map<string, TableCounts>;
+  lastCommitTime: Date | undefined;
+  fence: Lsn | undefined;
+}
+
+function tableCounts(counts: Counts, table: TargetTable): TableCounts {
+  let entry = counts.tables.get(table.display);
+  if (!entry) counts.tables.set(table.display, (entry = { inserted: 0, updated: 0, deleted: 0, truncated: 0 }));
+  return entry;
+}
+
+function countChange(counts: Counts, table: TargetTable, kind: RowChange['kind']): void {
+  counts.rows++;
+  const entry = tableCounts(counts, table);
+  if (kind === 'insert') entry.inserted++;
+  else if (kind === 'update') entry.updated++;
+  else entry.deleted++;
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A change the target refuses even in exact source order: stop, saying which. */
+export class ChangeRejected extends PgferryError {
+  constructor(
+    message: string,
+    readonly sqlState: string | undefined,
+    cause: unknown,
+  ) {
+    super('query', message, {
+      side: 'target',
+      fix: 'make the target accept the change (a constraint, trigger or column type that differs from the source), then run pgferry sync again: it continues from this transaction',
+      cause,
+    });
+  }
+}
+
+function describeRow(change: RowChange): string {
+  const { table } = change;
+  const row: Tuple = change.kind === 'insert' ? change.newRow : change.kind === 'update' ? (change.oldRow ?? change.newRow) : change.oldRow;
+  const shown = (value: Tuple[number]) => (value === null ? 'NULL' : value === UNCHANGED ? '(unchanged)' : JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value));
+  const columns: readonly number[] = table.identity.kind === 'key' ? table.identity.columns : row.map((_, i) => i);
+  return columns.map((i) => `${table.columns[i]}=${shown(row[i]!)}`).join(', ');
+}
+
+function rejected(change: RowChange, error: unknown): ChangeRejected {
+  const key = describeRow(change);
+  return new ChangeRejected(
+    `target: ${change.kind.toUpperCase()} on ${change.table.display} (${key}) from source transaction ${change.origin.xid} committed at ${formatLsn(change.origin.commitLsn)} was rejected: ${messageOf(error)}`,
+    sqlState(error),
+    error,
+  );
+}

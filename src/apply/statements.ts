@@ -1,0 +1,121 @@
+import { UNCHANGED, type ColumnValue, type Tuple } from '../replication/index.js';
+import type { RowChange } from './changes.js';
+import type { TargetTable } from './target-tables.js';
+
+/**
+ * SQL for the apply. Values travel as text, exactly as the source printed them, and are cast
+ * to the target column's type inside the statement. Set-based statements take one text array
+ * per column (`unnest`), so their text depends only on the table and the columns written and
+ * can be prepared once.
+ */
+export interface Statement {
+  readonly text: string;
+  readonly values: unknown[];
+}
+
+type Value = string | null;
+
+function plain(value: ColumnValue): Value {
+  if (value === UNCHANGED) throw new Error('an unchanged TOAST value reached a statement');
+  return value;
+}
+
+function column(rows: readonly Tuple[], index: number): Value[] {
+  return rows.map((row) => plain(row[index]!));
+}
+
+function keyColumns(table: TargetTable): readonly number[] {
+  if (table.identity.kind !== 'key') throw new Error(`${table.display} has no key`);
+  return table.identity.columns;
+}
+
+/** `DELETE … USING unnest(keys)`: rows that were there before the batch and are gone after it. */
+export function deleteByKeys(table: TargetTable, keys: readonly Tuple[]): Statement {
+  const columns = keyColumns(table);
+  const params = columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const aliases = columns.map((_, i) => `k${i}`).join(', ');
+  const match = columns.map((c, i) => `t.${table.columns[c]} = d.k${i}::${table.types[c]}`).join(' AND ');
+  return {
+    text: `DELETE FROM ${table.qname} AS t USING unnest(${params}) AS d(${aliases}) WHERE ${match}`,
+    values: columns.map((_, i) => keys.map((key) => plain(key[i]!))),
+  };
+}
+
+/** `UPDATE … FROM unnest(rows)`: rows that were there and changed, setting the columns in `mask`. */
+export function updateByKeys(table: TargetTable, mask: string, rows: readonly Tuple[]): Statement | undefined {
+  const keys = keyColumns(table);
+  const isKey = new Set(keys);
+  const set = table.columns.flatMap((_, i) => (mask[i] === '1' && !isKey.has(i) ? [i] : []));
+  if (set.length === 0) return undefined;
+  const sent = [...keys, ...set];
+  const params = sent.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const aliases = sent.map((c) => `p${c}`).join(', ');
+  const assignments = set.map((c) => `${table.columns[c]} = v.p${c}::${table.types[c]}`).join(', ');
+  const match = keys.map((c) => `t.${table.columns[c]} = v.p${c}::${table.types[c]}`).join(' AND ');
+  return {
+    text: `UPDATE ${table.qname} AS t SET ${assignments} FROM unnest(${params}) AS v(${aliases}) WHERE ${match}`,
+    values: sent.map((c) => column(rows, c)),
+  };
+}
+
+/** `INSERT … SELECT FROM unnest(rows)`: whole new rows. */
+export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statement {
+  const params = table.columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const aliases = table.columns.map((_, i) => `p${i}`).join(', ');
+  const casts = table.columns.map((_, i) => `p${i}::${table.types[i]}`).join(', ');
+  return {
+    text: `INSERT INTO ${table.qname} (${table.columns.join(', ')}) SELECT ${casts} FROM unnest(${params}) AS v(${aliases})`,
+    values: table.columns.map((_, i) => column(rows, i)),
+  };
+}
+
+/** One change as one statement, in source order: the replay after a batch failed, and keyless tables. */
+export function singleChange(change: RowChange): Statement {
+  const table = change.table;
+  const values: Value[] = [];
+  const param = (value: ColumnValue, index: number) => {
+    values.push(plain(value));
+    return `$${values.length}::${table.types[index]}`;
+  };
+  switch (change.kind) {
+    case 'insert': {
+      const casts = change.newRow.map((value, i) => param(value, i)).join(', ');
+      return { text: `INSERT INTO ${table.qname} (${table.columns.join(', ')}) VALUES (${casts})`, values };
+    }
+    case 'update': {
+      const old = change.oldRow ?? change.newRow;
+      // A FULL identity sends the whole old row, so values left unchanged can be taken from it.
+      const assignments = change.newRow.flatMap((value, i) => (value === UNCHANGED ? [] : [`${table.columns[i]} = ${param(value, i)}`]));
+      if (assignments.length === 0) return { text: 'SELECT 1', values: [] };
+      return { text: `UPDATE ${table.qname} AS t SET ${assignments.join(', ')} WHERE ${rowMatch(table, old, param)}`, values };
+    }
+    case 'delete':
+      return { text: `DELETE FROM ${table.qname} AS t WHERE ${rowMatch(table, change.oldRow, param)}`, values };
+  }
+}
+
+/**
+ * Which row a change means: by key; or, under REPLICA IDENTITY FULL, the first row equal to the
+ * whole old row (duplicates are interchangeable, and exactly one of them is changed). Equality
+ * is by the target's text form, as some types (json, point, xml) have no equality operator.
+ */
+function rowMatch(table: TargetTable, old: Tuple, param: (value: ColumnValue, index: number) => string): string {
+  if (table.identity.kind === 'key') {
+    return table.identity.columns.map((c) => `t.${table.columns[c]} = ${param(old[c]!, c)}`).join(' AND ');
+  }
+  const equal = old
+    .map((value, i) => (value === UNCHANGED ? undefined : `s.${table.columns[i]}::text IS NOT DISTINCT FROM (${param(value, i)})::text`))
+    .filter((condition): condition is string => condition !== undefined)
+    .join(' AND ');
+  const where = equal === '' ? 'true' : equal;
+  // ctid alone is not unique in a partitioned table: each partition has its own.
+  return table.partitioned
+    ? `(t.tableoid, t.ctid) = (SELECT s.tableoid, s.ctid FROM ${table.qname} AS s WHERE ${where} LIMIT 1)`
+    : `t.ctid = (SELECT s.ctid FROM ${table.qname} AS s WHERE ${where} LIMIT 1)`;
+}
+
+export function truncate(tables: readonly TargetTable[], cascade: boolean, restartIdentity: boolean): Statement {
+  // ONLY: the source lists every table it truncated, children included; a partitioned table has no rows of its own to truncate ONLY.
+  const names = tables.map((t) => (t.partitioned ? t.qname : `ONLY ${t.qname}`)).join(', ');
+  return { text: `TRUNCATE ${names}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`, values: [] };
+}

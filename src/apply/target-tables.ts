@@ -1,0 +1,125 @@
+import type pg from 'pg';
+import { displayName, quoteIdent, quoteQualified } from '../catalog/index.js';
+import { PgferryError } from '../errors.js';
+import type { RelationMessage } from '../replication/index.js';
+
+/** How rows of a table are found on the target when they change. */
+export type RowIdentity =
+  /** By the replica identity key the source sends (primary key or identity index). */
+  | { readonly kind: 'key'; readonly columns: readonly number[] }
+  /** REPLICA IDENTITY FULL: by the whole old row, one row per change. */
+  | { readonly kind: 'full' }
+  /** REPLICA IDENTITY NOTHING: only inserts can arrive. */
+  | { readonly kind: 'none' };
+
+/** A source relation as the apply writes it: the target table and, per sent column, its target type. */
+export interface TargetTable {
+  readonly relationId: number;
+  /** Quoted and qualified, for SQL. */
+  readonly qname: string;
+  /** schema.name for people. */
+  readonly display: string;
+  readonly partitioned: boolean;
+  /** Quoted target column names, in the order the source sends values. */
+  readonly columns: readonly string[];
+  /** Target types of those columns, for casting the text values. */
+  readonly types: readonly string[];
+  readonly identity: RowIdentity;
+}
+
+/**
+ * Maps relations of the change stream to target tables, by schema, name and column names:
+ * the target's column order and its generated columns don't matter. Read from the target
+ * catalog once per relation definition.
+ */
+export class TargetTables {
+  private readonly byRelation = new Map<number, TargetTable>();
+  private readonly relations = new Map<number, RelationMessage>();
+
+  constructor(private readonly client: pg.Client) {}
+
+  /** A relation message from the stream: its definition replaces the one known before. */
+  define(relation: RelationMessage): void {
+    const known = this.relations.get(relation.relationId);
+    if (known && sameDefinition(known, relation)) return;
+    this.relations.set(relation.relationId, relation);
+    this.byRelation.delete(relation.relationId);
+  }
+
+  relation(relationId: number): RelationMessage {
+    const relation = this.relations.get(relationId);
+    if (!relation) throw new PgferryError('query', `source: a change for relation ${relationId} arrived before its definition`, { side: 'source' });
+    return relation;
+  }
+
+  async resolve(relationId: number): Promise<TargetTable> {
+    const known = this.byRelation.get(relationId);
+    if (known) return known;
+    const relation = this.relation(relationId);
+    const table = await this.read(relation);
+    this.byRelation.set(relationId, table);
+    return table;
+  }
+
+  private async read(relation: RelationMessage): Promise<TargetTable> {
+    const name = { schema: relation.schema, name: relation.name };
+    const { rows } = await this.client.query<{ relkind: string; columns: string[] | null; types: string[] | null; generated: string[] | null }>(
+      `SELECT c.relkind::text AS relkind,
+              array_agg(a.attname::text ORDER BY a.attnum) AS columns,
+              array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) AS types,
+              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated <> '') AS generated
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+        GROUP BY c.relkind`,
+      [relation.schema, relation.name],
+    );
+    const row = rows[0];
+    if (!row) {
+      throw new PgferryError('query', `target: table ${displayName(name)} receives changes but does not exist on the target`, {
+        side: 'target',
+        fix: 'create it on the target (pgferry clone --schema-only --include-table …), or leave it out of the migration with --exclude-table',
+      });
+    }
+    const typeOf = new Map<string, string>();
+    (row.columns ?? []).forEach((column, i) => typeOf.set(column, row.types![i]!));
+    const generated = new Set(row.generated ?? []);
+    const types: string[] = [];
+    for (const column of relation.columns) {
+      const type = typeOf.get(column.name);
+      if (type === undefined || generated.has(column.name)) {
+        throw new PgferryError('query', `target: table ${displayName(name)} has no writable column "${column.name}" for the changes of the source`, {
+          side: 'target',
+          fix: `add the column on the target with the source's type, or leave the table out with --exclude-table`,
+        });
+      }
+      types.push(type);
+    }
+    return {
+      relationId: relation.relationId,
+      qname: quoteQualified(name),
+      display: displayName(name),
+      partitioned: row.relkind === 'p',
+      columns: relation.columns.map((c) => quoteIdent(c.name)),
+      types,
+      identity: identityOf(relation),
+    };
+  }
+}
+
+function identityOf(relation: RelationMessage): RowIdentity {
+  if (relation.replicaIdentity === 'full') return { kind: 'full' };
+  const columns = relation.columns.flatMap((c, i) => (c.isKey ? [i] : []));
+  if (relation.replicaIdentity === 'nothing' || columns.length === 0) return { kind: 'none' };
+  return { kind: 'key', columns };
+}
+
+function sameDefinition(a: RelationMessage, b: RelationMessage): boolean {
+  return (
+    a.schema === b.schema &&
+    a.name === b.name &&
+    a.replicaIdentity === b.replicaIdentity &&
+    a.columns.length === b.columns.length &&
+    a.columns.every((c, i) => c.name === b.columns[i]!.name && c.typeOid === b.columns[i]!.typeOid && c.isKey === b.columns[i]!.isKey)
+  );
+}

@@ -1,0 +1,95 @@
+import { Command } from 'commander';
+import { resolveConnection, withConnection } from '../config/index.js';
+import { usageError } from '../errors.js';
+import { readSyncState, readSyncTables, storedPlan } from '../state/index.js';
+import { EXIT } from './exit-codes.js';
+import { printOut } from './terminal.js';
+
+interface StatusFlags {
+  target?: string;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('show where a migration stands: phase, copy per table, applied position, lag and rates (read from the target)')
+    .option('--target <conninfo>', 'target database: postgres:// URL or libpq "key=value" string (default: $PGFERRY_TARGET)')
+    .option('--json', 'print as JSON');
+}
+
+/** A heartbeat older than this means no sync is writing it: lag figures are as of then. */
+const STALE_AFTER_SECONDS = 10;
+
+export async function status(flags: StatusFlags): Promise<number> {
+  const target = await resolveConnection('target', flags.target);
+  const report = await withConnection(target, async ({ client }) => {
+    const state = await readSyncState(client);
+    const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.copy_units') IS NOT NULL AS present`);
+    const units = exists.rows[0]?.present ? await storedPlan(client) : [];
+    const streamed = await readSyncTables(client);
+    return { state, units, streamed };
+  });
+  const { state, units, streamed } = report;
+  if (!state && units.length === 0) {
+    throw usageError('the target holds no pgferry migration', 'run pgferry clone or pgferry sync against it first (or check the --target connection)');
+  }
+  const tables = new Map<string, { name: string; copy: string; unitsDone: number; units: number; inserted: number; updated: number; deleted: number; truncated: number }>();
+  const entry = (name: string) => {
+    let t = tables.get(name);
+    if (!t) tables.set(name, (t = { name, copy: 'pending', unitsDone: 0, units: 0, inserted: 0, updated: 0, deleted: 0, truncated: 0 }));
+    return t;
+  };
+  for (const u of units) {
+    const t = entry(u.table.replace(/"/g, ''));
+    t.units++;
+    if (u.done) t.unitsDone++;
+  }
+  for (const t of tables.values()) t.copy = t.unitsDone === t.units ? 'copied' : t.unitsDone > 0 ? 'copying' : 'pending';
+  for (const s of streamed) Object.assign(entry(s.table), { inserted: s.inserted, updated: s.updated, deleted: s.deleted, truncated: s.truncated });
+
+  const heartbeatAge = state?.heartbeatAt ? (Date.now() - state.heartbeatAt.getTime()) / 1000 : undefined;
+  const live = heartbeatAge !== undefined && heartbeatAge < STALE_AFTER_SECONDS;
+  const phase = state ? state.phase : units.every((u) => u.done) ? 'cloned' : 'cloning';
+  const json = {
+    phase,
+    name: state?.name ?? null,
+    slot: state?.slot ?? null,
+    syncRunning: live,
+    appliedLsn: state?.appliedLsn ?? null,
+    appliedAt: state?.appliedAt?.toISOString() ?? null,
+    sourceLsn: state?.sourceLsn ?? null,
+    lagBytes: state?.lagBytes ?? null,
+    lagSeconds: state?.lagSeconds ?? null,
+    transactionsPerSecond: live ? (state?.transactionsPerSecond ?? null) : 0,
+    rowsPerSecond: live ? (state?.rowsPerSecond ?? null) : 0,
+    appliedTransactions: state?.appliedTransactions ?? 0,
+    appliedRows: state?.appliedRows ?? 0,
+    heartbeatAt: state?.heartbeatAt?.toISOString() ?? null,
+    fenceLsn: state?.fenceLsn ?? null,
+    tables: [...tables.values()].sort((a, b) => a.name.localeCompare(b.name)),
+  };
+  if (flags.json) {
+    printOut(`${JSON.stringify(json, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const lines = [
+    `phase        ${phase}${state ? ` (migration ${state.name}, slot ${state.slot})` : ''}`,
+    ...(state
+      ? [
+          `applied      ${state.appliedLsn}${state.appliedAt ? ` at ${state.appliedAt.toISOString()}` : ''}`,
+          `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? '?' : json.lagSeconds.toFixed(1)} s${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
+          `rate         ${Math.round(json.transactionsPerSecond ?? 0)} transactions/s, ${Math.round(json.rowsPerSecond ?? 0)} rows/s`,
+          `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
+        ]
+      : []),
+    '',
+  ];
+  const width = Math.max(5, ...json.tables.map((t) => t.name.length));
+  lines.push(`${'TABLE'.padEnd(width)}  COPY     ${'INSERTED'.padStart(10)} ${'UPDATED'.padStart(10)} ${'DELETED'.padStart(10)}`);
+  for (const t of json.tables) {
+    lines.push(`${t.name.padEnd(width)}  ${t.copy.padEnd(7)}  ${String(t.inserted).padStart(10)} ${String(t.updated).padStart(10)} ${String(t.deleted).padStart(10)}`);
+  }
+  printOut(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,112 @@
+import { Command } from 'commander';
+import { resolveConnection } from '../config/index.js';
+import { LogProgress, TerminalProgress } from '../copy/index.js';
+import { usageError } from '../errors.js';
+import { createLogger } from '../log/index.js';
+import { defaultMigrationName, sync as runSync } from '../sync/index.js';
+import { DEFAULT_JOBS, parseSize, positiveInteger } from './clone.js';
+import { EXIT } from './exit-codes.js';
+import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
+import { printOut } from './terminal.js';
+
+interface SyncFlags extends ConnectionFlags, FilterFlags {
+  name?: string;
+  untilCaughtUp?: boolean;
+  dropExisting?: boolean;
+  maxRetainedWal: string;
+  memoryLimit: string;
+  batchChanges: string;
+  jobs: string;
+  indexJobs: string;
+  splitTablesLargerThan: string;
+  owner?: boolean;
+  acl?: boolean;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export function syncCommand(): Command {
+  const command = new Command('sync')
+    .description('clone at a replication slot\'s snapshot (when the target has no copy yet), then apply every committed change until stopped')
+    .option('--name <name>', 'migration name: the slot and publication are pgferry_<name> (default: the target database name)')
+    .option('--until-caught-up', 'stop once everything committed on the source when streaming began is on the target')
+    .option('--drop-existing', 'drop the tables in scope on the target and pgferry\'s state, and start over with a new slot')
+    .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
+    .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
+    .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
+    .option('--jobs <n>', 'parallel COPY pipes for the initial copy', String(DEFAULT_JOBS))
+    .option('--index-jobs <n>', 'parallel index and constraint builds for the initial copy', String(DEFAULT_JOBS))
+    .option('--split-tables-larger-than <size>', 'split tables above this size into ranges for the initial copy', '256MB')
+    .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
+    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
+    .option('--json', 'print the summary as JSON when sync stops');
+  addConnectionOptions(command);
+  addFilterOptions(command);
+  return command;
+}
+
+export async function sync(flags: SyncFlags): Promise<number> {
+  const jobs = positiveInteger(flags.jobs, '--jobs');
+  const indexJobs = positiveInteger(flags.indexJobs, '--index-jobs');
+  const splitThreshold = parseSize(flags.splitTablesLargerThan);
+  const maxRetainedWal = parseSize(flags.maxRetainedWal);
+  const memoryLimit = parseSize(flags.memoryLimit);
+  const maxBatchChanges = Number(flags.batchChanges);
+  if (!Number.isInteger(maxBatchChanges) || maxBatchChanges < 1) {
+    throw usageError(`--batch-changes "${flags.batchChanges}" is not a positive whole number`, 'use e.g. --batch-changes 100000');
+  }
+  const source = await resolveConnection('source', flags.source);
+  const target = await resolveConnection('target', flags.target);
+  const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'stopping: the batch in flight commits, then the slot is acknowledged');
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await runSync({
+      source,
+      target,
+      filter: filterFrom(flags),
+      name: flags.name ?? defaultMigrationName(target.database),
+      untilCaughtUp: flags.untilCaughtUp === true,
+      dropExisting: flags.dropExisting === true,
+      maxRetainedWal,
+      memoryLimit,
+      maxBatchChanges,
+      clone: {
+        jobs,
+        indexJobs,
+        splitThreshold,
+        noOwner: flags.owner === false,
+        noAcl: flags.acl === false,
+        progress: process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log),
+      },
+      logger: log,
+      signal: stop.signal,
+    });
+    const shown = {
+      name: summary.name,
+      slot: summary.slot,
+      appliedLsn: summary.appliedLsn,
+      transactions: summary.transactions,
+      rows: summary.rows,
+      reconnects: summary.reconnects,
+      stoppedBecause: summary.stoppedBecause,
+      cloned: summary.cloned ? { tables: summary.cloned.tables.length, rows: summary.cloned.tables.reduce((s, t) => s + t.rows, 0) } : undefined,
+    };
+    if (flags.json) printOut(`${JSON.stringify(shown, null, 2)}\n`);
+    else {
+      printOut(
+        `sync ${summary.name} stopped (${summary.stoppedBecause}) at ${summary.appliedLsn}: ${summary.transactions} transactions, ${summary.rows} row changes applied` +
+          `${summary.reconnects > 0 ? `, ${summary.reconnects} reconnects` : ''}.\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

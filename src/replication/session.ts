@@ -1,0 +1,194 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type pg from 'pg';
+import { both } from 'pg-copy-streams';
+import { connect, type ConnectionSpec } from '../config/index.js';
+import { PgferryError, messageOf } from '../errors.js';
+import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
+
+/**
+ * Settings of the walsender that decodes for pgferry. pgoutput prints every value with the
+ * output function of its type in that session, so these decide the text pgferry receives:
+ * ISO dates, PostgreSQL interval style and floats printed exactly parse the same on any target.
+ */
+export const DECODING_SETTINGS: Readonly<Record<string, string>> = {
+  datestyle: 'ISO, YMD',
+  intervalstyle: 'postgres',
+  extra_float_digits: '3',
+  bytea_output: 'hex',
+  timezone: 'UTC',
+};
+
+export interface CreatedSlot {
+  readonly name: string;
+  readonly consistentPoint: Lsn;
+  /** Valid while this session stays idle: the next command on the session ends it. */
+  readonly snapshot: string | undefined;
+}
+
+/** What the server sends on the CopyBoth stream of START_REPLICATION. */
+export type StreamMessage =
+  | { readonly kind: 'xlogdata'; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Buffer }
+  | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean };
+
+export interface StreamPosition {
+  /** Everything up to here is committed (and flushed) on the target. */
+  readonly flushed: Lsn;
+  readonly applied: Lsn;
+}
+
+export interface ReplicationEvents {
+  message: [StreamMessage];
+  error: [Error];
+  end: [];
+}
+
+/**
+ * A walsender session on the source: creates the slot, then streams from it. The session
+ * never acknowledges anything by itself: the caller says what is flushed on the target, and
+ * the session reports exactly that, on its own timer well inside wal_sender_timeout.
+ */
+export class ReplicationSession extends EventEmitter<ReplicationEvents> {
+  private stream: Duplex | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private position: StreamPosition = { flushed: 0n, applied: 0n };
+  private ended = false;
+
+  private constructor(private readonly client: pg.Client) {
+    super();
+  }
+
+  static async open(spec: ConnectionSpec): Promise<ReplicationSession> {
+    const { client } = await connect(spec, { replication: true, settings: DECODING_SETTINGS });
+    return new ReplicationSession(client);
+  }
+
+  /** Creates a persistent logical slot with pgoutput and exports its snapshot. */
+  async createSlot(name: string): Promise<CreatedSlot> {
+    // The pre-15 spelling, which every server since 10 accepts.
+    const { rows } = await this.command<{ slot_name: string; consistent_point: string; snapshot_name: string | null }>(
+      `CREATE_REPLICATION_SLOT "${name}" LOGICAL pgoutput EXPORT_SNAPSHOT`,
+    );
+    const row = rows[0]!;
+    return { name: row.slot_name, consistentPoint: parseLsn(row.consistent_point), snapshot: row.snapshot_name ?? undefined };
+  }
+
+  private async command<R extends pg.QueryResultRow>(text: string): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.client.query<R>(text);
+    } catch (error) {
+      throw new PgferryError('query', `source: ${text.split(' ').slice(0, 2).join(' ')} failed: ${messageOf(error)}`, { side: 'source', cause: error });
+    }
+  }
+
+  /**
+   * Starts streaming from `start` (the first transaction sent is the first to commit after it)
+   * with the pgoutput options given. Messages arrive as 'message' events; 'error' and 'end'
+   * tell that the stream is gone.
+   */
+  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, statusIntervalMs: number): void {
+    const options = Object.entries(pluginOptions)
+      .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
+      .join(', ');
+    this.position = { flushed: start, applied: start };
+    const stream = this.client.query(
+      withEndGuard(both(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, { alignOnCopyDataFrame: true, readableObjectMode: true })),
+    ) as unknown as Duplex;
+    this.stream = stream;
+    stream.on('data', (chunk: Buffer) => {
+      const message = parseStreamMessage(chunk);
+      if (message.kind === 'keepalive' && message.replyRequested) this.sendStatus(false);
+      this.emit('message', message);
+    });
+    stream.on('error', (error: Error) => this.finish(error));
+    stream.on('end', () => this.finish(undefined));
+    this.client.on('error', (error: Error) => this.finish(error));
+    this.client.on('end', () => this.finish(new Error('the replication connection closed')));
+    this.statusTimer = setInterval(() => this.sendStatus(false), statusIntervalMs);
+    this.statusTimer.unref();
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.statusTimer);
+    if (error) this.emit('error', error);
+    else this.emit('end');
+  }
+
+  /** Stops reading from the server (backpressure); status updates still go out. */
+  pause(): void {
+    this.stream?.pause();
+  }
+
+  resume(): void {
+    this.stream?.resume();
+  }
+
+  /** Records how far the target has durably come; sent with the next status update. */
+  acknowledge(position: StreamPosition): void {
+    if (position.flushed > this.position.flushed || position.applied > this.position.applied) this.position = position;
+  }
+
+  /** A standby status update; with `replyRequested` the server answers with a keepalive at once. */
+  sendStatus(replyRequested: boolean): void {
+    if (!this.stream || this.ended) return;
+    const message = Buffer.alloc(34);
+    message.write('r', 0);
+    message.writeBigUInt64BE(this.position.flushed, 1); // written
+    message.writeBigUInt64BE(this.position.flushed, 9); // flushed
+    message.writeBigUInt64BE(this.position.applied, 17); // applied
+    message.writeBigInt64BE(dateToPostgresTime(new Date()), 25);
+    message.writeUInt8(replyRequested ? 1 : 0, 33);
+    this.stream.write(message);
+  }
+
+  /** Sends the last acknowledgement, ends the copy and closes the session. */
+  async close(): Promise<void> {
+    clearInterval(this.statusTimer);
+    const stream = this.stream;
+    if (stream && !this.ended) {
+      this.sendStatus(false);
+      this.ended = true;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        stream.once('finish', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        stream.once('error', () => resolve());
+        stream.end();
+      });
+    }
+    this.ended = true;
+    await this.client.end().catch(() => undefined);
+  }
+
+  /** Closes the socket without a goodbye, for a session that is already broken. */
+  destroy(): void {
+    clearInterval(this.statusTimer);
+    this.ended = true;
+    (this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  }
+}
+
+/**
+ * pg-copy-streams' CopyBoth query assumes it is the one to end the copy; when the server ends
+ * it with an error instead, its ReadyForQuery handler calls a callback that was never set.
+ */
+function withEndGuard<T extends object>(query: T): T {
+  const guarded = query as T & { cb_flush?: () => void };
+  guarded.cb_flush = () => undefined;
+  return query;
+}
+
+function parseStreamMessage(chunk: Buffer): StreamMessage {
+  const kind = String.fromCharCode(chunk[0]!);
+  if (kind === 'w') {
+    return { kind: 'xlogdata', walStart: chunk.readBigUInt64BE(1), walEnd: chunk.readBigUInt64BE(9), payload: chunk.subarray(25) };
+  }
+  if (kind === 'k') {
+    return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk.readUInt8(17) === 1 };
+  }
+  throw new PgferryError('query', `source: unexpected replication message '${kind}'`, { side: 'source' });
+}

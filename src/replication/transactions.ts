@@ -1,0 +1,314 @@
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Lsn } from './lsn.js';
+import { decodePgoutput, streamedXidOf, type PgoutputMessage } from './pgoutput.js';
+
+/**
+ * One source transaction as received: its commit position and time, and its pgoutput data
+ * messages (relations, types, row changes, truncates, logical messages) in source order, kept
+ * raw until the apply decodes them. Large transactions live in a spool file, not in memory.
+ */
+export interface SourceTransaction {
+  readonly xid: number;
+  /** Position of the commit record. */
+  readonly commitLsn: Lsn;
+  /** End of the commit record: the position to restart from once this transaction is applied. */
+  readonly endLsn: Lsn;
+  /** Microseconds since 2000-01-01, as the server sends it. */
+  readonly commitTime: bigint;
+  /** Sent in pieces while still running (protocol 2+): data messages carry the xid. */
+  readonly streamed: boolean;
+  readonly messageCount: number;
+  readonly bytes: number;
+  /** The data messages, in source order, as many times as asked (a failed batch is replayed). */
+  messages(): AsyncIterable<Buffer>;
+  /** Frees memory and spool space once the transaction is applied. */
+  release(): void;
+}
+
+export interface AssemblerOptions {
+  /** Protocol 4, streaming = parallel: stream aborts carry position and time. */
+  readonly abortInfo: boolean;
+  /** Bytes of transaction data held in memory, all transactions together, before spilling to disk. */
+  readonly memoryLimit: number;
+  readonly onTransaction: (transaction: SourceTransaction) => void;
+  /** A non-transactional logical message (pg_logical_emit_message(false, …)). */
+  readonly onMessage?: (message: Extract<PgoutputMessage, { tag: 'message' }>) => void;
+}
+
+const SPILL_BLOCK = 1024 * 1024;
+
+/** Messages of one transaction: in memory until the shared budget runs out, then in a file. */
+class TransactionBuffer {
+  private memory: Buffer[] = [];
+  private memoryBytes = 0;
+  private file: string | undefined;
+  private fd: number | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  count = 0;
+  bytes = 0;
+  /** Subtransactions rolled back inside a streamed transaction: their changes are dropped on read. */
+  readonly abortedSubXids = new Set<number>();
+
+  constructor(
+    readonly xid: number,
+    readonly streamed: boolean,
+    private readonly spool: Spool,
+  ) {
+    spool.live.add(this);
+  }
+
+  get inMemory(): number {
+    return this.memoryBytes;
+  }
+
+  add(payload: Buffer): void {
+    this.count++;
+    this.bytes += payload.length;
+    if (this.fd !== undefined) {
+      this.appendToFile(payload);
+      return;
+    }
+    // The payload points into the socket's chunk; a copy lets that chunk go.
+    const copy = Buffer.from(payload);
+    this.memory.push(copy);
+    this.memoryBytes += copy.length;
+    this.spool.track(copy.length);
+  }
+
+  /** Moves what is in memory to the spool file; later messages go straight there. */
+  spill(): void {
+    if (this.fd === undefined) {
+      this.file = this.spool.newFile();
+      this.fd = openSync(this.file, 'w');
+    }
+    for (const payload of this.memory) this.appendToFile(payload);
+    this.spool.track(-this.memoryBytes);
+    this.memory = [];
+    this.memoryBytes = 0;
+  }
+
+  private appendToFile(payload: Buffer): void {
+    const header = Buffer.allocUnsafe(4);
+    header.writeUInt32BE(payload.length, 0);
+    this.pending.push(header, payload);
+    this.pendingBytes += 4 + payload.length;
+    if (this.pendingBytes >= SPILL_BLOCK) this.flushFile();
+  }
+
+  private flushFile(): void {
+    if (this.fd === undefined || this.pendingBytes === 0) return;
+    writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Ends writing: the buffer becomes a transaction to read. */
+  seal(commit: { commitLsn: Lsn; endLsn: Lsn; commitTime: bigint }): SourceTransaction {
+    this.flushFile();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    const buffer = this;
+    return {
+      xid: this.xid,
+      ...commit,
+      streamed: this.streamed,
+      messageCount: this.count,
+      bytes: this.bytes,
+      messages: () => buffer.read(),
+      release: () => buffer.release(),
+    };
+  }
+
+  private async *read(): AsyncGenerator<Buffer> {
+    const keep = (payload: Buffer) => {
+      if (this.abortedSubXids.size === 0) return true;
+      const xid = streamedXidOf(payload);
+      return xid === undefined || payload[0] === 0x52 /* R */ || !this.abortedSubXids.has(xid);
+    };
+    if (this.file === undefined) {
+      for (const payload of this.memory) if (keep(payload)) yield payload;
+      return;
+    }
+    const handle = await open(this.file, 'r');
+    try {
+      let carry = Buffer.alloc(0);
+      const block = Buffer.allocUnsafe(SPILL_BLOCK);
+      for (;;) {
+        const { bytesRead } = await handle.read(block, 0, block.length, null);
+        if (bytesRead === 0) break;
+        let data = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, bytesRead)]) : block.subarray(0, bytesRead);
+        let offset = 0;
+        while (offset + 4 <= data.length) {
+          const length = data.readUInt32BE(offset);
+          if (offset + 4 + length > data.length) break;
+          const payload = Buffer.from(data.subarray(offset + 4, offset + 4 + length));
+          offset += 4 + length;
+          if (keep(payload)) yield payload;
+        }
+        carry = Buffer.from(data.subarray(offset));
+        data = carry;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  release(): void {
+    this.spool.live.delete(this);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    if (this.file !== undefined) rmSync(this.file, { force: true });
+    this.spool.track(-this.memoryBytes);
+    this.memory = [];
+    this.memoryBytes = 0;
+  }
+}
+
+/** The spool directory and the memory budget shared by every transaction buffer. */
+class Spool {
+  private directory: string | undefined;
+  private counter = 0;
+  inMemory = 0;
+  spilledFiles = 0;
+  /** Buffers not yet released: open, or committed and waiting to be applied. */
+  readonly live = new Set<TransactionBuffer>();
+
+  track(bytes: number): void {
+    this.inMemory += bytes;
+  }
+
+  newFile(): string {
+    this.directory ??= mkdtempSync(join(tmpdir(), 'pgferry-spool-'));
+    this.spilledFiles++;
+    return join(this.directory, `${process.pid}-${++this.counter}.spool`);
+  }
+
+  remove(): void {
+    if (this.directory !== undefined) rmSync(this.directory, { recursive: true, force: true });
+    this.directory = undefined;
+  }
+}
+
+/**
+ * Turns the pgoutput stream into whole committed transactions: plain ones between BEGIN and
+ * COMMIT, and streamed ones (pieces of several running transactions interleaved, then a
+ * stream commit or abort). Transactions are handed over in commit order, as the server sends
+ * commits. Relation messages travel with the transaction that carries them.
+ */
+export class TransactionAssembler {
+  private readonly spool = new Spool();
+  private current: TransactionBuffer | undefined;
+  private readonly streams = new Map<number, TransactionBuffer>();
+  private streaming: TransactionBuffer | undefined;
+
+  constructor(private readonly options: AssemblerOptions) {}
+
+  /** True between BEGIN and COMMIT of a plain transaction: nothing after its start may be acknowledged. */
+  get insideTransaction(): boolean {
+    return this.current !== undefined;
+  }
+
+  get memoryInUse(): number {
+    return this.spool.inMemory;
+  }
+
+  get spilledFiles(): number {
+    return this.spool.spilledFiles;
+  }
+
+  push(payload: Buffer): void {
+    const tag = payload[0];
+    switch (tag) {
+      case 0x42 /* B */: {
+        const begin = decodePgoutput(payload, { inStream: false, abortInfo: false });
+        if (begin.tag !== 'begin') return;
+        this.current = new TransactionBuffer(begin.xid, false, this.spool);
+        return;
+      }
+      case 0x43 /* C */: {
+        const commit = decodePgoutput(payload, { inStream: false, abortInfo: false });
+        const buffer = this.current;
+        if (commit.tag !== 'commit' || !buffer) throw new Error('pgoutput: COMMIT without BEGIN');
+        this.current = undefined;
+        this.options.onTransaction(buffer.seal(commit));
+        return;
+      }
+      case 0x53 /* S */: {
+        const start = decodePgoutput(payload, { inStream: false, abortInfo: false });
+        if (start.tag !== 'stream-start') return;
+        let buffer = this.streams.get(start.xid);
+        if (!buffer) {
+          buffer = new TransactionBuffer(start.xid, true, this.spool);
+          this.streams.set(start.xid, buffer);
+        }
+        this.streaming = buffer;
+        return;
+      }
+      case 0x45 /* E */:
+        this.streaming = undefined;
+        return;
+      case 0x63 /* c */: {
+        const commit = decodePgoutput(payload, { inStream: false, abortInfo: false });
+        if (commit.tag !== 'stream-commit') return;
+        const buffer = this.streams.get(commit.xid);
+        if (!buffer) throw new Error(`pgoutput: stream commit of unknown transaction ${commit.xid}`);
+        this.streams.delete(commit.xid);
+        this.options.onTransaction(buffer.seal(commit));
+        return;
+      }
+      case 0x41 /* A */: {
+        const abort = decodePgoutput(payload, { inStream: false, abortInfo: this.options.abortInfo });
+        if (abort.tag !== 'stream-abort') return;
+        const buffer = this.streams.get(abort.xid);
+        if (!buffer) return;
+        if (abort.subXid === abort.xid) {
+          this.streams.delete(abort.xid);
+          buffer.release();
+        } else {
+          buffer.abortedSubXids.add(abort.subXid);
+        }
+        return;
+      }
+      case 0x4f /* O */:
+        return;
+      case 0x4d /* M */: {
+        const owner = this.streaming ?? this.current;
+        if (owner) {
+          owner.add(payload);
+          break;
+        }
+        const message = decodePgoutput(payload, { inStream: false, abortInfo: false });
+        if (message.tag === 'message') this.options.onMessage?.(message);
+        return;
+      }
+      default: {
+        const owner = this.streaming ?? this.current;
+        if (!owner) throw new Error(`pgoutput: '${String.fromCharCode(tag ?? 0)}' message outside a transaction`);
+        owner.add(payload);
+      }
+    }
+    this.enforceBudget();
+  }
+
+  /** Past the memory budget, the transaction holding most memory goes to disk. */
+  private enforceBudget(): void {
+    while (this.spool.inMemory > this.options.memoryLimit) {
+      let largest: TransactionBuffer | undefined;
+      for (const buffer of this.spool.live) if (!largest || buffer.inMemory > largest.inMemory) largest = buffer;
+      if (!largest || largest.inMemory === 0) return;
+      largest.spill();
+    }
+  }
+
+  /** Drops every partial transaction (the server sends them again after a restart) and the spool. */
+  close(): void {
+    for (const buffer of [...this.spool.live]) buffer.release();
+    this.streams.clear();
+    this.current = undefined;
+    this.spool.remove();
+  }
+}

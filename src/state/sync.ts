@@ -1,0 +1,200 @@
+import type pg from 'pg';
+
+/**
+ * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
+ * changes it covers, so after any crash it says exactly where the stream must start again.
+ * The monitor columns (lag, rates, heartbeat) are written apart, once a second, for `status`.
+ */
+export type SyncPhase = 'cloning' | 'streaming' | 'stopped';
+
+export interface SyncState {
+  readonly name: string;
+  readonly slot: string;
+  readonly publication: string;
+  readonly phase: SyncPhase;
+  readonly consistentLsn: string | null;
+  readonly appliedLsn: string;
+  readonly appliedAt: Date | null;
+  readonly lastCommitTime: Date | null;
+  readonly sourceLsn: string | null;
+  readonly lagBytes: number | null;
+  readonly lagSeconds: number | null;
+  readonly transactionsPerSecond: number | null;
+  readonly rowsPerSecond: number | null;
+  readonly appliedTransactions: number;
+  readonly appliedRows: number;
+  readonly heartbeatAt: Date | null;
+  readonly fenceLsn: string | null;
+}
+
+export async function ensureSyncState(client: pg.Client): Promise<void> {
+  await client.query(`
+    CREATE SCHEMA IF NOT EXISTS pgferry;
+    CREATE TABLE IF NOT EXISTS pgferry.sync (
+      only_row             boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+      name                 text NOT NULL,
+      slot_name            text NOT NULL,
+      publication          text NOT NULL,
+      phase                text NOT NULL,
+      consistent_lsn       pg_lsn,
+      applied_lsn          pg_lsn NOT NULL DEFAULT '0/0',
+      applied_at           timestamptz,
+      last_commit_time     timestamptz,
+      applied_transactions bigint NOT NULL DEFAULT 0,
+      applied_rows         bigint NOT NULL DEFAULT 0,
+      fence_lsn            pg_lsn,
+      source_lsn           pg_lsn,
+      lag_bytes            bigint,
+      lag_seconds          float8,
+      transactions_per_second float8,
+      rows_per_second      float8,
+      heartbeat_at         timestamptz,
+      started_at           timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE IF NOT EXISTS pgferry.sync_tables (
+      table_name text PRIMARY KEY,
+      inserted   bigint NOT NULL DEFAULT 0,
+      updated    bigint NOT NULL DEFAULT 0,
+      deleted    bigint NOT NULL DEFAULT 0,
+      truncated  bigint NOT NULL DEFAULT 0
+    );`);
+}
+
+export async function readSyncState(client: pg.Client): Promise<SyncState | undefined> {
+  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.sync') IS NOT NULL AS present`);
+  if (!exists.rows[0]?.present) return undefined;
+  const { rows } = await client.query<{
+    name: string;
+    slot_name: string;
+    publication: string;
+    phase: SyncPhase;
+    consistent_lsn: string | null;
+    applied_lsn: string;
+    applied_at: Date | null;
+    last_commit_time: Date | null;
+    source_lsn: string | null;
+    lag_bytes: string | null;
+    lag_seconds: number | null;
+    transactions_per_second: number | null;
+    rows_per_second: number | null;
+    applied_transactions: string;
+    applied_rows: string;
+    heartbeat_at: Date | null;
+    fence_lsn: string | null;
+  }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
+             source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
+             applied_transactions::text, applied_rows::text, heartbeat_at, fence_lsn::text
+        FROM pgferry.sync`);
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    name: row.name,
+    slot: row.slot_name,
+    publication: row.publication,
+    phase: row.phase,
+    consistentLsn: row.consistent_lsn,
+    appliedLsn: row.applied_lsn,
+    appliedAt: row.applied_at,
+    lastCommitTime: row.last_commit_time,
+    sourceLsn: row.source_lsn,
+    lagBytes: row.lag_bytes === null ? null : Number(row.lag_bytes),
+    lagSeconds: row.lag_seconds,
+    transactionsPerSecond: row.transactions_per_second,
+    rowsPerSecond: row.rows_per_second,
+    appliedTransactions: Number(row.applied_transactions),
+    appliedRows: Number(row.applied_rows),
+    heartbeatAt: row.heartbeat_at,
+    fenceLsn: row.fence_lsn,
+  };
+}
+
+export async function startSyncState(client: pg.Client, identity: { name: string; slot: string; publication: string }): Promise<void> {
+  await client.query(
+    `INSERT INTO pgferry.sync (name, slot_name, publication, phase) VALUES ($1, $2, $3, 'cloning')
+     ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'cloning', started_at = now()`,
+    [identity.name, identity.slot, identity.publication],
+  );
+}
+
+/** The copy is in at the slot's consistent point: streaming starts from there. */
+export async function startStreamingState(client: pg.Client, consistentLsn: string): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [consistentLsn]);
+}
+
+export async function setSyncPhase(client: pg.Client, phase: SyncPhase): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET phase = $1`, [phase]);
+}
+
+export interface TableCounts {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  truncated: number;
+}
+
+export interface AppliedBatch {
+  readonly lsn: string;
+  readonly lastCommitTime: Date | undefined;
+  readonly transactions: number;
+  readonly rows: number;
+  readonly tables: ReadonlyMap<string, TableCounts>;
+  readonly fenceLsn: string | undefined;
+}
+
+/** Inside the batch's own transaction: where the stream stands, and what each table received. */
+export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch): Promise<void> {
+  const names = [...batch.tables.keys()];
+  const counts = [...batch.tables.values()];
+  await client.query(
+    `WITH tables AS (
+       INSERT INTO pgferry.sync_tables AS s (table_name, inserted, updated, deleted, truncated)
+       SELECT * FROM unnest($6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[])
+       ON CONFLICT (table_name) DO UPDATE SET inserted = s.inserted + EXCLUDED.inserted, updated = s.updated + EXCLUDED.updated,
+                                              deleted = s.deleted + EXCLUDED.deleted, truncated = s.truncated + EXCLUDED.truncated)
+     UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now(), last_commit_time = coalesce($2, last_commit_time),
+            applied_transactions = applied_transactions + $3, applied_rows = applied_rows + $4,
+            fence_lsn = coalesce($5::pg_lsn, fence_lsn)`,
+    [
+      batch.lsn,
+      batch.lastCommitTime ?? null,
+      batch.transactions,
+      batch.rows,
+      batch.fenceLsn ?? null,
+      names,
+      counts.map((c) => c.inserted),
+      counts.map((c) => c.updated),
+      counts.map((c) => c.deleted),
+      counts.map((c) => c.truncated),
+    ],
+  );
+}
+
+/** An idle stream moves too: nothing between the applied position and this one needs applying. */
+export async function recordIdlePosition(client: pg.Client, lsn: string): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now() WHERE applied_lsn < $1::pg_lsn`, [lsn]);
+}
+
+export interface Heartbeat {
+  readonly sourceLsn: string;
+  readonly lagBytes: number;
+  readonly lagSeconds: number;
+  readonly transactionsPerSecond: number;
+  readonly rowsPerSecond: number;
+}
+
+export async function recordHeartbeat(client: pg.Client, beat: Heartbeat): Promise<void> {
+  await client.query(
+    `UPDATE pgferry.sync SET source_lsn = $1::pg_lsn, lag_bytes = $2, lag_seconds = $3, transactions_per_second = $4,
+            rows_per_second = $5, heartbeat_at = now()`,
+    [beat.sourceLsn, beat.lagBytes, beat.lagSeconds, beat.transactionsPerSecond, beat.rowsPerSecond],
+  );
+}
+
+export async function readSyncTables(client: pg.Client): Promise<Array<{ table: string } & TableCounts>> {
+  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.sync_tables') IS NOT NULL AS present`);
+  if (!exists.rows[0]?.present) return [];
+  const { rows } = await client.query<{ table: string; inserted: string; updated: string; deleted: string; truncated: string }>(
+    `SELECT table_name AS table, inserted::text, updated::text, deleted::text, truncated::text FROM pgferry.sync_tables ORDER BY table_name`,
+  );
+  return rows.map((r) => ({ table: r.table, inserted: Number(r.inserted), updated: Number(r.updated), deleted: Number(r.deleted), truncated: Number(r.truncated) }));
+}

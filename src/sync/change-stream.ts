@@ -1,0 +1,253 @@
+import type pg from 'pg';
+import { BatchApplier, TargetTables } from '../apply/index.js';
+import type { Logger } from '../log/index.js';
+import {
+  formatLsn,
+  parseLsn,
+  postgresTimeToDate,
+  TransactionAssembler,
+  type Lsn,
+  type ReplicationSession,
+  type SourceTransaction,
+  type StreamMessage,
+} from '../replication/index.js';
+import { recordIdlePosition } from '../state/index.js';
+import type { StreamProtocol } from './source-setup.js';
+
+export interface ChangeStreamOptions {
+  readonly session: ReplicationSession;
+  /** The apply session on the target (session_replication_role = replica). */
+  readonly target: pg.Client;
+  readonly slot: string;
+  readonly protocol: StreamProtocol;
+  /** Where the target stands: the stream starts here. */
+  readonly appliedLsn: Lsn;
+  readonly memoryLimit: number;
+  readonly maxBatchChanges: number;
+  readonly fencePrefix: string;
+  readonly logger: Logger;
+}
+
+/** Counters the monitor reads. */
+export interface StreamProgress {
+  appliedLsn: Lsn;
+  /** Highest position the server said it has sent everything before. */
+  serverLsn: Lsn;
+  transactions: number;
+  rows: number;
+  batches: number;
+  replayedBatches: number;
+  /** Commit time of the oldest transaction received and not yet applied. */
+  oldestUnapplied: Date | undefined;
+}
+
+const STATUS_INTERVAL_MS = 1000;
+const IDLE_RECORD_INTERVAL_MS = 1000;
+const QUEUE_HIGH_BYTES = 256 * 1024 * 1024;
+const QUEUE_HIGH_TRANSACTIONS = 200_000;
+
+/**
+ * The apply loop: transactions arrive from the session into a queue while the previous batch
+ * is written; each batch takes whatever is queued (up to a limit), so a backlog is applied in
+ * big coalesced batches and a trickle with the latency of one round of statements.
+ * The slot is acknowledged by the caller (`flushedUpTo`) only once the target flushed a batch.
+ */
+export class ChangeStream {
+  private readonly queue: SourceTransaction[] = [];
+  private queuedBytes = 0;
+  private readonly assembler: TransactionAssembler;
+  private readonly applier: BatchApplier;
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+  private ended = false;
+  private stopping = false;
+  private paused = false;
+  private lastIdleRecord = 0;
+  /** Batches committed on the target, waiting for the target to flush them. */
+  private readonly unflushed: Array<{ readonly remote: Lsn; readonly local: Lsn }> = [];
+  readonly progress: StreamProgress;
+
+  constructor(private readonly options: ChangeStreamOptions) {
+    this.progress = {
+      appliedLsn: options.appliedLsn,
+      serverLsn: options.appliedLsn,
+      transactions: 0,
+      rows: 0,
+      batches: 0,
+      replayedBatches: 0,
+      oldestUnapplied: undefined,
+    };
+    this.assembler = new TransactionAssembler({
+      abortInfo: options.protocol.abortInfo,
+      memoryLimit: options.memoryLimit,
+      onTransaction: (transaction) => this.enqueue(transaction),
+    });
+    this.applier = new BatchApplier(options.target, new TargetTables(options.target), {
+      flushEvery: Math.min(50_000, options.maxBatchChanges),
+      abortInfo: options.protocol.abortInfo,
+      fencePrefix: options.fencePrefix,
+    });
+  }
+
+  /** Starts START_REPLICATION; call `run` next. */
+  start(): void {
+    const { session } = this.options;
+    session.on('message', (message) => this.receive(message));
+    session.on('error', (error) => this.abort(error));
+    session.on('end', () => this.abort(new Error('the source ended the replication stream')));
+    session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, STATUS_INTERVAL_MS);
+  }
+
+  private receive(message: StreamMessage): void {
+    try {
+      if (message.kind === 'keepalive') {
+        if (message.walEnd > this.progress.serverLsn) this.progress.serverLsn = message.walEnd;
+        this.signal();
+        return;
+      }
+      this.assembler.push(message.payload);
+    } catch (error) {
+      this.abort(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private enqueue(transaction: SourceTransaction): void {
+    this.queue.push(transaction);
+    this.queuedBytes += transaction.bytes;
+    this.progress.oldestUnapplied ??= postgresTimeToDate(transaction.commitTime);
+    if (!this.paused && (this.queuedBytes > QUEUE_HIGH_BYTES || this.queue.length > QUEUE_HIGH_TRANSACTIONS)) {
+      this.paused = true;
+      this.options.session.pause();
+    }
+    this.signal();
+  }
+
+  /** Ends `run` with this error (a failed monitor check, a broken session). */
+  abort(error: Error): void {
+    if (this.ended) return;
+    this.failure ??= error;
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async nextEvent(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Ends `run` after the batch in flight commits. */
+  stop(): void {
+    this.stopping = true;
+    this.signal();
+  }
+
+  /**
+   * Applies until `stop`, until `until` says so, or until the stream fails (the error is
+   * thrown: the caller decides whether to reconnect).
+   */
+  async run(until: (progress: StreamProgress) => boolean = () => false): Promise<void> {
+    while (!this.stopping) {
+      if (this.failure) throw this.failure;
+      if (until(this.progress)) return;
+      if (this.queue.length === 0) {
+        await this.advanceWhileIdle();
+        if (until(this.progress)) return;
+        await this.nextEvent(200);
+        continue;
+      }
+      await this.applyBatch();
+    }
+  }
+
+  private takeBatch(): SourceTransaction[] {
+    const batch: SourceTransaction[] = [];
+    let changes = 0;
+    while (this.queue.length > 0 && (batch.length === 0 || changes + this.queue[0]!.messageCount <= this.options.maxBatchChanges)) {
+      const transaction = this.queue.shift()!;
+      this.queuedBytes -= transaction.bytes;
+      changes += transaction.messageCount;
+      batch.push(transaction);
+    }
+    if (this.paused && this.queuedBytes < QUEUE_HIGH_BYTES / 2 && this.queue.length < QUEUE_HIGH_TRANSACTIONS / 2) {
+      this.paused = false;
+      this.options.session.resume();
+    }
+    return batch;
+  }
+
+  private async applyBatch(): Promise<void> {
+    const batch = this.takeBatch();
+    const result = await this.applier.apply(batch, this.progress.appliedLsn);
+    for (const transaction of batch) transaction.release();
+    this.progress.appliedLsn = result.endLsn;
+    if (result.endLsn > this.progress.serverLsn) this.progress.serverLsn = result.endLsn;
+    this.progress.transactions += result.transactions;
+    this.progress.rows += result.rows;
+    this.progress.batches++;
+    if (result.replayed) {
+      this.progress.replayedBatches++;
+      this.options.logger.info({ transactions: batch.length }, 'batch hit a constraint error when coalesced; replayed in source order');
+    }
+    this.progress.oldestUnapplied = this.queue[0] ? postgresTimeToDate(this.queue[0].commitTime) : undefined;
+    this.unflushed.push({ remote: result.endLsn, local: parseLsn(result.targetLsn) });
+  }
+
+  /**
+   * With nothing queued and no transaction half received, everything the server has sent
+   * is applied: the position moves to the server's, so an idle source's slot advances too.
+   */
+  private async advanceWhileIdle(): Promise<void> {
+    const server = this.progress.serverLsn;
+    if (this.assembler.insideTransaction || server <= this.progress.appliedLsn) {
+      this.options.session.sendStatus(true);
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastIdleRecord < IDLE_RECORD_INTERVAL_MS) return;
+    this.lastIdleRecord = now;
+    await recordIdlePosition(this.options.target, formatLsn(server));
+    const { rows } = await this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    this.progress.appliedLsn = server;
+    this.unflushed.push({ remote: server, local: parseLsn(rows[0]!.lsn) });
+    this.options.session.sendStatus(true);
+  }
+
+  /** The target flushed its WAL up to `targetFlushed`: the source may forget what that covers. */
+  flushedUpTo(targetFlushed: Lsn): Lsn | undefined {
+    let acknowledged: Lsn | undefined;
+    while (this.unflushed.length > 0 && this.unflushed[0]!.local <= targetFlushed) acknowledged = this.unflushed.shift()!.remote;
+    if (acknowledged !== undefined) this.options.session.acknowledge({ flushed: acknowledged, applied: acknowledged });
+    return acknowledged;
+  }
+
+  /** Last batch's target position, for a clean stop that waits for the flush. */
+  get lastTargetLsn(): Lsn | undefined {
+    return this.unflushed[this.unflushed.length - 1]?.local;
+  }
+
+  get memoryInUse(): number {
+    return this.assembler.memoryInUse;
+  }
+
+  get spilledTransactions(): number {
+    return this.assembler.spilledFiles;
+  }
+
+  /** Frees buffers and spool files; the session is closed by its owner. */
+  close(): void {
+    this.ended = true;
+    for (const transaction of this.queue) transaction.release();
+    this.queue.length = 0;
+    this.assembler.close();
+  }
+}

@@ -1,0 +1,362 @@
+import type pg from 'pg';
+import { Scope, type ScopeFilter } from '../catalog/index.js';
+import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
+import { clone, type CloneSummary, type CopyProgress } from '../copy/index.js';
+import { PgferryError, messageOf, usageError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
+import { cloneState, ensureSyncState, readSyncState, setSyncPhase, startStreamingState, startSyncState } from '../state/index.js';
+import { ChangeStream, type StreamProgress } from './change-stream.js';
+import { Monitor } from './monitor.js';
+import {
+  createPublication,
+  dropSlotIfExists,
+  migrationNames,
+  protocolFor,
+  readSlot,
+  slotGoneError,
+  tablesToPublish,
+  type MigrationNames,
+} from './source-setup.js';
+
+export interface SyncOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  readonly filter: ScopeFilter;
+  /** Names the slot and publication (`pgferry_<name>`). */
+  readonly name: string;
+  readonly untilCaughtUp: boolean;
+  readonly dropExisting: boolean;
+  readonly maxRetainedWal: number;
+  /** Bytes of received transactions kept in memory before spilling to disk. */
+  readonly memoryLimit: number;
+  readonly maxBatchChanges: number;
+  /** Clone settings, for when the target is not cloned yet. */
+  readonly clone: {
+    readonly jobs: number;
+    readonly indexJobs: number;
+    readonly splitThreshold: number;
+    readonly noOwner: boolean;
+    readonly noAcl: boolean;
+    readonly progress: CopyProgress;
+  };
+  readonly logger: Logger;
+  /** Aborting stops sync cleanly: the batch in flight commits and the slot is acknowledged. */
+  readonly signal?: AbortSignal;
+  readonly logEveryMs?: number;
+}
+
+export interface SyncSummary {
+  readonly name: string;
+  readonly slot: string;
+  readonly cloned: CloneSummary | undefined;
+  readonly appliedLsn: string;
+  readonly transactions: number;
+  readonly rows: number;
+  readonly reconnects: number;
+  readonly stoppedBecause: 'caught up' | 'asked to stop';
+}
+
+/** Prefix of the logical messages `pgferry cutover` emits as its fence. */
+export const FENCE_PREFIX = 'pgferry.fence';
+
+/** Settings of the target session that applies changes. */
+const APPLY_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false),
+  set_config('datestyle', '${DECODING_SETTINGS['datestyle']}', false), set_config('intervalstyle', 'postgres', false),
+  set_config('extra_float_digits', '3', false), set_config('bytea_output', 'hex', false), set_config('timezone', 'UTC', false)`;
+
+/**
+ * `pgferry sync`: the publication and slot on the source, the clone at the slot's snapshot
+ * when the target has none yet, then every committed change, applied in batches, until asked
+ * to stop (or caught up). Started again, it continues from the position the target recorded.
+ */
+export async function sync(options: SyncOptions): Promise<SyncSummary> {
+  const names = await resolveNames(options);
+  const log = options.logger.child({ migration: names.name });
+  const scope = new Scope(options.filter);
+  let cloned: CloneSummary | undefined;
+  let firstSession: ReplicationSession | undefined;
+
+  const admin = await connect(options.target);
+  const source = await connect(options.source);
+  try {
+    const major = await serverMajor(source.client);
+    const state = await readSyncState(admin.client);
+    const needsClone = state === undefined || state.phase === 'cloning' || options.dropExisting;
+    if (needsClone) {
+      if (state === undefined && !options.dropExisting && (await cloneState(admin.client)) !== 'none') {
+        throw usageError(
+          `the target (${describeConnection(options.target)}) holds a clone made without sync: its rows match no replication slot`,
+          'pass --drop-existing to copy again at the slot\'s snapshot, or use an empty target database',
+        );
+      }
+      if (state?.phase === 'cloning') log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');
+      const started = await startFromClone(options, names, source.client, scope, state !== undefined, log);
+      cloned = started.cloned;
+      firstSession = started.session;
+    } else {
+      const slot = await readSlot(source.client, names.slot, major);
+      if (!slot.exists || slot.lost) throw slotGoneError(names.slot, slot);
+      log.info({ appliedLsn: state.appliedLsn }, 'continuing from the position the target recorded');
+    }
+  } catch (error) {
+    firstSession?.destroy();
+    throw error;
+  } finally {
+    await admin.client.end().catch(() => undefined);
+    await source.client.end().catch(() => undefined);
+  }
+
+  const totals = await streamWithRetries(options, names, firstSession, log);
+  return { name: names.name, slot: names.slot, cloned, ...totals };
+}
+
+async function resolveNames(options: SyncOptions): Promise<MigrationNames> {
+  const names = migrationNames(options.name);
+  const admin = await connect(options.target);
+  try {
+    const state = await readSyncState(admin.client);
+    if (state && state.name !== names.name && !options.dropExisting) {
+      throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
+    }
+    return names;
+  } finally {
+    await admin.client.end().catch(() => undefined);
+  }
+}
+
+async function serverMajor(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  return Math.floor(Number(rows[0]!.v) / 10000);
+}
+
+/**
+ * Decision 3: the slot is created first and exports its snapshot; the clone copies at that
+ * snapshot; the stream starts at the slot's consistent point. Nothing missed, nothing twice.
+ */
+async function startFromClone(
+  options: SyncOptions,
+  names: MigrationNames,
+  source: pg.Client,
+  scope: Scope,
+  restarting: boolean,
+  log: Logger,
+): Promise<{ cloned: CloneSummary; session: ReplicationSession }> {
+  const tables = await tablesToPublish(source, scope);
+  await dropSlotIfExists(source, names.slot);
+  await createPublication(source, names.publication, tables);
+  const session = await ReplicationSession.open(options.source);
+  try {
+    log.info({ slot: names.slot }, 'creating the replication slot (waits for transactions running on the source to end)');
+    const slot = await session.createSlot(names.slot);
+    if (slot.snapshot === undefined) throw new PgferryError('query', 'source: the new replication slot exported no snapshot', { side: 'source' });
+    log.info({ slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) }, 'slot created; copying at its snapshot');
+    const cloned = await clone({
+      source: options.source,
+      target: options.target,
+      filter: options.filter,
+      ...options.clone,
+      resume: false,
+      dropExisting: options.dropExisting || restarting,
+      logger: options.logger,
+      snapshot: slot.snapshot,
+      onCopyStarting: async (target) => {
+        await ensureSyncState(target);
+        await startSyncState(target, names);
+      },
+    });
+    await withTarget(options.target, (target) => startStreamingState(target, formatLsn(slot.consistentPoint)));
+    return { cloned, session };
+  } catch (error) {
+    session.destroy();
+    throw error;
+  }
+}
+
+async function withTarget<T>(spec: ConnectionSpec, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const { client } = await connect(spec);
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', '55006']);
+
+/** Failures a reconnect can cure: a lost connection, a server restarting, a slot still held by our previous session. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof PgferryError && error.kind === 'connection') return true;
+  const code = (error as { code?: unknown }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
+  if (typeof code === 'string' && (TRANSIENT_CODES.has(code) || code.startsWith('08'))) return true;
+  const message = messageOf(error);
+  return /Connection terminated|connection closed|ended the replication stream|terminating connection|Client was closed|not queryable/i.test(message);
+}
+
+interface StreamTotals {
+  appliedLsn: string;
+  transactions: number;
+  rows: number;
+  reconnects: number;
+  stoppedBecause: 'caught up' | 'asked to stop';
+}
+
+async function streamWithRetries(options: SyncOptions, names: MigrationNames, firstSession: ReplicationSession | undefined, log: Logger): Promise<StreamTotals> {
+  const totals: StreamTotals = { appliedLsn: '0/0', transactions: 0, rows: 0, reconnects: 0, stoppedBecause: 'asked to stop' };
+  let goal: Lsn | undefined;
+  let session = firstSession;
+  let failures = 0;
+  for (;;) {
+    try {
+      const outcome = await streamOnce(options, names, session, log, goal, (g) => (goal = g), totals);
+      totals.stoppedBecause = outcome;
+      return totals;
+    } catch (error) {
+      session = undefined;
+      if (options.signal?.aborted || !isTransient(error)) throw error;
+      failures++;
+      totals.reconnects++;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+      log.warn({ error: messageOf(error), retryInMs: delay, attempt: failures }, 'lost a connection; reconnecting and continuing from the position the target recorded');
+      await sleep(delay, options.signal);
+    }
+  }
+}
+
+async function streamOnce(
+  options: SyncOptions,
+  names: MigrationNames,
+  givenSession: ReplicationSession | undefined,
+  log: Logger,
+  knownGoal: Lsn | undefined,
+  setGoal: (goal: Lsn) => void,
+  totals: StreamTotals,
+): Promise<'caught up' | 'asked to stop'> {
+  const opened: Connection[] = [];
+  const open = async (spec: ConnectionSpec) => {
+    const connection = await connect(spec);
+    opened.push(connection);
+    return connection.client;
+  };
+  let session = givenSession;
+  let stream: ChangeStream | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => stream?.stop();
+  try {
+    const sourceMonitor = await open(options.source);
+    const major = await serverMajor(sourceMonitor);
+    const target = await open(options.target);
+    await target.query(APPLY_SESSION);
+    await enableReplicaRole(target);
+    const targetMonitor = await open(options.target);
+    const state = await readSyncState(target);
+    if (!state) throw new PgferryError('query', 'target: the pgferry sync state is gone', { side: 'target', fix: 'run pgferry sync --drop-existing to start over' });
+    const slot = await readSlot(sourceMonitor, names.slot, major);
+    if (!slot.exists || slot.lost) throw slotGoneError(names.slot, slot);
+    await setSyncPhase(target, 'streaming');
+    const appliedLsn = parseLsn(state.appliedLsn);
+    if (knownGoal === undefined) {
+      const { rows } = await sourceMonitor.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      knownGoal = parseLsn(rows[0]!.lsn);
+      setGoal(knownGoal);
+    }
+    const goal = knownGoal;
+
+    session ??= await ReplicationSession.open(options.source);
+    stream = new ChangeStream({
+      session,
+      target,
+      slot: names.slot,
+      protocol: protocolFor(major, names.publication),
+      appliedLsn,
+      memoryLimit: options.memoryLimit,
+      maxBatchChanges: options.maxBatchChanges,
+      fencePrefix: FENCE_PREFIX,
+      logger: log,
+    });
+    const running = stream;
+    running.start();
+    log.info({ from: state.appliedLsn, protocol: protocolFor(major, names.publication).version }, 'streaming changes');
+    const monitor = new Monitor(
+      { source: sourceMonitor, target: targetMonitor, slot: names.slot, sourceMajor: major, maxRetainedWal: options.maxRetainedWal, logger: log, logEveryMs: options.logEveryMs ?? 10_000 },
+      running,
+    );
+    let ticking = false;
+    timer = setInterval(() => {
+      if (ticking) return;
+      ticking = true;
+      monitor
+        .tick()
+        .catch((error: unknown) => running.abort(error instanceof Error ? error : new Error(String(error))))
+        .finally(() => (ticking = false));
+    }, 1000);
+    options.signal?.addEventListener('abort', onAbort);
+    if (options.signal?.aborted) running.stop();
+
+    let caughtUp = false;
+    await running.run((progress: StreamProgress) => {
+      caughtUp = options.untilCaughtUp && progress.appliedLsn >= goal;
+      return caughtUp;
+    });
+    clearInterval(timer);
+    while (ticking) await sleep(20);
+    await finishCleanly(running, targetMonitor, session);
+    // One last heartbeat, so status shows where this run left the lag.
+    await monitor.tick();
+    await setSyncPhase(target, 'stopped');
+    totals.appliedLsn = formatLsn(running.progress.appliedLsn);
+    totals.transactions += running.progress.transactions;
+    totals.rows += running.progress.rows;
+    log.info({ appliedLsn: totals.appliedLsn, transactions: totals.transactions, rows: totals.rows }, caughtUp ? 'caught up; stopping' : 'stopped');
+    return caughtUp ? 'caught up' : 'asked to stop';
+  } catch (error) {
+    if (stream) {
+      totals.transactions += stream.progress.transactions;
+      totals.rows += stream.progress.rows;
+    }
+    session?.destroy();
+    throw error;
+  } finally {
+    clearInterval(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    stream?.close();
+    await Promise.all(opened.map((c) => c.client.end().catch(() => undefined)));
+  }
+}
+
+/** Applying runs with triggers and foreign keys off, as the source already enforced them. */
+async function enableReplicaRole(target: pg.Client): Promise<void> {
+  try {
+    await target.query(`SET session_replication_role = replica`);
+  } catch (error) {
+    throw new PgferryError('query', `target: cannot SET session_replication_role = replica: ${messageOf(error)}`, {
+      side: 'target',
+      fix: 'connect to the target as a superuser, or on PostgreSQL 15+ run GRANT SET ON PARAMETER session_replication_role TO <role>',
+      cause: error,
+    });
+  }
+}
+
+/** Waits (briefly) for the target to flush the last batch, then acknowledges it and ends the stream. */
+async function finishCleanly(stream: ChangeStream, target: pg.Client, session: ReplicationSession): Promise<void> {
+  const last = stream.lastTargetLsn;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const { rows } = await target.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn');
+    const flushed = parseLsn(rows[0]!.lsn);
+    stream.flushedUpTo(flushed);
+    if (last === undefined || flushed >= last || Date.now() > deadline) break;
+    await sleep(50);
+  }
+  await session.close();
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

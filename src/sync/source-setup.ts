@@ -1,0 +1,118 @@
+import type pg from 'pg';
+import { displayName, listTables, quoteQualified, type Scope } from '../catalog/index.js';
+import { PgferryError, usageError } from '../errors.js';
+
+/** What the migration is called on the source: its slot and its publication. */
+export interface MigrationNames {
+  readonly name: string;
+  readonly slot: string;
+  readonly publication: string;
+}
+
+/** Slot names allow lower-case letters, digits and underscores, up to 63 bytes. */
+export function migrationNames(name: string): MigrationNames {
+  if (!/^[a-z0-9_]{1,50}$/.test(name)) {
+    throw usageError(`migration name "${name}" is not usable as a replication slot name`, 'use lower-case letters, digits and underscores, at most 50 of them');
+  }
+  return { name, slot: `pgferry_${name}`, publication: `pgferry_${name}` };
+}
+
+/** A migration name from the target database's name, so two migrations into one cluster don't collide. */
+export function defaultMigrationName(targetDatabase: string): string {
+  const cleaned = targetDatabase.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 50);
+  return cleaned === '' ? 'main' : cleaned;
+}
+
+/** pgoutput protocol and options by source version: the highest each server speaks. */
+export interface StreamProtocol {
+  readonly version: 1 | 2 | 3 | 4;
+  readonly options: Readonly<Record<string, string>>;
+  readonly abortInfo: boolean;
+}
+
+export function protocolFor(major: number, publication: string): StreamProtocol {
+  const publicationNames = `"${publication}"`;
+  if (major >= 16) {
+    return { version: 4, abortInfo: true, options: { proto_version: '4', publication_names: publicationNames, messages: 'true', streaming: 'parallel' } };
+  }
+  if (major >= 15) return { version: 3, abortInfo: false, options: { proto_version: '3', publication_names: publicationNames, messages: 'true', streaming: 'true' } };
+  if (major >= 14) return { version: 2, abortInfo: false, options: { proto_version: '2', publication_names: publicationNames, messages: 'true', streaming: 'true' } };
+  return { version: 1, abortInfo: false, options: { proto_version: '1', publication_names: publicationNames } };
+}
+
+/**
+ * The tables sync publishes, refusing those whose UPDATE and DELETE would start failing on the
+ * source once published (no key and no replica identity): the application must not break.
+ */
+export async function tablesToPublish(source: pg.Client, scope: Scope): Promise<string[]> {
+  const tables = (await listTables(source, scope)).filter((t) => t.kind === 'table' && !t.unlogged);
+  const withoutIdentity = tables.filter(
+    (t) => (t.replicaIdentity === 'default' && !t.hasPrimaryKey) || (t.replicaIdentity === 'index' && !t.hasIdentityIndex) || t.replicaIdentity === 'nothing',
+  );
+  if (withoutIdentity.length > 0) {
+    const names = withoutIdentity.map(displayName);
+    throw new PgferryError(
+      'usage',
+      `${names.length} table(s) have no primary key or replica identity: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''}; once published, UPDATE and DELETE on them would fail on the source`,
+      {
+        side: 'source',
+        fix: `add a primary key, or run ${withoutIdentity
+          .slice(0, 3)
+          .map((t) => `ALTER TABLE ${quoteQualified(t)} REPLICA IDENTITY FULL;`)
+          .join(' ')} on the source, or leave them out with --exclude-table`,
+      },
+    );
+  }
+  return tables.map((t) => quoteQualified(t));
+}
+
+export async function createPublication(source: pg.Client, publication: string, tables: readonly string[]): Promise<void> {
+  try {
+    await source.query(`DROP PUBLICATION IF EXISTS "${publication}"`);
+    await source.query(tables.length === 0 ? `CREATE PUBLICATION "${publication}"` : `CREATE PUBLICATION "${publication}" FOR TABLE ${tables.join(', ')}`);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new PgferryError('query', `source: cannot create publication ${publication}: ${(error as Error).message}`, {
+      side: 'source',
+      fix:
+        code === '42501'
+          ? 'the source role must own the tables in scope (or be a superuser) and have CREATE on the database; see pgferry check'
+          : 'see pgferry check for what the source needs',
+      cause: error,
+    });
+  }
+}
+
+export interface SlotInfo {
+  readonly exists: boolean;
+  readonly lost: boolean;
+  readonly reason: string | undefined;
+  readonly active: boolean;
+}
+
+export async function readSlot(source: pg.Client, slot: string, major: number): Promise<SlotInfo> {
+  const reason = major >= 17 ? 'invalidation_reason' : major >= 13 ? `CASE WHEN wal_status = 'lost' THEN 'wal_removed' END` : 'NULL::text';
+  const lost = major >= 13 ? `wal_status = 'lost'` : 'false';
+  const { rows } = await source.query<{ lost: boolean; reason: string | null; active: boolean }>(
+    `SELECT ${lost} AS lost, ${reason} AS reason, active FROM pg_replication_slots WHERE slot_name = $1`,
+    [slot],
+  );
+  const row = rows[0];
+  if (!row) return { exists: false, lost: false, reason: undefined, active: false };
+  return { exists: true, lost: row.lost || row.reason !== null, reason: row.reason ?? undefined, active: row.active };
+}
+
+export async function dropSlotIfExists(source: pg.Client, slot: string): Promise<void> {
+  await source.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [slot]);
+}
+
+/** Why a slot can't serve the migration any more, and the way out. */
+export function slotGoneError(slot: string, info: SlotInfo): PgferryError {
+  const why = !info.exists
+    ? `replication slot ${slot} no longer exists on the source (dropped by someone, or by the server)`
+    : `replication slot ${slot} was invalidated by the source (${info.reason ?? 'WAL it needed was removed'}): the changes since the target's position are gone`;
+  return new PgferryError('query', `source: ${why}`, {
+    side: 'source',
+    fix: 'the target cannot catch up from here: run pgferry cleanup, then pgferry sync --drop-existing to copy again; raise max_slot_wal_keep_size (or keep sync running) so it does not happen again',
+  });
+}
