@@ -5,3 +5,7 @@ export type { MajorVersion } from './binaries.js';
 export { makeServerCertificate } from './certificates.js';
 export { runPgferry } from './cli.js';
 export type { CliResult } from './cli.js';
+export { createPgbenchTables, startLoad } from './load.js';
+export type { Load, LoadOptions, LoadReport } from './load.js';
+export { compareTables } from './compare.js';
+export type { Comparison, TableComparison } from './compare.js';
