@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { PgferryError, messageOf } from '../errors.js';
 import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
-import { NeedsOrderedApply, type RowChange } from './changes.js';
+import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
 import { deleteByKeys, insertRows, singleChange, truncate, updateByKeys, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
@@ -88,52 +88,70 @@ export class BatchApplier {
         counts.lastCommitTime = postgresTimeToDate(transaction.commitTime);
       }
       const origin = { xid: transaction.xid, commitLsn: transaction.commitLsn };
-      for await (const payload of transaction.messages()) {
-        const message = decodePgoutput(payload, { inStream: transaction.streamed, abortInfo: this.options.abortInfo });
-        switch (message.tag) {
-          case 'relation':
-            // Relations are read even from transactions already applied: the server sends each once.
-            this.tables.define(message);
-            continue;
-          case 'insert':
-          case 'update':
-          case 'delete': {
-            if (skip) continue;
-            const table = await this.tables.resolve(message.relationId);
-            const change: RowChange =
-              message.tag === 'insert'
-                ? { kind: 'insert', table, newRow: message.newTuple, origin }
-                : message.tag === 'update'
-                  ? { kind: 'update', table, oldRow: message.oldTuple, newRow: message.newTuple, origin }
-                  : { kind: 'delete', table, oldRow: message.oldTuple, origin };
-            countChange(counts, table, change.kind);
-            if (mode === 'ordered') {
-              await this.execute(singleChange(change), change);
-            } else {
-              coalescer.add(change);
-              if (coalescer.size >= this.options.flushEvery) await this.flush(coalescer);
-            }
-            continue;
-          }
-          case 'truncate': {
-            if (skip) continue;
-            await this.flush(coalescer);
-            const truncated: TargetTable[] = [];
-            for (const id of message.relationIds) truncated.push(await this.tables.resolve(id));
-            for (const table of truncated) tableCounts(counts, table).truncated++;
-            await this.execute(truncate(truncated, message.cascade, message.restartIdentity));
-            continue;
-          }
-          case 'message':
-            if (!skip && message.prefix === this.options.fencePrefix) counts.fence = message.lsn;
-            continue;
-          default:
-            continue;
+      const inMemory = transaction.messagesInMemory();
+      if (inMemory) {
+        for (const payload of inMemory) {
+          // Most messages need no I/O: awaiting only real promises keeps a backlog off the microtask queue.
+          const pending = this.take(payload, transaction.streamed, skip, origin, counts, coalescer, mode);
+          if (pending) await pending;
         }
+      } else {
+        for await (const payload of transaction.messages()) await this.take(payload, transaction.streamed, skip, origin, counts, coalescer, mode);
       }
     }
     await this.flush(coalescer);
     return counts;
+  }
+
+  /** One message of a transaction: relations are learned, row changes coalesced (or applied, in order). */
+  private take(
+    payload: Buffer,
+    streamed: boolean,
+    skip: boolean,
+    origin: ChangeOrigin,
+    counts: Counts,
+    coalescer: Coalescer,
+    mode: 'coalesced' | 'ordered',
+  ): Promise<void> | undefined {
+    const message = decodePgoutput(payload, { inStream: streamed, abortInfo: this.options.abortInfo });
+    switch (message.tag) {
+      case 'relation':
+        // Relations are read even from transactions already applied: the server sends each once.
+        this.tables.define(message);
+        return undefined;
+      case 'insert':
+      case 'update':
+      case 'delete': {
+        if (skip) return undefined;
+        const table = this.tables.known(message.relationId);
+        if (!table) return this.tables.resolve(message.relationId).then(() => this.take(payload, streamed, skip, origin, counts, coalescer, mode));
+        const change: RowChange =
+          message.tag === 'insert'
+            ? { kind: 'insert', table, newRow: message.newTuple, origin }
+            : message.tag === 'update'
+              ? { kind: 'update', table, oldRow: message.oldTuple, newRow: message.newTuple, origin }
+              : { kind: 'delete', table, oldRow: message.oldTuple, origin };
+        countChange(counts, table, change.kind);
+        if (mode === 'ordered') return this.execute(singleChange(change), change).then(() => undefined);
+        coalescer.add(change);
+        return coalescer.size >= this.options.flushEvery ? this.flush(coalescer) : undefined;
+      }
+      case 'truncate':
+        return skip ? undefined : this.applyTruncate(message.relationIds, message.cascade, message.restartIdentity, counts, coalescer);
+      case 'message':
+        if (!skip && message.prefix === this.options.fencePrefix) counts.fence = message.lsn;
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private async applyTruncate(relationIds: readonly number[], cascade: boolean, restartIdentity: boolean, counts: Counts, coalescer: Coalescer): Promise<void> {
+    await this.flush(coalescer);
+    const truncated: TargetTable[] = [];
+    for (const id of relationIds) truncated.push(await this.tables.resolve(id));
+    for (const table of truncated) tableCounts(counts, table).truncated++;
+    await this.execute(truncate(truncated, cascade, restartIdentity));
   }
 
   private async flush(coalescer: Coalescer): Promise<void> {

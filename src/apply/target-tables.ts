@@ -52,6 +52,11 @@ export class TargetTables {
     return relation;
   }
 
+  /** The table when already read from the target (the common case: no await per change). */
+  known(relationId: number): TargetTable | undefined {
+    return this.byRelation.get(relationId);
+  }
+
   async resolve(relationId: number): Promise<TargetTable> {
     const known = this.byRelation.get(relationId);
     if (known) return known;

@@ -28,7 +28,7 @@ export interface CreatedSlot {
 
 /** What the server sends on the CopyBoth stream of START_REPLICATION. */
 export type StreamMessage =
-  | { readonly kind: 'xlogdata'; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Buffer }
+  | { readonly kind: 'xlogdata'; readonly payload: Buffer }
   | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean };
 
 export interface StreamPosition {
@@ -185,7 +185,9 @@ function withEndGuard<T extends object>(query: T): T {
 function parseStreamMessage(chunk: Buffer): StreamMessage {
   const kind = String.fromCharCode(chunk[0]!);
   if (kind === 'w') {
-    return { kind: 'xlogdata', walStart: chunk.readBigUInt64BE(1), walEnd: chunk.readBigUInt64BE(9), payload: chunk.subarray(25) };
+    // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
+    // commit positions inside the payload instead.
+    return { kind: 'xlogdata', payload: chunk.subarray(25) };
   }
   if (kind === 'k') {
     return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk.readUInt8(17) === 1 };

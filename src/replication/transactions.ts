@@ -24,6 +24,8 @@ export interface SourceTransaction {
   readonly bytes: number;
   /** The data messages, in source order, as many times as asked (a failed batch is replayed). */
   messages(): AsyncIterable<Buffer>;
+  /** The same messages when they are all in memory (no I/O, so no awaiting per message); else undefined. */
+  messagesInMemory(): readonly Buffer[] | undefined;
   /** Frees memory and spool space once the transaction is applied. */
   release(): void;
 }
@@ -51,7 +53,7 @@ class TransactionBuffer {
   count = 0;
   bytes = 0;
   /** Subtransactions rolled back inside a streamed transaction: their changes are dropped on read. */
-  readonly abortedSubXids = new Set<number>();
+  abortedSubXids: Set<number> | undefined;
 
   constructor(
     readonly xid: number,
@@ -72,11 +74,10 @@ class TransactionBuffer {
       this.appendToFile(payload);
       return;
     }
-    // The payload points into the socket's chunk; a copy lets that chunk go.
-    const copy = Buffer.from(payload);
-    this.memory.push(copy);
-    this.memoryBytes += copy.length;
-    this.spool.track(copy.length);
+    // Kept as a view into the CopyData chunk it arrived in (one chunk per message): no copy.
+    this.memory.push(payload);
+    this.memoryBytes += payload.length;
+    this.spool.track(payload.length);
   }
 
   /** Moves what is in memory to the spool file; later messages go straight there. */
@@ -119,16 +120,26 @@ class TransactionBuffer {
       messageCount: this.count,
       bytes: this.bytes,
       messages: () => buffer.read(),
+      messagesInMemory: () => buffer.inMemoryMessages(),
       release: () => buffer.release(),
     };
   }
 
+  inMemoryMessages(): readonly Buffer[] | undefined {
+    if (this.file !== undefined) return undefined;
+    if (this.abortedSubXids === undefined) return this.memory;
+    return this.memory.filter((payload) => this.keep(payload));
+  }
+
+  private keep(payload: Buffer): boolean {
+    const aborted = this.abortedSubXids;
+    if (aborted === undefined) return true;
+    const xid = streamedXidOf(payload);
+    return xid === undefined || payload[0] === 0x52 /* R */ || !aborted.has(xid);
+  }
+
   private async *read(): AsyncGenerator<Buffer> {
-    const keep = (payload: Buffer) => {
-      if (this.abortedSubXids.size === 0) return true;
-      const xid = streamedXidOf(payload);
-      return xid === undefined || payload[0] === 0x52 /* R */ || !this.abortedSubXids.has(xid);
-    };
+    const keep = (payload: Buffer) => this.keep(payload);
     if (this.file === undefined) {
       for (const payload of this.memory) if (keep(payload)) yield payload;
       return;
@@ -269,7 +280,7 @@ export class TransactionAssembler {
           this.streams.delete(abort.xid);
           buffer.release();
         } else {
-          buffer.abortedSubXids.add(abort.subXid);
+          (buffer.abortedSubXids ??= new Set()).add(abort.subXid);
         }
         return;
       }

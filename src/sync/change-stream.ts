@@ -53,7 +53,7 @@ const QUEUE_HIGH_TRANSACTIONS = 200_000;
  * The slot is acknowledged by the caller (`flushedUpTo`) only once the target flushed a batch.
  */
 export class ChangeStream {
-  private readonly queue: SourceTransaction[] = [];
+  private readonly queue = new Queue<SourceTransaction>();
   private queuedBytes = 0;
   private readonly assembler: TransactionAssembler;
   private readonly applier: BatchApplier;
@@ -172,7 +172,7 @@ export class ChangeStream {
   private takeBatch(): SourceTransaction[] {
     const batch: SourceTransaction[] = [];
     let changes = 0;
-    while (this.queue.length > 0 && (batch.length === 0 || changes + this.queue[0]!.messageCount <= this.options.maxBatchChanges)) {
+    while (this.queue.length > 0 && (batch.length === 0 || changes + this.queue.first!.messageCount <= this.options.maxBatchChanges)) {
       const transaction = this.queue.shift()!;
       this.queuedBytes -= transaction.bytes;
       changes += transaction.messageCount;
@@ -187,7 +187,12 @@ export class ChangeStream {
 
   private async applyBatch(): Promise<void> {
     const batch = this.takeBatch();
+    const started = performance.now();
     const result = await this.applier.apply(batch, this.progress.appliedLsn);
+    this.options.logger.debug(
+      { transactions: result.transactions, rows: result.rows, ms: Math.round(performance.now() - started), queued: this.queue.length },
+      'batch applied',
+    );
     for (const transaction of batch) transaction.release();
     this.progress.appliedLsn = result.endLsn;
     if (result.endLsn > this.progress.serverLsn) this.progress.serverLsn = result.endLsn;
@@ -198,7 +203,8 @@ export class ChangeStream {
       this.progress.replayedBatches++;
       this.options.logger.info({ transactions: batch.length }, 'batch hit a constraint error when coalesced; replayed in source order');
     }
-    this.progress.oldestUnapplied = this.queue[0] ? postgresTimeToDate(this.queue[0].commitTime) : undefined;
+    const next = this.queue.first;
+    this.progress.oldestUnapplied = next ? postgresTimeToDate(next.commitTime) : undefined;
     this.unflushed.push({ remote: result.endLsn, local: parseLsn(result.targetLsn) });
   }
 
@@ -246,8 +252,35 @@ export class ChangeStream {
   /** Frees buffers and spool files; the session is closed by its owner. */
   close(): void {
     this.ended = true;
-    for (const transaction of this.queue) transaction.release();
-    this.queue.length = 0;
+    for (let transaction = this.queue.shift(); transaction; transaction = this.queue.shift()) transaction.release();
     this.assembler.close();
+  }
+}
+
+/** A first-in first-out queue with O(1) shift: a backlog holds hundreds of thousands of transactions. */
+class Queue<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  get first(): T | undefined {
+    return this.items[this.head];
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
   }
 }

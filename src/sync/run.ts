@@ -60,8 +60,13 @@ export interface SyncSummary {
 /** Prefix of the logical messages `pgferry cutover` emits as its fence. */
 export const FENCE_PREFIX = 'pgferry.fence';
 
-/** Settings of the target session that applies changes. */
+/**
+ * Settings of the target session that applies changes. Every keyed statement joins a batch of
+ * keys to the table's key index: a nested loop over that index. Given a big batch, the planner
+ * would rather hash the batch and scan the whole table, many times slower on a big table.
+ */
 const APPLY_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false),
+  set_config('enable_hashjoin', 'off', false), set_config('enable_mergejoin', 'off', false),
   set_config('datestyle', '${DECODING_SETTINGS['datestyle']}', false), set_config('intervalstyle', 'postgres', false),
   set_config('extra_float_digits', '3', false), set_config('bytea_output', 'hex', false), set_config('timezone', 'UTC', false)`;
 

@@ -9,3 +9,5 @@ export { createPgbenchTables, startLoad } from './load.js';
 export type { Load, LoadOptions, LoadReport } from './load.js';
 export { compareTables } from './compare.js';
 export type { Comparison, TableComparison } from './compare.js';
+export { ACCOUNTS_PER_SCALE, TELLERS_PER_SCALE, LOAD_APPLICATION_NAME, isDisconnect } from './load.js';
+export type { LoadHandle, LoadTransaction } from './load.js';
