@@ -342,9 +342,12 @@ async function enableReplicaRole(target: pg.Client): Promise<void> {
   }
 }
 
-/** Waits (briefly) for the target to flush the last batch, then acknowledges it and ends the stream. */
+/** Makes the target flush the last batch, acknowledges it, and ends the stream. */
 async function finishCleanly(stream: ChangeStream, target: pg.Client, session: ReplicationSession): Promise<void> {
   const last = stream.lastTargetLsn;
+  // Batches commit with synchronous_commit off; one synchronous commit flushes the WAL up to
+  // it, and so every batch before it, at once instead of after the WAL writer's next rounds.
+  await target.query(`BEGIN; SET LOCAL synchronous_commit = on; UPDATE pgferry.sync SET phase = phase; COMMIT;`);
   const deadline = Date.now() + 5000;
   for (;;) {
     const { rows } = await target.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn');
