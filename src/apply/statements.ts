@@ -45,7 +45,7 @@ export function deleteByKeys(table: TargetTable, keys: readonly Tuple[]): Statem
 export function updateByKeys(table: TargetTable, mask: string, rows: readonly Tuple[]): Statement | undefined {
   const keys = keyColumns(table);
   const isKey = new Set(keys);
-  const set = table.columns.flatMap((_, i) => (mask[i] === '1' && !isKey.has(i) ? [i] : []));
+  const set = table.columns.flatMap((_, i) => (mask[i] === '1' && !isKey.has(i) && !table.alwaysIdentity[i] ? [i] : []));
   if (set.length === 0) return undefined;
   const sent = [...keys, ...set];
   const params = sent.map((_, i) => `$${i + 1}::text[]`).join(', ');
@@ -64,9 +64,14 @@ export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statemen
   const aliases = table.columns.map((_, i) => `p${i}`).join(', ');
   const casts = table.columns.map((_, i) => `p${i}::${table.types[i]}`).join(', ');
   return {
-    text: `INSERT INTO ${table.qname} (${table.columns.join(', ')}) SELECT ${casts} FROM unnest(${params}) AS v(${aliases})`,
+    text: `INSERT INTO ${table.qname} (${table.columns.join(', ')})${overriding(table)} SELECT ${casts} FROM unnest(${params}) AS v(${aliases})`,
     values: table.columns.map((_, i) => column(rows, i)),
   };
+}
+
+/** The source's identity values are the rows' own: GENERATED ALWAYS columns take them only when told so. */
+function overriding(table: TargetTable): string {
+  return table.alwaysIdentity.includes(true) ? ' OVERRIDING SYSTEM VALUE' : '';
 }
 
 /** One change as one statement, in source order: the replay after a batch failed, and keyless tables. */
@@ -80,12 +85,14 @@ export function singleChange(change: RowChange): Statement {
   switch (change.kind) {
     case 'insert': {
       const casts = change.newRow.map((value, i) => param(value, i)).join(', ');
-      return { text: `INSERT INTO ${table.qname} (${table.columns.join(', ')}) VALUES (${casts})`, values };
+      return { text: `INSERT INTO ${table.qname} (${table.columns.join(', ')})${overriding(table)} VALUES (${casts})`, values };
     }
     case 'update': {
       const old = change.oldRow ?? change.newRow;
       // A FULL identity sends the whole old row, so values left unchanged can be taken from it.
-      const assignments = change.newRow.flatMap((value, i) => (value === UNCHANGED ? [] : [`${table.columns[i]} = ${param(value, i)}`]));
+      const assignments = change.newRow.flatMap((value, i) =>
+        value === UNCHANGED || table.alwaysIdentity[i] ? [] : [`${table.columns[i]} = ${param(value, i)}`],
+      );
       if (assignments.length === 0) return { text: 'SELECT 1', values: [] };
       return { text: `UPDATE ${table.qname} AS t SET ${assignments.join(', ')} WHERE ${rowMatch(table, old, param)}`, values };
     }

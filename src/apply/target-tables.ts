@@ -24,6 +24,11 @@ export interface TargetTable {
   readonly columns: readonly string[];
   /** Target types of those columns, for casting the text values. */
   readonly types: readonly string[];
+  /**
+   * Columns that are GENERATED ALWAYS AS IDENTITY on the target: inserts must override them
+   * (the source's value is the row's), and updates can't set them (nor could the source).
+   */
+  readonly alwaysIdentity: readonly boolean[];
   readonly identity: RowIdentity;
 }
 
@@ -68,11 +73,18 @@ export class TargetTables {
 
   private async read(relation: RelationMessage): Promise<TargetTable> {
     const name = { schema: relation.schema, name: relation.name };
-    const { rows } = await this.client.query<{ relkind: string; columns: string[] | null; types: string[] | null; generated: string[] | null }>(
+    const { rows } = await this.client.query<{
+      relkind: string;
+      columns: string[] | null;
+      types: string[] | null;
+      generated: string[] | null;
+      always: string[] | null;
+    }>(
       `SELECT c.relkind::text AS relkind,
               array_agg(a.attname::text ORDER BY a.attnum) AS columns,
               array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) AS types,
-              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated <> '') AS generated
+              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated <> '') AS generated,
+              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attidentity = 'a') AS always
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
@@ -89,6 +101,7 @@ export class TargetTables {
     const typeOf = new Map<string, string>();
     (row.columns ?? []).forEach((column, i) => typeOf.set(column, row.types![i]!));
     const generated = new Set(row.generated ?? []);
+    const always = new Set(row.always ?? []);
     const types: string[] = [];
     for (const column of relation.columns) {
       const type = typeOf.get(column.name);
@@ -107,6 +120,7 @@ export class TargetTables {
       partitioned: row.relkind === 'p',
       columns: relation.columns.map((c) => quoteIdent(c.name)),
       types,
+      alwaysIdentity: relation.columns.map((c) => always.has(c.name)),
       identity: identityOf(relation),
     };
   }

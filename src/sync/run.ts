@@ -261,7 +261,9 @@ async function streamOnce(
     await setSyncPhase(target, 'streaming');
     const appliedLsn = parseLsn(state.appliedLsn);
     if (knownGoal === undefined) {
-      const { rows } = await sourceMonitor.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      // The insert position, not the write position: a commit made with synchronous_commit = off
+      // may not be written yet, and it is committed all the same.
+      const { rows } = await sourceMonitor.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
       knownGoal = parseLsn(rows[0]!.lsn);
       setGoal(knownGoal);
     }
