@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { startClusters, type Cluster } from '../test/harness/index.js';
+import { createPgbenchTables, startClusters, type Cluster } from '../test/harness/index.js';
 
 const run = promisify(execFile);
 const scale = Number(process.argv[2] ?? 10);
@@ -34,19 +34,10 @@ async function sh(script: string, env: Record<string, string>): Promise<void> {
 
 async function buildSource(source: Cluster, db: string): Promise<void> {
   // The tables and keys `pgbench -i -s scale` makes, filled the same way, without needing pgbench.
+  await createPgbenchTables(source, db, scale);
   await source.sql(
     db,
-    `CREATE TABLE pgbench_branches (bid int NOT NULL, bbalance int, filler char(88)) WITH (fillfactor = 100);
-     CREATE TABLE pgbench_tellers (tid int NOT NULL, bid int, tbalance int, filler char(84)) WITH (fillfactor = 100);
-     CREATE TABLE pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84)) WITH (fillfactor = 100);
-     CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22));
-     INSERT INTO pgbench_branches SELECT g, 0, NULL FROM generate_series(1, ${scale}) g;
-     INSERT INTO pgbench_tellers SELECT g, (g - 1) / 10 + 1, 0, NULL FROM generate_series(1, ${scale * 10}) g;
-     INSERT INTO pgbench_accounts SELECT g, (g - 1) / 100000 + 1, 0, '' FROM generate_series(1, ${scale * 100_000}) g;
-     ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid);
-     ALTER TABLE pgbench_tellers ADD PRIMARY KEY (tid);
-     ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid);
-     CREATE TABLE wide (id bigint PRIMARY KEY, title text NOT NULL, body text, doc jsonb, blob bytea, created timestamptz DEFAULT now());
+    `CREATE TABLE wide (id bigint PRIMARY KEY, title text NOT NULL, body text, doc jsonb, blob bytea, created timestamptz DEFAULT now());
      INSERT INTO wide (id, title, body, doc, blob)
        SELECT g, 'title ' || g, repeat(md5(g::text), 12),
               jsonb_build_object('id', g, 'tags', jsonb_build_array('a' || (g % 7), 'b' || (g % 11)), 'note', md5((g * 7)::text)),

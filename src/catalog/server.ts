@@ -21,6 +21,12 @@ export interface ServerInfo {
   readonly inRecovery: boolean;
 }
 
+/** The major version (13, 17, …): the one fact most version-dependent queries need. */
+export async function serverMajor(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  return Math.floor(Number(rows[0]!.v) / 10000);
+}
+
 export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
   const versionNum = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
   const provider =

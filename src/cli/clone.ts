@@ -1,69 +1,50 @@
-import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { Scope } from '../catalog/index.js';
 import { resolveConnection } from '../config/index.js';
 import { clone as runClone, LogProgress, TerminalProgress, type CloneSummary } from '../copy/index.js';
-import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { createSection, readSourceSchema, type SectionResult } from '../schema/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
+import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, type ConnectionFlags, type CopyFlags, type CopySettings, type FilterFlags } from './options.js';
 import { printErr, printOut } from './terminal.js';
 
-interface CloneFlags extends ConnectionFlags, FilterFlags {
+interface CloneFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   schemaOnly?: boolean;
-  owner?: boolean;
-  acl?: boolean;
   json?: boolean;
   debug?: boolean;
-  jobs: string;
-  indexJobs: string;
-  splitTablesLargerThan: string;
   resume?: boolean;
   dropExisting?: boolean;
 }
-
-export const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
 
 export function cloneCommand(): Command {
   const command = new Command('clone')
     .description('copy the schema and the rows of the source database to the target, at one consistent snapshot')
     .option('--schema-only', 'create the schema only: pre-data (types, tables, functions, views) and post-data (indexes, keys, constraints, triggers)')
-    .option('--jobs <n>', 'parallel COPY pipes', String(DEFAULT_JOBS))
-    .option('--index-jobs <n>', 'parallel index and constraint builds', String(DEFAULT_JOBS))
-    .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
     .option('--resume', 'continue an interrupted clone: finished tables and ranges are kept')
     .option('--drop-existing', 'drop the tables in scope on the target (and pgferry\'s state) and copy again')
-    .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
-    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
     .option('--json', 'print the summary as JSON');
+  addCopyOptions(command);
   addConnectionOptions(command);
   addFilterOptions(command);
   return command;
 }
 
 export async function clone(flags: CloneFlags): Promise<number> {
-  const jobs = positiveInteger(flags.jobs, '--jobs');
-  const indexJobs = positiveInteger(flags.indexJobs, '--index-jobs');
-  const splitThreshold = parseSize(flags.splitTablesLargerThan);
+  const copy = copySettingsFrom(flags);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   const filter = filterFrom(flags);
-  if (flags.schemaOnly) return schemaOnly(flags, source, target, filter, log);
+  if (flags.schemaOnly) return schemaOnly(flags, copy, source, target, filter, log);
 
   const progress = process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log);
   const summary = await runClone({
     source,
     target,
     filter,
-    jobs,
-    indexJobs,
-    splitThreshold,
+    ...copy,
     resume: flags.resume === true,
     dropExisting: flags.dropExisting === true,
-    noOwner: flags.owner === false,
-    noAcl: flags.acl === false,
     progress,
     logger: log,
   });
@@ -99,7 +80,7 @@ function formatSummary(summary: CloneSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function schemaOnly(flags: CloneFlags, source: Awaited<ReturnType<typeof resolveConnection>>, target: Awaited<ReturnType<typeof resolveConnection>>, filter: ReturnType<typeof filterFrom>, log: Logger): Promise<number> {
+async function schemaOnly(flags: CloneFlags, copy: CopySettings, source: Awaited<ReturnType<typeof resolveConnection>>, target: Awaited<ReturnType<typeof resolveConnection>>, filter: ReturnType<typeof filterFrom>, log: Logger): Promise<number> {
   const scope = new Scope(filter);
   const schema = await readSourceSchema(source, scope);
   const tables = schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => o.table!);
@@ -109,8 +90,8 @@ async function schemaOnly(flags: CloneFlags, source: Awaited<ReturnType<typeof r
     results.push(
       await createSection(target, schema, section, scope, {
         onObject: (o) => log.debug({ kind: o.kind, name: o.name }, 'creating'),
-        noOwner: flags.owner === false,
-        noAcl: flags.acl === false,
+        noOwner: copy.noOwner,
+        noAcl: copy.noAcl,
       }),
     );
   }
@@ -129,18 +110,4 @@ async function schemaOnly(flags: CloneFlags, source: Awaited<ReturnType<typeof r
   }
   if (!flags.json) reportWarnings(summary);
   return EXIT.ok;
-}
-
-export function positiveInteger(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw usageError(`${flag} "${text}" is not a number of jobs`, `use a whole number from 1 to 64`);
-  return n;
-}
-
-const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: MB, GB: 1024 * MB, TB: 1024 * 1024 * MB };
-
-export function parseSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?\s*$/i.exec(text);
-  if (!match) throw usageError(`size "${text}" is not understood`, 'write it like 256MB or 1GB');
-  return Math.round(Number(match[1]) * UNITS[(match[2] ?? 'B').toUpperCase()]!);
 }

@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import type { ScopeFilter } from '../catalog/index.js';
+import { usageError } from '../errors.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -38,4 +40,57 @@ export function filterFrom(flags: FilterFlags): ScopeFilter {
     includeTables: flags.includeTable,
     excludeTables: flags.excludeTable,
   };
+}
+
+/** The initial copy's settings, shared by `clone` and by `sync` (which clones first). */
+export interface CopyFlags {
+  jobs: string;
+  indexJobs: string;
+  splitTablesLargerThan: string;
+  owner?: boolean;
+  acl?: boolean;
+}
+
+export interface CopySettings {
+  readonly jobs: number;
+  readonly indexJobs: number;
+  readonly splitThreshold: number;
+  readonly noOwner: boolean;
+  readonly noAcl: boolean;
+}
+
+export const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
+
+export function addCopyOptions(command: Command): Command {
+  return command
+    .option('--jobs <n>', 'parallel COPY pipes', String(DEFAULT_JOBS))
+    .option('--index-jobs <n>', 'parallel index and constraint builds', String(DEFAULT_JOBS))
+    .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
+    .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
+    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs');
+}
+
+export function copySettingsFrom(flags: CopyFlags): CopySettings {
+  return {
+    jobs: positiveInteger(flags.jobs, '--jobs'),
+    indexJobs: positiveInteger(flags.indexJobs, '--index-jobs'),
+    splitThreshold: parseSize(flags.splitTablesLargerThan),
+    noOwner: flags.owner === false,
+    noAcl: flags.acl === false,
+  };
+}
+
+function positiveInteger(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw usageError(`${flag} "${text}" is not a number of jobs`, `use a whole number from 1 to 64`);
+  return n;
+}
+
+const MB = 1024 * 1024;
+const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: MB, GB: 1024 * MB, TB: 1024 * 1024 * MB };
+
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB)?\s*$/i.exec(text);
+  if (!match) throw usageError(`size "${text}" is not understood`, 'write it like 256MB or 1GB');
+  return Math.round(Number(match[1]) * UNITS[(match[2] ?? 'B').toUpperCase()]!);
 }

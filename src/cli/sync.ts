@@ -4,23 +4,17 @@ import { LogProgress, TerminalProgress } from '../copy/index.js';
 import { usageError } from '../errors.js';
 import { createLogger } from '../log/index.js';
 import { defaultMigrationName, sync as runSync } from '../sync/index.js';
-import { DEFAULT_JOBS, parseSize, positiveInteger } from './clone.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
+import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, parseSize, type ConnectionFlags, type CopyFlags, type FilterFlags } from './options.js';
 import { printOut } from './terminal.js';
 
-interface SyncFlags extends ConnectionFlags, FilterFlags {
+interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   name?: string;
   untilCaughtUp?: boolean;
   dropExisting?: boolean;
   maxRetainedWal: string;
   memoryLimit: string;
   batchChanges: string;
-  jobs: string;
-  indexJobs: string;
-  splitTablesLargerThan: string;
-  owner?: boolean;
-  acl?: boolean;
   json?: boolean;
   debug?: boolean;
 }
@@ -34,21 +28,16 @@ export function syncCommand(): Command {
     .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
     .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
     .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
-    .option('--jobs <n>', 'parallel COPY pipes for the initial copy', String(DEFAULT_JOBS))
-    .option('--index-jobs <n>', 'parallel index and constraint builds for the initial copy', String(DEFAULT_JOBS))
-    .option('--split-tables-larger-than <size>', 'split tables above this size into ranges for the initial copy', '256MB')
-    .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
-    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
     .option('--json', 'print the summary as JSON when sync stops');
+  // The initial copy, when the target has none yet.
+  addCopyOptions(command);
   addConnectionOptions(command);
   addFilterOptions(command);
   return command;
 }
 
 export async function sync(flags: SyncFlags): Promise<number> {
-  const jobs = positiveInteger(flags.jobs, '--jobs');
-  const indexJobs = positiveInteger(flags.indexJobs, '--index-jobs');
-  const splitThreshold = parseSize(flags.splitTablesLargerThan);
+  const copy = copySettingsFrom(flags);
   const maxRetainedWal = parseSize(flags.maxRetainedWal);
   const memoryLimit = parseSize(flags.memoryLimit);
   const maxBatchChanges = Number(flags.batchChanges);
@@ -77,11 +66,7 @@ export async function sync(flags: SyncFlags): Promise<number> {
       memoryLimit,
       maxBatchChanges,
       clone: {
-        jobs,
-        indexJobs,
-        splitThreshold,
-        noOwner: flags.owner === false,
-        noAcl: flags.acl === false,
+        ...copy,
         progress: process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log),
       },
       logger: log,

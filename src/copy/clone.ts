@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Scope, displayName, quoteQualified, tablesOnTarget, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
+import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
@@ -9,7 +9,7 @@ import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
 import { partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
 import type { CopyProgress } from './progress.js';
 import { readSequenceValues, setSequenceValues } from './sequences.js';
-import { readPartitionParents, readSourceTables, readTargetColumns, serverMajor, splitFor, type SourceTable } from './source-tables.js';
+import { readPartitionParents, readSourceTables, readTargetColumns, splitFor, type SourceTable } from './source-tables.js';
 
 export interface CloneOptions {
   readonly source: ConnectionSpec;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from '../catalog/index.js';
+import { SYSTEM_SCHEMA_SQL, serverMajor, type QualifiedName, type Scope } from '../catalog/index.js';
 import type { SplitBy } from './plan.js';
 
 export interface CopyColumn {
@@ -94,11 +94,6 @@ export async function splitFor(client: pg.Client, table: SourceTable, parts: num
   );
   const bounds = (rows[0]?.bounds ?? []).filter((b): b is string => b !== null);
   return bounds.length === 0 ? { kind: 'none' } : { kind: 'key', column: table.intKey, boundaries: bounds };
-}
-
-export async function serverMajor(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-  return Math.floor(Number(rows[0]!.v) / 10000);
 }
 
 /** The target's column types, to choose binary COPY only where both sides agree. */

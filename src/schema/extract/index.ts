@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Scope } from '../../catalog/index.js';
+import { serverMajor, type Scope } from '../../catalog/index.js';
 import type { ExtractedSchema } from '../model.js';
 import { orderObjects } from '../order.js';
 import { attachComments } from './comments.js';
@@ -19,7 +19,7 @@ import { extractTypes } from './types.js';
  * don't shift under it.
  */
 export async function extractSchema(client: pg.Client, scope: Scope): Promise<ExtractedSchema> {
-  const major = Math.floor(Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v) / 10000);
+  const major = await serverMajor(client);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await client.query(`SELECT pg_catalog.set_config('search_path', '', true)`);
