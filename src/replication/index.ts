@@ -1,4 +1,4 @@
-export { parseLsn, formatLsn, maxLsn, postgresTimeToDate, dateToPostgresTime, ZERO_LSN } from './lsn.js';
+export { parseLsn, formatLsn, postgresTimeToDate, dateToPostgresTime } from './lsn.js';
 export type { Lsn } from './lsn.js';
 export { decodePgoutput, UNCHANGED, DecodeError } from './pgoutput.js';
 export type { PgoutputMessage, RelationMessage, RelationColumn, Tuple, ColumnValue, DecodeOptions } from './pgoutput.js';

@@ -4,8 +4,6 @@
  */
 export type Lsn = bigint;
 
-export const ZERO_LSN: Lsn = 0n;
-
 export function parseLsn(text: string): Lsn {
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
   if (!match) throw new Error(`"${text}" is not a WAL position (expected X/Y in hexadecimal)`);
@@ -14,10 +12,6 @@ export function parseLsn(text: string): Lsn {
 
 export function formatLsn(lsn: Lsn): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
-}
-
-export function maxLsn(a: Lsn, b: Lsn): Lsn {
-  return a > b ? a : b;
 }
 
 /** PostgreSQL timestamps on the wire count microseconds from 2000-01-01 UTC. */

@@ -223,10 +223,6 @@ export class TransactionAssembler {
     return this.current !== undefined;
   }
 
-  get memoryInUse(): number {
-    return this.spool.inMemory;
-  }
-
   get spilledFiles(): number {
     return this.spool.spilledFiles;
   }

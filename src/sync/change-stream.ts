@@ -241,14 +241,6 @@ export class ChangeStream {
     return this.unflushed[this.unflushed.length - 1]?.local;
   }
 
-  get memoryInUse(): number {
-    return this.assembler.memoryInUse;
-  }
-
-  get spilledTransactions(): number {
-    return this.assembler.spilledFiles;
-  }
-
   /** Frees buffers and spool files; the session is closed by its owner. */
   close(): void {
     this.ended = true;

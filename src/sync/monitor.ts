@@ -46,10 +46,9 @@ export class Monitor {
   async tick(): Promise<Lag> {
     const { source, target, slot } = this.options;
     const progress = this.stream.progress;
-    const { rows } = await source.query<{ lsn: string; retained: string | null; present: boolean }>(
+    const { rows } = await source.query<{ lsn: string; retained: string | null }>(
       `SELECT pg_current_wal_insert_lsn()::text AS lsn,
-              (SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint::text FROM pg_replication_slots WHERE slot_name = $1) AS retained,
-              EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS present`,
+              (SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint::text FROM pg_replication_slots WHERE slot_name = $1) AS retained`,
       [slot],
     );
     const sourceLsn = parseLsn(rows[0]!.lsn);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Scope, type ScopeFilter } from '../catalog/index.js';
+import { Scope, serverMajor, type ScopeFilter } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { clone, type CloneSummary, type CopyProgress } from '../copy/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
@@ -61,14 +61,18 @@ export interface SyncSummary {
 export const FENCE_PREFIX = 'pgferry.fence';
 
 /**
- * Settings of the target session that applies changes. Every keyed statement joins a batch of
- * keys to the table's key index: a nested loop over that index. Given a big batch, the planner
- * would rather hash the batch and scan the whole table, many times slower on a big table.
+ * Settings of the target session that applies changes: the walsender's output settings, so
+ * the text values parse as they were printed. Every keyed statement joins a batch of keys to
+ * the table's key index: a nested loop over that index. Given a big batch, the planner would
+ * rather hash the batch and scan the whole table, many times slower on a big table.
  */
-const APPLY_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false),
-  set_config('enable_hashjoin', 'off', false), set_config('enable_mergejoin', 'off', false),
-  set_config('datestyle', '${DECODING_SETTINGS['datestyle']}', false), set_config('intervalstyle', 'postgres', false),
-  set_config('extra_float_digits', '3', false), set_config('bytea_output', 'hex', false), set_config('timezone', 'UTC', false)`;
+const APPLY_SETTINGS: Readonly<Record<string, string>> = {
+  ...DECODING_SETTINGS,
+  search_path: '',
+  synchronous_commit: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+};
 
 /**
  * `pgferry sync`: the publication and slot on the source, the clone at the slot's snapshot
@@ -76,17 +80,20 @@ const APPLY_SESSION = `SELECT set_config('search_path', '', false), set_config('
  * to stop (or caught up). Started again, it continues from the position the target recorded.
  */
 export async function sync(options: SyncOptions): Promise<SyncSummary> {
-  const names = await resolveNames(options);
+  const names = migrationNames(options.name);
   const log = options.logger.child({ migration: names.name });
   const scope = new Scope(options.filter);
   let cloned: CloneSummary | undefined;
   let firstSession: ReplicationSession | undefined;
 
   const admin = await connect(options.target);
-  const source = await connect(options.source);
+  let source: Connection | undefined;
   try {
-    const major = await serverMajor(source.client);
     const state = await readSyncState(admin.client);
+    if (state && state.name !== names.name && !options.dropExisting) {
+      throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
+    }
+    source = await connect(options.source);
     const needsClone = state === undefined || state.phase === 'cloning' || options.dropExisting;
     if (needsClone) {
       if (state === undefined && !options.dropExisting && (await cloneState(admin.client)) !== 'none') {
@@ -100,8 +107,7 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
       cloned = started.cloned;
       firstSession = started.session;
     } else {
-      const slot = await readSlot(source.client, names.slot, major);
-      if (!slot.exists || slot.lost) throw slotGoneError(names.slot, slot);
+      // Whether the slot is still usable is checked as streaming starts, on every (re)connect.
       log.info({ appliedLsn: state.appliedLsn }, 'continuing from the position the target recorded');
     }
   } catch (error) {
@@ -109,30 +115,11 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     throw error;
   } finally {
     await admin.client.end().catch(() => undefined);
-    await source.client.end().catch(() => undefined);
+    await source?.client.end().catch(() => undefined);
   }
 
   const totals = await streamWithRetries(options, names, firstSession, log);
   return { name: names.name, slot: names.slot, cloned, ...totals };
-}
-
-async function resolveNames(options: SyncOptions): Promise<MigrationNames> {
-  const names = migrationNames(options.name);
-  const admin = await connect(options.target);
-  try {
-    const state = await readSyncState(admin.client);
-    if (state && state.name !== names.name && !options.dropExisting) {
-      throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
-    }
-    return names;
-  } finally {
-    await admin.client.end().catch(() => undefined);
-  }
-}
-
-async function serverMajor(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-  return Math.floor(Number(rows[0]!.v) / 10000);
 }
 
 /**
@@ -251,7 +238,7 @@ async function streamOnce(
     const sourceMonitor = await open(options.source);
     const major = await serverMajor(sourceMonitor);
     const target = await open(options.target);
-    await target.query(APPLY_SESSION);
+    await target.query(`SELECT ${Object.keys(APPLY_SETTINGS).map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`, Object.entries(APPLY_SETTINGS).flat());
     await enableReplicaRole(target);
     const targetMonitor = await open(options.target);
     const state = await readSyncState(target);
@@ -270,11 +257,12 @@ async function streamOnce(
     const goal = knownGoal;
 
     session ??= await ReplicationSession.open(options.source);
+    const protocol = protocolFor(major, names.publication);
     stream = new ChangeStream({
       session,
       target,
       slot: names.slot,
-      protocol: protocolFor(major, names.publication),
+      protocol,
       appliedLsn,
       memoryLimit: options.memoryLimit,
       maxBatchChanges: options.maxBatchChanges,
@@ -283,7 +271,7 @@ async function streamOnce(
     });
     const running = stream;
     running.start();
-    log.info({ from: state.appliedLsn, protocol: protocolFor(major, names.publication).version }, 'streaming changes');
+    log.info({ from: state.appliedLsn, protocol: protocol.version }, 'streaming changes');
     const monitor = new Monitor(
       { source: sourceMonitor, target: targetMonitor, slot: names.slot, sourceMajor: major, maxRetainedWal: options.maxRetainedWal, logger: log, logEveryMs: options.logEveryMs ?? 10_000 },
       running,
