@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { check, checkCommand } from './check.js';
+import { cleanup, cleanupCommand } from './cleanup.js';
 import { clone, cloneCommand } from './clone.js';
+import { cutover, cutoverCommand } from './cutover.js';
 import { EXIT } from './exit-codes.js';
 import { status, statusCommand } from './status.js';
 import { sync, syncCommand } from './sync.js';
@@ -31,45 +33,24 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .configureOutput(OUTPUT);
 
-  program.addCommand(
-    checkCommand()
-      .exitOverride()
-      .configureOutput(OUTPUT)
-      .configureHelp({ showGlobalOptions: true })
-      .action(async (flags) => {
-        exitCode = await check({ ...flags, debug });
-      }),
-  );
-
-  program.addCommand(
-    cloneCommand()
-      .exitOverride()
-      .configureOutput(OUTPUT)
-      .configureHelp({ showGlobalOptions: true })
-      .action(async (flags) => {
-        exitCode = await clone({ ...flags, debug });
-      }),
-  );
-
-  program.addCommand(
-    syncCommand()
-      .exitOverride()
-      .configureOutput(OUTPUT)
-      .configureHelp({ showGlobalOptions: true })
-      .action(async (flags) => {
-        exitCode = await sync({ ...flags, debug });
-      }),
-  );
-
-  program.addCommand(
-    statusCommand()
-      .exitOverride()
-      .configureOutput(OUTPUT)
-      .configureHelp({ showGlobalOptions: true })
-      .action(async (flags) => {
-        exitCode = await status({ ...flags, debug });
-      }),
-  );
+  // Each command parses its own flags and returns its exit code; errors are reported below.
+  const add = <F extends object>(command: Command, run: (flags: F & { debug: boolean }) => Promise<number>): void => {
+    program.addCommand(
+      command
+        .exitOverride()
+        .configureOutput(OUTPUT)
+        .configureHelp({ showGlobalOptions: true })
+        .action(async (flags: F) => {
+          exitCode = await run({ ...flags, debug });
+        }),
+    );
+  };
+  add(checkCommand(), check);
+  add(cloneCommand(), clone);
+  add(syncCommand(), sync);
+  add(statusCommand(), status);
+  add(cutoverCommand(), cutover);
+  add(cleanupCommand(), cleanup);
 
   try {
     await program.parseAsync([...argv]);

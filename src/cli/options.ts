@@ -94,3 +94,17 @@ export function parseSize(text: string): number {
   if (!match) throw usageError(`size "${text}" is not understood`, 'write it like 256MB or 1GB');
   return Math.round(Number(match[1]) * UNITS[(match[2] ?? 'B').toUpperCase()]!);
 }
+
+/** A duration given in seconds on the command line (`--max-lag 0.5`), as milliseconds. */
+export function parseSeconds(text: string, flag: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw usageError(`${flag} "${text}" is not a number of seconds`, `write it like ${flag} 1 or ${flag} 0.5`);
+  return seconds * 1000;
+}
+
+/** One of a closed set of words (`--freeze read-only`). */
+export function parseChoice<T extends string>(text: string, flag: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === text);
+  if (found === undefined) throw usageError(`${flag} "${text}" is not one of ${choices.join(', ')}`, `use ${flag} ${choices[0]}`);
+  return found;
+}

@@ -38,9 +38,14 @@ export {
   startSyncState,
   startStreamingState,
   setSyncPhase,
+  startStreamingRun,
+  requestSyncStop,
+  readStopRequest,
   recordAppliedBatch,
   recordIdlePosition,
   recordHeartbeat,
   readSyncTables,
 } from './sync.js';
 export type { SyncState, SyncPhase, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
+export { ensureCutoverState, recordFreezeIntent, recordRevoked, recordUnfrozen, recordCutoverOutcome, freezesInPlace } from './cutover.js';
+export type { FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';

@@ -25,6 +25,10 @@ export interface SyncState {
   readonly appliedRows: number;
   readonly heartbeatAt: Date | null;
   readonly fenceLsn: string | null;
+  /** The backend of sync's own monitoring session on the source: a cut-over's drain must spare it. */
+  readonly sourcePid: number | null;
+  readonly stopRequestedAt: Date | null;
+  readonly stopReason: string | null;
 }
 
 export async function ensureSyncState(client: pg.Client): Promise<void> {
@@ -49,7 +53,10 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
       transactions_per_second float8,
       rows_per_second      float8,
       heartbeat_at         timestamptz,
-      started_at           timestamptz NOT NULL DEFAULT now()
+      started_at           timestamptz NOT NULL DEFAULT now(),
+      source_pid           integer,
+      stop_requested_at    timestamptz,
+      stop_reason          text
     );
     CREATE TABLE IF NOT EXISTS pgferry.sync_tables (
       table_name text PRIMARY KEY,
@@ -81,9 +88,13 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     applied_rows: string;
     heartbeat_at: Date | null;
     fence_lsn: string | null;
+    source_pid: number | null;
+    stop_requested_at: Date | null;
+    stop_reason: string | null;
   }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
              source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
-             applied_transactions::text, applied_rows::text, heartbeat_at, fence_lsn::text
+             applied_transactions::text, applied_rows::text, heartbeat_at, fence_lsn::text,
+             source_pid, stop_requested_at, stop_reason
         FROM pgferry.sync`);
   const row = rows[0];
   if (!row) return undefined;
@@ -105,13 +116,17 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     appliedRows: Number(row.applied_rows),
     heartbeatAt: row.heartbeat_at,
     fenceLsn: row.fence_lsn,
+    sourcePid: row.source_pid,
+    stopRequestedAt: row.stop_requested_at,
+    stopReason: row.stop_reason,
   };
 }
 
 export async function startSyncState(client: pg.Client, identity: { name: string; slot: string; publication: string }): Promise<void> {
   await client.query(
     `INSERT INTO pgferry.sync (name, slot_name, publication, phase) VALUES ($1, $2, $3, 'cloning')
-     ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'cloning', started_at = now()`,
+     ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'cloning', started_at = now(),
+                                          fence_lsn = NULL, stop_requested_at = NULL, stop_reason = NULL`,
     [identity.name, identity.slot, identity.publication],
   );
 }
@@ -119,6 +134,24 @@ export async function startSyncState(client: pg.Client, identity: { name: string
 /** The copy is in at the slot's consistent point: streaming starts from there. */
 export async function startStreamingState(client: pg.Client, consistentLsn: string): Promise<void> {
   await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [consistentLsn]);
+}
+
+/** Streaming (re)starts: which source backend is sync's own, and no stop asked of this run yet. */
+export async function startStreamingRun(client: pg.Client, sourcePid: number): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1`, [sourcePid]);
+}
+
+/**
+ * How another pgferry process (cut-over) stops a running sync: through the target, the one
+ * place both can reach. Sync looks for the request several times a second.
+ */
+export async function requestSyncStop(client: pg.Client, reason: string): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1`, [reason]);
+}
+
+export async function readStopRequest(client: pg.Client): Promise<string | undefined> {
+  const { rows } = await client.query<{ reason: string | null }>(`SELECT stop_reason AS reason FROM pgferry.sync WHERE stop_requested_at IS NOT NULL`);
+  return rows[0] ? (rows[0].reason ?? 'stop requested') : undefined;
 }
 
 export async function setSyncPhase(client: pg.Client, phase: SyncPhase): Promise<void> {

@@ -5,7 +5,7 @@ import { clone, type CloneSummary, type CopyProgress } from '../copy/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
-import { cloneState, ensureSyncState, readSyncState, setSyncPhase, startStreamingState, startSyncState } from '../state/index.js';
+import { cloneState, ensureSyncState, readStopRequest, readSyncState, setSyncPhase, startStreamingRun, startStreamingState, startSyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { Monitor } from './monitor.js';
 import {
@@ -54,8 +54,14 @@ export interface SyncSummary {
   readonly transactions: number;
   readonly rows: number;
   readonly reconnects: number;
-  readonly stoppedBecause: 'caught up' | 'asked to stop';
+  readonly stoppedBecause: StopCause;
 }
+
+/** Why sync ended: its own goal, a signal, or a cut-over that asked through the target. */
+export type StopCause = 'caught up' | 'asked to stop' | 'cut over';
+
+/** How often a streaming sync looks on the target for a cut-over's stop request. */
+const STOP_POLL_MS = 100;
 
 /** Prefix of the logical messages `pgferry cutover` emits as its fence. */
 export const FENCE_PREFIX = 'pgferry.fence';
@@ -92,6 +98,12 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     const state = await readSyncState(admin.client);
     if (state && state.name !== names.name && !options.dropExisting) {
       throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
+    }
+    if (state?.stopRequestedAt && !options.dropExisting) {
+      throw usageError(
+        `migration "${state.name}" is over: ${state.stopReason ?? 'a stop was requested'} at ${state.stopRequestedAt.toISOString()}, and the application may write to the target now`,
+        'run pgferry cleanup to remove the slot, publication and state, or sync --drop-existing to start a new migration',
+      );
     }
     source = await connect(options.source);
     const needsClone = state === undefined || state.phase === 'cloning' || options.dropExisting;
@@ -190,7 +202,7 @@ interface StreamTotals {
   transactions: number;
   rows: number;
   reconnects: number;
-  stoppedBecause: 'caught up' | 'asked to stop';
+  stoppedBecause: StopCause;
 }
 
 async function streamWithRetries(options: SyncOptions, names: MigrationNames, firstSession: ReplicationSession | undefined, log: Logger): Promise<StreamTotals> {
@@ -223,7 +235,7 @@ async function streamOnce(
   knownGoal: Lsn | undefined,
   setGoal: (goal: Lsn) => void,
   totals: StreamTotals,
-): Promise<'caught up' | 'asked to stop'> {
+): Promise<StopCause> {
   const opened: Connection[] = [];
   const open = async (spec: ConnectionSpec) => {
     const connection = await connect(spec);
@@ -233,6 +245,8 @@ async function streamOnce(
   let session = givenSession;
   let stream: ChangeStream | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let stopPoll: NodeJS.Timeout | undefined;
+  let stopRequested: string | undefined;
   const onAbort = () => stream?.stop();
   try {
     const sourceMonitor = await open(options.source);
@@ -245,7 +259,8 @@ async function streamOnce(
     if (!state) throw new PgferryError('query', 'target: the pgferry sync state is gone', { side: 'target', fix: 'run pgferry sync --drop-existing to start over' });
     const slot = await readSlot(sourceMonitor, names.slot, major);
     if (!slot.exists || slot.lost) throw slotGoneError(names.slot, slot);
-    await setSyncPhase(target, 'streaming');
+    const { rows: pid } = await sourceMonitor.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    await startStreamingRun(target, pid[0]!.pid);
     const appliedLsn = parseLsn(state.appliedLsn);
     if (knownGoal === undefined) {
       // The insert position, not the write position: a commit made with synchronous_commit = off
@@ -287,6 +302,20 @@ async function streamOnce(
     }, 1000);
     options.signal?.addEventListener('abort', onAbort);
     if (options.signal?.aborted) running.stop();
+    let polling = false;
+    stopPoll = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      readStopRequest(targetMonitor)
+        .then((reason) => {
+          if (reason === undefined || stopRequested !== undefined) return;
+          stopRequested = reason;
+          log.info({ reason }, 'stop requested through the target; stopping');
+          running.stop();
+        })
+        .catch((error: unknown) => running.abort(error instanceof Error ? error : new Error(String(error))))
+        .finally(() => (polling = false));
+    }, STOP_POLL_MS);
 
     let caughtUp = false;
     await running.run((progress: StreamProgress) => {
@@ -294,7 +323,8 @@ async function streamOnce(
       return caughtUp;
     });
     clearInterval(timer);
-    while (ticking) await sleep(20);
+    clearInterval(stopPoll);
+    while (ticking || polling) await sleep(20);
     await finishCleanly(running, targetMonitor, session);
     // One last heartbeat, so status shows where this run left the lag.
     await monitor.tick();
@@ -302,8 +332,9 @@ async function streamOnce(
     totals.appliedLsn = formatLsn(running.progress.appliedLsn);
     totals.transactions += running.progress.transactions;
     totals.rows += running.progress.rows;
-    log.info({ appliedLsn: totals.appliedLsn, transactions: totals.transactions, rows: totals.rows }, caughtUp ? 'caught up; stopping' : 'stopped');
-    return caughtUp ? 'caught up' : 'asked to stop';
+    const cause: StopCause = caughtUp ? 'caught up' : stopRequested !== undefined ? 'cut over' : 'asked to stop';
+    log.info({ appliedLsn: totals.appliedLsn, transactions: totals.transactions, rows: totals.rows, cause }, caughtUp ? 'caught up; stopping' : 'stopped');
+    return cause;
   } catch (error) {
     if (stream) {
       totals.transactions += stream.progress.transactions;
@@ -313,6 +344,7 @@ async function streamOnce(
     throw error;
   } finally {
     clearInterval(timer);
+    clearInterval(stopPoll);
     options.signal?.removeEventListener('abort', onAbort);
     stream?.close();
     await Promise.all(opened.map((c) => c.client.end().catch(() => undefined)));

@@ -11,3 +11,5 @@ export { compareTables } from './compare.js';
 export type { Comparison, TableComparison } from './compare.js';
 export { ACCOUNTS_PER_SCALE, TELLERS_PER_SCALE, LOAD_APPLICATION_NAME, isDisconnect } from './load.js';
 export type { LoadHandle, LoadTransaction } from './load.js';
+export { startWriter, WRITER_SCHEMA_SQL } from './writer.js';
+export type { Writer, WriterReport, CommittedWrite } from './writer.js';

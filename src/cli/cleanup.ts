@@ -1,0 +1,41 @@
+import { Command } from 'commander';
+import { resolveConnection } from '../config/index.js';
+import { cleanup as runCleanup } from '../cutover/index.js';
+import { createLogger } from '../log/index.js';
+import { defaultMigrationName } from '../sync/index.js';
+import { EXIT } from './exit-codes.js';
+import { addConnectionOptions, type ConnectionFlags } from './options.js';
+import { printOut } from './terminal.js';
+
+interface CleanupFlags extends ConnectionFlags {
+  name?: string;
+  unfreezeSource?: boolean;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export function cleanupCommand(): Command {
+  const command = new Command('cleanup')
+    .description('drop the replication slot and publication on the source and the pgferry schema on the target; can run again')
+    .option('--name <name>', 'migration name, when the target no longer records it (default: the target database name)')
+    .option('--unfreeze-source', 'lift a cut-over\'s freeze of the source (read-only or revoked privileges)')
+    .option('--json', 'print what was removed as JSON');
+  addConnectionOptions(command);
+  return command;
+}
+
+export async function cleanup(flags: CleanupFlags): Promise<number> {
+  const source = await resolveConnection('source', flags.source);
+  const target = await resolveConnection('target', flags.target);
+  const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
+  const report = await runCleanup({ source, target, name: flags.name ?? defaultMigrationName(target.database), unfreezeSource: flags.unfreezeSource === true, logger: log });
+  if (flags.json) printOut(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const lines = report.removed.length > 0 ? [...report.removed] : ['nothing left to remove'];
+    for (const frozen of report.stillFrozen) {
+      lines.push(`source: the ${frozen} is still in place; schema pgferry on the target is kept, as it records it — run cleanup --unfreeze-source to lift it and finish`);
+    }
+    printOut(`${lines.join('\n')}\n`);
+  }
+  return EXIT.ok;
+}

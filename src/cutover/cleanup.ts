@@ -1,0 +1,99 @@
+import type pg from 'pg';
+import { connect, type ConnectionSpec } from '../config/index.js';
+import { messageOf, PgferryError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { freezesInPlace, readSyncState, type FreezeRecord } from '../state/index.js';
+import { migrationNames } from '../sync/index.js';
+import { liftFreeze } from './freeze.js';
+
+export interface CleanupOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  /** The migration name when the target holds no state to say it (default: the target database's name). */
+  readonly name: string;
+  readonly unfreezeSource: boolean;
+  readonly logger: Logger;
+}
+
+export interface CleanupReport {
+  /** What was removed or undone, one line each; empty when there was nothing left. */
+  readonly removed: readonly string[];
+  /** Freezes still on the source because `--unfreeze-source` was not given. */
+  readonly stillFrozen: readonly string[];
+}
+
+/**
+ * `pgferry cleanup`: removes what a migration left: on the source the slot (which holds WAL
+ * until dropped) and the publication, on the target the `pgferry` schema; with
+ * `--unfreeze-source`, the cut-over's freeze. The freeze records live in that schema, so
+ * freezes are lifted first and the schema dropped last. Running it again finds nothing and
+ * says so.
+ */
+export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
+  const target = await connect(options.target);
+  const source = await connect(options.source).catch(async (error: unknown) => {
+    await target.client.end().catch(() => undefined);
+    throw error;
+  });
+  const removed: string[] = [];
+  try {
+    const state = await readSyncState(target.client);
+    const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name);
+    const freezes = await freezesInPlace(target.client);
+    const stillFrozen: string[] = [];
+    for (const freeze of freezes) {
+      if (!options.unfreezeSource) {
+        stillFrozen.push(describeFreeze(freeze));
+        continue;
+      }
+      await liftFreeze(source.client, freeze);
+      await target.client.query(`UPDATE pgferry.cutover SET frozen = false WHERE id = $1`, [freeze.id]);
+      removed.push(`source: lifted the ${describeFreeze(freeze)}`);
+    }
+    removed.push(...(await dropSourceObjects(source.client, names.slot, names.publication)));
+    if (stillFrozen.length === 0) {
+      const { rows } = await target.client.query<{ present: boolean }>(`SELECT to_regnamespace('pgferry') IS NOT NULL AS present`);
+      if (rows[0]?.present) {
+        await target.client.query('DROP SCHEMA pgferry CASCADE');
+        removed.push('target: dropped schema pgferry (migration state)');
+      }
+    }
+    options.logger.debug({ removed }, 'cleanup done');
+    return { removed, stillFrozen };
+  } finally {
+    await source.client.end().catch(() => undefined);
+    await target.client.end().catch(() => undefined);
+  }
+}
+
+function describeFreeze(freeze: FreezeRecord): string {
+  return freeze.mode === 'read-only'
+    ? `read-only freeze of database ${freeze.database}`
+    : `revoke freeze (${freeze.revoked.length} grants to ${[...new Set(freeze.revoked.map((r) => r.role))].join(', ') || 'no role'})`;
+}
+
+async function dropSourceObjects(source: pg.Client, slot: string, publication: string): Promise<string[]> {
+  const removed: string[] = [];
+  const { rows } = await source.query<{ active_pid: number | null }>(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+  const found = rows[0];
+  if (found) {
+    if (found.active_pid !== null) {
+      throw new PgferryError('usage', `source: replication slot ${slot} is in use by pid ${found.active_pid}: pgferry sync is still running`, {
+        side: 'source',
+        fix: 'stop pgferry sync (Ctrl-C, or let pgferry cutover stop it) and run cleanup again',
+      });
+    }
+    try {
+      await source.query('SELECT pg_drop_replication_slot($1)', [slot]);
+    } catch (error) {
+      throw new PgferryError('query', `source: cannot drop replication slot ${slot}: ${messageOf(error)}`, { side: 'source', cause: error });
+    }
+    removed.push(`source: dropped replication slot ${slot}`);
+  }
+  const publications = await source.query<{ present: boolean }>(`SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1) AS present`, [publication]);
+  if (publications.rows[0]?.present) {
+    await source.query(`DROP PUBLICATION IF EXISTS "${publication.replace(/"/g, '""')}"`);
+    removed.push(`source: dropped publication ${publication}`);
+  }
+  return removed;
+}

@@ -1,0 +1,119 @@
+import type pg from 'pg';
+import { messageOf, PgferryError } from '../errors.js';
+
+/** A session that could still commit a write after the freeze began. */
+interface Holder {
+  readonly pid: number;
+  readonly user: string;
+  readonly application: string;
+  readonly state: string;
+  readonly transactionSeconds: number | null;
+  readonly query: string;
+}
+
+export interface DrainReport {
+  /** Idle sessions ended so they reconnect under the freeze. */
+  readonly sessionsEnded: number;
+  readonly waitedMs: number;
+}
+
+export interface DrainOptions {
+  /** Which freeze the sessions are drained for: what "could still write" means differs. */
+  readonly mode: 'read-only' | 'revoke';
+  /** Server time the freeze took effect, as the server printed it (microseconds kept). */
+  readonly frozenAt: string;
+  /** Backends never touched: this session's own, and sync's. */
+  readonly spare: readonly number[];
+  /** `--freeze revoke`: only these roles' sessions matter. */
+  readonly roles: readonly string[];
+  readonly timeoutMs: number;
+  readonly pollMs?: number;
+}
+
+/**
+ * Waits until no session that started before the freeze can still write.
+ * - read-only: sessions opened before the freeze kept a read-write default. Those between
+ *   transactions are ended (their clients reconnect, read-only); those inside one are left to
+ *   finish it, then ended.
+ * - revoke: privileges are checked per statement, so only a transaction begun before the
+ *   revoke can still commit a write; it is waited for, never ended.
+ * Prepared transactions can be committed by any session later: they hold the drain too.
+ * At the timeout the error names every session still holding it.
+ */
+export async function drainSessions(source: pg.Client, options: DrainOptions): Promise<DrainReport> {
+  const started = Date.now();
+  let ended = 0;
+  for (;;) {
+    const holders = await findHolders(source, options);
+    const prepared = await preparedTransactions(source);
+    if (holders.length === 0 && prepared.length === 0) return { sessionsEnded: ended, waitedMs: Date.now() - started };
+    if (options.mode === 'read-only') {
+      const idle = holders.filter((h) => h.state === 'idle').map((h) => h.pid);
+      if (idle.length > 0) ended += await endSessions(source, idle);
+    }
+    if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.state !== 'idle'), prepared, options.timeoutMs);
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 10));
+  }
+}
+
+async function findHolders(source: pg.Client, options: DrainOptions): Promise<Holder[]> {
+  const since = options.mode === 'read-only' ? 'backend_start' : 'xact_start';
+  const { rows } = await source.query<{ pid: number; user: string | null; application: string; state: string | null; transaction_seconds: number | null; query: string | null }>(
+    `SELECT pid, usename AS user, application_name AS application, state,
+            extract(epoch FROM clock_timestamp() - xact_start)::float8 AS transaction_seconds, query
+       FROM pg_stat_activity
+      WHERE datname = current_database() AND backend_type = 'client backend'
+        AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])
+        AND ${since} < $2::timestamptz
+        AND ($3::text[] = '{}' OR usename = ANY($3::text[]))`,
+    [options.spare, options.frozenAt, options.mode === 'revoke' ? options.roles : []],
+  );
+  return rows.map((r) => ({
+    pid: r.pid,
+    user: r.user ?? '?',
+    application: r.application,
+    state: r.state ?? 'unknown',
+    transactionSeconds: r.transaction_seconds,
+    query: r.query ?? '',
+  }));
+}
+
+async function preparedTransactions(source: pg.Client): Promise<string[]> {
+  const { rows } = await source.query<{ gid: string; owner: string }>(`SELECT gid, owner FROM pg_prepared_xacts WHERE database = current_database()`);
+  return rows.map((r) => `prepared transaction "${r.gid}" of ${r.owner}`);
+}
+
+async function endSessions(source: pg.Client, pids: readonly number[]): Promise<number> {
+  try {
+    // Only sessions still between transactions: one that just began a transaction loses it
+    // uncommitted, which its client sees as an error; nothing committed is lost either way.
+    const { rows } = await source.query<{ n: number }>(
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[]) AND state = 'idle'`,
+      [pids],
+    );
+    return rows[0]?.n ?? 0;
+  } catch (error) {
+    throw new PgferryError('query', `source: cannot end the sessions opened before the freeze: ${messageOf(error)}`, {
+      side: 'source',
+      fix: 'run the cut-over as a superuser or a member of pg_signal_backend, or stop the application and use --freeze none',
+      cause: error,
+    });
+  }
+}
+
+function drainTimeout(holders: readonly Holder[], prepared: readonly string[], timeoutMs: number): PgferryError {
+  const described = holders.map(
+    (h) =>
+      `pid ${h.pid} (user ${h.user}${h.application ? `, application ${h.application}` : ''}, ${h.state}` +
+      `${h.transactionSeconds === null ? '' : `, transaction open ${h.transactionSeconds.toFixed(1)} s`}): ${oneLine(h.query)}`,
+  );
+  return new PgferryError('query', `source: the drain timed out after ${(timeoutMs / 1000).toFixed(1)} s; still running: ${[...described, ...prepared].join('; ')}`, {
+    side: 'source',
+    fix: 'end or finish those transactions (pg_terminate_backend(pid), COMMIT/ROLLBACK PREPARED) and run the cut-over again, or give it a longer --drain-timeout',
+  });
+}
+
+function oneLine(query: string): string {
+  const flat = query.replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat;
+}

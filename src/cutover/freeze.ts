@@ -1,0 +1,69 @@
+import type pg from 'pg';
+import type { Scope } from '../catalog/index.js';
+import type { FreezeMode, FreezeRecord } from '../state/index.js';
+import { drainSessions, type DrainReport } from './drain.js';
+import { freezeReadOnly, liftReadOnly, previousReadOnly } from './read-only.js';
+import { applyRevoke, liftRevoke, planRevoke } from './revoke.js';
+
+export type { FreezeMode } from '../state/index.js';
+
+/** What a freeze will change on the source, known before anything changes, so it can be recorded first. */
+export type FreezePlan = Omit<FreezeRecord, 'id'> & { readonly roles: readonly string[] };
+
+export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: readonly string[], scope: Scope): Promise<FreezePlan> {
+  const { rows } = await source.query<{ db: string }>('SELECT current_database() AS db');
+  const database = rows[0]!.db;
+  switch (mode) {
+    case 'read-only':
+      return { mode, database, previousReadOnly: await previousReadOnly(source), revoked: [], roles };
+    case 'revoke':
+      return { mode, database, previousReadOnly: null, revoked: await planRevoke(source, roles, scope), roles };
+    case 'none':
+      return { mode, database, previousReadOnly: null, revoked: [], roles };
+  }
+}
+
+/**
+ * Stops writes and returns the server's clock at the moment the freeze took hold (as text,
+ * microseconds kept): the drain compares session and transaction starts with it.
+ */
+export async function applyFreeze(source: pg.Client, plan: FreezePlan, scope: Scope): Promise<string> {
+  if (plan.mode === 'read-only') await freezeReadOnly(source, plan.database);
+  if (plan.mode === 'revoke') await applyRevoke(source, plan.roles, plan.revoked, scope);
+  const { rows } = await source.query<{ at: string }>('SELECT clock_timestamp()::text AS at');
+  return rows[0]!.at;
+}
+
+export async function drainForFreeze(
+  source: pg.Client,
+  plan: FreezePlan,
+  frozenAt: string,
+  spare: readonly number[],
+  timeoutMs: number,
+): Promise<DrainReport> {
+  if (plan.mode === 'none') return { sessionsEnded: 0, waitedMs: 0 };
+  return drainSessions(source, { mode: plan.mode, frozenAt, spare, roles: plan.roles, timeoutMs });
+}
+
+/**
+ * Undoes a freeze from its record alone: a later `cleanup --unfreeze-source`, on another
+ * machine, can do it as well as the cut-over that made it.
+ */
+export async function liftFreeze(source: pg.Client, record: Pick<FreezeRecord, 'mode' | 'database' | 'previousReadOnly' | 'revoked'>): Promise<void> {
+  if (record.mode === 'read-only') await liftReadOnly(source, record.database, record.previousReadOnly);
+  if (record.mode === 'revoke') await liftRevoke(source, record.revoked);
+}
+
+/**
+ * Sessions opened during a read-only freeze keep their read-only default after it is lifted.
+ * Ending the idle ones makes pools reconnect writable; those inside a transaction are left alone.
+ */
+export async function endSessionsOpenedDuringFreeze(source: pg.Client, frozenAt: string, spare: readonly number[]): Promise<number> {
+  const { rows } = await source.query<{ n: number }>(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND backend_type = 'client backend' AND state = 'idle'
+        AND pid <> pg_backend_pid() AND pid <> ALL($2::int[]) AND backend_start >= $1::timestamptz`,
+    [frozenAt, spare],
+  );
+  return rows[0]?.n ?? 0;
+}

@@ -1,0 +1,223 @@
+import { performance } from 'node:perf_hooks';
+import type pg from 'pg';
+import { Scope, type ScopeFilter } from '../catalog/index.js';
+import { connect, type ConnectionSpec } from '../config/index.js';
+import { messageOf, PgferryError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { formatLsn } from '../replication/index.js';
+import { ensureCutoverState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, type FreezeMode } from '../state/index.js';
+import { verify, type VerifyReport } from '../verify/index.js';
+import { emitFence } from './fence.js';
+import { applyFreeze, drainForFreeze, endSessionsOpenedDuringFreeze, liftFreeze, planFreeze, type FreezePlan } from './freeze.js';
+import { syncSequences, type SequenceSync } from './sequences.js';
+import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
+
+export type VerifyLevel = 'none' | 'counts' | 'full';
+
+export interface CutoverOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  readonly filter: ScopeFilter;
+  readonly maxLagSeconds: number;
+  readonly catchUpTimeoutMs: number;
+  readonly freeze: FreezeMode;
+  /** `--freeze revoke`: the roles whose write privileges are revoked. */
+  readonly roles: readonly string[];
+  readonly drainTimeoutMs: number;
+  readonly fenceTimeoutMs: number;
+  readonly sequenceMargin: bigint;
+  readonly verify: VerifyLevel;
+  readonly unfreezeSource: boolean;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export interface CutoverStep {
+  readonly step: string;
+  readonly ms: number;
+}
+
+export interface CutoverReport {
+  /** From the freeze taking hold until sync stopped with everything applied and sequences set. */
+  readonly downtimeMs: number;
+  readonly fenceLsn: string;
+  readonly freeze: FreezeMode;
+  readonly sessionsEnded: number;
+  readonly sequences: readonly SequenceSync[];
+  readonly verified: VerifyReport | null;
+  readonly syncStopped: boolean;
+  readonly sourceUnfrozen: boolean;
+  readonly lagAtStartSeconds: number;
+  readonly steps: readonly CutoverStep[];
+}
+
+/** Time allowed for sync to notice the stop request and end cleanly. */
+const SYNC_STOP_TIMEOUT_MS = 15_000;
+
+/**
+ * `pgferry cutover`, while `pgferry sync` streams in another process:
+ *  1. wait until sync is within `--max-lag` of the source;
+ *  2. freeze writes on the source and drain the sessions that could still write;
+ *  3. emit a fence into the change stream and wait until sync has applied it: the target now
+ *     holds every transaction the source committed;
+ *  4. set the target's sequences to the source's values (plus the margin);
+ *  5. verify (counts, or full content);
+ *  6. stop sync.
+ * What a freeze changes is written on the target before the source is touched. If any step
+ * from 2 to 5 fails, the freeze is lifted, sync keeps running, and the error says which step.
+ */
+export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
+  const log = options.logger.child({ step: 'cutover' });
+  const scope = new Scope(options.filter);
+  const steps: CutoverStep[] = [];
+  const timed = async <T>(step: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      steps.push({ step, ms: round(performance.now() - started) });
+    }
+  };
+
+  const target = await connect(options.target);
+  let source: { client: pg.Client } | undefined;
+  try {
+    source = await connect(options.source);
+    const sourceClient = source.client;
+    const state = await assertSyncStreaming(target.client);
+    const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
+    log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
+    const lagAtStart = await timed('catch up', () => waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal));
+
+    await ensureCutoverState(target.client);
+    const cutoverId = await recordFreezeIntent(target.client, plan);
+    const spare = state.sourcePid === null ? [] : [state.sourcePid];
+    const frozenFrom = performance.now();
+    let frozenAt: string | undefined;
+    let stage = 'freeze';
+    try {
+      frozenAt = await timed('freeze', () => applyFreeze(sourceClient, plan, scope));
+      log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
+      stage = 'drain';
+      const drained = await timed('drain', () => drainForFreeze(sourceClient, plan, frozenAt!, spare, options.drainTimeoutMs));
+      stage = 'fence';
+      const fence = await timed('fence', async () => {
+        const emitted = await emitFence(sourceClient, cutoverId);
+        await waitForFence(target.client, emitted.after, options.fenceTimeoutMs);
+        return emitted;
+      });
+      const fenceLsn = formatLsn(fence.lsn);
+      log.info({ fenceLsn }, 'sync applied everything up to the fence');
+      stage = 'sequences';
+      const sequences = await timed('sequences', () => syncSequences(sourceClient, target.client, scope, options.sequenceMargin));
+      const missing = sequences.filter((s) => s.target === null);
+      if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
+      stage = 'verify';
+      const verified = options.verify === 'none' ? null : await timed('verify', () => verifyFrozen(options, options.verify as 'counts' | 'full'));
+      if (verified && !verified.identical) throw verifyFailed(verified);
+      stage = 'stop sync';
+      const syncStopped = await timed('stop sync', () => stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
+      const downtimeMs = round(performance.now() - frozenFrom);
+      if (!syncStopped) log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
+      let sourceUnfrozen = false;
+      if (options.unfreezeSource && plan.mode !== 'none') {
+        await liftFreeze(sourceClient, plan);
+        await recordUnfrozen(target.client, cutoverId);
+        sourceUnfrozen = true;
+      }
+      // A write with synchronous_commit on (the target's default for this session): its commit
+      // flushes the target's WAL, and with it every batch sync committed asynchronously.
+      await recordCutoverOutcome(target.client, cutoverId, { outcome: 'done', fenceLsn, downtimeMs });
+      return {
+        downtimeMs,
+        fenceLsn,
+        freeze: plan.mode,
+        sessionsEnded: drained.sessionsEnded,
+        sequences,
+        verified,
+        syncStopped,
+        sourceUnfrozen,
+        lagAtStartSeconds: lagAtStart,
+        steps,
+      };
+    } catch (error) {
+      const lifted = await unfreezeAfterFailure(sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
+      throw failedAt(stage, error, plan, lifted);
+    }
+  } finally {
+    await source?.client.end().catch(() => undefined);
+    await target.client.end().catch(() => undefined);
+  }
+}
+
+/** With writes frozen the result is exact: no recheck for a moving source. */
+function verifyFrozen(options: CutoverOptions, mode: 'counts' | 'full'): Promise<VerifyReport> {
+  return verify({
+    source: options.source,
+    target: options.target,
+    filter: options.filter,
+    mode,
+    logger: options.logger,
+    recheckWhileSyncing: false,
+    signal: options.signal,
+  });
+}
+
+function verifyFailed(report: VerifyReport): PgferryError {
+  const different = report.tables.filter((t) => t.status !== 'identical');
+  const shown = different.slice(0, 5).map((t) => `${t.name} (${t.status}: ${t.sourceRows} rows on the source, ${t.targetRows} on the target)`);
+  const sequences = report.sequences.filter((s) => s.status === 'behind' || s.status === 'missing-on-target').map((s) => `sequence ${s.name} ${s.status}`);
+  return new PgferryError('query', `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`, {
+    side: 'target',
+    fix: 'run pgferry verify --source … --target … to see the rows; do not point the application at the target',
+  });
+}
+
+interface Lifted {
+  readonly ok: boolean;
+  readonly problem?: string;
+}
+
+async function unfreezeAfterFailure(
+  source: pg.Client,
+  target: pg.Client,
+  cutoverId: number,
+  plan: FreezePlan,
+  frozenAt: string | undefined,
+  spare: readonly number[],
+  log: Logger,
+): Promise<Lifted> {
+  try {
+    // A transaction left open by the failed step would hold the lift.
+    await source.query('ROLLBACK').catch(() => undefined);
+    await liftFreeze(source, plan);
+    await recordUnfrozen(target, cutoverId).catch(() => undefined);
+    await recordCutoverOutcome(target, cutoverId, { outcome: 'failed', fenceLsn: undefined, downtimeMs: undefined }).catch(() => undefined);
+    if (plan.mode === 'read-only' && frozenAt !== undefined) {
+      const ended = await endSessionsOpenedDuringFreeze(source, frozenAt, spare).catch(() => 0);
+      if (ended > 0) log.info({ sessions: ended }, 'ended idle sessions opened during the freeze, so they reconnect writable');
+    }
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, problem: messageOf(error) };
+  }
+}
+
+function failedAt(stage: string, error: unknown, plan: FreezePlan, lifted: Lifted): PgferryError {
+  const cause = error instanceof PgferryError ? error : undefined;
+  const unfrozen =
+    plan.mode === 'none'
+      ? 'sync keeps running'
+      : lifted.ok
+        ? 'the source is writable again and sync keeps running'
+        : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source; sync keeps running`;
+  return new PgferryError(cause?.kind ?? 'query', `cut-over failed at the ${stage} step: ${messageOf(error)}; ${unfrozen}`, {
+    side: cause?.side,
+    fix: cause?.fix ?? 'fix the cause above and run pgferry cutover again',
+    cause: error,
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,99 @@
+import type pg from 'pg';
+import { PgferryError } from '../errors.js';
+import { parseLsn, type Lsn } from '../replication/index.js';
+import { readSyncState, requestSyncStop, type SyncState } from '../state/index.js';
+
+/**
+ * The cut-over's view of a sync running in another process, read from the target's `pgferry`
+ * schema: the only channel the two share, so they can run on different machines.
+ */
+
+/** A heartbeat older than this means no sync is streaming (it writes one every second). */
+const HEARTBEAT_FRESH_SECONDS = 5;
+
+async function readFresh(target: pg.Client): Promise<{ state: SyncState | undefined; heartbeatAge: number | null }> {
+  const state = await readSyncState(target);
+  if (!state) return { state, heartbeatAge: null };
+  const { rows } = await target.query<{ age: number | null }>(`SELECT extract(epoch FROM now() - heartbeat_at)::float8 AS age FROM pgferry.sync`);
+  return { state, heartbeatAge: rows[0]?.age ?? null };
+}
+
+/** Refuses to start a cut-over with no sync streaming into the target: nothing would apply the fence. */
+export async function assertSyncStreaming(target: pg.Client): Promise<SyncState> {
+  const { state, heartbeatAge } = await readFresh(target);
+  if (!state) {
+    throw new PgferryError('usage', 'target: no pgferry sync state here: this database is not following a source', {
+      side: 'target',
+      fix: 'run pgferry sync --source … --target … first, and the cut-over while it runs',
+    });
+  }
+  if (state.stopRequestedAt) {
+    throw new PgferryError('usage', `target: migration "${state.name}" was already cut over (${state.stopReason ?? 'stop requested'})`, {
+      side: 'target',
+      fix: 'point the application at the target; run pgferry cleanup to remove the slot, publication and state',
+    });
+  }
+  if (state.phase !== 'streaming' || heartbeatAge === null || heartbeatAge > HEARTBEAT_FRESH_SECONDS) {
+    throw new PgferryError('usage', `target: pgferry sync is not running (phase ${state.phase}${heartbeatAge === null ? '' : `, last heartbeat ${heartbeatAge.toFixed(0)} s ago`})`, {
+      side: 'target',
+      fix: 'start pgferry sync --source … --target … in another terminal, and run the cut-over while it streams',
+    });
+  }
+  return state;
+}
+
+/** Step 1: lag under the limit, as sync's own monitor measures it, within the time limit. */
+export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last: { lag: number | null; age: number | null } = { lag: null, age: null };
+  for (;;) {
+    const { state, heartbeatAge } = await readFresh(target);
+    last = { lag: state?.lagSeconds ?? null, age: heartbeatAge };
+    if (state?.phase === 'streaming' && heartbeatAge !== null && heartbeatAge <= HEARTBEAT_FRESH_SECONDS && state.lagSeconds !== null && state.lagSeconds <= maxLagSeconds) {
+      return state.lagSeconds;
+    }
+    if (Date.now() > deadline || signal?.aborted) {
+      throw new PgferryError('query', `target: sync did not get within ${maxLagSeconds} s of the source in ${(timeoutMs / 1000).toFixed(0)} s (lag ${last.lag === null ? 'unknown' : `${last.lag.toFixed(1)} s`}${last.age !== null && last.age > HEARTBEAT_FRESH_SECONDS ? `, no heartbeat for ${last.age.toFixed(0)} s: is sync running?` : ''})`, {
+        side: 'target',
+        fix: 'let sync catch up (pgferry status shows the lag), then run the cut-over again; or raise --max-lag or --catch-up-timeout',
+      });
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * Step 3: sync has committed on the target the batch holding this cut-over's fence (recorded
+ * at or past `after`), so every source commit before the freeze is on the target.
+ */
+export async function waitForFence(target: pg.Client, after: Lsn, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await target.query<{ fence: string | null }>(`SELECT fence_lsn::text AS fence FROM pgferry.sync`);
+    const fence = rows[0]?.fence;
+    if (fence && parseLsn(fence) >= after) return;
+    if (Date.now() > deadline) {
+      throw new PgferryError('query', `target: sync did not apply the fence within ${(timeoutMs / 1000).toFixed(1)} s`, {
+        side: 'target',
+        fix: 'check that pgferry sync is running and not stuck (pgferry status, its log), then run the cut-over again; or raise --fence-timeout',
+      });
+    }
+    await sleep(5);
+  }
+}
+
+/** Step 6: asks sync to stop through the target and waits until it says it has. */
+export async function stopSync(target: pg.Client, reason: string, timeoutMs: number): Promise<boolean> {
+  await requestSyncStop(target, reason);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await target.query<{ phase: string }>(`SELECT phase FROM pgferry.sync`);
+    if (rows[0]?.phase === 'stopped') return true;
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

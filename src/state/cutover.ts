@@ -1,0 +1,88 @@
+import type pg from 'pg';
+
+/**
+ * What a cut-over did to the source, written on the target before it is done: a cut-over
+ * that dies half-way leaves the source frozen, and `pgferry cleanup --unfreeze-source` (from
+ * any machine) finds here exactly what to undo.
+ */
+export type FreezeMode = 'read-only' | 'revoke' | 'none';
+
+/** One privilege a `--freeze revoke` took away, to be given back exactly. */
+export interface RevokedPrivilege {
+  readonly role: string;
+  /** `table` or `sequence`; the object is schema-qualified and quoted. */
+  readonly kind: 'table' | 'sequence';
+  readonly object: string;
+  readonly privileges: readonly string[];
+}
+
+export interface FreezeRecord {
+  readonly id: number;
+  readonly mode: FreezeMode;
+  readonly database: string;
+  /** The database's own `default_transaction_read_only` setting before the freeze, if it had one. */
+  readonly previousReadOnly: string | null;
+  readonly revoked: readonly RevokedPrivilege[];
+}
+
+export async function ensureCutoverState(client: pg.Client): Promise<void> {
+  await client.query(`
+    CREATE SCHEMA IF NOT EXISTS pgferry;
+    CREATE TABLE IF NOT EXISTS pgferry.cutover (
+      id                 bigserial PRIMARY KEY,
+      started_at         timestamptz NOT NULL DEFAULT now(),
+      freeze_mode        text NOT NULL,
+      source_database    text NOT NULL,
+      previous_read_only text,
+      revoked            jsonb NOT NULL DEFAULT '[]',
+      frozen             boolean NOT NULL DEFAULT false,
+      outcome            text,
+      fence_lsn          pg_lsn,
+      downtime_ms        float8,
+      finished_at        timestamptz
+    );`);
+}
+
+/** Written before the source is touched, so a crash mid-freeze is always undoable. */
+export async function recordFreezeIntent(
+  client: pg.Client,
+  freeze: Omit<FreezeRecord, 'id'>,
+): Promise<number> {
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO pgferry.cutover (freeze_mode, source_database, previous_read_only, revoked, frozen)
+     VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id::text`,
+    [freeze.mode, freeze.database, freeze.previousReadOnly, JSON.stringify(freeze.revoked), freeze.mode !== 'none'],
+  );
+  return Number(rows[0]!.id);
+}
+
+export async function recordRevoked(client: pg.Client, id: number, revoked: readonly RevokedPrivilege[]): Promise<void> {
+  await client.query(`UPDATE pgferry.cutover SET revoked = $2::jsonb WHERE id = $1`, [id, JSON.stringify(revoked)]);
+}
+
+export async function recordUnfrozen(client: pg.Client, id: number): Promise<void> {
+  await client.query(`UPDATE pgferry.cutover SET frozen = false WHERE id = $1`, [id]);
+}
+
+export async function recordCutoverOutcome(
+  client: pg.Client,
+  id: number,
+  outcome: { readonly outcome: 'done' | 'failed'; readonly fenceLsn: string | undefined; readonly downtimeMs: number | undefined },
+): Promise<void> {
+  await client.query(`UPDATE pgferry.cutover SET outcome = $2, fence_lsn = $3::pg_lsn, downtime_ms = $4, finished_at = now() WHERE id = $1`, [
+    id,
+    outcome.outcome,
+    outcome.fenceLsn ?? null,
+    outcome.downtimeMs ?? null,
+  ]);
+}
+
+/** Freezes a cut-over left on the source (it died, or it kept the source read-only as asked). */
+export async function freezesInPlace(client: pg.Client): Promise<FreezeRecord[]> {
+  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.cutover') IS NOT NULL AS present`);
+  if (!exists.rows[0]?.present) return [];
+  const { rows } = await client.query<{ id: string; freeze_mode: FreezeMode; source_database: string; previous_read_only: string | null; revoked: RevokedPrivilege[] }>(
+    `SELECT id::text, freeze_mode, source_database, previous_read_only, revoked FROM pgferry.cutover WHERE frozen ORDER BY id DESC`,
+  );
+  return rows.map((r) => ({ id: Number(r.id), mode: r.freeze_mode, database: r.source_database, previousReadOnly: r.previous_read_only, revoked: r.revoked }));
+}
