@@ -5,6 +5,7 @@ import type { Logger } from '../log/index.js';
 import { freezesInPlace, readSyncState, type FreezeRecord } from '../state/index.js';
 import { migrationNames } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
+import { writableSession } from './read-only.js';
 
 export interface CleanupOptions {
   readonly source: ConnectionSpec;
@@ -37,6 +38,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   });
   const removed: string[] = [];
   try {
+    await writableSession(source.client);
     const state = await readSyncState(target.client);
     const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name);
     const freezes = await freezesInPlace(target.client);

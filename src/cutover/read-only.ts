@@ -26,6 +26,14 @@ export async function liftReadOnly(source: pg.Client, database: string, previous
   else await source.query(`ALTER DATABASE ${quoteIdent(database)} SET default_transaction_read_only = ${quoteLiteral(previous)}`);
 }
 
+/**
+ * A frozen source opens new sessions read-only; this one must lift the freeze and drop the
+ * slot and publication, so it takes its own read-write default.
+ */
+export async function writableSession(source: pg.Client): Promise<void> {
+  await source.query('SET default_transaction_read_only = off');
+}
+
 function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }

@@ -8,6 +8,7 @@ import { formatLsn } from '../replication/index.js';
 import { ensureCutoverState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, type FreezeMode } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import { emitFence } from './fence.js';
+import { writableSession } from './read-only.js';
 import { applyFreeze, drainForFreeze, endSessionsOpenedDuringFreeze, liftFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import { syncSequences, type SequenceSync } from './sequences.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
@@ -84,6 +85,8 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
   try {
     source = await connect(options.source);
     const sourceClient = source.client;
+    // A cut-over that died may have left the source frozen: this session must write anyway.
+    await writableSession(sourceClient);
     const state = await assertSyncStreaming(target.client);
     const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
@@ -103,7 +106,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       stage = 'fence';
       const fence = await timed('fence', async () => {
         const emitted = await emitFence(sourceClient, cutoverId);
-        await waitForFence(target.client, emitted.after, options.fenceTimeoutMs);
+        await waitForFence(target.client, emitted, options.fenceTimeoutMs);
         return emitted;
       });
       const fenceLsn = formatLsn(fence.lsn);

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { PgferryError } from '../errors.js';
-import { parseLsn, type Lsn } from '../replication/index.js';
+import { parseLsn } from '../replication/index.js';
 import { readSyncState, requestSyncStop, type SyncState } from '../state/index.js';
+import type { Fence } from './fence.js';
 
 /**
  * The cut-over's view of a sync running in another process, read from the target's `pgferry`
@@ -63,15 +64,19 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
 }
 
 /**
- * Step 3: sync has committed on the target the batch holding this cut-over's fence (recorded
- * at or past `after`), so every source commit before the freeze is on the target.
+ * Step 3: sync has committed on the target the transaction that carries this cut-over's fence,
+ * so every source commit before the freeze is on the target. The applied position passing the
+ * fence's own position says so on every version; on 14+, where pgoutput carries logical
+ * messages, sync also records the fence itself (at or past `after`). PostgreSQL 13 has no
+ * messages in pgoutput, but still sends the fence's (empty) transaction, or, if it skips it,
+ * moves the idle position past it.
  */
-export async function waitForFence(target: pg.Client, after: Lsn, timeoutMs: number): Promise<void> {
+export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await target.query<{ fence: string | null }>(`SELECT fence_lsn::text AS fence FROM pgferry.sync`);
-    const fence = rows[0]?.fence;
-    if (fence && parseLsn(fence) >= after) return;
+    const { rows } = await target.query<{ fence: string | null; applied: string }>(`SELECT fence_lsn::text AS fence, applied_lsn::text AS applied FROM pgferry.sync`);
+    const row = rows[0];
+    if (row && (parseLsn(row.applied) >= fence.lsn || (row.fence !== null && parseLsn(row.fence) >= fence.after))) return;
     if (Date.now() > deadline) {
       throw new PgferryError('query', `target: sync did not apply the fence within ${(timeoutMs / 1000).toFixed(1)} s`, {
         side: 'target',

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,4 +37,24 @@ export function runPgferry(args: readonly string[], env: Record<string, string> 
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });
+}
+
+/** A long-running pgferry (sync, migrate) in its own process, with its output collected. */
+export interface PgferryProcess {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (128 + n for a signal) once the process is gone. */
+  exited(): Promise<number>;
+}
+
+export function spawnPgferry(args: readonly string[], env: Record<string, string> = {}): PgferryProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exit = new Promise<number>((resolve) => child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  return { child, output: () => output, exited: () => exit };
 }

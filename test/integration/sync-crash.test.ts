@@ -1,21 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { compareTables, createPgbenchTables, startClusters, startLoad, type Cluster } from '../harness/index.js';
-import { runPgferry } from '../harness/cli.js';
+import { runPgferry, spawnPgferry } from '../harness/cli.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/pgferry.js', import.meta.url));
-
-function startSync(args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  return { child, output: () => output };
-}
-
-const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('sync: killed at random moments under load', () => {
@@ -42,10 +29,10 @@ describe('sync: killed at random moments under load', () => {
     const logs: string[] = [];
     try {
       for (const [i, delay] of moments.entries()) {
-        const run = startSync(args);
+        const run = spawnPgferry(args);
         await sleep(i === 0 ? delay + 1500 : delay);
         run.child.kill('SIGKILL');
-        await exited(run.child);
+        await run.exited();
         logs.push(`--- run ${i + 1}, killed after ${delay} ms\n${run.output()}`);
       }
     } finally {

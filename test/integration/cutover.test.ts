@@ -1,0 +1,280 @@
+/**
+ * The cut-over, end to end on real servers: `pgferry sync` in its own process, an application
+ * stand-in writing continuously, `pgferry cutover` in another process, then the application
+ * pointed at the target. And the ways a cut-over must fail safely: a fence that never
+ * arrives, a transaction that holds the drain, a freeze by revoke with a hole in it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { compareTables, runPgferry, spawnPgferry, startClusters, startWriter, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface CutoverJson {
+  downtimeMs: number;
+  fenceLsn: string;
+  freeze: string;
+  sequences: Array<{ name: string; source: string; target: string | null; moved: boolean }>;
+  verified: { identical: boolean; mode: string; tables: Array<{ name: string; sourceRows: number; targetRows: number }> } | null;
+  syncStopped: boolean;
+  sourceUnfrozen: boolean;
+}
+
+/** A source database with the writer's tables and some rows, an empty target, and sync streaming between them. */
+async function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
+  const db = await source.createDatabase({ prefix });
+  await target.sql('postgres', `CREATE DATABASE ${db}`);
+  await source.sql(db, WRITER_SCHEMA_SQL);
+  await source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g;
+                        INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`);
+  const args = ['--source', source.url(db), '--target', target.url(db)];
+  const sync = spawnPgferry(['sync', ...args]);
+  await waitUntilStreaming(target, db, sync);
+  return { db, sync, args };
+}
+
+async function waitUntilStreaming(target: Cluster, db: string, sync: PgferryProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ready = await target
+      .sql(db, `SELECT phase = 'streaming' AND heartbeat_at IS NOT NULL AS ok FROM pgferry.sync`)
+      .then((r) => (r.rows[0] as { ok: boolean } | undefined)?.ok === true)
+      .catch(() => false);
+    if (ready) return;
+    if (sync.child.exitCode !== null) throw new Error(`sync exited early:\n${sync.output()}`);
+    if (Date.now() > deadline) throw new Error(`sync never started streaming:\n${sync.output()}`);
+    await sleep(200);
+  }
+}
+
+/** A write from a new session: refused by a read-only freeze, accepted once it is lifted. */
+async function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean> {
+  try {
+    await cluster.sql(db, `INSERT INTO items (payload) VALUES ('probe')`);
+    await cluster.sql(db, `DELETE FROM items WHERE payload = 'probe'`);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === '25006') return false;
+    throw error;
+  }
+}
+
+async function stopSync(sync: PgferryProcess): Promise<void> {
+  if (sync.child.exitCode === null) sync.child.kill('SIGTERM');
+  await sync.exited();
+}
+
+for (const [from, to] of [
+  [13, 17],
+  [17, 18],
+] as const) {
+  describe(`cutover under a live writer, ${from} → ${to}`, () => {
+    let source: Cluster;
+    let target: Cluster;
+    before(async () => {
+      [source, target] = await startClusters([{ version: from }, { version: to }]);
+    });
+    after(async () => {
+      await Promise.all([source?.stop(), target?.stop()]);
+    });
+
+    it('loses no committed transaction, sets sequences past the source, and leaves the target equal to the source at the fence', async () => {
+      const { db, sync, args } = await migrationUnderWay(source, target, 'cut');
+      const writer = startWriter(source.url(db));
+      let written: WriterReport;
+      try {
+        await writer.waitForCommits(200, 'source');
+        const cut = await runPgferry(['cutover', ...args, '--json'], {}, 120_000);
+        assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
+        const report = JSON.parse(cut.stdout) as CutoverJson;
+
+        // Writes are frozen: the source has not moved since the fence, so the two must be equal now.
+        const comparison = await compareTables(source.url(db), target.url(db));
+        assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
+        assert.equal(await newSessionCanWrite(source, db), false, 'a new session on the source could still write after the cut-over');
+        assert.equal(await sync.exited(), 0, sync.output());
+        assert.match(sync.output(), /"cause":"cut over"/);
+
+        assert.equal(report.freeze, 'read-only');
+        assert.match(report.fenceLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+        assert.equal(report.syncStopped, true);
+        assert.equal(report.sourceUnfrozen, false);
+        assert.ok(report.downtimeMs > 0);
+        assert.equal(report.verified?.identical, true);
+        assert.deepEqual(report.sequences.map((s) => s.name).sort(), ['public.items_id_seq', 'public.ledger_id_seq']);
+
+        // Invariant 6: every sequence on the target at or past the source's.
+        for (const name of ['items_id_seq', 'ledger_id_seq']) {
+          const [s, t] = await Promise.all([source.sql(db, `SELECT last_value::text AS v FROM ${name}`), target.sql(db, `SELECT last_value::text AS v FROM ${name}`)]);
+          assert.ok(BigInt((t.rows[0] as { v: string }).v) >= BigInt((s.rows[0] as { v: string }).v), `${name}: target ${JSON.stringify(t.rows[0])} behind source ${JSON.stringify(s.rows[0])}`);
+        }
+
+        writer.switchTo(target.url(db));
+        await writer.waitForCommits(100, 'target');
+      } finally {
+        written = await writer.stop();
+        await stopSync(sync);
+      }
+      const report = written;
+      // No duplicate key on the target: its sequences were set past every id the source handed out.
+      assert.deepEqual(report.unexpectedErrors, []);
+      const onTarget = await target.sql(db, `SELECT array_agg(id::text) AS ids FROM ledger`);
+      const ledger = new Set((onTarget.rows[0] as { ids: string[] }).ids);
+      const lost = report.committed.flatMap((c) => c.ledgerIds).filter((id) => !ledger.has(id));
+      assert.deepEqual(lost, [], 'transactions the writer saw commit are missing on the target');
+      const items = await target.sql(db, `SELECT array_agg(id::text) AS ids FROM items`);
+      const present = new Set((items.rows[0] as { ids: string[] }).ids);
+      const deleted = new Set(report.committed.flatMap((c) => (c.deletedItem ? [c.deletedItem] : [])));
+      for (const c of report.committed) {
+        assert.equal(present.has(c.insertedItem), !deleted.has(c.insertedItem), `item ${c.insertedItem}`);
+      }
+      assert.ok(report.committed.filter((c) => c.side === 'source').length >= 200);
+      assert.ok(report.committed.filter((c) => c.side === 'target').length >= 100);
+
+      // Cleanup lifts the freeze, removes everything, and finds nothing the second time.
+      const first = await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db), '--unfreeze-source']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /lifted the read-only freeze/);
+      assert.match(first.stdout, /dropped replication slot pgferry_/);
+      assert.match(first.stdout, /dropped publication pgferry_/);
+      assert.match(first.stdout, /dropped schema pgferry/);
+      assert.equal(await newSessionCanWrite(source, db), true);
+      const second = await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db), '--unfreeze-source']);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(second.stdout.trim(), 'nothing left to remove');
+    });
+  });
+}
+
+describe('cutover failure paths, 17 → 18', () => {
+  let source: Cluster;
+  let target: Cluster;
+  before(async () => {
+    [source, target] = await startClusters([{ version: 17 }, { version: 18 }]);
+  });
+  after(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+  });
+
+  it('refuses to start without a running sync, and changes nothing', async () => {
+    const db = await source.createDatabase({ prefix: 'nosync' });
+    await target.sql('postgres', `CREATE DATABASE ${db}`);
+    await source.sql(db, WRITER_SCHEMA_SQL);
+    const result = await runPgferry(['cutover', '--source', source.url(db), '--target', target.url(db)]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /no pgferry sync state here/);
+    assert.equal(await newSessionCanWrite(source, db), true);
+  });
+
+  it('when the fence never arrives (sync stopped), unfreezes the source and says so; sync then carries on', async () => {
+    const { db, sync, args } = await migrationUnderWay(source, target, 'nofence');
+    try {
+      sync.child.kill('SIGSTOP');
+      const result = await runPgferry(['cutover', ...args, '--fence-timeout', '1.5']);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /cut-over failed at the fence step: target: sync did not apply the fence within 1\.5 s; the source is writable again and sync keeps running/);
+      assert.equal(await newSessionCanWrite(source, db), true);
+      sync.child.kill('SIGCONT');
+      await source.sql(db, `INSERT INTO items (payload) VALUES ('after the failed cut-over')`);
+      const deadline = Date.now() + 30_000;
+      while ((await target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'after the failed cut-over'`)).rows[0].n !== 1) {
+        assert.ok(Date.now() < deadline, `sync did not carry on after the failed cut-over:\n${sync.output()}`);
+        await sleep(100);
+      }
+      const state = await target.sql(db, `SELECT phase, stop_requested_at FROM pgferry.sync`);
+      assert.deepEqual(state.rows[0], { phase: 'streaming', stop_requested_at: null });
+    } finally {
+      sync.child.kill('SIGCONT');
+      await stopSync(sync);
+    }
+  });
+
+  it('when a long transaction holds the drain, the timeout names it and the source is unfrozen', async () => {
+    const { db, sync, args } = await migrationUnderWay(source, target, 'drain');
+    const holder = new pg.Client({ connectionString: source.url(db), application_name: 'long-report' });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN; UPDATE items SET counter = counter + 1 WHERE id = 1`);
+      const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const result = await runPgferry(['cutover', ...args, '--drain-timeout', '1']);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, new RegExp(`the drain timed out after 1\\.0 s; still running: pid ${rows[0]!.pid} \\(user \\w+, application long-report, idle in transaction, transaction open`));
+      assert.match(result.stderr, /the source is writable again/);
+      // The held transaction was never touched: it commits, and sync carries it over.
+      await holder.query('COMMIT');
+      assert.equal(await newSessionCanWrite(source, db), true);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('--freeze revoke takes the roles\' write privileges for the freeze, and cleanup gives them back exactly', async () => {
+    const { db, sync, args } = await migrationUnderWay(source, target, 'revoke');
+    const role = `${db}_app`;
+    await source.sql(db, `CREATE ROLE ${role} LOGIN PASSWORD 'app-secret';
+                          GRANT USAGE ON SCHEMA public TO ${role};
+                          GRANT SELECT, INSERT, UPDATE ON items TO ${role};
+                          GRANT DELETE ON items TO ${role} WITH GRANT OPTION;
+                          GRANT SELECT, INSERT ON ledger TO ${role};
+                          GRANT USAGE ON SEQUENCE items_id_seq TO ${role}`);
+    const app = new pg.Client({ connectionString: source.url(db, { user: role, password: 'app-secret' }) });
+    await app.connect();
+    try {
+      await app.query(`INSERT INTO items (payload) VALUES ('before the freeze')`);
+      const result = await runPgferry(['cutover', ...args, '--freeze', 'revoke', '--roles', role, '--json'], {}, 60_000);
+      assert.equal(result.code, 0, `${result.stderr}\n${sync.output()}`);
+      await assert.rejects(app.query(`INSERT INTO items (payload) VALUES ('during the freeze')`), /permission denied/);
+      assert.equal((await target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'before the freeze'`)).rows[0].n, 1);
+
+      const cleaned = await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db), '--unfreeze-source']);
+      assert.equal(cleaned.code, 0, cleaned.stderr);
+      const privileges = await source.sql(
+        db,
+        `SELECT c.relname, a.privilege_type, a.is_grantable FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
+          WHERE a.grantee = $1::regrole AND c.relname IN ('items', 'ledger', 'items_id_seq') ORDER BY 1, 2`,
+        [role],
+      );
+      assert.deepEqual(privileges.rows, [
+        { relname: 'items', privilege_type: 'DELETE', is_grantable: true },
+        { relname: 'items', privilege_type: 'INSERT', is_grantable: false },
+        { relname: 'items', privilege_type: 'SELECT', is_grantable: false },
+        { relname: 'items', privilege_type: 'UPDATE', is_grantable: false },
+        { relname: 'items_id_seq', privilege_type: 'USAGE', is_grantable: false },
+        { relname: 'ledger', privilege_type: 'INSERT', is_grantable: false },
+        { relname: 'ledger', privilege_type: 'SELECT', is_grantable: false },
+      ]);
+      await app.query(`INSERT INTO items (payload) VALUES ('after the freeze')`);
+    } finally {
+      await app.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('--freeze revoke refuses a role that would still write (it owns a table), before freezing anything', async () => {
+    const { db, sync, args } = await migrationUnderWay(source, target, 'hole');
+    const role = `${db}_owner`;
+    try {
+      await source.sql(db, `CREATE ROLE ${role}; ALTER TABLE ledger OWNER TO ${role}`);
+      const result = await runPgferry(['cutover', ...args, '--freeze', 'revoke', '--roles', role]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, new RegExp(`--freeze revoke would leave writes open: ${role} on public.ledger`));
+      assert.equal((await target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
+    } finally {
+      await stopSync(sync);
+    }
+  });
+
+  it('rejects bad options with one line naming the fix', async () => {
+    const revoke = await runPgferry(['cutover', '--source', source.url('postgres'), '--target', target.url('postgres'), '--freeze', 'revoke']);
+    assert.equal(revoke.code, 2);
+    assert.match(revoke.stderr, /--freeze revoke needs the roles to revoke from — add --roles/);
+    const freeze = await runPgferry(['cutover', '--source', source.url('postgres'), '--target', target.url('postgres'), '--freeze', 'lock']);
+    assert.equal(freeze.code, 2);
+    assert.match(freeze.stderr, /--freeze "lock" is not one of read-only, revoke, none/);
+    const lag = await runPgferry(['cutover', '--source', source.url('postgres'), '--target', target.url('postgres'), '--max-lag', 'soon']);
+    assert.equal(lag.code, 2);
+    assert.match(lag.stderr, /--max-lag "soon" is not a number of seconds/);
+  });
+});
