@@ -4,6 +4,7 @@ import { check, checkCommand } from './check.js';
 import { cleanup, cleanupCommand } from './cleanup.js';
 import { clone, cloneCommand } from './clone.js';
 import { cutover, cutoverCommand } from './cutover.js';
+import { migrate, migrateCommand } from './migrate.js';
 import { EXIT } from './exit-codes.js';
 import { status, statusCommand } from './status.js';
 import { sync, syncCommand } from './sync.js';
@@ -50,6 +51,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   add(syncCommand(), sync);
   add(statusCommand(), status);
   add(cutoverCommand(), cutover);
+  add(migrateCommand(), migrate);
   add(cleanupCommand(), cleanup);
 
   try {

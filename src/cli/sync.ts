@@ -2,13 +2,13 @@ import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { LogProgress, TerminalProgress } from '../copy/index.js';
 import { usageError } from '../errors.js';
-import { createLogger } from '../log/index.js';
-import { defaultMigrationName, sync as runSync } from '../sync/index.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { defaultMigrationName, sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, parseSize, type ConnectionFlags, type CopyFlags, type FilterFlags } from './options.js';
 import { printOut } from './terminal.js';
 
-interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
+export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   name?: string;
   untilCaughtUp?: boolean;
   dropExisting?: boolean;
@@ -22,21 +22,27 @@ interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
 export function syncCommand(): Command {
   const command = new Command('sync')
     .description('clone at a replication slot\'s snapshot (when the target has no copy yet), then apply every committed change until stopped')
-    .option('--name <name>', 'migration name: the slot and publication are pgferry_<name> (default: the target database name)')
     .option('--until-caught-up', 'stop once everything committed on the source when streaming began is on the target')
-    .option('--drop-existing', 'drop the tables in scope on the target and pgferry\'s state, and start over with a new slot')
-    .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
-    .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
-    .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
     .option('--json', 'print the summary as JSON when sync stops');
-  // The initial copy, when the target has none yet.
-  addCopyOptions(command);
+  addSyncOptions(command);
   addConnectionOptions(command);
   addFilterOptions(command);
   return command;
 }
 
-export async function sync(flags: SyncFlags): Promise<number> {
+/** Sync's own options and the initial copy's, shared with `migrate`. */
+export function addSyncOptions(command: Command): Command {
+  command
+    .option('--name <name>', 'migration name: the slot and publication are pgferry_<name> (default: the target database name)')
+    .option('--drop-existing', 'drop the tables in scope on the target and pgferry\'s state, and start over with a new slot')
+    .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
+    .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
+    .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000');
+  return addCopyOptions(command);
+}
+
+/** Everything `sync` needs from its flags, checked, for `sync` and `migrate` alike. */
+export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: AbortSignal): Promise<SyncOptions> {
   const copy = copySettingsFrom(flags);
   const maxRetainedWal = parseSize(flags.maxRetainedWal);
   const memoryLimit = parseSize(flags.memoryLimit);
@@ -46,7 +52,27 @@ export async function sync(flags: SyncFlags): Promise<number> {
   }
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
-  const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
+  return {
+    source,
+    target,
+    filter: filterFrom(flags),
+    name: flags.name ?? defaultMigrationName(target.database),
+    untilCaughtUp: flags.untilCaughtUp === true,
+    dropExisting: flags.dropExisting === true,
+    maxRetainedWal,
+    memoryLimit,
+    maxBatchChanges,
+    clone: {
+      ...copy,
+      progress: process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log),
+    },
+    logger: log,
+    signal,
+  };
+}
+
+/** SIGINT and SIGTERM stop cleanly: the batch in flight commits, then the slot is acknowledged. */
+export function stopOnSignals(log: Logger): { signal: AbortSignal; release: () => void } {
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'stopping: the batch in flight commits, then the slot is acknowledged');
@@ -54,44 +80,47 @@ export async function sync(flags: SyncFlags): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  return {
+    signal: stop.signal,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+export async function sync(flags: SyncFlags): Promise<number> {
+  const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
+  const signals = stopOnSignals(log);
   try {
-    const summary = await runSync({
-      source,
-      target,
-      filter: filterFrom(flags),
-      name: flags.name ?? defaultMigrationName(target.database),
-      untilCaughtUp: flags.untilCaughtUp === true,
-      dropExisting: flags.dropExisting === true,
-      maxRetainedWal,
-      memoryLimit,
-      maxBatchChanges,
-      clone: {
-        ...copy,
-        progress: process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log),
-      },
-      logger: log,
-      signal: stop.signal,
-    });
-    const shown = {
-      name: summary.name,
-      slot: summary.slot,
-      appliedLsn: summary.appliedLsn,
-      transactions: summary.transactions,
-      rows: summary.rows,
-      reconnects: summary.reconnects,
-      stoppedBecause: summary.stoppedBecause,
-      cloned: summary.cloned ? { tables: summary.cloned.tables.length, rows: summary.cloned.tables.reduce((s, t) => s + t.rows, 0) } : undefined,
-    };
-    if (flags.json) printOut(`${JSON.stringify(shown, null, 2)}\n`);
-    else {
-      printOut(
-        `sync ${summary.name} stopped (${summary.stoppedBecause}) at ${summary.appliedLsn}: ${summary.transactions} transactions, ${summary.rows} row changes applied` +
-          `${summary.reconnects > 0 ? `, ${summary.reconnects} reconnects` : ''}.\n`,
-      );
-    }
+    const summary = await runSync(await syncOptionsFrom(flags, log, signals.signal));
+    printSyncSummary(summary, flags.json === true);
     return EXIT.ok;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.release();
+  }
+}
+
+/** What sync reports when it stops: the clone summarised, not every table. */
+export function syncSummaryJson(summary: SyncSummary): Record<string, unknown> {
+  return {
+    name: summary.name,
+    slot: summary.slot,
+    appliedLsn: summary.appliedLsn,
+    transactions: summary.transactions,
+    rows: summary.rows,
+    reconnects: summary.reconnects,
+    stoppedBecause: summary.stoppedBecause,
+    cloned: summary.cloned ? { tables: summary.cloned.tables.length, rows: summary.cloned.tables.reduce((s, t) => s + t.rows, 0) } : undefined,
+  };
+}
+
+export function printSyncSummary(summary: SyncSummary, json: boolean): void {
+  if (json) printOut(`${JSON.stringify(syncSummaryJson(summary), null, 2)}\n`);
+  else {
+    printOut(
+      `sync ${summary.name} stopped (${summary.stoppedBecause}) at ${summary.appliedLsn}: ${summary.transactions} transactions, ${summary.rows} row changes applied` +
+        `${summary.reconnects > 0 ? `, ${summary.reconnects} reconnects` : ''}.\n`,
+    );
   }
 }

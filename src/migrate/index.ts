@@ -1,0 +1,2 @@
+export { migrate } from './run.js';
+export type { MigrateOptions, MigrateReport } from './run.js';
