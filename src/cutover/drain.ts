@@ -9,6 +9,8 @@ interface Holder {
   readonly state: string;
   readonly transactionSeconds: number | null;
   readonly query: string;
+  /** Inside a transaction that began before the freeze: the one thing worth waiting for. */
+  readonly inOldTransaction: boolean;
 }
 
 export interface DrainReport {
@@ -33,8 +35,10 @@ export interface DrainOptions {
 /**
  * Waits until no session that started before the freeze can still write.
  * - read-only: sessions opened before the freeze kept a read-write default. Those between
- *   transactions are ended (their clients reconnect, read-only); those inside one are left to
- *   finish it, then ended.
+ *   transactions, or inside one begun after the freeze, are ended (their clients reconnect,
+ *   read-only; an ended transaction was not committed, so nothing is lost); those inside a
+ *   transaction begun before the freeze are left to finish it, then ended. Waiting for an
+ *   idle moment instead would let a busy client keep committing through the freeze.
  * - revoke: privileges are checked per statement, so only a transaction begun before the
  *   revoke can still commit a write; it is waited for, never ended.
  * Prepared transactions can be committed by any session later: they hold the drain too.
@@ -48,19 +52,28 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
     const prepared = await preparedTransactions(source);
     if (holders.length === 0 && prepared.length === 0) return { sessionsEnded: ended, waitedMs: Date.now() - started };
     if (options.mode === 'read-only') {
-      const idle = holders.filter((h) => h.state === 'idle').map((h) => h.pid);
-      if (idle.length > 0) ended += await endSessions(source, idle);
+      const free = holders.filter((h) => !h.inOldTransaction).map((h) => h.pid);
+      if (free.length > 0) ended += await endSessions(source, free, options.frozenAt);
     }
-    if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.state !== 'idle'), prepared, options.timeoutMs);
+    if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.inOldTransaction), prepared, options.timeoutMs);
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 10));
   }
 }
 
 async function findHolders(source: pg.Client, options: DrainOptions): Promise<Holder[]> {
   const since = options.mode === 'read-only' ? 'backend_start' : 'xact_start';
-  const { rows } = await source.query<{ pid: number; user: string | null; application: string; state: string | null; transaction_seconds: number | null; query: string | null }>(
+  const { rows } = await source.query<{
+    pid: number;
+    user: string | null;
+    application: string;
+    state: string | null;
+    transaction_seconds: number | null;
+    query: string | null;
+    in_old_transaction: boolean;
+  }>(
     `SELECT pid, usename AS user, application_name AS application, state,
-            extract(epoch FROM clock_timestamp() - xact_start)::float8 AS transaction_seconds, query
+            extract(epoch FROM clock_timestamp() - xact_start)::float8 AS transaction_seconds, query,
+            coalesce(xact_start < $2::timestamptz, false) AS in_old_transaction
        FROM pg_stat_activity
       WHERE datname = current_database() AND backend_type = 'client backend'
         AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])
@@ -75,6 +88,7 @@ async function findHolders(source: pg.Client, options: DrainOptions): Promise<Ho
     state: r.state ?? 'unknown',
     transactionSeconds: r.transaction_seconds,
     query: r.query ?? '',
+    inOldTransaction: r.in_old_transaction,
   }));
 }
 
@@ -83,13 +97,13 @@ async function preparedTransactions(source: pg.Client): Promise<string[]> {
   return rows.map((r) => `prepared transaction "${r.gid}" of ${r.owner}`);
 }
 
-async function endSessions(source: pg.Client, pids: readonly number[]): Promise<number> {
+async function endSessions(source: pg.Client, pids: readonly number[], frozenAt: string): Promise<number> {
   try {
-    // Only sessions still between transactions: one that just began a transaction loses it
-    // uncommitted, which its client sees as an error; nothing committed is lost either way.
+    // Checked again as they are ended: a transaction begun before the freeze is never cut short.
     const { rows } = await source.query<{ n: number }>(
-      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[]) AND state = 'idle'`,
-      [pids],
+      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+        WHERE pid = ANY($1::int[]) AND (xact_start IS NULL OR xact_start >= $2::timestamptz)`,
+      [pids, frozenAt],
     );
     return rows[0]?.n ?? 0;
   } catch (error) {
