@@ -10,3 +10,5 @@ export type { ScopeFilter, TableInfo, ServerInfo } from './catalog/index.js';
 export { PgferryError } from './errors.js';
 export type { ErrorKind, Side } from './errors.js';
 export { createLogger } from './log/index.js';
+export { verify } from './verify/index.js';
+export type { VerifyOptions, VerifyReport, VerifyMode, TableResult, SequenceResult, SchemaDifference, Difference } from './verify/index.js';

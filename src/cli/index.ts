@@ -5,6 +5,7 @@ import { clone, cloneCommand } from './clone.js';
 import { EXIT } from './exit-codes.js';
 import { status, statusCommand } from './status.js';
 import { sync, syncCommand } from './sync.js';
+import { verify, verifyCommand } from './verify.js';
 import { printErr, printOut, reportError } from './terminal.js';
 
 function packageVersion(): string {
@@ -68,6 +69,16 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       .configureHelp({ showGlobalOptions: true })
       .action(async (flags) => {
         exitCode = await status({ ...flags, debug });
+      }),
+  );
+
+  program.addCommand(
+    verifyCommand()
+      .exitOverride()
+      .configureOutput(OUTPUT)
+      .configureHelp({ showGlobalOptions: true })
+      .action(async (flags) => {
+        exitCode = await verify({ ...flags, debug });
       }),
   );
 
