@@ -18,3 +18,5 @@ export { cutover, cleanup } from './cutover/index.js';
 export type { CutoverOptions, CutoverReport, CleanupOptions, CleanupReport } from './cutover/index.js';
 export { migrate } from './migrate/index.js';
 export type { MigrateOptions, MigrateReport } from './migrate/index.js';
+export { verify } from './verify/index.js';
+export type { VerifyOptions, VerifyReport, VerifyMode, TableResult, SequenceResult, SchemaDifference, Difference } from './verify/index.js';

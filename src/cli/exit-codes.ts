@@ -8,6 +8,8 @@ export const EXIT = {
   usage: 2,
   /** The command ran, and what it found blocks the migration. */
   blocked: 3,
+  /** verify ran and found the target different from the source. */
+  different: 4,
 } as const;
 
 export function exitCodeFor(kind: ErrorKind): number {

@@ -8,6 +8,7 @@ import { migrate, migrateCommand } from './migrate.js';
 import { EXIT } from './exit-codes.js';
 import { status, statusCommand } from './status.js';
 import { sync, syncCommand } from './sync.js';
+import { verify, verifyCommand } from './verify.js';
 import { printErr, printOut, reportError } from './terminal.js';
 
 function packageVersion(): string {
@@ -50,6 +51,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   add(cloneCommand(), clone);
   add(syncCommand(), sync);
   add(statusCommand(), status);
+  add(verifyCommand(), verify);
   add(cutoverCommand(), cutover);
   add(migrateCommand(), migrate);
   add(cleanupCommand(), cleanup);

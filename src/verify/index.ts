@@ -1,0 +1,18 @@
+/**
+ * verify: proves the target equals the source, table by table, by content hashed inside
+ * PostgreSQL, and names the rows that differ. Cut-over calls it in 'counts' mode.
+ */
+export { verify } from './run.js';
+export type {
+  VerifyOptions,
+  VerifyReport,
+  VerifyMode,
+  TableResult,
+  TableStatus,
+  SequenceResult,
+  SequenceStatus,
+  SchemaDifference,
+  Difference,
+  DifferenceKind,
+  RowKey,
+} from './types.js';

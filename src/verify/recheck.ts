@@ -1,0 +1,90 @@
+import { readSyncState } from '../state/index.js';
+import { changedColumns, persistingKeyed, persistingMultiset } from './differences.js';
+import { countRows, type NamedKeyed, type NamedKeyless, type TableCheck } from './check-table.js';
+import { hashCounts } from './compare-keyless.js';
+import type { HashFunction } from './hash-sql.js';
+import { rowsByKey } from './keyed-queries.js';
+import { both, type Lane, type SideSession } from './session.js';
+
+/** pgferry sync is applying changes to this target: differences may only be changes in flight. */
+export async function syncIsStreaming(target: SideSession): Promise<boolean> {
+  try {
+    const state = await readSyncState(target.client);
+    return state?.phase === 'streaming';
+  } catch {
+    // No pgferry state we can read: nothing is streaming that we know of.
+    return false;
+  }
+}
+
+const POLL_MS = 200;
+
+/**
+ * Waits until the target's applied_lsn (written by sync in the same transaction as the changes
+ * it covers) is at or past `position`. False when it did not get there in time.
+ */
+export async function waitForTarget(target: SideSession, position: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ passed: boolean; applied: string | null }> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    const [row] = await target.arrays(
+      'reading the applied position of pgferry sync',
+      `SELECT applied_lsn >= $1::pg_lsn, applied_lsn::text FROM pgferry.sync`,
+      [position],
+    );
+    const applied = row?.[1] ?? null;
+    if (row?.[0] === 't') return { passed: true, applied };
+    if (performance.now() >= deadline) return { passed: false, applied };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** The later of two positions "X/Y" (null counts as the earliest). */
+export function laterPosition(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return lsnValue(a) >= lsnValue(b) ? a : b;
+}
+
+function lsnValue(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/**
+ * Reads the rows of a check's named differences again, each side in one statement, and keeps
+ * those that persist (see persistingKeyed): the source row as it was, the target still not.
+ */
+export async function recheckTable(lane: Lane, check: TableCheck, hash: HashFunction): Promise<TableCheck> {
+  const started = performance.now();
+  let keyed: NamedKeyed[] = [];
+  let keyless: NamedKeyless[] = [];
+  if (check.keyed.length > 0) {
+    const keys = check.keyed.map((d) => d.key);
+    const [s, t] = await both(lane, (side) => rowsByKey(side, check.table, hash, keys));
+    const names = check.table.columns.map((c) => c.name);
+    keyed = check.keyed.flatMap((first) => {
+      const id = JSON.stringify(first.key);
+      const sourceRow = s.get(id);
+      const targetRow = t.get(id);
+      const still = persistingKeyed(first, sourceRow?.hash ?? null, targetRow?.hash ?? null);
+      if (!still) return [];
+      return [still.kind === 'changed' && sourceRow && targetRow ? { ...still, columns: changedColumns(names, sourceRow.values, targetRow.values) } : still];
+    });
+  } else if (check.keyless.length > 0) {
+    const hashes = check.keyless.map((d) => d.hash);
+    const [s, t] = await both(lane, (side) => hashCounts(side, check.table, hash, { hashes }));
+    keyless = check.keyless.flatMap((first) => {
+      const still = persistingMultiset(first, s.get(first.hash) ?? 0, t.get(first.hash) ?? 0);
+      return still ? [{ ...still, row: first.row }] : [];
+    });
+  } else {
+    // Counts only: the same rule on whole-table counts.
+    const [s, t] = await both(lane, (side) => countRows(side, check.table));
+    const persists = s === check.sourceRows && s !== t;
+    return { ...check, status: persists ? 'different' : 'identical', sourceRows: s, targetRows: t, seconds: check.seconds + (performance.now() - started) / 1000 };
+  }
+  const differs = keyed.length > 0 || keyless.length > 0;
+  return { ...check, keyed, keyless, status: differs ? 'different' : 'identical', seconds: check.seconds + (performance.now() - started) / 1000 };
+}
+

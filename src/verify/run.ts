@@ -1,0 +1,165 @@
+import { availableParallelism } from 'node:os';
+import { Scope } from '../catalog/index.js';
+import { PgferryError, messageOf, type Side } from '../errors.js';
+import { checkTable, countRows, type CheckSettings, type TableCheck } from './check-table.js';
+import { chooseHashFunction } from './hash-sql.js';
+import { laterPosition, recheckTable, syncIsStreaming, waitForTarget } from './recheck.js';
+import { tableResult } from './report.js';
+import { compareSchema } from './schema-diff.js';
+import { compareSequences, sequenceDiffers } from './sequences.js';
+import { closeLane, openLane, type Lane } from './session.js';
+import { readTablesToVerify, tablesOnTarget, type TableToVerify } from './tables.js';
+import type { SchemaDifference, VerifyOptions, VerifyReport } from './types.js';
+
+/** Like clone's default: one lane per core, at least two, at most eight. */
+const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
+const DEFAULT_MAX_DIFFERENCES = 100;
+const DEFAULT_ROWS_PER_RANGE = 1_000_000;
+const DEFAULT_RECHECK_TIMEOUT_SECONDS = 60;
+/** Round 1 re-reads tables whose differences were cut at maxDifferences; round 2 rechecks by key. */
+const RECHECK_ROUNDS = 2;
+
+/**
+ * Compares the target with the source: every table in scope by content (or by count), the
+ * sequences, and (in full mode) the schema. Bad input (a pattern naming no table, a side that
+ * can't be reached) throws a PgferryError; a table that can't be compared is reported with
+ * status 'error' and the rest are still compared.
+ */
+export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+  const started = performance.now();
+  const log = options.logger;
+  const scope = new Scope(options.filter);
+  const jobs = options.jobs ?? DEFAULT_JOBS;
+  const maxDifferences = options.maxDifferences ?? DEFAULT_MAX_DIFFERENCES;
+  const notes: string[] = [];
+  const control = await openLane(options.source, options.target);
+  try {
+    const hash = options.mode === 'full' ? await chooseHashFunction(control) : 'md5';
+    if (options.mode === 'full' && hash === 'md5') notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
+    const { tables, all } = await side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope));
+    scope.assertPatternsMatch(all, 'the source database');
+    const onTarget = await side('target', 'listing the tables in scope', () => tablesOnTarget(control.target, scope));
+    const syncing = options.recheckWhileSyncing !== false && (await syncIsStreaming(control.target));
+    log.info({ tables: tables.length, mode: options.mode, hash, jobs, syncing }, 'verifying');
+
+    // Started now, awaited at the end: the schema is read on sessions of its own meanwhile.
+    const schema = settle(options.mode === 'full' ? compareSchema(options.source, options.target, scope) : Promise.resolve([] as SchemaDifference[]));
+    const sequences = settle(compareSequences(control.source, control.target, scope));
+
+    const settings: CheckSettings = {
+      mode: options.mode,
+      hash,
+      rowsPerRange: options.rowsPerRange ?? DEFAULT_ROWS_PER_RANGE,
+      maxDifferences,
+      signal: options.signal,
+    };
+    const present = (t: TableToVerify) => onTarget.has(`${t.schema}\u0000${t.table}`);
+    const byLargest = [...tables].sort((a, b) => b.bytes - a.bytes);
+    let checks = await inLanes(options, jobs, byLargest, async (lane, table) => {
+      const check = present(table) ? await checkTable(lane, table, settings) : await missingOnTarget(lane, table);
+      log.debug({ table: table.name, status: check.status, sourceRows: check.sourceRows, targetRows: check.targetRows, seconds: check.seconds }, 'table compared');
+      return check;
+    });
+
+    if (syncing) {
+      const outcome = await recheck(options, control, jobs, checks, settings);
+      checks = outcome.checks;
+      notes.push(...outcome.notes);
+    }
+
+    const sequenceResults = await sequences();
+    if (syncing && sequenceResults.some(sequenceDiffers)) notes.push('sync does not carry sequence values; pgferry cutover sets them on the target');
+    const schemaResults = await schema();
+    const results = checks.map((c) => tableResult(c, maxDifferences)).sort((a, b) => a.name.localeCompare(b.name));
+    for (const r of results) if (r.truncated) notes.push(`${r.name}: more than ${maxDifferences} rows differ; the first ${maxDifferences} are named`);
+    const identical = results.every((t) => t.status === 'identical') && !sequenceResults.some(sequenceDiffers) && schemaResults.length === 0;
+    return { identical, mode: options.mode, seconds: Number(((performance.now() - started) / 1000).toFixed(3)), tables: results, sequences: sequenceResults, schema: schemaResults, notes };
+  } finally {
+    await closeLane(control);
+  }
+}
+
+async function missingOnTarget(lane: Lane, table: TableToVerify): Promise<TableCheck> {
+  const started = performance.now();
+  const rows = await countRows(lane.source, table);
+  return { table, status: 'missing-on-target', sourceRows: rows, targetRows: 0, seconds: (performance.now() - started) / 1000, keyed: [], keyless: [], truncated: false, position: null };
+}
+
+/**
+ * While sync streams, the source moves during the check: a difference may be a change the
+ * target has not applied yet. Wait until the target has applied past the source position of
+ * the first check, then look again; only what persists is a difference.
+ */
+async function recheck(options: VerifyOptions, control: Lane, jobs: number, first: TableCheck[], settings: CheckSettings): Promise<{ checks: TableCheck[]; notes: string[] }> {
+  const notes: string[] = [];
+  const checks = new Map(first.map((c) => [c.table.name, c]));
+  const timeoutMs = (options.recheckTimeoutSeconds ?? DEFAULT_RECHECK_TIMEOUT_SECONDS) * 1000;
+  const deadline = performance.now() + timeoutMs;
+  const seen = first.filter((c) => c.status === 'different').length;
+  let pending = first.filter((c) => c.status === 'different');
+  for (let round = 1; round <= RECHECK_ROUNDS && pending.length > 0; round++) {
+    const position = pending.reduce<string | null>((p, c) => laterPosition(p, c.position), null);
+    if (position === null) break;
+    const waited = await waitForTarget(control.target, position, Math.max(0, deadline - performance.now()), options.signal);
+    if (!waited.passed) {
+      notes.push(
+        `sync is streaming, but the target (applied ${waited.applied ?? 'nothing'}) did not pass the source position ${position} within ${timeoutMs / 1000} s: ` +
+          `${pending.map((c) => c.table.name).join(', ')} reported as first seen, not rechecked`,
+      );
+      break;
+    }
+    const again = await inLanes(options, jobs, pending, (lane, check) =>
+      round === 1 && check.truncated ? checkTable(lane, check.table, settings) : recheckTable(lane, check, settings.hash),
+    );
+    for (const c of again) checks.set(c.table.name, c);
+    // A table read afresh (its differences were cut short) has its new differences rechecked next round.
+    pending = again.filter((c, i) => c.status === 'different' && round === 1 && pending[i]!.truncated);
+  }
+  const left = [...checks.values()].filter((c) => c.status === 'different').length;
+  if (seen > 0) {
+    notes.push(`sync is streaming: ${seen} table(s) differed at the first check; after the target applied past the source's position, ${left} still differ`);
+  }
+  return { checks: [...checks.values()], notes };
+}
+
+/** Runs `work` over `items` on up to `jobs` lanes, each lane opened once and used for item after item. */
+async function inLanes<T, R>(options: VerifyOptions, jobs: number, items: readonly T[], work: (lane: Lane, item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    const lane = await openLane(options.source, options.target);
+    try {
+      while (next < items.length) {
+        options.signal?.throwIfAborted();
+        const index = next++;
+        results[index] = await work(lane, items[index]!);
+      }
+    } finally {
+      await closeLane(lane);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  return results;
+}
+
+/** A promise whose failure is held until it is awaited, so an early rejection is not "unhandled". */
+function settle<T>(promise: Promise<T>): () => Promise<T> {
+  const held = promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  return async () => {
+    const outcome = await held;
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  };
+}
+
+async function side<T>(which: Side, what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof PgferryError) throw error;
+    throw new PgferryError('query', `${which}: ${what} failed: ${messageOf(error)}`, { side: which, fix: 'check the role\'s privileges on the system catalogs; run with --debug for details', cause: error });
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * `pgferry verify` against real servers, 13 → 17 and 17 → 18. A source database is cloned to
+ * a fresh target database per test with `pgferry clone`; each test makes one change on the
+ * target (a missing row, an extra row, a changed value inside a TOASTed column, NULL against
+ * an empty string, a changed copy of a duplicated keyless row, a sequence set back, a changed
+ * row of a two-column key) and asserts that verify names exactly that difference and nothing
+ * else, with exit code 4, where the clone alone verifies identical with exit code 0. Then:
+ * counts mode, key ranges planned from a sample, bad input, and verify while `pgferry sync`
+ * streams under a light pgbench load.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { resolveConnection } from '../../src/config/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { verify, type VerifyReport } from '../../src/verify/index.js';
+import { EVERYTHING } from '../../src/catalog/index.js';
+import { createPgbenchTables, runPgferry, startClusters, startLoad, type CliResult, type Cluster } from '../harness/index.js';
+
+const PAIRS = [
+  [13, 17],
+  [17, 18],
+] as const;
+
+const BIN = fileURLToPath(new URL('../../../bin/pgferry.js', import.meta.url));
+const ITEMS = 20_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * items: a serial key, NULLs and empty strings, a TOASTed text (rows 5 and 6, about 100 KB
+ * each that pglz can't shrink), numeric, timestamptz, float, bytea, interval and jsonb values
+ * whose text output depends on the pinned settings. pairs: a two-column key with a text
+ * column. bag: no key, ten distinct rows 300 times each.
+ */
+const FIXTURE = `
+  CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, note text, body text, price numeric(12, 3), at timestamptz,
+                      ratio float8, raw bytea, span interval, doc jsonb);
+  INSERT INTO items (name, note, body, price, at, ratio, raw, span, doc)
+    SELECT 'item ' || g, CASE WHEN g % 3 = 0 THEN NULL WHEN g % 3 = 1 THEN '' ELSE 'note ' || g END,
+           CASE WHEN g IN (5, 6) THEN (SELECT string_agg(md5(i::text || g), '') FROM generate_series(1, 3125) i) ELSE 'short ' || g END,
+           g * 1.125, timestamptz '2024-03-01 12:00:00+00' + g * interval '37 minutes', g / 7.0::float8,
+           decode(md5(g::text), 'hex'), g * interval '1 day 3 hours', jsonb_build_object('g', g, 'tags', jsonb_build_array('a', g % 5))
+      FROM generate_series(1, ${ITEMS}) g;
+  CREATE TABLE pairs (region text, n int, v text, PRIMARY KEY (region, n));
+  INSERT INTO pairs SELECT 'region ' || (g % 50), g, md5(g::text) FROM generate_series(1, 5000) g;
+  CREATE TABLE bag (x int, y text);
+  INSERT INTO bag SELECT g % 10, 'v' || (g % 10) FROM generate_series(1, 3000) g;
+  CREATE VIEW cheap_items AS SELECT id, name FROM items WHERE price < 10;`;
+
+interface Verified extends CliResult {
+  readonly report: VerifyReport;
+}
+
+for (const [from, to] of PAIRS) {
+  describe(`verify ${from} → ${to}`, () => {
+    let source: Cluster;
+    let target: Cluster;
+    let sourceDb: string;
+
+    before(async () => {
+      [source, target] = await startClusters([{ version: from }, { version: to }]);
+      sourceDb = await source.createDatabase({ prefix: 'verify' });
+      await source.sql(sourceDb, FIXTURE);
+      await source.sql(sourceDb, 'VACUUM ANALYZE');
+    });
+    after(async () => {
+      await Promise.all([source?.stop(), target?.stop()]);
+    });
+
+    let clones = 0;
+    /** A new target database holding a `pgferry clone` of the source. */
+    async function freshClone(): Promise<string> {
+      const db = `copy${++clones}`;
+      await target.sql('postgres', `CREATE DATABASE ${db}`);
+      const run = await runPgferry(['clone', '--source', source.url(sourceDb), '--target', target.url(db)], {}, 120_000);
+      assert.equal(run.code, 0, `clone exited ${run.code}:\n${run.stderr.slice(-3000)}`);
+      return db;
+    }
+
+    async function verifyCli(db: string, extra: readonly string[] = []): Promise<Verified> {
+      const run = await runPgferry(['verify', '--json', '--source', source.url(sourceDb), '--target', target.url(db), ...extra], {}, 120_000);
+      assert.ok(run.code === 0 || run.code === 4, `verify exited ${run.code}:\n${run.stderr.slice(-3000)}`);
+      return { ...run, report: JSON.parse(run.stdout) as VerifyReport };
+    }
+
+    function table(report: VerifyReport, name: string) {
+      const found = report.tables.find((t) => t.name === name);
+      assert.ok(found, `the report names ${name}; it has ${report.tables.map((t) => t.name).join(', ')}`);
+      return found;
+    }
+
+    /** Exactly one table differs, with exactly these differences; sequences and schema as on the source. */
+    function assertOnly(run: Verified, name: string, differences: unknown[]): void {
+      assert.equal(run.code, 4, `exit code 4 for a difference:\n${run.stderr}`);
+      assert.equal(run.report.identical, false);
+      const t = table(run.report, name);
+      assert.equal(t.status, 'different');
+      const order = (list: unknown[]) => [...list].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+      assert.deepEqual(order(t.differences), order(differences));
+      const others = run.report.tables.filter((x) => x.name !== name && (x.status !== 'identical' || x.differences.length > 0));
+      assert.deepEqual(others, [], 'no other table differs');
+      assert.deepEqual(run.report.sequences.filter((s) => s.status !== 'identical'), [], 'no sequence differs');
+      assert.deepEqual(run.report.schema, [], 'no schema difference');
+    }
+
+    it('a clone verifies identical: exit 0, the --json shape, one line per table and a verdict', async () => {
+      const db = await freshClone();
+      const run = await verifyCli(db);
+      assert.equal(run.code, 0, run.stdout);
+      const { report } = run;
+      assert.equal(report.identical, true);
+      assert.equal(report.mode, 'full');
+      assert.deepEqual(
+        report.tables.map((t) => [t.name, t.status, t.sourceRows, t.targetRows, t.differences]),
+        [
+          ['public.bag', 'identical', 3000, 3000, []],
+          ['public.items', 'identical', ITEMS, ITEMS, []],
+          ['public.pairs', 'identical', 5000, 5000, []],
+        ],
+      );
+      for (const t of report.tables) assert.equal(typeof t.seconds, 'number');
+      assert.deepEqual(report.sequences, [{ name: 'public.items_id_seq', source: String(ITEMS), target: String(ITEMS), status: 'identical' }]);
+      assert.deepEqual(report.schema, []);
+
+      const human = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', target.url(db)]);
+      assert.equal(human.code, 0, human.stderr);
+      assert.match(human.stdout, /^public\.items\s+20000\s+20000\s+identical\s+\d+\.\d\d$/m);
+      assert.match(human.stdout, /^Identical: 3 tables \(28000 rows\) by content, 1 sequences, schema/m);
+    });
+
+    it('a row missing on the target', async () => {
+      const db = await freshClone();
+      await target.sql(db, 'DELETE FROM items WHERE id = 777');
+      const run = await verifyCli(db);
+      assertOnly(run, 'public.items', [{ kind: 'missing', key: { id: '777' } }]);
+      assert.deepEqual([table(run.report, 'public.items').sourceRows, table(run.report, 'public.items').targetRows], [ITEMS, ITEMS - 1]);
+      const human = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', target.url(db)]);
+      assert.equal(human.code, 4);
+      assert.match(human.stdout, /public\.items {2}missing on the target: id="777"/);
+      assert.match(human.stdout, /^Different: 1 of 3 tables/m);
+    });
+
+    it('an extra row on the target', async () => {
+      const db = await freshClone();
+      await target.sql(db, `INSERT INTO items (id, name) VALUES (${ITEMS + 500}, 'stowaway')`);
+      assertOnly(await verifyCli(db), 'public.items', [{ kind: 'extra', key: { id: String(ITEMS + 500) } }]);
+    });
+
+    it('a changed value inside a TOASTed column', async () => {
+      const db = await freshClone();
+      const [{ stored }] = (await target.sql(db, `SELECT pg_column_size(body) < octet_length(body) / 2 OR pg_column_size(body) > 8000 AS stored FROM items WHERE id = 5`)).rows as [{ stored: boolean }];
+      assert.ok(stored, 'row 5 holds a big body');
+      await target.sql(db, `UPDATE items SET body = overlay(body PLACING 'X' FROM 70000 FOR 1) WHERE id = 5`);
+      assertOnly(await verifyCli(db), 'public.items', [{ kind: 'changed', key: { id: '5' }, columns: ['body'] }]);
+    });
+
+    it('NULL against an empty string, both ways', async () => {
+      const db = await freshClone();
+      // Row 3 has a NULL note on the source, row 4 an empty one.
+      await target.sql(db, `UPDATE items SET note = '' WHERE id = 3; UPDATE items SET note = NULL WHERE id = 4`);
+      assertOnly(await verifyCli(db), 'public.items', [
+        { kind: 'changed', key: { id: '3' }, columns: ['note'] },
+        { kind: 'changed', key: { id: '4' }, columns: ['note'] },
+      ]);
+    });
+
+    it('a changed copy of a duplicated row in a keyless table', async () => {
+      const db = await freshClone();
+      await target.sql(db, `UPDATE bag SET y = 'changed' WHERE ctid = (SELECT ctid FROM bag WHERE x = 3 LIMIT 1)`);
+      assertOnly(await verifyCli(db), 'public.bag', [
+        { kind: 'missing', key: { x: '3', y: 'v3' } },
+        { kind: 'extra', key: { x: '3', y: 'changed' } },
+      ]);
+    });
+
+    it('a sequence behind the source, and one ahead (not a difference)', async () => {
+      const db = await freshClone();
+      await target.sql(db, `SELECT setval('items_id_seq', 10)`);
+      const run = await verifyCli(db);
+      assert.equal(run.code, 4);
+      assert.deepEqual(run.report.sequences, [{ name: 'public.items_id_seq', source: String(ITEMS), target: '10', status: 'behind' }]);
+      assert.deepEqual(run.report.tables.filter((t) => t.status !== 'identical'), []);
+      assert.deepEqual(run.report.schema, []);
+      await target.sql(db, `SELECT setval('items_id_seq', ${ITEMS + 1000})`);
+      const ahead = await verifyCli(db);
+      assert.equal(ahead.code, 0);
+      assert.equal(ahead.report.sequences[0]!.status, 'ahead');
+    });
+
+    it('a changed row of a two-column key is named by both columns', async () => {
+      const db = await freshClone();
+      await target.sql(db, `UPDATE pairs SET v = 'different' WHERE region = 'region 7' AND n = 107`);
+      assertOnly(await verifyCli(db), 'public.pairs', [{ kind: 'changed', key: { region: 'region 7', n: '107' }, columns: ['v'] }]);
+    });
+
+    it('counts mode compares row counts and sequences only', async () => {
+      const db = await freshClone();
+      await target.sql(db, `UPDATE items SET name = 'renamed' WHERE id = 1; DELETE FROM pairs WHERE n = 1`);
+      const run = await verifyCli(db, ['--mode', 'counts']);
+      assert.equal(run.code, 4);
+      assert.equal(run.report.mode, 'counts');
+      assert.deepEqual(
+        run.report.tables.map((t) => [t.name, t.status, t.sourceRows, t.targetRows, t.differences.length]),
+        [
+          ['public.bag', 'identical', 3000, 3000, 0],
+          ['public.items', 'identical', ITEMS, ITEMS, 0],
+          ['public.pairs', 'different', 5000, 4999, 0],
+        ],
+      );
+      assert.deepEqual(run.report.schema, []);
+    });
+
+    it('big tables are first cut into key ranges planned from a sample; the difference is still named exactly', async () => {
+      const db = await freshClone();
+      await target.sql(db, `DELETE FROM items WHERE id = 19999; UPDATE pairs SET v = NULL WHERE region = 'region 49' AND n = 4999; DELETE FROM pairs WHERE n = 1`);
+      const report = await verify({
+        source: await resolveConnection('source', source.url(sourceDb)),
+        target: await resolveConnection('target', target.url(db)),
+        filter: EVERYTHING,
+        mode: 'full',
+        jobs: 2,
+        logger: createLogger({ level: 'silent' }),
+        rowsPerRange: 1_500,
+      });
+      assert.equal(report.identical, false);
+      assert.deepEqual(table(report, 'public.items').differences, [{ kind: 'missing', key: { id: '19999' } }]);
+      assert.deepEqual(
+        [...table(report, 'public.pairs').differences].sort((a, b) => a.kind.localeCompare(b.kind)),
+        [
+          { kind: 'changed', key: { region: 'region 49', n: '4999' }, columns: ['v'] },
+          { kind: 'missing', key: { region: 'region 1', n: '1' } },
+        ],
+      );
+      assert.equal(table(report, 'public.bag').status, 'identical');
+      assert.equal(table(report, 'public.items').sourceRows, ITEMS);
+    });
+
+    it('bad input: a table pattern naming nothing, a target that is not there', async () => {
+      const db = await freshClone();
+      const unknown = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', target.url(db), '--include-table', 'nosuch']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /--include-table "nosuch" matches no table/);
+      const down = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', `postgres://postgres@127.0.0.1:1/${db}?sslmode=disable`]);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /^pgferry: target: nothing accepts connections at 127\.0\.0\.1:1/m);
+      const missing = await runPgferry(['verify', '--json', '--source', source.url(sourceDb), '--target', target.url('postgres')]);
+      assert.equal(missing.code, 4);
+      const report = JSON.parse(missing.stdout) as VerifyReport;
+      assert.deepEqual(report.tables.map((t) => t.status), ['missing-on-target', 'missing-on-target', 'missing-on-target']);
+    });
+  });
+}
+
+describe('verify while pgferry sync streams under a light load', () => {
+  let source: Cluster;
+  let target: Cluster;
+  before(async () => {
+    [source, target] = await startClusters([{ version: 17 }, { version: 18 }]);
+  });
+  after(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+  });
+
+  it('reports identical once the differences in flight are rechecked', async () => {
+    const db = await source.createDatabase({ prefix: 'moving' });
+    await target.sql('postgres', `CREATE DATABASE ${db}`);
+    await createPgbenchTables(source, db, 1);
+    // pgbench_history has no key; sync needs a replica identity to carry its rows.
+    await source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
+    const sync = startSync(['sync', '--source', source.url(db), '--target', target.url(db)]);
+    const load = startLoad(source.url(db), { clients: 2, scale: 1, ratePerSecond: 50 });
+    try {
+      await waitForStreaming(target, db, sync);
+      await sleep(1_000);
+      const runs: Array<{ code: number; report: VerifyReport }> = [];
+      for (let i = 0; i < 2; i++) {
+        const run = await runPgferry(['verify', '--json', '--source', source.url(db), '--target', target.url(db)], {}, 120_000);
+        assert.ok(run.stdout.length > 0, `verify printed nothing (exit ${run.code}):\n${run.stderr}`);
+        runs.push({ code: run.code, report: JSON.parse(run.stdout) as VerifyReport });
+      }
+      for (const { code, report } of runs) {
+        assert.equal(code, 0, JSON.stringify(report, null, 1));
+        assert.equal(report.identical, true);
+        assert.deepEqual(report.tables.map((t) => t.name), ['public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_history', 'public.pgbench_tellers']);
+      }
+      assert.ok(load.committed > 0, 'the load committed transactions while verify ran');
+      // Without the recheck, the moving tables are reported as they were first seen.
+      const first = await runPgferry(['verify', '--json', '--no-recheck', '--source', source.url(db), '--target', target.url(db)], {}, 120_000);
+      assert.ok(first.code === 0 || first.code === 4, first.stderr);
+    } finally {
+      const report = await load.stop();
+      sync.child.kill('SIGINT');
+      await exited(sync.child);
+      assert.deepEqual(report.errors, []);
+    }
+    // Writes stopped and sync drained: the result is exact, and still identical.
+    const caughtUp = await runPgferry(['sync', '--source', source.url(db), '--target', target.url(db), '--until-caught-up'], {}, 120_000);
+    assert.equal(caughtUp.code, 0, caughtUp.stderr.slice(-3000));
+    const exact = await runPgferry(['verify', '--json', '--no-recheck', '--source', source.url(db), '--target', target.url(db)], {}, 120_000);
+    assert.equal(exact.code, 0, exact.stdout);
+    await source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`pgferry_${db}`]);
+  });
+});
+
+function startSync(args: string[]): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  return { child, output: () => output };
+}
+
+const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+
+async function waitForStreaming(target: Cluster, db: string, sync: { child: ChildProcess; output: () => string }): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    assert.equal(sync.child.exitCode, null, `sync exited early:\n${sync.output()}`);
+    const { rows } = await target.sql(db, `SELECT to_regclass('pgferry.sync') IS NOT NULL AS present`);
+    if ((rows[0] as { present: boolean }).present) {
+      const state = await target.sql(db, `SELECT phase FROM pgferry.sync`);
+      if ((state.rows[0] as { phase?: string } | undefined)?.phase === 'streaming') return;
+    }
+    await sleep(250);
+  }
+  assert.fail(`sync did not reach streaming in 90 s:\n${sync.output()}`);
+}
