@@ -5,6 +5,7 @@ import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, filterFrom, parseChoice, parseSeconds, type ConnectionFlags, type FilterFlags } from './options.js';
+import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 
 export interface CutoverFlags {
@@ -72,9 +73,14 @@ export async function cutover(flags: CutoverCommandFlags): Promise<number> {
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const report = await runCutover({ ...settings, source, target, filter: filterFrom(flags), logger: log });
-  printCutoverReport(report, flags.json === true, log);
-  return EXIT.ok;
+  const signals = abortOnSignals(log, 'interrupted: lifting the freeze if there is one; sync keeps running');
+  try {
+    const report = await runCutover({ ...settings, source, target, filter: filterFrom(flags), logger: log, signal: signals.signal });
+    printCutoverReport(report, flags.json === true, log);
+    return EXIT.ok;
+  } finally {
+    signals.release();
+  }
 }
 
 export function printCutoverReport(report: CutoverReport, json: boolean, log: Logger): void {

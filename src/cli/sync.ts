@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../log/index.js';
 import { defaultMigrationName, sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, parseSize, type ConnectionFlags, type CopyFlags, type FilterFlags } from './options.js';
+import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 
 export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
@@ -73,20 +74,7 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
 
 /** SIGINT and SIGTERM stop cleanly: the batch in flight commits, then the slot is acknowledged. */
 export function stopOnSignals(log: Logger): { signal: AbortSignal; release: () => void } {
-  const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.info({ signal }, 'stopping: the batch in flight commits, then the slot is acknowledged');
-    stop.abort();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    signal: stop.signal,
-    release: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
+  return abortOnSignals(log, 'stopping: the batch in flight commits, then the slot is acknowledged');
 }
 
 export async function sync(flags: SyncFlags): Promise<number> {

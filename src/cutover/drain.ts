@@ -30,6 +30,8 @@ export interface DrainOptions {
   readonly roles: readonly string[];
   readonly timeoutMs: number;
   readonly pollMs?: number;
+  /** Interrupting gives up like a timeout, so the freeze is lifted. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
       const free = holders.filter((h) => !h.inOldTransaction).map((h) => h.pid);
       if (free.length > 0) ended += await endSessions(source, free, options.frozenAt);
     }
+    if (options.signal?.aborted) throw new PgferryError('usage', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.inOldTransaction), prepared, options.timeoutMs);
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 10));
   }

@@ -40,9 +40,10 @@ export async function drainForFreeze(
   frozenAt: string,
   spare: readonly number[],
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<DrainReport> {
   if (plan.mode === 'none') return { sessionsEnded: 0, waitedMs: 0 };
-  return drainSessions(source, { mode: plan.mode, frozenAt, spare, roles: plan.roles, timeoutMs });
+  return drainSessions(source, { mode: plan.mode, frozenAt, spare, roles: plan.roles, timeoutMs, signal });
 }
 
 /**

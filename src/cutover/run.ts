@@ -102,15 +102,16 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       frozenAt = await timed('freeze', () => applyFreeze(sourceClient, plan, scope));
       log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
       stage = 'drain';
-      const drained = await timed('drain', () => drainForFreeze(sourceClient, plan, frozenAt!, spare, options.drainTimeoutMs));
+      const drained = await timed('drain', () => drainForFreeze(sourceClient, plan, frozenAt!, spare, options.drainTimeoutMs, options.signal));
       stage = 'fence';
       const fence = await timed('fence', async () => {
         const emitted = await emitFence(sourceClient, cutoverId);
-        await waitForFence(target.client, emitted, options.fenceTimeoutMs);
+        await waitForFence(target.client, emitted, options.fenceTimeoutMs, options.signal);
         return emitted;
       });
       const fenceLsn = formatLsn(fence.lsn);
       log.info({ fenceLsn }, 'sync applied everything up to the fence');
+      throwIfInterrupted(options.signal);
       stage = 'sequences';
       const sequences = await timed('sequences', () => syncSequences(sourceClient, target.client, scope, options.sequenceMargin));
       const missing = sequences.filter((s) => s.target === null);
@@ -118,6 +119,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       stage = 'verify';
       const verified = options.verify === 'none' ? null : await timed('verify', () => verifyFrozen(options, options.verify as 'counts' | 'full'));
       if (verified && !verified.identical) throw verifyFailed(verified);
+      throwIfInterrupted(options.signal);
       stage = 'stop sync';
       const syncStopped = await timed('stop sync', () => stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
       const downtimeMs = round(performance.now() - frozenFrom);
@@ -219,6 +221,15 @@ function failedAt(stage: string, error: unknown, plan: FreezePlan, lifted: Lifte
     fix: cause?.fix ?? 'fix the cause above and run pgferry cutover again',
     cause: error,
   });
+}
+
+/** Interrupted mid-freeze, the cut-over unfreezes like any failure; past the stop request it finishes. */
+function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted();
+}
+
+export function interrupted(): PgferryError {
+  return new PgferryError('usage', 'interrupted', { fix: 'run pgferry cutover again when ready' });
 }
 
 function round(ms: number): number {

@@ -71,12 +71,13 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
  * messages in pgoutput, but still sends the fence's (empty) transaction, or, if it skips it,
  * moves the idle position past it.
  */
-export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: number): Promise<void> {
+export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await target.query<{ fence: string | null; applied: string }>(`SELECT fence_lsn::text AS fence, applied_lsn::text AS applied FROM pgferry.sync`);
     const row = rows[0];
     if (row && (parseLsn(row.applied) >= fence.lsn || (row.fence !== null && parseLsn(row.fence) >= fence.after))) return;
+    if (signal?.aborted) throw new PgferryError('usage', 'interrupted while waiting for the fence', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() > deadline) {
       throw new PgferryError('query', `target: sync did not apply the fence within ${(timeoutMs / 1000).toFixed(1)} s`, {
         side: 'target',

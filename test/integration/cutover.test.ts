@@ -210,6 +210,31 @@ describe('cutover failure paths, 17 → 18', () => {
     }
   });
 
+  it('interrupted mid-freeze (SIGINT), lifts the freeze and leaves sync running', async () => {
+    const { db, sync, args } = await migrationUnderWay(source, target, 'sigint');
+    const holder = new pg.Client({ connectionString: source.url(db) });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN; UPDATE items SET counter = counter + 1 WHERE id = 2`);
+      const cut = spawnPgferry(['cutover', ...args, '--drain-timeout', '60']);
+      const deadline = Date.now() + 30_000;
+      while (!/draining sessions/.test(cut.output())) {
+        assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
+        await sleep(50);
+      }
+      assert.equal(await newSessionCanWrite(source, db), false, 'the freeze should hold during the drain');
+      cut.child.kill('SIGINT');
+      assert.notEqual(await cut.exited(), 0);
+      assert.match(cut.output(), /cut-over failed at the drain step: interrupted during the drain; the source is writable again and sync keeps running/);
+      assert.equal(await newSessionCanWrite(source, db), true);
+      await holder.query('COMMIT');
+      assert.equal((await target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
   it('--freeze revoke takes the roles\' write privileges for the freeze, and cleanup gives them back exactly', async () => {
     const { db, sync, args } = await migrationUnderWay(source, target, 'revoke');
     const role = `${db}_app`;
