@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
-import { usageError } from '../errors.js';
+import { PgferryError, usageError } from '../errors.js';
 import { createLogger } from '../log/index.js';
 import { verify as runVerify, type Difference, type VerifyMode, type VerifyReport } from '../verify/index.js';
 import { EXIT } from './exit-codes.js';
@@ -40,7 +40,7 @@ export async function verify(flags: VerifyFlags): Promise<number> {
   const target = await resolveConnection('target', flags.target);
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn' });
   const stop = new AbortController();
-  const onSignal = () => stop.abort(new Error('verify was interrupted'));
+  const onSignal = () => stop.abort(new PgferryError('query', 'verify was interrupted before it finished', { fix: 'run it again; nothing was written to either side' }));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {

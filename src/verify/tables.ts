@@ -75,7 +75,7 @@ export async function readTablesToVerify(source: SideSession, scope: Scope): Pro
 }
 
 /** Which of the source's tables exist on the target, as "schema.name" keys. */
-export async function tablesOnTarget(target: SideSession, scope: Scope): Promise<Set<string>> {
+export async function tableNamesOnTarget(target: SideSession, scope: Scope): Promise<Set<string>> {
   const listed = await listTables(target.client, scope);
   return new Set(listed.map((t) => `${t.schema}\u0000${t.name}`));
 }
