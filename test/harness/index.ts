@@ -13,3 +13,5 @@ export { ACCOUNTS_PER_SCALE, TELLERS_PER_SCALE, LOAD_APPLICATION_NAME, isDisconn
 export type { LoadHandle, LoadTransaction } from './load.js';
 export { startWriter, WRITER_SCHEMA_SQL } from './writer.js';
 export type { Writer, WriterReport, CommittedWrite } from './writer.js';
+export { useClusterPair } from './pair.js';
+export type { ClusterPair } from './pair.js';

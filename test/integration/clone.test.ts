@@ -447,7 +447,7 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
           stats.transactions++;
           // Once: a bulk update that moves many row versions, in the pages the first ranges cover.
           if (i === 20) await writer.query(`UPDATE public.big SET note = 'after', n = n + 1 WHERE id BETWEEN 1 AND 20000`);
-          if (i % 20 === 0 && (await writer.query(copying)).rows[0].n > 0) stats.duringCopy++;
+          if (i % 5 === 0 && (await writer.query(copying)).rows[0].n > 0) stats.duringCopy++;
         }
         stats.writerDoneAt = Date.now() - started;
       } finally {

@@ -5,9 +5,9 @@
  * arrives, a transaction that holds the drain, a freeze by revoke with a hole in it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { compareTables, runPgferry, spawnPgferry, startClusters, startWriter, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
+import { compareTables, runPgferry, spawnPgferry, startWriter, useClusterPair, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -70,18 +70,11 @@ for (const [from, to] of [
   [17, 18],
 ] as const) {
   describe(`cutover under a live writer, ${from} → ${to}`, () => {
-    let source: Cluster;
-    let target: Cluster;
-    before(async () => {
-      [source, target] = await startClusters([{ version: from }, { version: to }]);
-    });
-    after(async () => {
-      await Promise.all([source?.stop(), target?.stop()]);
-    });
+    const pair = useClusterPair(from, to);
 
-    it('loses no committed transaction, sets sequences past the source, and leaves the target equal to the source at the fence', async () => {
-      const { db, sync, args } = await migrationUnderWay(source, target, 'cut');
-      const writer = startWriter(source.url(db));
+    it('loses no committed transaction, sets sequences past the pair.source, and leaves the target equal to the source at the fence', async () => {
+      const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'cut');
+      const writer = startWriter(pair.source.url(db));
       let written: WriterReport;
       try {
         await writer.waitForCommits(200, 'source');
@@ -90,9 +83,9 @@ for (const [from, to] of [
         const report = JSON.parse(cut.stdout) as CutoverJson;
 
         // Writes are frozen: the source has not moved since the fence, so the two must be equal now.
-        const comparison = await compareTables(source.url(db), target.url(db));
+        const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
         assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
-        assert.equal(await newSessionCanWrite(source, db), false, 'a new session on the source could still write after the cut-over');
+        assert.equal(await newSessionCanWrite(pair.source, db), false, 'a new session on the source could still write after the cut-over');
         assert.equal(await sync.exited(), 0, sync.output());
         assert.match(sync.output(), /"cause":"cut over"/);
 
@@ -106,11 +99,11 @@ for (const [from, to] of [
 
         // Invariant 6: every sequence on the target at or past the source's.
         for (const name of ['items_id_seq', 'ledger_id_seq']) {
-          const [s, t] = await Promise.all([source.sql(db, `SELECT last_value::text AS v FROM ${name}`), target.sql(db, `SELECT last_value::text AS v FROM ${name}`)]);
+          const [s, t] = await Promise.all([pair.source.sql(db, `SELECT last_value::text AS v FROM ${name}`), pair.target.sql(db, `SELECT last_value::text AS v FROM ${name}`)]);
           assert.ok(BigInt((t.rows[0] as { v: string }).v) >= BigInt((s.rows[0] as { v: string }).v), `${name}: target ${JSON.stringify(t.rows[0])} behind source ${JSON.stringify(s.rows[0])}`);
         }
 
-        writer.switchTo(target.url(db));
+        writer.switchTo(pair.target.url(db));
         await writer.waitForCommits(100, 'target');
       } finally {
         written = await writer.stop();
@@ -119,11 +112,11 @@ for (const [from, to] of [
       const report = written;
       // No duplicate key on the target: its sequences were set past every id the source handed out.
       assert.deepEqual(report.unexpectedErrors, []);
-      const onTarget = await target.sql(db, `SELECT array_agg(id::text) AS ids FROM ledger`);
+      const onTarget = await pair.target.sql(db, `SELECT array_agg(id::text) AS ids FROM ledger`);
       const ledger = new Set((onTarget.rows[0] as { ids: string[] }).ids);
       const lost = report.committed.flatMap((c) => c.ledgerIds).filter((id) => !ledger.has(id));
       assert.deepEqual(lost, [], 'transactions the writer saw commit are missing on the target');
-      const items = await target.sql(db, `SELECT array_agg(id::text) AS ids FROM items`);
+      const items = await pair.target.sql(db, `SELECT array_agg(id::text) AS ids FROM items`);
       const present = new Set((items.rows[0] as { ids: string[] }).ids);
       const deleted = new Set(report.committed.flatMap((c) => (c.deletedItem ? [c.deletedItem] : [])));
       for (const c of report.committed) {
@@ -133,14 +126,14 @@ for (const [from, to] of [
       assert.ok(report.committed.filter((c) => c.side === 'target').length >= 100);
 
       // Cleanup lifts the freeze, removes everything, and finds nothing the second time.
-      const first = await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db), '--unfreeze-source']);
+      const first = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stdout, /lifted the read-only freeze/);
       assert.match(first.stdout, /dropped replication slot pgferry_/);
       assert.match(first.stdout, /dropped publication pgferry_/);
       assert.match(first.stdout, /dropped schema pgferry/);
-      assert.equal(await newSessionCanWrite(source, db), true);
-      const second = await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db), '--unfreeze-source']);
+      assert.equal(await newSessionCanWrite(pair.source, db), true);
+      const second = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
       assert.equal(second.code, 0, second.stderr);
       assert.equal(second.stdout.trim(), 'nothing left to remove');
     });
@@ -148,41 +141,34 @@ for (const [from, to] of [
 }
 
 describe('cutover failure paths, 17 → 18', () => {
-  let source: Cluster;
-  let target: Cluster;
-  before(async () => {
-    [source, target] = await startClusters([{ version: 17 }, { version: 18 }]);
-  });
-  after(async () => {
-    await Promise.all([source?.stop(), target?.stop()]);
-  });
+  const pair = useClusterPair(17, 18);
 
   it('refuses to start without a running sync, and changes nothing', async () => {
-    const db = await source.createDatabase({ prefix: 'nosync' });
-    await target.sql('postgres', `CREATE DATABASE ${db}`);
-    await source.sql(db, WRITER_SCHEMA_SQL);
-    const result = await runPgferry(['cutover', '--source', source.url(db), '--target', target.url(db)]);
+    const db = await pair.source.createDatabase({ prefix: 'nosync' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await pair.source.sql(db, WRITER_SCHEMA_SQL);
+    const result = await runPgferry(['cutover', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /no pgferry sync state here/);
-    assert.equal(await newSessionCanWrite(source, db), true);
+    assert.equal(await newSessionCanWrite(pair.source, db), true);
   });
 
   it('when the fence never arrives (sync stopped), unfreezes the source and says so; sync then carries on', async () => {
-    const { db, sync, args } = await migrationUnderWay(source, target, 'nofence');
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'nofence');
     try {
       sync.child.kill('SIGSTOP');
       const result = await runPgferry(['cutover', ...args, '--fence-timeout', '1.5']);
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, /cut-over failed at the fence step: target: sync did not apply the fence within 1\.5 s; the source is writable again and sync keeps running/);
-      assert.equal(await newSessionCanWrite(source, db), true);
+      assert.equal(await newSessionCanWrite(pair.source, db), true);
       sync.child.kill('SIGCONT');
-      await source.sql(db, `INSERT INTO items (payload) VALUES ('after the failed cut-over')`);
+      await pair.source.sql(db, `INSERT INTO items (payload) VALUES ('after the failed cut-over')`);
       const deadline = Date.now() + 30_000;
-      while ((await target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'after the failed cut-over'`)).rows[0].n !== 1) {
+      while ((await pair.target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'after the failed cut-over'`)).rows[0].n !== 1) {
         assert.ok(Date.now() < deadline, `sync did not carry on after the failed cut-over:\n${sync.output()}`);
         await sleep(100);
       }
-      const state = await target.sql(db, `SELECT phase, stop_requested_at FROM pgferry.sync`);
+      const state = await pair.target.sql(db, `SELECT phase, stop_requested_at FROM pgferry.sync`);
       assert.deepEqual(state.rows[0], { phase: 'streaming', stop_requested_at: null });
     } finally {
       sync.child.kill('SIGCONT');
@@ -191,8 +177,8 @@ describe('cutover failure paths, 17 → 18', () => {
   });
 
   it('when a long transaction holds the drain, the timeout names it and the source is unfrozen', async () => {
-    const { db, sync, args } = await migrationUnderWay(source, target, 'drain');
-    const holder = new pg.Client({ connectionString: source.url(db), application_name: 'long-report' });
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'drain');
+    const holder = new pg.Client({ connectionString: pair.source.url(db), application_name: 'long-report' });
     await holder.connect();
     try {
       await holder.query(`BEGIN; UPDATE items SET counter = counter + 1 WHERE id = 1`);
@@ -203,7 +189,7 @@ describe('cutover failure paths, 17 → 18', () => {
       assert.match(result.stderr, /the source is writable again/);
       // The held transaction was never touched: it commits, and sync carries it over.
       await holder.query('COMMIT');
-      assert.equal(await newSessionCanWrite(source, db), true);
+      assert.equal(await newSessionCanWrite(pair.source, db), true);
     } finally {
       await holder.end().catch(() => undefined);
       await stopSync(sync);
@@ -211,8 +197,8 @@ describe('cutover failure paths, 17 → 18', () => {
   });
 
   it('interrupted mid-freeze (SIGINT), lifts the freeze and leaves sync running', async () => {
-    const { db, sync, args } = await migrationUnderWay(source, target, 'sigint');
-    const holder = new pg.Client({ connectionString: source.url(db) });
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'sigint');
+    const holder = new pg.Client({ connectionString: pair.source.url(db) });
     await holder.connect();
     try {
       await holder.query(`BEGIN; UPDATE items SET counter = counter + 1 WHERE id = 2`);
@@ -222,13 +208,13 @@ describe('cutover failure paths, 17 → 18', () => {
         assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
         await sleep(50);
       }
-      assert.equal(await newSessionCanWrite(source, db), false, 'the freeze should hold during the drain');
+      assert.equal(await newSessionCanWrite(pair.source, db), false, 'the freeze should hold during the drain');
       cut.child.kill('SIGINT');
       assert.notEqual(await cut.exited(), 0);
       assert.match(cut.output(), /cut-over failed at the drain step: interrupted during the drain; the source is writable again and sync keeps running/);
-      assert.equal(await newSessionCanWrite(source, db), true);
+      assert.equal(await newSessionCanWrite(pair.source, db), true);
       await holder.query('COMMIT');
-      assert.equal((await target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
+      assert.equal((await pair.target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
     } finally {
       await holder.end().catch(() => undefined);
       await stopSync(sync);
@@ -236,26 +222,26 @@ describe('cutover failure paths, 17 → 18', () => {
   });
 
   it('--freeze revoke takes the roles\' write privileges for the freeze, and cleanup gives them back exactly', async () => {
-    const { db, sync, args } = await migrationUnderWay(source, target, 'revoke');
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'revoke');
     const role = `${db}_app`;
-    await source.sql(db, `CREATE ROLE ${role} LOGIN PASSWORD 'app-secret';
+    await pair.source.sql(db, `CREATE ROLE ${role} LOGIN PASSWORD 'app-secret';
                           GRANT USAGE ON SCHEMA public TO ${role};
                           GRANT SELECT, INSERT, UPDATE ON items TO ${role};
                           GRANT DELETE ON items TO ${role} WITH GRANT OPTION;
                           GRANT SELECT, INSERT ON ledger TO ${role};
                           GRANT USAGE ON SEQUENCE items_id_seq TO ${role}`);
-    const app = new pg.Client({ connectionString: source.url(db, { user: role, password: 'app-secret' }) });
+    const app = new pg.Client({ connectionString: pair.source.url(db, { user: role, password: 'app-secret' }) });
     await app.connect();
     try {
       await app.query(`INSERT INTO items (payload) VALUES ('before the freeze')`);
       const result = await runPgferry(['cutover', ...args, '--freeze', 'revoke', '--roles', role, '--json'], {}, 60_000);
       assert.equal(result.code, 0, `${result.stderr}\n${sync.output()}`);
       await assert.rejects(app.query(`INSERT INTO items (payload) VALUES ('during the freeze')`), /permission denied/);
-      assert.equal((await target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'before the freeze'`)).rows[0].n, 1);
+      assert.equal((await pair.target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'before the freeze'`)).rows[0].n, 1);
 
-      const cleaned = await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db), '--unfreeze-source']);
+      const cleaned = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
       assert.equal(cleaned.code, 0, cleaned.stderr);
-      const privileges = await source.sql(
+      const privileges = await pair.source.sql(
         db,
         `SELECT c.relname, a.privilege_type, a.is_grantable FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
           WHERE a.grantee = $1::regrole AND c.relname IN ('items', 'ledger', 'items_id_seq') ORDER BY 1, 2`,
@@ -278,27 +264,27 @@ describe('cutover failure paths, 17 → 18', () => {
   });
 
   it('--freeze revoke refuses a role that would still write (it owns a table), before freezing anything', async () => {
-    const { db, sync, args } = await migrationUnderWay(source, target, 'hole');
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'hole');
     const role = `${db}_owner`;
     try {
-      await source.sql(db, `CREATE ROLE ${role}; ALTER TABLE ledger OWNER TO ${role}`);
+      await pair.source.sql(db, `CREATE ROLE ${role}; ALTER TABLE ledger OWNER TO ${role}`);
       const result = await runPgferry(['cutover', ...args, '--freeze', 'revoke', '--roles', role]);
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, new RegExp(`--freeze revoke would leave writes open: ${role} on public.ledger`));
-      assert.equal((await target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
+      assert.equal((await pair.target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
     } finally {
       await stopSync(sync);
     }
   });
 
   it('rejects bad options with one line naming the fix', async () => {
-    const revoke = await runPgferry(['cutover', '--source', source.url('postgres'), '--target', target.url('postgres'), '--freeze', 'revoke']);
+    const revoke = await runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), '--freeze', 'revoke']);
     assert.equal(revoke.code, 2);
     assert.match(revoke.stderr, /--freeze revoke needs the roles to revoke from — add --roles/);
-    const freeze = await runPgferry(['cutover', '--source', source.url('postgres'), '--target', target.url('postgres'), '--freeze', 'lock']);
+    const freeze = await runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), '--freeze', 'lock']);
     assert.equal(freeze.code, 2);
     assert.match(freeze.stderr, /--freeze "lock" is not one of read-only, revoke, none/);
-    const lag = await runPgferry(['cutover', '--source', source.url('postgres'), '--target', target.url('postgres'), '--max-lag', 'soon']);
+    const lag = await runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), '--max-lag', 'soon']);
     assert.equal(lag.code, 2);
     assert.match(lag.stderr, /--max-lag "soon" is not a number of seconds/);
   });

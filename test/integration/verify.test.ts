@@ -9,21 +9,18 @@
  * streams under a light pgbench load.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { resolveConnection } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { verify, type VerifyReport } from '../../src/verify/index.js';
 import { EVERYTHING } from '../../src/catalog/index.js';
-import { createPgbenchTables, runPgferry, startClusters, startLoad, type CliResult, type Cluster } from '../harness/index.js';
+import { createPgbenchTables, runPgferry, spawnPgferry, startClusters, startLoad, useClusterPair, type CliResult, type Cluster, type PgferryProcess } from '../harness/index.js';
 
 const PAIRS = [
   [13, 17],
   [17, 18],
 ] as const;
 
-const BIN = fileURLToPath(new URL('../../../bin/pgferry.js', import.meta.url));
 const ITEMS = 20_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -253,29 +250,22 @@ for (const [from, to] of PAIRS) {
 }
 
 describe('verify while pgferry sync streams under a light load', () => {
-  let source: Cluster;
-  let target: Cluster;
-  before(async () => {
-    [source, target] = await startClusters([{ version: 17 }, { version: 18 }]);
-  });
-  after(async () => {
-    await Promise.all([source?.stop(), target?.stop()]);
-  });
+  const pair = useClusterPair(17, 18);
 
   it('reports identical once the differences in flight are rechecked', async () => {
-    const db = await source.createDatabase({ prefix: 'moving' });
-    await target.sql('postgres', `CREATE DATABASE ${db}`);
-    await createPgbenchTables(source, db, 1);
+    const db = await pair.source.createDatabase({ prefix: 'moving' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await createPgbenchTables(pair.source, db, 1);
     // pgbench_history has no key; sync needs a replica identity to carry its rows.
-    await source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
-    const sync = startSync(['sync', '--source', source.url(db), '--target', target.url(db)]);
-    const load = startLoad(source.url(db), { clients: 2, scale: 1, ratePerSecond: 50 });
+    await pair.source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
+    const sync = spawnPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
+    const load = startLoad(pair.source.url(db), { clients: 2, scale: 1, ratePerSecond: 50 });
     try {
-      await waitForStreaming(target, db, sync);
+      await waitForStreaming(pair.target, db, sync);
       await sleep(1_000);
       const runs: Array<{ code: number; report: VerifyReport }> = [];
       for (let i = 0; i < 2; i++) {
-        const run = await runPgferry(['verify', '--json', '--source', source.url(db), '--target', target.url(db)], {}, 120_000);
+        const run = await runPgferry(['verify', '--json', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
         assert.ok(run.stdout.length > 0, `verify printed nothing (exit ${run.code}):\n${run.stderr}`);
         runs.push({ code: run.code, report: JSON.parse(run.stdout) as VerifyReport });
       }
@@ -286,7 +276,7 @@ describe('verify while pgferry sync streams under a light load', () => {
       }
       assert.ok(load.committed > 0, 'the load committed transactions while verify ran');
       // Without the recheck, the moving tables are reported as they were first seen.
-      const first = await runPgferry(['verify', '--json', '--no-recheck', '--source', source.url(db), '--target', target.url(db)], {}, 120_000);
+      const first = await runPgferry(['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
       assert.ok(first.code === 0 || first.code === 4, first.stderr);
       // The load must have made the source move under verify, or "identical" proved nothing.
       const sawMovement = first.code === 4 || runs.some((r) => r.report.notes.some((n) => /[1-9]\d* table\(s\) differed at the first check/.test(n)));
@@ -294,29 +284,19 @@ describe('verify while pgferry sync streams under a light load', () => {
     } finally {
       const report = await load.stop();
       sync.child.kill('SIGINT');
-      await exited(sync.child);
+      await sync.exited();
       assert.deepEqual(report.errors, []);
     }
     // Writes stopped and sync drained: the result is exact, and still identical.
-    const caughtUp = await runPgferry(['sync', '--source', source.url(db), '--target', target.url(db), '--until-caught-up'], {}, 120_000);
+    const caughtUp = await runPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db), '--until-caught-up'], {}, 120_000);
     assert.equal(caughtUp.code, 0, caughtUp.stderr.slice(-3000));
-    const exact = await runPgferry(['verify', '--json', '--no-recheck', '--source', source.url(db), '--target', target.url(db)], {}, 120_000);
+    const exact = await runPgferry(['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
     assert.equal(exact.code, 0, exact.stdout);
-    await source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`pgferry_${db}`]);
+    await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`pgferry_${db}`]);
   });
 });
 
-function startSync(args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  return { child, output: () => output };
-}
-
-const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-
-async function waitForStreaming(target: Cluster, db: string, sync: { child: ChildProcess; output: () => string }): Promise<void> {
+async function waitForStreaming(target: Cluster, db: string, sync: PgferryProcess): Promise<void> {
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     assert.equal(sync.child.exitCode, null, `sync exited early:\n${sync.output()}`);

@@ -1,0 +1,28 @@
+import { after, before } from 'node:test';
+import type { MajorVersion } from './binaries.js';
+import { startClusters, type Cluster } from './cluster.js';
+
+/** The source and target clusters of a describe block, started before its tests and stopped after. */
+export interface ClusterPair {
+  readonly source: Cluster;
+  readonly target: Cluster;
+}
+
+/** Call inside `describe`: registers the hooks and returns the pair, usable once the tests run. */
+export function useClusterPair(from: MajorVersion, to: MajorVersion): ClusterPair {
+  let clusters: Cluster[] = [];
+  before(async () => {
+    clusters = await startClusters([{ version: from }, { version: to }]);
+  });
+  after(async () => {
+    await Promise.all(clusters.map((c) => c.stop()));
+  });
+  return {
+    get source() {
+      return clusters[0]!;
+    },
+    get target() {
+      return clusters[1]!;
+    },
+  };
+}
