@@ -18,7 +18,7 @@ export interface KeylessOutcome {
   readonly truncated: boolean;
 }
 
-const hashOf = (table: TableToVerify, fn: HashFunction) => rowHashSql(table.columns.map((c) => c.sql), fn);
+const hashOf = (table: TableToVerify, fn: HashFunction) => rowHashSql(table.columns, fn);
 
 /**
  * A keyless table is a multiset of rows: two sides are equal when every row hash occurs as

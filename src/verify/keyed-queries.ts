@@ -25,7 +25,7 @@ export async function fingerprint(side: SideSession, table: TableToVerify, fn: H
   const where = rangePredicate(table.key, range);
   const [row] = await side.arrays(
     `hashing ${table.name} ${describeRange(range)}`,
-    `SELECT count(*), coalesce(sum(${rowHashSql(table.columns.map((c) => c.sql), fn)}), 0) FROM ONLY ${table.sql} WHERE ${where.sql}`,
+    `SELECT count(*), coalesce(sum(${rowHashSql(table.columns, fn)}), 0) FROM ONLY ${table.sql} WHERE ${where.sql}`,
     where.values,
   );
   return { rows: Number(row![0]), sum: row![1]! };
@@ -60,7 +60,7 @@ export async function rowsOfRange(side: SideSession, table: TableToVerify, fn: H
   const where = rangePredicate(table.key, range);
   const rows = await side.arrays(
     `reading the rows of ${table.name} ${describeRange(range)}`,
-    `SELECT ${rowHashSql(table.columns.map((c) => c.sql), fn)}, ${keyList(table)} FROM ONLY ${table.sql} WHERE ${where.sql}`,
+    `SELECT ${rowHashSql(table.columns, fn)}, ${keyList(table)} FROM ONLY ${table.sql} WHERE ${where.sql}`,
     where.values,
   );
   return rows.map((r) => ({ hash: r[0]!, key: asKey(r.slice(1)) }));
@@ -84,7 +84,7 @@ export async function rowsByKey(side: SideSession, table: TableToVerify, fn: Has
     const tuples = batch.map((_, i) => `(${table.key.map((k, j) => `$${i * width + j + 1}::${k.type}`).join(', ')})`);
     const rows = await side.arrays(
       `reading ${batch.length} rows of ${table.name} by key`,
-      `SELECT ${rowHashSql(table.columns.map((c) => c.sql), fn)}, ${keyList(table)}, ${table.columns.map((c) => c.sql).join(', ')}
+      `SELECT ${rowHashSql(table.columns, fn)}, ${keyList(table)}, ${table.columns.map((c) => c.sql).join(', ')}
          FROM ONLY ${table.sql} WHERE ${columns} IN (VALUES ${tuples.join(', ')})`,
       batch.flat(),
     );

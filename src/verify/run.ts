@@ -8,7 +8,7 @@ import { tableResult } from './report.js';
 import { compareSchema } from './schema-diff.js';
 import { compareSequences, sequenceDiffers } from './sequences.js';
 import { closeLane, openLane, type Lane } from './session.js';
-import { readTablesToVerify, tableNamesOnTarget, type TableToVerify } from './tables.js';
+import { matchTargetTypes, readTablesToVerify, tableNamesOnTarget, type TableToVerify } from './tables.js';
 import type { SchemaDifference, VerifyOptions, VerifyReport } from './types.js';
 
 /** Like clone's default: one lane per core, at least two, at most eight. */
@@ -36,9 +36,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   try {
     const hash = options.mode === 'full' ? await chooseHashFunction(control) : 'md5';
     if (options.mode === 'full' && hash === 'md5') notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
-    const { tables, all } = await side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope));
+    const { tables: listed, all } = await side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope));
     scope.assertPatternsMatch(all, 'the source database');
     const onTarget = await side('target', 'listing the tables in scope', () => tableNamesOnTarget(control.target, scope));
+    const tables = hash === 'typed' ? await side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : listed;
     const syncing = options.recheckWhileSyncing !== false && (await syncIsStreaming(control.target));
     log.info({ tables: tables.length, mode: options.mode, hash, jobs, syncing }, 'verifying');
 

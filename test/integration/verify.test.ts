@@ -13,6 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { resolveConnection } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { verify, type VerifyReport } from '../../src/verify/index.js';
+import { chooseHashFunction } from '../../src/verify/hash-sql.js';
+import { closeLane, openLane } from '../../src/verify/session.js';
 import { EVERYTHING } from '../../src/catalog/index.js';
 import { createPgbenchTables, runPgferry, spawnPgferry, startClusters, startLoad, useClusterPair, type CliResult, type Cluster, type PgferryProcess } from '../harness/index.js';
 
@@ -231,6 +233,73 @@ for (const [from, to] of PAIRS) {
       );
       assert.equal(table(report, 'public.bag').status, 'identical');
       assert.equal(table(report, 'public.items').sourceRows, ITEMS);
+    });
+
+    it('columns hashed from their values: every change their text output shows is seen, and a column typed apart on the target is compared by text', async () => {
+      // A database of its own, so the shared source keeps its three tables.
+      const typedSource = await source.createDatabase({ prefix: 'typed' });
+      await source.sql(
+        typedSource,
+        `CREATE TABLE typed (id int8 PRIMARY KEY, small int2, n int4, big int8, o oid, flag bool, u uuid, t text, v varchar(40), amount numeric, f float8);
+         INSERT INTO typed SELECT g, g, g * 1000, CASE WHEN g = 3 THEN 1 ELSE g * 10000000000 END, g, g % 2 = 0, md5(g::text)::uuid,
+                                  'text ' || g, 'varchar ' || g, 1.0, 0
+           FROM generate_series(1, 500) g;
+         UPDATE typed SET flag = NULL, t = NULL WHERE id IN (7, 9);
+         CREATE TABLE typed_bag (n int4, t text);
+         INSERT INTO typed_bag SELECT g % 3, 'bag' FROM generate_series(1, 30) g;`,
+      );
+      const copy = async (): Promise<string> => {
+        const db = `typedcopy${++clones}`;
+        await target.sql('postgres', `CREATE DATABASE ${db}`);
+        const run = await runPgferry(['clone', '--source', source.url(typedSource), '--target', target.url(db)], {}, 120_000);
+        assert.equal(run.code, 0, run.stderr.slice(-3000));
+        return db;
+      };
+      const verifyTyped = async (db: string): Promise<Verified> => {
+        const run = await runPgferry(['verify', '--json', '--source', source.url(typedSource), '--target', target.url(db)], {}, 120_000);
+        assert.ok(run.code === 0 || run.code === 4, run.stderr.slice(-3000));
+        return { ...run, report: JSON.parse(run.stdout) as VerifyReport };
+      };
+
+      const db = await copy();
+      assert.equal((await verifyTyped(db)).code, 0);
+      // Both servers hash the probe rows alike, so these columns are hashed from their values.
+      const lane = await openLane(await resolveConnection('source', source.url(typedSource)), await resolveConnection('target', target.url(db)));
+      try {
+        assert.equal(await chooseHashFunction(lane), 'typed');
+      } finally {
+        await closeLane(lane);
+      }
+      await target.sql(
+        db,
+        `UPDATE typed SET amount = 1.00 WHERE id = 1;                  -- equal numerics, printed apart
+         UPDATE typed SET t = 'text 2 changed' WHERE id = 2;
+         UPDATE typed SET big = 4294967296 WHERE id = 3;               -- hashint8extended(1) = hashint8extended(2^32)
+         UPDATE typed SET f = '-0' WHERE id = 4;                       -- -0 = 0, printed apart
+         UPDATE typed SET t = v, v = t WHERE id = 5;                   -- the same values, in each other's column
+         UPDATE typed SET flag = false WHERE id = 7;                   -- NULL against a value
+         UPDATE typed SET t = '' WHERE id = 9;                         -- NULL against an empty string
+         UPDATE typed SET u = md5('other')::uuid, small = -small, o = 4000000000 WHERE id = 11;
+         UPDATE typed_bag SET n = 5 WHERE ctid = (SELECT ctid FROM typed_bag WHERE n = 1 LIMIT 1);`,
+      );
+      const run = await verifyTyped(db);
+      assert.equal(run.code, 4);
+      const order = (list: unknown[]) => [...list].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+      const changed = (id: number, ...columns: string[]) => ({ kind: 'changed', key: { id: String(id) }, columns });
+      assert.deepEqual(
+        order(table(run.report, 'public.typed').differences),
+        order([changed(1, 'amount'), changed(2, 't'), changed(3, 'big'), changed(4, 'f'), changed(5, 't', 'v'), changed(7, 'flag'), changed(9, 't'), changed(11, 'small', 'o', 'u')]),
+      );
+      assert.deepEqual(order(table(run.report, 'public.typed_bag').differences), order([{ kind: 'missing', key: { n: '1', t: 'bag' } }, { kind: 'extra', key: { n: '5', t: 'bag' } }]));
+
+      // The target holds big as numeric: the same values print alike, so the rows are equal; the
+      // schema difference is reported on its own.
+      const retyped = await copy();
+      await target.sql(retyped, 'ALTER TABLE typed ALTER big TYPE numeric');
+      const again = await verifyTyped(retyped);
+      assert.equal(table(again.report, 'public.typed').status, 'identical', JSON.stringify(again.report.tables));
+      assert.equal(table(again.report, 'public.typed_bag').status, 'identical');
+      assert.ok(again.report.schema.length > 0, 'the changed column type is a schema difference');
     });
 
     it('bad input: a table pattern naming nothing, a target that is not there', async () => {

@@ -116,10 +116,10 @@ describe('verify: reporting', () => {
     estimatedRows: 0,
     readable: true,
     columns: [
-      { name: 'a', sql: '"a"', type: 'text' },
-      { name: 'b', sql: '"b"', type: 'integer' },
+      { name: 'a', sql: '"a"', type: 'text', hashed: null },
+      { name: 'b', sql: '"b"', type: 'integer', hashed: null },
     ],
-    key: [{ name: 'a', sql: '"a"', type: 'text' }],
+    key: [{ name: 'a', sql: '"a"', type: 'text', hashed: null }],
   };
   const check = { table, status: 'different' as const, sourceRows: 3, targetRows: 3, seconds: 0.1234, truncated: false, position: null };
 
