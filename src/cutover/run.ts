@@ -97,7 +97,49 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     const spare = state.sourcePid === null ? [] : [state.sourcePid];
     const frozenFrom = performance.now();
     let frozenAt: string | undefined;
+    // Past the stop request sync is gone for good: what fails from here is reported as such,
+    // never as "sync keeps running".
+    const finish = async (done: {
+      downtimeMs: number;
+      fenceLsn: string;
+      drained: number;
+      sequences: SequenceSync[];
+      verified: VerifyReport | null;
+      syncStopped: boolean;
+      lagAtStart: number;
+    }): Promise<CutoverReport> => {
+      if (!done.syncStopped) log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
+      let sourceUnfrozen = false;
+      try {
+        if (options.unfreezeSource && plan.mode !== 'none') {
+          await liftFreeze(sourceClient, plan);
+          await recordUnfrozen(target.client, cutoverId);
+          sourceUnfrozen = true;
+        }
+        // A write with synchronous_commit on (the target's default for this session): its commit
+        // flushes the target's WAL, and with it every batch sync committed asynchronously.
+        await recordCutoverOutcome(target.client, cutoverId, { outcome: 'done', fenceLsn: done.fenceLsn, downtimeMs: done.downtimeMs });
+      } catch (error) {
+        throw new PgferryError('query', `the cut-over is done (everything up to fence ${done.fenceLsn} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
+          fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
+          cause: error,
+        });
+      }
+      return {
+        downtimeMs: done.downtimeMs,
+        fenceLsn: done.fenceLsn,
+        freeze: plan.mode,
+        sessionsEnded: done.drained,
+        sequences: done.sequences,
+        verified: done.verified,
+        syncStopped: done.syncStopped,
+        sourceUnfrozen,
+        lagAtStartSeconds: done.lagAtStart,
+        steps,
+      };
+    };
     let stage = 'freeze';
+    let done: Parameters<typeof finish>[0];
     try {
       frozenAt = await timed('freeze', () => applyFreeze(sourceClient, plan, scope));
       log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
@@ -123,32 +165,12 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       stage = 'stop sync';
       const syncStopped = await timed('stop sync', () => stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
       const downtimeMs = round(performance.now() - frozenFrom);
-      if (!syncStopped) log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
-      let sourceUnfrozen = false;
-      if (options.unfreezeSource && plan.mode !== 'none') {
-        await liftFreeze(sourceClient, plan);
-        await recordUnfrozen(target.client, cutoverId);
-        sourceUnfrozen = true;
-      }
-      // A write with synchronous_commit on (the target's default for this session): its commit
-      // flushes the target's WAL, and with it every batch sync committed asynchronously.
-      await recordCutoverOutcome(target.client, cutoverId, { outcome: 'done', fenceLsn, downtimeMs });
-      return {
-        downtimeMs,
-        fenceLsn,
-        freeze: plan.mode,
-        sessionsEnded: drained.sessionsEnded,
-        sequences,
-        verified,
-        syncStopped,
-        sourceUnfrozen,
-        lagAtStartSeconds: lagAtStart,
-        steps,
-      };
+      done = { downtimeMs, fenceLsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lagAtStart };
     } catch (error) {
       const lifted = await unfreezeAfterFailure(sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
       throw failedAt(stage, error, plan, lifted);
     }
+    return await finish(done);
   } finally {
     await source?.client.end().catch(() => undefined);
     await target.client.end().catch(() => undefined);
