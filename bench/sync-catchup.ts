@@ -1,0 +1,83 @@
+/**
+ * The catch-up half of bench/sync.ts alone, for working on apply speed: one PG 15 source
+ * (`pgbench -i`) and target with durable settings, then `rounds` times a backlog of pgbench
+ * transactions applied by `pgferry sync --until-caught-up`. Each round also times
+ * pg_recvlogical draining the same backlog from a second slot into /dev/null: how fast the
+ * source's walsender alone decodes and sends it, a floor no subscriber can go under.
+ *
+ *   node dist/bench/sync-catchup.js [transactions=20000] [scale=5] [rounds=3]
+ *
+ * PGFERRY_NODE_ARGS adds options to pgferry's node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
+ * PGFERRY_DEBUG=1 prints pgferry's batch log of each round.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { compareTables, startClusters } from '../test/harness/index.js';
+
+const run = promisify(execFile);
+const [transactions, scale, rounds] = [20_000, 5, 3].map((fallback, i) => Number(process.argv[2 + i] ?? fallback)) as [number, number, number];
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+const BIN = fileURLToPath(new URL('../../bin/pgferry.js', import.meta.url));
+const CLIENTS = 4;
+const PROBE = 'probe';
+const TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history'];
+const DURABLE = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', shared_buffers: '256MB', max_wal_size: '4GB' } as const;
+
+const [source, target] = await startClusters([
+  { version: 15, settings: DURABLE },
+  { version: 15, settings: DURABLE },
+]);
+const env = { ...process.env, PGPASSWORD: source.password };
+const conn = ['-h', source.host, '-p', String(source.port), '-U', source.superuser];
+const sourceUrl = source.url('bench');
+const SYNC = ['sync', '--source', sourceUrl, '--target', target.url('ferry'), '--until-caught-up', '--json'];
+
+function pgferry(extra: string[]): Promise<{ seconds: number; log: Array<{ msg: string; time: number; [key: string]: unknown }> }> {
+  const started = performance.now();
+  const nodeArgs = (process.env.PGFERRY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...SYNC, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.resume();
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`pgferry exited ${code}: ${stderr.slice(-3000)}`));
+      const log = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: number });
+      resolve({ seconds: (performance.now() - started) / 1000, log });
+    }),
+  );
+}
+
+try {
+  await source.sql('postgres', 'CREATE DATABASE bench');
+  await target.sql('postgres', 'CREATE DATABASE ferry');
+  await run(`${PG_BIN}/pgbench`, ['-i', '-q', '-s', String(scale), ...conn, 'bench'], { env });
+  await source.sql('bench', 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
+  await pgferry([]);
+  const perClient = Math.ceil(transactions / CLIENTS);
+  console.log('| round | pgferry s (process) | tps | start→streaming s | streaming→caught up s | batches | first batch txns | walsender alone s (pg_recvlogical) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (let round = 1; round <= rounds; round++) {
+    await source.sql('bench', `SELECT pg_create_logical_replication_slot('${PROBE}', 'pgoutput')`);
+    await run(`${PG_BIN}/pgbench`, ['-n', '-c', String(CLIENTS), '-j', '2', '-t', String(perClient), ...conn, 'bench'], { env });
+    const goal = (await source.sql('bench', 'SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
+    await Promise.all([source.sql('bench', 'CHECKPOINT'), target.sql('postgres', 'CHECKPOINT')]);
+    const extra = process.env.PGFERRY_DEBUG ? ['--debug'] : [];
+    const ferry = await pgferry(extra);
+    const at = (msg: string) => ferry.log.find((l) => l.msg === msg)?.time ?? NaN;
+    const batches = ferry.log.filter((l) => l.msg === 'batch applied');
+    if (process.env.PGFERRY_DEBUG) for (const line of ferry.log) console.error(JSON.stringify(line));
+    const probeStarted = performance.now();
+    await run(`${PG_BIN}/pg_recvlogical`, [...conn, '-d', 'bench', '-S', PROBE, '--start', '-E', goal, '-o', 'proto_version=1', '-o', 'publication_names=pgferry_ferry', '-f', '/dev/null', '--no-loop'], { env });
+    const walsender = (performance.now() - probeStarted) / 1000;
+    await source.sql('bench', `SELECT pg_drop_replication_slot('${PROBE}')`);
+    const equal = (await compareTables(sourceUrl, target.url('ferry'), TABLES)).equal;
+    const first = batches[0]?.transactions;
+    console.log(
+      `| ${round} | ${ferry.seconds.toFixed(2)} | ${Math.round((perClient * CLIENTS) / ferry.seconds)} | ${((at('streaming changes') - (at('continuing from the position the target recorded') || NaN)) / 1000).toFixed(2)} | ${((at('caught up; stopping') - at('streaming changes')) / 1000).toFixed(2)} | ${batches.length || '?'} | ${first ?? '?'} | ${walsender.toFixed(2)} |${equal ? '' : ' CONTENT DIFFERS'}`,
+    );
+  }
+} finally {
+  await Promise.all([source.stop(), target.stop()]);
+}
