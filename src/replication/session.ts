@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
 import type pg from 'pg';
-import { both } from 'pg-copy-streams';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
+import { CopyBothQuery } from './copy-both.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
 
 /**
@@ -49,7 +48,7 @@ export interface ReplicationEvents {
  * the session reports exactly that, on its own timer well inside wal_sender_timeout.
  */
 export class ReplicationSession extends EventEmitter<ReplicationEvents> {
-  private stream: Duplex | undefined;
+  private stream: CopyBothQuery | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private position: StreamPosition = { flushed: 0n, applied: 0n };
   private ended = false;
@@ -91,17 +90,22 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
       .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
       .join(', ');
     this.position = { flushed: start, applied: start };
-    const stream = this.client.query(
-      withEndGuard(both(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, { alignOnCopyDataFrame: true, readableObjectMode: true })),
-    ) as unknown as Duplex;
-    this.stream = stream;
-    stream.on('data', (chunk: Buffer) => {
-      const message = parseStreamMessage(chunk);
-      if (message.kind === 'keepalive' && message.replyRequested) this.sendStatus(false);
-      this.emit('message', message);
+    const stream = new CopyBothQuery(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, {
+      onData: (chunk) => {
+        let message: StreamMessage;
+        try {
+          message = parseStreamMessage(chunk);
+        } catch (error) {
+          this.finish(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        if (message.kind === 'keepalive' && message.replyRequested) this.sendStatus(false);
+        this.emit('message', message);
+      },
+      onEnd: (error) => this.finish(error),
     });
-    stream.on('error', (error: Error) => this.finish(error));
-    stream.on('end', () => this.finish(undefined));
+    this.stream = stream;
+    void this.client.query(stream as unknown as pg.Submittable);
     this.client.on('error', (error: Error) => this.finish(error));
     this.client.on('end', () => this.finish(new Error('the replication connection closed')));
     this.statusTimer = setInterval(() => this.sendStatus(false), statusIntervalMs);
@@ -150,15 +154,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     if (stream && !this.ended) {
       this.sendStatus(false);
       this.ended = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 5000);
-        stream.once('finish', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        stream.once('error', () => resolve());
-        stream.end();
-      });
+      await Promise.race([stream.end(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
     }
     this.ended = true;
     await this.client.end().catch(() => undefined);
@@ -170,16 +166,6 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     this.ended = true;
     (this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
   }
-}
-
-/**
- * pg-copy-streams' CopyBoth query assumes it is the one to end the copy; when the server ends
- * it with an error instead, its ReadyForQuery handler calls a callback that was never set.
- */
-function withEndGuard<T extends object>(query: T): T {
-  const guarded = query as T & { cb_flush?: () => void };
-  guarded.cb_flush = () => undefined;
-  return query;
 }
 
 function parseStreamMessage(chunk: Buffer): StreamMessage {
