@@ -40,7 +40,7 @@ export class CopyBothQuery {
   private connection: PgConnection | undefined;
   private pgDataHandler: ((chunk: Buffer) => void) | undefined;
   private readonly onChunk = (chunk: Buffer) => this.parse(chunk);
-  /** Bytes of an incomplete message: a list, joined once the whole message is there. */
+  /** Bytes of a message begun in earlier chunks: a list, joined once the whole message is there. */
   private partial: Buffer[] = [];
   private partialBytes = 0;
   /** Total length (code and length field included) of the incomplete message, once known. */
@@ -70,17 +70,35 @@ export class CopyBothQuery {
 
   private parse(chunk: Buffer): void {
     let buffer = chunk;
+    let offset = 0;
     if (this.partialBytes > 0) {
-      this.partial.push(chunk);
-      this.partialBytes += chunk.length;
-      // A big message (a large value) arrives in many chunks: join them once, not per chunk.
-      if (this.partialNeed > 0 ? this.partialBytes < this.partialNeed : this.partialBytes < 5) return;
-      buffer = Buffer.concat(this.partial, this.partialBytes);
+      // Finish the message begun in earlier chunks, copying only its own bytes, not the chunk.
+      if (this.partialNeed === 0) {
+        if (this.partialBytes + chunk.length < 5) {
+          this.keepPartial(chunk);
+          return;
+        }
+        const header = Buffer.concat([...this.partial, chunk.subarray(0, 5 - this.partialBytes)]);
+        this.partialNeed = 1 + header.readUInt32BE(1);
+      }
+      const missing = this.partialNeed - this.partialBytes;
+      if (chunk.length < missing) {
+        this.keepPartial(chunk);
+        return;
+      }
+      this.partial.push(chunk.subarray(0, missing));
+      const message = Buffer.concat(this.partial, this.partialNeed);
       this.partial = [];
       this.partialBytes = 0;
       this.partialNeed = 0;
+      if (message[0] === COPY_DATA) {
+        this.handlers.onData(message.subarray(5));
+        offset = missing;
+      } else {
+        // Rare (the end of the copy split across chunks): parse the joined bytes the usual way.
+        buffer = Buffer.concat([message, chunk.subarray(missing)]);
+      }
     }
-    let offset = 0;
     while (this.attached) {
       if (buffer.length - offset < 5) break;
       const code = buffer[offset]!;
@@ -114,10 +132,12 @@ export class CopyBothQuery {
       }
       offset = end;
     }
-    if (offset < buffer.length && this.attached) {
-      this.partial = [buffer.subarray(offset)];
-      this.partialBytes = buffer.length - offset;
-    }
+    if (offset < buffer.length && this.attached) this.keepPartial(buffer.subarray(offset));
+  }
+
+  private keepPartial(bytes: Buffer): void {
+    this.partial.push(bytes);
+    this.partialBytes += bytes.length;
   }
 
   private detach(rest: Buffer): void {
