@@ -1,10 +1,12 @@
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { PgferryError, messageOf } from '../errors.js';
 import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
-import { deleteByKeys, insertRows, singleChange, truncate, updateByKeys, type Statement } from './statements.js';
+import { StagingTables } from './staging.js';
+import { copyRows, deleteByKeys, deleteStaged, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 
 export interface BatchOptions {
@@ -38,12 +40,15 @@ const ORDER_SENSITIVE = /^23/;
  */
 export class BatchApplier {
   private readonly prepared = new Map<string, string>();
+  private readonly staging: StagingTables;
 
   constructor(
     private readonly client: pg.Client,
     private readonly tables: TargetTables,
     private readonly options: BatchOptions,
-  ) {}
+  ) {
+    this.staging = new StagingTables(client);
+  }
 
   /** Applies `batch`; transactions ending at or before `appliedLsn` are already on the target and only read. */
   async apply(batch: readonly SourceTransaction[], appliedLsn: Lsn): Promise<BatchResult> {
@@ -57,6 +62,7 @@ export class BatchApplier {
       } catch (error) {
         if (!(error instanceof NeedsOrderedApply) && !ORDER_SENSITIVE.test(sqlState(error) ?? '')) throw error;
         await this.client.query('ROLLBACK');
+        this.staging.afterRollback();
         await this.client.query('BEGIN');
         replayed = true;
         counts = await this.run(batch, appliedLsn, 'ordered');
@@ -70,8 +76,10 @@ export class BatchApplier {
         fenceLsn: counts.fence === undefined ? undefined : formatLsn(counts.fence),
       });
       await this.client.query('COMMIT');
+      this.staging.afterCommit();
     } catch (error) {
       await this.client.query('ROLLBACK').catch(() => undefined);
+      this.staging.afterRollback();
       throw error;
     }
     const { rows } = await this.client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
@@ -162,12 +170,23 @@ export class BatchApplier {
   /** Deletes first, then updates, then inserts: a key deleted and inserted again within the batch ends as the insert. */
   private async write(work: TableWork): Promise<void> {
     const { table } = work;
-    if (work.deletes.length > 0) await this.execute(deleteByKeys(table, work.deletes));
-    for (const [mask, rows] of work.updates) {
-      const statement = updateByKeys(table, mask, rows);
-      if (statement) await this.execute(statement);
+    const groups = [...work.updates];
+    const staging = work.deletes.length > 0 || groups.length > 0 ? await this.staging.for(table) : undefined;
+    if (staging !== undefined) {
+      await this.copy(stageRows(table, staging, work.deletes, groups.map(([, rows]) => rows)));
+      if (work.deletes.length > 0) await this.execute(deleteStaged(table, staging));
+      for (const [index, [mask]] of groups.entries()) {
+        const statement = updateStaged(table, staging, mask, index + 1);
+        if (statement) await this.execute(statement);
+      }
+    } else {
+      if (work.deletes.length > 0) await this.execute(deleteByKeys(table, work.deletes));
+      for (const [mask, rows] of groups) {
+        const statement = updateByKeys(table, mask, rows);
+        if (statement) await this.execute(statement);
+      }
     }
-    if (work.inserts.length > 0) await this.execute(insertRows(table, work.inserts));
+    if (work.inserts.length > 0) await this.copy(copyRows(table, work.inserts));
     // Keyless tables: runs of inserts as one statement, every other change on its own, in order.
     let run: Tuple[] = [];
     for (const change of work.ordered) {
@@ -175,11 +194,22 @@ export class BatchApplier {
         run.push(change.newRow);
         continue;
       }
-      if (run.length > 0) await this.execute(insertRows(table, run));
+      if (run.length > 0) await this.copy(copyRows(table, run));
       run = [];
       await this.execute(singleChange(change));
     }
-    if (run.length > 0) await this.execute(insertRows(table, run));
+    if (run.length > 0) await this.copy(copyRows(table, run));
+  }
+
+  /** Streams COPY data to the target; a constraint error rejects like a statement's (then the batch is replayed in order). */
+  private async copy(copyIn: CopyIn): Promise<void> {
+    const stream = this.client.query(copyFrom(copyIn.text));
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('finish', resolve);
+      for (const piece of copyIn.data) stream.write(piece);
+      stream.end();
+    });
   }
 
   /** Runs a statement, prepared once per text; a failure in the exact-order replay names the change. */
