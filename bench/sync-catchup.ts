@@ -11,9 +11,11 @@
  * PGFERRY_DEBUG=1 prints pgferry's batch log of each round.
  */
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { compareTables, startClusters } from '../test/harness/index.js';
+import { compareTables, startClusters, type Cluster } from '../test/harness/index.js';
 
 const run = promisify(execFile);
 const [transactions, scale, rounds] = [20_000, 5, 3].map((fallback, i) => Number(process.argv[2 + i] ?? fallback)) as [number, number, number];
@@ -33,10 +35,44 @@ const conn = ['-h', source.host, '-p', String(source.port), '-U', source.superus
 const sourceUrl = source.url('bench');
 const SYNC = ['sync', '--source', sourceUrl, '--target', target.url('ferry'), '--until-caught-up', '--json'];
 
-function pgferry(extra: string[]): Promise<{ seconds: number; log: Array<{ msg: string; time: number; [key: string]: unknown }> }> {
+interface FerryRun {
+  readonly seconds: number;
+  /** User and system CPU seconds of the pgferry process. */
+  readonly cpu: number;
+  readonly spawnedAt: number;
+  readonly exitedAt: number;
+  readonly log: Array<{ msg: string; time: number; [key: string]: unknown }>;
+}
+
+/**
+ * CPU seconds a server's processes used so far: the postmaster's own and its reaped children's
+ * (a backend's time lands there when it exits), plus the children still running.
+ */
+function serverCpu(cluster: Cluster): number {
+  const postmaster = Number(readFileSync(join(cluster.directory, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const ticks = (pid: number, withChildren: boolean): number => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    const own = Number(fields[11]) + Number(fields[12]);
+    return withChildren ? own + Number(fields[13]) + Number(fields[14]) : own;
+  };
+  let total = ticks(postmaster, true);
+  const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, "utf8").trim().split(' ').filter((c) => c !== '');
+  for (const child of children) {
+    try {
+      total += ticks(Number(child), false);
+    } catch {
+      // exited meanwhile: counted in the postmaster's children time next time
+    }
+  }
+  return total / 100;
+}
+
+function pgferry(extra: string[]): Promise<FerryRun> {
   const started = performance.now();
+  const spawnedAt = Date.now();
   const nodeArgs = (process.env.PGFERRY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, BIN, ...SYNC, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...nodeArgs, BIN, ...SYNC, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   child.stdout.resume();
@@ -44,7 +80,8 @@ function pgferry(extra: string[]): Promise<{ seconds: number; log: Array<{ msg: 
     child.on('close', (code) => {
       if (code !== 0) reject(new Error(`pgferry exited ${code}: ${stderr.slice(-3000)}`));
       const log = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: number });
-      resolve({ seconds: (performance.now() - started) / 1000, log });
+      const cpu = /CPU ([\d.]+) ([\d.]+)/.exec(stderr);
+      resolve({ seconds: (performance.now() - started) / 1000, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, spawnedAt, exitedAt: Date.now(), log });
     }),
   );
 }
@@ -56,26 +93,32 @@ try {
   await source.sql('bench', 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
   await pgferry([]);
   const perClient = Math.ceil(transactions / CLIENTS);
-  console.log('| round | pgferry s (process) | tps | start→streaming s | streaming→caught up s | batches | first batch txns | walsender alone s (pg_recvlogical) |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| round | pgferry s (process) | tps | CPU s: pgferry / source / target | spawn→streaming s | streaming→caught up s | caught up→exit s | batches | first batch txns | walsender alone s (pg_recvlogical), its CPU s |');
+  console.log('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|');
   for (let round = 1; round <= rounds; round++) {
     await source.sql('bench', `SELECT pg_create_logical_replication_slot('${PROBE}', 'pgoutput')`);
     await run(`${PG_BIN}/pgbench`, ['-n', '-c', String(CLIENTS), '-j', '2', '-t', String(perClient), ...conn, 'bench'], { env });
     const goal = (await source.sql('bench', 'SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
     await Promise.all([source.sql('bench', 'CHECKPOINT'), target.sql('postgres', 'CHECKPOINT')]);
     const extra = process.env.PGFERRY_DEBUG ? ['--debug'] : [];
+    const cpuBefore = [serverCpu(source), serverCpu(target)];
     const ferry = await pgferry(extra);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const [sourceCpu, targetCpu] = [serverCpu(source) - cpuBefore[0]!, serverCpu(target) - cpuBefore[1]!];
     const at = (msg: string) => ferry.log.find((l) => l.msg === msg)?.time ?? NaN;
     const batches = ferry.log.filter((l) => l.msg === 'batch applied');
     if (process.env.PGFERRY_DEBUG) for (const line of ferry.log) console.error(JSON.stringify(line));
+    const probeCpu = serverCpu(source);
     const probeStarted = performance.now();
     await run(`${PG_BIN}/pg_recvlogical`, [...conn, '-d', 'bench', '-S', PROBE, '--start', '-E', goal, '-o', 'proto_version=1', '-o', 'publication_names=pgferry_ferry', '-f', '/dev/null', '--no-loop'], { env });
     const walsender = (performance.now() - probeStarted) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const walsenderCpu = serverCpu(source) - probeCpu;
     await source.sql('bench', `SELECT pg_drop_replication_slot('${PROBE}')`);
     const equal = (await compareTables(sourceUrl, target.url('ferry'), TABLES)).equal;
     const first = batches[0]?.transactions;
     console.log(
-      `| ${round} | ${ferry.seconds.toFixed(2)} | ${Math.round((perClient * CLIENTS) / ferry.seconds)} | ${((at('streaming changes') - (at('continuing from the position the target recorded') || NaN)) / 1000).toFixed(2)} | ${((at('caught up; stopping') - at('streaming changes')) / 1000).toFixed(2)} | ${batches.length || '?'} | ${first ?? '?'} | ${walsender.toFixed(2)} |${equal ? '' : ' CONTENT DIFFERS'}`,
+      `| ${round} | ${ferry.seconds.toFixed(2)} | ${Math.round((perClient * CLIENTS) / ferry.seconds)} | ${ferry.cpu.toFixed(2)} / ${sourceCpu.toFixed(2)} / ${targetCpu.toFixed(2)} | ${((at('streaming changes') - ferry.spawnedAt) / 1000).toFixed(2)} | ${((at('caught up; stopping') - at('streaming changes')) / 1000).toFixed(2)} | ${((ferry.exitedAt - at('caught up; stopping')) / 1000).toFixed(2)} | ${batches.length || '?'} | ${first ?? '?'} | ${walsender.toFixed(2)}, ${walsenderCpu.toFixed(2)} |${equal ? '' : ' CONTENT DIFFERS'}`,
     );
   }
 } finally {
