@@ -15,8 +15,11 @@ import type { Socket } from 'node:net';
  * ErrorResponse, which pg then turns into this query's error).
  */
 export interface CopyBothHandlers {
-  /** One CopyData message's content. It stays valid: the socket never reuses a chunk. */
-  readonly onData: (payload: Buffer) => void;
+  /**
+   * One CopyData message's content: `buffer` from `start` to `end` (offsets, so that the
+   * receiver makes the one view it keeps). It stays valid: the socket never reuses a chunk.
+   */
+  readonly onData: (buffer: Buffer, start: number, end: number) => void;
   /** The copy is over: the server ended it (error undefined) or refused or broke it. */
   readonly onEnd: (error: Error | undefined) => void;
 }
@@ -92,7 +95,7 @@ export class CopyBothQuery {
       this.partialBytes = 0;
       this.partialNeed = 0;
       if (message[0] === COPY_DATA) {
-        this.handlers.onData(message.subarray(5));
+        this.handlers.onData(message, 5, message.length);
         offset = missing;
       } else {
         // Rare (the end of the copy split across chunks): parse the joined bytes the usual way.
@@ -110,7 +113,7 @@ export class CopyBothQuery {
       }
       switch (code) {
         case COPY_DATA:
-          this.handlers.onData(buffer.subarray(offset + 5, end));
+          this.handlers.onData(buffer, offset + 5, end);
           break;
         case COPY_BOTH_RESPONSE:
           this.started = true;

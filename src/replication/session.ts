@@ -25,10 +25,16 @@ export interface CreatedSlot {
   readonly snapshot: string | undefined;
 }
 
-/** What the server sends on the CopyBoth stream of START_REPLICATION. */
-export type StreamMessage =
-  | { readonly kind: 'xlogdata'; readonly payload: Buffer }
-  | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean };
+/**
+ * Takes what the server sends on the CopyBoth stream of START_REPLICATION, called directly
+ * (no event, no object per message): a backlog is a hundred thousand messages a second.
+ */
+export interface StreamReceiver {
+  /** The pgoutput message of an XLogData message: a view into the socket's chunk. */
+  xlogData(payload: Buffer): void;
+  /** The server's WAL end, from a primary keepalive message. */
+  keepalive(walEnd: Lsn): void;
+}
 
 export interface StreamPosition {
   /** Everything up to here is committed (and flushed) on the target. */
@@ -37,7 +43,6 @@ export interface StreamPosition {
 }
 
 export interface ReplicationEvents {
-  message: [StreamMessage];
   error: [Error];
   end: [];
 }
@@ -82,25 +87,21 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
 
   /**
    * Starts streaming from `start` (the first transaction sent is the first to commit after it)
-   * with the pgoutput options given. Messages arrive as 'message' events; 'error' and 'end'
-   * tell that the stream is gone.
+   * with the pgoutput options given. Messages go to `receiver`; 'error' and 'end' events tell
+   * that the stream is gone.
    */
-  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, statusIntervalMs: number): void {
+  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, statusIntervalMs: number, receiver: StreamReceiver): void {
     const options = Object.entries(pluginOptions)
       .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
       .join(', ');
     this.position = { flushed: start, applied: start };
     const stream = new CopyBothQuery(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, {
-      onData: (chunk) => {
-        let message: StreamMessage;
+      onData: (buffer, begin, end) => {
         try {
-          message = parseStreamMessage(chunk);
+          this.dispatch(buffer, begin, end, receiver);
         } catch (error) {
           this.finish(error instanceof Error ? error : new Error(String(error)));
-          return;
         }
-        if (message.kind === 'keepalive' && message.replyRequested) this.sendStatus(false);
-        this.emit('message', message);
       },
       onEnd: (error) => this.finish(error),
     });
@@ -166,17 +167,22 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     this.ended = true;
     (this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
   }
-}
 
-function parseStreamMessage(chunk: Buffer): StreamMessage {
-  const kind = String.fromCharCode(chunk[0]!);
-  if (kind === 'w') {
-    // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
-    // commit positions inside the payload instead.
-    return { kind: 'xlogdata', payload: chunk.subarray(25) };
+  private dispatch(buffer: Buffer, begin: number, end: number, receiver: StreamReceiver): void {
+    const kind = buffer[begin];
+    if (kind === 0x77 /* w */) {
+      // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
+      // commit positions inside the payload instead.
+      if (end - begin < 25) throw new PgferryError('query', 'source: a short XLogData message', { side: 'source' });
+      receiver.xlogData(buffer.subarray(begin + 25, end));
+      return;
+    }
+    if (kind === 0x6b /* k */) {
+      if (end - begin < 18) throw new PgferryError('query', 'source: a short keepalive message', { side: 'source' });
+      if (buffer[begin + 17] === 1) this.sendStatus(false);
+      receiver.keepalive(buffer.readBigUInt64BE(begin + 1));
+      return;
+    }
+    throw new PgferryError('query', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, { side: 'source' });
   }
-  if (kind === 'k') {
-    return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk.readUInt8(17) === 1 };
-  }
-  throw new PgferryError('query', `source: unexpected replication message '${kind}'`, { side: 'source' });
 }
