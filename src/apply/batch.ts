@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PgferryError, messageOf } from '../errors.js';
-import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
+import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
@@ -41,6 +41,10 @@ const ORDER_SENSITIVE = /^23/;
 export class BatchApplier {
   private readonly prepared = new Map<string, string>();
   private readonly staging: StagingTables;
+  /** The part of the batch being written while the next one is decoded (see flushBehind). */
+  private writing: Promise<void> | undefined;
+  /** Decoding options for plain and for streamed transactions: made once, not per message. */
+  private readonly decodeOptions: readonly [DecodeOptions, DecodeOptions];
 
   constructor(
     private readonly client: pg.Client,
@@ -48,6 +52,10 @@ export class BatchApplier {
     private readonly options: BatchOptions,
   ) {
     this.staging = new StagingTables(client);
+    this.decodeOptions = [
+      { inStream: false, abortInfo: options.abortInfo },
+      { inStream: true, abortInfo: options.abortInfo },
+    ];
   }
 
   /** Applies `batch`; transactions ending at or before `appliedLsn` are already on the target and only read. */
@@ -69,7 +77,7 @@ export class BatchApplier {
       }
       await recordAppliedBatch(this.client, {
         lsn: formatLsn(last.endLsn),
-        lastCommitTime: counts.lastCommitTime,
+        lastCommitTime: counts.lastCommitTime === undefined ? undefined : postgresTimeToDate(counts.lastCommitTime),
         transactions: counts.transactions,
         rows: counts.rows,
         tables: counts.tables,
@@ -87,13 +95,25 @@ export class BatchApplier {
   }
 
   private async run(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
+    try {
+      return await this.runParts(batch, appliedLsn, mode);
+    } catch (error) {
+      // Statements still being sent would land after the ROLLBACK, outside any transaction.
+      await this.writing?.catch(() => undefined);
+      throw error;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async runParts(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
     const counts: Counts = { transactions: 0, rows: 0, tables: new Map(), lastCommitTime: undefined, fence: undefined };
     const coalescer = new Coalescer();
     for (const transaction of batch) {
       const skip = transaction.endLsn <= appliedLsn;
       if (!skip) {
         counts.transactions++;
-        counts.lastCommitTime = postgresTimeToDate(transaction.commitTime);
+        counts.lastCommitTime = transaction.commitTime;
       }
       const origin = { xid: transaction.xid, commitLsn: transaction.commitLsn };
       const inMemory = transaction.messagesInMemory();
@@ -121,7 +141,7 @@ export class BatchApplier {
     coalescer: Coalescer,
     mode: 'coalesced' | 'ordered',
   ): Promise<void> | undefined {
-    const message = decodePgoutput(payload, { inStream: streamed, abortInfo: this.options.abortInfo });
+    const message = decodePgoutput(payload, this.decodeOptions[streamed ? 1 : 0]);
     switch (message.tag) {
       case 'relation':
         // Relations are read even from transactions already applied: the server sends each once.
@@ -142,7 +162,7 @@ export class BatchApplier {
         countChange(counts, table, change.kind);
         if (mode === 'ordered') return this.execute(singleChange(change), change).then(() => undefined);
         coalescer.add(change);
-        return coalescer.size >= this.options.flushEvery ? this.flush(coalescer) : undefined;
+        return coalescer.size >= this.options.flushEvery ? this.flushBehind(coalescer) : undefined;
       }
       case 'truncate':
         return skip ? undefined : this.applyTruncate(message.relationIds, message.cascade, message.restartIdentity, counts, coalescer);
@@ -162,7 +182,29 @@ export class BatchApplier {
     await this.execute(truncate(truncated, cascade, restartIdentity));
   }
 
+  /**
+   * Starts writing the part the coalescer holds once the part before it is written, and
+   * returns when that earlier part is: the target executes one part while the next is decoded,
+   * and at most two parts are held in memory.
+   */
+  private async flushBehind(coalescer: Coalescer): Promise<void> {
+    const previous = this.writing;
+    const work = coalescer.drain();
+    const writing = (async () => {
+      await previous;
+      for (const part of work) await this.write(part);
+    })();
+    // Awaited by the next flush or at the end of the batch; until then its failure is held, not unhandled.
+    writing.catch(() => undefined);
+    this.writing = writing;
+    await previous;
+  }
+
+  /** Writes everything: the part in flight, then what the coalescer holds. */
   private async flush(coalescer: Coalescer): Promise<void> {
+    const previous = this.writing;
+    this.writing = undefined;
+    await previous;
     if (coalescer.size === 0) return;
     for (const work of coalescer.drain()) await this.write(work);
   }
@@ -171,12 +213,13 @@ export class BatchApplier {
   private async write(work: TableWork): Promise<void> {
     const { table } = work;
     const groups = [...work.updates];
-    const staging = work.deletes.length > 0 || groups.length > 0 ? await this.staging.for(table) : undefined;
+    const staging = work.deletes.length > 0 || groups.length > 0 ? await this.staging.for(table, 1 + groups.length) : undefined;
     if (staging !== undefined) {
-      await this.copy(stageRows(table, staging, work.deletes, groups.map(([, rows]) => rows)));
-      if (work.deletes.length > 0) await this.execute(deleteStaged(table, staging));
+      const { name, firstGroup } = staging;
+      await this.copy(stageRows(table, name, firstGroup, work.deletes, groups.map(([, rows]) => rows)));
+      if (work.deletes.length > 0) await this.execute(deleteStaged(table, name, firstGroup));
       for (const [index, [mask]] of groups.entries()) {
-        const statement = updateStaged(table, staging, mask, index + 1);
+        const statement = updateStaged(table, name, mask, firstGroup + 1 + index);
         if (statement) await this.execute(statement);
       }
     } else {
@@ -231,7 +274,8 @@ interface Counts {
   transactions: number;
   rows: number;
   tables: Map<string, TableCounts>;
-  lastCommitTime: Date | undefined;
+  /** Microseconds since 2000 (converted once per batch, not per transaction). */
+  lastCommitTime: bigint | undefined;
   fence: Lsn | undefined;
 }
 

@@ -17,15 +17,23 @@ export const GROUP_COLUMN = '"pgferry.group"';
 export class StagingTables {
   private readonly committed = new Map<TargetTable, string>();
   private readonly created = new Map<TargetTable, string>();
-  /** Staging tables holding rows in the open transaction (a second use in it must empty them first). */
-  private readonly filled = new Set<string>();
+  /**
+   * Next free group number per staging table in the open transaction. A batch written in
+   * several parts copies each part under new group numbers instead of emptying the table:
+   * a TRUNCATE inside the transaction would make a new file each time.
+   */
+  private readonly nextGroup = new Map<string, number>();
   private counter = 0;
   private allowed: boolean | undefined;
 
   constructor(private readonly client: pg.Client) {}
 
-  /** The staging table of `table`, created on first use; undefined without the privilege. Call inside the batch transaction. */
-  async for(table: TargetTable): Promise<string | undefined> {
+  /**
+   * The staging table of `table`, created on first use, and the first of `groups` group
+   * numbers reserved for the caller; undefined without the privilege. Call inside the batch
+   * transaction.
+   */
+  async for(table: TargetTable, groups: number): Promise<{ readonly name: string; readonly firstGroup: number } | undefined> {
     let name = this.committed.get(table) ?? this.created.get(table);
     if (name === undefined) {
       this.allowed ??= (await this.client.query<{ allowed: boolean }>(`SELECT has_database_privilege(current_database(), 'TEMPORARY') AS allowed`)).rows[0]!.allowed;
@@ -36,21 +44,21 @@ export class StagingTables {
       );
       this.created.set(table, name);
     }
-    if (this.filled.has(name)) await this.client.query(`TRUNCATE ${name}`);
-    this.filled.add(name);
-    return name;
+    const firstGroup = this.nextGroup.get(name) ?? 0;
+    this.nextGroup.set(name, firstGroup + groups);
+    return { name, firstGroup };
   }
 
   /** The batch committed: the tables it created stay, and commit emptied every one. */
   afterCommit(): void {
     for (const [table, name] of this.created) this.committed.set(table, name);
     this.created.clear();
-    this.filled.clear();
+    this.nextGroup.clear();
   }
 
   /** The batch rolled back: the tables it created are gone, the others are empty again. */
   afterRollback(): void {
     this.created.clear();
-    this.filled.clear();
+    this.nextGroup.clear();
   }
 }

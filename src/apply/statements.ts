@@ -114,11 +114,11 @@ export function copyRows(table: TargetTable, rows: readonly Tuple[]): CopyIn {
 
 /**
  * The rows a batch updates and deletes in one table, as COPY data for its staging table: the
- * group column first (0 for deleted keys, then one group per set of updated columns), then
- * the table's columns (\\N where a group has no value: a deleted row's non-key columns, a
- * column an update leaves as it is).
+ * group column first (`firstGroup` for deleted keys, then one group per set of updated
+ * columns), then the table's columns (\\N where a group has no value: a deleted row's non-key
+ * columns, a column an update leaves as it is).
  */
-export function stageRows(table: TargetTable, staging: string, deletes: readonly Tuple[], updates: ReadonlyArray<readonly Tuple[]>): CopyIn {
+export function stageRows(table: TargetTable, staging: string, firstGroup: number, deletes: readonly Tuple[], updates: ReadonlyArray<readonly Tuple[]>): CopyIn {
   const keys = keyColumns(table);
   const data: string[] = [];
   let piece = '';
@@ -130,15 +130,16 @@ export function stageRows(table: TargetTable, staging: string, deletes: readonly
     }
   };
   if (deletes.length > 0) {
+    const group = String(firstGroup);
     const positions = table.columns.map((_, c) => keys.indexOf(c));
     for (const key of deletes) {
-      let line = '0';
+      let line = group;
       for (const position of positions) line += '\t' + (position < 0 ? '\\N' : copyValue(key[position]!));
       add(line);
     }
   }
   updates.forEach((rows, index) => {
-    const group = String(index + 1);
+    const group = String(firstGroup + 1 + index);
     for (const row of rows) {
       let line = group;
       for (const value of row) line += '\t' + (value === UNCHANGED ? '\\N' : copyValue(value));
@@ -149,14 +150,14 @@ export function stageRows(table: TargetTable, staging: string, deletes: readonly
   return { text: `COPY ${staging} (${GROUP_COLUMN}, ${table.columns.join(', ')}) FROM STDIN`, data };
 }
 
-/** `DELETE … USING` the staged keys (group 0), in key order. */
-export function deleteStaged(table: TargetTable, staging: string): Statement {
+/** `DELETE … USING` the staged keys of one group, in key order. */
+export function deleteStaged(table: TargetTable, staging: string, group: number): Statement {
   const keys = keyColumns(table);
   const order = keys.map((c) => table.columns[c]).join(', ');
   const match = keys.map((c) => `t.${table.columns[c]} = d.${table.columns[c]}`).join(' AND ');
   return {
-    text: `DELETE FROM ${table.qname} AS t USING (SELECT ${order} FROM ${staging} WHERE ${GROUP_COLUMN} = 0 ORDER BY ${order}) AS d WHERE ${match}`,
-    values: [],
+    text: `DELETE FROM ${table.qname} AS t USING (SELECT ${order} FROM ${staging} WHERE ${GROUP_COLUMN} = $1 ORDER BY ${order}) AS d WHERE ${match}`,
+    values: [group],
   };
 }
 
