@@ -8,7 +8,8 @@
  *   node dist/bench/sync-catchup.js [transactions=20000] [scale=5] [rounds=3]
  *
  * PGFERRY_NODE_ARGS adds options to pgferry's node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
- * PGFERRY_DEBUG=1 prints pgferry's batch log of each round.
+ * PGFERRY_DEBUG=1 prints pgferry's batch log of each round; PGFERRY_ARGS adds options to its
+ * sync command, and PGFERRY_ARGS_B too, for the rounds of a second variant (A/B alternating).
  */
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -100,7 +101,8 @@ try {
     await run(`${PG_BIN}/pgbench`, ['-n', '-c', String(CLIENTS), '-j', '2', '-t', String(perClient), ...conn, 'bench'], { env });
     const goal = (await source.sql('bench', 'SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
     await Promise.all([source.sql('bench', 'CHECKPOINT'), target.sql('postgres', 'CHECKPOINT')]);
-    const extra = process.env.PGFERRY_DEBUG ? ['--debug'] : [];
+    const variant = process.env.PGFERRY_ARGS_B !== undefined && round % 2 === 0 ? 'B' : 'A';
+    const extra = [...(process.env.PGFERRY_DEBUG ? ['--debug'] : []), ...((variant === 'A' ? process.env.PGFERRY_ARGS : process.env.PGFERRY_ARGS_B) ?? '').split(' ').filter((a) => a !== '')];
     const cpuBefore = [serverCpu(source), serverCpu(target)];
     const ferry = await pgferry(extra);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -118,7 +120,7 @@ try {
     const equal = (await compareTables(sourceUrl, target.url('ferry'), TABLES)).equal;
     const first = batches[0]?.transactions;
     console.log(
-      `| ${round} | ${ferry.seconds.toFixed(2)} | ${Math.round((perClient * CLIENTS) / ferry.seconds)} | ${ferry.cpu.toFixed(2)} / ${sourceCpu.toFixed(2)} / ${targetCpu.toFixed(2)} | ${((at('streaming changes') - ferry.spawnedAt) / 1000).toFixed(2)} | ${((at('caught up; stopping') - at('streaming changes')) / 1000).toFixed(2)} | ${((ferry.exitedAt - at('caught up; stopping')) / 1000).toFixed(2)} | ${batches.length || '?'} | ${first ?? '?'} | ${walsender.toFixed(2)}, ${walsenderCpu.toFixed(2)} |${equal ? '' : ' CONTENT DIFFERS'}`,
+      `| ${round}${process.env.PGFERRY_ARGS_B !== undefined ? ` (${variant})` : ''} | ${ferry.seconds.toFixed(2)} | ${Math.round((perClient * CLIENTS) / ferry.seconds)} | ${ferry.cpu.toFixed(2)} / ${sourceCpu.toFixed(2)} / ${targetCpu.toFixed(2)} | ${((at('streaming changes') - ferry.spawnedAt) / 1000).toFixed(2)} | ${((at('caught up; stopping') - at('streaming changes')) / 1000).toFixed(2)} | ${((ferry.exitedAt - at('caught up; stopping')) / 1000).toFixed(2)} | ${batches.length || '?'} | ${first ?? '?'} | ${walsender.toFixed(2)}, ${walsenderCpu.toFixed(2)} |${equal ? '' : ' CONTENT DIFFERS'}`,
     );
   }
 } finally {
