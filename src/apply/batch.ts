@@ -6,7 +6,7 @@ import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
 import { StagingTables } from './staging.js';
-import { copyRows, deleteByKeys, deleteStaged, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
+import { copyRows, deleteByKeys, deleteStaged, insertRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 
 export interface BatchOptions {
@@ -28,6 +28,13 @@ export interface BatchResult {
   /** True when a constraint error sent the batch through the exact-order replay. */
   readonly replayed: boolean;
 }
+
+/**
+ * From this many rows a table's inserts go by COPY and its updates and deletes through its
+ * staging table; fewer take the unnest statements, one round trip each (a COPY takes two, and
+ * staging adds one): a trickle of small batches keeps its latency.
+ */
+const BULK_FROM_ROWS = 64;
 
 /** SQLSTATE classes a replay in exact source order can resolve: a unique value moved between rows, etc. */
 const ORDER_SENSITIVE = /^23/;
@@ -213,7 +220,9 @@ export class BatchApplier {
   private async write(work: TableWork): Promise<void> {
     const { table } = work;
     const groups = [...work.updates];
-    const staging = work.deletes.length > 0 || groups.length > 0 ? await this.staging.for(table, 1 + groups.length) : undefined;
+    let changed = work.deletes.length;
+    for (const [, rows] of groups) changed += rows.length;
+    const staging = changed >= BULK_FROM_ROWS ? await this.staging.for(table, 1 + groups.length) : undefined;
     if (staging !== undefined) {
       const { name, firstGroup } = staging;
       await this.copy(stageRows(table, name, firstGroup, work.deletes, groups.map(([, rows]) => rows)));
@@ -229,7 +238,7 @@ export class BatchApplier {
         if (statement) await this.execute(statement);
       }
     }
-    if (work.inserts.length > 0) await this.copy(copyRows(table, work.inserts));
+    if (work.inserts.length > 0) await this.insert(table, work.inserts);
     // Keyless tables: runs of inserts as one statement, every other change on its own, in order.
     let run: Tuple[] = [];
     for (const change of work.ordered) {
@@ -237,11 +246,16 @@ export class BatchApplier {
         run.push(change.newRow);
         continue;
       }
-      if (run.length > 0) await this.copy(copyRows(table, run));
+      if (run.length > 0) await this.insert(table, run);
       run = [];
       await this.execute(singleChange(change));
     }
-    if (run.length > 0) await this.copy(copyRows(table, run));
+    if (run.length > 0) await this.insert(table, run);
+  }
+
+  private async insert(table: TargetTable, rows: readonly Tuple[]): Promise<void> {
+    if (rows.length >= BULK_FROM_ROWS) await this.copy(copyRows(table, rows));
+    else await this.execute(insertRows(table, rows));
   }
 
   /** Streams COPY data to the target; a constraint error rejects like a statement's (then the batch is replayed in order). */

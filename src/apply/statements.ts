@@ -72,6 +72,17 @@ export function updateByKeys(table: TargetTable, mask: string, rows: readonly Tu
   };
 }
 
+/** `INSERT … SELECT FROM unnest(rows)`: a few new rows in one round trip (COPY takes two). */
+export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statement {
+  const params = table.columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const aliases = table.columns.map((_, i) => `p${i}`).join(', ');
+  const casts = table.columns.map((_, i) => `p${i}::${table.types[i]}`).join(', ');
+  return {
+    text: `INSERT INTO ${table.qname} (${table.columns.join(', ')})${overriding(table)} SELECT ${casts} FROM unnest(${params}) AS v(${aliases})`,
+    values: table.columns.map((_, i) => column(rows, i)),
+  };
+}
+
 /** A `COPY … FROM STDIN` in text format and its data, in pieces of about COPY_PIECE characters. */
 export interface CopyIn {
   readonly text: string;
