@@ -1,10 +1,12 @@
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { PgferryError, messageOf } from '../errors.js';
-import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
+import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
-import { deleteByKeys, insertRows, singleChange, truncate, updateByKeys, type Statement } from './statements.js';
+import { StagingTables } from './staging.js';
+import { copyRows, deleteByKeys, deleteStaged, insertRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 
 export interface BatchOptions {
@@ -27,6 +29,13 @@ export interface BatchResult {
   readonly replayed: boolean;
 }
 
+/**
+ * From this many rows a table's inserts go by COPY and its updates and deletes through its
+ * staging table; fewer take the unnest statements, one round trip each (a COPY takes two, and
+ * staging adds one): a trickle of small batches keeps its latency.
+ */
+const BULK_FROM_ROWS = 64;
+
 /** SQLSTATE classes a replay in exact source order can resolve: a unique value moved between rows, etc. */
 const ORDER_SENSITIVE = /^23/;
 
@@ -38,12 +47,23 @@ const ORDER_SENSITIVE = /^23/;
  */
 export class BatchApplier {
   private readonly prepared = new Map<string, string>();
+  private readonly staging: StagingTables;
+  /** The part of the batch being written while the next one is decoded (see flushBehind). */
+  private writing: Promise<void> | undefined;
+  /** Decoding options for plain and for streamed transactions: made once, not per message. */
+  private readonly decodeOptions: readonly [DecodeOptions, DecodeOptions];
 
   constructor(
     private readonly client: pg.Client,
     private readonly tables: TargetTables,
     private readonly options: BatchOptions,
-  ) {}
+  ) {
+    this.staging = new StagingTables(client);
+    this.decodeOptions = [
+      { inStream: false, abortInfo: options.abortInfo },
+      { inStream: true, abortInfo: options.abortInfo },
+    ];
+  }
 
   /** Applies `batch`; transactions ending at or before `appliedLsn` are already on the target and only read. */
   async apply(batch: readonly SourceTransaction[], appliedLsn: Lsn): Promise<BatchResult> {
@@ -57,21 +77,24 @@ export class BatchApplier {
       } catch (error) {
         if (!(error instanceof NeedsOrderedApply) && !ORDER_SENSITIVE.test(sqlState(error) ?? '')) throw error;
         await this.client.query('ROLLBACK');
+        this.staging.afterRollback();
         await this.client.query('BEGIN');
         replayed = true;
         counts = await this.run(batch, appliedLsn, 'ordered');
       }
       await recordAppliedBatch(this.client, {
         lsn: formatLsn(last.endLsn),
-        lastCommitTime: counts.lastCommitTime,
+        lastCommitTime: counts.lastCommitTime === undefined ? undefined : postgresTimeToDate(counts.lastCommitTime),
         transactions: counts.transactions,
         rows: counts.rows,
         tables: counts.tables,
         fenceLsn: counts.fence === undefined ? undefined : formatLsn(counts.fence),
       });
       await this.client.query('COMMIT');
+      this.staging.afterCommit();
     } catch (error) {
       await this.client.query('ROLLBACK').catch(() => undefined);
+      this.staging.afterRollback();
       throw error;
     }
     const { rows } = await this.client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
@@ -79,13 +102,25 @@ export class BatchApplier {
   }
 
   private async run(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
+    try {
+      return await this.runParts(batch, appliedLsn, mode);
+    } catch (error) {
+      // Statements still being sent would land after the ROLLBACK, outside any transaction.
+      await this.writing?.catch(() => undefined);
+      throw error;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private async runParts(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
     const counts: Counts = { transactions: 0, rows: 0, tables: new Map(), lastCommitTime: undefined, fence: undefined };
     const coalescer = new Coalescer();
     for (const transaction of batch) {
       const skip = transaction.endLsn <= appliedLsn;
       if (!skip) {
         counts.transactions++;
-        counts.lastCommitTime = postgresTimeToDate(transaction.commitTime);
+        counts.lastCommitTime = transaction.commitTime;
       }
       const origin = { xid: transaction.xid, commitLsn: transaction.commitLsn };
       const inMemory = transaction.messagesInMemory();
@@ -113,7 +148,7 @@ export class BatchApplier {
     coalescer: Coalescer,
     mode: 'coalesced' | 'ordered',
   ): Promise<void> | undefined {
-    const message = decodePgoutput(payload, { inStream: streamed, abortInfo: this.options.abortInfo });
+    const message = decodePgoutput(payload, this.decodeOptions[streamed ? 1 : 0]);
     switch (message.tag) {
       case 'relation':
         // Relations are read even from transactions already applied: the server sends each once.
@@ -134,7 +169,7 @@ export class BatchApplier {
         countChange(counts, table, change.kind);
         if (mode === 'ordered') return this.execute(singleChange(change), change).then(() => undefined);
         coalescer.add(change);
-        return coalescer.size >= this.options.flushEvery ? this.flush(coalescer) : undefined;
+        return coalescer.size >= this.options.flushEvery ? this.flushBehind(coalescer) : undefined;
       }
       case 'truncate':
         return skip ? undefined : this.applyTruncate(message.relationIds, message.cascade, message.restartIdentity, counts, coalescer);
@@ -154,7 +189,29 @@ export class BatchApplier {
     await this.execute(truncate(truncated, cascade, restartIdentity));
   }
 
+  /**
+   * Starts writing the part the coalescer holds once the part before it is written, and
+   * returns when that earlier part is: the target executes one part while the next is decoded,
+   * and at most two parts are held in memory.
+   */
+  private async flushBehind(coalescer: Coalescer): Promise<void> {
+    const previous = this.writing;
+    const work = coalescer.drain();
+    const writing = (async () => {
+      await previous;
+      for (const part of work) await this.write(part);
+    })();
+    // Awaited by the next flush or at the end of the batch; until then its failure is held, not unhandled.
+    writing.catch(() => undefined);
+    this.writing = writing;
+    await previous;
+  }
+
+  /** Writes everything: the part in flight, then what the coalescer holds. */
   private async flush(coalescer: Coalescer): Promise<void> {
+    const previous = this.writing;
+    this.writing = undefined;
+    await previous;
     if (coalescer.size === 0) return;
     for (const work of coalescer.drain()) await this.write(work);
   }
@@ -162,12 +219,26 @@ export class BatchApplier {
   /** Deletes first, then updates, then inserts: a key deleted and inserted again within the batch ends as the insert. */
   private async write(work: TableWork): Promise<void> {
     const { table } = work;
-    if (work.deletes.length > 0) await this.execute(deleteByKeys(table, work.deletes));
-    for (const [mask, rows] of work.updates) {
-      const statement = updateByKeys(table, mask, rows);
-      if (statement) await this.execute(statement);
+    const groups = [...work.updates];
+    let changed = work.deletes.length;
+    for (const [, rows] of groups) changed += rows.length;
+    const staging = changed >= BULK_FROM_ROWS ? await this.staging.for(table, 1 + groups.length) : undefined;
+    if (staging !== undefined) {
+      const { name, firstGroup } = staging;
+      await this.copy(stageRows(table, name, firstGroup, work.deletes, groups.map(([, rows]) => rows)));
+      if (work.deletes.length > 0) await this.execute(deleteStaged(table, name, firstGroup));
+      for (const [index, [mask]] of groups.entries()) {
+        const statement = updateStaged(table, name, mask, firstGroup + 1 + index);
+        if (statement) await this.execute(statement);
+      }
+    } else {
+      if (work.deletes.length > 0) await this.execute(deleteByKeys(table, work.deletes));
+      for (const [mask, rows] of groups) {
+        const statement = updateByKeys(table, mask, rows);
+        if (statement) await this.execute(statement);
+      }
     }
-    if (work.inserts.length > 0) await this.execute(insertRows(table, work.inserts));
+    if (work.inserts.length > 0) await this.insert(table, work.inserts);
     // Keyless tables: runs of inserts as one statement, every other change on its own, in order.
     let run: Tuple[] = [];
     for (const change of work.ordered) {
@@ -175,11 +246,27 @@ export class BatchApplier {
         run.push(change.newRow);
         continue;
       }
-      if (run.length > 0) await this.execute(insertRows(table, run));
+      if (run.length > 0) await this.insert(table, run);
       run = [];
       await this.execute(singleChange(change));
     }
-    if (run.length > 0) await this.execute(insertRows(table, run));
+    if (run.length > 0) await this.insert(table, run);
+  }
+
+  private async insert(table: TargetTable, rows: readonly Tuple[]): Promise<void> {
+    if (rows.length >= BULK_FROM_ROWS) await this.copy(copyRows(table, rows));
+    else await this.execute(insertRows(table, rows));
+  }
+
+  /** Streams COPY data to the target; a constraint error rejects like a statement's (then the batch is replayed in order). */
+  private async copy(copyIn: CopyIn): Promise<void> {
+    const stream = this.client.query(copyFrom(copyIn.text));
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('finish', resolve);
+      for (const piece of copyIn.data) stream.write(piece);
+      stream.end();
+    });
   }
 
   /** Runs a statement, prepared once per text; a failure in the exact-order replay names the change. */
@@ -201,7 +288,8 @@ interface Counts {
   transactions: number;
   rows: number;
   tables: Map<string, TableCounts>;
-  lastCommitTime: Date | undefined;
+  /** Microseconds since 2000 (converted once per batch, not per transaction). */
+  lastCommitTime: bigint | undefined;
   fence: Lsn | undefined;
 }
 

@@ -44,6 +44,7 @@ function keyText(table: TargetTable, row: Tuple): string {
 
 /** The columns an update writes: the ones not marked UNCHANGED. */
 export function setMask(row: Tuple): string {
+  if (!row.includes(UNCHANGED)) return '1'.repeat(row.length);
   let mask = '';
   for (const value of row) mask += value === UNCHANGED ? '0' : '1';
   return mask;

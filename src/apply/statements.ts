@@ -1,5 +1,6 @@
 import { UNCHANGED, type ColumnValue, type Tuple } from '../replication/index.js';
 import type { RowChange } from './changes.js';
+import { GROUP_COLUMN } from './staging.js';
 import type { TargetTable } from './target-tables.js';
 
 /**
@@ -29,36 +30,49 @@ function keyColumns(table: TargetTable): readonly number[] {
   return table.identity.columns;
 }
 
-/** `DELETE … USING unnest(keys)`: rows that were there before the batch and are gone after it. */
+/**
+ * `DELETE … USING` the keys, sorted: rows that were there before the batch and are gone after it.
+ * Set-based statements walk their rows in key order: the target's key index and heap are then
+ * visited page after page instead of at random (a third less time for a pgbench batch).
+ */
 export function deleteByKeys(table: TargetTable, keys: readonly Tuple[]): Statement {
   const columns = keyColumns(table);
   const params = columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
-  const aliases = columns.map((_, i) => `k${i}`).join(', ');
-  const match = columns.map((c, i) => `t.${table.columns[c]} = d.k${i}::${table.types[c]}`).join(' AND ');
+  const inputs = columns.map((_, i) => `i${i}`).join(', ');
+  const typed = columns.map((c, i) => `i${i}::${table.types[c]} AS k${i}`).join(', ');
+  const order = columns.map((_, i) => `k${i}`).join(', ');
+  const match = columns.map((c, i) => `t.${table.columns[c]} = d.k${i}`).join(' AND ');
   return {
-    text: `DELETE FROM ${table.qname} AS t USING unnest(${params}) AS d(${aliases}) WHERE ${match}`,
+    text: `DELETE FROM ${table.qname} AS t USING (SELECT ${typed} FROM unnest(${params}) AS u(${inputs}) ORDER BY ${order}) AS d WHERE ${match}`,
     values: columns.map((_, i) => keys.map((key) => plain(key[i]!))),
   };
 }
 
-/** `UPDATE … FROM unnest(rows)`: rows that were there and changed, setting the columns in `mask`. */
+/** Columns an update writes: those in `mask`, except the key and GENERATED ALWAYS identity columns. */
+function assignedColumns(table: TargetTable, mask: string): number[] {
+  const keys = keyColumns(table);
+  return table.columns.flatMap((_, i) => (mask[i] === '1' && !keys.includes(i) && !table.alwaysIdentity[i] ? [i] : []));
+}
+
+/** `UPDATE … FROM` the rows sorted by key: rows that were there and changed, setting the columns in `mask`. */
 export function updateByKeys(table: TargetTable, mask: string, rows: readonly Tuple[]): Statement | undefined {
   const keys = keyColumns(table);
-  const isKey = new Set(keys);
-  const set = table.columns.flatMap((_, i) => (mask[i] === '1' && !isKey.has(i) && !table.alwaysIdentity[i] ? [i] : []));
+  const set = assignedColumns(table, mask);
   if (set.length === 0) return undefined;
   const sent = [...keys, ...set];
   const params = sent.map((_, i) => `$${i + 1}::text[]`).join(', ');
-  const aliases = sent.map((c) => `p${c}`).join(', ');
-  const assignments = set.map((c) => `${table.columns[c]} = v.p${c}::${table.types[c]}`).join(', ');
-  const match = keys.map((c) => `t.${table.columns[c]} = v.p${c}::${table.types[c]}`).join(' AND ');
+  const inputs = sent.map((c) => `i${c}`).join(', ');
+  const typed = sent.map((c) => `i${c}::${table.types[c]} AS p${c}`).join(', ');
+  const order = keys.map((c) => `p${c}`).join(', ');
+  const assignments = set.map((c) => `${table.columns[c]} = v.p${c}`).join(', ');
+  const match = keys.map((c) => `t.${table.columns[c]} = v.p${c}`).join(' AND ');
   return {
-    text: `UPDATE ${table.qname} AS t SET ${assignments} FROM unnest(${params}) AS v(${aliases}) WHERE ${match}`,
+    text: `UPDATE ${table.qname} AS t SET ${assignments} FROM (SELECT ${typed} FROM unnest(${params}) AS u(${inputs}) ORDER BY ${order}) AS v WHERE ${match}`,
     values: sent.map((c) => column(rows, c)),
   };
 }
 
-/** `INSERT … SELECT FROM unnest(rows)`: whole new rows. */
+/** `INSERT … SELECT FROM unnest(rows)`: a few new rows in one round trip (COPY takes two). */
 export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statement {
   const params = table.columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
   const aliases = table.columns.map((_, i) => `p${i}`).join(', ');
@@ -66,6 +80,109 @@ export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statemen
   return {
     text: `INSERT INTO ${table.qname} (${table.columns.join(', ')})${overriding(table)} SELECT ${casts} FROM unnest(${params}) AS v(${aliases})`,
     values: table.columns.map((_, i) => column(rows, i)),
+  };
+}
+
+/** A `COPY … FROM STDIN` in text format and its data, in pieces of about COPY_PIECE characters. */
+export interface CopyIn {
+  readonly text: string;
+  readonly data: readonly string[];
+}
+
+const COPY_PIECE = 256 * 1024;
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIALS = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** One value in COPY's text format: the source's own text, with COPY's four special characters escaped. */
+function copyValue(value: ColumnValue): string {
+  if (value === null) return '\\N';
+  if (value === UNCHANGED) throw new Error('an unchanged TOAST value reached a statement');
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : value;
+}
+
+/**
+ * `COPY … FROM STDIN`: whole new rows. Cheaper than INSERT … SELECT FROM unnest on both sides:
+ * no text arrays to build and parse, and the server inserts in bulk. COPY writes the values
+ * given into GENERATED ALWAYS identity columns as INSERT does with OVERRIDING SYSTEM VALUE,
+ * computes generated columns and routes rows to partitions.
+ */
+export function copyRows(table: TargetTable, rows: readonly Tuple[]): CopyIn {
+  const data: string[] = [];
+  let piece = '';
+  for (const row of rows) {
+    let line = '';
+    for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : '\t') + copyValue(row[i]!);
+    piece += line + '\n';
+    if (piece.length >= COPY_PIECE) {
+      data.push(piece);
+      piece = '';
+    }
+  }
+  if (piece !== '') data.push(piece);
+  return { text: `COPY ${table.qname} (${table.columns.join(', ')}) FROM STDIN`, data };
+}
+
+/**
+ * The rows a batch updates and deletes in one table, as COPY data for its staging table: the
+ * group column first (`firstGroup` for deleted keys, then one group per set of updated
+ * columns), then the table's columns (\\N where a group has no value: a deleted row's non-key
+ * columns, a column an update leaves as it is).
+ */
+export function stageRows(table: TargetTable, staging: string, firstGroup: number, deletes: readonly Tuple[], updates: ReadonlyArray<readonly Tuple[]>): CopyIn {
+  const keys = keyColumns(table);
+  const data: string[] = [];
+  let piece = '';
+  const add = (line: string) => {
+    piece += line + '\n';
+    if (piece.length >= COPY_PIECE) {
+      data.push(piece);
+      piece = '';
+    }
+  };
+  if (deletes.length > 0) {
+    const group = String(firstGroup);
+    const positions = table.columns.map((_, c) => keys.indexOf(c));
+    for (const key of deletes) {
+      let line = group;
+      for (const position of positions) line += '\t' + (position < 0 ? '\\N' : copyValue(key[position]!));
+      add(line);
+    }
+  }
+  updates.forEach((rows, index) => {
+    const group = String(firstGroup + 1 + index);
+    for (const row of rows) {
+      let line = group;
+      for (const value of row) line += '\t' + (value === UNCHANGED ? '\\N' : copyValue(value));
+      add(line);
+    }
+  });
+  if (piece !== '') data.push(piece);
+  return { text: `COPY ${staging} (${GROUP_COLUMN}, ${table.columns.join(', ')}) FROM STDIN`, data };
+}
+
+/** `DELETE … USING` the staged keys of one group, in key order. */
+export function deleteStaged(table: TargetTable, staging: string, group: number): Statement {
+  const keys = keyColumns(table);
+  const order = keys.map((c) => table.columns[c]).join(', ');
+  const match = keys.map((c) => `t.${table.columns[c]} = d.${table.columns[c]}`).join(' AND ');
+  return {
+    text: `DELETE FROM ${table.qname} AS t USING (SELECT ${order} FROM ${staging} WHERE ${GROUP_COLUMN} = $1 ORDER BY ${order}) AS d WHERE ${match}`,
+    values: [group],
+  };
+}
+
+/** `UPDATE … FROM` the staged rows of one group, in key order, setting the columns in `mask`. */
+export function updateStaged(table: TargetTable, staging: string, mask: string, group: number): Statement | undefined {
+  const keys = keyColumns(table);
+  const set = assignedColumns(table, mask);
+  if (set.length === 0) return undefined;
+  const order = keys.map((c) => table.columns[c]).join(', ');
+  const assignments = set.map((c) => `${table.columns[c]} = v.${table.columns[c]}`).join(', ');
+  const match = keys.map((c) => `t.${table.columns[c]} = v.${table.columns[c]}`).join(' AND ');
+  return {
+    text: `UPDATE ${table.qname} AS t SET ${assignments} FROM (SELECT * FROM ${staging} WHERE ${GROUP_COLUMN} = $1 ORDER BY ${order}) AS v WHERE ${match}`,
+    values: [group],
   };
 }
 

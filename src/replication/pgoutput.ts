@@ -196,7 +196,6 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
   const tag = String.fromCharCode(buffer[0]!);
   const reader = new Reader(buffer, tag);
   reader.skip(1);
-  const xidIfStreamed = () => (options.inStream ? reader.uint32() : undefined);
   switch (tag) {
     case 'B':
       return { tag: 'begin', finalLsn: reader.uint64(), commitTime: reader.int64(), xid: reader.uint32() };
@@ -205,7 +204,7 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
     case 'O':
       return { tag: 'origin', lsn: reader.uint64(), name: reader.cstring() };
     case 'R': {
-      const xid = xidIfStreamed();
+      const xid = options.inStream ? reader.uint32() : undefined;
       const relationId = reader.uint32();
       const schema = reader.cstring();
       const name = reader.cstring();
@@ -221,16 +220,16 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
       return { tag: 'relation', xid, relationId, schema, name, replicaIdentity, columns };
     }
     case 'Y':
-      return { tag: 'type', xid: xidIfStreamed(), typeOid: reader.uint32(), schema: reader.cstring(), name: reader.cstring() };
+      return { tag: 'type', xid: (options.inStream ? reader.uint32() : undefined), typeOid: reader.uint32(), schema: reader.cstring(), name: reader.cstring() };
     case 'I': {
-      const xid = xidIfStreamed();
+      const xid = options.inStream ? reader.uint32() : undefined;
       const relationId = reader.uint32();
       const marker = reader.char();
       if (marker !== 'N') throw new DecodeError(`expected N before the new tuple, got '${marker}'`, tag);
       return { tag: 'insert', xid, relationId, newTuple: readTuple(reader, tag) };
     }
     case 'U': {
-      const xid = xidIfStreamed();
+      const xid = options.inStream ? reader.uint32() : undefined;
       const relationId = reader.uint32();
       let marker = reader.char();
       let oldKind: 'key' | 'full' | undefined;
@@ -244,13 +243,13 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
       return { tag: 'update', xid, relationId, oldKind, oldTuple, newTuple: readTuple(reader, tag) };
     }
     case 'D': {
-      const xid = xidIfStreamed();
+      const xid = options.inStream ? reader.uint32() : undefined;
       const relationId = reader.uint32();
       const oldKind = oldTupleKind(reader.char(), tag);
       return { tag: 'delete', xid, relationId, oldKind, oldTuple: readTuple(reader, tag) };
     }
     case 'T': {
-      const xid = xidIfStreamed();
+      const xid = options.inStream ? reader.uint32() : undefined;
       const count = reader.uint32();
       const flags = reader.int8();
       const relationIds: number[] = [];
@@ -258,7 +257,7 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
       return { tag: 'truncate', xid, relationIds, cascade: (flags & 1) !== 0, restartIdentity: (flags & 2) !== 0 };
     }
     case 'M': {
-      const xid = xidIfStreamed();
+      const xid = options.inStream ? reader.uint32() : undefined;
       const transactional = (reader.int8() & 1) === 1;
       const lsn = reader.uint64();
       const prefix = reader.cstring();

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
 import type pg from 'pg';
-import { both } from 'pg-copy-streams';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
+import { CopyBothQuery } from './copy-both.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
 
 /**
@@ -26,10 +25,16 @@ export interface CreatedSlot {
   readonly snapshot: string | undefined;
 }
 
-/** What the server sends on the CopyBoth stream of START_REPLICATION. */
-export type StreamMessage =
-  | { readonly kind: 'xlogdata'; readonly payload: Buffer }
-  | { readonly kind: 'keepalive'; readonly walEnd: Lsn; readonly replyRequested: boolean };
+/**
+ * Takes what the server sends on the CopyBoth stream of START_REPLICATION, called directly
+ * (no event, no object per message): a backlog is a hundred thousand messages a second.
+ */
+export interface StreamReceiver {
+  /** The pgoutput message of an XLogData message: a view into the socket's chunk. */
+  xlogData(payload: Buffer): void;
+  /** The server's WAL end, from a primary keepalive message. */
+  keepalive(walEnd: Lsn): void;
+}
 
 export interface StreamPosition {
   /** Everything up to here is committed (and flushed) on the target. */
@@ -38,7 +43,6 @@ export interface StreamPosition {
 }
 
 export interface ReplicationEvents {
-  message: [StreamMessage];
   error: [Error];
   end: [];
 }
@@ -49,7 +53,7 @@ export interface ReplicationEvents {
  * the session reports exactly that, on its own timer well inside wal_sender_timeout.
  */
 export class ReplicationSession extends EventEmitter<ReplicationEvents> {
-  private stream: Duplex | undefined;
+  private stream: CopyBothQuery | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private position: StreamPosition = { flushed: 0n, applied: 0n };
   private ended = false;
@@ -83,25 +87,26 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
 
   /**
    * Starts streaming from `start` (the first transaction sent is the first to commit after it)
-   * with the pgoutput options given. Messages arrive as 'message' events; 'error' and 'end'
-   * tell that the stream is gone.
+   * with the pgoutput options given. Messages go to `receiver`; 'error' and 'end' events tell
+   * that the stream is gone.
    */
-  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, statusIntervalMs: number): void {
+  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, statusIntervalMs: number, receiver: StreamReceiver): void {
     const options = Object.entries(pluginOptions)
       .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
       .join(', ');
     this.position = { flushed: start, applied: start };
-    const stream = this.client.query(
-      withEndGuard(both(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, { alignOnCopyDataFrame: true, readableObjectMode: true })),
-    ) as unknown as Duplex;
-    this.stream = stream;
-    stream.on('data', (chunk: Buffer) => {
-      const message = parseStreamMessage(chunk);
-      if (message.kind === 'keepalive' && message.replyRequested) this.sendStatus(false);
-      this.emit('message', message);
+    const stream = new CopyBothQuery(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, {
+      onData: (buffer, begin, end) => {
+        try {
+          this.dispatch(buffer, begin, end, receiver);
+        } catch (error) {
+          this.finish(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+      onEnd: (error) => this.finish(error),
     });
-    stream.on('error', (error: Error) => this.finish(error));
-    stream.on('end', () => this.finish(undefined));
+    this.stream = stream;
+    void this.client.query(stream as unknown as pg.Submittable);
     this.client.on('error', (error: Error) => this.finish(error));
     this.client.on('end', () => this.finish(new Error('the replication connection closed')));
     this.statusTimer = setInterval(() => this.sendStatus(false), statusIntervalMs);
@@ -150,15 +155,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     if (stream && !this.ended) {
       this.sendStatus(false);
       this.ended = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 5000);
-        stream.once('finish', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        stream.once('error', () => resolve());
-        stream.end();
-      });
+      await Promise.race([stream.end(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
     }
     this.ended = true;
     await this.client.end().catch(() => undefined);
@@ -170,27 +167,22 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     this.ended = true;
     (this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
   }
-}
 
-/**
- * pg-copy-streams' CopyBoth query assumes it is the one to end the copy; when the server ends
- * it with an error instead, its ReadyForQuery handler calls a callback that was never set.
- */
-function withEndGuard<T extends object>(query: T): T {
-  const guarded = query as T & { cb_flush?: () => void };
-  guarded.cb_flush = () => undefined;
-  return query;
-}
-
-function parseStreamMessage(chunk: Buffer): StreamMessage {
-  const kind = String.fromCharCode(chunk[0]!);
-  if (kind === 'w') {
-    // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
-    // commit positions inside the payload instead.
-    return { kind: 'xlogdata', payload: chunk.subarray(25) };
+  private dispatch(buffer: Buffer, begin: number, end: number, receiver: StreamReceiver): void {
+    const kind = buffer[begin];
+    if (kind === 0x77 /* w */) {
+      // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
+      // commit positions inside the payload instead.
+      if (end - begin < 25) throw new PgferryError('query', 'source: a short XLogData message', { side: 'source' });
+      receiver.xlogData(buffer.subarray(begin + 25, end));
+      return;
+    }
+    if (kind === 0x6b /* k */) {
+      if (end - begin < 18) throw new PgferryError('query', 'source: a short keepalive message', { side: 'source' });
+      if (buffer[begin + 17] === 1) this.sendStatus(false);
+      receiver.keepalive(buffer.readBigUInt64BE(begin + 1));
+      return;
+    }
+    throw new PgferryError('query', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, { side: 'source' });
   }
-  if (kind === 'k') {
-    return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk.readUInt8(17) === 1 };
-  }
-  throw new PgferryError('query', `source: unexpected replication message '${kind}'`, { side: 'source' });
 }

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lsn } from './lsn.js';
-import { decodePgoutput, streamedXidOf, type PgoutputMessage } from './pgoutput.js';
+import { DecodeError, decodePgoutput, streamedXidOf, type PgoutputMessage } from './pgoutput.js';
 
 /**
  * One source transaction as received: its commit position and time, and its pgoutput data
@@ -42,8 +42,11 @@ export interface AssemblerOptions {
 
 const SPILL_BLOCK = 1024 * 1024;
 
-/** Messages of one transaction: in memory until the shared budget runs out, then in a file. */
-class TransactionBuffer {
+/**
+ * Messages of one transaction: in memory until the shared budget runs out, then in a file.
+ * Once sealed it is the SourceTransaction itself: a backlog holds one per source transaction.
+ */
+class TransactionBuffer implements SourceTransaction {
   private memory: Buffer[] = [];
   private memoryBytes = 0;
   private file: string | undefined;
@@ -52,6 +55,9 @@ class TransactionBuffer {
   private pendingBytes = 0;
   count = 0;
   bytes = 0;
+  commitLsn: Lsn = 0n;
+  endLsn: Lsn = 0n;
+  commitTime = 0n;
   /** Subtransactions rolled back inside a streamed transaction: their changes are dropped on read. */
   abortedSubXids: Set<number> | undefined;
 
@@ -107,22 +113,27 @@ class TransactionBuffer {
     this.pendingBytes = 0;
   }
 
+  get messageCount(): number {
+    return this.count;
+  }
+
   /** Ends writing: the buffer becomes a transaction to read. */
   seal(commit: { commitLsn: Lsn; endLsn: Lsn; commitTime: bigint }): SourceTransaction {
     this.flushFile();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    const buffer = this;
-    return {
-      xid: this.xid,
-      ...commit,
-      streamed: this.streamed,
-      messageCount: this.count,
-      bytes: this.bytes,
-      messages: () => buffer.read(),
-      messagesInMemory: () => buffer.inMemoryMessages(),
-      release: () => buffer.release(),
-    };
+    this.commitLsn = commit.commitLsn;
+    this.endLsn = commit.endLsn;
+    this.commitTime = commit.commitTime;
+    return this;
+  }
+
+  messages(): AsyncIterable<Buffer> {
+    return this.read();
+  }
+
+  messagesInMemory(): readonly Buffer[] | undefined {
+    return this.inMemoryMessages();
   }
 
   inMemoryMessages(): readonly Buffer[] | undefined {
@@ -231,17 +242,17 @@ export class TransactionAssembler {
     const tag = payload[0];
     switch (tag) {
       case 0x42 /* B */: {
-        const begin = decodePgoutput(payload, { inStream: false, abortInfo: false });
-        if (begin.tag !== 'begin') return;
-        this.current = new TransactionBuffer(begin.xid, false, this.spool);
+        // Read in place, as COMMIT below: two messages of every transaction, no object each.
+        if (payload.length < 21) throw new DecodeError('message ends early', 'B');
+        this.current = new TransactionBuffer(payload.readUInt32BE(17), false, this.spool);
         return;
       }
       case 0x43 /* C */: {
-        const commit = decodePgoutput(payload, { inStream: false, abortInfo: false });
+        if (payload.length < 26) throw new DecodeError('message ends early', 'C');
         const buffer = this.current;
-        if (commit.tag !== 'commit' || !buffer) throw new Error('pgoutput: COMMIT without BEGIN');
+        if (!buffer) throw new Error('pgoutput: COMMIT without BEGIN');
         this.current = undefined;
-        this.options.onTransaction(buffer.seal(commit));
+        this.options.onTransaction(buffer.seal({ commitLsn: payload.readBigUInt64BE(2), endLsn: payload.readBigUInt64BE(10), commitTime: payload.readBigInt64BE(18) }));
         return;
       }
       case 0x53 /* S */: {

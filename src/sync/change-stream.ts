@@ -9,7 +9,6 @@ import {
   type Lsn,
   type ReplicationSession,
   type SourceTransaction,
-  type StreamMessage,
 } from '../replication/index.js';
 import { recordIdlePosition } from '../state/index.js';
 import type { StreamProtocol } from './source-setup.js';
@@ -43,8 +42,19 @@ export interface StreamProgress {
 
 const STATUS_INTERVAL_MS = 1000;
 const IDLE_RECORD_INTERVAL_MS = 1000;
+/**
+ * Once a batch was applied, the next idle moment may move the position sooner: a backlog
+ * just applied is then caught up at once (--until-caught-up waited up to a second for it),
+ * while a steady trickle of small batches still moves it at most ten times a second.
+ */
+const IDLE_AFTER_BATCH_MS = 100;
 const QUEUE_HIGH_BYTES = 256 * 1024 * 1024;
 const QUEUE_HIGH_TRANSACTIONS = 200_000;
+/**
+ * A batch is written in parts of this many coalesced changes, each sent while the next is
+ * decoded: small enough that the target starts early, large enough that statements stay few.
+ */
+const FLUSH_EVERY_CHANGES = 10_000;
 
 /**
  * The apply loop: transactions arrive from the session into a queue while the previous batch
@@ -63,6 +73,7 @@ export class ChangeStream {
   private stopping = false;
   private paused = false;
   private lastIdleRecord = 0;
+  private appliedSinceIdleRecord = false;
   /** Batches committed on the target, waiting for the target to flush them. */
   private readonly unflushed: Array<{ readonly remote: Lsn; readonly local: Lsn }> = [];
   readonly progress: StreamProgress;
@@ -83,7 +94,7 @@ export class ChangeStream {
       onTransaction: (transaction) => this.enqueue(transaction),
     });
     this.applier = new BatchApplier(options.target, new TargetTables(options.target), {
-      flushEvery: Math.min(50_000, options.maxBatchChanges),
+      flushEvery: Math.min(FLUSH_EVERY_CHANGES, options.maxBatchChanges),
       abortInfo: options.protocol.abortInfo,
       fencePrefix: options.fencePrefix,
     });
@@ -92,20 +103,20 @@ export class ChangeStream {
   /** Starts START_REPLICATION; call `run` next. */
   start(): void {
     const { session } = this.options;
-    session.on('message', (message) => this.receive(message));
     session.on('error', (error) => this.abort(error));
     session.on('end', () => this.abort(new Error('the source ended the replication stream')));
-    session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, STATUS_INTERVAL_MS);
+    session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, STATUS_INTERVAL_MS, {
+      xlogData: (payload) => this.receive(payload),
+      keepalive: (walEnd) => {
+        if (walEnd > this.progress.serverLsn) this.progress.serverLsn = walEnd;
+        this.signal();
+      },
+    });
   }
 
-  private receive(message: StreamMessage): void {
+  private receive(payload: Buffer): void {
     try {
-      if (message.kind === 'keepalive') {
-        if (message.walEnd > this.progress.serverLsn) this.progress.serverLsn = message.walEnd;
-        this.signal();
-        return;
-      }
-      this.assembler.push(message.payload);
+      this.assembler.push(payload);
     } catch (error) {
       this.abort(error instanceof Error ? error : new Error(String(error)));
     }
@@ -206,6 +217,7 @@ export class ChangeStream {
     const next = this.queue.first;
     this.progress.oldestUnapplied = next ? postgresTimeToDate(next.commitTime) : undefined;
     this.unflushed.push({ remote: result.endLsn, local: parseLsn(result.targetLsn) });
+    this.appliedSinceIdleRecord = true;
   }
 
   /**
@@ -219,8 +231,9 @@ export class ChangeStream {
       return;
     }
     const now = Date.now();
-    if (now - this.lastIdleRecord < IDLE_RECORD_INTERVAL_MS) return;
+    if (now - this.lastIdleRecord < (this.appliedSinceIdleRecord ? IDLE_AFTER_BATCH_MS : IDLE_RECORD_INTERVAL_MS)) return;
     this.lastIdleRecord = now;
+    this.appliedSinceIdleRecord = false;
     await recordIdlePosition(this.options.target, formatLsn(server));
     const { rows } = await this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     this.progress.appliedLsn = server;
