@@ -1,8 +1,9 @@
 import type pg from 'pg';
+import { quoteIdent } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { freezesInPlace, readSyncState, type FreezeRecord } from '../state/index.js';
+import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord } from '../state/index.js';
 import { migrationNames } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
 import { writableSession } from './read-only.js';
@@ -49,7 +50,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
         continue;
       }
       await liftFreeze(source.client, freeze);
-      await target.client.query(`UPDATE pgferry.cutover SET frozen = false WHERE id = $1`, [freeze.id]);
+      await recordUnfrozen(target.client, freeze.id);
       removed.push(`source: lifted the ${describeFreeze(freeze)}`);
     }
     removed.push(...(await dropSourceObjects(source.client, names.slot, names.publication)));
@@ -94,7 +95,7 @@ async function dropSourceObjects(source: pg.Client, slot: string, publication: s
   }
   const publications = await source.query<{ present: boolean }>(`SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1) AS present`, [publication]);
   if (publications.rows[0]?.present) {
-    await source.query(`DROP PUBLICATION IF EXISTS "${publication.replace(/"/g, '""')}"`);
+    await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
     removed.push(`source: dropped publication ${publication}`);
   }
   return removed;

@@ -12,16 +12,14 @@ import type { Fence } from './fence.js';
 /** A heartbeat older than this means no sync is streaming (it writes one every second). */
 const HEARTBEAT_FRESH_SECONDS = 5;
 
-async function readFresh(target: pg.Client): Promise<{ state: SyncState | undefined; heartbeatAge: number | null }> {
-  const state = await readSyncState(target);
-  if (!state) return { state, heartbeatAge: null };
-  const { rows } = await target.query<{ age: number | null }>(`SELECT extract(epoch FROM now() - heartbeat_at)::float8 AS age FROM pgferry.sync`);
-  return { state, heartbeatAge: rows[0]?.age ?? null };
+/** Sync is streaming right now: its phase says so and its heartbeat is recent. */
+function streamingNow(state: SyncState): boolean {
+  return state.phase === 'streaming' && state.heartbeatAgeSeconds !== null && state.heartbeatAgeSeconds <= HEARTBEAT_FRESH_SECONDS;
 }
 
 /** Refuses to start a cut-over with no sync streaming into the target: nothing would apply the fence. */
 export async function assertSyncStreaming(target: pg.Client): Promise<SyncState> {
-  const { state, heartbeatAge } = await readFresh(target);
+  const state = await readSyncState(target);
   if (!state) {
     throw new PgferryError('usage', 'target: no pgferry sync state here: this database is not following a source', {
       side: 'target',
@@ -34,8 +32,9 @@ export async function assertSyncStreaming(target: pg.Client): Promise<SyncState>
       fix: 'point the application at the target; run pgferry cleanup to remove the slot, publication and state',
     });
   }
-  if (state.phase !== 'streaming' || heartbeatAge === null || heartbeatAge > HEARTBEAT_FRESH_SECONDS) {
-    throw new PgferryError('usage', `target: pgferry sync is not running (phase ${state.phase}${heartbeatAge === null ? '' : `, last heartbeat ${heartbeatAge.toFixed(0)} s ago`})`, {
+  if (!streamingNow(state)) {
+    const age = state.heartbeatAgeSeconds;
+    throw new PgferryError('usage', `target: pgferry sync is not running (phase ${state.phase}${age === null ? '' : `, last heartbeat ${age.toFixed(0)} s ago`})`, {
       side: 'target',
       fix: 'start pgferry sync --source … --target … in another terminal, and run the cut-over while it streams',
     });
@@ -48,11 +47,9 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
   const deadline = Date.now() + timeoutMs;
   let last: { lag: number | null; age: number | null } = { lag: null, age: null };
   for (;;) {
-    const { state, heartbeatAge } = await readFresh(target);
-    last = { lag: state?.lagSeconds ?? null, age: heartbeatAge };
-    if (state?.phase === 'streaming' && heartbeatAge !== null && heartbeatAge <= HEARTBEAT_FRESH_SECONDS && state.lagSeconds !== null && state.lagSeconds <= maxLagSeconds) {
-      return state.lagSeconds;
-    }
+    const state = await readSyncState(target);
+    last = { lag: state?.lagSeconds ?? null, age: state?.heartbeatAgeSeconds ?? null };
+    if (state && streamingNow(state) && state.lagSeconds !== null && state.lagSeconds <= maxLagSeconds) return state.lagSeconds;
     if (Date.now() > deadline || signal?.aborted) {
       throw new PgferryError('query', `target: sync did not get within ${maxLagSeconds} s of the source in ${(timeoutMs / 1000).toFixed(0)} s (lag ${last.lag === null ? 'unknown' : `${last.lag.toFixed(1)} s`}${last.age !== null && last.age > HEARTBEAT_FRESH_SECONDS ? `, no heartbeat for ${last.age.toFixed(0)} s: is sync running?` : ''})`, {
         side: 'target',

@@ -24,6 +24,8 @@ export interface SyncState {
   readonly appliedTransactions: number;
   readonly appliedRows: number;
   readonly heartbeatAt: Date | null;
+  /** Seconds since the heartbeat, by the target's clock (the one that wrote it); null before the first. */
+  readonly heartbeatAgeSeconds: number | null;
   readonly fenceLsn: string | null;
   /** The backend of sync's own monitoring session on the source: a cut-over's drain must spare it. */
   readonly sourcePid: number | null;
@@ -87,13 +89,15 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     applied_transactions: string;
     applied_rows: string;
     heartbeat_at: Date | null;
+    heartbeat_age: number | null;
     fence_lsn: string | null;
     source_pid: number | null;
     stop_requested_at: Date | null;
     stop_reason: string | null;
   }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
              source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
-             applied_transactions::text, applied_rows::text, heartbeat_at, fence_lsn::text,
+             applied_transactions::text, applied_rows::text, heartbeat_at,
+             extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age, fence_lsn::text,
              source_pid, stop_requested_at, stop_reason
         FROM pgferry.sync`);
   const row = rows[0];
@@ -115,6 +119,7 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     appliedTransactions: Number(row.applied_transactions),
     appliedRows: Number(row.applied_rows),
     heartbeatAt: row.heartbeat_at,
+    heartbeatAgeSeconds: row.heartbeat_age,
     fenceLsn: row.fence_lsn,
     sourcePid: row.source_pid,
     stopRequestedAt: row.stop_requested_at,
