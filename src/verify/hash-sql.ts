@@ -41,9 +41,14 @@ export type HashFunction = 'typed' | 'hashtext' | 'md5';
  * - text, varchar: hashtextextended under COLLATE "C", which hashes the bytes (a
  *   nondeterministic column collation is overridden: "C" is deterministic); text output is
  *   those bytes.
+ * - char(n): hashbpcharextended under COLLATE "C" hashes the bytes without trailing blanks. A
+ *   char(n) value is stored padded to n characters, so its text output is the unpadded bytes
+ *   plus the blanks up to n: with the same n on both sides, equal hashes mean equal output.
+ *   Only for a declared n (a bare bpchar keeps its blanks as given) and only where the
+ *   target's column has the same n (see matchTargetTypes).
  *
  * Left as text, on purpose: numeric (1.0 = 1.00, printed apart), float4/float8 (-0 = 0),
- * bpchar (its hash drops trailing blanks), timestamp/timestamptz (their hash is hashint8's
+ * bpchar without n (its hash drops trailing blanks it prints), timestamp/timestamptz (their hash is hashint8's
  * fold, without a cheap way to reach the high half), date and bytea (no extended hash callable
  * from SQL on their type), enums (their hash is of the label's oid, which differs between
  * databases), domains, arrays, composites, jsonb and everything else.
@@ -57,12 +62,20 @@ export const TYPED_HASHES = {
   2950: 'uuid',
   25: 'text',
   1043: 'text',
+  1042: 'bpchar',
 } as const satisfies Record<number, string>;
 
 export type TypedHash = (typeof TYPED_HASHES)[keyof typeof TYPED_HASHES];
 
-/** How one column of a source type is hashed, or null for its text output. */
-export function typedHashOf(typeOid: number): TypedHash | null {
+const BPCHAR = 1042;
+
+/**
+ * How one column of a source type is hashed, or null for its text output. `typmod` is the
+ * column's atttypmod: for char(n) it is n + 4, and -1 for a bare bpchar, whose values keep the
+ * trailing blanks they were given and so need the text.
+ */
+export function typedHashOf(typeOid: number, typmod: number): TypedHash | null {
+  if (typeOid === BPCHAR && typmod < 5) return null;
   return (TYPED_HASHES as Record<number, TypedHash>)[typeOid] ?? null;
 }
 
@@ -90,6 +103,8 @@ export function typedColumnSql(column: string, hashed: TypedHash, position: numb
       return `pg_catalog.uuid_hash_extended(${column}, ${position})`;
     case 'text':
       return `pg_catalog.hashtextextended(${column} COLLATE "C", ${position})`;
+    case 'bpchar':
+      return `pg_catalog.hashbpcharextended(${column} COLLATE "C", ${position})`;
   }
 }
 
@@ -136,16 +151,17 @@ const PROBE_COLUMNS: ReadonlyArray<{ name: string; type: string; hashed: TypedHa
   { name: 'u', type: 'uuid', hashed: 'uuid' },
   { name: 't', type: 'text', hashed: 'text' },
   { name: 'v', type: 'varchar', hashed: 'text' },
+  { name: 'c', type: 'bpchar(5)', hashed: 'bpchar' },
   { name: 'n', type: 'numeric', hashed: null },
 ];
 
 const PROBE_ROWS = [
-  [`0`, `0`, `0`, `0`, `false`, `'00000000-0000-0000-0000-000000000000'`, `''`, `''`, `0`],
-  [`-32768`, `-2147483648`, `-9223372036854775808`, `4294967295`, `true`, `'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'`, `'ünïcödé ✓ 漢字'`, `'x'`, `1.00`],
-  [`32767`, `2147483647`, `9223372036854775807`, `1`, `NULL`, `'ffffffff-ffff-ffff-ffff-ffffffffffff'`, `repeat('pgferry', 300)`, `'(1,"",)'`, `NULL`],
-  [`NULL`, `NULL`, `4294967296`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`],
+  [`0`, `0`, `0`, `0`, `false`, `'00000000-0000-0000-0000-000000000000'`, `''`, `''`, `''`, `0`],
+  [`-32768`, `-2147483648`, `-9223372036854775808`, `4294967295`, `true`, `'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'`, `'ünïcödé ✓ 漢字'`, `'x'`, `'ü ✓漢'`, `1.00`],
+  [`32767`, `2147483647`, `9223372036854775807`, `1`, `NULL`, `'ffffffff-ffff-ffff-ffff-ffffffffffff'`, `repeat('pgferry', 300)`, `'(1,"",)'`, `' a  '`, `NULL`],
+  [`NULL`, `NULL`, `4294967296`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`],
   ...Array.from({ length: 24 }, (_, i) => [String(i * 977 - 9000), String(i * 7919 * 1009), `${i * 7919}::int8 * 1000003 * 1000003`, String(i * 65537), i % 2 ? 'true' : 'false',
-    `'${(i * 2654435761).toString(16).padStart(8, '0').slice(-8)}-0000-4000-8000-${String(i).padStart(12, '0')}'`, `repeat('x', ${i}) || ${i}`, `'${i}'`, `${i} / 7.0`]),
+    `'${(i * 2654435761).toString(16).padStart(8, '0').slice(-8)}-0000-4000-8000-${String(i).padStart(12, '0')}'`, `repeat('x', ${i}) || ${i}`, `'${i}'`, `'c' || ${i}`, `${i} / 7.0`]),
 ];
 
 const probeSql = (fn: HashFunction) => {

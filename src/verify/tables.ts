@@ -43,7 +43,7 @@ export async function readTablesToVerify(source: SideSession, scope: Scope): Pro
   const rows = await source.query(
     'reading the columns and keys of the tables',
     `SELECT a.attrelid::text AS relid, a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-            a.atttypid::text AS type_oid,
+            a.atttypid::text AS type_oid, a.atttypmod::text AS typmod,
             k.pos::text AS key_position
        FROM pg_catalog.pg_attribute a
        LEFT JOIN LATERAL (
@@ -59,7 +59,7 @@ export async function readTablesToVerify(source: SideSession, scope: Scope): Pro
   const columns = new Map<string, Array<VerifyColumn & { keyPosition: number | null }>>();
   for (const r of rows) {
     const list = columns.get(r.relid!) ?? [];
-    list.push({ name: r.name!, sql: quoteIdent(r.name!), type: r.type!, hashed: typedHashOf(Number(r.type_oid)), keyPosition: r.key_position === null ? null : Number(r.key_position) });
+    list.push({ name: r.name!, sql: quoteIdent(r.name!), type: r.type!, hashed: typedHashOf(Number(r.type_oid), Number(r.typmod)), keyPosition: r.key_position === null ? null : Number(r.key_position) });
     columns.set(r.relid!, list);
   }
   const tables = plain.map((t) => {
@@ -90,28 +90,34 @@ export async function tableNamesOnTarget(target: SideSession, scope: Scope): Pro
 
 /**
  * The tables with each column's typed hash kept only where the target's column has the same
- * type (by oid: the typed types are built in, with the same oids everywhere). Both sides must
- * hash a column the same way, and a value of another type may print alike yet hash apart.
+ * type (by oid: the typed types are built in, with the same oids everywhere), and for char(n)
+ * the same n. Both sides must hash a column the same way, and a value of another type may print
+ * alike yet hash apart; char(4) and char(6) hash 'ab' alike but print it apart.
  */
 export async function matchTargetTypes(target: SideSession, tables: readonly TableToVerify[]): Promise<TableToVerify[]> {
   const typed = tables.filter((t) => t.columns.some((c) => c.hashed !== null));
   if (typed.length === 0) return [...tables];
   const rows = await target.query(
     'reading the column types of the tables',
-    `SELECT w.i::text AS i, a.attname AS name, a.atttypid::text AS type_oid
+    `SELECT w.i::text AS i, a.attname AS name, a.atttypid::text AS type_oid, a.atttypmod::text AS typmod,
+            pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
        FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS w(s, t, i)
        JOIN pg_catalog.pg_namespace n ON n.nspname = w.s
        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.t
        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped`,
     [typed.map((t) => t.schema), typed.map((t) => t.table)],
   );
-  const onTarget = new Map<string, number>();
-  for (const r of rows) onTarget.set(`${Number(r.i) - 1}\u0000${r.name}`, Number(r.type_oid));
+  const onTarget = new Map<string, { hashed: TypedHash | null; type: string }>();
+  for (const r of rows) onTarget.set(`${Number(r.i) - 1}\u0000${r.name}`, { hashed: typedHashOf(Number(r.type_oid), Number(r.typmod)), type: r.type! });
   const index = new Map(typed.map((t, i) => [t, i]));
   return tables.map((t) => {
     const i = index.get(t);
     if (i === undefined) return t;
-    const keep = (c: VerifyColumn): VerifyColumn => (c.hashed !== null && typedHashOf(onTarget.get(`${i}\u0000${c.name}`) ?? 0) !== c.hashed ? { ...c, hashed: null } : c);
+    const sameHash = (c: VerifyColumn) => {
+      const there = onTarget.get(`${i}\u0000${c.name}`);
+      return there !== undefined && there.hashed === c.hashed && (c.hashed !== 'bpchar' || there.type === c.type);
+    };
+    const keep = (c: VerifyColumn): VerifyColumn => (c.hashed !== null && !sameHash(c) ? { ...c, hashed: null } : c);
     return { ...t, columns: t.columns.map(keep), key: t.key.map(keep) };
   });
 }

@@ -240,13 +240,15 @@ for (const [from, to] of PAIRS) {
       const typedSource = await source.createDatabase({ prefix: 'typed' });
       await source.sql(
         typedSource,
-        `CREATE TABLE typed (id int8 PRIMARY KEY, small int2, n int4, big int8, o oid, flag bool, u uuid, t text, v varchar(40), amount numeric, f float8);
+        `CREATE TABLE typed (id int8 PRIMARY KEY, small int2, n int4, big int8, o oid, flag bool, u uuid, t text, v varchar(40), amount numeric, f float8, c char(6));
          INSERT INTO typed SELECT g, g, g * 1000, CASE WHEN g = 3 THEN 1 ELSE g * 10000000000 END, g, g % 2 = 0, md5(g::text)::uuid,
-                                  'text ' || g, 'varchar ' || g, 1.0, 0
+                                  'text ' || g, 'varchar ' || g, 1.0, 0, 'ü' || g
            FROM generate_series(1, 500) g;
          UPDATE typed SET flag = NULL, t = NULL WHERE id IN (7, 9);
          CREATE TABLE typed_bag (n int4, t text);
-         INSERT INTO typed_bag SELECT g % 3, 'bag' FROM generate_series(1, 30) g;`,
+         INSERT INTO typed_bag SELECT g % 3, 'bag' FROM generate_series(1, 30) g;
+         CREATE TABLE padded (id int4 PRIMARY KEY, c char(4));
+         INSERT INTO padded VALUES (1, 'ab'), (2, ''), (3, NULL);`,
       );
       const copy = async (): Promise<string> => {
         const db = `typedcopy${++clones}`;
@@ -280,6 +282,10 @@ for (const [from, to] of PAIRS) {
          UPDATE typed SET flag = false WHERE id = 7;                   -- NULL against a value
          UPDATE typed SET t = '' WHERE id = 9;                         -- NULL against an empty string
          UPDATE typed SET u = md5('other')::uuid, small = -small, o = 4000000000 WHERE id = 11;
+         UPDATE typed SET c = 'ü13 ' WHERE id = 13;                    -- char(6): the same value, blanks given
+         UPDATE typed SET c = 'ü15x' WHERE id = 15;
+         UPDATE typed SET c = NULL WHERE id = 17;
+         UPDATE typed SET c = '' WHERE id = 19;                        -- ü19 against blanks only
          UPDATE typed_bag SET n = 5 WHERE ctid = (SELECT ctid FROM typed_bag WHERE n = 1 LIMIT 1);`,
       );
       const run = await verifyTyped(db);
@@ -288,17 +294,20 @@ for (const [from, to] of PAIRS) {
       const changed = (id: number, ...columns: string[]) => ({ kind: 'changed', key: { id: String(id) }, columns });
       assert.deepEqual(
         order(table(run.report, 'public.typed').differences),
-        order([changed(1, 'amount'), changed(2, 't'), changed(3, 'big'), changed(4, 'f'), changed(5, 't', 'v'), changed(7, 'flag'), changed(9, 't'), changed(11, 'small', 'o', 'u')]),
+        order([changed(1, 'amount'), changed(2, 't'), changed(3, 'big'), changed(4, 'f'), changed(5, 't', 'v'), changed(7, 'flag'), changed(9, 't'), changed(11, 'small', 'o', 'u'),
+          changed(15, 'c'), changed(17, 'c'), changed(19, 'c')]),
       );
       assert.deepEqual(order(table(run.report, 'public.typed_bag').differences), order([{ kind: 'missing', key: { n: '1', t: 'bag' } }, { kind: 'extra', key: { n: '5', t: 'bag' } }]));
 
       // The target holds big as numeric: the same values print alike, so the rows are equal; the
-      // schema difference is reported on its own.
+      // schema difference is reported on its own. It holds padded.c as char(6): the same letters
+      // print with more blanks, so those rows differ (the char(n) hash alone would miss that).
       const retyped = await copy();
-      await target.sql(retyped, 'ALTER TABLE typed ALTER big TYPE numeric');
+      await target.sql(retyped, 'ALTER TABLE typed ALTER big TYPE numeric; ALTER TABLE padded ALTER c TYPE char(6)');
       const again = await verifyTyped(retyped);
       assert.equal(table(again.report, 'public.typed').status, 'identical', JSON.stringify(again.report.tables));
       assert.equal(table(again.report, 'public.typed_bag').status, 'identical');
+      assert.deepEqual(order(table(again.report, 'public.padded').differences), order([{ kind: 'changed', key: { id: '1' }, columns: ['c'] }, { kind: 'changed', key: { id: '2' }, columns: ['c'] }]));
       assert.ok(again.report.schema.length > 0, 'the changed column type is a schema difference');
     });
 

@@ -7,18 +7,24 @@ const col = (sql: string, hashed: HashColumn['hashed'] = null): HashColumn => ({
 describe('verify row hash: which types are hashed from their values', () => {
   test('the built-in types whose equal values are exactly their equal text outputs', () => {
     assert.deepEqual(
-      [21, 23, 20, 26, 16, 2950, 25, 1043].map(typedHashOf),
+      [21, 23, 20, 26, 16, 2950, 25, 1043].map((oid) => typedHashOf(oid, -1)),
       ['int2', 'int4', 'int8', 'oid', 'bool', 'uuid', 'text', 'text'],
     );
-    assert.equal(Object.keys(TYPED_HASHES).length, 8);
+    assert.equal(Object.keys(TYPED_HASHES).length, 9);
+  });
+
+  test('char(n) is hashed from its value only with a declared n: a bare bpchar prints the blanks it was given', () => {
+    assert.equal(typedHashOf(1042, 84 + 4), 'bpchar');
+    assert.equal(typedHashOf(1042, 1 + 4), 'bpchar');
+    assert.equal(typedHashOf(1042, -1), null);
   });
 
   test('types whose hash or equality forgets what their text output shows stay text', () => {
-    // numeric (1.0 = 1.00), float4/float8 (-0 = 0), bpchar (trailing blanks), timestamp and
-    // timestamptz (hashint8's 32-bit fold), date and bytea (no callable extended hash), jsonb,
-    // interval, name, char, money, an array, and a user type's (enum, domain) oid.
-    for (const oid of [1700, 700, 701, 1042, 1114, 1184, 1082, 17, 3802, 114, 1186, 19, 18, 790, 1007, 16_384, 0]) {
-      assert.equal(typedHashOf(oid), null, `type oid ${oid}`);
+    // numeric (1.0 = 1.00), float4/float8 (-0 = 0), timestamp and timestamptz (hashint8's
+    // 32-bit fold), date and bytea (no callable extended hash), jsonb, interval, name, char,
+    // money, an array, and a user type's (enum, domain) oid.
+    for (const oid of [1700, 700, 701, 1114, 1184, 1082, 17, 3802, 114, 1186, 19, 18, 790, 1007, 16_384, 0]) {
+      assert.equal(typedHashOf(oid, -1), null, `type oid ${oid}`);
     }
   });
 
@@ -30,6 +36,7 @@ describe('verify row hash: which types are hashed from their values', () => {
     assert.equal(typedColumnSql('"a"', 'uuid', 5), 'pg_catalog.uuid_hash_extended("a", 5)');
     // Bytewise whatever the column's collation.
     assert.equal(typedColumnSql('"a"', 'text', 6), 'pg_catalog.hashtextextended("a" COLLATE "C", 6)');
+    assert.equal(typedColumnSql('"a"', 'bpchar', 8), 'pg_catalog.hashbpcharextended("a" COLLATE "C", 8)');
     // hashint8extended folds the high half into the low: the high half is hashed on its own too.
     assert.equal(
       typedColumnSql('"a"', 'int8', 7),
