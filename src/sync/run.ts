@@ -105,9 +105,9 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
         'run pgferry cleanup to remove the slot, publication and state, or sync --drop-existing to start a new migration',
       );
     }
-    source = await connect(options.source);
     const needsClone = state === undefined || state.phase === 'cloning' || options.dropExisting;
     if (needsClone) {
+      source = await connect(options.source);
       if (state === undefined && !options.dropExisting && (await cloneState(admin.client)) !== 'none') {
         throw usageError(
           `the target (${describeConnection(options.target)}) holds a clone made without sync: its rows match no replication slot`,
@@ -249,32 +249,34 @@ async function streamOnce(
   let stopRequested: string | undefined;
   const onAbort = () => stream?.stop();
   try {
-    const sourceMonitor = await open(options.source);
-    const major = await serverMajor(sourceMonitor);
-    const target = await open(options.target);
-    await target.query(`SELECT ${Object.keys(APPLY_SETTINGS).map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`, Object.entries(APPLY_SETTINGS).flat());
-    await enableReplicaRole(target);
-    const targetMonitor = await open(options.target);
-    const state = await readSyncState(target);
+    // Every connection at once: each costs a round of authentication, and none needs another.
+    const opening = await Promise.allSettled([
+      open(options.source),
+      open(options.target),
+      open(options.target),
+      session ?? ReplicationSession.open(options.source),
+    ] as const);
+    if (opening[3].status === 'fulfilled') session = opening[3].value;
+    const failed = opening.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [sourceMonitor, target, targetMonitor] = opening.map((o) => (o as PromiseFulfilledResult<pg.Client>).value) as [pg.Client, pg.Client, pg.Client];
+    const replication = (opening[3] as PromiseFulfilledResult<ReplicationSession>).value;
+
+    // The source's facts and the target's apply session are readied side by side.
+    const [source, state] = await Promise.all([readSourceFacts(sourceMonitor, names.slot, knownGoal === undefined), prepareApplySession(target)]);
+    const major = source.major;
     if (!state) throw new PgferryError('query', 'target: the pgferry sync state is gone', { side: 'target', fix: 'run pgferry sync --drop-existing to start over' });
-    const slot = await readSlot(sourceMonitor, names.slot, major);
-    if (!slot.exists || slot.lost) throw slotGoneError(names.slot, slot);
-    const { rows: pid } = await sourceMonitor.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    await startStreamingRun(target, pid[0]!.pid);
+    await startStreamingRun(target, source.pid);
     const appliedLsn = parseLsn(state.appliedLsn);
     if (knownGoal === undefined) {
-      // The insert position, not the write position: a commit made with synchronous_commit = off
-      // may not be written yet, and it is committed all the same.
-      const { rows } = await sourceMonitor.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-      knownGoal = parseLsn(rows[0]!.lsn);
+      knownGoal = source.goal!;
       setGoal(knownGoal);
     }
     const goal = knownGoal;
 
-    session ??= await ReplicationSession.open(options.source);
     const protocol = protocolFor(major, names.publication);
     stream = new ChangeStream({
-      session,
+      session: replication,
       target,
       slot: names.slot,
       protocol,
@@ -325,7 +327,7 @@ async function streamOnce(
     clearInterval(timer);
     clearInterval(stopPoll);
     while (ticking || polling) await sleep(20);
-    await finishCleanly(running, targetMonitor, session);
+    await finishCleanly(running, targetMonitor, replication);
     // One last heartbeat, so status shows where this run left the lag.
     await monitor.tick();
     await setSyncPhase(target, 'stopped');
@@ -349,6 +351,32 @@ async function streamOnce(
     stream?.close();
     await Promise.all(opened.map((c) => c.client.end().catch(() => undefined)));
   }
+}
+
+interface SourceFacts {
+  readonly major: number;
+  /** The source session's pid, recorded so a cut-over's drain spares it. */
+  readonly pid: number;
+  /** The source's insert position now, when the run needs a goal to catch up to. */
+  readonly goal: Lsn | undefined;
+}
+
+/** What a run needs from the source before streaming: its major, a usable slot, its pid, a goal. */
+async function readSourceFacts(source: pg.Client, slotName: string, wantGoal: boolean): Promise<SourceFacts> {
+  const major = await serverMajor(source);
+  const slot = await readSlot(source, slotName, major);
+  if (!slot.exists || slot.lost) throw slotGoneError(slotName, slot);
+  // The insert position, not the write position: a commit made with synchronous_commit = off
+  // may not be written yet, and it is committed all the same.
+  const { rows } = await source.query<{ pid: number; lsn: string }>('SELECT pg_backend_pid() AS pid, pg_current_wal_insert_lsn()::text AS lsn');
+  return { major, pid: rows[0]!.pid, goal: wantGoal ? parseLsn(rows[0]!.lsn) : undefined };
+}
+
+/** The apply session's settings and replica role; then the sync state it continues from. */
+async function prepareApplySession(target: pg.Client): ReturnType<typeof readSyncState> {
+  await target.query(`SELECT ${Object.keys(APPLY_SETTINGS).map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`, Object.entries(APPLY_SETTINGS).flat());
+  await enableReplicaRole(target);
+  return readSyncState(target);
 }
 
 /** Applying runs with triggers and foreign keys off, as the source already enforced them. */
