@@ -12,6 +12,8 @@ export interface SourceFacts {
   /** In seconds; 0 is off; undefined before PostgreSQL 18. */
   readonly idleSlotTimeoutSeconds: number | undefined;
   readonly slotsUsed: number;
+  /** Slots no session is streaming from: each keeps the WAL from its position on. */
+  readonly inactiveSlots: readonly InactiveSlot[];
   readonly sendersUsed: number;
   readonly hasReplicationAttribute: boolean;
   /** The managed-service role that grants replication, when that is how the role may replicate. */
@@ -26,6 +28,12 @@ export interface SourceFacts {
   readonly unsupportedObjects: readonly UnsupportedObject[];
   /** Roles that own or are granted something in scope. */
   readonly requiredRoles: readonly string[];
+}
+
+export interface InactiveSlot {
+  readonly name: string;
+  /** Bytes of WAL between the slot's restart position and now; null once the server invalidated it. */
+  readonly retainedBytes: number | null;
 }
 
 export interface TargetFacts {
@@ -79,6 +87,11 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
   const extensions = await client.query<{ name: string; version: string }>(
     `SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY extname`,
   );
+  const inactiveSlots = await client.query<{ name: string; retained: number | null }>(
+    `SELECT slot_name AS name,
+            pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained
+       FROM pg_replication_slots WHERE NOT active ORDER BY slot_name`,
+  );
   let walBytesPerSecond: number | undefined;
   if (server.major >= 14) {
     const wal = await client.query<{ bytes: number; seconds: number }>(`
@@ -102,6 +115,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
     maxSlotWalKeepSizeMb: numberOf('max_slot_wal_keep_size'),
     idleSlotTimeoutSeconds: numberOf('idle_replication_slot_timeout'),
     slotsUsed: counts.slots,
+    inactiveSlots: inactiveSlots.rows.map((r) => ({ name: r.name, retainedBytes: r.retained })),
     sendersUsed: counts.senders,
     hasReplicationAttribute: roleRow.rolreplication || server.isSuperuser,
     managedReplicationRole: roleRow.managed ?? undefined,

@@ -128,10 +128,17 @@ describe('pgferry check', () => {
       const slots = run.find('source.replication-slots');
       assert.match(slots.message, /max_replication_slots = 1, 1 in use/);
       assert.match(slots.fix, /max_replication_slots = 2/);
+      // Nobody reads it: it holds WAL, and is named with how to drop it.
+      const inactive = run.find('source.inactive-slots');
+      assert.match(inactive.message, /"occupies_the_only_slot" \(holds [\d.]+ \w?B of WAL\)/);
+      assert.match(inactive.fix, /pg_drop_replication_slot\('occupies_the_only_slot'\)/);
+      assert.ok(!run.ids.includes('source.leftover-pgferry-slot'));
     } finally {
       await pg17.sql(p.sourceDb, `SELECT pg_drop_replication_slot('occupies_the_only_slot')`);
     }
-    assert.ok(!(await check(p.sourceUrl, p.targetUrl)).ids.includes('source.replication-slots'));
+    const after = await check(p.sourceUrl, p.targetUrl);
+    assert.ok(!after.ids.includes('source.replication-slots'));
+    assert.ok(!after.ids.includes('source.inactive-slots'));
   });
 
   test('a source role that cannot replicate, read the tables or publish them', async () => {
@@ -317,6 +324,22 @@ describe('pgferry check', () => {
     const fixed = await check(p.sourceUrl, target);
     assert.ok(!fixed.ids.includes('target.tables-unreadable'));
     assert.equal(fixed.code, 0);
+  });
+
+  test('a slot an earlier pgferry migration left on the source, named with its cleanup', async () => {
+    const p = await pair(pg18, pg18);
+    await pg18.sql(p.sourceDb, `SELECT pg_create_logical_replication_slot('pgferry_last_year', 'pgoutput')`);
+    try {
+      const run = await check(p.sourceUrl, p.targetUrl);
+      const leftover = run.find('source.leftover-pgferry-slot');
+      assert.equal(leftover.severity, 'warning');
+      assert.match(leftover.message, /"pgferry_last_year" \(holds [\d.]+ \w?B of WAL\)/);
+      assert.match(leftover.fix, /pgferry cleanup --source … --target … --name last_year/);
+      assert.ok(!run.ids.includes('source.inactive-slots'));
+    } finally {
+      await pg18.sql(p.sourceDb, `SELECT pg_drop_replication_slot('pgferry_last_year')`);
+    }
+    assert.ok(!(await check(p.sourceUrl, p.targetUrl)).ids.includes('source.leftover-pgferry-slot'));
   });
 
   test('idle_replication_slot_timeout on a PostgreSQL 18 source', async () => {

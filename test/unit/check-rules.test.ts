@@ -68,6 +68,7 @@ function source(overrides: Partial<SourceFacts> = {}): SourceFacts {
     maxSlotWalKeepSizeMb: -1,
     idleSlotTimeoutSeconds: 0,
     slotsUsed: 0,
+    inactiveSlots: [],
     sendersUsed: 0,
     hasReplicationAttribute: true,
     managedReplicationRole: undefined,
@@ -231,6 +232,27 @@ describe('replication', () => {
     assert.match(f.fix, /max_replication_slots = 5/);
     assert.match(f.fix, /pg_drop_replication_slot/);
     absent(replicationFindings(source({ maxReplicationSlots: 4, slotsUsed: 3 })), 'source.replication-slots');
+  });
+
+  test('inactive slots are warnings: a pgferry one with its cleanup command, any other with its drop', () => {
+    const facts = source({
+      slotsUsed: 3,
+      inactiveSlots: [
+        { name: 'pgferry_shop', retainedBytes: 3 * 1024 ** 3 },
+        { name: 'old_replica', retainedBytes: 1024 ** 2 },
+        { name: "it's_gone", retainedBytes: null },
+      ],
+    });
+    const ours = find(replicationFindings(facts), 'source.leftover-pgferry-slot');
+    assert.equal(ours.severity, 'warning');
+    assert.match(ours.message, /"pgferry_shop" \(holds 3(\.0)? GB of WAL\)/);
+    assert.match(ours.fix, /pgferry cleanup --source … --target … --name shop/);
+    const others = find(replicationFindings(facts), 'source.inactive-slots');
+    assert.equal(others.severity, 'warning');
+    assert.match(others.message, /2 replication slots .* "old_replica" \(holds 1(\.0)? MB of WAL\), "it's_gone" \(invalidated\)/);
+    assert.match(others.fix, /pg_drop_replication_slot\('old_replica'\); SELECT pg_drop_replication_slot\('it''s_gone'\);/);
+    absent(replicationFindings(source()), 'source.leftover-pgferry-slot');
+    absent(replicationFindings(source()), 'source.inactive-slots');
   });
 
   test('max_replication_slots = 0 is an error', () => {

@@ -1,5 +1,6 @@
 import type { Finding } from '../finding.js';
-import type { SourceFacts } from '../facts.js';
+import type { InactiveSlot, SourceFacts } from '../facts.js';
+import { formatBytes } from './size.js';
 import { LOGICAL_DECODING_FIX, parameterFix, replicationRoleFix } from '../managed-services.js';
 
 /** pgferry holds one slot and one walsender connection for the whole migration. */
@@ -47,6 +48,7 @@ export function replicationFindings(source: SourceFacts): Finding[] {
       fix: replicationRoleFix(source.server.currentUser),
     });
   }
+  findings.push(...inactiveSlotFindings(source.inactiveSlots));
   if (source.idleSlotTimeoutSeconds !== undefined && source.idleSlotTimeoutSeconds > 0) {
     findings.push({
       id: 'source.idle-slot-timeout',
@@ -54,6 +56,41 @@ export function replicationFindings(source: SourceFacts): Finding[] {
       message: `idle_replication_slot_timeout is ${source.idleSlotTimeoutSeconds} s on the source`,
       why: 'if pgferry is stopped for longer than that, the server invalidates its slot and the migration must start again',
       fix: parameterFix({ parameter: 'idle_replication_slot_timeout', value: '0', restart: false }),
+    });
+  }
+  return findings;
+}
+
+/** Slot names pgferry sync creates: pgferry_<migration name>. */
+const PGFERRY_SLOT = /^pgferry_([a-z0-9_]+)$/;
+
+/**
+ * An inactive slot keeps every WAL file from its position on, so the source's disk fills while
+ * nobody reads it. One left by an earlier pgferry migration is named with the command that
+ * removes it; any other is named so the operator can judge whether it is still wanted.
+ */
+function inactiveSlotFindings(slots: readonly InactiveSlot[]): Finding[] {
+  const held = (slot: InactiveSlot) => `"${slot.name}" (${slot.retainedBytes === null ? 'invalidated' : `holds ${formatBytes(slot.retainedBytes)} of WAL`})`;
+  const ours = slots.filter((s) => PGFERRY_SLOT.test(s.name));
+  const others = slots.filter((s) => !PGFERRY_SLOT.test(s.name));
+  const findings: Finding[] = [];
+  if (ours.length > 0) {
+    const names = ours.map((s) => PGFERRY_SLOT.exec(s.name)![1]!);
+    findings.push({
+      id: 'source.leftover-pgferry-slot',
+      severity: 'warning',
+      message: `an earlier pgferry migration left ${ours.length === 1 ? 'a replication slot' : 'replication slots'} on the source that no sync is reading: ${ours.map(held).join(', ')}`,
+      why: 'the source keeps every WAL file written since the slot\'s position until the slot is read or dropped, and its disk fills meanwhile',
+      fix: `if that migration is over: ${names.map((n) => `pgferry cleanup --source … --target … --name ${n}`).join('; ')}. If it is still wanted, start its pgferry sync again`,
+    });
+  }
+  if (others.length > 0) {
+    findings.push({
+      id: 'source.inactive-slots',
+      severity: 'warning',
+      message: `${others.length === 1 ? 'a replication slot' : `${others.length} replication slots`} on the source ${others.length === 1 ? 'is' : 'are'} not in use: ${others.map(held).join(', ')}`,
+      why: 'an unread slot keeps the WAL from its position on; with pgferry\'s slot retaining WAL too during the copy, the source\'s disk fills sooner',
+      fix: `drop each one nothing will read again: ${others.map((s) => `SELECT pg_drop_replication_slot('${s.name.replace(/'/g, "''")}');`).join(' ')}`,
     });
   }
   return findings;
