@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolveConnection, withConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
-import { readSyncState, readSyncTables, storedPlan } from '../state/index.js';
+import { lastCutover, readSyncState, readSyncTables, storedPlan, type CutoverRecord } from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
 
@@ -28,9 +28,10 @@ export async function status(flags: StatusFlags): Promise<number> {
     const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.copy_units') IS NOT NULL AS present`);
     const units = exists.rows[0]?.present ? await storedPlan(client) : [];
     const streamed = await readSyncTables(client);
-    return { state, units, streamed };
+    const cutover = await lastCutover(client);
+    return { state, units, streamed, cutover };
   });
-  const { state, units, streamed } = report;
+  const { state, units, streamed, cutover } = report;
   if (!state && units.length === 0) {
     throw usageError('the target holds no pgferry migration', 'run pgferry clone or pgferry sync against it first (or check the --target connection)');
   }
@@ -67,6 +68,17 @@ export async function status(flags: StatusFlags): Promise<number> {
     appliedRows: state?.appliedRows ?? 0,
     heartbeatAt: state?.heartbeatAt?.toISOString() ?? null,
     fenceLsn: state?.fenceLsn ?? null,
+    cutover: cutover
+      ? {
+          outcome: cutover.outcome ?? 'in progress',
+          freeze: cutover.mode,
+          sourceFrozen: cutover.frozen,
+          startedAt: cutover.startedAt.toISOString(),
+          finishedAt: cutover.finishedAt?.toISOString() ?? null,
+          fenceLsn: cutover.fenceLsn,
+          downtimeMs: cutover.downtimeMs,
+        }
+      : null,
     tables: [...tables.values()].sort((a, b) => a.name.localeCompare(b.name)),
   };
   if (flags.json) {
@@ -83,6 +95,7 @@ export async function status(flags: StatusFlags): Promise<number> {
           `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
         ]
       : []),
+    ...(cutover ? [`cutover      ${describeCutover(cutover)}`] : []),
     '',
   ];
   const width = Math.max(5, ...json.tables.map((t) => t.name.length));
@@ -92,4 +105,12 @@ export async function status(flags: StatusFlags): Promise<number> {
   }
   printOut(`${lines.join('\n')}\n`);
   return EXIT.ok;
+}
+
+function describeCutover(c: CutoverRecord): string {
+  const frozen = c.mode === 'none' ? '' : c.frozen ? `; the source is still frozen (${c.mode}): pgferry cleanup --unfreeze-source lifts it` : '; the source is writable';
+  if (c.outcome === null) return `started at ${c.startedAt.toISOString()} and not finished${frozen}`;
+  if (c.outcome === 'failed') return `failed at ${(c.finishedAt ?? c.startedAt).toISOString()}${frozen}`;
+  const downtime = c.downtimeMs === null ? '' : `, writes frozen for ${Math.round(c.downtimeMs)} ms`;
+  return `done at ${(c.finishedAt ?? c.startedAt).toISOString()}${downtime}, fence ${c.fenceLsn ?? '?'}${frozen}`;
 }

@@ -86,3 +86,27 @@ export async function freezesInPlace(client: pg.Client): Promise<FreezeRecord[]>
   );
   return rows.map((r) => ({ id: Number(r.id), mode: r.freeze_mode, database: r.source_database, previousReadOnly: r.previous_read_only, revoked: r.revoked }));
 }
+
+/** The newest cut-over as `status` shows it. */
+export interface CutoverRecord {
+  readonly startedAt: Date;
+  readonly mode: FreezeMode;
+  /** Whether the source is still frozen by it. */
+  readonly frozen: boolean;
+  /** Null while it runs (or if it died before recording how it ended). */
+  readonly outcome: 'done' | 'failed' | null;
+  readonly fenceLsn: string | null;
+  readonly downtimeMs: number | null;
+  readonly finishedAt: Date | null;
+}
+
+export async function lastCutover(client: pg.Client): Promise<CutoverRecord | undefined> {
+  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.cutover') IS NOT NULL AS present`);
+  if (!exists.rows[0]?.present) return undefined;
+  const { rows } = await client.query<{ started_at: Date; freeze_mode: FreezeMode; frozen: boolean; outcome: 'done' | 'failed' | null; fence_lsn: string | null; downtime_ms: number | null; finished_at: Date | null }>(
+    `SELECT started_at, freeze_mode, frozen, outcome, fence_lsn::text, downtime_ms, finished_at FROM pgferry.cutover ORDER BY id DESC LIMIT 1`,
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return { startedAt: r.started_at, mode: r.freeze_mode, frozen: r.frozen, outcome: r.outcome, fenceLsn: r.fence_lsn, downtimeMs: r.downtime_ms, finishedAt: r.finished_at };
+}

@@ -47,5 +47,5 @@ export {
   readSyncTables,
 } from './sync.js';
 export type { SyncState, SyncPhase, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
-export { ensureCutoverState, recordFreezeIntent, recordRevoked, recordUnfrozen, recordCutoverOutcome, freezesInPlace } from './cutover.js';
-export type { FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';
+export { ensureCutoverState, recordFreezeIntent, recordRevoked, recordUnfrozen, recordCutoverOutcome, freezesInPlace, lastCutover } from './cutover.js';
+export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';

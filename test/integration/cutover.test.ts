@@ -97,6 +97,14 @@ for (const [from, to] of [
         assert.equal(report.verified?.identical, true);
         assert.deepEqual(report.sequences.map((s) => s.name).sort(), ['public.items_id_seq', 'public.ledger_id_seq']);
 
+        // status tells what the cut-over did, and that the source is still frozen.
+        const status = await runPgferry(['status', '--json', '--target', pair.target.url(db)]);
+        assert.equal(status.code, 0, status.stderr);
+        const shown = (JSON.parse(status.stdout) as { cutover: { outcome: string; freeze: string; sourceFrozen: boolean; fenceLsn: string; downtimeMs: number } }).cutover;
+        assert.deepEqual({ ...shown, downtimeMs: Math.round(shown.downtimeMs) }, { ...shown, outcome: 'done', freeze: 'read-only', sourceFrozen: true, fenceLsn: report.fenceLsn, downtimeMs: Math.round(report.downtimeMs) });
+        const human = await runPgferry(['status', '--target', pair.target.url(db)]);
+        assert.match(human.stdout, /cutover +done at .*, writes frozen for \d+ ms, fence [0-9A-F]+\/[0-9A-F]+; the source is still frozen \(read-only\): pgferry cleanup --unfreeze-source lifts it/);
+
         // Invariant 6: every sequence on the target at or past the source's.
         for (const name of ['items_id_seq', 'ledger_id_seq']) {
           const [s, t] = await Promise.all([pair.source.sql(db, `SELECT last_value::text AS v FROM ${name}`), pair.target.sql(db, `SELECT last_value::text AS v FROM ${name}`)]);
@@ -161,6 +169,8 @@ describe('cutover failure paths, 17 → 18', () => {
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, /cut-over failed at the fence step: target: sync did not apply the fence within 1\.5 s; the source is writable again and sync keeps running/);
       assert.equal(await newSessionCanWrite(pair.source, db), true);
+      const status = await runPgferry(['status', '--target', pair.target.url(db)]);
+      assert.match(status.stdout, /cutover +failed at .*; the source is writable/);
       sync.child.kill('SIGCONT');
       await pair.source.sql(db, `INSERT INTO items (payload) VALUES ('after the failed cut-over')`);
       const deadline = Date.now() + 30_000;
