@@ -41,7 +41,7 @@ export interface CheckSettings {
 }
 
 /** Read at the start of the source's transaction, so it is at or past every commit its snapshot sees. */
-const POSITION_SQL = `SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
+export const POSITION_SQL = `SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
                                    ELSE pg_catalog.pg_current_wal_insert_lsn() END)::text`;
 
 /**

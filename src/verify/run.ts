@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Scope } from '../catalog/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
+import { checkGroup, groupSmallTables, SMALL_TABLE_BYTES } from './check-group.js';
 import { checkTable, countRows, type CheckSettings, type TableCheck } from './check-table.js';
 import { chooseHashFunction } from './hash-sql.js';
 import { laterPosition, recheckTable, syncIsStreaming, waitForTarget } from './recheck.js';
@@ -55,12 +56,19 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       signal: options.signal,
     };
     const present = (t: TableToVerify) => onTarget.has(`${t.schema}\u0000${t.table}`);
+    // Big tables one by one, the biggest first; small ones in groups of one snapshot and query each (check-group.ts).
     const byLargest = [...tables].sort((a, b) => b.bytes - a.bytes);
-    let checks = await inLanes(options, jobs, byLargest, async (lane, table) => {
-      const check = present(table) ? await checkTable(lane, table, settings) : await missingOnTarget(lane, table);
-      log.debug({ table: table.name, status: check.status, sourceRows: check.sourceRows, targetRows: check.targetRows, seconds: check.seconds }, 'table compared');
-      return check;
-    });
+    const groupable = (t: TableToVerify) => present(t) && t.readable && t.bytes <= SMALL_TABLE_BYTES;
+    const work: TableToVerify[][] = [...byLargest.filter((t) => !groupable(t)).map((t) => [t]), ...groupSmallTables(byLargest.filter(groupable))];
+    let checks = (
+      await inLanes(options, jobs, work, async (lane, group) => {
+        const done = group.length > 1 ? await checkGroup(lane, group, settings) : [present(group[0]!) ? await checkTable(lane, group[0]!, settings) : await missingOnTarget(lane, group[0]!)];
+        for (const check of done) {
+          log.debug({ table: check.table.name, status: check.status, sourceRows: check.sourceRows, targetRows: check.targetRows, seconds: check.seconds }, 'table compared');
+        }
+        return done;
+      })
+    ).flat();
 
     if (syncing) {
       const outcome = await recheck(options, control, jobs, checks, settings);
