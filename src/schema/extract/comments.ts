@@ -22,7 +22,10 @@ export async function attachComments(ctx: ExtractContext): Promise<void> {
       FROM pg_description d
      WHERE d.classoid IN ('pg_namespace'::regclass, 'pg_extension'::regclass, 'pg_collation'::regclass, 'pg_type'::regclass,
                           'pg_proc'::regclass, 'pg_class'::regclass, 'pg_constraint'::regclass, 'pg_trigger'::regclass,
-                          'pg_rewrite'::regclass, 'pg_policy'::regclass, 'pg_statistic_ext'::regclass)`);
+                          'pg_rewrite'::regclass, 'pg_policy'::regclass, 'pg_statistic_ext'::regclass)
+       -- Thousands of built-in objects carry comments; none of them is created. Every object a
+       -- user makes has an oid from 16384 on; of initdb's, only the public schema is one of ours.
+       AND (d.objoid >= 16384 OR d.classoid = 'pg_namespace'::regclass)`);
   for (const c of comments) {
     const id = address(c.catalog, c.objoid);
     const statement = (target: string) => `COMMENT ON ${target} IS ${literal(c.description)};`;

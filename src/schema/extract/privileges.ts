@@ -38,8 +38,9 @@ const OWNED_KINDS = /^(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FUNCTION|PROCEDURE|
 export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
   const aclJson = (column: string) => `(SELECT json_agg(json_build_object('grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
                      'privilege', a.privilege_type, 'grantable', a.is_grantable)) FROM aclexplode(${column}) a)`;
+  // Built-in objects (oids below 16384, FirstNormalObjectId) are never created, so their ACLs are not read.
   const rows = await ctx.rows<{ catalog: string; oid: number; owner: string; acl: AclEntry[] | null }>(`
-    SELECT 'pg_class' AS catalog, c.oid, pg_get_userbyid(c.relowner) AS owner, ${aclJson('c.relacl')} AS acl FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
+    SELECT 'pg_class' AS catalog, c.oid, pg_get_userbyid(c.relowner) AS owner, ${aclJson('c.relacl')} AS acl FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND c.oid >= 16384
     UNION ALL SELECT 'pg_namespace', n.oid, pg_get_userbyid(n.nspowner), ${aclJson('n.nspacl')} FROM pg_namespace n
     UNION ALL SELECT 'pg_proc', p.oid, pg_get_userbyid(p.proowner), ${aclJson('p.proacl')} FROM pg_proc p WHERE p.oid >= 16384
     UNION ALL SELECT 'pg_type', t.oid, pg_get_userbyid(t.typowner), ${aclJson('t.typacl')} FROM pg_type t WHERE t.oid >= 16384
