@@ -11,7 +11,12 @@ import { sync, syncCommand } from './sync.js';
 import { verify, verifyCommand } from './verify.js';
 import { printErr, printOut, reportError } from './terminal.js';
 
+/** Set by scripts/bundle.mjs: inside dist/pgferry.mjs the relative path below no longer leads to package.json. */
+declare const PGFERRY_VERSION: string | undefined;
+
 function packageVersion(): string {
+  if (typeof PGFERRY_VERSION === 'string') return PGFERRY_VERSION;
+  // Unbundled, this file is dist/src/cli/index.js.
   const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return manifest.version;
 }
