@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { compareTables, runPgferry, spawnPgferry, startWriter, useClusterPair, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
+import { compareTables, runPgferry, spawnPgferry, startWriter, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -34,20 +34,6 @@ async function migrationUnderWay(source: Cluster, target: Cluster, prefix: strin
   return { db, sync, args };
 }
 
-async function waitUntilStreaming(target: Cluster, db: string, sync: PgferryProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = await target
-      .sql(db, `SELECT phase = 'streaming' AND heartbeat_at IS NOT NULL AS ok FROM pgferry.sync`)
-      .then((r) => (r.rows[0] as { ok: boolean } | undefined)?.ok === true)
-      .catch(() => false);
-    if (ready) return;
-    if (sync.child.exitCode !== null) throw new Error(`sync exited early:\n${sync.output()}`);
-    if (Date.now() > deadline) throw new Error(`sync never started streaming:\n${sync.output()}`);
-    await sleep(200);
-  }
-}
-
 /** A write from a new session: refused by a read-only freeze, accepted once it is lifted. */
 async function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean> {
   try {
@@ -58,11 +44,6 @@ async function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean
     if ((error as { code?: string }).code === '25006') return false;
     throw error;
   }
-}
-
-async function stopSync(sync: PgferryProcess): Promise<void> {
-  if (sync.child.exitCode === null) sync.child.kill('SIGTERM');
-  await sync.exited();
 }
 
 for (const [from, to] of [

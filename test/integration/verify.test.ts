@@ -16,7 +16,7 @@ import { verify, type VerifyReport } from '../../src/verify/index.js';
 import { chooseHashFunction } from '../../src/verify/hash-sql.js';
 import { closeLane, openLane } from '../../src/verify/session.js';
 import { EVERYTHING } from '../../src/catalog/index.js';
-import { createPgbenchTables, runPgferry, spawnPgferry, startClusters, startLoad, useClusterPair, type CliResult, type Cluster, type PgferryProcess } from '../harness/index.js';
+import { createPgbenchTables, runPgferry, spawnPgferry, startClusters, startLoad, useClusterPair, waitUntilStreaming, type CliResult, type Cluster } from '../harness/index.js';
 
 const PAIRS = [
   [13, 17],
@@ -339,7 +339,7 @@ describe('verify while pgferry sync streams under a light load', () => {
     const sync = spawnPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
     const load = startLoad(pair.source.url(db), { clients: 2, scale: 1, ratePerSecond: 50 });
     try {
-      await waitForStreaming(pair.target, db, sync);
+      await waitUntilStreaming(pair.target, db, sync);
       await sleep(1_000);
       const runs: Array<{ code: number; report: VerifyReport }> = [];
       for (let i = 0; i < 2; i++) {
@@ -373,17 +373,3 @@ describe('verify while pgferry sync streams under a light load', () => {
     await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`pgferry_${db}`]);
   });
 });
-
-async function waitForStreaming(target: Cluster, db: string, sync: PgferryProcess): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    assert.equal(sync.child.exitCode, null, `sync exited early:\n${sync.output()}`);
-    const { rows } = await target.sql(db, `SELECT to_regclass('pgferry.sync') IS NOT NULL AS present`);
-    if ((rows[0] as { present: boolean }).present) {
-      const state = await target.sql(db, `SELECT phase FROM pgferry.sync`);
-      if ((state.rows[0] as { phase?: string } | undefined)?.phase === 'streaming') return;
-    }
-    await sleep(250);
-  }
-  assert.fail(`sync did not reach streaming in 90 s:\n${sync.output()}`);
-}

@@ -1,0 +1,29 @@
+import type { PgferryProcess } from './cli.js';
+import type { Cluster } from './cluster.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits until a `pgferry sync` started with spawnPgferry streams: the target records phase
+ * 'streaming' and a heartbeat. Fails with sync's output if it exits or takes too long.
+ */
+export async function waitUntilStreaming(target: Cluster, db: string, sync: PgferryProcess, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = await target
+      .sql(db, `SELECT phase = 'streaming' AND heartbeat_at IS NOT NULL AS ok FROM pgferry.sync`)
+      // Before sync has created its state there is no table to read yet.
+      .then((r) => (r.rows[0] as { ok: boolean } | undefined)?.ok === true)
+      .catch(() => false);
+    if (ready) return;
+    if (sync.child.exitCode !== null) throw new Error(`sync exited early:\n${sync.output()}`);
+    if (Date.now() > deadline) throw new Error(`sync did not reach streaming within ${timeoutMs / 1000} s:\n${sync.output()}`);
+    await sleep(200);
+  }
+}
+
+/** Stops a spawned sync the way an operator does (SIGTERM) and waits for it to exit. */
+export async function stopSync(sync: PgferryProcess): Promise<void> {
+  if (sync.child.exitCode === null) sync.child.kill('SIGTERM');
+  await sync.exited();
+}
