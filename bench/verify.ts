@@ -8,13 +8,17 @@
  *
  * count(*): one session per side, every table in turn, both sides at once (as a user would
  * run two psql). text floor: the same, but producing each row's text form, sum(length(ROW(…)::text)),
- * the work no content comparison by text output can skip. pgferry verify: the command, as a
- * user runs it (its own process), and the seconds it reports itself (without Node's start).
+ * what a comparison of text output costs done naively. hash floor: the same, with the row
+ * hash pgferry verify computes (typed hashes, src/verify/hash-sql.ts) as one bare query per
+ * table: what hashing every value costs in PostgreSQL before any of verify's own work.
+ * pgferry verify: the command, as a user runs it (its own process), and the seconds it
+ * reports itself (without Node's start).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { rowHashSql, typedHashOf } from '../src/verify/hash-sql.js';
 import { createPgbenchTables, startClusters, type Cluster } from '../test/harness/index.js';
 
 const run = promisify(execFile);
@@ -58,21 +62,30 @@ try {
   await target.sql(db, 'VACUUM ANALYZE');
   const size = (await source.sql(db, `SELECT pg_size_pretty(pg_database_size(current_database())) AS s`)).rows[0].s as string;
   const columns = new Map<string, string>();
+  const hashes = new Map<string, string>();
   for (const table of TABLES) {
-    const { rows } = await source.sql(db, `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [table]);
-    columns.set(table, (rows[0] as { c: string }).c);
+    const { rows } = await source.sql(
+      db,
+      `SELECT quote_ident(attname) AS name, atttypid::int AS oid, atttypmod AS typmod FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      [table],
+    );
+    const list = rows as Array<{ name: string; oid: number; typmod: number }>;
+    columns.set(table, list.map((c) => c.name).join(', '));
+    hashes.set(table, rowHashSql(list.map((c) => ({ sql: c.name, hashed: typedHashOf(c.oid, c.typmod) })), 'typed'));
   }
   console.log(`PostgreSQL 15 → 15, pgbench scale ${scale} (${size} per side), ${rounds} rounds, median reported`);
 
   const count = (t: string) => `SELECT count(*) FROM ${t}`;
   const floor = (t: string) => `SELECT sum(length(ROW(${columns.get(t)})::text)) FROM ONLY ${t}`;
+  const hashFloor = (t: string) => `SELECT count(*), coalesce(sum(${hashes.get(t)}), 0) FROM ONLY ${t}`;
   // Warm both sides' caches once, as every later round finds them.
   await onBothSides([source, target], db, count);
 
-  const results = { count: [] as number[], floor: [] as number[], cli: [] as number[], reported: [] as number[] };
+  const results = { count: [] as number[], floor: [] as number[], hash: [] as number[], cli: [] as number[], reported: [] as number[] };
   for (let round = 1; round <= rounds; round++) {
     results.count.push(await timed(() => onBothSides([source, target], db, count)));
     results.floor.push(await timed(() => onBothSides([source, target], db, floor)));
+    results.hash.push(await timed(() => onBothSides([source, target], db, hashFloor)));
     let reported = 0;
     results.cli.push(
       await timed(async () => {
@@ -84,7 +97,7 @@ try {
     );
     results.reported.push(reported);
     console.log(
-      `round ${round}: count ${results.count.at(-1)!.toFixed(3)} s, text floor ${results.floor.at(-1)!.toFixed(3)} s, verify ${results.cli.at(-1)!.toFixed(3)} s (reports ${reported.toFixed(3)} s)`,
+      `round ${round}: count ${results.count.at(-1)!.toFixed(3)} s, text floor ${results.floor.at(-1)!.toFixed(3)} s, hash floor ${results.hash.at(-1)!.toFixed(3)} s, verify ${results.cli.at(-1)!.toFixed(3)} s (reports ${reported.toFixed(3)} s)`,
     );
   }
   const base = median(results.count);
@@ -94,6 +107,7 @@ try {
   for (const [name, values] of [
     ['SELECT count(*), every table, both sides at once', results.count],
     ['text floor: sum(length(ROW(…)::text)), both sides at once', results.floor],
+    ["hash floor: verify's row hash as one bare query per table, both sides at once", results.hash],
     ['pgferry verify (full), as a command', results.cli],
     ['pgferry verify (full), its own reported seconds', results.reported],
   ] as const) {
