@@ -100,6 +100,7 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
     lines.push(`Verified (${report.verified.mode}): ${report.verified.tables.length} tables, ${rows} rows, identical.`);
   } else lines.push('Not verified (--verify none).');
   lines.push(report.syncStopped ? 'pgferry sync stopped.' : 'pgferry sync did not confirm it stopped: stop it yourself.');
+  lines.push(report.lateTransactions === 0 ? "No write reached the source past sync's final position." : "Writes past sync's final position were not checked (see the warning above).");
   lines.push(report.sourceUnfrozen ? 'The source is writable again (--unfreeze-source).' : report.freeze === 'none' ? '' : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.');
   lines.push('');
   lines.push('Next: point the application at the target, then run pgferry cleanup to drop the slot, publication and pgferry state.');

@@ -4,10 +4,11 @@ import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { formatLsn } from '../replication/index.js';
-import { ensureCutoverState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, type FreezeMode } from '../state/index.js';
+import { formatLsn, parseLsn } from '../replication/index.js';
+import { ensureCutoverState, readSyncState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, withdrawSyncStop, type FreezeMode } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import { emitFence } from './fence.js';
+import { describeLateWrites, lateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 import { applyFreeze, drainForFreeze, endSessionsOpenedDuringFreeze, liftFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import { syncSequences, type SequenceSync } from './sequences.js';
@@ -47,6 +48,11 @@ export interface CutoverReport {
   readonly sequences: readonly SequenceSync[];
   readonly verified: VerifyReport | null;
   readonly syncStopped: boolean;
+  /**
+   * Transactions the source committed past sync's final position (0: none), or null when that
+   * could not be checked (sync did not confirm its stop; the slot could not be read).
+   */
+  readonly lateTransactions: number | null;
   readonly sourceUnfrozen: boolean;
   readonly lagAtStartSeconds: number;
   readonly steps: readonly CutoverStep[];
@@ -63,7 +69,10 @@ const SYNC_STOP_TIMEOUT_MS = 15_000;
  *     holds every transaction the source committed;
  *  4. set the target's sequences to the source's values (plus the margin);
  *  5. verify (counts, or full content);
- *  6. stop sync.
+ *  6. stop sync;
+ *  7. read the slot for writes committed past sync's final position (late-writes.ts): a
+ *     session that escaped the freeze. If there are any, the cut-over is undone: the stop
+ *     request is withdrawn so sync can carry them, and the freeze is lifted.
  * What a freeze changes is written on the target before the source is touched. If any step
  * from 2 to 5 fails, the freeze is lifted, sync keeps running, and the error says which step.
  */
@@ -106,6 +115,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       sequences: SequenceSync[];
       verified: VerifyReport | null;
       syncStopped: boolean;
+      lateTransactions: number | null;
       lagAtStart: number;
     }): Promise<CutoverReport> => {
       if (!done.syncStopped) log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
@@ -133,6 +143,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         sequences: done.sequences,
         verified: done.verified,
         syncStopped: done.syncStopped,
+        lateTransactions: done.lateTransactions,
         sourceUnfrozen,
         lagAtStartSeconds: done.lagAtStart,
         steps,
@@ -165,9 +176,17 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       stage = 'stop sync';
       const syncStopped = await timed('stop sync', () => stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
       const downtimeMs = round(performance.now() - frozenFrom);
-      done = { downtimeMs, fenceLsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lagAtStart };
+      stage = 'late writes';
+      const late = syncStopped ? await timed('late writes', () => checkLateWrites(sourceClient, target.client, log)) : null;
+      if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
+      done = { downtimeMs, fenceLsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStart };
     } catch (error) {
       const lifted = await unfreezeAfterFailure(sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
+      if (error instanceof LateWritesFound) {
+        // Sync has stopped: it must be able to start again to carry what the source committed.
+        await withdrawSyncStop(target.client);
+        throw lateWritesFailure(error, plan, lifted);
+      }
       throw failedAt(stage, error, plan, lifted);
     }
     return await finish(done);
@@ -175,6 +194,42 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     await source?.client.end().catch(() => undefined);
     await target.client.end().catch(() => undefined);
   }
+}
+
+class LateWritesFound extends Error {}
+
+/**
+ * Step 7: the number of transactions the source committed past sync's final position (which
+ * throws LateWritesFound when there are any), or null when the slot could not be read: the
+ * cut-over itself is complete, so that is a warning, not a failure.
+ */
+async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
+  const state = await readSyncState(target);
+  if (!state) return null;
+  let late;
+  try {
+    late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
+  } catch (error) {
+    log.warn({ error: messageOf(error) }, 'writes after the fence could not be checked');
+    return null;
+  }
+  if (late.transactions > 0) throw new LateWritesFound(describeLateWrites(late));
+  return 0;
+}
+
+function lateWritesFailure(error: LateWritesFound, plan: FreezePlan, lifted: Lifted): PgferryError {
+  const source =
+    plan.mode === 'none' ? 'the source was not frozen (--freeze none)' : lifted.ok ? 'the freeze is lifted' : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source`;
+  return new PgferryError(
+    'query',
+    `cut-over undone: the source committed ${error.message} after sync's final position, so the target lacks them; ${source}, and sync may run again`,
+    {
+      side: 'source',
+      fix:
+        'something still writes to the source: a session that set default_transaction_read_only off or ran BEGIN READ WRITE, or, with --freeze none, the application itself. ' +
+        'Start pgferry sync again (it continues from the target\'s position and carries those writes), stop that writer, and cut over again, with --freeze revoke --roles <its role> to hold it',
+    },
+  );
 }
 
 /** With writes frozen the result is exact: no recheck for a moving source. */

@@ -40,6 +40,7 @@ export {
   setSyncPhase,
   startStreamingRun,
   requestSyncStop,
+  withdrawSyncStop,
   readStopRequest,
   recordAppliedBatch,
   recordIdlePosition,

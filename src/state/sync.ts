@@ -154,6 +154,11 @@ export async function requestSyncStop(client: pg.Client, reason: string): Promis
   await client.query(`UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1`, [reason]);
 }
 
+/** Takes a stop request back: a cut-over that found it could not finish lets sync run again. */
+export async function withdrawSyncStop(client: pg.Client): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET stop_requested_at = NULL, stop_reason = NULL`);
+}
+
 export async function readStopRequest(client: pg.Client): Promise<string | undefined> {
   const { rows } = await client.query<{ reason: string | null }>(`SELECT stop_reason AS reason FROM pgferry.sync WHERE stop_requested_at IS NOT NULL`);
   return rows[0] ? (rows[0].reason ?? 'stop requested') : undefined;
