@@ -10,6 +10,7 @@ import { printOut } from './terminal.js';
 interface CleanupFlags extends ConnectionFlags {
   name?: string;
   unfreezeSource?: boolean;
+  force?: boolean;
   json?: boolean;
   debug?: boolean;
 }
@@ -19,6 +20,7 @@ export function cleanupCommand(): Command {
     .description('drop the replication slot and publication on the source and the pgferry schema on the target; can run again')
     .option('--name <name>', 'migration name, when the target no longer records it (default: the target database name)')
     .option('--unfreeze-source', 'lift a cut-over\'s freeze of the source (read-only or revoked privileges)')
+    .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over')
     .option('--json', 'print what was removed as JSON');
   addConnectionOptions(command);
   return command;
@@ -28,7 +30,7 @@ export async function cleanup(flags: CleanupFlags): Promise<number> {
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const report = await runCleanup({ source, target, name: flags.name ?? defaultMigrationName(target.database), unfreezeSource: flags.unfreezeSource === true, logger: log });
+  const report = await runCleanup({ source, target, name: flags.name ?? defaultMigrationName(target.database), unfreezeSource: flags.unfreezeSource === true, force: flags.force === true, logger: log });
   if (flags.json) printOut(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const lines = report.removed.length > 0 ? [...report.removed] : ['nothing left to remove'];

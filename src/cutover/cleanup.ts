@@ -3,9 +3,11 @@ import { quoteIdent } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord } from '../state/index.js';
+import { parseLsn } from '../replication/index.js';
+import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord, type SyncState } from '../state/index.js';
 import { migrationNames } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
+import { describeLateWrites, lateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 
 export interface CleanupOptions {
@@ -14,6 +16,8 @@ export interface CleanupOptions {
   /** The migration name when the target holds no state to say it (default: the target database's name). */
   readonly name: string;
   readonly unfreezeSource: boolean;
+  /** Drop the slot even when it holds writes committed after the cut-over. */
+  readonly force?: boolean;
   readonly logger: Logger;
 }
 
@@ -42,6 +46,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     await writableSession(source.client);
     const state = await readSyncState(target.client);
     const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name);
+    if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state, options.logger);
     const freezes = await freezesInPlace(target.client);
     const stillFrozen: string[] = [];
     for (const freeze of freezes) {
@@ -67,6 +72,36 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     await source.client.end().catch(() => undefined);
     await target.client.end().catch(() => undefined);
   }
+}
+
+/** How long cleanup reads the slot for writes after the cut-over before it gives up and says so. */
+const LATE_WRITES_READ_TIMEOUT = '30s';
+
+/**
+ * After a cut-over the slot is the only record of what the source committed since: writes that
+ * went to the old source by mistake (a job still pointed at it, a session past the freeze).
+ * Dropping the slot would forget them, so cleanup refuses while the slot holds any, before it
+ * changes anything. Reading WAL from the cut-over on is bounded; past the bound it warns.
+ */
+async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState, log: Logger): Promise<void> {
+  const { rows } = await source.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [state.slot]);
+  // No slot: nothing to forget. A slot in use: dropSourceObjects refuses and says why.
+  if (!rows[0] || rows[0].active) return;
+  await source.query(`SELECT set_config('statement_timeout', $1, false)`, [LATE_WRITES_READ_TIMEOUT]);
+  let late;
+  try {
+    late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
+  } catch (error) {
+    log.warn({ error: messageOf(error) }, 'could not read the slot for writes after the cut-over; dropping it anyway');
+    return;
+  } finally {
+    await source.query(`SELECT set_config('statement_timeout', '0', false)`);
+  }
+  if (late.transactions === 0) return;
+  throw new PgferryError('usage', `source: ${describeLateWrites(late)} committed on the source after the cut-over; the target lacks them, and dropping slot ${state.slot} would forget they exist`, {
+    side: 'source',
+    fix: 'find what still writes to the source and stop it; run pgferry verify --source … --target … to see the rows that differ and carry them over; then run cleanup again with --force',
+  });
 }
 
 function describeFreeze(freeze: FreezeRecord): string {

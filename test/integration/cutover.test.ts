@@ -116,8 +116,17 @@ for (const [from, to] of [
       assert.ok(report.committed.filter((c) => c.side === 'source').length >= 200);
       assert.ok(report.committed.filter((c) => c.side === 'target').length >= 100);
 
-      // Cleanup lifts the freeze, removes everything, and finds nothing the second time.
-      const first = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
+      // A write that reaches the old source after the cut-over (a session past the freeze): the
+      // slot is its only record, so cleanup refuses to drop it and changes nothing.
+      await pair.source.sql(db, `BEGIN READ WRITE; INSERT INTO items (payload) VALUES ('after the cut-over'); COMMIT`);
+      const refused = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /source: 1 transaction changing public\.items \(1 row\) committed on the source after the cut-over; the target lacks them/);
+      assert.match(refused.stderr, /cleanup again with --force/);
+      assert.equal(await newSessionCanWrite(pair.source, db), false, 'a refused cleanup must change nothing');
+
+      // Cleanup --force lifts the freeze, removes everything, and finds nothing the second time.
+      const first = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source', '--force']);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stdout, /lifted the read-only freeze/);
       assert.match(first.stdout, /dropped replication slot pgferry_/);
