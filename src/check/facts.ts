@@ -32,6 +32,8 @@ export interface SourceFacts {
 
 export interface InactiveSlot {
   readonly name: string;
+  /** The database of a logical slot when it is not the one checked: it is dropped from there. */
+  readonly otherDatabase: string | null;
   /** Bytes of WAL between the slot's restart position and now; null once the server invalidated it. */
   readonly retainedBytes: number | null;
 }
@@ -87,10 +89,11 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
   const extensions = await client.query<{ name: string; version: string }>(
     `SELECT extname AS name, extversion AS version FROM pg_extension ORDER BY extname`,
   );
-  const inactiveSlots = await client.query<{ name: string; retained: number | null }>(
-    `SELECT slot_name AS name,
+  // A slot without restart_lsn reserves no WAL, unless the server invalidated it (wal_status 'lost').
+  const inactiveSlots = await client.query<{ name: string; other_database: string | null; retained: number | null }>(
+    `SELECT slot_name AS name, CASE WHEN database <> current_database() THEN database END AS other_database,
             pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained
-       FROM pg_replication_slots WHERE NOT active ORDER BY slot_name`,
+       FROM pg_replication_slots WHERE NOT active AND (restart_lsn IS NOT NULL OR wal_status = 'lost') ORDER BY slot_name`,
   );
   let walBytesPerSecond: number | undefined;
   if (server.major >= 14) {
@@ -115,7 +118,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
     maxSlotWalKeepSizeMb: numberOf('max_slot_wal_keep_size'),
     idleSlotTimeoutSeconds: numberOf('idle_replication_slot_timeout'),
     slotsUsed: counts.slots,
-    inactiveSlots: inactiveSlots.rows.map((r) => ({ name: r.name, retainedBytes: r.retained })),
+    inactiveSlots: inactiveSlots.rows.map((r) => ({ name: r.name, otherDatabase: r.other_database, retainedBytes: r.retained })),
     sendersUsed: counts.senders,
     hasReplicationAttribute: roleRow.rolreplication || server.isSuperuser,
     managedReplicationRole: roleRow.managed ?? undefined,

@@ -70,7 +70,7 @@ export async function status(flags: StatusFlags): Promise<number> {
     fenceLsn: state?.fenceLsn ?? null,
     cutover: cutover
       ? {
-          outcome: cutover.outcome ?? 'in progress',
+          outcome: cutover.outcome ?? 'unfinished',
           freeze: cutover.mode,
           sourceFrozen: cutover.frozen,
           startedAt: cutover.startedAt.toISOString(),

@@ -7,7 +7,7 @@ import { parseLsn } from '../replication/index.js';
 import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord, type SyncState } from '../state/index.js';
 import { migrationNames } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
-import { describeLateWrites, lateWrites } from './late-writes.js';
+import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 
 export interface CleanupOptions {
@@ -46,7 +46,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     await writableSession(source.client);
     const state = await readSyncState(target.client);
     const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name);
-    if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state, options.logger);
+    if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state);
     const freezes = await freezesInPlace(target.client);
     const stillFrozen: string[] = [];
     for (const freeze of freezes) {
@@ -74,33 +74,39 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   }
 }
 
-/** How long cleanup reads the slot for writes after the cut-over before it gives up and says so. */
+/** How long cleanup reads the slot for writes after the cut-over before it gives up. */
 const LATE_WRITES_READ_TIMEOUT = '30s';
 
 /**
  * After a cut-over the slot is the only record of what the source committed since: writes that
  * went to the old source by mistake (a job still pointed at it, a session past the freeze).
- * Dropping the slot would forget them, so cleanup refuses while the slot holds any, before it
- * changes anything. Reading WAL from the cut-over on is bounded; past the bound it warns.
+ * Dropping the slot would forget them, so cleanup refuses while the slot holds any, or while it
+ * cannot tell, before it changes anything; `--force` drops it anyway.
  */
-async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState, log: Logger): Promise<void> {
-  const { rows } = await source.query<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [state.slot]);
-  // No slot: nothing to forget. A slot in use: dropSourceObjects refuses and says why.
-  if (!rows[0] || rows[0].active) return;
+async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState): Promise<void> {
+  const { rows } = await source.query<{ active: boolean; lost: boolean }>(
+    `SELECT active, restart_lsn IS NULL AS lost FROM pg_replication_slots WHERE slot_name = $1`,
+    [state.slot],
+  );
+  // No slot, or one the server invalidated: nothing left to read. In use: dropSourceObjects refuses and says why.
+  if (!rows[0] || rows[0].active || rows[0].lost) return;
+  let late: LateWrites;
   await source.query(`SELECT set_config('statement_timeout', $1, false)`, [LATE_WRITES_READ_TIMEOUT]);
-  let late;
   try {
     late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
   } catch (error) {
-    log.warn({ error: messageOf(error) }, 'could not read the slot for writes after the cut-over; dropping it anyway');
-    return;
+    throw new PgferryError('query', `source: cannot tell whether slot ${state.slot} holds writes committed after the cut-over: ${messageOf(error)}`, {
+      side: 'source',
+      fix: 'dropping the slot would forget any such writes; fix the cause and run cleanup again, or run it with --force to drop the slot anyway',
+      cause: error,
+    });
   } finally {
-    await source.query(`SELECT set_config('statement_timeout', '0', false)`);
+    await source.query('RESET statement_timeout');
   }
   if (late.transactions === 0) return;
   throw new PgferryError('usage', `source: ${describeLateWrites(late)} committed on the source after the cut-over; the target lacks them, and dropping slot ${state.slot} would forget they exist`, {
     side: 'source',
-    fix: 'find what still writes to the source and stop it; run pgferry verify --source … --target … to see the rows that differ and carry them over; then run cleanup again with --force',
+    fix: 'find what still writes to the source and stop it; compare those tables on both sides and carry the rows over; then run cleanup again with --force',
   });
 }
 

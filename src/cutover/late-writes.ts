@@ -1,21 +1,21 @@
 import type pg from 'pg';
 import { messageOf } from '../errors.js';
-import { decodePgoutput, formatLsn, type Lsn } from '../replication/index.js';
+import { formatLsn, type Lsn } from '../replication/index.js';
 import { flushSourceWal } from './fence.js';
 
 /**
  * Writes the source committed that sync never applied: every transaction with changes to a
- * published table whose commit lies at or past sync's final applied position.
+ * published table whose commit ends past sync's final applied position.
  *
  * A read-only freeze is a default, and a session may set it off for itself (or open
  * `BEGIN READ WRITE`); with `--freeze none` the operator's word is all there is. What such a
  * session commits after sync stopped would be on the source only, and nothing else would ever
- * say so. The slot still holds it: sync has let go of the slot, so the cut-over reads what the
- * slot would send next without consuming it (pg_logical_slot_peek_binary_changes).
+ * say so. The slot still holds it: sync has let go of the slot, so the slot is read without
+ * being consumed (pg_logical_slot_peek_binary_changes), and nothing of it moves.
  */
 export interface LateWrites {
   readonly transactions: number;
-  /** Changed rows per table (a TRUNCATE counts one per table). */
+  /** Changes per table: rows inserted, updated or deleted, and TRUNCATEs. */
   readonly tables: ReadonlyMap<string, number>;
 }
 
@@ -23,17 +23,47 @@ export interface LateWrites {
 const SLOT_RELEASE_TIMEOUT_MS = 10_000;
 const SLOT_IN_USE = '55006';
 
+/**
+ * Counted inside PostgreSQL, so only a line per table comes back however much the slot holds.
+ * Each row of the peek is one pgoutput message: its first byte says which. A commit ('C', 67)
+ * row's position is the end of its commit record, and sync's applied position is always at a
+ * record boundary it reached, so a transaction is late exactly when its commit ends past it.
+ * Its changes are inserts ('I', 73), updates ('U', 85) and deletes ('D', 68), whose bytes 1-4
+ * (counting from 0) are the table's oid, and truncates ('T', 84), named by their first table
+ * (bytes 6-9).
+ * Our own flush transaction holds only a logical message, which protocol 1 doesn't send.
+ */
+const LATE_WRITES_SQL = `
+  WITH message AS (
+    -- xid has no ordering or hashing of its own: its text stands in for DISTINCT and the join.
+    SELECT lsn, xid::text AS xid, pg_catalog.get_byte(data, 0) AS tag, data
+      FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)
+  ), late AS (
+    SELECT DISTINCT xid FROM message WHERE tag = 67 AND lsn > $3::pg_lsn
+  ), change AS (
+    -- Bitwise operators share one precedence in PostgreSQL: every shift in parentheses.
+    SELECT m.xid, ((pg_catalog.get_byte(m.data, o)::bigint << 24) | (pg_catalog.get_byte(m.data, o + 1) << 16)
+                   | (pg_catalog.get_byte(m.data, o + 2) << 8) | pg_catalog.get_byte(m.data, o + 3))::oid AS relid
+      FROM message m JOIN late USING (xid)
+      CROSS JOIN LATERAL (SELECT CASE WHEN m.tag = 84 THEN 6 ELSE 1 END AS o) offset_of
+     WHERE m.tag IN (73, 85, 68, 84)
+  )
+  SELECT (SELECT count(DISTINCT xid) FROM change)::int AS transactions,
+         (SELECT pg_catalog.json_object_agg(name, n)
+            FROM (SELECT coalesce((SELECT pg_catalog.format('%I.%I', ns.nspname, c.relname)
+                                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+                                    WHERE c.oid = change.relid), 'table ' || change.relid) AS name,
+                         count(*)::int AS n
+                    FROM change GROUP BY 1) per_table) AS tables`;
+
 export async function lateWrites(source: pg.Client, slot: string, publication: string, applied: Lsn): Promise<LateWrites> {
+  // What a client saw commit may not be flushed yet, and the slot shows flushed WAL only.
+  await flushSourceWal(source);
   const deadline = Date.now() + SLOT_RELEASE_TIMEOUT_MS;
   for (;;) {
     try {
-      // What a client saw commit may not be flushed yet, and the slot shows flushed WAL only.
-      await flushSourceWal(source);
-      const { rows } = await source.query<{ data: Buffer }>(
-        `SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)`,
-        [slot, publication],
-      );
-      return countLate(rows.map((r) => r.data), applied);
+      const { rows } = await source.query<{ transactions: number; tables: Record<string, number> | null }>(LATE_WRITES_SQL, [slot, publication, formatLsn(applied)]);
+      return { transactions: rows[0]?.transactions ?? 0, tables: new Map(Object.entries(rows[0]?.tables ?? {})) };
     } catch (error) {
       if ((error as { code?: string }).code !== SLOT_IN_USE || Date.now() > deadline) {
         throw new Error(`source: reading slot ${slot} for writes after sync's position ${formatLsn(applied)} failed: ${messageOf(error)}`, { cause: error });
@@ -43,56 +73,8 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
   }
 }
 
-/** Counts the changes of the transactions committed at or after `applied`, from pgoutput messages in order. */
-export function countLate(messages: readonly Buffer[], applied: Lsn): LateWrites {
-  const names = new Map<number, string>();
-  const tables = new Map<string, number>();
-  const add = (relationId: number) => {
-    const name = names.get(relationId) ?? `relation ${relationId}`;
-    tables.set(name, (tables.get(name) ?? 0) + 1);
-  };
-  let transactions = 0;
-  let late = false;
-  let changed = false;
-  for (const buffer of messages) {
-    const message = decodePgoutput(buffer, { inStream: false, abortInfo: false });
-    switch (message.tag) {
-      case 'begin':
-        // The begin message carries the commit's position: a transaction whose commit record
-        // starts at or past sync's final position was never applied.
-        late = message.finalLsn >= applied;
-        changed = false;
-        break;
-      case 'relation':
-        names.set(message.relationId, `${message.schema}.${message.name}`);
-        break;
-      case 'insert':
-      case 'update':
-      case 'delete':
-        if (late) {
-          add(message.relationId);
-          changed = true;
-        }
-        break;
-      case 'truncate':
-        if (late) {
-          for (const id of message.relationIds) add(id);
-          changed = true;
-        }
-        break;
-      case 'commit':
-        if (late && changed) transactions++;
-        late = false;
-        break;
-      default:
-        break;
-    }
-  }
-  return { transactions, tables };
-}
-
 export function describeLateWrites(late: LateWrites): string {
   const tables = [...late.tables].sort((a, b) => b[1] - a[1]);
-  const shown = tables.slice(0, 5).map(([name, rows]) => `${name} (${rows} ${rows === 1 ? 'row' : 'rows'})`);
+  const shown = tables.slice(0, 5).map(([name, changes]) => `${name} (${changes} ${changes === 1 ? 'change' : 'changes'})`);
   return `${late.transactions} ${late.transactions === 1 ? 'transaction' : 'transactions'} changing ${shown.join(', ')}${tables.length > 5 ? ` and ${tables.length - 5} more tables` : ''}`;
 }

@@ -8,7 +8,7 @@ import { formatLsn, parseLsn } from '../replication/index.js';
 import { ensureCutoverState, readSyncState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, withdrawSyncStop, type FreezeMode } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import { emitFence } from './fence.js';
-import { describeLateWrites, lateWrites } from './late-writes.js';
+import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 import { applyFreeze, drainForFreeze, endSessionsOpenedDuringFreeze, liftFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import { syncSequences, type SequenceSync } from './sequences.js';
@@ -40,7 +40,7 @@ export interface CutoverStep {
 }
 
 export interface CutoverReport {
-  /** From the freeze taking hold until sync stopped with everything applied and sequences set. */
+  /** From the freeze taking hold until sync stopped and the slot was read for late writes. */
   readonly downtimeMs: number;
   readonly fenceLsn: string;
   readonly freeze: FreezeMode;
@@ -175,17 +175,22 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       throwIfInterrupted(options.signal);
       stage = 'stop sync';
       const syncStopped = await timed('stop sync', () => stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
-      const downtimeMs = round(performance.now() - frozenFrom);
       stage = 'late writes';
+      // Past the stop only LateWritesFound undoes the cut-over; a check that cannot run is a warning.
       const late = syncStopped ? await timed('late writes', () => checkLateWrites(sourceClient, target.client, log)) : null;
       if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
+      // The source stayed frozen through the check: it is part of the downtime.
+      const downtimeMs = round(performance.now() - frozenFrom);
       done = { downtimeMs, fenceLsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStart };
     } catch (error) {
       const lifted = await unfreezeAfterFailure(sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
       if (error instanceof LateWritesFound) {
         // Sync has stopped: it must be able to start again to carry what the source committed.
-        await withdrawSyncStop(target.client);
-        throw lateWritesFailure(error, plan, lifted);
+        const reopened = await withdrawSyncStop(target.client).then(
+          () => undefined,
+          (problem: unknown) => messageOf(problem),
+        );
+        throw lateWritesFailure(error, plan, lifted, reopened);
       }
       throw failedAt(stage, error, plan, lifted);
     }
@@ -204,10 +209,10 @@ class LateWritesFound extends Error {}
  * cut-over itself is complete, so that is a warning, not a failure.
  */
 async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
-  const state = await readSyncState(target);
-  if (!state) return null;
-  let late;
+  let late: LateWrites;
   try {
+    const state = await readSyncState(target);
+    if (!state) return null;
     late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
   } catch (error) {
     log.warn({ error: messageOf(error) }, 'writes after the fence could not be checked');
@@ -217,12 +222,16 @@ async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger
   return 0;
 }
 
-function lateWritesFailure(error: LateWritesFound, plan: FreezePlan, lifted: Lifted): PgferryError {
+function lateWritesFailure(error: LateWritesFound, plan: FreezePlan, lifted: Lifted, reopenProblem: string | undefined): PgferryError {
   const source =
     plan.mode === 'none' ? 'the source was not frozen (--freeze none)' : lifted.ok ? 'the freeze is lifted' : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source`;
+  const sync =
+    reopenProblem === undefined
+      ? 'sync may run again'
+      : `sync's stop request could NOT be withdrawn (${reopenProblem}): run UPDATE pgferry.sync SET stop_requested_at = NULL, stop_reason = NULL on the target before starting sync again`;
   return new PgferryError(
     'query',
-    `cut-over undone: the source committed ${error.message} after sync's final position, so the target lacks them; ${source}, and sync may run again`,
+    `cut-over undone: the source committed ${error.message} after sync's final position, so the target lacks them; ${source}, and ${sync}`,
     {
       side: 'source',
       fix:

@@ -61,7 +61,7 @@ export async function checkGroup(lane: Lane, tables: readonly TableToVerify[], s
   } catch (error) {
     await Promise.all([lane.source.client.query('ROLLBACK').catch(() => undefined), lane.target.client.query('ROLLBACK').catch(() => undefined)]);
     if (settings.signal?.aborted) throw error;
-    const one = [];
+    const one: TableCheck[] = [];
     for (const table of tables) one.push(await checkTable(lane, table, settings));
     return one;
   }

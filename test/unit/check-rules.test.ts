@@ -238,9 +238,9 @@ describe('replication', () => {
     const facts = source({
       slotsUsed: 3,
       inactiveSlots: [
-        { name: 'pgferry_shop', retainedBytes: 3 * 1024 ** 3 },
-        { name: 'old_replica', retainedBytes: 1024 ** 2 },
-        { name: "it's_gone", retainedBytes: null },
+        { name: 'pgferry_shop', otherDatabase: null, retainedBytes: 3 * 1024 ** 3 },
+        { name: 'old_replica', otherDatabase: null, retainedBytes: 1024 ** 2 },
+        { name: "it's_gone", otherDatabase: 'archive', retainedBytes: null },
       ],
     });
     const ours = find(replicationFindings(facts), 'source.leftover-pgferry-slot');
@@ -249,8 +249,8 @@ describe('replication', () => {
     assert.match(ours.fix, /pgferry cleanup --source … --target … --name shop/);
     const others = find(replicationFindings(facts), 'source.inactive-slots');
     assert.equal(others.severity, 'warning');
-    assert.match(others.message, /2 replication slots .* "old_replica" \(holds 1(\.0)? MB of WAL\), "it's_gone" \(invalidated\)/);
-    assert.match(others.fix, /pg_drop_replication_slot\('old_replica'\); SELECT pg_drop_replication_slot\('it''s_gone'\);/);
+    assert.match(others.message, /2 replication slots .* "old_replica" \(holds 1(\.0)? MB of WAL\), "it's_gone" \(database archive, invalidated\)/);
+    assert.match(others.fix, /pg_drop_replication_slot\('old_replica'\); SELECT pg_drop_replication_slot\('it''s_gone'\); \(connected to database archive\)/);
     absent(replicationFindings(source()), 'source.leftover-pgferry-slot');
     absent(replicationFindings(source()), 'source.inactive-slots');
   });

@@ -70,7 +70,10 @@ const PGFERRY_SLOT = /^pgferry_([a-z0-9_]+)$/;
  * removes it; any other is named so the operator can judge whether it is still wanted.
  */
 function inactiveSlotFindings(slots: readonly InactiveSlot[]): Finding[] {
-  const held = (slot: InactiveSlot) => `"${slot.name}" (${slot.retainedBytes === null ? 'invalidated' : `holds ${formatBytes(slot.retainedBytes)} of WAL`})`;
+  const held = (slot: InactiveSlot) =>
+    `"${slot.name}" (${slot.otherDatabase === null ? '' : `database ${slot.otherDatabase}, `}${slot.retainedBytes === null ? 'invalidated' : `holds ${formatBytes(slot.retainedBytes)} of WAL`})`;
+  const drop = (slot: InactiveSlot) =>
+    `SELECT pg_drop_replication_slot('${slot.name.replace(/'/g, "''")}');${slot.otherDatabase === null ? '' : ` (connected to database ${slot.otherDatabase})`}`;
   const ours = slots.filter((s) => PGFERRY_SLOT.test(s.name));
   const others = slots.filter((s) => !PGFERRY_SLOT.test(s.name));
   const findings: Finding[] = [];
@@ -90,7 +93,7 @@ function inactiveSlotFindings(slots: readonly InactiveSlot[]): Finding[] {
       severity: 'warning',
       message: `${others.length === 1 ? 'a replication slot' : `${others.length} replication slots`} on the source ${others.length === 1 ? 'is' : 'are'} not in use: ${others.map(held).join(', ')}`,
       why: 'an unread slot keeps the WAL from its position on; with pgferry\'s slot retaining WAL too during the copy, the source\'s disk fills sooner',
-      fix: `drop each one nothing will read again: ${others.map((s) => `SELECT pg_drop_replication_slot('${s.name.replace(/'/g, "''")}');`).join(' ')}`,
+      fix: `drop each one nothing will read again: ${others.map(drop).join(' ')}`,
     });
   }
   return findings;
