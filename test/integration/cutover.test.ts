@@ -223,75 +223,88 @@ describe('cutover failure paths, 17 → 18', () => {
     }
   });
 
-  it('a session that escapes the read-only freeze is caught in the slot: the cut-over is undone and a new sync carries its writes', async () => {
-    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'escape');
-    // A session opened during the freeze that sets the read-only default off for itself, as any
-    // client may, and writes back to back. The harness's servers run synchronous_commit = off,
-    // so its last commits are not flushed when sync stops: the check must flush before it reads.
-    let writing = true;
-    let rogueCommits = 0;
-    let rogueError: unknown;
-    const rogueWrites = async () => {
-      const client = new pg.Client({ connectionString: pair.source.url(db), application_name: 'rogue' });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('SET default_transaction_read_only = off');
-        while (writing) {
-          await client.query(`INSERT INTO items (payload) VALUES ('rogue')`);
-          rogueCommits++;
-          await sleep(3);
+  for (const escape of [
+    {
+      freeze: 'read-only',
+      what: 'a session that escapes the read-only freeze',
+      // Opened during the freeze, it sets the read-only default off for itself, as any client may.
+      setUp: 'SET default_transaction_read_only = off',
+      source: 'the freeze is lifted',
+    },
+    { freeze: 'none', what: 'an application still writing under --freeze none', setUp: 'SELECT 1', source: 'the source was not frozen \\(--freeze none\\)' },
+  ] as const) {
+    it(`${escape.what} is caught in the slot: the cut-over is undone and a new sync carries its writes`, async () => {
+      const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, `escape_${escape.freeze.replace('-', '_')}`);
+      // A session that writes back to back. The harness's servers run synchronous_commit = off,
+      // so its last commits are not flushed when sync stops: the check must flush before it reads.
+      let writing = true;
+      let rogueCommits = 0;
+      let rogueError: unknown;
+      const rogueWrites = async () => {
+        const client = new pg.Client({ connectionString: pair.source.url(db), application_name: 'rogue' });
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          await client.query(escape.setUp);
+          while (writing) {
+            await client.query(`INSERT INTO items (payload) VALUES ('rogue')`);
+            rogueCommits++;
+            await sleep(3);
+          }
+        } catch (error) {
+          // Once the cut-over is undone it ends the sessions opened during the freeze; before that, nothing may stop this one.
+          rogueError = error;
+        } finally {
+          await client.end().catch(() => undefined);
         }
-      } catch (error) {
-        // Once the cut-over is undone it ends the sessions opened during the freeze; before that, nothing may stop this one.
-        rogueError = error;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    };
-    let rogue: Promise<void> | undefined;
-    let resumed: PgferryProcess | undefined;
-    try {
-      // Sync held still (its heartbeat is fresh), so the cut-over freezes, then waits at the
-      // fence until the rogue session writes steadily: its writes go on past sync's final position.
-      sync.child.kill('SIGSTOP');
-      const cut = spawnPgferry(['cutover', ...args, '--verify', 'none', '--fence-timeout', '60']);
-      const deadline = Date.now() + 30_000;
-      while (!/draining sessions/.test(cut.output())) {
-        assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
-        await sleep(20);
-      }
-      rogue = rogueWrites();
-      while (rogueCommits < 20) {
-        assert.ok(Date.now() < deadline, `the rogue session did not write: ${cut.output()}`);
-        await sleep(10);
-      }
-      sync.child.kill('SIGCONT');
-      const code = await cut.exited();
-      assert.equal(code, 1, `${cut.output()}\nrogue session: ${rogueCommits} commits, ${rogueError === undefined ? 'still writing' : String(rogueError)}`);
-      assert.match(cut.output(), /cut-over undone: the source committed \d+ transactions? changing public\.items \(\d+ changes?\) after sync's final position, so the target lacks them; the freeze is lifted, and sync may run again/);
-      assert.match(cut.output(), /set default_transaction_read_only off/);
-      assert.equal(await sync.exited(), 0, sync.output());
-      assert.equal(await newSessionCanWrite(pair.source, db), true);
-      const state = await pair.target.sql(db, `SELECT stop_requested_at FROM pgferry.sync`);
-      assert.equal(state.rows[0].stop_requested_at, null);
-      assert.match((await runPgferry(['status', '--target', pair.target.url(db)])).stdout, /cutover +failed at /);
+      };
+      let rogue: Promise<void> | undefined;
+      let resumed: PgferryProcess | undefined;
+      try {
+        // Sync held still (its heartbeat is fresh), so the cut-over freezes, then waits at the
+        // fence until the rogue session writes steadily: its writes go on past sync's final position.
+        sync.child.kill('SIGSTOP');
+        const cut = spawnPgferry(['cutover', ...args, '--freeze', escape.freeze, '--verify', 'none', '--fence-timeout', '60']);
+        const deadline = Date.now() + 30_000;
+        while (!/draining sessions/.test(cut.output())) {
+          assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
+          await sleep(20);
+        }
+        rogue = rogueWrites();
+        while (rogueCommits < 20) {
+          assert.ok(Date.now() < deadline, `the rogue session did not write: ${cut.output()}`);
+          await sleep(10);
+        }
+        sync.child.kill('SIGCONT');
+        const code = await cut.exited();
+        assert.equal(code, 1, `${cut.output()}\nrogue session: ${rogueCommits} commits, ${rogueError === undefined ? 'still writing' : String(rogueError)}`);
+        assert.match(
+          cut.output(),
+          new RegExp(`cut-over undone: the source committed \\d+ transactions? changing public\\.items \\(\\d+ changes?\\) after sync's final position, so the target lacks them; ${escape.source}, and sync may run again`),
+        );
+        assert.match(cut.output(), /set default_transaction_read_only off/);
+        assert.equal(await sync.exited(), 0, sync.output());
+        assert.equal(await newSessionCanWrite(pair.source, db), true);
+        const state = await pair.target.sql(db, `SELECT stop_requested_at FROM pgferry.sync`);
+        assert.equal(state.rows[0].stop_requested_at, null);
+        assert.match((await runPgferry(['status', '--target', pair.target.url(db)])).stdout, /cutover +failed at /);
 
-      // Nothing is lost: a new sync continues from the target's position and carries them.
-      writing = false;
-      await rogue;
-      resumed = spawnPgferry(['sync', ...args, '--until-caught-up']);
-      assert.equal(await resumed.exited(), 0, resumed.output());
-      const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
-      assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
-    } finally {
-      writing = false;
-      sync.child.kill('SIGCONT');
-      await rogue?.catch(() => undefined);
-      if (resumed) await stopSync(resumed);
-      await stopSync(sync);
-    }
-  });
+        // Nothing is lost: a new sync continues from the target's position and carries them.
+        writing = false;
+        await rogue;
+        resumed = spawnPgferry(['sync', ...args, '--until-caught-up']);
+        assert.equal(await resumed.exited(), 0, resumed.output());
+        const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
+        assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
+      } finally {
+        writing = false;
+        sync.child.kill('SIGCONT');
+        await rogue?.catch(() => undefined);
+        if (resumed) await stopSync(resumed);
+        await stopSync(sync);
+      }
+    });
+  }
 
   it('--freeze revoke takes the roles\' write privileges for the freeze, and cleanup gives them back exactly', async () => {
     const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'revoke');
