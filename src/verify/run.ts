@@ -33,19 +33,28 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const jobs = options.jobs ?? DEFAULT_JOBS;
   const maxDifferences = options.maxDifferences ?? DEFAULT_MAX_DIFFERENCES;
   const notes: string[] = [];
-  const control = await openLane(options.source, options.target);
+  // Every connection is opened at once, while the control lane reads the catalogs: each one
+  // costs a round of authentication, and the cut-over runs this with writes frozen.
+  const working = settle(openLanes(options, jobs));
+  const control = await openLane(options.source, options.target).catch(async (error: unknown) => {
+    await working().then((lanes) => Promise.all(lanes.map(closeLane)), () => undefined);
+    throw error;
+  });
   try {
-    const hash = options.mode === 'full' ? await chooseHashFunction(control) : 'md5';
-    if (options.mode === 'full' && hash === 'md5') notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
-    const { tables: listed, all } = await side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope));
-    scope.assertPatternsMatch(all, 'the source database');
-    const onTarget = await side('target', 'listing the tables in scope', () => tableNamesOnTarget(control.target, scope));
-    const tables = hash === 'typed' ? await side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : listed;
-    const syncing = options.recheckWhileSyncing !== false && (await syncIsStreaming(control.target));
-    log.info({ tables: tables.length, mode: options.mode, hash, jobs, syncing }, 'verifying');
-
     // Started now, awaited at the end: the schema is read on sessions of its own meanwhile.
     const schema = settle(options.mode === 'full' ? compareSchema(options.source, options.target, scope) : Promise.resolve([] as SchemaDifference[]));
+    const [hash, { tables: listed, all }, onTarget] = await Promise.all([
+      options.mode === 'full' ? chooseHashFunction(control) : Promise.resolve('md5' as const),
+      side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope)),
+      side('target', 'listing the tables in scope', () => tableNamesOnTarget(control.target, scope)),
+    ]);
+    if (options.mode === 'full' && hash === 'md5') notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
+    scope.assertPatternsMatch(all, 'the source database');
+    const [tables, syncing] = await Promise.all([
+      hash === 'typed' ? side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : Promise.resolve(listed),
+      options.recheckWhileSyncing === false ? Promise.resolve(false) : syncIsStreaming(control.target),
+    ]);
+    log.info({ tables: tables.length, mode: options.mode, hash, jobs, syncing }, 'verifying');
     const sequences = settle(compareSequences(control.source, control.target, scope));
 
     const settings: CheckSettings = {
@@ -61,13 +70,13 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     const groupable = (t: TableToVerify) => present(t) && t.readable && t.bytes <= SMALL_TABLE_BYTES;
     const work: TableToVerify[][] = [...byLargest.filter((t) => !groupable(t)).map((t) => [t]), ...groupSmallTables(byLargest.filter(groupable))];
     let checks = (
-      await inLanes(options, jobs, work, async (lane, group) => {
+      await onLanes(await working(), work, async (lane, group) => {
         const done = group.length > 1 ? await checkGroup(lane, group, settings) : [present(group[0]!) ? await checkTable(lane, group[0]!, settings) : await missingOnTarget(lane, group[0]!)];
         for (const check of done) {
           log.debug({ table: check.table.name, status: check.status, sourceRows: check.sourceRows, targetRows: check.targetRows, seconds: check.seconds }, 'table compared');
         }
         return done;
-      })
+      }, options.signal)
     ).flat();
 
     if (syncing) {
@@ -84,7 +93,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     const identical = results.every((t) => t.status === 'identical') && !sequenceResults.some(sequenceDiffers) && schemaResults.length === 0;
     return { identical, mode: options.mode, seconds: Number(((performance.now() - started) / 1000).toFixed(3)), tables: results, sequences: sequenceResults, schema: schemaResults, notes };
   } finally {
-    await closeLane(control);
+    await Promise.all([closeLane(control), working().then((lanes) => Promise.all(lanes.map(closeLane)), () => undefined)]);
   }
 }
 
@@ -117,9 +126,10 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
       );
       break;
     }
-    const again = await inLanes(options, jobs, pending, (lane, check) =>
-      round === 1 && check.truncated ? checkTable(lane, check.table, settings) : recheckTable(lane, check, settings.hash),
-    );
+    const lanes = await openLanes(options, Math.min(jobs, pending.length));
+    const again = await onLanes(lanes, pending, (lane, check) =>
+      round === 1 && check.truncated ? checkTable(lane, check.table, settings) : recheckTable(lane, check, settings.hash), options.signal,
+    ).finally(() => Promise.all(lanes.map(closeLane)));
     for (const c of again) checks.set(c.table.name, c);
     // A table read afresh (its differences were cut short) has its new differences rechecked next round.
     pending = again.filter((c, i) => c.status === 'different' && round === 1 && pending[i]!.truncated);
@@ -131,23 +141,30 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
   return { checks: [...checks.values()], notes };
 }
 
-/** Runs `work` over `items` on up to `jobs` lanes, each lane opened once and used for item after item. */
-async function inLanes<T, R>(options: VerifyOptions, jobs: number, items: readonly T[], work: (lane: Lane, item: T) => Promise<R>): Promise<R[]> {
+/** Opens `count` lanes at once; if any fails, closes those that opened and throws its error. */
+async function openLanes(options: VerifyOptions, count: number): Promise<Lane[]> {
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => openLane(options.source, options.target)));
+  const lanes = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) {
+    await Promise.all(lanes.map(closeLane));
+    throw failed.reason;
+  }
+  return lanes;
+}
+
+/** Runs `work` over `items` on the lanes given, each lane taking item after item; the caller closes them. */
+async function onLanes<T, R>(lanes: readonly Lane[], items: readonly T[], work: (lane: Lane, item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
-  const worker = async () => {
-    const lane = await openLane(options.source, options.target);
-    try {
-      while (next < items.length) {
-        options.signal?.throwIfAborted();
-        const index = next++;
-        results[index] = await work(lane, items[index]!);
-      }
-    } finally {
-      await closeLane(lane);
+  const worker = async (lane: Lane) => {
+    while (next < items.length) {
+      signal?.throwIfAborted();
+      const index = next++;
+      results[index] = await work(lane, items[index]!);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  await Promise.all(lanes.slice(0, Math.max(1, Math.min(lanes.length, items.length))).map(worker));
   return results;
 }
 
