@@ -306,6 +306,30 @@ describe('cutover failure paths, 17 → 18', () => {
     });
   }
 
+  it('after a cut-over, cleanup that cannot read the slot keeps it (nothing changed) until --force', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'unreadable');
+    try {
+      const cut = await runPgferry(['cutover', ...args, '--verify', 'none', '--unfreeze-source'], {}, 60_000);
+      assert.equal(cut.code, 0, cut.stderr);
+      assert.equal(await sync.exited(), 0, sync.output());
+      // Without its publication the slot's next change can't be decoded: whether the slot holds
+      // late writes is unknown.
+      await pair.source.sql(db, `DROP PUBLICATION pgferry_${db}; INSERT INTO items (payload) VALUES ('after the cut-over')`);
+      const slots = async () => (await pair.source.sql(db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [`pgferry_${db}`])).rows[0].n as number;
+      const refused = await runPgferry(['cleanup', ...args]);
+      assert.notEqual(refused.code, 0, refused.stdout);
+      assert.match(refused.stderr, new RegExp(`cannot tell whether slot pgferry_${db} holds writes committed after the cut-over`));
+      assert.match(refused.stderr, /--force/);
+      assert.equal(await slots(), 1);
+      const forced = await runPgferry(['cleanup', ...args, '--force']);
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.match(forced.stdout, /dropped replication slot/);
+      assert.equal(await slots(), 0);
+    } finally {
+      await stopSync(sync);
+    }
+  });
+
   it('--freeze revoke takes the roles\' write privileges for the freeze, and cleanup gives them back exactly', async () => {
     const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'revoke');
     const role = `${db}_app`;
