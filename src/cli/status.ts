@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolveConnection, withConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
-import { lastCutover, readSyncState, readSyncTables, storedPlan, type CutoverRecord } from '../state/index.js';
+import { lastCutover, readSyncState, readSyncTables, stateTableExists, storedPlan, type CutoverRecord } from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
 
@@ -25,8 +25,7 @@ export async function status(flags: StatusFlags): Promise<number> {
   const target = await resolveConnection('target', flags.target);
   const report = await withConnection(target, async ({ client }) => {
     const state = await readSyncState(client);
-    const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.copy_units') IS NOT NULL AS present`);
-    const units = exists.rows[0]?.present ? await storedPlan(client) : [];
+    const units = (await stateTableExists(client, 'copy_units')) ? await storedPlan(client) : [];
     const streamed = await readSyncTables(client);
     const cutover = await lastCutover(client);
     return { state, units, streamed, cutover };

@@ -1,11 +1,11 @@
 import type pg from 'pg';
-import { quoteIdent } from '../catalog/index.js';
+import { quoteIdent, serverMajor } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { parseLsn } from '../replication/index.js';
 import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord, type SyncState } from '../state/index.js';
-import { migrationNames } from '../sync/index.js';
+import { migrationNames, readSlot } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
@@ -84,12 +84,9 @@ const LATE_WRITES_READ_TIMEOUT = '30s';
  * cannot tell, before it changes anything; `--force` drops it anyway.
  */
 async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState): Promise<void> {
-  const { rows } = await source.query<{ active: boolean; lost: boolean }>(
-    `SELECT active, restart_lsn IS NULL AS lost FROM pg_replication_slots WHERE slot_name = $1`,
-    [state.slot],
-  );
+  const slot = await readSlot(source, state.slot, await serverMajor(source));
   // No slot, or one the server invalidated: nothing left to read. In use: dropSourceObjects refuses and says why.
-  if (!rows[0] || rows[0].active || rows[0].lost) return;
+  if (!slot.exists || slot.active || slot.lost) return;
   let late: LateWrites;
   await source.query(`SELECT set_config('statement_timeout', $1, false)`, [LATE_WRITES_READ_TIMEOUT]);
   try {

@@ -16,22 +16,12 @@ export interface Fence {
 }
 
 export async function emitFence(source: pg.Client, cutoverId: number): Promise<Fence> {
-  await source.query('BEGIN READ WRITE');
-  try {
-    // Logical decoding sends only flushed WAL. Under synchronous_commit = off (a server or role
-    // default) the fence's commit would wait for the WAL writer; on, it is flushed, with every
-    // commit before it, before this returns.
-    await source.query('SET LOCAL synchronous_commit = on');
-    const { rows } = await source.query<{ after: string; lsn: string }>(
-      `SELECT pg_current_wal_insert_lsn()::text AS after, pg_logical_emit_message(true, $1, $2)::text AS lsn`,
-      [FENCE_PREFIX, `cutover ${cutoverId}`],
-    );
-    await source.query('COMMIT');
-    return { after: parseLsn(rows[0]!.after), lsn: parseLsn(rows[0]!.lsn) };
-  } catch (error) {
-    await source.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  const { rows } = await emitFlushedMessage<{ after: string; lsn: string }>(
+    source,
+    `SELECT pg_current_wal_insert_lsn()::text AS after, pg_logical_emit_message(true, $1, $2)::text AS lsn`,
+    [FENCE_PREFIX, `cutover ${cutoverId}`],
+  );
+  return { after: parseLsn(rows[0]!.after), lsn: parseLsn(rows[0]!.lsn) };
 }
 
 /**
@@ -40,11 +30,23 @@ export async function emitFence(source: pg.Client, cutoverId: number): Promise<F
  * client's screen before it is in flushed WAL, and logical decoding reads flushed WAL only.
  */
 export async function flushSourceWal(source: pg.Client): Promise<void> {
+  await emitFlushedMessage(source, `SELECT pg_logical_emit_message(true, 'pgferry.flush', '')`, []);
+}
+
+/**
+ * Runs `sql` (which emits a transactional logical message) in its own `READ WRITE`
+ * transaction, as this session may sit under the freeze, committed with synchronous_commit on:
+ * logical decoding sends only flushed WAL, and under synchronous_commit = off (a server or role
+ * default) the commit would wait for the WAL writer. On, it is flushed, with every commit before
+ * it, before this returns.
+ */
+async function emitFlushedMessage<R extends pg.QueryResultRow>(source: pg.Client, sql: string, values: unknown[]): Promise<pg.QueryResult<R>> {
   await source.query('BEGIN READ WRITE');
   try {
     await source.query('SET LOCAL synchronous_commit = on');
-    await source.query(`SELECT pg_logical_emit_message(true, 'pgferry.flush', '')`);
+    const result = await source.query<R>(sql, values);
     await source.query('COMMIT');
+    return result;
   } catch (error) {
     await source.query('ROLLBACK').catch(() => undefined);
     throw error;

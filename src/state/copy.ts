@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { stateTableExists } from './exists.js';
 
 /**
  * The copy's plan and progress on the target. The plan is stored once, so a resumed clone
@@ -34,8 +35,7 @@ export async function ensureCopyState(client: pg.Client): Promise<void> {
 }
 
 export async function cloneState(client: pg.Client): Promise<CloneState> {
-  const exists = await client.query(`SELECT to_regclass('pgferry.clone') IS NOT NULL AS present`);
-  if (!exists.rows[0]?.present) return 'none';
+  if (!(await stateTableExists(client, 'clone'))) return 'none';
   const { rows } = await client.query<{ finished: boolean }>(`SELECT finished_at IS NOT NULL AS finished FROM pgferry.clone`);
   if (rows.length === 0) return 'none';
   return rows[0]!.finished ? 'finished' : 'interrupted';

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { stateTableExists } from './exists.js';
 
 /**
  * What a cut-over did to the source, written on the target before it is done: a cut-over
@@ -79,8 +80,7 @@ export async function recordCutoverOutcome(
 
 /** Freezes a cut-over left on the source (it died, or it kept the source read-only as asked). */
 export async function freezesInPlace(client: pg.Client): Promise<FreezeRecord[]> {
-  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.cutover') IS NOT NULL AS present`);
-  if (!exists.rows[0]?.present) return [];
+  if (!(await stateTableExists(client, 'cutover'))) return [];
   const { rows } = await client.query<{ id: string; freeze_mode: FreezeMode; source_database: string; previous_read_only: string | null; revoked: RevokedPrivilege[] }>(
     `SELECT id::text, freeze_mode, source_database, previous_read_only, revoked FROM pgferry.cutover WHERE frozen ORDER BY id DESC`,
   );
@@ -101,8 +101,7 @@ export interface CutoverRecord {
 }
 
 export async function lastCutover(client: pg.Client): Promise<CutoverRecord | undefined> {
-  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.cutover') IS NOT NULL AS present`);
-  if (!exists.rows[0]?.present) return undefined;
+  if (!(await stateTableExists(client, 'cutover'))) return undefined;
   const { rows } = await client.query<{ started_at: Date; freeze_mode: FreezeMode; frozen: boolean; outcome: 'done' | 'failed' | null; fence_lsn: string | null; downtime_ms: number | null; finished_at: Date | null }>(
     `SELECT started_at, freeze_mode, frozen, outcome, fence_lsn::text, downtime_ms, finished_at FROM pgferry.cutover ORDER BY id DESC LIMIT 1`,
   );

@@ -7,6 +7,9 @@ import type pg from 'pg';
  */
 export const STATE_SCHEMA = 'pgferry';
 
+export { stateTableExists } from './exists.js';
+export type { StateTable } from './exists.js';
+
 export async function ensureStateSchema(client: pg.Client): Promise<void> {
   await client.query(`
     CREATE SCHEMA IF NOT EXISTS pgferry;

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { stateTableExists } from './exists.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
@@ -70,8 +71,7 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
 }
 
 export async function readSyncState(client: pg.Client): Promise<SyncState | undefined> {
-  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.sync') IS NOT NULL AS present`);
-  if (!exists.rows[0]?.present) return undefined;
+  if (!(await stateTableExists(client, 'sync'))) return undefined;
   const { rows } = await client.query<{
     name: string;
     slot_name: string;
@@ -234,8 +234,7 @@ export async function recordHeartbeat(client: pg.Client, beat: Heartbeat): Promi
 }
 
 export async function readSyncTables(client: pg.Client): Promise<Array<{ table: string } & TableCounts>> {
-  const exists = await client.query<{ present: boolean }>(`SELECT to_regclass('pgferry.sync_tables') IS NOT NULL AS present`);
-  if (!exists.rows[0]?.present) return [];
+  if (!(await stateTableExists(client, 'sync_tables'))) return [];
   const { rows } = await client.query<{ table: string; inserted: string; updated: string; deleted: string; truncated: string }>(
     `SELECT table_name AS table, inserted::text, updated::text, deleted::text, truncated::text FROM pgferry.sync_tables ORDER BY table_name`,
   );

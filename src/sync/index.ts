@@ -1,4 +1,4 @@
 export { sync, isTransient, FENCE_PREFIX } from './run.js';
 export type { SyncOptions, SyncSummary, StopCause } from './run.js';
-export { migrationNames, defaultMigrationName, protocolFor } from './source-setup.js';
+export { migrationNames, defaultMigrationName, protocolFor, readSlot } from './source-setup.js';
 export type { MigrationNames, StreamProtocol } from './source-setup.js';

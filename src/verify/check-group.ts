@@ -1,6 +1,7 @@
-import { checkTable, POSITION_SQL, type CheckSettings, type TableCheck } from './check-table.js';
+import { checkTable, type CheckSettings, type TableCheck } from './check-table.js';
 import { rowHashSql } from './hash-sql.js';
 import { both, type Lane, type SideSession } from './session.js';
+import { inSnapshots } from './snapshots.js';
 import type { TableToVerify } from './tables.js';
 
 /**
@@ -49,17 +50,8 @@ export async function checkGroup(lane: Lane, tables: readonly TableToVerify[], s
   let prints: [Print[], Print[]];
   let position: string | null;
   try {
-    await both(lane, (side) => side.query('starting a snapshot for a group of small tables', 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'));
-    const [source, target] = await both(lane, async (side) => {
-      // The source's position is read first in its transaction, so it is at or past every commit its snapshot sees.
-      const at = side.side === 'source' ? ((await side.arrays('reading the WAL position', POSITION_SQL))[0]?.[0] ?? null) : null;
-      return { at, prints: await groupPrints(side, tables, settings) };
-    });
-    await both(lane, (side) => side.query('ending the snapshot', 'COMMIT'));
-    prints = [source.prints, target.prints];
-    position = source.at;
+    ({ position, result: prints } = await inSnapshots(lane, 'a group of small tables', () => both(lane, (side) => groupPrints(side, tables, settings))));
   } catch (error) {
-    await Promise.all([lane.source.client.query('ROLLBACK').catch(() => undefined), lane.target.client.query('ROLLBACK').catch(() => undefined)]);
     if (settings.signal?.aborted) throw error;
     const one: TableCheck[] = [];
     for (const table of tables) one.push(await checkTable(lane, table, settings));

@@ -5,6 +5,7 @@ import { changedColumns, type HashCount, type KeyedDifference } from './differen
 import type { HashFunction } from './hash-sql.js';
 import { rowsByKey } from './keyed-queries.js';
 import { both, type Lane, type SideSession, type TextRow } from './session.js';
+import { inSnapshots } from './snapshots.js';
 import type { TableToVerify } from './tables.js';
 import type { TableStatus, VerifyMode } from './types.js';
 
@@ -40,10 +41,6 @@ export interface CheckSettings {
   readonly signal: AbortSignal | undefined;
 }
 
-/** Read at the start of the source's transaction, so it is at or past every commit its snapshot sees. */
-export const POSITION_SQL = `SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
-                                   ELSE pg_catalog.pg_current_wal_insert_lsn() END)::text`;
-
 /**
  * Compares one table: each side in one REPEATABLE READ, READ ONLY transaction, so every range of
  * the table is read from one snapshot per side; both sides are asked each question at once.
@@ -55,18 +52,10 @@ export async function checkTable(lane: Lane, table: TableToVerify, settings: Che
     return { ...base, status: 'error', seconds: 0, error: `source: the role may not read ${table.name} (SELECT on it and USAGE on its schema)` };
   }
   try {
-    await both(lane, (side) => side.query(`starting a snapshot for ${table.name}`, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'));
-    const [position] = await Promise.all([
-      lane.source.arrays('reading the WAL position', POSITION_SQL).then((rows) => rows[0]?.[0] ?? null),
-      // The target's snapshot starts with its first query, taken here alongside the source's.
-      lane.target.arrays('starting the snapshot', 'SELECT 1'),
-    ]);
-    const outcome = await compare(lane, table, settings);
-    await both(lane, (side) => side.query('ending the snapshot', 'COMMIT'));
+    const { position, result: outcome } = await inSnapshots(lane, table.name, () => compare(lane, table, settings));
     const differs = outcome.keyed.length > 0 || outcome.keyless.length > 0 || outcome.truncated || outcome.sourceRows !== outcome.targetRows;
     return { ...base, ...outcome, position, status: differs ? 'different' : 'identical', seconds: seconds(started) };
   } catch (error) {
-    await Promise.all([rollback(lane.source), rollback(lane.target)]);
     if (settings.signal?.aborted) throw error;
     return { ...base, status: 'error', seconds: seconds(started), error: messageOf(error) };
   }
@@ -112,10 +101,6 @@ export async function nameKeyless(lane: Lane, table: TableToVerify, hash: HashFu
   const onTarget = differing.filter((d) => d.target > d.source).map((d) => d.hash);
   const [s, t] = await Promise.all([rowsByHash(lane.source, table, hash, onSource), rowsByHash(lane.target, table, hash, onTarget)]);
   return differing.map((d) => ({ ...d, row: (d.source > d.target ? s.get(d.hash) : t.get(d.hash)) ?? null }));
-}
-
-async function rollback(side: SideSession): Promise<void> {
-  await side.client.query('ROLLBACK').catch(() => undefined);
 }
 
 function seconds(started: number): number {
