@@ -34,6 +34,18 @@ const FAST_SETTINGS: Record<string, Setting> = {
   log_min_messages: 'warning',
 };
 
+/** The ways `Cluster.restart` can stop the server before starting it again. */
+export type RestartMode = 'fast' | 'immediate';
+
+/** Options of `Cluster.url`; `host` and `port` point the URL elsewhere (a proxy, say). */
+export interface UrlOptions {
+  readonly user?: string;
+  readonly password?: string | null;
+  readonly host?: string;
+  readonly port?: number;
+  readonly params?: Record<string, string>;
+}
+
 const running = new Set<Cluster>();
 let exitHookInstalled = false;
 
@@ -49,16 +61,17 @@ export class Cluster {
     readonly password: string,
     readonly directory: string,
     readonly certificate: ServerCertificate | undefined,
-    private readonly process: ChildProcess,
+    // Mutable: each restart spawns a new postmaster.
+    private process: ChildProcess,
   ) {}
 
   /** A postgres:// URL for `database`, as `user` (the superuser by default). */
-  url(database = 'postgres', options: { user?: string; password?: string | null; host?: string; params?: Record<string, string> } = {}): string {
+  url(database = 'postgres', options: UrlOptions = {}): string {
     const user = options.user ?? this.superuser;
     const password = options.password === undefined ? this.password : options.password;
     const auth = password === null ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
     const query = new URLSearchParams({ sslmode: 'disable', ...options.params }).toString();
-    return `postgres://${auth}@${options.host ?? this.host}:${this.port}/${encodeURIComponent(database)}?${query}`;
+    return `postgres://${auth}@${options.host ?? this.host}:${options.port ?? this.port}/${encodeURIComponent(database)}?${query}`;
   }
 
   /** Runs `work` with a superuser session on `database`, closed afterwards. */
@@ -87,6 +100,22 @@ export class Cluster {
     clauses.push(`LC_CTYPE '${options.ctype ?? options.collate ?? 'C'}'`);
     await this.sql('postgres', `CREATE DATABASE ${name} ${clauses.join(' ')}`);
     return name;
+  }
+
+  /**
+   * Stops the server and starts it again on the same port and data directory, returning once
+   * it accepts connections. 'fast' is a clean shutdown (SIGINT: sessions ended, checkpoint
+   * written); 'immediate' is a crash (SIGQUIT: no checkpoint, so the start-up replays WAL).
+   * Either way every open session is ended. The harness runs with synchronous_commit off, so
+   * an immediate restart may lose the last ~600 ms of commits: a test that needs a commit to
+   * survive one must make that commit with synchronous_commit on.
+   */
+  async restart(mode: RestartMode): Promise<void> {
+    if (!running.has(this)) throw new Error(`PostgreSQL ${this.version} on port ${this.port} is stopped; it cannot be restarted`);
+    await stopProcess(this.process, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
+    // The cluster stays in `running` throughout, so an interrupted test still cleans it up.
+    this.process = spawnPostgres(this.version, this.directory);
+    await waitUntilReady(this, this.process);
   }
 
   /** Fast shutdown, then the directory is removed. Safe to call twice. */
@@ -142,8 +171,7 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
     chownSync(directory, runAs.uid, runAs.gid);
     chownSync(passwordFile, runAs.uid, runAs.gid);
   }
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: 'UTC' };
-  const spawnIdentity = runAs ? { uid: runAs.uid, gid: runAs.gid } : {};
+  const { env, spawnIdentity } = serverProcessOptions();
   const init = spawnSync(
     join(binDir, 'initdb'),
     ['-D', dataDir, '-U', SUPERUSER, `--pwfile=${passwordFile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync'],
@@ -176,16 +204,7 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
   }
   appendFileSync(join(dataDir, 'postgresql.conf'), `\n# set by the pgferry test harness\n${formatSettings(settings)}`);
 
-  const logFile = join(directory, 'server.log');
-  const logFd = openSync(logFile, 'a');
-  if (runAs) chownSync(logFile, runAs.uid, runAs.gid);
-  const child = spawn(join(binDir, 'postgres'), ['-D', dataDir], {
-    env,
-    ...spawnIdentity,
-    cwd: directory,
-    stdio: ['ignore', logFd, logFd],
-  });
-  closeSync(logFd);
+  const child = spawnPostgres(options.version, directory);
   const cluster = new Cluster(options.version, port, password, directory, certificate, child);
   running.add(cluster);
   try {
@@ -195,6 +214,36 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
     throw error;
   }
   return cluster;
+}
+
+/** How every server program runs: a fixed environment, as the unprivileged user when we are root. */
+function serverProcessOptions(): { env: Record<string, string>; spawnIdentity: { uid?: number; gid?: number } } {
+  const runAs = unprivilegedUser();
+  return {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: 'UTC' },
+    spawnIdentity: runAs ? { uid: runAs.uid, gid: runAs.gid } : {},
+  };
+}
+
+/** Starts the postmaster of the cluster in `directory`, appending its output to server.log. */
+function spawnPostgres(version: MajorVersion, directory: string): ChildProcess {
+  const { binDir } = installation(version);
+  const runAs = unprivilegedUser();
+  const { env, spawnIdentity } = serverProcessOptions();
+  const logFile = join(directory, 'server.log');
+  const logFd = openSync(logFile, 'a');
+  try {
+    if (runAs) chownSync(logFile, runAs.uid, runAs.gid);
+    return spawn(join(binDir, 'postgres'), ['-D', join(directory, 'data')], {
+      env,
+      ...spawnIdentity,
+      cwd: directory,
+      stdio: ['ignore', logFd, logFd],
+    });
+  } finally {
+    // The child holds its own copy of the descriptor.
+    closeSync(logFd);
+  }
 }
 
 function formatSettings(settings: Record<string, Setting>): string {
@@ -227,16 +276,20 @@ function tail(file: string): string {
   }
 }
 
-function stopProcess(child: ChildProcess): Promise<void> {
+/**
+ * SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is waited for, a
+ * checkpoint is written. SIGQUIT is its immediate shutdown: every process quits at once, as
+ * in a crash. A server still there after 15 s gets the next harder signal.
+ */
+function stopProcess(child: ChildProcess, signal: 'SIGINT' | 'SIGQUIT' = 'SIGINT'): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGQUIT'), 15_000);
+    const kill = setTimeout(() => child.kill(signal === 'SIGINT' ? 'SIGQUIT' : 'SIGKILL'), 15_000);
     child.once('exit', () => {
       clearTimeout(kill);
       resolve();
     });
-    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is waited for.
-    child.kill('SIGINT');
+    child.kill(signal);
   });
 }
 

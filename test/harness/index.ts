@@ -1,5 +1,5 @@
 export { startCluster, startClusters, sweepAbandonedClusters, isAlive, Cluster } from './cluster.js';
-export type { ClusterOptions, Setting } from './cluster.js';
+export type { ClusterOptions, RestartMode, Setting, UrlOptions } from './cluster.js';
 export { MAJOR_VERSIONS, installation, unprivilegedUser } from './binaries.js';
 export type { MajorVersion } from './binaries.js';
 export { makeServerCertificate } from './certificates.js';
@@ -16,3 +16,5 @@ export { startWriter, WRITER_SCHEMA_SQL } from './writer.js';
 export type { Writer, WriterReport, CommittedWrite } from './writer.js';
 export { useClusterPair } from './pair.js';
 export type { ClusterPair } from './pair.js';
+export { startProxy } from './proxy.js';
+export type { FaultProxy } from './proxy.js';
