@@ -5,4 +5,5 @@ export type { PgoutputMessage, RelationMessage, RelationColumn, Tuple, ColumnVal
 export { ReplicationSession, DECODING_SETTINGS } from './session.js';
 export type { CreatedSlot, StreamReceiver, StreamPosition } from './session.js';
 export { TransactionAssembler } from './transactions.js';
+export { removeAbandonedSpools } from './spool.js';
 export type { SourceTransaction, AssemblerOptions } from './transactions.js';

@@ -1,9 +1,6 @@
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Lsn } from './lsn.js';
 import { DecodeError, decodePgoutput, streamedXidOf, type PgoutputMessage } from './pgoutput.js';
+import { SpoolLog, type Extent } from './spool.js';
 
 /**
  * One source transaction as received: its commit position and time, and its pgoutput data
@@ -22,6 +19,8 @@ export interface SourceTransaction {
   readonly streamed: boolean;
   readonly messageCount: number;
   readonly bytes: number;
+  /** Of those bytes, the ones held in memory (the rest is in the spool log). */
+  readonly inMemory: number;
   /** The data messages, in source order, as many times as asked (a failed batch is replayed). */
   messages(): AsyncIterable<Buffer>;
   /** The same messages when they are all in memory (no I/O, so no awaiting per message); else undefined. */
@@ -40,19 +39,17 @@ export interface AssemblerOptions {
   readonly onMessage?: (message: Extract<PgoutputMessage, { tag: 'message' }>) => void;
 }
 
-const SPILL_BLOCK = 1024 * 1024;
-
 /**
- * Messages of one transaction: in memory until the shared budget runs out, then in a file.
- * Once sealed it is the SourceTransaction itself: a backlog holds one per source transaction.
+ * Messages of one transaction: in memory until the shared budget runs out while it is still
+ * open, then in the spool log. Once sealed it never moves again: a sealed transaction is read
+ * (once, or twice for a replay) from exactly where it was when it was sealed.
  */
 class TransactionBuffer implements SourceTransaction {
   private memory: Buffer[] = [];
   private memoryBytes = 0;
-  private file: string | undefined;
-  private fd: number | undefined;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Where its messages are in the spool log, once it has spilled: everything from then on goes there. */
+  private extents: Extent[] | undefined;
+  private sealed = false;
   count = 0;
   bytes = 0;
   commitLsn: Lsn = 0n;
@@ -64,64 +61,55 @@ class TransactionBuffer implements SourceTransaction {
   constructor(
     readonly xid: number,
     readonly streamed: boolean,
-    private readonly spool: Spool,
-  ) {
-    spool.live.add(this);
-  }
+    private readonly budget: Budget,
+  ) {}
 
   get inMemory(): number {
     return this.memoryBytes;
-  }
-
-  add(payload: Buffer): void {
-    this.count++;
-    this.bytes += payload.length;
-    if (this.fd !== undefined) {
-      this.appendToFile(payload);
-      return;
-    }
-    // Kept as a view into the CopyData chunk it arrived in (one chunk per message): no copy.
-    this.memory.push(payload);
-    this.memoryBytes += payload.length;
-    this.spool.track(payload.length);
-  }
-
-  /** Moves what is in memory to the spool file; later messages go straight there. */
-  spill(): void {
-    if (this.fd === undefined) {
-      this.file = this.spool.newFile();
-      this.fd = openSync(this.file, 'w');
-    }
-    for (const payload of this.memory) this.appendToFile(payload);
-    this.spool.track(-this.memoryBytes);
-    this.memory = [];
-    this.memoryBytes = 0;
-  }
-
-  private appendToFile(payload: Buffer): void {
-    const header = Buffer.allocUnsafe(4);
-    header.writeUInt32BE(payload.length, 0);
-    this.pending.push(header, payload);
-    this.pendingBytes += 4 + payload.length;
-    if (this.pendingBytes >= SPILL_BLOCK) this.flushFile();
-  }
-
-  private flushFile(): void {
-    if (this.fd === undefined || this.pendingBytes === 0) return;
-    writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
-    this.pending = [];
-    this.pendingBytes = 0;
   }
 
   get messageCount(): number {
     return this.count;
   }
 
+  add(payload: Buffer): void {
+    this.count++;
+    this.bytes += payload.length;
+    if (this.extents !== undefined) {
+      this.appendToLog(payload);
+      return;
+    }
+    // Kept as a view into the CopyData chunk it arrived in (one chunk per message): no copy.
+    this.memory.push(payload);
+    this.memoryBytes += payload.length;
+    this.budget.inMemory += payload.length;
+  }
+
+  /** Moves what is in memory to the spool log; later messages go straight there. Open transactions only. */
+  spill(): void {
+    if (this.sealed) throw new Error('spool: a sealed transaction is never moved');
+    this.extents ??= [];
+    for (const payload of this.memory) this.appendToLog(payload);
+    this.budget.inMemory -= this.memoryBytes;
+    this.memory = [];
+    this.memoryBytes = 0;
+  }
+
+  private appendToLog(payload: Buffer): void {
+    const extents = this.extents!;
+    const extent = this.budget.log.append(payload);
+    const last = extents[extents.length - 1];
+    if (last !== undefined && last.segment === extent.segment && last.offset + last.length === extent.offset) {
+      last.length += extent.length;
+      return;
+    }
+    this.budget.log.retain(extent);
+    extents.push(extent);
+  }
+
   /** Ends writing: the buffer becomes a transaction to read. */
   seal(commit: { commitLsn: Lsn; endLsn: Lsn; commitTime: bigint }): SourceTransaction {
-    this.flushFile();
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.sealed = true;
     this.commitLsn = commit.commitLsn;
     this.endLsn = commit.endLsn;
     this.commitTime = commit.commitTime;
@@ -129,15 +117,16 @@ class TransactionBuffer implements SourceTransaction {
   }
 
   messages(): AsyncIterable<Buffer> {
-    return this.read();
+    if (this.extents !== undefined) return this.budget.log.read(this.extents, (payload) => this.keep(payload));
+    return this.fromMemory();
+  }
+
+  private async *fromMemory(): AsyncGenerator<Buffer> {
+    for (const payload of this.memory) if (this.keep(payload)) yield payload;
   }
 
   messagesInMemory(): readonly Buffer[] | undefined {
-    return this.inMemoryMessages();
-  }
-
-  inMemoryMessages(): readonly Buffer[] | undefined {
-    if (this.file !== undefined) return undefined;
+    if (this.extents !== undefined) return undefined;
     if (this.abortedSubXids === undefined) return this.memory;
     return this.memory.filter((payload) => this.keep(payload));
   }
@@ -149,70 +138,19 @@ class TransactionBuffer implements SourceTransaction {
     return xid === undefined || payload[0] === 0x52 /* R */ || !aborted.has(xid);
   }
 
-  private async *read(): AsyncGenerator<Buffer> {
-    const keep = (payload: Buffer) => this.keep(payload);
-    if (this.file === undefined) {
-      for (const payload of this.memory) if (keep(payload)) yield payload;
-      return;
-    }
-    const handle = await open(this.file, 'r');
-    try {
-      let carry = Buffer.alloc(0);
-      const block = Buffer.allocUnsafe(SPILL_BLOCK);
-      for (;;) {
-        const { bytesRead } = await handle.read(block, 0, block.length, null);
-        if (bytesRead === 0) break;
-        let data = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, bytesRead)]) : block.subarray(0, bytesRead);
-        let offset = 0;
-        while (offset + 4 <= data.length) {
-          const length = data.readUInt32BE(offset);
-          if (offset + 4 + length > data.length) break;
-          const payload = Buffer.from(data.subarray(offset + 4, offset + 4 + length));
-          offset += 4 + length;
-          if (keep(payload)) yield payload;
-        }
-        carry = Buffer.from(data.subarray(offset));
-        data = carry;
-      }
-    } finally {
-      await handle.close();
-    }
-  }
-
   release(): void {
-    this.spool.live.delete(this);
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
-    if (this.file !== undefined) rmSync(this.file, { force: true });
-    this.spool.track(-this.memoryBytes);
+    if (this.extents !== undefined) this.budget.log.release(this.extents);
+    this.extents = undefined;
+    this.budget.inMemory -= this.memoryBytes;
     this.memory = [];
     this.memoryBytes = 0;
   }
 }
 
-/** The spool directory and the memory budget shared by every transaction buffer. */
-class Spool {
-  private directory: string | undefined;
-  private counter = 0;
-  inMemory = 0;
-  spilledFiles = 0;
-  /** Buffers not yet released: open, or committed and waiting to be applied. */
-  readonly live = new Set<TransactionBuffer>();
-
-  track(bytes: number): void {
-    this.inMemory += bytes;
-  }
-
-  newFile(): string {
-    this.directory ??= mkdtempSync(join(tmpdir(), 'pgferry-spool-'));
-    this.spilledFiles++;
-    return join(this.directory, `${process.pid}-${++this.counter}.spool`);
-  }
-
-  remove(): void {
-    if (this.directory !== undefined) rmSync(this.directory, { recursive: true, force: true });
-    this.directory = undefined;
-  }
+/** The memory every transaction buffer holds, together, and the log they spill to. */
+interface Budget {
+  inMemory: number;
+  readonly log: SpoolLog;
 }
 
 /**
@@ -222,7 +160,7 @@ class Spool {
  * commits. Relation messages travel with the transaction that carries them.
  */
 export class TransactionAssembler {
-  private readonly spool = new Spool();
+  private readonly budget: Budget = { inMemory: 0, log: new SpoolLog() };
   private current: TransactionBuffer | undefined;
   private readonly streams = new Map<number, TransactionBuffer>();
   private streaming: TransactionBuffer | undefined;
@@ -234,8 +172,14 @@ export class TransactionAssembler {
     return this.current !== undefined;
   }
 
-  get spilledFiles(): number {
-    return this.spool.spilledFiles;
+  /** Bytes of transactions held in memory: open ones, and sealed ones not yet released. */
+  get bytesInMemory(): number {
+    return this.budget.inMemory;
+  }
+
+  /** Bytes of transactions in the spool log, not yet released. */
+  get bytesSpilled(): number {
+    return this.budget.log.bytesOnDisk;
   }
 
   push(payload: Buffer): void {
@@ -244,7 +188,7 @@ export class TransactionAssembler {
       case 0x42 /* B */: {
         // Read in place, as COMMIT below: two messages of every transaction, no object each.
         if (payload.length < 21) throw new DecodeError('message ends early', 'B');
-        this.current = new TransactionBuffer(payload.readUInt32BE(17), false, this.spool);
+        this.current = new TransactionBuffer(payload.readUInt32BE(17), false, this.budget);
         return;
       }
       case 0x43 /* C */: {
@@ -260,7 +204,7 @@ export class TransactionAssembler {
         if (start.tag !== 'stream-start') return;
         let buffer = this.streams.get(start.xid);
         if (!buffer) {
-          buffer = new TransactionBuffer(start.xid, true, this.spool);
+          buffer = new TransactionBuffer(start.xid, true, this.budget);
           this.streams.set(start.xid, buffer);
         }
         this.streaming = buffer;
@@ -312,21 +256,29 @@ export class TransactionAssembler {
     this.enforceBudget();
   }
 
-  /** Past the memory budget, the transaction holding most memory goes to disk. */
+  /**
+   * Past the memory budget, the open transaction holding most memory goes to disk, and with it
+   * everything it receives from then on. Sealed transactions stay where they are: they wait in
+   * the queue or are being applied, and the stream stops reading while they alone fill the
+   * budget (ChangeStream). Open transactions are few (one plain, and the streamed ones in
+   * progress), so the choice costs nothing per message.
+   */
   private enforceBudget(): void {
-    while (this.spool.inMemory > this.options.memoryLimit) {
+    while (this.budget.inMemory > this.options.memoryLimit) {
       let largest: TransactionBuffer | undefined;
-      for (const buffer of this.spool.live) if (!largest || buffer.inMemory > largest.inMemory) largest = buffer;
-      if (!largest || largest.inMemory === 0) return;
+      if (this.current && this.current.inMemory > 0) largest = this.current;
+      for (const buffer of this.streams.values()) if (buffer.inMemory > (largest?.inMemory ?? 0)) largest = buffer;
+      if (!largest) return;
       largest.spill();
     }
   }
 
   /** Drops every partial transaction (the server sends them again after a restart) and the spool. */
   close(): void {
-    for (const buffer of [...this.spool.live]) buffer.release();
+    this.current?.release();
+    for (const buffer of this.streams.values()) buffer.release();
     this.streams.clear();
     this.current = undefined;
-    this.spool.remove();
+    this.budget.log.close();
   }
 }

@@ -48,6 +48,13 @@ const IDLE_RECORD_INTERVAL_MS = 1000;
  * while a steady trickle of small batches still moves it at most ten times a second.
  */
 const IDLE_AFTER_BATCH_MS = 100;
+/**
+ * When the stream stops reading (backpressure on the walsender, which keeps the WAL): the
+ * committed transactions waiting in memory reach half the memory limit (the other half is for
+ * the batch being applied and the transactions still arriving), or the queue reaches these
+ * sizes whatever it holds in memory: read-ahead into the spool beyond them only costs disk.
+ * Reading resumes below half of each.
+ */
 const QUEUE_HIGH_BYTES = 256 * 1024 * 1024;
 const QUEUE_HIGH_TRANSACTIONS = 200_000;
 /**
@@ -65,6 +72,7 @@ const FLUSH_EVERY_CHANGES = 10_000;
 export class ChangeStream {
   private readonly queue = new Queue<SourceTransaction>();
   private queuedBytes = 0;
+  private queuedInMemory = 0;
   private readonly assembler: TransactionAssembler;
   private readonly applier: BatchApplier;
   private wake: (() => void) | undefined;
@@ -125,8 +133,9 @@ export class ChangeStream {
   private enqueue(transaction: SourceTransaction): void {
     this.queue.push(transaction);
     this.queuedBytes += transaction.bytes;
+    this.queuedInMemory += transaction.inMemory;
     this.progress.oldestUnapplied ??= postgresTimeToDate(transaction.commitTime);
-    if (!this.paused && (this.queuedBytes > QUEUE_HIGH_BYTES || this.queue.length > QUEUE_HIGH_TRANSACTIONS)) {
+    if (!this.paused && this.queueAbove(1)) {
       this.paused = true;
       this.options.session.pause();
     }
@@ -180,16 +189,26 @@ export class ChangeStream {
     }
   }
 
+  /** Whether the queue is past `share` of any of its high marks. */
+  private queueAbove(share: number): boolean {
+    return (
+      this.queuedInMemory > (this.options.memoryLimit / 2) * share ||
+      this.queuedBytes > QUEUE_HIGH_BYTES * share ||
+      this.queue.length > QUEUE_HIGH_TRANSACTIONS * share
+    );
+  }
+
   private takeBatch(): SourceTransaction[] {
     const batch: SourceTransaction[] = [];
     let changes = 0;
     while (this.queue.length > 0 && (batch.length === 0 || changes + this.queue.first!.messageCount <= this.options.maxBatchChanges)) {
       const transaction = this.queue.shift()!;
       this.queuedBytes -= transaction.bytes;
+      this.queuedInMemory -= transaction.inMemory;
       changes += transaction.messageCount;
       batch.push(transaction);
     }
-    if (this.paused && this.queuedBytes < QUEUE_HIGH_BYTES / 2 && this.queue.length < QUEUE_HIGH_TRANSACTIONS / 2) {
+    if (this.paused && !this.queueAbove(0.5)) {
       this.paused = false;
       this.options.session.resume();
     }

@@ -4,7 +4,7 @@ import { connect, describeConnection, type Connection, type ConnectionSpec } fro
 import { clone, type CloneSummary, type CopyProgress } from '../copy/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
+import { DECODING_SETTINGS, formatLsn, parseLsn, removeAbandonedSpools, ReplicationSession, type Lsn } from '../replication/index.js';
 import { cloneState, ensureSyncState, readStopRequest, readSyncState, setSyncPhase, startStreamingRun, startStreamingState, startSyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { Monitor } from './monitor.js';
@@ -130,6 +130,8 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     await source?.client.end().catch(() => undefined);
   }
 
+  // Row data a killed sync left in its spool: nobody reads it again.
+  removeAbandonedSpools();
   const totals = await streamWithRetries(options, names, firstSession, log);
   return { name: names.name, slot: names.slot, cloned, ...totals };
 }

@@ -154,7 +154,7 @@ describe('transaction assembly', () => {
     assembler.push(new Message('A').int32(200).int32(200).buffer);
     assembler.push(new Message('c').int32(100).int8(0).int64(0x200n).int64(0x228n).int64(1n).buffer);
     assert.equal(done.length, 1);
-    assert.ok(assembler.spilledFiles >= 1);
+    assert.ok(assembler.bytesSpilled > 0, 'the transaction went to the spool');
     assert.deepEqual(await collect(done[0]!), ['a1', 'a2']);
     assert.deepEqual(await collect(done[0]!), ['a1', 'a2'], 'a transaction can be read again for a replay');
     done[0]!.release();
