@@ -68,6 +68,7 @@ export class BatchApplier {
   /** Applies `batch`; transactions ending at or before `appliedLsn` are already on the target and only read. */
   async apply(batch: readonly SourceTransaction[], appliedLsn: Lsn): Promise<BatchResult> {
     const last = batch[batch.length - 1]!;
+    const definitions = this.tables.snapshot();
     await this.client.query('BEGIN');
     let replayed = false;
     let counts: Counts;
@@ -80,6 +81,7 @@ export class BatchApplier {
         this.staging.afterRollback();
         await this.client.query('BEGIN');
         replayed = true;
+        this.tables.restore(definitions);
         counts = await this.run(batch, appliedLsn, 'ordered');
       }
       await recordAppliedBatch(this.client, {
@@ -150,10 +152,14 @@ export class BatchApplier {
   ): Promise<void> | undefined {
     const message = decodePgoutput(payload, this.decodeOptions[streamed ? 1 : 0]);
     switch (message.tag) {
-      case 'relation':
+      case 'relation': {
         // Relations are read even from transactions already applied: the server sends each once.
-        this.tables.define(message);
+        // Rows decoded under the definition this one replaces are written before it takes effect:
+        // a batch never mixes rows of two definitions of one table.
+        const pending = coalescer.holds(message.relationId);
+        if (this.tables.define(message) && pending) return this.flush(coalescer);
         return undefined;
+      }
       case 'insert':
       case 'update':
       case 'delete': {

@@ -120,6 +120,11 @@ export class Coalescer {
     }
   }
 
+  /** Whether changes of this relation are waiting to be written. */
+  holds(relationId: number): boolean {
+    return this.tables.has(relationId);
+  }
+
   /** The work collected so far, table by table; the coalescer starts empty again. */
   drain(): TableWork[] {
     const work: TableWork[] = [];

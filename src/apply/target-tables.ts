@@ -32,6 +32,12 @@ export interface TargetTable {
   readonly identity: RowIdentity;
 }
 
+/** What TargetTables knew at one moment: see `snapshot`. */
+export interface DefinitionsSnapshot {
+  readonly relations: ReadonlyMap<number, RelationMessage>;
+  readonly tables: ReadonlyMap<number, TargetTable>;
+}
+
 /**
  * Maps relations of the change stream to target tables, by schema, name and column names:
  * the target's column order and its generated columns don't matter. Read from the target
@@ -43,12 +49,32 @@ export class TargetTables {
 
   constructor(private readonly client: pg.Client) {}
 
-  /** A relation message from the stream: its definition replaces the one known before. */
-  define(relation: RelationMessage): void {
+  /**
+   * A relation message from the stream: its definition replaces the one known before. True
+   * when it differs from that one: rows decoded under the old definition must be written first.
+   */
+  define(relation: RelationMessage): boolean {
     const known = this.relations.get(relation.relationId);
-    if (known && sameDefinition(known, relation)) return;
+    if (known && sameDefinition(known, relation)) return false;
     this.relations.set(relation.relationId, relation);
     this.byRelation.delete(relation.relationId);
+    return known !== undefined;
+  }
+
+  /**
+   * The definitions known now. A batch replayed in source order starts again from these, so a
+   * change is read under the definition in force where it stands in the stream, not under one
+   * a later relation message of the batch brought.
+   */
+  snapshot(): DefinitionsSnapshot {
+    return { relations: new Map(this.relations), tables: new Map(this.byRelation) };
+  }
+
+  restore(snapshot: DefinitionsSnapshot): void {
+    this.relations.clear();
+    for (const [id, relation] of snapshot.relations) this.relations.set(id, relation);
+    this.byRelation.clear();
+    for (const [id, table] of snapshot.tables) this.byRelation.set(id, table);
   }
 
   relation(relationId: number): RelationMessage {
@@ -139,6 +165,9 @@ function sameDefinition(a: RelationMessage, b: RelationMessage): boolean {
     a.name === b.name &&
     a.replicaIdentity === b.replicaIdentity &&
     a.columns.length === b.columns.length &&
-    a.columns.every((c, i) => c.name === b.columns[i]!.name && c.typeOid === b.columns[i]!.typeOid && c.isKey === b.columns[i]!.isKey)
+    a.columns.every((c, i) => {
+      const d = b.columns[i]!;
+      return c.name === d.name && c.typeOid === d.typeOid && c.typeModifier === d.typeModifier && c.isKey === d.isKey;
+    })
   );
 }
