@@ -6,7 +6,7 @@ import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
 import { StagingTables } from './staging.js';
-import { copyRows, deleteByKeys, deleteStaged, insertRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
+import { copyRows, deleteByKeys, deleteStaged, insertRows, moveIdentityRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 
 export interface BatchOptions {
@@ -243,6 +243,10 @@ export class BatchApplier {
         const statement = updateByKeys(table, mask, rows);
         if (statement) await this.execute(statement);
       }
+    }
+    if (groups.length > 0) {
+      const moved = moveIdentityRows(table, groups.flatMap(([, rows]) => rows));
+      if (moved) await this.execute(moved);
     }
     if (work.inserts.length > 0) await this.insert(table, work.inserts);
     // Keyless tables: runs of inserts as one statement, every other change on its own, in order.

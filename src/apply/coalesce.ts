@@ -31,13 +31,18 @@ function keyValues(table: TargetTable, row: Tuple): Tuple {
   return table.identity.kind === 'key' ? table.identity.columns.map((i) => row[i]!) : [];
 }
 
+/**
+ * One string per key, for the map of states: each part preceded by its length, so no value,
+ * whatever characters it holds, can make two different keys print the same. NULL (a unique
+ * key may hold it) is a part of its own.
+ */
 function keyText(table: TargetTable, row: Tuple): string {
   if (table.identity.kind !== 'key') return '';
   let text = '';
   for (const index of table.identity.columns) {
-    const value = row[index];
+    const value = row[index]!;
     if (value === UNCHANGED) throw new NeedsOrderedApply(`a key column of ${table.display} was sent as unchanged`);
-    text += value === null ? '\u0000' : `${value}\u0001`;
+    text += value === null ? 'N' : `${value.length}:${value}`;
   }
   return text;
 }

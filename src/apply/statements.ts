@@ -72,6 +72,33 @@ export function updateByKeys(table: TargetTable, mask: string, rows: readonly Tu
   };
 }
 
+/**
+ * Rows among `rows` whose GENERATED ALWAYS identity columns (outside the key) hold another value
+ * on the target: an UPDATE cannot set such a column, so each of those rows is deleted and
+ * inserted again, with the identity values given and every other column as the target has it
+ * (the UPDATE before this one already wrote them). Undefined when the table has no such column.
+ */
+export function moveIdentityRows(table: TargetTable, rows: readonly Tuple[]): Statement | undefined {
+  const keys = keyColumns(table);
+  const identity = table.columns.flatMap((_, i) => (table.alwaysIdentity[i] && !keys.includes(i) ? [i] : []));
+  if (identity.length === 0 || rows.length === 0) return undefined;
+  const sent = [...keys, ...identity];
+  const params = sent.map((_, i) => `$${i + 1}::text[]`).join(', ');
+  const inputs = sent.map((c) => `i${c}`).join(', ');
+  const typed = sent.map((c) => `i${c}::${table.types[c]} AS p${c}`).join(', ');
+  const match = keys.map((c) => `t.${table.columns[c]} = v.p${c}`).join(' AND ');
+  const differs = identity.map((c) => `t.${table.columns[c]} IS DISTINCT FROM v.p${c}`).join(' OR ');
+  const fromSource = new Map(identity.map((c) => [table.columns[c]!, `v.p${c}`]));
+  const returning = table.writable.map((column) => `${fromSource.get(column) ?? `t.${column}`} AS ${column}`).join(', ');
+  return {
+    text:
+      `WITH v AS (SELECT ${typed} FROM unnest(${params}) AS u(${inputs})), ` +
+      `moved AS (DELETE FROM ${table.qname} AS t USING v WHERE ${match} AND (${differs}) RETURNING ${returning}) ` +
+      `INSERT INTO ${table.qname} (${table.writable.join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${table.writable.join(', ')} FROM moved`,
+    values: sent.map((c) => column(rows, c)),
+  };
+}
+
 /** `INSERT … SELECT FROM unnest(rows)`: a few new rows in one round trip (COPY takes two). */
 export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statement {
   const params = table.columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
@@ -206,10 +233,26 @@ export function singleChange(change: RowChange): Statement {
     }
     case 'update': {
       const old = change.oldRow ?? change.newRow;
+      if (table.alwaysIdentity.includes(true)) {
+        // An UPDATE cannot set a GENERATED ALWAYS identity column: the row is moved instead,
+        // with the new values sent and the target's own where a TOASTed value is unchanged.
+        const match = rowMatch(table, old, param);
+        const sent = new Map(change.newRow.flatMap((value, i) => (value === UNCHANGED ? [] : [[table.columns[i]!, i] as const])));
+        const returning = table.writable
+          .map((column) => {
+            const index = sent.get(column);
+            return `${index === undefined ? `t.${column}` : param(change.newRow[index]!, index)} AS ${column}`;
+          })
+          .join(', ');
+        return {
+          text:
+            `WITH moved AS (DELETE FROM ${table.qname} AS t WHERE ${match} RETURNING ${returning}) ` +
+            `INSERT INTO ${table.qname} (${table.writable.join(', ')}) OVERRIDING SYSTEM VALUE SELECT ${table.writable.join(', ')} FROM moved`,
+          values,
+        };
+      }
       // A FULL identity sends the whole old row, so values left unchanged can be taken from it.
-      const assignments = change.newRow.flatMap((value, i) =>
-        value === UNCHANGED || table.alwaysIdentity[i] ? [] : [`${table.columns[i]} = ${param(value, i)}`],
-      );
+      const assignments = change.newRow.flatMap((value, i) => (value === UNCHANGED ? [] : [`${table.columns[i]} = ${param(value, i)}`]));
       if (assignments.length === 0) return { text: 'SELECT 1', values: [] };
       return { text: `UPDATE ${table.qname} AS t SET ${assignments.join(', ')} WHERE ${rowMatch(table, old, param)}`, values };
     }

@@ -22,11 +22,18 @@ export interface TargetTable {
   readonly partitioned: boolean;
   /** Quoted target column names, in the order the source sends values. */
   readonly columns: readonly string[];
-  /** Target types of those columns, for casting the text values. */
+  /**
+   * Target types of those columns without their modifiers, for reading the text values: an
+   * explicit cast to varchar(10) or bit(3) would cut a longer value to fit, where the
+   * assignment to the column refuses it, as the source and native replication do.
+   */
   readonly types: readonly string[];
+  /** Every column of the target table that can be written (not generated), quoted: a row moved whole keeps them all. */
+  readonly writable: readonly string[];
   /**
    * Columns that are GENERATED ALWAYS AS IDENTITY on the target: inserts must override them
-   * (the source's value is the row's), and updates can't set them (nor could the source).
+   * (the source's value is the row's), and an UPDATE cannot set them, so a change of their
+   * value moves the row: deleted and inserted again with OVERRIDING SYSTEM VALUE.
    */
   readonly alwaysIdentity: readonly boolean[];
   readonly identity: RowIdentity;
@@ -108,7 +115,7 @@ export class TargetTables {
     }>(
       `SELECT c.relkind::text AS relkind,
               array_agg(a.attname::text ORDER BY a.attnum) AS columns,
-              array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) AS types,
+              array_agg(format_type(a.atttypid, -1) ORDER BY a.attnum) AS types,
               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated <> '') AS generated,
               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attidentity = 'a') AS always
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -146,6 +153,7 @@ export class TargetTables {
       partitioned: row.relkind === 'p',
       columns: relation.columns.map((c) => quoteIdent(c.name)),
       types,
+      writable: (row.columns ?? []).filter((c) => !generated.has(c)).map(quoteIdent),
       alwaysIdentity: relation.columns.map((c) => always.has(c.name)),
       identity: identityOf(relation),
     };

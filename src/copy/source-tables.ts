@@ -19,6 +19,14 @@ export interface SourceTable extends QualifiedName {
   readonly intKey: string | undefined;
 }
 
+/**
+ * The OID alias types (regproc, regprocedure, regoper, regoperator, regclass, regtype,
+ * regconfig, regdictionary, regnamespace, regrole, regcollation): in binary they are the
+ * source's OIDs, which name other objects or none on the target; in text they are names
+ * (qualified, under the copy sessions' empty search_path), which the target resolves again.
+ */
+const OID_ALIAS_TYPES = '24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191';
+
 /** Tables with rows to copy (plain tables and partitions; partitioned parents hold none). */
 export async function readSourceTables(client: pg.Client, scope: Scope): Promise<SourceTable[]> {
   const generated = (await serverMajor(client)) >= 12 ? `a.attgenerated = ''` : 'true';
@@ -43,8 +51,8 @@ export async function readSourceTables(client: pg.Client, scope: Scope): Promise
   if (tables.length === 0) return [];
   const columns = await client.query<{ relid: number; name: string; type: string; binary_safe: boolean }>(
     `SELECT a.attrelid AS relid, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type,
-            CASE WHEN bt.typsend = 0 OR bt.typtype = 'c' THEN false
-                 WHEN bt.typcategory = 'A' AND bt.typelem <> 0 AND (et.oid >= 16384 OR et.typtype = 'c') THEN false
+            CASE WHEN bt.typsend = 0 OR bt.typtype = 'c' OR bt.oid IN (${OID_ALIAS_TYPES}) THEN false
+                 WHEN bt.typcategory = 'A' AND bt.typelem <> 0 AND (et.oid >= 16384 OR et.typtype = 'c' OR et.oid IN (${OID_ALIAS_TYPES})) THEN false
                  ELSE true END AS binary_safe
        FROM pg_attribute a
        JOIN pg_type t ON t.oid = a.atttypid

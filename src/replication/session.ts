@@ -8,7 +8,10 @@ import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
 /**
  * Settings of the walsender that decodes for pgferry. pgoutput prints every value with the
  * output function of its type in that session, so these decide the text pgferry receives:
- * ISO dates, PostgreSQL interval style and floats printed exactly parse the same on any target.
+ * ISO dates, PostgreSQL interval style and floats printed exactly parse the same on any target;
+ * money is printed without a locale's symbols and separators; and with an empty search_path,
+ * regclass, regtype and the other OID aliases are printed schema-qualified (pg_catalog's
+ * objects excepted), so the target resolves them whatever its own search_path.
  */
 export const DECODING_SETTINGS: Readonly<Record<string, string>> = {
   datestyle: 'ISO, YMD',
@@ -16,6 +19,8 @@ export const DECODING_SETTINGS: Readonly<Record<string, string>> = {
   extra_float_digits: '3',
   bytea_output: 'hex',
   timezone: 'UTC',
+  lc_monetary: 'C',
+  search_path: '',
 };
 
 export interface CreatedSlot {

@@ -74,7 +74,8 @@ export const FENCE_PREFIX = 'pgferry.fence';
  */
 const APPLY_SETTINGS: Readonly<Record<string, string>> = {
   ...DECODING_SETTINGS,
-  search_path: '',
+  // NULL elements of the text arrays the set-based statements take must read as NULL.
+  array_nulls: 'on',
   synchronous_commit: 'off',
   enable_hashjoin: 'off',
   enable_mergejoin: 'off',
