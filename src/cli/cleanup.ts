@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { cleanup as runCleanup } from '../cutover/index.js';
 import { createLogger } from '../log/index.js';
-import { defaultMigrationName } from '../sync/index.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, type ConnectionFlags } from './options.js';
 import { printOut } from './terminal.js';
@@ -18,7 +17,7 @@ interface CleanupFlags extends ConnectionFlags {
 export function cleanupCommand(): Command {
   const command = new Command('cleanup')
     .description('drop the replication slot and publication on the source and the pgferry schema on the target; can run again')
-    .option('--name <name>', 'migration name, when the target no longer records it (default: the target database name)')
+    .option('--name <name>', 'migration name, when the target no longer records it (default: as sync names it for this target)')
     .option('--unfreeze-source', 'lift a cut-over\'s freeze of the source (read-only or revoked privileges)')
     .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over')
     .option('--json', 'print what was removed as JSON');
@@ -30,7 +29,7 @@ export async function cleanup(flags: CleanupFlags): Promise<number> {
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const report = await runCleanup({ source, target, name: flags.name ?? defaultMigrationName(target.database), unfreezeSource: flags.unfreezeSource === true, force: flags.force === true, logger: log });
+  const report = await runCleanup({ source, target, name: flags.name, unfreezeSource: flags.unfreezeSource === true, force: flags.force === true, logger: log });
   if (flags.json) printOut(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const lines = report.removed.length > 0 ? [...report.removed] : ['nothing left to remove'];

@@ -3,9 +3,9 @@ import { resolveConnection } from '../config/index.js';
 import { LogProgress, TerminalProgress } from '../copy/index.js';
 import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { defaultMigrationName, sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
+import { sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, parseSize, type ConnectionFlags, type CopyFlags, type FilterFlags } from './options.js';
+import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, parseSeconds, parseSize, type ConnectionFlags, type CopyFlags, type FilterFlags } from './options.js';
 import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 
@@ -16,6 +16,7 @@ export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   maxRetainedWal: string;
   memoryLimit: string;
   batchChanges: string;
+  slotTimeout: string;
   json?: boolean;
   debug?: boolean;
 }
@@ -34,11 +35,12 @@ export function syncCommand(): Command {
 /** Sync's own options and the initial copy's, shared with `migrate`. */
 export function addSyncOptions(command: Command): Command {
   command
-    .option('--name <name>', 'migration name: the slot and publication are pgferry_<name> (default: the target database name)')
+    .option('--name <name>', 'migration name: the slot and publication are pgferry_<name> (default: the target database name and a fingerprint of the target)')
     .option('--drop-existing', 'drop the tables in scope on the target and pgferry\'s state, and start over with a new slot')
     .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
     .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
-    .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000');
+    .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
+    .option('--slot-timeout <seconds>', 'how long creating the replication slot may wait for transactions running on the source', '600');
   return addCopyOptions(command);
 }
 
@@ -57,12 +59,13 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
     source,
     target,
     filter: filterFrom(flags),
-    name: flags.name ?? defaultMigrationName(target.database),
+    name: flags.name,
     untilCaughtUp: flags.untilCaughtUp === true,
     dropExisting: flags.dropExisting === true,
     maxRetainedWal,
     memoryLimit,
     maxBatchChanges,
+    slotTimeoutMs: parseSeconds(flags.slotTimeout, '--slot-timeout'),
     clone: {
       ...copy,
       progress: process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log),

@@ -5,7 +5,7 @@ import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { parseLsn } from '../replication/index.js';
 import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord, type SyncState } from '../state/index.js';
-import { migrationNames, readSlot } from '../sync/index.js';
+import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
@@ -13,8 +13,8 @@ import { writableSession } from './read-only.js';
 export interface CleanupOptions {
   readonly source: ConnectionSpec;
   readonly target: ConnectionSpec;
-  /** The migration name when the target holds no state to say it (default: the target database's name). */
-  readonly name: string;
+  /** The migration name when the target holds no state to say it (default: sync's default for this target). */
+  readonly name?: string;
   readonly unfreezeSource: boolean;
   /** Drop the slot even when it holds writes committed after the cut-over. */
   readonly force?: boolean;
@@ -45,7 +45,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   try {
     await writableSession(source.client);
     const state = await readSyncState(target.client);
-    const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name);
+    const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name ?? (await defaultMigrationName(target.client)));
     if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state);
     const freezes = await freezesInPlace(target.client);
     const stillFrozen: string[] = [];

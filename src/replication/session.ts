@@ -99,7 +99,11 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     const options = Object.entries(pluginOptions)
       .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
       .join(', ');
-    this.position = { flushed: start, applied: start };
+    // Nothing is confirmed until the caller says what the target has flushed: `start` is
+    // committed on the target, but may not be flushed yet (its commits are asynchronous), and a
+    // target crash would then come back behind a slot that had already forgotten those changes.
+    // The walsender ignores a position of 0.
+    this.position = { flushed: 0n, applied: 0n };
     const stream = new CopyBothQuery(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, {
       onData: (buffer, begin, end) => {
         try {

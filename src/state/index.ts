@@ -39,6 +39,7 @@ export {
   ensureSyncState,
   readSyncState,
   startSyncState,
+  recordSourceSystem,
   startStreamingState,
   setSyncPhase,
   startStreamingRun,
@@ -50,6 +51,6 @@ export {
   recordHeartbeat,
   readSyncTables,
 } from './sync.js';
-export type { SyncState, SyncPhase, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
+export type { SyncState, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
 export { ensureCutoverState, recordFreezeIntent, recordRevoked, recordUnfrozen, recordCutoverOutcome, freezesInPlace, lastCutover } from './cutover.js';
 export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';

@@ -32,6 +32,8 @@ export interface SyncState {
   readonly sourcePid: number | null;
   readonly stopRequestedAt: Date | null;
   readonly stopReason: string | null;
+  /** The source server's system identifier: the stream may only continue from that server. */
+  readonly sourceSystemId: string | null;
 }
 
 export async function ensureSyncState(client: pg.Client): Promise<void> {
@@ -59,8 +61,11 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
       started_at           timestamptz NOT NULL DEFAULT now(),
       source_pid           integer,
       stop_requested_at    timestamptz,
-      stop_reason          text
+      stop_reason          text,
+      source_system_id     text
     );
+    -- A state made by an earlier pgferry lacks the column; sync fills it in on its next run.
+    ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS source_system_id text;
     CREATE TABLE IF NOT EXISTS pgferry.sync_tables (
       table_name text PRIMARY KEY,
       inserted   bigint NOT NULL DEFAULT 0,
@@ -72,6 +77,11 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
 
 export async function readSyncState(client: pg.Client): Promise<SyncState | undefined> {
   if (!(await stateTableExists(client, 'sync'))) return undefined;
+  // Read-only readers (status, cut-over) may meet a state made before the column existed.
+  const { rows: columns } = await client.query<{ present: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pgferry.sync'::regclass AND attname = 'source_system_id' AND NOT attisdropped) AS present`,
+  );
+  const sourceSystemColumn = columns[0]?.present ? 'source_system_id' : 'NULL::text AS source_system_id';
   const { rows } = await client.query<{
     name: string;
     slot_name: string;
@@ -94,11 +104,12 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     source_pid: number | null;
     stop_requested_at: Date | null;
     stop_reason: string | null;
+    source_system_id: string | null;
   }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
              source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
              applied_transactions::text, applied_rows::text, heartbeat_at,
              extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age, fence_lsn::text,
-             source_pid, stop_requested_at, stop_reason
+             source_pid, stop_requested_at, stop_reason, ${sourceSystemColumn}
         FROM pgferry.sync`);
   const row = rows[0];
   if (!row) return undefined;
@@ -124,16 +135,30 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     sourcePid: row.source_pid,
     stopRequestedAt: row.stop_requested_at,
     stopReason: row.stop_reason,
+    sourceSystemId: row.source_system_id,
   };
 }
 
-export async function startSyncState(client: pg.Client, identity: { name: string; slot: string; publication: string }): Promise<void> {
+export interface SyncIdentity {
+  readonly name: string;
+  readonly slot: string;
+  readonly publication: string;
+  readonly sourceSystemId: string;
+}
+
+export async function startSyncState(client: pg.Client, identity: SyncIdentity): Promise<void> {
   await client.query(
-    `INSERT INTO pgferry.sync (name, slot_name, publication, phase) VALUES ($1, $2, $3, 'cloning')
+    `INSERT INTO pgferry.sync (name, slot_name, publication, phase, source_system_id) VALUES ($1, $2, $3, 'cloning', $4)
      ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'cloning', started_at = now(),
-                                          fence_lsn = NULL, stop_requested_at = NULL, stop_reason = NULL`,
-    [identity.name, identity.slot, identity.publication],
+                                          fence_lsn = NULL, stop_requested_at = NULL, stop_reason = NULL, source_system_id = $4`,
+    [identity.name, identity.slot, identity.publication, identity.sourceSystemId],
   );
+}
+
+/** A state made before pgferry recorded the source's identity learns it from the slot's server. */
+export async function recordSourceSystem(client: pg.Client, sourceSystemId: string): Promise<void> {
+  await client.query(`ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS source_system_id text`);
+  await client.query(`UPDATE pgferry.sync SET source_system_id = $1 WHERE source_system_id IS NULL`, [sourceSystemId]);
 }
 
 /** The copy is in at the slot's consistent point: streaming starts from there. */

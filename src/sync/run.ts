@@ -4,33 +4,54 @@ import { connect, describeConnection, type Connection, type ConnectionSpec } fro
 import { clone, type CloneSummary, type CopyProgress } from '../copy/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
+import { sleep } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, removeAbandonedSpools, ReplicationSession, type Lsn } from '../replication/index.js';
-import { cloneState, ensureSyncState, readStopRequest, readSyncState, setSyncPhase, startStreamingRun, startStreamingState, startSyncState } from '../state/index.js';
+import {
+  cloneState,
+  ensureSyncState,
+  readStopRequest,
+  readSyncState,
+  recordSourceSystem,
+  setSyncPhase,
+  startStreamingRun,
+  startStreamingState,
+  startSyncState,
+  type SyncState,
+} from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { Monitor } from './monitor.js';
+import { claimSlotName, createSlotNamingBlockers, DEFAULT_SLOT_TIMEOUT_MS } from './slot-creation.js';
 import {
   createPublication,
-  dropSlotIfExists,
+  defaultMigrationName,
   migrationNames,
   protocolFor,
   readSlot,
+  slotAheadError,
   slotGoneError,
+  systemIdentifier,
   tablesToPublish,
   type MigrationNames,
+  type SlotInfo,
 } from './source-setup.js';
 
 export interface SyncOptions {
   readonly source: ConnectionSpec;
   readonly target: ConnectionSpec;
   readonly filter: ScopeFilter;
-  /** Names the slot and publication (`pgferry_<name>`). */
-  readonly name: string;
+  /**
+   * Names the slot and publication (`pgferry_<name>`). Default: the name the target's state
+   * records, else one made from the target database's name and identity (defaultMigrationName).
+   */
+  readonly name?: string;
   readonly untilCaughtUp: boolean;
   readonly dropExisting: boolean;
   readonly maxRetainedWal: number;
   /** Bytes of received transactions kept in memory before spilling to disk. */
   readonly memoryLimit: number;
   readonly maxBatchChanges: number;
+  /** How long creating the slot may wait for transactions running on the source (ms). */
+  readonly slotTimeoutMs?: number;
   /** Clone settings, for when the target is not cloned yet. */
   readonly clone: {
     readonly jobs: number;
@@ -87,16 +108,18 @@ const APPLY_SETTINGS: Readonly<Record<string, string>> = {
  * to stop (or caught up). Started again, it continues from the position the target recorded.
  */
 export async function sync(options: SyncOptions): Promise<SyncSummary> {
-  const names = migrationNames(options.name);
-  const log = options.logger.child({ migration: names.name });
   const scope = new Scope(options.filter);
   let cloned: CloneSummary | undefined;
   let firstSession: ReplicationSession | undefined;
+  let names: MigrationNames;
+  let log = options.logger;
 
   const admin = await connect(options.target);
   let source: Connection | undefined;
   try {
     const state = await readSyncState(admin.client);
+    names = migrationNames(options.name ?? state?.name ?? (await defaultMigrationName(admin.client)));
+    log = options.logger.child({ migration: names.name });
     if (state && state.name !== names.name && !options.dropExisting) {
       throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
     }
@@ -116,7 +139,10 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
         );
       }
       if (state?.phase === 'cloning') log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');
-      const started = await startFromClone(options, names, source.client, scope, state !== undefined, log);
+      // The slot name is this migration's when the target's state records it, or when it is
+      // the default (unique to this target); a name given by hand may be another target's.
+      const ownsSlotName = state?.slot === names.slot || options.name === undefined || options.dropExisting;
+      const started = await startFromClone(options, names, source.client, scope, { restarting: state !== undefined, ownsSlotName }, log);
       cloned = started.cloned;
       firstSession = started.session;
     } else {
@@ -146,16 +172,17 @@ async function startFromClone(
   names: MigrationNames,
   source: pg.Client,
   scope: Scope,
-  restarting: boolean,
+  { restarting, ownsSlotName }: { readonly restarting: boolean; readonly ownsSlotName: boolean },
   log: Logger,
 ): Promise<{ cloned: CloneSummary; session: ReplicationSession }> {
   const tables = await tablesToPublish(source, scope);
-  await dropSlotIfExists(source, names.slot);
+  await claimSlotName(source, names.slot, ownsSlotName);
   await createPublication(source, names.publication, tables);
+  const sourceSystemId = await systemIdentifier(source);
   const session = await ReplicationSession.open(options.source);
   try {
     log.info({ slot: names.slot }, 'creating the replication slot (waits for transactions running on the source to end)');
-    const slot = await session.createSlot(names.slot);
+    const slot = await createSlotNamingBlockers(session, names.slot, source, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log);
     if (slot.snapshot === undefined) throw new PgferryError('query', 'source: the new replication slot exported no snapshot', { side: 'source' });
     log.info({ slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) }, 'slot created; copying at its snapshot');
     const cloned = await clone({
@@ -169,7 +196,7 @@ async function startFromClone(
       snapshot: slot.snapshot,
       onCopyStarting: async (target) => {
         await ensureSyncState(target);
-        await startSyncState(target, names);
+        await startSyncState(target, { ...names, sourceSystemId });
       },
     });
     await withTarget(options.target, (target) => startStreamingState(target, formatLsn(slot.consistentPoint)));
@@ -269,8 +296,10 @@ async function streamOnce(
     const [source, state] = await Promise.all([readSourceFacts(sourceMonitor, names.slot, knownGoal === undefined), prepareApplySession(target)]);
     const major = source.major;
     if (!state) throw new PgferryError('query', 'target: the pgferry sync state is gone', { side: 'target', fix: 'run pgferry sync --drop-existing to start over' });
-    await startStreamingRun(target, source.pid);
     const appliedLsn = parseLsn(state.appliedLsn);
+    await ensureSameSource(target, state, source.systemId);
+    if (source.slot.confirmedFlush !== undefined && source.slot.confirmedFlush > appliedLsn) throw slotAheadError(names.slot, source.slot.confirmedFlush, appliedLsn);
+    await startStreamingRun(target, source.pid);
     if (knownGoal === undefined) {
       knownGoal = source.goal!;
       setGoal(knownGoal);
@@ -358,6 +387,8 @@ async function streamOnce(
 
 interface SourceFacts {
   readonly major: number;
+  readonly systemId: string;
+  readonly slot: SlotInfo;
   /** The source session's pid, recorded so a cut-over's drain spares it. */
   readonly pid: number;
   /** The source's insert position now, when the run needs a goal to catch up to. */
@@ -371,8 +402,25 @@ async function readSourceFacts(source: pg.Client, slotName: string, wantGoal: bo
   if (!slot.exists || slot.lost) throw slotGoneError(slotName, slot);
   // The insert position, not the write position: a commit made with synchronous_commit = off
   // may not be written yet, and it is committed all the same.
-  const { rows } = await source.query<{ pid: number; lsn: string }>('SELECT pg_backend_pid() AS pid, pg_current_wal_insert_lsn()::text AS lsn');
-  return { major, pid: rows[0]!.pid, goal: wantGoal ? parseLsn(rows[0]!.lsn) : undefined };
+  const { rows } = await source.query<{ pid: number; lsn: string; system: string }>(
+    'SELECT pg_backend_pid() AS pid, pg_current_wal_insert_lsn()::text AS lsn, (SELECT system_identifier::text FROM pg_control_system()) AS system',
+  );
+  return { major, systemId: rows[0]!.system, slot, pid: rows[0]!.pid, goal: wantGoal ? parseLsn(rows[0]!.lsn) : undefined };
+}
+
+/** The stream continues only from the server the target was cloned from (or a physical copy of it). */
+async function ensureSameSource(target: pg.Client, state: SyncState, sourceSystemId: string): Promise<void> {
+  if (state.sourceSystemId === null) {
+    await recordSourceSystem(target, sourceSystemId);
+    return;
+  }
+  if (state.sourceSystemId !== sourceSystemId) {
+    throw new PgferryError(
+      'usage',
+      `source: this server (system identifier ${sourceSystemId}) is not the one migration "${state.name}" copied from (${state.sourceSystemId}): its slot of the same name holds another history`,
+      { side: 'source', fix: 'point --source at the server the migration started from, or run pgferry sync --drop-existing to start a new migration from this one' },
+    );
+  }
 }
 
 /** The apply session's settings and replica role; then the sync state it continues from. */
@@ -410,14 +458,4 @@ async function finishCleanly(stream: ChangeStream, target: pg.Client, session: R
     await sleep(50);
   }
   await session.close();
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { displayName, listTables, quoteQualified, type Scope } from '../catalog/index.js';
 import { PgferryError, usageError } from '../errors.js';
+import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 
 /** What the migration is called on the source: its slot and its publication. */
 export interface MigrationNames {
@@ -17,10 +19,27 @@ export function migrationNames(name: string): MigrationNames {
   return { name, slot: `pgferry_${name}`, publication: `pgferry_${name}` };
 }
 
-/** A migration name from the target database's name, so two migrations into one cluster don't collide. */
-export function defaultMigrationName(targetDatabase: string): string {
-  const cleaned = targetDatabase.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 50);
-  return cleaned === '' ? 'main' : cleaned;
+/**
+ * The migration name when none is given: the target database's name, so people recognise it,
+ * and a fingerprint of the target (its server's system identifier and the database's OID), so
+ * that two targets with the same database name (a rehearsal and production) never share one
+ * slot on the source: a slot shared by two targets would let one skip the other's changes.
+ */
+export async function defaultMigrationName(target: pg.Client): Promise<string> {
+  const { rows } = await target.query<{ database: string; identity: string }>(
+    `SELECT current_database() AS database,
+            (SELECT system_identifier::text FROM pg_control_system()) || '/' || (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS identity`,
+  );
+  const row = rows[0]!;
+  const cleaned = row.database.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 41);
+  const fingerprint = createHash('sha256').update(row.identity).digest('hex').slice(0, 8);
+  return `${cleaned === '' ? 'main' : cleaned}_${fingerprint}`;
+}
+
+/** The server's system identifier: the same for a server and its physical copies, different for any other. */
+export async function systemIdentifier(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ id: string }>(`SELECT system_identifier::text AS id FROM pg_control_system()`);
+  return rows[0]!.id;
 }
 
 /** pgoutput protocol and options by source version: the highest each server speaks. */
@@ -88,18 +107,42 @@ export interface SlotInfo {
   readonly lost: boolean;
   readonly reason: string | undefined;
   readonly active: boolean;
+  /** Where the slot will start a new stream at the earliest: nothing before it can be had again. */
+  readonly confirmedFlush: Lsn | undefined;
 }
 
 export async function readSlot(source: pg.Client, slot: string, major: number): Promise<SlotInfo> {
   const reason = major >= 17 ? 'invalidation_reason' : major >= 13 ? `CASE WHEN wal_status = 'lost' THEN 'wal_removed' END` : 'NULL::text';
   const lost = major >= 13 ? `wal_status = 'lost'` : 'false';
-  const { rows } = await source.query<{ lost: boolean; reason: string | null; active: boolean }>(
-    `SELECT ${lost} AS lost, ${reason} AS reason, active FROM pg_replication_slots WHERE slot_name = $1`,
+  const { rows } = await source.query<{ lost: boolean; reason: string | null; active: boolean; confirmed: string | null }>(
+    `SELECT ${lost} AS lost, ${reason} AS reason, active, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`,
     [slot],
   );
   const row = rows[0];
-  if (!row) return { exists: false, lost: false, reason: undefined, active: false };
-  return { exists: true, lost: row.lost || row.reason !== null, reason: row.reason ?? undefined, active: row.active };
+  if (!row) return { exists: false, lost: false, reason: undefined, active: false, confirmedFlush: undefined };
+  return {
+    exists: true,
+    lost: row.lost || row.reason !== null,
+    reason: row.reason ?? undefined,
+    active: row.active,
+    confirmedFlush: row.confirmed === null ? undefined : parseLsn(row.confirmed),
+  };
+}
+
+/**
+ * The slot has confirmed a position the target never applied: the server would silently start
+ * the stream past the changes in between. Another migration with the same name replaced the
+ * slot and moved it, or the target was restored to an earlier state.
+ */
+export function slotAheadError(slot: string, confirmed: Lsn, applied: Lsn): PgferryError {
+  return new PgferryError(
+    'query',
+    `source: replication slot ${slot} has confirmed ${formatLsn(confirmed)}, past the ${formatLsn(applied)} the target applied: the changes in between are no longer in the slot (another migration with this name moved it, or the target was restored from an earlier backup)`,
+    {
+      side: 'source',
+      fix: 'the target cannot catch up from here: run pgferry sync --drop-existing to copy again (give each target its own --name, or leave --name out: the default is unique per target)',
+    },
+  );
 }
 
 export async function dropSlotIfExists(source: pg.Client, slot: string): Promise<void> {

@@ -314,11 +314,12 @@ describe('cutover failure paths, 17 → 18', () => {
       assert.equal(await sync.exited(), 0, sync.output());
       // Without its publication the slot's next change can't be decoded: whether the slot holds
       // late writes is unknown.
-      await pair.source.sql(db, `DROP PUBLICATION pgferry_${db}; INSERT INTO items (payload) VALUES ('after the cut-over')`);
-      const slots = async () => (await pair.source.sql(db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [`pgferry_${db}`])).rows[0].n as number;
+      const { slot, publication } = (await pair.target.sql(db, `SELECT slot_name AS slot, publication FROM pgferry.sync`)).rows[0] as { slot: string; publication: string };
+      await pair.source.sql(db, `DROP PUBLICATION ${publication}; INSERT INTO items (payload) VALUES ('after the cut-over')`);
+      const slots = async () => (await pair.source.sql(db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0].n as number;
       const refused = await runPgferry(['cleanup', ...args]);
       assert.notEqual(refused.code, 0, refused.stdout);
-      assert.match(refused.stderr, new RegExp(`cannot tell whether slot pgferry_${db} holds writes committed after the cut-over`));
+      assert.match(refused.stderr, new RegExp(`cannot tell whether slot ${slot} holds writes committed after the cut-over`));
       assert.match(refused.stderr, /--force/);
       assert.equal(await slots(), 1);
       const forced = await runPgferry(['cleanup', ...args, '--force']);

@@ -11,16 +11,15 @@
  * pgferry.sync.applied_lsn (the slot never passes what the target committed).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { compareTables, runPgferry, startClusters, type CliResult, type Cluster } from '../harness/index.js';
+import { runPgferry } from '../harness/index.js';
+import { useSyncPair } from '../harness/sync-fixture.js';
 
 const PAIRS = [
   [13, 17],
   [17, 18],
 ] as const;
-
-const SYNC_TIMEOUT_MS = 120_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -31,92 +30,8 @@ function bigText(seed: string): string {
 
 for (const [from, to] of PAIRS) {
   describe(`sync ${from} → ${to}`, () => {
-    let source: Cluster;
-    let target: Cluster;
-
-    before(async () => {
-      [source, target] = await startClusters([{ version: from }, { version: to }]);
-    });
-    after(async () => {
-      await Promise.all([source?.stop(), target?.stop()]);
-    });
-
-    /** Databases of the tests run so far: their slots are dropped after each test (a server has 10). */
-    const used: string[] = [];
-    afterEach(async () => {
-      const slots = used.splice(0).map((db) => `pgferry_${db}`);
-      await source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ANY ($1) AND NOT active`, [slots]);
-    });
-
-    async function rows<T extends pg.QueryResultRow>(cluster: Cluster, db: string, text: string, values?: unknown[]): Promise<T[]> {
-      return cluster.withClient(db, async (client) => (await client.query<T>(text, values)).rows);
-    }
-
-    /** A database of the same name on both servers, `schema` run on the source. */
-    async function freshDatabase(prefix: string, schema?: string): Promise<string> {
-      const db = await source.createDatabase({ prefix });
-      used.push(db);
-      await target.sql('postgres', `CREATE DATABASE ${db} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
-      if (schema) await source.sql(db, schema);
-      return db;
-    }
-
-    function syncArgs(db: string, extra: readonly string[] = []): string[] {
-      return ['sync', '--source', source.url(db), '--target', target.url(db), '--until-caught-up', ...extra];
-    }
-
-    /** The slot never confirms more than the target committed. */
-    async function assertSlotBehindTarget(db: string): Promise<void> {
-      const [state] = await rows<{ lsn: string }>(target, db, 'SELECT applied_lsn::text AS lsn FROM pgferry.sync');
-      assert.ok(state, 'pgferry.sync has its row on the target');
-      const [slot] = await rows<{ confirmed: string | null; ok: boolean | null }>(
-        source,
-        db,
-        `SELECT confirmed_flush_lsn::text AS confirmed, confirmed_flush_lsn <= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $2`,
-        [state.lsn, `pgferry_${db}`],
-      );
-      assert.ok(slot, `slot pgferry_${db} exists on the source`);
-      assert.equal(slot.ok, true, `slot confirmed_flush_lsn ${slot.confirmed} is past the target's applied_lsn ${state.lsn}`);
-    }
-
-    /** `sync --until-caught-up`, which must exit 0; its stderr (the log) is returned. */
-    async function sync(db: string, extra: readonly string[] = []): Promise<CliResult> {
-      const result = await runPgferry(syncArgs(db, extra), {}, SYNC_TIMEOUT_MS);
-      assert.equal(result.code, 0, `sync exited ${result.code}:\n${result.stderr.slice(-4000)}`);
-      await assertSlotBehindTarget(db);
-      return result;
-    }
-
-    async function assertSame(db: string): Promise<void> {
-      const comparison = await compareTables(source.url(db), target.url(db));
-      assert.ok(comparison.tables.length > 0, 'there were tables to compare');
-      assert.ok(comparison.equal, `target differs from source:\n${JSON.stringify(comparison.tables.filter((t) => !t.equal), null, 1)}`);
-    }
-
-    /**
-     * Changes on the source, one source transaction per element: each is sent as a query of its
-     * own (a query of several statements outside BEGIN … COMMIT runs as one transaction, and
-     * statements before a BEGIN join its transaction).
-     *
-     * They commit with synchronous_commit = on: the servers run with it off, and an asynchronous
-     * commit can sit in unwritten WAL for a while after COMMIT returns, which sync
-     * --until-caught-up does not wait for (its own test below). Flushing here keeps every other
-     * test about the kind of change it makes.
-     */
-    async function change(db: string, transactions: readonly string[]): Promise<void> {
-      await source.withClient(db, async (client) => {
-        await client.query('SET synchronous_commit = on');
-        for (const transaction of transactions) await client.query(transaction);
-      });
-    }
-
-    /** The database prepared, cloned by a first sync, and equal to its source. */
-    async function cloned(prefix: string, schema: string): Promise<string> {
-      const db = await freshDatabase(prefix, schema);
-      await sync(db);
-      await assertSame(db);
-      return db;
-    }
+    const pair = useSyncPair(from, to);
+    const { rows, freshDatabase, syncArgs, sync, assertSame, assertSlotBehindTarget, change, cloned } = pair;
 
     /**
      * Rows 1 and 2 of `table` swap their unique `code` across two transactions: row 1 parks
@@ -129,7 +44,7 @@ for (const [from, to] of PAIRS) {
      */
     async function swapUntilReplayed(db: string, table: string): Promise<void> {
       for (let attempt = 1; attempt <= 3; attempt++) {
-        const codes = await rows<{ code: string }>(source, db, `SELECT code FROM ${table} WHERE id IN (1, 2) ORDER BY id`);
+        const codes = await rows<{ code: string }>(pair.source, db, `SELECT code FROM ${table} WHERE id IN (1, 2) ORDER BY id`);
         const [one, two] = codes.map((r) => r.code);
         await change(db, [
           `INSERT INTO filler SELECT g, md5(g::text) FROM generate_series(${attempt * 100_000}, ${attempt * 100_000 + 19_999}) g`,
@@ -138,7 +53,7 @@ for (const [from, to] of PAIRS) {
         ]);
         const run = await sync(db);
         await assertSame(db);
-        assert.deepEqual(await rows(target, db, `SELECT id, code FROM ${table} WHERE id IN (1, 2) ORDER BY id`), [
+        assert.deepEqual(await rows(pair.target, db, `SELECT id, code FROM ${table} WHERE id IN (1, 2) ORDER BY id`), [
           { id: 1, code: two },
           { id: 2, code: one },
         ]);
@@ -184,7 +99,7 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const picked = await rows<{ id: number; owner: string; balance: string }>(target, db, `SELECT id, owner, balance::text FROM accounts WHERE id IN (1, 11, 21, 22, 50, 51) ORDER BY id`);
+      const picked = await rows<{ id: number; owner: string; balance: string }>(pair.target, db, `SELECT id, owner, balance::text FROM accounts WHERE id IN (1, 11, 21, 22, 50, 51) ORDER BY id`);
       assert.deepEqual(picked, [
         { id: 1, owner: 'renamed', balance: '102.75' },
         { id: 11, owner: 'owner 11', balance: '110.00' },
@@ -222,7 +137,7 @@ for (const [from, to] of PAIRS) {
         ]);
         await sync(db);
         await assertSame(db);
-        assert.deepEqual(await rows(target, db, `SELECT id::int, note FROM ledger WHERE id IN (1, 2, 21, 22, 23) ORDER BY id`), [
+        assert.deepEqual(await rows(pair.target, db, `SELECT id::int, note FROM ledger WHERE id IN (1, 2, 21, 22, 23) ORDER BY id`), [
           { id: 1, note: 'updated' },
           { id: 21, note: 'updated' },
           { id: 22, note: 'new' },
@@ -240,7 +155,7 @@ for (const [from, to] of PAIRS) {
         await change(db, [`UPDATE journal SET line = 'edited' WHERE seq = 2`, `DELETE FROM journal WHERE seq = 1`]);
         await sync(db);
         await assertSame(db);
-        assert.deepEqual(await rows(target, db, `SELECT seq, line FROM journal ORDER BY seq`), [
+        assert.deepEqual(await rows(pair.target, db, `SELECT seq, line FROM journal ORDER BY seq`), [
           { seq: 2, line: 'edited' },
           { seq: 3, line: 'line 3' },
           { seq: 4, line: 'line 4' },
@@ -280,7 +195,7 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const picked = await rows<{ id: number; v: string }>(target, db, `SELECT id, v FROM k WHERE id IN (10, 11, 15, 16, 17, 20, 21, 22, 27, 28, 29, 30, 1003, 2001) ORDER BY id`);
+      const picked = await rows<{ id: number; v: string }>(pair.target, db, `SELECT id, v FROM k WHERE id IN (10, 11, 15, 16, 17, 20, 21, 22, 27, 28, 29, 30, 1003, 2001) ORDER BY id`);
       assert.deepEqual(picked, [
         { id: 10, v: 'v11' },
         { id: 11, v: 'v10' },
@@ -316,7 +231,7 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const picked = await rows<{ id: number; v: string | null; n: number }>(target, db, `SELECT id, v, n FROM r WHERE id IN (3, 4, 5, 6, 100, 101) ORDER BY id`);
+      const picked = await rows<{ id: number; v: string | null; n: number }>(pair.target, db, `SELECT id, v, n FROM r WHERE id IN (3, 4, 5, 6, 100, 101) ORDER BY id`);
       assert.deepEqual(picked, [
         { id: 3, v: 'reinserted', n: 300 },
         { id: 4, v: null, n: 401 },
@@ -360,9 +275,9 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const orphans = await rows<{ n: number }>(target, db, `SELECT count(*)::int AS n FROM child c LEFT JOIN parent p ON p.id = c.parent_id WHERE p.id IS NULL`);
+      const orphans = await rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM child c LEFT JOIN parent p ON p.id = c.parent_id WHERE p.id IS NULL`);
       assert.deepEqual(orphans, [{ n: 0 }]);
-      const fks = await rows<{ n: number }>(target, db, `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'public.child'::regclass AND contype = 'f' AND convalidated`);
+      const fks = await rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'public.child'::regclass AND contype = 'f' AND convalidated`);
       assert.deepEqual(fks, [{ n: 1 }], 'the foreign key is on the target');
     });
 
@@ -376,7 +291,7 @@ for (const [from, to] of PAIRS) {
          INSERT INTO loose SELECT 'tag ' || g, ${bigText("loose' || g || '")} FROM generate_series(1, 2) g;`,
       );
       const toasted = await rows<{ n: number }>(
-        source,
+        pair.source,
         db,
         `SELECT count(*)::int AS n FROM docs WHERE pg_column_size(body) > 8000 AND length(body) = 100000`,
       );
@@ -397,14 +312,14 @@ for (const [from, to] of PAIRS) {
       await sync(db);
       await assertSame(db);
       const digest = `SELECT id, title, n, length(body) AS len, md5(body) AS md5 FROM docs ORDER BY id`;
-      const onTarget = await rows<{ id: number; len: number }>(target, db, digest);
-      assert.deepEqual(onTarget, await rows(source, db, digest));
+      const onTarget = await rows<{ id: number; len: number }>(pair.target, db, digest);
+      assert.deepEqual(onTarget, await rows(pair.source, db, digest));
       assert.deepEqual(
         onTarget.map((r) => [r.id, r.len]),
         [1, 5, 6, 10, 11, 1002, 1003, 1004].map((id) => [id, 100000]),
       );
       const loose = `SELECT tag, length(body) AS len, md5(body) AS md5 FROM loose ORDER BY tag`;
-      assert.deepEqual(await rows(target, db, loose), await rows(source, db, loose));
+      assert.deepEqual(await rows(pair.target, db, loose), await rows(pair.source, db, loose));
     });
 
     it('changes one row at a time among identical rows of a keyless table with REPLICA IDENTITY FULL', async () => {
@@ -431,8 +346,8 @@ for (const [from, to] of PAIRS) {
         { x: null, y: 'm', n: 1 },
         { x: null, y: 'n', n: 1 },
       ];
-      assert.deepEqual(await rows(source, db, multiset), expected);
-      assert.deepEqual(await rows(target, db, multiset), expected);
+      assert.deepEqual(await rows(pair.source, db, multiset), expected);
+      assert.deepEqual(await rows(pair.target, db, multiset), expected);
     });
 
     it('applies TRUNCATE, and TRUNCATE … RESTART IDENTITY CASCADE of a referenced parent, followed by new rows', async () => {
@@ -460,16 +375,16 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      assert.deepEqual(await rows(target, db, `SELECT id, v FROM plain ORDER BY id`), [
+      assert.deepEqual(await rows(pair.target, db, `SELECT id, v FROM plain ORDER BY id`), [
         { id: 1, v: 'truncated and refilled in one transaction' },
         { id: 50, v: 'fifty' },
       ]);
-      assert.deepEqual(await rows(target, db, `SELECT id, parent_id, note FROM child ORDER BY id`), [
+      assert.deepEqual(await rows(pair.target, db, `SELECT id, parent_id, note FROM child ORDER BY id`), [
         { id: 1, parent_id: 1, note: 'new child 1' },
         { id: 2, parent_id: 2, note: 'new child 2' },
         { id: 3, parent_id: 2, note: 'new child 3' },
       ]);
-      assert.deepEqual(await rows(target, db, `SELECT count(*)::int AS n FROM bystander`), [{ n: 5 }]);
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n FROM bystander`), [{ n: 5 }]);
     });
 
     it('moves rows between partitions when the partition key is updated', async () => {
@@ -499,9 +414,9 @@ for (const [from, to] of PAIRS) {
       await sync(db);
       await assertSame(db);
       const byPartition = `SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM events GROUP BY 1 ORDER BY 1`;
-      assert.deepEqual(await rows(target, db, byPartition), await rows(source, db, byPartition));
+      assert.deepEqual(await rows(pair.target, db, byPartition), await rows(pair.source, db, byPartition));
       const measures = `SELECT tableoid::regclass::text AS part, id, at::text, v FROM measures ORDER BY id`;
-      assert.deepEqual(await rows(target, db, measures), await rows(source, db, measures));
+      assert.deepEqual(await rows(pair.target, db, measures), await rows(pair.source, db, measures));
     });
 
     it('computes stored generated columns on the target, and applies to a target table whose column order differs', async () => {
@@ -515,7 +430,7 @@ for (const [from, to] of PAIRS) {
          INSERT INTO shuffled (id, b, c, a) SELECT g, g, date '2024-01-01' + g, 'a' || g FROM generate_series(1, 20) g;`,
       );
       // On the target, the same columns in another order, made before the first sync.
-      await target.sql(db, `CREATE TABLE shuffled (c date, doubled int GENERATED ALWAYS AS (b * 2) STORED, a text, b int, id int PRIMARY KEY)`);
+      await pair.target.sql(db, `CREATE TABLE shuffled (c date, doubled int GENERATED ALWAYS AS (b * 2) STORED, a text, b int, id int PRIMARY KEY)`);
       await sync(db);
       await assertSame(db);
       await change(db, [
@@ -533,11 +448,11 @@ for (const [from, to] of PAIRS) {
       await assertSame(db);
       // compareTables compares the source's non-generated columns; the generated ones by hand.
       const priced = `SELECT id, qty, price::text, total::text, note FROM priced ORDER BY id`;
-      assert.deepEqual(await rows(target, db, priced), await rows(source, db, priced));
+      assert.deepEqual(await rows(pair.target, db, priced), await rows(pair.source, db, priced));
       const shuffled = `SELECT id, a, b, c::text, doubled FROM shuffled ORDER BY id`;
-      assert.deepEqual(await rows(target, db, shuffled), await rows(source, db, shuffled));
+      assert.deepEqual(await rows(pair.target, db, shuffled), await rows(pair.source, db, shuffled));
       const order = await rows<{ columns: string }>(
-        target,
+        pair.target,
         db,
         `SELECT string_agg(attname, ',' ORDER BY attnum) AS columns FROM pg_attribute WHERE attrelid = 'public.shuffled'::regclass AND attnum > 0 AND NOT attisdropped`,
       );
@@ -550,14 +465,14 @@ for (const [from, to] of PAIRS) {
       // long, so the commits below are still unwritten when sync starts (as they are for up to
       // 200 ms at the default, the window a cut-over script that starts sync right after the
       // last write falls into).
-      await source.sql('postgres', `ALTER SYSTEM SET wal_writer_delay = '5s'`);
-      await source.sql('postgres', 'SELECT pg_reload_conf()');
+      await pair.source.sql('postgres', `ALTER SYSTEM SET wal_writer_delay = '5s'`);
+      await pair.source.sql('postgres', 'SELECT pg_reload_conf()');
       await sleep(300);
       try {
         // Begin the commits near the start of a WAL page, flushed up to there: WAL that fills a
         // page wakes the WAL writer at once. A transactional logical message, committed
         // synchronously, pads the current page out.
-        await source.withClient(db, async (client) => {
+        await pair.source.withClient(db, async (client) => {
           await client.query('SET synchronous_commit = on');
           for (let attempt = 0; attempt < 3; attempt++) {
             const [page] = (await client.query<{ offset: number }>(`SELECT ((pg_current_wal_insert_lsn() - '0/0'::pg_lsn) % 8192)::int AS offset`)).rows;
@@ -565,25 +480,25 @@ for (const [from, to] of PAIRS) {
             await client.query(`SELECT pg_logical_emit_message(true, 'pgferry-test-padding', repeat('x', $1))`, [8192 - page.offset + 64]);
           }
         });
-        await source.withClient(db, async (client) => {
+        await pair.source.withClient(db, async (client) => {
           await client.query('SET synchronous_commit = off');
           await client.query(`INSERT INTO a SELECT g, 'committed asynchronously' FROM generate_series(2, 10) g`);
           await client.query(`UPDATE a SET v = 'updated asynchronously' WHERE id = 1`);
           await client.query(`DELETE FROM a WHERE id = 10`);
         });
         const [wal] = await rows<{ written: string; inserted: string; behind: boolean }>(
-          source,
+          pair.source,
           db,
           `SELECT pg_current_wal_lsn()::text AS written, pg_current_wal_insert_lsn()::text AS inserted, pg_current_wal_lsn() < pg_current_wal_insert_lsn() AS behind`,
         );
         assert.equal(wal?.behind, true, `precondition: the commits are in WAL not yet written (${JSON.stringify(wal)})`);
         await sync(db);
       } finally {
-        await source.sql('postgres', 'ALTER SYSTEM RESET wal_writer_delay');
-        await source.sql('postgres', 'SELECT pg_reload_conf()');
+        await pair.source.sql('postgres', 'ALTER SYSTEM RESET wal_writer_delay');
+        await pair.source.sql('postgres', 'SELECT pg_reload_conf()');
       }
       await assertSame(db);
-      assert.deepEqual(await rows(target, db, `SELECT count(*)::int AS n FROM a`), [{ n: 9 }]);
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n FROM a`), [{ n: 9 }]);
     });
 
     it('includes exactly once a transaction that was open on the source before the slot existed', async () => {
@@ -595,15 +510,15 @@ for (const [from, to] of PAIRS) {
          INSERT INTO t VALUES (1, 'before'), (2, 'to be changed');
          INSERT INTO seen VALUES (1, 'before');`,
       );
-      const open = new pg.Client({ connectionString: source.url(db) });
+      const open = new pg.Client({ connectionString: pair.source.url(db) });
       await open.connect();
-      let result: CliResult;
+      let result: Awaited<ReturnType<typeof runPgferry>>;
       try {
         await open.query('BEGIN');
         await open.query(`INSERT INTO t VALUES (3, 'open when the slot was made')`);
         await open.query(`UPDATE t SET v = 'changed by the open transaction' WHERE id = 2`);
         await open.query(`INSERT INTO seen VALUES (3, 'open when the slot was made')`);
-        const running = runPgferry(syncArgs(db), {}, SYNC_TIMEOUT_MS);
+        const running = runPgferry(syncArgs(db), {}, 120_000);
         const early = await Promise.race([running.then((r) => r), sleep(1000).then(() => undefined)]);
         assert.equal(early, undefined, `sync did not wait for the open transaction:\n${early?.stderr ?? ''}`);
         await open.query('COMMIT');
@@ -614,12 +529,12 @@ for (const [from, to] of PAIRS) {
       assert.equal(result.code, 0, result.stderr);
       await assertSlotBehindTarget(db);
       await assertSame(db);
-      assert.deepEqual(await rows(target, db, 'SELECT id, v FROM t ORDER BY id'), [
+      assert.deepEqual(await rows(pair.target, db, 'SELECT id, v FROM t ORDER BY id'), [
         { id: 1, v: 'before' },
         { id: 2, v: 'changed by the open transaction' },
         { id: 3, v: 'open when the slot was made' },
       ]);
-      assert.deepEqual(await rows(target, db, 'SELECT id, v FROM seen ORDER BY id'), [
+      assert.deepEqual(await rows(pair.target, db, 'SELECT id, v FROM seen ORDER BY id'), [
         { id: 1, v: 'before' },
         { id: 3, v: 'open when the slot was made' },
       ]);
@@ -647,16 +562,16 @@ for (const [from, to] of PAIRS) {
       assert.doesNotMatch(result.stderr, /public\.fine/);
       assert.match(result.stderr, /REPLICA IDENTITY FULL/);
       assert.match(result.stderr, /primary key/i);
-      assert.deepEqual(await rows(target, db, `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgferry'`), [{ n: 0 }], 'no pgferry schema on the target');
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgferry'`), [{ n: 0 }], 'no pgferry schema on the target');
       assert.deepEqual(
-        await rows(target, db, `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND s.nspname NOT IN ('pg_catalog', 'information_schema')`),
+        await rows(pair.target, db, `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND s.nspname NOT IN ('pg_catalog', 'information_schema')`),
         [{ n: 0 }],
         'no table on the target',
       );
-      assert.deepEqual(await rows(source, db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [`pgferry_${db}`]), [{ n: 0 }], 'no slot on the source');
-      assert.deepEqual(await rows(source, db, `SELECT count(*)::int AS n FROM pg_publication`), [{ n: 0 }], 'no publication on the source');
+      assert.deepEqual(await rows(pair.source, db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db]), [{ n: 0 }], 'no slot on the source');
+      assert.deepEqual(await rows(pair.source, db, `SELECT count(*)::int AS n FROM pg_publication`), [{ n: 0 }], 'no publication on the source');
       // The fix the message names works.
-      await source.sql(db, `ALTER TABLE logbook REPLICA IDENTITY FULL; ALTER TABLE app.notes REPLICA IDENTITY USING INDEX notes_id_idx;`);
+      await pair.source.sql(db, `ALTER TABLE logbook REPLICA IDENTITY FULL; ALTER TABLE app.notes REPLICA IDENTITY USING INDEX notes_id_idx;`);
       await sync(db);
       await assertSame(db);
     });
@@ -675,11 +590,11 @@ for (const [from, to] of PAIRS) {
         `DELETE FROM counted WHERE id = 3;`,
       ]);
       await sync(db);
-      const result = await runPgferry(['status', '--target', target.url(db), '--json']);
+      const result = await runPgferry(['status', '--target', pair.target.url(db), '--json']);
       assert.equal(result.code, 0, result.stderr);
       const status = JSON.parse(result.stdout) as Record<string, unknown>;
       for (const key of ['phase', 'appliedLsn', 'lagBytes', 'lagSeconds', 'tables']) assert.ok(key in status, `status has ${key}: ${result.stdout}`);
-      const [state] = await rows<{ lsn: string }>(target, db, 'SELECT applied_lsn::text AS lsn FROM pgferry.sync');
+      const [state] = await rows<{ lsn: string }>(pair.target, db, 'SELECT applied_lsn::text AS lsn FROM pgferry.sync');
       assert.equal(status.appliedLsn, state?.lsn);
       assert.equal(status.phase, 'stopped');
       assert.ok(status.lagBytes === null || typeof status.lagBytes === 'number', `lagBytes ${String(status.lagBytes)}`);

@@ -370,6 +370,6 @@ describe('verify while pgferry sync streams under a light load', () => {
     assert.equal(caughtUp.code, 0, caughtUp.stderr.slice(-3000));
     const exact = await runPgferry(['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
     assert.equal(exact.code, 0, exact.stdout);
-    await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [`pgferry_${db}`]);
+    await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [db]);
   });
 });

@@ -1,0 +1,6 @@
+/**
+ * Plumbing every room needs, written once: waiting with deadlines. (Issue 15 moves sessions,
+ * transactions, quoting and error codes here too.)
+ */
+export { sleep, pollUntil, withDeadline, DeadlineExceeded } from './time.js';
+export type { PollOptions } from './time.js';
