@@ -155,13 +155,37 @@ export class TargetTables {
       types,
       writable: (row.columns ?? []).filter((c) => !generated.has(c)).map(quoteIdent),
       alwaysIdentity: relation.columns.map((c) => always.has(c.name)),
-      identity: identityOf(relation),
+      identity: relation.replicaIdentity === 'full' ? await this.fullIdentity(relation) : identityOf(relation),
     };
+  }
+
+  /**
+   * REPLICA IDENTITY FULL sends whole old rows. Matching them whole is a scan of the table per
+   * change; where the target has a unique index over NOT NULL columns the source sends (a
+   * primary key, most often), a row is found by those columns instead, through the index.
+   */
+  private async fullIdentity(relation: RelationMessage): Promise<RowIdentity> {
+    const { rows } = await this.client.query<{ columns: string[] }>(
+      `SELECT array_agg(a.attname::text ORDER BY k.n) AS columns
+         FROM pg_index i
+         CROSS JOIN LATERAL generate_series(0, i.indnkeyatts - 1) AS k(n)
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.n]
+        WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
+        GROUP BY i.indexrelid, i.indisprimary
+       HAVING bool_and(a.attnotnull)
+        ORDER BY i.indisprimary DESC, count(*)`,
+      [quoteQualified({ schema: relation.schema, name: relation.name })],
+    );
+    const position = new Map(relation.columns.map((c, i) => [c.name, i]));
+    for (const { columns } of rows) {
+      const positions = columns.map((name) => position.get(name));
+      if (positions.every((p): p is number => p !== undefined)) return { kind: 'key', columns: positions };
+    }
+    return { kind: 'full' };
   }
 }
 
 function identityOf(relation: RelationMessage): RowIdentity {
-  if (relation.replicaIdentity === 'full') return { kind: 'full' };
   const columns = relation.columns.flatMap((c, i) => (c.isKey ? [i] : []));
   if (relation.replicaIdentity === 'nothing' || columns.length === 0) return { kind: 'none' };
   return { kind: 'key', columns };

@@ -77,7 +77,7 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
 
 /** SIGINT and SIGTERM stop cleanly: the batch in flight commits, then the slot is acknowledged. */
 export function stopOnSignals(log: Logger): { signal: AbortSignal; release: () => void } {
-  return abortOnSignals(log, 'stopping: the batch in flight commits, then the slot is acknowledged');
+  return abortOnSignals(log, 'stopping: the batch in flight commits, then the slot is acknowledged (a second signal stops at once)', 'exit');
 }
 
 export async function sync(flags: SyncFlags): Promise<number> {

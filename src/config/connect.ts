@@ -34,8 +34,10 @@ export async function connect(spec: ConnectionSpec, session: SessionKind = {}): 
     // A session that dies later must not crash the process; its next query reports the failure.
     client.on('error', () => undefined);
     const progress = trackProgress(spec, client);
+    const major = serverMajorAtStartup(client);
     try {
       await client.connect();
+      await disableLaterTimeouts(client, major(), session);
       return { spec, client };
     } catch (error) {
       lastError = error;
@@ -46,6 +48,21 @@ export async function connect(spec: ConnectionSpec, session: SessionKind = {}): 
     }
   }
   throw connectionError(spec, lastError, lastProgress);
+}
+
+/** The server's major version, from the server_version it reports while the session starts. */
+function serverMajorAtStartup(client: pg.Client): () => number | undefined {
+  let major: number | undefined;
+  client.connection.on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {
+    if (message.parameterName === 'server_version') major = Number.parseInt(message.parameterValue, 10);
+  });
+  return () => major;
+}
+
+async function disableLaterTimeouts(client: pg.Client, major: number | undefined, session: SessionKind): Promise<void> {
+  const names = NO_LATER_TIMEOUTS.filter(([since, name]) => major !== undefined && major >= since && session.settings?.[name] === undefined).map(([, name]) => name);
+  if (names.length === 0) return;
+  await client.query(`SELECT ${names.map((name) => `set_config('${name}', '0', false)`).join(', ')}`);
 }
 
 /** How far an attempt got: a timeout means something different in each step. */
@@ -77,8 +94,21 @@ export async function withConnection<T>(spec: ConnectionSpec, work: (connection:
   }
 }
 
+/**
+ * Server-side timeouts a role or database may set, which would end pgferry's own long
+ * statements (a COPY of a big table, a batch), its exported snapshot held idle in a transaction
+ * for hours, or its idle sessions: off on every session, unless a session sets them itself.
+ * These three exist on every supported server and go in the start-up packet.
+ */
+const NO_TIMEOUTS: Readonly<Record<string, string>> = { statement_timeout: '0', lock_timeout: '0', idle_in_transaction_session_timeout: '0' };
+/** The later ones, by the first major that has them: an unknown name in the start-up packet fails the connection. */
+const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
+  [14, 'idle_session_timeout'],
+  [17, 'transaction_timeout'],
+];
+
 function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind): pg.ClientConfig {
-  const settings = Object.entries(session.settings ?? {}).map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`);
+  const settings = Object.entries({ ...NO_TIMEOUTS, ...session.settings }).map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`);
   const options = [spec.options, ...settings].filter((o) => o !== undefined && o !== '').join(' ');
   return {
     host: spec.hostaddr ?? spec.host,
@@ -90,6 +120,8 @@ function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: Sessio
     password: async () => spec.password as string,
     ssl: attempt.tls ? withServerName(spec, attempt.options) : false,
     connectionTimeoutMillis: spec.connectTimeoutSeconds * 1000,
+    keepAlive: spec.keepalives,
+    keepAliveInitialDelayMillis: spec.keepalivesIdleSeconds * 1000,
     application_name: spec.applicationName,
     ...(options === '' ? {} : { options }),
     ...(session.replication ? { replication: 'database' } : {}),

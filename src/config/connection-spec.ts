@@ -22,6 +22,13 @@ export interface ConnectionSpec {
   readonly sslcert: string | undefined;
   readonly sslkey: string | undefined;
   readonly connectTimeoutSeconds: number;
+  /**
+   * TCP keepalives (libpq's keepalives, on unless 0): probes on an idle connection keep NAT
+   * and load-balancer entries alive and find a peer that vanished without a word.
+   */
+  readonly keepalives: boolean;
+  /** Idle seconds before the first probe (libpq's keepalives_idle). */
+  readonly keepalivesIdleSeconds: number;
   readonly applicationName: string;
   readonly options: string | undefined;
 }

@@ -18,6 +18,10 @@ export const CONNECTION_KEYWORDS = [
   'connect_timeout',
   'application_name',
   'options',
+  'keepalives',
+  'keepalives_idle',
+  'keepalives_interval',
+  'keepalives_count',
 ] as const;
 
 export type ConnectionKeyword = (typeof CONNECTION_KEYWORDS)[number];
@@ -31,10 +35,6 @@ export const IGNORED_KEYWORDS = new Set([
   'channel_binding',
   'target_session_attrs',
   'fallback_application_name',
-  'keepalives',
-  'keepalives_idle',
-  'keepalives_interval',
-  'keepalives_count',
   'tcp_user_timeout',
   'gssencmode',
   'sslcompression',

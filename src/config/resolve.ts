@@ -26,6 +26,12 @@ const ENVIRONMENT: ReadonlyArray<[keyof ConnectionParams, string]> = [
 ];
 
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/**
+ * libpq leaves the first keepalive probe to the system (two hours on Linux). pgferry's sessions
+ * live for days and sit idle for long stretches (the walsender during a long copy), behind NATs
+ * and load balancers that forget idle flows after a few minutes: probe after a minute.
+ */
+const DEFAULT_KEEPALIVES_IDLE_SECONDS = 60;
 const SIDE_VARIABLE: Record<Side, string> = { source: 'PGFERRY_SOURCE', target: 'PGFERRY_TARGET' };
 
 /**
@@ -80,6 +86,10 @@ export async function resolveConnection(
     if (password !== undefined) passwordSource = 'password file';
   }
   registerSecret(password);
+  // keepalives_interval and keepalives_count are checked as libpq would, and otherwise left:
+  // Node.js's runtime (libuv) fixes them at 1 s and 10 probes on every socket it keeps alive.
+  parseSeconds(pick('keepalives_interval'), 'keepalives_interval', 1, side);
+  parseSeconds(pick('keepalives_count'), 'keepalives_count', 10, side);
 
   return {
     side,
@@ -97,7 +107,24 @@ export async function resolveConnection(
     connectTimeoutSeconds,
     applicationName: pick('application_name') ?? 'pgferry',
     options: pick('options'),
+    keepalives: parseFlag(pick('keepalives') ?? '1', 'keepalives', side),
+    keepalivesIdleSeconds: parseSeconds(pick('keepalives_idle'), 'keepalives_idle', DEFAULT_KEEPALIVES_IDLE_SECONDS, side),
   };
+}
+
+function parseFlag(text: string, keyword: string, side: Side): boolean {
+  if (text === '1') return true;
+  if (text === '0') return false;
+  throw usageError(`${side} ${keyword} "${text}" is not 0 or 1`, `use ${keyword}=1 (on) or ${keyword}=0 (off)`);
+}
+
+function parseSeconds(text: string | undefined, keyword: string, fallback: number, side: Side): number {
+  if (text === undefined) return fallback;
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw usageError(`${side} ${keyword} "${text}" is not a whole number of seconds`, `use a whole number such as ${keyword}=${fallback}`);
+  }
+  return seconds === 0 ? fallback : seconds;
 }
 
 function osUser(): string {

@@ -4,3 +4,4 @@
  */
 export { sleep, pollUntil, withDeadline, DeadlineExceeded } from './time.js';
 export type { PollOptions } from './time.js';
+export { closeClient, destroyClient } from './sessions.js';

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
 import { CopyBothQuery } from './copy-both.js';
+import { evaluateInbound, type InboundTimings } from './liveness.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
 
 /**
@@ -41,6 +42,12 @@ export interface StreamReceiver {
   keepalive(walEnd: Lsn): void;
 }
 
+export interface StreamTiming {
+  /** How often the position is reported (well inside the source's wal_sender_timeout). */
+  readonly statusIntervalMs: number;
+  readonly inbound: InboundTimings;
+}
+
 export interface StreamPosition {
   /** Everything up to here is committed (and flushed) on the target. */
   readonly flushed: Lsn;
@@ -62,6 +69,10 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
   private statusTimer: NodeJS.Timeout | undefined;
   private position: StreamPosition = { flushed: 0n, applied: 0n };
   private ended = false;
+  private paused = false;
+  /** Set by every message; the status timer turns it into `lastHeard` (no clock read per message). */
+  private heard = false;
+  private lastHeard = Date.now();
 
   private constructor(private readonly client: pg.Client) {
     super();
@@ -95,7 +106,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
    * with the pgoutput options given. Messages go to `receiver`; 'error' and 'end' events tell
    * that the stream is gone.
    */
-  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, statusIntervalMs: number, receiver: StreamReceiver): void {
+  start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, timing: StreamTiming, receiver: StreamReceiver): void {
     const options = Object.entries(pluginOptions)
       .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
       .join(', ');
@@ -106,6 +117,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     this.position = { flushed: 0n, applied: 0n };
     const stream = new CopyBothQuery(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, {
       onData: (buffer, begin, end) => {
+        this.heard = true;
         try {
           this.dispatch(buffer, begin, end, receiver);
         } catch (error) {
@@ -118,24 +130,52 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     void this.client.query(stream as unknown as pg.Submittable);
     this.client.on('error', (error: Error) => this.finish(error));
     this.client.on('end', () => this.finish(new Error('the replication connection closed')));
-    this.statusTimer = setInterval(() => this.sendStatus(false), statusIntervalMs);
+    this.lastHeard = Date.now();
+    this.statusTimer = setInterval(() => this.onStatusTimer(timing.inbound), timing.statusIntervalMs);
     this.statusTimer.unref();
+  }
+
+  /** Reports the position, and judges the walsender's silence (replication/liveness.ts). */
+  private onStatusTimer(timings: InboundTimings): void {
+    const now = Date.now();
+    if (this.heard) {
+      this.heard = false;
+      this.lastHeard = now;
+    }
+    const verdict = evaluateInbound(now - this.lastHeard, this.paused, timings);
+    if (verdict === 'lost') {
+      const seconds = Math.round((now - this.lastHeard) / 1000);
+      this.destroy();
+      this.emit(
+        'error',
+        new PgferryError('connection', `source: the replication connection sent nothing for ${seconds} s, not even an answer to a request for one: it is treated as lost`, {
+          side: 'source',
+          fix: 'check the network path to the source (a firewall or NAT may drop idle flows); sync reconnects by itself',
+        }),
+      );
+      return;
+    }
+    this.sendStatus(verdict === 'ask');
   }
 
   private finish(error: Error | undefined): void {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.statusTimer);
-    if (error) this.emit('error', error);
+    if (error) this.emit('error', explainStreamError(error));
     else this.emit('end');
   }
 
   /** Stops reading from the server (backpressure); status updates still go out. */
   pause(): void {
+    this.paused = true;
     this.stream?.pause();
   }
 
   resume(): void {
+    this.paused = false;
+    // Silence while paused was ours: it is judged from now.
+    this.lastHeard = Date.now();
     this.stream?.resume();
   }
 
@@ -194,4 +234,19 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     }
     throw new PgferryError('query', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, { side: 'source' });
   }
+}
+
+/**
+ * Errors the walsender raises while decoding, in words a user can act on. A SQL_ASCII source
+ * stores any bytes; the walsender converts values to pgferry's UTF-8 and refuses bytes that are
+ * not UTF-8 (22021), every time it reaches that change again: sync cannot get past it.
+ */
+function explainStreamError(error: Error): Error {
+  const server = error as Error & { code?: string; where?: string };
+  if (server.code !== '22021') return error;
+  return new PgferryError('query', `source: the walsender cannot send a change to pgferry: ${server.message}${server.where ? ` (${server.where.split('\n')[0]})` : ''}`, {
+    side: 'source',
+    fix: 'the source database stores text that is not UTF-8 (a SQL_ASCII database): correct that value on the source, or leave its table out with --exclude-table; pgferry carries values as UTF-8 text and does not alter bytes',
+    cause: error,
+  });
 }

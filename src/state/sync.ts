@@ -245,7 +245,8 @@ export async function recordIdlePosition(client: pg.Client, lsn: string): Promis
 export interface Heartbeat {
   readonly sourceLsn: string;
   readonly lagBytes: number;
-  readonly lagSeconds: number;
+  /** Undefined while sync cannot tell (catching up on a backlog older than its first look). */
+  readonly lagSeconds: number | undefined;
   readonly transactionsPerSecond: number;
   readonly rowsPerSecond: number;
 }
@@ -254,7 +255,7 @@ export async function recordHeartbeat(client: pg.Client, beat: Heartbeat): Promi
   await client.query(
     `UPDATE pgferry.sync SET source_lsn = $1::pg_lsn, lag_bytes = $2, lag_seconds = $3, transactions_per_second = $4,
             rows_per_second = $5, heartbeat_at = now()`,
-    [beat.sourceLsn, beat.lagBytes, beat.lagSeconds, beat.transactionsPerSecond, beat.rowsPerSecond],
+    [beat.sourceLsn, beat.lagBytes, beat.lagSeconds ?? null, beat.transactionsPerSecond, beat.rowsPerSecond],
   );
 }
 

@@ -4,8 +4,8 @@ import type { Logger } from '../log/index.js';
 import {
   formatLsn,
   parseLsn,
-  postgresTimeToDate,
   TransactionAssembler,
+  type InboundTimings,
   type Lsn,
   type ReplicationSession,
   type SourceTransaction,
@@ -24,6 +24,8 @@ export interface ChangeStreamOptions {
   readonly memoryLimit: number;
   readonly maxBatchChanges: number;
   readonly fencePrefix: string;
+  /** When the walsender's silence means it is gone (sync/liveness.ts). */
+  readonly inbound: InboundTimings;
   readonly logger: Logger;
 }
 
@@ -36,8 +38,6 @@ export interface StreamProgress {
   rows: number;
   batches: number;
   replayedBatches: number;
-  /** Commit time of the oldest transaction received and not yet applied. */
-  oldestUnapplied: Date | undefined;
 }
 
 const STATUS_INTERVAL_MS = 1000;
@@ -81,6 +81,7 @@ export class ChangeStream {
   private stopping = false;
   private paused = false;
   private lastIdleRecord = 0;
+  private busySince: number | undefined;
   private appliedSinceIdleRecord = false;
   /** Batches committed on the target, waiting for the target to flush them. */
   private readonly unflushed: Array<{ readonly remote: Lsn; readonly local: Lsn }> = [];
@@ -94,7 +95,6 @@ export class ChangeStream {
       rows: 0,
       batches: 0,
       replayedBatches: 0,
-      oldestUnapplied: undefined,
     };
     this.assembler = new TransactionAssembler({
       abortInfo: options.protocol.abortInfo,
@@ -113,7 +113,7 @@ export class ChangeStream {
     const { session } = this.options;
     session.on('error', (error) => this.abort(error));
     session.on('end', () => this.abort(new Error('the source ended the replication stream')));
-    session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, STATUS_INTERVAL_MS, {
+    session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, { statusIntervalMs: STATUS_INTERVAL_MS, inbound: this.options.inbound }, {
       xlogData: (payload) => this.receive(payload),
       keepalive: (walEnd) => {
         if (walEnd > this.progress.serverLsn) this.progress.serverLsn = walEnd;
@@ -134,7 +134,6 @@ export class ChangeStream {
     this.queue.push(transaction);
     this.queuedBytes += transaction.bytes;
     this.queuedInMemory += transaction.inMemory;
-    this.progress.oldestUnapplied ??= postgresTimeToDate(transaction.commitTime);
     if (!this.paused && this.queueAbove(1)) {
       this.paused = true;
       this.options.session.pause();
@@ -176,16 +175,37 @@ export class ChangeStream {
    * thrown: the caller decides whether to reconnect).
    */
   async run(until: (progress: StreamProgress) => boolean = () => false): Promise<void> {
-    while (!this.stopping) {
-      if (this.failure) throw this.failure;
-      if (until(this.progress)) return;
-      if (this.queue.length === 0) {
-        await this.advanceWhileIdle();
+    try {
+      while (!this.stopping) {
+        if (this.failure) throw this.failure;
         if (until(this.progress)) return;
-        await this.nextEvent(200);
-        continue;
+        if (this.queue.length === 0) {
+          await this.advanceWhileIdle();
+          if (until(this.progress)) return;
+          await this.nextEvent(200);
+          continue;
+        }
+        await this.applyBatch();
       }
-      await this.applyBatch();
+    } catch (error) {
+      // A failure reported from outside (a lost peer, a monitor check) may have been cured by
+      // closing the apply session, which fails the batch in flight: the first cause is the one.
+      throw this.failure ?? error;
+    }
+  }
+
+  /** Since when the apply has awaited the target (a batch, or an idle position, in flight); undefined otherwise. */
+  get targetBusySince(): number | undefined {
+    return this.busySince;
+  }
+
+  /** Work on the apply session, timed for the liveness check (sync/liveness.ts). */
+  private async onTarget<T>(work: () => Promise<T>): Promise<T> {
+    this.busySince = Date.now();
+    try {
+      return await work();
+    } finally {
+      this.busySince = undefined;
     }
   }
 
@@ -218,7 +238,7 @@ export class ChangeStream {
   private async applyBatch(): Promise<void> {
     const batch = this.takeBatch();
     const started = performance.now();
-    const result = await this.applier.apply(batch, this.progress.appliedLsn);
+    const result = await this.onTarget(() => this.applier.apply(batch, this.progress.appliedLsn));
     this.options.logger.debug(
       { transactions: result.transactions, rows: result.rows, ms: Math.round(performance.now() - started), queued: this.queue.length },
       'batch applied',
@@ -233,8 +253,6 @@ export class ChangeStream {
       this.progress.replayedBatches++;
       this.options.logger.info({ transactions: batch.length }, 'batch hit a constraint error when coalesced; replayed in source order');
     }
-    const next = this.queue.first;
-    this.progress.oldestUnapplied = next ? postgresTimeToDate(next.commitTime) : undefined;
     this.unflushed.push({ remote: result.endLsn, local: parseLsn(result.targetLsn) });
     this.appliedSinceIdleRecord = true;
   }
@@ -253,8 +271,10 @@ export class ChangeStream {
     if (now - this.lastIdleRecord < (this.appliedSinceIdleRecord ? IDLE_AFTER_BATCH_MS : IDLE_RECORD_INTERVAL_MS)) return;
     this.lastIdleRecord = now;
     this.appliedSinceIdleRecord = false;
-    await recordIdlePosition(this.options.target, formatLsn(server));
-    const { rows } = await this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    const { rows } = await this.onTarget(async () => {
+      await recordIdlePosition(this.options.target, formatLsn(server));
+      return this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    });
     this.progress.appliedLsn = server;
     this.unflushed.push({ remote: server, local: parseLsn(rows[0]!.lsn) });
     this.options.session.sendStatus(true);

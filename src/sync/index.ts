@@ -1,4 +1,5 @@
-export { sync, isTransient, FENCE_PREFIX } from './run.js';
+export { sync } from './run.js';
+export { isTransient, FENCE_PREFIX } from './streaming.js';
 export type { SyncOptions, SyncSummary, StopCause } from './run.js';
 export { migrationNames, defaultMigrationName, protocolFor, readSlot } from './source-setup.js';
 export type { MigrationNames, StreamProtocol } from './source-setup.js';

@@ -3,14 +3,21 @@ import type { Logger } from '../log/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { recordHeartbeat } from '../state/index.js';
 import type { ChangeStream } from './change-stream.js';
+import { applyConnectionLost, type LivenessTimings } from './liveness.js';
 import { readSlot, slotGoneError } from './source-setup.js';
+import { UnpublishedPartitionWatch } from './unpublished.js';
+import { PgferryError } from '../errors.js';
 
 export interface MonitorOptions {
   readonly source: pg.Client;
   readonly target: pg.Client;
   readonly slot: string;
+  readonly publication: string;
   readonly sourceMajor: number;
   readonly maxRetainedWal: number;
+  /** The apply session's backend on the target, watched for a dead connection (sync/liveness.ts). */
+  readonly applyPid: number;
+  readonly timings: LivenessTimings;
   readonly logger: Logger;
   readonly logEveryMs: number;
 }
@@ -18,7 +25,8 @@ export interface MonitorOptions {
 export interface Lag {
   readonly sourceLsn: Lsn;
   readonly lagBytes: number;
-  readonly lagSeconds: number;
+  /** Undefined while unknown (see SourcePositions). */
+  readonly lagSeconds: number | undefined;
   readonly transactionsPerSecond: number;
   readonly rowsPerSecond: number;
   readonly retainedWalBytes: number | undefined;
@@ -29,19 +37,23 @@ const WARN_AGAIN_MS = 5 * 60_000;
 
 /**
  * Once a second: how far behind the target is (bytes from the source's WAL position, seconds
- * from the oldest commit not applied), the rates, the WAL the slot holds on the source, and
+ * since the source was where the target is, see SourcePositions), the rates, the WAL the slot holds on the source, and
  * the acknowledgement of what the target has flushed. Written to the target for `status`.
  */
 export class Monitor {
   private readonly samples: Array<{ at: number; transactions: number; rows: number }> = [];
+  private readonly positions = new SourcePositions();
   private lastLog = 0;
   private lastWalWarning = 0;
+  private readonly partitions: UnpublishedPartitionWatch;
   latest: Lag | undefined;
 
   constructor(
     private readonly options: MonitorOptions,
     private readonly stream: ChangeStream,
-  ) {}
+  ) {
+    this.partitions = new UnpublishedPartitionWatch(options.source, options.publication, options.logger);
+  }
 
   async tick(): Promise<Lag> {
     const { source, target, slot } = this.options;
@@ -54,8 +66,22 @@ export class Monitor {
     const sourceLsn = parseLsn(rows[0]!.lsn);
     const slotInfo = await readSlot(source, slot, this.options.sourceMajor);
     if (!slotInfo.exists || slotInfo.lost) throw slotGoneError(slot, slotInfo);
-    const flushed = await target.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn');
-    this.stream.flushedUpTo(parseLsn(flushed.rows[0]!.lsn));
+    const busySince = this.stream.targetBusySince;
+    const { rows: targetRows } = await target.query<{ lsn: string; state: string | null; since_ms: number | null; present: boolean }>(
+      `SELECT pg_current_wal_flush_lsn()::text AS lsn, a.state, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS since_ms, a.pid IS NOT NULL AS present
+         FROM (SELECT 1) AS one LEFT JOIN pg_stat_activity a ON a.pid = $1`,
+      [this.options.applyPid],
+    );
+    const facts = targetRows[0]!;
+    this.stream.flushedUpTo(parseLsn(facts.lsn));
+    const stalled = applyConnectionLost(
+      busySince === undefined ? undefined : Date.now() - busySince,
+      facts.present ? { state: facts.state, sinceMs: facts.since_ms ?? 0 } : undefined,
+      this.options.timings,
+    );
+    if (stalled !== undefined && this.stream.targetBusySince === busySince) {
+      throw new PgferryError('connection', `target: ${stalled}`, { side: 'target', fix: 'check the network path to the target; sync reconnects by itself' });
+    }
 
     const now = Date.now();
     this.samples.push({ at: now, transactions: progress.transactions, rows: progress.rows });
@@ -66,7 +92,7 @@ export class Monitor {
     const lag: Lag = {
       sourceLsn,
       lagBytes,
-      lagSeconds: progress.oldestUnapplied ? Math.max(0, (now - progress.oldestUnapplied.getTime()) / 1000) : 0,
+      lagSeconds: this.positions.lagSeconds(sourceLsn, progress.appliedLsn, now),
       transactionsPerSecond: span > 0 ? (progress.transactions - first.transactions) / span : 0,
       rowsPerSecond: span > 0 ? (progress.rows - first.rows) / span : 0,
       retainedWalBytes: rows[0]!.retained === null ? undefined : Number(rows[0]!.retained),
@@ -80,6 +106,7 @@ export class Monitor {
       rowsPerSecond: lag.rowsPerSecond,
     });
     this.report(lag, now);
+    await this.partitions.look(now);
     return lag;
   }
 
@@ -99,11 +126,38 @@ export class Monitor {
       {
         appliedLsn: formatLsn(progress.appliedLsn),
         lagBytes: lag.lagBytes,
-        lagSeconds: Number(lag.lagSeconds.toFixed(3)),
+        lagSeconds: lag.lagSeconds === undefined ? null : Number(lag.lagSeconds.toFixed(3)),
         transactionsPerSecond: Math.round(lag.transactionsPerSecond),
         rowsPerSecond: Math.round(lag.rowsPerSecond),
       },
       'streaming',
     );
+  }
+}
+
+/**
+ * The source's WAL position as the monitor saw it, second by second, on this machine's clock.
+ * The lag in seconds is how long ago the source was where the target is now: it counts what
+ * the walsender has not even decoded or sent yet (a backlog the stream never saw), and it
+ * compares two readings of one clock, so no clock skew between machines enters it.
+ */
+export class SourcePositions {
+  /** Oldest first; the first is the last one the target had reached at the previous reading. */
+  private readonly samples: Array<{ readonly at: number; readonly lsn: Lsn }> = [];
+
+  /**
+   * Undefined while the target is still behind where the source stood at the first reading:
+   * how long ago the source was there is not known (a sync started on a backlog), and a
+   * cut-over must not take that for a small lag.
+   */
+  lagSeconds(sourceLsn: Lsn, appliedLsn: Lsn, now: number): number | undefined {
+    this.samples.push({ at: now, lsn: sourceLsn });
+    // Readings the target has passed tell nothing any more, but the newest of them: the source
+    // moved past the applied position after that one was taken.
+    while (this.samples.length >= 2 && this.samples[1]!.lsn <= appliedLsn) this.samples.shift();
+    if (sourceLsn <= appliedLsn) return 0;
+    const passed = this.samples[0]!;
+    if (passed.lsn > appliedLsn) return undefined;
+    return Math.max(0, (now - passed.at) / 1000);
   }
 }

@@ -18,8 +18,8 @@ export interface SyncPair {
   readonly target: Cluster;
   /** Rows of a query on one side. */
   rows<T extends pg.QueryResultRow>(cluster: Cluster, db: string, text: string, values?: unknown[]): Promise<T[]>;
-  /** A database of the same name on both servers, `schema` run on the source. */
-  freshDatabase(prefix: string, schema?: string): Promise<string>;
+  /** A database of the same name on both servers (UTF8 unless told), `schema` run on the source. */
+  freshDatabase(prefix: string, schema?: string, options?: { readonly encoding?: string }): Promise<string>;
   /** The arguments of `pgferry sync --until-caught-up` for `db`, plus `extra`. */
   syncArgs(db: string, extra?: readonly string[]): string[];
   /** `sync --until-caught-up`, which must exit 0; the slot is then checked against the target. */
@@ -74,13 +74,18 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
       return started().target;
     },
     async rows<T extends pg.QueryResultRow>(cluster: Cluster, db: string, text: string, values?: unknown[]): Promise<T[]> {
-      return cluster.withClient(db, async (client) => (await client.query<T>(text, values)).rows);
+      return cluster.withClient(db, async (client) => {
+        // A test may set timeouts on its database for pgferry to cope with; the checks must not trip on them.
+        await client.query('SET statement_timeout = 0');
+        return (await client.query<T>(text, values)).rows;
+      });
     },
-    async freshDatabase(prefix, schema) {
+    async freshDatabase(prefix, schema, options = {}) {
       const { source, target } = started();
-      const db = await source.createDatabase({ prefix });
+      const encoding = options.encoding ?? 'UTF8';
+      const db = await source.createDatabase({ prefix, encoding });
       used.push(db);
-      await target.sql('postgres', `CREATE DATABASE ${db} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+      await target.sql('postgres', `CREATE DATABASE ${db} TEMPLATE template0 ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C'`);
       if (schema) await source.sql(db, schema);
       return db;
     },

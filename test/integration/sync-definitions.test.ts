@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { spawnPgferry, stopSync, waitUntilStreaming } from '../harness/index.js';
 import { useSyncPair } from '../harness/sync-fixture.js';
 
 const PAIRS = [
@@ -51,6 +52,30 @@ for (const [from, to] of PAIRS) {
         await pair.assertSame(db);
       });
     }
+
+    it('says loudly that a partition created during sync is not streamed, naming it', async () => {
+      const db = await pair.cloned(
+        'newpart',
+        `CREATE TABLE ev (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO ev VALUES (1, '2024-06-01');`,
+      );
+      const sync = spawnPgferry(pair.syncArgs(db).filter((a) => a !== '--until-caught-up'));
+      try {
+        await waitUntilStreaming(pair.target, db, sync);
+        const partition = `CREATE TABLE ev_2025 PARTITION OF ev FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`;
+        await pair.target.sql(db, partition);
+        await pair.change(db, [partition, `INSERT INTO ev VALUES (2, '2025-06-01')`]);
+        const deadline = Date.now() + 30_000;
+        while (!/public\.ev_2025 \(of public\.ev\)/.test(sync.output())) {
+          assert.ok(Date.now() < deadline, `sync never said the new partition is not streamed:\n${sync.output().slice(-2000)}`);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        assert.match(sync.output(), /not streamed: rows written to them will be missing on the target/);
+      } finally {
+        await stopSync(sync);
+      }
+    });
 
     it('applies updates and deletes on both sides of a change of replica identity inside one transaction', async () => {
       const db = await pair.cloned('identity', `CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT g, 'v' || g FROM generate_series(1, 10) g;`);

@@ -94,6 +94,29 @@ for (const [from, to] of PAIRS) {
       await pair.assertSame(db);
     });
 
+    it('finds rows of a REPLICA IDENTITY FULL table by its primary key through the index, not by scanning the table per change', async () => {
+      const db = await pair.cloned(
+        'fullpk',
+        `CREATE TABLE f (id int PRIMARY KEY, v text, n int);
+         ALTER TABLE f REPLICA IDENTITY FULL;
+         INSERT INTO f SELECT g, md5(g::text), g FROM generate_series(1, 100000) g;`,
+      );
+      const scans = async () => {
+        const [row] = await pair.rows<{ n: string }>(pair.target, db, `SELECT seq_scan::text AS n FROM pg_stat_user_tables WHERE relid = 'public.f'::regclass`);
+        return Number(row?.n);
+      };
+      const before = await scans();
+      await pair.change(db, [
+        `DO $$BEGIN FOR i IN 1..300 LOOP UPDATE f SET v = 'changed', n = -n WHERE id = i * 97; COMMIT; END LOOP; END$$`,
+        `DO $$BEGIN FOR i IN 1..100 LOOP DELETE FROM f WHERE id = i * 89 + 1; COMMIT; END LOOP; END$$`,
+        `BEGIN; UPDATE f SET id = -id WHERE id = 5; UPDATE f SET v = NULL WHERE id = 6; COMMIT`,
+      ]);
+      await pair.sync(db);
+      await pair.assertSame(db);
+      const scanned = (await scans()) - before;
+      assert.ok(scanned < 20, `the target scanned the whole table ${scanned} times for 402 changes`);
+    });
+
     it('keeps two composite text keys apart that differ only in where a \\x01 byte sits', async () => {
       const db = await pair.cloned('kk', `CREATE TABLE kk (a text, b text, v int, PRIMARY KEY (a, b)); INSERT INTO kk VALUES ('x', E'\\x01y', 1), (E'x\\x01', 'y', 2);`);
       await pair.change(db, [`BEGIN; UPDATE kk SET v = 10 WHERE a = 'x' AND b = E'\\x01y'; DELETE FROM kk WHERE a = E'x\\x01' AND b = 'y'; COMMIT`]);
@@ -114,6 +137,21 @@ for (const [from, to] of PAIRS) {
         { id: 1, null_t: true },
         { id: 2, null_t: true },
       ]);
+    });
+
+    it('streams a SQL_ASCII source\'s UTF-8 text, and stops on bytes that are not UTF-8 instead of replacing them', async () => {
+      // (A clone refuses such bytes too: the source converts to UTF-8 for COPY, and checks them.)
+      const db = await pair.freshDatabase('ascii', `CREATE TABLE s (id int PRIMARY KEY, t text); INSERT INTO s VALUES (1, 'plain'), (2, 'café');`, { encoding: 'SQL_ASCII' });
+      await pair.sync(db);
+      await pair.change(db, [`INSERT INTO s VALUES (3, 'déjà vu in UTF-8')`]);
+      await pair.sync(db);
+      await pair.assertSame(db);
+      await pair.change(db, [`INSERT INTO s VALUES (4, E'caf\\xe9')`]);
+      const refused = await runPgferry(pair.syncArgs(db), {}, 60_000);
+      assert.notEqual(refused.code, 0, `sync carried bytes it cannot carry:\n${refused.stderr}`);
+      assert.match(refused.stderr, /walsender cannot send a change .*invalid byte sequence/);
+      assert.match(refused.stderr, /not UTF-8 \(a SQL_ASCII database\)/);
+      assert.deepEqual(await pair.rows(pair.target, db, 'SELECT id FROM s ORDER BY id'), [{ id: 1 }, { id: 2 }, { id: 3 }], 'nothing was altered to fit');
     });
 
     it('streams money printed under a source database lc_monetary that the target does not share', async (t) => {

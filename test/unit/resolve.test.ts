@@ -352,3 +352,35 @@ describe('resolveConnection: passwords', () => {
     assert.equal(scrubSecrets('x registered-from-env y'), 'x ****** y');
   });
 });
+
+describe('resolveConnection: TCP keepalives', () => {
+  test('on by default, first probe after a minute of silence', async () => {
+    const spec = await resolveConnection('source', 'host=h', isolated({}));
+    assert.equal(spec.keepalives, true);
+    assert.equal(spec.keepalivesIdleSeconds, 60);
+  });
+
+  test('keepalives=0 turns them off and keepalives_idle sets the first probe, in both spellings', async () => {
+    const off = await resolveConnection('source', 'host=h keepalives=0', isolated({}));
+    assert.equal(off.keepalives, false);
+    const idle = await resolveConnection('target', 'postgres://h/db?keepalives_idle=15&keepalives_interval=5&keepalives_count=3', isolated({}));
+    assert.equal(idle.keepalives, true);
+    assert.equal(idle.keepalivesIdleSeconds, 15);
+  });
+
+  test('a value libpq would refuse is bad usage, named with its fix', async () => {
+    for (const [text, keyword] of [
+      ['host=h keepalives=yes', 'keepalives'],
+      ['host=h keepalives_idle=-1', 'keepalives_idle'],
+      ['host=h keepalives_interval=abc', 'keepalives_interval'],
+      ['host=h keepalives_count=1.5', 'keepalives_count'],
+    ] as const) {
+      await assert.rejects(resolveConnection('source', text, isolated({})), (error: unknown) => {
+        assert.ok(error instanceof PgferryError && error.kind === 'usage', String(error));
+        assert.match(error.message, new RegExp(keyword));
+        assert.ok(error.fix, 'a fix is given');
+        return true;
+      });
+    }
+  });
+});

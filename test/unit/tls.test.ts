@@ -61,6 +61,8 @@ function spec(overrides: Partial<ConnectionSpec> = {}): ConnectionSpec {
     sslcert: undefined,
     sslkey: undefined,
     connectTimeoutSeconds: 10,
+    keepalives: true,
+    keepalivesIdleSeconds: 60,
     applicationName: 'pgferry',
     options: undefined,
     ...overrides,
