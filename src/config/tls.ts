@@ -15,14 +15,16 @@ export type TlsAttempt = { readonly tls: false } | { readonly tls: true; readonl
 export function tlsAttempts(spec: ConnectionSpec): TlsAttempt[] {
   // libpq ignores sslmode on Unix sockets: they never carry TLS.
   if (spec.host.startsWith('/') && spec.hostaddr === undefined) return [{ tls: false }];
-  const unverified: TlsAttempt = { tls: true, options: { ...clientCertificate(spec), rejectUnauthorized: false } };
+  // Made only for the modes that use it: it reads the client certificate and key, which a
+  // connection with sslmode=disable must not depend on.
+  const unverified = (): TlsAttempt => ({ tls: true, options: { ...clientCertificate(spec), rejectUnauthorized: false } });
   switch (spec.sslmode) {
     case 'disable':
       return [{ tls: false }];
     case 'allow':
-      return [{ tls: false }, unverified];
+      return [{ tls: false }, unverified()];
     case 'prefer':
-      return [unverified, { tls: false }];
+      return [unverified(), { tls: false }];
     case 'require':
       // libpq: with a root certificate at hand, `require` verifies the chain like verify-ca.
       return [verified(spec, false, true)];

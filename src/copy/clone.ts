@@ -3,6 +3,7 @@ import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type Q
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
+import { sleep } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, ensureCopyState, finishClone, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
@@ -173,7 +174,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       const outcome = await Promise.allSettled(workers);
       const failed = outcome.find((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failed) {
-        postData.cancel();
+        await postData.cancel(POST_DATA_SETTLE_MS);
         throw failed.reason;
       }
       await postData.drain();
@@ -391,6 +392,9 @@ async function retryOnDeadlock(work: () => Promise<void>, attempts = 5): Promise
  * post-data object it depends on exists. Objects that belong to no copied table (materialized
  * view indexes, grants, statistics) wait for the final post-data pass.
  */
+/** How long a failed copy waits for the index builds in flight before it closes their sessions. */
+const POST_DATA_SETTLE_MS = 10_000;
+
 class PostDataScheduler {
   private readonly loaded = new Set<string>();
   private readonly pending: SchemaObject[];
@@ -456,8 +460,13 @@ class PostDataScheduler {
     this.dispatch();
   }
 
-  cancel(): void {
+  /**
+   * Starts nothing more, and waits for what runs (at most `withinMs`): their sessions are
+   * closed next, and a statement cut off by that would only add noise to the real failure.
+   */
+  async cancel(withinMs: number): Promise<void> {
     this.cancelled = true;
+    await Promise.race([Promise.allSettled([...this.inFlight]), sleep(withinMs)]);
   }
 
   /** Waits for every object that can run now to finish; rethrows the first failure. */

@@ -46,16 +46,35 @@ export async function compareKeyless(lane: Lane, table: TableToVerify, hash: Has
     });
     buckets = [...new Set([...sb.keys(), ...tb.keys()])].filter((b) => sb.get(b) !== tb.get(b));
   }
-  const [sc, tc] = await both(lane, (side) => hashCounts(side, table, hash, buckets === null ? null : { mask, buckets }));
-  const differing = diffMultisets(sc, tc);
+  // The differing buckets are read a few at a time, and no more once enough rows are named:
+  // a big table that differs everywhere would otherwise bring every row's hash into memory.
+  const reads = buckets === null ? [null] : chunks(buckets, BUCKETS_PER_READ).map((some) => ({ mask, buckets: some }));
   const kept: HashCount[] = [];
   let copies = 0;
-  for (const d of differing) {
-    if (copies >= maxDifferences) break;
-    kept.push(d);
-    copies += Math.abs(d.source - d.target);
+  let truncated = false;
+  for (const [index, only] of reads.entries()) {
+    const [sc, tc] = await both(lane, (side) => hashCounts(side, table, hash, only));
+    const differing = diffMultisets(sc, tc);
+    for (const d of differing) {
+      if (copies >= maxDifferences) break;
+      kept.push(d);
+      copies += Math.abs(d.source - d.target);
+    }
+    if (copies >= maxDifferences) {
+      truncated = copies > maxDifferences || kept.length < differing.length || index < reads.length - 1;
+      break;
+    }
   }
-  return { sourceRows: s.rows, targetRows: t.rows, differing: kept, truncated: kept.length < differing.length || copies > maxDifferences };
+  return { sourceRows: s.rows, targetRows: t.rows, differing: kept, truncated };
+}
+
+/** Differing buckets read per query: about this many times ROWS_PER_BUCKET hashes per side. */
+const BUCKETS_PER_READ = 32;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 function bucketBits(rows: number): number {

@@ -272,3 +272,13 @@ describe('tlsAttempts: Unix sockets', () => {
     }
   });
 });
+
+describe('tlsAttempts: files only the modes that use them', () => {
+  test('sslmode=disable never reads the default client certificate or key, even unreadable ones', () => {
+    writeDefault('postgresql.crt', DUMMY_CLIENT);
+    // A directory where the key should be: reading it fails, whoever we are (root reads any file).
+    mkdirSync(join(home, '.postgresql', 'postgresql.key'));
+    assert.deepEqual(tlsAttempts(spec({ sslmode: 'disable' })), [{ tls: false }]);
+    assert.ok(usageFailure(spec({ sslmode: 'prefer' })).message.includes('postgresql.key'), 'prefer does read them');
+  });
+});
