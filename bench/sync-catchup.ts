@@ -34,7 +34,8 @@ const [source, target] = await startClusters([
 const env = { ...process.env, PGPASSWORD: source.password };
 const conn = ['-h', source.host, '-p', String(source.port), '-U', source.superuser];
 const sourceUrl = source.url('bench');
-const SYNC = ['sync', '--source', sourceUrl, '--target', target.url('ferry'), '--until-caught-up', '--json'];
+// Named, so the probe below can read the same publication (the default name carries a fingerprint of the target).
+const SYNC = ['sync', '--source', sourceUrl, '--target', target.url('ferry'), '--name', 'ferry', '--until-caught-up', '--json'];
 
 interface FerryRun {
   readonly seconds: number;

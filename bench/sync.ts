@@ -154,7 +154,7 @@ const [source, target] = await startClusters([
   { version: 15, settings: DURABLE },
 ]);
 const sourceUrl = () => source.url(SOURCE_DB);
-/** pgferry_target follows the source as migration "pgferry_target" (the default name: the target database's). */
+/** pgferry_target follows the source under the default migration name. */
 const SYNC = ['sync', '--source', sourceUrl(), '--target', target.url(FERRY_DB)];
 let follower: Pgferry | undefined;
 
