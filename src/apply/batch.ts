@@ -127,17 +127,36 @@ export class BatchApplier {
       const origin = { xid: transaction.xid, commitLsn: transaction.commitLsn };
       const inMemory = transaction.messagesInMemory();
       if (inMemory) {
-        for (const payload of inMemory) {
-          // Most messages need no I/O: awaiting only real promises keeps a backlog off the microtask queue.
-          const pending = this.take(payload, transaction.streamed, skip, origin, counts, coalescer, mode);
-          if (pending) await pending;
-        }
+        const pending = this.takeAll(inMemory, 0, transaction.streamed, skip, origin, counts, coalescer, mode);
+        if (pending) await pending;
       } else {
-        for await (const payload of transaction.messages()) await this.take(payload, transaction.streamed, skip, origin, counts, coalescer, mode);
+        for await (const block of transaction.messageBlocks()) await this.takeAll(block, 0, transaction.streamed, skip, origin, counts, coalescer, mode);
       }
     }
     await this.flush(coalescer);
     return counts;
+  }
+
+  /**
+   * The messages of a block from `from` on. Most need no I/O: the loop stays synchronous until a
+   * message returns a promise, and only then goes on after it, so a backlog of small
+   * transactions stays off the microtask queue.
+   */
+  private takeAll(
+    block: readonly Buffer[],
+    from: number,
+    streamed: boolean,
+    skip: boolean,
+    origin: ChangeOrigin,
+    counts: Counts,
+    coalescer: Coalescer,
+    mode: 'coalesced' | 'ordered',
+  ): Promise<void> | undefined {
+    for (let i = from; i < block.length; i++) {
+      const pending = this.take(block[i]!, streamed, skip, origin, counts, coalescer, mode);
+      if (pending) return pending.then(() => this.takeAll(block, i + 1, streamed, skip, origin, counts, coalescer, mode));
+    }
+    return undefined;
   }
 
   /** One message of a transaction: relations are learned, row changes coalesced (or applied, in order). */
@@ -328,15 +347,25 @@ export class ChangeRejected extends PgferryError {
     message: string,
     readonly sqlState: string | undefined,
     cause: unknown,
+    detail: string,
   ) {
     super('query', message, {
       side: 'target',
       fix: 'make the target accept the change (a constraint, trigger or column type that differs from the source), then run pgferry sync again: it continues from this transaction',
       cause,
+      detail,
     });
   }
 }
 
+/** The identifying columns of the changed row, by name only: their values are row data. */
+function identifyingColumns(change: RowChange): string {
+  const { table } = change;
+  if (table.identity.kind === 'key') return `key ${table.identity.columns.map((i) => table.columns[i]).join(', ')}`;
+  return 'the whole row';
+}
+
+/** The row's values, for --debug only. */
 function describeRow(change: RowChange): string {
   const { table } = change;
   const row: Tuple = change.kind === 'insert' ? change.newRow : change.kind === 'update' ? (change.oldRow ?? change.newRow) : change.oldRow;
@@ -346,10 +375,10 @@ function describeRow(change: RowChange): string {
 }
 
 function rejected(change: RowChange, error: unknown): ChangeRejected {
-  const key = describeRow(change);
   return new ChangeRejected(
-    `target: ${change.kind.toUpperCase()} on ${change.table.display} (${key}) from source transaction ${change.origin.xid} committed at ${formatLsn(change.origin.commitLsn)} was rejected: ${messageOf(error)}`,
+    `target: ${change.kind.toUpperCase()} on ${change.table.display} (by ${identifyingColumns(change)}) from source transaction ${change.origin.xid} committed at ${formatLsn(change.origin.commitLsn)} was rejected: ${messageOf(error)}`,
     sqlState(error),
     error,
+    `the rejected row (${change.kind}): ${describeRow(change)}`,
   );
 }

@@ -136,8 +136,12 @@ export class SpoolLog {
     }
   }
 
-  /** The messages in `extents`, in order; `keep` filters them. Everything asked for is written first. */
-  async *read(extents: readonly Extent[], keep: (payload: Buffer) => boolean): AsyncGenerator<Buffer> {
+  /**
+   * The messages in `extents`, in order, a read block's worth at a time (a reader then handles
+   * each block without an await per message); `keep` filters them. Everything asked for is
+   * written first.
+   */
+  async *read(extents: readonly Extent[], keep: (payload: Buffer) => boolean): AsyncGenerator<Buffer[]> {
     let index = 0;
     while (index < extents.length) {
       const segmentId = extents[index]!.segment;
@@ -155,7 +159,7 @@ export class SpoolLog {
     }
   }
 
-  private async *readExtent(handle: import('node:fs/promises').FileHandle, extent: Extent, keep: (payload: Buffer) => boolean): AsyncGenerator<Buffer> {
+  private async *readExtent(handle: import('node:fs/promises').FileHandle, extent: Extent, keep: (payload: Buffer) => boolean): AsyncGenerator<Buffer[]> {
     let position = extent.offset;
     const end = extent.offset + extent.length;
     let carry: Buffer | undefined;
@@ -171,13 +175,15 @@ export class SpoolLog {
       position += size;
       const data = carry === undefined ? block : Buffer.concat([carry, block]);
       let offset = 0;
+      const messages: Buffer[] = [];
       while (offset + 4 <= data.length) {
         const length = data.readUInt32BE(offset);
         if (offset + 4 + length > data.length) break;
         const payload = data.subarray(offset + 4, offset + 4 + length);
         offset += 4 + length;
-        if (keep(payload)) yield payload;
+        if (keep(payload)) messages.push(payload);
       }
+      if (messages.length > 0) yield messages;
       carry = offset < data.length ? data.subarray(offset) : undefined;
     }
     if (carry !== undefined) throw new Error(`spool: ${carry.length} bytes at the end of an extent are no whole message`);

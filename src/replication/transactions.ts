@@ -21,8 +21,11 @@ export interface SourceTransaction {
   readonly bytes: number;
   /** Of those bytes, the ones held in memory (the rest is in the spool log). */
   readonly inMemory: number;
-  /** The data messages, in source order, as many times as asked (a failed batch is replayed). */
-  messages(): AsyncIterable<Buffer>;
+  /**
+   * The data messages, in source order, as many times as asked (a failed batch is replayed), in
+   * blocks: from memory one block, from the spool one per read.
+   */
+  messageBlocks(): AsyncIterable<readonly Buffer[]>;
   /** The same messages when they are all in memory (no I/O, so no awaiting per message); else undefined. */
   messagesInMemory(): readonly Buffer[] | undefined;
   /** Frees memory and spool space once the transaction is applied. */
@@ -116,13 +119,13 @@ class TransactionBuffer implements SourceTransaction {
     return this;
   }
 
-  messages(): AsyncIterable<Buffer> {
+  messageBlocks(): AsyncIterable<readonly Buffer[]> {
     if (this.extents !== undefined) return this.budget.log.read(this.extents, (payload) => this.keep(payload));
     return this.fromMemory();
   }
 
-  private async *fromMemory(): AsyncGenerator<Buffer> {
-    for (const payload of this.memory) if (this.keep(payload)) yield payload;
+  private async *fromMemory(): AsyncGenerator<readonly Buffer[]> {
+    yield this.messagesInMemory()!;
   }
 
   messagesInMemory(): readonly Buffer[] | undefined {

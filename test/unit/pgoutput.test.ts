@@ -129,7 +129,7 @@ describe('transaction assembly', () => {
   };
   const collect = async (transaction: SourceTransaction) => {
     const values: unknown[] = [];
-    for await (const payload of transaction.messages()) {
+    for await (const block of transaction.messageBlocks()) for (const payload of block) {
       const decoded = decodePgoutput(payload, { inStream: transaction.streamed, abortInfo: false });
       if (decoded.tag === 'insert') values.push(decoded.newTuple[0]);
     }

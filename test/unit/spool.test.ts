@@ -6,7 +6,7 @@ const payload = (n: number, size = 100) => Buffer.alloc(size, n % 251);
 
 async function readAll(log: SpoolLog, extents: readonly Extent[]): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for await (const message of log.read(extents, () => true)) out.push(Buffer.from(message));
+  for await (const block of log.read(extents, () => true)) for (const message of block) out.push(Buffer.from(message));
   return out;
 }
 
