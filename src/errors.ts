@@ -16,12 +16,15 @@ export interface ErrorContext {
   side?: Side;
   fix?: string;
   cause?: unknown;
+  /** What helps a developer but may hold row values (personal data): printed with --debug only. */
+  detail?: string;
 }
 
 export class PgferryError extends Error {
   readonly kind: ErrorKind;
   readonly side: Side | undefined;
   readonly fix: string | undefined;
+  readonly detail: string | undefined;
 
   constructor(kind: ErrorKind, message: string, context: ErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
@@ -29,6 +32,7 @@ export class PgferryError extends Error {
     this.kind = kind;
     this.side = context.side;
     this.fix = context.fix;
+    this.detail = context.detail;
   }
 }
 

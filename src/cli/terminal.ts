@@ -24,6 +24,7 @@ export function reportError(error: unknown, debug: boolean): number {
     // One line for the problem and the way out; a fix that quotes SQL keeps its lines, indented.
     const [first, ...rest] = (error.fix ?? '').split('\n');
     printErr(`pgferry: ${error.message}${first ? ` — ${first}` : ''}\n${rest.map((line) => `    ${line}\n`).join('')}`);
+    if (debug && error.detail) printErr(`${error.detail}\n`);
     if (debug && error.cause instanceof Error && error.cause.stack) printErr(`${error.cause.stack}\n`);
     return exitCodeFor(error.kind);
   }
