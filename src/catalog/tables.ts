@@ -19,6 +19,12 @@ export interface TableInfo extends QualifiedName {
   /** The current role owns it or is a member of its owner (needed to publish it). */
   readonly owned: boolean;
   readonly owner: string;
+  /**
+   * Row-level security would hide rows of it from the current role: it is enabled, the role
+   * neither bypasses it (superuser, BYPASSRLS) nor owns the table, or the owner is forced
+   * under it too (FORCE ROW LEVEL SECURITY).
+   */
+  readonly rowSecurityHidesRows: boolean;
   readonly bytes: number;
   readonly estimatedRows: number;
 }
@@ -44,6 +50,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
     readable: boolean;
     owned: boolean;
     owner: string;
+    hidden_by_rls: boolean;
     bytes: string;
     estimated_rows: number;
   }>(`
@@ -54,6 +61,8 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid) AS has_identity_index,
            has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
            pg_has_role(c.relowner, 'USAGE') AS owned, pg_get_userbyid(c.relowner) AS owner,
+           c.relrowsecurity AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
+             AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) AS hidden_by_rls,
            CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) ELSE 0 END::text AS bytes,
            GREATEST(c.reltuples, 0)::float8 AS estimated_rows
       FROM pg_class c
@@ -77,6 +86,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
       readable: r.readable,
       owned: r.owned,
       owner: r.owner,
+      rowSecurityHidesRows: r.hidden_by_rls,
       bytes: Number(r.bytes),
       estimatedRows: r.estimated_rows,
     }))

@@ -73,7 +73,7 @@ export async function cutover(flags: CutoverCommandFlags): Promise<number> {
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const signals = abortOnSignals(log, 'interrupted: lifting the freeze if there is one; sync keeps running');
+  const signals = abortOnSignals(log, 'interrupted: lifting the freeze if there is one; sync keeps running', 'ignore');
   try {
     const report = await runCutover({ ...settings, source, target, filter: filterFrom(flags), logger: log, signal: signals.signal });
     printCutoverReport(report, flags.json === true, log);

@@ -4,7 +4,8 @@ import { createLogger } from '../log/index.js';
 import { addCutoverOptions, cutoverSettingsFrom, printCutoverReport, type CutoverFlags } from './cutover.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, parseChoice } from './options.js';
-import { addSyncOptions, printSyncSummary, stopOnSignals, syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync.js';
+import { abortOnSignals } from './signals.js';
+import { addSyncOptions, printSyncSummary, syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync.js';
 import { printOut } from './terminal.js';
 
 interface MigrateFlags extends SyncFlags, CutoverFlags {
@@ -27,7 +28,8 @@ export async function migrate(flags: MigrateFlags): Promise<number> {
   const when = parseChoice(flags.cutover, '--cutover', ['auto', 'manual'] as const);
   const settings = cutoverSettingsFrom(flags);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const signals = stopOnSignals(log);
+  // A second signal must not cut the cut-over's lift of the freeze short: it is ignored here.
+  const signals = abortOnSignals(log, 'stopping: sync stops cleanly, a cut-over under way lifts its freeze', 'ignore');
   try {
     const sync = await syncOptionsFrom({ ...flags, untilCaughtUp: false }, log, signals.signal);
     if (when === 'manual') log.info('--cutover manual: syncing until pgferry cutover is run against this target');

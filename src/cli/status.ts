@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolveConnection, withConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
-import { lastCutover, readSyncState, readSyncTables, stateTableExists, storedPlan, type CutoverRecord } from '../state/index.js';
+import { lastCutover, readSyncState, readSyncTables, stateTableExists, storedPlan, syncIsStreaming, type CutoverRecord } from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
 
@@ -17,9 +17,6 @@ export function statusCommand(): Command {
     .option('--target <conninfo>', 'target database: postgres:// URL or libpq "key=value" string (default: $PGFERRY_TARGET)')
     .option('--json', 'print as JSON');
 }
-
-/** A heartbeat older than this means no sync is writing it: lag figures are as of then. */
-const STALE_AFTER_SECONDS = 10;
 
 export async function status(flags: StatusFlags): Promise<number> {
   const target = await resolveConnection('target', flags.target);
@@ -48,8 +45,8 @@ export async function status(flags: StatusFlags): Promise<number> {
   for (const t of tables.values()) t.copy = t.unitsDone === t.units ? 'copied' : t.unitsDone > 0 ? 'copying' : 'pending';
   for (const s of streamed) Object.assign(entry(s.table), { inserted: s.inserted, updated: s.updated, deleted: s.deleted, truncated: s.truncated });
 
-  const heartbeatAge = state?.heartbeatAt ? (Date.now() - state.heartbeatAt.getTime()) / 1000 : undefined;
-  const live = heartbeatAge !== undefined && heartbeatAge < STALE_AFTER_SECONDS;
+  const heartbeatAge = state?.heartbeatAgeSeconds ?? undefined;
+  const live = syncIsStreaming(state);
   const phase = state ? state.phase : units.every((u) => u.done) ? 'cloned' : 'cloning';
   const json = {
     phase,
@@ -66,6 +63,7 @@ export async function status(flags: StatusFlags): Promise<number> {
     appliedTransactions: state?.appliedTransactions ?? 0,
     appliedRows: state?.appliedRows ?? 0,
     heartbeatAt: state?.heartbeatAt?.toISOString() ?? null,
+    problem: state?.problem ? { message: state.problem.text, at: state.problem.at.toISOString() } : null,
     fenceLsn: state?.fenceLsn ?? null,
     cutover: cutover
       ? {
@@ -89,9 +87,10 @@ export async function status(flags: StatusFlags): Promise<number> {
     ...(state
       ? [
           `applied      ${state.appliedLsn}${state.appliedAt ? ` at ${state.appliedAt.toISOString()}` : ''}`,
-          `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? '?' : json.lagSeconds.toFixed(1)} s${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
+          `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? 'unknown (catching up on a backlog older than sync\'s first look)' : `${json.lagSeconds.toFixed(1)} s`}${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
           `rate         ${Math.round(json.transactionsPerSecond ?? 0)} transactions/s, ${Math.round(json.rowsPerSecond ?? 0)} rows/s`,
           `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
+          ...(state.problem ? [`problem      ${state.problem.text} (at ${state.problem.at.toISOString()})`] : []),
         ]
       : []),
     ...(cutover ? [`cutover      ${describeCutover(cutover)}`] : []),

@@ -5,4 +5,4 @@ export type { ConnectionSpec, SslMode, PasswordSource } from './connection-spec.
 export { resolveConnection } from './resolve.js';
 export { connect, withConnection } from './connect.js';
 export type { Connection, SessionKind } from './connect.js';
-export { registerSecret, scrubSecrets, scrubPatterns } from './secrets.js';
+export { registerSecret, scrubSecrets, scrubPatterns, hidePasswordsFromProcessList } from './secrets.js';

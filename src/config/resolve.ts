@@ -54,6 +54,7 @@ export async function resolveConnection(
   }
   const params = parseConnectionString(text, side);
   registerSecret(params.password);
+
   const fromEnv = (key: keyof ConnectionParams): string | undefined => {
     const variable = ENVIRONMENT.find(([k]) => k === key)?.[1];
     const value = variable === undefined ? undefined : env[variable];

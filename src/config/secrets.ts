@@ -32,10 +32,26 @@ export function scrubSecrets(text: string): string {
   const secrets = [...registered].sort((a, b) => b.length - a.length);
   let out = text;
   for (const secret of secrets) {
-    out = out.split(secret).join(MASK);
-    // Percent-encoded forms appear in URLs a library might echo.
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret) out = out.split(encoded).join(MASK);
+    // The secret as written, percent-encoded (URLs a library might echo) and JSON-escaped (a
+    // log line is JSON: a password holding " or \ appears there escaped).
+    for (const form of new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])) out = out.split(form).join(MASK);
   }
   return scrubPatterns(out);
+}
+
+/**
+ * The process list shows a process's arguments to every user of the machine, for as long as it
+ * runs: a password in --source stays readable there for days of sync. The arguments are
+ * rewritten with every connection-string password masked (Node overwrites the argument memory
+ * the kernel shows; Linux and macOS). True when there was something to mask.
+ */
+export function hidePasswordsFromProcessList(argv: readonly string[]): boolean {
+  const masked = argv.map((arg) => scrubPatterns(arg));
+  if (masked.every((arg, i) => arg === argv[i])) return false;
+  try {
+    process.title = masked.join(' ');
+  } catch {
+    return false;
+  }
+  return true;
 }

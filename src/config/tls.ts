@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -59,10 +59,24 @@ function clientCertificate(spec: ConnectionSpec): ConnectionOptions {
   const certPath = spec.sslcert ?? (existsSync(defaultCert) ? defaultCert : undefined);
   if (certPath === undefined) return {};
   const keyPath = spec.sslkey ?? join(homedir(), '.postgresql', 'postgresql.key');
-  return {
-    cert: readTlsFile(spec, certPath, 'sslcert', 'client certificate'),
-    key: readTlsFile(spec, keyPath, 'sslkey', 'client key'),
-  };
+  const key = readTlsFile(spec, keyPath, 'sslkey', 'client key');
+  refuseExposedKey(spec, keyPath);
+  return { cert: readTlsFile(spec, certPath, 'sslcert', 'client certificate'), key };
+}
+
+/**
+ * libpq refuses a private key others may read: 0600 or less when the user owns it, 0640 or
+ * less when root does (a key shared with a group of services). pgferry does the same, so a
+ * key that works here works with psql and the other way round.
+ */
+function refuseExposedKey(spec: ConnectionSpec, path: string): void {
+  const stats = statSync(path);
+  const limit = stats.uid === 0 ? 0o640 : 0o600;
+  if ((stats.mode & 0o777 & ~limit) === 0) return;
+  throw new PgferryError('usage', `${spec.side}: private key file "${path}" has group or world access (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`, {
+    side: spec.side,
+    fix: `chmod 0600 ${path} (or 0640 if root owns it and a group needs it), as libpq requires`,
+  });
 }
 
 function readTlsFile(spec: ConnectionSpec, path: string, keyword: string, what: string): string {

@@ -3,14 +3,14 @@ import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type Q
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { sleep } from '../plumbing/index.js';
+import { setConfigSql, sleep, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, ensureCopyState, finishClone, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
-import { partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
+import { checkedPredicate, EXTENSION_ROWS_UNIT, extensionRowsUnit, partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
 import type { CopyProgress } from './progress.js';
 import { readSequenceValues, setSequenceValues } from './sequences.js';
-import { readPartitionParents, readSourceTables, readTargetColumns, splitFor, type SourceTable } from './source-tables.js';
+import { readExtensionConfigTables, readPartitionParents, readSourceTables, readTargetColumns, splitFor, type SourceTable } from './source-tables.js';
 
 export interface CloneOptions {
   readonly source: ConnectionSpec;
@@ -80,8 +80,12 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     await connection.client.query(setup);
     return connection.client;
   };
-  const TARGET_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false)`;
-  const SOURCE_SESSION = `SELECT set_config('search_path', '', false)`;
+  // Text COPY (tables with types binary COPY can't carry) prints values on the source and
+  // parses them on the target: both sessions pin the settings that text depends on.
+  // Row security off: a policy must never filter what is copied; a role subject to one gets
+  // an error naming the table instead (pgferry check names them beforehand).
+  const TARGET_SESSION = setConfigSql({ ...TEXT_VALUE_SETTINGS, search_path: '', synchronous_commit: 'off', row_security: 'off' });
+  const SOURCE_SESSION = setConfigSql({ ...TEXT_VALUE_SETTINGS, search_path: '', row_security: 'off' });
 
   try {
     const schema = await timed('read schema', () => readSourceSchema(options.source, scope));
@@ -113,11 +117,13 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       await planner.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
     }
 
-    const units = await planOrResume(admin, planner, sourceTables, options, resumed);
-    const byTable = new Map(sourceTables.map((t) => [t.qname, t]));
-    const targetColumns = await readTargetColumns(admin, sourceTables.map((t) => t.qname));
+    // The user's rows of extensions' configuration tables travel too (CREATE EXTENSION made the tables).
+    const copied = [...sourceTables, ...(await readExtensionConfigTables(planner, scope))];
+    const units = await planOrResume(admin, planner, copied, options, resumed);
+    const byTable = new Map(copied.map((t) => [t.qname, t]));
+    const targetColumns = await readTargetColumns(admin, copied.map((t) => t.qname));
     const jobsByTable = new Map<string, Omit<UnitCopy, 'unit'>>();
-    for (const t of sourceTables) {
+    for (const t of copied) {
       const onTarget = targetColumns.get(t.qname);
       if (!onTarget) throw new PgferryError('query', `target: table ${t.qname} is missing after pre-data`, { side: 'target' });
       const missing = t.columns.filter((c) => !onTarget.has(c.name));
@@ -132,14 +138,14 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
 
     const copyResults = new Map<string, { rows: number; bytes: number; seconds: number; units: number }>();
     const partitionParents = await readPartitionParents(planner);
-    const postData = new PostDataScheduler(applier, schema, sourceTables, partitionParents, options.logger);
+    const postData = new PostDataScheduler(applier, schema, copied, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
       const targets = await Promise.all(Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)));
       postData.start(targets);
       const pending = units.filter((u) => !u.done);
       const remaining = new Map<string, number>();
       for (const u of pending) remaining.set(u.table, (remaining.get(u.table) ?? 0) + 1);
-      for (const t of sourceTables) if (!remaining.has(t.qname)) postData.tableLoaded(t);
+      for (const t of copied) if (!remaining.has(t.qname)) postData.tableLoaded(t);
       options.progress.start(pending.reduce((sum, u) => sum + u.estimatedBytes, 0), pending.length);
       const queue = [...pending];
       // A failed index or key stops the copy too: there is no point copying for hours first.
@@ -158,7 +164,9 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
             const side = (error as { side?: 'source' | 'target' }).side ?? 'target';
             throw new PgferryError('query', `${side}: copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`, {
               side,
-              fix: 'fix the cause and run pgferry clone again with --resume: finished tables are kept',
+              fix: isRowSecurityError(error)
+                ? `the ${side} role is subject to the table's row-level security, which would hide rows: ALTER ROLE … BYPASSRLS (as a superuser), or ALTER TABLE ${unit.table} NO FORCE ROW LEVEL SECURITY if the role owns it; then run pgferry clone again with --resume`
+                : 'fix the cause and run pgferry clone again with --resume: finished tables are kept',
               cause: error,
             });
           }
@@ -227,7 +235,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
   }
 }
 
-const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false),
+const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('synchronous_commit', 'off', false), set_config('row_security', 'off', false),
                               set_config('maintenance_work_mem', '256MB', false)`;
 
 const RESUME_NOTE =
@@ -298,18 +306,31 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
  * ranges would copy it twice. A half-done split table is therefore emptied and its ranges
  * copied again at the new snapshot; finished tables are kept.
  */
-async function planOrResumeFromStore(admin: pg.Client, bytesOf: ReadonlyMap<string, number>): Promise<PlannedUnit[]> {
+async function planOrResumeFromStore(admin: pg.Client, tables: ReadonlyMap<string, SourceTable>): Promise<PlannedUnit[]> {
   const stored = await storedPlan(admin);
   const counts = new Map<string, number>();
   for (const u of stored) counts.set(u.table, (counts.get(u.table) ?? 0) + 1);
   return stored.map((u) => ({
     table: u.table,
     unit: u.unit,
-    predicate: u.predicate,
+    predicate: storedRange(u.predicate, tables.get(u.table)?.intKey),
     whole: u.unit === 'whole',
-    estimatedBytes: (bytesOf.get(u.table) ?? 0) / (counts.get(u.table) ?? 1),
+    // Taken from the source again, never from the stored plan.
+    ...(u.unit === EXTENSION_ROWS_UNIT ? { rowFilter: tables.get(u.table)?.extensionRows?.filter ?? '' } : {}),
+    estimatedBytes: (tables.get(u.table)?.bytes ?? 0) / (counts.get(u.table) ?? 1),
     done: u.done,
   }));
+}
+
+function storedRange(predicate: string | null, intKey: string | undefined): string | null {
+  try {
+    return checkedPredicate(predicate, intKey);
+  } catch (error) {
+    throw new PgferryError('usage', `target: ${messageOf(error)} (pgferry.copy_units was changed by hand?)`, {
+      side: 'target',
+      fix: 'run pgferry clone --drop-existing to copy again with a new plan',
+    });
+  }
 }
 
 async function restartHalfDoneSplitTables(admin: pg.Client): Promise<void> {
@@ -338,7 +359,6 @@ async function planOrResume(
   options: CloneOptions,
   resumed: boolean,
 ): Promise<PlannedUnit[]> {
-  const bytesOf = new Map(tables.map((t) => [t.qname, t.bytes]));
   if (resumed) {
     const stored = await storedPlan(admin);
     const planned = new Set(stored.map((u) => u.table));
@@ -352,16 +372,19 @@ async function planOrResume(
       );
     }
     await restartHalfDoneSplitTables(admin);
-    return planOrResumeFromStore(admin, bytesOf);
+    return planOrResumeFromStore(admin, new Map(tables.map((t) => [t.qname, t])));
   }
 
   const major = await serverMajor(planner);
   const toCopy: TableToCopy[] = [];
-  for (const t of tables) {
+  for (const t of tables.filter((t) => t.extensionRows === undefined)) {
     const parts = partsFor(t.bytes, options.splitThreshold);
     toCopy.push({ qname: t.qname, bytes: t.bytes, splitBy: await splitFor(planner, t, parts, major) });
   }
-  const units = planUnits(toCopy, options.splitThreshold);
+  const units = [
+    ...planUnits(toCopy, options.splitThreshold),
+    ...tables.flatMap((t) => (t.extensionRows ? [extensionRowsUnit(t.qname, t.extensionRows.filter, t.bytes)] : [])),
+  ];
   await startClone(admin, units.map((u, position) => ({ table: u.table, unit: u.unit, position, predicate: u.predicate })));
   return units.map((u) => ({ ...u, done: false }));
 }
@@ -531,4 +554,10 @@ class PostDataScheduler {
       });
     this.inFlight.add(task);
   }
+}
+
+/** The server refused a query because row-level security would have filtered it (row_security = off). */
+export function isRowSecurityError(error: unknown): boolean {
+  const cause = (error as { cause?: unknown }).cause ?? error;
+  return (cause as { code?: unknown }).code === '42501' && /row-level security/.test(messageOf(cause));
 }

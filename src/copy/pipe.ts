@@ -45,10 +45,14 @@ export async function copyUnit(
     await target.query('BEGIN');
     failedSide = undefined;
     if (unit.whole) await target.query(`TRUNCATE ONLY ${unit.table}`);
+    // An extension's shipped rows stay; the user's rows are replaced (a resumed copy repeats them).
+    if (unit.rowFilter !== undefined) await target.query(`DELETE FROM ONLY ${unit.table} ${unit.rowFilter}`);
     const sql =
-      unit.predicate === null
-        ? `COPY ${unit.table} (${columns}) TO STDOUT (FORMAT ${format})`
-        : `COPY (SELECT ${columns} FROM ONLY ${unit.table} WHERE ${unit.predicate}) TO STDOUT (FORMAT ${format})`;
+      unit.rowFilter !== undefined
+        ? `COPY (SELECT ${columns} FROM ONLY ${unit.table} ${unit.rowFilter}) TO STDOUT (FORMAT ${format})`
+        : unit.predicate === null
+          ? `COPY ${unit.table} (${columns}) TO STDOUT (FORMAT ${format})`
+          : `COPY (SELECT ${columns} FROM ONLY ${unit.table} WHERE ${unit.predicate}) TO STDOUT (FORMAT ${format})`;
     const reader = source.query(copyTo(sql));
     const writer = target.query(copyFrom(`COPY ${unit.table} (${columns}) FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`));
     // Which side failed first decides what the error says.

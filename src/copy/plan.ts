@@ -27,6 +27,18 @@ export interface CopyUnit {
   readonly estimatedBytes: number;
   /** Only a whole-table unit may TRUNCATE and COPY FREEZE. */
   readonly whole: boolean;
+  /**
+   * The user's rows of an extension's configuration table (SourceTable.extensionRows): they
+   * replace those rows on the target (deleted by the same filter first), never the table.
+   */
+  readonly rowFilter?: string;
+}
+
+/** The one unit of an extension's configuration table. */
+export const EXTENSION_ROWS_UNIT = 'extension rows';
+
+export function extensionRowsUnit(table: string, filter: string, bytes: number): CopyUnit {
+  return { table, unit: EXTENSION_ROWS_UNIT, predicate: null, estimatedBytes: bytes, whole: false, rowFilter: filter };
 }
 
 /** At most this many ranges per table: past it, per-unit overhead outweighs balance. */
@@ -85,4 +97,32 @@ function unitsOf(t: TableToCopy, threshold: number): CopyUnit[] {
       whole: false,
     };
   });
+}
+
+const RANGE_PART = /^(ctid|"(?:[^"]|"")+") (>=|<) (?:'\((\d+),0\)'::tid|(-?\d+))$/;
+
+/**
+ * A range read back from the target's state, before it runs as SQL on the source: only the
+ * two shapes planUnits writes (TID bounds, or integer bounds on the table's own key column)
+ * are accepted, rebuilt from their numbers; anything else is refused. Whoever can write to the
+ * target's pgferry schema must not be able to run SQL on the source.
+ */
+export function checkedPredicate(stored: string | null, intKey: string | undefined): string | null {
+  if (stored === null) return null;
+  const parts = stored.split(' AND ');
+  if (parts.length > 2) return refuse(stored);
+  const rebuilt = parts.map((part) => {
+    const match = RANGE_PART.exec(part);
+    if (!match) return refuse(stored);
+    const [, column, operator, page, value] = match;
+    if (column === 'ctid' && page !== undefined) return `ctid ${operator} '(${Number(page)},0)'::tid`;
+    if (column !== 'ctid' && value !== undefined && column === intKey) return `${column} ${operator} ${BigInt(value)}`;
+    return refuse(stored);
+  });
+  const predicate = rebuilt.join(' AND ');
+  return predicate === stored ? predicate : refuse(stored);
+}
+
+function refuse(stored: string): never {
+  throw new Error(`the stored copy plan holds a range pgferry never writes: ${JSON.stringify(stored.slice(0, 200))}`);
 }

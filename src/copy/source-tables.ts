@@ -17,6 +17,12 @@ export interface SourceTable extends QualifiedName {
   readonly columns: readonly CopyColumn[];
   /** A single-column integer primary key, for key ranges on servers without TID range scans. */
   readonly intKey: string | undefined;
+  /**
+   * An extension's configuration table (pg_extension_config_dump): CREATE EXTENSION on the
+   * target makes it with the rows the extension ships; only the rows this filter selects (the
+   * source's extcondition, a WHERE clause, or '' for every row) are the user's, and copied.
+   */
+  readonly extensionRows?: { readonly extension: string; readonly filter: string };
 }
 
 /**
@@ -76,6 +82,46 @@ export async function readSourceTables(client: pg.Client, scope: Scope): Promise
     pages: Number(t.pages),
     columns: byTable.get(t.oid) ?? [],
     intKey: t.int_key ?? undefined,
+  }));
+}
+
+/**
+ * The configuration tables of the source's extensions, in scope: the rows users add to them
+ * (PostGIS's spatial_ref_sys SRIDs, pg_partman's part_config, pg_cron's jobs) are user data that
+ * pg_dump carries and CREATE EXTENSION does not. The filter is the source's own catalog text,
+ * as pg_dump uses it.
+ */
+export async function readExtensionConfigTables(client: pg.Client, scope: Scope): Promise<SourceTable[]> {
+  const { rows } = await client.query<{ extension: string; schema: string; name: string; qname: string; bytes: string; pages: string; filter: string }>(`
+    SELECT e.extname AS extension, n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
+           pg_table_size(c.oid)::text AS bytes, (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS pages,
+           coalesce(x.condition, '') AS filter
+      FROM pg_extension e
+     CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS x(relid, condition)
+      JOIN pg_class c ON c.oid = x.relid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r'
+     ORDER BY 4`);
+  const tables = rows.filter((r) => scope.includes(r));
+  if (tables.length === 0) return [];
+  const generated = (await serverMajor(client)) >= 12 ? `a.attgenerated = ''` : 'true';
+  const columns = await client.query<{ qname: string; name: string; type: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS qname, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE format('%I.%I', n.nspname, c.relname) = ANY ($1) AND a.attnum > 0 AND NOT a.attisdropped AND ${generated}
+      ORDER BY a.attrelid, a.attnum`,
+    [tables.map((t) => t.qname)],
+  );
+  return tables.map((t) => ({
+    schema: t.schema,
+    name: t.name,
+    qname: t.qname,
+    bytes: Number(t.bytes),
+    pages: Number(t.pages),
+    // Text COPY: the rows are few, and their types are the extension's own.
+    columns: columns.rows.filter((c) => c.qname === t.qname).map((c) => ({ name: c.name, type: c.type, binarySafe: false })),
+    intKey: undefined,
+    extensionRows: { extension: t.extension, filter: t.filter },
   }));
 }
 

@@ -1,8 +1,10 @@
 import type pg from 'pg';
 import type { Scope } from '../catalog/index.js';
+import { sleep } from '../plumbing/index.js';
 import type { FreezeMode, FreezeRecord } from '../state/index.js';
 import { drainSessions, type DrainReport } from './drain.js';
-import { freezeReadOnly, liftReadOnly, previousReadOnly } from './read-only.js';
+import { freezeReadOnly, liftReadOnly, previousReadOnly, readOnlyEscapes } from './read-only.js';
+import { PgferryError } from '../errors.js';
 import { applyRevoke, liftRevoke, planRevoke } from './revoke.js';
 
 export type { FreezeMode } from '../state/index.js';
@@ -14,8 +16,16 @@ export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: rea
   const { rows } = await source.query<{ db: string }>('SELECT current_database() AS db');
   const database = rows[0]!.db;
   switch (mode) {
-    case 'read-only':
+    case 'read-only': {
+      const escapes = await readOnlyEscapes(source);
+      if (escapes.length > 0) {
+        throw new PgferryError('usage', `source: a read-only freeze would not hold: ${escapes.join('; ')}`, {
+          side: 'source',
+          fix: 'apply the fixes named, or use --freeze revoke --roles <the application roles>; nothing was frozen',
+        });
+      }
       return { mode, database, previousReadOnly: await previousReadOnly(source), revoked: [], roles };
+    }
     case 'revoke':
       return { mode, database, previousReadOnly: null, revoked: await planRevoke(source, roles, scope), roles };
     case 'none':
@@ -57,14 +67,25 @@ export async function liftFreeze(source: pg.Client, record: Pick<FreezeRecord, '
 
 /**
  * Sessions opened during a read-only freeze keep their read-only default after it is lifted.
- * Ending the idle ones makes pools reconnect writable; those inside a transaction are left alone.
+ * Ending them makes pools reconnect writable. One inside a transaction is not cut off: it is
+ * waited for (up to `withinMs`) and ended once idle. Returns how many were ended, and how many
+ * were still inside a transaction at the end.
  */
-export async function endSessionsOpenedDuringFreeze(source: pg.Client, frozenAt: string, spare: readonly number[]): Promise<number> {
-  const { rows } = await source.query<{ n: number }>(
-    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND backend_type = 'client backend' AND state = 'idle'
-        AND pid <> pg_backend_pid() AND pid <> ALL($2::int[]) AND backend_start >= $1::timestamptz`,
-    [frozenAt, spare],
-  );
-  return rows[0]?.n ?? 0;
+export async function endSessionsOpenedDuringFreeze(source: pg.Client, frozenAt: string, spare: readonly number[], withinMs = 0): Promise<{ ended: number; left: number }> {
+  const deadline = Date.now() + withinMs;
+  let ended = 0;
+  for (;;) {
+    const { rows } = await source.query<{ ended: number; left: number }>(
+      `SELECT count(*) FILTER (WHERE state = 'idle' AND pg_terminate_backend(pid))::int AS ended,
+              count(*) FILTER (WHERE state IS DISTINCT FROM 'idle')::int AS left
+         FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_type = 'client backend'
+          AND pid <> pg_backend_pid() AND pid <> ALL($2::int[]) AND backend_start >= $1::timestamptz`,
+      [frozenAt, spare],
+    );
+    ended += rows[0]?.ended ?? 0;
+    const left = rows[0]?.left ?? 0;
+    if (left === 0 || Date.now() >= deadline) return { ended, left };
+    await sleep(200);
+  }
 }

@@ -72,12 +72,49 @@ export async function applyRevoke(source: pg.Client, roles: readonly string[], r
   }
 }
 
+/**
+ * What was revoked, as read back from the target's state, checked before any of it becomes SQL
+ * on the source: each object must be a table or sequence the source has (named again by the
+ * source itself), each privilege one a freeze revokes. Whoever can write to the target's
+ * pgferry schema must not be able to run SQL on the source.
+ */
+async function checkedRevoked(source: pg.Client, revoked: readonly RevokedPrivilege[]): Promise<Array<RevokedPrivilege & { readonly on: string }>> {
+  const problems: string[] = [];
+  const checked: Array<RevokedPrivilege & { readonly on: string }> = [];
+  for (const r of revoked) {
+    const allowed = r.kind === 'table' ? TABLE_WRITES : r.kind === 'sequence' ? SEQUENCE_WRITES : [];
+    const badPrivilege = r.privileges.find((p) => !allowed.includes(p.replace(/\*$/, '')));
+    const { rows } = await source
+      .query<{ object: string; relkind: string }>(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS object, c.relkind::text AS relkind
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`,
+        [r.object],
+      )
+      .catch(() => ({ rows: [] as Array<{ object: string; relkind: string }> }));
+    const found = rows[0];
+    const kindMatches = found !== undefined && (r.kind === 'sequence' ? found.relkind === 'S' : found.relkind === 'r' || found.relkind === 'p');
+    if (badPrivilege !== undefined || !kindMatches || found.object !== r.object) {
+      problems.push(JSON.stringify({ role: r.role, kind: r.kind, object: r.object, privileges: r.privileges }).slice(0, 200));
+      continue;
+    }
+    checked.push({ ...r, on: `${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${found.object}` });
+  }
+  if (problems.length > 0) {
+    throw new PgferryError('usage', `target: the recorded freeze holds privileges no freeze revokes, or objects the source does not have: ${problems.join('; ')} (pgferry.cutover was changed by hand?)`, {
+      side: 'target',
+      fix: 'nothing was granted; give the application its privileges back by hand on the source, then mark the freeze lifted (or drop the pgferry schema on the target)',
+    });
+  }
+  return checked;
+}
+
 /** Gives back exactly what was revoked, grant options included. */
 export async function liftRevoke(source: pg.Client, revoked: readonly RevokedPrivilege[]): Promise<void> {
+  const checked = await checkedRevoked(source, revoked);
   await source.query('BEGIN');
   try {
-    for (const r of revoked) {
-      const on = `${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${r.object}`;
+    for (const r of checked) {
+      const on = r.on;
       const plain = r.privileges.filter((p) => !p.endsWith('*'));
       const grantable = r.privileges.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
       if (plain.length > 0) await source.query(`GRANT ${plain.join(', ')} ON ${on} TO ${quoteIdent(r.role)}`);

@@ -4,6 +4,7 @@ import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
+import { closeClient, destroyClient, sleep, withDeadline } from '../plumbing/index.js';
 import { formatLsn, parseLsn } from '../replication/index.js';
 import { ensureCutoverState, readSyncState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, withdrawSyncStop, type FreezeMode } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
@@ -183,7 +184,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       const downtimeMs = round(performance.now() - frozenFrom);
       done = { downtimeMs, fenceLsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStart };
     } catch (error) {
-      const lifted = await unfreezeAfterFailure(sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
+      const lifted = await unfreezeAfterFailure(options, sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
       if (error instanceof LateWritesFound) {
         // Sync has stopped: it must be able to start again to carry what the source committed.
         const reopened = await withdrawSyncStop(target.client).then(
@@ -269,7 +270,18 @@ interface Lifted {
   readonly problem?: string;
 }
 
+/** How long a failed cut-over keeps trying to lift its freeze (the source may be restarting). */
+const LIFT_WITHIN_MS = 30_000;
+
+/**
+ * Lifts the freeze after a failure, whatever broke: the session the cut-over used may be the
+ * thing that failed (a network cut, a terminated backend, a failover), so each try after the
+ * first opens a fresh session, until LIFT_WITHIN_MS. The outcome is recorded on the target the
+ * same way, through a fresh session if need be; then sessions opened during the freeze are
+ * ended as they become idle, so they reconnect writable.
+ */
 async function unfreezeAfterFailure(
+  options: CutoverOptions,
   source: pg.Client,
   target: pg.Client,
   cutoverId: number,
@@ -278,19 +290,61 @@ async function unfreezeAfterFailure(
   spare: readonly number[],
   log: Logger,
 ): Promise<Lifted> {
-  try {
+  if (plan.mode === 'none') return { ok: true };
+  const lifted = await onSourceUntilDone(options, source, log, async (client) => {
     // A transaction left open by the failed step would hold the lift.
-    await source.query('ROLLBACK').catch(() => undefined);
-    await liftFreeze(source, plan);
-    await recordUnfrozen(target, cutoverId).catch(() => undefined);
-    await recordCutoverOutcome(target, cutoverId, { outcome: 'failed', fenceLsn: undefined, downtimeMs: undefined }).catch(() => undefined);
+    await client.query('ROLLBACK').catch(() => undefined);
+    await liftFreeze(client, plan);
     if (plan.mode === 'read-only' && frozenAt !== undefined) {
-      const ended = await endSessionsOpenedDuringFreeze(source, frozenAt, spare).catch(() => 0);
-      if (ended > 0) log.info({ sessions: ended }, 'ended idle sessions opened during the freeze, so they reconnect writable');
+      const { ended, left } = await endSessionsOpenedDuringFreeze(client, frozenAt, spare, SESSIONS_SETTLE_MS);
+      if (ended > 0) log.info({ sessions: ended }, 'ended sessions opened during the freeze, so they reconnect writable');
+      if (left > 0) log.warn({ sessions: left }, 'sessions opened during the freeze are still in a transaction: they stay read-only until they reconnect');
     }
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, problem: messageOf(error) };
+  });
+  await onTargetOnce(options, target, async (client) => {
+    if (lifted.ok) await recordUnfrozen(client, cutoverId);
+    await recordCutoverOutcome(client, cutoverId, { outcome: 'failed', fenceLsn: undefined, downtimeMs: undefined });
+  }).catch((error: unknown) => log.warn({ error: messageOf(error) }, 'could not record the failed cut-over on the target'));
+  return lifted;
+}
+
+/** How long the sessions opened during a lifted freeze are waited for, to end them once idle. */
+const SESSIONS_SETTLE_MS = 10_000;
+
+async function onSourceUntilDone(options: CutoverOptions, first: pg.Client, log: Logger, work: (client: pg.Client) => Promise<void>): Promise<Lifted> {
+  const deadline = Date.now() + LIFT_WITHIN_MS;
+  let problem = '';
+  for (let attempt = 1; ; attempt++) {
+    let fresh: pg.Client | undefined;
+    try {
+      if (attempt === 1) await withDeadline(work(first), 10_000, 'lifting the freeze', () => destroyClient(first));
+      else {
+        fresh = (await connect(options.source)).client;
+        await writableSession(fresh);
+        await withDeadline(work(fresh), 10_000, 'lifting the freeze');
+      }
+      return { ok: true };
+    } catch (error) {
+      problem = messageOf(error);
+      log.warn({ error: problem, attempt }, 'could not lift the freeze yet; trying again on a fresh session');
+    } finally {
+      if (fresh) await closeClient(fresh);
+    }
+    if (Date.now() >= deadline) return { ok: false, problem };
+    await sleep(Math.min(2000, 250 * attempt));
+  }
+}
+
+async function onTargetOnce(options: CutoverOptions, first: pg.Client, work: (client: pg.Client) => Promise<void>): Promise<void> {
+  try {
+    await withDeadline(work(first), 10_000, 'recording on the target', () => destroyClient(first));
+  } catch {
+    const fresh = (await connect(options.target)).client;
+    try {
+      await withDeadline(work(fresh), 10_000, 'recording on the target');
+    } finally {
+      await closeClient(fresh);
+    }
   }
 }
 

@@ -1,21 +1,13 @@
 import type pg from 'pg';
 import { PgferryError } from '../errors.js';
 import { parseLsn } from '../replication/index.js';
-import { readSyncState, requestSyncStop, type SyncState } from '../state/index.js';
+import { HEARTBEAT_FRESH_SECONDS, readSyncState, requestSyncStop, syncIsStreaming, type SyncState } from '../state/index.js';
 import type { Fence } from './fence.js';
 
 /**
  * The cut-over's view of a sync running in another process, read from the target's `pgferry`
  * schema: the only channel the two share, so they can run on different machines.
  */
-
-/** A heartbeat older than this means no sync is streaming (it writes one every second). */
-const HEARTBEAT_FRESH_SECONDS = 5;
-
-/** Sync is streaming right now: its phase says so and its heartbeat is recent. */
-function streamingNow(state: SyncState): boolean {
-  return state.phase === 'streaming' && state.heartbeatAgeSeconds !== null && state.heartbeatAgeSeconds <= HEARTBEAT_FRESH_SECONDS;
-}
 
 /** Refuses to start a cut-over with no sync streaming into the target: nothing would apply the fence. */
 export async function assertSyncStreaming(target: pg.Client): Promise<SyncState> {
@@ -32,7 +24,7 @@ export async function assertSyncStreaming(target: pg.Client): Promise<SyncState>
       fix: 'point the application at the target; run pgferry cleanup to remove the slot, publication and state',
     });
   }
-  if (!streamingNow(state)) {
+  if (!syncIsStreaming(state)) {
     const age = state.heartbeatAgeSeconds;
     throw new PgferryError('usage', `target: pgferry sync is not running (phase ${state.phase}${age === null ? '' : `, last heartbeat ${age.toFixed(0)} s ago`})`, {
       side: 'target',
@@ -49,7 +41,7 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
   for (;;) {
     const state = await readSyncState(target);
     last = { lag: state?.lagSeconds ?? null, age: state?.heartbeatAgeSeconds ?? null };
-    if (state && streamingNow(state) && state.lagSeconds !== null && state.lagSeconds <= maxLagSeconds) return state.lagSeconds;
+    if (state && syncIsStreaming(state) && state.lagSeconds !== null && state.lagSeconds <= maxLagSeconds) return state.lagSeconds;
     if (Date.now() > deadline || signal?.aborted) {
       throw new PgferryError('query', `target: sync did not get within ${maxLagSeconds} s of the source in ${(timeoutMs / 1000).toFixed(0)} s (lag ${last.lag === null ? 'unknown' : `${last.lag.toFixed(1)} s`}${last.age !== null && last.age > HEARTBEAT_FRESH_SECONDS ? `, no heartbeat for ${last.age.toFixed(0)} s: is sync running?` : ''})`, {
         side: 'target',

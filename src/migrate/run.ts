@@ -1,7 +1,7 @@
 import { connect } from '../config/index.js';
 import { cutover, type CutoverOptions, type CutoverReport } from '../cutover/index.js';
 import { sync, type SyncOptions, type SyncSummary } from '../sync/index.js';
-import { readSyncState } from '../state/index.js';
+import { readSyncState, syncIsStreaming } from '../state/index.js';
 
 export interface MigrateOptions {
   /** Sync's options; its signal stops the whole migration cleanly. */
@@ -61,7 +61,7 @@ async function waitUntilStreaming(options: SyncOptions, over: () => boolean): Pr
     for (;;) {
       if (over()) return false;
       const state = await readSyncState(client).catch(() => undefined);
-      if (state?.phase === 'streaming' && state.heartbeatAt !== null) return true;
+      if (syncIsStreaming(state)) return true;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   } finally {

@@ -5,3 +5,4 @@
 export { sleep, pollUntil, withDeadline, DeadlineExceeded } from './time.js';
 export type { PollOptions } from './time.js';
 export { closeClient, destroyClient } from './sessions.js';
+export { TEXT_VALUE_SETTINGS, setConfigSql } from './value-settings.js';

@@ -2,25 +2,20 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
+import { TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { CopyBothQuery } from './copy-both.js';
 import { evaluateInbound, type InboundTimings } from './liveness.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
 
 /**
  * Settings of the walsender that decodes for pgferry. pgoutput prints every value with the
- * output function of its type in that session, so these decide the text pgferry receives:
- * ISO dates, PostgreSQL interval style and floats printed exactly parse the same on any target;
- * money is printed without a locale's symbols and separators; and with an empty search_path,
- * regclass, regtype and the other OID aliases are printed schema-qualified (pg_catalog's
- * objects excepted), so the target resolves them whatever its own search_path.
+ * output function of its type in that session, so these decide the text pgferry receives: the
+ * pinned value settings (plumbing/value-settings.ts), and an empty search_path so regclass,
+ * regtype and the other OID aliases are printed schema-qualified (pg_catalog's objects
+ * excepted), and the target resolves them whatever its own search_path.
  */
 export const DECODING_SETTINGS: Readonly<Record<string, string>> = {
-  datestyle: 'ISO, YMD',
-  intervalstyle: 'postgres',
-  extra_float_digits: '3',
-  bytea_output: 'hex',
-  timezone: 'UTC',
-  lc_monetary: 'C',
+  ...TEXT_VALUE_SETTINGS,
   search_path: '',
 };
 

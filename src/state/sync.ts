@@ -34,7 +34,20 @@ export interface SyncState {
   readonly stopReason: string | null;
   /** The source server's system identifier: the stream may only continue from that server. */
   readonly sourceSystemId: string | null;
+  /** What keeps sync from applying, as it last said (a lost target, a rejected change); null once it applies again. */
+  readonly problem: { readonly text: string; readonly at: Date } | null;
 }
+
+/**
+ * Columns later pgferry versions added to pgferry.sync: a state made by an earlier version gets
+ * them on the next sync run, and readers meanwhile read NULL for them.
+ */
+const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['source_system_id', 'text'],
+  ['problem', 'text'],
+  ['problem_at', 'timestamptz'],
+];
+const ADD_LATER_COLUMNS = LATER_COLUMNS.map(([name, type]) => `ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS ${name} ${type};`).join('\n    ');
 
 export async function ensureSyncState(client: pg.Client): Promise<void> {
   await client.query(`
@@ -62,10 +75,11 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
       source_pid           integer,
       stop_requested_at    timestamptz,
       stop_reason          text,
-      source_system_id     text
+      source_system_id     text,
+      problem              text,
+      problem_at           timestamptz
     );
-    -- A state made by an earlier pgferry lacks the column; sync fills it in on its next run.
-    ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS source_system_id text;
+    ${ADD_LATER_COLUMNS}
     CREATE TABLE IF NOT EXISTS pgferry.sync_tables (
       table_name text PRIMARY KEY,
       inserted   bigint NOT NULL DEFAULT 0,
@@ -77,11 +91,13 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
 
 export async function readSyncState(client: pg.Client): Promise<SyncState | undefined> {
   if (!(await stateTableExists(client, 'sync'))) return undefined;
-  // Read-only readers (status, cut-over) may meet a state made before the column existed.
-  const { rows: columns } = await client.query<{ present: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pgferry.sync'::regclass AND attname = 'source_system_id' AND NOT attisdropped) AS present`,
+  // Read-only readers (status, cut-over) may meet a state made before later columns existed.
+  const { rows: present } = await client.query<{ name: string }>(
+    `SELECT attname::text AS name FROM pg_attribute WHERE attrelid = 'pgferry.sync'::regclass AND attname = ANY ($1) AND NOT attisdropped`,
+    [LATER_COLUMNS.map(([name]) => name)],
   );
-  const sourceSystemColumn = columns[0]?.present ? 'source_system_id' : 'NULL::text AS source_system_id';
+  const have = new Set(present.map((r) => r.name));
+  const later = LATER_COLUMNS.map(([name, type]) => (have.has(name) ? name : `NULL::${type} AS ${name}`)).join(', ');
   const { rows } = await client.query<{
     name: string;
     slot_name: string;
@@ -105,11 +121,13 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     stop_requested_at: Date | null;
     stop_reason: string | null;
     source_system_id: string | null;
+    problem: string | null;
+    problem_at: Date | null;
   }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
              source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
              applied_transactions::text, applied_rows::text, heartbeat_at,
              extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age, fence_lsn::text,
-             source_pid, stop_requested_at, stop_reason, ${sourceSystemColumn}
+             source_pid, stop_requested_at, stop_reason, ${later}
         FROM pgferry.sync`);
   const row = rows[0];
   if (!row) return undefined;
@@ -136,6 +154,7 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     stopRequestedAt: row.stop_requested_at,
     stopReason: row.stop_reason,
     sourceSystemId: row.source_system_id,
+    problem: row.problem === null ? null : { text: row.problem, at: row.problem_at ?? new Date(0) },
   };
 }
 
@@ -157,7 +176,7 @@ export async function startSyncState(client: pg.Client, identity: SyncIdentity):
 
 /** A state made before pgferry recorded the source's identity learns it from the slot's server. */
 export async function recordSourceSystem(client: pg.Client, sourceSystemId: string): Promise<void> {
-  await client.query(`ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS source_system_id text`);
+  await client.query(ADD_LATER_COLUMNS);
   await client.query(`UPDATE pgferry.sync SET source_system_id = $1 WHERE source_system_id IS NULL`, [sourceSystemId]);
 }
 
@@ -166,9 +185,32 @@ export async function startStreamingState(client: pg.Client, consistentLsn: stri
   await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [consistentLsn]);
 }
 
-/** Streaming (re)starts: which source backend is sync's own, and no stop asked of this run yet. */
+/**
+ * Streaming (re)starts: which source backend is sync's own. Its first heartbeat is written
+ * here too, so a cut-over started the moment sync says it streams finds it running (the
+ * monitor's own heartbeats follow every second).
+ */
 export async function startStreamingRun(client: pg.Client, sourcePid: number): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1`, [sourcePid]);
+  await client.query(ADD_LATER_COLUMNS);
+  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1, heartbeat_at = now(), problem = NULL, problem_at = NULL`, [sourcePid]);
+}
+
+/** What keeps sync from applying, for `status` (null clears it). */
+export async function recordSyncProblem(client: pg.Client, problem: string | null): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET problem = $1, problem_at = CASE WHEN $1::text IS NULL THEN NULL ELSE now() END`, [problem]);
+}
+
+/** A running sync writes a heartbeat every second; this long without one, it is not running. */
+export const HEARTBEAT_FRESH_SECONDS = 5;
+
+/**
+ * The one answer to "is pgferry sync streaming into this target now?", for every command that
+ * asks (cut-over, migrate, verify, status): the phase says streaming and the heartbeat, by the
+ * target's own clock, is fresh. A sync killed while streaming leaves the phase behind; only the
+ * heartbeat tells.
+ */
+export function syncIsStreaming(state: SyncState | undefined): boolean {
+  return state !== undefined && state.phase === 'streaming' && state.heartbeatAgeSeconds !== null && state.heartbeatAgeSeconds <= HEARTBEAT_FRESH_SECONDS;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { ChangeStream } from './change-stream.js';
 import { applyConnectionLost, type LivenessTimings } from './liveness.js';
 import { readSlot, slotGoneError } from './source-setup.js';
 import { UnpublishedPartitionWatch } from './unpublished.js';
+import { walGuardVerdict } from './wal-guard.js';
 import { PgferryError } from '../errors.js';
 
 export interface MonitorOptions {
@@ -46,6 +47,8 @@ export class Monitor {
   private lastLog = 0;
   private lastWalWarning = 0;
   private readonly partitions: UnpublishedPartitionWatch;
+  /** The applied position at the last tick, and since when it has not moved (for the WAL guard). */
+  private lastApplied: { lsn: Lsn; since: number } | undefined;
   latest: Lag | undefined;
 
   constructor(
@@ -107,6 +110,10 @@ export class Monitor {
     });
     this.report(lag, now);
     await this.partitions.look(now);
+    if (this.lastApplied === undefined || progress.appliedLsn !== this.lastApplied.lsn) this.lastApplied = { lsn: progress.appliedLsn, since: now };
+    // Stuck with nothing to apply is not stuck: an idle source's position moves too (idle advance).
+    const stopping = walGuardVerdict(slot, lag.retainedWalBytes, this.options.maxRetainedWal, now - this.lastApplied.since);
+    if (stopping) throw stopping;
     return lag;
   }
 

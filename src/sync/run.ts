@@ -7,7 +7,7 @@ import type { Logger } from '../log/index.js';
 import { formatLsn, removeAbandonedSpools, ReplicationSession } from '../replication/index.js';
 import { cloneState, ensureSyncState, readSyncState, startStreamingState, startSyncState } from '../state/index.js';
 import { claimSlotName, createSlotNamingBlockers, DEFAULT_SLOT_TIMEOUT_MS } from './slot-creation.js';
-import { createPublication, defaultMigrationName, migrationNames, systemIdentifier, tablesToPublish, type MigrationNames } from './source-setup.js';
+import { createPublication, defaultMigrationName, extensionTablesToPublish, migrationNames, systemIdentifier, tablesToPublish, type MigrationNames } from './source-setup.js';
 import { streamWithRetries } from './streaming.js';
 
 export interface SyncOptions {
@@ -130,8 +130,15 @@ async function startFromClone(
   log: Logger,
 ): Promise<{ cloned: CloneSummary; session: ReplicationSession }> {
   const tables = await tablesToPublish(source, scope);
+  const extensionTables = await extensionTablesToPublish(source, scope);
+  if (extensionTables.leftOut.length > 0) {
+    log.warn(
+      { tables: extensionTables.leftOut },
+      'extension configuration tables without a key or replica identity are copied but not streamed: later changes to their rows will not reach the target',
+    );
+  }
   await claimSlotName(source, names.slot, ownsSlotName);
-  await createPublication(source, names.publication, tables);
+  await createPublication(source, names.publication, [...tables, ...extensionTables.published]);
   const sourceSystemId = await systemIdentifier(source);
   const session = await ReplicationSession.open(options.source);
   try {

@@ -85,6 +85,28 @@ export async function tablesToPublish(source: pg.Client, scope: Scope): Promise<
   return tables.map((t) => quoteQualified(t));
 }
 
+/**
+ * Extensions' configuration tables in scope (their user rows are copied by the clone): published
+ * too, so changes to those rows stream, when the source can identify their rows; one that
+ * cannot (no key, no replica identity) would have its UPDATEs fail once published, so it is
+ * left out and named.
+ */
+export async function extensionTablesToPublish(source: pg.Client, scope: Scope): Promise<{ readonly published: string[]; readonly leftOut: string[] }> {
+  const { rows } = await source.query<{ schema: string; name: string; qname: string; identifiable: boolean }>(
+    `SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
+            c.relreplident = 'f'
+              OR (c.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND i.indimmediate AND i.indisvalid))
+              OR (c.relreplident = 'i' AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid)) AS identifiable
+       FROM pg_extension e
+      CROSS JOIN LATERAL unnest(e.extconfig) AS x(relid)
+       JOIN pg_class c ON c.oid = x.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+      ORDER BY 3`,
+  );
+  const inScope = rows.filter((r) => scope.includes(r));
+  return { published: inScope.filter((r) => r.identifiable).map((r) => r.qname), leftOut: inScope.filter((r) => !r.identifiable).map((r) => r.qname) };
+}
+
 export async function createPublication(source: pg.Client, publication: string, tables: readonly string[]): Promise<void> {
   try {
     await source.query(`DROP PUBLICATION IF EXISTS "${publication}"`);

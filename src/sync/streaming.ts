@@ -5,12 +5,13 @@ import { PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, sleep, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
-import { readStopRequest, readSyncState, recordSourceSystem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
+import { readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { livenessTimings } from './liveness.js';
 import { Monitor } from './monitor.js';
 import type { StopCause, SyncOptions } from './run.js';
 import { protocolFor, readSlot, slotAheadError, slotGoneError, type MigrationNames, type SlotInfo } from './source-setup.js';
+import { retainedWalNow, walGuardVerdict } from './wal-guard.js';
 
 /** How often a streaming sync looks on the target for a cut-over's stop request. */
 const STOP_POLL_MS = 100;
@@ -42,6 +43,8 @@ const APPLY_SETTINGS: Readonly<Record<string, string>> = {
   enable_hashjoin: 'off',
   enable_mergejoin: 'off',
   lock_timeout: '60s',
+  // A policy must never make an UPDATE or DELETE match nothing: a role subject to one errors.
+  row_security: 'off',
 };
 
 /**
@@ -72,21 +75,42 @@ export async function streamWithRetries(options: SyncOptions, names: MigrationNa
   const run = new StreamRun(options, names, log, totals);
   let session = firstSession;
   let failures = 0;
+  /** When the current run of failures began: the apply has been stuck since then. */
+  let failingSince: number | undefined;
   for (;;) {
+    const appliedBefore = totals.transactions;
     try {
       totals.stoppedBecause = await run.once(session);
       return totals;
     } catch (error) {
       session = undefined;
       if (options.signal?.aborted) throw stoppedWithoutFinishing(error);
+      await sayWhatHolds(options, error);
       if (!isTransient(error)) throw error;
+      if (totals.transactions > appliedBefore || failingSince === undefined) failingSince = Date.now();
       failures++;
       totals.reconnects++;
+      const guard = walGuardVerdict(names.slot, await retainedWalNow(options.source, names.slot), options.maxRetainedWal, Date.now() - failingSince);
+      if (guard) throw guard;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
       log.warn({ error: messageOf(error), retryInMs: delay, attempt: failures }, 'lost a connection (or waited too long on a lock); reconnecting and continuing from the position the target recorded');
       await sleep(delay, options.signal);
       if (options.signal?.aborted) throw stoppedWithoutFinishing(error);
     }
+  }
+}
+
+/** What stopped the run, recorded for `status` when the target answers (it may be the thing that failed). */
+async function sayWhatHolds(options: SyncOptions, error: unknown): Promise<void> {
+  try {
+    const { client } = await connect(options.target);
+    try {
+      await withDeadline(recordSyncProblem(client, messageOf(error).slice(0, 1000)), 5_000, 'recording the problem');
+    } finally {
+      await closeClient(client);
+    }
+  } catch {
+    // The target is down: the log says it, and status shows the heartbeat's age.
   }
 }
 

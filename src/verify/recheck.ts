@@ -1,4 +1,4 @@
-import { readSyncState } from '../state/index.js';
+import { readSyncState, syncIsStreaming as streaming } from '../state/index.js';
 import { changedColumns, persistingKeyed, persistingMultiset } from './differences.js';
 import { countRows, type NamedKeyed, type NamedKeyless, type TableCheck } from './check-table.js';
 import { hashCounts } from './compare-keyless.js';
@@ -10,7 +10,7 @@ import { both, type Lane, type SideSession } from './session.js';
 export async function syncIsStreaming(target: SideSession): Promise<boolean> {
   try {
     const state = await readSyncState(target.client);
-    return state?.phase === 'streaming';
+    return streaming(state);
   } catch {
     // No pgferry state we can read: nothing is streaming that we know of.
     return false;
@@ -79,9 +79,11 @@ export async function recheckTable(lane: Lane, check: TableCheck, hash: HashFunc
       return still ? [{ ...still, row: first.row }] : [];
     });
   } else {
-    // Counts only: the same rule on whole-table counts.
+    // Counts only: equal counts now settle it; unequal ones stay a difference, even when the
+    // source's count moved in between (a busy table): counts taken at two moments can't tell a
+    // change in flight from a lost row, and only equality may clear a difference.
     const [s, t] = await both(lane, (side) => countRows(side, check.table));
-    const persists = s === check.sourceRows && s !== t;
+    const persists = s !== t;
     return { ...check, status: persists ? 'different' : 'identical', sourceRows: s, targetRows: t, seconds: check.seconds + (performance.now() - started) / 1000 };
   }
   const differs = keyed.length > 0 || keyless.length > 0;

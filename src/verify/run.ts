@@ -130,7 +130,13 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
     const again = await onLanes(lanes, pending, (lane, check) =>
       round === 1 && check.truncated ? checkTable(lane, check.table, settings) : recheckTable(lane, check, settings.hash), options.signal,
     ).finally(() => Promise.all(lanes.map(closeLane)));
-    for (const c of again) checks.set(c.table.name, c);
+    for (const [i, c] of again.entries()) {
+      const before = pending[i]!;
+      if (c.status === 'different' && c.keyed.length === 0 && c.keyless.length === 0 && c.sourceRows !== before.sourceRows) {
+        notes.push(`${c.table.name}: the source kept writing during the check, so its row counts were never taken at one position; verify again with writes stopped (the cut-over does) or with --mode full`);
+      }
+      checks.set(c.table.name, c);
+    }
     // A table read afresh (its differences were cut short) has its new differences rechecked next round.
     pending = again.filter((c, i) => c.status === 'different' && round === 1 && pending[i]!.truncated);
   }

@@ -18,6 +18,8 @@ export const PINNED_SETTINGS: Readonly<Record<string, string>> = {
   // Every name verify writes is qualified; an empty path keeps a user's objects from shadowing
   // the built-in functions it calls.
   search_path: 'pg_catalog',
+  // Both sides seen whole: a policy hiding the same rows on both would make them look equal.
+  row_security: 'off',
   // A long check must not be cut by a server default meant for application queries.
   statement_timeout: '0',
   idle_in_transaction_session_timeout: '0',

@@ -152,6 +152,26 @@ describe('sync 17 → 18 through a faulty network', () => {
     await pair.assertSame(db);
   });
 
+  it('stops, saying what to do, when the slot holds more WAL than --max-retained-wal while the target stays unreachable', async () => {
+    const db = await pair.cloned('walguard', `CREATE TABLE t (id int PRIMARY KEY, v text)`);
+    const sync = spawnPgferry(['sync', '--source', toSource.url(pair.source, db), '--target', toTarget.url(pair.target, db), '--max-retained-wal', '1MB']);
+    try {
+      await waitUntilStreaming(pair.target, db, sync);
+      toTarget.cut();
+      await insert(db, 1, 50_000);
+      const code = await Promise.race([sync.exited(), sleep(150_000).then(() => 'still running' as const)]);
+      assert.notEqual(code, 'still running', `sync kept retrying while the slot filled the source:\n${sync.output().slice(-3000)}`);
+      assert.notEqual(code, 0);
+      assert.match(sync.output(), /holds \d+ MB of WAL, above --max-retained-wal \(1 MB\), and nothing was applied for \d+ s/);
+      assert.match(sync.output(), /pgferry cleanup/);
+    } finally {
+      toTarget.heal();
+      if (sync.child.exitCode === null) sync.child.kill('SIGKILL');
+    }
+    await pair.sync(db);
+    await pair.assertSame(db);
+  });
+
   it('rides through a restart of the source and a crash of the target', async () => {
     const { db, sync } = await streamingThroughProxies('restarts');
     await insert(db, 1, 1000);

@@ -372,4 +372,29 @@ describe('verify while pgferry sync streams under a light load', () => {
     assert.equal(exact.code, 0, exact.stdout);
     await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [db]);
   });
+
+  it('counts mode while sync streams does not explain away a row lost on a table the source keeps writing', async () => {
+    const db = await pair.source.createDatabase({ prefix: 'lostrow' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await createPgbenchTables(pair.source, db, 1);
+    await pair.source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
+    const sync = spawnPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
+    const load = startLoad(pair.source.url(db), { clients: 2, scale: 1, ratePerSecond: 50 });
+    try {
+      await waitUntilStreaming(pair.target, db, sync);
+      await sleep(1_000);
+      // A row the stream will never bring back: lost on the target, kept on the source.
+      await pair.target.sql(db, `DELETE FROM pgbench_history WHERE ctid = (SELECT min(ctid) FROM pgbench_history)`);
+      const run = await runPgferry(['verify', '--json', '--mode', 'counts', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
+      const report = JSON.parse(run.stdout) as VerifyReport;
+      const history = report.tables.find((t) => t.name === 'public.pgbench_history');
+      assert.notEqual(history?.status, 'identical', JSON.stringify(report, null, 1));
+      assert.equal(run.code, 4, JSON.stringify(report, null, 1));
+    } finally {
+      await load.stop();
+      sync.child.kill('SIGINT');
+      await sync.exited();
+    }
+    await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [db]);
+  });
 });

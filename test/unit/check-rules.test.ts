@@ -52,6 +52,7 @@ function table(name: string, overrides: Partial<TableInfo> = {}): TableInfo {
     readable: true,
     owned: true,
     owner: 'migrator',
+    rowSecurityHidesRows: false,
     bytes: 8192,
     estimatedRows: 0,
     ...overrides,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_PARTS, partsFor, planUnits } from '../../src/copy/plan.js';
+import { checkedPredicate, MAX_PARTS, partsFor, planUnits } from '../../src/copy/plan.js';
 
 const MB = 1024 * 1024;
 
@@ -51,5 +51,33 @@ describe('planUnits', () => {
       { qname: 'public.b', bytes: 30 * MB, splitBy: { kind: 'pages', pages: 3000 } } as const,
     ];
     assert.deepEqual(planUnits(input, 10 * MB), planUnits([...input].reverse(), 10 * MB));
+  });
+});
+
+describe('checkedPredicate: ranges read back from the target before they run on the source', () => {
+  test('every range planUnits writes is accepted as it is', () => {
+    const units = [
+      ...planUnits([{ qname: 'public.t', bytes: 1000, splitBy: { kind: 'pages', pages: 100 } }], 300),
+      ...planUnits([{ qname: 'public.k', bytes: 1000, splitBy: { kind: 'key', column: '"id"', boundaries: ['-5', '10', '9000000000'] } }], 300),
+    ];
+    assert.ok(units.length > 4);
+    for (const unit of units) {
+      const key = unit.table === 'public.k' ? '"id"' : undefined;
+      assert.equal(checkedPredicate(unit.predicate, key), unit.predicate);
+    }
+  });
+
+  test('anything else is refused: SQL after a range, another column, other operators, a subquery', () => {
+    for (const tampered of [
+      `ctid >= '(1,0)'::tid; DROP TABLE t; --`,
+      `ctid < '(5,0)'::tid OR true`,
+      `"id" >= 1 AND "id" < 5 AND pg_sleep(10) IS NOT NULL`,
+      `"other" >= 1`,
+      `"id" >= (SELECT 1)`,
+      `ctid >= '(1,0)'::tid AND ctid < '(2,0)'::tid AND ctid < '(3,0)'::tid`,
+      `ctid >= '(01,0)'::tid`,
+    ]) {
+      assert.throws(() => checkedPredicate(tampered, '"id"'), /never writes/, tampered);
+    }
   });
 });

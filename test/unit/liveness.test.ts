@@ -53,3 +53,16 @@ describe('lag in seconds against the source\'s WAL position', () => {
     assert.equal(positions.lagSeconds(600n, 500n, 7500), 0.5);
   });
 });
+
+describe('the WAL guard: a stuck apply past --max-retained-wal stops sync', () => {
+  it('stops only when the slot holds more than the limit and nothing was applied for a minute', async () => {
+    const { walGuardVerdict, STALLED_AFTER_MS } = await import('../../src/sync/wal-guard.js');
+    const gb = 1024 ** 3;
+    assert.equal(walGuardVerdict('s', undefined, gb, 10 * STALLED_AFTER_MS), undefined, 'unknown retained WAL: go on');
+    assert.equal(walGuardVerdict('s', gb / 2, gb, 10 * STALLED_AFTER_MS), undefined, 'under the limit');
+    assert.equal(walGuardVerdict('s', 2 * gb, gb, STALLED_AFTER_MS - 1), undefined, 'over it, but the apply moves');
+    const stop = walGuardVerdict('pgferry_x', 2 * gb, gb, STALLED_AFTER_MS);
+    assert.match(stop?.message ?? '', /pgferry_x holds 2048 MB of WAL, above --max-retained-wal \(1024 MB\), and nothing was applied for 60 s/);
+    assert.match(stop?.fix ?? '', /pgferry cleanup/);
+  });
+});

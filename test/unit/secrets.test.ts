@@ -105,3 +105,11 @@ describe('scrubSecrets: registered secrets', () => {
     assert.ok(!out.includes('ss14'), out);
   });
 });
+
+describe('scrubSecrets: JSON-escaped secrets', () => {
+  test('masks a registered password holding a quote or a backslash as a JSON log line writes it', () => {
+    registerSecret('pa"ss\\word14');
+    const line = JSON.stringify({ msg: 'auth with pa"ss\\word14 failed' });
+    assert.equal(scrubSecrets(line).includes('word14'), false, scrubSecrets(line));
+  });
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
@@ -280,5 +280,18 @@ describe('tlsAttempts: files only the modes that use them', () => {
     mkdirSync(join(home, '.postgresql', 'postgresql.key'));
     assert.deepEqual(tlsAttempts(spec({ sslmode: 'disable' })), [{ tls: false }]);
     assert.ok(usageFailure(spec({ sslmode: 'prefer' })).message.includes('postgresql.key'), 'prefer does read them');
+  });
+});
+
+describe('tlsAttempts: private key permissions, as libpq', () => {
+  test('a key others may read is refused with the chmod that fixes it; 0600 is accepted', () => {
+    const exposed = join(dir, 'exposed.key');
+    writeFileSync(exposed, DUMMY_KEY, { mode: 0o644 });
+    chmodSync(exposed, 0o644);
+    const refused = usageFailure(spec({ sslmode: 'require', sslcert: clientCert, sslkey: exposed }));
+    assert.match(refused.message, /has group or world access \(mode 0644\)/);
+    assert.match(refused.fix ?? '', /chmod 0600/);
+    chmodSync(exposed, 0o600);
+    assert.doesNotThrow(() => tlsAttempts(spec({ sslmode: 'require', sslcert: clientCert, sslkey: exposed })));
   });
 });

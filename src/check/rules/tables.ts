@@ -50,6 +50,24 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
     });
   }
 
+  const hidden = tables.filter((t) => t.rowSecurityHidesRows);
+  if (hidden.length > 0) {
+    const role = source.server.currentUser;
+    findings.push({
+      id: 'tables.row-security',
+      severity: 'error',
+      message: `row-level security would hide rows of ${plural(hidden.length, 'table')} from ${role}: ${listSome(hidden.map(displayName))}`,
+      why:
+        'the copy and verify read through the table\'s policies: rows the policy hides would be missing on the target and verify would see the same hidden view on both sides; ' +
+        'pgferry turns row security off for its sessions, so the copy stops with an error instead',
+      fix: `let the role bypass it: ALTER ROLE ${quoteIdent(role)} BYPASSRLS; (as a superuser), or for a table it owns that forces it, ` +
+        `ALTER TABLE … NO FORCE ROW LEVEL SECURITY; for the migration:\n${hidden
+          .slice(0, MAX_FIX_LINES)
+          .map((t) => (t.owned ? `ALTER TABLE ${quoteQualified(t)} NO FORCE ROW LEVEL SECURITY;` : `-- ${displayName(t)} is owned by ${t.owner}: only BYPASSRLS helps`))
+          .join('\n')}`,
+    });
+  }
+
   const fullWithoutKey = tables.filter((t) => t.kind === 'table' && t.replicaIdentity === 'full' && !t.hasPrimaryKey);
   if (fullWithoutKey.length > 0) {
     findings.push({

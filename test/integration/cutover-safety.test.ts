@@ -1,0 +1,151 @@
+/**
+ * A cut-over must never leave the source frozen without saying so (review D4, D5, D8): its
+ * own session to the source killed mid-freeze, a SIGHUP, a SIGKILL, a role whose own setting
+ * would write through the freeze; and it must find sync running the moment sync says it streams.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { runPgferry, spawnPgferry, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess } from '../harness/index.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
+  const db = await source.createDatabase({ prefix });
+  await target.sql('postgres', `CREATE DATABASE ${db}`);
+  await source.sql(db, WRITER_SCHEMA_SQL);
+  await source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100) g`);
+  const args = ['--source', source.url(db), '--target', target.url(db)];
+  const sync = spawnPgferry(['sync', ...args]);
+  await waitUntilStreaming(target, db, sync);
+  return { db, sync, args };
+}
+
+/** The source database's own read-only default, as a freeze sets it. */
+async function frozen(source: Cluster, db: string): Promise<boolean> {
+  const { rows } = await source.sql(
+    'postgres',
+    `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN unnest(s.setconfig) c
+                     WHERE d.datname = $1 AND s.setrole = 0 AND c = 'default_transaction_read_only=on') AS frozen`,
+    [db],
+  );
+  return (rows[0] as { frozen: boolean }).frozen;
+}
+
+async function waitUntilFrozen(source: Cluster, db: string, cut: PgferryProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await frozen(source, db))) {
+    assert.ok(cut.child.exitCode === null, `the cut-over ended before freezing:\n${cut.output()}`);
+    assert.ok(Date.now() < deadline, `the cut-over never froze the source:\n${cut.output()}`);
+    await sleep(50);
+  }
+}
+
+/** A transaction that began before the freeze holds the drain for as long as it stays open. */
+async function holdTheDrain(source: Cluster, db: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: source.url(db) });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.query(`BEGIN; INSERT INTO items (payload) VALUES ('holding')`);
+  return client;
+}
+
+describe('cutover safety, 17 → 18', () => {
+  const pair = useClusterPair(17, 18);
+
+  it('refuses before freezing when a role\'s own setting would write through a read-only freeze', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'roleescape');
+    try {
+      await pair.source.sql('postgres', `DO $$BEGIN CREATE ROLE escapee LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$`);
+      await pair.source.sql('postgres', `ALTER ROLE escapee IN DATABASE ${db} SET default_transaction_read_only = off`);
+      const cut = await runPgferry(['cutover', ...args], {}, 60_000);
+      assert.notEqual(cut.code, 0, cut.stdout);
+      assert.match(cut.stderr, /role escapee sets default_transaction_read_only = off in this database .*RESET default_transaction_read_only/);
+      assert.equal(await frozen(pair.source, db), false, 'nothing was frozen');
+      await pair.source.sql('postgres', `ALTER ROLE escapee IN DATABASE ${db} RESET default_transaction_read_only`);
+    } finally {
+      await stopSync(sync);
+    }
+  });
+
+  it('lifts the freeze through a fresh session when its own session to the source is killed mid-drain', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'killedsession');
+    const holder = await holdTheDrain(pair.source, db);
+    try {
+      const cut = spawnPgferry(['cutover', ...args, '--drain-timeout', '60']);
+      await waitUntilFrozen(pair.source, db, cut);
+      const syncPid = (await pair.target.sql(db, `SELECT source_pid FROM pgferry.sync`)).rows[0].source_pid as number;
+      // Every session of the cut-over (pgferry's, neither sync's monitor nor a walsender).
+      await pair.source.sql(
+        'postgres',
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgferry' AND backend_type = 'client backend' AND pid <> $2`,
+        [db, syncPid],
+      );
+      const code = await Promise.race([cut.exited(), sleep(60_000).then(() => 'hung' as const)]);
+      assert.notEqual(code, 'hung', cut.output());
+      assert.notEqual(code, 0, cut.output());
+      assert.match(cut.output(), /the source is writable again/);
+      assert.equal(await frozen(pair.source, db), false, `the source was left frozen:\n${cut.output()}`);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('lifts the freeze on SIGHUP (a closed terminal), and ignores a second signal while it does', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'hangup');
+    const holder = await holdTheDrain(pair.source, db);
+    try {
+      const cut = spawnPgferry(['cutover', ...args, '--drain-timeout', '60']);
+      await waitUntilFrozen(pair.source, db, cut);
+      cut.child.kill('SIGHUP');
+      cut.child.kill('SIGINT');
+      const code = await Promise.race([cut.exited(), sleep(60_000).then(() => 'hung' as const)]);
+      assert.notEqual(code, 'hung', cut.output());
+      assert.equal(await frozen(pair.source, db), false, `the source was left frozen:\n${cut.output()}`);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('after a SIGKILL mid-freeze, status says the source is frozen and cleanup --unfreeze-source lifts it', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'sigkill');
+    const holder = await holdTheDrain(pair.source, db);
+    try {
+      const cut = spawnPgferry(['cutover', ...args, '--drain-timeout', '60']);
+      await waitUntilFrozen(pair.source, db, cut);
+      cut.child.kill('SIGKILL');
+      await cut.exited();
+      const status = await runPgferry(['status', '--target', pair.target.url(db)]);
+      assert.match(status.stdout, /the source is still frozen \(read-only\): pgferry cleanup --unfreeze-source lifts it/);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+    const cleanup = await runPgferry(['cleanup', '--unfreeze-source', ...args], {}, 60_000);
+    assert.equal(cleanup.code, 0, cleanup.stderr);
+    assert.equal(await frozen(pair.source, db), false);
+  });
+
+  it('finds sync running the moment it says it streams, even after a stop that left an old heartbeat', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'race');
+    await stopSync(sync);
+    await sleep(6_000);
+    const again = spawnPgferry(['sync', ...args]);
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const [row] = (await pair.target.sql(db, `SELECT phase, source_pid FROM pgferry.sync`)).rows as Array<{ phase: string; source_pid: number }>;
+        if (row?.phase === 'streaming') break;
+        assert.ok(Date.now() < deadline, again.output());
+        await sleep(20);
+      }
+      const cut = await runPgferry(['cutover', ...args, '--verify', 'none', '--unfreeze-source'], {}, 60_000);
+      assert.doesNotMatch(cut.stderr, /sync is not running/);
+      assert.equal(cut.code, 0, cut.stderr);
+    } finally {
+      await stopSync(again);
+    }
+  });
+});
