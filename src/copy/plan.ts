@@ -99,7 +99,8 @@ function unitsOf(t: TableToCopy, threshold: number): CopyUnit[] {
   });
 }
 
-const RANGE_PART = /^(ctid|"(?:[^"]|"")+") (>=|<) (?:'\((\d+),0\)'::tid|(-?\d+))$/;
+/** One bound: ctid against a page, or the key column (as format('%I') writes it) against an integer. */
+const RANGE_PART = /^(ctid|"(?:[^"]|"")+"|[a-z_][a-z0-9_$]*) (>=|<) (?:'\((\d+),0\)'::tid|(-?\d+))$/;
 
 /**
  * A range read back from the target's state, before it runs as SQL on the source: only the

@@ -58,11 +58,12 @@ describe('checkedPredicate: ranges read back from the target before they run on 
   test('every range planUnits writes is accepted as it is', () => {
     const units = [
       ...planUnits([{ qname: 'public.t', bytes: 1000, splitBy: { kind: 'pages', pages: 100 } }], 300),
-      ...planUnits([{ qname: 'public.k', bytes: 1000, splitBy: { kind: 'key', column: '"id"', boundaries: ['-5', '10', '9000000000'] } }], 300),
+      ...planUnits([{ qname: 'public.k', bytes: 1000, splitBy: { kind: 'key', column: '"Id"', boundaries: ['-5', '10', '9000000000'] } }], 300),
+      ...planUnits([{ qname: 'public.j', bytes: 1000, splitBy: { kind: 'key', column: 'id', boundaries: ['7'] } }], 300),
     ];
     assert.ok(units.length > 4);
     for (const unit of units) {
-      const key = unit.table === 'public.k' ? '"id"' : undefined;
+      const key = unit.table === 'public.k' ? '"Id"' : unit.table === 'public.j' ? 'id' : undefined;
       assert.equal(checkedPredicate(unit.predicate, key), unit.predicate);
     }
   });
@@ -73,6 +74,7 @@ describe('checkedPredicate: ranges read back from the target before they run on 
       `ctid < '(5,0)'::tid OR true`,
       `"id" >= 1 AND "id" < 5 AND pg_sleep(10) IS NOT NULL`,
       `"other" >= 1`,
+      `other >= 1`,
       `"id" >= (SELECT 1)`,
       `ctid >= '(1,0)'::tid AND ctid < '(2,0)'::tid AND ctid < '(3,0)'::tid`,
       `ctid >= '(01,0)'::tid`,
