@@ -290,17 +290,19 @@ async function unfreezeAfterFailure(
   spare: readonly number[],
   log: Logger,
 ): Promise<Lifted> {
-  if (plan.mode === 'none') return { ok: true };
-  const lifted = await onSourceUntilDone(options, source, log, async (client) => {
-    // A transaction left open by the failed step would hold the lift.
-    await client.query('ROLLBACK').catch(() => undefined);
-    await liftFreeze(client, plan);
-    if (plan.mode === 'read-only' && frozenAt !== undefined) {
-      const { ended, left } = await endSessionsOpenedDuringFreeze(client, frozenAt, spare, SESSIONS_SETTLE_MS);
-      if (ended > 0) log.info({ sessions: ended }, 'ended sessions opened during the freeze, so they reconnect writable');
-      if (left > 0) log.warn({ sessions: left }, 'sessions opened during the freeze are still in a transaction: they stay read-only until they reconnect');
-    }
-  });
+  const lifted: Lifted =
+    plan.mode === 'none'
+      ? { ok: true }
+      : await onSourceUntilDone(options, source, log, async (client) => {
+          // A transaction left open by the failed step would hold the lift.
+          await client.query('ROLLBACK').catch(() => undefined);
+          await liftFreeze(client, plan);
+          if (plan.mode === 'read-only' && frozenAt !== undefined) {
+            const { ended, left } = await endSessionsOpenedDuringFreeze(client, frozenAt, spare, SESSIONS_SETTLE_MS);
+            if (ended > 0) log.info({ sessions: ended }, 'ended sessions opened during the freeze, so they reconnect writable');
+            if (left > 0) log.warn({ sessions: left }, 'sessions opened during the freeze are still in a transaction: they stay read-only until they reconnect');
+          }
+        });
   await onTargetOnce(options, target, async (client) => {
     if (lifted.ok) await recordUnfrozen(client, cutoverId);
     await recordCutoverOutcome(client, cutoverId, { outcome: 'failed', fenceLsn: undefined, downtimeMs: undefined });

@@ -192,7 +192,11 @@ export async function startStreamingState(client: pg.Client, consistentLsn: stri
  */
 export async function startStreamingRun(client: pg.Client, sourcePid: number): Promise<void> {
   await client.query(ADD_LATER_COLUMNS);
-  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1, heartbeat_at = now(), problem = NULL, problem_at = NULL`, [sourcePid]);
+  // The lag of an earlier run says nothing about this one: unknown until its monitor measures it.
+  await client.query(
+    `UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1, heartbeat_at = now(), lag_seconds = NULL, lag_bytes = NULL, problem = NULL, problem_at = NULL`,
+    [sourcePid],
+  );
 }
 
 /** What keeps sync from applying, for `status` (null clears it). */

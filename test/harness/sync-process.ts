@@ -5,13 +5,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Waits until a `pgferry sync` started with spawnPgferry streams: the target records phase
- * 'streaming' and a heartbeat. Fails with sync's output if it exits or takes too long.
+ * 'streaming' and a heartbeat with a measured lag. Fails with sync's output if it exits or takes too long.
  */
 export async function waitUntilStreaming(target: Cluster, db: string, sync: PgferryProcess, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ready = await target
-      .sql(db, `SELECT phase = 'streaming' AND heartbeat_at IS NOT NULL AS ok FROM pgferry.sync`)
+      // Streaming, and its monitor has measured the lag once (sync marks the start of each run
+      // with a heartbeat before it knows the lag: a cut-over then waits for the measurement).
+      .sql(db, `SELECT phase = 'streaming' AND heartbeat_at IS NOT NULL AND lag_seconds IS NOT NULL AS ok FROM pgferry.sync`)
       // Before sync has created its state there is no table to read yet.
       .then((r) => (r.rows[0] as { ok: boolean } | undefined)?.ok === true)
       .catch(() => false);
