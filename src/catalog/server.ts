@@ -18,6 +18,8 @@ export interface ServerInfo {
   readonly locale: string | null;
   readonly currentUser: string;
   readonly isSuperuser: boolean;
+  /** Superuser or BYPASSRLS: row-level security never applies to this role. */
+  readonly bypassesRowSecurity: boolean;
   readonly inRecovery: boolean;
 }
 
@@ -45,6 +47,7 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     provider: string;
     current_user: string;
     superuser: boolean;
+    bypasses_rls: boolean;
     in_recovery: boolean;
   }>(`
     SELECT current_setting('server_version') AS version,
@@ -55,7 +58,7 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
            d.datctype AS ctype,
            ${provider} AS provider, ${locale} AS locale,
            current_user AS current_user,
-           r.rolsuper AS superuser,
+           r.rolsuper AS superuser, r.rolsuper OR r.rolbypassrls AS bypasses_rls,
            pg_is_in_recovery() AS in_recovery
       FROM pg_database d, pg_roles r
      WHERE d.datname = current_database() AND r.rolname = current_user`);
@@ -73,6 +76,7 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     locale: row.locale,
     currentUser: row.current_user,
     isSuperuser: row.superuser,
+    bypassesRowSecurity: row.bypasses_rls,
     inRecovery: row.in_recovery,
   };
 }

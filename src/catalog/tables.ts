@@ -25,6 +25,8 @@ export interface TableInfo extends QualifiedName {
    * under it too (FORCE ROW LEVEL SECURITY).
    */
   readonly rowSecurityHidesRows: boolean;
+  /** Row-level security is enabled on it (the schema copy enables it on the target too). */
+  readonly rowSecurity: boolean;
   readonly bytes: number;
   readonly estimatedRows: number;
 }
@@ -51,6 +53,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
     owned: boolean;
     owner: string;
     hidden_by_rls: boolean;
+    relrowsecurity: boolean;
     bytes: string;
     estimated_rows: number;
   }>(`
@@ -61,6 +64,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid) AS has_identity_index,
            has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') AS readable,
            pg_has_role(c.relowner, 'USAGE') AS owned, pg_get_userbyid(c.relowner) AS owner,
+           c.relrowsecurity,
            c.relrowsecurity AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
              AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) AS hidden_by_rls,
            CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) ELSE 0 END::text AS bytes,
@@ -87,6 +91,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
       owned: r.owned,
       owner: r.owner,
       rowSecurityHidesRows: r.hidden_by_rls,
+      rowSecurity: r.relrowsecurity,
       bytes: Number(r.bytes),
       estimatedRows: r.estimated_rows,
     }))

@@ -31,6 +31,7 @@ function server(overrides: Partial<ServerInfo> = {}): ServerInfo {
     locale: null,
     currentUser: 'migrator',
     isSuperuser: false,
+    bypassesRowSecurity: false,
     inRecovery: false,
     ...overrides,
   };
@@ -53,6 +54,7 @@ function table(name: string, overrides: Partial<TableInfo> = {}): TableInfo {
     owned: true,
     owner: 'migrator',
     rowSecurityHidesRows: false,
+    rowSecurity: false,
     bytes: 8192,
     estimatedRows: 0,
     ...overrides,
@@ -423,6 +425,24 @@ describe('tables', () => {
     assert.equal(f.severity, 'info');
     assert.match(f.message, /^1 table has REPLICA IDENTITY FULL/);
     absent(tableFindings(source({ tables: [table('f', { replicaIdentity: 'full', hasPrimaryKey: true })] }), target()), 'tables.replica-identity-full');
+  });
+
+  test('row security that would hide rows from the source role is an error naming the table and both fixes', () => {
+    const tables = [table('docs', { rowSecurity: true, rowSecurityHidesRows: true }), table('open', { rowSecurity: true })];
+    const f = find(tableFindings(source({ tables }), target()), 'tables.row-security');
+    assert.equal(f.severity, 'error');
+    assert.match(f.message, /row-level security would hide rows of 1 table from migrator: public\.docs$/);
+    assert.match(f.fix, /BYPASSRLS/);
+    assert.match(f.fix, /ALTER TABLE "public"\."docs" NO FORCE ROW LEVEL SECURITY;/);
+    absent(tableFindings(source({ tables: [table('open', { rowSecurity: true })] }), target()), 'tables.row-security');
+  });
+
+  test('tables with row security and a target role that does not bypass it are a warning', () => {
+    const tables = [table('docs', { rowSecurity: true })];
+    const f = find(tableFindings(source({ tables }), target()), 'target.row-security');
+    assert.equal(f.severity, 'warning');
+    assert.match(f.fix, /BYPASSRLS/);
+    absent(tableFindings(source({ tables }), target({ server: { ...target().server, bypassesRowSecurity: true } })), 'target.row-security');
   });
 
   test('unlogged tables are a warning with SET LOGGED', () => {

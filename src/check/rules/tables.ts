@@ -68,6 +68,20 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
     });
   }
 
+  const guarded = tables.filter((t) => t.rowSecurity);
+  if (guarded.length > 0 && !target.server.bypassesRowSecurity) {
+    const role = target.server.currentUser;
+    findings.push({
+      id: 'target.row-security',
+      severity: 'warning',
+      message: `${plural(guarded.length, 'table')} in scope ${guarded.length === 1 ? 'has' : 'have'} row-level security, and the target role ${role} does not bypass it: ${listSome(guarded.map(displayName))}`,
+      why:
+        'the schema copy enables the same policies on the target; sync and verify turn row security off for their sessions, so on a table ' +
+        `${role} does not own (or one that forces it) they stop with an error rather than apply or compare through a policy`,
+      fix: `ALTER ROLE ${quoteIdent(role)} BYPASSRLS; on the target (as a superuser), or migrate as the tables' owner without FORCE ROW LEVEL SECURITY`,
+    });
+  }
+
   const fullWithoutKey = tables.filter((t) => t.kind === 'table' && t.replicaIdentity === 'full' && !t.hasPrimaryKey);
   if (fullWithoutKey.length > 0) {
     findings.push({
