@@ -11,6 +11,8 @@ import {
   type SourceTransaction,
 } from '../replication/index.js';
 import { recordIdlePosition } from '../state/index.js';
+import { AckQueue } from './ack-queue.js';
+import { Queue } from './queue.js';
 import type { StreamProtocol } from './source-setup.js';
 
 export interface ChangeStreamOptions {
@@ -84,7 +86,7 @@ export class ChangeStream {
   private busySince: number | undefined;
   private appliedSinceIdleRecord = false;
   /** Batches committed on the target, waiting for the target to flush them. */
-  private readonly unflushed: Array<{ readonly remote: Lsn; readonly local: Lsn }> = [];
+  private readonly acks = new AckQueue();
   readonly progress: StreamProgress;
 
   constructor(private readonly options: ChangeStreamOptions) {
@@ -253,7 +255,7 @@ export class ChangeStream {
       this.progress.replayedBatches++;
       this.options.logger.info({ transactions: batch.length }, 'batch hit a constraint error when coalesced; replayed in source order');
     }
-    this.unflushed.push({ remote: result.endLsn, local: parseLsn(result.targetLsn) });
+    this.acks.committed(result.endLsn, parseLsn(result.targetLsn));
     this.appliedSinceIdleRecord = true;
   }
 
@@ -276,21 +278,20 @@ export class ChangeStream {
       return this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     });
     this.progress.appliedLsn = server;
-    this.unflushed.push({ remote: server, local: parseLsn(rows[0]!.lsn) });
+    this.acks.committed(server, parseLsn(rows[0]!.lsn));
     this.options.session.sendStatus(true);
   }
 
   /** The target flushed its WAL up to `targetFlushed`: the source may forget what that covers. */
   flushedUpTo(targetFlushed: Lsn): Lsn | undefined {
-    let acknowledged: Lsn | undefined;
-    while (this.unflushed.length > 0 && this.unflushed[0]!.local <= targetFlushed) acknowledged = this.unflushed.shift()!.remote;
+    const acknowledged = this.acks.flushed(targetFlushed);
     if (acknowledged !== undefined) this.options.session.acknowledge({ flushed: acknowledged, applied: acknowledged });
     return acknowledged;
   }
 
   /** Last batch's target position, for a clean stop that waits for the flush. */
   get lastTargetLsn(): Lsn | undefined {
-    return this.unflushed[this.unflushed.length - 1]?.local;
+    return this.acks.lastTarget;
   }
 
   /** Frees buffers and spool files; the session is closed by its owner. */
@@ -298,33 +299,5 @@ export class ChangeStream {
     this.ended = true;
     for (let transaction = this.queue.shift(); transaction; transaction = this.queue.shift()) transaction.release();
     this.assembler.close();
-  }
-}
-
-/** A first-in first-out queue with O(1) shift: a backlog holds hundreds of thousands of transactions. */
-class Queue<T> {
-  private items: T[] = [];
-  private head = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  get first(): T | undefined {
-    return this.items[this.head];
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head++];
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
   }
 }
