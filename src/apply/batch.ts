@@ -8,6 +8,7 @@ import { Coalescer, type TableWork } from './coalesce.js';
 import { StagingTables } from './staging.js';
 import { copyRows, deleteByKeys, deleteStaged, insertRows, moveIdentityRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
+import { isIntegrityViolation, sqlState } from '../plumbing/index.js';
 
 export interface BatchOptions {
   /** Row changes coalesced before their statements are written (memory bound for big transactions). */
@@ -36,8 +37,6 @@ export interface BatchResult {
  */
 const BULK_FROM_ROWS = 64;
 
-/** SQLSTATE classes a replay in exact source order can resolve: a unique value moved between rows, etc. */
-const ORDER_SENSITIVE = /^23/;
 
 /**
  * Applies a batch of whole source transactions in one target transaction (DESIGN decision 6):
@@ -76,7 +75,7 @@ export class BatchApplier {
       try {
         counts = await this.run(batch, appliedLsn, 'coalesced');
       } catch (error) {
-        if (!(error instanceof NeedsOrderedApply) && !ORDER_SENSITIVE.test(sqlState(error) ?? '')) throw error;
+        if (!(error instanceof NeedsOrderedApply) && !isIntegrityViolation(sqlState(error))) throw error;
         await this.client.query('ROLLBACK');
         this.staging.afterRollback();
         await this.client.query('BEGIN');
@@ -334,11 +333,6 @@ function countChange(counts: Counts, table: TargetTable, kind: RowChange['kind']
   if (kind === 'insert') entry.inserted++;
   else if (kind === 'update') entry.updated++;
   else entry.deleted++;
-}
-
-function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /** A change the target refuses even in exact source order: stop, saying which. */

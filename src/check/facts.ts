@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
 import { listTables, readServerInfo, tablesOnTarget, readSettings, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
+import { SQLSTATE, sqlState } from '../plumbing/index.js';
 
 export interface SourceFacts {
   readonly server: ServerInfo;
@@ -178,7 +179,7 @@ async function canSetReplicationRole(client: pg.Client): Promise<boolean> {
     await client.query(`SET LOCAL session_replication_role = replica`);
     return true;
   } catch (error) {
-    if ((error as { code?: string }).code === '42501') return false;
+    if (sqlState(error) === SQLSTATE.insufficientPrivilege) return false;
     throw error;
   } finally {
     await client.query('ROLLBACK');

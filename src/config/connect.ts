@@ -4,6 +4,7 @@ import pg from 'pg';
 import { PgferryError, messageOf } from '../errors.js';
 import { describeConnection, endpointOf, type ConnectionSpec } from './connection-spec.js';
 import { tlsAttempts, type TlsAttempt } from './tls.js';
+import { SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /** What kind of session to open, beyond what the connection string says. */
 export interface SessionKind {
@@ -140,9 +141,8 @@ function withServerName(spec: ConnectionSpec, options: ConnectionOptions): Conne
 function worthFallingBack(error: unknown): boolean {
   const message = messageOf(error);
   if (message.includes(NO_SSL_ON_SERVER)) return true;
-  const code = (error as { code?: unknown }).code;
   // pg_hba.conf may only accept hostssl, or only hostnossl.
-  return code === '28000';
+  return sqlState(error) === SQLSTATE.invalidAuthorizationSpecification;
 }
 
 interface ErrorShape {

@@ -3,7 +3,7 @@ import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type Q
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { setConfigSql, sleep, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { serverDetail, setConfigSql, sleep, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, ensureCopyState, finishClone, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
@@ -293,8 +293,8 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
     await admin.query('COMMIT');
   } catch (error) {
     await admin.query('ROLLBACK');
-    if ((error as { code?: string }).code === '2BP01') {
-      throw usageError(`--drop-existing: other objects on the target depend on tables in scope (${messageOf(error)}; ${(error as { detail?: string }).detail ?? ''})`, 'drop those objects first, or widen the scope to include them');
+    if (sqlState(error) === SQLSTATE.dependentObjectsStillExist) {
+      throw usageError(`--drop-existing: other objects on the target depend on tables in scope (${messageOf(error)}; ${serverDetail(error) ?? ''})`, 'drop those objects first, or widen the scope to include them');
     }
     throw error;
   }
@@ -390,7 +390,7 @@ async function planOrResume(
 }
 
 /** Deadlock, and a lock given up on: both mean "try again". */
-const TRANSIENT_LOCK_ERRORS = new Set(['40P01', '55P03']);
+const TRANSIENT_LOCK_ERRORS = new Set<string>([SQLSTATE.deadlockDetected, SQLSTATE.lockNotAvailable]);
 
 /**
  * Post-data objects of different tables run side by side, and a foreign key locks both its
@@ -402,7 +402,7 @@ async function retryOnDeadlock(work: () => Promise<void>, attempts = 5): Promise
     try {
       return await work();
     } catch (error) {
-      const code = (error as { code?: string }).code ?? ((error as { cause?: { code?: string } }).cause?.code);
+      const code = sqlState(error);
       if (attempt >= attempts || code === undefined || !TRANSIENT_LOCK_ERRORS.has(code)) throw error;
       await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
     }
@@ -558,6 +558,5 @@ class PostDataScheduler {
 
 /** The server refused a query because row-level security would have filtered it (row_security = off). */
 export function isRowSecurityError(error: unknown): boolean {
-  const cause = (error as { cause?: unknown }).cause ?? error;
-  return (cause as { code?: unknown }).code === '42501' && /row-level security/.test(messageOf(cause));
+  return sqlState(error) === SQLSTATE.insufficientPrivilege && /row-level security/.test(messageOf(error) + messageOf((error as Error).cause ?? ''));
 }

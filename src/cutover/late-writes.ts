@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { messageOf } from '../errors.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
 import { flushSourceWal } from './fence.js';
+import { SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /**
  * Writes the source committed that sync never applied: every transaction with changes to a
@@ -21,7 +22,7 @@ export interface LateWrites {
 
 /** How long to wait for the walsender of the stopped sync to let go of the slot. */
 const SLOT_RELEASE_TIMEOUT_MS = 10_000;
-const SLOT_IN_USE = '55006';
+
 
 /**
  * Counted inside PostgreSQL, so only a line per table comes back however much the slot holds.
@@ -65,7 +66,7 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
       const { rows } = await source.query<{ transactions: number; tables: Record<string, number> | null }>(LATE_WRITES_SQL, [slot, publication, formatLsn(applied)]);
       return { transactions: rows[0]?.transactions ?? 0, tables: new Map(Object.entries(rows[0]?.tables ?? {})) };
     } catch (error) {
-      if ((error as { code?: string }).code !== SLOT_IN_USE || Date.now() > deadline) {
+      if (sqlState(error) !== SQLSTATE.objectInUse || Date.now() > deadline) {
         throw new Error(`source: reading slot ${slot} for writes after sync's position ${formatLsn(applied)} failed: ${messageOf(error)}`, { cause: error });
       }
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
-import { TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { CopyBothQuery } from './copy-both.js';
 import { evaluateInbound, type InboundTimings } from './liveness.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -237,8 +237,8 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
  * not UTF-8 (22021), every time it reaches that change again: sync cannot get past it.
  */
 function explainStreamError(error: Error): Error {
-  const server = error as Error & { code?: string; where?: string };
-  if (server.code !== '22021') return error;
+  if (sqlState(error) !== SQLSTATE.characterNotInRepertoire) return error;
+  const server = error as Error & { where?: string };
   return new PgferryError('query', `source: the walsender cannot send a change to pgferry: ${server.message}${server.where ? ` (${server.where.split('\n')[0]})` : ''}`, {
     side: 'source',
     fix: 'the source database stores text that is not UTF-8 (a SQL_ASCII database): correct that value on the source, or leave its table out with --exclude-table; pgferry carries values as UTF-8 text and does not alter bytes',

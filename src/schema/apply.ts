@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PgferryError, messageOf } from '../errors.js';
 import { appliedSchemaObjects, ensureStateSchema, recordSchemaObject } from '../state/index.js';
 import type { ExtractedSchema, SchemaObject, Section } from './model.js';
+import { SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /** SQLSTATEs that mean "it is already there". */
 const ALREADY_EXISTS = new Set(['42P06', '42P07', '42710', '42723']);
@@ -118,7 +119,7 @@ export class SchemaApplier {
       this.created++;
     } catch (error) {
       await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
-      const code = (error as { code?: string }).code;
+      const code = sqlState(error);
       // Whether it is really the same object is decided by comparing definitions below.
       const exists = code !== undefined && (ALREADY_EXISTS.has(code) || ALREADY_THERE_FOR[object.kind] === code);
       if (!exists) throw failure(object, error, this.options, section);
@@ -169,7 +170,7 @@ async function runStatements(client: pg.Client, object: SchemaObject, notes: str
     try {
       await client.query(statement);
     } catch (error) {
-      const code = (error as { code?: string }).code;
+      const code = sqlState(error);
       if (object.kind === 'extension' && code === NO_SUCH_EXTENSION_VERSION && / VERSION '/.test(statement)) {
         // The target lacks the source's version: take the one it has, and say so.
         await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
@@ -221,9 +222,9 @@ function sameDefinition(a: SchemaObject, b: SchemaObject): boolean {
 
 function failure(object: SchemaObject, error: unknown, options: ApplyOptions, section: Section): PgferryError {
   const statement = (error as { statement?: string }).statement ?? object.statements[0] ?? '';
-  const code = (error as { code?: string }).code;
+  const code = sqlState(error);
   const roleHint =
-    code === '42501' && (object.kind === 'owner' || object.kind === 'privileges')
+    code === SQLSTATE.insufficientPrivilege && (object.kind === 'owner' || object.kind === 'privileges')
       ? `connect to the target as a superuser or a member of the role, or pass ${options.noOwner ? '--no-acl' : '--no-owner'}; `
       : '';
   return new PgferryError('query', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {

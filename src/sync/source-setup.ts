@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { displayName, listTables, quoteQualified, type Scope } from '../catalog/index.js';
-import { PgferryError, usageError } from '../errors.js';
+import { messageOf, PgferryError, usageError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
+import { SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /** What the migration is called on the source: its slot and its publication. */
 export interface MigrationNames {
@@ -112,11 +113,10 @@ export async function createPublication(source: pg.Client, publication: string, 
     await source.query(`DROP PUBLICATION IF EXISTS "${publication}"`);
     await source.query(tables.length === 0 ? `CREATE PUBLICATION "${publication}"` : `CREATE PUBLICATION "${publication}" FOR TABLE ${tables.join(', ')}`);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    throw new PgferryError('query', `source: cannot create publication ${publication}: ${(error as Error).message}`, {
+    throw new PgferryError('query', `source: cannot create publication ${publication}: ${messageOf(error)}`, {
       side: 'source',
       fix:
-        code === '42501'
+        sqlState(error) === SQLSTATE.insufficientPrivilege
           ? 'the source role must own the tables in scope (or be a superuser) and have CREATE on the database; see pgferry check'
           : 'see pgferry check for what the source needs',
       cause: error,

@@ -3,7 +3,7 @@ import { serverMajor } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, destroyClient, sleep, withDeadline } from '../plumbing/index.js';
+import { closeClient, destroyClient, isConnectionException, sleep, SQLSTATE, sqlState, systemErrorCode, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
 import { readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
@@ -51,12 +51,25 @@ const APPLY_SETTINGS: Readonly<Record<string, string>> = {
  * Failures a reconnect can cure: a lost connection, a server restarting or out of connection
  * slots, a slot still held by our previous session, a lock the apply waited on too long.
  */
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '57P05', '53300', '55006', '55P03']);
+const TRANSIENT_CODES = new Set<string>([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  SQLSTATE.adminShutdown,
+  SQLSTATE.crashShutdown,
+  SQLSTATE.cannotConnectNow,
+  SQLSTATE.idleSessionTimeout,
+  SQLSTATE.tooManyConnections,
+  SQLSTATE.objectInUse,
+  SQLSTATE.lockNotAvailable,
+]);
 
 export function isTransient(error: unknown): boolean {
   if (error instanceof PgferryError && error.kind === 'connection') return true;
-  const code = (error as { code?: unknown }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
-  if (typeof code === 'string' && (TRANSIENT_CODES.has(code) || code.startsWith('08'))) return true;
+  const code = sqlState(error) ?? systemErrorCode(error);
+  if (code !== undefined && (TRANSIENT_CODES.has(code) || isConnectionException(code))) return true;
   const message = messageOf(error);
   return /Connection terminated|connection closed|ended the replication stream|terminating connection|Client was closed|not queryable/i.test(message);
 }

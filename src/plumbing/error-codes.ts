@@ -1,0 +1,59 @@
+import pg from 'pg';
+
+/**
+ * The SQLSTATEs pgferry acts on, by name (PostgreSQL's errcodes.txt). A code is read from an
+ * error through `sqlState` alone, never by casting.
+ */
+export const SQLSTATE = {
+  invalidAuthorizationSpecification: '28000',
+  characterNotInRepertoire: '22021',
+  dependentObjectsStillExist: '2BP01',
+  insufficientPrivilege: '42501',
+  objectInUse: '55006',
+  lockNotAvailable: '55P03',
+  deadlockDetected: '40P01',
+  adminShutdown: '57P01',
+  crashShutdown: '57P02',
+  cannotConnectNow: '57P03',
+  idleSessionTimeout: '57P05',
+  tooManyConnections: '53300',
+} as const;
+
+/** The class of integrity constraint violations: a replay in exact source order may resolve them. */
+export function isIntegrityViolation(code: string | undefined): boolean {
+  return code !== undefined && code.startsWith('23');
+}
+
+/** The class of connection exceptions. */
+export function isConnectionException(code: string | undefined): boolean {
+  return code !== undefined && code.startsWith('08');
+}
+
+/**
+ * The SQLSTATE of the server error behind `error` (pgferry wraps server errors as causes), or
+ * undefined when none is: a socket error, pgferry's own.
+ */
+export function sqlState(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof pg.DatabaseError && typeof current.code === 'string') return current.code;
+  }
+  return undefined;
+}
+
+/** The code of the Node.js system error behind `error` (ECONNRESET, ETIMEDOUT, …), if any. */
+export function systemErrorCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof pg.DatabaseError) return undefined;
+    const code = (current as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** The server's DETAIL line of the error behind `error`, if it sent one. */
+export function serverDetail(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof pg.DatabaseError) return current.detail;
+  }
+  return undefined;
+}
