@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
 import { listTables, readServerInfo, tablesOnTarget, readSettings, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
-import { SQLSTATE, sqlState } from '../plumbing/index.js';
+import { inTransaction, SQLSTATE, sqlState } from '../plumbing/index.js';
 
 export interface SourceFacts {
   readonly server: ServerInfo;
@@ -174,14 +174,11 @@ async function schemasWithoutCreate(client: pg.Client, sourceTables: readonly Qu
  * service's admin role, or GRANT SET ON PARAMETER on 15+).
  */
 async function canSetReplicationRole(client: pg.Client): Promise<boolean> {
-  await client.query('BEGIN');
   try {
-    await client.query(`SET LOCAL session_replication_role = replica`);
+    await inTransaction(client, () => client.query(`SET LOCAL session_replication_role = replica`), { rollback: true });
     return true;
   } catch (error) {
     if (sqlState(error) === SQLSTATE.insufficientPrivilege) return false;
     throw error;
-  } finally {
-    await client.query('ROLLBACK');
   }
 }

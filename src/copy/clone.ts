@@ -3,7 +3,7 @@ import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type Q
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { serverDetail, setConfigSql, sleep, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { inTransaction, serverDetail, setConfigSql, sleep, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, ensureCopyState, finishClone, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
@@ -285,14 +285,13 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
       WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')`,
   );
   const inScope = rows.filter((r) => scope.includes(r) || tables.some((t) => t.schema === r.schema && t.name === r.name));
-  await admin.query('BEGIN');
   try {
-    // No CASCADE: a view or a foreign key of a table out of scope is not pgferry's to drop.
-    if (inScope.length > 0) await admin.query(`DROP TABLE IF EXISTS ${inScope.map(quoteQualified).join(', ')}`);
-    await admin.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
-    await admin.query('COMMIT');
+    await inTransaction(admin, async () => {
+      // No CASCADE: a view or a foreign key of a table out of scope is not pgferry's to drop.
+      if (inScope.length > 0) await admin.query(`DROP TABLE IF EXISTS ${inScope.map(quoteQualified).join(', ')}`);
+      await admin.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
+    });
   } catch (error) {
-    await admin.query('ROLLBACK');
     if (sqlState(error) === SQLSTATE.dependentObjectsStillExist) {
       throw usageError(`--drop-existing: other objects on the target depend on tables in scope (${messageOf(error)}; ${serverDetail(error) ?? ''})`, 'drop those objects first, or widen the scope to include them');
     }
@@ -340,12 +339,12 @@ async function restartHalfDoneSplitTables(admin: pg.Client): Promise<void> {
      HAVING bool_or(done) AND NOT bool_and(done) AND bool_or(unit <> 'whole')`,
   );
   if (rows.length === 0) return;
-  await admin.query('BEGIN');
-  for (const { table } of rows) {
-    await admin.query(`TRUNCATE ONLY ${table}`);
-    await admin.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [table]);
-  }
-  await admin.query('COMMIT');
+  await inTransaction(admin, async () => {
+    for (const { table } of rows) {
+      await admin.query(`TRUNCATE ONLY ${table}`);
+      await admin.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [table]);
+    }
+  });
 }
 
 interface PlannedUnit extends CopyUnit {

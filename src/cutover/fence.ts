@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { FENCE_PREFIX } from '../sync/index.js';
 import { parseLsn, type Lsn } from '../replication/index.js';
+import { inTransaction } from '../plumbing/index.js';
 
 /**
  * With writes frozen, a transactional logical message marks the end of the source's history:
@@ -41,14 +42,5 @@ export async function flushSourceWal(source: pg.Client): Promise<void> {
  * it, before this returns.
  */
 async function emitFlushedMessage<R extends pg.QueryResultRow>(source: pg.Client, sql: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-  await source.query('BEGIN READ WRITE');
-  try {
-    await source.query('SET LOCAL synchronous_commit = on');
-    const result = await source.query<R>(sql, values);
-    await source.query('COMMIT');
-    return result;
-  } catch (error) {
-    await source.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  return inTransaction(source, () => source.query<R>(sql, values), { mode: 'READ WRITE', local: { synchronous_commit: 'on' } });
 }

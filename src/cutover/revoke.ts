@@ -3,6 +3,7 @@ import { SYSTEM_SCHEMA_SQL, type Scope } from '../catalog/index.js';
 import { quoteIdent } from '../catalog/index.js';
 import { PgferryError, usageError } from '../errors.js';
 import type { RevokedPrivilege } from '../state/index.js';
+import { inTransaction } from '../plumbing/index.js';
 
 /** The privileges that let a role change rows (or draw sequence values). */
 const TABLE_WRITES = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
@@ -44,8 +45,7 @@ export async function planRevoke(source: pg.Client, roles: readonly string[], sc
  * If they can, the transaction is rolled back: a freeze with a hole in it would lose writes.
  */
 export async function applyRevoke(source: pg.Client, roles: readonly string[], revoked: readonly RevokedPrivilege[], scope: Scope): Promise<void> {
-  await source.query('BEGIN');
-  try {
+  await inTransaction(source, async () => {
     for (const r of revoked) {
       await source.query(`REVOKE ${r.privileges.map((p) => p.replace('*', '')).join(', ')} ON ${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${r.object} FROM ${quoteIdent(r.role)}`);
     }
@@ -65,11 +65,7 @@ export async function applyRevoke(source: pg.Client, roles: readonly string[], r
         fix: 'use --freeze read-only, or remove those grants first',
       });
     }
-    await source.query('COMMIT');
-  } catch (error) {
-    await source.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  });
 }
 
 /**
@@ -111,8 +107,7 @@ async function checkedRevoked(source: pg.Client, revoked: readonly RevokedPrivil
 /** Gives back exactly what was revoked, grant options included. */
 export async function liftRevoke(source: pg.Client, revoked: readonly RevokedPrivilege[]): Promise<void> {
   const checked = await checkedRevoked(source, revoked);
-  await source.query('BEGIN');
-  try {
+  await inTransaction(source, async () => {
     for (const r of checked) {
       const on = r.on;
       const plain = r.privileges.filter((p) => !p.endsWith('*'));
@@ -120,9 +115,5 @@ export async function liftRevoke(source: pg.Client, revoked: readonly RevokedPri
       if (plain.length > 0) await source.query(`GRANT ${plain.join(', ')} ON ${on} TO ${quoteIdent(r.role)}`);
       if (grantable.length > 0) await source.query(`GRANT ${grantable.join(', ')} ON ${on} TO ${quoteIdent(r.role)} WITH GRANT OPTION`);
     }
-    await source.query('COMMIT');
-  } catch (error) {
-    await source.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  });
 }

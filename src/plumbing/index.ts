@@ -7,3 +7,5 @@ export type { PollOptions } from './time.js';
 export { closeClient, destroyClient } from './sessions.js';
 export { TEXT_VALUE_SETTINGS, setConfigSql } from './value-settings.js';
 export { SQLSTATE, sqlState, systemErrorCode, serverDetail, isIntegrityViolation, isConnectionException } from './error-codes.js';
+export { inTransaction } from './transactions.js';
+export type { TransactionOptions } from './transactions.js';

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { stateTableExists } from './exists.js';
+import { inTransaction } from '../plumbing/index.js';
 
 /**
  * The copy's plan and progress on the target. The plan is stored once, so a resumed clone
@@ -49,14 +50,14 @@ export interface PlannedUnitRow {
 }
 
 export async function startClone(client: pg.Client, units: readonly PlannedUnitRow[]): Promise<void> {
-  await client.query('BEGIN');
-  await client.query(`INSERT INTO pgferry.clone DEFAULT VALUES`);
-  await client.query(
-    `INSERT INTO pgferry.copy_units (table_name, unit, position, predicate)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])`,
-    [units.map((u) => u.table), units.map((u) => u.unit), units.map((u) => u.position), units.map((u) => u.predicate)],
-  );
-  await client.query('COMMIT');
+  await inTransaction(client, async () => {
+    await client.query(`INSERT INTO pgferry.clone DEFAULT VALUES`);
+    await client.query(
+      `INSERT INTO pgferry.copy_units (table_name, unit, position, predicate)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])`,
+      [units.map((u) => u.table), units.map((u) => u.unit), units.map((u) => u.position), units.map((u) => u.predicate)],
+    );
+  });
 }
 
 export async function storedPlan(client: pg.Client): Promise<Array<PlannedUnitRow & { done: boolean }>> {
