@@ -5,7 +5,7 @@ import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { inTransaction, serverDetail, setConfigSql, sleep, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
-import { cloneState, ensureCopyState, finishClone, startClone, storedPlan } from '../state/index.js';
+import { cloneState, dropStateSchema, ensureCopyState, finishClone, halfDoneSplitTables, resetTableUnits, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
 import { checkedPredicate, EXTENSION_ROWS_UNIT, extensionRowsUnit, partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
 import type { CopyProgress } from './progress.js';
@@ -289,7 +289,7 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
     await inTransaction(admin, async () => {
       // No CASCADE: a view or a foreign key of a table out of scope is not pgferry's to drop.
       if (inScope.length > 0) await admin.query(`DROP TABLE IF EXISTS ${inScope.map(quoteQualified).join(', ')}`);
-      await admin.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
+      await dropStateSchema(admin);
     });
   } catch (error) {
     if (sqlState(error) === SQLSTATE.dependentObjectsStillExist) {
@@ -333,16 +333,12 @@ function storedRange(predicate: string | null, intKey: string | undefined): stri
 }
 
 async function restartHalfDoneSplitTables(admin: pg.Client): Promise<void> {
-  const { rows } = await admin.query<{ table: string }>(
-    `SELECT table_name AS table FROM pgferry.copy_units
-      GROUP BY table_name
-     HAVING bool_or(done) AND NOT bool_and(done) AND bool_or(unit <> 'whole')`,
-  );
-  if (rows.length === 0) return;
+  const tables = await halfDoneSplitTables(admin);
+  if (tables.length === 0) return;
   await inTransaction(admin, async () => {
-    for (const { table } of rows) {
+    for (const table of tables) {
       await admin.query(`TRUNCATE ONLY ${table}`);
-      await admin.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [table]);
+      await resetTableUnits(admin, table);
     }
   });
 }

@@ -4,7 +4,7 @@ import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { parseLsn } from '../replication/index.js';
-import { freezesInPlace, readSyncState, recordUnfrozen, type FreezeRecord, type SyncState } from '../state/index.js';
+import { dropStateSchema, freezesInPlace, readSyncState, recordUnfrozen, stateSchemaExists, type FreezeRecord, type SyncState } from '../state/index.js';
 import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
@@ -60,9 +60,8 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     }
     removed.push(...(await dropSourceObjects(source.client, names.slot, names.publication)));
     if (stillFrozen.length === 0) {
-      const { rows } = await target.client.query<{ present: boolean }>(`SELECT to_regnamespace('pgferry') IS NOT NULL AS present`);
-      if (rows[0]?.present) {
-        await target.client.query('DROP SCHEMA pgferry CASCADE');
+      if (await stateSchemaExists(target.client)) {
+        await dropStateSchema(target.client);
         removed.push('target: dropped schema pgferry (migration state)');
       }
     }

@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import { PgferryError } from '../errors.js';
-import { parseLsn } from '../replication/index.js';
-import { HEARTBEAT_FRESH_SECONDS, readSyncState, requestSyncStop, syncIsStreaming, type SyncState } from '../state/index.js';
+import { HEARTBEAT_FRESH_SECONDS, readFenceProgress, readSyncPhase, readSyncState, requestSyncStop, syncIsStreaming, type SyncState } from '../state/index.js';
 import type { Fence } from './fence.js';
 
 /**
@@ -63,9 +62,8 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
 export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await target.query<{ fence: string | null; applied: string }>(`SELECT fence_lsn::text AS fence, applied_lsn::text AS applied FROM pgferry.sync`);
-    const row = rows[0];
-    if (row && (parseLsn(row.applied) >= fence.lsn || (row.fence !== null && parseLsn(row.fence) >= fence.after))) return;
+    const progress = await readFenceProgress(target);
+    if (progress && (progress.applied >= fence.lsn || (progress.fence !== undefined && progress.fence >= fence.after))) return;
     if (signal?.aborted) throw new PgferryError('usage', 'interrupted while waiting for the fence', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() > deadline) {
       throw new PgferryError('query', `target: sync did not apply the fence within ${(timeoutMs / 1000).toFixed(1)} s`, {
@@ -82,8 +80,7 @@ export async function stopSync(target: pg.Client, reason: string, timeoutMs: num
   await requestSyncStop(target, reason);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await target.query<{ phase: string }>(`SELECT phase FROM pgferry.sync`);
-    if (rows[0]?.phase === 'stopped') return true;
+    if ((await readSyncPhase(target)) === 'stopped') return true;
     if (Date.now() > deadline) return false;
     await sleep(10);
   }

@@ -33,7 +33,7 @@ export async function recordSchemaObject(client: pg.Client, identity: string, se
   );
 }
 
-export { ensureCopyState, cloneState, startClone, storedPlan, markUnitDone, finishClone } from './copy.js';
+export { ensureCopyState, cloneState, startClone, storedPlan, markUnitDone, finishClone, halfDoneSplitTables, resetTableUnits } from './copy.js';
 export type { CloneState, PlannedUnitRow, StoredUnit } from './copy.js';
 export {
   ensureSyncState,
@@ -45,6 +45,10 @@ export {
   setSyncPhase,
   startStreamingRun,
   syncIsStreaming,
+  readFenceProgress,
+  readSyncPhase,
+  appliedPast,
+  flushStateWrites,
   HEARTBEAT_FRESH_SECONDS,
   requestSyncStop,
   withdrawSyncStop,
@@ -57,3 +61,14 @@ export {
 export type { SyncState, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
 export { ensureCutoverState, recordFreezeIntent, recordRevoked, recordUnfrozen, recordCutoverOutcome, freezesInPlace, lastCutover } from './cutover.js';
 export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';
+
+/** Whether this database holds pgferry's state at all. */
+export async function stateSchemaExists(client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query<{ present: boolean }>(`SELECT to_regnamespace('pgferry') IS NOT NULL AS present`);
+  return rows[0]?.present === true;
+}
+
+/** Removes every trace of a migration's state from this database. */
+export async function dropStateSchema(client: pg.Client): Promise<void> {
+  await client.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
+}

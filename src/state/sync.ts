@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { inTransaction } from '../plumbing/index.js';
+import { parseLsn, type Lsn } from '../replication/index.js';
 import { stateTableExists } from './exists.js';
 
 /**
@@ -311,4 +313,30 @@ export async function readSyncTables(client: pg.Client): Promise<Array<{ table: 
     `SELECT table_name AS table, inserted::text, updated::text, deleted::text, truncated::text FROM pgferry.sync_tables ORDER BY table_name`,
   );
   return rows.map((r) => ({ table: r.table, inserted: Number(r.inserted), updated: Number(r.updated), deleted: Number(r.deleted), truncated: Number(r.truncated) }));
+}
+
+/** Where sync stands against a cut-over's fence: the applied position and the last fence it applied. */
+export async function readFenceProgress(client: pg.Client): Promise<{ readonly applied: Lsn; readonly fence: Lsn | undefined } | undefined> {
+  const { rows } = await client.query<{ fence: string | null; applied: string }>(`SELECT fence_lsn::text AS fence, applied_lsn::text AS applied FROM pgferry.sync`);
+  const row = rows[0];
+  return row ? { applied: parseLsn(row.applied), fence: row.fence === null ? undefined : parseLsn(row.fence) } : undefined;
+}
+
+export async function readSyncPhase(client: pg.Client): Promise<SyncPhase | undefined> {
+  const { rows } = await client.query<{ phase: SyncPhase }>(`SELECT phase FROM pgferry.sync`);
+  return rows[0]?.phase;
+}
+
+/** Whether the target has applied the source up to `position` (sync writes applied_lsn with the changes it covers). */
+export async function appliedPast(client: pg.Client, position: string): Promise<{ readonly passed: boolean; readonly applied: string | null }> {
+  const { rows } = await client.query<{ passed: boolean; applied: string }>(`SELECT applied_lsn >= $1::pg_lsn AS passed, applied_lsn::text AS applied FROM pgferry.sync`, [position]);
+  return { passed: rows[0]?.passed === true, applied: rows[0]?.applied ?? null };
+}
+
+/**
+ * One write to the state with synchronous_commit on: its commit flushes the target's WAL, and
+ * with it every batch sync committed asynchronously before it.
+ */
+export async function flushStateWrites(client: pg.Client): Promise<void> {
+  await inTransaction(client, () => client.query(`UPDATE pgferry.sync SET phase = phase`), { local: { synchronous_commit: 'on' } });
 }

@@ -5,7 +5,7 @@ import { PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, isConnectionException, sleep, SQLSTATE, sqlState, systemErrorCode, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
-import { readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
+import { flushStateWrites, readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { livenessTimings } from './liveness.js';
 import { Monitor } from './monitor.js';
@@ -407,7 +407,7 @@ async function finishCleanly(stream: ChangeStream, target: pg.Client, session: R
   const last = stream.lastTargetLsn;
   // Batches commit with synchronous_commit off; one synchronous commit flushes the WAL up to
   // it, and so every batch before it, at once instead of after the WAL writer's next rounds.
-  await target.query(`BEGIN; SET LOCAL synchronous_commit = on; UPDATE pgferry.sync SET phase = phase; COMMIT;`);
+  await flushStateWrites(target);
   const deadline = Date.now() + 5000;
   for (;;) {
     const { rows } = await target.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn');

@@ -1,4 +1,4 @@
-import { readSyncState, syncIsStreaming as streaming } from '../state/index.js';
+import { appliedPast, readSyncState, syncIsStreaming as streaming } from '../state/index.js';
 import { changedColumns, persistingKeyed, persistingMultiset } from './differences.js';
 import { countRows, type NamedKeyed, type NamedKeyless, type TableCheck } from './check-table.js';
 import { hashCounts } from './compare-keyless.js';
@@ -27,13 +27,8 @@ export async function waitForTarget(target: SideSession, position: string, timeo
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
-    const [row] = await target.arrays(
-      'reading the applied position of pgferry sync',
-      `SELECT applied_lsn >= $1::pg_lsn, applied_lsn::text FROM pgferry.sync`,
-      [position],
-    );
-    const applied = row?.[1] ?? null;
-    if (row?.[0] === 't') return { passed: true, applied };
+    const { passed, applied } = await target.run('reading the applied position of pgferry sync', (client) => appliedPast(client, position));
+    if (passed) return { passed: true, applied };
     if (performance.now() >= deadline) return { passed: false, applied };
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

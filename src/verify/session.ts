@@ -63,6 +63,15 @@ export class SideSession {
     }
   }
 
+  /** Runs another room's work on this session (the state's queries), its failure named like a query's. */
+  async run<T>(what: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    try {
+      return await work(this.connection.client);
+    } catch (error) {
+      throw this.failure(what, '', error);
+    }
+  }
+
   /** As query, rows as arrays: user columns can have any name, positions can't clash. */
   async arrays(what: string, text: string, values: readonly unknown[] = []): Promise<Array<Array<string | null>>> {
     try {
@@ -76,7 +85,7 @@ export class SideSession {
   private failure(what: string, text: string, error: unknown): PgferryError {
     return new PgferryError('query', `${this.side}: ${what} failed: ${messageOf(error)}`, {
       side: this.side,
-      fix: `the query was: ${oneLine(text)}`,
+      fix: text === '' ? undefined : `the query was: ${oneLine(text)}`,
       cause: error,
     });
   }
