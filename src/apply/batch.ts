@@ -123,13 +123,20 @@ export class BatchApplier {
         counts.transactions++;
         counts.lastCommitTime = transaction.commitTime;
       }
-      const origin = { xid: transaction.xid, commitLsn: transaction.commitLsn };
+      const reading: Reading = {
+        decode: this.decodeOptions[transaction.streamed ? 1 : 0],
+        skip,
+        origin: { xid: transaction.xid, commitLsn: transaction.commitLsn },
+        counts,
+        coalescer,
+        mode,
+      };
       const inMemory = transaction.messagesInMemory();
       if (inMemory) {
-        const pending = this.takeAll(inMemory, 0, transaction.streamed, skip, origin, counts, coalescer, mode);
+        const pending = this.takeAll(inMemory, 0, reading);
         if (pending) await pending;
       } else {
-        for await (const block of transaction.messageBlocks()) await this.takeAll(block, 0, transaction.streamed, skip, origin, counts, coalescer, mode);
+        for await (const block of transaction.messageBlocks()) await this.takeAll(block, 0, reading);
       }
     }
     await this.flush(coalescer);
@@ -141,34 +148,18 @@ export class BatchApplier {
    * message returns a promise, and only then goes on after it, so a backlog of small
    * transactions stays off the microtask queue.
    */
-  private takeAll(
-    block: readonly Buffer[],
-    from: number,
-    streamed: boolean,
-    skip: boolean,
-    origin: ChangeOrigin,
-    counts: Counts,
-    coalescer: Coalescer,
-    mode: 'coalesced' | 'ordered',
-  ): Promise<void> | undefined {
+  private takeAll(block: readonly Buffer[], from: number, reading: Reading): Promise<void> | undefined {
     for (let i = from; i < block.length; i++) {
-      const pending = this.take(block[i]!, streamed, skip, origin, counts, coalescer, mode);
-      if (pending) return pending.then(() => this.takeAll(block, i + 1, streamed, skip, origin, counts, coalescer, mode));
+      const pending = this.take(block[i]!, reading);
+      if (pending) return pending.then(() => this.takeAll(block, i + 1, reading));
     }
     return undefined;
   }
 
   /** One message of a transaction: relations are learned, row changes coalesced (or applied, in order). */
-  private take(
-    payload: Buffer,
-    streamed: boolean,
-    skip: boolean,
-    origin: ChangeOrigin,
-    counts: Counts,
-    coalescer: Coalescer,
-    mode: 'coalesced' | 'ordered',
-  ): Promise<void> | undefined {
-    const message = decodePgoutput(payload, this.decodeOptions[streamed ? 1 : 0]);
+  private take(payload: Buffer, reading: Reading): Promise<void> | undefined {
+    const { skip, origin, counts, coalescer, mode } = reading;
+    const message = decodePgoutput(payload, reading.decode);
     switch (message.tag) {
       case 'relation': {
         // Relations are read even from transactions already applied: the server sends each once.
@@ -183,7 +174,7 @@ export class BatchApplier {
       case 'delete': {
         if (skip) return undefined;
         const table = this.tables.known(message.relationId);
-        if (!table) return this.tables.resolve(message.relationId).then(() => this.take(payload, streamed, skip, origin, counts, coalescer, mode));
+        if (!table) return this.tables.resolve(message.relationId).then(() => this.take(payload, reading));
         const change: RowChange =
           message.tag === 'insert'
             ? { kind: 'insert', table, newRow: message.newTuple, origin }
@@ -310,6 +301,17 @@ export class BatchApplier {
       throw change ? rejected(change, error) : error;
     }
   }
+}
+
+/** How the messages of one transaction of a batch are read: made once per transaction. */
+interface Reading {
+  readonly decode: DecodeOptions;
+  /** Already on the target (ends at or before the applied position): relations are learned, nothing applied. */
+  readonly skip: boolean;
+  readonly origin: ChangeOrigin;
+  readonly counts: Counts;
+  readonly coalescer: Coalescer;
+  readonly mode: 'coalesced' | 'ordered';
 }
 
 interface Counts {
