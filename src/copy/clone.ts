@@ -3,7 +3,7 @@ import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type Q
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { inTransaction, serverDetail, setConfigSql, sleep, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { inTransaction, serverDetail, setConfigSql, sleep, sqlState, SQLSTATE, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, dropStateSchema, ensureCopyState, finishClone, halfDoneSplitTables, resetTableUnits, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
@@ -399,7 +399,7 @@ async function retryOnDeadlock(work: () => Promise<void>, attempts = 5): Promise
     } catch (error) {
       const code = sqlState(error);
       if (attempt >= attempts || code === undefined || !TRANSIENT_LOCK_ERRORS.has(code)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      await sleep(50 * attempt);
     }
   }
 }

@@ -4,6 +4,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Side } from '../errors.js';
 import { markUnitDone } from '../state/index.js';
 import type { CopyUnit } from './plan.js';
+import { destroyClient, withDeadline } from '../plumbing/index.js';
 
 export interface UnitCopy {
   readonly unit: CopyUnit;
@@ -75,15 +76,12 @@ export async function copyUnit(
   } catch (error) {
     // A source left in the middle of COPY OUT would queue the ROLLBACK behind a stream nobody
     // reads: close that session instead (the copy stops on a failure anyway).
-    source.connection.stream.destroy();
-    await withTimeout(target.query('ROLLBACK'), 10_000).catch(() => target.connection.stream.destroy());
+    destroyClient(source);
+    await withDeadline(target.query('ROLLBACK'), 10_000, 'rolling back the unit').catch(() => destroyClient(target));
     throw Object.assign(error instanceof Error ? error : new Error(String(error)), { side: failedSide ?? 'target' });
   }
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), ms).unref())]);
-}
 
 /** Binary where every column is binary-safe and has the same type on both sides; text otherwise. */
 export function chooseFormat(

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { messageOf, PgferryError } from '../errors.js';
+import { sleep } from '../plumbing/index.js';
 
 /** A session that could still commit a write after the freeze began. */
 interface Holder {
@@ -59,7 +60,7 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
     }
     if (options.signal?.aborted) throw new PgferryError('usage', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.inOldTransaction), prepared, options.timeoutMs);
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 10));
+    await sleep(options.pollMs ?? 10);
   }
 }
 

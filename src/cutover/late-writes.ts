@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { messageOf } from '../errors.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
 import { flushSourceWal } from './fence.js';
-import { SQLSTATE, sqlState } from '../plumbing/index.js';
+import { sleep, sqlState, SQLSTATE } from '../plumbing/index.js';
 
 /**
  * Writes the source committed that sync never applied: every transaction with changes to a
@@ -69,7 +69,7 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
       if (sqlState(error) !== SQLSTATE.objectInUse || Date.now() > deadline) {
         throw new Error(`source: reading slot ${slot} for writes after sync's position ${formatLsn(applied)} failed: ${messageOf(error)}`, { cause: error });
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
   }
 }

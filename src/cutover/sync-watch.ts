@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PgferryError } from '../errors.js';
 import { HEARTBEAT_FRESH_SECONDS, readFenceProgress, readSyncPhase, readSyncState, requestSyncStop, syncIsStreaming, type SyncState } from '../state/index.js';
 import type { Fence } from './fence.js';
+import { sleep } from '../plumbing/index.js';
 
 /**
  * The cut-over's view of a sync running in another process, read from the target's `pgferry`
@@ -86,6 +87,3 @@ export async function stopSync(target: pg.Client, reason: string, timeoutMs: num
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

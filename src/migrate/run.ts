@@ -2,6 +2,7 @@ import { connect } from '../config/index.js';
 import { cutover, type CutoverOptions, type CutoverReport } from '../cutover/index.js';
 import { sync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { readSyncState, syncIsStreaming } from '../state/index.js';
+import { sleep } from '../plumbing/index.js';
 
 export interface MigrateOptions {
   /** Sync's options; its signal stops the whole migration cleanly. */
@@ -62,7 +63,7 @@ async function waitUntilStreaming(options: SyncOptions, over: () => boolean): Pr
       if (over()) return false;
       const state = await readSyncState(client).catch(() => undefined);
       if (syncIsStreaming(state)) return true;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
   } finally {
     await client.end().catch(() => undefined);

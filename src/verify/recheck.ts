@@ -5,6 +5,7 @@ import { hashCounts } from './compare-keyless.js';
 import type { HashFunction } from './hash-sql.js';
 import { rowsByKey } from './keyed-queries.js';
 import { both, type Lane, type SideSession } from './session.js';
+import { sleep } from '../plumbing/index.js';
 
 /** pgferry sync is applying changes to this target: differences may only be changes in flight. */
 export async function syncIsStreaming(target: SideSession): Promise<boolean> {
@@ -30,7 +31,7 @@ export async function waitForTarget(target: SideSession, position: string, timeo
     const { passed, applied } = await target.run('reading the applied position of pgferry sync', (client) => appliedPast(client, position));
     if (passed) return { passed: true, applied };
     if (performance.now() >= deadline) return { passed: false, applied };
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS);
   }
 }
 
