@@ -7,8 +7,8 @@ export { resolveConnection, connect, withConnection, describeConnection, scrubSe
 export type { ConnectionSpec, Connection, SslMode } from './config/index.js';
 export { Scope, EVERYTHING } from './catalog/index.js';
 export type { ScopeFilter, TableInfo, ServerInfo } from './catalog/index.js';
-export { PgferryError } from './errors.js';
-export type { ErrorKind, Side } from './errors.js';
+export { PgferryError, ERROR_CODES } from './errors.js';
+export type { ErrorCode, ErrorKind, Side } from './errors.js';
 export { createLogger } from './log/index.js';
 export { clone } from './copy/index.js';
 export type { CloneOptions, CloneSummary } from './copy/index.js';

@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
 /** The exit codes every pgferry command shares. */
 export const EXIT = {
@@ -12,6 +12,7 @@ export const EXIT = {
   different: 4,
 } as const;
 
-export function exitCodeFor(kind: ErrorKind): number {
-  return kind === 'usage' ? EXIT.usage : EXIT.failed;
+/** A failure's exit status follows from its code's kind: usage 2, anything else 1. */
+export function exitCodeFor(code: ErrorCode): number {
+  return ERROR_CODES[code] === 'usage' ? EXIT.usage : EXIT.failed;
 }

@@ -26,7 +26,7 @@ export function reportError(error: unknown, debug: boolean): number {
     printErr(`pgferry: ${error.message}${first ? ` — ${first}` : ''}\n${rest.map((line) => `    ${line}\n`).join('')}`);
     if (debug && error.detail) printErr(`${error.detail}\n`);
     if (debug && error.cause instanceof Error && error.cause.stack) printErr(`${error.cause.stack}\n`);
-    return exitCodeFor(error.kind);
+    return exitCodeFor(error.code);
   }
   printErr(`pgferry: unexpected failure: ${messageOf(error)} — run again with --debug for details, and report it if it persists\n`);
   if (debug && error instanceof Error && error.stack) printErr(`${error.stack}\n`);

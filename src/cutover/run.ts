@@ -358,7 +358,7 @@ function failedAt(stage: string, error: unknown, plan: FreezePlan, lifted: Lifte
       : lifted.ok
         ? 'the source is writable again and sync keeps running'
         : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source; sync keeps running`;
-  return new PgferryError(cause?.kind ?? 'query', `cut-over failed at the ${stage} step: ${messageOf(error)}; ${unfrozen}`, {
+  return new PgferryError(cause?.code ?? 'query', `cut-over failed at the ${stage} step: ${messageOf(error)}; ${unfrozen}`, {
     side: cause?.side,
     fix: cause?.fix ?? 'fix the cause above and run pgferry cutover again',
     cause: error,
