@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import type { Logger } from '../log/index.js';
 import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { describeConnection, withConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
+import { sqlState } from '../plumbing/index.js';
 import { readSourceFacts, readTargetFacts, type SourceFacts, type TargetFacts } from './facts.js';
 import { bySeverity, type CheckReport, type Finding } from './finding.js';
 import { databaseFindings } from './rules/database.js';
@@ -71,7 +71,7 @@ async function reading<T>(side: Side, work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof PgferryError) throw error;
-    const code = (error as Partial<pg.DatabaseError>).code;
+    const code = sqlState(error);
     throw new PgferryError('query', `${side}: reading the catalogs failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
       side,
       fix: `check that the ${side} role may read the system catalogs, and that the connection stays up`,

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { PgferryError } from '../errors.js';
+import { systemErrorCode } from '../plumbing/index.js';
 import type { ConnectionSpec } from './connection-spec.js';
 
 /**
@@ -83,7 +84,7 @@ function readTlsFile(spec: ConnectionSpec, path: string, keyword: string, what: 
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
+    const reason = systemErrorCode(error) === 'ENOENT' ? 'does not exist' : 'cannot be read';
     throw new PgferryError('usage', `${spec.side}: ${what} file "${path}" ${reason} (sslmode=${spec.sslmode})`, {
       side: spec.side,
       fix:

@@ -129,7 +129,7 @@ export class SchemaApplier {
         // COPY and the server casts each value.
         this.notes.push(`table ${object.name} already exists on the target with other column types; its rows are copied into it as they are`);
       } else if (!existing || !sameDefinition(existing, object)) {
-        throw new PgferryError('query', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
+        throw new PgferryError('schema-conflict', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
           side: 'target',
           fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
           cause: error,
@@ -179,7 +179,7 @@ async function runStatements(client: pg.Client, object: SchemaObject, notes: str
         notes.push(`extension ${object.name}: the target has no version ${/VERSION '([^']*)'/.exec(statement)?.[1]}; created its default version instead`);
         continue;
       }
-      throw Object.assign(error as object, { statement });
+      throw new StatementFailed(statement, error);
     }
   }
 }
@@ -220,14 +220,24 @@ function sameDefinition(a: SchemaObject, b: SchemaObject): boolean {
   return normalize(a.statements) === normalize(b.statements);
 }
 
+/** A statement of an object that the target refused: the server's error is the cause, the statement is named. */
+class StatementFailed extends Error {
+  constructor(
+    readonly statement: string,
+    cause: unknown,
+  ) {
+    super(messageOf(cause), { cause });
+  }
+}
+
 function failure(object: SchemaObject, error: unknown, options: ApplyOptions, section: Section): PgferryError {
-  const statement = (error as { statement?: string }).statement ?? object.statements[0] ?? '';
+  const statement = error instanceof StatementFailed ? error.statement : (object.statements[0] ?? '');
   const code = sqlState(error);
   const roleHint =
     code === SQLSTATE.insufficientPrivilege && (object.kind === 'owner' || object.kind === 'privileges')
       ? `connect to the target as a superuser or a member of the role, or pass ${options.noOwner ? '--no-acl' : '--no-owner'}; `
       : '';
-  return new PgferryError('query', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
+  return new PgferryError('schema-conflict', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
     side: 'target',
     fix: `${roleHint}fix the cause on the target and run again (${
       section === 'pre-data' ? 'pre-data is created in one transaction, so nothing of it was kept' : 'the post-data objects created so far are kept'

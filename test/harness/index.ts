@@ -18,3 +18,4 @@ export { useClusterPair } from './pair.js';
 export type { ClusterPair } from './pair.js';
 export { startProxy } from './proxy.js';
 export type { FaultProxy } from './proxy.js';
+export { describeError, errorCode, errorMessage } from './errors.js';

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import type { Cluster } from './cluster.js';
+import { describeError, errorCode, errorMessage } from './errors.js';
 
 /** Accounts per unit of scale, as in pgbench. */
 export const ACCOUNTS_PER_SCALE = 100_000;
@@ -258,16 +259,7 @@ const DISCONNECT_ERRNOS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED',
  */
 export function isDisconnect(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (DISCONNECT_ERRNOS.has(code) || code.startsWith('08') || /^57P0[1-5]$/.test(code))) return true;
-  return typeof message === 'string' && /Connection terminated|not queryable|Connection ended|connection is closed/i.test(message);
-}
-
-function describeError(error: unknown): string {
-  if (typeof error === 'object' && error !== null) {
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    const text = typeof message === 'string' ? message : String(error);
-    return typeof code === 'string' ? `${code}: ${text}` : text;
-  }
-  return String(error);
+  const code = errorCode(error);
+  if (code !== undefined && (DISCONNECT_ERRNOS.has(code) || code.startsWith('08') || /^57P0[1-5]$/.test(code))) return true;
+  return /Connection terminated|not queryable|Connection ended|connection is closed/i.test(errorMessage(error));
 }

@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { errorCode, errorMessage } from './errors.js';
 import { isDisconnect } from './load.js';
 
 export const WRITER_SCHEMA_SQL = `
@@ -128,7 +129,7 @@ export function startWriter(sourceUrl: string, options: { pauseMs?: number } = {
             await oneTransaction(client, onSide);
           } catch (error) {
             await client.query('ROLLBACK').catch(() => undefined);
-            const code = (error as { code?: string }).code;
+            const code = errorCode(error);
             if (code === READ_ONLY || isDisconnect(error)) {
               refused++;
               // A deleted item whose transaction failed is still there.
@@ -175,8 +176,7 @@ export function startWriter(sourceUrl: string, options: { pauseMs?: number } = {
 }
 
 function describe(error: unknown): string {
-  const { code, message } = error as { code?: string; message?: string };
-  return `${code ?? ''} ${message ?? String(error)}`.trim();
+  return `${errorCode(error) ?? ''} ${errorMessage(error)}`.trim();
 }
 
 function sleep(ms: number): Promise<void> {

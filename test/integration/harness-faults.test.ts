@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { isDisconnect, startClusters, startProxy, type Cluster, type FaultProxy, type RestartMode } from '../harness/index.js';
+import { describeError, errorCode, isDisconnect, startClusters, startProxy, type Cluster, type FaultProxy, type RestartMode } from '../harness/index.js';
 
 /** How long "silent" must last to count: long enough for a local round trip many times over. */
 const SILENCE_MS = 1_000;
@@ -62,10 +62,6 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, what: stri
   assert.fail(`timed out after ${ms} ms waiting until ${what}`);
 }
 
-function describeError(error: unknown): string {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  return `${String(code)}: ${String(message)}`;
-}
 
 /** A client, and the errors it emitted while idle: pg emits those instead of throwing them. */
 interface Session {
@@ -153,10 +149,10 @@ describe('test harness fault injection', () => {
     // ECONNRESET, not 'Connection terminated': a FIN would give the latter, and would pass for a reset.
     const error = await failed(sleeping, 'the query in flight', 2_000);
     assert.ok(Date.now() - started < 2_000, 'the query failed because of the reset, not at its end');
-    assert.equal((error as { code?: unknown }).code, 'ECONNRESET', describeError(error));
+    assert.equal(errorCode(error), 'ECONNRESET', describeError(error));
 
     await waitUntil(() => idle.errors.length > 0, 'the idle session reports its connection lost');
-    assert.equal((idle.errors[0] as { code?: unknown }).code, 'ECONNRESET', describeError(idle.errors[0]));
+    assert.equal(errorCode(idle.errors[0]), 'ECONNRESET', describeError(idle.errors[0]));
     // The server was reset too: the idle backend, blocked reading, says so and exits at once.
     // (The busy one, inside pg_sleep, does not read its socket until the sleep ends.)
     await waitUntil(async () => (await backends('faults-reset-idle')) === 0, 'the idle backend has exited');
