@@ -131,7 +131,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         // flushes the target's WAL, and with it every batch sync committed asynchronously.
         await recordCutoverOutcome(target.client, cutoverId, { outcome: 'done', fenceLsn: done.fenceLsn, downtimeMs: done.downtimeMs });
       } catch (error) {
-        throw new PgferryError('query', `the cut-over is done (everything up to fence ${done.fenceLsn} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
+        throw new PgferryError('cutover-unfinished', `the cut-over is done (everything up to fence ${done.fenceLsn} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
           fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
           cause: error,
         });
@@ -259,7 +259,7 @@ function verifyFailed(report: VerifyReport): PgferryError {
   const different = report.tables.filter((t) => t.status !== 'identical');
   const shown = different.slice(0, 5).map((t) => `${t.name} (${t.status}: ${t.sourceRows} rows on the source, ${t.targetRows} on the target)`);
   const sequences = report.sequences.filter((s) => s.status === 'behind' || s.status === 'missing-on-target').map((s) => `sequence ${s.name} ${s.status}`);
-  return new PgferryError('query', `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`, {
+  return new PgferryError('target-differs', `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`, {
     side: 'target',
     fix: 'run pgferry verify --source … --target … to see the rows; do not point the application at the target',
   });
@@ -371,7 +371,7 @@ function throwIfInterrupted(signal: AbortSignal | undefined): void {
 }
 
 export function interrupted(): PgferryError {
-  return new PgferryError('usage', 'interrupted', { fix: 'run pgferry cutover again when ready' });
+  return new PgferryError('interrupted', 'interrupted', { fix: 'run pgferry cutover again when ready' });
 }
 
 function round(ms: number): number {
