@@ -100,7 +100,7 @@ async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState):
     await source.query('RESET statement_timeout');
   }
   if (late.transactions === 0) return;
-  throw new PgferryError('usage', `source: ${describeLateWrites(late)} committed on the source after the cut-over; the target lacks them, and dropping slot ${state.slot} would forget they exist`, {
+  throw new PgferryError('late-writes', `source: ${describeLateWrites(late)} committed on the source after the cut-over; the target lacks them, and dropping slot ${state.slot} would forget they exist`, {
     side: 'source',
     fix: 'find what still writes to the source and stop it; compare those tables on both sides and carry the rows over; then run cleanup again with --force',
   });
@@ -118,7 +118,7 @@ async function dropSourceObjects(source: pg.Client, slot: string, publication: s
   const found = rows[0];
   if (found) {
     if (found.active_pid !== null) {
-      throw new PgferryError('usage', `source: replication slot ${slot} is in use by pid ${found.active_pid}: pgferry sync is still running`, {
+      throw new PgferryError('slot-taken', `source: replication slot ${slot} is in use by pid ${found.active_pid}: pgferry sync is still running`, {
         side: 'source',
         fix: 'stop pgferry sync (Ctrl-C, or let pgferry cutover stop it) and run cleanup again',
       });

@@ -58,7 +58,7 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
       const free = holders.filter((h) => !h.inOldTransaction).map((h) => h.pid);
       if (free.length > 0) ended += await endSessions(source, free, options.frozenAt);
     }
-    if (options.signal?.aborted) throw new PgferryError('usage', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
+    if (options.signal?.aborted) throw new PgferryError('interrupted', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.inOldTransaction), prepared, options.timeoutMs);
     await sleep(options.pollMs ?? 10);
   }
@@ -125,7 +125,7 @@ function drainTimeout(holders: readonly Holder[], prepared: readonly string[], t
       `pid ${h.pid} (user ${h.user}${h.application ? `, application ${h.application}` : ''}, ${h.state}` +
       `${h.transactionSeconds === null ? '' : `, transaction open ${h.transactionSeconds.toFixed(1)} s`}): ${oneLine(h.query)}`,
   );
-  return new PgferryError('query', `source: the drain timed out after ${(timeoutMs / 1000).toFixed(1)} s; still running: ${[...described, ...prepared].join('; ')}`, {
+  return new PgferryError('drain-timeout', `source: the drain timed out after ${(timeoutMs / 1000).toFixed(1)} s; still running: ${[...described, ...prepared].join('; ')}`, {
     side: 'source',
     fix: 'end or finish those transactions (pg_terminate_backend(pid), COMMIT/ROLLBACK PREPARED) and run the cut-over again, or give it a longer --drain-timeout',
   });

@@ -19,7 +19,7 @@ export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: rea
     case 'read-only': {
       const escapes = await readOnlyEscapes(source);
       if (escapes.length > 0) {
-        throw new PgferryError('usage', `source: a read-only freeze would not hold: ${escapes.join('; ')}`, {
+        throw new PgferryError('freeze-would-not-hold', `source: a read-only freeze would not hold: ${escapes.join('; ')}`, {
           side: 'source',
           fix: 'apply the fixes named, or use --freeze revoke --roles <the application roles>; nothing was frozen',
         });

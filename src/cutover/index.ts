@@ -1,5 +1,7 @@
 export { cutover } from './run.js';
-export type { CutoverOptions, CutoverReport, CutoverStep, VerifyLevel } from './run.js';
+export type { CutoverOptions, VerifyLevel } from './context.js';
+export type { CutoverReport } from './finish.js';
+export type { CutoverStep, CutoverStepName } from './steps.js';
 export type { SequenceSync } from './sequences.js';
 export type { FreezeMode } from './freeze.js';
 export { cleanup } from './cleanup.js';

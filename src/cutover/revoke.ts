@@ -60,7 +60,7 @@ export async function applyRevoke(source: pg.Client, roles: readonly string[], r
     const holes = rows.filter((r) => scope.includes({ schema: r.schema, name: r.name }));
     if (holes.length > 0) {
       const shown = holes.slice(0, 5).map((h) => `${h.role} on ${h.object}`).join(', ');
-      throw new PgferryError('usage', `--freeze revoke would leave writes open: ${shown}${holes.length > 5 ? ` and ${holes.length - 5} more` : ''} (the role owns the table, or writes through PUBLIC, another role, or a grant made by someone else)`, {
+      throw new PgferryError('freeze-would-not-hold', `--freeze revoke would leave writes open: ${shown}${holes.length > 5 ? ` and ${holes.length - 5} more` : ''} (the role owns the table, or writes through PUBLIC, another role, or a grant made by someone else)`, {
         side: 'source',
         fix: 'use --freeze read-only, or remove those grants first',
       });
@@ -96,7 +96,7 @@ async function checkedRevoked(source: pg.Client, revoked: readonly RevokedPrivil
     checked.push({ ...r, on: `${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${found.object}` });
   }
   if (problems.length > 0) {
-    throw new PgferryError('usage', `target: the recorded freeze holds privileges no freeze revokes, or objects the source does not have: ${problems.join('; ')} (pgferry.cutover was changed by hand?)`, {
+    throw new PgferryError('state-tampered', `target: the recorded freeze holds privileges no freeze revokes, or objects the source does not have: ${problems.join('; ')} (pgferry.cutover was changed by hand?)`, {
       side: 'target',
       fix: 'nothing was granted; give the application its privileges back by hand on the source, then mark the freeze lifted (or drop the pgferry schema on the target)',
     });

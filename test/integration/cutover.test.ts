@@ -7,20 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import type { CutoverReport } from '../../src/cutover/index.js';
 import { compareTables, runPgferry, spawnPgferry, startWriter, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface CutoverJson {
-  downtimeMs: number;
-  lateTransactions: number | null;
-  fenceLsn: string;
-  freeze: string;
-  sequences: Array<{ name: string; source: string; target: string | null; moved: boolean }>;
-  verified: { identical: boolean; mode: string; tables: Array<{ name: string; sourceRows: number; targetRows: number }> } | null;
-  syncStopped: boolean;
-  sourceUnfrozen: boolean;
-}
 
 /** A source database with the writer's tables and some rows, an empty target, and sync streaming between them. */
 async function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
@@ -62,7 +52,7 @@ for (const [from, to] of [
         await writer.waitForCommits(200, 'source');
         const cut = await runPgferry(['cutover', ...args, '--json'], {}, 120_000);
         assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
-        const report = JSON.parse(cut.stdout) as CutoverJson;
+        const report = JSON.parse(cut.stdout) as CutoverReport;
 
         // Writes are frozen: the source has not moved since the fence, so the two must be equal now.
         const comparison = await compareTables(pair.source.url(db), pair.target.url(db));

@@ -1,0 +1,42 @@
+import type pg from 'pg';
+import type { ScopeFilter } from '../catalog/index.js';
+import type { ConnectionSpec } from '../config/index.js';
+import type { Logger } from '../log/index.js';
+import type { FreezeMode, FreezePlan } from './freeze.js';
+
+export type VerifyLevel = 'none' | 'counts' | 'full';
+
+export interface CutoverOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  readonly filter: ScopeFilter;
+  readonly maxLagSeconds: number;
+  readonly catchUpTimeoutMs: number;
+  readonly freeze: FreezeMode;
+  /** `--freeze revoke`: the roles whose write privileges are revoked. */
+  readonly roles: readonly string[];
+  readonly drainTimeoutMs: number;
+  readonly fenceTimeoutMs: number;
+  readonly sequenceMargin: bigint;
+  readonly verify: VerifyLevel;
+  readonly unfreezeSource: boolean;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A cut-over whose freeze is recorded on the target: what finishing it (finish.ts) or undoing
+ * it (undo.ts) works with.
+ */
+export interface FreezeContext {
+  readonly options: CutoverOptions;
+  /** The cut-over's own sessions. */
+  readonly source: pg.Client;
+  readonly target: pg.Client;
+  readonly plan: FreezePlan;
+  /** The freeze's record on the target. */
+  readonly cutoverId: number;
+  /** Sync's backend on the source: never ended. */
+  readonly spare: readonly number[];
+  readonly log: Logger;
+}

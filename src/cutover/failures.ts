@@ -1,0 +1,71 @@
+import { messageOf, PgferryError } from '../errors.js';
+import type { VerifyReport } from '../verify/index.js';
+import type { FreezeMode } from './freeze.js';
+import { describeLateWrites, type LateWrites } from './late-writes.js';
+import type { CutoverStepName } from './steps.js';
+
+/** Whether a failed cut-over could lift its freeze, and if not, why. */
+export type Lifted = { readonly ok: true } | { readonly ok: false; readonly problem: string };
+
+/**
+ * A step from the freeze to the stop failed: the error says which step, and where that left the
+ * source and sync. The cause's code, side and fix stay, so "the drain timed out" is still
+ * 'drain-timeout' to a caller.
+ */
+export function failedAt(step: CutoverStepName, error: unknown, freeze: FreezeMode, lifted: Lifted): PgferryError {
+  const cause = error instanceof PgferryError ? error : undefined;
+  const unfrozen =
+    freeze === 'none'
+      ? 'sync keeps running'
+      : lifted.ok
+        ? 'the source is writable again and sync keeps running'
+        : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source; sync keeps running`;
+  return new PgferryError(cause?.code ?? 'query', `cut-over failed at the ${step} step: ${messageOf(error)}; ${unfrozen}`, {
+    side: cause?.side,
+    fix: cause?.fix ?? 'fix the cause above and run pgferry cutover again',
+    cause: error,
+  });
+}
+
+/**
+ * Writes past sync's final position undid the cut-over: the error says what they were, and
+ * where that left the source and sync (`reopenProblem`: why sync's stop request could not be
+ * withdrawn, if it could not).
+ */
+export function lateWritesFailure(late: LateWrites, freeze: FreezeMode, lifted: Lifted, reopenProblem: string | undefined): PgferryError {
+  const source =
+    freeze === 'none' ? 'the source was not frozen (--freeze none)' : lifted.ok ? 'the freeze is lifted' : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source`;
+  const sync =
+    reopenProblem === undefined
+      ? 'sync may run again'
+      : `sync's stop request could NOT be withdrawn (${reopenProblem}): run UPDATE pgferry.sync SET stop_requested_at = NULL, stop_reason = NULL on the target before starting sync again`;
+  return new PgferryError(
+    'query',
+    `cut-over undone: the source committed ${describeLateWrites(late)} after sync's final position, so the target lacks them; ${source}, and ${sync}`,
+    {
+      side: 'source',
+      fix:
+        'something still writes to the source: a session that set default_transaction_read_only off or ran BEGIN READ WRITE, or, with --freeze none, the application itself. ' +
+        'Start pgferry sync again (it continues from the target\'s position and carries those writes), stop that writer, and cut over again, with --freeze revoke --roles <its role> to hold it',
+    },
+  );
+}
+
+export function verifyFailed(report: VerifyReport): PgferryError {
+  const different = report.tables.filter((t) => t.status !== 'identical');
+  const shown = different.slice(0, 5).map((t) => `${t.name} (${t.status}: ${t.sourceRows} rows on the source, ${t.targetRows} on the target)`);
+  const sequences = report.sequences.filter((s) => s.status === 'behind' || s.status === 'missing-on-target').map((s) => `sequence ${s.name} ${s.status}`);
+  return new PgferryError('target-differs', `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`, {
+    side: 'target',
+    fix: 'run pgferry verify --source … --target … to see the rows; do not point the application at the target',
+  });
+}
+
+/** Interrupted mid-freeze, the cut-over unfreezes like any failure; past the stop request it finishes. */
+export function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted();
+}
+
+export function interrupted(): PgferryError {
+  return new PgferryError('interrupted', 'interrupted', { fix: 'run pgferry cutover again when ready' });
+}

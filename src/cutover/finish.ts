@@ -1,0 +1,69 @@
+import { messageOf, PgferryError } from '../errors.js';
+import { recordCutoverOutcome, recordUnfrozen, type FreezeMode } from '../state/index.js';
+import type { VerifyReport } from '../verify/index.js';
+import type { FreezeContext } from './context.js';
+import { liftFreeze } from './freeze.js';
+import type { SequenceSync } from './sequences.js';
+import type { CutoverStep } from './steps.js';
+
+export interface CutoverReport {
+  /** From the freeze taking hold until sync stopped and the slot was read for late writes. */
+  readonly downtimeMs: number;
+  readonly fenceLsn: string;
+  readonly freeze: FreezeMode;
+  readonly sessionsEnded: number;
+  readonly sequences: readonly SequenceSync[];
+  readonly verified: VerifyReport | null;
+  readonly syncStopped: boolean;
+  /**
+   * Transactions the source committed past sync's final position (0: none), or null when that
+   * could not be checked (sync did not confirm its stop; the slot could not be read).
+   */
+  readonly lateTransactions: number | null;
+  readonly sourceUnfrozen: boolean;
+  readonly lagAtStartSeconds: number;
+  readonly steps: readonly CutoverStep[];
+}
+
+/** What the steps established with the source frozen: the report, less what finishing adds. */
+export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps'>;
+
+/**
+ * The cut-over's last act: lifts the freeze if asked (`--unfreeze-source`) and records the
+ * outcome on the target. Past the stop request sync is gone for good: what fails here is
+ * reported as such, never as "sync keeps running".
+ */
+export async function finishCutover(cut: FreezeContext, done: Frozen, steps: readonly CutoverStep[]): Promise<CutoverReport> {
+  const { plan, cutoverId } = cut;
+  if (!done.syncStopped) cut.log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
+  let sourceUnfrozen = false;
+  try {
+    if (cut.options.unfreezeSource && plan.mode !== 'none') {
+      await liftFreeze(cut.source, plan);
+      await recordUnfrozen(cut.target, cutoverId);
+      sourceUnfrozen = true;
+    }
+    // A write with synchronous_commit on (the target's default for this session): its commit
+    // flushes the target's WAL, and with it every batch sync committed asynchronously.
+    await recordCutoverOutcome(cut.target, cutoverId, { outcome: 'done', fenceLsn: done.fenceLsn, downtimeMs: done.downtimeMs });
+  } catch (error) {
+    throw new PgferryError('cutover-unfinished', `the cut-over is done (everything up to fence ${done.fenceLsn} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
+      fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
+      cause: error,
+    });
+  }
+  // Built field by field, in this order: it is the order of `--json`.
+  return {
+    downtimeMs: done.downtimeMs,
+    fenceLsn: done.fenceLsn,
+    freeze: plan.mode,
+    sessionsEnded: done.sessionsEnded,
+    sequences: done.sequences,
+    verified: done.verified,
+    syncStopped: done.syncStopped,
+    lateTransactions: done.lateTransactions,
+    sourceUnfrozen,
+    lagAtStartSeconds: done.lagAtStartSeconds,
+    steps,
+  };
+}

@@ -1,0 +1,52 @@
+import { performance } from 'node:perf_hooks';
+
+/**
+ * The cut-over's steps, in the order they run (run.ts tells what each does). Each is timed
+ * into the report under its name, and a failure is reported as at the step it happened in.
+ */
+export type CutoverStepName = 'catch up' | 'freeze' | 'drain' | 'fence' | 'sequences' | 'verify' | 'stop sync' | 'late writes';
+
+export interface CutoverStep {
+  readonly step: CutoverStepName;
+  readonly ms: number;
+}
+
+/** Runs the cut-over's steps one at a time: times each, and remembers which one it is at. */
+export class CutoverSteps {
+  private readonly done: CutoverStep[] = [];
+  /** A cut-over starts by catching up. */
+  private at: CutoverStepName = 'catch up';
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Runs one step's work, timed; a step that fails is timed too. */
+  async run<T>(name: CutoverStepName, work: () => Promise<T>): Promise<T> {
+    this.at = name;
+    const started = this.now();
+    try {
+      return await work();
+    } finally {
+      this.done.push({ step: name, ms: round(this.now() - started) });
+    }
+  }
+
+  /** A step the options leave out (`--verify none`): not timed, but what fails after it still fails at it. */
+  skip(name: CutoverStepName): void {
+    this.at = name;
+  }
+
+  /** The step under way, or the last one begun: where a failure happened. */
+  get current(): CutoverStepName {
+    return this.at;
+  }
+
+  /** The steps run so far, in order, with their times. */
+  get timed(): readonly CutoverStep[] {
+    return this.done;
+  }
+}
+
+/** Milliseconds to the microsecond, as the report shows them. */
+export function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
