@@ -1,3 +1,5 @@
+import { quoteIdent } from '../plumbing/index.js';
+
 /**
  * How a server setting is changed where users actually run PostgreSQL. Every fix for a
  * server parameter shows the postgresql.conf line and its managed-service equivalents.
@@ -27,7 +29,7 @@ export const LOGICAL_DECODING_FIX = [
 ].join('\n');
 
 export function replicationRoleFix(role: string): string {
-  const quoted = `"${role.replace(/"/g, '""')}"`;
+  const quoted = quoteIdent(role);
   return [
     `self-managed: ALTER ROLE ${quoted} WITH REPLICATION; (as a superuser)`,
     `Amazon RDS / Aurora: GRANT rds_replication TO ${quoted};`,

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { Scope, displayName, quoteQualified, serverMajor, tablesOnTarget, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
+import { Scope, displayName, serverMajor, tablesOnTarget, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { inTransaction, serverDetail, setConfigSql, sleep, sqlState, SQLSTATE, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { inTransaction, serverDetail, setConfigSql, sleep, sqlState, SQLSTATE, TEXT_VALUE_SETTINGS, quoteLiteral, quoteQualified } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, dropStateSchema, ensureCopyState, finishClone, halfDoneSplitTables, resetTableUnits, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
@@ -114,7 +114,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       snapshot = (await planner.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
     } else {
       snapshot = options.snapshot;
-      await planner.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+      await planner.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
     }
 
     // The user's rows of extensions' configuration tables travel too (CREATE EXTENSION made the tables).

@@ -4,7 +4,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Side } from '../errors.js';
 import { markUnitDone } from '../state/index.js';
 import type { CopyUnit } from './plan.js';
-import { destroyClient, withDeadline } from '../plumbing/index.js';
+import { destroyClient, quoteLiteral, withDeadline } from '../plumbing/index.js';
 
 export interface UnitCopy {
   readonly unit: CopyUnit;
@@ -41,7 +41,7 @@ export async function copyUnit(
   let failedSide: Side | undefined = 'source';
   try {
     await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await source.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    await source.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
     failedSide = 'target';
     await target.query('BEGIN');
     failedSide = undefined;

@@ -8,4 +8,5 @@ export { closeClient, destroyClient } from './sessions.js';
 export { TEXT_VALUE_SETTINGS, setConfigSql } from './value-settings.js';
 export { SQLSTATE, sqlState, systemErrorCode, serverDetail, isIntegrityViolation, isConnectionException } from './error-codes.js';
 export { inTransaction } from './transactions.js';
+export { quoteIdent, quoteLiteral, quoteQualified } from './quote.js';
 export type { TransactionOptions } from './transactions.js';
