@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { Scope, displayName, serverMajor, tablesOnTarget, type QualifiedName, type ScopeFilter } from '../catalog/index.js';
-import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
+import { connect, describeConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { inTransaction, serverDetail, setConfigSql, sleep, sqlState, SQLSTATE, TEXT_VALUE_SETTINGS, quoteLiteral, quoteQualified } from '../plumbing/index.js';
+import { closeClient, inTransaction, openAll, serverDetail, setConfigSql, sleep, sqlState, SQLSTATE, TEXT_VALUE_SETTINGS, quoteLiteral, quoteQualified } from '../plumbing/index.js';
 import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema, type SchemaObject } from '../schema/index.js';
 import { cloneState, dropStateSchema, ensureCopyState, finishClone, halfDoneSplitTables, resetTableUnits, startClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
@@ -73,12 +73,13 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     return result;
   };
   const scope = new Scope(options.filter);
-  const opened: Connection[] = [];
+  // Every session the clone opens is closed at its end, whatever happened.
+  const opened: pg.Client[] = [];
   const open = async (spec: ConnectionSpec, setup: string) => {
-    const connection = await connect(spec);
-    opened.push(connection);
-    await connection.client.query(setup);
-    return connection.client;
+    const { client } = await connect(spec);
+    opened.push(client);
+    await client.query(setup);
+    return client;
   };
   // Text COPY (tables with types binary COPY can't carry) prints values on the source and
   // parses them on the target: both sessions pin the settings that text depends on.
@@ -140,7 +141,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     const partitionParents = await readPartitionParents(planner);
     const postData = new PostDataScheduler(applier, schema, copied, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
-      const targets = await Promise.all(Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)));
+      const targets = await openAll(Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)), closeClient);
       postData.start(targets);
       const pending = units.filter((u) => !u.done);
       const remaining = new Map<string, number>();
@@ -151,8 +152,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       // A failed index or key stops the copy too: there is no point copying for hours first.
       postData.onFailure = () => (queue.length = 0);
       const worker = async () => {
-        const source = await open(options.source, SOURCE_SESSION);
-        const target = await open(options.target, TARGET_SESSION);
+        const [source, target] = await openAll([open(options.source, SOURCE_SESSION), open(options.target, TARGET_SESSION)], closeClient);
         for (let unit = queue.shift(); unit; unit = queue.shift()) {
           options.progress.unitStarted(unit.table, unit.unit, unit.estimatedBytes);
           const job = { unit, ...jobsByTable.get(unit.table)! };
@@ -231,7 +231,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     };
   } finally {
     options.progress.stop();
-    await Promise.all(opened.map((c) => c.client.end().catch(() => undefined)));
+    await Promise.all(opened.map((client) => closeClient(client)));
   }
 }
 
