@@ -1,4 +1,4 @@
-import { quoteIdent } from '../plumbing/index.js';
+import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
 
 /**
  * How a server setting is changed where users actually run PostgreSQL. Every fix for a
@@ -14,7 +14,7 @@ export interface ParameterFix {
 export function parameterFix({ parameter, value, restart }: ParameterFix): string {
   const restartNote = restart ? ', then restart the server' : ', then reload the configuration';
   return [
-    `postgresql.conf: ${parameter} = ${value}${restartNote} (or ALTER SYSTEM SET ${parameter} = '${value}')`,
+    `postgresql.conf: ${parameter} = ${value}${restartNote} (or ALTER SYSTEM SET ${parameter} = ${quoteLiteral(value)})`,
     `Amazon RDS / Aurora: set ${parameter} = ${value} in the DB parameter group${restart ? ' and reboot the instance' : ''}`,
     `Google Cloud SQL: set the database flag ${parameter} = ${value}${restart ? ' (the instance restarts)' : ''}`,
     `Azure Database for PostgreSQL: set the server parameter ${parameter} = ${value}${restart ? ' and restart the server' : ''}`,
