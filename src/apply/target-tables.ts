@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { displayName, quoteIdent, quoteQualified } from '../catalog/index.js';
+import { displayName } from '../catalog/index.js';
 import { PgferryError } from '../errors.js';
 import type { RelationMessage } from '../replication/index.js';
+import { quoteIdent, quoteQualified } from '../plumbing/index.js';
 
 /** How rows of a table are found on the target when they change. */
 export type RowIdentity =

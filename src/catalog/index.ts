@@ -2,6 +2,6 @@ export { Scope, EVERYTHING, SYSTEM_SCHEMA_SQL } from './scope.js';
 export type { ScopeFilter, QualifiedName } from './scope.js';
 export { readServerInfo, readSettings, serverMajor } from './server.js';
 export type { ServerInfo } from './server.js';
-export { listTables, quoteIdent, quoteQualified, displayName } from './tables.js';
+export { listTables, displayName } from './tables.js';
 export type { TableInfo, TableKind, ReplicaIdentity } from './tables.js';
 export { tablesOnTarget } from './target-tables.js';

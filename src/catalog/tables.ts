@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { quoteIdent } from '../plumbing/index.js';
 import { SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from './scope.js';
 
 export type TableKind = 'table' | 'partitioned table' | 'materialized view' | 'foreign table';
@@ -96,15 +97,6 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
       estimatedRows: r.estimated_rows,
     }))
     .filter((t) => scope.includes(t));
-}
-
-/** `"schema"."name"`, quoted for SQL. */
-export function quoteQualified(table: QualifiedName): string {
-  return `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
-}
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
 
 /** schema.name as people write it, quoting only where SQL would need it. */

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { SYSTEM_SCHEMA_SQL, type QualifiedName } from './scope.js';
-import { quoteQualified } from './tables.js';
+import { quoteQualified } from '../plumbing/index.js';
 
 /**
  * Which of `tables` already exist on the target and hold rows, and which exist but the

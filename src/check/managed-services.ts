@@ -1,3 +1,5 @@
+import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
+
 /**
  * How a server setting is changed where users actually run PostgreSQL. Every fix for a
  * server parameter shows the postgresql.conf line and its managed-service equivalents.
@@ -12,7 +14,7 @@ export interface ParameterFix {
 export function parameterFix({ parameter, value, restart }: ParameterFix): string {
   const restartNote = restart ? ', then restart the server' : ', then reload the configuration';
   return [
-    `postgresql.conf: ${parameter} = ${value}${restartNote} (or ALTER SYSTEM SET ${parameter} = '${value}')`,
+    `postgresql.conf: ${parameter} = ${value}${restartNote} (or ALTER SYSTEM SET ${parameter} = ${quoteLiteral(value)})`,
     `Amazon RDS / Aurora: set ${parameter} = ${value} in the DB parameter group${restart ? ' and reboot the instance' : ''}`,
     `Google Cloud SQL: set the database flag ${parameter} = ${value}${restart ? ' (the instance restarts)' : ''}`,
     `Azure Database for PostgreSQL: set the server parameter ${parameter} = ${value}${restart ? ' and restart the server' : ''}`,
@@ -27,7 +29,7 @@ export const LOGICAL_DECODING_FIX = [
 ].join('\n');
 
 export function replicationRoleFix(role: string): string {
-  const quoted = `"${role.replace(/"/g, '""')}"`;
+  const quoted = quoteIdent(role);
   return [
     `self-managed: ALTER ROLE ${quoted} WITH REPLICATION; (as a superuser)`,
     `Amazon RDS / Aurora: GRANT rds_replication TO ${quoted};`,

@@ -1,10 +1,10 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import type { Side } from '../errors.js';
+import { messageOf, PgferryError, type Side } from '../errors.js';
 import { markUnitDone } from '../state/index.js';
 import type { CopyUnit } from './plan.js';
-import { destroyClient, withDeadline } from '../plumbing/index.js';
+import { destroyClient, quoteLiteral, sqlState, SQLSTATE, withDeadline } from '../plumbing/index.js';
 
 export interface UnitCopy {
   readonly unit: CopyUnit;
@@ -41,7 +41,7 @@ export async function copyUnit(
   let failedSide: Side | undefined = 'source';
   try {
     await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await source.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    await source.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
     failedSide = 'target';
     await target.query('BEGIN');
     failedSide = undefined;
@@ -78,8 +78,25 @@ export async function copyUnit(
     // reads: close that session instead (the copy stops on a failure anyway).
     destroyClient(source);
     await withDeadline(target.query('ROLLBACK'), 10_000, 'rolling back the unit').catch(() => destroyClient(target));
-    throw Object.assign(error instanceof Error ? error : new Error(String(error)), { side: failedSide ?? 'target' });
+    throw unitFailed(unit, failedSide ?? 'target', error);
   }
+}
+
+/** A unit's failure, naming the side that failed first and the way on. */
+function unitFailed(unit: CopyUnit, side: Side, error: unknown): PgferryError {
+  return new PgferryError('copy-failed', `${side}: copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`, {
+    side,
+    fix: isRowSecurityError(error)
+      ? `the ${side} role is subject to the table's row-level security, which would hide rows: ALTER ROLE … BYPASSRLS (as a superuser), or ALTER TABLE ${unit.table} NO FORCE ROW LEVEL SECURITY if the role owns it; then run pgferry clone again with --resume`
+      : 'fix the cause and run pgferry clone again with --resume: finished tables are kept',
+    cause: error,
+  });
+}
+
+/** The server refused a query because row-level security would have filtered it (row_security = off). */
+export function isRowSecurityError(error: unknown): boolean {
+  const cause = error instanceof Error ? error.cause : undefined;
+  return sqlState(error) === SQLSTATE.insufficientPrivilege && /row-level security/.test(messageOf(error) + messageOf(cause ?? ''));
 }
 
 

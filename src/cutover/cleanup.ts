@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { quoteIdent, serverMajor } from '../catalog/index.js';
+import { serverMajor } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
@@ -9,6 +9,7 @@ import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
+import { quoteIdent } from '../plumbing/index.js';
 
 export interface CleanupOptions {
   readonly source: ConnectionSpec;

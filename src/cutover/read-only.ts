@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { quoteIdent } from '../catalog/index.js';
+import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
 
 /**
  * `--freeze read-only`: the database's own `default_transaction_read_only` turned on, so every
@@ -32,10 +32,6 @@ export async function liftReadOnly(source: pg.Client, database: string, previous
  */
 export async function writableSession(source: pg.Client): Promise<void> {
   await source.query('SET default_transaction_read_only = off');
-}
-
-function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
 }
 
 /**

@@ -1,9 +1,8 @@
 import type pg from 'pg';
 import { SYSTEM_SCHEMA_SQL, type Scope } from '../catalog/index.js';
-import { quoteIdent } from '../catalog/index.js';
 import { PgferryError, usageError } from '../errors.js';
 import type { RevokedPrivilege } from '../state/index.js';
-import { inTransaction } from '../plumbing/index.js';
+import { inTransaction, quoteIdent } from '../plumbing/index.js';
 
 /** The privileges that let a role change rows (or draw sequence values). */
 const TABLE_WRITES = ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];

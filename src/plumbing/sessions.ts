@@ -30,3 +30,21 @@ export async function closeClient(client: pg.Client, withinMs = CLOSE_WITHIN_MS)
 export function destroyClient(client: pg.Client): void {
   client.connection.stream.destroy();
 }
+
+/**
+ * Opens several sessions at once (each costs a round trip or two of authentication, and none
+ * needs another) and gives them back in the order asked, typed one by one. If any fails, those
+ * that opened are closed with `close` and the failure of the first to fail in that order is
+ * thrown: a caller has either all of them or none to close.
+ */
+export async function openAll<T extends readonly unknown[] | []>(
+  opening: T,
+  close: (opened: Awaited<T[number]>) => Promise<void>,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const each: ReadonlyArray<T[number]> = opening;
+  const outcomes = await Promise.allSettled(each);
+  const failed = outcomes.find((o) => o.status === 'rejected');
+  if (failed === undefined) return Promise.all(opening);
+  await Promise.all(outcomes.map((o) => (o.status === 'fulfilled' ? close(o.value) : undefined)));
+  throw failed.reason;
+}

@@ -1,3 +1,5 @@
+import { quoteLiteral } from './quote.js';
+
 /**
  * The session settings a value's text depends on, pinned on every session that prints values
  * for another server to read back (the walsender, the clone's text COPY) or reads them (the
@@ -18,8 +20,7 @@ export const TEXT_VALUE_SETTINGS: Readonly<Record<string, string>> = {
 
 /** `SELECT set_config(…)` for these settings (and any others given), for sessions set up after connecting. */
 export function setConfigSql(settings: Readonly<Record<string, string>>): string {
-  const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
   return `SELECT ${Object.entries(settings)
-    .map(([name, value]) => `set_config(${quote(name)}, ${quote(value)}, false)`)
+    .map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`)
     .join(', ')}`;
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
-import { SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { quoteIdent, quoteLiteral, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { CopyBothQuery } from './copy-both.js';
 import { evaluateInbound, type InboundTimings } from './liveness.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -82,7 +82,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
   async createSlot(name: string): Promise<CreatedSlot> {
     // The pre-15 spelling, which every server since 10 accepts.
     const { rows } = await this.command<{ slot_name: string; consistent_point: string; snapshot_name: string | null }>(
-      `CREATE_REPLICATION_SLOT "${name}" LOGICAL pgoutput EXPORT_SNAPSHOT`,
+      `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
     );
     const row = rows[0]!;
     return { name: row.slot_name, consistentPoint: parseLsn(row.consistent_point), snapshot: row.snapshot_name ?? undefined };
@@ -103,14 +103,14 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
    */
   start(slot: string, start: Lsn, pluginOptions: Readonly<Record<string, string>>, timing: StreamTiming, receiver: StreamReceiver): void {
     const options = Object.entries(pluginOptions)
-      .map(([key, value]) => `"${key}" '${value.replace(/'/g, "''")}'`)
+      .map(([key, value]) => `${quoteIdent(key)} ${quoteLiteral(value)}`)
       .join(', ');
     // Nothing is confirmed until the caller says what the target has flushed: `start` is
     // committed on the target, but may not be flushed yet (its commits are asynchronous), and a
     // target crash would then come back behind a slot that had already forgotten those changes.
     // The walsender ignores a position of 0.
     this.position = { flushed: 0n, applied: 0n };
-    const stream = new CopyBothQuery(`START_REPLICATION SLOT "${slot}" LOGICAL ${formatLsn(start)} (${options})`, {
+    const stream = new CopyBothQuery(`START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${formatLsn(start)} (${options})`, {
       onData: (buffer, begin, end) => {
         this.heard = true;
         try {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { displayName, listTables, quoteQualified, type Scope } from '../catalog/index.js';
+import { displayName, listTables, type Scope } from '../catalog/index.js';
 import { messageOf, PgferryError, usageError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
-import { SQLSTATE, sqlState } from '../plumbing/index.js';
+import { quoteIdent, quoteQualified, SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /** What the migration is called on the source: its slot and its publication. */
 export interface MigrationNames {
@@ -51,7 +51,7 @@ export interface StreamProtocol {
 }
 
 export function protocolFor(major: number, publication: string): StreamProtocol {
-  const publicationNames = `"${publication}"`;
+  const publicationNames = quoteIdent(publication);
   if (major >= 16) {
     return { version: 4, abortInfo: true, options: { proto_version: '4', publication_names: publicationNames, messages: 'true', streaming: 'parallel' } };
   }
@@ -110,8 +110,8 @@ export async function extensionTablesToPublish(source: pg.Client, scope: Scope):
 
 export async function createPublication(source: pg.Client, publication: string, tables: readonly string[]): Promise<void> {
   try {
-    await source.query(`DROP PUBLICATION IF EXISTS "${publication}"`);
-    await source.query(tables.length === 0 ? `CREATE PUBLICATION "${publication}"` : `CREATE PUBLICATION "${publication}" FOR TABLE ${tables.join(', ')}`);
+    await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
+    await source.query(tables.length === 0 ? `CREATE PUBLICATION ${quoteIdent(publication)}` : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tables.join(', ')}`);
   } catch (error) {
     throw new PgferryError('query', `source: cannot create publication ${publication}: ${messageOf(error)}`, {
       side: 'source',

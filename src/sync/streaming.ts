@@ -3,7 +3,7 @@ import { serverMajor } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, destroyClient, isConnectionException, sleep, SQLSTATE, sqlState, systemErrorCode, withDeadline } from '../plumbing/index.js';
+import { closeClient, destroyClient, isConnectionException, openAll, sleep, SQLSTATE, sqlState, systemErrorCode, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
 import { flushStateWrites, readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
@@ -281,12 +281,20 @@ class StreamRun {
       return connection.client;
     };
     // Every connection at once: each costs a round of authentication, and none needs another.
-    const opening = await Promise.allSettled([open(options.source), open(options.target), open(options.target), given ?? ReplicationSession.open(options.source)] as const);
-    if (opening[3].status === 'fulfilled') setReplication(opening[3].value);
-    const failed = opening.find((o) => o.status === 'rejected');
-    if (failed) throw failed.reason;
-    const [sourceMonitor, target, targetMonitor] = opening.map((o) => (o as PromiseFulfilledResult<pg.Client>).value) as [pg.Client, pg.Client, pg.Client];
-    const replication = (opening[3] as PromiseFulfilledResult<ReplicationSession>).value;
+    // Each is known to the run as soon as it opens, for a deadline to cut it.
+    const openReplication = async () => {
+      const session = await ReplicationSession.open(options.source);
+      setReplication(session);
+      return session;
+    };
+    const [sourceMonitor, target, targetMonitor, replication] = await openAll(
+      [open(options.source), open(options.target), open(options.target), given ?? openReplication()],
+      async (session) => {
+        // As the run's failure path does: the walsender is cut, the others are closed.
+        if (session instanceof ReplicationSession) session.destroy();
+        else await closeClient(session);
+      },
+    );
 
     // The source's facts and the target's apply session are readied side by side.
     const [source, apply] = await Promise.all([readSourceFacts(sourceMonitor, names.slot, this.goal === undefined), prepareApplySession(target)]);

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Scope } from '../catalog/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
+import { openAll } from '../plumbing/index.js';
 import { checkGroup, groupSmallTables, SMALL_TABLE_BYTES } from './check-group.js';
 import { checkTable, countRows, type CheckSettings, type TableCheck } from './check-table.js';
 import { chooseHashFunction } from './hash-sql.js';
@@ -149,14 +150,7 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
 
 /** Opens `count` lanes at once; if any fails, closes those that opened and throws its error. */
 async function openLanes(options: VerifyOptions, count: number): Promise<Lane[]> {
-  const opened = await Promise.allSettled(Array.from({ length: count }, () => openLane(options.source, options.target)));
-  const lanes = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-  const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-  if (failed) {
-    await Promise.all(lanes.map(closeLane));
-    throw failed.reason;
-  }
-  return lanes;
+  return openAll(Array.from({ length: count }, () => openLane(options.source, options.target)), closeLane);
 }
 
 /** Runs `work` over `items` on the lanes given, each lane taking item after item; the caller closes them. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
+import { closeClient, openAll } from '../plumbing/index.js';
 
 /**
  * Values are compared by their text output, and text output depends on session settings: the
@@ -91,7 +92,7 @@ export class SideSession {
   }
 
   async close(): Promise<void> {
-    await this.connection.client.end().catch(() => undefined);
+    await closeClient(this.connection.client);
   }
 }
 
@@ -107,11 +108,8 @@ export interface Lane {
 }
 
 export async function openLane(source: ConnectionSpec, target: ConnectionSpec): Promise<Lane> {
-  const [s, t] = await Promise.allSettled([SideSession.open('source', source), SideSession.open('target', target)]);
-  if (s.status === 'fulfilled' && t.status === 'fulfilled') return { source: s.value, target: t.value };
-  if (s.status === 'fulfilled') await s.value.close();
-  if (t.status === 'fulfilled') await t.value.close();
-  throw s.status === 'rejected' ? s.reason : (t as PromiseRejectedResult).reason;
+  const [s, t] = await openAll([SideSession.open('source', source), SideSession.open('target', target)], (session) => session.close());
+  return { source: s, target: t };
 }
 
 export async function closeLane(lane: Lane): Promise<void> {

@@ -1,6 +1,7 @@
-import { displayName, listTables, quoteIdent, quoteQualified, type Scope } from '../catalog/index.js';
+import { displayName, listTables, type Scope } from '../catalog/index.js';
 import { typedHashOf, type TypedHash } from './hash-sql.js';
 import type { SideSession } from './session.js';
+import { quoteIdent, quoteQualified } from '../plumbing/index.js';
 
 export interface VerifyColumn {
   /** As in the catalog; the name used in reports. */

@@ -1,3 +1,4 @@
+import { quoteLiteral } from '../../plumbing/index.js';
 import type { Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
 
@@ -20,7 +21,7 @@ export function databaseFindings(source: SourceFacts, target: TargetFacts): Find
       why: lossy
         ? `text is converted to ${t.encoding} on the way in, and characters ${t.encoding} cannot represent make the copy fail`
         : `text is converted to ${t.encoding} on the way in${s.encoding === 'SQL_ASCII' ? '; SQL_ASCII holds unchecked bytes, and invalid sequences make the copy fail' : ''}`,
-      fix: `create the target database with the source's encoding: CREATE DATABASE … TEMPLATE template0 ENCODING '${s.encoding}' …;`,
+      fix: `create the target database with the source's encoding: CREATE DATABASE … TEMPLATE template0 ENCODING ${quoteLiteral(s.encoding)} …;`,
     });
   }
   const differences: string[] = [];
@@ -36,8 +37,8 @@ export function databaseFindings(source: SourceFacts, target: TargetFacts): Find
       why: 'text sorts and compares differently on the target: ORDER BY results, range queries and which values count as duplicates under a unique index can change',
       fix: `create the target database with the source's locale: CREATE DATABASE … TEMPLATE template0 ${
         s.localeProvider === 'libc'
-          ? `LC_COLLATE '${s.collate}' LC_CTYPE '${s.ctype}'`
-          : `LOCALE_PROVIDER ${s.localeProvider} ${s.localeProvider === 'icu' ? 'ICU_LOCALE' : 'BUILTIN_LOCALE'} '${s.locale ?? ''}' LOCALE '${s.collate}'`
+          ? `LC_COLLATE ${quoteLiteral(s.collate)} LC_CTYPE ${quoteLiteral(s.ctype)}`
+          : `LOCALE_PROVIDER ${s.localeProvider} ${s.localeProvider === 'icu' ? 'ICU_LOCALE' : 'BUILTIN_LOCALE'} ${quoteLiteral(s.locale ?? '')} LOCALE ${quoteLiteral(s.collate)}`
       };`,
     });
   }

@@ -1,6 +1,6 @@
-import { quoteIdent } from '../../catalog/index.js';
 import type { Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
+import { quoteIdent } from '../../plumbing/index.js';
 
 export function extensionFindings(source: SourceFacts, target: TargetFacts): Finding[] {
   const findings: Finding[] = [];

@@ -1,6 +1,7 @@
-import { displayName, quoteIdent } from '../../catalog/index.js';
+import { displayName } from '../../catalog/index.js';
 import { listSome, plural, type Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
+import { quoteIdent } from '../../plumbing/index.js';
 
 export function privilegeFindings(source: SourceFacts, target: TargetFacts): Finding[] {
   const findings: Finding[] = [];

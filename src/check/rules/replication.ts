@@ -1,6 +1,7 @@
 import type { Finding } from '../finding.js';
 import type { InactiveSlot, SourceFacts } from '../facts.js';
 import { formatBytes } from './size.js';
+import { quoteLiteral } from '../../plumbing/index.js';
 import { LOGICAL_DECODING_FIX, parameterFix, replicationRoleFix } from '../managed-services.js';
 
 /** pgferry holds one slot and one walsender connection for the whole migration. */
@@ -73,7 +74,7 @@ function inactiveSlotFindings(slots: readonly InactiveSlot[]): Finding[] {
   const held = (slot: InactiveSlot) =>
     `"${slot.name}" (${slot.otherDatabase === null ? '' : `database ${slot.otherDatabase}, `}${slot.retainedBytes === null ? 'invalidated' : `holds ${formatBytes(slot.retainedBytes)} of WAL`})`;
   const drop = (slot: InactiveSlot) =>
-    `SELECT pg_drop_replication_slot('${slot.name.replace(/'/g, "''")}');${slot.otherDatabase === null ? '' : ` (connected to database ${slot.otherDatabase})`}`;
+    `SELECT pg_drop_replication_slot(${quoteLiteral(slot.name)});${slot.otherDatabase === null ? '' : ` (connected to database ${slot.otherDatabase})`}`;
   const ours = slots.filter((s) => PGFERRY_SLOT.test(s.name));
   const others = slots.filter((s) => !PGFERRY_SLOT.test(s.name));
   const findings: Finding[] = [];

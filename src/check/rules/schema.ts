@@ -1,6 +1,6 @@
-import { quoteIdent } from '../../catalog/index.js';
 import { listSome, plural, type Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
+import { quoteIdent } from '../../plumbing/index.js';
 
 /** What the schema copy will leave out: object kinds it cannot recreate, roles the target lacks. */
 export function schemaFindings(source: SourceFacts, target: TargetFacts): Finding[] {

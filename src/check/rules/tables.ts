@@ -1,6 +1,7 @@
-import { displayName, quoteIdent, quoteQualified, type TableInfo } from '../../catalog/index.js';
+import { displayName, type TableInfo } from '../../catalog/index.js';
 import { listSome, plural, type Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
+import { quoteIdent, quoteQualified } from '../../plumbing/index.js';
 
 /** Has no way to identify the old row of an UPDATE or DELETE in the change stream. */
 function lacksReplicaIdentity(t: TableInfo): boolean {

@@ -1,5 +1,5 @@
 import { address, type ExtractContext } from './context.js';
-import { literal } from './namespaces.js';
+import { quoteLiteral } from '../../plumbing/index.js';
 
 /**
  * COMMENT ON for every created object, column and part of an object that has one on the
@@ -28,7 +28,7 @@ export async function attachComments(ctx: ExtractContext): Promise<void> {
        AND (d.objoid >= 16384 OR d.classoid = 'pg_namespace'::regclass)`);
   for (const c of comments) {
     const id = address(c.catalog, c.objoid);
-    const statement = (target: string) => `COMMENT ON ${target} IS ${literal(c.description)};`;
+    const statement = (target: string) => `COMMENT ON ${target} IS ${quoteLiteral(c.description)};`;
     if (c.objsubid > 0) {
       // A column of a table, view or composite type (whose pg_class entry is an alias of the type).
       const owner = ctx.resolve(id);

@@ -1,5 +1,5 @@
 import { address, notMemberOrInternal, USER_NAMESPACE, type ExtractContext } from './context.js';
-import { literal } from './namespaces.js';
+import { quoteLiteral } from '../../plumbing/index.js';
 
 /** Functions, procedures and aggregates, deparsed by the server where it can. */
 export async function extractFunctions(ctx: ExtractContext): Promise<void> {
@@ -83,7 +83,7 @@ async function aggregateDdl(ctx: ExtractContext, oid: number, signature: string)
   if (a.combinefunc) options.push(`COMBINEFUNC = ${a.combinefunc}`);
   if (a.serialfunc) options.push(`SERIALFUNC = ${a.serialfunc}`);
   if (a.deserialfunc) options.push(`DESERIALFUNC = ${a.deserialfunc}`);
-  if (a.initcond !== null) options.push(`INITCOND = ${literal(a.initcond)}`);
+  if (a.initcond !== null) options.push(`INITCOND = ${quoteLiteral(a.initcond)}`);
   if (a.sortop) options.push(`SORTOP = ${a.sortop.replace(/\(.*$/, '')}`);
   if (a.parallel === 's') options.push('PARALLEL = SAFE');
   if (a.parallel === 'r') options.push('PARALLEL = RESTRICTED');

@@ -1,3 +1,4 @@
+import { quoteLiteral } from '../../plumbing/index.js';
 import { address, notExtensionMember, USER_NAMESPACE, type ExtractContext } from './context.js';
 
 /** Schemas, extensions and collations: what every other object is created in or with. */
@@ -38,7 +39,7 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
       name: e.name,
       schema: e.schema,
       section: 'pre-data',
-      statements: [`CREATE EXTENSION IF NOT EXISTS ${e.q} WITH SCHEMA ${e.qschema} VERSION ${literal(e.version)};`],
+      statements: [`CREATE EXTENSION IF NOT EXISTS ${e.q} WITH SCHEMA ${e.qschema} VERSION ${quoteLiteral(e.version)};`],
       dependsOn: [address('pg_namespace', e.schema_oid)],
       commentTarget: `EXTENSION ${e.q}`,
     });
@@ -69,13 +70,13 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
     const provider = c.provider === 'i' ? 'icu' : c.provider === 'b' ? 'builtin' : 'libc';
     options.push(`provider = ${provider}`);
     if (c.provider === 'c' || c.provider === 'd') {
-      if (c.collate === c.ctype && c.collate !== null) options.push(`locale = ${literal(c.collate)}`);
+      if (c.collate === c.ctype && c.collate !== null) options.push(`locale = ${quoteLiteral(c.collate)}`);
       else {
-        if (c.collate !== null) options.push(`lc_collate = ${literal(c.collate)}`);
-        if (c.ctype !== null) options.push(`lc_ctype = ${literal(c.ctype)}`);
+        if (c.collate !== null) options.push(`lc_collate = ${quoteLiteral(c.collate)}`);
+        if (c.ctype !== null) options.push(`lc_ctype = ${quoteLiteral(c.ctype)}`);
       }
     } else {
-      options.push(`locale = ${literal(c.locale ?? c.collate ?? '')}`);
+      options.push(`locale = ${quoteLiteral(c.locale ?? c.collate ?? '')}`);
     }
     if (!c.deterministic) options.push('deterministic = false');
     ctx.add({
@@ -90,9 +91,4 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
       commentTarget: `COLLATION ${c.qname}`,
     });
   }
-}
-
-/** A SQL string literal; standard_conforming_strings is on in every supported server. */
-export function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }

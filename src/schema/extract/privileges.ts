@@ -1,5 +1,5 @@
-import { quoteIdent } from '../../catalog/index.js';
 import { address, type ExtractContext } from './context.js';
+import { quoteIdent } from '../../plumbing/index.js';
 
 interface AclEntry {
   grantee: string;

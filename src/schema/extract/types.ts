@@ -1,5 +1,5 @@
 import { address, notExtensionMember, USER_NAMESPACE, type ExtractContext } from './context.js';
-import { literal } from './namespaces.js';
+import { quoteLiteral } from '../../plumbing/index.js';
 
 interface TypeRow {
   oid: number;
@@ -64,7 +64,7 @@ async function enumDdl(ctx: ExtractContext, t: TypeRow): Promise<string> {
     `SELECT enumlabel AS label FROM pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder`,
     [t.oid],
   );
-  return `CREATE TYPE ${t.qname} AS ENUM (${labels.map((l) => literal(l.label)).join(', ')});`;
+  return `CREATE TYPE ${t.qname} AS ENUM (${labels.map((l) => quoteLiteral(l.label)).join(', ')});`;
 }
 
 async function compositeDdl(ctx: ExtractContext, t: TypeRow): Promise<string> {
