@@ -42,11 +42,17 @@ export class SideSession {
     const connection = await connect(spec);
     const session = new SideSession(side, connection);
     const names = Object.keys(PINNED_SETTINGS);
-    await session.query(
-      'pinning session settings',
-      `SELECT ${names.map((_, i) => `pg_catalog.set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`,
-      names.flatMap((name) => [name, PINNED_SETTINGS[name]!]),
-    );
+    try {
+      await session.query(
+        'pinning session settings',
+        `SELECT ${names.map((_, i) => `pg_catalog.set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`,
+        names.flatMap((name) => [name, PINNED_SETTINGS[name]!]),
+      );
+    } catch (error) {
+      // The caller never gets this session to close.
+      await session.close();
+      throw error;
+    }
     return session;
   }
 
