@@ -6,6 +6,6 @@ export { sleep, pollUntil, withDeadline, DeadlineExceeded } from './time.js';
 export type { PollOptions } from './time.js';
 export { closeClient, destroyClient } from './sessions.js';
 export { TEXT_VALUE_SETTINGS, setConfigSql } from './value-settings.js';
-export { SQLSTATE, sqlState, systemErrorCode, serverDetail, isIntegrityViolation, isConnectionException } from './error-codes.js';
+export { SQLSTATE, sqlState, systemErrorCode, serverDetail, isIntegrityViolation, isConnectionException, isConnectionEnded } from './error-codes.js';
 export { inTransaction } from './transactions.js';
 export type { TransactionOptions } from './transactions.js';

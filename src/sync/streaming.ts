@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { serverMajor } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
-import { PgferryError, messageOf } from '../errors.js';
+import { asError, PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, destroyClient, isConnectionException, sleep, SQLSTATE, sqlState, systemErrorCode, withDeadline } from '../plumbing/index.js';
+import { closeClient, destroyClient, sleep, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
 import { flushStateWrites, readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
@@ -11,6 +11,7 @@ import { livenessTimings } from './liveness.js';
 import { Monitor } from './monitor.js';
 import type { StopCause, SyncOptions } from './run.js';
 import { protocolFor, readSlot, slotAheadError, slotGoneError, type MigrationNames, type SlotInfo } from './source-setup.js';
+import { isTransient } from './transient.js';
 import { retainedWalNow, walGuardVerdict } from './wal-guard.js';
 
 /** How often a streaming sync looks on the target for a cut-over's stop request. */
@@ -46,33 +47,6 @@ const APPLY_SETTINGS: Readonly<Record<string, string>> = {
   // A policy must never make an UPDATE or DELETE match nothing: a role subject to one errors.
   row_security: 'off',
 };
-
-/**
- * Failures a reconnect can cure: a lost connection, a server restarting or out of connection
- * slots, a slot still held by our previous session, a lock the apply waited on too long.
- */
-const TRANSIENT_CODES = new Set<string>([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  SQLSTATE.adminShutdown,
-  SQLSTATE.crashShutdown,
-  SQLSTATE.cannotConnectNow,
-  SQLSTATE.idleSessionTimeout,
-  SQLSTATE.tooManyConnections,
-  SQLSTATE.objectInUse,
-  SQLSTATE.lockNotAvailable,
-]);
-
-export function isTransient(error: unknown): boolean {
-  if (error instanceof PgferryError && error.kind === 'connection') return true;
-  const code = sqlState(error) ?? systemErrorCode(error);
-  if (code !== undefined && (TRANSIENT_CODES.has(code) || isConnectionException(code))) return true;
-  const message = messageOf(error);
-  return /Connection terminated|connection closed|ended the replication stream|terminating connection|Client was closed|not queryable/i.test(message);
-}
 
 export interface StreamTotals {
   appliedLsn: string;
@@ -304,10 +278,6 @@ function stopTimedOut(): PgferryError {
   return new PgferryError('connection', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
     fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
   });
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /**
