@@ -345,7 +345,7 @@ export class ChangeRejected extends PgferryError {
     cause: unknown,
     detail: string,
   ) {
-    super('query', message, {
+    super('change-rejected', message, {
       side: 'target',
       fix: 'make the target accept the change (a constraint, trigger or column type that differs from the source), then run pgferry sync again: it continues from this transaction',
       cause,

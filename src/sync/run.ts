@@ -75,12 +75,13 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     names = migrationNames(options.name ?? state?.name ?? (await defaultMigrationName(admin.client)));
     log = options.logger.child({ migration: names.name });
     if (state && state.name !== names.name && !options.dropExisting) {
-      throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
+      throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`, 'wrong-migration');
     }
     if (state?.stopRequestedAt && !options.dropExisting) {
       throw usageError(
         `migration "${state.name}" is over: ${state.stopReason ?? 'a stop was requested'} at ${state.stopRequestedAt.toISOString()}, and the application may write to the target now`,
         'run pgferry cleanup to remove the slot, publication and state, or sync --drop-existing to start a new migration',
+        'wrong-migration',
       );
     }
     const needsClone = state === undefined || state.phase === 'cloning' || options.dropExisting;
@@ -90,6 +91,7 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
         throw usageError(
           `the target (${describeConnection(options.target)}) holds a clone made without sync: its rows match no replication slot`,
           'pass --drop-existing to copy again at the slot\'s snapshot, or use an empty target database',
+          'wrong-migration',
         );
       }
       if (state?.phase === 'cloning') log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');

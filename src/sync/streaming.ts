@@ -103,7 +103,7 @@ async function sayWhatHolds(options: SyncOptions, error: unknown): Promise<void>
 
 function stoppedWithoutFinishing(error: unknown): unknown {
   if (!isTransient(error)) return error;
-  return new PgferryError('connection', `sync stopped without a clean finish: ${messageOf(error)}`, {
+  return new PgferryError('connection-lost', `sync stopped without a clean finish: ${messageOf(error)}`, {
     fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
     cause: error,
   });
@@ -150,7 +150,7 @@ class StreamRun {
     options.signal?.addEventListener('abort', onSignal);
     try {
       const setup = await withDeadline(this.setUp(replication, opened, (s) => (replication = s)), SETUP_WITHIN_MS, 'setting up the stream', () =>
-        loseEverything(new PgferryError('connection', 'a server did not answer while sync set up the stream', { fix: 'sync reconnects by itself' })),
+        loseEverything(new PgferryError('connection-lost', 'a server did not answer while sync set up the stream', { fix: 'sync reconnects by itself' })),
       );
       const { sourceMonitor, target, targetMonitor, source, state, applyPid, timings } = setup;
       const appliedLsn = parseLsn(state.appliedLsn);
@@ -189,7 +189,7 @@ class StreamRun {
       );
       const monitoring = repeatEvery(1000, timers, () =>
         withDeadline(monitor.tick(), timings.monitorDeadlineMs, 'the monitor round', () =>
-          loseEverything(new PgferryError('connection', `a server did not answer the monitor's small queries within ${Math.round(timings.monitorDeadlineMs / 1000)} s: the connections are treated as lost`, { fix: 'sync reconnects by itself' })),
+          loseEverything(new PgferryError('connection-lost', `a server did not answer the monitor's small queries within ${Math.round(timings.monitorDeadlineMs / 1000)} s: the connections are treated as lost`, { fix: 'sync reconnects by itself' })),
         ).then(
           () => undefined,
           (error: unknown) => loseEverything(asError(error)),
@@ -275,7 +275,7 @@ class StreamRun {
 }
 
 function stopTimedOut(): PgferryError {
-  return new PgferryError('connection', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
+  return new PgferryError('connection-lost', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
     fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
   });
 }
@@ -341,7 +341,7 @@ async function ensureSameSource(target: pg.Client, state: SyncState, sourceSyste
   }
   if (state.sourceSystemId !== sourceSystemId) {
     throw new PgferryError(
-      'usage',
+      'wrong-migration',
       `source: this server (system identifier ${sourceSystemId}) is not the one migration "${state.name}" copied from (${state.sourceSystemId}): its slot of the same name holds another history`,
       { side: 'source', fix: 'point --source at the server the migration started from, or run pgferry sync --drop-existing to start a new migration from this one' },
     );
