@@ -3,7 +3,7 @@ import { serverMajor } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
 import { asError, PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, destroyClient, sleep, withDeadline } from '../plumbing/index.js';
+import { closeClient, destroyClient, repeatEvery, sleep, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
 import { flushStateWrites, readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
@@ -278,25 +278,6 @@ function stopTimedOut(): PgferryError {
   return new PgferryError('connection-lost', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
     fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
   });
-}
-
-/**
- * Runs `work` every `ms`, never two at once. `stop` ends the repetition and waits for a round
- * in flight, which every caller bounds with a deadline of its own.
- */
-function repeatEvery(ms: number, timers: NodeJS.Timeout[], work: () => Promise<void>): { stop(): Promise<void> } {
-  let inFlight: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    if (inFlight) return;
-    inFlight = work().finally(() => (inFlight = undefined));
-  }, ms);
-  timers.push(timer);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await inFlight;
-    },
-  };
 }
 
 interface SourceFacts {
