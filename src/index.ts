@@ -9,6 +9,8 @@ export { Scope, EVERYTHING } from './catalog/index.js';
 export type { ScopeFilter, TableInfo, ServerInfo } from './catalog/index.js';
 export { PgferryError, ERROR_CODES } from './errors.js';
 export type { ErrorCode, ErrorKind, Side } from './errors.js';
+export { ChangeRejected } from './apply/index.js';
+export { DecodeError } from './replication/index.js';
 export { createLogger } from './log/index.js';
 export { clone } from './copy/index.js';
 export type { CloneOptions, CloneSummary } from './copy/index.js';

@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { PgferryError, messageOf } from '../errors.js';
-import { decodePgoutput, formatLsn, postgresTimeToDate, UNCHANGED, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
+import { decodePgoutput, formatLsn, postgresTimeToDate, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
-import { NeedsOrderedApply, type ChangeOrigin, type RowChange } from './changes.js';
+import { OrderedApplySignal, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
+import { rejected } from './errors.js';
 import { StagingTables } from './staging.js';
 import { copyRows, deleteByKeys, deleteStaged, insertRows, moveIdentityRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
@@ -75,7 +75,7 @@ export class BatchApplier {
       try {
         counts = await this.run(batch, appliedLsn, 'coalesced');
       } catch (error) {
-        if (!(error instanceof NeedsOrderedApply) && !isIntegrityViolation(sqlState(error))) throw error;
+        if (!(error instanceof OrderedApplySignal) && !isIntegrityViolation(sqlState(error))) throw error;
         await this.client.query('ROLLBACK');
         this.staging.afterRollback();
         await this.client.query('BEGIN');
@@ -335,46 +335,4 @@ function countChange(counts: Counts, table: TargetTable, kind: RowChange['kind']
   if (kind === 'insert') entry.inserted++;
   else if (kind === 'update') entry.updated++;
   else entry.deleted++;
-}
-
-/** A change the target refuses even in exact source order: stop, saying which. */
-export class ChangeRejected extends PgferryError {
-  constructor(
-    message: string,
-    readonly sqlState: string | undefined,
-    cause: unknown,
-    detail: string,
-  ) {
-    super('query', message, {
-      side: 'target',
-      fix: 'make the target accept the change (a constraint, trigger or column type that differs from the source), then run pgferry sync again: it continues from this transaction',
-      cause,
-      detail,
-    });
-  }
-}
-
-/** The identifying columns of the changed row, by name only: their values are row data. */
-function identifyingColumns(change: RowChange): string {
-  const { table } = change;
-  if (table.identity.kind === 'key') return `key ${table.identity.columns.map((i) => table.columns[i]).join(', ')}`;
-  return 'the whole row';
-}
-
-/** The row's values, for --debug only. */
-function describeRow(change: RowChange): string {
-  const { table } = change;
-  const row: Tuple = change.kind === 'insert' ? change.newRow : change.kind === 'update' ? (change.oldRow ?? change.newRow) : change.oldRow;
-  const shown = (value: Tuple[number]) => (value === null ? 'NULL' : value === UNCHANGED ? '(unchanged)' : JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value));
-  const columns: readonly number[] = table.identity.kind === 'key' ? table.identity.columns : row.map((_, i) => i);
-  return columns.map((i) => `${table.columns[i]}=${shown(row[i]!)}`).join(', ');
-}
-
-function rejected(change: RowChange, error: unknown): ChangeRejected {
-  return new ChangeRejected(
-    `target: ${change.kind.toUpperCase()} on ${change.table.display} (by ${identifyingColumns(change)}) from source transaction ${change.origin.xid} committed at ${formatLsn(change.origin.commitLsn)} was rejected: ${messageOf(error)}`,
-    sqlState(error),
-    error,
-    `the rejected row (${change.kind}): ${describeRow(change)}`,
-  );
 }

@@ -13,10 +13,13 @@ export interface ChangeOrigin {
   readonly commitLsn: Lsn;
 }
 
-/** Thrown while coalescing when a change can only be applied in exact source order. */
-export class NeedsOrderedApply extends Error {
+/**
+ * A signal, not a failure: thrown while coalescing when a change can only be applied in exact
+ * source order. The batch catches it, rolls back and replays its changes one by one.
+ */
+export class OrderedApplySignal extends Error {
   constructor(reason: string) {
     super(reason);
-    this.name = 'NeedsOrderedApply';
+    this.name = 'OrderedApplySignal';
   }
 }

@@ -1,5 +1,5 @@
 import { UNCHANGED, type ColumnValue, type Tuple } from '../replication/index.js';
-import { NeedsOrderedApply, type RowChange } from './changes.js';
+import { OrderedApplySignal, type RowChange } from './changes.js';
 import type { TargetTable } from './target-tables.js';
 
 /**
@@ -41,7 +41,7 @@ function keyText(table: TargetTable, row: Tuple): string {
   let text = '';
   for (const index of table.identity.columns) {
     const value = row[index]!;
-    if (value === UNCHANGED) throw new NeedsOrderedApply(`a key column of ${table.display} was sent as unchanged`);
+    if (value === UNCHANGED) throw new OrderedApplySignal(`a key column of ${table.display} was sent as unchanged`);
     text += value === null ? 'N' : `${value.length}:${value}`;
   }
   return text;
@@ -78,7 +78,7 @@ export class Coalescer {
     this.tables.set(table.relationId, table);
     if (table.identity.kind !== 'key') {
       if (change.kind !== 'insert' && table.identity.kind === 'none') {
-        throw new NeedsOrderedApply(`${change.kind} on ${table.display}, which has no replica identity`);
+        throw new OrderedApplySignal(`${change.kind} on ${table.display}, which has no replica identity`);
       }
       let list = this.keyless.get(table.relationId);
       if (!list) this.keyless.set(table.relationId, (list = []));
@@ -114,7 +114,7 @@ export class Coalescer {
         }
         // The key changed: the old row goes, a row with the new key takes its values. Values
         // left unchanged would have to come from the target's old row: that needs the exact order.
-        if (merged.includes(UNCHANGED)) throw new NeedsOrderedApply(`a key change in ${table.display} kept TOASTed values the batch does not hold`);
+        if (merged.includes(UNCHANGED)) throw new OrderedApplySignal(`a key change in ${table.display} kept TOASTed values the batch does not hold`);
         if (old) old.after = 'deleted';
         else states.set(oldKey, { before: 'present', key: keyValues(table, change.oldRow!), after: 'deleted' });
         const target = states.get(newKey);
@@ -142,7 +142,7 @@ export class Coalescer {
           continue;
         }
         if (state.before === 'absent') {
-          if (state.after.includes(UNCHANGED)) throw new NeedsOrderedApply(`a new row of ${table.display} has unchanged TOASTed values`);
+          if (state.after.includes(UNCHANGED)) throw new OrderedApplySignal(`a new row of ${table.display} has unchanged TOASTed values`);
           item.inserts.push(state.after);
           continue;
         }

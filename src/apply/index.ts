@@ -1,4 +1,5 @@
-export { BatchApplier, ChangeRejected } from './batch.js';
+export { BatchApplier } from './batch.js';
+export { ChangeRejected } from './errors.js';
 export type { BatchOptions, BatchResult } from './batch.js';
 export { TargetTables } from './target-tables.js';
 export type { TargetTable, RowIdentity } from './target-tables.js';

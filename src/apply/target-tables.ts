@@ -87,7 +87,7 @@ export class TargetTables {
 
   relation(relationId: number): RelationMessage {
     const relation = this.relations.get(relationId);
-    if (!relation) throw new PgferryError('query', `source: a change for relation ${relationId} arrived before its definition`, { side: 'source' });
+    if (!relation) throw new PgferryError('stream-undecodable', `source: a change for relation ${relationId} arrived before its definition`, { side: 'source' });
     return relation;
   }
 
@@ -127,7 +127,7 @@ export class TargetTables {
     );
     const row = rows[0];
     if (!row) {
-      throw new PgferryError('query', `target: table ${displayName(name)} receives changes but does not exist on the target`, {
+      throw new PgferryError('schema-conflict', `target: table ${displayName(name)} receives changes but does not exist on the target`, {
         side: 'target',
         fix: 'create it on the target (pgferry clone --schema-only --include-table …), or leave it out of the migration with --exclude-table',
       });
@@ -140,7 +140,7 @@ export class TargetTables {
     for (const column of relation.columns) {
       const type = typeOf.get(column.name);
       if (type === undefined || generated.has(column.name)) {
-        throw new PgferryError('query', `target: table ${displayName(name)} has no writable column "${column.name}" for the changes of the source`, {
+        throw new PgferryError('schema-conflict', `target: table ${displayName(name)} has no writable column "${column.name}" for the changes of the source`, {
           side: 'target',
           fix: `add the column on the target with the source's type, or leave the table out with --exclude-table`,
         });

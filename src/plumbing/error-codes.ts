@@ -50,6 +50,27 @@ export function systemErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether the session behind `error` is over: a reconnect is the only way on. node-postgres
+ * raises plain Errors without a code when a connection ends ("Connection terminated
+ * unexpectedly" when the socket closes under it, "Connection terminated" for queries cut off
+ * by end() or a destroyed socket, "Client was closed and is not queryable" and "Client has
+ * encountered a connection error and is not queryable" for queries sent after). Those texts
+ * are pg's; pgferry's own ends of a connection are PgferryErrors coded 'connection-lost'. A server error sent as FATAL ends the session too
+ * ("terminating connection due to …": an administrator, a timeout, a recovery conflict).
+ */
+export function isConnectionEnded(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    if (current instanceof pg.DatabaseError) return current.severity === 'FATAL';
+    const { message } = current;
+    if (PG_CONNECTION_ENDED.some((pattern) => pattern.test(message))) return true;
+  }
+  return false;
+}
+
+/** node-postgres's messages for a connection that ended (pg/lib/client.js). */
+const PG_CONNECTION_ENDED: readonly RegExp[] = [/^Connection terminated\b/, /^Client (was closed|has encountered a connection error) and is not queryable$/];
+
 /** The server's DETAIL line of the error behind `error`, if it sent one. */
 export function serverDetail(error: unknown): string | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {

@@ -1,7 +1,7 @@
 /**
  * Waiting, always with an end: a sleep that an abort cuts short (and that leaves no listener
- * behind, however often it is called on one signal), a poll with a deadline, and a deadline
- * around any promise.
+ * behind, however often it is called on one signal), a poll with a deadline, a deadline
+ * around any promise, and a round of work repeated on a timer that never overlaps itself.
  */
 
 /** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
@@ -66,4 +66,30 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, what: string
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A repetition started by `repeatEvery`. */
+export interface Repetition {
+  /** Ends the repetition and waits for a round in flight (bound that wait with a deadline of your own). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `work` every `ms`, never two at once: a tick that finds the last round still running is
+ * skipped. The interval also goes into `timers`, for a caller that clears all its timers when
+ * it fails without stopping. `work` handles its own failures: it must not reject.
+ */
+export function repeatEvery(ms: number, timers: NodeJS.Timeout[], work: () => Promise<void>): Repetition {
+  let inFlight: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (inFlight) return;
+    inFlight = work().finally(() => (inFlight = undefined));
+  }, ms);
+  timers.push(timer);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
-import { PgferryError, messageOf } from '../errors.js';
+import { asError, PgferryError, messageOf } from '../errors.js';
 import { quoteIdent, quoteLiteral, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { CopyBothQuery } from './copy-both.js';
 import { evaluateInbound, type InboundTimings } from './liveness.js';
@@ -116,7 +116,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
         try {
           this.dispatch(buffer, begin, end, receiver);
         } catch (error) {
-          this.finish(error instanceof Error ? error : new Error(String(error)));
+          this.finish(asError(error));
         }
       },
       onEnd: (error) => this.finish(error),
@@ -124,7 +124,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     this.stream = stream;
     void this.client.query(stream as unknown as pg.Submittable);
     this.client.on('error', (error: Error) => this.finish(error));
-    this.client.on('end', () => this.finish(new Error('the replication connection closed')));
+    this.client.on('end', () => this.finish(new PgferryError('connection-lost', 'the replication connection closed', { side: 'source' })));
     this.lastHeard = Date.now();
     this.statusTimer = setInterval(() => this.onStatusTimer(timing.inbound), timing.statusIntervalMs);
     this.statusTimer.unref();

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { BatchApplier, TargetTables } from '../apply/index.js';
+import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
   formatLsn,
@@ -114,7 +115,7 @@ export class ChangeStream {
   start(): void {
     const { session } = this.options;
     session.on('error', (error) => this.abort(error));
-    session.on('end', () => this.abort(new Error('the source ended the replication stream')));
+    session.on('end', () => this.abort(new PgferryError('connection-lost', 'the source ended the replication stream', { side: 'source' })));
     session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, { statusIntervalMs: STATUS_INTERVAL_MS, inbound: this.options.inbound }, {
       xlogData: (payload) => this.receive(payload),
       keepalive: (walEnd) => {
@@ -128,7 +129,7 @@ export class ChangeStream {
     try {
       this.assembler.push(payload);
     } catch (error) {
-      this.abort(error instanceof Error ? error : new Error(String(error)));
+      this.abort(asError(error));
     }
   }
 

@@ -83,7 +83,7 @@ export class Monitor {
       this.options.timings,
     );
     if (stalled !== undefined && this.stream.targetBusySince === busySince) {
-      throw new PgferryError('connection', `target: ${stalled}`, { side: 'target', fix: 'check the network path to the target; sync reconnects by itself' });
+      throw new PgferryError('connection-lost', `target: ${stalled}`, { side: 'target', fix: 'check the network path to the target; sync reconnects by itself' });
     }
 
     const now = Date.now();

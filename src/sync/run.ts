@@ -2,12 +2,13 @@ import type pg from 'pg';
 import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { clone, type CloneSummary, type CopyProgress } from '../copy/index.js';
-import { PgferryError, usageError } from '../errors.js';
+import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn, removeAbandonedSpools, ReplicationSession } from '../replication/index.js';
 import { cloneState, ensureSyncState, readSyncState, startStreamingState, startSyncState } from '../state/index.js';
 import { claimSlotName, createSlotNamingBlockers, DEFAULT_SLOT_TIMEOUT_MS } from './slot-creation.js';
 import { createPublication, defaultMigrationName, extensionTablesToPublish, migrationNames, systemIdentifier, tablesToPublish, type MigrationNames } from './source-setup.js';
+import { decideSyncStart } from './start-decision.js';
 import { streamWithRetries } from './streaming.js';
 
 export interface SyncOptions {
@@ -74,34 +75,19 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     const state = await readSyncState(admin.client);
     names = migrationNames(options.name ?? state?.name ?? (await defaultMigrationName(admin.client)));
     log = options.logger.child({ migration: names.name });
-    if (state && state.name !== names.name && !options.dropExisting) {
-      throw usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`);
-    }
-    if (state?.stopRequestedAt && !options.dropExisting) {
-      throw usageError(
-        `migration "${state.name}" is over: ${state.stopReason ?? 'a stop was requested'} at ${state.stopRequestedAt.toISOString()}, and the application may write to the target now`,
-        'run pgferry cleanup to remove the slot, publication and state, or sync --drop-existing to start a new migration',
-      );
-    }
-    const needsClone = state === undefined || state.phase === 'cloning' || options.dropExisting;
-    if (needsClone) {
+    // What pgferry's clone left on the target decides something only where no sync state is.
+    const targetClone = state === undefined && !options.dropExisting ? await cloneState(admin.client) : 'none';
+    const start = decideSyncStart({ state, names, nameGiven: options.name !== undefined, dropExisting: options.dropExisting, targetClone, targetShown: describeConnection(options.target) });
+    if (start.kind === 'refuse') throw start.error;
+    if (start.kind === 'clone') {
       source = await connect(options.source);
-      if (state === undefined && !options.dropExisting && (await cloneState(admin.client)) !== 'none') {
-        throw usageError(
-          `the target (${describeConnection(options.target)}) holds a clone made without sync: its rows match no replication slot`,
-          'pass --drop-existing to copy again at the slot\'s snapshot, or use an empty target database',
-        );
-      }
-      if (state?.phase === 'cloning') log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');
-      // The slot name is this migration's when the target's state records it, or when it is
-      // the default (unique to this target); a name given by hand may be another target's.
-      const ownsSlotName = state?.slot === names.slot || options.name === undefined || options.dropExisting;
-      const started = await startFromClone(options, names, source.client, scope, { restarting: state !== undefined, ownsSlotName }, log);
+      if (start.copyInterrupted) log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');
+      const started = await startFromClone(options, names, source.client, scope, start, log);
       cloned = started.cloned;
       firstSession = started.session;
     } else {
       // Whether the slot is still usable is checked as streaming starts, on every (re)connect.
-      log.info({ appliedLsn: state.appliedLsn }, 'continuing from the position the target recorded');
+      log.info({ appliedLsn: start.appliedLsn }, 'continuing from the position the target recorded');
     }
   } catch (error) {
     firstSession?.destroy();

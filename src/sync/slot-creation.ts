@@ -23,13 +23,13 @@ export async function claimSlotName(source: pg.Client, slot: string, ownsName: b
   const existing = rows[0];
   if (!existing) return;
   if (existing.active) {
-    throw new PgferryError('usage', `source: replication slot ${slot} is in use by another process (pid ${existing.pid ?? '?'}): another pgferry sync of this migration is running`, {
+    throw new PgferryError('slot-taken', `source: replication slot ${slot} is in use by another process (pid ${existing.pid ?? '?'}): another pgferry sync of this migration is running`, {
       side: 'source',
       fix: 'stop the other sync first; if it belongs to another migration, give this one its own --name',
     });
   }
   if (!ownsName) {
-    throw new PgferryError('usage', `source: replication slot ${slot} already exists (database ${existing.database ?? '?'}) and this target has no record of it: it may be another migration's`, {
+    throw new PgferryError('slot-taken', `source: replication slot ${slot} already exists (database ${existing.database ?? '?'}) and this target has no record of it: it may be another migration's`, {
       side: 'source',
       fix: 'give this migration its own --name (or leave --name out: the default is unique per target), or pass --drop-existing to replace that slot',
     });
@@ -68,7 +68,7 @@ export async function createSlotNamingBlockers(session: ReplicationSession, slot
     const blockers = await slotCreationBlockers(source).catch(() => []);
     await abandonSlotCreation(session, slot, source);
     throw new PgferryError(
-      'query',
+      'slot-blocked',
       `source: creating replication slot ${slot} waited ${Math.round(timeoutMs / 1000)} s for transactions running on the source to end${blockers.length > 0 ? `: ${blockers.join('; ')}` : ''}`,
       {
         side: 'source',

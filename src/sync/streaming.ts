@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { serverMajor } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
-import { PgferryError, messageOf } from '../errors.js';
+import { asError, PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, destroyClient, isConnectionException, openAll, sleep, SQLSTATE, sqlState, systemErrorCode, withDeadline } from '../plumbing/index.js';
+import { closeClient, destroyClient, openAll, repeatEvery, sleep, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
 import { flushStateWrites, readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
@@ -11,6 +11,7 @@ import { livenessTimings } from './liveness.js';
 import { Monitor } from './monitor.js';
 import type { StopCause, SyncOptions } from './run.js';
 import { protocolFor, readSlot, slotAheadError, slotGoneError, type MigrationNames, type SlotInfo } from './source-setup.js';
+import { isTransient } from './transient.js';
 import { retainedWalNow, walGuardVerdict } from './wal-guard.js';
 
 /** How often a streaming sync looks on the target for a cut-over's stop request. */
@@ -46,33 +47,6 @@ const APPLY_SETTINGS: Readonly<Record<string, string>> = {
   // A policy must never make an UPDATE or DELETE match nothing: a role subject to one errors.
   row_security: 'off',
 };
-
-/**
- * Failures a reconnect can cure: a lost connection, a server restarting or out of connection
- * slots, a slot still held by our previous session, a lock the apply waited on too long.
- */
-const TRANSIENT_CODES = new Set<string>([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  SQLSTATE.adminShutdown,
-  SQLSTATE.crashShutdown,
-  SQLSTATE.cannotConnectNow,
-  SQLSTATE.idleSessionTimeout,
-  SQLSTATE.tooManyConnections,
-  SQLSTATE.objectInUse,
-  SQLSTATE.lockNotAvailable,
-]);
-
-export function isTransient(error: unknown): boolean {
-  if (error instanceof PgferryError && error.kind === 'connection') return true;
-  const code = sqlState(error) ?? systemErrorCode(error);
-  if (code !== undefined && (TRANSIENT_CODES.has(code) || isConnectionException(code))) return true;
-  const message = messageOf(error);
-  return /Connection terminated|connection closed|ended the replication stream|terminating connection|Client was closed|not queryable/i.test(message);
-}
 
 export interface StreamTotals {
   appliedLsn: string;
@@ -129,7 +103,7 @@ async function sayWhatHolds(options: SyncOptions, error: unknown): Promise<void>
 
 function stoppedWithoutFinishing(error: unknown): unknown {
   if (!isTransient(error)) return error;
-  return new PgferryError('connection', `sync stopped without a clean finish: ${messageOf(error)}`, {
+  return new PgferryError('connection-lost', `sync stopped without a clean finish: ${messageOf(error)}`, {
     fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
     cause: error,
   });
@@ -176,7 +150,7 @@ class StreamRun {
     options.signal?.addEventListener('abort', onSignal);
     try {
       const setup = await withDeadline(this.setUp(replication, opened, (s) => (replication = s)), SETUP_WITHIN_MS, 'setting up the stream', () =>
-        loseEverything(new PgferryError('connection', 'a server did not answer while sync set up the stream', { fix: 'sync reconnects by itself' })),
+        loseEverything(new PgferryError('connection-lost', 'a server did not answer while sync set up the stream', { fix: 'sync reconnects by itself' })),
       );
       const { sourceMonitor, target, targetMonitor, source, state, applyPid, timings } = setup;
       const appliedLsn = parseLsn(state.appliedLsn);
@@ -215,7 +189,7 @@ class StreamRun {
       );
       const monitoring = repeatEvery(1000, timers, () =>
         withDeadline(monitor.tick(), timings.monitorDeadlineMs, 'the monitor round', () =>
-          loseEverything(new PgferryError('connection', `a server did not answer the monitor's small queries within ${Math.round(timings.monitorDeadlineMs / 1000)} s: the connections are treated as lost`, { fix: 'sync reconnects by itself' })),
+          loseEverything(new PgferryError('connection-lost', `a server did not answer the monitor's small queries within ${Math.round(timings.monitorDeadlineMs / 1000)} s: the connections are treated as lost`, { fix: 'sync reconnects by itself' })),
         ).then(
           () => undefined,
           (error: unknown) => loseEverything(asError(error)),
@@ -309,32 +283,9 @@ class StreamRun {
 }
 
 function stopTimedOut(): PgferryError {
-  return new PgferryError('connection', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
+  return new PgferryError('connection-lost', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
     fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
   });
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-/**
- * Runs `work` every `ms`, never two at once. `stop` ends the repetition and waits for a round
- * in flight, which every caller bounds with a deadline of its own.
- */
-function repeatEvery(ms: number, timers: NodeJS.Timeout[], work: () => Promise<void>): { stop(): Promise<void> } {
-  let inFlight: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    if (inFlight) return;
-    inFlight = work().finally(() => (inFlight = undefined));
-  }, ms);
-  timers.push(timer);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await inFlight;
-    },
-  };
 }
 
 interface SourceFacts {
@@ -379,7 +330,7 @@ async function ensureSameSource(target: pg.Client, state: SyncState, sourceSyste
   }
   if (state.sourceSystemId !== sourceSystemId) {
     throw new PgferryError(
-      'usage',
+      'wrong-migration',
       `source: this server (system identifier ${sourceSystemId}) is not the one migration "${state.name}" copied from (${state.sourceSystemId}): its slot of the same name holds another history`,
       { side: 'source', fix: 'point --source at the server the migration started from, or run pgferry sync --drop-existing to start a new migration from this one' },
     );

@@ -18,7 +18,7 @@ export function walGuardVerdict(slot: string, retainedBytes: number | undefined,
   if (retainedBytes === undefined || retainedBytes <= limitBytes || stalledForMs < STALLED_AFTER_MS) return undefined;
   const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`;
   return new PgferryError(
-    'query',
+    'wal-limit',
     `source: replication slot ${slot} holds ${mb(retainedBytes)} of WAL, above --max-retained-wal (${mb(limitBytes)}), and nothing was applied for ${Math.round(stalledForMs / 1000)} s: sync stops before the source's disk fills`,
     {
       side: 'source',

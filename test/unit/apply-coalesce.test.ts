@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RowChange } from '../../src/apply/changes.js';
-import { NeedsOrderedApply } from '../../src/apply/changes.js';
+import { OrderedApplySignal } from '../../src/apply/changes.js';
 import { Coalescer, setMask, type TableWork } from '../../src/apply/coalesce.js';
 import type { TargetTable } from '../../src/apply/target-tables.js';
 import { UNCHANGED, type Tuple } from '../../src/replication/index.js';
@@ -81,8 +81,8 @@ describe('Coalescer', () => {
 
   it('needs the ordered replay for a key change that keeps values it does not hold, and for an unchanged key', () => {
     const t = keyedTable();
-    assert.throws(() => new Coalescer().add(update(t, ['1', null, null], ['2', 'v', UNCHANGED])), NeedsOrderedApply);
-    assert.throws(() => new Coalescer().add(update(t, undefined, [UNCHANGED, 'v', 'w'])), NeedsOrderedApply);
+    assert.throws(() => new Coalescer().add(update(t, ['1', null, null], ['2', 'v', UNCHANGED])), OrderedApplySignal);
+    assert.throws(() => new Coalescer().add(update(t, undefined, [UNCHANGED, 'v', 'w'])), OrderedApplySignal);
   });
 
   it('keeps composite keys apart whatever bytes they hold', () => {
