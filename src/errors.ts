@@ -62,6 +62,10 @@ export const ERROR_CODES = {
   'target-differs': 'query',
   /** The slot holds more WAL than --max-retained-wal while apply is stuck. */
   'wal-limit': 'query',
+  /** The migration's replication slot is gone or can no longer serve (dropped, invalidated). */
+  'slot-lost': 'query',
+  /** The slot has confirmed a position past what the target applied: changes in between are lost to it. */
+  'slot-ahead': 'query',
   /** Creating the replication slot waits on a transaction that does not end. */
   'slot-blocked': 'query',
   /** The cut-over is done but recording or reporting it failed. */

@@ -1,6 +1,7 @@
 /**
- * Plumbing every room needs, written once: waiting with deadlines. (Issue 15 moves sessions,
- * transactions, quoting and error codes here too.)
+ * Plumbing every room needs, written once: waiting and repeating with deadlines, opening and
+ * closing sessions, transactions, quoting, reading error codes, pinned value settings. A room
+ * that finds itself writing one of these by hand should add it here instead.
  */
 export { sleep, pollUntil, withDeadline, DeadlineExceeded, repeatEvery } from './time.js';
 export type { PollOptions, Repetition } from './time.js';

@@ -158,7 +158,7 @@ export async function readSlot(source: pg.Client, slot: string, major: number): 
  */
 export function slotAheadError(slot: string, confirmed: Lsn, applied: Lsn): PgferryError {
   return new PgferryError(
-    'query',
+    'slot-ahead',
     `source: replication slot ${slot} has confirmed ${formatLsn(confirmed)}, past the ${formatLsn(applied)} the target applied: the changes in between are no longer in the slot (another migration with this name moved it, or the target was restored from an earlier backup)`,
     {
       side: 'source',
@@ -176,7 +176,7 @@ export function slotGoneError(slot: string, info: SlotInfo): PgferryError {
   const why = !info.exists
     ? `replication slot ${slot} no longer exists on the source (dropped by someone, or by the server)`
     : `replication slot ${slot} was invalidated by the source (${info.reason ?? 'WAL it needed was removed'}): the changes since the target's position are gone`;
-  return new PgferryError('query', `source: ${why}`, {
+  return new PgferryError('slot-lost', `source: ${why}`, {
     side: 'source',
     fix: 'the target cannot catch up from here: run pgferry cleanup, then pgferry sync --drop-existing to copy again; raise max_slot_wal_keep_size (or keep sync running) so it does not happen again',
   });
