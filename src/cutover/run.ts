@@ -5,7 +5,7 @@ import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, sleep, withDeadline } from '../plumbing/index.js';
-import { formatLsn, parseLsn } from '../replication/index.js';
+import { formatLsn, type Lsn } from '../replication/index.js';
 import { ensureCutoverState, readSyncState, recordCutoverOutcome, recordFreezeIntent, recordUnfrozen, withdrawSyncStop, type FreezeMode } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import { emitFence } from './fence.js';
@@ -111,7 +111,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     // never as "sync keeps running".
     const finish = async (done: {
       downtimeMs: number;
-      fenceLsn: string;
+      fenceLsn: Lsn;
       drained: number;
       sequences: SequenceSync[];
       verified: VerifyReport | null;
@@ -131,14 +131,14 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         // flushes the target's WAL, and with it every batch sync committed asynchronously.
         await recordCutoverOutcome(target.client, cutoverId, { outcome: 'done', fenceLsn: done.fenceLsn, downtimeMs: done.downtimeMs });
       } catch (error) {
-        throw new PgferryError('query', `the cut-over is done (everything up to fence ${done.fenceLsn} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
+        throw new PgferryError('query', `the cut-over is done (everything up to fence ${formatLsn(done.fenceLsn)} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
           fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
           cause: error,
         });
       }
       return {
         downtimeMs: done.downtimeMs,
-        fenceLsn: done.fenceLsn,
+        fenceLsn: formatLsn(done.fenceLsn),
         freeze: plan.mode,
         sessionsEnded: done.drained,
         sequences: done.sequences,
@@ -182,7 +182,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
       // The source stayed frozen through the check: it is part of the downtime.
       const downtimeMs = round(performance.now() - frozenFrom);
-      done = { downtimeMs, fenceLsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStart };
+      done = { downtimeMs, fenceLsn: fence.lsn, drained: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStart };
     } catch (error) {
       const lifted = await unfreezeAfterFailure(options, sourceClient, target.client, cutoverId, plan, frozenAt, spare, log);
       if (error instanceof LateWritesFound) {
@@ -214,7 +214,7 @@ async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger
   try {
     const state = await readSyncState(target);
     if (!state) return null;
-    late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
+    late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
   } catch (error) {
     log.warn({ error: messageOf(error) }, 'writes after the fence could not be checked');
     return null;

@@ -2,7 +2,6 @@ import type pg from 'pg';
 import { BatchApplier, TargetTables } from '../apply/index.js';
 import type { Logger } from '../log/index.js';
 import {
-  formatLsn,
   parseLsn,
   TransactionAssembler,
   type InboundTimings,
@@ -255,7 +254,7 @@ export class ChangeStream {
       this.progress.replayedBatches++;
       this.options.logger.info({ transactions: batch.length }, 'batch hit a constraint error when coalesced; replayed in source order');
     }
-    this.acks.committed(result.endLsn, parseLsn(result.targetLsn));
+    this.acks.committed(result.endLsn, result.targetLsn);
     this.appliedSinceIdleRecord = true;
   }
 
@@ -274,7 +273,7 @@ export class ChangeStream {
     this.lastIdleRecord = now;
     this.appliedSinceIdleRecord = false;
     const { rows } = await this.onTarget(async () => {
-      await recordIdlePosition(this.options.target, formatLsn(server));
+      await recordIdlePosition(this.options.target, server);
       return this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     });
     this.progress.appliedLsn = server;

@@ -101,7 +101,7 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
       firstSession = started.session;
     } else {
       // Whether the slot is still usable is checked as streaming starts, on every (re)connect.
-      log.info({ appliedLsn: state.appliedLsn }, 'continuing from the position the target recorded');
+      log.info({ appliedLsn: formatLsn(state.appliedLsn) }, 'continuing from the position the target recorded');
     }
   } catch (error) {
     firstSession?.destroy();
@@ -160,7 +160,7 @@ async function startFromClone(
         await startSyncState(target, { ...names, sourceSystemId });
       },
     });
-    await withTarget(options.target, (target) => startStreamingState(target, formatLsn(slot.consistentPoint)));
+    await withTarget(options.target, (target) => startStreamingState(target, slot.consistentPoint));
     return { cloned, session };
   } catch (error) {
     session.destroy();

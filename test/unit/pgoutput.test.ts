@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodePgoutput, formatLsn, parseLsn, TransactionAssembler, UNCHANGED, type SourceTransaction } from '../../src/replication/index.js';
+import { decodePgoutput, TransactionAssembler, UNCHANGED, type SourceTransaction } from '../../src/replication/index.js';
 
 /** Builds pgoutput messages byte by byte, as the protocol documentation lays them out. */
 class Message {
@@ -55,15 +55,6 @@ class Message {
 }
 
 const plain = { inStream: false, abortInfo: false };
-
-describe('LSN text form', () => {
-  it('round-trips and orders as numbers', () => {
-    assert.equal(parseLsn('16/B374D848'), (0x16n << 32n) | 0xb374d848n);
-    assert.equal(formatLsn(parseLsn('0/1906D58')), '0/1906D58');
-    assert.ok(parseLsn('1/0') > parseLsn('0/FFFFFFFF'));
-    assert.throws(() => parseLsn('12345'), /not a WAL position/);
-  });
-});
 
 describe('pgoutput decoder', () => {
   it('decodes BEGIN and COMMIT', () => {
