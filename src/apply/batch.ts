@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { decodePgoutput, formatLsn, postgresTimeToDate, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
+import { decodePgoutput, parseLsn, postgresTimeToDate, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { OrderedApplySignal, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
@@ -25,7 +25,7 @@ export interface BatchResult {
   /** Where the stream restarts once this batch is committed. */
   readonly endLsn: Lsn;
   /** The target's WAL position after the commit: the batch is durable once the target flushed past it. */
-  readonly targetLsn: string;
+  readonly targetLsn: Lsn;
   /** True when a constraint error sent the batch through the exact-order replay. */
   readonly replayed: boolean;
 }
@@ -84,12 +84,12 @@ export class BatchApplier {
         counts = await this.run(batch, appliedLsn, 'ordered');
       }
       await recordAppliedBatch(this.client, {
-        lsn: formatLsn(last.endLsn),
+        lsn: last.endLsn,
         lastCommitTime: counts.lastCommitTime === undefined ? undefined : postgresTimeToDate(counts.lastCommitTime),
         transactions: counts.transactions,
         rows: counts.rows,
         tables: counts.tables,
-        fenceLsn: counts.fence === undefined ? undefined : formatLsn(counts.fence),
+        fenceLsn: counts.fence,
       });
       await this.client.query('COMMIT');
       this.staging.afterCommit();
@@ -99,7 +99,7 @@ export class BatchApplier {
       throw error;
     }
     const { rows } = await this.client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-    return { transactions: counts.transactions, rows: counts.rows, endLsn: last.endLsn, targetLsn: rows[0]!.lsn, replayed };
+    return { transactions: counts.transactions, rows: counts.rows, endLsn: last.endLsn, targetLsn: parseLsn(rows[0]!.lsn), replayed };
   }
 
   private async run(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {

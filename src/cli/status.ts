@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { resolveConnection, withConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
+import { formatLsn, type Lsn } from '../replication/index.js';
 import { lastCutover, readSyncState, readSyncTables, stateTableExists, storedPlan, syncIsStreaming, type CutoverRecord } from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
@@ -53,9 +54,9 @@ export async function status(flags: StatusFlags): Promise<number> {
     name: state?.name ?? null,
     slot: state?.slot ?? null,
     syncRunning: live,
-    appliedLsn: state?.appliedLsn ?? null,
+    appliedLsn: lsnText(state?.appliedLsn),
     appliedAt: state?.appliedAt?.toISOString() ?? null,
-    sourceLsn: state?.sourceLsn ?? null,
+    sourceLsn: lsnText(state?.sourceLsn),
     lagBytes: state?.lagBytes ?? null,
     lagSeconds: state?.lagSeconds ?? null,
     transactionsPerSecond: live ? (state?.transactionsPerSecond ?? null) : 0,
@@ -64,7 +65,7 @@ export async function status(flags: StatusFlags): Promise<number> {
     appliedRows: state?.appliedRows ?? 0,
     heartbeatAt: state?.heartbeatAt?.toISOString() ?? null,
     problem: state?.problem ? { message: state.problem.text, at: state.problem.at.toISOString() } : null,
-    fenceLsn: state?.fenceLsn ?? null,
+    fenceLsn: lsnText(state?.fenceLsn),
     cutover: cutover
       ? {
           outcome: cutover.outcome ?? 'unfinished',
@@ -72,7 +73,7 @@ export async function status(flags: StatusFlags): Promise<number> {
           sourceFrozen: cutover.frozen,
           startedAt: cutover.startedAt.toISOString(),
           finishedAt: cutover.finishedAt?.toISOString() ?? null,
-          fenceLsn: cutover.fenceLsn,
+          fenceLsn: lsnText(cutover.fenceLsn),
           downtimeMs: cutover.downtimeMs,
         }
       : null,
@@ -86,7 +87,7 @@ export async function status(flags: StatusFlags): Promise<number> {
     `phase        ${phase}${state ? ` (migration ${state.name}, slot ${state.slot})` : ''}`,
     ...(state
       ? [
-          `applied      ${state.appliedLsn}${state.appliedAt ? ` at ${state.appliedAt.toISOString()}` : ''}`,
+          `applied      ${json.appliedLsn}${state.appliedAt ? ` at ${state.appliedAt.toISOString()}` : ''}`,
           `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? 'unknown (catching up on a backlog older than sync\'s first look)' : `${json.lagSeconds.toFixed(1)} s`}${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
           `rate         ${Math.round(json.transactionsPerSecond ?? 0)} transactions/s, ${Math.round(json.rowsPerSecond ?? 0)} rows/s`,
           `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
@@ -105,10 +106,15 @@ export async function status(flags: StatusFlags): Promise<number> {
   return EXIT.ok;
 }
 
+/** Positions are shown, and printed as JSON, in PostgreSQL's X/Y text. */
+function lsnText(lsn: Lsn | null | undefined): string | null {
+  return lsn === null || lsn === undefined ? null : formatLsn(lsn);
+}
+
 function describeCutover(c: CutoverRecord): string {
   const frozen = c.mode === 'none' ? '' : c.frozen ? `; the source is still frozen (${c.mode}): pgferry cleanup --unfreeze-source lifts it` : '; the source is writable';
   if (c.outcome === null) return `started at ${c.startedAt.toISOString()} and not finished${frozen}`;
   if (c.outcome === 'failed') return `failed at ${(c.finishedAt ?? c.startedAt).toISOString()}${frozen}`;
   const downtime = c.downtimeMs === null ? '' : `, writes frozen for ${Math.round(c.downtimeMs)} ms`;
-  return `done at ${(c.finishedAt ?? c.startedAt).toISOString()}${downtime}, fence ${c.fenceLsn ?? '?'}${frozen}`;
+  return `done at ${(c.finishedAt ?? c.startedAt).toISOString()}${downtime}, fence ${lsnText(c.fenceLsn) ?? '?'}${frozen}`;
 }

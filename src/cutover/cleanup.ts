@@ -3,7 +3,6 @@ import { serverMajor } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { parseLsn } from '../replication/index.js';
 import { dropStateSchema, freezesInPlace, readSyncState, recordUnfrozen, stateSchemaExists, type FreezeRecord, type SyncState } from '../state/index.js';
 import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
@@ -90,7 +89,7 @@ async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState):
   let late: LateWrites;
   await source.query(`SELECT set_config('statement_timeout', $1, false)`, [LATE_WRITES_READ_TIMEOUT]);
   try {
-    late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
+    late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
   } catch (error) {
     throw new PgferryError('query', `source: cannot tell whether slot ${state.slot} holds writes committed after the cut-over: ${messageOf(error)}`, {
       side: 'source',

@@ -1,4 +1,5 @@
 import { messageOf, PgferryError } from '../errors.js';
+import { formatLsn, type Lsn } from '../replication/index.js';
 import { recordCutoverOutcome, recordUnfrozen, type FreezeMode } from '../state/index.js';
 import type { VerifyReport } from '../verify/index.js';
 import type { FreezeContext } from './context.js';
@@ -26,7 +27,7 @@ export interface CutoverReport {
 }
 
 /** What the steps established with the source frozen: the report, less what finishing adds. */
-export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps'>;
+export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps' | 'fenceLsn'> & { readonly fenceLsn: Lsn };
 
 /**
  * The cut-over's last act: lifts the freeze if asked (`--unfreeze-source`) and records the
@@ -47,7 +48,7 @@ export async function finishCutover(cut: FreezeContext, done: Frozen, steps: rea
     // flushes the target's WAL, and with it every batch sync committed asynchronously.
     await recordCutoverOutcome(cut.target, cutoverId, { outcome: 'done', fenceLsn: done.fenceLsn, downtimeMs: done.downtimeMs });
   } catch (error) {
-    throw new PgferryError('cutover-unfinished', `the cut-over is done (everything up to fence ${done.fenceLsn} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
+    throw new PgferryError('cutover-unfinished', `the cut-over is done (everything up to fence ${formatLsn(done.fenceLsn)} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
       fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
       cause: error,
     });
@@ -55,7 +56,7 @@ export async function finishCutover(cut: FreezeContext, done: Frozen, steps: rea
   // Built field by field, in this order: it is the order of `--json`.
   return {
     downtimeMs: done.downtimeMs,
-    fenceLsn: done.fenceLsn,
+    fenceLsn: formatLsn(done.fenceLsn),
     freeze: plan.mode,
     sessionsEnded: done.sessionsEnded,
     sequences: done.sequences,

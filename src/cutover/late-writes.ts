@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageOf } from '../errors.js';
-import { formatLsn, type Lsn } from '../replication/index.js';
+import { formatLsn, PGOUTPUT, PGOUTPUT_OFFSET, type Lsn } from '../replication/index.js';
 import { flushSourceWal } from './fence.js';
 import { sleep, sqlState, SQLSTATE } from '../plumbing/index.js';
 
@@ -23,15 +23,15 @@ export interface LateWrites {
 /** How long to wait for the walsender of the stopped sync to let go of the slot. */
 const SLOT_RELEASE_TIMEOUT_MS = 10_000;
 
-
 /**
  * Counted inside PostgreSQL, so only a line per table comes back however much the slot holds.
- * Each row of the peek is one pgoutput message: its first byte says which. A commit ('C', 67)
- * row's position is the end of its commit record, and sync's applied position is always at a
- * record boundary it reached, so a transaction is late exactly when its commit ends past it.
- * Its changes are inserts ('I', 73), updates ('U', 85) and deletes ('D', 68), whose bytes 1-4
- * (counting from 0) are the table's oid, and truncates ('T', 84), named by their first table
- * (bytes 6-9).
+ * Each row of the peek is one pgoutput message (replication/pgoutput.ts gives the grammar): its
+ * first byte says which. A commit row's position is the end of its commit record, and sync's
+ * applied position is always at a record boundary it reached, so a transaction is late exactly
+ * when its commit ends past it. Its changes are inserts, updates and deletes, whose 4 bytes
+ * from PGOUTPUT_OFFSET.changeRelation are the table's oid, and truncates, named by their first
+ * table (4 bytes from PGOUTPUT_OFFSET.truncateFirstRelation); protocol 1 streams nothing, so no
+ * xid comes before them. The constants are interpolated as numbers: the SQL holds no input.
  * Our own flush transaction holds only a logical message, which protocol 1 doesn't send.
  */
 const LATE_WRITES_SQL = `
@@ -40,14 +40,14 @@ const LATE_WRITES_SQL = `
     SELECT lsn, xid::text AS xid, pg_catalog.get_byte(data, 0) AS tag, data
       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)
   ), late AS (
-    SELECT DISTINCT xid FROM message WHERE tag = 67 AND lsn > $3::pg_lsn
+    SELECT DISTINCT xid FROM message WHERE tag = ${PGOUTPUT.commit} AND lsn > $3::pg_lsn
   ), change AS (
     -- Bitwise operators share one precedence in PostgreSQL: every shift in parentheses.
     SELECT m.xid, ((pg_catalog.get_byte(m.data, o)::bigint << 24) | (pg_catalog.get_byte(m.data, o + 1) << 16)
                    | (pg_catalog.get_byte(m.data, o + 2) << 8) | pg_catalog.get_byte(m.data, o + 3))::oid AS relid
       FROM message m JOIN late USING (xid)
-      CROSS JOIN LATERAL (SELECT CASE WHEN m.tag = 84 THEN 6 ELSE 1 END AS o) offset_of
-     WHERE m.tag IN (73, 85, 68, 84)
+      CROSS JOIN LATERAL (SELECT CASE WHEN m.tag = ${PGOUTPUT.truncate} THEN ${PGOUTPUT_OFFSET.truncateFirstRelation} ELSE ${PGOUTPUT_OFFSET.changeRelation} END AS o) offset_of
+     WHERE m.tag IN (${PGOUTPUT.insert}, ${PGOUTPUT.update}, ${PGOUTPUT.delete}, ${PGOUTPUT.truncate})
   )
   SELECT (SELECT count(DISTINCT xid) FROM change)::int AS transactions,
          (SELECT pg_catalog.json_object_agg(name, n)

@@ -4,7 +4,7 @@ import { Scope } from '../catalog/index.js';
 import { connect } from '../config/index.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { formatLsn, parseLsn } from '../replication/index.js';
+import { formatLsn } from '../replication/index.js';
 import { ensureCutoverState, readSyncState, recordFreezeIntent, withdrawSyncStop } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
@@ -88,7 +88,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
       // The source stayed frozen through the check: it is part of the downtime.
       const downtimeMs = round(performance.now() - frozenFrom);
-      done = { downtimeMs, fenceLsn, sessionsEnded: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStartSeconds: lagAtStart };
+      done = { downtimeMs, fenceLsn: fence.lsn, sessionsEnded: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStartSeconds: lagAtStart };
     } catch (error) {
       const lifted = await unfreezeAfterFailure(cut, frozenAt);
       if (error instanceof LateWritesSignal) {
@@ -126,7 +126,7 @@ async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger
   try {
     const state = await readSyncState(target);
     if (!state) return null;
-    late = await lateWrites(source, state.slot, state.publication, parseLsn(state.appliedLsn));
+    late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
   } catch (error) {
     log.warn({ error: messageOf(error) }, 'writes after the fence could not be checked');
     return null;

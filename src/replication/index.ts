@@ -1,7 +1,27 @@
-export { parseLsn, formatLsn, postgresTimeToDate, dateToPostgresTime } from './lsn.js';
+export { parseLsn, formatLsn, postgresTimeToDate } from './lsn.js';
 export type { Lsn } from './lsn.js';
-export { decodePgoutput, UNCHANGED, DecodeError } from './pgoutput.js';
-export type { PgoutputMessage, RelationMessage, RelationColumn, Tuple, ColumnValue, DecodeOptions } from './pgoutput.js';
+export { decodePgoutput, UNCHANGED, DecodeError, PGOUTPUT, PGOUTPUT_OFFSET } from './pgoutput.js';
+export type {
+  PgoutputMessage,
+  BeginMessage,
+  CommitMessage,
+  OriginMessage,
+  RelationMessage,
+  TypeMessage,
+  InsertMessage,
+  UpdateMessage,
+  DeleteMessage,
+  TruncateMessage,
+  LogicalMessage,
+  StreamStartMessage,
+  StreamStopMessage,
+  StreamCommitMessage,
+  StreamAbortMessage,
+  RelationColumn,
+  Tuple,
+  ColumnValue,
+  DecodeOptions,
+} from './pgoutput.js';
 export { ReplicationSession, DECODING_SETTINGS } from './session.js';
 export type { CreatedSlot, StreamReceiver, StreamPosition, StreamTiming } from './session.js';
 export { TransactionAssembler } from './transactions.js';

@@ -19,6 +19,21 @@ export const DECODING_SETTINGS: Readonly<Record<string, string>> = {
   search_path: '',
 };
 
+/**
+ * The streaming replication protocol's messages inside CopyData (pgoutput's own messages travel
+ * inside XLogData):
+ *   XLogData                 'w' u64(wal_start) u64(wal_end) i64(send_time) byte*(pgoutput message)
+ *   Primary keepalive        'k' u64(wal_end) i64(send_time) u8(reply_requested)
+ *   Standby status update    'r' u64(written) u64(flushed) u64(applied) i64(send_time) u8(reply_requested)
+ */
+const XLOG_DATA = 0x77; // w
+const XLOG_DATA_HEADER = 25;
+const PRIMARY_KEEPALIVE = 0x6b; // k
+const PRIMARY_KEEPALIVE_LENGTH = 18;
+const KEEPALIVE_REPLY_REQUESTED = 17;
+const STANDBY_STATUS_UPDATE = 'r';
+const STANDBY_STATUS_LENGTH = 34;
+
 export interface CreatedSlot {
   readonly name: string;
   readonly consistentPoint: Lsn;
@@ -143,7 +158,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
       this.destroy();
       this.emit(
         'error',
-        new PgferryError('connection', `source: the replication connection sent nothing for ${seconds} s, not even an answer to a request for one: it is treated as lost`, {
+        new PgferryError('connection-lost', `source: the replication connection sent nothing for ${seconds} s, not even an answer to a request for one: it is treated as lost`, {
           side: 'source',
           fix: 'check the network path to the source (a firewall or NAT may drop idle flows); sync reconnects by itself',
         }),
@@ -182,8 +197,8 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
   /** A standby status update; with `replyRequested` the server answers with a keepalive at once. */
   sendStatus(replyRequested: boolean): void {
     if (!this.stream || this.ended) return;
-    const message = Buffer.alloc(34);
-    message.write('r', 0);
+    const message = Buffer.alloc(STANDBY_STATUS_LENGTH);
+    message.write(STANDBY_STATUS_UPDATE, 0);
     message.writeBigUInt64BE(this.position.flushed, 1); // written
     message.writeBigUInt64BE(this.position.flushed, 9); // flushed
     message.writeBigUInt64BE(this.position.applied, 17); // applied
@@ -214,20 +229,20 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
 
   private dispatch(buffer: Buffer, begin: number, end: number, receiver: StreamReceiver): void {
     const kind = buffer[begin];
-    if (kind === 0x77 /* w */) {
+    if (kind === XLOG_DATA) {
       // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
       // commit positions inside the payload instead.
-      if (end - begin < 25) throw new PgferryError('query', 'source: a short XLogData message', { side: 'source' });
-      receiver.xlogData(buffer.subarray(begin + 25, end));
+      if (end - begin < XLOG_DATA_HEADER) throw new PgferryError('stream-undecodable', 'source: a short XLogData message', { side: 'source' });
+      receiver.xlogData(buffer.subarray(begin + XLOG_DATA_HEADER, end));
       return;
     }
-    if (kind === 0x6b /* k */) {
-      if (end - begin < 18) throw new PgferryError('query', 'source: a short keepalive message', { side: 'source' });
-      if (buffer[begin + 17] === 1) this.sendStatus(false);
+    if (kind === PRIMARY_KEEPALIVE) {
+      if (end - begin < PRIMARY_KEEPALIVE_LENGTH) throw new PgferryError('stream-undecodable', 'source: a short keepalive message', { side: 'source' });
+      if (buffer[begin + KEEPALIVE_REPLY_REQUESTED] === 1) this.sendStatus(false);
       receiver.keepalive(buffer.readBigUInt64BE(begin + 1));
       return;
     }
-    throw new PgferryError('query', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, { side: 'source' });
+    throw new PgferryError('stream-undecodable', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, { side: 'source' });
   }
 }
 
@@ -239,7 +254,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
 function explainStreamError(error: Error): Error {
   if (sqlState(error) !== SQLSTATE.characterNotInRepertoire) return error;
   const server = error as Error & { where?: string };
-  return new PgferryError('query', `source: the walsender cannot send a change to pgferry: ${server.message}${server.where ? ` (${server.where.split('\n')[0]})` : ''}`, {
+  return new PgferryError('stream-undecodable', `source: the walsender cannot send a change to pgferry: ${server.message}${server.where ? ` (${server.where.split('\n')[0]})` : ''}`, {
     side: 'source',
     fix: 'the source database stores text that is not UTF-8 (a SQL_ASCII database): correct that value on the source, or leave its table out with --exclude-table; pgferry carries values as UTF-8 text and does not alter bytes',
     cause: error,

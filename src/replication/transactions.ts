@@ -1,5 +1,6 @@
+import { PgferryError } from '../errors.js';
 import type { Lsn } from './lsn.js';
-import { DecodeError, decodePgoutput, streamedXidOf, type PgoutputMessage } from './pgoutput.js';
+import { DecodeError, decodePgoutput, PGOUTPUT, PGOUTPUT_OFFSET, streamedXidOf, type LogicalMessage } from './pgoutput.js';
 import { SpoolLog, type Extent } from './spool.js';
 
 /**
@@ -39,7 +40,7 @@ export interface AssemblerOptions {
   readonly memoryLimit: number;
   readonly onTransaction: (transaction: SourceTransaction) => void;
   /** A non-transactional logical message (pg_logical_emit_message(false, …)). */
-  readonly onMessage?: (message: Extract<PgoutputMessage, { tag: 'message' }>) => void;
+  readonly onMessage?: (message: LogicalMessage) => void;
 }
 
 /**
@@ -138,7 +139,7 @@ class TransactionBuffer implements SourceTransaction {
     const aborted = this.abortedSubXids;
     if (aborted === undefined) return true;
     const xid = streamedXidOf(payload);
-    return xid === undefined || payload[0] === 0x52 /* R */ || !aborted.has(xid);
+    return xid === undefined || payload[0] === PGOUTPUT.relation || !aborted.has(xid);
   }
 
   release(): void {
@@ -148,6 +149,11 @@ class TransactionBuffer implements SourceTransaction {
     this.memory = [];
     this.memoryBytes = 0;
   }
+}
+
+/** A stream whose messages break the protocol's order: nothing pgferry can apply from it. */
+function outOfOrder(message: string): PgferryError {
+  return new PgferryError('stream-undecodable', message, { side: 'source' });
 }
 
 /** The memory every transaction buffer holds, together, and the log they spill to. */
@@ -188,21 +194,27 @@ export class TransactionAssembler {
   push(payload: Buffer): void {
     const tag = payload[0];
     switch (tag) {
-      case 0x42 /* B */: {
+      case PGOUTPUT.begin: {
         // Read in place, as COMMIT below: two messages of every transaction, no object each.
-        if (payload.length < 21) throw new DecodeError('message ends early', 'B');
-        this.current = new TransactionBuffer(payload.readUInt32BE(17), false, this.budget);
+        if (payload.length < PGOUTPUT_OFFSET.beginLength) throw new DecodeError('message ends early', 'B');
+        this.current = new TransactionBuffer(payload.readUInt32BE(PGOUTPUT_OFFSET.beginXid), false, this.budget);
         return;
       }
-      case 0x43 /* C */: {
-        if (payload.length < 26) throw new DecodeError('message ends early', 'C');
+      case PGOUTPUT.commit: {
+        if (payload.length < PGOUTPUT_OFFSET.commitLength) throw new DecodeError('message ends early', 'C');
         const buffer = this.current;
-        if (!buffer) throw new Error('pgoutput: COMMIT without BEGIN');
+        if (!buffer) throw outOfOrder('pgoutput: COMMIT without BEGIN');
         this.current = undefined;
-        this.options.onTransaction(buffer.seal({ commitLsn: payload.readBigUInt64BE(2), endLsn: payload.readBigUInt64BE(10), commitTime: payload.readBigInt64BE(18) }));
+        this.options.onTransaction(
+          buffer.seal({
+            commitLsn: payload.readBigUInt64BE(PGOUTPUT_OFFSET.commitLsn),
+            endLsn: payload.readBigUInt64BE(PGOUTPUT_OFFSET.commitEndLsn),
+            commitTime: payload.readBigInt64BE(PGOUTPUT_OFFSET.commitTime),
+          }),
+        );
         return;
       }
-      case 0x53 /* S */: {
+      case PGOUTPUT.streamStart: {
         const start = decodePgoutput(payload, { inStream: false, abortInfo: false });
         if (start.tag !== 'stream-start') return;
         let buffer = this.streams.get(start.xid);
@@ -213,19 +225,19 @@ export class TransactionAssembler {
         this.streaming = buffer;
         return;
       }
-      case 0x45 /* E */:
+      case PGOUTPUT.streamStop:
         this.streaming = undefined;
         return;
-      case 0x63 /* c */: {
+      case PGOUTPUT.streamCommit: {
         const commit = decodePgoutput(payload, { inStream: false, abortInfo: false });
         if (commit.tag !== 'stream-commit') return;
         const buffer = this.streams.get(commit.xid);
-        if (!buffer) throw new Error(`pgoutput: stream commit of unknown transaction ${commit.xid}`);
+        if (!buffer) throw outOfOrder(`pgoutput: stream commit of unknown transaction ${commit.xid}`);
         this.streams.delete(commit.xid);
         this.options.onTransaction(buffer.seal(commit));
         return;
       }
-      case 0x41 /* A */: {
+      case PGOUTPUT.streamAbort: {
         const abort = decodePgoutput(payload, { inStream: false, abortInfo: this.options.abortInfo });
         if (abort.tag !== 'stream-abort') return;
         const buffer = this.streams.get(abort.xid);
@@ -238,9 +250,9 @@ export class TransactionAssembler {
         }
         return;
       }
-      case 0x4f /* O */:
+      case PGOUTPUT.origin:
         return;
-      case 0x4d /* M */: {
+      case PGOUTPUT.message: {
         const owner = this.streaming ?? this.current;
         if (owner) {
           owner.add(payload);
@@ -252,7 +264,7 @@ export class TransactionAssembler {
       }
       default: {
         const owner = this.streaming ?? this.current;
-        if (!owner) throw new Error(`pgoutput: '${String.fromCharCode(tag ?? 0)}' message outside a transaction`);
+        if (!owner) throw outOfOrder(`pgoutput: '${String.fromCharCode(tag ?? 0)}' message outside a transaction`);
         owner.add(payload);
       }
     }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { stateTableExists } from './exists.js';
 
 /**
@@ -68,12 +69,12 @@ export async function recordUnfrozen(client: pg.Client, id: number): Promise<voi
 export async function recordCutoverOutcome(
   client: pg.Client,
   id: number,
-  outcome: { readonly outcome: 'done' | 'failed'; readonly fenceLsn: string | undefined; readonly downtimeMs: number | undefined },
+  outcome: { readonly outcome: 'done' | 'failed'; readonly fenceLsn: Lsn | undefined; readonly downtimeMs: number | undefined },
 ): Promise<void> {
   await client.query(`UPDATE pgferry.cutover SET outcome = $2, fence_lsn = $3::pg_lsn, downtime_ms = $4, finished_at = now() WHERE id = $1`, [
     id,
     outcome.outcome,
-    outcome.fenceLsn ?? null,
+    outcome.fenceLsn === undefined ? null : formatLsn(outcome.fenceLsn),
     outcome.downtimeMs ?? null,
   ]);
 }
@@ -95,7 +96,7 @@ export interface CutoverRecord {
   readonly frozen: boolean;
   /** Null while it runs (or if it died before recording how it ended). */
   readonly outcome: 'done' | 'failed' | null;
-  readonly fenceLsn: string | null;
+  readonly fenceLsn: Lsn | null;
   readonly downtimeMs: number | null;
   readonly finishedAt: Date | null;
 }
@@ -107,5 +108,5 @@ export async function lastCutover(client: pg.Client): Promise<CutoverRecord | un
   );
   const r = rows[0];
   if (!r) return undefined;
-  return { startedAt: r.started_at, mode: r.freeze_mode, frozen: r.frozen, outcome: r.outcome, fenceLsn: r.fence_lsn, downtimeMs: r.downtime_ms, finishedAt: r.finished_at };
+  return { startedAt: r.started_at, mode: r.freeze_mode, frozen: r.frozen, outcome: r.outcome, fenceLsn: r.fence_lsn === null ? null : parseLsn(r.fence_lsn), downtimeMs: r.downtime_ms, finishedAt: r.finished_at };
 }

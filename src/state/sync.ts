@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '../plumbing/index.js';
-import { parseLsn, type Lsn } from '../replication/index.js';
+import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { stateTableExists } from './exists.js';
 
 /**
@@ -15,11 +15,11 @@ export interface SyncState {
   readonly slot: string;
   readonly publication: string;
   readonly phase: SyncPhase;
-  readonly consistentLsn: string | null;
-  readonly appliedLsn: string;
+  readonly consistentLsn: Lsn | null;
+  readonly appliedLsn: Lsn;
   readonly appliedAt: Date | null;
   readonly lastCommitTime: Date | null;
-  readonly sourceLsn: string | null;
+  readonly sourceLsn: Lsn | null;
   readonly lagBytes: number | null;
   readonly lagSeconds: number | null;
   readonly transactionsPerSecond: number | null;
@@ -29,7 +29,7 @@ export interface SyncState {
   readonly heartbeatAt: Date | null;
   /** Seconds since the heartbeat, by the target's clock (the one that wrote it); null before the first. */
   readonly heartbeatAgeSeconds: number | null;
-  readonly fenceLsn: string | null;
+  readonly fenceLsn: Lsn | null;
   /** The backend of sync's own monitoring session on the source: a cut-over's drain must spare it. */
   readonly sourcePid: number | null;
   readonly stopRequestedAt: Date | null;
@@ -138,11 +138,11 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     slot: row.slot_name,
     publication: row.publication,
     phase: row.phase,
-    consistentLsn: row.consistent_lsn,
-    appliedLsn: row.applied_lsn,
+    consistentLsn: lsnOrNull(row.consistent_lsn),
+    appliedLsn: parseLsn(row.applied_lsn),
     appliedAt: row.applied_at,
     lastCommitTime: row.last_commit_time,
-    sourceLsn: row.source_lsn,
+    sourceLsn: lsnOrNull(row.source_lsn),
     lagBytes: row.lag_bytes === null ? null : Number(row.lag_bytes),
     lagSeconds: row.lag_seconds,
     transactionsPerSecond: row.transactions_per_second,
@@ -151,13 +151,18 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     appliedRows: Number(row.applied_rows),
     heartbeatAt: row.heartbeat_at,
     heartbeatAgeSeconds: row.heartbeat_age,
-    fenceLsn: row.fence_lsn,
+    fenceLsn: lsnOrNull(row.fence_lsn),
     sourcePid: row.source_pid,
     stopRequestedAt: row.stop_requested_at,
     stopReason: row.stop_reason,
     sourceSystemId: row.source_system_id,
     problem: row.problem === null ? null : { text: row.problem, at: row.problem_at ?? new Date(0) },
   };
+}
+
+/** A nullable pg_lsn column read as text. */
+function lsnOrNull(text: string | null): Lsn | null {
+  return text === null ? null : parseLsn(text);
 }
 
 export interface SyncIdentity {
@@ -183,8 +188,8 @@ export async function recordSourceSystem(client: pg.Client, sourceSystemId: stri
 }
 
 /** The copy is in at the slot's consistent point: streaming starts from there. */
-export async function startStreamingState(client: pg.Client, consistentLsn: string): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [consistentLsn]);
+export async function startStreamingState(client: pg.Client, consistentLsn: Lsn): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [formatLsn(consistentLsn)]);
 }
 
 /**
@@ -249,12 +254,12 @@ export interface TableCounts {
 }
 
 export interface AppliedBatch {
-  readonly lsn: string;
+  readonly lsn: Lsn;
   readonly lastCommitTime: Date | undefined;
   readonly transactions: number;
   readonly rows: number;
   readonly tables: ReadonlyMap<string, TableCounts>;
-  readonly fenceLsn: string | undefined;
+  readonly fenceLsn: Lsn | undefined;
 }
 
 /** Inside the batch's own transaction: where the stream stands, and what each table received. */
@@ -271,11 +276,11 @@ export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch)
             applied_transactions = applied_transactions + $3, applied_rows = applied_rows + $4,
             fence_lsn = coalesce($5::pg_lsn, fence_lsn)`,
     [
-      batch.lsn,
+      formatLsn(batch.lsn),
       batch.lastCommitTime ?? null,
       batch.transactions,
       batch.rows,
-      batch.fenceLsn ?? null,
+      batch.fenceLsn === undefined ? null : formatLsn(batch.fenceLsn),
       names,
       counts.map((c) => c.inserted),
       counts.map((c) => c.updated),
@@ -286,12 +291,12 @@ export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch)
 }
 
 /** An idle stream moves too: nothing between the applied position and this one needs applying. */
-export async function recordIdlePosition(client: pg.Client, lsn: string): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now() WHERE applied_lsn < $1::pg_lsn`, [lsn]);
+export async function recordIdlePosition(client: pg.Client, lsn: Lsn): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now() WHERE applied_lsn < $1::pg_lsn`, [formatLsn(lsn)]);
 }
 
 export interface Heartbeat {
-  readonly sourceLsn: string;
+  readonly sourceLsn: Lsn;
   readonly lagBytes: number;
   /** Undefined while sync cannot tell (catching up on a backlog older than its first look). */
   readonly lagSeconds: number | undefined;
@@ -303,7 +308,7 @@ export async function recordHeartbeat(client: pg.Client, beat: Heartbeat): Promi
   await client.query(
     `UPDATE pgferry.sync SET source_lsn = $1::pg_lsn, lag_bytes = $2, lag_seconds = $3, transactions_per_second = $4,
             rows_per_second = $5, heartbeat_at = now()`,
-    [beat.sourceLsn, beat.lagBytes, beat.lagSeconds ?? null, beat.transactionsPerSecond, beat.rowsPerSecond],
+    [formatLsn(beat.sourceLsn), beat.lagBytes, beat.lagSeconds ?? null, beat.transactionsPerSecond, beat.rowsPerSecond],
   );
 }
 
@@ -328,9 +333,11 @@ export async function readSyncPhase(client: pg.Client): Promise<SyncPhase | unde
 }
 
 /** Whether the target has applied the source up to `position` (sync writes applied_lsn with the changes it covers). */
-export async function appliedPast(client: pg.Client, position: string): Promise<{ readonly passed: boolean; readonly applied: string | null }> {
-  const { rows } = await client.query<{ passed: boolean; applied: string }>(`SELECT applied_lsn >= $1::pg_lsn AS passed, applied_lsn::text AS applied FROM pgferry.sync`, [position]);
-  return { passed: rows[0]?.passed === true, applied: rows[0]?.applied ?? null };
+export async function appliedPast(client: pg.Client, position: Lsn): Promise<{ readonly passed: boolean; readonly applied: Lsn | null }> {
+  const { rows } = await client.query<{ passed: boolean; applied: string }>(`SELECT applied_lsn >= $1::pg_lsn AS passed, applied_lsn::text AS applied FROM pgferry.sync`, [
+    formatLsn(position),
+  ]);
+  return { passed: rows[0]?.passed === true, applied: lsnOrNull(rows[0]?.applied ?? null) };
 }
 
 /**

@@ -3,7 +3,6 @@ import { BatchApplier, TargetTables } from '../apply/index.js';
 import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
-  formatLsn,
   parseLsn,
   TransactionAssembler,
   type InboundTimings,
@@ -256,7 +255,7 @@ export class ChangeStream {
       this.progress.replayedBatches++;
       this.options.logger.info({ transactions: batch.length }, 'batch hit a constraint error when coalesced; replayed in source order');
     }
-    this.acks.committed(result.endLsn, parseLsn(result.targetLsn));
+    this.acks.committed(result.endLsn, result.targetLsn);
     this.appliedSinceIdleRecord = true;
   }
 
@@ -275,7 +274,7 @@ export class ChangeStream {
     this.lastIdleRecord = now;
     this.appliedSinceIdleRecord = false;
     const { rows } = await this.onTarget(async () => {
-      await recordIdlePosition(this.options.target, formatLsn(server));
+      await recordIdlePosition(this.options.target, server);
       return this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     });
     this.progress.appliedLsn = server;

@@ -102,7 +102,7 @@ export class Monitor {
     };
     this.latest = lag;
     await recordHeartbeat(target, {
-      sourceLsn: formatLsn(sourceLsn),
+      sourceLsn,
       lagBytes: lag.lagBytes,
       lagSeconds: lag.lagSeconds,
       transactionsPerSecond: lag.transactionsPerSecond,

@@ -87,7 +87,7 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
       firstSession = started.session;
     } else {
       // Whether the slot is still usable is checked as streaming starts, on every (re)connect.
-      log.info({ appliedLsn: start.appliedLsn }, 'continuing from the position the target recorded');
+      log.info({ appliedLsn: formatLsn(start.appliedLsn) }, 'continuing from the position the target recorded');
     }
   } catch (error) {
     firstSession?.destroy();
@@ -146,7 +146,7 @@ async function startFromClone(
         await startSyncState(target, { ...names, sourceSystemId });
       },
     });
-    await withTarget(options.target, (target) => startStreamingState(target, formatLsn(slot.consistentPoint)));
+    await withTarget(options.target, (target) => startStreamingState(target, slot.consistentPoint));
     return { cloned, session };
   } catch (error) {
     session.destroy();

@@ -1,4 +1,5 @@
 import { usageError, type PgferryError } from '../errors.js';
+import type { Lsn } from '../replication/index.js';
 import type { CloneState, SyncState } from '../state/index.js';
 import type { MigrationNames } from './source-setup.js';
 
@@ -28,7 +29,7 @@ export type SyncStart =
       /** Whether a slot of this name on the source may be this migration's own. */
       readonly ownsSlotName: boolean;
     }
-  | { readonly kind: 'resume'; readonly appliedLsn: string }
+  | { readonly kind: 'resume'; readonly appliedLsn: Lsn }
   | { readonly kind: 'refuse'; readonly error: PgferryError };
 
 /**

@@ -153,7 +153,7 @@ class StreamRun {
         loseEverything(new PgferryError('connection-lost', 'a server did not answer while sync set up the stream', { fix: 'sync reconnects by itself' })),
       );
       const { sourceMonitor, target, targetMonitor, source, state, applyPid, timings } = setup;
-      const appliedLsn = parseLsn(state.appliedLsn);
+      const appliedLsn = state.appliedLsn;
       const goal = (this.goal ??= source.goal!);
       const protocol = protocolFor(source.major, names.publication);
       const running = new ChangeStream({
@@ -171,7 +171,7 @@ class StreamRun {
       stream = running;
       running.start();
       if (options.signal?.aborted) onSignal();
-      log.info({ from: state.appliedLsn, protocol: protocol.version }, 'streaming changes');
+      log.info({ from: formatLsn(state.appliedLsn), protocol: protocol.version }, 'streaming changes');
       const monitor = new Monitor(
         {
           source: sourceMonitor,
@@ -274,7 +274,7 @@ class StreamRun {
     const [source, apply] = await Promise.all([readSourceFacts(sourceMonitor, names.slot, this.goal === undefined), prepareApplySession(target)]);
     const state = apply.state;
     if (!state) throw new PgferryError('query', 'target: the pgferry sync state is gone', { side: 'target', fix: 'run pgferry sync --drop-existing to start over' });
-    const appliedLsn = parseLsn(state.appliedLsn);
+    const appliedLsn = state.appliedLsn;
     await ensureSameSource(target, state, source.systemId);
     if (source.slot.confirmedFlush !== undefined && source.slot.confirmedFlush > appliedLsn) throw slotAheadError(names.slot, source.slot.confirmedFlush, appliedLsn);
     await startStreamingRun(target, source.pid);

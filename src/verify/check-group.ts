@@ -1,3 +1,4 @@
+import type { Lsn } from '../replication/index.js';
 import { checkTable, type CheckSettings, type TableCheck } from './check-table.js';
 import { rowHashSql } from './hash-sql.js';
 import { both, type Lane, type SideSession } from './session.js';
@@ -48,7 +49,7 @@ interface Print {
 export async function checkGroup(lane: Lane, tables: readonly TableToVerify[], settings: CheckSettings): Promise<TableCheck[]> {
   const started = performance.now();
   let prints: [Print[], Print[]];
-  let position: string | null;
+  let position: Lsn | null;
   try {
     ({ position, result: prints } = await inSnapshots(lane, 'a group of small tables', () => both(lane, (side) => groupPrints(side, tables, settings))));
   } catch (error) {

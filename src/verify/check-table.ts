@@ -1,4 +1,5 @@
 import { messageOf } from '../errors.js';
+import type { Lsn } from '../replication/index.js';
 import { compareKeyed } from './compare-keyed.js';
 import { compareKeyless, rowsByHash } from './compare-keyless.js';
 import { changedColumns, type HashCount, type KeyedDifference } from './differences.js';
@@ -29,7 +30,7 @@ export interface TableCheck {
   readonly keyless: NamedKeyless[];
   readonly truncated: boolean;
   /** The source's WAL position when its snapshot was taken: the target must pass it before a recheck. */
-  readonly position: string | null;
+  readonly position: Lsn | null;
   readonly error?: string;
 }
 

@@ -1,3 +1,4 @@
+import type { Lsn } from '../replication/index.js';
 import { appliedPast, readSyncState, syncIsStreaming as streaming } from '../state/index.js';
 import { changedColumns, persistingKeyed, persistingMultiset } from './differences.js';
 import { countRows, type NamedKeyed, type NamedKeyless, type TableCheck } from './check-table.js';
@@ -24,7 +25,7 @@ const POLL_MS = 200;
  * Waits until the target's applied_lsn (written by sync in the same transaction as the changes
  * it covers) is at or past `position`. False when it did not get there in time.
  */
-export async function waitForTarget(target: SideSession, position: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ passed: boolean; applied: string | null }> {
+export async function waitForTarget(target: SideSession, position: Lsn, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ passed: boolean; applied: Lsn | null }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
@@ -35,16 +36,11 @@ export async function waitForTarget(target: SideSession, position: string, timeo
   }
 }
 
-/** The later of two positions "X/Y" (null counts as the earliest). */
-export function laterPosition(a: string | null, b: string | null): string | null {
+/** The later of two positions (null counts as the earliest). */
+export function laterPosition(a: Lsn | null, b: Lsn | null): Lsn | null {
   if (a === null) return b;
   if (b === null) return a;
-  return lsnValue(a) >= lsnValue(b) ? a : b;
-}
-
-function lsnValue(lsn: string): bigint {
-  const [hi, lo] = lsn.split('/');
-  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+  return a >= b ? a : b;
 }
 
 /**

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Scope } from '../catalog/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
 import { openAll } from '../plumbing/index.js';
+import { formatLsn, type Lsn } from '../replication/index.js';
 import { checkGroup, groupSmallTables, SMALL_TABLE_BYTES } from './check-group.js';
 import { checkTable, countRows, type CheckSettings, type TableCheck } from './check-table.js';
 import { chooseHashFunction } from './hash-sql.js';
@@ -117,12 +118,12 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
   const seen = first.filter((c) => c.status === 'different').length;
   let pending = first.filter((c) => c.status === 'different');
   for (let round = 1; round <= RECHECK_ROUNDS && pending.length > 0; round++) {
-    const position = pending.reduce<string | null>((p, c) => laterPosition(p, c.position), null);
+    const position = pending.reduce<Lsn | null>((p, c) => laterPosition(p, c.position), null);
     if (position === null) break;
     const waited = await waitForTarget(control.target, position, Math.max(0, deadline - performance.now()), options.signal);
     if (!waited.passed) {
       notes.push(
-        `sync is streaming, but the target (applied ${waited.applied ?? 'nothing'}) did not pass the source position ${position} within ${timeoutMs / 1000} s: ` +
+        `sync is streaming, but the target (applied ${waited.applied === null ? 'nothing' : formatLsn(waited.applied)}) did not pass the source position ${formatLsn(position)} within ${timeoutMs / 1000} s: ` +
           `${pending.map((c) => c.table.name).join(', ')} reported as first seen, not rechecked`,
       );
       break;

@@ -1,3 +1,4 @@
+import { parseLsn, type Lsn } from '../replication/index.js';
 import { both, type Lane, type SideSession } from './session.js';
 
 /** Read at the start of the source's transaction, so it is at or past every commit its snapshot sees. */
@@ -10,11 +11,11 @@ const POSITION_SQL = `SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_c
  * it returned and the source's WAL position at its snapshot (a recheck under sync waits for the
  * target to pass it). On failure both transactions are rolled back and the error is thrown.
  */
-export async function inSnapshots<T>(lane: Lane, what: string, work: () => Promise<T>): Promise<{ position: string | null; result: T }> {
+export async function inSnapshots<T>(lane: Lane, what: string, work: () => Promise<T>): Promise<{ position: Lsn | null; result: T }> {
   try {
     await both(lane, (side) => side.query(`starting a snapshot for ${what}`, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'));
     const [position] = await Promise.all([
-      lane.source.arrays('reading the WAL position', POSITION_SQL).then((rows) => rows[0]?.[0] ?? null),
+      lane.source.arrays('reading the WAL position', POSITION_SQL).then((rows) => lsnOrNull(rows[0]?.[0] ?? null)),
       // The target's snapshot starts with its first query, taken here alongside the source's.
       lane.target.arrays('starting the snapshot', 'SELECT 1'),
     ]);
@@ -25,6 +26,11 @@ export async function inSnapshots<T>(lane: Lane, what: string, work: () => Promi
     await Promise.all([rollback(lane.source), rollback(lane.target)]);
     throw error;
   }
+}
+
+/** A standby that has replayed nothing yet has no position: NULL. */
+function lsnOrNull(text: string | null): Lsn | null {
+  return text === null ? null : parseLsn(text);
 }
 
 async function rollback(side: SideSession): Promise<void> {

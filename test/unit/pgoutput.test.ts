@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodePgoutput, formatLsn, parseLsn, TransactionAssembler, UNCHANGED, type SourceTransaction } from '../../src/replication/index.js';
+import { PgferryError } from '../../src/errors.js';
+import { decodePgoutput, PGOUTPUT, PGOUTPUT_OFFSET, TransactionAssembler, UNCHANGED, type SourceTransaction } from '../../src/replication/index.js';
 
 /** Builds pgoutput messages byte by byte, as the protocol documentation lays them out. */
 class Message {
@@ -56,15 +57,6 @@ class Message {
 
 const plain = { inStream: false, abortInfo: false };
 
-describe('LSN text form', () => {
-  it('round-trips and orders as numbers', () => {
-    assert.equal(parseLsn('16/B374D848'), (0x16n << 32n) | 0xb374d848n);
-    assert.equal(formatLsn(parseLsn('0/1906D58')), '0/1906D58');
-    assert.ok(parseLsn('1/0') > parseLsn('0/FFFFFFFF'));
-    assert.throws(() => parseLsn('12345'), /not a WAL position/);
-  });
-});
-
 describe('pgoutput decoder', () => {
   it('decodes BEGIN and COMMIT', () => {
     const begin = decodePgoutput(new Message('B').int64(0x100n).int64(5n).int32(733).buffer, plain);
@@ -116,6 +108,29 @@ describe('pgoutput decoder', () => {
     assert.deepEqual(abort, { tag: 'stream-abort', xid: 10, subXid: 11, abortLsn: 0x70n, abortTime: 9n });
   });
 
+  it('agrees with the named tags and the offsets the fast paths read in place', () => {
+    const tags: ReadonlyArray<readonly [keyof typeof PGOUTPUT, string]> = [
+      ['begin', 'B'], ['commit', 'C'], ['origin', 'O'], ['relation', 'R'], ['type', 'Y'], ['insert', 'I'], ['update', 'U'],
+      ['delete', 'D'], ['truncate', 'T'], ['message', 'M'], ['streamStart', 'S'], ['streamStop', 'E'], ['streamCommit', 'c'], ['streamAbort', 'A'],
+    ];
+    for (const [name, char] of tags) assert.equal(PGOUTPUT[name], char.charCodeAt(0), name);
+    const begin = new Message('B').int64(0x100n).int64(5n).int32(733).buffer;
+    assert.equal(begin.length, PGOUTPUT_OFFSET.beginLength);
+    assert.equal(begin.readUInt32BE(PGOUTPUT_OFFSET.beginXid), 733);
+    const commit = new Message('C').int8(0).int64(0x100n).int64(0x128n).int64(5n).buffer;
+    assert.equal(commit.length, PGOUTPUT_OFFSET.commitLength);
+    assert.deepEqual(
+      [commit.readBigUInt64BE(PGOUTPUT_OFFSET.commitLsn), commit.readBigUInt64BE(PGOUTPUT_OFFSET.commitEndLsn), commit.readBigInt64BE(PGOUTPUT_OFFSET.commitTime)],
+      [0x100n, 0x128n, 5n],
+    );
+    const streamed = new Message('I').int32(991).int32(16384).int8('N'.charCodeAt(0)).tuple(['x']).buffer;
+    assert.equal(streamed.readUInt32BE(PGOUTPUT_OFFSET.streamedXid), 991);
+    const insert = new Message('I').int32(16384).int8('N'.charCodeAt(0)).tuple(['x']).buffer;
+    assert.equal(insert.readUInt32BE(PGOUTPUT_OFFSET.changeRelation), 16384);
+    const truncate = new Message('T').int32(2).int8(0).int32(16390).int32(16391).buffer;
+    assert.equal(truncate.readUInt32BE(PGOUTPUT_OFFSET.truncateFirstRelation), 16390);
+  });
+
   it('fails loudly on a truncated message', () => {
     const whole = new Message('I').int32(16384).int8('N'.charCodeAt(0)).tuple(['abcdef']).buffer;
     assert.throws(() => decodePgoutput(whole.subarray(0, whole.length - 2), plain), /ends early/);
@@ -135,6 +150,15 @@ describe('transaction assembly', () => {
     }
     return values;
   };
+
+  it('a stream out of protocol order is undecodable, by code', () => {
+    const assembler = new TransactionAssembler({ abortInfo: false, memoryLimit: 1 << 20, onTransaction: () => undefined });
+    const undecodable = (message: RegExp) => (error: unknown) => error instanceof PgferryError && error.code === 'stream-undecodable' && message.test(error.message);
+    assert.throws(() => assembler.push(new Message('C').int8(0).int64(0x100n).int64(0x128n).int64(5n).buffer), undecodable(/^pgoutput: COMMIT without BEGIN$/));
+    assert.throws(() => assembler.push(insert(undefined, 'x')), undecodable(/'I' message outside a transaction/));
+    assert.throws(() => assembler.push(new Message('c').int32(7).int8(0).int64(0x200n).int64(0x228n).int64(1n).buffer), undecodable(/stream commit of unknown transaction 7/));
+    assembler.close();
+  });
 
   it('interleaved streamed transactions commit whole, without the rolled-back subtransaction, through the spool', async () => {
     const done: SourceTransaction[] = [];

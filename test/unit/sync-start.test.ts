@@ -8,7 +8,7 @@ const names = migrationNames('shop');
 type StateFacts = NonNullable<SyncStartFacts['state']>;
 
 function state(overrides: Partial<StateFacts> = {}): StateFacts {
-  return { name: 'shop', slot: 'pgferry_shop', phase: 'streaming', appliedLsn: '0/16B3748', stopRequestedAt: null, stopReason: null, ...overrides };
+  return { name: 'shop', slot: 'pgferry_shop', phase: 'streaming', appliedLsn: 0x16B3748n, stopRequestedAt: null, stopReason: null, ...overrides };
 }
 
 function facts(overrides: Partial<SyncStartFacts> = {}): SyncStartFacts {
@@ -27,8 +27,8 @@ describe('decideSyncStart: which state the target holds decides how sync starts'
   });
 
   it('continues from the position the target recorded', () => {
-    assert.deepEqual(decideSyncStart(facts({ state: state() })), { kind: 'resume', appliedLsn: '0/16B3748' });
-    assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'stopped' }), nameGiven: true })), { kind: 'resume', appliedLsn: '0/16B3748' });
+    assert.deepEqual(decideSyncStart(facts({ state: state() })), { kind: 'resume', appliedLsn: 0x16B3748n });
+    assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'stopped' }), nameGiven: true })), { kind: 'resume', appliedLsn: 0x16B3748n });
   });
 
   it('copies again when an earlier sync stopped during its copy, owning the slot its state records', () => {

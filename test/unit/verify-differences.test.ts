@@ -11,6 +11,7 @@ import {
   persistingMultiset,
   type KeyedDifference,
 } from '../../src/verify/differences.js';
+import { parseLsn } from '../../src/replication/index.js';
 import { laterPosition } from '../../src/verify/recheck.js';
 import { tableResult } from '../../src/verify/report.js';
 import { comparable, diffSchemaObjects } from '../../src/verify/schema-diff.js';
@@ -99,10 +100,11 @@ describe('verify: rechecks while sync streams', () => {
   });
 
   test('the later WAL position compares numerically, not as text', () => {
-    assert.equal(laterPosition('0/9FFFFFF', '0/10000000'), '0/10000000');
-    assert.equal(laterPosition('1/0', 'F/FFFFFFFF'), 'F/FFFFFFFF');
-    assert.equal(laterPosition(null, '0/1'), '0/1');
-    assert.equal(laterPosition('0/1', null), '0/1');
+    const at = parseLsn;
+    assert.equal(laterPosition(at('0/9FFFFFF'), at('0/10000000')), at('0/10000000'));
+    assert.equal(laterPosition(at('1/0'), at('F/FFFFFFFF')), at('F/FFFFFFFF'));
+    assert.equal(laterPosition(null, at('0/1')), at('0/1'));
+    assert.equal(laterPosition(at('0/1'), null), at('0/1'));
   });
 });
 
