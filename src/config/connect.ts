@@ -118,6 +118,9 @@ function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: Sessio
     database: spec.database,
     // A function, so pg neither falls back to process.env.PGPASSWORD nor reads the password
     // file itself (pgferry already resolved both, with libpq's rules, from the given env).
+    // Undefined on purpose when no password was found: pg then fails with "client password must
+    // be a string", which describe() below turns into "none was given" with the fix.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- see the line above
     password: async () => spec.password as string,
     ssl: attempt.tls ? withServerName(spec, attempt.options) : false,
     connectionTimeoutMillis: spec.connectTimeoutSeconds * 1000,

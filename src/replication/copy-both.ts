@@ -62,6 +62,8 @@ export class CopyBothQuery {
   submit(connection: PgConnection): void {
     this.connection = connection;
     const stream = connection.stream;
+    // Node types every listener as Function; pg's one 'data' listener takes the socket's chunks.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- see the line above
     const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
     if (listeners.length !== 1) throw new Error(`the replication connection has ${listeners.length} data listeners, expected pg's one`);
     this.pgDataHandler = listeners[0];

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { asError, PgferryError, messageOf } from '../errors.js';
-import { quoteIdent, quoteLiteral, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { destroyClient, quoteIdent, quoteLiteral, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { CopyBothQuery } from './copy-both.js';
 import { evaluateInbound, type InboundTimings } from './liveness.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -137,7 +137,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
       onEnd: (error) => this.finish(error),
     });
     this.stream = stream;
-    void this.client.query(stream as unknown as pg.Submittable);
+    void this.client.query(stream);
     this.client.on('error', (error: Error) => this.finish(error));
     this.client.on('end', () => this.finish(new PgferryError('connection-lost', 'the replication connection closed', { side: 'source' })));
     this.lastHeard = Date.now();
@@ -224,7 +224,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
   destroy(): void {
     clearInterval(this.statusTimer);
     this.ended = true;
-    (this.client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    destroyClient(this.client);
   }
 
   private dispatch(buffer: Buffer, begin: number, end: number, receiver: StreamReceiver): void {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import type { CutoverReport } from '../../src/cutover/index.js';
-import { compareTables, runPgferry, spawnPgferry, startWriter, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
+import { compareTables, errorCode, runPgferry, spawnPgferry, startWriter, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -32,7 +32,7 @@ async function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean
     await cluster.sql(db, `DELETE FROM items WHERE payload = 'probe'`);
     return true;
   } catch (error) {
-    if ((error as { code?: string }).code === '25006') return false;
+    if (errorCode(error) === '25006') return false;
     throw error;
   }
 }
