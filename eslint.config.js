@@ -34,7 +34,7 @@ export default tseslint.config(
         {
           // SQLSTATEs and socket codes are read through plumbing/error-codes.ts (sqlState, systemErrorCode).
           selector: "TSAsExpression > TSTypeLiteral > TSPropertySignature[key.name='code']",
-          message: "read error codes with sqlState() or systemErrorCode() from plumbing, not a cast",
+          message: 'read error codes with sqlState() or systemErrorCode() from plumbing, not a cast',
         },
       ],
     },

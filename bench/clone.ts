@@ -76,7 +76,9 @@ try {
   const built = performance.now();
   await buildSource(source, db);
   const size = (await source.sql(db, `SELECT pg_size_pretty(pg_database_size(current_database())) AS s`)).rows[0].s;
-  console.log(`source: PostgreSQL 15, scale ${scale} + ${wideRows} wide rows = ${size} (built in ${((performance.now() - built) / 1000).toFixed(1)} s); jobs ${jobs}`);
+  console.log(
+    `source: PostgreSQL 15, scale ${scale} + ${wideRows} wide rows = ${size} (built in ${((performance.now() - built) / 1000).toFixed(1)} s); jobs ${jobs}`,
+  );
 
   const env = { PGPASSWORD: source.password };
   const conn = (c: Cluster, database: string) => `-h ${c.host} -p ${c.port} -U ${c.superuser} -d ${database}`;
@@ -96,9 +98,25 @@ try {
   const pgferryTarget = await freshTarget();
   results.push(
     await timeIt('pgferry clone', async () => {
-      const { stdout } = await run(process.execPath, [BIN, 'clone', '--json', '--jobs', String(jobs), '--index-jobs', String(jobs), '--source', source.url(db), '--target', target.url(pgferryTarget)], {
-        maxBuffer: 64 * 1024 * 1024,
-      });
+      const { stdout } = await run(
+        process.execPath,
+        [
+          BIN,
+          'clone',
+          '--json',
+          '--jobs',
+          String(jobs),
+          '--index-jobs',
+          String(jobs),
+          '--source',
+          source.url(db),
+          '--target',
+          target.url(pgferryTarget),
+        ],
+        {
+          maxBuffer: 64 * 1024 * 1024,
+        },
+      );
       const summary = JSON.parse(stdout) as { phases: Array<{ phase: string; seconds: number }> };
       console.log(`pgferry phases: ${summary.phases.map((p) => `${p.phase} ${p.seconds.toFixed(2)} s`).join(', ')}`);
     }),
@@ -108,7 +126,10 @@ try {
     const t = await freshTarget();
     results.push(
       await timeIt('pg_dump piped to psql', () =>
-        sh(`PGPASSWORD=${source.password} ${pgDump} ${conn(source, db)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, t)} > /dev/null`, {}),
+        sh(
+          `PGPASSWORD=${source.password} ${pgDump} ${conn(source, db)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, t)} > /dev/null`,
+          {},
+        ),
       ),
     );
   } else results.push({ name: 'pg_dump piped to psql', why: 'not run: no pg_dump/psql 15 (apt-get install postgresql-client-15)' });
@@ -145,7 +166,10 @@ try {
     const tables = ['pgbench_accounts', 'wide', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history'];
     results.push(
       await timeIt(`floor: ${jobs} psql COPY pipes + post-data`, async () => {
-        await sh(`${pgDump} --section=pre-data ${conn(source, db)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, t)} > /dev/null`, env);
+        await sh(
+          `${pgDump} --section=pre-data ${conn(source, db)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, t)} > /dev/null`,
+          env,
+        );
         // The tables, biggest first, over `jobs` parallel pipes.
         const queue = [...tables];
         await Promise.all(
@@ -158,7 +182,10 @@ try {
             }
           }),
         );
-        await sh(`${pgDump} --section=post-data ${conn(source, db)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, t)} > /dev/null`, env);
+        await sh(
+          `${pgDump} --section=post-data ${conn(source, db)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, t)} > /dev/null`,
+          env,
+        );
       }),
     );
   }

@@ -17,7 +17,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { runPgferry, spawnPgferry, startClusters, startWriter, WRITER_SCHEMA_SQL, type Cluster, type WriterReport } from '../test/harness/index.js';
+import {
+  runPgferry,
+  spawnPgferry,
+  startClusters,
+  startWriter,
+  WRITER_SCHEMA_SQL,
+  type Cluster,
+  type WriterReport,
+} from '../test/harness/index.js';
 
 const rounds = Number(process.argv[2] ?? 5);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -37,8 +45,11 @@ async function prepare(source: Cluster, target: Cluster, prefix: string): Promis
   const db = await source.createDatabase({ prefix });
   await target.sql('postgres', `CREATE DATABASE ${db}`);
   await source.sql(db, WRITER_SCHEMA_SQL);
-  await source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100000) g;
-                        INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`);
+  await source.sql(
+    db,
+    `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100000) g;
+                        INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`,
+  );
   return db;
 }
 
@@ -66,8 +77,17 @@ async function pgferryRound(source: Cluster, target: Cluster): Promise<Round> {
   await sync.exited();
   await runPgferry(['cleanup', ...args, '--unfreeze-source']);
   const parsed = JSON.parse(cut.stdout) as { downtimeMs: number; steps: Array<{ step: string; ms: number }> };
-  const steps = parsed.steps.filter((s) => s.step !== 'catch up').map((s) => `${s.step} ${s.ms.toFixed(0)}`).join(', ');
-  return { way: 'pgferry', clientGapMs: report.switchGapMs ?? NaN, reportedMs: parsed.downtimeMs, lost: await lostWrites(target, db, report), detail: steps };
+  const steps = parsed.steps
+    .filter((s) => s.step !== 'catch up')
+    .map((s) => `${s.step} ${s.ms.toFixed(0)}`)
+    .join(', ');
+  return {
+    way: 'pgferry',
+    clientGapMs: report.switchGapMs ?? NaN,
+    reportedMs: parsed.downtimeMs,
+    lost: await lostWrites(target, db, report),
+    detail: steps,
+  };
 }
 
 async function nativeRound(source: Cluster, target: Cluster): Promise<Round> {
@@ -91,14 +111,21 @@ async function nativeRound(source: Cluster, target: Cluster): Promise<Round> {
   await Promise.all([s.connect(), t.connect()]);
   const started = performance.now();
   await s.query(`ALTER DATABASE ${db} SET default_transaction_read_only = on`);
-  await s.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`);
+  await s.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+  );
   const { rows: at } = await s.query<{ lsn: string }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
   for (;;) {
-    const { rows } = await s.query<{ done: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'bench_sub'`, [at[0]!.lsn]);
+    const { rows } = await s.query<{ done: boolean }>(
+      `SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'bench_sub'`,
+      [at[0]!.lsn],
+    );
     if (rows[0]?.done) break;
     await sleep(10);
   }
-  const { rows: sequences } = await s.query<{ name: string; value: string }>(`SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS value FROM pg_sequences WHERE last_value IS NOT NULL`);
+  const { rows: sequences } = await s.query<{ name: string; value: string }>(
+    `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS value FROM pg_sequences WHERE last_value IS NOT NULL`,
+  );
   for (const seq of sequences) await t.query(`SELECT setval($1::regclass, $2::bigint)`, [seq.name, seq.value]);
   await t.query(`ALTER SUBSCRIPTION bench_sub DISABLE`);
   await t.query(`ALTER SUBSCRIPTION bench_sub SET (slot_name = NONE)`);
@@ -127,13 +154,17 @@ async function main(): Promise<void> {
       for (const way of i % 2 === 0 ? (['pgferry', 'native'] as const) : (['native', 'pgferry'] as const)) {
         const round = way === 'pgferry' ? await pgferryRound(source, target) : await nativeRound(source, target);
         results.push(round);
-        process.stdout.write(`round ${i + 1} ${way.padEnd(8)} client saw ${round.clientGapMs.toFixed(0).padStart(6)} ms without a commit; tool ${round.reportedMs.toFixed(0).padStart(6)} ms; lost ${round.lost}${round.detail ? ` (${round.detail} ms)` : ''}\n`);
+        process.stdout.write(
+          `round ${i + 1} ${way.padEnd(8)} client saw ${round.clientGapMs.toFixed(0).padStart(6)} ms without a commit; tool ${round.reportedMs.toFixed(0).padStart(6)} ms; lost ${round.lost}${round.detail ? ` (${round.detail} ms)` : ''}\n`,
+        );
       }
     }
   } finally {
     await Promise.all([source.stop(), target.stop()]);
   }
-  process.stdout.write(`\n| way | rounds | client freeze median ms | client freeze max ms | tool-reported median ms | lost writes |\n|---|---:|---:|---:|---:|---:|\n`);
+  process.stdout.write(
+    `\n| way | rounds | client freeze median ms | client freeze max ms | tool-reported median ms | lost writes |\n|---|---:|---:|---:|---:|---:|\n`,
+  );
   const summary: Record<string, number> = {};
   for (const way of ['pgferry', 'native'] as const) {
     const mine = results.filter((r) => r.way === way);

@@ -38,10 +38,15 @@ try {
        END LOOP;
      END $$`,
   );
-  const { rows } = await cluster.sql(db, `SELECT (SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace) AS tables,
+  const { rows } = await cluster.sql(
+    db,
+    `SELECT (SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace) AS tables,
                                                  (SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace) AS indexes,
-                                                 (SELECT count(*) FROM pg_class WHERE relkind = 'v' AND relnamespace = 'public'::regnamespace) AS views`);
-  console.log(`PostgreSQL ${major}: ${rows[0].tables} tables, ${rows[0].indexes} indexes, ${rows[0].views} views (built in ${seconds(build).toFixed(1)} s)`);
+                                                 (SELECT count(*) FROM pg_class WHERE relkind = 'v' AND relnamespace = 'public'::regnamespace) AS views`,
+  );
+  console.log(
+    `PostgreSQL ${major}: ${rows[0].tables} tables, ${rows[0].indexes} indexes, ${rows[0].views} views (built in ${seconds(build).toFixed(1)} s)`,
+  );
 
   const spec = await resolveConnection('source', cluster.url(db));
   const { client } = await connect(spec);
@@ -62,10 +67,14 @@ try {
     const dumpRuns: number[] = [];
     for (let i = 0; i < 3; i++) {
       const start = performance.now();
-      const result = spawnSync(pgDump, ['--schema-only', '-h', cluster.host, '-p', String(cluster.port), '-U', cluster.superuser, '-d', db, '-f', '/dev/null'], {
-        env: { ...process.env, PGPASSWORD: cluster.password },
-        encoding: 'utf8',
-      });
+      const result = spawnSync(
+        pgDump,
+        ['--schema-only', '-h', cluster.host, '-p', String(cluster.port), '-U', cluster.superuser, '-d', db, '-f', '/dev/null'],
+        {
+          env: { ...process.env, PGPASSWORD: cluster.password },
+          encoding: 'utf8',
+        },
+      );
       if (result.status !== 0) throw new Error(`pg_dump failed: ${result.stderr}`);
       dumpRuns.push(seconds(start));
     }
@@ -76,8 +85,12 @@ try {
   console.log('| tool | seconds (best of 3) | ratio to pgferry |');
   console.log('|---|---:|---:|');
   console.log(`| pgferry extractSchema (${objects} objects) | ${pgferry.toFixed(2)} | 1.00 |`);
-  if (dumpSeconds !== undefined) console.log(`| pg_dump --schema-only | ${dumpSeconds.toFixed(2)} | ${(dumpSeconds / pgferry).toFixed(2)} |`);
-  else console.log(`| pg_dump --schema-only | not run: needs a pg_dump that can read PostgreSQL ${major} (15 is installed; run with major 13 or 15) | |`);
+  if (dumpSeconds !== undefined)
+    console.log(`| pg_dump --schema-only | ${dumpSeconds.toFixed(2)} | ${(dumpSeconds / pgferry).toFixed(2)} |`);
+  else
+    console.log(
+      `| pg_dump --schema-only | not run: needs a pg_dump that can read PostgreSQL ${major} (15 is installed; run with major 13 or 15) | |`,
+    );
 } finally {
   await cluster.stop();
 }

@@ -19,7 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { compareTables, startClusters, type Cluster } from '../test/harness/index.js';
 
 const run = promisify(execFile);
-const [transactions, scale, rounds] = [20_000, 5, 3].map((fallback, i) => Number(process.argv[2 + i] ?? fallback)) as [number, number, number];
+const [transactions, scale, rounds] = [20_000, 5, 3].map((fallback, i) => Number(process.argv[2 + i] ?? fallback)) as [
+  number,
+  number,
+  number,
+];
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const BIN = fileURLToPath(new URL('../../bin/pgferry.js', import.meta.url));
 const CLIENTS = 4;
@@ -53,13 +57,18 @@ interface FerryRun {
 function serverCpu(cluster: Cluster): number {
   const postmaster = Number(readFileSync(join(cluster.directory, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const ticks = (pid: number, withChildren: boolean): number => {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
     const own = Number(fields[11]) + Number(fields[12]);
     return withChildren ? own + Number(fields[13]) + Number(fields[14]) : own;
   };
   let total = ticks(postmaster, true);
-  const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, "utf8").trim().split(' ').filter((c) => c !== '');
+  const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8')
+    .trim()
+    .split(' ')
+    .filter((c) => c !== '');
   for (const child of children) {
     try {
       total += ticks(Number(child), false);
@@ -74,16 +83,27 @@ function pgferry(extra: string[]): Promise<FerryRun> {
   const started = performance.now();
   const spawnedAt = Date.now();
   const nodeArgs = (process.env.PGFERRY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...nodeArgs, BIN, ...SYNC, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', 'CPU %U %S', process.execPath, ...nodeArgs, BIN, ...SYNC, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   child.stdout.resume();
   return new Promise((resolve, reject) =>
     child.on('close', (code) => {
       if (code !== 0) reject(new Error(`pgferry exited ${code}: ${stderr.slice(-3000)}`));
-      const log = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: number });
+      const log = stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; time: number });
       const cpu = /CPU ([\d.]+) ([\d.]+)/.exec(stderr);
-      resolve({ seconds: (performance.now() - started) / 1000, cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN, spawnedAt, exitedAt: Date.now(), log });
+      resolve({
+        seconds: (performance.now() - started) / 1000,
+        cpu: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN,
+        spawnedAt,
+        exitedAt: Date.now(),
+        log,
+      });
     }),
   );
 }
@@ -95,7 +115,9 @@ try {
   await source.sql('bench', 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
   await pgferry([]);
   const perClient = Math.ceil(transactions / CLIENTS);
-  console.log('| round | pgferry s (process) | tps | CPU s: pgferry / source / target | spawn→streaming s | streaming→caught up s | caught up→exit s | batches | first batch txns | walsender alone s (pg_recvlogical), its CPU s |');
+  console.log(
+    '| round | pgferry s (process) | tps | CPU s: pgferry / source / target | spawn→streaming s | streaming→caught up s | caught up→exit s | batches | first batch txns | walsender alone s (pg_recvlogical), its CPU s |',
+  );
   console.log('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|');
   for (let round = 1; round <= rounds; round++) {
     await source.sql('bench', `SELECT pg_create_logical_replication_slot('${PROBE}', 'pgoutput')`);
@@ -103,7 +125,10 @@ try {
     const goal = (await source.sql('bench', 'SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn as string;
     await Promise.all([source.sql('bench', 'CHECKPOINT'), target.sql('postgres', 'CHECKPOINT')]);
     const variant = process.env.PGFERRY_ARGS_B !== undefined && round % 2 === 0 ? 'B' : 'A';
-    const extra = [...(process.env.PGFERRY_DEBUG ? ['--debug'] : []), ...((variant === 'A' ? process.env.PGFERRY_ARGS : process.env.PGFERRY_ARGS_B) ?? '').split(' ').filter((a) => a !== '')];
+    const extra = [
+      ...(process.env.PGFERRY_DEBUG ? ['--debug'] : []),
+      ...((variant === 'A' ? process.env.PGFERRY_ARGS : process.env.PGFERRY_ARGS_B) ?? '').split(' ').filter((a) => a !== ''),
+    ];
     const cpuBefore = [serverCpu(source), serverCpu(target)];
     const ferry = await pgferry(extra);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -113,7 +138,27 @@ try {
     if (process.env.PGFERRY_DEBUG) for (const line of ferry.log) console.error(JSON.stringify(line));
     const probeCpu = serverCpu(source);
     const probeStarted = performance.now();
-    await run(`${PG_BIN}/pg_recvlogical`, [...conn, '-d', 'bench', '-S', PROBE, '--start', '-E', goal, '-o', 'proto_version=1', '-o', 'publication_names=pgferry_ferry', '-f', '/dev/null', '--no-loop'], { env });
+    await run(
+      `${PG_BIN}/pg_recvlogical`,
+      [
+        ...conn,
+        '-d',
+        'bench',
+        '-S',
+        PROBE,
+        '--start',
+        '-E',
+        goal,
+        '-o',
+        'proto_version=1',
+        '-o',
+        'publication_names=pgferry_ferry',
+        '-f',
+        '/dev/null',
+        '--no-loop',
+      ],
+      { env },
+    );
     const walsender = (performance.now() - probeStarted) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 200));
     const walsenderCpu = serverCpu(source) - probeCpu;

@@ -47,7 +47,10 @@ function positive(given: string | undefined, fallback: number, what: string): nu
 
 const walMB = positive(process.argv[2], 1024, 'walMB');
 const rounds = positive(process.argv[3], 1, 'rounds');
-const limits = (process.argv[4] ?? '256MB,16MB').split(',').map((l) => l.trim()).filter((l) => l !== '');
+const limits = (process.argv[4] ?? '256MB,16MB')
+  .split(',')
+  .map((l) => l.trim())
+  .filter((l) => l !== '');
 const scale = positive(process.argv[5], 10, 'scale');
 for (const limit of limits) {
   if (!/^\d+(kB|MB|GB)$/i.test(limit)) {
@@ -118,7 +121,10 @@ async function one<T>(cluster: Cluster, db: string, text: string, values?: unkno
   return (await cluster.sql(db, text, values)).rows[0] as T;
 }
 const insertLsn = async () => (await one<{ lsn: string }>(source, SOURCE_DB, 'SELECT pg_current_wal_insert_lsn()::text AS lsn')).lsn;
-const walSince = async (lsn: string) => Number((await one<{ b: string }>(source, SOURCE_DB, `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::text AS b`, [lsn])).b);
+const walSince = async (lsn: string) =>
+  Number(
+    (await one<{ b: string }>(source, SOURCE_DB, `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::text AS b`, [lsn])).b,
+  );
 
 /** What /proc said about the pgferry process, at its highest. */
 interface Peaks {
@@ -133,7 +139,10 @@ interface Peaks {
 }
 
 const TMP = tmpdir();
-const spoolDirs = (pid: number) => readdirSync(TMP).filter((name) => name.startsWith(`pgferry-spool-${pid}-`)).map((name) => join(TMP, name));
+const spoolDirs = (pid: number) =>
+  readdirSync(TMP)
+    .filter((name) => name.startsWith(`pgferry-spool-${pid}-`))
+    .map((name) => join(TMP, name));
 
 function spoolBytes(pid: number): number {
   let total = 0;
@@ -163,7 +172,9 @@ function sample(pid: number, peaks: Peaks): void {
     const hwm = kB('VmHWM') * 1024;
     if (rss > peaks.rss) peaks.rss = rss;
     if (hwm > peaks.hwm) peaks.hwm = hwm;
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     peaks.cpu = (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return; // exited (or a zombie with no memory left to report)
@@ -192,7 +203,20 @@ interface FerryRun {
 
 function pgferry(variant: Variant, extra: string[] = []): Promise<FerryRun> {
   const nodeArgs = (process.env.PGFERRY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const args = ['sync', '--source', sourceUrl, '--target', target.url(variant.db), '--name', variant.name, '--memory-limit', variant.limit, '--until-caught-up', '--json', ...extra];
+  const args = [
+    'sync',
+    '--source',
+    sourceUrl,
+    '--target',
+    target.url(variant.db),
+    '--name',
+    variant.name,
+    '--memory-limit',
+    variant.limit,
+    '--until-caught-up',
+    '--json',
+    ...extra,
+  ];
   const started = performance.now();
   const child = spawn(process.execPath, [...nodeArgs, BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid!;
@@ -254,7 +278,9 @@ interface SlotStats {
 /** The source's decoding counters of a slot (cumulative), once its walsender has let go of it. */
 async function slotStats(slot: string): Promise<SlotStats> {
   for (let i = 0; i < 100; i++) {
-    const { active } = await one<{ active: boolean }>(source, SOURCE_DB, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    const { active } = await one<{ active: boolean }>(source, SOURCE_DB, 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', [
+      slot,
+    ]);
     if (!active) break;
     await sleep(50);
   }
@@ -288,9 +314,14 @@ async function verify(variant: Variant, when: string): Promise<void> {
   if (result.equal) return;
   const detail = result.tables
     .filter((t) => !t.equal)
-    .map((t) => `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}${t.problem ? `, ${t.problem}` : ''}; only on source: ${t.onlyOnSource.join(' ')}; only on target: ${t.onlyOnTarget.join(' ')}`)
+    .map(
+      (t) =>
+        `${t.table}: source ${t.sourceRows} rows, target ${t.targetRows}${t.problem ? `, ${t.problem}` : ''}; only on source: ${t.onlyOnSource.join(' ')}; only on target: ${t.onlyOnTarget.join(' ')}`,
+    )
     .join('\n  ');
-  throw new Error(`CONTENT DIFFERS: target ${variant.db} (--memory-limit ${variant.limit}) is not equal to the source ${when}:\n  ${detail}`);
+  throw new Error(
+    `CONTENT DIFFERS: target ${variant.db} (--memory-limit ${variant.limit}) is not equal to the source ${when}:\n  ${detail}`,
+  );
 }
 
 interface Backlog {
@@ -339,7 +370,11 @@ async function buildBacklog(round: number): Promise<Backlog> {
     const expectedBig = doBig ? guess(rows) : 0;
     const seconds = pgbenchRate === undefined ? 5 : Math.max(2, Math.min(60, Math.ceil((goal - done - expectedBig) / pgbenchRate)));
     const chunkStart = await insertLsn();
-    const bench = run(join(PG_BIN, 'pgbench'), ['-n', '-c', String(CLIENTS), '-j', String(THREADS), '-T', String(seconds), ...conn, SOURCE_DB], { env: pgEnv, maxBuffer: 16 * MB });
+    const bench = run(
+      join(PG_BIN, 'pgbench'),
+      ['-n', '-c', String(CLIENTS), '-j', String(THREADS), '-T', String(seconds), ...conn, SOURCE_DB],
+      { env: pgEnv, maxBuffer: 16 * MB },
+    );
     // Started a moment after pgbench, so it is decoded interleaved with pgbench's commits.
     const update = doBig ? sleep(500).then(() => bigUpdate(rows, big.length + round * 7)) : Promise.resolve(0);
     const [report, bigWal] = await Promise.all([bench, update]);
@@ -354,7 +389,9 @@ async function buildBacklog(round: number): Promise<Backlog> {
     }
     pgbenchRate = Math.max(1, chunkWal - bigWal) / seconds;
     done = await walSince(start);
-    process.stderr.write(`  backlog: ${(done / MB).toFixed(0)} / ${walMB} MB of WAL (${pgbenchTransactions} pgbench transactions, ${big.length} large)\n`);
+    process.stderr.write(
+      `  backlog: ${(done / MB).toFixed(0)} / ${walMB} MB of WAL (${pgbenchTransactions} pgbench transactions, ${big.length} large)\n`,
+    );
   }
   return { walBytes: done, pgbenchTransactions, big, bigWalBytes, seconds: (performance.now() - started) / 1000 };
 }
@@ -398,15 +435,23 @@ try {
       join(PG_BIN, 'pg_recvlogical'),
       [
         ...conn,
-        '-d', SOURCE_DB,
-        '-S', PROBE,
+        '-d',
+        SOURCE_DB,
+        '-S',
+        PROBE,
         '--start',
-        '-E', goal,
-        '-o', 'proto_version=3',
-        '-o', 'streaming=on',
-        '-o', 'messages=true',
-        '-o', `publication_names=${variants[0]!.slot}`,
-        '-f', '/dev/null',
+        '-E',
+        goal,
+        '-o',
+        'proto_version=3',
+        '-o',
+        'streaming=on',
+        '-o',
+        'messages=true',
+        '-o',
+        `publication_names=${variants[0]!.slot}`,
+        '-f',
+        '/dev/null',
         '--no-loop',
       ],
       { env: pgEnv, timeout: RUN_TIMEOUT_MS },
@@ -424,7 +469,10 @@ try {
       const ferry = await pgferry(v, [...(process.env.PGFERRY_DEBUG ? ['--debug'] : []), ...EXTRA_ARGS]);
       const slot = minus(await slotStats(v.slot), before);
       await verify(v, `after round ${round}`);
-      if (ferry.warnings.length > 0) notes.push(`round ${round}, --memory-limit ${v.limit}: pgferry logged ${ferry.warnings.length} warning(s): ${ferry.warnings.join(' ')}`);
+      if (ferry.warnings.length > 0)
+        notes.push(
+          `round ${round}, --memory-limit ${v.limit}: pgferry logged ${ferry.warnings.length} warning(s): ${ferry.warnings.join(' ')}`,
+        );
       runs.push({ variant: v, ferry, slot, load });
     }
     results.push({ round, backlog, walsender, runs });
@@ -440,9 +488,14 @@ try {
     // no cgroup v2 limit to report
   }
   const mb = (bytes: number) => (bytes / MB).toFixed(1);
-  console.log(`\nMachine: ${cpu.length} cores (${cpu[0]?.model ?? 'unknown CPU'}), ${(totalmem() / MB / 1024).toFixed(1)} GiB memory${cgroupMemory}; shared with other work while this ran, so the figures are indicative.`);
+  console.log(
+    `\nMachine: ${cpu.length} cores (${cpu[0]?.model ?? 'unknown CPU'}), ${(totalmem() / MB / 1024).toFixed(1)} GiB memory${cgroupMemory}; shared with other work while this ran, so the figures are indicative.`,
+  );
   console.log('PostgreSQL 15 → 15, durable settings (fsync, synchronous_commit, full_page_writes on; shared_buffers 256MB).');
-  const envPrefix = ['PGFERRY_ARGS', 'PGFERRY_NODE_ARGS'].filter((k) => process.env[k]).map((k) => `${k}='${process.env[k]}' `).join('');
+  const envPrefix = ['PGFERRY_ARGS', 'PGFERRY_NODE_ARGS']
+    .filter((k) => process.env[k])
+    .map((k) => `${k}='${process.env[k]}' `)
+    .join('');
   console.log(`Command: ${envPrefix}node dist/bench/sync-memory.js ${walMB} ${rounds} ${limits.join(',')} ${scale}`);
   console.log(`pgferry bundle: dist/pgferry.mjs as of the start (sha256 ${bundleHash}); spool in ${TMP}.\n`);
   for (const r of results) {
@@ -453,12 +506,16 @@ try {
         `and ${b.big.length} large UPDATEs of pgbench_accounts in one transaction each (rows: ${b.big.join(', ') || 'none'}; ${mb(b.bigWalBytes)} MB of the WAL), ${txns} transactions in all.`,
     );
   }
-  console.log('\n| round | run | catch-up s | streaming s (own log) | WAL MB/s | txn/s | × default time | × walsender time | peak RSS MB (50 ms samples) | VmHWM MB | peak fds | peak spool MB | spool left | CPU s | source: txns decoded, streamed (in pieces), spilled | equal |');
+  console.log(
+    '\n| round | run | catch-up s | streaming s (own log) | WAL MB/s | txn/s | × default time | × walsender time | peak RSS MB (50 ms samples) | VmHWM MB | peak fds | peak spool MB | spool left | CPU s | source: txns decoded, streamed (in pieces), spilled | equal |',
+  );
   console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|');
   for (const r of results) {
     const wal = r.backlog.walBytes / MB;
     const txns = r.backlog.pgbenchTransactions + r.backlog.big.length;
-    console.log(`| ${r.round} | pg_recvlogical → /dev/null (walsender alone) | ${r.walsender.toFixed(2)} | | ${(wal / r.walsender).toFixed(1)} | ${Math.round(txns / r.walsender)} | | 1.00 | | | | | | | | |`);
+    console.log(
+      `| ${r.round} | pg_recvlogical → /dev/null (walsender alone) | ${r.walsender.toFixed(2)} | | ${(wal / r.walsender).toFixed(1)} | ${Math.round(txns / r.walsender)} | | 1.00 | | | | | | | | |`,
+    );
     const base = r.runs.find((x) => x.variant.limit === DEFAULT_LIMIT)!.ferry.seconds;
     for (const { variant, ferry, slot } of r.runs) {
       const p = ferry.peaks;
@@ -467,8 +524,14 @@ try {
           `${(ferry.seconds / base).toFixed(2)} | ${(ferry.seconds / r.walsender).toFixed(2)} | ${mb(p.rss)} | ${mb(p.hwm)} | ${p.fds} | ${mb(p.spool)} | ${ferry.spoolLeft > 0 ? `${mb(ferry.spoolLeft)} MB LEFT` : 'none'} | ${p.cpu.toFixed(1)} | ` +
           `${slot.total_txns}, ${slot.stream_txns} (${mb(slot.stream_bytes)} MB), ${slot.spill_txns} | yes |`,
       );
-      if (ferry.transactions !== txns) notes.push(`round ${r.round}, --memory-limit ${variant.limit}: pgferry applied ${ferry.transactions} transactions, the backlog had ${txns}`);
-      if (ferry.spoolLeft > 0) notes.push(`round ${r.round}, --memory-limit ${variant.limit}: ${mb(ferry.spoolLeft)} MB of spool left in $TMPDIR after pgferry exited (removed by the benchmark)`);
+      if (ferry.transactions !== txns)
+        notes.push(
+          `round ${r.round}, --memory-limit ${variant.limit}: pgferry applied ${ferry.transactions} transactions, the backlog had ${txns}`,
+        );
+      if (ferry.spoolLeft > 0)
+        notes.push(
+          `round ${r.round}, --memory-limit ${variant.limit}: ${mb(ferry.spoolLeft)} MB of spool left in $TMPDIR after pgferry exited (removed by the benchmark)`,
+        );
       if (p.samples < 10) notes.push(`round ${r.round}, --memory-limit ${variant.limit}: only ${p.samples} samples of /proc`);
     }
   }
@@ -492,7 +555,9 @@ try {
       );
     }
   }
-  console.log(`\nRuns in order within a round: ${variants.map((v) => v.limit).join(', ')} on odd rounds, reversed on even ones; each after a CHECKPOINT on both servers. 1-minute load average before each: ${results.flatMap((r) => r.runs.map((x) => `${x.variant.limit} ${x.load.toFixed(2)}`)).join('; ')}.`);
+  console.log(
+    `\nRuns in order within a round: ${variants.map((v) => v.limit).join(', ')} on odd rounds, reversed on even ones; each after a CHECKPOINT on both servers. 1-minute load average before each: ${results.flatMap((r) => r.runs.map((x) => `${x.variant.limit} ${x.load.toFixed(2)}`)).join('; ')}.`,
+  );
   console.log(
     'catch-up s: the whole `pgferry sync --until-caught-up` process, start-up included; WAL MB/s and txn/s: the backlog over that time. Peak RSS, fds and spool: highest of the /proc samples ' +
       `every ${SAMPLE_MS} ms (VmHWM: the kernel's own peak RSS); the spool is the sum of file sizes under ${TMP}/pgferry-spool-<pid>-*. The pg_recvlogical row uses pgferry's protocol options (proto_version 3, streaming on).`,

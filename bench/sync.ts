@@ -90,7 +90,10 @@ const nativeMissing = pgDump && psql ? undefined : 'not run: no pg_dump/psql 15 
 
 function pgbench(cluster: Cluster, args: string[]): Promise<string> {
   const connection = ['-h', cluster.host, '-p', String(cluster.port), '-U', cluster.superuser, SOURCE_DB];
-  return run(pgbenchBin!, [...args, ...connection], { env: { ...process.env, PGPASSWORD: cluster.password }, maxBuffer: 64 * 1024 * 1024 }).then((r) => r.stdout);
+  return run(pgbenchBin!, [...args, ...connection], {
+    env: { ...process.env, PGPASSWORD: cluster.password },
+    maxBuffer: 64 * 1024 * 1024,
+  }).then((r) => r.stdout);
 }
 
 interface LogLine {
@@ -115,7 +118,9 @@ class Pgferry {
     this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve({ code, seconds: (performance.now() - this.startedAt) / 1000 })));
+    this.exited = new Promise((resolve) =>
+      this.child.on('close', (code) => resolve({ code, seconds: (performance.now() - this.startedAt) / 1000 })),
+    );
   }
 
   get log(): LogLine[] {
@@ -169,8 +174,11 @@ try {
   // The lag query subtracts a `timestamp` written on the source from a timestamptz read on the
   // target: the two must read it in the same time zone.
   const zone = `SELECT current_setting('TimeZone') AS zone`;
-  const [sourceZone, targetZone] = (await Promise.all([one<{ zone: string }>(source, SOURCE_DB, zone), one<{ zone: string }>(target, FERRY_DB, zone)])).map((r) => r.zone);
-  if (sourceZone !== targetZone) throw new Error(`the servers' time zones differ (${sourceZone}, ${targetZone}): lag would be off by hours`);
+  const [sourceZone, targetZone] = (
+    await Promise.all([one<{ zone: string }>(source, SOURCE_DB, zone), one<{ zone: string }>(target, FERRY_DB, zone)])
+  ).map((r) => r.zone);
+  if (sourceZone !== targetZone)
+    throw new Error(`the servers' time zones differ (${sourceZone}, ${targetZone}): lag would be off by hours`);
 
   // pgferry's set-up: slot, clone at its snapshot, stream to the end.
   await new Pgferry([...SYNC, '--until-caught-up']).finish('pgferry sync (initial clone)');
@@ -179,14 +187,20 @@ try {
   if (!nativeMissing) {
     const conn = (c: Cluster, database: string) => `-h ${c.host} -p ${c.port} -U ${c.superuser} -d ${database}`;
     // pgferry's publication is on the source by now: the subscriber must not get a copy of it.
-    await run(
-      'bash',
-      ['-o', 'pipefail', '-c', `PGPASSWORD=${source.password} ${pgDump} -s --no-publications --no-subscriptions ${conn(source, SOURCE_DB)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, NATIVE_DB)} > /dev/null`],
-    );
+    await run('bash', [
+      '-o',
+      'pipefail',
+      '-c',
+      `PGPASSWORD=${source.password} ${pgDump} -s --no-publications --no-subscriptions ${conn(source, SOURCE_DB)} | PGPASSWORD=${target.password} ${psql} -q -v ON_ERROR_STOP=1 ${conn(target, NATIVE_DB)} > /dev/null`,
+    ]);
     await source.sql(SOURCE_DB, `CREATE PUBLICATION ${NATIVE} FOR TABLE ${TABLES.join(', ')}`);
     await target.sql(NATIVE_DB, `CREATE SUBSCRIPTION ${NATIVE} CONNECTION '${sourceUrl()}' PUBLICATION ${NATIVE} WITH (copy_data = true)`);
-    await waitFor('the subscription\'s initial copy', 200, async () => {
-      const { ready } = await one<{ ready: number }>(target, NATIVE_DB, `SELECT count(*) FILTER (WHERE srsubstate = 'r')::int AS ready FROM pg_subscription_rel`);
+    await waitFor("the subscription's initial copy", 200, async () => {
+      const { ready } = await one<{ ready: number }>(
+        target,
+        NATIVE_DB,
+        `SELECT count(*) FILTER (WHERE srsubstate = 'r')::int AS ready FROM pg_subscription_rel`,
+      );
       return ready === TABLES.length;
     });
   }
@@ -197,12 +211,18 @@ try {
     await target.sql(NATIVE_DB, `ALTER SUBSCRIPTION ${NATIVE} DISABLE`);
     // The worker exits asynchronously: until its walsender is gone it could still take part of the backlog.
     await waitFor('the native slot to go idle', 50, async () => {
-      const { active } = await one<{ active: boolean }>(source, SOURCE_DB, `SELECT bool_or(active) AS active FROM pg_replication_slots WHERE slot_name = $1`, [NATIVE]);
+      const { active } = await one<{ active: boolean }>(
+        source,
+        SOURCE_DB,
+        `SELECT bool_or(active) AS active FROM pg_replication_slots WHERE slot_name = $1`,
+        [NATIVE],
+      );
       return active === false;
     });
   }
 
-  const historyRows = async (cluster: Cluster, db: string) => (await one<{ n: number }>(cluster, db, 'SELECT count(*)::int AS n FROM pgbench_history')).n;
+  const historyRows = async (cluster: Cluster, db: string) =>
+    (await one<{ n: number }>(cluster, db, 'SELECT count(*)::int AS n FROM pgbench_history')).n;
   const currentLsn = async () => (await one<{ lsn: string }>(source, SOURCE_DB, 'SELECT pg_current_wal_lsn()::text AS lsn')).lsn;
 
   /**
@@ -244,14 +264,22 @@ try {
     const { seconds } = await ferry.finish('pgferry sync --until-caught-up');
     const streaming = ferry.between('streaming changes', 'caught up; stopping');
     const summary = JSON.parse(ferry.stdout) as { transactions: number };
-    return { seconds, streamingSeconds: streaming === undefined ? undefined : streaming / 1000, applied: summary.transactions, complaints: ferry.complaints };
+    return {
+      seconds,
+      streamingSeconds: streaming === undefined ? undefined : streaming / 1000,
+      applied: summary.transactions,
+      complaints: ferry.complaints,
+    };
   }
 
   /** Compares the four tables of a replica with the source; the words for the report. */
   async function verify(db: string): Promise<{ equal: boolean; detail: string }> {
     const result = await compareTables(sourceUrl(), target.url(db), TABLES);
     const detail = result.tables
-      .map((t) => `${t.table} ${t.equal ? 'equal' : `DIFFERENT (source ${t.sourceRows} rows, target ${t.targetRows}${t.problem ? `, ${t.problem}` : ''}; only on source: ${t.onlyOnSource.join(' ')}; only on target: ${t.onlyOnTarget.join(' ')})`}`)
+      .map(
+        (t) =>
+          `${t.table} ${t.equal ? 'equal' : `DIFFERENT (source ${t.sourceRows} rows, target ${t.targetRows}${t.problem ? `, ${t.problem}` : ''}; only on source: ${t.onlyOnSource.join(' ')}; only on target: ${t.onlyOnTarget.join(' ')})`}`,
+      )
       .join(', ');
     return { equal: result.equal, detail };
   }
@@ -292,14 +320,23 @@ try {
     const [nativeCheck, ferryCheck] = await Promise.all([nativeMissing ? undefined : verify(NATIVE_DB), verify(FERRY_DB)]);
     if (nativeCheck && !nativeCheck.equal) console.log(`round ${round + 1}, native: ${nativeCheck.detail}`);
     if (!ferryCheck.equal) console.log(`round ${round + 1}, pgferry: ${ferryCheck.detail}`);
-    rounds.push({ native, ferry: ferry!, nativeEqual: nativeCheck ? (nativeCheck.equal ? 'yes' : 'NO') : '-', ferryEqual: ferryCheck.equal ? 'yes' : 'NO' });
+    rounds.push({
+      native,
+      ferry: ferry!,
+      nativeEqual: nativeCheck ? (nativeCheck.equal ? 'yes' : 'NO') : '-',
+      ferryEqual: ferryCheck.equal ? 'yes' : 'NO',
+    });
   }
 
   // 2. Steady state: both replicas follow the load live.
   if (!nativeMissing) await target.sql(NATIVE_DB, `ALTER SUBSCRIPTION ${NATIVE} ENABLE`);
   follower = new Pgferry(SYNC);
   const running = follower;
-  await waitFor('pgferry sync to start streaming', 50, async () => running.log.some((l) => l.msg === 'streaming changes') || running.child.exitCode !== null);
+  await waitFor(
+    'pgferry sync to start streaming',
+    50,
+    async () => running.log.some((l) => l.msg === 'streaming changes') || running.child.exitCode !== null,
+  );
   if (running.child.exitCode !== null) await running.finish('pgferry sync (steady state)');
   const quietRows = await historyRows(source, SOURCE_DB);
   const quietLsn = await currentLsn();
@@ -312,7 +349,9 @@ try {
   // minutes old: clamping at the run's start counts only the lag this load causes.
   const runStart = (await one<{ t: string }>(source, SOURCE_DB, 'SELECT clock_timestamp()::timestamp::text AS t')).t;
   let loading = true;
-  const load = pgbench(source, ['-n', '-R', String(rate), '-T', String(seconds), '-c', String(CLIENTS), '-j', String(THREADS)]).finally(() => (loading = false));
+  const load = pgbench(source, ['-n', '-R', String(rate), '-T', String(seconds), '-c', String(CLIENTS), '-j', String(THREADS)]).finally(
+    () => (loading = false),
+  );
   const age = `SELECT extract(epoch FROM clock_timestamp() - greatest(max(mtime), $1::timestamp))::float8 AS s FROM pgbench_history`;
   const lag: Record<'source' | 'ferry' | 'native', number[]> = { source: [], ferry: [], native: [] };
   await source.withClient(SOURCE_DB, (s) =>
@@ -339,7 +378,8 @@ try {
   const endRows = await historyRows(source, SOURCE_DB);
   const endLsn = await currentLsn();
   await waitFor('pgferry to apply the load', 50, async () => (await historyRows(target, FERRY_DB)) === endRows);
-  if (!nativeMissing) await target.withClient(NATIVE_DB, (c) => waitFor('the native replica to apply the load', 50, () => nativeHolds(c, endLsn, endRows)));
+  if (!nativeMissing)
+    await target.withClient(NATIVE_DB, (c) => waitFor('the native replica to apply the load', 50, () => nativeHolds(c, endLsn, endRows)));
   follower.child.kill('SIGTERM');
   const stopped = await follower.exited;
   complaints.push(...follower.complaints);
@@ -348,20 +388,32 @@ try {
 
   // The report.
   const cpu = cpus();
-  console.log(`\nMachine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}; PostgreSQL 15 → 15, durable settings (fsync, synchronous_commit, full_page_writes on).`);
+  console.log(
+    `\nMachine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}; PostgreSQL 15 → 15, durable settings (fsync, synchronous_commit, full_page_writes on).`,
+  );
   console.log(`Command: node dist/bench/sync.js ${transactions} ${scale} ${rate} ${seconds}\n`);
-  console.log(`Catch-up: a backlog of ${backlog} pgbench transactions (scale ${scale}, ${CLIENTS} clients; 3 updates + 1 insert each), each side applying it alone:\n`);
-  console.log('| round | native s | native tps | pgferry s (process) | pgferry tps | pgferry / native | pgferry streaming→caught up s (own log) | pgferry transactions applied | content equal: native / pgferry |');
+  console.log(
+    `Catch-up: a backlog of ${backlog} pgbench transactions (scale ${scale}, ${CLIENTS} clients; 3 updates + 1 insert each), each side applying it alone:\n`,
+  );
+  console.log(
+    '| round | native s | native tps | pgferry s (process) | pgferry tps | pgferry / native | pgferry streaming→caught up s (own log) | pgferry transactions applied | content equal: native / pgferry |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const [i, r] of rounds.entries()) {
     const ferryTps = backlog / r.ferry.seconds;
-    const nativeCells = r.native === undefined ? [nativeMissing, '', '-'] : [r.native.toFixed(2), Math.round(backlog / r.native), `${(ferryTps / (backlog / r.native)).toFixed(2)}×`];
+    const nativeCells =
+      r.native === undefined
+        ? [nativeMissing, '', '-']
+        : [r.native.toFixed(2), Math.round(backlog / r.native), `${(ferryTps / (backlog / r.native)).toFixed(2)}×`];
     console.log(
       `| ${i + 1} | ${nativeCells[0]} | ${nativeCells[1]} | ${r.ferry.seconds.toFixed(2)} | ${Math.round(ferryTps)} | ${nativeCells[2]} | ${r.ferry.streamingSeconds?.toFixed(2) ?? '?'} | ${r.ferry.applied} | ${r.nativeEqual} / ${r.ferryEqual} |`,
     );
   }
-  const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)] ?? NaN;
-  console.log(`\nSteady state: pgbench -R ${rate} -T ${seconds} -c ${CLIENTS} -j ${THREADS} (achieved ${achieved} tps); lag = age of the newest pgbench_history row, sampled every 100 ms (${lag.ferry.length} samples):\n`);
+  const percentile = (values: number[], p: number) =>
+    [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)] ?? NaN;
+  console.log(
+    `\nSteady state: pgbench -R ${rate} -T ${seconds} -c ${CLIENTS} -j ${THREADS} (achieved ${achieved} tps); lag = age of the newest pgbench_history row, sampled every 100 ms (${lag.ferry.length} samples):\n`,
+  );
   console.log('| | p50 s | p99 s | max s |');
   console.log('|---|---:|---:|---:|');
   const lagRows: Array<[string, number[]]> = [
@@ -371,13 +423,22 @@ try {
   ];
   for (const [name, values] of lagRows) {
     if (name === 'native subscription' && nativeMissing) console.log(`| ${name} | ${nativeMissing} | | |`);
-    else console.log(`| ${name} | ${percentile(values, 50).toFixed(3)} | ${percentile(values, 99).toFixed(3)} | ${Math.max(...values).toFixed(3)} |`);
+    else
+      console.log(
+        `| ${name} | ${percentile(values, 50).toFixed(3)} | ${percentile(values, 99).toFixed(3)} | ${Math.max(...values).toFixed(3)} |`,
+      );
   }
   console.log(`\npgferry sync stopped by SIGTERM: exit ${stopped.code}${stopped.code === 0 ? '' : ' (expected 0)'}.`);
   console.log(`Content at the end, pgferry_target: ${ferryFinal.equal ? 'EQUAL' : 'NOT EQUAL'} to the source (${ferryFinal.detail}).`);
-  if (nativeFinal) console.log(`Content at the end, native_target: ${nativeFinal.equal ? 'EQUAL' : 'NOT EQUAL'} to the source (${nativeFinal.detail}).`);
-  console.log(complaints.length === 0 ? 'pgferry logged no warnings or errors.' : `pgferry logged ${complaints.length} warning(s)/error(s):\n${complaints.join('\n')}`);
-  if (!ferryFinal.equal || (nativeFinal && !nativeFinal.equal) || stopped.code !== 0 || rounds.some((r) => r.ferryEqual !== 'yes')) process.exitCode = 1;
+  if (nativeFinal)
+    console.log(`Content at the end, native_target: ${nativeFinal.equal ? 'EQUAL' : 'NOT EQUAL'} to the source (${nativeFinal.detail}).`);
+  console.log(
+    complaints.length === 0
+      ? 'pgferry logged no warnings or errors.'
+      : `pgferry logged ${complaints.length} warning(s)/error(s):\n${complaints.join('\n')}`,
+  );
+  if (!ferryFinal.equal || (nativeFinal && !nativeFinal.equal) || stopped.code !== 0 || rounds.some((r) => r.ferryEqual !== 'yes'))
+    process.exitCode = 1;
 } finally {
   // A pgferry left running (the run failed mid-way) would hold the target open.
   if (follower && follower.child.exitCode === null) {

@@ -58,7 +58,9 @@ try {
   await source.sql('postgres', `CREATE DATABASE ${db}`);
   await target.sql('postgres', `CREATE DATABASE ${db}`);
   await createPgbenchTables(source, db, scale);
-  await run(process.execPath, [BIN, 'clone', '--json', '--source', source.url(db), '--target', target.url(db)], { maxBuffer: 64 * 1024 * 1024 });
+  await run(process.execPath, [BIN, 'clone', '--json', '--source', source.url(db), '--target', target.url(db)], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
   await target.sql(db, 'VACUUM ANALYZE');
   const size = (await source.sql(db, `SELECT pg_size_pretty(pg_database_size(current_database())) AS s`)).rows[0].s as string;
   const columns = new Map<string, string>();
@@ -71,7 +73,13 @@ try {
     );
     const list = rows as Array<{ name: string; oid: number; typmod: number }>;
     columns.set(table, list.map((c) => c.name).join(', '));
-    hashes.set(table, rowHashSql(list.map((c) => ({ sql: c.name, hashed: typedHashOf(c.oid, c.typmod) })), 'typed'));
+    hashes.set(
+      table,
+      rowHashSql(
+        list.map((c) => ({ sql: c.name, hashed: typedHashOf(c.oid, c.typmod) })),
+        'typed',
+      ),
+    );
   }
   console.log(`PostgreSQL 15 → 15, pgbench scale ${scale} (${size} per side), ${rounds} rounds, median reported`);
 
@@ -89,7 +97,9 @@ try {
     let reported = 0;
     results.cli.push(
       await timed(async () => {
-        const { stdout } = await run(process.execPath, [BIN, 'verify', '--json', '--source', source.url(db), '--target', target.url(db)], { maxBuffer: 64 * 1024 * 1024 });
+        const { stdout } = await run(process.execPath, [BIN, 'verify', '--json', '--source', source.url(db), '--target', target.url(db)], {
+          maxBuffer: 64 * 1024 * 1024,
+        });
         const report = JSON.parse(stdout) as { identical: boolean; seconds: number };
         if (!report.identical) throw new Error(`verify found differences on a fresh clone: ${stdout.slice(0, 2000)}`);
         reported = report.seconds;

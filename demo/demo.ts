@@ -78,7 +78,8 @@ async function main(): Promise<number> {
     const sync = spawnPgferry(['sync', ...both]);
     let read = 0;
     const deadline = Date.now() + 60_000;
-    while (!/"msg":"streaming","migration"|"msg":"streaming"/.test(sync.output()) && Date.now() < deadline && sync.child.exitCode === null) await sleep(200);
+    while (!/"msg":"streaming","migration"|"msg":"streaming"/.test(sync.output()) && Date.now() < deadline && sync.child.exitCode === null)
+      await sleep(200);
     await sleep(2500);
     ({ next: read } = ((r) => (show(r.lines.join('\n')), r))(syncLines(sync.output(), read)));
 
@@ -106,12 +107,20 @@ async function main(): Promise<number> {
     writer.switchTo(targetUrl);
     await writer.waitForCommits(100, 'target');
     const report = await writer.stop();
-    const onTarget = await target.sql('shop', `SELECT count(*)::int AS n FROM ledger WHERE id = ANY($1::bigint[])`, [report.committed.flatMap((c) => c.ledgerIds)]);
+    const onTarget = await target.sql('shop', `SELECT count(*)::int AS n FROM ledger WHERE id = ANY($1::bigint[])`, [
+      report.committed.flatMap((c) => c.ledgerIds),
+    ]);
     const committedIds = report.committed.flatMap((c) => c.ledgerIds).length;
-    show(`committed on the source: ${report.committed.filter((c) => c.side === 'source').length} transactions; on the target since: ${report.committed.filter((c) => c.side === 'target').length}`);
-    show(`the application went ${report.switchGapMs?.toFixed(0) ?? '?'} ms without a commit: the freeze, plus the verify above, run before it was pointed at the target`);
+    show(
+      `committed on the source: ${report.committed.filter((c) => c.side === 'source').length} transactions; on the target since: ${report.committed.filter((c) => c.side === 'target').length}`,
+    );
+    show(
+      `the application went ${report.switchGapMs?.toFixed(0) ?? '?'} ms without a commit: the freeze, plus the verify above, run before it was pointed at the target`,
+    );
     show(`every ledger row it saw committed is on the target: ${onTarget.rows[0].n} of ${committedIds}`);
-    show(`errors other than the freeze (a duplicate key would show here): ${report.unexpectedErrors.length === 0 ? 'none' : report.unexpectedErrors.join('; ')}`);
+    show(
+      `errors other than the freeze (a duplicate key would show here): ${report.unexpectedErrors.length === 0 ? 'none' : report.unexpectedErrors.join('; ')}`,
+    );
     expect(onTarget.rows[0].n === committedIds && report.unexpectedErrors.length === 0, 'no committed write may be lost');
 
     banner('pgferry cleanup --source … --target … --unfreeze-source');

@@ -36,7 +36,9 @@ await build({
   define: { PGFERRY_VERSION: JSON.stringify(version) },
   // CommonJS dependencies (pg, pino, ...) call require() on node built-ins; an ES module has
   // no require of its own, so give the bundle one.
-  banner: { js: "import { createRequire as pgferryCreateRequire } from 'node:module';\nconst require = pgferryCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as pgferryCreateRequire } from 'node:module';\nconst require = pgferryCreateRequire(import.meta.url);",
+  },
   // Bundling renames clashing top-level names (CommanderError becomes CommanderError2); keep
   // the original .name, which stack traces and pino's error serialiser (its `type`) show.
   keepNames: true,

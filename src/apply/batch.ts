@@ -1,12 +1,33 @@
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { decodePgoutput, parseLsn, postgresTimeToDate, type DecodeOptions, type Lsn, type SourceTransaction, type Tuple } from '../replication/index.js';
+import {
+  decodePgoutput,
+  parseLsn,
+  postgresTimeToDate,
+  type DecodeOptions,
+  type Lsn,
+  type SourceTransaction,
+  type Tuple,
+} from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { OrderedApplySignal, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
 import { rejected } from './errors.js';
 import { StagingTables } from './staging.js';
-import { copyRows, deleteByKeys, deleteStaged, insertRows, moveIdentityRows, singleChange, stageRows, truncate, updateByKeys, updateStaged, type CopyIn, type Statement } from './statements.js';
+import {
+  copyRows,
+  deleteByKeys,
+  deleteStaged,
+  insertRows,
+  moveIdentityRows,
+  singleChange,
+  stageRows,
+  truncate,
+  updateByKeys,
+  updateStaged,
+  type CopyIn,
+  type Statement,
+} from './statements.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 import { isIntegrityViolation, sqlState } from '../plumbing/index.js';
 
@@ -36,7 +57,6 @@ export interface BatchResult {
  * staging adds one): a trickle of small batches keeps its latency.
  */
 const BULK_FROM_ROWS = 64;
-
 
 /**
  * Applies a batch of whole source transactions in one target transaction (DESIGN decision 6):
@@ -196,7 +216,13 @@ export class BatchApplier {
     }
   }
 
-  private async applyTruncate(relationIds: readonly number[], cascade: boolean, restartIdentity: boolean, counts: Counts, coalescer: Coalescer): Promise<void> {
+  private async applyTruncate(
+    relationIds: readonly number[],
+    cascade: boolean,
+    restartIdentity: boolean,
+    counts: Counts,
+    coalescer: Coalescer,
+  ): Promise<void> {
     await this.flush(coalescer);
     const truncated: TargetTable[] = [];
     for (const id of relationIds) truncated.push(await this.tables.resolve(id));
@@ -240,7 +266,15 @@ export class BatchApplier {
     const staging = changed >= BULK_FROM_ROWS ? await this.staging.for(table, 1 + groups.length) : undefined;
     if (staging !== undefined) {
       const { name, firstGroup } = staging;
-      await this.copy(stageRows(table, name, firstGroup, work.deletes, groups.map(([, rows]) => rows)));
+      await this.copy(
+        stageRows(
+          table,
+          name,
+          firstGroup,
+          work.deletes,
+          groups.map(([, rows]) => rows),
+        ),
+      );
       if (work.deletes.length > 0) await this.execute(deleteStaged(table, name, firstGroup));
       for (const [index, [mask]] of groups.entries()) {
         const statement = updateStaged(table, name, mask, firstGroup + 1 + index);
@@ -254,7 +288,10 @@ export class BatchApplier {
       }
     }
     if (groups.length > 0) {
-      const moved = moveIdentityRows(table, groups.flatMap(([, rows]) => rows));
+      const moved = moveIdentityRows(
+        table,
+        groups.flatMap(([, rows]) => rows),
+      );
       if (moved) await this.execute(moved);
     }
     if (work.inserts.length > 0) await this.insert(table, work.inserts);

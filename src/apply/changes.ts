@@ -4,7 +4,13 @@ import type { TargetTable } from './target-tables.js';
 /** One row change of the stream, tied to its target table and to where it came from. */
 export type RowChange =
   | { readonly kind: 'insert'; readonly table: TargetTable; readonly newRow: Tuple; readonly origin: ChangeOrigin }
-  | { readonly kind: 'update'; readonly table: TargetTable; readonly oldRow: Tuple | undefined; readonly newRow: Tuple; readonly origin: ChangeOrigin }
+  | {
+      readonly kind: 'update';
+      readonly table: TargetTable;
+      readonly oldRow: Tuple | undefined;
+      readonly newRow: Tuple;
+      readonly origin: ChangeOrigin;
+    }
   | { readonly kind: 'delete'; readonly table: TargetTable; readonly oldRow: Tuple; readonly origin: ChangeOrigin };
 
 /** The source transaction a change belongs to, for error messages. */

@@ -114,7 +114,8 @@ export class Coalescer {
         }
         // The key changed: the old row goes, a row with the new key takes its values. Values
         // left unchanged would have to come from the target's old row: that needs the exact order.
-        if (merged.includes(UNCHANGED)) throw new OrderedApplySignal(`a key change in ${table.display} kept TOASTed values the batch does not hold`);
+        if (merged.includes(UNCHANGED))
+          throw new OrderedApplySignal(`a key change in ${table.display} kept TOASTed values the batch does not hold`);
         if (old) old.after = 'deleted';
         else states.set(oldKey, { before: 'present', key: keyValues(table, change.oldRow!), after: 'deleted' });
         const target = states.get(newKey);

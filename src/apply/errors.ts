@@ -31,7 +31,8 @@ function identifyingColumns(change: RowChange): string {
 function describeRow(change: RowChange): string {
   const { table } = change;
   const row: Tuple = change.kind === 'insert' ? change.newRow : change.kind === 'update' ? (change.oldRow ?? change.newRow) : change.oldRow;
-  const shown = (value: Tuple[number]) => (value === null ? 'NULL' : value === UNCHANGED ? '(unchanged)' : JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value));
+  const shown = (value: Tuple[number]) =>
+    value === null ? 'NULL' : value === UNCHANGED ? '(unchanged)' : JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   const columns: readonly number[] = table.identity.kind === 'key' ? table.identity.columns : row.map((_, i) => i);
   return columns.map((i) => `${table.columns[i]}=${shown(row[i]!)}`).join(', ');
 }

@@ -36,7 +36,9 @@ export class StagingTables {
   async for(table: TargetTable, groups: number): Promise<{ readonly name: string; readonly firstGroup: number } | undefined> {
     let name = this.committed.get(table) ?? this.created.get(table);
     if (name === undefined) {
-      this.allowed ??= (await this.client.query<{ allowed: boolean }>(`SELECT has_database_privilege(current_database(), 'TEMPORARY') AS allowed`)).rows[0]!.allowed;
+      this.allowed ??= (
+        await this.client.query<{ allowed: boolean }>(`SELECT has_database_privilege(current_database(), 'TEMPORARY') AS allowed`)
+      ).rows[0]!.allowed;
       if (!this.allowed) return undefined;
       name = `pg_temp.pgferry_stage_${++this.counter}`;
       await this.client.query(

@@ -156,7 +156,13 @@ export function copyRows(table: TargetTable, rows: readonly Tuple[]): CopyIn {
  * columns), then the table's columns (\\N where a group has no value: a deleted row's non-key
  * columns, a column an update leaves as it is).
  */
-export function stageRows(table: TargetTable, staging: string, firstGroup: number, deletes: readonly Tuple[], updates: ReadonlyArray<readonly Tuple[]>): CopyIn {
+export function stageRows(
+  table: TargetTable,
+  staging: string,
+  firstGroup: number,
+  deletes: readonly Tuple[],
+  updates: ReadonlyArray<readonly Tuple[]>,
+): CopyIn {
   const keys = keyColumns(table);
   const data: string[] = [];
   let piece = '';

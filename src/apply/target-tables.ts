@@ -87,7 +87,10 @@ export class TargetTables {
 
   relation(relationId: number): RelationMessage {
     const relation = this.relations.get(relationId);
-    if (!relation) throw new PgferryError('stream-undecodable', `source: a change for relation ${relationId} arrived before its definition`, { side: 'source' });
+    if (!relation)
+      throw new PgferryError('stream-undecodable', `source: a change for relation ${relationId} arrived before its definition`, {
+        side: 'source',
+      });
     return relation;
   }
 
@@ -140,10 +143,14 @@ export class TargetTables {
     for (const column of relation.columns) {
       const type = typeOf.get(column.name);
       if (type === undefined || generated.has(column.name)) {
-        throw new PgferryError('schema-conflict', `target: table ${displayName(name)} has no writable column "${column.name}" for the changes of the source`, {
-          side: 'target',
-          fix: `add the column on the target with the source's type, or leave the table out with --exclude-table`,
-        });
+        throw new PgferryError(
+          'schema-conflict',
+          `target: table ${displayName(name)} has no writable column "${column.name}" for the changes of the source`,
+          {
+            side: 'target',
+            fix: `add the column on the target with the source's type, or leave the table out with --exclude-table`,
+          },
+        );
       }
       types.push(type);
     }

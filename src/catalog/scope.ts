@@ -62,7 +62,10 @@ export class Scope {
     for (const pattern of this.filter.includeSchemas) {
       const matches = picomatch(pattern);
       if (![...schemas].some((schema) => matches(schema))) {
-        throw usageError(`--include-schema "${pattern}" matches no schema with tables in ${where}`, 'check the spelling of the schema name');
+        throw usageError(
+          `--include-schema "${pattern}" matches no schema with tables in ${where}`,
+          'check the spelling of the schema name',
+        );
       }
     }
   }

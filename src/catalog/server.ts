@@ -31,10 +31,7 @@ export async function serverMajor(client: pg.Client): Promise<number> {
 
 export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
   const versionNum = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
-  const provider =
-    versionNum >= 150000
-      ? `CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END`
-      : `'libc'`;
+  const provider = versionNum >= 150000 ? `CASE d.datlocprovider WHEN 'i' THEN 'icu' WHEN 'b' THEN 'builtin' ELSE 'libc' END` : `'libc'`;
   const locale = versionNum >= 170000 ? 'd.datlocale' : versionNum >= 150000 ? 'd.daticulocale' : 'NULL::text';
   const { rows } = await client.query<{
     locale: string | null;
@@ -83,9 +80,8 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
 
 /** Settings by name; a setting the server doesn't have is absent from the map. */
 export async function readSettings(client: pg.Client, names: readonly string[]): Promise<Map<string, string>> {
-  const { rows } = await client.query<{ name: string; setting: string }>(
-    'SELECT name, setting FROM pg_settings WHERE name = ANY($1)',
-    [names],
-  );
+  const { rows } = await client.query<{ name: string; setting: string }>('SELECT name, setting FROM pg_settings WHERE name = ANY($1)', [
+    names,
+  ]);
   return new Map(rows.map((r) => [r.name, r.setting]));
 }

@@ -1,6 +1,15 @@
 import type pg from 'pg';
 import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
-import { listTables, readServerInfo, tablesOnTarget, readSettings, type QualifiedName, type Scope, type ServerInfo, type TableInfo } from '../catalog/index.js';
+import {
+  listTables,
+  readServerInfo,
+  tablesOnTarget,
+  readSettings,
+  type QualifiedName,
+  type Scope,
+  type ServerInfo,
+  type TableInfo,
+} from '../catalog/index.js';
 import { inTransaction, SQLSTATE, sqlState } from '../plumbing/index.js';
 
 export interface SourceFacts {
@@ -139,9 +148,7 @@ export async function readTargetFacts(client: pg.Client, sourceTables: readonly 
   const privilege = await client.query<{ can_create: boolean }>(
     `SELECT has_database_privilege(current_database(), 'CREATE') AS can_create`,
   );
-  const extensions = await client.query<{ name: string; version: string }>(
-    `SELECT name, version FROM pg_available_extension_versions`,
-  );
+  const extensions = await client.query<{ name: string; version: string }>(`SELECT name, version FROM pg_available_extension_versions`);
   const availableExtensions = new Map<string, Set<string>>();
   for (const { name, version } of extensions.rows) {
     const versions = availableExtensions.get(name) ?? new Set<string>();

@@ -29,15 +29,11 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   const scope = new Scope(options.filter);
   const log = options.logger;
   log?.debug({ source: describeConnection(options.source) }, 'reading the source');
-  const source = await withConnection(options.source, ({ client }) =>
-    reading('source', () => readSourceFacts(client, scope)),
-  );
+  const source = await withConnection(options.source, ({ client }) => reading('source', () => readSourceFacts(client, scope)));
   log?.debug({ version: source.server.version, tables: source.tables.length }, 'source read');
   scope.assertPatternsMatch(source.tables, `the source database "${source.server.database}"`);
   log?.debug({ target: describeConnection(options.target) }, 'reading the target');
-  const target = await withConnection(options.target, ({ client }) =>
-    reading('target', () => readTargetFacts(client, source.tables)),
-  );
+  const target = await withConnection(options.target, ({ client }) => reading('target', () => readTargetFacts(client, source.tables)));
   log?.debug({ version: target.server.version, nonEmptyTables: target.nonEmptyTables.length }, 'target read');
   const findings = evaluate(source, target);
   return {

@@ -18,7 +18,7 @@ export function cleanupCommand(): Command {
   const command = new Command('cleanup')
     .description('drop the replication slot and publication on the source and the pgferry schema on the target; can run again')
     .option('--name <name>', 'migration name, when the target no longer records it (default: as sync names it for this target)')
-    .option('--unfreeze-source', 'lift a cut-over\'s freeze of the source (read-only or revoked privileges)')
+    .option('--unfreeze-source', "lift a cut-over's freeze of the source (read-only or revoked privileges)")
     .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over')
     .option('--json', 'print what was removed as JSON');
   addConnectionOptions(command);
@@ -29,12 +29,21 @@ export async function cleanup(flags: CleanupFlags): Promise<number> {
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const report = await runCleanup({ source, target, name: flags.name, unfreezeSource: flags.unfreezeSource === true, force: flags.force === true, logger: log });
+  const report = await runCleanup({
+    source,
+    target,
+    name: flags.name,
+    unfreezeSource: flags.unfreezeSource === true,
+    force: flags.force === true,
+    logger: log,
+  });
   if (flags.json) printOut(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const lines = report.removed.length > 0 ? [...report.removed] : ['nothing left to remove'];
     for (const frozen of report.stillFrozen) {
-      lines.push(`source: the ${frozen} is still in place; schema pgferry on the target is kept, as it records it — run cleanup --unfreeze-source to lift it and finish`);
+      lines.push(
+        `source: the ${frozen} is still in place; schema pgferry on the target is kept, as it records it — run cleanup --unfreeze-source to lift it and finish`,
+      );
     }
     printOut(`${lines.join('\n')}\n`);
   }

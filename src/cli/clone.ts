@@ -5,7 +5,17 @@ import { clone as runClone, LogProgress, TerminalProgress, type CloneSummary } f
 import { createLogger, type Logger } from '../log/index.js';
 import { createSection, readSourceSchema, type SectionResult } from '../schema/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, type ConnectionFlags, type CopyFlags, type CopySettings, type FilterFlags } from './options.js';
+import {
+  addConnectionOptions,
+  addCopyOptions,
+  addFilterOptions,
+  copySettingsFrom,
+  filterFrom,
+  type ConnectionFlags,
+  type CopyFlags,
+  type CopySettings,
+  type FilterFlags,
+} from './options.js';
 import { printErr, printOut } from './terminal.js';
 
 interface CloneFlags extends ConnectionFlags, FilterFlags, CopyFlags {
@@ -19,9 +29,12 @@ interface CloneFlags extends ConnectionFlags, FilterFlags, CopyFlags {
 export function cloneCommand(): Command {
   const command = new Command('clone')
     .description('copy the schema and the rows of the source database to the target, at one consistent snapshot')
-    .option('--schema-only', 'create the schema only: pre-data (types, tables, functions, views) and post-data (indexes, keys, constraints, triggers)')
+    .option(
+      '--schema-only',
+      'create the schema only: pre-data (types, tables, functions, views) and post-data (indexes, keys, constraints, triggers)',
+    )
     .option('--resume', 'continue an interrupted clone: finished tables and ranges are kept')
-    .option('--drop-existing', 'drop the tables in scope on the target (and pgferry\'s state) and copy again')
+    .option('--drop-existing', "drop the tables in scope on the target (and pgferry's state) and copy again")
     .option('--json', 'print the summary as JSON');
   addCopyOptions(command);
   addConnectionOptions(command);
@@ -65,7 +78,9 @@ const MB = 1024 * 1024;
 function formatSummary(summary: CloneSummary): string {
   const lines: string[] = [];
   const width = Math.max(5, ...summary.tables.map((t) => t.table.length));
-  lines.push(`${'TABLE'.padEnd(width)}  ${'ROWS'.padStart(12)}  ${'MB'.padStart(9)}  ${'SECONDS'.padStart(8)}  ${'MB/S'.padStart(7)}  FORMAT  UNITS`);
+  lines.push(
+    `${'TABLE'.padEnd(width)}  ${'ROWS'.padStart(12)}  ${'MB'.padStart(9)}  ${'SECONDS'.padStart(8)}  ${'MB/S'.padStart(7)}  FORMAT  UNITS`,
+  );
   for (const t of [...summary.tables].sort((a, b) => b.bytes - a.bytes)) {
     const mb = t.bytes / MB;
     lines.push(
@@ -76,11 +91,20 @@ function formatSummary(summary: CloneSummary): string {
   for (const p of summary.phases) lines.push(`${p.phase.padEnd(20)} ${p.seconds.toFixed(2).padStart(8)} s`);
   const total = summary.phases.reduce((sum, p) => sum + p.seconds, 0);
   lines.push(`${'total'.padEnd(20)} ${total.toFixed(2).padStart(8)} s`);
-  lines.push(`${summary.tables.length} tables, ${summary.tables.reduce((s, t) => s + t.rows, 0)} rows copied, ${summary.sequences} sequences set${summary.resumed ? ' (resumed)' : ''}.`);
+  lines.push(
+    `${summary.tables.length} tables, ${summary.tables.reduce((s, t) => s + t.rows, 0)} rows copied, ${summary.sequences} sequences set${summary.resumed ? ' (resumed)' : ''}.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
-async function schemaOnly(flags: CloneFlags, copy: CopySettings, source: Awaited<ReturnType<typeof resolveConnection>>, target: Awaited<ReturnType<typeof resolveConnection>>, filter: ReturnType<typeof filterFrom>, log: Logger): Promise<number> {
+async function schemaOnly(
+  flags: CloneFlags,
+  copy: CopySettings,
+  source: Awaited<ReturnType<typeof resolveConnection>>,
+  target: Awaited<ReturnType<typeof resolveConnection>>,
+  filter: ReturnType<typeof filterFrom>,
+  log: Logger,
+): Promise<number> {
   const scope = new Scope(filter);
   const schema = await readSourceSchema(source, scope);
   const tables = schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => o.table!);
@@ -96,7 +120,12 @@ async function schemaOnly(flags: CloneFlags, copy: CopySettings, source: Awaited
     );
   }
   const summary = {
-    sections: results.map((r) => ({ section: r.section, created: r.created, alreadyThere: r.alreadyThere, seconds: Number(r.seconds.toFixed(3)) })),
+    sections: results.map((r) => ({
+      section: r.section,
+      created: r.created,
+      alreadyThere: r.alreadyThere,
+      seconds: Number(r.seconds.toFixed(3)),
+    })),
     unsupported: schema.unsupported,
     skipped: schema.skipped,
     notes: results.flatMap((r) => r.notes),
@@ -105,7 +134,9 @@ async function schemaOnly(flags: CloneFlags, copy: CopySettings, source: Awaited
     printOut(`${JSON.stringify(summary, null, 2)}\n`);
   } else {
     for (const r of summary.sections) {
-      printOut(`${r.section.padEnd(10)} ${String(r.created).padStart(5)} created, ${String(r.alreadyThere).padStart(5)} already there  (${r.seconds.toFixed(2)} s)\n`);
+      printOut(
+        `${r.section.padEnd(10)} ${String(r.created).padStart(5)} created, ${String(r.alreadyThere).padStart(5)} already there  (${r.seconds.toFixed(2)} s)\n`,
+      );
     }
   }
   if (!flags.json) reportWarnings(summary);

@@ -4,7 +4,15 @@ import { cutover as runCutover, type CutoverOptions, type CutoverReport } from '
 import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addFilterOptions, filterFrom, parseChoice, parseSeconds, type ConnectionFlags, type FilterFlags } from './options.js';
+import {
+  addConnectionOptions,
+  addFilterOptions,
+  filterFrom,
+  parseChoice,
+  parseSeconds,
+  type ConnectionFlags,
+  type FilterFlags,
+} from './options.js';
 import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 
@@ -30,7 +38,11 @@ export function addCutoverOptions(command: Command): Command {
   return command
     .option('--max-lag <seconds>', 'freeze only once sync is at most this far behind', '1')
     .option('--catch-up-timeout <seconds>', 'give up if sync is not within --max-lag after this long', '600')
-    .option('--freeze <mode>', 'how writes stop on the source: read-only (the database, and its sessions are drained), revoke (--roles lose write privileges), none (the application is already stopped)', 'read-only')
+    .option(
+      '--freeze <mode>',
+      'how writes stop on the source: read-only (the database, and its sessions are drained), revoke (--roles lose write privileges), none (the application is already stopped)',
+      'read-only',
+    )
     .option('--roles <names>', 'with --freeze revoke: the roles the application writes as, comma-separated')
     .option('--drain-timeout <seconds>', 'how long running transactions may take to finish once writes are frozen', '10')
     .option('--fence-timeout <seconds>', 'how long sync may take to apply everything up to the freeze', '30')
@@ -51,10 +63,16 @@ export function cutoverCommand(): Command {
 
 export function cutoverSettingsFrom(flags: CutoverFlags): Omit<CutoverOptions, 'source' | 'target' | 'filter' | 'logger' | 'signal'> {
   const freeze = parseChoice(flags.freeze, '--freeze', ['read-only', 'revoke', 'none'] as const);
-  const roles = (flags.roles ?? '').split(',').map((r) => r.trim()).filter((r) => r !== '');
-  if (freeze === 'revoke' && roles.length === 0) throw usageError('--freeze revoke needs the roles to revoke from', 'add --roles app_user[,other_role]');
-  if (freeze !== 'revoke' && roles.length > 0) throw usageError('--roles only applies to --freeze revoke', 'add --freeze revoke, or drop --roles');
-  if (!/^\d+$/.test(flags.sequenceMargin.trim())) throw usageError(`--sequence-margin "${flags.sequenceMargin}" is not a whole number`, 'use e.g. --sequence-margin 1000');
+  const roles = (flags.roles ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  if (freeze === 'revoke' && roles.length === 0)
+    throw usageError('--freeze revoke needs the roles to revoke from', 'add --roles app_user[,other_role]');
+  if (freeze !== 'revoke' && roles.length > 0)
+    throw usageError('--roles only applies to --freeze revoke', 'add --freeze revoke, or drop --roles');
+  if (!/^\d+$/.test(flags.sequenceMargin.trim()))
+    throw usageError(`--sequence-margin "${flags.sequenceMargin}" is not a whole number`, 'use e.g. --sequence-margin 1000');
   return {
     maxLagSeconds: parseSeconds(flags.maxLag, '--max-lag') / 1000,
     catchUpTimeoutMs: parseSeconds(flags.catchUpTimeout, '--catch-up-timeout'),
@@ -91,17 +109,38 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
   const lines: string[] = [];
   for (const step of report.steps) lines.push(`${step.step.padEnd(12)} ${step.ms.toFixed(1).padStart(10)} ms`);
   lines.push('');
-  lines.push(`Writes were frozen for ${report.downtimeMs.toFixed(0)} ms (freeze ${report.freeze}${report.sessionsEnded > 0 ? `, ${report.sessionsEnded} idle sessions ended` : ''}).`);
+  lines.push(
+    `Writes were frozen for ${report.downtimeMs.toFixed(0)} ms (freeze ${report.freeze}${report.sessionsEnded > 0 ? `, ${report.sessionsEnded} idle sessions ended` : ''}).`,
+  );
   lines.push(`Fence at ${report.fenceLsn}: every transaction the source committed before the freeze is on the target.`);
   const moved = report.sequences.filter((s) => s.moved).length;
-  lines.push(`${report.sequences.length} sequences checked, ${moved} set on the target to the source's value${report.sequences.some((s) => s.target === null) ? `; missing on the target: ${report.sequences.filter((s) => s.target === null).map((s) => s.name).join(', ')}` : ''}.`);
+  lines.push(
+    `${report.sequences.length} sequences checked, ${moved} set on the target to the source's value${
+      report.sequences.some((s) => s.target === null)
+        ? `; missing on the target: ${report.sequences
+            .filter((s) => s.target === null)
+            .map((s) => s.name)
+            .join(', ')}`
+        : ''
+    }.`,
+  );
   if (report.verified) {
     const rows = report.verified.tables.reduce((sum, t) => sum + t.sourceRows, 0);
     lines.push(`Verified (${report.verified.mode}): ${report.verified.tables.length} tables, ${rows} rows, identical.`);
   } else lines.push('Not verified (--verify none).');
   lines.push(report.syncStopped ? 'pgferry sync stopped.' : 'pgferry sync did not confirm it stopped: stop it yourself.');
-  lines.push(report.lateTransactions === 0 ? "No write reached the source past sync's final position." : "Writes past sync's final position were not checked (see the warning above).");
-  lines.push(report.sourceUnfrozen ? 'The source is writable again (--unfreeze-source).' : report.freeze === 'none' ? '' : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.');
+  lines.push(
+    report.lateTransactions === 0
+      ? "No write reached the source past sync's final position."
+      : "Writes past sync's final position were not checked (see the warning above).",
+  );
+  lines.push(
+    report.sourceUnfrozen
+      ? 'The source is writable again (--unfreeze-source).'
+      : report.freeze === 'none'
+        ? ''
+        : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.',
+  );
   lines.push('');
   lines.push('Next: point the application at the target, then run pgferry cleanup to drop the slot, publication and pgferry state.');
   printOut(`${lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n')}\n`);

@@ -18,7 +18,9 @@ function packageVersion(): string {
   if (typeof PGFERRY_VERSION === 'string') return PGFERRY_VERSION;
   // Unbundled, this file is dist/src/cli/index.js.
   const manifest: unknown = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
-  return typeof manifest === 'object' && manifest !== null && 'version' in manifest && typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  return typeof manifest === 'object' && manifest !== null && 'version' in manifest && typeof manifest.version === 'string'
+    ? manifest.version
+    : 'unknown';
 }
 
 /** Commander's own messages (unknown flag, missing value) become one pgferry line with the way out. */

@@ -14,8 +14,14 @@ interface MigrateFlags extends SyncFlags, CutoverFlags {
 
 export function migrateCommand(): Command {
   const command = new Command('migrate')
-    .description('the whole migration: clone, sync, and cut over by itself once caught up (or wait for pgferry cutover with --cutover manual)')
-    .option('--cutover <when>', 'auto: cut over as soon as sync is within --max-lag; manual: keep syncing until pgferry cutover is run', 'auto')
+    .description(
+      'the whole migration: clone, sync, and cut over by itself once caught up (or wait for pgferry cutover with --cutover manual)',
+    )
+    .option(
+      '--cutover <when>',
+      'auto: cut over as soon as sync is within --max-lag; manual: keep syncing until pgferry cutover is run',
+      'auto',
+    )
     .option('--json', 'print the reports as JSON');
   addSyncOptions(command);
   addCutoverOptions(command);

@@ -82,7 +82,8 @@ export function copySettingsFrom(flags: CopyFlags): CopySettings {
 
 function positiveInteger(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw usageError(`${flag} "${text}" is not a number of jobs`, `use a whole number from 1 to 64`);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw usageError(`${flag} "${text}" is not a number of jobs`, `use a whole number from 1 to 64`);
   return n;
 }
 
@@ -98,7 +99,8 @@ export function parseSize(text: string): number {
 /** A duration given in seconds on the command line (`--max-lag 0.5`), as milliseconds. */
 export function parseSeconds(text: string, flag: string): number {
   const seconds = Number(text);
-  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw usageError(`${flag} "${text}" is not a number of seconds`, `write it like ${flag} 1 or ${flag} 0.5`);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0)
+    throw usageError(`${flag} "${text}" is not a number of seconds`, `write it like ${flag} 1 or ${flag} 0.5`);
   return seconds * 1000;
 }
 

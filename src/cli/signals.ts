@@ -24,10 +24,16 @@ export function abortOnSignals(log: Logger, what: string, second: SecondSignal):
       return;
     }
     if (second === 'ignore') {
-      log.warn({ signal }, 'already stopping: this signal is ignored until the source is safe (SIGKILL would stop at once and could leave it frozen)');
+      log.warn(
+        { signal },
+        'already stopping: this signal is ignored until the source is safe (SIGKILL would stop at once and could leave it frozen)',
+      );
       return;
     }
-    log.warn({ signal }, 'second signal: stopping at once, without finishing cleanly (nothing is lost: the next run continues from the position the target recorded)');
+    log.warn(
+      { signal },
+      'second signal: stopping at once, without finishing cleanly (nothing is lost: the next run continues from the position the target recorded)',
+    );
     process.exit(EXIT_CODES[signal]);
   };
   for (const name of STOPPING_SIGNALS) process.on(name, onSignal);

@@ -2,7 +2,15 @@ import { Command } from 'commander';
 import { resolveConnection, withConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
-import { lastCutover, readSyncState, readSyncTables, stateTableExists, storedPlan, syncIsStreaming, type CutoverRecord } from '../state/index.js';
+import {
+  lastCutover,
+  readSyncState,
+  readSyncTables,
+  stateTableExists,
+  storedPlan,
+  syncIsStreaming,
+  type CutoverRecord,
+} from '../state/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
 
@@ -30,9 +38,15 @@ export async function status(flags: StatusFlags): Promise<number> {
   });
   const { state, units, streamed, cutover } = report;
   if (!state && units.length === 0) {
-    throw usageError('the target holds no pgferry migration', 'run pgferry clone or pgferry sync against it first (or check the --target connection)');
+    throw usageError(
+      'the target holds no pgferry migration',
+      'run pgferry clone or pgferry sync against it first (or check the --target connection)',
+    );
   }
-  const tables = new Map<string, { name: string; copy: string; unitsDone: number; units: number; inserted: number; updated: number; deleted: number; truncated: number }>();
+  const tables = new Map<
+    string,
+    { name: string; copy: string; unitsDone: number; units: number; inserted: number; updated: number; deleted: number; truncated: number }
+  >();
   const entry = (name: string) => {
     let t = tables.get(name);
     if (!t) tables.set(name, (t = { name, copy: 'pending', unitsDone: 0, units: 0, inserted: 0, updated: 0, deleted: 0, truncated: 0 }));
@@ -44,7 +58,8 @@ export async function status(flags: StatusFlags): Promise<number> {
     if (u.done) t.unitsDone++;
   }
   for (const t of tables.values()) t.copy = t.unitsDone === t.units ? 'copied' : t.unitsDone > 0 ? 'copying' : 'pending';
-  for (const s of streamed) Object.assign(entry(s.table), { inserted: s.inserted, updated: s.updated, deleted: s.deleted, truncated: s.truncated });
+  for (const s of streamed)
+    Object.assign(entry(s.table), { inserted: s.inserted, updated: s.updated, deleted: s.deleted, truncated: s.truncated });
 
   const heartbeatAge = state?.heartbeatAgeSeconds ?? undefined;
   const live = syncIsStreaming(state);
@@ -88,7 +103,7 @@ export async function status(flags: StatusFlags): Promise<number> {
     ...(state
       ? [
           `applied      ${json.appliedLsn}${state.appliedAt ? ` at ${state.appliedAt.toISOString()}` : ''}`,
-          `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? 'unknown (catching up on a backlog older than sync\'s first look)' : `${json.lagSeconds.toFixed(1)} s`}${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
+          `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? "unknown (catching up on a backlog older than sync's first look)" : `${json.lagSeconds.toFixed(1)} s`}${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
           `rate         ${Math.round(json.transactionsPerSecond ?? 0)} transactions/s, ${Math.round(json.rowsPerSecond ?? 0)} rows/s`,
           `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
           ...(state.problem ? [`problem      ${state.problem.text} (at ${state.problem.at.toISOString()})`] : []),
@@ -100,7 +115,9 @@ export async function status(flags: StatusFlags): Promise<number> {
   const width = Math.max(5, ...json.tables.map((t) => t.name.length));
   lines.push(`${'TABLE'.padEnd(width)}  COPY     ${'INSERTED'.padStart(10)} ${'UPDATED'.padStart(10)} ${'DELETED'.padStart(10)}`);
   for (const t of json.tables) {
-    lines.push(`${t.name.padEnd(width)}  ${t.copy.padEnd(7)}  ${String(t.inserted).padStart(10)} ${String(t.updated).padStart(10)} ${String(t.deleted).padStart(10)}`);
+    lines.push(
+      `${t.name.padEnd(width)}  ${t.copy.padEnd(7)}  ${String(t.inserted).padStart(10)} ${String(t.updated).padStart(10)} ${String(t.deleted).padStart(10)}`,
+    );
   }
   printOut(`${lines.join('\n')}\n`);
   return EXIT.ok;
@@ -112,7 +129,12 @@ function lsnText(lsn: Lsn | null | undefined): string | null {
 }
 
 function describeCutover(c: CutoverRecord): string {
-  const frozen = c.mode === 'none' ? '' : c.frozen ? `; the source is still frozen (${c.mode}): pgferry cleanup --unfreeze-source lifts it` : '; the source is writable';
+  const frozen =
+    c.mode === 'none'
+      ? ''
+      : c.frozen
+        ? `; the source is still frozen (${c.mode}): pgferry cleanup --unfreeze-source lifts it`
+        : '; the source is writable';
   if (c.outcome === null) return `started at ${c.startedAt.toISOString()} and not finished${frozen}`;
   if (c.outcome === 'failed') return `failed at ${(c.finishedAt ?? c.startedAt).toISOString()}${frozen}`;
   const downtime = c.downtimeMs === null ? '' : `, writes frozen for ${Math.round(c.downtimeMs)} ms`;

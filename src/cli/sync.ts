@@ -5,7 +5,18 @@ import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addCopyOptions, addFilterOptions, copySettingsFrom, filterFrom, parseSeconds, parseSize, type ConnectionFlags, type CopyFlags, type FilterFlags } from './options.js';
+import {
+  addConnectionOptions,
+  addCopyOptions,
+  addFilterOptions,
+  copySettingsFrom,
+  filterFrom,
+  parseSeconds,
+  parseSize,
+  type ConnectionFlags,
+  type CopyFlags,
+  type FilterFlags,
+} from './options.js';
 import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 
@@ -23,7 +34,9 @@ export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
 
 export function syncCommand(): Command {
   const command = new Command('sync')
-    .description('clone at a replication slot\'s snapshot (when the target has no copy yet), then apply every committed change until stopped')
+    .description(
+      "clone at a replication slot's snapshot (when the target has no copy yet), then apply every committed change until stopped",
+    )
     .option('--until-caught-up', 'stop once everything committed on the source when streaming began is on the target')
     .option('--json', 'print the summary as JSON when sync stops');
   addSyncOptions(command);
@@ -35,8 +48,11 @@ export function syncCommand(): Command {
 /** Sync's own options and the initial copy's, shared with `migrate`. */
 export function addSyncOptions(command: Command): Command {
   command
-    .option('--name <name>', 'migration name: the slot and publication are pgferry_<name> (default: the target database name and a fingerprint of the target)')
-    .option('--drop-existing', 'drop the tables in scope on the target and pgferry\'s state, and start over with a new slot')
+    .option(
+      '--name <name>',
+      'migration name: the slot and publication are pgferry_<name> (default: the target database name and a fingerprint of the target)',
+    )
+    .option('--drop-existing', "drop the tables in scope on the target and pgferry's state, and start over with a new slot")
     .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
     .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
     .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
@@ -77,7 +93,11 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
 
 /** SIGINT and SIGTERM stop cleanly: the batch in flight commits, then the slot is acknowledged. */
 export function stopOnSignals(log: Logger): { signal: AbortSignal; release: () => void } {
-  return abortOnSignals(log, 'stopping: the batch in flight commits, then the slot is acknowledged (a second signal stops at once)', 'exit');
+  return abortOnSignals(
+    log,
+    'stopping: the batch in flight commits, then the slot is acknowledged (a second signal stops at once)',
+    'exit',
+  );
 }
 
 export async function sync(flags: SyncFlags): Promise<number> {
@@ -102,7 +122,9 @@ export function syncSummaryJson(summary: SyncSummary): Record<string, unknown> {
     rows: summary.rows,
     reconnects: summary.reconnects,
     stoppedBecause: summary.stoppedBecause,
-    cloned: summary.cloned ? { tables: summary.cloned.tables.length, rows: summary.cloned.tables.reduce((s, t) => s + t.rows, 0) } : undefined,
+    cloned: summary.cloned
+      ? { tables: summary.cloned.tables.length, rows: summary.cloned.tables.reduce((s, t) => s + t.rows, 0) }
+      : undefined,
   };
 }
 

@@ -40,7 +40,10 @@ export async function verify(flags: VerifyFlags): Promise<number> {
   const target = await resolveConnection('target', flags.target);
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn' });
   const stop = new AbortController();
-  const onSignal = () => stop.abort(new PgferryError('query', 'verify was interrupted before it finished', { fix: 'run it again; nothing was written to either side' }));
+  const onSignal = () =>
+    stop.abort(
+      new PgferryError('query', 'verify was interrupted before it finished', { fix: 'run it again; nothing was written to either side' }),
+    );
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -89,29 +92,47 @@ function wholeNumber(text: string, flag: string, min: number, max: number): numb
 export function formatReport(report: VerifyReport): string {
   const lines: string[] = [];
   const width = Math.max(5, ...report.tables.map((t) => t.name.length));
-  lines.push(`${'TABLE'.padEnd(width)}  ${'SOURCE ROWS'.padStart(12)}  ${'TARGET ROWS'.padStart(12)}  ${'STATUS'.padEnd(17)}  ${'SECONDS'.padStart(8)}`);
+  lines.push(
+    `${'TABLE'.padEnd(width)}  ${'SOURCE ROWS'.padStart(12)}  ${'TARGET ROWS'.padStart(12)}  ${'STATUS'.padEnd(17)}  ${'SECONDS'.padStart(8)}`,
+  );
   for (const t of report.tables) {
-    lines.push(`${t.name.padEnd(width)}  ${String(t.sourceRows).padStart(12)}  ${String(t.targetRows).padStart(12)}  ${t.status.padEnd(17)}  ${t.seconds.toFixed(2).padStart(8)}`);
+    lines.push(
+      `${t.name.padEnd(width)}  ${String(t.sourceRows).padStart(12)}  ${String(t.targetRows).padStart(12)}  ${t.status.padEnd(17)}  ${t.seconds.toFixed(2).padStart(8)}`,
+    );
   }
   const differing = report.tables.filter((t) => t.differences.length > 0);
   if (differing.length > 0) lines.push('', 'Differing rows:');
   for (const t of differing) {
     for (const d of t.differences.slice(0, SHOWN_PER_TABLE)) lines.push(`  ${t.name}  ${describeDifference(d)}`);
     const more = t.differences.length - SHOWN_PER_TABLE + (t.truncated ? 1 : 0);
-    if (more > 0) lines.push(`  ${t.name}  … ${t.truncated ? 'and more' : `and ${more} more`} (--json lists ${t.truncated ? 'up to --max-differences' : 'them all'})`);
+    if (more > 0)
+      lines.push(
+        `  ${t.name}  … ${t.truncated ? 'and more' : `and ${more} more`} (--json lists ${t.truncated ? 'up to --max-differences' : 'them all'})`,
+      );
   }
   const sequences = report.sequences.filter((s) => s.status !== 'identical');
   if (sequences.length > 0) lines.push('', 'Sequences:');
-  for (const s of sequences) lines.push(`  ${s.name}  ${s.status}  (source ${s.source ?? 'never called'}, target ${s.target ?? (s.status === 'missing-on-target' ? 'none' : 'never called')})`);
+  for (const s of sequences)
+    lines.push(
+      `  ${s.name}  ${s.status}  (source ${s.source ?? 'never called'}, target ${s.target ?? (s.status === 'missing-on-target' ? 'none' : 'never called')})`,
+    );
   if (report.schema.length > 0) lines.push('', 'Schema:');
-  for (const s of report.schema) lines.push(`  ${s.kind === 'missing' ? 'missing on the target' : s.kind === 'extra' ? 'only on the target' : 'defined differently'}: ${s.object}`);
+  for (const s of report.schema)
+    lines.push(
+      `  ${s.kind === 'missing' ? 'missing on the target' : s.kind === 'extra' ? 'only on the target' : 'defined differently'}: ${s.object}`,
+    );
   for (const note of report.notes) lines.push('', `note: ${note}`);
   lines.push('', verdict(report));
   return `${lines.join('\n')}\n`;
 }
 
 function describeDifference(d: Difference): string {
-  const key = d.key === null ? '(row)' : Object.entries(d.key).map(([k, v]) => `${k}=${v === null ? 'NULL' : JSON.stringify(v)}`).join(', ');
+  const key =
+    d.key === null
+      ? '(row)'
+      : Object.entries(d.key)
+          .map(([k, v]) => `${k}=${v === null ? 'NULL' : JSON.stringify(v)}`)
+          .join(', ');
   switch (d.kind) {
     case 'missing':
       return `missing on the target: ${key}`;

@@ -61,7 +61,9 @@ function serverMajorAtStartup(client: pg.Client): () => number | undefined {
 }
 
 async function disableLaterTimeouts(client: pg.Client, major: number | undefined, session: SessionKind): Promise<void> {
-  const names = NO_LATER_TIMEOUTS.filter(([since, name]) => major !== undefined && major >= since && session.settings?.[name] === undefined).map(([, name]) => name);
+  const names = NO_LATER_TIMEOUTS.filter(
+    ([since, name]) => major !== undefined && major >= since && session.settings?.[name] === undefined,
+  ).map(([, name]) => name);
   if (names.length === 0) return;
   await client.query(`SELECT ${names.map((name) => `set_config('${name}', '0', false)`).join(', ')}`);
 }
@@ -101,7 +103,11 @@ export async function withConnection<T>(spec: ConnectionSpec, work: (connection:
  * for hours, or its idle sessions: off on every session, unless a session sets them itself.
  * These three exist on every supported server and go in the start-up packet.
  */
-const NO_TIMEOUTS: Readonly<Record<string, string>> = { statement_timeout: '0', lock_timeout: '0', idle_in_transaction_session_timeout: '0' };
+const NO_TIMEOUTS: Readonly<Record<string, string>> = {
+  statement_timeout: '0',
+  lock_timeout: '0',
+  idle_in_transaction_session_timeout: '0',
+};
 /** The later ones, by the first major that has them: an unknown name in the start-up packet fails the connection. */
 const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
   [14, 'idle_session_timeout'],
@@ -109,7 +115,9 @@ const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
 ];
 
 function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind): pg.ClientConfig {
-  const settings = Object.entries({ ...NO_TIMEOUTS, ...session.settings }).map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`);
+  const settings = Object.entries({ ...NO_TIMEOUTS, ...session.settings }).map(
+    ([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`,
+  );
   const options = [spec.options, ...settings].filter((o) => o !== undefined && o !== '').join(' ');
   return {
     host: spec.hostaddr ?? spec.host,
@@ -158,14 +166,16 @@ function connectionError(spec: ConnectionSpec, error: unknown, progress: Progres
   const side = spec.side;
   const where = endpointOf(spec);
   const shown = describeConnection(spec);
-  const fail = (what: string, fix: string) =>
-    new PgferryError('connection', `${side}: ${what}`, { side, fix, cause: error });
+  const fail = (what: string, fix: string) => new PgferryError('connection', `${side}: ${what}`, { side, fix, cause: error });
 
   switch (code) {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EAI_NONAME':
-      return fail(`host name "${spec.hostaddr ?? spec.host}" does not resolve`, `check the host in the ${side} connection string (${shown})`);
+      return fail(
+        `host name "${spec.hostaddr ?? spec.host}" does not resolve`,
+        `check the host in the ${side} connection string (${shown})`,
+      );
     case 'ECONNREFUSED':
     case 'ENOENT':
       return fail(
@@ -189,7 +199,10 @@ function connectionError(spec: ConnectionSpec, error: unknown, progress: Progres
         `add a pg_hba.conf line for this client, user and database (or change sslmode if the server only accepts encrypted or unencrypted connections)`,
       );
     case '3D000':
-      return fail(`database "${spec.database}" does not exist on ${where}`, `create it, or fix the database name in the ${side} connection string`);
+      return fail(
+        `database "${spec.database}" does not exist on ${where}`,
+        `create it, or fix the database name in the ${side} connection string`,
+      );
     case '53300':
       return fail(`${where} has no connection slots left (${message})`, `raise max_connections on the server or close idle sessions`);
     case '57P03':
@@ -231,7 +244,10 @@ function connectionError(spec: ConnectionSpec, error: unknown, progress: Progres
     }
   }
   if (message.includes(NO_SSL_ON_SERVER)) {
-    return fail(`the server at ${where} does not accept TLS but sslmode=${spec.sslmode} requires it`, `enable ssl on the server, or lower sslmode`);
+    return fail(
+      `the server at ${where} does not accept TLS but sslmode=${spec.sslmode} requires it`,
+      `enable ssl on the server, or lower sslmode`,
+    );
   }
   if (message.includes('client password must be a string') || message.includes('password authentication failed')) {
     return fail(

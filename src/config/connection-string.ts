@@ -139,10 +139,7 @@ function queryParameters(search: string, decode: (value: string, what: string) =
 }
 
 function unknownKeyword(side: Side, key: string) {
-  return usageError(
-    `${side} connection string has an unknown parameter "${key}"`,
-    `use only ${CONNECTION_KEYWORDS.join(', ')}`,
-  );
+  return usageError(`${side} connection string has an unknown parameter "${key}"`, `use only ${CONNECTION_KEYWORDS.join(', ')}`);
 }
 
 /** libpq's grammar: `key = value` pairs separated by spaces; values may be single-quoted with \' and \\ escapes. */

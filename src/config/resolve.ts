@@ -40,17 +40,10 @@ const SIDE_VARIABLE: Record<Side, string> = { source: 'PGFERRY_SOURCE', target: 
  * libpq's defaults; a missing password is looked up in the password file (PGPASSFILE or
  * ~/.pgpass).
  */
-export async function resolveConnection(
-  side: Side,
-  given: string | undefined,
-  env: Env = process.env,
-): Promise<ConnectionSpec> {
+export async function resolveConnection(side: Side, given: string | undefined, env: Env = process.env): Promise<ConnectionSpec> {
   const text = given ?? env[SIDE_VARIABLE[side]];
   if (text === undefined || text.trim() === '') {
-    throw usageError(
-      `no ${side} database given`,
-      `pass --${side} postgres://user@host:5432/dbname or set ${SIDE_VARIABLE[side]}`,
-    );
+    throw usageError(`no ${side} database given`, `pass --${side} postgres://user@host:5432/dbname or set ${SIDE_VARIABLE[side]}`);
   }
   const params = parseConnectionString(text, side);
   registerSecret(params.password);

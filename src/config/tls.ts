@@ -74,10 +74,14 @@ function refuseExposedKey(spec: ConnectionSpec, path: string): void {
   const stats = statSync(path);
   const limit = stats.uid === 0 ? 0o640 : 0o600;
   if ((stats.mode & 0o777 & ~limit) === 0) return;
-  throw new PgferryError('usage', `${spec.side}: private key file "${path}" has group or world access (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`, {
-    side: spec.side,
-    fix: `chmod 0600 ${path} (or 0640 if root owns it and a group needs it), as libpq requires`,
-  });
+  throw new PgferryError(
+    'usage',
+    `${spec.side}: private key file "${path}" has group or world access (mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')})`,
+    {
+      side: spec.side,
+      fix: `chmod 0600 ${path} (or 0640 if root owns it and a group needs it), as libpq requires`,
+    },
+  );
 }
 
 function readTlsFile(spec: ConnectionSpec, path: string, keyword: string, what: string): string {

@@ -121,7 +121,10 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     const copied = [...sourceTables, ...(await readExtensionConfigTables(planner, scope))];
     const units = await planOrResume(admin, planner, copied, options.splitThreshold, resumed);
     const byTable = new Map(copied.map((t) => [t.qname, t]));
-    const targetColumns = await readTargetColumns(admin, copied.map((t) => t.qname));
+    const targetColumns = await readTargetColumns(
+      admin,
+      copied.map((t) => t.qname),
+    );
     const jobsByTable = new Map<string, Omit<UnitCopy, 'unit'>>();
     for (const t of copied) {
       const onTarget = targetColumns.get(t.qname);
@@ -140,13 +143,19 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     const partitionParents = await readPartitionParents(planner);
     const postData = new PostDataScheduler(applier, schema, copied, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
-      const targets = await openAll(Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)), closeClient);
+      const targets = await openAll(
+        Array.from({ length: options.indexJobs }, () => open(options.target, INDEX_SESSION)),
+        closeClient,
+      );
       postData.start(targets);
       const pending = units.filter((u) => !u.done);
       const remaining = new Map<string, number>();
       for (const u of pending) remaining.set(u.table, (remaining.get(u.table) ?? 0) + 1);
       for (const t of copied) if (!remaining.has(t.qname)) postData.tableLoaded(t);
-      options.progress.start(pending.reduce((sum, u) => sum + u.estimatedBytes, 0), pending.length);
+      options.progress.start(
+        pending.reduce((sum, u) => sum + u.estimatedBytes, 0),
+        pending.length,
+      );
       const queue = [...pending];
       // A failed index or key stops the copy too: there is no point copying for hours first.
       postData.onFailure = () => (queue.length = 0);
@@ -165,7 +174,12 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
           }
           options.progress.unitDone(unit.table, unit.unit, result.rows);
           const sum = copyResults.get(unit.table) ?? { rows: 0, bytes: 0, seconds: 0, units: 0 };
-          copyResults.set(unit.table, { rows: sum.rows + result.rows, bytes: sum.bytes + result.bytes, seconds: sum.seconds + result.seconds, units: sum.units + 1 });
+          copyResults.set(unit.table, {
+            rows: sum.rows + result.rows,
+            bytes: sum.bytes + result.bytes,
+            seconds: sum.seconds + result.seconds,
+            units: sum.units + 1,
+          });
           const left = remaining.get(unit.table)! - 1;
           remaining.set(unit.table, left);
           if (left === 0) postData.tableLoaded(byTable.get(unit.table)!);

@@ -84,13 +84,17 @@ export async function copyUnit(
 
 /** A unit's failure, naming the side that failed first and the way on. */
 function unitFailed(unit: CopyUnit, side: Side, error: unknown): PgferryError {
-  return new PgferryError('copy-failed', `${side}: copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`, {
-    side,
-    fix: isRowSecurityError(error)
-      ? `the ${side} role is subject to the table's row-level security, which would hide rows: ALTER ROLE … BYPASSRLS (as a superuser), or ALTER TABLE ${unit.table} NO FORCE ROW LEVEL SECURITY if the role owns it; then run pgferry clone again with --resume`
-      : 'fix the cause and run pgferry clone again with --resume: finished tables are kept',
-    cause: error,
-  });
+  return new PgferryError(
+    'copy-failed',
+    `${side}: copying ${unit.table}${unit.unit === 'whole' ? '' : ` (${unit.unit})`} failed: ${messageOf(error)}`,
+    {
+      side,
+      fix: isRowSecurityError(error)
+        ? `the ${side} role is subject to the table's row-level security, which would hide rows: ALTER ROLE … BYPASSRLS (as a superuser), or ALTER TABLE ${unit.table} NO FORCE ROW LEVEL SECURITY if the role owns it; then run pgferry clone again with --resume`
+        : 'fix the cause and run pgferry clone again with --resume: finished tables are kept',
+      cause: error,
+    },
+  );
 }
 
 /** The server refused a query because row-level security would have filtered it (row_security = off). */
@@ -98,7 +102,6 @@ export function isRowSecurityError(error: unknown): boolean {
   const cause = error instanceof Error ? error.cause : undefined;
   return sqlState(error) === SQLSTATE.insufficientPrivilege && /row-level security/.test(messageOf(error) + messageOf(cause ?? ''));
 }
-
 
 /** Binary where every column is binary-safe and has the same type on both sides; text otherwise. */
 export function chooseFormat(

@@ -135,7 +135,9 @@ export class PostDataScheduler {
         this.run(client, next);
         continue;
       }
-      const table = [...this.toAnalyze.keys()].find((key) => !this.pending.some((o) => o.kind === 'index' && o.table && tableKey(o.table) === key));
+      const table = [...this.toAnalyze.keys()].find(
+        (key) => !this.pending.some((o) => o.kind === 'index' && o.table && tableKey(o.table) === key),
+      );
       if (table === undefined) return;
       const qname = this.toAnalyze.get(table)!;
       this.toAnalyze.delete(table);

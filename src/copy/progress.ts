@@ -31,12 +31,22 @@ export class TerminalProgress implements CopyProgress {
   private readonly started = performance.now();
 
   start(totalBytes: number, units: number): void {
-    this.overall = this.bars.create(Math.max(1, Math.round(totalBytes / MB)), 0, { label: `all ${units} units`.padEnd(28), done: 0, speed: '0', total: Math.round(totalBytes / MB) });
+    this.overall = this.bars.create(Math.max(1, Math.round(totalBytes / MB)), 0, {
+      label: `all ${units} units`.padEnd(28),
+      done: 0,
+      speed: '0',
+      total: Math.round(totalBytes / MB),
+    });
   }
 
   unitStarted(table: string, unit: string, estimatedBytes: number): void {
     const label = `${table}${unit === 'whole' ? '' : ` ${unit}`}`.slice(0, 28).padEnd(28);
-    const bar = this.bars.create(Math.max(1, Math.round(estimatedBytes / MB)), 0, { label, done: 0, speed: '0', total: Math.round(estimatedBytes / MB) });
+    const bar = this.bars.create(Math.max(1, Math.round(estimatedBytes / MB)), 0, {
+      label,
+      done: 0,
+      speed: '0',
+      total: Math.round(estimatedBytes / MB),
+    });
     this.perUnit.set(`${table}/${unit}`, { bar, bytes: 0 });
   }
 
@@ -48,7 +58,10 @@ export class TerminalProgress implements CopyProgress {
       entry.bar.update(Math.round(entry.bytes / MB), { done: Math.round(entry.bytes / MB), speed: '' });
     }
     const seconds = (performance.now() - this.started) / 1000;
-    this.overall?.update(Math.round(this.copied / MB), { done: Math.round(this.copied / MB), speed: (this.copied / MB / Math.max(seconds, 0.001)).toFixed(1) });
+    this.overall?.update(Math.round(this.copied / MB), {
+      done: Math.round(this.copied / MB),
+      speed: (this.copied / MB / Math.max(seconds, 0.001)).toFixed(1),
+    });
   }
 
   unitDone(table: string, unit: string): void {
@@ -113,7 +126,14 @@ export class LogProgress implements CopyProgress {
     const rate = this.copied / Math.max(seconds, 0.001);
     const eta = rate > 0 ? Math.max(0, (this.total - this.copied) / rate) : null;
     this.log.info(
-      { copiedMB: Math.round(this.copied / MB), totalMB: Math.round(this.total / MB), unitsDone: this.unitsDone, units: this.units, mbPerSecond: Number((rate / MB).toFixed(1)), etaSeconds: eta === null ? null : Math.round(eta) },
+      {
+        copiedMB: Math.round(this.copied / MB),
+        totalMB: Math.round(this.total / MB),
+        unitsDone: this.unitsDone,
+        units: this.units,
+        mbPerSecond: Number((rate / MB).toFixed(1)),
+        etaSeconds: eta === null ? null : Math.round(eta),
+      },
       'copy progress',
     );
   }

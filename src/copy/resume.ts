@@ -3,7 +3,15 @@ import { displayName, serverMajor, tablesOnTarget, type QualifiedName, type Scop
 import { describeConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import { inTransaction, quoteQualified, serverDetail, sqlState, SQLSTATE } from '../plumbing/index.js';
-import { cloneState, dropStateSchema, halfDoneSplitTables, resetTableUnits, startClone, storedPlan, type CloneState } from '../state/index.js';
+import {
+  cloneState,
+  dropStateSchema,
+  halfDoneSplitTables,
+  resetTableUnits,
+  startClone,
+  storedPlan,
+  type CloneState,
+} from '../state/index.js';
 import { checkedPredicate, EXTENSION_ROWS_UNIT, extensionRowsUnit, partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
 import { splitFor, type SourceTable } from './source-tables.js';
 
@@ -23,7 +31,12 @@ export interface StartOptions {
 }
 
 /** Whether this run starts afresh or continues, and the refusals that protect data already on the target. */
-export async function decideStart(admin: pg.Client, options: StartOptions, tables: readonly SourceTable[], scope: Scope): Promise<StartState> {
+export async function decideStart(
+  admin: pg.Client,
+  options: StartOptions,
+  tables: readonly SourceTable[],
+  scope: Scope,
+): Promise<StartState> {
   let state = await cloneState(admin);
   if (options.dropExisting) {
     await dropExisting(admin, tables, scope);
@@ -61,7 +74,10 @@ export function startFromState(state: CloneState, resume: boolean, target: strin
 }
 
 /** A fresh clone never writes into a table in scope that the target role can't read or that already holds rows. */
-export function refuseOccupiedTables(onTarget: { readonly nonEmptyTables: readonly QualifiedName[]; readonly unreadableTables: readonly QualifiedName[] }): void {
+export function refuseOccupiedTables(onTarget: {
+  readonly nonEmptyTables: readonly QualifiedName[];
+  readonly unreadableTables: readonly QualifiedName[];
+}): void {
   const { nonEmptyTables, unreadableTables } = onTarget;
   if (unreadableTables.length > 0) {
     throw usageError(
@@ -93,7 +109,10 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
     });
   } catch (error) {
     if (sqlState(error) === SQLSTATE.dependentObjectsStillExist) {
-      throw usageError(`--drop-existing: other objects on the target depend on tables in scope (${messageOf(error)}; ${serverDetail(error) ?? ''})`, 'drop those objects first, or widen the scope to include them');
+      throw usageError(
+        `--drop-existing: other objects on the target depend on tables in scope (${messageOf(error)}; ${serverDetail(error) ?? ''})`,
+        'drop those objects first, or widen the scope to include them',
+      );
     }
     throw error;
   }
@@ -160,7 +179,10 @@ export async function planOrResume(
 ): Promise<PlannedUnit[]> {
   if (resumed) {
     const stored = await storedPlan(admin);
-    refuseOtherTables(stored.map((u) => u.table), tables.map((t) => t.qname));
+    refuseOtherTables(
+      stored.map((u) => u.table),
+      tables.map((t) => t.qname),
+    );
     await restartHalfDoneSplitTables(admin);
     return planOrResumeFromStore(admin, new Map(tables.map((t) => [t.qname, t])));
   }
@@ -175,7 +197,10 @@ export async function planOrResume(
     ...planUnits(toCopy, splitThreshold),
     ...tables.flatMap((t) => (t.extensionRows ? [extensionRowsUnit(t.qname, t.extensionRows.filter, t.bytes)] : [])),
   ];
-  await startClone(admin, units.map((u, position) => ({ table: u.table, unit: u.unit, position, predicate: u.predicate })));
+  await startClone(
+    admin,
+    units.map((u, position) => ({ table: u.table, unit: u.unit, position, predicate: u.predicate })),
+  );
   return units.map((u) => ({ ...u, done: false }));
 }
 

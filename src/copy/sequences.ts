@@ -10,7 +10,11 @@ export interface SequenceValue {
  * now, at or past the snapshot's: a target sequence set from it never hands out an id the
  * copied rows already use.
  */
-export async function readSequenceValues(source: pg.Client, created: ReadonlySet<string>, copiedTables: ReadonlySet<string>): Promise<SequenceValue[]> {
+export async function readSequenceValues(
+  source: pg.Client,
+  created: ReadonlySet<string>,
+  copiedTables: ReadonlySet<string>,
+): Promise<SequenceValue[]> {
   // Only what this clone made: its sequences, and the identity sequences of the tables it copied.
   const { rows } = await source.query<{ qname: string; last_value: string; identity_of: string | null }>(
     `SELECT format('%I.%I', s.schemaname, s.sequencename) AS qname, s.last_value::text,

@@ -92,7 +92,15 @@ export async function readSourceTables(client: pg.Client, scope: Scope): Promise
  * as pg_dump uses it.
  */
 export async function readExtensionConfigTables(client: pg.Client, scope: Scope): Promise<SourceTable[]> {
-  const { rows } = await client.query<{ extension: string; schema: string; name: string; qname: string; bytes: string; pages: string; filter: string }>(`
+  const { rows } = await client.query<{
+    extension: string;
+    schema: string;
+    name: string;
+    qname: string;
+    bytes: string;
+    pages: string;
+    filter: string;
+  }>(`
     SELECT e.extname AS extension, n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
            pg_table_size(c.oid)::text AS bytes, (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS pages,
            coalesce(x.condition, '') AS filter

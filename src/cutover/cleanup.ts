@@ -3,7 +3,15 @@ import { serverMajor } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { dropStateSchema, freezesInPlace, readSyncState, recordUnfrozen, stateSchemaExists, type FreezeRecord, type SyncState } from '../state/index.js';
+import {
+  dropStateSchema,
+  freezesInPlace,
+  readSyncState,
+  recordUnfrozen,
+  stateSchemaExists,
+  type FreezeRecord,
+  type SyncState,
+} from '../state/index.js';
 import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js';
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
@@ -45,7 +53,9 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   try {
     await writableSession(source.client);
     const state = await readSyncState(target.client);
-    const names = state ? { slot: state.slot, publication: state.publication } : migrationNames(options.name ?? (await defaultMigrationName(target.client)));
+    const names = state
+      ? { slot: state.slot, publication: state.publication }
+      : migrationNames(options.name ?? (await defaultMigrationName(target.client)));
     if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state);
     const freezes = await freezesInPlace(target.client);
     const stillFrozen: string[] = [];
@@ -91,19 +101,27 @@ async function refuseIfWrittenAfterCutover(source: pg.Client, state: SyncState):
   try {
     late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
   } catch (error) {
-    throw new PgferryError('query', `source: cannot tell whether slot ${state.slot} holds writes committed after the cut-over: ${messageOf(error)}`, {
-      side: 'source',
-      fix: 'dropping the slot would forget any such writes; fix the cause and run cleanup again, or run it with --force to drop the slot anyway',
-      cause: error,
-    });
+    throw new PgferryError(
+      'query',
+      `source: cannot tell whether slot ${state.slot} holds writes committed after the cut-over: ${messageOf(error)}`,
+      {
+        side: 'source',
+        fix: 'dropping the slot would forget any such writes; fix the cause and run cleanup again, or run it with --force to drop the slot anyway',
+        cause: error,
+      },
+    );
   } finally {
     await source.query('RESET statement_timeout');
   }
   if (late.transactions === 0) return;
-  throw new PgferryError('late-writes', `source: ${describeLateWrites(late)} committed on the source after the cut-over; the target lacks them, and dropping slot ${state.slot} would forget they exist`, {
-    side: 'source',
-    fix: 'find what still writes to the source and stop it; compare those tables on both sides and carry the rows over; then run cleanup again with --force',
-  });
+  throw new PgferryError(
+    'late-writes',
+    `source: ${describeLateWrites(late)} committed on the source after the cut-over; the target lacks them, and dropping slot ${state.slot} would forget they exist`,
+    {
+      side: 'source',
+      fix: 'find what still writes to the source and stop it; compare those tables on both sides and carry the rows over; then run cleanup again with --force',
+    },
+  );
 }
 
 function describeFreeze(freeze: FreezeRecord): string {
@@ -114,23 +132,35 @@ function describeFreeze(freeze: FreezeRecord): string {
 
 async function dropSourceObjects(source: pg.Client, slot: string, publication: string): Promise<string[]> {
   const removed: string[] = [];
-  const { rows } = await source.query<{ active_pid: number | null }>(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+  const { rows } = await source.query<{ active_pid: number | null }>(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [
+    slot,
+  ]);
   const found = rows[0];
   if (found) {
     if (found.active_pid !== null) {
-      throw new PgferryError('slot-taken', `source: replication slot ${slot} is in use by pid ${found.active_pid}: pgferry sync is still running`, {
-        side: 'source',
-        fix: 'stop pgferry sync (Ctrl-C, or let pgferry cutover stop it) and run cleanup again',
-      });
+      throw new PgferryError(
+        'slot-taken',
+        `source: replication slot ${slot} is in use by pid ${found.active_pid}: pgferry sync is still running`,
+        {
+          side: 'source',
+          fix: 'stop pgferry sync (Ctrl-C, or let pgferry cutover stop it) and run cleanup again',
+        },
+      );
     }
     try {
       await source.query('SELECT pg_drop_replication_slot($1)', [slot]);
     } catch (error) {
-      throw new PgferryError('query', `source: cannot drop replication slot ${slot}: ${messageOf(error)}`, { side: 'source', cause: error });
+      throw new PgferryError('query', `source: cannot drop replication slot ${slot}: ${messageOf(error)}`, {
+        side: 'source',
+        cause: error,
+      });
     }
     removed.push(`source: dropped replication slot ${slot}`);
   }
-  const publications = await source.query<{ present: boolean }>(`SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1) AS present`, [publication]);
+  const publications = await source.query<{ present: boolean }>(
+    `SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1) AS present`,
+    [publication],
+  );
   if (publications.rows[0]?.present) {
     await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
     removed.push(`source: dropped publication ${publication}`);

@@ -58,8 +58,14 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
       const free = holders.filter((h) => !h.inOldTransaction).map((h) => h.pid);
       if (free.length > 0) ended += await endSessions(source, free, options.frozenAt);
     }
-    if (options.signal?.aborted) throw new PgferryError('interrupted', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
-    if (Date.now() - started > options.timeoutMs) throw drainTimeout(holders.filter((h) => h.inOldTransaction), prepared, options.timeoutMs);
+    if (options.signal?.aborted)
+      throw new PgferryError('interrupted', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
+    if (Date.now() - started > options.timeoutMs)
+      throw drainTimeout(
+        holders.filter((h) => h.inOldTransaction),
+        prepared,
+        options.timeoutMs,
+      );
     await sleep(options.pollMs ?? 10);
   }
 }
@@ -97,7 +103,9 @@ async function findHolders(source: pg.Client, options: DrainOptions): Promise<Ho
 }
 
 async function preparedTransactions(source: pg.Client): Promise<string[]> {
-  const { rows } = await source.query<{ gid: string; owner: string }>(`SELECT gid, owner FROM pg_prepared_xacts WHERE database = current_database()`);
+  const { rows } = await source.query<{ gid: string; owner: string }>(
+    `SELECT gid, owner FROM pg_prepared_xacts WHERE database = current_database()`,
+  );
   return rows.map((r) => `prepared transaction "${r.gid}" of ${r.owner}`);
 }
 
@@ -125,10 +133,14 @@ function drainTimeout(holders: readonly Holder[], prepared: readonly string[], t
       `pid ${h.pid} (user ${h.user}${h.application ? `, application ${h.application}` : ''}, ${h.state}` +
       `${h.transactionSeconds === null ? '' : `, transaction open ${h.transactionSeconds.toFixed(1)} s`}): ${oneLine(h.query)}`,
   );
-  return new PgferryError('drain-timeout', `source: the drain timed out after ${(timeoutMs / 1000).toFixed(1)} s; still running: ${[...described, ...prepared].join('; ')}`, {
-    side: 'source',
-    fix: 'end or finish those transactions (pg_terminate_backend(pid), COMMIT/ROLLBACK PREPARED) and run the cut-over again, or give it a longer --drain-timeout',
-  });
+  return new PgferryError(
+    'drain-timeout',
+    `source: the drain timed out after ${(timeoutMs / 1000).toFixed(1)} s; still running: ${[...described, ...prepared].join('; ')}`,
+    {
+      side: 'source',
+      fix: 'end or finish those transactions (pg_terminate_backend(pid), COMMIT/ROLLBACK PREPARED) and run the cut-over again, or give it a longer --drain-timeout',
+    },
+  );
 }
 
 function oneLine(query: string): string {

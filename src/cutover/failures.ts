@@ -34,7 +34,11 @@ export function failedAt(step: CutoverStepName, error: unknown, freeze: FreezeMo
  */
 export function lateWritesFailure(late: LateWrites, freeze: FreezeMode, lifted: Lifted, reopenProblem: string | undefined): PgferryError {
   const source =
-    freeze === 'none' ? 'the source was not frozen (--freeze none)' : lifted.ok ? 'the freeze is lifted' : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source`;
+    freeze === 'none'
+      ? 'the source was not frozen (--freeze none)'
+      : lifted.ok
+        ? 'the freeze is lifted'
+        : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source`;
   const sync =
     reopenProblem === undefined
       ? 'sync may run again'
@@ -46,19 +50,27 @@ export function lateWritesFailure(late: LateWrites, freeze: FreezeMode, lifted: 
       side: 'source',
       fix:
         'something still writes to the source: a session that set default_transaction_read_only off or ran BEGIN READ WRITE, or, with --freeze none, the application itself. ' +
-        'Start pgferry sync again (it continues from the target\'s position and carries those writes), stop that writer, and cut over again, with --freeze revoke --roles <its role> to hold it',
+        "Start pgferry sync again (it continues from the target's position and carries those writes), stop that writer, and cut over again, with --freeze revoke --roles <its role> to hold it",
     },
   );
 }
 
 export function verifyFailed(report: VerifyReport): PgferryError {
   const different = report.tables.filter((t) => t.status !== 'identical');
-  const shown = different.slice(0, 5).map((t) => `${t.name} (${t.status}: ${t.sourceRows} rows on the source, ${t.targetRows} on the target)`);
-  const sequences = report.sequences.filter((s) => s.status === 'behind' || s.status === 'missing-on-target').map((s) => `sequence ${s.name} ${s.status}`);
-  return new PgferryError('target-differs', `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`, {
-    side: 'target',
-    fix: 'run pgferry verify --source … --target … to see the rows; do not point the application at the target',
-  });
+  const shown = different
+    .slice(0, 5)
+    .map((t) => `${t.name} (${t.status}: ${t.sourceRows} rows on the source, ${t.targetRows} on the target)`);
+  const sequences = report.sequences
+    .filter((s) => s.status === 'behind' || s.status === 'missing-on-target')
+    .map((s) => `sequence ${s.name} ${s.status}`);
+  return new PgferryError(
+    'target-differs',
+    `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`,
+    {
+      side: 'target',
+      fix: 'run pgferry verify --source … --target … to see the rows; do not point the application at the target',
+    },
+  );
 }
 
 /** Interrupted mid-freeze, the cut-over unfreezes like any failure; past the stop request it finishes. */

@@ -41,6 +41,10 @@ export async function flushSourceWal(source: pg.Client): Promise<void> {
  * default) the commit would wait for the WAL writer. On, it is flushed, with every commit before
  * it, before this returns.
  */
-async function emitFlushedMessage<R extends pg.QueryResultRow>(source: pg.Client, sql: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+async function emitFlushedMessage<R extends pg.QueryResultRow>(
+  source: pg.Client,
+  sql: string,
+  values: unknown[],
+): Promise<pg.QueryResult<R>> {
   return inTransaction(source, () => source.query<R>(sql, values), { mode: 'READ WRITE', local: { synchronous_commit: 'on' } });
 }

@@ -48,10 +48,14 @@ export async function finishCutover(cut: FreezeContext, done: Frozen, steps: rea
     // flushes the target's WAL, and with it every batch sync committed asynchronously.
     await recordCutoverOutcome(cut.target, cutoverId, { outcome: 'done', fenceLsn: done.fenceLsn, downtimeMs: done.downtimeMs });
   } catch (error) {
-    throw new PgferryError('cutover-unfinished', `the cut-over is done (everything up to fence ${formatLsn(done.fenceLsn)} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`, {
-      fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
-      cause: error,
-    });
+    throw new PgferryError(
+      'cutover-unfinished',
+      `the cut-over is done (everything up to fence ${formatLsn(done.fenceLsn)} is on the target, sync stopped) but finishing failed: ${messageOf(error)}`,
+      {
+        fix: 'point the application at the target; run pgferry cleanup (with --unfreeze-source if you wanted the source writable)',
+        cause: error,
+      },
+    );
   }
   // Built field by field, in this order: it is the order of `--json`.
   return {

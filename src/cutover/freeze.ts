@@ -60,7 +60,10 @@ export async function drainForFreeze(
  * Undoes a freeze from its record alone: a later `cleanup --unfreeze-source`, on another
  * machine, can do it as well as the cut-over that made it.
  */
-export async function liftFreeze(source: pg.Client, record: Pick<FreezeRecord, 'mode' | 'database' | 'previousReadOnly' | 'revoked'>): Promise<void> {
+export async function liftFreeze(
+  source: pg.Client,
+  record: Pick<FreezeRecord, 'mode' | 'database' | 'previousReadOnly' | 'revoked'>,
+): Promise<void> {
   if (record.mode === 'read-only') await liftReadOnly(source, record.database, record.previousReadOnly);
   if (record.mode === 'revoke') await liftRevoke(source, record.revoked);
 }
@@ -71,7 +74,12 @@ export async function liftFreeze(source: pg.Client, record: Pick<FreezeRecord, '
  * waited for (up to `withinMs`) and ended once idle. Returns how many were ended, and how many
  * were still inside a transaction at the end.
  */
-export async function endSessionsOpenedDuringFreeze(source: pg.Client, frozenAt: string, spare: readonly number[], withinMs = 0): Promise<{ ended: number; left: number }> {
+export async function endSessionsOpenedDuringFreeze(
+  source: pg.Client,
+  frozenAt: string,
+  spare: readonly number[],
+  withinMs = 0,
+): Promise<{ ended: number; left: number }> {
   const deadline = Date.now() + withinMs;
   let ended = 0;
   for (;;) {

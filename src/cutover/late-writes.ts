@@ -63,11 +63,17 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
   const deadline = Date.now() + SLOT_RELEASE_TIMEOUT_MS;
   for (;;) {
     try {
-      const { rows } = await source.query<{ transactions: number; tables: Record<string, number> | null }>(LATE_WRITES_SQL, [slot, publication, formatLsn(applied)]);
+      const { rows } = await source.query<{ transactions: number; tables: Record<string, number> | null }>(LATE_WRITES_SQL, [
+        slot,
+        publication,
+        formatLsn(applied),
+      ]);
       return { transactions: rows[0]?.transactions ?? 0, tables: new Map(Object.entries(rows[0]?.tables ?? {})) };
     } catch (error) {
       if (sqlState(error) !== SQLSTATE.objectInUse || Date.now() > deadline) {
-        throw new Error(`source: reading slot ${slot} for writes after sync's position ${formatLsn(applied)} failed: ${messageOf(error)}`, { cause: error });
+        throw new Error(`source: reading slot ${slot} for writes after sync's position ${formatLsn(applied)} failed: ${messageOf(error)}`, {
+          cause: error,
+        });
       }
       await sleep(50);
     }

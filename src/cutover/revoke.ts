@@ -14,13 +14,25 @@ const SEQUENCE_WRITES = ['UPDATE', 'USAGE'];
  * `INSERT*`, so giving it back restores the option too.
  */
 export async function planRevoke(source: pg.Client, roles: readonly string[], scope: Scope): Promise<RevokedPrivilege[]> {
-  const known = await source.query<{ rolname: string; rolsuper: boolean }>(`SELECT rolname, rolsuper FROM pg_roles WHERE rolname = ANY($1)`, [roles]);
+  const known = await source.query<{ rolname: string; rolsuper: boolean }>(
+    `SELECT rolname, rolsuper FROM pg_roles WHERE rolname = ANY($1)`,
+    [roles],
+  );
   for (const role of roles) {
     const found = known.rows.find((r) => r.rolname === role);
-    if (!found) throw usageError(`--roles: the source has no role "${role}"`, 'name the roles the application connects as, comma-separated');
-    if (found.rolsuper) throw usageError(`--roles: "${role}" is a superuser, and no revoke stops a superuser from writing`, 'use --freeze read-only instead');
+    if (!found)
+      throw usageError(`--roles: the source has no role "${role}"`, 'name the roles the application connects as, comma-separated');
+    if (found.rolsuper)
+      throw usageError(`--roles: "${role}" is a superuser, and no revoke stops a superuser from writing`, 'use --freeze read-only instead');
   }
-  const { rows } = await source.query<{ schema: string; name: string; object: string; relkind: string; role: string; privileges: string[] }>(
+  const { rows } = await source.query<{
+    schema: string;
+    name: string;
+    object: string;
+    relkind: string;
+    role: string;
+    privileges: string[];
+  }>(
     `SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS object, c.relkind::text AS relkind, r.rolname AS role,
             array_agg(a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END ORDER BY a.privilege_type) AS privileges
        FROM pg_class c
@@ -43,10 +55,17 @@ export async function planRevoke(source: pg.Client, roles: readonly string[], sc
  * in scope (as owners, through PUBLIC or another role, or by a grant this user can't revoke).
  * If they can, the transaction is rolled back: a freeze with a hole in it would lose writes.
  */
-export async function applyRevoke(source: pg.Client, roles: readonly string[], revoked: readonly RevokedPrivilege[], scope: Scope): Promise<void> {
+export async function applyRevoke(
+  source: pg.Client,
+  roles: readonly string[],
+  revoked: readonly RevokedPrivilege[],
+  scope: Scope,
+): Promise<void> {
   await inTransaction(source, async () => {
     for (const r of revoked) {
-      await source.query(`REVOKE ${r.privileges.map((p) => p.replace('*', '')).join(', ')} ON ${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${r.object} FROM ${quoteIdent(r.role)}`);
+      await source.query(
+        `REVOKE ${r.privileges.map((p) => p.replace('*', '')).join(', ')} ON ${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${r.object} FROM ${quoteIdent(r.role)}`,
+      );
     }
     const { rows } = await source.query<{ schema: string; name: string; object: string; role: string }>(
       `SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS object, r AS role
@@ -58,11 +77,18 @@ export async function applyRevoke(source: pg.Client, roles: readonly string[], r
     );
     const holes = rows.filter((r) => scope.includes({ schema: r.schema, name: r.name }));
     if (holes.length > 0) {
-      const shown = holes.slice(0, 5).map((h) => `${h.role} on ${h.object}`).join(', ');
-      throw new PgferryError('freeze-would-not-hold', `--freeze revoke would leave writes open: ${shown}${holes.length > 5 ? ` and ${holes.length - 5} more` : ''} (the role owns the table, or writes through PUBLIC, another role, or a grant made by someone else)`, {
-        side: 'source',
-        fix: 'use --freeze read-only, or remove those grants first',
-      });
+      const shown = holes
+        .slice(0, 5)
+        .map((h) => `${h.role} on ${h.object}`)
+        .join(', ');
+      throw new PgferryError(
+        'freeze-would-not-hold',
+        `--freeze revoke would leave writes open: ${shown}${holes.length > 5 ? ` and ${holes.length - 5} more` : ''} (the role owns the table, or writes through PUBLIC, another role, or a grant made by someone else)`,
+        {
+          side: 'source',
+          fix: 'use --freeze read-only, or remove those grants first',
+        },
+      );
     }
   });
 }
@@ -73,7 +99,10 @@ export async function applyRevoke(source: pg.Client, roles: readonly string[], r
  * source itself), each privilege one a freeze revokes. Whoever can write to the target's
  * pgferry schema must not be able to run SQL on the source.
  */
-async function checkedRevoked(source: pg.Client, revoked: readonly RevokedPrivilege[]): Promise<Array<RevokedPrivilege & { readonly on: string }>> {
+async function checkedRevoked(
+  source: pg.Client,
+  revoked: readonly RevokedPrivilege[],
+): Promise<Array<RevokedPrivilege & { readonly on: string }>> {
   const problems: string[] = [];
   const checked: Array<RevokedPrivilege & { readonly on: string }> = [];
   for (const r of revoked) {
@@ -87,7 +116,8 @@ async function checkedRevoked(source: pg.Client, revoked: readonly RevokedPrivil
       )
       .catch(() => ({ rows: [] as Array<{ object: string; relkind: string }> }));
     const found = rows[0];
-    const kindMatches = found !== undefined && (r.kind === 'sequence' ? found.relkind === 'S' : found.relkind === 'r' || found.relkind === 'p');
+    const kindMatches =
+      found !== undefined && (r.kind === 'sequence' ? found.relkind === 'S' : found.relkind === 'r' || found.relkind === 'p');
     if (badPrivilege !== undefined || !kindMatches || found.object !== r.object) {
       problems.push(JSON.stringify({ role: r.role, kind: r.kind, object: r.object, privileges: r.privileges }).slice(0, 200));
       continue;
@@ -95,10 +125,14 @@ async function checkedRevoked(source: pg.Client, revoked: readonly RevokedPrivil
     checked.push({ ...r, on: `${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${found.object}` });
   }
   if (problems.length > 0) {
-    throw new PgferryError('state-tampered', `target: the recorded freeze holds privileges no freeze revokes, or objects the source does not have: ${problems.join('; ')} (pgferry.cutover was changed by hand?)`, {
-      side: 'target',
-      fix: 'nothing was granted; give the application its privileges back by hand on the source, then mark the freeze lifted (or drop the pgferry schema on the target)',
-    });
+    throw new PgferryError(
+      'state-tampered',
+      `target: the recorded freeze holds privileges no freeze revokes, or objects the source does not have: ${problems.join('; ')} (pgferry.cutover was changed by hand?)`,
+      {
+        side: 'target',
+        fix: 'nothing was granted; give the application its privileges back by hand on the source, then mark the freeze lifted (or drop the pgferry schema on the target)',
+      },
+    );
   }
   return checked;
 }

@@ -52,11 +52,21 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     const state = await assertSyncStreaming(target.client);
     const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
-    const lagAtStart = await steps.run('catch up', () => waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal));
+    const lagAtStart = await steps.run('catch up', () =>
+      waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal),
+    );
 
     await ensureCutoverState(target.client);
     const cutoverId = await recordFreezeIntent(target.client, plan);
-    const cut: FreezeContext = { options, source: sourceClient, target: target.client, plan, cutoverId, spare: state.sourcePid === null ? [] : [state.sourcePid], log };
+    const cut: FreezeContext = {
+      options,
+      source: sourceClient,
+      target: target.client,
+      plan,
+      cutoverId,
+      spare: state.sourcePid === null ? [] : [state.sourcePid],
+      log,
+    };
     const frozenFrom = performance.now();
     let frozenAt: string | undefined;
     let done: Frozen;
@@ -64,7 +74,9 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, scope));
       frozenAt = since;
       log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
-      const drained = await steps.run('drain', () => drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal));
+      const drained = await steps.run('drain', () =>
+        drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal),
+      );
       const fence = await steps.run('fence', async () => {
         const emitted = await emitFence(sourceClient, cutoverId);
         await waitForFence(target.client, emitted, options.fenceTimeoutMs, options.signal);
@@ -82,13 +94,24 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       else verified = await steps.run('verify', () => verifyFrozen(options, level));
       if (verified && !verified.identical) throw verifyFailed(verified);
       throwIfInterrupted(options.signal);
-      const syncStopped = await steps.run('stop sync', () => stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
+      const syncStopped = await steps.run('stop sync', () =>
+        stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS),
+      );
       // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
       const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target.client, log)) : null;
       if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
       // The source stayed frozen through the check: it is part of the downtime.
       const downtimeMs = round(performance.now() - frozenFrom);
-      done = { downtimeMs, fenceLsn: fence.lsn, sessionsEnded: drained.sessionsEnded, sequences, verified, syncStopped, lateTransactions: late, lagAtStartSeconds: lagAtStart };
+      done = {
+        downtimeMs,
+        fenceLsn: fence.lsn,
+        sessionsEnded: drained.sessionsEnded,
+        sequences,
+        verified,
+        syncStopped,
+        lateTransactions: late,
+        lagAtStartSeconds: lagAtStart,
+      };
     } catch (error) {
       const lifted = await unfreezeAfterFailure(cut, frozenAt);
       if (error instanceof LateWritesSignal) {

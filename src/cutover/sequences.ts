@@ -25,7 +25,13 @@ interface SequencePosition {
  * leaves its id sequence alone too.
  */
 async function sequencesInScope(client: pg.Client, scope: Scope): Promise<Array<{ qname: string; direction: 1n | -1n }>> {
-  const { rows } = await client.query<{ schema: string; qname: string; increment: string; owner_schema: string | null; owner_table: string | null }>(
+  const { rows } = await client.query<{
+    schema: string;
+    qname: string;
+    increment: string;
+    owner_schema: string | null;
+    owner_table: string | null;
+  }>(
     `SELECT n.nspname AS schema, format('%I.%I', n.nspname, c.relname) AS qname, s.seqincrement::text AS increment,
             tn.nspname AS owner_schema, t.relname AS owner_table
        FROM pg_class c
@@ -39,12 +45,19 @@ async function sequencesInScope(client: pg.Client, scope: Scope): Promise<Array<
       ORDER BY 2`,
   );
   return rows
-    .filter((r) => (r.owner_table !== null && r.owner_schema !== null ? scope.includes({ schema: r.owner_schema, name: r.owner_table }) : scope.includesSchema(r.schema)))
+    .filter((r) =>
+      r.owner_table !== null && r.owner_schema !== null
+        ? scope.includes({ schema: r.owner_schema, name: r.owner_table })
+        : scope.includesSchema(r.schema),
+    )
     .map((r) => ({ qname: r.qname, direction: r.increment.startsWith('-') ? -1n : 1n }));
 }
 
 /** Reads every listed sequence in one statement; names come from the catalog, already quoted. */
-async function positions(client: pg.Client, sequences: ReadonlyArray<{ qname: string; direction: 1n | -1n }>): Promise<Map<string, SequencePosition>> {
+async function positions(
+  client: pg.Client,
+  sequences: ReadonlyArray<{ qname: string; direction: 1n | -1n }>,
+): Promise<Map<string, SequencePosition>> {
   if (sequences.length === 0) return new Map();
   const { rows } = await client.query<{ i: number; last_value: string; is_called: boolean }>(
     sequences.map((s, i) => `SELECT ${i} AS i, last_value::text, is_called FROM ${s.qname}`).join(' UNION ALL '),
@@ -67,7 +80,10 @@ export async function syncSequences(source: pg.Client, target: pg.Client, scope:
   const onSource = await positions(source, wanted);
   const onTargetList = await sequencesInScope(target, scope);
   const present = new Set(onTargetList.map((s) => s.qname));
-  const onTarget = await positions(target, wanted.filter((s) => present.has(s.qname)));
+  const onTarget = await positions(
+    target,
+    wanted.filter((s) => present.has(s.qname)),
+  );
 
   const updates: Array<{ qname: string; value: bigint; isCalled: boolean }> = [];
   const result: SequenceSync[] = [];
@@ -78,7 +94,10 @@ export async function syncSequences(source: pg.Client, target: pg.Client, scope:
       continue;
     }
     const value = s.lastValue + margin * s.direction;
-    const behind = s.direction === 1n ? current.lastValue < value || (current.lastValue === value && !current.isCalled && s.isCalled) : current.lastValue > value || (current.lastValue === value && !current.isCalled && s.isCalled);
+    const behind =
+      s.direction === 1n
+        ? current.lastValue < value || (current.lastValue === value && !current.isCalled && s.isCalled)
+        : current.lastValue > value || (current.lastValue === value && !current.isCalled && s.isCalled);
     if (behind) updates.push({ qname: s.qname, value, isCalled: s.isCalled });
     result.push({ name: s.qname, source: String(s.lastValue), target: String(behind ? value : current.lastValue), moved: behind });
   }

@@ -1,6 +1,14 @@
 import type pg from 'pg';
 import { PgferryError } from '../errors.js';
-import { HEARTBEAT_FRESH_SECONDS, readFenceProgress, readSyncPhase, readSyncState, requestSyncStop, syncIsStreaming, type SyncState } from '../state/index.js';
+import {
+  HEARTBEAT_FRESH_SECONDS,
+  readFenceProgress,
+  readSyncPhase,
+  readSyncState,
+  requestSyncStop,
+  syncIsStreaming,
+  type SyncState,
+} from '../state/index.js';
 import type { Fence } from './fence.js';
 import { sleep } from '../plumbing/index.js';
 
@@ -19,17 +27,25 @@ export async function assertSyncStreaming(target: pg.Client): Promise<SyncState>
     });
   }
   if (state.stopRequestedAt) {
-    throw new PgferryError('wrong-migration', `target: migration "${state.name}" was already cut over (${state.stopReason ?? 'stop requested'})`, {
-      side: 'target',
-      fix: 'point the application at the target; run pgferry cleanup to remove the slot, publication and state',
-    });
+    throw new PgferryError(
+      'wrong-migration',
+      `target: migration "${state.name}" was already cut over (${state.stopReason ?? 'stop requested'})`,
+      {
+        side: 'target',
+        fix: 'point the application at the target; run pgferry cleanup to remove the slot, publication and state',
+      },
+    );
   }
   if (!syncIsStreaming(state)) {
     const age = state.heartbeatAgeSeconds;
-    throw new PgferryError('not-syncing', `target: pgferry sync is not running (phase ${state.phase}${age === null ? '' : `, last heartbeat ${age.toFixed(0)} s ago`})`, {
-      side: 'target',
-      fix: 'start pgferry sync --source … --target … in another terminal, and run the cut-over while it streams',
-    });
+    throw new PgferryError(
+      'not-syncing',
+      `target: pgferry sync is not running (phase ${state.phase}${age === null ? '' : `, last heartbeat ${age.toFixed(0)} s ago`})`,
+      {
+        side: 'target',
+        fix: 'start pgferry sync --source … --target … in another terminal, and run the cut-over while it streams',
+      },
+    );
   }
   return state;
 }
@@ -43,10 +59,14 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
     last = { lag: state?.lagSeconds ?? null, age: state?.heartbeatAgeSeconds ?? null };
     if (state && syncIsStreaming(state) && state.lagSeconds !== null && state.lagSeconds <= maxLagSeconds) return state.lagSeconds;
     if (Date.now() > deadline || signal?.aborted) {
-      throw new PgferryError('lag-timeout', `target: sync did not get within ${maxLagSeconds} s of the source in ${(timeoutMs / 1000).toFixed(0)} s (lag ${last.lag === null ? 'unknown' : `${last.lag.toFixed(1)} s`}${last.age !== null && last.age > HEARTBEAT_FRESH_SECONDS ? `, no heartbeat for ${last.age.toFixed(0)} s: is sync running?` : ''})`, {
-        side: 'target',
-        fix: 'let sync catch up (pgferry status shows the lag), then run the cut-over again; or raise --max-lag or --catch-up-timeout',
-      });
+      throw new PgferryError(
+        'lag-timeout',
+        `target: sync did not get within ${maxLagSeconds} s of the source in ${(timeoutMs / 1000).toFixed(0)} s (lag ${last.lag === null ? 'unknown' : `${last.lag.toFixed(1)} s`}${last.age !== null && last.age > HEARTBEAT_FRESH_SECONDS ? `, no heartbeat for ${last.age.toFixed(0)} s: is sync running?` : ''})`,
+        {
+          side: 'target',
+          fix: 'let sync catch up (pgferry status shows the lag), then run the cut-over again; or raise --max-lag or --catch-up-timeout',
+        },
+      );
     }
     await sleep(100);
   }
@@ -65,7 +85,8 @@ export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: n
   for (;;) {
     const progress = await readFenceProgress(target);
     if (progress && (progress.applied >= fence.lsn || (progress.fence !== undefined && progress.fence >= fence.after))) return;
-    if (signal?.aborted) throw new PgferryError('interrupted', 'interrupted while waiting for the fence', { fix: 'run pgferry cutover again when ready' });
+    if (signal?.aborted)
+      throw new PgferryError('interrupted', 'interrupted while waiting for the fence', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() > deadline) {
       throw new PgferryError('fence-timeout', `target: sync did not apply the fence within ${(timeoutMs / 1000).toFixed(1)} s`, {
         side: 'target',
@@ -86,4 +107,3 @@ export async function stopSync(target: pg.Client, reason: string, timeoutMs: num
     await sleep(10);
   }
 }
-

@@ -34,7 +34,11 @@ export async function unfreezeAfterFailure(cut: FreezeContext, frozenAt: string 
           if (plan.mode === 'read-only' && frozenAt !== undefined) {
             const { ended, left } = await endSessionsOpenedDuringFreeze(client, frozenAt, cut.spare, SESSIONS_SETTLE_MS);
             if (ended > 0) log.info({ sessions: ended }, 'ended sessions opened during the freeze, so they reconnect writable');
-            if (left > 0) log.warn({ sessions: left }, 'sessions opened during the freeze are still in a transaction: they stay read-only until they reconnect');
+            if (left > 0)
+              log.warn(
+                { sessions: left },
+                'sessions opened during the freeze are still in a transaction: they stay read-only until they reconnect',
+              );
           }
         });
   await onTargetOnce(options, cut.target, async (client) => {
@@ -44,7 +48,12 @@ export async function unfreezeAfterFailure(cut: FreezeContext, frozenAt: string 
   return lifted;
 }
 
-async function onSourceUntilDone(options: CutoverOptions, first: pg.Client, log: Logger, work: (client: pg.Client) => Promise<void>): Promise<Lifted> {
+async function onSourceUntilDone(
+  options: CutoverOptions,
+  first: pg.Client,
+  log: Logger,
+  work: (client: pg.Client) => Promise<void>,
+): Promise<Lifted> {
   const deadline = Date.now() + LIFT_WITHIN_MS;
   let problem = '';
   for (let attempt = 1; ; attempt++) {

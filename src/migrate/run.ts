@@ -38,7 +38,14 @@ export async function migrate(options: MigrateOptions): Promise<MigrateReport> {
       const streaming = await waitUntilStreaming(options.sync, () => settled || stop.signal.aborted);
       if (!streaming) return undefined;
       options.sync.logger.info('sync is streaming: cutting over once it is within the lag limit');
-      return cutover({ ...settings, source: options.sync.source, target: options.sync.target, filter: options.sync.filter, logger: options.sync.logger, signal: stop.signal });
+      return cutover({
+        ...settings,
+        source: options.sync.source,
+        target: options.sync.target,
+        filter: options.sync.filter,
+        logger: options.sync.logger,
+        signal: stop.signal,
+      });
     })();
     // Whichever fails first ends the migration; a failed cut-over stops sync cleanly.
     let report: CutoverReport | undefined;

@@ -69,7 +69,10 @@ export function isConnectionEnded(error: unknown): boolean {
 }
 
 /** node-postgres's messages for a connection that ended (pg/lib/client.js). */
-const PG_CONNECTION_ENDED: readonly RegExp[] = [/^Connection terminated\b/, /^Client (was closed|has encountered a connection error) and is not queryable$/];
+const PG_CONNECTION_ENDED: readonly RegExp[] = [
+  /^Connection terminated\b/,
+  /^Client (was closed|has encountered a connection error) and is not queryable$/,
+];
 
 /** The server's DETAIL line of the error behind `error`, if it sent one. */
 export function serverDetail(error: unknown): string | undefined {

@@ -7,7 +7,15 @@ export { sleep, pollUntil, withDeadline, DeadlineExceeded, repeatEvery } from '.
 export type { PollOptions, Repetition } from './time.js';
 export { closeClient, destroyClient, openAll } from './sessions.js';
 export { TEXT_VALUE_SETTINGS, setConfigSql } from './value-settings.js';
-export { SQLSTATE, sqlState, systemErrorCode, serverDetail, isIntegrityViolation, isConnectionException, isConnectionEnded } from './error-codes.js';
+export {
+  SQLSTATE,
+  sqlState,
+  systemErrorCode,
+  serverDetail,
+  isIntegrityViolation,
+  isConnectionException,
+  isConnectionEnded,
+} from './error-codes.js';
 export { inTransaction } from './transactions.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './quote.js';
 export type { TransactionOptions } from './transactions.js';

@@ -18,7 +18,12 @@ export async function inTransaction<T>(client: pg.Client, work: () => Promise<T>
   await client.query(options.mode ? `BEGIN ${options.mode}` : 'BEGIN');
   try {
     if (options.local && Object.keys(options.local).length > 0) {
-      await client.query(`SELECT ${Object.keys(options.local).map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`, Object.entries(options.local).flat());
+      await client.query(
+        `SELECT ${Object.keys(options.local)
+          .map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`)
+          .join(', ')}`,
+        Object.entries(options.local).flat(),
+      );
     }
     const result = await work();
     await client.query(options.rollback ? 'ROLLBACK' : 'COMMIT');

@@ -241,7 +241,10 @@ export interface DecodeOptions {
 const REPLICA_IDENTITIES: Record<string, ReplicaIdentitySetting> = { d: 'default', n: 'nothing', f: 'full', i: 'index' };
 
 export class DecodeError extends Error {
-  constructor(message: string, readonly tag: string) {
+  constructor(
+    message: string,
+    readonly tag: string,
+  ) {
     super(`pgoutput: ${message} (message '${tag}')`);
     this.name = 'DecodeError';
   }
@@ -382,7 +385,13 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
       return { tag: 'relation', xid, relationId, schema, name, replicaIdentity, columns };
     }
     case PGOUTPUT.type:
-      return { tag: 'type', xid: (options.inStream ? reader.uint32() : undefined), typeOid: reader.uint32(), schema: reader.cstring(), name: reader.cstring() };
+      return {
+        tag: 'type',
+        xid: options.inStream ? reader.uint32() : undefined,
+        typeOid: reader.uint32(),
+        schema: reader.cstring(),
+        name: reader.cstring(),
+      };
     case PGOUTPUT.insert: {
       const xid = options.inStream ? reader.uint32() : undefined;
       const relationId = reader.uint32();
@@ -431,7 +440,14 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
     case PGOUTPUT.streamStop:
       return { tag: 'stream-stop' };
     case PGOUTPUT.streamCommit:
-      return { tag: 'stream-commit', xid: reader.uint32(), flags: reader.int8(), commitLsn: reader.uint64(), endLsn: reader.uint64(), commitTime: reader.int64() };
+      return {
+        tag: 'stream-commit',
+        xid: reader.uint32(),
+        flags: reader.int8(),
+        commitLsn: reader.uint64(),
+        endLsn: reader.uint64(),
+        commitTime: reader.int64(),
+      };
     case PGOUTPUT.streamAbort: {
       const xid = reader.uint32();
       const subXid = reader.uint32();
@@ -446,5 +462,7 @@ export function decodePgoutput(buffer: Buffer, options: DecodeOptions): Pgoutput
 /** Which xid a data message belongs to inside a stream, without decoding all of it. */
 export function streamedXidOf(buffer: Buffer): number | undefined {
   const type = buffer[0];
-  return type !== undefined && STREAMED_DATA.has(type) && buffer.length >= PGOUTPUT_OFFSET.streamedXid + 4 ? buffer.readUInt32BE(PGOUTPUT_OFFSET.streamedXid) : undefined;
+  return type !== undefined && STREAMED_DATA.has(type) && buffer.length >= PGOUTPUT_OFFSET.streamedXid + 4
+    ? buffer.readUInt32BE(PGOUTPUT_OFFSET.streamedXid)
+    : undefined;
 }

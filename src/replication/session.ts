@@ -107,7 +107,10 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     try {
       return await this.client.query<R>(text);
     } catch (error) {
-      throw new PgferryError('query', `source: ${text.split(' ').slice(0, 2).join(' ')} failed: ${messageOf(error)}`, { side: 'source', cause: error });
+      throw new PgferryError('query', `source: ${text.split(' ').slice(0, 2).join(' ')} failed: ${messageOf(error)}`, {
+        side: 'source',
+        cause: error,
+      });
     }
   }
 
@@ -158,10 +161,14 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
       this.destroy();
       this.emit(
         'error',
-        new PgferryError('connection-lost', `source: the replication connection sent nothing for ${seconds} s, not even an answer to a request for one: it is treated as lost`, {
-          side: 'source',
-          fix: 'check the network path to the source (a firewall or NAT may drop idle flows); sync reconnects by itself',
-        }),
+        new PgferryError(
+          'connection-lost',
+          `source: the replication connection sent nothing for ${seconds} s, not even an answer to a request for one: it is treated as lost`,
+          {
+            side: 'source',
+            fix: 'check the network path to the source (a firewall or NAT may drop idle flows); sync reconnects by itself',
+          },
+        ),
       );
       return;
     }
@@ -232,17 +239,21 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     if (kind === XLOG_DATA) {
       // Bytes 1-24 are the WAL start, the server's WAL end and its send time: the apply goes by
       // commit positions inside the payload instead.
-      if (end - begin < XLOG_DATA_HEADER) throw new PgferryError('stream-undecodable', 'source: a short XLogData message', { side: 'source' });
+      if (end - begin < XLOG_DATA_HEADER)
+        throw new PgferryError('stream-undecodable', 'source: a short XLogData message', { side: 'source' });
       receiver.xlogData(buffer.subarray(begin + XLOG_DATA_HEADER, end));
       return;
     }
     if (kind === PRIMARY_KEEPALIVE) {
-      if (end - begin < PRIMARY_KEEPALIVE_LENGTH) throw new PgferryError('stream-undecodable', 'source: a short keepalive message', { side: 'source' });
+      if (end - begin < PRIMARY_KEEPALIVE_LENGTH)
+        throw new PgferryError('stream-undecodable', 'source: a short keepalive message', { side: 'source' });
       if (buffer[begin + KEEPALIVE_REPLY_REQUESTED] === 1) this.sendStatus(false);
       receiver.keepalive(buffer.readBigUInt64BE(begin + 1));
       return;
     }
-    throw new PgferryError('stream-undecodable', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, { side: 'source' });
+    throw new PgferryError('stream-undecodable', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, {
+      side: 'source',
+    });
   }
 }
 
@@ -254,9 +265,13 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
 function explainStreamError(error: Error): Error {
   if (sqlState(error) !== SQLSTATE.characterNotInRepertoire) return error;
   const server = error as Error & { where?: string };
-  return new PgferryError('stream-undecodable', `source: the walsender cannot send a change to pgferry: ${server.message}${server.where ? ` (${server.where.split('\n')[0]})` : ''}`, {
-    side: 'source',
-    fix: 'the source database stores text that is not UTF-8 (a SQL_ASCII database): correct that value on the source, or leave its table out with --exclude-table; pgferry carries values as UTF-8 text and does not alter bytes',
-    cause: error,
-  });
+  return new PgferryError(
+    'stream-undecodable',
+    `source: the walsender cannot send a change to pgferry: ${server.message}${server.where ? ` (${server.where.split('\n')[0]})` : ''}`,
+    {
+      side: 'source',
+      fix: 'the source database stores text that is not UTF-8 (a SQL_ASCII database): correct that value on the source, or leave its table out with --exclude-table; pgferry carries values as UTF-8 text and does not alter bytes',
+      cause: error,
+    },
+  );
 }

@@ -160,7 +160,11 @@ export class SpoolLog {
     }
   }
 
-  private async *readExtent(handle: import('node:fs/promises').FileHandle, extent: Extent, keep: (payload: Buffer) => boolean): AsyncGenerator<Buffer[]> {
+  private async *readExtent(
+    handle: import('node:fs/promises').FileHandle,
+    extent: Extent,
+    keep: (payload: Buffer) => boolean,
+  ): AsyncGenerator<Buffer[]> {
     let position = extent.offset;
     const end = extent.offset + extent.length;
     let carry: Buffer | undefined;

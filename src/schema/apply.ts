@@ -127,13 +127,19 @@ export class SchemaApplier {
       if (object.kind === 'table' && !(existing && sameDefinition(existing, object)) && (await rowsStillFit(client, object))) {
         // Prepared by the user on purpose (a widened column, say): the copy goes through text
         // COPY and the server casts each value.
-        this.notes.push(`table ${object.name} already exists on the target with other column types; its rows are copied into it as they are`);
+        this.notes.push(
+          `table ${object.name} already exists on the target with other column types; its rows are copied into it as they are`,
+        );
       } else if (!existing || !sameDefinition(existing, object)) {
-        throw new PgferryError('schema-conflict', `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`, {
-          side: 'target',
-          fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
-          cause: error,
-        });
+        throw new PgferryError(
+          'schema-conflict',
+          `target: ${object.kind} ${object.name} already exists with a different definition (${messageOf(error)})`,
+          {
+            side: 'target',
+            fix: `drop or rename it on the target and run again; pgferry would create:\n${object.statements.join('\n')}`,
+            cause: error,
+          },
+        );
       }
       this.alreadyThere++;
     }
@@ -149,7 +155,12 @@ export class SchemaApplier {
 }
 
 /** Creates one section's objects on the target, in order (see SchemaApplier). */
-export async function applySection(client: pg.Client, schema: ExtractedSchema, section: Section, options: ApplyOptions): Promise<ApplyResult> {
+export async function applySection(
+  client: pg.Client,
+  schema: ExtractedSchema,
+  section: Section,
+  options: ApplyOptions,
+): Promise<ApplyResult> {
   const applier = new SchemaApplier(schema, options);
   await applier.prepare(client);
   await applier.applySection(client, section);
@@ -176,7 +187,9 @@ async function runStatements(client: pg.Client, object: SchemaObject, notes: str
         await client.query('ROLLBACK TO SAVEPOINT pgferry_object');
         await client.query('SAVEPOINT pgferry_object');
         await client.query(statement.replace(/ VERSION '[^']*'/, ''));
-        notes.push(`extension ${object.name}: the target has no version ${/VERSION '([^']*)'/.exec(statement)?.[1]}; created its default version instead`);
+        notes.push(
+          `extension ${object.name}: the target has no version ${/VERSION '([^']*)'/.exec(statement)?.[1]}; created its default version instead`,
+        );
         continue;
       }
       throw new StatementFailed(statement, error);
@@ -213,7 +226,11 @@ async function rowsStillFit(client: pg.Client, object: SchemaObject): Promise<bo
 }
 
 function normalize(statements: readonly string[]): string {
-  return statements.filter((s) => !s.startsWith('COMMENT ON')).join('\n').replace(/\s+/g, ' ').trim();
+  return statements
+    .filter((s) => !s.startsWith('COMMENT ON'))
+    .join('\n')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 function sameDefinition(a: SchemaObject, b: SchemaObject): boolean {
@@ -237,13 +254,19 @@ function failure(object: SchemaObject, error: unknown, options: ApplyOptions, se
     code === SQLSTATE.insufficientPrivilege && (object.kind === 'owner' || object.kind === 'privileges')
       ? `connect to the target as a superuser or a member of the role, or pass ${options.noOwner ? '--no-acl' : '--no-owner'}; `
       : '';
-  return new PgferryError('schema-conflict', `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`, {
-    side: 'target',
-    fix: `${roleHint}fix the cause on the target and run again (${
-      section === 'pre-data' ? 'pre-data is created in one transaction, so nothing of it was kept' : 'the post-data objects created so far are kept'
-    }); the statement was:\n${statement}`,
-    cause: error,
-  });
+  return new PgferryError(
+    'schema-conflict',
+    `target: creating ${object.kind} ${object.name} failed: ${messageOf(error)}${code ? ` (SQLSTATE ${code})` : ''}`,
+    {
+      side: 'target',
+      fix: `${roleHint}fix the cause on the target and run again (${
+        section === 'pre-data'
+          ? 'pre-data is created in one transaction, so nothing of it was kept'
+          : 'the post-data objects created so far are kept'
+      }); the statement was:\n${statement}`,
+      cause: error,
+    },
+  );
 }
 
 function wanted(object: SchemaObject, options: ApplyOptions): boolean {

@@ -68,7 +68,14 @@ export async function storedPlan(client: pg.Client): Promise<Array<PlannedUnitRo
 }
 
 /** Inside the unit's own transaction, after its COPY. */
-export async function markUnitDone(client: pg.Client, table: string, unit: string, rows: number, bytes: number, seconds: number): Promise<void> {
+export async function markUnitDone(
+  client: pg.Client,
+  table: string,
+  unit: string,
+  rows: number,
+  bytes: number,
+  seconds: number,
+): Promise<void> {
   await client.query(`UPDATE pgferry.copy_units SET done = true, rows = $3, bytes = $4, seconds = $5 WHERE table_name = $1 AND unit = $2`, [
     table,
     unit,
@@ -94,5 +101,7 @@ export async function halfDoneSplitTables(client: pg.Client): Promise<string[]> 
 
 /** Marks every unit of `table` not done (inside the transaction that empties it). */
 export async function resetTableUnits(client: pg.Client, table: string): Promise<void> {
-  await client.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [table]);
+  await client.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [
+    table,
+  ]);
 }

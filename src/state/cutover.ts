@@ -46,10 +46,7 @@ export async function ensureCutoverState(client: pg.Client): Promise<void> {
 }
 
 /** Written before the source is touched, so a crash mid-freeze is always undoable. */
-export async function recordFreezeIntent(
-  client: pg.Client,
-  freeze: Omit<FreezeRecord, 'id'>,
-): Promise<number> {
+export async function recordFreezeIntent(client: pg.Client, freeze: Omit<FreezeRecord, 'id'>): Promise<number> {
   const { rows } = await client.query<{ id: string }>(
     `INSERT INTO pgferry.cutover (freeze_mode, source_database, previous_read_only, revoked, frozen)
      VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING id::text`,
@@ -71,21 +68,29 @@ export async function recordCutoverOutcome(
   id: number,
   outcome: { readonly outcome: 'done' | 'failed'; readonly fenceLsn: Lsn | undefined; readonly downtimeMs: number | undefined },
 ): Promise<void> {
-  await client.query(`UPDATE pgferry.cutover SET outcome = $2, fence_lsn = $3::pg_lsn, downtime_ms = $4, finished_at = now() WHERE id = $1`, [
-    id,
-    outcome.outcome,
-    outcome.fenceLsn === undefined ? null : formatLsn(outcome.fenceLsn),
-    outcome.downtimeMs ?? null,
-  ]);
+  await client.query(
+    `UPDATE pgferry.cutover SET outcome = $2, fence_lsn = $3::pg_lsn, downtime_ms = $4, finished_at = now() WHERE id = $1`,
+    [id, outcome.outcome, outcome.fenceLsn === undefined ? null : formatLsn(outcome.fenceLsn), outcome.downtimeMs ?? null],
+  );
 }
 
 /** Freezes a cut-over left on the source (it died, or it kept the source read-only as asked). */
 export async function freezesInPlace(client: pg.Client): Promise<FreezeRecord[]> {
   if (!(await stateTableExists(client, 'cutover'))) return [];
-  const { rows } = await client.query<{ id: string; freeze_mode: FreezeMode; source_database: string; previous_read_only: string | null; revoked: RevokedPrivilege[] }>(
-    `SELECT id::text, freeze_mode, source_database, previous_read_only, revoked FROM pgferry.cutover WHERE frozen ORDER BY id DESC`,
-  );
-  return rows.map((r) => ({ id: Number(r.id), mode: r.freeze_mode, database: r.source_database, previousReadOnly: r.previous_read_only, revoked: r.revoked }));
+  const { rows } = await client.query<{
+    id: string;
+    freeze_mode: FreezeMode;
+    source_database: string;
+    previous_read_only: string | null;
+    revoked: RevokedPrivilege[];
+  }>(`SELECT id::text, freeze_mode, source_database, previous_read_only, revoked FROM pgferry.cutover WHERE frozen ORDER BY id DESC`);
+  return rows.map((r) => ({
+    id: Number(r.id),
+    mode: r.freeze_mode,
+    database: r.source_database,
+    previousReadOnly: r.previous_read_only,
+    revoked: r.revoked,
+  }));
 }
 
 /** The newest cut-over as `status` shows it. */
@@ -103,10 +108,26 @@ export interface CutoverRecord {
 
 export async function lastCutover(client: pg.Client): Promise<CutoverRecord | undefined> {
   if (!(await stateTableExists(client, 'cutover'))) return undefined;
-  const { rows } = await client.query<{ started_at: Date; freeze_mode: FreezeMode; frozen: boolean; outcome: 'done' | 'failed' | null; fence_lsn: string | null; downtime_ms: number | null; finished_at: Date | null }>(
+  const { rows } = await client.query<{
+    started_at: Date;
+    freeze_mode: FreezeMode;
+    frozen: boolean;
+    outcome: 'done' | 'failed' | null;
+    fence_lsn: string | null;
+    downtime_ms: number | null;
+    finished_at: Date | null;
+  }>(
     `SELECT started_at, freeze_mode, frozen, outcome, fence_lsn::text, downtime_ms, finished_at FROM pgferry.cutover ORDER BY id DESC LIMIT 1`,
   );
   const r = rows[0];
   if (!r) return undefined;
-  return { startedAt: r.started_at, mode: r.freeze_mode, frozen: r.frozen, outcome: r.outcome, fenceLsn: r.fence_lsn === null ? null : parseLsn(r.fence_lsn), downtimeMs: r.downtime_ms, finishedAt: r.finished_at };
+  return {
+    startedAt: r.started_at,
+    mode: r.freeze_mode,
+    frozen: r.frozen,
+    outcome: r.outcome,
+    fenceLsn: r.fence_lsn === null ? null : parseLsn(r.fence_lsn),
+    downtimeMs: r.downtime_ms,
+    finishedAt: r.finished_at,
+  };
 }

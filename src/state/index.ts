@@ -27,13 +27,22 @@ export async function appliedSchemaObjects(client: pg.Client): Promise<Set<strin
 }
 
 export async function recordSchemaObject(client: pg.Client, identity: string, section: string): Promise<void> {
-  await client.query(
-    `INSERT INTO pgferry.schema_objects (identity, section) VALUES ($1, $2) ON CONFLICT (identity) DO NOTHING`,
-    [identity, section],
-  );
+  await client.query(`INSERT INTO pgferry.schema_objects (identity, section) VALUES ($1, $2) ON CONFLICT (identity) DO NOTHING`, [
+    identity,
+    section,
+  ]);
 }
 
-export { ensureCopyState, cloneState, startClone, storedPlan, markUnitDone, finishClone, halfDoneSplitTables, resetTableUnits } from './copy.js';
+export {
+  ensureCopyState,
+  cloneState,
+  startClone,
+  storedPlan,
+  markUnitDone,
+  finishClone,
+  halfDoneSplitTables,
+  resetTableUnits,
+} from './copy.js';
 export type { CloneState, PlannedUnitRow, StoredUnit } from './copy.js';
 export {
   ensureSyncState,
@@ -59,7 +68,15 @@ export {
   readSyncTables,
 } from './sync.js';
 export type { SyncState, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
-export { ensureCutoverState, recordFreezeIntent, recordRevoked, recordUnfrozen, recordCutoverOutcome, freezesInPlace, lastCutover } from './cutover.js';
+export {
+  ensureCutoverState,
+  recordFreezeIntent,
+  recordRevoked,
+  recordUnfrozen,
+  recordCutoverOutcome,
+  freezesInPlace,
+  lastCutover,
+} from './cutover.js';
 export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';
 
 /** Whether this database holds pgferry's state at all. */

@@ -49,7 +49,9 @@ const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['problem', 'text'],
   ['problem_at', 'timestamptz'],
 ];
-const ADD_LATER_COLUMNS = LATER_COLUMNS.map(([name, type]) => `ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS ${name} ${type};`).join('\n    ');
+const ADD_LATER_COLUMNS = LATER_COLUMNS.map(([name, type]) => `ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS ${name} ${type};`).join(
+  '\n    ',
+);
 
 export async function ensureSyncState(client: pg.Client): Promise<void> {
   await client.query(`
@@ -189,7 +191,9 @@ export async function recordSourceSystem(client: pg.Client, sourceSystemId: stri
 
 /** The copy is in at the slot's consistent point: streaming starts from there. */
 export async function startStreamingState(client: pg.Client, consistentLsn: Lsn): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [formatLsn(consistentLsn)]);
+  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [
+    formatLsn(consistentLsn),
+  ]);
 }
 
 /**
@@ -221,7 +225,12 @@ export const HEARTBEAT_FRESH_SECONDS = 5;
  * heartbeat tells.
  */
 export function syncIsStreaming(state: SyncState | undefined): boolean {
-  return state !== undefined && state.phase === 'streaming' && state.heartbeatAgeSeconds !== null && state.heartbeatAgeSeconds <= HEARTBEAT_FRESH_SECONDS;
+  return (
+    state !== undefined &&
+    state.phase === 'streaming' &&
+    state.heartbeatAgeSeconds !== null &&
+    state.heartbeatAgeSeconds <= HEARTBEAT_FRESH_SECONDS
+  );
 }
 
 /**
@@ -238,7 +247,9 @@ export async function withdrawSyncStop(client: pg.Client): Promise<void> {
 }
 
 export async function readStopRequest(client: pg.Client): Promise<string | undefined> {
-  const { rows } = await client.query<{ reason: string | null }>(`SELECT stop_reason AS reason FROM pgferry.sync WHERE stop_requested_at IS NOT NULL`);
+  const { rows } = await client.query<{ reason: string | null }>(
+    `SELECT stop_reason AS reason FROM pgferry.sync WHERE stop_requested_at IS NOT NULL`,
+  );
   return rows[0] ? (rows[0].reason ?? 'stop requested') : undefined;
 }
 
@@ -292,7 +303,9 @@ export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch)
 
 /** An idle stream moves too: nothing between the applied position and this one needs applying. */
 export async function recordIdlePosition(client: pg.Client, lsn: Lsn): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now() WHERE applied_lsn < $1::pg_lsn`, [formatLsn(lsn)]);
+  await client.query(`UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now() WHERE applied_lsn < $1::pg_lsn`, [
+    formatLsn(lsn),
+  ]);
 }
 
 export interface Heartbeat {
@@ -317,12 +330,22 @@ export async function readSyncTables(client: pg.Client): Promise<Array<{ table: 
   const { rows } = await client.query<{ table: string; inserted: string; updated: string; deleted: string; truncated: string }>(
     `SELECT table_name AS table, inserted::text, updated::text, deleted::text, truncated::text FROM pgferry.sync_tables ORDER BY table_name`,
   );
-  return rows.map((r) => ({ table: r.table, inserted: Number(r.inserted), updated: Number(r.updated), deleted: Number(r.deleted), truncated: Number(r.truncated) }));
+  return rows.map((r) => ({
+    table: r.table,
+    inserted: Number(r.inserted),
+    updated: Number(r.updated),
+    deleted: Number(r.deleted),
+    truncated: Number(r.truncated),
+  }));
 }
 
 /** Where sync stands against a cut-over's fence: the applied position and the last fence it applied. */
-export async function readFenceProgress(client: pg.Client): Promise<{ readonly applied: Lsn; readonly fence: Lsn | undefined } | undefined> {
-  const { rows } = await client.query<{ fence: string | null; applied: string }>(`SELECT fence_lsn::text AS fence, applied_lsn::text AS applied FROM pgferry.sync`);
+export async function readFenceProgress(
+  client: pg.Client,
+): Promise<{ readonly applied: Lsn; readonly fence: Lsn | undefined } | undefined> {
+  const { rows } = await client.query<{ fence: string | null; applied: string }>(
+    `SELECT fence_lsn::text AS fence, applied_lsn::text AS applied FROM pgferry.sync`,
+  );
   const row = rows[0];
   return row ? { applied: parseLsn(row.applied), fence: row.fence === null ? undefined : parseLsn(row.fence) } : undefined;
 }
@@ -334,9 +357,10 @@ export async function readSyncPhase(client: pg.Client): Promise<SyncPhase | unde
 
 /** Whether the target has applied the source up to `position` (sync writes applied_lsn with the changes it covers). */
 export async function appliedPast(client: pg.Client, position: Lsn): Promise<{ readonly passed: boolean; readonly applied: Lsn | null }> {
-  const { rows } = await client.query<{ passed: boolean; applied: string }>(`SELECT applied_lsn >= $1::pg_lsn AS passed, applied_lsn::text AS applied FROM pgferry.sync`, [
-    formatLsn(position),
-  ]);
+  const { rows } = await client.query<{ passed: boolean; applied: string }>(
+    `SELECT applied_lsn >= $1::pg_lsn AS passed, applied_lsn::text AS applied FROM pgferry.sync`,
+    [formatLsn(position)],
+  );
   return { passed: rows[0]?.passed === true, applied: lsnOrNull(rows[0]?.applied ?? null) };
 }
 

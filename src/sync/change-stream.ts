@@ -115,13 +115,19 @@ export class ChangeStream {
     const { session } = this.options;
     session.on('error', (error) => this.abort(error));
     session.on('end', () => this.abort(new PgferryError('connection-lost', 'the source ended the replication stream', { side: 'source' })));
-    session.start(this.options.slot, this.options.appliedLsn, this.options.protocol.options, { statusIntervalMs: STATUS_INTERVAL_MS, inbound: this.options.inbound }, {
-      xlogData: (payload) => this.receive(payload),
-      keepalive: (walEnd) => {
-        if (walEnd > this.progress.serverLsn) this.progress.serverLsn = walEnd;
-        this.signal();
+    session.start(
+      this.options.slot,
+      this.options.appliedLsn,
+      this.options.protocol.options,
+      { statusIntervalMs: STATUS_INTERVAL_MS, inbound: this.options.inbound },
+      {
+        xlogData: (payload) => this.receive(payload),
+        keepalive: (walEnd) => {
+          if (walEnd > this.progress.serverLsn) this.progress.serverLsn = walEnd;
+          this.signal();
+        },
       },
-    });
+    );
   }
 
   private receive(payload: Buffer): void {

@@ -41,10 +41,16 @@ export interface ApplyBackend {
  * them is dead. A backend that works (active, waiting on a lock) is not judged here:
  * lock_timeout bounds that wait.
  */
-export function applyConnectionLost(busyForMs: number | undefined, backend: ApplyBackend | undefined, timings: LivenessTimings): string | undefined {
+export function applyConnectionLost(
+  busyForMs: number | undefined,
+  backend: ApplyBackend | undefined,
+  timings: LivenessTimings,
+): string | undefined {
   if (busyForMs === undefined || busyForMs < timings.applyStallMs) return undefined;
-  if (backend === undefined) return `the apply session's backend on the target is gone, while pgferry has waited ${Math.round(busyForMs / 1000)} s for its answer`;
-  const waitingForClient = backend.state === 'idle' || backend.state === 'idle in transaction' || backend.state === 'idle in transaction (aborted)';
+  if (backend === undefined)
+    return `the apply session's backend on the target is gone, while pgferry has waited ${Math.round(busyForMs / 1000)} s for its answer`;
+  const waitingForClient =
+    backend.state === 'idle' || backend.state === 'idle in transaction' || backend.state === 'idle in transaction (aborted)';
   if (waitingForClient && backend.sinceMs >= timings.applyStallMs) {
     return `the apply session's backend on the target has waited ${Math.round(backend.sinceMs / 1000)} s for pgferry, which has waited ${Math.round(busyForMs / 1000)} s for it: the connection between them is dead`;
   }

@@ -83,7 +83,10 @@ export class Monitor {
       this.options.timings,
     );
     if (stalled !== undefined && this.stream.targetBusySince === busySince) {
-      throw new PgferryError('connection-lost', `target: ${stalled}`, { side: 'target', fix: 'check the network path to the target; sync reconnects by itself' });
+      throw new PgferryError('connection-lost', `target: ${stalled}`, {
+        side: 'target',
+        fix: 'check the network path to the target; sync reconnects by itself',
+      });
     }
 
     const now = Date.now();
@@ -110,7 +113,8 @@ export class Monitor {
     });
     this.report(lag, now);
     await this.partitions.look(now);
-    if (this.lastApplied === undefined || progress.appliedLsn !== this.lastApplied.lsn) this.lastApplied = { lsn: progress.appliedLsn, since: now };
+    if (this.lastApplied === undefined || progress.appliedLsn !== this.lastApplied.lsn)
+      this.lastApplied = { lsn: progress.appliedLsn, since: now };
     // Stuck with nothing to apply is not stuck: an idle source's position moves too (idle advance).
     const stopping = walGuardVerdict(slot, lag.retainedWalBytes, this.options.maxRetainedWal, now - this.lastApplied.since);
     if (stopping) throw stopping;

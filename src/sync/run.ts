@@ -7,7 +7,15 @@ import type { Logger } from '../log/index.js';
 import { formatLsn, removeAbandonedSpools, ReplicationSession } from '../replication/index.js';
 import { cloneState, ensureSyncState, readSyncState, startStreamingState, startSyncState } from '../state/index.js';
 import { claimSlotName, createSlotNamingBlockers, DEFAULT_SLOT_TIMEOUT_MS } from './slot-creation.js';
-import { createPublication, defaultMigrationName, extensionTablesToPublish, migrationNames, systemIdentifier, tablesToPublish, type MigrationNames } from './source-setup.js';
+import {
+  createPublication,
+  defaultMigrationName,
+  extensionTablesToPublish,
+  migrationNames,
+  systemIdentifier,
+  tablesToPublish,
+  type MigrationNames,
+} from './source-setup.js';
 import { decideSyncStart } from './start-decision.js';
 import { streamWithRetries } from './streaming.js';
 
@@ -77,7 +85,14 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     log = options.logger.child({ migration: names.name });
     // What pgferry's clone left on the target decides something only where no sync state is.
     const targetClone = state === undefined && !options.dropExisting ? await cloneState(admin.client) : 'none';
-    const start = decideSyncStart({ state, names, nameGiven: options.name !== undefined, dropExisting: options.dropExisting, targetClone, targetShown: describeConnection(options.target) });
+    const start = decideSyncStart({
+      state,
+      names,
+      nameGiven: options.name !== undefined,
+      dropExisting: options.dropExisting,
+      targetClone,
+      targetShown: describeConnection(options.target),
+    });
     if (start.kind === 'refuse') throw start.error;
     if (start.kind === 'clone') {
       source = await connect(options.source);
@@ -130,7 +145,8 @@ async function startFromClone(
   try {
     log.info({ slot: names.slot }, 'creating the replication slot (waits for transactions running on the source to end)');
     const slot = await createSlotNamingBlockers(session, names.slot, source, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log);
-    if (slot.snapshot === undefined) throw new PgferryError('query', 'source: the new replication slot exported no snapshot', { side: 'source' });
+    if (slot.snapshot === undefined)
+      throw new PgferryError('query', 'source: the new replication slot exported no snapshot', { side: 'source' });
     log.info({ slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) }, 'slot created; copying at its snapshot');
     const cloned = await clone({
       source: options.source,

@@ -23,16 +23,24 @@ export async function claimSlotName(source: pg.Client, slot: string, ownsName: b
   const existing = rows[0];
   if (!existing) return;
   if (existing.active) {
-    throw new PgferryError('slot-taken', `source: replication slot ${slot} is in use by another process (pid ${existing.pid ?? '?'}): another pgferry sync of this migration is running`, {
-      side: 'source',
-      fix: 'stop the other sync first; if it belongs to another migration, give this one its own --name',
-    });
+    throw new PgferryError(
+      'slot-taken',
+      `source: replication slot ${slot} is in use by another process (pid ${existing.pid ?? '?'}): another pgferry sync of this migration is running`,
+      {
+        side: 'source',
+        fix: 'stop the other sync first; if it belongs to another migration, give this one its own --name',
+      },
+    );
   }
   if (!ownsName) {
-    throw new PgferryError('slot-taken', `source: replication slot ${slot} already exists (database ${existing.database ?? '?'}) and this target has no record of it: it may be another migration's`, {
-      side: 'source',
-      fix: 'give this migration its own --name (or leave --name out: the default is unique per target), or pass --drop-existing to replace that slot',
-    });
+    throw new PgferryError(
+      'slot-taken',
+      `source: replication slot ${slot} already exists (database ${existing.database ?? '?'}) and this target has no record of it: it may be another migration's`,
+      {
+        side: 'source',
+        fix: 'give this migration its own --name (or leave --name out: the default is unique per target), or pass --drop-existing to replace that slot',
+      },
+    );
   }
   await source.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, [slot]);
 }
@@ -43,7 +51,13 @@ export async function claimSlotName(source: pg.Client, slot: string, ownsName: b
  * them every few seconds; past `timeoutMs` the creation is abandoned (the half-made slot goes
  * with its session) and the error names them with the way to end them.
  */
-export async function createSlotNamingBlockers(session: ReplicationSession, slot: string, source: pg.Client, timeoutMs: number, log: Logger): Promise<CreatedSlot> {
+export async function createSlotNamingBlockers(
+  session: ReplicationSession,
+  slot: string,
+  source: pg.Client,
+  timeoutMs: number,
+  log: Logger,
+): Promise<CreatedSlot> {
   const creating = session.createSlot(slot);
   let timer: NodeJS.Timeout | undefined;
   let reporting: Promise<void> = Promise.resolve();
@@ -53,7 +67,11 @@ export async function createSlotNamingBlockers(session: ReplicationSession, slot
       if (Date.now() - waited >= timeoutMs) return resolve('expired');
       reporting = slotCreationBlockers(source)
         .then((blockers) => {
-          if (blockers.length > 0) log.warn({ slot, waitedSeconds: Math.round((Date.now() - waited) / 1000), blockers }, 'creating the replication slot waits for these transactions on the source to end');
+          if (blockers.length > 0)
+            log.warn(
+              { slot, waitedSeconds: Math.round((Date.now() - waited) / 1000), blockers },
+              'creating the replication slot waits for these transactions on the source to end',
+            );
         })
         .catch((error: unknown) => log.debug({ error: messageOf(error) }, 'could not list the transactions the slot waits for'));
       timer = setTimeout(tick, Math.min(REPORT_EVERY_MS, Math.max(0, timeoutMs - (Date.now() - waited))));
@@ -86,12 +104,14 @@ export async function createSlotNamingBlockers(session: ReplicationSession, slot
  * slot is gone when it is.
  */
 async function abandonSlotCreation(session: ReplicationSession, slot: string, source: pg.Client): Promise<void> {
-  await source.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [slot]).catch(() => undefined);
+  await source
+    .query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [slot])
+    .catch(() => undefined);
   session.destroy();
-  await pollUntil(
-    async () => (await source.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rowCount === 0,
-    { timeoutMs: 10_000, everyMs: 100 },
-  ).catch(() => undefined);
+  await pollUntil(async () => (await source.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rowCount === 0, {
+    timeoutMs: 10_000,
+    everyMs: 100,
+  }).catch(() => undefined);
 }
 
 /**

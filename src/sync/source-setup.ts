@@ -15,7 +15,10 @@ export interface MigrationNames {
 /** Slot names allow lower-case letters, digits and underscores, up to 63 bytes. */
 export function migrationNames(name: string): MigrationNames {
   if (!/^[a-z0-9_]{1,50}$/.test(name)) {
-    throw usageError(`migration name "${name}" is not usable as a replication slot name`, 'use lower-case letters, digits and underscores, at most 50 of them');
+    throw usageError(
+      `migration name "${name}" is not usable as a replication slot name`,
+      'use lower-case letters, digits and underscores, at most 50 of them',
+    );
   }
   return { name, slot: `pgferry_${name}`, publication: `pgferry_${name}` };
 }
@@ -32,7 +35,11 @@ export async function defaultMigrationName(target: pg.Client): Promise<string> {
             (SELECT system_identifier::text FROM pg_control_system()) || '/' || (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS identity`,
   );
   const row = rows[0]!;
-  const cleaned = row.database.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 41);
+  const cleaned = row.database
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 41);
   const fingerprint = createHash('sha256').update(row.identity).digest('hex').slice(0, 8);
   return `${cleaned === '' ? 'main' : cleaned}_${fingerprint}`;
 }
@@ -53,10 +60,24 @@ export interface StreamProtocol {
 export function protocolFor(major: number, publication: string): StreamProtocol {
   const publicationNames = quoteIdent(publication);
   if (major >= 16) {
-    return { version: 4, abortInfo: true, options: { proto_version: '4', publication_names: publicationNames, messages: 'true', streaming: 'parallel' } };
+    return {
+      version: 4,
+      abortInfo: true,
+      options: { proto_version: '4', publication_names: publicationNames, messages: 'true', streaming: 'parallel' },
+    };
   }
-  if (major >= 15) return { version: 3, abortInfo: false, options: { proto_version: '3', publication_names: publicationNames, messages: 'true', streaming: 'true' } };
-  if (major >= 14) return { version: 2, abortInfo: false, options: { proto_version: '2', publication_names: publicationNames, messages: 'true', streaming: 'true' } };
+  if (major >= 15)
+    return {
+      version: 3,
+      abortInfo: false,
+      options: { proto_version: '3', publication_names: publicationNames, messages: 'true', streaming: 'true' },
+    };
+  if (major >= 14)
+    return {
+      version: 2,
+      abortInfo: false,
+      options: { proto_version: '2', publication_names: publicationNames, messages: 'true', streaming: 'true' },
+    };
   return { version: 1, abortInfo: false, options: { proto_version: '1', publication_names: publicationNames } };
 }
 
@@ -67,7 +88,10 @@ export function protocolFor(major: number, publication: string): StreamProtocol 
 export async function tablesToPublish(source: pg.Client, scope: Scope): Promise<string[]> {
   const tables = (await listTables(source, scope)).filter((t) => t.kind === 'table' && !t.unlogged);
   const withoutIdentity = tables.filter(
-    (t) => (t.replicaIdentity === 'default' && !t.hasPrimaryKey) || (t.replicaIdentity === 'index' && !t.hasIdentityIndex) || t.replicaIdentity === 'nothing',
+    (t) =>
+      (t.replicaIdentity === 'default' && !t.hasPrimaryKey) ||
+      (t.replicaIdentity === 'index' && !t.hasIdentityIndex) ||
+      t.replicaIdentity === 'nothing',
   );
   if (withoutIdentity.length > 0) {
     const names = withoutIdentity.map(displayName);
@@ -92,7 +116,10 @@ export async function tablesToPublish(source: pg.Client, scope: Scope): Promise<
  * cannot (no key, no replica identity) would have its UPDATEs fail once published, so it is
  * left out and named.
  */
-export async function extensionTablesToPublish(source: pg.Client, scope: Scope): Promise<{ readonly published: string[]; readonly leftOut: string[] }> {
+export async function extensionTablesToPublish(
+  source: pg.Client,
+  scope: Scope,
+): Promise<{ readonly published: string[]; readonly leftOut: string[] }> {
   const { rows } = await source.query<{ schema: string; name: string; qname: string; identifiable: boolean }>(
     `SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
             c.relreplident = 'f'
@@ -105,13 +132,20 @@ export async function extensionTablesToPublish(source: pg.Client, scope: Scope):
       ORDER BY 3`,
   );
   const inScope = rows.filter((r) => scope.includes(r));
-  return { published: inScope.filter((r) => r.identifiable).map((r) => r.qname), leftOut: inScope.filter((r) => !r.identifiable).map((r) => r.qname) };
+  return {
+    published: inScope.filter((r) => r.identifiable).map((r) => r.qname),
+    leftOut: inScope.filter((r) => !r.identifiable).map((r) => r.qname),
+  };
 }
 
 export async function createPublication(source: pg.Client, publication: string, tables: readonly string[]): Promise<void> {
   try {
     await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
-    await source.query(tables.length === 0 ? `CREATE PUBLICATION ${quoteIdent(publication)}` : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tables.join(', ')}`);
+    await source.query(
+      tables.length === 0
+        ? `CREATE PUBLICATION ${quoteIdent(publication)}`
+        : `CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tables.join(', ')}`,
+    );
   } catch (error) {
     throw new PgferryError('query', `source: cannot create publication ${publication}: ${messageOf(error)}`, {
       side: 'source',

@@ -41,7 +41,13 @@ export type SyncStart =
 export function decideSyncStart(facts: SyncStartFacts): SyncStart {
   const { state, names, dropExisting } = facts;
   if (state && state.name !== names.name && !dropExisting) {
-    return refuse(usageError(`the target already follows migration "${state.name}", not "${names.name}"`, `run with --name ${state.name}, or run pgferry cleanup first`, 'wrong-migration'));
+    return refuse(
+      usageError(
+        `the target already follows migration "${state.name}", not "${names.name}"`,
+        `run with --name ${state.name}, or run pgferry cleanup first`,
+        'wrong-migration',
+      ),
+    );
   }
   if (state?.stopRequestedAt && !dropExisting) {
     return refuse(
@@ -57,7 +63,7 @@ export function decideSyncStart(facts: SyncStartFacts): SyncStart {
     return refuse(
       usageError(
         `the target (${facts.targetShown}) holds a clone made without sync: its rows match no replication slot`,
-        'pass --drop-existing to copy again at the slot\'s snapshot, or use an empty target database',
+        "pass --drop-existing to copy again at the slot's snapshot, or use an empty target database",
         'wrong-migration',
       ),
     );

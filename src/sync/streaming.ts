@@ -5,7 +5,16 @@ import { asError, PgferryError, messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, openAll, repeatEvery, sleep, withDeadline } from '../plumbing/index.js';
 import { DECODING_SETTINGS, formatLsn, parseLsn, ReplicationSession, type Lsn } from '../replication/index.js';
-import { flushStateWrites, readStopRequest, readSyncState, recordSourceSystem, recordSyncProblem, setSyncPhase, startStreamingRun, type SyncState } from '../state/index.js';
+import {
+  flushStateWrites,
+  readStopRequest,
+  readSyncState,
+  recordSourceSystem,
+  recordSyncProblem,
+  setSyncPhase,
+  startStreamingRun,
+  type SyncState,
+} from '../state/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { livenessTimings } from './liveness.js';
 import { Monitor } from './monitor.js';
@@ -57,7 +66,12 @@ export interface StreamTotals {
 }
 
 /** Streams until stopped; a failure a reconnect can cure is retried with backoff, from the target's position. */
-export async function streamWithRetries(options: SyncOptions, names: MigrationNames, firstSession: ReplicationSession | undefined, log: Logger): Promise<StreamTotals> {
+export async function streamWithRetries(
+  options: SyncOptions,
+  names: MigrationNames,
+  firstSession: ReplicationSession | undefined,
+  log: Logger,
+): Promise<StreamTotals> {
   const totals: StreamTotals = { appliedLsn: '0/0', transactions: 0, rows: 0, reconnects: 0, stoppedBecause: 'asked to stop' };
   const run = new StreamRun(options, names, log, totals);
   let session = firstSession;
@@ -77,10 +91,18 @@ export async function streamWithRetries(options: SyncOptions, names: MigrationNa
       if (totals.transactions > appliedBefore || failingSince === undefined) failingSince = Date.now();
       failures++;
       totals.reconnects++;
-      const guard = walGuardVerdict(names.slot, await retainedWalNow(options.source, names.slot), options.maxRetainedWal, Date.now() - failingSince);
+      const guard = walGuardVerdict(
+        names.slot,
+        await retainedWalNow(options.source, names.slot),
+        options.maxRetainedWal,
+        Date.now() - failingSince,
+      );
       if (guard) throw guard;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
-      log.warn({ error: messageOf(error), retryInMs: delay, attempt: failures }, 'lost a connection (or waited too long on a lock); reconnecting and continuing from the position the target recorded');
+      log.warn(
+        { error: messageOf(error), retryInMs: delay, attempt: failures },
+        'lost a connection (or waited too long on a lock); reconnecting and continuing from the position the target recorded',
+      );
       await sleep(delay, options.signal);
       if (options.signal?.aborted) throw stoppedWithoutFinishing(error);
     }
@@ -149,8 +171,16 @@ class StreamRun {
     };
     options.signal?.addEventListener('abort', onSignal);
     try {
-      const setup = await withDeadline(this.setUp(replication, opened, (s) => (replication = s)), SETUP_WITHIN_MS, 'setting up the stream', () =>
-        loseEverything(new PgferryError('connection-lost', 'a server did not answer while sync set up the stream', { fix: 'sync reconnects by itself' })),
+      const setup = await withDeadline(
+        this.setUp(replication, opened, (s) => (replication = s)),
+        SETUP_WITHIN_MS,
+        'setting up the stream',
+        () =>
+          loseEverything(
+            new PgferryError('connection-lost', 'a server did not answer while sync set up the stream', {
+              fix: 'sync reconnects by itself',
+            }),
+          ),
       );
       const { sourceMonitor, target, targetMonitor, source, state, applyPid, timings } = setup;
       const appliedLsn = state.appliedLsn;
@@ -189,7 +219,13 @@ class StreamRun {
       );
       const monitoring = repeatEvery(1000, timers, () =>
         withDeadline(monitor.tick(), timings.monitorDeadlineMs, 'the monitor round', () =>
-          loseEverything(new PgferryError('connection-lost', `a server did not answer the monitor's small queries within ${Math.round(timings.monitorDeadlineMs / 1000)} s: the connections are treated as lost`, { fix: 'sync reconnects by itself' })),
+          loseEverything(
+            new PgferryError(
+              'connection-lost',
+              `a server did not answer the monitor's small queries within ${Math.round(timings.monitorDeadlineMs / 1000)} s: the connections are treated as lost`,
+              { fix: 'sync reconnects by itself' },
+            ),
+          ),
         ).then(
           () => undefined,
           (error: unknown) => loseEverything(asError(error)),
@@ -229,7 +265,10 @@ class StreamRun {
       totals.transactions += running.progress.transactions;
       totals.rows += running.progress.rows;
       const cause: StopCause = caughtUp ? 'caught up' : stopRequested !== undefined ? 'cut over' : 'asked to stop';
-      log.info({ appliedLsn: totals.appliedLsn, transactions: totals.transactions, rows: totals.rows, cause }, caughtUp ? 'caught up; stopping' : 'stopped');
+      log.info(
+        { appliedLsn: totals.appliedLsn, transactions: totals.transactions, rows: totals.rows, cause },
+        caughtUp ? 'caught up; stopping' : 'stopped',
+      );
       return cause;
     } catch (error) {
       if (stream) {
@@ -271,21 +310,42 @@ class StreamRun {
     );
 
     // The source's facts and the target's apply session are readied side by side.
-    const [source, apply] = await Promise.all([readSourceFacts(sourceMonitor, names.slot, this.goal === undefined), prepareApplySession(target)]);
+    const [source, apply] = await Promise.all([
+      readSourceFacts(sourceMonitor, names.slot, this.goal === undefined),
+      prepareApplySession(target),
+    ]);
     const state = apply.state;
-    if (!state) throw new PgferryError('query', 'target: the pgferry sync state is gone', { side: 'target', fix: 'run pgferry sync --drop-existing to start over' });
+    if (!state)
+      throw new PgferryError('query', 'target: the pgferry sync state is gone', {
+        side: 'target',
+        fix: 'run pgferry sync --drop-existing to start over',
+      });
     const appliedLsn = state.appliedLsn;
     await ensureSameSource(target, state, source.systemId);
-    if (source.slot.confirmedFlush !== undefined && source.slot.confirmedFlush > appliedLsn) throw slotAheadError(names.slot, source.slot.confirmedFlush, appliedLsn);
+    if (source.slot.confirmedFlush !== undefined && source.slot.confirmedFlush > appliedLsn)
+      throw slotAheadError(names.slot, source.slot.confirmedFlush, appliedLsn);
     await startStreamingRun(target, source.pid);
-    return { replication, sourceMonitor, target, targetMonitor, source, state, applyPid: apply.pid, timings: livenessTimings(source.walSenderTimeoutMs) };
+    return {
+      replication,
+      sourceMonitor,
+      target,
+      targetMonitor,
+      source,
+      state,
+      applyPid: apply.pid,
+      timings: livenessTimings(source.walSenderTimeoutMs),
+    };
   }
 }
 
 function stopTimedOut(): PgferryError {
-  return new PgferryError('connection-lost', `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`, {
-    fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
-  });
+  return new PgferryError(
+    'connection-lost',
+    `the servers did not let the run finish within ${STOP_WITHIN_MS / 1000} s of the stop; its connections were closed`,
+    {
+      fix: 'nothing is lost: the batch in flight rolled back, and the next pgferry sync continues from the position the target recorded',
+    },
+  );
 }
 
 interface SourceFacts {
@@ -332,7 +392,10 @@ async function ensureSameSource(target: pg.Client, state: SyncState, sourceSyste
     throw new PgferryError(
       'wrong-migration',
       `source: this server (system identifier ${sourceSystemId}) is not the one migration "${state.name}" copied from (${state.sourceSystemId}): its slot of the same name holds another history`,
-      { side: 'source', fix: 'point --source at the server the migration started from, or run pgferry sync --drop-existing to start a new migration from this one' },
+      {
+        side: 'source',
+        fix: 'point --source at the server the migration started from, or run pgferry sync --drop-existing to start a new migration from this one',
+      },
     );
   }
 }
@@ -377,4 +440,3 @@ async function finishCleanly(stream: ChangeStream, target: pg.Client, session: R
   }
   await session.close();
 }
-

@@ -14,7 +14,12 @@ import { closeClient, withDeadline } from '../plumbing/index.js';
 export const STALLED_AFTER_MS = 60_000;
 
 /** Pure: the error to stop with, or undefined to go on. */
-export function walGuardVerdict(slot: string, retainedBytes: number | undefined, limitBytes: number, stalledForMs: number): PgferryError | undefined {
+export function walGuardVerdict(
+  slot: string,
+  retainedBytes: number | undefined,
+  limitBytes: number,
+  stalledForMs: number,
+): PgferryError | undefined {
   if (retainedBytes === undefined || retainedBytes <= limitBytes || stalledForMs < STALLED_AFTER_MS) return undefined;
   const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`;
   return new PgferryError(
@@ -22,7 +27,7 @@ export function walGuardVerdict(slot: string, retainedBytes: number | undefined,
     `source: replication slot ${slot} holds ${mb(retainedBytes)} of WAL, above --max-retained-wal (${mb(limitBytes)}), and nothing was applied for ${Math.round(stalledForMs / 1000)} s: sync stops before the source's disk fills`,
     {
       side: 'source',
-      fix: 'find what holds the apply (pgferry status, the log above: the target down, a change it rejects), fix it and run pgferry sync again; or, to free the source\'s disk at once, run pgferry cleanup (the migration then starts over)',
+      fix: "find what holds the apply (pgferry status, the log above: the target down, a change it rejects), fix it and run pgferry sync again; or, to free the source's disk at once, run pgferry cleanup (the migration then starts over)",
     },
   );
 }

@@ -51,7 +51,9 @@ export async function checkGroup(lane: Lane, tables: readonly TableToVerify[], s
   let prints: [Print[], Print[]];
   let position: Lsn | null;
   try {
-    ({ position, result: prints } = await inSnapshots(lane, 'a group of small tables', () => both(lane, (side) => groupPrints(side, tables, settings))));
+    ({ position, result: prints } = await inSnapshots(lane, 'a group of small tables', () =>
+      both(lane, (side) => groupPrints(side, tables, settings)),
+    ));
   } catch (error) {
     if (settings.signal?.aborted) throw error;
     const one: TableCheck[] = [];
@@ -91,7 +93,10 @@ async function groupPrints(side: SideSession, tables: readonly TableToVerify[], 
       ? `SELECT ${i}, count(*), coalesce(sum(${rowHashSql(table.columns, settings.hash)}), 0) FROM ONLY ${table.sql}`
       : `SELECT ${i}, count(*), NULL::numeric FROM ONLY ${table.sql}`,
   );
-  const rows = await side.arrays(`${settings.mode === 'full' ? 'hashing' : 'counting'} ${tables.length} small tables`, parts.join('\nUNION ALL\n'));
+  const rows = await side.arrays(
+    `${settings.mode === 'full' ? 'hashing' : 'counting'} ${tables.length} small tables`,
+    parts.join('\nUNION ALL\n'),
+  );
   const prints: Print[] = new Array<Print>(tables.length);
   for (const r of rows) prints[Number(r[0])] = { rows: Number(r[1]), sum: r[2] ?? null };
   for (let i = 0; i < tables.length; i++) {

@@ -50,11 +50,17 @@ export async function checkTable(lane: Lane, table: TableToVerify, settings: Che
   const started = performance.now();
   const base = { table, keyed: [], keyless: [], truncated: false, position: null, sourceRows: 0, targetRows: 0 };
   if (!table.readable) {
-    return { ...base, status: 'error', seconds: 0, error: `source: the role may not read ${table.name} (SELECT on it and USAGE on its schema)` };
+    return {
+      ...base,
+      status: 'error',
+      seconds: 0,
+      error: `source: the role may not read ${table.name} (SELECT on it and USAGE on its schema)`,
+    };
   }
   try {
     const { position, result: outcome } = await inSnapshots(lane, table.name, () => compare(lane, table, settings));
-    const differs = outcome.keyed.length > 0 || outcome.keyless.length > 0 || outcome.truncated || outcome.sourceRows !== outcome.targetRows;
+    const differs =
+      outcome.keyed.length > 0 || outcome.keyless.length > 0 || outcome.truncated || outcome.sourceRows !== outcome.targetRows;
     return { ...base, ...outcome, position, status: differs ? 'different' : 'identical', seconds: seconds(started) };
   } catch (error) {
     if (settings.signal?.aborted) throw error;
@@ -83,7 +89,12 @@ export async function countRows(side: SideSession, table: TableToVerify): Promis
 }
 
 /** The columns that differ in each changed row, from both sides' text output. */
-export async function nameChangedColumns(lane: Lane, table: TableToVerify, hash: HashFunction, differences: readonly KeyedDifference[]): Promise<NamedKeyed[]> {
+export async function nameChangedColumns(
+  lane: Lane,
+  table: TableToVerify,
+  hash: HashFunction,
+  differences: readonly KeyedDifference[],
+): Promise<NamedKeyed[]> {
   const changed = differences.filter((d) => d.kind === 'changed').map((d) => d.key);
   if (changed.length === 0) return [...differences];
   const [s, t] = await both(lane, (side) => rowsByKey(side, table, hash, changed));
@@ -97,7 +108,12 @@ export async function nameChangedColumns(lane: Lane, table: TableToVerify, hash:
   });
 }
 
-export async function nameKeyless(lane: Lane, table: TableToVerify, hash: HashFunction, differing: readonly HashCount[]): Promise<NamedKeyless[]> {
+export async function nameKeyless(
+  lane: Lane,
+  table: TableToVerify,
+  hash: HashFunction,
+  differing: readonly HashCount[],
+): Promise<NamedKeyless[]> {
   const onSource = differing.filter((d) => d.source > d.target).map((d) => d.hash);
   const onTarget = differing.filter((d) => d.target > d.source).map((d) => d.hash);
   const [s, t] = await Promise.all([rowsByHash(lane.source, table, hash, onSource), rowsByHash(lane.target, table, hash, onTarget)]);

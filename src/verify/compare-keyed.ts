@@ -45,7 +45,8 @@ export async function compareKeyed(lane: Lane, table: TableToVerify, settings: K
       return;
     }
     const rows = Math.max(s.rows, t.rows);
-    const bounds = rows > LEAF_ROWS ? await rangeBounds(s.rows >= t.rows ? lane.source : lane.target, table, range, splitStep(rows, FANOUT)) : [];
+    const bounds =
+      rows > LEAF_ROWS ? await rangeBounds(s.rows >= t.rows ? lane.source : lane.target, table, range, splitStep(rows, FANOUT)) : [];
     if (bounds.length === 0) {
       const [sourceLeaf, targetLeaf] = await both(lane, (side) => rowsOfRange(side, table, settings.hash, range));
       const differences = diffKeyedRows(sourceLeaf, targetLeaf);

@@ -25,7 +25,12 @@ const hashOf = (table: TableToVerify, fn: HashFunction) => rowHashSql(table.colu
  * often on one as on the other. Whole-table count and sum first (one scan each), then, only
  * when they differ, per-bucket counts and sums, then per-hash counts in the differing buckets.
  */
-export async function compareKeyless(lane: Lane, table: TableToVerify, hash: HashFunction, maxDifferences: number): Promise<KeylessOutcome> {
+export async function compareKeyless(
+  lane: Lane,
+  table: TableToVerify,
+  hash: HashFunction,
+  maxDifferences: number,
+): Promise<KeylessOutcome> {
   const h = hashOf(table, hash);
   const [s, t] = await both(lane, async (side) => {
     const [row] = await side.arrays(`hashing ${table.name}`, `SELECT count(*), coalesce(sum(${h}), 0) FROM ONLY ${table.sql}`);
@@ -100,7 +105,12 @@ export async function hashCounts(
 }
 
 /** One row's column values for each of these hashes, to name the rows of a keyless table. */
-export async function rowsByHash(side: SideSession, table: TableToVerify, hash: HashFunction, hashes: readonly string[]): Promise<Map<string, TextRow>> {
+export async function rowsByHash(
+  side: SideSession,
+  table: TableToVerify,
+  hash: HashFunction,
+  hashes: readonly string[],
+): Promise<Map<string, TextRow>> {
   if (hashes.length === 0) return new Map();
   const rows = await side.arrays(
     `reading rows of ${table.name} by hash`,

@@ -75,7 +75,11 @@ export function mergeAcrossRanges(differences: readonly KeyedDifference[]): Keye
 }
 
 /** The columns whose text output differs between a row and its counterpart. */
-export function changedColumns(columns: readonly string[], source: Readonly<Record<string, string | null>>, target: Readonly<Record<string, string | null>>): string[] {
+export function changedColumns(
+  columns: readonly string[],
+  source: Readonly<Record<string, string | null>>,
+  target: Readonly<Record<string, string | null>>,
+): string[] {
   return columns.filter((c) => source[c] !== target[c]);
 }
 
@@ -86,7 +90,11 @@ export function changedColumns(columns: readonly string[], source: Readonly<Reco
  * between is in motion: what the target has can't be judged against it, and sync's next
  * changes to the row will overwrite it anyway, so it is not reported.
  */
-export function persistingKeyed(first: KeyedDifference, sourceHashNow: string | null, targetHashNow: string | null): KeyedDifference | null {
+export function persistingKeyed(
+  first: KeyedDifference,
+  sourceHashNow: string | null,
+  targetHashNow: string | null,
+): KeyedDifference | null {
   if (sourceHashNow !== first.sourceHash) return null;
   return classify(first.key, sourceHashNow, targetHashNow);
 }
@@ -117,5 +125,7 @@ export function persistingMultiset(first: HashCount, sourceNow: number, targetNo
 
 /** One difference per missing or extra copy, as reported for keyless tables. */
 export function copiesOf(count: HashCount): { kind: 'missing' | 'extra'; copies: number } {
-  return count.source > count.target ? { kind: 'missing', copies: count.source - count.target } : { kind: 'extra', copies: count.target - count.source };
+  return count.source > count.target
+    ? { kind: 'missing', copies: count.source - count.target }
+    : { kind: 'extra', copies: count.target - count.source };
 }

@@ -157,16 +157,51 @@ const PROBE_COLUMNS: ReadonlyArray<{ name: string; type: string; hashed: TypedHa
 
 const PROBE_ROWS = [
   [`0`, `0`, `0`, `0`, `false`, `'00000000-0000-0000-0000-000000000000'`, `''`, `''`, `''`, `0`],
-  [`-32768`, `-2147483648`, `-9223372036854775808`, `4294967295`, `true`, `'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'`, `'ünïcödé ✓ 漢字'`, `'x'`, `'ü ✓漢'`, `1.00`],
-  [`32767`, `2147483647`, `9223372036854775807`, `1`, `NULL`, `'ffffffff-ffff-ffff-ffff-ffffffffffff'`, `repeat('pgferry', 300)`, `'(1,"",)'`, `' a  '`, `NULL`],
+  [
+    `-32768`,
+    `-2147483648`,
+    `-9223372036854775808`,
+    `4294967295`,
+    `true`,
+    `'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'`,
+    `'ünïcödé ✓ 漢字'`,
+    `'x'`,
+    `'ü ✓漢'`,
+    `1.00`,
+  ],
+  [
+    `32767`,
+    `2147483647`,
+    `9223372036854775807`,
+    `1`,
+    `NULL`,
+    `'ffffffff-ffff-ffff-ffff-ffffffffffff'`,
+    `repeat('pgferry', 300)`,
+    `'(1,"",)'`,
+    `' a  '`,
+    `NULL`,
+  ],
   [`NULL`, `NULL`, `4294967296`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`, `NULL`],
-  ...Array.from({ length: 24 }, (_, i) => [String(i * 977 - 9000), String(i * 7919 * 1009), `${i * 7919}::int8 * 1000003 * 1000003`, String(i * 65537), i % 2 ? 'true' : 'false',
-    `'${(i * 2654435761).toString(16).padStart(8, '0').slice(-8)}-0000-4000-8000-${String(i).padStart(12, '0')}'`, `repeat('x', ${i}) || ${i}`, `'${i}'`, `'c' || ${i}`, `${i} / 7.0`]),
+  ...Array.from({ length: 24 }, (_, i) => [
+    String(i * 977 - 9000),
+    String(i * 7919 * 1009),
+    `${i * 7919}::int8 * 1000003 * 1000003`,
+    String(i * 65537),
+    i % 2 ? 'true' : 'false',
+    `'${(i * 2654435761).toString(16).padStart(8, '0').slice(-8)}-0000-4000-8000-${String(i).padStart(12, '0')}'`,
+    `repeat('x', ${i}) || ${i}`,
+    `'${i}'`,
+    `'c' || ${i}`,
+    `${i} / 7.0`,
+  ]),
 ];
 
 const probeSql = (fn: HashFunction) => {
   const values = PROBE_ROWS.map((row, o) => `(${o}, ${row.map((v, i) => `(${v})::pg_catalog.${PROBE_COLUMNS[i]!.type}`).join(', ')})`);
-  const hash = rowHashSql(PROBE_COLUMNS.map((c) => ({ sql: c.name, hashed: c.hashed })), fn);
+  const hash = rowHashSql(
+    PROBE_COLUMNS.map((c) => ({ sql: c.name, hashed: c.hashed })),
+    fn,
+  );
   return `SELECT pg_catalog.string_agg((${hash})::text, ',' ORDER BY ord) AS h FROM (VALUES ${values.join(', ')}) AS p(ord, ${PROBE_COLUMNS.map((c) => c.name).join(', ')})`;
 };
 

@@ -75,7 +75,12 @@ export interface FetchedRow extends KeyedRow {
 const KEYS_PER_QUERY = 500;
 
 /** The rows with these keys, with their hashes and column values; keys not there are absent. */
-export async function rowsByKey(side: SideSession, table: TableToVerify, fn: HashFunction, keys: readonly KeyValues[]): Promise<Map<string, FetchedRow>> {
+export async function rowsByKey(
+  side: SideSession,
+  table: TableToVerify,
+  fn: HashFunction,
+  keys: readonly KeyValues[],
+): Promise<Map<string, FetchedRow>> {
   const found = new Map<string, FetchedRow>();
   const width = table.key.length;
   const columns = table.key.length === 1 ? table.key[0]!.sql : `(${keyList(table)})`;

@@ -25,7 +25,12 @@ const POLL_MS = 200;
  * Waits until the target's applied_lsn (written by sync in the same transaction as the changes
  * it covers) is at or past `position`. False when it did not get there in time.
  */
-export async function waitForTarget(target: SideSession, position: Lsn, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ passed: boolean; applied: Lsn | null }> {
+export async function waitForTarget(
+  target: SideSession,
+  position: Lsn,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<{ passed: boolean; applied: Lsn | null }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     signal?.throwIfAborted();
@@ -61,7 +66,11 @@ export async function recheckTable(lane: Lane, check: TableCheck, hash: HashFunc
       const targetRow = t.get(id);
       const still = persistingKeyed(first, sourceRow?.hash ?? null, targetRow?.hash ?? null);
       if (!still) return [];
-      return [still.kind === 'changed' && sourceRow && targetRow ? { ...still, columns: changedColumns(names, sourceRow.values, targetRow.values) } : still];
+      return [
+        still.kind === 'changed' && sourceRow && targetRow
+          ? { ...still, columns: changedColumns(names, sourceRow.values, targetRow.values) }
+          : still,
+      ];
     });
   } else if (check.keyless.length > 0) {
     const hashes = check.keyless.map((d) => d.hash);
@@ -76,9 +85,20 @@ export async function recheckTable(lane: Lane, check: TableCheck, hash: HashFunc
     // change in flight from a lost row, and only equality may clear a difference.
     const [s, t] = await both(lane, (side) => countRows(side, check.table));
     const persists = s !== t;
-    return { ...check, status: persists ? 'different' : 'identical', sourceRows: s, targetRows: t, seconds: check.seconds + (performance.now() - started) / 1000 };
+    return {
+      ...check,
+      status: persists ? 'different' : 'identical',
+      sourceRows: s,
+      targetRows: t,
+      seconds: check.seconds + (performance.now() - started) / 1000,
+    };
   }
   const differs = keyed.length > 0 || keyless.length > 0;
-  return { ...check, keyed, keyless, status: differs ? 'different' : 'identical', seconds: check.seconds + (performance.now() - started) / 1000 };
+  return {
+    ...check,
+    keyed,
+    keyless,
+    status: differs ? 'different' : 'identical',
+    seconds: check.seconds + (performance.now() - started) / 1000,
+  };
 }
-

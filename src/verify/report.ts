@@ -8,7 +8,14 @@ export function tableResult(check: TableCheck, maxDifferences: number): TableRes
   const { table } = check;
   const differences: Difference[] = [];
   for (const d of check.keyed) {
-    differences.push({ kind: d.kind, key: keyRecord(table.key.map((k) => k.name), d.key), ...(d.columns ? { columns: d.columns } : {}) });
+    differences.push({
+      kind: d.kind,
+      key: keyRecord(
+        table.key.map((k) => k.name),
+        d.key,
+      ),
+      ...(d.columns ? { columns: d.columns } : {}),
+    });
   }
   for (const d of check.keyless) {
     const { kind, copies } = copiesOf(d);

@@ -39,21 +39,29 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   // costs a round of authentication, and the cut-over runs this with writes frozen.
   const working = settle(openLanes(options, jobs));
   const control = await openLane(options.source, options.target).catch(async (error: unknown) => {
-    await working().then((lanes) => Promise.all(lanes.map(closeLane)), () => undefined);
+    await working().then(
+      (lanes) => Promise.all(lanes.map(closeLane)),
+      () => undefined,
+    );
     throw error;
   });
   try {
     // Started now, awaited at the end: the schema is read on sessions of its own meanwhile.
-    const schema = settle(options.mode === 'full' ? compareSchema(options.source, options.target, scope) : Promise.resolve([] as SchemaDifference[]));
+    const schema = settle(
+      options.mode === 'full' ? compareSchema(options.source, options.target, scope) : Promise.resolve([] as SchemaDifference[]),
+    );
     const [hash, { tables: listed, all }, onTarget] = await Promise.all([
       options.mode === 'full' ? chooseHashFunction(control) : Promise.resolve('md5' as const),
       side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope)),
       side('target', 'listing the tables in scope', () => tableNamesOnTarget(control.target, scope)),
     ]);
-    if (options.mode === 'full' && hash === 'md5') notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
+    if (options.mode === 'full' && hash === 'md5')
+      notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
     scope.assertPatternsMatch(all, 'the source database');
     const [tables, syncing] = await Promise.all([
-      hash === 'typed' ? side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : Promise.resolve(listed),
+      hash === 'typed'
+        ? side('target', 'reading the column types', () => matchTargetTypes(control.target, listed))
+        : Promise.resolve(listed),
       options.recheckWhileSyncing === false ? Promise.resolve(false) : syncIsStreaming(control.target),
     ]);
     log.info({ tables: tables.length, mode: options.mode, hash, jobs, syncing }, 'verifying');
@@ -70,15 +78,35 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     // Big tables one by one, the biggest first; small ones in groups of one snapshot and query each (check-group.ts).
     const byLargest = [...tables].sort((a, b) => b.bytes - a.bytes);
     const groupable = (t: TableToVerify) => present(t) && t.readable && t.bytes <= SMALL_TABLE_BYTES;
-    const work: TableToVerify[][] = [...byLargest.filter((t) => !groupable(t)).map((t) => [t]), ...groupSmallTables(byLargest.filter(groupable))];
+    const work: TableToVerify[][] = [
+      ...byLargest.filter((t) => !groupable(t)).map((t) => [t]),
+      ...groupSmallTables(byLargest.filter(groupable)),
+    ];
     let checks = (
-      await onLanes(await working(), work, async (lane, group) => {
-        const done = group.length > 1 ? await checkGroup(lane, group, settings) : [present(group[0]!) ? await checkTable(lane, group[0]!, settings) : await missingOnTarget(lane, group[0]!)];
-        for (const check of done) {
-          log.debug({ table: check.table.name, status: check.status, sourceRows: check.sourceRows, targetRows: check.targetRows, seconds: check.seconds }, 'table compared');
-        }
-        return done;
-      }, options.signal)
+      await onLanes(
+        await working(),
+        work,
+        async (lane, group) => {
+          const done =
+            group.length > 1
+              ? await checkGroup(lane, group, settings)
+              : [present(group[0]!) ? await checkTable(lane, group[0]!, settings) : await missingOnTarget(lane, group[0]!)];
+          for (const check of done) {
+            log.debug(
+              {
+                table: check.table.name,
+                status: check.status,
+                sourceRows: check.sourceRows,
+                targetRows: check.targetRows,
+                seconds: check.seconds,
+              },
+              'table compared',
+            );
+          }
+          return done;
+        },
+        options.signal,
+      )
     ).flat();
 
     if (syncing) {
@@ -88,21 +116,48 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     }
 
     const sequenceResults = await sequences();
-    if (syncing && sequenceResults.some(sequenceDiffers)) notes.push('sync does not carry sequence values; pgferry cutover sets them on the target');
+    if (syncing && sequenceResults.some(sequenceDiffers))
+      notes.push('sync does not carry sequence values; pgferry cutover sets them on the target');
     const schemaResults = await schema();
     const results = checks.map((c) => tableResult(c, maxDifferences)).sort((a, b) => a.name.localeCompare(b.name));
-    for (const r of results) if (r.truncated) notes.push(`${r.name}: more than ${maxDifferences} rows differ; the first ${maxDifferences} are named`);
-    const identical = results.every((t) => t.status === 'identical') && !sequenceResults.some(sequenceDiffers) && schemaResults.length === 0;
-    return { identical, mode: options.mode, seconds: Number(((performance.now() - started) / 1000).toFixed(3)), tables: results, sequences: sequenceResults, schema: schemaResults, notes };
+    for (const r of results)
+      if (r.truncated) notes.push(`${r.name}: more than ${maxDifferences} rows differ; the first ${maxDifferences} are named`);
+    const identical =
+      results.every((t) => t.status === 'identical') && !sequenceResults.some(sequenceDiffers) && schemaResults.length === 0;
+    return {
+      identical,
+      mode: options.mode,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      tables: results,
+      sequences: sequenceResults,
+      schema: schemaResults,
+      notes,
+    };
   } finally {
-    await Promise.all([closeLane(control), working().then((lanes) => Promise.all(lanes.map(closeLane)), () => undefined)]);
+    await Promise.all([
+      closeLane(control),
+      working().then(
+        (lanes) => Promise.all(lanes.map(closeLane)),
+        () => undefined,
+      ),
+    ]);
   }
 }
 
 async function missingOnTarget(lane: Lane, table: TableToVerify): Promise<TableCheck> {
   const started = performance.now();
   const rows = await countRows(lane.source, table);
-  return { table, status: 'missing-on-target', sourceRows: rows, targetRows: 0, seconds: (performance.now() - started) / 1000, keyed: [], keyless: [], truncated: false, position: null };
+  return {
+    table,
+    status: 'missing-on-target',
+    sourceRows: rows,
+    targetRows: 0,
+    seconds: (performance.now() - started) / 1000,
+    keyed: [],
+    keyless: [],
+    truncated: false,
+    position: null,
+  };
 }
 
 /**
@@ -110,7 +165,13 @@ async function missingOnTarget(lane: Lane, table: TableToVerify): Promise<TableC
  * target has not applied yet. Wait until the target has applied past the source position of
  * the first check, then look again; only what persists is a difference.
  */
-async function recheck(options: VerifyOptions, control: Lane, jobs: number, first: TableCheck[], settings: CheckSettings): Promise<{ checks: TableCheck[]; notes: string[] }> {
+async function recheck(
+  options: VerifyOptions,
+  control: Lane,
+  jobs: number,
+  first: TableCheck[],
+  settings: CheckSettings,
+): Promise<{ checks: TableCheck[]; notes: string[] }> {
   const notes: string[] = [];
   const checks = new Map(first.map((c) => [c.table.name, c]));
   const timeoutMs = (options.recheckTimeoutSeconds ?? DEFAULT_RECHECK_TIMEOUT_SECONDS) * 1000;
@@ -129,13 +190,19 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
       break;
     }
     const lanes = await openLanes(options, Math.min(jobs, pending.length));
-    const again = await onLanes(lanes, pending, (lane, check) =>
-      round === 1 && check.truncated ? checkTable(lane, check.table, settings) : recheckTable(lane, check, settings.hash), options.signal,
+    const again = await onLanes(
+      lanes,
+      pending,
+      (lane, check) =>
+        round === 1 && check.truncated ? checkTable(lane, check.table, settings) : recheckTable(lane, check, settings.hash),
+      options.signal,
     ).finally(() => Promise.all(lanes.map(closeLane)));
     for (const [i, c] of again.entries()) {
       const before = pending[i]!;
       if (c.status === 'different' && c.keyed.length === 0 && c.keyless.length === 0 && c.sourceRows !== before.sourceRows) {
-        notes.push(`${c.table.name}: the source kept writing during the check, so its row counts were never taken at one position; verify again with writes stopped (the cut-over does) or with --mode full`);
+        notes.push(
+          `${c.table.name}: the source kept writing during the check, so its row counts were never taken at one position; verify again with writes stopped (the cut-over does) or with --mode full`,
+        );
       }
       checks.set(c.table.name, c);
     }
@@ -144,18 +211,28 @@ async function recheck(options: VerifyOptions, control: Lane, jobs: number, firs
   }
   const left = [...checks.values()].filter((c) => c.status === 'different').length;
   if (seen > 0) {
-    notes.push(`sync is streaming: ${seen} table(s) differed at the first check; after the target applied past the source's position, ${left} still differ`);
+    notes.push(
+      `sync is streaming: ${seen} table(s) differed at the first check; after the target applied past the source's position, ${left} still differ`,
+    );
   }
   return { checks: [...checks.values()], notes };
 }
 
 /** Opens `count` lanes at once; if any fails, closes those that opened and throws its error. */
 async function openLanes(options: VerifyOptions, count: number): Promise<Lane[]> {
-  return openAll(Array.from({ length: count }, () => openLane(options.source, options.target)), closeLane);
+  return openAll(
+    Array.from({ length: count }, () => openLane(options.source, options.target)),
+    closeLane,
+  );
 }
 
 /** Runs `work` over `items` on the lanes given, each lane taking item after item; the caller closes them. */
-async function onLanes<T, R>(lanes: readonly Lane[], items: readonly T[], work: (lane: Lane, item: T) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
+async function onLanes<T, R>(
+  lanes: readonly Lane[],
+  items: readonly T[],
+  work: (lane: Lane, item: T) => Promise<R>,
+  signal?: AbortSignal,
+): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   const worker = async (lane: Lane) => {
@@ -187,6 +264,10 @@ async function side<T>(which: Side, what: string, work: () => Promise<T>): Promi
     return await work();
   } catch (error) {
     if (error instanceof PgferryError) throw error;
-    throw new PgferryError('query', `${which}: ${what} failed: ${messageOf(error)}`, { side: which, fix: 'check the role\'s privileges on the system catalogs; run with --debug for details', cause: error });
+    throw new PgferryError('query', `${which}: ${what} failed: ${messageOf(error)}`, {
+      side: which,
+      fix: "check the role's privileges on the system catalogs; run with --debug for details",
+      cause: error,
+    });
   }
 }

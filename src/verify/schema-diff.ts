@@ -25,7 +25,10 @@ export async function compareSchema(source: ConnectionSpec, target: ConnectionSp
     });
   const [s, t] = await Promise.all([read('source', source), read('target', target)]);
   const majors = [s.major, t.major] as const;
-  return diffSchemaObjects(s.schema.objects.map((o) => comparable(o, majors)), t.schema.objects.map((o) => comparable(o, majors)));
+  return diffSchemaObjects(
+    s.schema.objects.map((o) => comparable(o, majors)),
+    t.schema.objects.map((o) => comparable(o, majors)),
+  );
 }
 
 type Comparable = Pick<SchemaObject, 'identity' | 'kind' | 'name' | 'statements'>;
@@ -64,7 +67,8 @@ function withoutInModes(text: string): string {
 
 /** For a view whose only FROM item is one relation (no join, no subquery), drops that relation's name where it qualifies a column. */
 function unqualifiedSingleRelation(statement: string): string {
-  if (!/^CREATE (MATERIALIZED )?VIEW /.test(statement) || /\bJOIN\b/.test(statement) || (statement.match(/\bFROM\b/g) ?? []).length !== 1) return statement;
+  if (!/^CREATE (MATERIALIZED )?VIEW /.test(statement) || /\bJOIN\b/.test(statement) || (statement.match(/\bFROM\b/g) ?? []).length !== 1)
+    return statement;
   const from = /\bFROM (?:(?:"[^"]+"|\w+)\.)?("[^"]+"|\w+)(?: (\w+))?\s*(?:;|$|\n)/.exec(statement);
   if (!from) return statement;
   const qualifier = (from[2] ?? from[1]!).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -29,7 +29,9 @@ async function readSequences(side: SideSession, scope: Scope): Promise<SequenceR
         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')`,
   );
   return rows
-    .filter((r) => (r.table_name === null ? scope.includesSchema(r.schema!) : scope.includes({ schema: r.table_schema!, name: r.table_name! })))
+    .filter((r) =>
+      r.table_name === null ? scope.includesSchema(r.schema!) : scope.includes({ schema: r.table_schema!, name: r.table_name! }),
+    )
     .map((r) => ({ name: r.qname!, lastValue: r.last_value ?? null, increment: BigInt(r.increment!) }));
 }
 

@@ -82,7 +82,12 @@ export class SideSession {
   /** As query, rows as arrays: user columns can have any name, positions can't clash. */
   async arrays(what: string, text: string, values: readonly unknown[] = []): Promise<Array<Array<string | null>>> {
     try {
-      const result = await this.connection.client.query<Array<string | null>>({ text, values: [...values], types: RAW_TEXT, rowMode: 'array' });
+      const result = await this.connection.client.query<Array<string | null>>({
+        text,
+        values: [...values],
+        types: RAW_TEXT,
+        rowMode: 'array',
+      });
       return result.rows;
     } catch (error) {
       throw this.failure(what, text, error);

@@ -37,7 +37,10 @@ export interface TableToVerify {
  * Plain tables and partitions in scope on the source (partitioned parents hold no rows of
  * their own; materialized views and foreign tables are not data pgferry moves row by row).
  */
-export async function readTablesToVerify(source: SideSession, scope: Scope): Promise<{ tables: TableToVerify[]; all: Array<{ schema: string; name: string }> }> {
+export async function readTablesToVerify(
+  source: SideSession,
+  scope: Scope,
+): Promise<{ tables: TableToVerify[]; all: Array<{ schema: string; name: string }> }> {
   const listed = await listTables(source.client, scope);
   const plain = listed.filter((t) => t.kind === 'table');
   if (plain.length === 0) return { tables: [], all: listed };
@@ -60,7 +63,13 @@ export async function readTablesToVerify(source: SideSession, scope: Scope): Pro
   const columns = new Map<string, Array<VerifyColumn & { keyPosition: number | null }>>();
   for (const r of rows) {
     const list = columns.get(r.relid!) ?? [];
-    list.push({ name: r.name!, sql: quoteIdent(r.name!), type: r.type!, hashed: typedHashOf(Number(r.type_oid), Number(r.typmod)), keyPosition: r.key_position === null ? null : Number(r.key_position) });
+    list.push({
+      name: r.name!,
+      sql: quoteIdent(r.name!),
+      type: r.type!,
+      hashed: typedHashOf(Number(r.type_oid), Number(r.typmod)),
+      keyPosition: r.key_position === null ? null : Number(r.key_position),
+    });
     columns.set(r.relid!, list);
   }
   const tables = plain.map((t) => {
@@ -88,7 +97,6 @@ export async function tableNamesOnTarget(target: SideSession, scope: Scope): Pro
   return new Set(listed.map((t) => `${t.schema}\u0000${t.name}`));
 }
 
-
 /**
  * The tables with each column's typed hash kept only where the target's column has the same
  * type (by oid: the typed types are built in, with the same oids everywhere), and for char(n)
@@ -109,7 +117,8 @@ export async function matchTargetTypes(target: SideSession, tables: readonly Tab
     [typed.map((t) => t.schema), typed.map((t) => t.table)],
   );
   const onTarget = new Map<string, { hashed: TypedHash | null; type: string }>();
-  for (const r of rows) onTarget.set(`${Number(r.i) - 1}\u0000${r.name}`, { hashed: typedHashOf(Number(r.type_oid), Number(r.typmod)), type: r.type! });
+  for (const r of rows)
+    onTarget.set(`${Number(r.i) - 1}\u0000${r.name}`, { hashed: typedHashOf(Number(r.type_oid), Number(r.typmod)), type: r.type! });
   const index = new Map(typed.map((t, i) => [t, i]));
   return tables.map((t) => {
     const i = index.get(t);

@@ -45,9 +45,7 @@ function resolvePackageDir(major: MajorVersion): string {
     // The package exports only its dist/index.js; the binaries sit beside it in native/.
     return dirname(dirname(fileURLToPath(import.meta.resolve(name))));
   } catch {
-    throw new Error(
-      `PostgreSQL ${major} binaries are not installed (npm package alias "${name}"). Run "npm ci" in the repository root.`,
-    );
+    throw new Error(`PostgreSQL ${major} binaries are not installed (npm package alias "${name}"). Run "npm ci" in the repository root.`);
   }
 }
 

@@ -1,6 +1,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chownSync, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +87,14 @@ export class Cluster {
 
   /** Runs `work` with a superuser session on `database`, closed afterwards. */
   async withClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ host: this.host, port: this.port, user: this.superuser, password: this.password, database, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({
+      host: this.host,
+      port: this.port,
+      user: this.superuser,
+      password: this.password,
+      database,
+      connectionTimeoutMillis: 10_000,
+    });
     await client.connect();
     try {
       return await work(client);
@@ -174,7 +192,19 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
   const { env, spawnIdentity } = serverProcessOptions();
   const init = spawnSync(
     join(binDir, 'initdb'),
-    ['-D', dataDir, '-U', SUPERUSER, `--pwfile=${passwordFile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync'],
+    [
+      '-D',
+      dataDir,
+      '-U',
+      SUPERUSER,
+      `--pwfile=${passwordFile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
+    ],
     { env, ...spawnIdentity, encoding: 'utf8', cwd: directory },
   );
   if (init.status !== 0) {
@@ -248,7 +278,10 @@ function spawnPostgres(version: MajorVersion, directory: string): ChildProcess {
 
 function formatSettings(settings: Record<string, Setting>): string {
   return Object.entries(settings)
-    .map(([name, value]) => `${name} = ${typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : value === true ? 'on' : value === false ? 'off' : value}`)
+    .map(
+      ([name, value]) =>
+        `${name} = ${typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : value === true ? 'on' : value === false ? 'off' : value}`,
+    )
     .join('\n');
 }
 
@@ -265,7 +298,9 @@ async function waitUntilReady(cluster: Cluster, child: ChildProcess): Promise<vo
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-  throw new Error(`PostgreSQL ${cluster.version} did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(cluster.logFile)}`);
+  throw new Error(
+    `PostgreSQL ${cluster.version} did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(cluster.logFile)}`,
+  );
 }
 
 function tail(file: string): string {

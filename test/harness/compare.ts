@@ -89,7 +89,15 @@ export async function compareTables(sourceUrl: string, targetUrl: string, tables
       const unresolved = await Promise.all([unresolvedNames(source, tables), unresolvedNames(target, tables)]);
       for (const name of tables) {
         if (unresolved[0].has(name) && unresolved[1].has(name)) {
-          results.push({ table: name, sourceRows: null, targetRows: null, equal: false, onlyOnSource: [], onlyOnTarget: [], problem: 'no table by that name on either side' });
+          results.push({
+            table: name,
+            sourceRows: null,
+            targetRows: null,
+            equal: false,
+            onlyOnSource: [],
+            onlyOnTarget: [],
+            problem: 'no table by that name on either side',
+          });
         }
       }
     }

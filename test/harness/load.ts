@@ -117,7 +117,8 @@ export type LoadHandle = Load;
  */
 export function startLoad(url: string, options: LoadOptions): Load {
   assertScale(options.scale);
-  if (!Number.isInteger(options.clients) || options.clients < 1) throw new Error(`clients must be a positive integer, not ${options.clients}`);
+  if (!Number.isInteger(options.clients) || options.clients < 1)
+    throw new Error(`clients must be a positive integer, not ${options.clients}`);
   if (options.ratePerSecond !== undefined && !(options.ratePerSecond > 0)) {
     throw new Error(`ratePerSecond must be positive, not ${options.ratePerSecond}`);
   }
@@ -181,10 +182,26 @@ export function startLoad(url: string, options: LoadOptions): Load {
         let committing = false;
         try {
           await client.query('BEGIN');
-          await client.query({ name: 'pgferry_load_account', text: 'UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2', values: [tx.delta, tx.aid] });
-          await client.query({ name: 'pgferry_load_balance', text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1', values: [tx.aid] });
-          await client.query({ name: 'pgferry_load_teller', text: 'UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2', values: [tx.delta, tx.tid] });
-          await client.query({ name: 'pgferry_load_branch', text: 'UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2', values: [tx.delta, tx.bid] });
+          await client.query({
+            name: 'pgferry_load_account',
+            text: 'UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2',
+            values: [tx.delta, tx.aid],
+          });
+          await client.query({
+            name: 'pgferry_load_balance',
+            text: 'SELECT abalance FROM pgbench_accounts WHERE aid = $1',
+            values: [tx.aid],
+          });
+          await client.query({
+            name: 'pgferry_load_teller',
+            text: 'UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2',
+            values: [tx.delta, tx.tid],
+          });
+          await client.query({
+            name: 'pgferry_load_branch',
+            text: 'UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2',
+            values: [tx.delta, tx.bid],
+          });
           await client.query({
             name: 'pgferry_load_history',
             text: 'INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)',
@@ -194,7 +211,8 @@ export function startLoad(url: string, options: LoadOptions): Load {
           committing = true;
           const result = await client.query('COMMIT');
           // COMMIT of a transaction that failed inside `extra` (its error swallowed) is a ROLLBACK.
-          if (result.command === 'ROLLBACK') recordError(new Error('transaction was rolled back at COMMIT: an error inside it was swallowed'));
+          if (result.command === 'ROLLBACK')
+            recordError(new Error('transaction was rolled back at COMMIT: an error inside it was swallowed'));
           else state.committed += 1;
         } catch (error) {
           if (isDisconnect(error) || brokenBy !== undefined) {
@@ -250,7 +268,16 @@ function assertScale(scale: number): void {
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be a positive integer, not ${scale}`);
 }
 
-const DISCONNECT_ERRNOS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const DISCONNECT_ERRNOS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /**
  * The server went away, or ended this session: a network error, a connection_exception

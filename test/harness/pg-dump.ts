@@ -111,7 +111,8 @@ export function dumpSchema(cluster: Cluster, database: string, extraArgs: readon
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(stdout);
-      else reject(new Error(`${pgDump.path} of database ${database} on PostgreSQL ${cluster.version} exited ${code ?? signal}:\n${stderr}`));
+      else
+        reject(new Error(`${pgDump.path} of database ${database} on PostgreSQL ${cluster.version} exited ${code ?? signal}:\n${stderr}`));
     });
   });
 }

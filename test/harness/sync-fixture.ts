@@ -106,7 +106,11 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
     },
     async assertSlotBehindTarget(db) {
       const { source, target } = started();
-      const [state] = await pair.rows<{ lsn: string; slot: string }>(target, db, 'SELECT applied_lsn::text AS lsn, slot_name AS slot FROM pgferry.sync');
+      const [state] = await pair.rows<{ lsn: string; slot: string }>(
+        target,
+        db,
+        'SELECT applied_lsn::text AS lsn, slot_name AS slot FROM pgferry.sync',
+      );
       assert.ok(state, 'pgferry.sync has its row on the target');
       const [slot] = await pair.rows<{ confirmed: string | null; ok: boolean | null }>(
         source,
@@ -121,7 +125,14 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
       const { source, target } = started();
       const comparison = await compareTables(source.url(db), target.url(db));
       assert.ok(comparison.tables.length > 0, 'there were tables to compare');
-      assert.ok(comparison.equal, `target differs from source:\n${JSON.stringify(comparison.tables.filter((t) => !t.equal), null, 1)}`);
+      assert.ok(
+        comparison.equal,
+        `target differs from source:\n${JSON.stringify(
+          comparison.tables.filter((t) => !t.equal),
+          null,
+          1,
+        )}`,
+      );
     },
     async change(db, transactions) {
       await started().source.withClient(db, async (client) => {

@@ -86,17 +86,25 @@ export function startWriter(sourceUrl: string, options: { pauseMs?: number } = {
     const ledgerIds: string[] = [];
     const inserted = await client.query<{ id: string }>(`INSERT INTO items (payload) VALUES (md5(random()::text)) RETURNING id::text`);
     const item = inserted.rows[0]!.id;
-    ledgerIds.push((await client.query<{ id: string }>(`INSERT INTO ledger (item_id, op) VALUES ($1, 'insert') RETURNING id::text`, [item])).rows[0]!.id);
+    ledgerIds.push(
+      (await client.query<{ id: string }>(`INSERT INTO ledger (item_id, op) VALUES ($1, 'insert') RETURNING id::text`, [item])).rows[0]!.id,
+    );
     const updateTarget = recentItems[Math.floor(Math.random() * recentItems.length)];
     if (updateTarget !== undefined) {
       await client.query(`UPDATE items SET counter = counter + 1, updated_at = now() WHERE id = $1`, [updateTarget]);
-      ledgerIds.push((await client.query<{ id: string }>(`INSERT INTO ledger (item_id, op) VALUES ($1, 'update') RETURNING id::text`, [updateTarget])).rows[0]!.id);
+      ledgerIds.push(
+        (await client.query<{ id: string }>(`INSERT INTO ledger (item_id, op) VALUES ($1, 'update') RETURNING id::text`, [updateTarget]))
+          .rows[0]!.id,
+      );
     }
     let deleted: string | undefined;
     if (recentItems.length > 20 && Math.random() < 0.2) {
       deleted = recentItems.splice(Math.floor(Math.random() * (recentItems.length - 10)), 1)[0]!;
       await client.query(`DELETE FROM items WHERE id = $1`, [deleted]);
-      ledgerIds.push((await client.query<{ id: string }>(`INSERT INTO ledger (item_id, op) VALUES ($1, 'delete') RETURNING id::text`, [deleted])).rows[0]!.id);
+      ledgerIds.push(
+        (await client.query<{ id: string }>(`INSERT INTO ledger (item_id, op) VALUES ($1, 'delete') RETURNING id::text`, [deleted]))
+          .rows[0]!.id,
+      );
     }
     const result = await client.query('COMMIT');
     if (result.command === 'ROLLBACK') throw new Error('rolled back at COMMIT');
@@ -169,7 +177,8 @@ export function startWriter(sourceUrl: string, options: { pauseMs?: number } = {
         unexpectedErrors: unexpected,
         refused,
         longestGapMs: longestGap,
-        switchGapMs: lastSourceCommitAt !== undefined && firstTargetCommitAt !== undefined ? firstTargetCommitAt - lastSourceCommitAt : undefined,
+        switchGapMs:
+          lastSourceCommitAt !== undefined && firstTargetCommitAt !== undefined ? firstTargetCommitAt - lastSourceCommitAt : undefined,
       };
     },
   };

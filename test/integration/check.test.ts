@@ -61,8 +61,12 @@ async function pair(source = pg17, target = pg18, sourceSql = 'CREATE TABLE publ
 describe('pgferry check', () => {
   // First, while the cluster's uptime is short and its average WAL rate is high.
   test('warns when max_slot_wal_keep_size is below what the slot will retain', async () => {
-    const p = await pair(pg17, pg18, `CREATE TABLE public.bulk (id int PRIMARY KEY, payload text);
-      INSERT INTO public.bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 60000) g;`);
+    const p = await pair(
+      pg17,
+      pg18,
+      `CREATE TABLE public.bulk (id int PRIMARY KEY, payload text);
+      INSERT INTO public.bulk SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 60000) g;`,
+    );
     const run = await check(p.sourceUrl, p.targetUrl);
     const finding = run.find('source.slot-wal-limit');
     assert.equal(finding.severity, 'warning');
@@ -180,7 +184,10 @@ describe('pgferry check', () => {
     // Since PostgreSQL 15 only the owner may create in public: CREATE on the database is not enough.
     assert.match(run.find('target.schema-create-privilege').fix, /GRANT CREATE ON SCHEMA "public"/);
 
-    await pg18.sql(p.targetDb, `GRANT CREATE ON DATABASE ${p.targetDb} TO ${role}; GRANT SET ON PARAMETER session_replication_role TO ${role}`);
+    await pg18.sql(
+      p.targetDb,
+      `GRANT CREATE ON DATABASE ${p.targetDb} TO ${role}; GRANT SET ON PARAMETER session_replication_role TO ${role}`,
+    );
     const partly = await check(p.sourceUrl, target);
     assert.ok(!partly.ids.includes('target.create-privilege'));
     assert.ok(!partly.ids.includes('target.replication-role'));
@@ -282,7 +289,10 @@ describe('pgferry check', () => {
 
   test('tables in scope that already hold rows on the target', async () => {
     const p = await pair(pg17, pg18, `CREATE TABLE public.items (id int PRIMARY KEY); CREATE TABLE public.other (id int PRIMARY KEY)`);
-    await pg18.sql(p.targetDb, `CREATE TABLE public.items (id int PRIMARY KEY); CREATE TABLE public.other (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)`);
+    await pg18.sql(
+      p.targetDb,
+      `CREATE TABLE public.items (id int PRIMARY KEY); CREATE TABLE public.other (id int PRIMARY KEY); INSERT INTO public.items VALUES (1)`,
+    );
     const run = await check(p.sourceUrl, p.targetUrl);
     assert.equal(run.code, 3);
     assert.match(run.find('target.tables-not-empty').message, /^1 table in scope already holds rows on the target: public\.items$/);

@@ -26,7 +26,8 @@ async function databases(sourceSql: string, targetSql = ''): Promise<{ s: string
   return { s, t };
 }
 
-const clone = (s: string, t: string, ...extra: string[]) => runPgferry(['clone', '--source', source.url(s), '--target', target.url(t), ...extra], {}, 90_000);
+const clone = (s: string, t: string, ...extra: string[]) =>
+  runPgferry(['clone', '--source', source.url(s), '--target', target.url(t), ...extra], {}, 90_000);
 
 describe('pgferry clone edges', () => {
   test('a value the target rejects mid-COPY ends the clone promptly, naming the target and the table', async () => {
@@ -49,7 +50,10 @@ describe('pgferry clone edges', () => {
       CREATE TRIGGER mark BEFORE INSERT ON public.p FOR EACH ROW EXECUTE FUNCTION public.mark();`);
     const run = await clone(s, t, '--jobs', '1', '--index-jobs', '1');
     assert.equal(run.code, 0, run.stderr);
-    const { rows } = await target.sql(t, `SELECT count(*) FILTER (WHERE note = 'TRIGGERED')::int AS fired, count(*)::int AS n FROM public.p`);
+    const { rows } = await target.sql(
+      t,
+      `SELECT count(*) FILTER (WHERE note = 'TRIGGERED')::int AS fired, count(*)::int AS n FROM public.p`,
+    );
     assert.deepEqual(rows[0], { fired: 0, n: 2000 });
   });
 
@@ -61,7 +65,10 @@ describe('pgferry clone edges', () => {
     );
     const run = await clone(s, t, '--include-table', 'public.a');
     assert.equal(run.code, 0, run.stderr);
-    const seqs = await target.sql(t, `SELECT (SELECT last_value FROM public.a_id_seq)::int AS a, (SELECT last_value FROM public.other_id_seq)::int AS other`);
+    const seqs = await target.sql(
+      t,
+      `SELECT (SELECT last_value FROM public.a_id_seq)::int AS a, (SELECT last_value FROM public.other_id_seq)::int AS other`,
+    );
     assert.deepEqual(seqs.rows[0], { a: 2, other: 100 });
   });
 

@@ -36,9 +36,15 @@ test(`cloning rows of 50 MB values stays under ${LIMIT_MB} MB resident`, async (
   const sourceDb = await source.createDatabase();
   const targetDb = await target.createDatabase();
   // EXTERNAL storage: no compression, so each value really is 50 MB on disk and on the wire.
-  await source.sql(sourceDb, `CREATE TABLE blobs (id int PRIMARY KEY, payload bytea, note text); ALTER TABLE blobs ALTER COLUMN payload SET STORAGE EXTERNAL`);
+  await source.sql(
+    sourceDb,
+    `CREATE TABLE blobs (id int PRIMARY KEY, payload bytea, note text); ALTER TABLE blobs ALTER COLUMN payload SET STORAGE EXTERNAL`,
+  );
   for (let id = 1; id <= 4; id++) {
-    await source.sql(sourceDb, `INSERT INTO blobs VALUES (${id}, decode(repeat(lpad(to_hex(${id}), 2, '0') || 'ff', 26214400), 'hex'), repeat('x', 1000))`);
+    await source.sql(
+      sourceDb,
+      `INSERT INTO blobs VALUES (${id}, decode(repeat(lpad(to_hex(${id}), 2, '0') || 'ff', 26214400), 'hex'), repeat('x', 1000))`,
+    );
   }
   const { rows } = await source.sql(sourceDb, `SELECT min(length(payload)) AS smallest, count(*)::int AS n FROM blobs`);
   assert.ok(Number(rows[0].smallest) >= 50 * 1024 * 1024, 'the values are 50 MB each');

@@ -129,14 +129,21 @@ interface UnitProgress {
  * as soon as `killWhen` holds. Returns what the units looked like at the kill and how the
  * process ended.
  */
-async function cloneAndKill(args: readonly string[], target: Cluster, targetDb: string, killWhen: (p: UnitProgress) => boolean): Promise<{ progress: UnitProgress; run: CliResult }> {
+async function cloneAndKill(
+  args: readonly string[],
+  target: Cluster,
+  targetDb: string,
+  killWhen: (p: UnitProgress) => boolean,
+): Promise<{ progress: UnitProgress; run: CliResult }> {
   const started = startPgferry(args);
   let progress: UnitProgress = { done: 0, total: 0 };
   const deadline = Date.now() + 60_000;
   await target.withClient(targetDb, async (client) => {
     while (Date.now() < deadline && started.child.exitCode === null) {
       try {
-        const { rows } = await client.query(`SELECT count(*) FILTER (WHERE done)::int AS done, count(*)::int AS total FROM pgferry.copy_units`);
+        const { rows } = await client.query(
+          `SELECT count(*) FILTER (WHERE done)::int AS done, count(*)::int AS total FROM pgferry.copy_units`,
+        );
         progress = rows[0];
       } catch {
         // pgferry's state does not exist yet.
@@ -179,17 +186,21 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
         const expected = await source.withClient(sourceDb, (c) => rowsAsText(c, qname, orderBy));
         const actual = await target.withClient(targetDb, (c) => rowsAsText(c, qname, orderBy));
         assert.ok(expected.length >= 3, `${qname} holds rows on the source`);
-        if (actual.length !== expected.length) mismatches.push(`${qname}: ${actual.length} rows on the target, ${expected.length} on the source`);
+        if (actual.length !== expected.length)
+          mismatches.push(`${qname}: ${actual.length} rows on the target, ${expected.length} on the source`);
         let shown = 0;
         for (let i = 0; i < Math.max(expected.length, actual.length) && shown < 5; i++) {
           if (expected[i] !== actual[i]) {
             shown++;
-            mismatches.push(`${qname} row ${i + 1}:\n  source ${JSON.stringify(expected[i]?.slice(0, 600))}\n  target ${JSON.stringify(actual[i]?.slice(0, 600))}`);
+            mismatches.push(
+              `${qname} row ${i + 1}:\n  source ${JSON.stringify(expected[i]?.slice(0, 600))}\n  target ${JSON.stringify(actual[i]?.slice(0, 600))}`,
+            );
           }
         }
         const reported = summaryOf(summary, qname);
         if (reported.format !== format) mismatches.push(`${qname}: copied as ${reported.format}, expected ${format}`);
-        if (reported.rows !== expected.length) mismatches.push(`${qname}: the summary says ${reported.rows} rows, the source holds ${expected.length}`);
+        if (reported.rows !== expected.length)
+          mismatches.push(`${qname}: the summary says ${reported.rows} rows, the source holds ${expected.length}`);
         if (split && reported.units < 2) mismatches.push(`${qname}: copied in ${reported.units} unit(s), expected ranges`);
       }
       // The partitioned parent holds no rows of its own, and reads the same through it.
@@ -199,8 +210,15 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       assert.deepEqual(mismatches, [], mismatches.join('\n'));
       // Sanity: the oracle compares real values, the awkward ones included.
       const special = await target.withClient(targetDb, (c) => rowsAsText(c, 'public.scalars'));
-      assert.ok(special.some((r) => r.includes('NaN') && r.includes('-infinity')), 'NaN and infinities are on the target');
-      if (source.version >= 14) assert.ok(special.some((r) => r.startsWith('(4,Infinity,')), 'numeric Infinity is on the target');
+      assert.ok(
+        special.some((r) => r.includes('NaN') && r.includes('-infinity')),
+        'NaN and infinities are on the target',
+      );
+      if (source.version >= 14)
+        assert.ok(
+          special.some((r) => r.startsWith('(4,Infinity,')),
+          'numeric Infinity is on the target',
+        );
       const toast = await target.sql(targetDb, `SELECT sum(length(body))::bigint AS n FROM public.toasted`);
       assert.ok(Number(toast.rows[0].n) > 3_000_000, 'TOAST-sized values arrived whole');
     });
@@ -217,7 +235,10 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       assert.ok(reported.units >= 8, `public.big was copied in ${reported.units} units, expected at least 8`);
       assert.equal(reported.rows, BIG_ROWS);
       assert.equal(reported.format, 'binary');
-      const units = await target.sql(targetDb, `SELECT count(*)::int AS n, count(*) FILTER (WHERE done)::int AS done, sum(rows)::bigint AS rows FROM pgferry.copy_units WHERE table_name = 'public.big'`);
+      const units = await target.sql(
+        targetDb,
+        `SELECT count(*)::int AS n, count(*) FILTER (WHERE done)::int AS done, sum(rows)::bigint AS rows FROM pgferry.copy_units WHERE table_name = 'public.big'`,
+      );
       assert.equal(units.rows[0].n, reported.units, 'pgferry.copy_units holds the same units as the summary');
       assert.equal(units.rows[0].done, reported.units, 'every unit is done');
       assert.equal(Number(units.rows[0].rows), BIG_ROWS);
@@ -235,7 +256,12 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const sequencesSql = `SELECT format('%I.%I', schemaname, sequencename) AS name, last_value::text AS last_value, increment_by::text AS inc
                               FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1`;
       const sourceSeqs = (await source.sql(sourceDb, sequencesSql)).rows as Array<{ name: string; last_value: string | null; inc: string }>;
-      const targetSeqs = new Map(((await target.sql(bigTarget.db, sequencesSql)).rows as Array<{ name: string; last_value: string | null }>).map((r) => [r.name, r.last_value]));
+      const targetSeqs = new Map(
+        ((await target.sql(bigTarget.db, sequencesSql)).rows as Array<{ name: string; last_value: string | null }>).map((r) => [
+          r.name,
+          r.last_value,
+        ]),
+      );
       assert.deepEqual([...targetSeqs.keys()].sort(), sourceSeqs.map((s) => s.name).sort(), 'the same sequences exist');
       for (const s of sourceSeqs) {
         if (s.last_value === null) continue;
@@ -244,8 +270,14 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
         const ahead = BigInt(s.inc) > 0n ? BigInt(onTarget) >= BigInt(s.last_value) : BigInt(onTarget) <= BigInt(s.last_value);
         assert.ok(ahead, `${s.name}: target at ${onTarget}, source at ${s.last_value}`);
       }
-      assert.ok(sourceSeqs.some((s) => s.name === 'public.big_id_seq' && s.last_value === String(BIG_ROWS)), 'the identity sequence is among them');
-      assert.ok(sourceSeqs.some((s) => s.name === 'public.child_id_seq' && s.last_value === '1000'), 'the serial sequence is among them');
+      assert.ok(
+        sourceSeqs.some((s) => s.name === 'public.big_id_seq' && s.last_value === String(BIG_ROWS)),
+        'the identity sequence is among them',
+      );
+      assert.ok(
+        sourceSeqs.some((s) => s.name === 'public.child_id_seq' && s.last_value === '1000'),
+        'the serial sequence is among them',
+      );
       assert.ok(bigTarget.summary.sequences >= 4, `the summary counts ${bigTarget.summary.sequences} sequences set`);
       // New rows get fresh ids, not ones the copied rows use.
       const fresh = await target.sql(bigTarget.db, `INSERT INTO public.big (n) VALUES (1) RETURNING id`);
@@ -258,7 +290,11 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const matviewSql = `SELECT ispopulated FROM pg_matviews WHERE schemaname = 'public' AND matviewname = 'big_summary'`;
       assert.deepEqual((await target.sql(bigTarget.db, matviewSql)).rows, [{ ispopulated: true }], 'the materialized view is populated');
       const contentSql = `SELECT k, c::text, s::text FROM public.big_summary ORDER BY k`;
-      assert.deepEqual((await target.sql(bigTarget.db, contentSql)).rows, (await source.sql(sourceDb, contentSql)).rows, 'the materialized view holds the source rows');
+      assert.deepEqual(
+        (await target.sql(bigTarget.db, contentSql)).rows,
+        (await source.sql(sourceDb, contentSql)).rows,
+        'the materialized view holds the source rows',
+      );
 
       const indexesSql = `SELECT tablename || '.' || indexname AS name FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`;
       const constraintsSql = `SELECT conrelid::regclass::text || '.' || conname || ' ' || contype::text AS name FROM pg_constraint
@@ -270,13 +306,22 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const sourceConstraints = await names(source, sourceDb, constraintsSql);
       assert.deepEqual(await names(target, bigTarget.db, constraintsSql), sourceConstraints, 'the same constraints');
       assert.ok(sourceConstraints.length >= 5, `constraints compared: ${sourceConstraints.join(', ')}`);
-      const invalid = await target.sql(bigTarget.db, `SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND NOT convalidated`);
+      const invalid = await target.sql(
+        bigTarget.db,
+        `SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND NOT convalidated`,
+      );
       assert.deepEqual(invalid.rows, [], 'every constraint is validated');
-      const broken = await target.sql(bigTarget.db, `SELECT indexrelid::regclass::text AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-                                                      WHERE c.relnamespace = 'public'::regnamespace AND NOT (i.indisvalid AND i.indisready)`);
+      const broken = await target.sql(
+        bigTarget.db,
+        `SELECT indexrelid::regclass::text AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+                                                      WHERE c.relnamespace = 'public'::regnamespace AND NOT (i.indisvalid AND i.indisready)`,
+      );
       assert.deepEqual(broken.rows, [], 'every index is valid');
-      const analyzed = await target.sql(bigTarget.db, `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-                                                        WHERE s.schemaname = 'public' AND c.relkind = 'r' AND s.last_analyze IS NULL AND s.last_autoanalyze IS NULL ORDER BY 1`);
+      const analyzed = await target.sql(
+        bigTarget.db,
+        `SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+                                                        WHERE s.schemaname = 'public' AND c.relkind = 'r' AND s.last_analyze IS NULL AND s.last_autoanalyze IS NULL ORDER BY 1`,
+      );
       assert.deepEqual(analyzed.rows, [], 'every copied table was analyzed');
     });
 
@@ -284,32 +329,58 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const source = sourceOf();
       const target = targetOf();
       const sourceDb = await source.createDatabase({ prefix: 'small' });
-      await source.sql(sourceDb, `CREATE TABLE public.items (id int PRIMARY KEY, name text NOT NULL);
+      await source.sql(
+        sourceDb,
+        `CREATE TABLE public.items (id int PRIMARY KEY, name text NOT NULL);
         INSERT INTO public.items SELECT g, 'item ' || g FROM generate_series(1, 100) g;
         CREATE TABLE public.other (id bigserial PRIMARY KEY, at timestamptz DEFAULT now());
-        INSERT INTO public.other DEFAULT VALUES;`);
+        INSERT INTO public.other DEFAULT VALUES;`,
+      );
       const targetDb = await target.createDatabase({ prefix: 'busy' });
-      await target.sql(targetDb, `CREATE TABLE public.items (id int PRIMARY KEY, name text NOT NULL); INSERT INTO public.items VALUES (1, 'precious')`);
+      await target.sql(
+        targetDb,
+        `CREATE TABLE public.items (id int PRIMARY KEY, name text NOT NULL); INSERT INTO public.items VALUES (1, 'precious')`,
+      );
 
       const refused = await runClone(source.url(sourceDb), target.url(targetDb));
       assert.equal(refused.code, 2, `a non-empty target is refused with exit 2; got ${refused.code}:\n${refused.stderr}`);
       assert.match(refused.stderr, /public\.items/, 'the message names the table');
       assert.match(refused.stderr, /--drop-existing/, 'the message names the way out');
-      assert.deepEqual((await target.sql(targetDb, `SELECT id, name FROM public.items`)).rows, [{ id: 1, name: 'precious' }], 'the target rows are untouched');
-      assert.equal((await target.sql(targetDb, `SELECT to_regclass('public.other') AS t`)).rows[0].t, null, 'nothing was created before the refusal');
+      assert.deepEqual(
+        (await target.sql(targetDb, `SELECT id, name FROM public.items`)).rows,
+        [{ id: 1, name: 'precious' }],
+        'the target rows are untouched',
+      );
+      assert.equal(
+        (await target.sql(targetDb, `SELECT to_regclass('public.other') AS t`)).rows[0].t,
+        null,
+        'nothing was created before the refusal',
+      );
 
       const dropped = await runClone(source.url(sourceDb), target.url(targetDb), '--drop-existing');
       assertOk(dropped, '--drop-existing');
       const itemsSql = `SELECT id, name FROM public.items ORDER BY id`;
-      assert.deepEqual((await target.sql(targetDb, itemsSql)).rows, (await source.sql(sourceDb, itemsSql)).rows, 'the target holds the source rows');
+      assert.deepEqual(
+        (await target.sql(targetDb, itemsSql)).rows,
+        (await source.sql(sourceDb, itemsSql)).rows,
+        'the target holds the source rows',
+      );
       assert.equal((await target.sql(targetDb, `SELECT count(*)::int AS n FROM public.other`)).rows[0].n, 1);
 
       const again = await runClone(source.url(sourceDb), target.url(targetDb));
       assert.equal(again.code, 2, `a second clone onto a finished target is refused with exit 2; got ${again.code}:\n${again.stderr}`);
       assert.match(again.stderr, /finished clone/);
       const resumeFinished = await runClone(source.url(sourceDb), target.url(targetDb), '--resume');
-      assert.equal(resumeFinished.code, 2, `--resume onto a finished target is refused with exit 2; got ${resumeFinished.code}:\n${resumeFinished.stderr}`);
-      assert.deepEqual((await target.sql(targetDb, itemsSql)).rows, (await source.sql(sourceDb, itemsSql)).rows, 'the refused runs left the rows alone');
+      assert.equal(
+        resumeFinished.code,
+        2,
+        `--resume onto a finished target is refused with exit 2; got ${resumeFinished.code}:\n${resumeFinished.stderr}`,
+      );
+      assert.deepEqual(
+        (await target.sql(targetDb, itemsSql)).rows,
+        (await source.sql(sourceDb, itemsSql)).rows,
+        'the refused runs left the rows alone',
+      );
 
       if (bigTarget) {
         const big = await runClone(source.url(bigSources.get(source.version)!.db), target.url(bigTarget.db));
@@ -321,9 +392,12 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const source = sourceOf();
       const target = targetOf();
       const sourceDb = await source.createDatabase({ prefix: 'narrow' });
-      await source.sql(sourceDb, `CREATE TABLE public.widen (id int PRIMARY KEY, v int NOT NULL, label text);
+      await source.sql(
+        sourceDb,
+        `CREATE TABLE public.widen (id int PRIMARY KEY, v int NOT NULL, label text);
         INSERT INTO public.widen SELECT g, g * 1000, 'row ' || g FROM generate_series(1, 1000) g;
-        INSERT INTO public.widen VALUES (1001, 2147483647, NULL), (1002, -2147483648, E'tab\\there')`);
+        INSERT INTO public.widen VALUES (1001, 2147483647, NULL), (1002, -2147483648, E'tab\\there')`,
+      );
       const targetDb = await target.createDatabase({ prefix: 'wide' });
       await target.sql(targetDb, `CREATE TABLE public.widen (id bigint PRIMARY KEY, v bigint NOT NULL, label text)`);
       const run = await runClone(source.url(sourceDb), target.url(targetDb));
@@ -331,7 +405,10 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       assert.equal(summaryOf(run.summary!, 'public.widen').format, 'text');
       const rowsSql = `SELECT id::text, v::text, label FROM public.widen ORDER BY id`;
       assert.deepEqual((await target.sql(targetDb, rowsSql)).rows, (await source.sql(sourceDb, rowsSql)).rows);
-      const type = await target.sql(targetDb, `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'public.widen'::regclass AND attname = 'v'`);
+      const type = await target.sql(
+        targetDb,
+        `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'public.widen'::regclass AND attname = 'v'`,
+      );
       assert.equal(type.rows[0].t, 'bigint', 'the wider column stays as it was');
     });
 
@@ -342,9 +419,17 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const targetDb = await target.createDatabase({ prefix: 'resume' });
       const args = cloneArgs(source.url(big.db), target.url(targetDb), ['--split-tables-larger-than', '3MB', '--jobs', '1']);
       const { progress, run: killed } = await cloneAndKill(args, target, targetDb, (p) => p.done >= 3);
-      assert.ok(progress.done >= 3, `units were done before the kill (${progress.done} of ${progress.total}); pgferry said:\n${killed.stderr.slice(-2000)}`);
+      assert.ok(
+        progress.done >= 3,
+        `units were done before the kill (${progress.done} of ${progress.total}); pgferry said:\n${killed.stderr.slice(-2000)}`,
+      );
       assert.equal(killed.code, 128, `pgferry was killed mid-copy, not finished (exit ${killed.code})`);
-      const left = (await target.sql(targetDb, `SELECT count(*) FILTER (WHERE done)::int AS done, count(*)::int AS total, coalesce(sum(rows) FILTER (WHERE done), 0)::bigint AS rows FROM pgferry.copy_units`)).rows[0];
+      const left = (
+        await target.sql(
+          targetDb,
+          `SELECT count(*) FILTER (WHERE done)::int AS done, count(*)::int AS total, coalesce(sum(rows) FILTER (WHERE done), 0)::bigint AS rows FROM pgferry.copy_units`,
+        )
+      ).rows[0];
       assert.ok(left.total >= 8 && left.done < left.total, `the kill left work to do: ${left.done} of ${left.total} units done`);
 
       const kept = (
@@ -377,7 +462,10 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       await assertNoDuplicateIds(target, targetDb);
       assertSameHashes(await targetBigHashes(target, targetDb), big.hashes, 'public.big after resume');
       assert.equal((await target.sql(targetDb, `SELECT count(*)::int AS n FROM public.child`)).rows[0].n, 1000);
-      const pkey = await target.sql(targetDb, `SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'public' AND indexname IN ('big_pkey', 'big_n_idx', 'child_pkey')`);
+      const pkey = await target.sql(
+        targetDb,
+        `SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'public' AND indexname IN ('big_pkey', 'big_n_idx', 'child_pkey')`,
+      );
       assert.equal(pkey.rows[0].n, 3, 'indexes exist after the resume');
     });
 
@@ -396,13 +484,21 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const resumed = await runPgferry([...args, '--resume'], {}, 100_000);
       assertOk(resumed, '--resume after every unit landed');
       const summary = JSON.parse(resumed.stdout) as CloneSummary;
-      assert.equal(summary.tables.reduce((sum, t) => sum + t.rows, 0), 0, 'no rows were copied again');
+      assert.equal(
+        summary.tables.reduce((sum, t) => sum + t.rows, 0),
+        0,
+        'no rows were copied again',
+      );
       const indexesSql = `SELECT tablename || '.' || indexname AS name FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`;
       const constraintsSql = `SELECT conrelid::regclass::text || '.' || conname AS name FROM pg_constraint
                                WHERE connamespace = 'public'::regnamespace AND contype <> 'n' AND convalidated ORDER BY 1`;
       const names = async (cluster: Cluster, db: string, sql: string) => (await cluster.sql(db, sql)).rows.map((r) => r.name as string);
       assert.deepEqual(await names(target, targetDb, indexesSql), await names(source, big.db, indexesSql), 'the same indexes');
-      assert.deepEqual(await names(target, targetDb, constraintsSql), await names(source, big.db, constraintsSql), 'the same valid constraints');
+      assert.deepEqual(
+        await names(target, targetDb, constraintsSql),
+        await names(source, big.db, constraintsSql),
+        'the same valid constraints',
+      );
       const matview = await target.sql(targetDb, `SELECT ispopulated FROM pg_matviews WHERE matviewname = 'big_summary'`);
       assert.deepEqual(matview.rows, [{ ispopulated: true }]);
       const seq = await target.sql(targetDb, `SELECT last_value::text AS v FROM pg_sequences WHERE sequencename = 'big_id_seq'`);
@@ -416,7 +512,9 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const target = targetOf();
       const big = bigSources.get(source.version)!;
       const targetDb = await target.createDatabase({ prefix: 'snap' });
-      const cloning = startPgferry(cloneArgs(source.url(big.db), target.url(targetDb), ['--split-tables-larger-than', '8MB', '--jobs', '2']));
+      const cloning = startPgferry(
+        cloneArgs(source.url(big.db), target.url(targetDb), ['--split-tables-larger-than', '8MB', '--jobs', '2']),
+      );
       const started = Date.now();
       let finished = false;
       let finishedAt = 0;
@@ -455,11 +553,27 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       }
       const run = await cloning.done;
       assertOk(run, 'clone under writes');
-      assert.ok(stats.duringCopy >= 2, `writes committed while COPY ran (${stats.duringCopy} checks saw it, ${stats.transactions} write transactions; COPY seen at ${stats.seenAt} ms, writer stopped at ${stats.writerDoneAt} ms, clone ended at ${finishedAt} ms)\n${run.stderr.slice(-3000)}`);
-      const changed = (await source.sql(big.db, `SELECT count(*) FILTER (WHERE note = 'after')::int AS after, max(id) AS max, count(*)::int AS n FROM public.big`)).rows[0];
-      assert.ok(changed.after > 20000 && changed.max > BIG_ROWS, `the source did change (${changed.after} rows 'after', max id ${changed.max})`);
+      assert.ok(
+        stats.duringCopy >= 2,
+        `writes committed while COPY ran (${stats.duringCopy} checks saw it, ${stats.transactions} write transactions; COPY seen at ${stats.seenAt} ms, writer stopped at ${stats.writerDoneAt} ms, clone ended at ${finishedAt} ms)\n${run.stderr.slice(-3000)}`,
+      );
+      const changed = (
+        await source.sql(
+          big.db,
+          `SELECT count(*) FILTER (WHERE note = 'after')::int AS after, max(id) AS max, count(*)::int AS n FROM public.big`,
+        )
+      ).rows[0];
+      assert.ok(
+        changed.after > 20000 && changed.max > BIG_ROWS,
+        `the source did change (${changed.after} rows 'after', max id ${changed.max})`,
+      );
 
-      const onTarget = (await target.sql(targetDb, `SELECT count(*) FILTER (WHERE note = 'after')::int AS after, max(id) AS max, count(*)::int AS n FROM public.big`)).rows[0];
+      const onTarget = (
+        await target.sql(
+          targetDb,
+          `SELECT count(*) FILTER (WHERE note = 'after')::int AS after, max(id) AS max, count(*)::int AS n FROM public.big`,
+        )
+      ).rows[0];
       assert.equal(onTarget.after, 0, 'no update made after the snapshot is on the target');
       assert.equal(onTarget.max, BIG_ROWS, 'no row inserted after the snapshot is on the target');
       assert.equal(onTarget.n, BIG_ROWS, 'every row deleted after the snapshot is still on the target');
@@ -479,18 +593,30 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
 
       // Rows the finished ranges already hold get a new version on the source: on 14+ it lands at the
       // end of the heap, in a TID range still to copy. Keys never change.
-      const onTarget = (await target.sql(targetDb, `SELECT array_agg(id ORDER BY id) AS ids FROM (SELECT id FROM public.big ORDER BY id LIMIT 20000) s`)).rows[0].ids as number[];
+      const onTarget = (
+        await target.sql(targetDb, `SELECT array_agg(id ORDER BY id) AS ids FROM (SELECT id FROM public.big ORDER BY id LIMIT 20000) s`)
+      ).rows[0].ids as number[];
       const moved = await source.sql(big.db, `UPDATE public.big SET note = 'between', n = n + 1 WHERE id = ANY($1::int[])`, [onTarget]);
       assert.equal(moved.rowCount, onTarget.length, 'rows already copied were updated on the source');
 
       const resumed = await runPgferry([...args, '--resume'], {}, 100_000);
       const sourceIds = await idsDigest(source, big.db);
       const targetIds = await idsDigest(target, targetDb);
-      const duplicates = (await target.sql(targetDb, `SELECT coalesce(sum(n - 1), 0)::int AS n FROM (SELECT count(*) AS n FROM public.big GROUP BY id HAVING count(*) > 1) d`)).rows[0].n;
+      const duplicates = (
+        await target.sql(
+          targetDb,
+          `SELECT coalesce(sum(n - 1), 0)::int AS n FROM (SELECT count(*) AS n FROM public.big GROUP BY id HAVING count(*) > 1) d`,
+        )
+      ).rows[0].n;
       const missing = sourceIds.n - (targetIds.n - duplicates);
-      assert.ok(resumed.code === 0 && duplicates === 0 && missing === 0 && targetIds.md5 === sourceIds.md5,
+      assert.ok(
+        resumed.code === 0 && duplicates === 0 && missing === 0 && targetIds.md5 === sourceIds.md5,
         `--resume exited ${resumed.code}; the target must hold every source row exactly once: ${targetIds.n} rows on the target, ` +
-          `${sourceIds.n} on the source, ${duplicates} duplicate(s), ${missing} missing\n${resumed.stderr.split('\n').filter((l) => !l.startsWith('{')).join('\n')}`);
+          `${sourceIds.n} on the source, ${duplicates} duplicate(s), ${missing} missing\n${resumed.stderr
+            .split('\n')
+            .filter((l) => !l.startsWith('{'))
+            .join('\n')}`,
+      );
     });
   });
 }

@@ -96,7 +96,12 @@ function assertNoSecrets(result: CliResult): void {
  * A failed run: the exit code, nothing on stdout, and exactly one stderr line without a stack
  * trace that matches every pattern given (the side, what failed, what to do).
  */
-async function failsWith(args: readonly string[], code: number, patterns: readonly RegExp[], env: Record<string, string> = {}): Promise<string> {
+async function failsWith(
+  args: readonly string[],
+  code: number,
+  patterns: readonly RegExp[],
+  env: Record<string, string> = {},
+): Promise<string> {
   const result = await runPgferry(args, env);
   assertNoSecrets(result);
   assert.equal(result.code, code, `expected exit ${code}, got ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
@@ -171,7 +176,11 @@ describe('TLS', () => {
     const strangerFile = join(work, 'stranger.crt');
     writeFileSync(strangerFile, (await makeServerCertificate(['localhost'])).certificate);
     const url = appUrl(tls, tlsDb, { host: 'localhost', params: { sslmode: 'verify-full', sslrootcert: strangerFile } });
-    await failsWith(['check', '--source', appUrl(tls, tlsDb), '--target', url], 1, [/^pgferry: target: /, /not signed by a trusted root/, /sslrootcert=/]);
+    await failsWith(['check', '--source', appUrl(tls, tlsDb), '--target', url], 1, [
+      /^pgferry: target: /,
+      /not signed by a trusted root/,
+      /sslrootcert=/,
+    ]);
   });
 
   for (const sslmode of ['verify-ca', 'verify-full']) {
@@ -322,9 +331,14 @@ dns.lookup = function (host, options, callback) {
 
   test('a wrong password from PGPASSWORD says so', async () => {
     const url = appUrl(plain, plainDb, { password: null });
-    await failsWith(['check', '--source', appUrl(plain, plainDb), '--target', url], 1, [/^pgferry: target: /, /\(password from PGPASSWORD\)/], {
-      PGPASSWORD: WRONG_PASSWORD,
-    });
+    await failsWith(
+      ['check', '--source', appUrl(plain, plainDb), '--target', url],
+      1,
+      [/^pgferry: target: /, /\(password from PGPASSWORD\)/],
+      {
+        PGPASSWORD: WRONG_PASSWORD,
+      },
+    );
   });
 
   test('a database that does not exist', async () => {
@@ -374,10 +388,11 @@ dns.lookup = function (host, options, callback) {
   });
 
   test('an unquoted password with a space in a keyword string is refused without showing any piece of it', async () => {
-    const line = await failsWith(['check', '--source', appUrl(plain, plainDb), '--target', `host=${plain.host} password=S3cr3t p@ss/word!`], 2, [
-      /^pgferry: target connection string is malformed: /,
-      /single quotes/,
-    ]);
+    const line = await failsWith(
+      ['check', '--source', appUrl(plain, plainDb), '--target', `host=${plain.host} password=S3cr3t p@ss/word!`],
+      2,
+      [/^pgferry: target connection string is malformed: /, /single quotes/],
+    );
     assert.ok(!line.includes('p@ss') && !line.includes('S3cr3t'), line);
   });
 
@@ -387,7 +402,10 @@ dns.lookup = function (host, options, callback) {
   });
 
   test('a missing --source', async () => {
-    await failsWith(['check', '--target', appUrl(plain, plainDb)], 2, [/no source database given/, /pass --source .* or set PGFERRY_SOURCE/]);
+    await failsWith(['check', '--target', appUrl(plain, plainDb)], 2, [
+      /no source database given/,
+      /pass --source .* or set PGFERRY_SOURCE/,
+    ]);
   });
 
   test('with --debug a stack trace may follow, still without the password', async () => {

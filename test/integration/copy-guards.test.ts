@@ -16,7 +16,10 @@ describe('copy guards, 16 → 17', () => {
   /** A role like a managed service's: not a superuser, may replicate, owns the tables it migrates. */
   async function migrationRole(db: string, role: string, password: string): Promise<void> {
     for (const cluster of [pair.source, pair.target]) {
-      await cluster.sql('postgres', `DO $$BEGIN CREATE ROLE ${role} LOGIN REPLICATION PASSWORD '${password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`);
+      await cluster.sql(
+        'postgres',
+        `DO $$BEGIN CREATE ROLE ${role} LOGIN REPLICATION PASSWORD '${password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+      );
       await cluster.sql('postgres', `GRANT CREATE ON DATABASE ${db} TO ${role}`);
     }
     await pair.target.sql('postgres', `GRANT SET ON PARAMETER session_replication_role TO ${role}`);
@@ -63,7 +66,7 @@ describe('copy guards, 16 → 17', () => {
     assert.match(verified.stdout + verified.stderr, /row-level security/);
   });
 
-  it('copies values printed under a source database\'s own DateStyle, IntervalStyle, extra_float_digits and lc_monetary', async () => {
+  it("copies values printed under a source database's own DateStyle, IntervalStyle, extra_float_digits and lc_monetary", async () => {
     const db = await pair.freshDatabase(
       'styles',
       `CREATE TYPE mood AS ENUM ('a', 'b');
@@ -73,12 +76,19 @@ describe('copy guards, 16 → 17', () => {
     await pair.source.sql('postgres', `ALTER DATABASE ${db} SET extra_float_digits = 0`);
     await pair.source.sql('postgres', `ALTER DATABASE ${db} SET datestyle = 'SQL, DMY'`);
     await pair.source.sql('postgres', `ALTER DATABASE ${db} SET timezone = 'Pacific/Chatham'`);
-    await pair.source.sql(db, `INSERT INTO iv VALUES (1, interval '-1 day -2 hours', 0.1::float8 + 0.2, '2023-03-04', '2023-03-04 05:06:07.123456+00', 1234.56, '{a,b}')`);
+    await pair.source.sql(
+      db,
+      `INSERT INTO iv VALUES (1, interval '-1 day -2 hours', 0.1::float8 + 0.2, '2023-03-04', '2023-03-04 05:06:07.123456+00', 1234.56, '{a,b}')`,
+    );
     await pair.target.sql('postgres', `ALTER DATABASE ${db} SET datestyle = 'SQL, MDY'`);
     // The mood[] column makes the table go by text COPY: values printed on the source, parsed on the target.
     await pair.sync(db);
     await pair.assertSame(db);
-    const [row] = await pair.rows<{ d: string; f: string; day: string }>(pair.target, db, `SELECT d::text, f::text, to_char(day, 'YYYY-MM-DD') AS day FROM iv`);
+    const [row] = await pair.rows<{ d: string; f: string; day: string }>(
+      pair.target,
+      db,
+      `SELECT d::text, f::text, to_char(day, 'YYYY-MM-DD') AS day FROM iv`,
+    );
     assert.deepEqual(row, { d: '-1 days -02:00:00', f: '0.30000000000000004', day: '2023-03-04' });
   });
 });
@@ -100,7 +110,7 @@ describe('extension configuration tables, 16 → 17', () => {
     }
   }
 
-  it('copies and streams the rows users add to an extension\'s configuration table, keeping the shipped ones', async () => {
+  it("copies and streams the rows users add to an extension's configuration table, keeping the shipped ones", async () => {
     installTestExtension();
     const db = await pair.freshDatabase(
       'extcfg',

@@ -6,11 +6,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { runPgferry, spawnPgferry, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess } from '../harness/index.js';
+import {
+  runPgferry,
+  spawnPgferry,
+  stopSync,
+  useClusterPair,
+  waitUntilStreaming,
+  WRITER_SCHEMA_SQL,
+  type Cluster,
+  type PgferryProcess,
+} from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
+async function migrationUnderWay(
+  source: Cluster,
+  target: Cluster,
+  prefix: string,
+): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
   const db = await source.createDatabase({ prefix });
   await target.sql('postgres', `CREATE DATABASE ${db}`);
   await source.sql(db, WRITER_SCHEMA_SQL);
@@ -53,14 +66,17 @@ async function holdTheDrain(source: Cluster, db: string): Promise<pg.Client> {
 describe('cutover safety, 17 → 18', () => {
   const pair = useClusterPair(17, 18);
 
-  it('refuses before freezing when a role\'s own setting would write through a read-only freeze', async () => {
+  it("refuses before freezing when a role's own setting would write through a read-only freeze", async () => {
     const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'roleescape');
     try {
       await pair.source.sql('postgres', `DO $$BEGIN CREATE ROLE escapee LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$`);
       await pair.source.sql('postgres', `ALTER ROLE escapee IN DATABASE ${db} SET default_transaction_read_only = off`);
       const cut = await runPgferry(['cutover', ...args], {}, 60_000);
       assert.notEqual(cut.code, 0, cut.stdout);
-      assert.match(cut.stderr, /role escapee sets default_transaction_read_only = off in this database .*RESET default_transaction_read_only/);
+      assert.match(
+        cut.stderr,
+        /role escapee sets default_transaction_read_only = off in this database .*RESET default_transaction_read_only/,
+      );
       assert.equal(await frozen(pair.source, db), false, 'nothing was frozen');
       await pair.source.sql('postgres', `ALTER ROLE escapee IN DATABASE ${db} RESET default_transaction_read_only`);
     } finally {
@@ -136,7 +152,10 @@ describe('cutover safety, 17 → 18', () => {
     try {
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const [row] = (await pair.target.sql(db, `SELECT phase, source_pid FROM pgferry.sync`)).rows as Array<{ phase: string; source_pid: number }>;
+        const [row] = (await pair.target.sql(db, `SELECT phase, source_pid FROM pgferry.sync`)).rows as Array<{
+          phase: string;
+          source_pid: number;
+        }>;
         if (row?.phase === 'streaming') break;
         assert.ok(Date.now() < deadline, again.output());
         await sleep(20);

@@ -8,17 +8,37 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import type { CutoverReport } from '../../src/cutover/index.js';
-import { compareTables, errorCode, runPgferry, spawnPgferry, startWriter, stopSync, useClusterPair, waitUntilStreaming, WRITER_SCHEMA_SQL, type Cluster, type PgferryProcess, type WriterReport } from '../harness/index.js';
+import {
+  compareTables,
+  errorCode,
+  runPgferry,
+  spawnPgferry,
+  startWriter,
+  stopSync,
+  useClusterPair,
+  waitUntilStreaming,
+  WRITER_SCHEMA_SQL,
+  type Cluster,
+  type PgferryProcess,
+  type WriterReport,
+} from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A source database with the writer's tables and some rows, an empty target, and sync streaming between them. */
-async function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
+async function migrationUnderWay(
+  source: Cluster,
+  target: Cluster,
+  prefix: string,
+): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
   const db = await source.createDatabase({ prefix });
   await target.sql('postgres', `CREATE DATABASE ${db}`);
   await source.sql(db, WRITER_SCHEMA_SQL);
-  await source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g;
-                        INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`);
+  await source.sql(
+    db,
+    `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g;
+                        INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`,
+  );
   const args = ['--source', source.url(db), '--target', target.url(db)];
   const sync = spawnPgferry(['sync', ...args]);
   await waitUntilStreaming(target, db, sync);
@@ -73,15 +93,38 @@ for (const [from, to] of [
         // status tells what the cut-over did, and that the source is still frozen.
         const status = await runPgferry(['status', '--json', '--target', pair.target.url(db)]);
         assert.equal(status.code, 0, status.stderr);
-        const shown = (JSON.parse(status.stdout) as { cutover: { outcome: string; freeze: string; sourceFrozen: boolean; fenceLsn: string; downtimeMs: number } }).cutover;
-        assert.deepEqual({ ...shown, downtimeMs: Math.round(shown.downtimeMs) }, { ...shown, outcome: 'done', freeze: 'read-only', sourceFrozen: true, fenceLsn: report.fenceLsn, downtimeMs: Math.round(report.downtimeMs) });
+        const shown = (
+          JSON.parse(status.stdout) as {
+            cutover: { outcome: string; freeze: string; sourceFrozen: boolean; fenceLsn: string; downtimeMs: number };
+          }
+        ).cutover;
+        assert.deepEqual(
+          { ...shown, downtimeMs: Math.round(shown.downtimeMs) },
+          {
+            ...shown,
+            outcome: 'done',
+            freeze: 'read-only',
+            sourceFrozen: true,
+            fenceLsn: report.fenceLsn,
+            downtimeMs: Math.round(report.downtimeMs),
+          },
+        );
         const human = await runPgferry(['status', '--target', pair.target.url(db)]);
-        assert.match(human.stdout, /cutover +done at .*, writes frozen for \d+ ms, fence [0-9A-F]+\/[0-9A-F]+; the source is still frozen \(read-only\): pgferry cleanup --unfreeze-source lifts it/);
+        assert.match(
+          human.stdout,
+          /cutover +done at .*, writes frozen for \d+ ms, fence [0-9A-F]+\/[0-9A-F]+; the source is still frozen \(read-only\): pgferry cleanup --unfreeze-source lifts it/,
+        );
 
         // Invariant 6: every sequence on the target at or past the source's.
         for (const name of ['items_id_seq', 'ledger_id_seq']) {
-          const [s, t] = await Promise.all([pair.source.sql(db, `SELECT last_value::text AS v FROM ${name}`), pair.target.sql(db, `SELECT last_value::text AS v FROM ${name}`)]);
-          assert.ok(BigInt((t.rows[0] as { v: string }).v) >= BigInt((s.rows[0] as { v: string }).v), `${name}: target ${JSON.stringify(t.rows[0])} behind source ${JSON.stringify(s.rows[0])}`);
+          const [s, t] = await Promise.all([
+            pair.source.sql(db, `SELECT last_value::text AS v FROM ${name}`),
+            pair.target.sql(db, `SELECT last_value::text AS v FROM ${name}`),
+          ]);
+          assert.ok(
+            BigInt((t.rows[0] as { v: string }).v) >= BigInt((s.rows[0] as { v: string }).v),
+            `${name}: target ${JSON.stringify(t.rows[0])} behind source ${JSON.stringify(s.rows[0])}`,
+          );
         }
 
         writer.switchTo(pair.target.url(db));
@@ -111,12 +154,23 @@ for (const [from, to] of [
       await pair.source.sql(db, `BEGIN READ WRITE; INSERT INTO items (payload) VALUES ('after the cut-over'); COMMIT`);
       const refused = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
       assert.equal(refused.code, 2, refused.stderr);
-      assert.match(refused.stderr, /source: 1 transaction changing public\.items \(1 change\) committed on the source after the cut-over; the target lacks them/);
+      assert.match(
+        refused.stderr,
+        /source: 1 transaction changing public\.items \(1 change\) committed on the source after the cut-over; the target lacks them/,
+      );
       assert.match(refused.stderr, /cleanup again with --force/);
       assert.equal(await newSessionCanWrite(pair.source, db), false, 'a refused cleanup must change nothing');
 
       // Cleanup --force lifts the freeze, removes everything, and finds nothing the second time.
-      const first = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source', '--force']);
+      const first = await runPgferry([
+        'cleanup',
+        '--source',
+        pair.source.url(db),
+        '--target',
+        pair.target.url(db),
+        '--unfreeze-source',
+        '--force',
+      ]);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stdout, /lifted the read-only freeze/);
       assert.match(first.stdout, /dropped replication slot pgferry_/);
@@ -149,14 +203,19 @@ describe('cutover failure paths, 17 → 18', () => {
       sync.child.kill('SIGSTOP');
       const result = await runPgferry(['cutover', ...args, '--fence-timeout', '1.5']);
       assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, /cut-over failed at the fence step: target: sync did not apply the fence within 1\.5 s; the source is writable again and sync keeps running/);
+      assert.match(
+        result.stderr,
+        /cut-over failed at the fence step: target: sync did not apply the fence within 1\.5 s; the source is writable again and sync keeps running/,
+      );
       assert.equal(await newSessionCanWrite(pair.source, db), true);
       const status = await runPgferry(['status', '--target', pair.target.url(db)]);
       assert.match(status.stdout, /cutover +failed at .*; the source is writable/);
       sync.child.kill('SIGCONT');
       await pair.source.sql(db, `INSERT INTO items (payload) VALUES ('after the failed cut-over')`);
       const deadline = Date.now() + 30_000;
-      while ((await pair.target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'after the failed cut-over'`)).rows[0].n !== 1) {
+      while (
+        (await pair.target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'after the failed cut-over'`)).rows[0].n !== 1
+      ) {
         assert.ok(Date.now() < deadline, `sync did not carry on after the failed cut-over:\n${sync.output()}`);
         await sleep(100);
       }
@@ -177,7 +236,12 @@ describe('cutover failure paths, 17 → 18', () => {
       const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const result = await runPgferry(['cutover', ...args, '--drain-timeout', '1']);
       assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, new RegExp(`the drain timed out after 1\\.0 s; still running: pid ${rows[0]!.pid} \\(user \\w+, application long-report, idle in transaction, transaction open`));
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `the drain timed out after 1\\.0 s; still running: pid ${rows[0]!.pid} \\(user \\w+, application long-report, idle in transaction, transaction open`,
+        ),
+      );
       assert.match(result.stderr, /the source is writable again/);
       // The held transaction was never touched: it commits, and sync carries it over.
       await holder.query('COMMIT');
@@ -203,7 +267,10 @@ describe('cutover failure paths, 17 → 18', () => {
       assert.equal(await newSessionCanWrite(pair.source, db), false, 'the freeze should hold during the drain');
       cut.child.kill('SIGINT');
       assert.notEqual(await cut.exited(), 0);
-      assert.match(cut.output(), /cut-over failed at the drain step: interrupted during the drain; the source is writable again and sync keeps running/);
+      assert.match(
+        cut.output(),
+        /cut-over failed at the drain step: interrupted during the drain; the source is writable again and sync keeps running/,
+      );
       assert.equal(await newSessionCanWrite(pair.source, db), true);
       await holder.query('COMMIT');
       assert.equal((await pair.target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
@@ -221,7 +288,12 @@ describe('cutover failure paths, 17 → 18', () => {
       setUp: 'SET default_transaction_read_only = off',
       source: 'the freeze is lifted',
     },
-    { freeze: 'none', what: 'an application still writing under --freeze none', setUp: 'SELECT 1', source: 'the source was not frozen \\(--freeze none\\)' },
+    {
+      freeze: 'none',
+      what: 'an application still writing under --freeze none',
+      setUp: 'SELECT 1',
+      source: 'the source was not frozen \\(--freeze none\\)',
+    },
   ] as const) {
     it(`${escape.what} is caught in the slot: the cut-over is undone and a new sync carries its writes`, async () => {
       const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, `escape_${escape.freeze.replace('-', '_')}`);
@@ -267,10 +339,16 @@ describe('cutover failure paths, 17 → 18', () => {
         }
         sync.child.kill('SIGCONT');
         const code = await cut.exited();
-        assert.equal(code, 1, `${cut.output()}\nrogue session: ${rogueCommits} commits, ${rogueError === undefined ? 'still writing' : String(rogueError)}`);
+        assert.equal(
+          code,
+          1,
+          `${cut.output()}\nrogue session: ${rogueCommits} commits, ${rogueError === undefined ? 'still writing' : String(rogueError)}`,
+        );
         assert.match(
           cut.output(),
-          new RegExp(`cut-over undone: the source committed \\d+ transactions? changing public\\.items \\(\\d+ changes?\\) after sync's final position, so the target lacks them; ${escape.source}, and sync may run again`),
+          new RegExp(
+            `cut-over undone: the source committed \\d+ transactions? changing public\\.items \\(\\d+ changes?\\) after sync's final position, so the target lacks them; ${escape.source}, and sync may run again`,
+          ),
         );
         assert.match(cut.output(), /set default_transaction_read_only off/);
         assert.equal(await sync.exited(), 0, sync.output());
@@ -304,9 +382,13 @@ describe('cutover failure paths, 17 → 18', () => {
       assert.equal(await sync.exited(), 0, sync.output());
       // Without its publication the slot's next change can't be decoded: whether the slot holds
       // late writes is unknown.
-      const { slot, publication } = (await pair.target.sql(db, `SELECT slot_name AS slot, publication FROM pgferry.sync`)).rows[0] as { slot: string; publication: string };
+      const { slot, publication } = (await pair.target.sql(db, `SELECT slot_name AS slot, publication FROM pgferry.sync`)).rows[0] as {
+        slot: string;
+        publication: string;
+      };
       await pair.source.sql(db, `DROP PUBLICATION ${publication}; INSERT INTO items (payload) VALUES ('after the cut-over')`);
-      const slots = async () => (await pair.source.sql(db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0].n as number;
+      const slots = async () =>
+        (await pair.source.sql(db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rows[0].n as number;
       const refused = await runPgferry(['cleanup', ...args]);
       assert.notEqual(refused.code, 0, refused.stdout);
       assert.match(refused.stderr, new RegExp(`cannot tell whether slot ${slot} holds writes committed after the cut-over`));
@@ -321,15 +403,18 @@ describe('cutover failure paths, 17 → 18', () => {
     }
   });
 
-  it('--freeze revoke takes the roles\' write privileges for the freeze, and cleanup gives them back exactly', async () => {
+  it("--freeze revoke takes the roles' write privileges for the freeze, and cleanup gives them back exactly", async () => {
     const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'revoke');
     const role = `${db}_app`;
-    await pair.source.sql(db, `CREATE ROLE ${role} LOGIN PASSWORD 'app-secret';
+    await pair.source.sql(
+      db,
+      `CREATE ROLE ${role} LOGIN PASSWORD 'app-secret';
                           GRANT USAGE ON SCHEMA public TO ${role};
                           GRANT SELECT, INSERT, UPDATE ON items TO ${role};
                           GRANT DELETE ON items TO ${role} WITH GRANT OPTION;
                           GRANT SELECT, INSERT ON ledger TO ${role};
-                          GRANT USAGE ON SEQUENCE items_id_seq TO ${role}`);
+                          GRANT USAGE ON SEQUENCE items_id_seq TO ${role}`,
+    );
     const app = new pg.Client({ connectionString: pair.source.url(db, { user: role, password: 'app-secret' }) });
     await app.connect();
     try {
@@ -378,13 +463,37 @@ describe('cutover failure paths, 17 → 18', () => {
   });
 
   it('rejects bad options with one line naming the fix', async () => {
-    const revoke = await runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), '--freeze', 'revoke']);
+    const revoke = await runPgferry([
+      'cutover',
+      '--source',
+      pair.source.url('postgres'),
+      '--target',
+      pair.target.url('postgres'),
+      '--freeze',
+      'revoke',
+    ]);
     assert.equal(revoke.code, 2);
     assert.match(revoke.stderr, /--freeze revoke needs the roles to revoke from — add --roles/);
-    const freeze = await runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), '--freeze', 'lock']);
+    const freeze = await runPgferry([
+      'cutover',
+      '--source',
+      pair.source.url('postgres'),
+      '--target',
+      pair.target.url('postgres'),
+      '--freeze',
+      'lock',
+    ]);
     assert.equal(freeze.code, 2);
     assert.match(freeze.stderr, /--freeze "lock" is not one of read-only, revoke, none/);
-    const lag = await runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), '--max-lag', 'soon']);
+    const lag = await runPgferry([
+      'cutover',
+      '--source',
+      pair.source.url('postgres'),
+      '--target',
+      pair.target.url('postgres'),
+      '--max-lag',
+      'soon',
+    ]);
     assert.equal(lag.code, 2);
     assert.match(lag.stderr, /--max-lag "soon" is not a number of seconds/);
   });

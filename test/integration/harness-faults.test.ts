@@ -7,14 +7,24 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { describeError, errorCode, isDisconnect, startClusters, startProxy, type Cluster, type FaultProxy, type RestartMode } from '../harness/index.js';
+import {
+  describeError,
+  errorCode,
+  isDisconnect,
+  startClusters,
+  startProxy,
+  type Cluster,
+  type FaultProxy,
+  type RestartMode,
+} from '../harness/index.js';
 
 /** How long "silent" must last to count: long enough for a local round trip many times over. */
 const SILENCE_MS = 1_000;
 /** How long a local answer may take once nothing stands in its way. */
 const ANSWER_MS = 5_000;
 
-type Outcome<T> = { readonly kind: 'value'; readonly value: T } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'pending' };
+type Outcome<T> =
+  { readonly kind: 'value'; readonly value: T } | { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'pending' };
 
 /** What `promise` came to within `ms`; 'pending' when it neither answered nor failed. */
 async function within<T>(promise: Promise<T>, ms: number): Promise<Outcome<T>> {
@@ -62,7 +72,6 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, what: stri
   assert.fail(`timed out after ${ms} ms waiting until ${what}`);
 }
 
-
 /** A client, and the errors it emitted while idle: pg emits those instead of throwing them. */
 interface Session {
   readonly client: pg.Client;
@@ -103,7 +112,9 @@ describe('test harness fault injection', () => {
 
   /** Backends with this application_name, as the server sees them. */
   async function backends(applicationName: string): Promise<number> {
-    const { rows } = await cluster.sql('postgres', 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+    const { rows } = await cluster.sql('postgres', 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [
+      applicationName,
+    ]);
     return (rows[0] as { n: number }).n;
   }
 
@@ -223,7 +234,8 @@ describe('test harness fault injection', () => {
       await cluster.sql(database, `BEGIN; SET LOCAL synchronous_commit = on; INSERT INTO kept VALUES (${id}, '${mode}'); COMMIT`);
       // The inserting session has ended, so its statistics have reached shared memory.
       await waitUntil(
-        async () => (await cluster.sql(database, `SELECT n_tup_ins::int AS n FROM pg_stat_user_tables WHERE relname = 'kept'`)).rows[0]?.n > 0,
+        async () =>
+          (await cluster.sql(database, `SELECT n_tup_ins::int AS n FROM pg_stat_user_tables WHERE relname = 'kept'`)).rows[0]?.n > 0,
         'the insert is in the statistics',
       );
       const startedBefore = (await cluster.sql('postgres', 'SELECT pg_postmaster_start_time()::text AS t')).rows[0].t as string;
@@ -236,7 +248,10 @@ describe('test harness fault injection', () => {
 
       await cluster.restart(mode);
 
-      for (const [name, session] of [['direct', direct], ['proxied', proxied]] as const) {
+      for (const [name, session] of [
+        ['direct', direct],
+        ['proxied', proxied],
+      ] as const) {
         await waitUntil(() => session.errors.length > 0, `the ${name} session reports its end`);
         assert.ok(isDisconnect(session.errors[0]), `the ${name} session ended with ${describeError(session.errors[0])}`);
         await failed(session.client.query('SELECT 1'), `a query on the ended ${name} session`);
@@ -253,7 +268,10 @@ describe('test harness fault injection', () => {
       else assert.equal(rows[0].n, 0, 'statistics discarded after crash recovery');
 
       const again = await connect(faults.url(cluster, database));
-      const { rows: count } = await answered(again.client.query('SELECT count(*)::int AS n FROM kept'), 'a query through the proxy after the restart');
+      const { rows: count } = await answered(
+        again.client.query('SELECT count(*)::int AS n FROM kept'),
+        'a query through the proxy after the restart',
+      );
       assert.equal((count[0] as { n: number }).n, id);
     });
   }

@@ -75,7 +75,9 @@ describe('pgbench-shaped load', () => {
     assert.ok(report.committed <= Math.floor(report.seconds * rate) + 1, `${report.committed} commits in ${report.seconds} s at ${rate}/s`);
     // stop() waited for the transactions in flight: nothing commits after it.
     assert.equal(await count(pg17, db, 'pgbench_history'), report.committed);
-    const sessions = await pg17.sql('postgres', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [LOAD_APPLICATION_NAME]);
+    const sessions = await pg17.sql('postgres', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [
+      LOAD_APPLICATION_NAME,
+    ]);
     assert.equal(sessions.rows[0].n, 0, 'every loader session is closed');
     // pgbench's invariant: every delta went to one account, one teller and one branch.
     const sums = await pg17.sql(
@@ -121,7 +123,10 @@ describe('pgbench-shaped load', () => {
     assert.equal(report.disconnects.length, 2, report.disconnects.join('\n'));
     assert.match(report.disconnects.join('\n'), /57P01/);
     const history = await count(pg17, db, 'pgbench_history');
-    assert.ok(history >= report.committed && history <= report.committed + report.inDoubt, `${history} history rows, ${report.committed} commits, ${report.inDoubt} in doubt`);
+    assert.ok(
+      history >= report.committed && history <= report.committed + report.inDoubt,
+      `${history} history rows, ${report.committed} commits, ${report.inDoubt} in doubt`,
+    );
   });
 
   it('ends quietly when its server shuts down', async () => {
@@ -203,7 +208,10 @@ describe('compareTables', () => {
       const comparison = await compareTables(sourceUrl(), targetUrl());
       assert.equal(comparison.equal, false);
       const unequal = comparison.tables.filter((t) => !t.equal);
-      assert.deepEqual(unequal.map((t) => t.table), ['public.items']);
+      assert.deepEqual(
+        unequal.map((t) => t.table),
+        ['public.items'],
+      );
       const [items] = unequal;
       assert.equal(items?.sourceRows, 200);
       assert.equal(items?.targetRows, 200);
@@ -223,7 +231,13 @@ describe('compareTables', () => {
     let events = comparison.tables.find((t) => t.table === 'app.events');
     assert.equal(comparison.equal, false);
     assert.deepEqual(
-      { equal: events?.equal, sourceRows: events?.sourceRows, targetRows: events?.targetRows, onlyOnSource: events?.onlyOnSource, onlyOnTarget: events?.onlyOnTarget },
+      {
+        equal: events?.equal,
+        sourceRows: events?.sourceRows,
+        targetRows: events?.targetRows,
+        onlyOnSource: events?.onlyOnSource,
+        onlyOnTarget: events?.onlyOnTarget,
+      },
       { equal: false, sourceRows: 52, targetRows: 53, onlyOnSource: [], onlyOnTarget: ['(k1,2024-01-02,"payload 1")'] },
     );
 
@@ -232,8 +246,20 @@ describe('compareTables', () => {
     comparison = await compareTables(sourceUrl(), targetUrl());
     events = comparison.tables.find((t) => t.table === 'app.events');
     assert.deepEqual(
-      { equal: events?.equal, sourceRows: events?.sourceRows, targetRows: events?.targetRows, onlyOnSource: events?.onlyOnSource, onlyOnTarget: events?.onlyOnTarget },
-      { equal: false, sourceRows: 52, targetRows: 52, onlyOnSource: ['(twice,2024-05-05,same)'], onlyOnTarget: ['(k1,2024-01-02,"payload 1")'] },
+      {
+        equal: events?.equal,
+        sourceRows: events?.sourceRows,
+        targetRows: events?.targetRows,
+        onlyOnSource: events?.onlyOnSource,
+        onlyOnTarget: events?.onlyOnTarget,
+      },
+      {
+        equal: false,
+        sourceRows: 52,
+        targetRows: 52,
+        onlyOnSource: ['(twice,2024-05-05,same)'],
+        onlyOnTarget: ['(k1,2024-01-02,"payload 1")'],
+      },
     );
     await pg18.sql(
       target,

@@ -64,7 +64,10 @@ describe('test harness', () => {
   });
 
   test('applies the settings a test asks for, and logical by default elsewhere', async () => {
-    const { rows } = await cluster.sql('postgres', `SELECT current_setting('wal_level') AS wal_level, current_setting('server_version_num') AS v`);
+    const { rows } = await cluster.sql(
+      'postgres',
+      `SELECT current_setting('wal_level') AS wal_level, current_setting('server_version_num') AS v`,
+    );
     assert.equal(rows[0].wal_level, 'replica');
     assert.match(rows[0].v, /^16/);
   });

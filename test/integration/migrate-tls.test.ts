@@ -47,7 +47,10 @@ describe('a migration over verify-full TLS, 17 → 18', () => {
   it('checks, copies, streams, verifies and cuts over with every session encrypted and verified', async () => {
     const db = await source.createDatabase({ prefix: 'tls' });
     await target.sql('postgres', `CREATE DATABASE ${db}`);
-    await source.sql(db, `CREATE TABLE items (id serial PRIMARY KEY, payload text); INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 5000) g;`);
+    await source.sql(
+      db,
+      `CREATE TABLE items (id serial PRIMARY KEY, payload text); INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 5000) g;`,
+    );
     const args = ['--source', verified(source, db), '--target', verified(target, db)];
 
     const checked = await runPgferry(['check', ...args], {}, 60_000);
@@ -64,7 +67,11 @@ describe('a migration over verify-full TLS, 17 → 18', () => {
       // Rows identical; the sequence is behind until the cut-over sets it (sync does not carry sequences).
       const verifiedRun = await runPgferry(['verify', '--json', ...args], {}, 120_000);
       const report = JSON.parse(verifiedRun.stdout) as { tables: Array<{ status: string }> };
-      assert.deepEqual(report.tables.map((t) => t.status), ['identical'], verifiedRun.stdout);
+      assert.deepEqual(
+        report.tables.map((t) => t.status),
+        ['identical'],
+        verifiedRun.stdout,
+      );
       const cut = await runPgferry(['cutover', ...args, '--verify', 'full', '--unfreeze-source', '--json'], {}, 120_000);
       assert.equal(cut.code, 0, cut.stderr);
       assert.equal((JSON.parse(cut.stdout) as { verified: { identical: boolean } }).verified.identical, true);

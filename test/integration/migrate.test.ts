@@ -29,14 +29,20 @@ describe('migrate, 17 → 18', () => {
     await writer.waitForCommits(20, 'target');
     const written = await writer.stop();
     assert.equal(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as { sync: { stoppedBecause: string; cloned: { tables: number } }; cutover: { fenceLsn: string; verified: { identical: boolean } } };
+    const report = JSON.parse(result.stdout) as {
+      sync: { stoppedBecause: string; cloned: { tables: number } };
+      cutover: { fenceLsn: string; verified: { identical: boolean } };
+    };
     assert.equal(report.sync.stoppedBecause, 'cut over');
     assert.equal(report.sync.cloned.tables, 2);
     assert.equal(report.cutover.verified.identical, true);
     assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
     assert.deepEqual(written.unexpectedErrors, []);
     const ledger = new Set(((await pair.target.sql(db, `SELECT array_agg(id::text) AS ids FROM ledger`)).rows[0] as { ids: string[] }).ids);
-    assert.deepEqual(written.committed.flatMap((c) => c.ledgerIds).filter((id) => !ledger.has(id)), []);
+    assert.deepEqual(
+      written.committed.flatMap((c) => c.ledgerIds).filter((id) => !ledger.has(id)),
+      [],
+    );
   });
 
   it('--cutover manual syncs until pgferry cutover, run separately, stops it', async () => {

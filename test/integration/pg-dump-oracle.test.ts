@@ -28,7 +28,7 @@ const FIXTURES: readonly Fixture[] = [
   {
     name: 'pagila',
     files: [{ path: PAGILA, since: 13 }],
-    whereFrom: 'pagila ships in test/fixtures/pagila (a copy of the project\'s shared fixture)',
+    whereFrom: "pagila ships in test/fixtures/pagila (a copy of the project's shared fixture)",
   },
   {
     name: 'schema zoo',
@@ -74,7 +74,11 @@ describe(`pg_dump ${PG_DUMP_MAJOR} sees the same schema on the target as on the 
         }
 
         await createRolesOnTarget(source, target);
-        const clone = await runPgferry(['clone', '--schema-only', '--source', source.url(sourceDb), '--target', target.url(targetDb)], {}, 180_000);
+        const clone = await runPgferry(
+          ['clone', '--schema-only', '--source', source.url(sourceDb), '--target', target.url(targetDb)],
+          {},
+          180_000,
+        );
         assert.equal(clone.code, 0, `pgferry clone --schema-only exited ${clone.code}:\n${clone.stderr}${clone.stdout}`);
 
         const [sourceDump, targetDump] = await Promise.all([
@@ -106,7 +110,12 @@ describe(`pg_dump ${PG_DUMP_MAJOR} sees the same schema on the target as on the 
           const warnings = clone.stderr.trim() ? `\npgferry said:\n${clone.stderr.trim()}\n` : '';
           assert.fail(
             `pg_dump of the target differs from pg_dump of the source (${fixture.name}, PostgreSQL ${sourceVersion} → ${PG_DUMP_MAJOR}):${warnings}\n` +
-              unifiedDiff(expected, actual, `source (PostgreSQL ${sourceVersion}) ${sourceDb}, normalised`, `target (PostgreSQL ${PG_DUMP_MAJOR}) ${targetDb}, normalised`),
+              unifiedDiff(
+                expected,
+                actual,
+                `source (PostgreSQL ${sourceVersion}) ${sourceDb}, normalised`,
+                `target (PostgreSQL ${PG_DUMP_MAJOR}) ${targetDb}, normalised`,
+              ),
           );
         }
       });
@@ -198,8 +207,15 @@ function normalise(entries: DumpEntry[], sourceMajor: number): DumpEntry[] {
  */
 function withoutPre14Differences(body: string): string {
   return body
-    .replace(/^(CREATE TYPE \S+ AS RANGE \(\n)([\s\S]*?)(\n\);)$/m, (_, open: string, options: string, close: string) =>
-      open + options.split(',\n').filter((o) => !o.trimStart().startsWith('multirange_type_name = ')).join(',\n') + close,
+    .replace(
+      /^(CREATE TYPE \S+ AS RANGE \(\n)([\s\S]*?)(\n\);)$/m,
+      (_, open: string, options: string, close: string) =>
+        open +
+        options
+          .split(',\n')
+          .filter((o) => !o.trimStart().startsWith('multirange_type_name = '))
+          .join(',\n') +
+        close,
     )
     .replace(/^(?:CREATE|COMMENT ON) PROCEDURE .*$/gm, (line) => withoutInMode(line, /^/));
 }
@@ -260,7 +276,8 @@ function unifiedDiff(expected: string, actual: string, expectedName: string, act
     const lcs = new Uint32Array((n + 1) * (m + 1));
     for (let i = n - 1; i >= 0; i--) {
       for (let j = m - 1; j >= 0; j--) {
-        lcs[i * (m + 1) + j] = midA[i] === midB[j] ? lcs[(i + 1) * (m + 1) + j + 1]! + 1 : Math.max(lcs[(i + 1) * (m + 1) + j]!, lcs[i * (m + 1) + j + 1]!);
+        lcs[i * (m + 1) + j] =
+          midA[i] === midB[j] ? lcs[(i + 1) * (m + 1) + j + 1]! + 1 : Math.max(lcs[(i + 1) * (m + 1) + j]!, lcs[i * (m + 1) + j + 1]!);
       }
     }
     let i = 0;

@@ -31,9 +31,7 @@ const PAGILA = resolve(ROOT, 'test', 'fixtures', 'pagila', 'pagila-schema.sql');
 
 function readFixture(path: string, what: string): string {
   if (!existsSync(path)) {
-    throw new Error(
-      `${what} is missing: expected it at ${path}; the fixtures ship in test/fixtures/ of this repository.`,
-    );
+    throw new Error(`${what} is missing: expected it at ${path}; the fixtures ship in test/fixtures/ of this repository.`);
   }
   return readFileSync(path, 'utf8');
 }
@@ -144,7 +142,10 @@ const ZOO_LANDMARKS = [
 ];
 
 /** Each copy is made once and shared by the tests that look at it. */
-const copies = new Map<string, Promise<{ source: Cluster; target: Cluster; sourceDb: string; targetDb: string; run: CliResult & { summary?: CloneSummary } }>>();
+const copies = new Map<
+  string,
+  Promise<{ source: Cluster; target: Cluster; sourceDb: string; targetDb: string; run: CliResult & { summary?: CloneSummary } }>
+>();
 function copyZoo(source: Cluster, target: Cluster) {
   const key = `${source.version}->${target.version}`;
   let copy = copies.get(key);
@@ -204,10 +205,15 @@ describe('pgferry clone --schema-only', () => {
       const problems: string[] = [];
       if (copy.run.code !== 0) problems.push(`clone --schema-only exited ${copy.run.code}: ${copy.run.stderr.trim()}`);
       const summary = copy.run.summary;
-      if (summary && summary.unsupported.length > 0) problems.push(`reported as unsupported, though the zoo holds only kinds pgferry copies: ${JSON.stringify(summary.unsupported)}`);
-      if (summary && summary.skipped.length > 0) problems.push(`skipped, though nothing is out of scope: ${JSON.stringify(summary.skipped)}`);
+      if (summary && summary.unsupported.length > 0)
+        problems.push(`reported as unsupported, though the zoo holds only kinds pgferry copies: ${JSON.stringify(summary.unsupported)}`);
+      if (summary && summary.skipped.length > 0)
+        problems.push(`skipped, though nothing is out of scope: ${JSON.stringify(summary.skipped)}`);
       const diff = diffFingerprints(sourcePrint, await fingerprint(copy.target, copy.targetDb));
-      if (diff.length > 0) problems.push(`${diff.length} object(s) differ between source and target:\n${diff.slice(0, copy.run.code === 0 ? 150 : 30).join('\n')}`);
+      if (diff.length > 0)
+        problems.push(
+          `${diff.length} object(s) differ between source and target:\n${diff.slice(0, copy.run.code === 0 ? 150 : 30).join('\n')}`,
+        );
       assert.deepEqual(problems, [], `${label}:\n${problems.join('\n')}`);
     });
   }
@@ -293,7 +299,11 @@ describe('pgferry clone --schema-only, object by object', () => {
   });
 
   test('TOAST storage parameters (WITH (toast.…))', async () => {
-    await assertCopies(pg16, pg16, `CREATE SCHEMA app; CREATE TABLE app.doc (body text) WITH (fillfactor = 90, toast.autovacuum_enabled = false, toast_tuple_target = 256);`);
+    await assertCopies(
+      pg16,
+      pg16,
+      `CREATE SCHEMA app; CREATE TABLE app.doc (body text) WITH (fillfactor = 90, toast.autovacuum_enabled = false, toast_tuple_target = 256);`,
+    );
   });
 
   test('comments on CHECK and domain constraints, composite type attributes, multiranges, constraint indexes and identity sequences', async () => {
@@ -315,7 +325,11 @@ describe('pgferry clone --schema-only, object by object', () => {
   });
 
   test('an aggregate marked PARALLEL SAFE', async () => {
-    await assertCopies(pg16, pg16, `CREATE SCHEMA app; CREATE AGGREGATE app.total(integer) (SFUNC = int4pl, STYPE = integer, PARALLEL = SAFE);`);
+    await assertCopies(
+      pg16,
+      pg16,
+      `CREATE SCHEMA app; CREATE AGGREGATE app.total(integer) (SFUNC = int4pl, STYPE = integer, PARALLEL = SAFE);`,
+    );
   });
 
   test('an aggregate over (*)', async () => {
@@ -390,7 +404,10 @@ describe('the oracle itself', () => {
       ['ALTER TABLE app.customer ENABLE ROW LEVEL SECURITY', 'relation app.customer'],
       ['CREATE VIEW app.extra AS SELECT 1 AS one', 'relation app.extra'],
       ['DROP VIEW app.big_orders', 'relation app.big_orders'],
-      [`CREATE OR REPLACE FUNCTION app.order_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) + 0 FROM app.orders'`, 'function app.order_count()'],
+      [
+        `CREATE OR REPLACE FUNCTION app.order_count() RETURNS bigint LANGUAGE sql STABLE AS 'SELECT count(*) + 0 FROM app.orders'`,
+        'function app.order_count()',
+      ],
       ['ALTER TABLE app.order_event ALTER COLUMN order_id SET NOT NULL', 'column app.order_event.order_id'],
     ];
     for (const [sql] of changes) await pg17.sql(b, sql);
@@ -405,7 +422,10 @@ describe('pgferry clone --schema-only with filters', () => {
     const run = await cloneSchema(p.sourceUrl, p.targetUrl, '--exclude-schema', 'audit');
     assert.equal(run.code, 0, run.stderr);
     const { skipped, unsupported } = run.summary!;
-    assert.ok(skipped.some((s) => s.name === 'view app.customer_events'), `the view over audit.event is reported: ${JSON.stringify(skipped)}`);
+    assert.ok(
+      skipped.some((s) => s.name === 'view app.customer_events'),
+      `the view over audit.event is reported: ${JSON.stringify(skipped)}`,
+    );
     for (const s of skipped) assert.match(s.name, /customer_events/, 'only what needs audit is skipped');
     assert.ok(
       unsupported.some((u) => u.kind === 'foreign key' && u.name === 'app.order_event.order_event_event_fkey'),
@@ -446,11 +466,17 @@ describe('pgferry clone --schema-only with filters', () => {
     const reported = JSON.stringify([...run.summary!.skipped, ...run.summary!.unsupported]);
     const source = await fingerprint(pg16, p.sourceDb);
     const target = await fingerprint(pg16, p.targetDb);
-    for (const [key, name] of [['relation app.alerts', 'app.alerts'], ['trigger orders_audit on app.orders', 'orders_audit']] as const) {
+    for (const [key, name] of [
+      ['relation app.alerts', 'app.alerts'],
+      ['trigger orders_audit on app.orders', 'orders_audit'],
+    ] as const) {
       const copied = target.entries.get(key) === source.entries.get(key);
       assert.ok(copied || reported.includes(name), `${key} is either copied whole or reported; reported: ${reported}`);
     }
-    assert.deepEqual(keysOf(target, 'relation'), keysOf(target, 'relation').filter((r) => r.startsWith('app.')));
+    assert.deepEqual(
+      keysOf(target, 'relation'),
+      keysOf(target, 'relation').filter((r) => r.startsWith('app.')),
+    );
   });
 });
 

@@ -36,7 +36,9 @@ interface Row {
  * first so every deparsed name is schema-qualified on both sides alike.
  */
 export async function readFingerprint(client: pg.Client): Promise<Fingerprint> {
-  const major = Math.floor(Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v) / 10000);
+  const major = Math.floor(
+    Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v) / 10000,
+  );
   const entries: Entries = new Map();
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
@@ -57,7 +59,10 @@ export async function readFingerprint(client: pg.Client): Promise<Fingerprint> {
 
 function queries(major: number): Array<[string, string]> {
   const collLocale = major >= 17 ? 'co.colllocale' : major >= 15 ? 'co.colliculocale' : 'NULL::text';
-  const multirange = major >= 14 ? `(SELECT format('%I.%I', mn.nspname, mt.typname) FROM pg_type mt JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid)` : 'NULL::text';
+  const multirange =
+    major >= 14
+      ? `(SELECT format('%I.%I', mn.nspname, mt.typname) FROM pg_type mt JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid)`
+      : 'NULL::text';
   return [
     [
       'schema',
@@ -371,5 +376,8 @@ export function diffFingerprints(source: Fingerprint, target: Fingerprint): stri
 
 /** The keys of a fingerprint whose kind and name match, for checks on part of a schema. */
 export function keysOf(fingerprint: Fingerprint, kind: string): string[] {
-  return [...fingerprint.entries.keys()].filter((k) => k.startsWith(`${kind} `)).map((k) => k.slice(kind.length + 1)).sort();
+  return [...fingerprint.entries.keys()]
+    .filter((k) => k.startsWith(`${kind} `))
+    .map((k) => k.slice(kind.length + 1))
+    .sort();
 }

@@ -45,7 +45,10 @@ const FACTS = `
   SELECT n.nspname, pg_get_userbyid(n.nspowner), n.nspacl::text, NULL FROM pg_namespace n WHERE n.nspname = 'shop'
   ORDER BY 1`;
 
-async function facts(cluster: Cluster, db: string): Promise<Record<string, { owner: string; acl: string | null; column_acl: string | null }>> {
+async function facts(
+  cluster: Cluster,
+  db: string,
+): Promise<Record<string, { owner: string; acl: string | null; column_acl: string | null }>> {
   const { rows } = await cluster.sql(db, FACTS);
   return Object.fromEntries(rows.map((r) => [r.name, { owner: r.owner, acl: r.acl, column_acl: r.column_acl }]));
 }
@@ -71,7 +74,16 @@ describe('owners and privileges', () => {
     const sourceDb = await source.createDatabase();
     const targetDb = await target.createDatabase();
     await source.sql(sourceDb, SOURCE_SQL);
-    const result = await runPgferry(['clone', '--schema-only', '--no-owner', '--no-acl', '--source', source.url(sourceDb), '--target', target.url(targetDb)]);
+    const result = await runPgferry([
+      'clone',
+      '--schema-only',
+      '--no-owner',
+      '--no-acl',
+      '--source',
+      source.url(sourceDb),
+      '--target',
+      target.url(targetDb),
+    ]);
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stderr, /roles missing/);
     const after = await facts(target, targetDb);

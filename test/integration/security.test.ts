@@ -21,7 +21,8 @@ describe('secrets and trust, 17 → 18', () => {
       await waitUntilStreaming(pair.target, db, sync);
       const shown = readFileSync(`/proc/${sync.child.pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
       assert.ok(shown.includes('sync') && shown.includes('--source'), `the process list still says what runs: ${shown}`);
-      for (const password of [pair.source.password, pair.target.password]) assert.ok(!shown.includes(password), `the process list shows a password: ${shown}`);
+      for (const password of [pair.source.password, pair.target.password])
+        assert.ok(!shown.includes(password), `the process list shows a password: ${shown}`);
     } finally {
       await stopSync(sync);
     }
@@ -32,16 +33,29 @@ describe('secrets and trust, 17 → 18', () => {
     const db = await pair.cloned('tamperfreeze', `CREATE TABLE t (id int PRIMARY KEY); CREATE ROLE ${role} LOGIN`);
     await pair.target.withClient(db, (client: pg.Client) => ensureCutoverState(client));
     const injected = [{ role, kind: 'table', object: `public.t TO ${role}; ALTER ROLE ${role} SUPERUSER; --`, privileges: ['INSERT'] }];
-    await pair.target.sql(db, `INSERT INTO pgferry.cutover (freeze_mode, source_database, revoked, frozen) VALUES ('revoke', $1, $2::jsonb, true)`, [db, JSON.stringify(injected)]);
-    const cleanup = await runPgferry(['cleanup', '--unfreeze-source', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 60_000);
+    await pair.target.sql(
+      db,
+      `INSERT INTO pgferry.cutover (freeze_mode, source_database, revoked, frozen) VALUES ('revoke', $1, $2::jsonb, true)`,
+      [db, JSON.stringify(injected)],
+    );
+    const cleanup = await runPgferry(
+      ['cleanup', '--unfreeze-source', '--source', pair.source.url(db), '--target', pair.target.url(db)],
+      {},
+      60_000,
+    );
     assert.notEqual(cleanup.code, 0, cleanup.stdout);
     assert.match(cleanup.stderr, /no freeze revokes, or objects the source does not have/);
-    const [superuser] = (await pair.source.sql('postgres', `SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role])).rows as Array<{ rolsuper: boolean }>;
+    const [superuser] = (await pair.source.sql('postgres', `SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role])).rows as Array<{
+      rolsuper: boolean;
+    }>;
     assert.equal(superuser?.rolsuper, false, 'the smuggled ALTER ROLE ran on the source');
   });
 
   it('does not run SQL smuggled into the stored copy plan: clone --resume refuses it', async () => {
-    const db = await pair.freshDatabase('tamperplan', `CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 100000) g;`);
+    const db = await pair.freshDatabase(
+      'tamperplan',
+      `CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 100000) g;`,
+    );
     const args = ['clone', '--source', pair.source.url(db), '--target', pair.target.url(db), '--split-tables-larger-than', '1MB'];
     const first = await runPgferry(args, {}, 60_000);
     assert.equal(first.code, 0, first.stderr);

@@ -46,9 +46,16 @@ describe('sync: killed at random moments under load', () => {
     const comparison = await compareTables(source.url(db), target.url(db));
     assert.ok(comparison.equal, `kills after ${moments.join(', ')} ms: ${JSON.stringify(comparison.tables.filter((t) => !t.equal))}`);
     // Invariant 3: the slot never confirms more than the target holds.
-    const applied = (await target.sql(db, 'SELECT applied_lsn::text AS lsn, slot_name AS slot FROM pgferry.sync')).rows[0] as { lsn: string; slot: string };
-    const slot = (await source.sql(db, `SELECT confirmed_flush_lsn <= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $2`, [applied.lsn, applied.slot]))
-      .rows[0] as { ok: boolean };
+    const applied = (await target.sql(db, 'SELECT applied_lsn::text AS lsn, slot_name AS slot FROM pgferry.sync')).rows[0] as {
+      lsn: string;
+      slot: string;
+    };
+    const slot = (
+      await source.sql(db, `SELECT confirmed_flush_lsn <= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $2`, [
+        applied.lsn,
+        applied.slot,
+      ])
+    ).rows[0] as { ok: boolean };
     assert.equal(slot.ok, true);
   });
 });

@@ -78,7 +78,10 @@ for (const [from, to] of PAIRS) {
     });
 
     it('applies updates and deletes on both sides of a change of replica identity inside one transaction', async () => {
-      const db = await pair.cloned('identity', `CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT g, 'v' || g FROM generate_series(1, 10) g;`);
+      const db = await pair.cloned(
+        'identity',
+        `CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT g, 'v' || g FROM generate_series(1, 10) g;`,
+      );
       await pair.change(db, [
         `BEGIN;
            UPDATE k SET v = 'x' WHERE id = 1;

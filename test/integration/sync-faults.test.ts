@@ -12,13 +12,24 @@ import { useSyncPair, type SyncPair } from '../harness/sync-fixture.js';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Waits until the target holds `count` rows in `table`; fails with sync's output past the deadline. */
-async function waitForRows(pair: SyncPair, db: string, table: string, count: number, sync: PgferryProcess, timeoutMs = 90_000): Promise<void> {
+async function waitForRows(
+  pair: SyncPair,
+  db: string,
+  table: string,
+  count: number,
+  sync: PgferryProcess,
+  timeoutMs = 90_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [row] = await pair.rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM ${table}`);
     if (row?.n === count) return;
-    if (sync.child.exitCode !== null) throw new Error(`sync exited (${sync.child.exitCode}) before the rows arrived:\n${sync.output().slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`the target holds ${row?.n} of ${count} rows of ${table} after ${timeoutMs / 1000} s:\n${sync.output().slice(-3000)}`);
+    if (sync.child.exitCode !== null)
+      throw new Error(`sync exited (${sync.child.exitCode}) before the rows arrived:\n${sync.output().slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the target holds ${row?.n} of ${count} rows of ${table} after ${timeoutMs / 1000} s:\n${sync.output().slice(-3000)}`,
+      );
     await sleep(200);
   }
 }
@@ -39,7 +50,10 @@ describe('sync 17 → 18 under server-side timeouts', () => {
   const pair = useSyncPair(17, 18);
 
   it('copies and applies through statement and idle-in-transaction timeouts set on both databases', async () => {
-    const db = await pair.freshDatabase('timeouts', `CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 300000) g;`);
+    const db = await pair.freshDatabase(
+      'timeouts',
+      `CREATE TABLE big (id int PRIMARY KEY, pad text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 300000) g;`,
+    );
     for (const cluster of [pair.source, pair.target]) {
       await cluster.sql('postgres', `ALTER DATABASE ${db} SET statement_timeout = '20ms'`);
       await cluster.sql('postgres', `ALTER DATABASE ${db} SET idle_in_transaction_session_timeout = '200ms'`);
@@ -48,7 +62,11 @@ describe('sync 17 → 18 under server-side timeouts', () => {
     }
     await pair.sync(db);
     const untimed = `SET statement_timeout = 0; SET transaction_timeout = 0; SET idle_in_transaction_session_timeout = 0`;
-    await pair.change(db, [untimed, `UPDATE big SET pad = pad || 'x'`, `INSERT INTO big SELECT g, 'new' FROM generate_series(300001, 400000) g`]);
+    await pair.change(db, [
+      untimed,
+      `UPDATE big SET pad = pad || 'x'`,
+      `INSERT INTO big SELECT g, 'new' FROM generate_series(300001, 400000) g`,
+    ]);
     const sync = spawnPgferry(pair.syncArgs(db).filter((a) => a !== '--until-caught-up'));
     await waitForRows(pair, db, 'big', 400_000, sync);
     // Idle for longer than the idle-session timeout: sync's sessions must still be there.
@@ -154,7 +172,15 @@ describe('sync 17 → 18 through a faulty network', () => {
 
   it('stops, saying what to do, when the slot holds more WAL than --max-retained-wal while the target stays unreachable', async () => {
     const db = await pair.cloned('walguard', `CREATE TABLE t (id int PRIMARY KEY, v text)`);
-    const sync = spawnPgferry(['sync', '--source', toSource.url(pair.source, db), '--target', toTarget.url(pair.target, db), '--max-retained-wal', '1MB']);
+    const sync = spawnPgferry([
+      'sync',
+      '--source',
+      toSource.url(pair.source, db),
+      '--target',
+      toTarget.url(pair.target, db),
+      '--max-retained-wal',
+      '1MB',
+    ]);
     try {
       await waitUntilStreaming(pair.target, db, sync);
       toTarget.cut();

@@ -10,7 +10,10 @@ const BIN = fileURLToPath(new URL('../../../bin/pgferry.js', import.meta.url));
 /** Runs pgferry as a user would and samples its resident memory from /proc while it runs. */
 function runMeasured(args: string[], timeoutMs: number): Promise<{ code: number; stderr: string; peakRssMB: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
     let stderr = '';
     let peak = 0;
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

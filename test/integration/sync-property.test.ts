@@ -45,7 +45,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import pg from 'pg';
-import { compareTables, runPgferry, spawnPgferry, startClusters, type Cluster, type PgferryProcess, type TableComparison } from '../harness/index.js';
+import {
+  compareTables,
+  runPgferry,
+  spawnPgferry,
+  startClusters,
+  type Cluster,
+  type PgferryProcess,
+  type TableComparison,
+} from '../harness/index.js';
 
 const PAIRS = [
   [13, 17],
@@ -54,16 +62,37 @@ const PAIRS = [
 
 const LONG = process.env.PGFERRY_PROPERTY_RUNS !== undefined && process.env.PGFERRY_PROPERTY_RUNS !== '';
 const RUNS = LONG ? wholeNumber('PGFERRY_PROPERTY_RUNS', process.env.PGFERRY_PROPERTY_RUNS!) : 3;
-const SEED = process.env.PGFERRY_PROPERTY_SEED ? wholeNumber('PGFERRY_PROPERTY_SEED', process.env.PGFERRY_PROPERTY_SEED) : (Math.random() * 2 ** 31) | 0;
+const SEED = process.env.PGFERRY_PROPERTY_SEED
+  ? wholeNumber('PGFERRY_PROPERTY_SEED', process.env.PGFERRY_PROPERTY_SEED)
+  : (Math.random() * 2 ** 31) | 0;
 const PATH = process.env.PGFERRY_PROPERTY_PATH || undefined;
 const ONLY_PAIR = process.env.PGFERRY_PROPERTY_PAIR || undefined;
 const SHRINK = process.env.PGFERRY_PROPERTY_SHRINK === '1';
-const WITHOUT = new Set((process.env.PGFERRY_PROPERTY_WITHOUT ?? '').split(',').map((k) => k.trim()).filter((k) => k !== ''));
+const WITHOUT = new Set(
+  (process.env.PGFERRY_PROPERTY_WITHOUT ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== ''),
+);
 
 /** Workload sizes: small for CI, bigger for the long version. */
 const SIZE = LONG
-  ? { rounds: { min: 3, max: 14 }, statements: 7, keys: 16, bulkRows: { min: 1000, max: 20_000 }, bulkDocs: { min: 100, max: 600 }, killAfterMs: { min: 150, max: 5000 } }
-  : { rounds: { min: 2, max: 5 }, statements: 4, keys: 10, bulkRows: { min: 2000, max: 10_000 }, bulkDocs: { min: 100, max: 300 }, killAfterMs: { min: 150, max: 2500 } };
+  ? {
+      rounds: { min: 3, max: 14 },
+      statements: 7,
+      keys: 16,
+      bulkRows: { min: 1000, max: 20_000 },
+      bulkDocs: { min: 100, max: 600 },
+      killAfterMs: { min: 150, max: 5000 },
+    }
+  : {
+      rounds: { min: 2, max: 5 },
+      statements: 4,
+      keys: 10,
+      bulkRows: { min: 2000, max: 10_000 },
+      bulkDocs: { min: 100, max: 300 },
+      killAfterMs: { min: 150, max: 2500 },
+    };
 
 /** Sessions the initial rows are made for: the most a run uses. */
 const MAX_SESSIONS = 4;
@@ -159,7 +188,11 @@ const key = () => fc.nat({ max: SIZE.keys - 1 });
 const keys = (n: number) => fc.uniqueArray(key(), { minLength: n, maxLength: n });
 const small = () => fc.integer({ min: -1000, max: 1000 });
 /** Short text with the characters quoting and COPY escaping care about. */
-const text = () => fc.string({ unit: fc.constantFrom('a', 'b', 'Z', '0', ' ', "'", "''", '"', '\\', '\t', '\n', ',', '(', ')', 'é', '€', '😀'), maxLength: 12 });
+const text = () =>
+  fc.string({
+    unit: fc.constantFrom('a', 'b', 'Z', '0', ' ', "'", "''", '"', '\\', '\t', '\n', ',', '(', ')', 'é', '€', '😀'),
+    maxLength: 12,
+  });
 const nullableText = () => fc.option(text(), { nil: null, freq: 5 });
 const pieces = () => fc.integer({ min: 70, max: 180 });
 const seedText = () => fc.nat({ max: 999_999 }).map(String);
@@ -167,19 +200,29 @@ const seedText = () => fc.nat({ max: 999_999 }).map(String);
 // kv: text primary key --------------------------------------------------------------------------
 
 function kvUpsert(s: number) {
-  return fc.tuple(key(), nullableText(), small()).map(([i, v, n]) =>
-    st('kv-upsert', `INSERT INTO kv VALUES (${kvKey(s, i)}, ${lit(v)}, ${n}) ON CONFLICT (k) DO UPDATE SET v = excluded.v, n = excluded.n`),
-  );
+  return fc
+    .tuple(key(), nullableText(), small())
+    .map(([i, v, n]) =>
+      st(
+        'kv-upsert',
+        `INSERT INTO kv VALUES (${kvKey(s, i)}, ${lit(v)}, ${n}) ON CONFLICT (k) DO UPDATE SET v = excluded.v, n = excluded.n`,
+      ),
+    );
 }
 
 function kvUpdate(s: number) {
-  return fc.tuple(key(), nullableText(), small()).map(([i, v, d]) => st('kv-update', `UPDATE kv SET v = ${lit(v)}, n = n + ${d} WHERE k = ${kvKey(s, i)}`));
+  return fc
+    .tuple(key(), nullableText(), small())
+    .map(([i, v, d]) => st('kv-update', `UPDATE kv SET v = ${lit(v)}, n = n + ${d} WHERE k = ${kvKey(s, i)}`));
 }
 
 /** Two rows swap keys through the session's temporary key, which the swap leaves free. */
 function kvSwap(s: number) {
   return keys(2).map(([a, b]) =>
-    st('kv-swap', `UPDATE kv SET k = ${kvTmp(s)} WHERE k = ${kvKey(s, a!)}; UPDATE kv SET k = ${kvKey(s, a!)} WHERE k = ${kvKey(s, b!)}; UPDATE kv SET k = ${kvKey(s, b!)} WHERE k = ${kvTmp(s)}`),
+    st(
+      'kv-swap',
+      `UPDATE kv SET k = ${kvTmp(s)} WHERE k = ${kvKey(s, a!)}; UPDATE kv SET k = ${kvKey(s, a!)} WHERE k = ${kvKey(s, b!)}; UPDATE kv SET k = ${kvKey(s, b!)} WHERE k = ${kvTmp(s)}`,
+    ),
   );
 }
 
@@ -197,19 +240,24 @@ function kvRotate(s: number) {
 /** A chain into a freed key: C deleted, B → C, A → B. */
 function kvShift(s: number) {
   return keys(3).map(([a, b, c]) =>
-    st('kv-shift', `DELETE FROM kv WHERE k = ${kvKey(s, c!)}; UPDATE kv SET k = ${kvKey(s, c!)} WHERE k = ${kvKey(s, b!)}; UPDATE kv SET k = ${kvKey(s, b!)} WHERE k = ${kvKey(s, a!)}`),
+    st(
+      'kv-shift',
+      `DELETE FROM kv WHERE k = ${kvKey(s, c!)}; UPDATE kv SET k = ${kvKey(s, c!)} WHERE k = ${kvKey(s, b!)}; UPDATE kv SET k = ${kvKey(s, b!)} WHERE k = ${kvKey(s, a!)}`,
+    ),
   );
 }
 
 /** One row moves twice, A → B → C, changed on the way. */
 function kvMoveTwice(s: number) {
-  return fc.tuple(keys(3), nullableText()).map(([[a, b, c], v]) =>
-    st(
-      'kv-move-twice',
-      `DELETE FROM kv WHERE k IN (${kvKey(s, b!)}, ${kvKey(s, c!)}); UPDATE kv SET k = ${kvKey(s, b!)} WHERE k = ${kvKey(s, a!)}; ` +
-        `UPDATE kv SET k = ${kvKey(s, c!)}, v = ${lit(v)} WHERE k = ${kvKey(s, b!)}`,
-    ),
-  );
+  return fc
+    .tuple(keys(3), nullableText())
+    .map(([[a, b, c], v]) =>
+      st(
+        'kv-move-twice',
+        `DELETE FROM kv WHERE k IN (${kvKey(s, b!)}, ${kvKey(s, c!)}); UPDATE kv SET k = ${kvKey(s, b!)} WHERE k = ${kvKey(s, a!)}; ` +
+          `UPDATE kv SET k = ${kvKey(s, c!)}, v = ${lit(v)} WHERE k = ${kvKey(s, b!)}`,
+      ),
+    );
 }
 
 function kvDelete(s: number) {
@@ -217,70 +265,98 @@ function kvDelete(s: number) {
 }
 
 function kvReinsert(s: number) {
-  return fc.tuple(key(), nullableText(), small()).map(([i, v, n]) =>
-    st('kv-reinsert', `DELETE FROM kv WHERE k = ${kvKey(s, i)}; INSERT INTO kv VALUES (${kvKey(s, i)}, ${lit(v)}, ${n})`),
-  );
+  return fc
+    .tuple(key(), nullableText(), small())
+    .map(([i, v, n]) =>
+      st('kv-reinsert', `DELETE FROM kv WHERE k = ${kvKey(s, i)}; INSERT INTO kv VALUES (${kvKey(s, i)}, ${lit(v)}, ${n})`),
+    );
 }
 
 function kvBulkInsert(s: number) {
-  return fc.tuple(fc.integer(SIZE.bulkRows), seedText()).map(([rows, seed]) =>
-    st(
-      'kv-bulk-insert',
-      `INSERT INTO kv SELECT ${lit(kvBulkPrefix(s))} || g, md5(g::text || ${lit(seed)}), g FROM generate_series(1, ${rows}) g ` +
-        `ON CONFLICT (k) DO UPDATE SET v = excluded.v, n = kv.n + 1`,
-    ),
-  );
+  return fc
+    .tuple(fc.integer(SIZE.bulkRows), seedText())
+    .map(([rows, seed]) =>
+      st(
+        'kv-bulk-insert',
+        `INSERT INTO kv SELECT ${lit(kvBulkPrefix(s))} || g, md5(g::text || ${lit(seed)}), g FROM generate_series(1, ${rows}) g ` +
+          `ON CONFLICT (k) DO UPDATE SET v = excluded.v, n = kv.n + 1`,
+      ),
+    );
 }
 
 function kvBulkUpdate(s: number) {
-  return fc.tuple(fc.integer({ min: 1, max: 3 }), fc.nat({ max: 2 })).map(([m, r]) =>
-    st('kv-bulk-update', `UPDATE kv SET n = n + 1, v = md5(coalesce(v, '')) WHERE k LIKE ${lit(`${kvBulkPrefix(s)}%`)} AND n % ${m} = ${r % m}`),
-  );
+  return fc
+    .tuple(fc.integer({ min: 1, max: 3 }), fc.nat({ max: 2 }))
+    .map(([m, r]) =>
+      st(
+        'kv-bulk-update',
+        `UPDATE kv SET n = n + 1, v = md5(coalesce(v, '')) WHERE k LIKE ${lit(`${kvBulkPrefix(s)}%`)} AND n % ${m} = ${r % m}`,
+      ),
+    );
 }
 
 function kvBulkDelete(s: number) {
-  return fc.tuple(fc.integer({ min: 1, max: 4 }), fc.nat({ max: 3 })).map(([m, r]) =>
-    st('kv-bulk-delete', `DELETE FROM kv WHERE k LIKE ${lit(`${kvBulkPrefix(s)}%`)} AND n % ${m} = ${r % m}`),
-  );
+  return fc
+    .tuple(fc.integer({ min: 1, max: 4 }), fc.nat({ max: 3 }))
+    .map(([m, r]) => st('kv-bulk-delete', `DELETE FROM kv WHERE k LIKE ${lit(`${kvBulkPrefix(s)}%`)} AND n % ${m} = ${r % m}`));
 }
 
 // pair: composite key (a int, b text) ------------------------------------------------------------
 
 function pairUpsert(s: number) {
-  return fc.tuple(key(), fc.nat({ max: 1 }), small(), nullableText()).map(([a, b, v, note]) =>
-    st('pair-upsert', `INSERT INTO pair VALUES (${a}, ${pairB(s, b)}, ${v}, ${lit(note)}) ON CONFLICT (a, b) DO UPDATE SET v = excluded.v, note = excluded.note`),
-  );
+  return fc
+    .tuple(key(), fc.nat({ max: 1 }), small(), nullableText())
+    .map(([a, b, v, note]) =>
+      st(
+        'pair-upsert',
+        `INSERT INTO pair VALUES (${a}, ${pairB(s, b)}, ${v}, ${lit(note)}) ON CONFLICT (a, b) DO UPDATE SET v = excluded.v, note = excluded.note`,
+      ),
+    );
 }
 
 function pairUpdate(s: number) {
-  return fc.tuple(key(), fc.nat({ max: 1 }), small(), nullableText()).map(([a, b, d, note]) =>
-    st('pair-update', `UPDATE pair SET v = v + ${d}, note = ${lit(note)} WHERE a <= ${a} AND b = ${pairB(s, b)}`),
-  );
+  return fc
+    .tuple(key(), fc.nat({ max: 1 }), small(), nullableText())
+    .map(([a, b, d, note]) =>
+      st('pair-update', `UPDATE pair SET v = v + ${d}, note = ${lit(note)} WHERE a <= ${a} AND b = ${pairB(s, b)}`),
+    );
 }
 
 /** Two rows swap the integer part of their keys through a = -1, which the swap leaves free. */
 function pairSwap(s: number) {
-  return fc.tuple(keys(2), fc.nat({ max: 1 })).map(([[a1, a2], b]) =>
-    st(
-      'pair-swap',
-      `UPDATE pair SET a = -1 WHERE a = ${a1} AND b = ${pairB(s, b)}; UPDATE pair SET a = ${a1} WHERE a = ${a2} AND b = ${pairB(s, b)}; ` +
-        `UPDATE pair SET a = ${a2} WHERE a = -1 AND b = ${pairB(s, b)}`,
-    ),
-  );
+  return fc
+    .tuple(keys(2), fc.nat({ max: 1 }))
+    .map(([[a1, a2], b]) =>
+      st(
+        'pair-swap',
+        `UPDATE pair SET a = -1 WHERE a = ${a1} AND b = ${pairB(s, b)}; UPDATE pair SET a = ${a1} WHERE a = ${a2} AND b = ${pairB(s, b)}; ` +
+          `UPDATE pair SET a = ${a2} WHERE a = -1 AND b = ${pairB(s, b)}`,
+      ),
+    );
 }
 
 /** The text part of one key changes. */
 function pairMoveOne(s: number) {
-  return fc.tuple(key(), fc.nat({ max: 1 })).map(([a, from]) =>
-    st('pair-move-one', `DELETE FROM pair WHERE a = ${a} AND b = ${pairB(s, 1 - from)}; UPDATE pair SET b = ${pairB(s, 1 - from)} WHERE a = ${a} AND b = ${pairB(s, from)}`),
-  );
+  return fc
+    .tuple(key(), fc.nat({ max: 1 }))
+    .map(([a, from]) =>
+      st(
+        'pair-move-one',
+        `DELETE FROM pair WHERE a = ${a} AND b = ${pairB(s, 1 - from)}; UPDATE pair SET b = ${pairB(s, 1 - from)} WHERE a = ${a} AND b = ${pairB(s, from)}`,
+      ),
+    );
 }
 
 /** Every row of one b moves to the other: a multi-row key change into freed keys. */
 function pairMoveAll(s: number) {
-  return fc.nat({ max: 1 }).map((from) =>
-    st('pair-move-all', `DELETE FROM pair WHERE b = ${pairB(s, 1 - from)}; UPDATE pair SET b = ${pairB(s, 1 - from)}, v = v + 1 WHERE b = ${pairB(s, from)}`),
-  );
+  return fc
+    .nat({ max: 1 })
+    .map((from) =>
+      st(
+        'pair-move-all',
+        `DELETE FROM pair WHERE b = ${pairB(s, 1 - from)}; UPDATE pair SET b = ${pairB(s, 1 - from)}, v = v + 1 WHERE b = ${pairB(s, from)}`,
+      ),
+    );
 }
 
 function pairDelete(s: number) {
@@ -290,9 +366,11 @@ function pairDelete(s: number) {
 // ident: GENERATED ALWAYS AS IDENTITY column that is not the key -----------------------------------
 
 function identUpsert(s: number) {
-  return fc.tuple(key(), nullableText()).map(([i, v]) =>
-    st('ident-upsert', `INSERT INTO ident (k, v) VALUES (${identKey(s, i)}, ${lit(v)}) ON CONFLICT (k) DO UPDATE SET v = excluded.v`),
-  );
+  return fc
+    .tuple(key(), nullableText())
+    .map(([i, v]) =>
+      st('ident-upsert', `INSERT INTO ident (k, v) VALUES (${identKey(s, i)}, ${lit(v)}) ON CONFLICT (k) DO UPDATE SET v = excluded.v`),
+    );
 }
 
 function identUpdate(s: number) {
@@ -301,19 +379,28 @@ function identUpdate(s: number) {
 
 /** The identity column itself changes: SET … = DEFAULT is the only update the source allows. */
 function identDefault(s: number) {
-  return fc.tuple(key(), fc.boolean(), nullableText()).map(([i, alsoV, v]) =>
-    st('ident-default', `UPDATE ident SET seq = DEFAULT${alsoV ? `, v = ${lit(v)}` : ''} WHERE k = ${identKey(s, i)}`),
-  );
+  return fc
+    .tuple(key(), fc.boolean(), nullableText())
+    .map(([i, alsoV, v]) =>
+      st('ident-default', `UPDATE ident SET seq = DEFAULT${alsoV ? `, v = ${lit(v)}` : ''} WHERE k = ${identKey(s, i)}`),
+    );
 }
 
 function identReinsert(s: number) {
-  return fc.tuple(key(), nullableText()).map(([i, v]) =>
-    st('ident-reinsert', `DELETE FROM ident WHERE k = ${identKey(s, i)}; INSERT INTO ident (k, v) VALUES (${identKey(s, i)}, ${lit(v)})`),
-  );
+  return fc
+    .tuple(key(), nullableText())
+    .map(([i, v]) =>
+      st('ident-reinsert', `DELETE FROM ident WHERE k = ${identKey(s, i)}; INSERT INTO ident (k, v) VALUES (${identKey(s, i)}, ${lit(v)})`),
+    );
 }
 
 function identMove(s: number) {
-  return keys(2).map(([a, b]) => st('ident-move', `DELETE FROM ident WHERE k = ${identKey(s, b!)}; UPDATE ident SET k = ${identKey(s, b!)} WHERE k = ${identKey(s, a!)}`));
+  return keys(2).map(([a, b]) =>
+    st(
+      'ident-move',
+      `DELETE FROM ident WHERE k = ${identKey(s, b!)}; UPDATE ident SET k = ${identKey(s, b!)} WHERE k = ${identKey(s, a!)}`,
+    ),
+  );
 }
 
 function identDelete(s: number) {
@@ -327,16 +414,23 @@ const bagValue = () => fc.nat({ max: 3 });
 /** Identical rows, sometimes with a TOASTed value (computed once for all the copies). */
 function bagInsert(s: number) {
   const blob = fc.option(fc.tuple(seedText(), pieces()), { nil: null, freq: 2 });
-  return fc.tuple(bagValue(), fc.option(fc.constantFrom('dup', 'other', "it's"), { nil: null }), blob, fc.integer({ min: 1, max: 3 })).map(([x, y, b, copies]) =>
-    st('bag-insert', `INSERT INTO bag SELECT ${bagX(s, x)}, ${lit(y)}, ${b === null ? 'NULL' : bigText(lit(b[0]), b[1])} FROM generate_series(1, ${copies})`),
-  );
+  return fc
+    .tuple(bagValue(), fc.option(fc.constantFrom('dup', 'other', "it's"), { nil: null }), blob, fc.integer({ min: 1, max: 3 }))
+    .map(([x, y, b, copies]) =>
+      st(
+        'bag-insert',
+        `INSERT INTO bag SELECT ${bagX(s, x)}, ${lit(y)}, ${b === null ? 'NULL' : bigText(lit(b[0]), b[1])} FROM generate_series(1, ${copies})`,
+      ),
+    );
 }
 
 /** One row among its duplicates changes; its TOASTed value, if any, is left unchanged. */
 function bagUpdateOne(s: number) {
-  return fc.tuple(bagValue(), nullableText()).map(([x, y]) =>
-    st('bag-update-one', `UPDATE bag SET y = ${lit(y)} WHERE ctid = (SELECT ctid FROM bag WHERE x = ${bagX(s, x)} LIMIT 1)`),
-  );
+  return fc
+    .tuple(bagValue(), nullableText())
+    .map(([x, y]) =>
+      st('bag-update-one', `UPDATE bag SET y = ${lit(y)} WHERE ctid = (SELECT ctid FROM bag WHERE x = ${bagX(s, x)} LIMIT 1)`),
+    );
 }
 
 function bagUpdateAll(s: number) {
@@ -344,15 +438,22 @@ function bagUpdateAll(s: number) {
 }
 
 function bagRewriteOne(s: number) {
-  return fc.tuple(bagValue(), seedText(), pieces()).map(([x, seed, n]) =>
-    st('bag-rewrite-one', `UPDATE bag SET blob = ${bigText(lit(seed), n)} WHERE ctid = (SELECT ctid FROM bag WHERE x = ${bagX(s, x)} LIMIT 1)`),
-  );
+  return fc
+    .tuple(bagValue(), seedText(), pieces())
+    .map(([x, seed, n]) =>
+      st(
+        'bag-rewrite-one',
+        `UPDATE bag SET blob = ${bigText(lit(seed), n)} WHERE ctid = (SELECT ctid FROM bag WHERE x = ${bagX(s, x)} LIMIT 1)`,
+      ),
+    );
 }
 
 function bagMoveOne(s: number) {
-  return fc.tuple(bagValue(), bagValue()).map(([from, to]) =>
-    st('bag-move-one', `UPDATE bag SET x = ${bagX(s, to)} WHERE ctid = (SELECT ctid FROM bag WHERE x = ${bagX(s, from)} LIMIT 1)`),
-  );
+  return fc
+    .tuple(bagValue(), bagValue())
+    .map(([from, to]) =>
+      st('bag-move-one', `UPDATE bag SET x = ${bagX(s, to)} WHERE ctid = (SELECT ctid FROM bag WHERE x = ${bagX(s, from)} LIMIT 1)`),
+    );
 }
 
 function bagDeleteOne(s: number) {
@@ -376,22 +477,28 @@ function docsUpsert(s: number) {
 }
 
 function docsRetitle(s: number) {
-  return fc.tuple(key(), text()).map(([i, title]) => st('docs-retitle', `UPDATE docs SET title = ${lit(title)}, n = n + 1 WHERE id = ${docId(s, i)}`));
+  return fc
+    .tuple(key(), text())
+    .map(([i, title]) => st('docs-retitle', `UPDATE docs SET title = ${lit(title)}, n = n + 1 WHERE id = ${docId(s, i)}`));
 }
 
 function docsRewrite(s: number) {
-  return fc.tuple(key(), seedText(), pieces()).map(([i, seed, n]) => st('docs-rewrite', `UPDATE docs SET body = ${bigText(lit(seed), n)} WHERE id = ${docId(s, i)}`));
+  return fc
+    .tuple(key(), seedText(), pieces())
+    .map(([i, seed, n]) => st('docs-rewrite', `UPDATE docs SET body = ${bigText(lit(seed), n)} WHERE id = ${docId(s, i)}`));
 }
 
 /** A key change that leaves the TOASTed body unchanged, sometimes retitled after the move. */
 function docsMove(s: number) {
-  return fc.tuple(keys(2), fc.option(text(), { nil: null })).map(([[a, b], title]) =>
-    st(
-      'docs-move',
-      `DELETE FROM docs WHERE id = ${docId(s, b!)}; UPDATE docs SET id = ${docId(s, b!)} WHERE id = ${docId(s, a!)}` +
-        (title === null ? '' : `; UPDATE docs SET title = ${lit(title)} WHERE id = ${docId(s, b!)}`),
-    ),
-  );
+  return fc
+    .tuple(keys(2), fc.option(text(), { nil: null }))
+    .map(([[a, b], title]) =>
+      st(
+        'docs-move',
+        `DELETE FROM docs WHERE id = ${docId(s, b!)}; UPDATE docs SET id = ${docId(s, b!)} WHERE id = ${docId(s, a!)}` +
+          (title === null ? '' : `; UPDATE docs SET title = ${lit(title)} WHERE id = ${docId(s, b!)}`),
+      ),
+    );
 }
 
 function docsDelete(s: number) {
@@ -399,20 +506,27 @@ function docsDelete(s: number) {
 }
 
 function docsBulk(s: number) {
-  return fc.tuple(fc.integer(SIZE.bulkDocs), seedText()).map(([rows, seed]) =>
-    st(
-      'docs-bulk',
-      `INSERT INTO docs SELECT ${docBulkBase(s)} + g, 'bulk ' || g, g, ${bigText(`g || ${lit(seed)}`, 80)} FROM generate_series(1, ${rows}) g ` +
-        `ON CONFLICT (id) DO UPDATE SET n = docs.n + 1`,
-    ),
-  );
+  return fc
+    .tuple(fc.integer(SIZE.bulkDocs), seedText())
+    .map(([rows, seed]) =>
+      st(
+        'docs-bulk',
+        `INSERT INTO docs SELECT ${docBulkBase(s)} + g, 'bulk ' || g, g, ${bigText(`g || ${lit(seed)}`, 80)} FROM generate_series(1, ${rows}) g ` +
+          `ON CONFLICT (id) DO UPDATE SET n = docs.n + 1`,
+      ),
+    );
 }
 
 /** Many TOASTed rows updated, their bodies left unchanged. */
 function docsBulkRetitle(s: number) {
-  return fc.tuple(fc.integer({ min: 1, max: 3 }), fc.nat({ max: 2 })).map(([m, r]) =>
-    st('docs-bulk-retitle', `UPDATE docs SET title = title || '+', n = n + 1 WHERE id >= ${docId(s, 0)} AND id < ${docId(s + 1, 0)} AND n % ${m} = ${r % m}`),
-  );
+  return fc
+    .tuple(fc.integer({ min: 1, max: 3 }), fc.nat({ max: 2 }))
+    .map(([m, r]) =>
+      st(
+        'docs-bulk-retitle',
+        `UPDATE docs SET title = title || '+', n = n + 1 WHERE id >= ${docId(s, 0)} AND id < ${docId(s + 1, 0)} AND n % ${m} = ${r % m}`,
+      ),
+    );
 }
 
 // part: partitioned, rows moving between partitions -----------------------------------------------
@@ -420,15 +534,22 @@ function docsBulkRetitle(s: number) {
 const region = () => fc.constantFrom(...REGIONS);
 
 function partUpsert(s: number) {
-  return fc.tuple(key(), region(), small()).map(([i, r, v]) =>
-    st('part-upsert', `INSERT INTO part VALUES (${partId(s, i)}, ${lit(r)}, ${v}) ON CONFLICT (id, region) DO UPDATE SET v = excluded.v`),
-  );
+  return fc
+    .tuple(key(), region(), small())
+    .map(([i, r, v]) =>
+      st('part-upsert', `INSERT INTO part VALUES (${partId(s, i)}, ${lit(r)}, ${v}) ON CONFLICT (id, region) DO UPDATE SET v = excluded.v`),
+    );
 }
 
 function partMove(s: number) {
-  return fc.tuple(key(), fc.uniqueArray(region(), { minLength: 2, maxLength: 2 })).map(([i, [from, to]]) =>
-    st('part-move', `DELETE FROM part WHERE id = ${partId(s, i)} AND region = ${lit(to!)}; UPDATE part SET region = ${lit(to!)}, v = v + 1 WHERE id = ${partId(s, i)} AND region = ${lit(from!)}`),
-  );
+  return fc
+    .tuple(key(), fc.uniqueArray(region(), { minLength: 2, maxLength: 2 }))
+    .map(([i, [from, to]]) =>
+      st(
+        'part-move',
+        `DELETE FROM part WHERE id = ${partId(s, i)} AND region = ${lit(to!)}; UPDATE part SET region = ${lit(to!)}, v = v + 1 WHERE id = ${partId(s, i)} AND region = ${lit(from!)}`,
+      ),
+    );
 }
 
 function partUpdate(s: number) {
@@ -499,9 +620,12 @@ const PART_KINDS: readonly Kind[] = [
 ];
 
 /** What PGFERRY_PROPERTY_WITHOUT may name: a misspelt name must not pass silently. */
-const KNOWN_WITHOUT = new Set([...BULK_KINDS, ...SMALL_KINDS, ...PART_KINDS].map(([name]) => name).concat(['savepoint', 'truncate', 'spill']));
+const KNOWN_WITHOUT = new Set(
+  [...BULK_KINDS, ...SMALL_KINDS, ...PART_KINDS].map(([name]) => name).concat(['savepoint', 'truncate', 'spill']),
+);
 const UNKNOWN_WITHOUT = [...WITHOUT].filter((name) => !KNOWN_WITHOUT.has(name));
-if (UNKNOWN_WITHOUT.length > 0) throw new Error(`PGFERRY_PROPERTY_WITHOUT names ${UNKNOWN_WITHOUT.join(', ')}: known are ${[...KNOWN_WITHOUT].join(', ')}`);
+if (UNKNOWN_WITHOUT.length > 0)
+  throw new Error(`PGFERRY_PROPERTY_WITHOUT names ${UNKNOWN_WITHOUT.join(', ')}: known are ${[...KNOWN_WITHOUT].join(', ')}`);
 
 /** Kinds of statement minus those PGFERRY_PROPERTY_WITHOUT names, as a weighted choice; undefined if none is left. */
 function choice(s: number, kinds: readonly Kind[]): fc.Arbitrary<Statement> | undefined {
@@ -526,9 +650,14 @@ function insertAt<T>(list: readonly T[], item: T, at: number): T[] {
 function statement(s: number, partitioned: boolean): fc.Arbitrary<Statement> {
   const plain = plainStatement(s, partitioned);
   if (WITHOUT.has('savepoint')) return plain;
-  const inSavepoint = fc.tuple(plain, fc.boolean()).map(([inner, undo]) =>
-    st(`savepoint-${undo ? 'rolled-back' : 'released'}(${inner.kind})`, `SAVEPOINT sp; ${inner.sql}; ${undo ? 'ROLLBACK TO SAVEPOINT sp' : 'RELEASE SAVEPOINT sp'}`),
-  );
+  const inSavepoint = fc
+    .tuple(plain, fc.boolean())
+    .map(([inner, undo]) =>
+      st(
+        `savepoint-${undo ? 'rolled-back' : 'released'}(${inner.kind})`,
+        `SAVEPOINT sp; ${inner.sql}; ${undo ? 'ROLLBACK TO SAVEPOINT sp' : 'RELEASE SAVEPOINT sp'}`,
+      ),
+    );
   return fc.oneof({ weight: 9, arbitrary: plain }, { weight: 1, arbitrary: inSavepoint });
 }
 
@@ -554,41 +683,55 @@ function concurrentRound(sessions: number, partitioned: boolean): fc.Arbitrary<R
   return fc.shuffledSubarray(all, { minLength: 1 }).chain((chosen) =>
     fc.record({
       transactions: fc.tuple(...chosen.map((s) => transaction(s, partitioned))),
-      endOrder: fc.shuffledSubarray(chosen.map((_, i) => i), { minLength: chosen.length, maxLength: chosen.length }),
+      endOrder: fc.shuffledSubarray(
+        chosen.map((_, i) => i),
+        { minLength: chosen.length, maxLength: chosen.length },
+      ),
     }),
   );
 }
 
 function truncate(partitioned: boolean): fc.Arbitrary<Statement> {
-  const choices = ['TRUNCATE bag', 'TRUNCATE kv', 'TRUNCATE docs, pair', 'TRUNCATE ident RESTART IDENTITY', ...(partitioned ? ['TRUNCATE part', 'TRUNCATE part_other'] : [])];
+  const choices = [
+    'TRUNCATE bag',
+    'TRUNCATE kv',
+    'TRUNCATE docs, pair',
+    'TRUNCATE ident RESTART IDENTITY',
+    ...(partitioned ? ['TRUNCATE part', 'TRUNCATE part_other'] : []),
+  ];
   return fc.constantFrom(...choices).map((sql) => st('truncate', sql));
 }
 
 /** A TRUNCATE takes an ACCESS EXCLUSIVE lock: its transaction runs alone, among other statements. */
 function truncateRound(sessions: number, partitioned: boolean): fc.Arbitrary<Round> {
-  return fc
-    .tuple(fc.integer({ min: 1, max: sessions }), fc.nat(), truncate(partitioned))
-    .chain(([s, at, cut]) =>
-      fc.record({
-        transactions: fc.tuple(
-          fc.record({
-            session: fc.constant(s),
-            statements: fc.array(statement(s, partitioned), { maxLength: SIZE.statements - 1 }).map((rest) => insertAt(rest, cut, at)),
-            end: transactionEnd(),
-          }),
-        ),
-        endOrder: fc.constant([0]),
-      }),
-    );
+  return fc.tuple(fc.integer({ min: 1, max: sessions }), fc.nat(), truncate(partitioned)).chain(([s, at, cut]) =>
+    fc.record({
+      transactions: fc.tuple(
+        fc.record({
+          session: fc.constant(s),
+          statements: fc.array(statement(s, partitioned), { maxLength: SIZE.statements - 1 }).map((rest) => insertAt(rest, cut, at)),
+          end: transactionEnd(),
+        }),
+      ),
+      endOrder: fc.constant([0]),
+    }),
+  );
 }
 
 function workloadArbitrary(): fc.Arbitrary<Workload> {
-  return fc.record({ partitioned: fc.boolean(), sessions: fc.integer({ min: 2, max: MAX_SESSIONS }) }).chain(({ partitioned, sessions }) => {
-    const round = WITHOUT.has('truncate')
-      ? concurrentRound(sessions, partitioned)
-      : fc.oneof({ weight: 12, arbitrary: concurrentRound(sessions, partitioned) }, { weight: 1, arbitrary: truncateRound(sessions, partitioned) });
-    return fc.array(round, { minLength: SIZE.rounds.min, maxLength: SIZE.rounds.max }).map((rounds): Workload => ({ partitioned, sessions, rounds }));
-  });
+  return fc
+    .record({ partitioned: fc.boolean(), sessions: fc.integer({ min: 2, max: MAX_SESSIONS }) })
+    .chain(({ partitioned, sessions }) => {
+      const round = WITHOUT.has('truncate')
+        ? concurrentRound(sessions, partitioned)
+        : fc.oneof(
+            { weight: 12, arbitrary: concurrentRound(sessions, partitioned) },
+            { weight: 1, arbitrary: truncateRound(sessions, partitioned) },
+          );
+      return fc
+        .array(round, { minLength: SIZE.rounds.min, maxLength: SIZE.rounds.max })
+        .map((rounds): Workload => ({ partitioned, sessions, rounds }));
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,7 +765,11 @@ function syncSettings(): fc.Arbitrary<SyncSettings> {
     // Weighted to the small limits: a backlog of a few MB then goes to disk.
     memoryLimit: WITHOUT.has('spill')
       ? fc.constant('64MB')
-      : fc.oneof({ weight: 3, arbitrary: fc.constant('1MB') }, { weight: 2, arbitrary: fc.constant('2MB') }, { weight: 2, arbitrary: fc.constantFrom('4MB', '16MB', '64MB') }),
+      : fc.oneof(
+          { weight: 3, arbitrary: fc.constant('1MB') },
+          { weight: 2, arbitrary: fc.constant('2MB') },
+          { weight: 2, arbitrary: fc.constantFrom('4MB', '16MB', '64MB') },
+        ),
     batchChanges: fc.constantFrom(1, 5, 100, 2000, 100_000),
   });
 }
@@ -634,10 +781,15 @@ function planArbitrary(): fc.Arbitrary<Plan> {
       firstSpawnAfterMs: fc.integer({ min: 0, max: 800 }),
       firstSpawnAfterWorkload: fc.boolean(),
       killed: fc.array(
-        fc.tuple(syncSettings(), fc.integer(SIZE.killAfterMs), fc.integer({ min: 0, max: 1500 })).map(([s, killAfterMs, restartAfterMs]) => ({ ...s, killAfterMs, restartAfterMs })),
+        fc
+          .tuple(syncSettings(), fc.integer(SIZE.killAfterMs), fc.integer({ min: 0, max: 1500 }))
+          .map(([s, killAfterMs, restartAfterMs]) => ({ ...s, killAfterMs, restartAfterMs })),
         { maxLength: 3 },
       ),
-      stopped: fc.option(fc.tuple(syncSettings(), fc.integer({ min: 0, max: 1500 })).map(([s, stopAfterMs]) => ({ ...s, stopAfterMs })), { nil: null }),
+      stopped: fc.option(
+        fc.tuple(syncSettings(), fc.integer({ min: 0, max: 1500 })).map(([s, stopAfterMs]) => ({ ...s, stopAfterMs })),
+        { nil: null },
+      ),
       final: syncSettings(),
       fallback: fc.tuple(syncSettings(), fc.integer({ min: 0, max: 1500 })),
     })
@@ -651,16 +803,26 @@ function describePlan(plan: Plan): string {
   const settings = (s: SyncSettings) => `--memory-limit ${s.memoryLimit} --batch-changes ${s.batchChanges}`;
   return [
     `logical_decoding_work_mem ${plan.decodingWorkMem}; first spawn ${plan.firstSpawnAfterMs} ms after the workload ${plan.firstSpawnAfterWorkload ? 'ended' : 'started'}`,
-    ...plan.killed.map((k, i) => `spawn ${i + 1}: ${settings(k)}, SIGKILL after ${k.killAfterMs} ms, next start ${k.restartAfterMs} ms later`),
-    ...(plan.stopped ? [`spawn ${plan.killed.length + 1}: ${settings(plan.stopped)}, SIGTERM ${plan.stopped.stopAfterMs} ms after the workload ended`] : []),
+    ...plan.killed.map(
+      (k, i) => `spawn ${i + 1}: ${settings(k)}, SIGKILL after ${k.killAfterMs} ms, next start ${k.restartAfterMs} ms later`,
+    ),
+    ...(plan.stopped
+      ? [`spawn ${plan.killed.length + 1}: ${settings(plan.stopped)}, SIGTERM ${plan.stopped.stopAfterMs} ms after the workload ended`]
+      : []),
     `final: --until-caught-up ${settings(plan.final)}`,
   ].join('\n');
 }
 
 function renderWorkload(workload: Workload): string {
-  const lines = [`-- ${workload.sessions} sessions, ${workload.partitioned ? 'with' : 'without'} the partitioned table`, schemaSql(workload.partitioned), ''];
+  const lines = [
+    `-- ${workload.sessions} sessions, ${workload.partitioned ? 'with' : 'without'} the partitioned table`,
+    schemaSql(workload.partitioned),
+    '',
+  ];
   workload.rounds.forEach((round, r) => {
-    lines.push(`-- round ${r + 1}: sessions ${round.transactions.map((t) => t.session).join(', ')} open; statements interleaved; ended in order ${round.endOrder.map((i) => round.transactions[i]!.session).join(', ')}`);
+    lines.push(
+      `-- round ${r + 1}: sessions ${round.transactions.map((t) => t.session).join(', ')} open; statements interleaved; ended in order ${round.endOrder.map((i) => round.transactions[i]!.session).join(', ')}`,
+    );
     const longest = Math.max(...round.transactions.map((t) => t.statements.length));
     for (const t of round.transactions) lines.push(`[session ${t.session}] BEGIN;`);
     for (let i = 0; i < longest; i++) {
@@ -703,7 +865,9 @@ async function runWorkload(source: Cluster, db: string, workload: Workload): Pro
         try {
           await clients.get(t.session)!.query(sql);
         } catch (error) {
-          throw new Error(`the workload failed on the source (a fault of the test, not of sync), round ${r + 1}, session ${t.session}: ${(error as Error).message}\n${sql}`);
+          throw new Error(
+            `the workload failed on the source (a fault of the test, not of sync), round ${r + 1}, session ${t.session}: ${(error as Error).message}\n${sql}`,
+          );
         }
       };
       for (const t of round.transactions) await run(t, 'BEGIN');
@@ -729,15 +893,30 @@ interface Pair {
 }
 
 function syncArgs(pair: Pair, db: string, settings: SyncSettings): string[] {
-  return ['sync', '--source', pair.source.url(db), '--target', pair.target.url(db), '--memory-limit', settings.memoryLimit, '--batch-changes', String(settings.batchChanges)];
+  return [
+    'sync',
+    '--source',
+    pair.source.url(db),
+    '--target',
+    pair.target.url(db),
+    '--memory-limit',
+    settings.memoryLimit,
+    '--batch-changes',
+    String(settings.batchChanges),
+  ];
 }
 
 /** The slot never confirms more than the target committed. The slot's name is the one the target's state records. */
 async function assertSlotBehindTarget(pair: Pair, db: string, when: string): Promise<void> {
-  const state = (await pair.target.sql(db, 'SELECT applied_lsn::text AS lsn, slot_name AS slot FROM pgferry.sync')).rows[0] as { lsn: string; slot: string } | undefined;
+  const state = (await pair.target.sql(db, 'SELECT applied_lsn::text AS lsn, slot_name AS slot FROM pgferry.sync')).rows[0] as
+    { lsn: string; slot: string } | undefined;
   assert.ok(state, `${when}: pgferry.sync has its row on the target`);
   const slot = (
-    await pair.source.sql(db, `SELECT confirmed_flush_lsn::text AS confirmed, confirmed_flush_lsn <= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $2`, [state.lsn, state.slot])
+    await pair.source.sql(
+      db,
+      `SELECT confirmed_flush_lsn::text AS confirmed, confirmed_flush_lsn <= $1::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $2`,
+      [state.lsn, state.slot],
+    )
   ).rows[0] as { confirmed: string | null; ok: boolean | null } | undefined;
   assert.ok(slot, `${when}: slot ${state.slot} exists on the source`);
   assert.equal(slot.ok, true, `${when}: the slot's confirmed_flush_lsn ${slot.confirmed} is past the target's applied_lsn ${state.lsn}`);
@@ -810,7 +989,11 @@ async function runOnce(pair: Pair, workload: Workload, plan: Plan, log: (line: s
     await pair.source.sql('postgres', 'SELECT pg_reload_conf()');
     await pair.source.sql(db, schemaSql(workload.partitioned));
 
-    const clone = await runPgferry([...syncArgs(pair, db, { memoryLimit: '64MB', batchChanges: 100_000 }), '--until-caught-up'], {}, SYNC_TIMEOUT_MS);
+    const clone = await runPgferry(
+      [...syncArgs(pair, db, { memoryLimit: '64MB', batchChanges: 100_000 }), '--until-caught-up'],
+      {},
+      SYNC_TIMEOUT_MS,
+    );
     outputs.push(`--- clone (sync --until-caught-up), exit ${clone.code}\n${tail(clone.stderr, 3000)}`);
     assert.equal(clone.code, 0, 'the first sync --until-caught-up (the clone) exits 0');
 
@@ -826,7 +1009,9 @@ async function runOnce(pair: Pair, workload: Workload, plan: Plan, log: (line: s
       const exitedByItself = sync.child.exitCode !== null;
       sync.child.kill('SIGKILL');
       const code = await sync.exited();
-      outputs.push(`--- spawn ${i + 1} (${run.memoryLimit}, ${run.batchChanges}), ${exitedByItself ? `exited by itself with ${code}` : `SIGKILLed after ${run.killAfterMs} ms`}\n${tail(sync.output(), 3000)}`);
+      outputs.push(
+        `--- spawn ${i + 1} (${run.memoryLimit}, ${run.batchChanges}), ${exitedByItself ? `exited by itself with ${code}` : `SIGKILLed after ${run.killAfterMs} ms`}\n${tail(sync.output(), 3000)}`,
+      );
       assert.ok(!exitedByItself, `spawned sync ${i + 1} exited by itself (${code}) before its SIGKILL`);
       if (workloadFailure) throw workloadFailure;
       await assertSlotBehindTarget(pair, db, `after SIGKILL of spawn ${i + 1}`);
@@ -841,21 +1026,28 @@ async function runOnce(pair: Pair, workload: Workload, plan: Plan, log: (line: s
       try {
         await waitForOutput(sync, /streaming changes/, 90_000);
         await sleep(run.stopAfterMs);
-        assert.ok(sync.child.exitCode === null, `spawned sync ${plan.killed.length + 1} exited by itself (${sync.child.exitCode}) before its SIGTERM`);
+        assert.ok(
+          sync.child.exitCode === null,
+          `spawned sync ${plan.killed.length + 1} exited by itself (${sync.child.exitCode}) before its SIGTERM`,
+        );
         sync.child.kill('SIGTERM');
       } catch (error) {
         notStopped = error;
         sync.child.kill('SIGKILL');
       }
       const code = await exitedWithin(sync, SYNC_TIMEOUT_MS);
-      outputs.push(`--- spawn ${plan.killed.length + 1} (${run.memoryLimit}, ${run.batchChanges}), SIGTERM ${run.stopAfterMs} ms after the workload ended: exit ${code}\n${tail(sync.output(), 4000)}`);
+      outputs.push(
+        `--- spawn ${plan.killed.length + 1} (${run.memoryLimit}, ${run.batchChanges}), SIGTERM ${run.stopAfterMs} ms after the workload ended: exit ${code}\n${tail(sync.output(), 4000)}`,
+      );
       if (notStopped) throw notStopped;
       assert.equal(code, 0, 'a sync stopped with SIGTERM exits 0');
       await assertSlotBehindTarget(pair, db, 'after the SIGTERM');
     }
 
     const last = await runPgferry([...syncArgs(pair, db, plan.final), '--until-caught-up'], {}, SYNC_TIMEOUT_MS);
-    outputs.push(`--- final sync --until-caught-up (${plan.final.memoryLimit}, ${plan.final.batchChanges}), exit ${last.code}\n${tail(last.stderr, 6000)}`);
+    outputs.push(
+      `--- final sync --until-caught-up (${plan.final.memoryLimit}, ${plan.final.batchChanges}), exit ${last.code}\n${tail(last.stderr, 6000)}`,
+    );
     assert.equal(last.code, 0, 'the final sync --until-caught-up exits 0');
     await assertSlotBehindTarget(pair, db, 'after the final sync');
 
@@ -863,7 +1055,9 @@ async function runOnce(pair: Pair, workload: Workload, plan: Plan, log: (line: s
     assert.ok(comparison.tables.length >= 5, `there were tables to compare: ${comparison.tables.map((t) => t.table).join(', ')}`);
     assert.ok(comparison.equal, `the target differs from the source:\n${describeDifferences(comparison.tables)}`);
     passed = true;
-    log(`${db}: passed in ${((Date.now() - started) / 1000).toFixed(1)} s; ${workload.sessions} sessions, ${workload.rounds.length} rounds; ${plan.killed.length} kills${plan.stopped ? ', a SIGTERM' : ''}; ${kindsOf(workload)}`);
+    log(
+      `${db}: passed in ${((Date.now() - started) / 1000).toFixed(1)} s; ${workload.sessions} sessions, ${workload.rounds.length} rounds; ${plan.killed.length} kills${plan.stopped ? ', a SIGTERM' : ''}; ${kindsOf(workload)}`,
+    );
   } catch (error) {
     const file = join(tmpdir(), `pgferry-property-${db}.sql`);
     writeFileSync(file, renderWorkload(workload));
@@ -909,19 +1103,31 @@ for (const [from, to] of PAIRS) {
       await Promise.all([source?.stop(), target?.stop()]);
     });
 
-    it(`leaves the target equal to the source after concurrent workloads, memory limits, batch sizes and SIGKILLs (${PATH ? 'one replayed run' : `${RUNS} runs`}, seed ${SEED})`, { timeout: (LONG ? RUNS * 5 : 20) * 60_000 }, async (t) => {
-      const pair: Pair = { from, to, source, target };
-      const log = (line: string) => t.diagnostic(line);
-      const property = fc.asyncProperty(workloadArbitrary(), planArbitrary(), (workload, plan) => runOnce(pair, workload, plan, log));
-      try {
-        await fc.assert(property, { numRuns: PATH ? 1 : RUNS, seed: SEED, path: PATH, endOnFailure: !SHRINK, includeErrorInReport: true });
-      } catch (error) {
-        const message = (error as Error).message;
-        const path = /path: "([^"]*)"/.exec(message)?.[1];
-        console.error(`sync property ${from} → ${to} failed: seed ${SEED}, path ${path ?? '(unknown)'}\nreplay: ${replayCommand(SEED, path, pair)}\n${message}`);
-        // The message already holds the run's error (includeErrorInReport): no cause, printed twice.
-        throw new Error(`seed ${SEED}, path ${path ?? '(unknown)'}; replay: ${replayCommand(SEED, path, pair)}\n${message}`);
-      }
-    });
+    it(
+      `leaves the target equal to the source after concurrent workloads, memory limits, batch sizes and SIGKILLs (${PATH ? 'one replayed run' : `${RUNS} runs`}, seed ${SEED})`,
+      { timeout: (LONG ? RUNS * 5 : 20) * 60_000 },
+      async (t) => {
+        const pair: Pair = { from, to, source, target };
+        const log = (line: string) => t.diagnostic(line);
+        const property = fc.asyncProperty(workloadArbitrary(), planArbitrary(), (workload, plan) => runOnce(pair, workload, plan, log));
+        try {
+          await fc.assert(property, {
+            numRuns: PATH ? 1 : RUNS,
+            seed: SEED,
+            path: PATH,
+            endOnFailure: !SHRINK,
+            includeErrorInReport: true,
+          });
+        } catch (error) {
+          const message = (error as Error).message;
+          const path = /path: "([^"]*)"/.exec(message)?.[1];
+          console.error(
+            `sync property ${from} → ${to} failed: seed ${SEED}, path ${path ?? '(unknown)'}\nreplay: ${replayCommand(SEED, path, pair)}\n${message}`,
+          );
+          // The message already holds the run's error (includeErrorInReport): no cause, printed twice.
+          throw new Error(`seed ${SEED}, path ${path ?? '(unknown)'}; replay: ${replayCommand(SEED, path, pair)}\n${message}`);
+        }
+      },
+    );
   });
 }

@@ -11,7 +11,10 @@ import { useSyncPair } from '../harness/sync-fixture.js';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe('sync 13 → 17: slots and positions', () => {
-  const pair = useSyncPair({ version: 13, settings: { max_prepared_transactions: 5 } }, { version: 17, settings: { wal_writer_delay: '10s' } });
+  const pair = useSyncPair(
+    { version: 13, settings: { max_prepared_transactions: 5 } },
+    { version: 17, settings: { wal_writer_delay: '10s' } },
+  );
   /** A second target server: a rehearsal beside production, with the same database names. */
   let rehearsal: Cluster;
   before(async () => {
@@ -36,7 +39,8 @@ describe('sync 13 → 17: slots and positions', () => {
     assert.equal(again.code, 0, again.stderr);
     const [count] = (await rehearsal.sql(db, `SELECT count(*)::int AS n FROM t`)).rows as Array<{ n: number }>;
     assert.equal(count?.n, 2000);
-    const slots = (await pair.source.sql('postgres', `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db])).rows[0] as { n: number };
+    const slots = (await pair.source.sql('postgres', `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db]))
+      .rows[0] as { n: number };
     assert.equal(slots.n, 2, 'one slot per target');
   });
 
@@ -45,7 +49,11 @@ describe('sync 13 → 17: slots and positions', () => {
     await pair.sync(db, ['--name', `${db}_shared`]);
     const other = await pair.freshDatabase('byhandother', `CREATE TABLE t (id int PRIMARY KEY)`);
     // The second database on the source gets the same slot name by hand: the first target's slot.
-    const taken = await runPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(other), '--name', `${db}_shared`, '--until-caught-up'], {}, 60_000);
+    const taken = await runPgferry(
+      ['sync', '--source', pair.source.url(db), '--target', pair.target.url(other), '--name', `${db}_shared`, '--until-caught-up'],
+      {},
+      60_000,
+    );
     assert.notEqual(taken.code, 0, taken.stdout);
     assert.match(taken.stderr, /already exists .*this target has no record of it/);
     assert.match(taken.stderr, /--name/);
@@ -72,7 +80,9 @@ describe('sync 13 → 17: slots and positions', () => {
     const first = spawnPgferry(pair.syncArgs(db).filter((a) => a !== '--until-caught-up'));
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const [state] = await pair.rows<{ ok: boolean }>(pair.target, db, `SELECT applied_lsn >= $1::pg_lsn AS ok FROM pgferry.sync`, [goal!.lsn]).catch(() => []);
+      const [state] = await pair
+        .rows<{ ok: boolean }>(pair.target, db, `SELECT applied_lsn >= $1::pg_lsn AS ok FROM pgferry.sync`, [goal!.lsn])
+        .catch(() => []);
       if (state?.ok) break;
       assert.ok(Date.now() < deadline, `sync did not apply the rows within 60 s:\n${first.output()}`);
       await sleep(50);
@@ -100,7 +110,8 @@ describe('sync 13 → 17: slots and positions', () => {
       assert.ok(Date.now() - started < 30_000, 'sync gave up in time');
       assert.match(waited.stderr, new RegExp(`prepared transaction 'stuck_${db}'`));
       assert.match(waited.stderr, /ROLLBACK PREPARED/);
-      const slots = (await pair.source.sql('postgres', `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db])).rows[0] as { n: number };
+      const slots = (await pair.source.sql('postgres', `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db]))
+        .rows[0] as { n: number };
       assert.equal(slots.n, 0, 'no half-made slot left behind');
     } finally {
       await pair.source.sql(db, `ROLLBACK PREPARED 'stuck_${db}'`);

@@ -31,8 +31,11 @@ for (const [from, to] of PAIRS) {
     });
 
     it('replays in source order a batch whose transactions were spilled, reading exactly what it first applied', async () => {
-      const db = await pair.cloned('spoolreplay', `CREATE TABLE u (id int PRIMARY KEY, code text UNIQUE, pad text); INSERT INTO u VALUES (1, 'a', ''), (2, 'b', '');
-         CREATE TABLE filler (id int PRIMARY KEY, pad text);`);
+      const db = await pair.cloned(
+        'spoolreplay',
+        `CREATE TABLE u (id int PRIMARY KEY, code text UNIQUE, pad text); INSERT INTO u VALUES (1, 'a', ''), (2, 'b', '');
+         CREATE TABLE filler (id int PRIMARY KEY, pad text);`,
+      );
       // A swap of a unique value across two transactions makes the coalesced batch fail, so the
       // batch is read a second time; the filler in front spills everything behind it.
       await pair.change(db, [

@@ -17,7 +17,10 @@ const PAIRS = [
 
 /** A locale other than C, for lc_monetary: generated when missing, which needs root and localedef. */
 function haveLocale(name: string): boolean {
-  const listed = () => execFileSync('locale', ['-a'], { encoding: 'utf8' }).split('\n').some((l) => l.toLowerCase() === name.toLowerCase().replace('utf-8', 'utf8'));
+  const listed = () =>
+    execFileSync('locale', ['-a'], { encoding: 'utf8' })
+      .split('\n')
+      .some((l) => l.toLowerCase() === name.toLowerCase().replace('utf-8', 'utf8'));
   if (listed()) return true;
   try {
     const [language, charset] = name.split('.');
@@ -68,7 +71,10 @@ for (const [from, to] of PAIRS) {
     });
 
     it('updates GENERATED ALWAYS identity columns that are not the key: SET … = DEFAULT, and a delete and re-insert of a key', async () => {
-      const db = await pair.cloned('ident', `CREATE TABLE item (code text PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text); INSERT INTO item (code, v) VALUES ('a', 'x'), ('b', 'x');`);
+      const db = await pair.cloned(
+        'ident',
+        `CREATE TABLE item (code text PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text); INSERT INTO item (code, v) VALUES ('a', 'x'), ('b', 'x');`,
+      );
       await pair.change(db, [
         `UPDATE item SET n = DEFAULT WHERE code = 'a'`,
         `BEGIN; DELETE FROM item WHERE code = 'b'; INSERT INTO item (code, v) VALUES ('b', 'y'); COMMIT`,
@@ -80,7 +86,10 @@ for (const [from, to] of PAIRS) {
     });
 
     it('refuses a value longer than the target column instead of cutting it, then applies it once the target is widened', async () => {
-      const db = await pair.cloned('width', `CREATE TABLE w (id int PRIMARY KEY, name varchar(10), code char(3), bits bit(3), vbits varbit(3))`);
+      const db = await pair.cloned(
+        'width',
+        `CREATE TABLE w (id int PRIMARY KEY, name varchar(10), code char(3), bits bit(3), vbits varbit(3))`,
+      );
       await pair.change(db, [
         `ALTER TABLE w ALTER COLUMN name TYPE varchar(50), ALTER COLUMN code TYPE char(6), ALTER COLUMN bits TYPE bit(5), ALTER COLUMN vbits TYPE varbit(6)`,
         `INSERT INTO w VALUES (1, repeat('z', 40), 'abcdef', B'10101', B'101010')`,
@@ -89,7 +98,10 @@ for (const [from, to] of PAIRS) {
       assert.notEqual(refused.code, 0, `sync wrote a value that does not fit:\n${refused.stderr.slice(-2000)}`);
       assert.match(refused.stderr, /too long|does not match|length/i);
       assert.deepEqual(await pair.rows(pair.target, db, 'SELECT * FROM w'), [], 'nothing was cut to fit');
-      await pair.target.sql(db, `ALTER TABLE w ALTER COLUMN name TYPE varchar(50), ALTER COLUMN code TYPE char(6), ALTER COLUMN bits TYPE bit(5), ALTER COLUMN vbits TYPE varbit(6)`);
+      await pair.target.sql(
+        db,
+        `ALTER TABLE w ALTER COLUMN name TYPE varchar(50), ALTER COLUMN code TYPE char(6), ALTER COLUMN bits TYPE bit(5), ALTER COLUMN vbits TYPE varbit(6)`,
+      );
       await pair.sync(db);
       await pair.assertSame(db);
     });
@@ -102,7 +114,11 @@ for (const [from, to] of PAIRS) {
          INSERT INTO f SELECT g, md5(g::text), g FROM generate_series(1, 100000) g;`,
       );
       const scans = async () => {
-        const [row] = await pair.rows<{ n: string }>(pair.target, db, `SELECT seq_scan::text AS n FROM pg_stat_user_tables WHERE relid = 'public.f'::regclass`);
+        const [row] = await pair.rows<{ n: string }>(
+          pair.target,
+          db,
+          `SELECT seq_scan::text AS n FROM pg_stat_user_tables WHERE relid = 'public.f'::regclass`,
+        );
         return Number(row?.n);
       };
       const before = await scans();
@@ -118,8 +134,13 @@ for (const [from, to] of PAIRS) {
     });
 
     it('keeps two composite text keys apart that differ only in where a \\x01 byte sits', async () => {
-      const db = await pair.cloned('kk', `CREATE TABLE kk (a text, b text, v int, PRIMARY KEY (a, b)); INSERT INTO kk VALUES ('x', E'\\x01y', 1), (E'x\\x01', 'y', 2);`);
-      await pair.change(db, [`BEGIN; UPDATE kk SET v = 10 WHERE a = 'x' AND b = E'\\x01y'; DELETE FROM kk WHERE a = E'x\\x01' AND b = 'y'; COMMIT`]);
+      const db = await pair.cloned(
+        'kk',
+        `CREATE TABLE kk (a text, b text, v int, PRIMARY KEY (a, b)); INSERT INTO kk VALUES ('x', E'\\x01y', 1), (E'x\\x01', 'y', 2);`,
+      );
+      await pair.change(db, [
+        `BEGIN; UPDATE kk SET v = 10 WHERE a = 'x' AND b = E'\\x01y'; DELETE FROM kk WHERE a = E'x\\x01' AND b = 'y'; COMMIT`,
+      ]);
       await pair.sync(db);
       await pair.assertSame(db);
     });
@@ -127,10 +148,7 @@ for (const [from, to] of PAIRS) {
     it('writes NULLs as NULL into a target whose database sets array_nulls off', async () => {
       const db = await pair.cloned('arraynulls', `CREATE TABLE n (id int PRIMARY KEY, t text, a text[])`);
       await pair.target.sql('postgres', `ALTER DATABASE ${db} SET array_nulls = off`);
-      await pair.change(db, [
-        `INSERT INTO n VALUES (1, NULL, NULL), (2, 'NULL', '{NULL,"NULL"}')`,
-        `UPDATE n SET t = NULL WHERE id = 2`,
-      ]);
+      await pair.change(db, [`INSERT INTO n VALUES (1, NULL, NULL), (2, 'NULL', '{NULL,"NULL"}')`, `UPDATE n SET t = NULL WHERE id = 2`]);
       await pair.sync(db);
       await pair.assertSame(db);
       assert.deepEqual(await pair.rows(pair.target, db, 'SELECT id, t IS NULL AS null_t FROM n ORDER BY id'), [
@@ -139,9 +157,13 @@ for (const [from, to] of PAIRS) {
       ]);
     });
 
-    it('streams a SQL_ASCII source\'s UTF-8 text, and stops on bytes that are not UTF-8 instead of replacing them', async () => {
+    it("streams a SQL_ASCII source's UTF-8 text, and stops on bytes that are not UTF-8 instead of replacing them", async () => {
       // (A clone refuses such bytes too: the source converts to UTF-8 for COPY, and checks them.)
-      const db = await pair.freshDatabase('ascii', `CREATE TABLE s (id int PRIMARY KEY, t text); INSERT INTO s VALUES (1, 'plain'), (2, 'café');`, { encoding: 'SQL_ASCII' });
+      const db = await pair.freshDatabase(
+        'ascii',
+        `CREATE TABLE s (id int PRIMARY KEY, t text); INSERT INTO s VALUES (1, 'plain'), (2, 'café');`,
+        { encoding: 'SQL_ASCII' },
+      );
       await pair.sync(db);
       await pair.change(db, [`INSERT INTO s VALUES (3, 'déjà vu in UTF-8')`]);
       await pair.sync(db);
@@ -151,7 +173,11 @@ for (const [from, to] of PAIRS) {
       assert.notEqual(refused.code, 0, `sync carried bytes it cannot carry:\n${refused.stderr}`);
       assert.match(refused.stderr, /walsender cannot send a change .*invalid byte sequence/);
       assert.match(refused.stderr, /not UTF-8 \(a SQL_ASCII database\)/);
-      assert.deepEqual(await pair.rows(pair.target, db, 'SELECT id FROM s ORDER BY id'), [{ id: 1 }, { id: 2 }, { id: 3 }], 'nothing was altered to fit');
+      assert.deepEqual(
+        await pair.rows(pair.target, db, 'SELECT id FROM s ORDER BY id'),
+        [{ id: 1 }, { id: 2 }, { id: 3 }],
+        'nothing was altered to fit',
+      );
     });
 
     it('streams money printed under a source database lc_monetary that the target does not share', async (t) => {

@@ -59,7 +59,9 @@ for (const [from, to] of PAIRS) {
         ]);
         if (/replayed in source order/.test(run.stderr)) return;
       }
-      assert.fail('in three tries, the two transactions swapping a unique value never landed in one batch (the log never said "replayed in source order")');
+      assert.fail(
+        'in three tries, the two transactions swapping a unique value never landed in one batch (the log never said "replayed in source order")',
+      );
     }
 
     it('applies multi-statement transactions across two tables, leaves out rolled-back work, and continues from its position', async () => {
@@ -99,7 +101,11 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const picked = await rows<{ id: number; owner: string; balance: string }>(pair.target, db, `SELECT id, owner, balance::text FROM accounts WHERE id IN (1, 11, 21, 22, 50, 51) ORDER BY id`);
+      const picked = await rows<{ id: number; owner: string; balance: string }>(
+        pair.target,
+        db,
+        `SELECT id, owner, balance::text FROM accounts WHERE id IN (1, 11, 21, 22, 50, 51) ORDER BY id`,
+      );
       assert.deepEqual(picked, [
         { id: 1, owner: 'renamed', balance: '102.75' },
         { id: 11, owner: 'owner 11', balance: '110.00' },
@@ -195,7 +201,11 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const picked = await rows<{ id: number; v: string }>(pair.target, db, `SELECT id, v FROM k WHERE id IN (10, 11, 15, 16, 17, 20, 21, 22, 27, 28, 29, 30, 1003, 2001) ORDER BY id`);
+      const picked = await rows<{ id: number; v: string }>(
+        pair.target,
+        db,
+        `SELECT id, v FROM k WHERE id IN (10, 11, 15, 16, 17, 20, 21, 22, 27, 28, 29, 30, 1003, 2001) ORDER BY id`,
+      );
       assert.deepEqual(picked, [
         { id: 10, v: 'v11' },
         { id: 11, v: 'v10' },
@@ -231,7 +241,11 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const picked = await rows<{ id: number; v: string | null; n: number }>(pair.target, db, `SELECT id, v, n FROM r WHERE id IN (3, 4, 5, 6, 100, 101) ORDER BY id`);
+      const picked = await rows<{ id: number; v: string | null; n: number }>(
+        pair.target,
+        db,
+        `SELECT id, v, n FROM r WHERE id IN (3, 4, 5, 6, 100, 101) ORDER BY id`,
+      );
       assert.deepEqual(picked, [
         { id: 3, v: 'reinserted', n: 300 },
         { id: 4, v: null, n: 401 },
@@ -275,9 +289,17 @@ for (const [from, to] of PAIRS) {
       ]);
       await sync(db);
       await assertSame(db);
-      const orphans = await rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM child c LEFT JOIN parent p ON p.id = c.parent_id WHERE p.id IS NULL`);
+      const orphans = await rows<{ n: number }>(
+        pair.target,
+        db,
+        `SELECT count(*)::int AS n FROM child c LEFT JOIN parent p ON p.id = c.parent_id WHERE p.id IS NULL`,
+      );
       assert.deepEqual(orphans, [{ n: 0 }]);
-      const fks = await rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'public.child'::regclass AND contype = 'f' AND convalidated`);
+      const fks = await rows<{ n: number }>(
+        pair.target,
+        db,
+        `SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'public.child'::regclass AND contype = 'f' AND convalidated`,
+      );
       assert.deepEqual(fks, [{ n: 1 }], 'the foreign key is on the target');
     });
 
@@ -430,7 +452,10 @@ for (const [from, to] of PAIRS) {
          INSERT INTO shuffled (id, b, c, a) SELECT g, g, date '2024-01-01' + g, 'a' || g FROM generate_series(1, 20) g;`,
       );
       // On the target, the same columns in another order, made before the first sync.
-      await pair.target.sql(db, `CREATE TABLE shuffled (c date, doubled int GENERATED ALWAYS AS (b * 2) STORED, a text, b int, id int PRIMARY KEY)`);
+      await pair.target.sql(
+        db,
+        `CREATE TABLE shuffled (c date, doubled int GENERATED ALWAYS AS (b * 2) STORED, a text, b int, id int PRIMARY KEY)`,
+      );
       await sync(db);
       await assertSame(db);
       await change(db, [
@@ -475,7 +500,9 @@ for (const [from, to] of PAIRS) {
         await pair.source.withClient(db, async (client) => {
           await client.query('SET synchronous_commit = on');
           for (let attempt = 0; attempt < 3; attempt++) {
-            const [page] = (await client.query<{ offset: number }>(`SELECT ((pg_current_wal_insert_lsn() - '0/0'::pg_lsn) % 8192)::int AS offset`)).rows;
+            const [page] = (
+              await client.query<{ offset: number }>(`SELECT ((pg_current_wal_insert_lsn() - '0/0'::pg_lsn) % 8192)::int AS offset`)
+            ).rows;
             if (page === undefined || page.offset < 1024) break;
             await client.query(`SELECT pg_logical_emit_message(true, 'pgferry-test-padding', repeat('x', $1))`, [8192 - page.offset + 64]);
           }
@@ -562,16 +589,35 @@ for (const [from, to] of PAIRS) {
       assert.doesNotMatch(result.stderr, /public\.fine/);
       assert.match(result.stderr, /REPLICA IDENTITY FULL/);
       assert.match(result.stderr, /primary key/i);
-      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgferry'`), [{ n: 0 }], 'no pgferry schema on the target');
       assert.deepEqual(
-        await rows(pair.target, db, `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND s.nspname NOT IN ('pg_catalog', 'information_schema')`),
+        await rows(pair.target, db, `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgferry'`),
+        [{ n: 0 }],
+        'no pgferry schema on the target',
+      );
+      assert.deepEqual(
+        await rows(
+          pair.target,
+          db,
+          `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND s.nspname NOT IN ('pg_catalog', 'information_schema')`,
+        ),
         [{ n: 0 }],
         'no table on the target',
       );
-      assert.deepEqual(await rows(pair.source, db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db]), [{ n: 0 }], 'no slot on the source');
-      assert.deepEqual(await rows(pair.source, db, `SELECT count(*)::int AS n FROM pg_publication`), [{ n: 0 }], 'no publication on the source');
+      assert.deepEqual(
+        await rows(pair.source, db, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [db]),
+        [{ n: 0 }],
+        'no slot on the source',
+      );
+      assert.deepEqual(
+        await rows(pair.source, db, `SELECT count(*)::int AS n FROM pg_publication`),
+        [{ n: 0 }],
+        'no publication on the source',
+      );
       // The fix the message names works.
-      await pair.source.sql(db, `ALTER TABLE logbook REPLICA IDENTITY FULL; ALTER TABLE app.notes REPLICA IDENTITY USING INDEX notes_id_idx;`);
+      await pair.source.sql(
+        db,
+        `ALTER TABLE logbook REPLICA IDENTITY FULL; ALTER TABLE app.notes REPLICA IDENTITY USING INDEX notes_id_idx;`,
+      );
       await sync(db);
       await assertSame(db);
     });
@@ -593,7 +639,8 @@ for (const [from, to] of PAIRS) {
       const result = await runPgferry(['status', '--target', pair.target.url(db), '--json']);
       assert.equal(result.code, 0, result.stderr);
       const status = JSON.parse(result.stdout) as Record<string, unknown>;
-      for (const key of ['phase', 'appliedLsn', 'lagBytes', 'lagSeconds', 'tables']) assert.ok(key in status, `status has ${key}: ${result.stdout}`);
+      for (const key of ['phase', 'appliedLsn', 'lagBytes', 'lagSeconds', 'tables'])
+        assert.ok(key in status, `status has ${key}: ${result.stdout}`);
       const [state] = await rows<{ lsn: string }>(pair.target, db, 'SELECT applied_lsn::text AS lsn FROM pgferry.sync');
       assert.equal(status.appliedLsn, state?.lsn);
       assert.equal(status.phase, 'stopped');

@@ -16,7 +16,17 @@ import { verify, type VerifyReport } from '../../src/verify/index.js';
 import { chooseHashFunction } from '../../src/verify/hash-sql.js';
 import { closeLane, openLane } from '../../src/verify/session.js';
 import { EVERYTHING } from '../../src/catalog/index.js';
-import { createPgbenchTables, runPgferry, spawnPgferry, startClusters, startLoad, useClusterPair, waitUntilStreaming, type CliResult, type Cluster } from '../harness/index.js';
+import {
+  createPgbenchTables,
+  runPgferry,
+  spawnPgferry,
+  startClusters,
+  startLoad,
+  useClusterPair,
+  waitUntilStreaming,
+  type CliResult,
+  type Cluster,
+} from '../harness/index.js';
 
 const PAIRS = [
   [13, 17],
@@ -78,7 +88,11 @@ for (const [from, to] of PAIRS) {
     }
 
     async function verifyCli(db: string, extra: readonly string[] = []): Promise<Verified> {
-      const run = await runPgferry(['verify', '--json', '--source', source.url(sourceDb), '--target', target.url(db), ...extra], {}, 120_000);
+      const run = await runPgferry(
+        ['verify', '--json', '--source', source.url(sourceDb), '--target', target.url(db), ...extra],
+        {},
+        120_000,
+      );
       assert.ok(run.code === 0 || run.code === 4, `verify exited ${run.code}:\n${run.stderr.slice(-3000)}`);
       return { ...run, report: JSON.parse(run.stdout) as VerifyReport };
     }
@@ -99,7 +113,11 @@ for (const [from, to] of PAIRS) {
       assert.deepEqual(order(t.differences), order(differences));
       const others = run.report.tables.filter((x) => x.name !== name && (x.status !== 'identical' || x.differences.length > 0));
       assert.deepEqual(others, [], 'no other table differs');
-      assert.deepEqual(run.report.sequences.filter((s) => s.status !== 'identical'), [], 'no sequence differs');
+      assert.deepEqual(
+        run.report.sequences.filter((s) => s.status !== 'identical'),
+        [],
+        'no sequence differs',
+      );
       assert.deepEqual(run.report.schema, [], 'no schema difference');
     }
 
@@ -119,7 +137,9 @@ for (const [from, to] of PAIRS) {
         ],
       );
       for (const t of report.tables) assert.equal(typeof t.seconds, 'number');
-      assert.deepEqual(report.sequences, [{ name: 'public.items_id_seq', source: String(ITEMS), target: String(ITEMS), status: 'identical' }]);
+      assert.deepEqual(report.sequences, [
+        { name: 'public.items_id_seq', source: String(ITEMS), target: String(ITEMS), status: 'identical' },
+      ]);
       assert.deepEqual(report.schema, []);
 
       const human = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', target.url(db)]);
@@ -148,7 +168,12 @@ for (const [from, to] of PAIRS) {
 
     it('a changed value inside a TOASTed column', async () => {
       const db = await freshClone();
-      const [{ stored }] = (await target.sql(db, `SELECT pg_column_size(body) < octet_length(body) / 2 OR pg_column_size(body) > 8000 AS stored FROM items WHERE id = 5`)).rows as [{ stored: boolean }];
+      const [{ stored }] = (
+        await target.sql(
+          db,
+          `SELECT pg_column_size(body) < octet_length(body) / 2 OR pg_column_size(body) > 8000 AS stored FROM items WHERE id = 5`,
+        )
+      ).rows as [{ stored: boolean }];
       assert.ok(stored, 'row 5 holds a big body');
       await target.sql(db, `UPDATE items SET body = overlay(body PLACING 'X' FROM 70000 FOR 1) WHERE id = 5`);
       assertOnly(await verifyCli(db), 'public.items', [{ kind: 'changed', key: { id: '5' }, columns: ['body'] }]);
@@ -179,7 +204,10 @@ for (const [from, to] of PAIRS) {
       const run = await verifyCli(db);
       assert.equal(run.code, 4);
       assert.deepEqual(run.report.sequences, [{ name: 'public.items_id_seq', source: String(ITEMS), target: '10', status: 'behind' }]);
-      assert.deepEqual(run.report.tables.filter((t) => t.status !== 'identical'), []);
+      assert.deepEqual(
+        run.report.tables.filter((t) => t.status !== 'identical'),
+        [],
+      );
       assert.deepEqual(run.report.schema, []);
       await target.sql(db, `SELECT setval('items_id_seq', ${ITEMS + 1000})`);
       const ahead = await verifyCli(db);
@@ -212,7 +240,10 @@ for (const [from, to] of PAIRS) {
 
     it('big tables are first cut into key ranges planned from a sample; the difference is still named exactly', async () => {
       const db = await freshClone();
-      await target.sql(db, `DELETE FROM items WHERE id = 19999; UPDATE pairs SET v = NULL WHERE region = 'region 49' AND n = 4999; DELETE FROM pairs WHERE n = 1`);
+      await target.sql(
+        db,
+        `DELETE FROM items WHERE id = 19999; UPDATE pairs SET v = NULL WHERE region = 'region 49' AND n = 4999; DELETE FROM pairs WHERE n = 1`,
+      );
       const report = await verify({
         source: await resolveConnection('source', source.url(sourceDb)),
         target: await resolveConnection('target', target.url(db)),
@@ -266,7 +297,10 @@ for (const [from, to] of PAIRS) {
       const db = await copy();
       assert.equal((await verifyTyped(db)).code, 0);
       // Both servers hash the probe rows alike, so these columns are hashed from their values.
-      const lane = await openLane(await resolveConnection('source', source.url(typedSource)), await resolveConnection('target', target.url(db)));
+      const lane = await openLane(
+        await resolveConnection('source', source.url(typedSource)),
+        await resolveConnection('target', target.url(db)),
+      );
       try {
         assert.equal(await chooseHashFunction(lane), 'typed');
       } finally {
@@ -294,10 +328,27 @@ for (const [from, to] of PAIRS) {
       const changed = (id: number, ...columns: string[]) => ({ kind: 'changed', key: { id: String(id) }, columns });
       assert.deepEqual(
         order(table(run.report, 'public.typed').differences),
-        order([changed(1, 'amount'), changed(2, 't'), changed(3, 'big'), changed(4, 'f'), changed(5, 't', 'v'), changed(7, 'flag'), changed(9, 't'), changed(11, 'small', 'o', 'u'),
-          changed(15, 'c'), changed(17, 'c'), changed(19, 'c')]),
+        order([
+          changed(1, 'amount'),
+          changed(2, 't'),
+          changed(3, 'big'),
+          changed(4, 'f'),
+          changed(5, 't', 'v'),
+          changed(7, 'flag'),
+          changed(9, 't'),
+          changed(11, 'small', 'o', 'u'),
+          changed(15, 'c'),
+          changed(17, 'c'),
+          changed(19, 'c'),
+        ]),
       );
-      assert.deepEqual(order(table(run.report, 'public.typed_bag').differences), order([{ kind: 'missing', key: { n: '1', t: 'bag' } }, { kind: 'extra', key: { n: '5', t: 'bag' } }]));
+      assert.deepEqual(
+        order(table(run.report, 'public.typed_bag').differences),
+        order([
+          { kind: 'missing', key: { n: '1', t: 'bag' } },
+          { kind: 'extra', key: { n: '5', t: 'bag' } },
+        ]),
+      );
 
       // The target holds big as numeric: the same values print alike, so the rows are equal; the
       // schema difference is reported on its own. It holds padded.c as char(6): the same letters
@@ -307,22 +358,45 @@ for (const [from, to] of PAIRS) {
       const again = await verifyTyped(retyped);
       assert.equal(table(again.report, 'public.typed').status, 'identical', JSON.stringify(again.report.tables));
       assert.equal(table(again.report, 'public.typed_bag').status, 'identical');
-      assert.deepEqual(order(table(again.report, 'public.padded').differences), order([{ kind: 'changed', key: { id: '1' }, columns: ['c'] }, { kind: 'changed', key: { id: '2' }, columns: ['c'] }]));
+      assert.deepEqual(
+        order(table(again.report, 'public.padded').differences),
+        order([
+          { kind: 'changed', key: { id: '1' }, columns: ['c'] },
+          { kind: 'changed', key: { id: '2' }, columns: ['c'] },
+        ]),
+      );
       assert.ok(again.report.schema.length > 0, 'the changed column type is a schema difference');
     });
 
     it('bad input: a table pattern naming nothing, a target that is not there', async () => {
       const db = await freshClone();
-      const unknown = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', target.url(db), '--include-table', 'nosuch']);
+      const unknown = await runPgferry([
+        'verify',
+        '--source',
+        source.url(sourceDb),
+        '--target',
+        target.url(db),
+        '--include-table',
+        'nosuch',
+      ]);
       assert.equal(unknown.code, 2);
       assert.match(unknown.stderr, /--include-table "nosuch" matches no table/);
-      const down = await runPgferry(['verify', '--source', source.url(sourceDb), '--target', `postgres://postgres@127.0.0.1:1/${db}?sslmode=disable`]);
+      const down = await runPgferry([
+        'verify',
+        '--source',
+        source.url(sourceDb),
+        '--target',
+        `postgres://postgres@127.0.0.1:1/${db}?sslmode=disable`,
+      ]);
       assert.equal(down.code, 1);
       assert.match(down.stderr, /^pgferry: target: nothing accepts connections at 127\.0\.0\.1:1/m);
       const missing = await runPgferry(['verify', '--json', '--source', source.url(sourceDb), '--target', target.url('postgres')]);
       assert.equal(missing.code, 4);
       const report = JSON.parse(missing.stdout) as VerifyReport;
-      assert.deepEqual(report.tables.map((t) => t.status), ['missing-on-target', 'missing-on-target', 'missing-on-target']);
+      assert.deepEqual(
+        report.tables.map((t) => t.status),
+        ['missing-on-target', 'missing-on-target', 'missing-on-target'],
+      );
     });
   });
 }
@@ -350,14 +424,22 @@ describe('verify while pgferry sync streams under a light load', () => {
       for (const { code, report } of runs) {
         assert.equal(code, 0, JSON.stringify(report, null, 1));
         assert.equal(report.identical, true);
-        assert.deepEqual(report.tables.map((t) => t.name), ['public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_history', 'public.pgbench_tellers']);
+        assert.deepEqual(
+          report.tables.map((t) => t.name),
+          ['public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_history', 'public.pgbench_tellers'],
+        );
       }
       assert.ok(load.committed > 0, 'the load committed transactions while verify ran');
       // Without the recheck, the moving tables are reported as they were first seen.
-      const first = await runPgferry(['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
+      const first = await runPgferry(
+        ['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)],
+        {},
+        120_000,
+      );
       assert.ok(first.code === 0 || first.code === 4, first.stderr);
       // The load must have made the source move under verify, or "identical" proved nothing.
-      const sawMovement = first.code === 4 || runs.some((r) => r.report.notes.some((n) => /[1-9]\d* table\(s\) differed at the first check/.test(n)));
+      const sawMovement =
+        first.code === 4 || runs.some((r) => r.report.notes.some((n) => /[1-9]\d* table\(s\) differed at the first check/.test(n)));
       assert.ok(sawMovement, `no check ever saw the source ahead of the target: ${JSON.stringify(runs.map((r) => r.report.notes))}`);
     } finally {
       const report = await load.stop();
@@ -366,11 +448,23 @@ describe('verify while pgferry sync streams under a light load', () => {
       assert.deepEqual(report.errors, []);
     }
     // Writes stopped and sync drained: the result is exact, and still identical.
-    const caughtUp = await runPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db), '--until-caught-up'], {}, 120_000);
+    const caughtUp = await runPgferry(
+      ['sync', '--source', pair.source.url(db), '--target', pair.target.url(db), '--until-caught-up'],
+      {},
+      120_000,
+    );
     assert.equal(caughtUp.code, 0, caughtUp.stderr.slice(-3000));
-    const exact = await runPgferry(['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
+    const exact = await runPgferry(
+      ['verify', '--json', '--no-recheck', '--source', pair.source.url(db), '--target', pair.target.url(db)],
+      {},
+      120_000,
+    );
     assert.equal(exact.code, 0, exact.stdout);
-    await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [db]);
+    await pair.source.sql(
+      'postgres',
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
+      [db],
+    );
   });
 
   it('counts mode while sync streams does not explain away a row lost on a table the source keeps writing', async () => {
@@ -385,7 +479,11 @@ describe('verify while pgferry sync streams under a light load', () => {
       await sleep(1_000);
       // A row the stream will never bring back: lost on the target, kept on the source.
       await pair.target.sql(db, `DELETE FROM pgbench_history WHERE ctid = (SELECT min(ctid) FROM pgbench_history)`);
-      const run = await runPgferry(['verify', '--json', '--mode', 'counts', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
+      const run = await runPgferry(
+        ['verify', '--json', '--mode', 'counts', '--source', pair.source.url(db), '--target', pair.target.url(db)],
+        {},
+        120_000,
+      );
       const report = JSON.parse(run.stdout) as VerifyReport;
       const history = report.tables.find((t) => t.name === 'public.pgbench_history');
       assert.notEqual(history?.status, 'identical', JSON.stringify(report, null, 1));
@@ -395,6 +493,10 @@ describe('verify while pgferry sync streams under a light load', () => {
       sync.child.kill('SIGINT');
       await sync.exited();
     }
-    await pair.source.sql('postgres', `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [db]);
+    await pair.source.sql(
+      'postgres',
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
+      [db],
+    );
   });
 });

@@ -21,33 +21,36 @@ describe('AckQueue: the slot never passes what the target flushed', () => {
   it('for any commits and flush readings: each answer is covered by a flush, and positions only grow', () => {
     const seed = Number(process.env.PGFERRY_PROPERTY_SEED ?? Date.now() % 2 ** 31);
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.record({ commit: fc.nat(1000) }), fc.record({ flush: fc.nat(1000) })), { maxLength: 200 }), (events) => {
-        const acks = new AckQueue();
-        let source = 0n;
-        let target = 0n;
-        const commits: Array<{ source: bigint; target: bigint }> = [];
-        let acknowledged = -1n;
-        for (const event of events) {
-          if ('commit' in event) {
-            source += BigInt(event.commit) + 1n;
-            target += BigInt(event.commit % 37) + 1n;
-            acks.committed(source, target);
-            commits.push({ source, target });
-          } else {
-            const flushedTo = BigInt(event.flush) * 10n;
-            const given = acks.flushed(flushedTo);
-            if (given === undefined) continue;
-            assert.ok(given > acknowledged, 'positions only grow');
-            acknowledged = given;
-            // The commit that covers it ended at or before the flushed position...
-            const covering = commits.find((c) => c.source === given)!;
-            assert.ok(covering.target <= flushedTo);
-            // ...and no later commit that the flush also passed was held back.
-            const next = commits.find((c) => c.source > given);
-            assert.ok(next === undefined || next.target > flushedTo);
+      fc.property(
+        fc.array(fc.oneof(fc.record({ commit: fc.nat(1000) }), fc.record({ flush: fc.nat(1000) })), { maxLength: 200 }),
+        (events) => {
+          const acks = new AckQueue();
+          let source = 0n;
+          let target = 0n;
+          const commits: Array<{ source: bigint; target: bigint }> = [];
+          let acknowledged = -1n;
+          for (const event of events) {
+            if ('commit' in event) {
+              source += BigInt(event.commit) + 1n;
+              target += BigInt(event.commit % 37) + 1n;
+              acks.committed(source, target);
+              commits.push({ source, target });
+            } else {
+              const flushedTo = BigInt(event.flush) * 10n;
+              const given = acks.flushed(flushedTo);
+              if (given === undefined) continue;
+              assert.ok(given > acknowledged, 'positions only grow');
+              acknowledged = given;
+              // The commit that covers it ended at or before the flushed position...
+              const covering = commits.find((c) => c.source === given)!;
+              assert.ok(covering.target <= flushedTo);
+              // ...and no later commit that the flush also passed was held back.
+              const next = commits.find((c) => c.source > given);
+              assert.ok(next === undefined || next.target > flushedTo);
+            }
           }
-        }
-      }),
+        },
+      ),
       { seed, numRuns: 200 },
     );
   });

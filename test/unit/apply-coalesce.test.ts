@@ -24,7 +24,13 @@ function keyedTable(relationId = 1, keyColumns: readonly number[] = [0]): Target
 
 const origin = { xid: 1, commitLsn: 1n };
 const insert = (table: TargetTable, row: Tuple): RowChange => ({ kind: 'insert', table, newRow: row, origin });
-const update = (table: TargetTable, oldRow: Tuple | undefined, newRow: Tuple): RowChange => ({ kind: 'update', table, oldRow, newRow, origin });
+const update = (table: TargetTable, oldRow: Tuple | undefined, newRow: Tuple): RowChange => ({
+  kind: 'update',
+  table,
+  oldRow,
+  newRow,
+  origin,
+});
 const remove = (table: TargetTable, oldRow: Tuple): RowChange => ({ kind: 'delete', table, oldRow, origin });
 
 /** The target after `work`, as the apply writes it: deletes, then updates (only the set columns), then inserts. */
@@ -37,7 +43,10 @@ function applyWork(rows: Map<string, Tuple>, work: readonly TableWork[]): Map<st
         const id = String(row[0]);
         const before = out.get(id);
         assert.ok(before, `an update of ${id}, which is not there`);
-        out.set(id, row.map((v, i) => (mask[i] === '1' ? v : before[i]!)));
+        out.set(
+          id,
+          row.map((v, i) => (mask[i] === '1' ? v : before[i]!)),
+        );
       }
     }
     for (const row of item.inserts) {
@@ -92,7 +101,10 @@ describe('Coalescer', () => {
     c.add(remove(t, ['x\u0001', 'y', null]));
     const [work] = c.drain();
     assert.deepEqual(work!.deletes, [['x\u0001', 'y']]);
-    assert.deepEqual([...work!.updates].flatMap(([, rows]) => rows), [['x', '\u0001y', '10']]);
+    assert.deepEqual(
+      [...work!.updates].flatMap(([, rows]) => rows),
+      [['x', '\u0001y', '10']],
+    );
   });
 
   it('says which relations it holds changes of, until drained', () => {
@@ -106,7 +118,12 @@ describe('Coalescer', () => {
 
   it('for any valid sequence of changes, applying the coalesced work gives what applying them one by one gives', () => {
     const seed = Number(process.env.PGFERRY_PROPERTY_SEED ?? Date.now() % 2 ** 31);
-    const step = fc.record({ op: fc.constantFrom('insert', 'update', 'delete', 'move', 'toast'), key: fc.nat(6), to: fc.nat(6), value: fc.string({ maxLength: 3 }) });
+    const step = fc.record({
+      op: fc.constantFrom('insert', 'update', 'delete', 'move', 'toast'),
+      key: fc.nat(6),
+      to: fc.nat(6),
+      value: fc.string({ maxLength: 3 }),
+    });
     fc.assert(
       fc.property(fc.uniqueArray(fc.nat(6), { maxLength: 5 }), fc.array(step, { maxLength: 40 }), (initialKeys, steps) => {
         const t = keyedTable();

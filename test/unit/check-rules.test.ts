@@ -117,7 +117,10 @@ function absent(findings: readonly Finding[], id: string): void {
 describe('evaluate', () => {
   test('a healthy pair has no errors or warnings, only the version and size notes', () => {
     const findings = evaluate(source(), target());
-    assert.deepEqual(findings.filter((f) => f.severity !== 'info'), []);
+    assert.deepEqual(
+      findings.filter((f) => f.severity !== 'info'),
+      [],
+    );
     assert.deepEqual(ids(findings).sort(), ['source.size', 'source.version', 'target.version']);
   });
 
@@ -148,10 +151,7 @@ describe('evaluate', () => {
     for (let i = 1; i < severities.length; i++) {
       assert.ok(order[severities[i - 1]!] <= order[severities[i]!], `out of order: ${JSON.stringify(severities)}`);
     }
-    assert.deepEqual(
-      ids(findings.filter((f) => f.severity === 'error')),
-      ['source.version', 'source.wal-level', 'database.encoding'],
-    );
+    assert.deepEqual(ids(findings.filter((f) => f.severity === 'error')), ['source.version', 'source.wal-level', 'database.encoding']);
     assert.deepEqual(ids(findings.filter((f) => f.severity === 'warning')), [
       'source.idle-slot-timeout',
       'tables.unlogged',
@@ -177,7 +177,10 @@ describe('servers: versions', () => {
   });
 
   test('PostgreSQL 10 is old enough', () => {
-    const f = find(versionFindings(source({ server: server({ version: '10.23', versionNum: 100023, major: 10 }) }), target()), 'source.version');
+    const f = find(
+      versionFindings(source({ server: server({ version: '10.23', versionNum: 100023, major: 10 }) }), target()),
+      'source.version',
+    );
     assert.equal(f.severity, 'info');
   });
 
@@ -202,14 +205,20 @@ describe('servers: versions', () => {
   test('same or newer target: no warning', () => {
     absent(versionFindings(source(), target()), 'target.older-than-source');
     absent(
-      versionFindings(source({ server: server({ version: '13.23', major: 13 }) }), target({ server: server({ version: '18.4', major: 18 }) })),
+      versionFindings(
+        source({ server: server({ version: '13.23', major: 13 }) }),
+        target({ server: server({ version: '18.4', major: 18 }) }),
+      ),
       'target.older-than-source',
     );
   });
 
   test('minor versions of the same major do not matter', () => {
     absent(
-      versionFindings(source({ server: server({ version: '16.9', versionNum: 160009, major: 16 }) }), target({ server: server({ version: '16.1', versionNum: 160001, major: 16 }) })),
+      versionFindings(
+        source({ server: server({ version: '16.9', versionNum: 160009, major: 16 }) }),
+        target({ server: server({ version: '16.1', versionNum: 160001, major: 16 }) }),
+      ),
       'target.older-than-source',
     );
   });
@@ -252,8 +261,14 @@ describe('replication', () => {
     assert.match(ours.fix, /pgferry cleanup --source … --target … --name shop/);
     const others = find(replicationFindings(facts), 'source.inactive-slots');
     assert.equal(others.severity, 'warning');
-    assert.match(others.message, /2 replication slots .* "old_replica" \(holds 1(\.0)? MB of WAL\), "it's_gone" \(database archive, invalidated\)/);
-    assert.match(others.fix, /pg_drop_replication_slot\('old_replica'\); SELECT pg_drop_replication_slot\('it''s_gone'\); \(connected to database archive\)/);
+    assert.match(
+      others.message,
+      /2 replication slots .* "old_replica" \(holds 1(\.0)? MB of WAL\), "it's_gone" \(database archive, invalidated\)/,
+    );
+    assert.match(
+      others.fix,
+      /pg_drop_replication_slot\('old_replica'\); SELECT pg_drop_replication_slot\('it''s_gone'\); \(connected to database archive\)/,
+    );
     absent(replicationFindings(source()), 'source.leftover-pgferry-slot');
     absent(replicationFindings(source()), 'source.inactive-slots');
   });
@@ -278,11 +293,17 @@ describe('replication', () => {
   });
 
   test('membership in rds_replication counts as able to replicate', () => {
-    absent(replicationFindings(source({ hasReplicationAttribute: false, managedReplicationRole: 'rds_replication' })), 'source.replication-privilege');
+    absent(
+      replicationFindings(source({ hasReplicationAttribute: false, managedReplicationRole: 'rds_replication' })),
+      'source.replication-privilege',
+    );
   });
 
   test('membership in rds_superuser counts too', () => {
-    absent(replicationFindings(source({ hasReplicationAttribute: false, managedReplicationRole: 'rds_superuser' })), 'source.replication-privilege');
+    absent(
+      replicationFindings(source({ hasReplicationAttribute: false, managedReplicationRole: 'rds_superuser' })),
+      'source.replication-privilege',
+    );
   });
 
   test('idle_replication_slot_timeout > 0 is a warning to set it to 0', () => {
@@ -305,7 +326,17 @@ describe('replication', () => {
 describe('privileges', () => {
   test('unreadable tables are an error with GRANTs per schema', () => {
     const f = find(
-      privilegeFindings(source({ tables: [table('a.t1', { readable: false }), table('a.t2', { readable: false }), table('b.t3', { readable: false }), table('c.ok')] }), target()),
+      privilegeFindings(
+        source({
+          tables: [
+            table('a.t1', { readable: false }),
+            table('a.t2', { readable: false }),
+            table('b.t3', { readable: false }),
+            table('c.ok'),
+          ],
+        }),
+        target(),
+      ),
       'source.select-privilege',
     );
     assert.equal(f.severity, 'error');
@@ -317,7 +348,10 @@ describe('privileges', () => {
   });
 
   test('an unreadable partitioned table is not reported (its partitions are)', () => {
-    absent(privilegeFindings(source({ tables: [table('p', { kind: 'partitioned table', readable: false })] }), target()), 'source.select-privilege');
+    absent(
+      privilegeFindings(source({ tables: [table('p', { kind: 'partitioned table', readable: false })] }), target()),
+      'source.select-privilege',
+    );
   });
 
   test('no CREATE on the source database blocks the publication', () => {
@@ -329,7 +363,10 @@ describe('privileges', () => {
 
   test('tables the role does not own block the publication', () => {
     const f = find(
-      privilegeFindings(source({ tables: [table('mine'), table('theirs', { owned: false }), table('part', { kind: 'partitioned table', owned: false })] }), target()),
+      privilegeFindings(
+        source({ tables: [table('mine'), table('theirs', { owned: false }), table('part', { kind: 'partitioned table', owned: false })] }),
+        target(),
+      ),
       'source.publication-privilege',
     );
     assert.match(f.message, /does not own 2 tables \(public\.theirs, public\.part\)/);
@@ -338,7 +375,9 @@ describe('privileges', () => {
   test('not owning a materialized view or foreign table does not matter (they are not published)', () => {
     absent(
       privilegeFindings(
-        source({ tables: [table('mv', { kind: 'materialized view', owned: false }), table('ft', { kind: 'foreign table', owned: false })] }),
+        source({
+          tables: [table('mv', { kind: 'materialized view', owned: false }), table('ft', { kind: 'foreign table', owned: false })],
+        }),
         target(),
       ),
       'source.publication-privilege',
@@ -346,13 +385,19 @@ describe('privileges', () => {
   });
 
   test('both problems in one finding', () => {
-    const f = find(privilegeFindings(source({ canCreateInDatabase: false, tables: [table('x', { owned: false })] }), target()), 'source.publication-privilege');
+    const f = find(
+      privilegeFindings(source({ canCreateInDatabase: false, tables: [table('x', { owned: false })] }), target()),
+      'source.publication-privilege',
+    );
     assert.match(f.message, /has no CREATE privilege on database "app" and does not own 1 table/);
   });
 
   test('a source superuser needs neither', () => {
     absent(
-      privilegeFindings(source({ server: server({ isSuperuser: true }), canCreateInDatabase: false, tables: [table('x', { owned: false })] }), target()),
+      privilegeFindings(
+        source({ server: server({ isSuperuser: true }), canCreateInDatabase: false, tables: [table('x', { owned: false })] }),
+        target(),
+      ),
       'source.publication-privilege',
     );
   });
@@ -361,7 +406,10 @@ describe('privileges', () => {
     const f = find(privilegeFindings(source(), target({ canCreateInDatabase: false })), 'target.create-privilege');
     assert.equal(f.severity, 'error');
     assert.match(f.fix, /GRANT CREATE ON DATABASE "app_copy" TO "loader";/);
-    absent(privilegeFindings(source(), target({ canCreateInDatabase: false, server: server({ isSuperuser: true }) })), 'target.create-privilege');
+    absent(
+      privilegeFindings(source(), target({ canCreateInDatabase: false, server: server({ isSuperuser: true }) })),
+      'target.create-privilege',
+    );
   });
 
   test('session_replication_role not settable: GRANT SET ON PARAMETER on 15+', () => {
@@ -372,7 +420,10 @@ describe('privileges', () => {
 
   test('session_replication_role not settable on 14: a superuser is needed', () => {
     const f = find(
-      privilegeFindings(source(), target({ canSetReplicationRole: false, server: server({ major: 14, version: '14.18', currentUser: 'loader' }) })),
+      privilegeFindings(
+        source(),
+        target({ canSetReplicationRole: false, server: server({ major: 14, version: '14.18', currentUser: 'loader' }) }),
+      ),
       'target.replication-role',
     );
     assert.match(f.fix, /connect to the target as a superuser \(PostgreSQL 14 has no GRANT SET ON PARAMETER\)/);
@@ -407,7 +458,10 @@ describe('tables', () => {
     ];
     const f = find(tableFindings(source({ tables }), target()), 'tables.no-replica-identity');
     assert.equal(f.severity, 'error');
-    assert.match(f.message, /^3 tables without a primary key or usable replica identity: public\.nokey, public\.nothing, public\.idx_gone$/);
+    assert.match(
+      f.message,
+      /^3 tables without a primary key or usable replica identity: public\.nokey, public\.nothing, public\.idx_gone$/,
+    );
     assert.match(f.fix, /ALTER TABLE "public"\."nokey" REPLICA IDENTITY FULL;/);
     assert.match(f.fix, /ADD PRIMARY KEY/);
   });
@@ -421,10 +475,16 @@ describe('tables', () => {
   });
 
   test('REPLICA IDENTITY FULL without a key is info', () => {
-    const f = find(tableFindings(source({ tables: [table('f', { replicaIdentity: 'full', hasPrimaryKey: false })] }), target()), 'tables.replica-identity-full');
+    const f = find(
+      tableFindings(source({ tables: [table('f', { replicaIdentity: 'full', hasPrimaryKey: false })] }), target()),
+      'tables.replica-identity-full',
+    );
     assert.equal(f.severity, 'info');
     assert.match(f.message, /^1 table has REPLICA IDENTITY FULL/);
-    absent(tableFindings(source({ tables: [table('f', { replicaIdentity: 'full', hasPrimaryKey: true })] }), target()), 'tables.replica-identity-full');
+    absent(
+      tableFindings(source({ tables: [table('f', { replicaIdentity: 'full', hasPrimaryKey: true })] }), target()),
+      'tables.replica-identity-full',
+    );
   });
 
   test('row security that would hide rows from the source role is an error naming the table and both fixes', () => {
@@ -468,7 +528,18 @@ describe('tables', () => {
   });
 
   test('tables holding rows on the target are an error', () => {
-    const f = find(tableFindings(source(), target({ nonEmptyTables: [{ schema: 'public', name: 'users' }, { schema: 'Sales', name: 'orders' }] })), 'target.tables-not-empty');
+    const f = find(
+      tableFindings(
+        source(),
+        target({
+          nonEmptyTables: [
+            { schema: 'public', name: 'users' },
+            { schema: 'Sales', name: 'orders' },
+          ],
+        }),
+      ),
+      'target.tables-not-empty',
+    );
     assert.equal(f.severity, 'error');
     assert.match(f.message, /2 tables in scope already hold rows on the target: public\.users, "Sales"\.orders/);
   });
@@ -480,7 +551,10 @@ describe('tables', () => {
 
 describe('extensions', () => {
   test('an extension the target cannot install is an error', () => {
-    const f = find(extensionFindings(source({ extensions: [{ name: 'postgis', version: '3.4.2' }] }), target()), 'extensions.missing-on-target');
+    const f = find(
+      extensionFindings(source({ extensions: [{ name: 'postgis', version: '3.4.2' }] }), target()),
+      'extensions.missing-on-target',
+    );
     assert.equal(f.severity, 'error');
     assert.match(f.message, /"postgis" 3\.4\.2/);
     assert.match(f.fix, /DROP EXTENSION "postgis";/);
@@ -501,7 +575,10 @@ describe('extensions', () => {
 
   test('the same version available: nothing', () => {
     assert.deepEqual(
-      extensionFindings(source({ extensions: [{ name: 'hstore', version: '1.8' }] }), target({ availableExtensions: new Map([['hstore', new Set(['1.7', '1.8'])]]) })),
+      extensionFindings(
+        source({ extensions: [{ name: 'hstore', version: '1.8' }] }),
+        target({ availableExtensions: new Map([['hstore', new Set(['1.7', '1.8'])]]) }),
+      ),
       [],
     );
   });
@@ -557,7 +634,10 @@ describe('database: collation', () => {
   });
 
   test('utf8 spellings are the same', () => {
-    assert.equal(collationFinding({ collate: 'en_US.utf8', ctype: 'en_US.UTF8' }, { collate: 'en_US.UTF-8', ctype: 'en_US.utf-8' }), undefined);
+    assert.equal(
+      collationFinding({ collate: 'en_US.utf8', ctype: 'en_US.UTF8' }, { collate: 'en_US.UTF-8', ctype: 'en_US.utf-8' }),
+      undefined,
+    );
   });
 
   test('C vs en_US.UTF-8 is a warning naming both', () => {
@@ -616,17 +696,25 @@ describe('size', () => {
 
   test('copy time in minutes and hours', () => {
     assert.match(find(sizeFindings(source({ server: server({ databaseBytes: 40 * MB * 600 }) })), 'source.size').message, /roughly 10 min/);
-    assert.match(find(sizeFindings(source({ server: server({ databaseBytes: 40 * MB * 7200 }) })), 'source.size').message, /roughly 2\.0 h/);
+    assert.match(
+      find(sizeFindings(source({ server: server({ databaseBytes: 40 * MB * 7200 }) })), 'source.size').message,
+      /roughly 2\.0 h/,
+    );
     assert.match(find(sizeFindings(source({ server: server({ databaseBytes: 0 }) })), 'source.size').message, /roughly 1 s/);
   });
 
   test('max_slot_wal_keep_size = -1 (unlimited): never a warning', () => {
-    const findings = sizeFindings(source({ server: server({ databaseBytes: 1024 * GB }), walBytesPerSecond: 100 * MB, maxSlotWalKeepSizeMb: -1 }));
+    const findings = sizeFindings(
+      source({ server: server({ databaseBytes: 1024 * GB }), walBytesPerSecond: 100 * MB, maxSlotWalKeepSizeMb: -1 }),
+    );
     absent(findings, 'source.slot-wal-limit');
   });
 
   test('max_slot_wal_keep_size unknown (before 13): never a warning', () => {
-    absent(sizeFindings(source({ server: server({ databaseBytes: 1024 * GB }), maxSlotWalKeepSizeMb: undefined })), 'source.slot-wal-limit');
+    absent(
+      sizeFindings(source({ server: server({ databaseBytes: 1024 * GB }), maxSlotWalKeepSizeMb: undefined })),
+      'source.slot-wal-limit',
+    );
   });
 
   test('a limit below twice the expected retention is a warning', () => {
@@ -641,7 +729,10 @@ describe('size', () => {
   });
 
   test('a limit above twice the expected retention is fine', () => {
-    absent(sizeFindings(source({ server: server({ databaseBytes: 400 * MB }), walBytesPerSecond: MB, maxSlotWalKeepSizeMb: 64 })), 'source.slot-wal-limit');
+    absent(
+      sizeFindings(source({ server: server({ databaseBytes: 400 * MB }), walBytesPerSecond: MB, maxSlotWalKeepSizeMb: 64 })),
+      'source.slot-wal-limit',
+    );
   });
 
   test('without the rate, a limit smaller than the database is a warning', () => {
@@ -653,11 +744,17 @@ describe('size', () => {
   });
 
   test('without the rate, a limit larger than the database is fine', () => {
-    absent(sizeFindings(source({ server: server({ databaseBytes: 10 * GB }), walBytesPerSecond: undefined, maxSlotWalKeepSizeMb: 20 * 1024 })), 'source.slot-wal-limit');
+    absent(
+      sizeFindings(source({ server: server({ databaseBytes: 10 * GB }), walBytesPerSecond: undefined, maxSlotWalKeepSizeMb: 20 * 1024 })),
+      'source.slot-wal-limit',
+    );
   });
 
   test('a database that writes no WAL is not at risk whatever the limit', () => {
-    absent(sizeFindings(source({ server: server({ databaseBytes: 10 * GB }), walBytesPerSecond: 0, maxSlotWalKeepSizeMb: 1 })), 'source.slot-wal-limit');
+    absent(
+      sizeFindings(source({ server: server({ databaseBytes: 10 * GB }), walBytesPerSecond: 0, maxSlotWalKeepSizeMb: 1 })),
+      'source.slot-wal-limit',
+    );
   });
 });
 

@@ -10,12 +10,22 @@ const tables = (count: number) => Array.from({ length: count }, (_, i) => ({ sch
 
 describe('clone start: what the state on the target allows', () => {
   it('refuses a finished clone, naming the target', () => {
-    assert.throws(() => startFromState('finished', false, TARGET), refused('target-not-empty', /^the target \(postgres:\/\/app@db:5432\/shop\) already holds a finished clone$/));
-    assert.throws(() => startFromState('finished', true, TARGET), refused('target-not-empty', /finished clone/), '--resume does not reopen a finished clone');
+    assert.throws(
+      () => startFromState('finished', false, TARGET),
+      refused('target-not-empty', /^the target \(postgres:\/\/app@db:5432\/shop\) already holds a finished clone$/),
+    );
+    assert.throws(
+      () => startFromState('finished', true, TARGET),
+      refused('target-not-empty', /finished clone/),
+      '--resume does not reopen a finished clone',
+    );
   });
 
   it('refuses an interrupted clone without --resume', () => {
-    assert.throws(() => startFromState('interrupted', false, TARGET), refused('target-not-empty', /^the target holds an interrupted clone$/));
+    assert.throws(
+      () => startFromState('interrupted', false, TARGET),
+      refused('target-not-empty', /^the target holds an interrupted clone$/),
+    );
   });
 
   it('continues an interrupted clone with --resume', () => {
@@ -41,8 +51,14 @@ describe('clone start: the tables in scope on the target', () => {
   });
 
   it('refuses tables holding rows, naming ten at most', () => {
-    assert.throws(() => refuseOccupiedTables({ nonEmptyTables: tables(2), unreadableTables: [] }), refused('target-not-empty', /^2 table\(s\) in scope already hold rows on the target: public\.t1, public\.t2$/));
-    assert.throws(() => refuseOccupiedTables({ nonEmptyTables: tables(11), unreadableTables: [] }), refused('target-not-empty', /^11 table\(s\) .*public\.t10, …$/));
+    assert.throws(
+      () => refuseOccupiedTables({ nonEmptyTables: tables(2), unreadableTables: [] }),
+      refused('target-not-empty', /^2 table\(s\) in scope already hold rows on the target: public\.t1, public\.t2$/),
+    );
+    assert.throws(
+      () => refuseOccupiedTables({ nonEmptyTables: tables(11), unreadableTables: [] }),
+      refused('target-not-empty', /^11 table\(s\) .*public\.t10, …$/),
+    );
   });
 });
 

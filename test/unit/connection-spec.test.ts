@@ -46,11 +46,17 @@ describe('describeConnection', () => {
   });
 
   test('a socket directory goes into the host parameter', () => {
-    assert.equal(describeConnection(spec({ host: '/var/run/postgresql', port: 5433 })), 'postgres://alice@/app?host=%2Fvar%2Frun%2Fpostgresql&port=5433');
+    assert.equal(
+      describeConnection(spec({ host: '/var/run/postgresql', port: 5433 })),
+      'postgres://alice@/app?host=%2Fvar%2Frun%2Fpostgresql&port=5433',
+    );
   });
 
   test('a socket directory with an sslmode joins the query with &', () => {
-    assert.equal(describeConnection(spec({ host: '/tmp', sslmode: 'require' })), 'postgres://alice@/app?host=%2Ftmp&port=5432&sslmode=require');
+    assert.equal(
+      describeConnection(spec({ host: '/tmp', sslmode: 'require' })),
+      'postgres://alice@/app?host=%2Ftmp&port=5432&sslmode=require',
+    );
   });
 
   test('an IPv6 address is bracketed', () => {

@@ -6,7 +6,13 @@ import { CopyBothQuery } from '../../src/replication/copy-both.js';
 
 /** A stand-in for pg's connection: a socket with pg's one 'data' listener, and what was written. */
 function fakeConnection() {
-  const socket = new EventEmitter() as EventEmitter & { written: Buffer[]; paused: boolean; write(b: Buffer): boolean; pause(): void; resume(): void };
+  const socket = new EventEmitter() as EventEmitter & {
+    written: Buffer[];
+    paused: boolean;
+    write(b: Buffer): boolean;
+    pause(): void;
+    resume(): void;
+  };
   socket.written = [];
   socket.paused = false;
   socket.write = (b: Buffer) => {
@@ -31,13 +37,20 @@ function frame(code: string, body: Buffer): Buffer {
 
 describe('CopyBothQuery', () => {
   const payloads = [Buffer.from('w-small'), Buffer.alloc(70_000, 7), Buffer.from('k'), Buffer.alloc(0), Buffer.from('w-last')];
-  const stream = Buffer.concat([frame('W', Buffer.from([0, 0, 0])), frame('S', Buffer.from('a\0b\0')), ...payloads.map((p) => frame('d', p))]);
+  const stream = Buffer.concat([
+    frame('W', Buffer.from([0, 0, 0])),
+    frame('S', Buffer.from('a\0b\0')),
+    ...payloads.map((p) => frame('d', p)),
+  ]);
 
   it('cuts CopyData payloads out of the socket stream however it is split', () => {
     for (const size of [1, 2, 3, 4, 5, 6, 7, 13, 4096, 65536, stream.length]) {
       const { socket, connection, pgReceived, sent } = fakeConnection();
       const received: Buffer[] = [];
-      const query = new CopyBothQuery('START_REPLICATION …', { onData: (b, start, end) => received.push(Buffer.from(b.subarray(start, end))), onEnd: () => assert.fail('not ended') });
+      const query = new CopyBothQuery('START_REPLICATION …', {
+        onData: (b, start, end) => received.push(Buffer.from(b.subarray(start, end))),
+        onEnd: () => assert.fail('not ended'),
+      });
       query.submit(connection);
       assert.deepEqual(sent, ['START_REPLICATION …']);
       for (let i = 0; i < stream.length; i += size) socket.emit('data', stream.subarray(i, i + size));
@@ -46,7 +59,7 @@ describe('CopyBothQuery', () => {
     }
   });
 
-  it('gives the socket back to pg at an ErrorResponse, error included, and at the server\'s CopyDone', () => {
+  it("gives the socket back to pg at an ErrorResponse, error included, and at the server's CopyDone", () => {
     const error = frame('E', Buffer.from('SERROR\0\0'));
     const ready = frame('Z', Buffer.from('I'));
     for (const [ending, handed] of [
@@ -55,7 +68,10 @@ describe('CopyBothQuery', () => {
     ] as const) {
       const { socket, connection, pgReceived } = fakeConnection();
       const received: Buffer[] = [];
-      const query = new CopyBothQuery('START_REPLICATION …', { onData: (b, start, end) => received.push(b.subarray(start, end)), onEnd: () => undefined });
+      const query = new CopyBothQuery('START_REPLICATION …', {
+        onData: (b, start, end) => received.push(b.subarray(start, end)),
+        onEnd: () => undefined,
+      });
       query.submit(connection);
       socket.emit('data', Buffer.concat([frame('W', Buffer.alloc(3)), frame('d', Buffer.from('k1')), ending, ready]));
       assert.deepEqual(received, [Buffer.from('k1')]);

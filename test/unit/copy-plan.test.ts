@@ -34,8 +34,14 @@ describe('planUnits', () => {
   });
 
   test('key ranges on servers without TID range scans', () => {
-    const units = planUnits([{ qname: 'public.t', bytes: 40 * MB, splitBy: { kind: 'key', column: '"id"', boundaries: ['100', '200', '300'] } }], 10 * MB);
-    assert.deepEqual(units.map((u) => u.predicate).sort(), ['"id" < 100', '"id" >= 100 AND "id" < 200', '"id" >= 200 AND "id" < 300', '"id" >= 300'].sort());
+    const units = planUnits(
+      [{ qname: 'public.t', bytes: 40 * MB, splitBy: { kind: 'key', column: '"id"', boundaries: ['100', '200', '300'] } }],
+      10 * MB,
+    );
+    assert.deepEqual(
+      units.map((u) => u.predicate).sort(),
+      ['"id" < 100', '"id" >= 100 AND "id" < 200', '"id" >= 200 AND "id" < 300', '"id" >= 300'].sort(),
+    );
   });
 
   test('no way to split: whole; never more parts than pages or MAX_PARTS', () => {
@@ -58,7 +64,10 @@ describe('checkedPredicate: ranges read back from the target before they run on 
   test('every range planUnits writes is accepted as it is', () => {
     const units = [
       ...planUnits([{ qname: 'public.t', bytes: 1000, splitBy: { kind: 'pages', pages: 100 } }], 300),
-      ...planUnits([{ qname: 'public.k', bytes: 1000, splitBy: { kind: 'key', column: '"Id"', boundaries: ['-5', '10', '9000000000'] } }], 300),
+      ...planUnits(
+        [{ qname: 'public.k', bytes: 1000, splitBy: { kind: 'key', column: '"Id"', boundaries: ['-5', '10', '9000000000'] } }],
+        300,
+      ),
       ...planUnits([{ qname: 'public.j', bytes: 1000, splitBy: { kind: 'key', column: 'id', boundaries: ['7'] } }], 300),
     ];
     assert.ok(units.length > 4);

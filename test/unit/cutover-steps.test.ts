@@ -49,20 +49,29 @@ describe('cut-over steps: each timed, and the current one known', () => {
 });
 
 describe('cut-over failures: which step, and where it left the source and sync', () => {
-  const cause = new PgferryError('drain-timeout', 'source: the drain timed out after 10.0 s; still running: pid 7', { side: 'source', fix: 'end those transactions' });
+  const cause = new PgferryError('drain-timeout', 'source: the drain timed out after 10.0 s; still running: pid 7', {
+    side: 'source',
+    fix: 'end those transactions',
+  });
 
-  it('keeps the cause\'s code, side and fix, and says the freeze was lifted', () => {
+  it("keeps the cause's code, side and fix, and says the freeze was lifted", () => {
     const error = failedAt('drain', cause, 'read-only', { ok: true });
     assert.equal(error.code, 'drain-timeout');
     assert.equal(error.kind, 'query');
     assert.equal(error.side, 'source');
     assert.equal(error.fix, 'end those transactions');
     assert.equal(error.cause, cause);
-    assert.equal(error.message, 'cut-over failed at the drain step: source: the drain timed out after 10.0 s; still running: pid 7; the source is writable again and sync keeps running');
+    assert.equal(
+      error.message,
+      'cut-over failed at the drain step: source: the drain timed out after 10.0 s; still running: pid 7; the source is writable again and sync keeps running',
+    );
   });
 
   it('says when the freeze could not be lifted, and says nothing of a freeze with --freeze none', () => {
-    assert.match(failedAt('fence', cause, 'revoke', { ok: false, problem: 'connection refused' }).message, /; the source could NOT be unfrozen \(connection refused\): run pgferry cleanup --unfreeze-source; sync keeps running$/);
+    assert.match(
+      failedAt('fence', cause, 'revoke', { ok: false, problem: 'connection refused' }).message,
+      /; the source could NOT be unfrozen \(connection refused\): run pgferry cleanup --unfreeze-source; sync keeps running$/,
+    );
     assert.match(failedAt('fence', cause, 'none', { ok: true }).message, /: pid 7; sync keeps running$/);
   });
 
@@ -74,19 +83,35 @@ describe('cut-over failures: which step, and where it left the source and sync',
     assert.match(error.message, /^cut-over failed at the sequences step: relation does not exist; /);
   });
 
-  it('late writes undo the cut-over and say what they were, what became of the freeze and of sync\'s stop', () => {
+  it("late writes undo the cut-over and say what they were, what became of the freeze and of sync's stop", () => {
     const late = { transactions: 2, tables: new Map([['public.items', 3]]) };
     const undone = lateWritesFailure(late, 'read-only', { ok: true }, undefined);
     assert.equal(undone.code, 'query');
     assert.equal(undone.side, 'source');
-    assert.equal(undone.message, "cut-over undone: the source committed 2 transactions changing public.items (3 changes) after sync's final position, so the target lacks them; the freeze is lifted, and sync may run again");
+    assert.equal(
+      undone.message,
+      "cut-over undone: the source committed 2 transactions changing public.items (3 changes) after sync's final position, so the target lacks them; the freeze is lifted, and sync may run again",
+    );
     const stuck = lateWritesFailure(late, 'revoke', { ok: false, problem: 'timeout' }, 'target gone');
-    assert.match(stuck.message, /; the source could NOT be unfrozen \(timeout\): run pgferry cleanup --unfreeze-source, and sync's stop request could NOT be withdrawn \(target gone\): /);
-    assert.match(lateWritesFailure(late, 'none', { ok: true }, undefined).message, /; the source was not frozen \(--freeze none\), and sync may run again$/);
+    assert.match(
+      stuck.message,
+      /; the source could NOT be unfrozen \(timeout\): run pgferry cleanup --unfreeze-source, and sync's stop request could NOT be withdrawn \(target gone\): /,
+    );
+    assert.match(
+      lateWritesFailure(late, 'none', { ok: true }, undefined).message,
+      /; the source was not frozen \(--freeze none\), and sync may run again$/,
+    );
   });
 
   it('a target that differs at the fence names up to five tables and the sequences behind', () => {
-    const table = (name: string, status: TableResult['status']): TableResult => ({ name, status, sourceRows: 10, targetRows: 9, seconds: 0, differences: [] });
+    const table = (name: string, status: TableResult['status']): TableResult => ({
+      name,
+      status,
+      sourceRows: 10,
+      targetRows: 9,
+      seconds: 0,
+      differences: [],
+    });
     const report: VerifyReport = {
       identical: false,
       mode: 'counts',
@@ -99,7 +124,10 @@ describe('cut-over failures: which step, and where it left the source and sync',
     const error = verifyFailed(report);
     assert.equal(error.code, 'target-differs');
     assert.equal(error.side, 'target');
-    assert.match(error.message, /^the target differs from the source at the fence: public\.a \(different: 10 rows on the source, 9 on the target\), /);
+    assert.match(
+      error.message,
+      /^the target differs from the source at the fence: public\.a \(different: 10 rows on the source, 9 on the target\), /,
+    );
     assert.match(error.message, /public\.e \(different: [^)]*\), sequence public\.s behind and 1 more tables$/);
     assert.doesNotMatch(error.message, /public\.ok/);
   });

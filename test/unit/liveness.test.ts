@@ -4,7 +4,7 @@ import { evaluateInbound } from '../../src/replication/liveness.js';
 import { applyConnectionLost, livenessTimings } from '../../src/sync/liveness.js';
 
 describe('liveness: when a silent peer is taken for gone', () => {
-  it('allows twice the source\'s wal_sender_timeout, at least 10 s, and 2 min when the source has none', () => {
+  it("allows twice the source's wal_sender_timeout, at least 10 s, and 2 min when the source has none", () => {
     assert.equal(livenessTimings(60_000).silenceLimitMs, 120_000);
     assert.equal(livenessTimings(2_000).silenceLimitMs, 10_000);
     assert.equal(livenessTimings(0).silenceLimitMs, 120_000);
@@ -12,7 +12,7 @@ describe('liveness: when a silent peer is taken for gone', () => {
     assert.ok(timings.askAfterMs < timings.silenceLimitMs);
   });
 
-  it('judges the walsender\'s silence: fine, then ask for an answer, then lost; never while reading is paused', () => {
+  it("judges the walsender's silence: fine, then ask for an answer, then lost; never while reading is paused", () => {
     const timings = livenessTimings(5_000);
     assert.equal(evaluateInbound(0, false, timings), 'fine');
     assert.equal(evaluateInbound(timings.askAfterMs, false, timings), 'ask');
@@ -29,12 +29,20 @@ describe('liveness: when a silent peer is taken for gone', () => {
     assert.match(applyConnectionLost(long, undefined, timings) ?? '', /gone/);
     assert.match(applyConnectionLost(long, { state: 'idle in transaction', sinceMs: long }, timings) ?? '', /dead/);
     assert.match(applyConnectionLost(long, { state: 'idle', sinceMs: long }, timings) ?? '', /dead/);
-    assert.equal(applyConnectionLost(long, { state: 'active', sinceMs: long }, timings), undefined, 'a statement at work (or on a lock) is not a dead connection');
-    assert.equal(applyConnectionLost(long, { state: 'idle in transaction', sinceMs: 500 }, timings), undefined, 'the backend just answered');
+    assert.equal(
+      applyConnectionLost(long, { state: 'active', sinceMs: long }, timings),
+      undefined,
+      'a statement at work (or on a lock) is not a dead connection',
+    );
+    assert.equal(
+      applyConnectionLost(long, { state: 'idle in transaction', sinceMs: 500 }, timings),
+      undefined,
+      'the backend just answered',
+    );
   });
 });
 
-describe('lag in seconds against the source\'s WAL position', () => {
+describe("lag in seconds against the source's WAL position", () => {
   it('counts from when the source was where the target is, also for a backlog never received, on one clock', async () => {
     const { SourcePositions } = await import('../../src/sync/monitor.js');
     const positions = new SourcePositions();
@@ -62,7 +70,10 @@ describe('the WAL guard: a stuck apply past --max-retained-wal stops sync', () =
     assert.equal(walGuardVerdict('s', gb / 2, gb, 10 * STALLED_AFTER_MS), undefined, 'under the limit');
     assert.equal(walGuardVerdict('s', 2 * gb, gb, STALLED_AFTER_MS - 1), undefined, 'over it, but the apply moves');
     const stop = walGuardVerdict('pgferry_x', 2 * gb, gb, STALLED_AFTER_MS);
-    assert.match(stop?.message ?? '', /pgferry_x holds 2048 MB of WAL, above --max-retained-wal \(1024 MB\), and nothing was applied for 60 s/);
+    assert.match(
+      stop?.message ?? '',
+      /pgferry_x holds 2048 MB of WAL, above --max-retained-wal \(1024 MB\), and nothing was applied for 60 s/,
+    );
     assert.match(stop?.fix ?? '', /pgferry cleanup/);
   });
 });

@@ -31,7 +31,21 @@ describe('LSN text form: X/Y at the edges, bigint inside', () => {
     assert.ok(parseLsn('1/0') > parseLsn('0/FFFFFFFF'));
   });
 
-  for (const malformed of ['', '12345', '0/', '/0', '0//0', '1/2/3', 'G/0', '0/-1', '-1/0', '0x1/0', '123456789/0', '0/123456789', '16 / B374D848']) {
+  for (const malformed of [
+    '',
+    '12345',
+    '0/',
+    '/0',
+    '0//0',
+    '1/2/3',
+    'G/0',
+    '0/-1',
+    '-1/0',
+    '0x1/0',
+    '123456789/0',
+    '0/123456789',
+    '16 / B374D848',
+  ]) {
     it(`rejects ${JSON.stringify(malformed)}`, () => {
       assert.throws(() => parseLsn(malformed), /not a WAL position/);
     });

@@ -4,7 +4,17 @@ import type { ObjectKind, SchemaObject, Section } from '../../src/schema/model.j
 import { orderObjects } from '../../src/schema/order.js';
 
 function object(id: string, kind: ObjectKind, section: Section, dependsOn: string[] = []): SchemaObject {
-  return { id, identity: `${kind} ${id}`, kind, name: id, schema: 'public', section, statements: [], dependsOn: new Set(dependsOn), table: undefined };
+  return {
+    id,
+    identity: `${kind} ${id}`,
+    kind,
+    name: id,
+    schema: 'public',
+    section,
+    statements: [],
+    dependsOn: new Set(dependsOn),
+    table: undefined,
+  };
 }
 
 const ids = (objects: SchemaObject[]) => objects.map((o) => o.id);
@@ -40,7 +50,10 @@ describe('orderObjects', () => {
 
   test('dependencies on objects outside the set are ignored; cycles are reported', () => {
     assert.deepEqual(ids(orderObjects([object('t', 'table', 'pre-data', ['pg_type:23'])])), ['t']);
-    assert.throws(() => orderObjects([object('a', 'view', 'pre-data', ['b']), object('b', 'view', 'pre-data', ['a'])]), /circular dependency among a, b|circular dependency among b, a/);
+    assert.throws(
+      () => orderObjects([object('a', 'view', 'pre-data', ['b']), object('b', 'view', 'pre-data', ['a'])]),
+      /circular dependency among a, b|circular dependency among b, a/,
+    );
   });
 
   test('ten thousand objects keep every dependency', () => {

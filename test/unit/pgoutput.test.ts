@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PgferryError } from '../../src/errors.js';
-import { decodePgoutput, PGOUTPUT, PGOUTPUT_OFFSET, TransactionAssembler, UNCHANGED, type SourceTransaction } from '../../src/replication/index.js';
+import {
+  decodePgoutput,
+  PGOUTPUT,
+  PGOUTPUT_OFFSET,
+  TransactionAssembler,
+  UNCHANGED,
+  type SourceTransaction,
+} from '../../src/replication/index.js';
 
 /** Builds pgoutput messages byte by byte, as the protocol documentation lays them out. */
 class Message {
@@ -101,7 +108,10 @@ describe('pgoutput decoder', () => {
   it('decodes TRUNCATE flags, messages and protocol 4 stream aborts', () => {
     const truncate = decodePgoutput(new Message('T').int32(2).int8(3).int32(1).int32(2).buffer, plain);
     assert.deepEqual(truncate, { tag: 'truncate', xid: undefined, relationIds: [1, 2], cascade: true, restartIdentity: true });
-    const message = decodePgoutput(new Message('M').int8(1).int64(0x50n).string('pgferry.fence').int32(2).int8(0x68).int8(0x69).buffer, plain);
+    const message = decodePgoutput(
+      new Message('M').int8(1).int64(0x50n).string('pgferry.fence').int32(2).int8(0x68).int8(0x69).buffer,
+      plain,
+    );
     assert.equal(message.tag, 'message');
     if (message.tag === 'message') assert.equal(message.content.toString(), 'hi');
     const abort = decodePgoutput(new Message('A').int32(10).int32(11).int64(0x70n).int64(9n).buffer, { inStream: false, abortInfo: true });
@@ -110,8 +120,20 @@ describe('pgoutput decoder', () => {
 
   it('agrees with the named tags and the offsets the fast paths read in place', () => {
     const tags: ReadonlyArray<readonly [keyof typeof PGOUTPUT, string]> = [
-      ['begin', 'B'], ['commit', 'C'], ['origin', 'O'], ['relation', 'R'], ['type', 'Y'], ['insert', 'I'], ['update', 'U'],
-      ['delete', 'D'], ['truncate', 'T'], ['message', 'M'], ['streamStart', 'S'], ['streamStop', 'E'], ['streamCommit', 'c'], ['streamAbort', 'A'],
+      ['begin', 'B'],
+      ['commit', 'C'],
+      ['origin', 'O'],
+      ['relation', 'R'],
+      ['type', 'Y'],
+      ['insert', 'I'],
+      ['update', 'U'],
+      ['delete', 'D'],
+      ['truncate', 'T'],
+      ['message', 'M'],
+      ['streamStart', 'S'],
+      ['streamStop', 'E'],
+      ['streamCommit', 'c'],
+      ['streamAbort', 'A'],
     ];
     for (const [name, char] of tags) assert.equal(PGOUTPUT[name], char.charCodeAt(0), name);
     const begin = new Message('B').int64(0x100n).int64(5n).int32(733).buffer;
@@ -120,7 +142,11 @@ describe('pgoutput decoder', () => {
     const commit = new Message('C').int8(0).int64(0x100n).int64(0x128n).int64(5n).buffer;
     assert.equal(commit.length, PGOUTPUT_OFFSET.commitLength);
     assert.deepEqual(
-      [commit.readBigUInt64BE(PGOUTPUT_OFFSET.commitLsn), commit.readBigUInt64BE(PGOUTPUT_OFFSET.commitEndLsn), commit.readBigInt64BE(PGOUTPUT_OFFSET.commitTime)],
+      [
+        commit.readBigUInt64BE(PGOUTPUT_OFFSET.commitLsn),
+        commit.readBigUInt64BE(PGOUTPUT_OFFSET.commitEndLsn),
+        commit.readBigInt64BE(PGOUTPUT_OFFSET.commitTime),
+      ],
       [0x100n, 0x128n, 5n],
     );
     const streamed = new Message('I').int32(991).int32(16384).int8('N'.charCodeAt(0)).tuple(['x']).buffer;
@@ -144,19 +170,27 @@ describe('transaction assembly', () => {
   };
   const collect = async (transaction: SourceTransaction) => {
     const values: unknown[] = [];
-    for await (const block of transaction.messageBlocks()) for (const payload of block) {
-      const decoded = decodePgoutput(payload, { inStream: transaction.streamed, abortInfo: false });
-      if (decoded.tag === 'insert') values.push(decoded.newTuple[0]);
-    }
+    for await (const block of transaction.messageBlocks())
+      for (const payload of block) {
+        const decoded = decodePgoutput(payload, { inStream: transaction.streamed, abortInfo: false });
+        if (decoded.tag === 'insert') values.push(decoded.newTuple[0]);
+      }
     return values;
   };
 
   it('a stream out of protocol order is undecodable, by code', () => {
     const assembler = new TransactionAssembler({ abortInfo: false, memoryLimit: 1 << 20, onTransaction: () => undefined });
-    const undecodable = (message: RegExp) => (error: unknown) => error instanceof PgferryError && error.code === 'stream-undecodable' && message.test(error.message);
-    assert.throws(() => assembler.push(new Message('C').int8(0).int64(0x100n).int64(0x128n).int64(5n).buffer), undecodable(/^pgoutput: COMMIT without BEGIN$/));
+    const undecodable = (message: RegExp) => (error: unknown) =>
+      error instanceof PgferryError && error.code === 'stream-undecodable' && message.test(error.message);
+    assert.throws(
+      () => assembler.push(new Message('C').int8(0).int64(0x100n).int64(0x128n).int64(5n).buffer),
+      undecodable(/^pgoutput: COMMIT without BEGIN$/),
+    );
     assert.throws(() => assembler.push(insert(undefined, 'x')), undecodable(/'I' message outside a transaction/));
-    assert.throws(() => assembler.push(new Message('c').int32(7).int8(0).int64(0x200n).int64(0x228n).int64(1n).buffer), undecodable(/stream commit of unknown transaction 7/));
+    assert.throws(
+      () => assembler.push(new Message('c').int32(7).int8(0).int64(0x200n).int64(0x228n).int64(1n).buffer),
+      undecodable(/stream commit of unknown transaction 7/),
+    );
     assembler.close();
   });
 

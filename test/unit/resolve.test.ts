@@ -275,12 +275,7 @@ describe('resolveConnection: passwords', () => {
 
   test('from the password file (mode 0600), matching host, port, database and user', async () => {
     writePassfile(
-      [
-        '# comment line',
-        'otherhost:5432:appdb:alice:wrongpw',
-        'dbhost:5433:appdb:alice:wrongport',
-        'dbhost:5432:appdb:alice:filepw1',
-      ],
+      ['# comment line', 'otherhost:5432:appdb:alice:wrongpw', 'dbhost:5433:appdb:alice:wrongport', 'dbhost:5432:appdb:alice:filepw1'],
       0o600,
     );
     const spec = await resolveConnection('source', 'host=dbhost dbname=appdb user=alice', isolated({}));
@@ -363,7 +358,11 @@ describe('resolveConnection: TCP keepalives', () => {
   test('keepalives=0 turns them off and keepalives_idle sets the first probe, in both spellings', async () => {
     const off = await resolveConnection('source', 'host=h keepalives=0', isolated({}));
     assert.equal(off.keepalives, false);
-    const idle = await resolveConnection('target', 'postgres://h/db?keepalives_idle=15&keepalives_interval=5&keepalives_count=3', isolated({}));
+    const idle = await resolveConnection(
+      'target',
+      'postgres://h/db?keepalives_idle=15&keepalives_interval=5&keepalives_count=3',
+      isolated({}),
+    );
     assert.equal(idle.keepalives, true);
     assert.equal(idle.keepalivesIdleSeconds, 15);
   });

@@ -42,7 +42,14 @@ describe('Scope.includes', () => {
 
   test('an undotted table pattern matches the table name in any schema', () => {
     assert.deepEqual(included({ includeTables: ['orders'] }), ['public.orders', 'sales.orders']);
-    assert.deepEqual(included({ includeTables: ['*s'] }), ['public.users', 'public.orders', 'sales.orders', 'sales.invoices', 'app_v1.events', 'app_v2.events']);
+    assert.deepEqual(included({ includeTables: ['*s'] }), [
+      'public.users',
+      'public.orders',
+      'sales.orders',
+      'sales.invoices',
+      'app_v1.events',
+      'app_v2.events',
+    ]);
   });
 
   test('a dotted table pattern matches schema.table', () => {
@@ -61,7 +68,11 @@ describe('Scope.includes', () => {
   });
 
   test('excluded tables, dotted and undotted', () => {
-    assert.deepEqual(included({ excludeTables: ['tmp_*', 'sales.orders', 'events', 'log'] }), ['public.users', 'public.orders', 'sales.invoices']);
+    assert.deepEqual(included({ excludeTables: ['tmp_*', 'sales.orders', 'events', 'log'] }), [
+      'public.users',
+      'public.orders',
+      'sales.invoices',
+    ]);
   });
 
   test('an exclude wins over an include of the same table', () => {

@@ -35,10 +35,7 @@ describe('scrubSecrets: patterns mask secrets nobody registered', () => {
   });
 
   test('keyword password with spaces around = and a quoted value with spaces and escapes', () => {
-    assert.equal(
-      scrubSecrets(String.raw`host=h password = 'un reg\'7 x' user=u`),
-      'host=h password = ****** user=u',
-    );
+    assert.equal(scrubSecrets(String.raw`host=h password = 'un reg\'7 x' user=u`), 'host=h password = ****** user=u');
   });
 
   test('case-insensitive keyword, and sslpassword', () => {

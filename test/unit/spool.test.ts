@@ -47,12 +47,21 @@ describe('spool log', () => {
 
   it('deletes a segment once no transaction uses it, and keeps the one being written', async () => {
     const log = new SpoolLog({ segmentBytes: 1024, writeBlock: 256 });
-    const first = appendAll(log, Array.from({ length: 30 }, (_, i) => payload(i)));
-    const second = appendAll(log, Array.from({ length: 5 }, (_, i) => payload(i)));
+    const first = appendAll(
+      log,
+      Array.from({ length: 30 }, (_, i) => payload(i)),
+    );
+    const second = appendAll(
+      log,
+      Array.from({ length: 5 }, (_, i) => payload(i)),
+    );
     const before = log.segmentFiles;
     log.release(first);
     assert.ok(log.segmentFiles < before, `${log.segmentFiles} segment files after releasing the first writer, ${before} before`);
-    assert.deepEqual(await readAll(log, second), Array.from({ length: 5 }, (_, i) => payload(i)));
+    assert.deepEqual(
+      await readAll(log, second),
+      Array.from({ length: 5 }, (_, i) => payload(i)),
+    );
     log.release(second);
     assert.equal(log.bytesOnDisk, 0);
     log.close();

@@ -8,11 +8,27 @@ const names = migrationNames('shop');
 type StateFacts = NonNullable<SyncStartFacts['state']>;
 
 function state(overrides: Partial<StateFacts> = {}): StateFacts {
-  return { name: 'shop', slot: 'pgferry_shop', phase: 'streaming', appliedLsn: 0x16B3748n, stopRequestedAt: null, stopReason: null, ...overrides };
+  return {
+    name: 'shop',
+    slot: 'pgferry_shop',
+    phase: 'streaming',
+    appliedLsn: 0x16b3748n,
+    stopRequestedAt: null,
+    stopReason: null,
+    ...overrides,
+  };
 }
 
 function facts(overrides: Partial<SyncStartFacts> = {}): SyncStartFacts {
-  return { state: undefined, names, nameGiven: false, dropExisting: false, targetClone: 'none', targetShown: 'target db "shop" on localhost:5432', ...overrides };
+  return {
+    state: undefined,
+    names,
+    nameGiven: false,
+    dropExisting: false,
+    targetClone: 'none',
+    targetShown: 'target db "shop" on localhost:5432',
+    ...overrides,
+  };
 }
 
 function refused(start: SyncStart): PgferryError {
@@ -23,16 +39,29 @@ function refused(start: SyncStart): PgferryError {
 describe('decideSyncStart: which state the target holds decides how sync starts', () => {
   it('clones an empty target, owning the default slot name but not one given by hand', () => {
     assert.deepEqual(decideSyncStart(facts()), { kind: 'clone', restarting: false, copyInterrupted: false, ownsSlotName: true });
-    assert.deepEqual(decideSyncStart(facts({ nameGiven: true })), { kind: 'clone', restarting: false, copyInterrupted: false, ownsSlotName: false });
+    assert.deepEqual(decideSyncStart(facts({ nameGiven: true })), {
+      kind: 'clone',
+      restarting: false,
+      copyInterrupted: false,
+      ownsSlotName: false,
+    });
   });
 
   it('continues from the position the target recorded', () => {
-    assert.deepEqual(decideSyncStart(facts({ state: state() })), { kind: 'resume', appliedLsn: 0x16B3748n });
-    assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'stopped' }), nameGiven: true })), { kind: 'resume', appliedLsn: 0x16B3748n });
+    assert.deepEqual(decideSyncStart(facts({ state: state() })), { kind: 'resume', appliedLsn: 0x16b3748n });
+    assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'stopped' }), nameGiven: true })), {
+      kind: 'resume',
+      appliedLsn: 0x16b3748n,
+    });
   });
 
   it('copies again when an earlier sync stopped during its copy, owning the slot its state records', () => {
-    assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'cloning' }), nameGiven: true })), { kind: 'clone', restarting: true, copyInterrupted: true, ownsSlotName: true });
+    assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'cloning' }), nameGiven: true })), {
+      kind: 'clone',
+      restarting: true,
+      copyInterrupted: true,
+      ownsSlotName: true,
+    });
     assert.deepEqual(decideSyncStart(facts({ state: state({ phase: 'cloning', slot: 'pgferry_other' }), nameGiven: true })), {
       kind: 'clone',
       restarting: true,
@@ -53,7 +82,10 @@ describe('decideSyncStart: which state the target holds decides how sync starts'
     const at = new Date('2026-12-01T10:00:00.000Z');
     const error = refused(decideSyncStart(facts({ state: state({ stopRequestedAt: at, stopReason: 'cut over' }) })));
     assert.equal(error.code, 'wrong-migration');
-    assert.equal(error.message, 'migration "shop" is over: cut over at 2026-12-01T10:00:00.000Z, and the application may write to the target now');
+    assert.equal(
+      error.message,
+      'migration "shop" is over: cut over at 2026-12-01T10:00:00.000Z, and the application may write to the target now',
+    );
     assert.match(refused(decideSyncStart(facts({ state: state({ stopRequestedAt: at }) }))).message, /is over: a stop was requested at /);
   });
 
@@ -61,15 +93,33 @@ describe('decideSyncStart: which state the target holds decides how sync starts'
     for (const targetClone of ['finished', 'interrupted'] as const) {
       const error = refused(decideSyncStart(facts({ targetClone })));
       assert.equal(error.code, 'wrong-migration');
-      assert.equal(error.message, 'the target (target db "shop" on localhost:5432) holds a clone made without sync: its rows match no replication slot');
+      assert.equal(
+        error.message,
+        'the target (target db "shop" on localhost:5432) holds a clone made without sync: its rows match no replication slot',
+      );
       assert.equal(error.fix, "pass --drop-existing to copy again at the slot's snapshot, or use an empty target database");
     }
   });
 
   it('starts over with --drop-existing, whatever the target holds', () => {
     const over = state({ name: 'books', slot: 'pgferry_books', stopRequestedAt: new Date(), stopReason: 'cut over' });
-    assert.deepEqual(decideSyncStart(facts({ state: over, nameGiven: true, dropExisting: true })), { kind: 'clone', restarting: true, copyInterrupted: false, ownsSlotName: true });
-    assert.deepEqual(decideSyncStart(facts({ state: state(), dropExisting: true })), { kind: 'clone', restarting: true, copyInterrupted: false, ownsSlotName: true });
-    assert.deepEqual(decideSyncStart(facts({ targetClone: 'finished', nameGiven: true, dropExisting: true })), { kind: 'clone', restarting: false, copyInterrupted: false, ownsSlotName: true });
+    assert.deepEqual(decideSyncStart(facts({ state: over, nameGiven: true, dropExisting: true })), {
+      kind: 'clone',
+      restarting: true,
+      copyInterrupted: false,
+      ownsSlotName: true,
+    });
+    assert.deepEqual(decideSyncStart(facts({ state: state(), dropExisting: true })), {
+      kind: 'clone',
+      restarting: true,
+      copyInterrupted: false,
+      ownsSlotName: true,
+    });
+    assert.deepEqual(decideSyncStart(facts({ targetClone: 'finished', nameGiven: true, dropExisting: true })), {
+      kind: 'clone',
+      restarting: false,
+      copyInterrupted: false,
+      ownsSlotName: true,
+    });
   });
 });

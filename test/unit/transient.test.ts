@@ -18,7 +18,7 @@ function systemError(code: string, syscall: string): Error {
   return Object.assign(new Error(`${syscall} ${code}`), { code, errno: -104, syscall });
 }
 
-describe('isTransient: sync reconnects by the error type and code, never by pgferry\'s wording', () => {
+describe("isTransient: sync reconnects by the error type and code, never by pgferry's wording", () => {
   it('retries server errors a reconnect cures', () => {
     assert.equal(isTransient(serverError('57P01', 'terminating connection due to administrator command', 'FATAL')), true);
     assert.equal(isTransient(serverError('57P03', 'the database system is starting up', 'FATAL')), true);
@@ -39,24 +39,39 @@ describe('isTransient: sync reconnects by the error type and code, never by pgfe
     assert.equal(isTransient(systemError('EPIPE', 'write')), true);
   });
 
-  it('retries pgferry\'s own errors of the connection kind', () => {
+  it("retries pgferry's own errors of the connection kind", () => {
     assert.equal(isTransient(new PgferryError('connection-lost', 'the source ended the replication stream', { side: 'source' })), true);
     assert.equal(isTransient(new PgferryError('connection-lost', 'the replication connection closed', { side: 'source' })), true);
     assert.equal(isTransient(new PgferryError('connection', 'source: could not connect')), true);
   });
 
   it('retries the code-less errors node-postgres raises when a connection ends', () => {
-    for (const message of ['Connection terminated unexpectedly', 'Connection terminated', 'Client was closed and is not queryable', 'Client has encountered a connection error and is not queryable']) {
+    for (const message of [
+      'Connection terminated unexpectedly',
+      'Connection terminated',
+      'Client was closed and is not queryable',
+      'Client has encountered a connection error and is not queryable',
+    ]) {
       assert.equal(isTransient(new Error(message)), true, message);
       assert.equal(isConnectionEnded(new Error(message)), true, message);
     }
   });
 
   it('looks through the causes pgferry wraps around them', () => {
-    const wrapped = new PgferryError('query', 'source: IDENTIFY_SYSTEM failed: Connection terminated unexpectedly', { side: 'source', cause: new Error('Connection terminated unexpectedly') });
+    const wrapped = new PgferryError('query', 'source: IDENTIFY_SYSTEM failed: Connection terminated unexpectedly', {
+      side: 'source',
+      cause: new Error('Connection terminated unexpectedly'),
+    });
     assert.equal(isTransient(wrapped), true);
     assert.equal(isTransient(new PgferryError('query', 'target: x failed', { cause: systemError('ECONNRESET', 'read') })), true);
-    assert.equal(isTransient(new PgferryError('query', 'target: x failed', { cause: serverError('57P01', 'terminating connection due to administrator command', 'FATAL') })), true);
+    assert.equal(
+      isTransient(
+        new PgferryError('query', 'target: x failed', {
+          cause: serverError('57P01', 'terminating connection due to administrator command', 'FATAL'),
+        }),
+      ),
+      true,
+    );
   });
 
   it('does not retry what a reconnect cannot cure', () => {
@@ -64,12 +79,17 @@ describe('isTransient: sync reconnects by the error type and code, never by pgfe
     assert.equal(isTransient(serverError('42501', 'permission denied for table t')), false);
     assert.equal(isTransient(new Error('boom')), false);
     assert.equal(isTransient('boom'), false);
-    assert.equal(isTransient(new PgferryError('change-rejected', 'target: INSERT on t was rejected', { cause: serverError('23505', 'duplicate key') })), false);
+    assert.equal(
+      isTransient(
+        new PgferryError('change-rejected', 'target: INSERT on t was rejected', { cause: serverError('23505', 'duplicate key') }),
+      ),
+      false,
+    );
     assert.equal(isTransient(new PgferryError('slot-taken', 'source: replication slot pgferry_x is in use by another process')), false);
     assert.equal(isTransient(new PgferryError('wal-limit', 'source: replication slot pgferry_x holds 2 GB of WAL')), false);
   });
 
-  it('does not take pgferry\'s own words for a lost connection', () => {
+  it("does not take pgferry's own words for a lost connection", () => {
     assert.equal(isTransient(new Error('the source ended the replication stream')), false, 'only its code makes it transient');
     assert.equal(isConnectionEnded(new Error('a message that mentions Connection terminated in passing')), false);
   });

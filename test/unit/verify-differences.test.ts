@@ -47,7 +47,9 @@ describe('verify: naming rows', () => {
   });
 
   test('changed columns compare text output, NULL apart from the empty string', () => {
-    assert.deepEqual(changedColumns(['id', 'note', 'body'], { id: '1', note: null, body: 'x' }, { id: '1', note: '', body: 'x' }), ['note']);
+    assert.deepEqual(changedColumns(['id', 'note', 'body'], { id: '1', note: null, body: 'x' }, { id: '1', note: '', body: 'x' }), [
+      'note',
+    ]);
     assert.deepEqual(changedColumns(['id'], { id: '1' }, { id: '1' }), []);
   });
 
@@ -164,7 +166,10 @@ describe('verify: reporting', () => {
   test('schema objects: missing, extra, changed; layout whitespace is not a change', () => {
     const o = (identity: string, statement: string) => ({ identity, kind: 'view' as const, name: identity, statements: [statement] });
     assert.deepEqual(
-      diffSchemaObjects([o('v1', 'CREATE VIEW v1 AS\nSELECT 1;'), o('v2', 'CREATE VIEW v2 AS SELECT 2;'), o('v3', 'x')], [o('v1', 'CREATE VIEW v1 AS SELECT 1;'), o('v2', 'CREATE VIEW v2 AS SELECT 3;'), o('v4', 'y')]),
+      diffSchemaObjects(
+        [o('v1', 'CREATE VIEW v1 AS\nSELECT 1;'), o('v2', 'CREATE VIEW v2 AS SELECT 2;'), o('v3', 'x')],
+        [o('v1', 'CREATE VIEW v1 AS SELECT 1;'), o('v2', 'CREATE VIEW v2 AS SELECT 3;'), o('v4', 'y')],
+      ),
       [
         { object: 'view v2', kind: 'changed' },
         { object: 'view v3', kind: 'missing' },
@@ -174,10 +179,20 @@ describe('verify: reporting', () => {
   });
 
   test('schema objects: deparse differences of straddled majors only', () => {
-    const view = { identity: 'view zoo.v', kind: 'view' as const, name: 'zoo.v', statements: ['CREATE VIEW zoo.v AS\nSELECT animal.id\n   FROM zoo.animal\n  WHERE (animal.id > 1);'] };
+    const view = {
+      identity: 'view zoo.v',
+      kind: 'view' as const,
+      name: 'zoo.v',
+      statements: ['CREATE VIEW zoo.v AS\nSELECT animal.id\n   FROM zoo.animal\n  WHERE (animal.id > 1);'],
+    };
     assert.deepEqual(comparable(view, [13, 17]).statements, ['CREATE VIEW zoo.v AS\nSELECT id\n   FROM zoo.animal\n  WHERE (id > 1);']);
     assert.deepEqual(comparable(view, [17, 18]).statements, view.statements);
-    const proc = { identity: 'function zoo.p(IN a integer, INOUT b text)', kind: 'function' as const, name: 'zoo.p(IN a integer, INOUT b text)', statements: ['CREATE PROCEDURE zoo.p(IN a integer, INOUT b text)'] };
+    const proc = {
+      identity: 'function zoo.p(IN a integer, INOUT b text)',
+      kind: 'function' as const,
+      name: 'zoo.p(IN a integer, INOUT b text)',
+      statements: ['CREATE PROCEDURE zoo.p(IN a integer, INOUT b text)'],
+    };
     assert.equal(comparable(proc, [13, 17]).identity, 'function zoo.p(a integer, INOUT b text)');
     assert.equal(comparable(proc, [15, 17]).identity, proc.identity);
   });

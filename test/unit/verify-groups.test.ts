@@ -21,14 +21,23 @@ describe('verify: small tables compared in groups', () => {
     const groups = groupSmallTables(tables);
     assert.deepEqual(groups.flat(), tables);
     // At most 64 tables a group: one statement stays a reasonable size.
-    assert.deepEqual(groups.map((g) => g.length), [64, 64, 22]);
+    assert.deepEqual(
+      groups.map((g) => g.length),
+      [64, 64, 22],
+    );
   });
 
   test('a group holds about 64 MB at most, and a group is never empty', () => {
     const tables = Array.from({ length: 20 }, (_, i) => table(i, SMALL_TABLE_BYTES));
     const groups = groupSmallTables(tables);
-    assert.deepEqual(groups.map((g) => g.length), [8, 8, 4]);
+    assert.deepEqual(
+      groups.map((g) => g.length),
+      [8, 8, 4],
+    );
     assert.deepEqual(groupSmallTables([]), []);
-    assert.deepEqual(groupSmallTables([table(1, 100 * 1024 * 1024)]).map((g) => g.length), [1]);
+    assert.deepEqual(
+      groupSmallTables([table(1, 100 * 1024 * 1024)]).map((g) => g.length),
+      [1],
+    );
   });
 });

@@ -28,7 +28,7 @@ describe('verify row hash: which types are hashed from their values', () => {
     }
   });
 
-  test('each typed column is hashed by its type\'s extended hash, seeded with its position', () => {
+  test("each typed column is hashed by its type's extended hash, seeded with its position", () => {
     assert.equal(typedColumnSql('"a"', 'int2', 1), 'pg_catalog.hashint2extended("a", 1)');
     assert.equal(typedColumnSql('"a"', 'int4', 2), 'pg_catalog.hashint4extended("a", 2)');
     assert.equal(typedColumnSql('"a"', 'oid', 3), 'pg_catalog.hashoidextended("a", 3)');
@@ -58,7 +58,10 @@ describe('verify row hash: which types are hashed from their values', () => {
         ` # coalesce(pg_catalog.hashint4extended("id", 1), ${nullHash(1)}::pg_catalog.int8)` +
         ` # coalesce(pg_catalog.hashtextextended("name" COLLATE "C", 3), ${nullHash(3)}::pg_catalog.int8))`,
     );
-    assert.equal(rowHashSql([col('"id"', 'int8')], 'typed'), `coalesce(${typedColumnSql('"id"', 'int8', 1)}, ${nullHash(1)}::pg_catalog.int8)`);
+    assert.equal(
+      rowHashSql([col('"id"', 'int8')], 'typed'),
+      `coalesce(${typedColumnSql('"id"', 'int8', 1)}, ${nullHash(1)}::pg_catalog.int8)`,
+    );
   });
 
   test('NULL constants are distinct per position and fit a bigint', () => {

@@ -38,7 +38,22 @@ describe('verify range planning', () => {
 
   test('repeated keys make no empty ranges', () => {
     assert.deepEqual(pickBounds(keys(1, 1, 1, 1, 1, 1, 2, 2), 4), keys(1, 2));
-    assert.deepEqual(pickBounds([['a', '1'], ['a', '1'], ['a', '2'], ['b', '1']], 4), [['a', '1'], ['a', '2'], ['b', '1']]);
+    assert.deepEqual(
+      pickBounds(
+        [
+          ['a', '1'],
+          ['a', '1'],
+          ['a', '2'],
+          ['b', '1'],
+        ],
+        4,
+      ),
+      [
+        ['a', '1'],
+        ['a', '2'],
+        ['b', '1'],
+      ],
+    );
   });
 
   test('a split covers the range exactly: open ends stay open, bounds are shared', () => {
@@ -64,7 +79,10 @@ describe('verify range planning', () => {
   test('predicates: one column compared directly, several as a row, bounds as typed parameters', () => {
     const id = [{ sql: '"id"', type: 'integer' }];
     assert.deepEqual(rangePredicate(id, WHOLE), { sql: 'true', values: [] });
-    assert.deepEqual(rangePredicate(id, { lo: ['10'], hi: ['20'] }), { sql: '"id" >= $1::integer AND "id" < $2::integer', values: ['10', '20'] });
+    assert.deepEqual(rangePredicate(id, { lo: ['10'], hi: ['20'] }), {
+      sql: '"id" >= $1::integer AND "id" < $2::integer',
+      values: ['10', '20'],
+    });
     assert.deepEqual(rangePredicate(id, { lo: null, hi: ['20'] }, 3), { sql: '"id" < $3::integer', values: ['20'] });
     const pair = [
       { sql: '"a"', type: 'text' },

@@ -28,7 +28,8 @@ export function databaseFindings(source: SourceFacts, target: TargetFacts): Find
   if (normalizeLocale(s.collate) !== normalizeLocale(t.collate)) differences.push(`LC_COLLATE "${s.collate}" → "${t.collate}"`);
   if (normalizeLocale(s.ctype) !== normalizeLocale(t.ctype)) differences.push(`LC_CTYPE "${s.ctype}" → "${t.ctype}"`);
   if (s.localeProvider !== t.localeProvider) differences.push(`locale provider ${s.localeProvider} → ${t.localeProvider}`);
-  else if (s.localeProvider !== 'libc' && s.locale !== t.locale) differences.push(`${s.localeProvider} locale "${s.locale}" → "${t.locale}"`);
+  else if (s.localeProvider !== 'libc' && s.locale !== t.locale)
+    differences.push(`${s.localeProvider} locale "${s.locale}" → "${t.locale}"`);
   if (differences.length > 0) {
     findings.push({
       id: 'database.collation',

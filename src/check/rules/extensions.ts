@@ -22,7 +22,7 @@ export function extensionFindings(source: SourceFacts, target: TargetFacts): Fin
         id: 'extensions.version-differs',
         severity: 'warning',
         message: `extension "${name}" is ${version} on the source; the target offers ${[...versions].sort().join(', ')}`,
-        why: 'pgferry creates the version the target has; its functions and types may differ from the source\'s',
+        why: "pgferry creates the version the target has; its functions and types may differ from the source's",
         fix: `check the extension's release notes between the versions, or update it on the source first: ALTER EXTENSION ${quoteIdent(name)} UPDATE;`,
       });
     }

@@ -15,9 +15,13 @@ export function privilegeFindings(source: SourceFacts, target: TargetFacts): Fin
       severity: 'error',
       message: `role "${source.server.currentUser}" cannot read ${plural(unreadable.length, 'table')} on the source: ${listSome(unreadable.map(displayName))}`,
       why: 'every table in scope is copied with SELECT … under the migration snapshot',
-      fix: schemas
-        .map((s) => `GRANT USAGE ON SCHEMA ${quoteIdent(s)} TO ${sourceRole}; GRANT SELECT ON ALL TABLES IN SCHEMA ${quoteIdent(s)} TO ${sourceRole};`)
-        .join('\n') + '\nor leave those tables out with --exclude-table',
+      fix:
+        schemas
+          .map(
+            (s) =>
+              `GRANT USAGE ON SCHEMA ${quoteIdent(s)} TO ${sourceRole}; GRANT SELECT ON ALL TABLES IN SCHEMA ${quoteIdent(s)} TO ${sourceRole};`,
+          )
+          .join('\n') + '\nor leave those tables out with --exclude-table',
     });
   }
   if (!source.server.isSuperuser) {
@@ -39,7 +43,7 @@ export function privilegeFindings(source: SourceFacts, target: TargetFacts): Fin
         severity: 'error',
         message: `role "${source.server.currentUser}" cannot create the publication on the source: it ${problems.join(' and ')}`,
         why: 'pgferry publishes the tables in scope; CREATE PUBLICATION needs CREATE on the database and ownership of every published table',
-        fix: [...fixes, 'or connect to the source as the tables\' owner or a superuser'].join('\n'),
+        fix: [...fixes, "or connect to the source as the tables' owner or a superuser"].join('\n'),
       });
     }
   }

@@ -84,7 +84,7 @@ function inactiveSlotFindings(slots: readonly InactiveSlot[]): Finding[] {
       id: 'source.leftover-pgferry-slot',
       severity: 'warning',
       message: `an earlier pgferry migration left ${ours.length === 1 ? 'a replication slot' : 'replication slots'} on the source that no sync is reading: ${ours.map(held).join(', ')}`,
-      why: 'the source keeps every WAL file written since the slot\'s position until the slot is read or dropped, and its disk fills meanwhile',
+      why: "the source keeps every WAL file written since the slot's position until the slot is read or dropped, and its disk fills meanwhile",
       fix: `if that migration is over: ${names.map((n) => `pgferry cleanup --source … --target … --name ${n}`).join('; ')}. If it is still wanted, start its pgferry sync again`,
     });
   }
@@ -93,7 +93,7 @@ function inactiveSlotFindings(slots: readonly InactiveSlot[]): Finding[] {
       id: 'source.inactive-slots',
       severity: 'warning',
       message: `${others.length === 1 ? 'a replication slot' : `${others.length} replication slots`} on the source ${others.length === 1 ? 'is' : 'are'} not in use: ${others.map(held).join(', ')}`,
-      why: 'an unread slot keeps the WAL from its position on; with pgferry\'s slot retaining WAL too during the copy, the source\'s disk fills sooner',
+      why: "an unread slot keeps the WAL from its position on; with pgferry's slot retaining WAL too during the copy, the source's disk fills sooner",
       fix: `drop each one nothing will read again: ${others.map(drop).join(' ')}`,
     });
   }

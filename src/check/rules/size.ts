@@ -46,8 +46,8 @@ export function sizeFindings(source: SourceFacts): Finding[] {
       id: 'source.size',
       severity: 'info',
       message: `the source database is ${formatBytes(bytes)}; the copy takes roughly ${formatSeconds(copySeconds)} at ${formatBytes(ASSUMED_COPY_BYTES_PER_SECOND)}/s, and the slot retains all WAL written until the target catches up: ${estimate}`,
-      why: 'WAL retained by the slot stays on the source\'s disk until pgferry has applied it; the free space of the WAL volume is not visible through SQL',
-      fix: 'make sure the source\'s WAL volume has room for it, and watch it during the copy',
+      why: "WAL retained by the slot stays on the source's disk until pgferry has applied it; the free space of the WAL volume is not visible through SQL",
+      fix: "make sure the source's WAL volume has room for it, and watch it during the copy",
     },
   ];
   if (limitBytes !== undefined) {
@@ -58,7 +58,9 @@ export function sizeFindings(source: SourceFacts): Finding[] {
         severity: 'warning',
         message: `max_slot_wal_keep_size is ${formatBytes(limitBytes)} on the source, ${retained === undefined ? `smaller than the database (${formatBytes(bytes)})` : `less than twice the ${formatBytes(retained)} the slot is expected to retain`}`,
         why: 'when a slot retains more WAL than max_slot_wal_keep_size, the server invalidates it, and the migration must start over from the copy',
-        fix: parameterFix({ parameter: 'max_slot_wal_keep_size', value: '-1', restart: false }) + '\n(or a size well above the estimate, for the duration of the migration)',
+        fix:
+          parameterFix({ parameter: 'max_slot_wal_keep_size', value: '-1', restart: false }) +
+          '\n(or a size well above the estimate, for the duration of the migration)',
       });
     }
   }

@@ -59,12 +59,17 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       severity: 'error',
       message: `row-level security would hide rows of ${plural(hidden.length, 'table')} from ${role}: ${listSome(hidden.map(displayName))}`,
       why:
-        'the copy and verify read through the table\'s policies: rows the policy hides would be missing on the target and verify would see the same hidden view on both sides; ' +
+        "the copy and verify read through the table's policies: rows the policy hides would be missing on the target and verify would see the same hidden view on both sides; " +
         'pgferry turns row security off for its sessions, so the copy stops with an error instead',
-      fix: `let the role bypass it: ALTER ROLE ${quoteIdent(role)} BYPASSRLS; (as a superuser), or for a table it owns that forces it, ` +
+      fix:
+        `let the role bypass it: ALTER ROLE ${quoteIdent(role)} BYPASSRLS; (as a superuser), or for a table it owns that forces it, ` +
         `ALTER TABLE … NO FORCE ROW LEVEL SECURITY; for the migration:\n${hidden
           .slice(0, MAX_FIX_LINES)
-          .map((t) => (t.owned ? `ALTER TABLE ${quoteQualified(t)} NO FORCE ROW LEVEL SECURITY;` : `-- ${displayName(t)} is owned by ${t.owner}: only BYPASSRLS helps`))
+          .map((t) =>
+            t.owned
+              ? `ALTER TABLE ${quoteQualified(t)} NO FORCE ROW LEVEL SECURITY;`
+              : `-- ${displayName(t)} is owned by ${t.owner}: only BYPASSRLS helps`,
+          )
           .join('\n')}`,
     });
   }
@@ -145,7 +150,7 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       id: 'target.tables-not-empty',
       severity: 'error',
       message: `${plural(target.nonEmptyTables.length, 'table')} in scope already ${target.nonEmptyTables.length === 1 ? 'holds' : 'hold'} rows on the target: ${listSome(target.nonEmptyTables.map(displayName))}`,
-      why: 'copying into them would mix old target rows with the source\'s; clone refuses such a target',
+      why: "copying into them would mix old target rows with the source's; clone refuses such a target",
       fix: 'use an empty target database, empty those tables (TRUNCATE …), or leave them out with --exclude-table',
     });
   }
@@ -156,7 +161,10 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       message: `${plural(target.unreadableTables.length, 'table')} in scope exist on the target but cannot be read by the target role: ${listSome(target.unreadableTables.map(displayName))}`,
       why: 'pgferry cannot tell whether they already hold rows, and it will need to write and verify them',
       fix: `${[...new Set(target.unreadableTables.map((t) => t.schema))]
-        .map((s) => `GRANT USAGE ON SCHEMA ${quoteIdent(s)} TO ${quoteIdent(target.server.currentUser)}; GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA ${quoteIdent(s)} TO ${quoteIdent(target.server.currentUser)};`)
+        .map(
+          (s) =>
+            `GRANT USAGE ON SCHEMA ${quoteIdent(s)} TO ${quoteIdent(target.server.currentUser)}; GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA ${quoteIdent(s)} TO ${quoteIdent(target.server.currentUser)};`,
+        )
         .join('\n')}`,
     });
   }

@@ -7,7 +7,14 @@ import { quoteLiteral } from '../../plumbing/index.js';
  * objects of their own: their comments are named from the catalog and travel with their owner.
  */
 export async function attachComments(ctx: ExtractContext): Promise<void> {
-  const comments = await ctx.rows<{ catalog: string; objoid: number; objsubid: number; description: string; column: string | null; part_target: string | null }>(`
+  const comments = await ctx.rows<{
+    catalog: string;
+    objoid: number;
+    objsubid: number;
+    description: string;
+    column: string | null;
+    part_target: string | null;
+  }>(`
     SELECT d.classoid::regclass::text AS catalog, d.objoid, d.objsubid, d.description,
            CASE WHEN d.classoid = 'pg_class'::regclass AND d.objsubid > 0
                 THEN (SELECT format('%I', attname) FROM pg_attribute WHERE attrelid = d.objoid AND attnum = d.objsubid) END AS column,

@@ -74,7 +74,11 @@ async function aggregateDdl(ctx: ExtractContext, oid: number, signature: string)
   );
   if (!a) return undefined;
   if (a.kind !== 'n' || a.msfunc !== null) {
-    ctx.unsupportedObject('aggregate', signature, 'ordered-set, hypothetical-set and moving aggregates are not copied yet; create them on the target');
+    ctx.unsupportedObject(
+      'aggregate',
+      signature,
+      'ordered-set, hypothetical-set and moving aggregates are not copied yet; create them on the target',
+    );
     return undefined;
   }
   const options = [`SFUNC = ${a.sfunc}`, `STYPE = ${a.stype}`];

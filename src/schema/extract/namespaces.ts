@@ -8,7 +8,9 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
       FROM pg_namespace n
      WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_namespace', 'n.oid')}`);
   const extensionSchemas = new Set(
-    (await ctx.rows<{ name: string }>(`SELECT n.nspname AS name FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`)).map((r) => r.name),
+    (await ctx.rows<{ name: string }>(`SELECT n.nspname AS name FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`)).map(
+      (r) => r.name,
+    ),
   );
   for (const s of schemas) {
     // A schema an extension lives in is needed whatever the filters say.
@@ -26,7 +28,15 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
     });
   }
 
-  const extensions = await ctx.rows<{ oid: number; name: string; q: string; version: string; schema: string; schema_oid: number; qschema: string }>(`
+  const extensions = await ctx.rows<{
+    oid: number;
+    name: string;
+    q: string;
+    version: string;
+    schema: string;
+    schema_oid: number;
+    qschema: string;
+  }>(`
     SELECT e.oid, e.extname AS name, format('%I', e.extname) AS q, e.extversion AS version,
            n.nspname AS schema, n.oid AS schema_oid, format('%I', n.nspname) AS qschema
       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
@@ -45,8 +55,7 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
     });
   }
 
-  const locale =
-    ctx.major >= 17 ? 'c.colllocale' : ctx.major >= 15 ? 'c.colliculocale' : 'NULL::text';
+  const locale = ctx.major >= 17 ? 'c.colllocale' : ctx.major >= 15 ? 'c.colliculocale' : 'NULL::text';
   const deterministic = ctx.major >= 12 ? 'c.collisdeterministic' : 'true';
   const collations = await ctx.rows<{
     oid: number;

@@ -27,7 +27,21 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
   // Constraints first, so indexes that back them are known.
   const conparent = ctx.major >= 11 ? 'c.conparentid' : '0::oid';
   const constraints = await ctx.rows<
-    OnTable & { oid: number; name: string; contype: string; def: string; index_oid: number; index_q: string | null; index_def: string | null; parent_index: string | null; parent_index_oid: number | null; inherited: boolean; deferrable: boolean; deferred: boolean; refrelid: number }
+    OnTable & {
+      oid: number;
+      name: string;
+      contype: string;
+      def: string;
+      index_oid: number;
+      index_q: string | null;
+      index_def: string | null;
+      parent_index: string | null;
+      parent_index_oid: number | null;
+      inherited: boolean;
+      deferrable: boolean;
+      deferred: boolean;
+      refrelid: number;
+    }
   >(`
     SELECT c.oid, format('%I', c.conname) AS name, c.contype::text AS contype, pg_get_constraintdef(c.oid) AS def,
            c.conindid AS index_oid,
@@ -50,7 +64,8 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
   // A foreign key to a partitioned table needs the key of every partition attached first.
   const attachedUnder = new Map<number, string[]>();
   for (const c of constraints) {
-    if (c.parent_index_oid) attachedUnder.set(c.parent_index_oid, [...(attachedUnder.get(c.parent_index_oid) ?? []), address('pg_constraint', c.oid)]);
+    if (c.parent_index_oid)
+      attachedUnder.set(c.parent_index_oid, [...(attachedUnder.get(c.parent_index_oid) ?? []), address('pg_constraint', c.oid)]);
   }
   const indexOfConstraint = new Map(constraints.map((c) => [address('pg_constraint', c.oid), c.index_oid]));
   const attachments = (indexOid: number): string[] =>
@@ -88,7 +103,10 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     const aliases = [address('pg_class', c.index_oid)];
     // Only a btree key can be built as a plain unique index first (not WITHOUT OVERLAPS keys).
     const usingIndex =
-      (c.contype === 'p' || c.contype === 'u') && c.relkind === 'r' && c.index_q !== null && (c.index_def?.includes(' USING btree ') ?? false);
+      (c.contype === 'p' || c.contype === 'u') &&
+      c.relkind === 'r' &&
+      c.index_q !== null &&
+      (c.index_def?.includes(' USING btree ') ?? false);
     if (usingIndex) {
       // Build the index on its own, then turn it into the constraint: the index build is the
       // expensive part, and clone runs it in parallel with other tables' copies.
@@ -108,7 +126,18 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     ctx.add({ ...base, id: address('pg_constraint', c.oid), statements, dependsOn, aliases });
   }
 
-  const indexes = await ctx.rows<OnTable & { oid: number; qname: string; def: string; parent_oid: number | null; parent_q: string | null; clustered: boolean; replident: boolean; stats: string[] | null }>(`
+  const indexes = await ctx.rows<
+    OnTable & {
+      oid: number;
+      qname: string;
+      def: string;
+      parent_oid: number | null;
+      parent_q: string | null;
+      clustered: boolean;
+      replident: boolean;
+      stats: string[] | null;
+    }
+  >(`
     SELECT i.indexrelid AS oid, format('%I.%I', n.nspname, ic.relname) AS qname, pg_get_indexdef(i.indexrelid) AS def,
            inh.inhparent AS parent_oid,
            (SELECT format('%I.%I', pn.nspname, pc.relname) FROM pg_class pc JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE pc.oid = inh.inhparent) AS parent_q,
@@ -165,7 +194,11 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
   await extractTriggersRulesPolicies(ctx, excluded, tableColumns);
 }
 
-async function extractTriggersRulesPolicies(ctx: ExtractContext, excluded: (relid: number) => boolean, tableColumns: string): Promise<void> {
+async function extractTriggersRulesPolicies(
+  ctx: ExtractContext,
+  excluded: (relid: number) => boolean,
+  tableColumns: string,
+): Promise<void> {
   const tgparent = ctx.major >= 13 ? 'tg.tgparentid <> 0' : 'false';
   const triggers = await ctx.rows<OnTable & { oid: number; name: string; def: string; enabled: string; cloned: boolean }>(`
     SELECT tg.oid, format('%I', tg.tgname) AS name, pg_get_triggerdef(tg.oid) AS def, tg.tgenabled::text AS enabled,
@@ -218,7 +251,9 @@ async function extractTriggersRulesPolicies(ctx: ExtractContext, excluded: (reli
   }
 
   const permissive = ctx.major >= 10 ? 'p.polpermissive' : 'true';
-  const policies = await ctx.rows<OnTable & { oid: number; name: string; permissive: boolean; cmd: string; roles: string; qual: string | null; check: string | null }>(`
+  const policies = await ctx.rows<
+    OnTable & { oid: number; name: string; permissive: boolean; cmd: string; roles: string; qual: string | null; check: string | null }
+  >(`
     SELECT p.oid, format('%I', p.polname) AS name, ${permissive} AS permissive, p.polcmd::text AS cmd,
            (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE format('%I', pg_get_userbyid(r)) END, ', ' ORDER BY r)
               FROM unnest(p.polroles) r) AS roles,

@@ -36,7 +36,9 @@ const OWNED_KINDS = /^(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FUNCTION|PROCEDURE|
  * not exist on the target, the apply step leaves that statement out and says so.
  */
 export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
-  const aclJson = (column: string) => `(SELECT json_agg(json_build_object('grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
+  const aclJson = (
+    column: string,
+  ) => `(SELECT json_agg(json_build_object('grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
                      'privilege', a.privilege_type, 'grantable', a.is_grantable)) FROM aclexplode(${column}) a)`;
   // Built-in objects (oids below 16384, FirstNormalObjectId) are never created, so their ACLs are not read.
   const rows = await ctx.rows<{ catalog: string; oid: number; owner: string; acl: AclEntry[] | null }>(`
@@ -74,7 +76,9 @@ export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
     if (row.acl === null || on === undefined) continue;
     // A non-default ACL: start from nothing, then grant exactly what the source has.
     const statements = [`REVOKE ALL ON ${on} FROM PUBLIC;`, `REVOKE ALL ON ${on} FROM ${owner};`];
-    addGrants(ctx, `${id}/acl`, `privileges ${object.identity}`, object.name, object.schema, id, ownerId, statements, on, row.acl, [row.owner]);
+    addGrants(ctx, `${id}/acl`, `privileges ${object.identity}`, object.name, object.schema, id, ownerId, statements, on, row.acl, [
+      row.owner,
+    ]);
   }
   for (const c of columnAcls) {
     const id = address('pg_class', c.relid);
@@ -82,7 +86,20 @@ export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
     const target = ctx.commentTargets.get(id);
     if (!object || !target) continue;
     const relation = target.replace(/^(TABLE|VIEW|MATERIALIZED VIEW) /, '');
-    addGrants(ctx, `${id}/acl/${c.column}`, `privileges ${object.identity}.${c.column}`, `${object.name}.${c.column}`, object.schema, id, `${id}/owner`, [], `TABLE ${relation}`, c.acl, [], c.column);
+    addGrants(
+      ctx,
+      `${id}/acl/${c.column}`,
+      `privileges ${object.identity}.${c.column}`,
+      `${object.name}.${c.column}`,
+      object.schema,
+      id,
+      `${id}/owner`,
+      [],
+      `TABLE ${relation}`,
+      c.acl,
+      [],
+      c.column,
+    );
   }
 }
 

@@ -70,11 +70,17 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
   });
 
   // Views too: a view column can carry a default (ALTER VIEW … SET DEFAULT).
-  const columns = await readColumns(ctx, included.filter((r) => r.relkind !== 'S').map((r) => r.oid));
+  const columns = await readColumns(
+    ctx,
+    included.filter((r) => r.relkind !== 'S').map((r) => r.oid),
+  );
   const checks = await readChecks(ctx);
   const parents = await readParents(ctx);
   const returnRules = new Map(
-    (await ctx.rows<{ oid: number; ev_class: number }>(`SELECT oid, ev_class FROM pg_rewrite WHERE rulename = '_RETURN'`)).map((r) => [r.ev_class, r.oid]),
+    (await ctx.rows<{ oid: number; ev_class: number }>(`SELECT oid, ev_class FROM pg_rewrite WHERE rulename = '_RETURN'`)).map((r) => [
+      r.ev_class,
+      r.oid,
+    ]),
   );
 
   for (const r of included) {
@@ -91,7 +97,17 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
           continue;
         }
         const ddl = sequenceDdl(sequences.get(r.oid), r.qname, r.persistence === 'u');
-        ctx.add({ id, identity: `sequence ${r.qname}`, kind: 'sequence', name: r.qname, schema: r.schema, section: 'pre-data', statements: [ddl], dependsOn: [schemaDep], commentTarget: `SEQUENCE ${r.qname}` });
+        ctx.add({
+          id,
+          identity: `sequence ${r.qname}`,
+          kind: 'sequence',
+          name: r.qname,
+          schema: r.schema,
+          section: 'pre-data',
+          statements: [ddl],
+          dependsOn: [schemaDep],
+          commentTarget: `SEQUENCE ${r.qname}`,
+        });
         const owner = owners.get(r.oid);
         if (owner) {
           ctx.add({
@@ -126,7 +142,11 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
         break;
       }
       case 'f':
-        ctx.unsupportedObject('foreign table', r.qname, 'foreign tables (and their servers and user mappings) are not copied yet; create them on the target');
+        ctx.unsupportedObject(
+          'foreign table',
+          r.qname,
+          'foreign tables (and their servers and user mappings) are not copied yet; create them on the target',
+        );
         ctx.excluded.add(id);
         continue;
       default: {
@@ -141,12 +161,21 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
           schema: r.schema,
           section: 'pre-data',
           statements: [
-            tableDdl(r, own, tableChecks.map((c) => c.sql), r.ispartition ? [] : parentList.map((p) => p.qname)),
+            tableDdl(
+              r,
+              own,
+              tableChecks.map((c) => c.sql),
+              r.ispartition ? [] : parentList.map((p) => p.qname),
+            ),
             ...columnSettings(r, own),
             ...(r.of_type ? [`ALTER TABLE ONLY ${r.qname} OF ${r.of_type};`] : []),
           ],
           dependsOn: [schemaDep, ...parentList.map((p) => address('pg_class', p.oid))],
-          aliases: [...rowtypeAliases, ...tableChecks.map((c) => address('pg_constraint', c.oid)), ...own.filter((c) => c.generated).map((c) => address('pg_attrdef', c.defaultOid ?? 0))],
+          aliases: [
+            ...rowtypeAliases,
+            ...tableChecks.map((c) => address('pg_constraint', c.oid)),
+            ...own.filter((c) => c.generated).map((c) => address('pg_attrdef', c.defaultOid ?? 0)),
+          ],
           table,
           commentTarget: `TABLE ${r.qname}`,
           columns: own.map((c) => ({ name: c.name, type: c.type })),
@@ -203,8 +232,7 @@ export async function extractRelations(ctx: ExtractContext): Promise<void> {
 }
 
 function addTableSwitches(ctx: ExtractContext, r: RelationRow, id: string, table: QualifiedName): void {
-  const identity =
-    r.replident === 'f' ? 'FULL' : r.replident === 'n' ? 'NOTHING' : r.replident === 'i' ? 'index' : undefined;
+  const identity = r.replident === 'f' ? 'FULL' : r.replident === 'n' ? 'NOTHING' : r.replident === 'i' ? 'index' : undefined;
   if (identity === 'FULL' || identity === 'NOTHING') {
     ctx.add({
       id: `${id}/replica-identity`,
@@ -222,7 +250,17 @@ function addTableSwitches(ctx: ExtractContext, r: RelationRow, id: string, table
     const statements: string[] = [];
     if (r.rowsecurity) statements.push(`ALTER TABLE ${r.qname} ENABLE ROW LEVEL SECURITY;`);
     if (r.forcerowsecurity) statements.push(`ALTER TABLE ${r.qname} FORCE ROW LEVEL SECURITY;`);
-    ctx.add({ id: `${id}/row-security`, identity: `row security ${r.qname}`, kind: 'row security', name: r.qname, schema: r.schema, section: 'post-data', statements, dependsOn: [id], table });
+    ctx.add({
+      id: `${id}/row-security`,
+      identity: `row security ${r.qname}`,
+      kind: 'row security',
+      name: r.qname,
+      schema: r.schema,
+      section: 'post-data',
+      statements,
+      dependsOn: [id],
+      table,
+    });
   }
 }
 
@@ -243,7 +281,10 @@ interface ColumnRow {
 
 async function readColumns(ctx: ExtractContext, oids: number[]): Promise<Map<number, ColumnRow[]>> {
   const generated = ctx.major >= 12 ? 'a.attgenerated::text' : "''";
-  const compression = ctx.major >= 14 ? "CASE WHEN a.attcompression <> '' THEN 'SET COMPRESSION ' || CASE a.attcompression WHEN 'p' THEN 'pglz' ELSE 'lz4' END END" : 'NULL::text';
+  const compression =
+    ctx.major >= 14
+      ? "CASE WHEN a.attcompression <> '' THEN 'SET COMPRESSION ' || CASE a.attcompression WHEN 'p' THEN 'pglz' ELSE 'lz4' END END"
+      : 'NULL::text';
   const rows = await ctx.rows<ColumnRow & { relid: number }>(
     `SELECT a.attrelid AS relid, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull AS notnull, a.attidentity::text AS identity, ${generated} AS generated,
@@ -337,7 +378,9 @@ async function sequenceOwners(ctx: ExtractContext): Promise<Map<number, Sequence
       JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
        AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')`);
-  return new Map(rows.map((r) => [r.seq, { table: { schema: r.schema, name: r.name }, tableOid: r.table_oid, column: r.column, identity: r.identity }]));
+  return new Map(
+    rows.map((r) => [r.seq, { table: { schema: r.schema, name: r.name }, tableOid: r.table_oid, column: r.column, identity: r.identity }]),
+  );
 }
 
 interface SequenceRow {

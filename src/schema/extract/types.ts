@@ -41,7 +41,12 @@ export async function extractTypes(ctx: ExtractContext): Promise<void> {
         ctx.add({ ...base, kind: 'enum type', statements: [await enumDdl(ctx, t)], aliases });
         break;
       case 'c':
-        ctx.add({ ...base, kind: 'composite type', statements: [await compositeDdl(ctx, t)], aliases: [...aliases, address('pg_class', t.typrelid)] });
+        ctx.add({
+          ...base,
+          kind: 'composite type',
+          statements: [await compositeDdl(ctx, t)],
+          aliases: [...aliases, address('pg_class', t.typrelid)],
+        });
         break;
       case 'r': {
         const { statement, multirange } = await rangeDdl(ctx, t);
@@ -54,16 +59,19 @@ export async function extractTypes(ctx: ExtractContext): Promise<void> {
         break;
       }
       default:
-        ctx.unsupportedObject('base type', t.qname, 'base types with their own input/output functions are not copied; create them on the target first');
+        ctx.unsupportedObject(
+          'base type',
+          t.qname,
+          'base types with their own input/output functions are not copied; create them on the target first',
+        );
     }
   }
 }
 
 async function enumDdl(ctx: ExtractContext, t: TypeRow): Promise<string> {
-  const labels = await ctx.rows<{ label: string }>(
-    `SELECT enumlabel AS label FROM pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder`,
-    [t.oid],
-  );
+  const labels = await ctx.rows<{ label: string }>(`SELECT enumlabel AS label FROM pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder`, [
+    t.oid,
+  ]);
   return `CREATE TYPE ${t.qname} AS ENUM (${labels.map((l) => quoteLiteral(l.label)).join(', ')});`;
 }
 
@@ -118,7 +126,11 @@ async function rangeDdl(ctx: ExtractContext, t: TypeRow): Promise<{ statement: s
   if (r.opclass) options.push(`subtype_opclass = ${r.opclass}`);
   if (r.collation) options.push(`collation = ${r.collation}`);
   if (r.canonical) {
-    ctx.unsupportedObject('range type canonical function', t.qname, 'a canonical function needs a shell type created first; the range is created without it');
+    ctx.unsupportedObject(
+      'range type canonical function',
+      t.qname,
+      'a canonical function needs a shell type created first; the range is created without it',
+    );
   }
   if (r.diff) options.push(`subtype_diff = ${r.diff}`);
   if (r.multirange_name && r.multirange_oid) options.push(`multirange_type_name = ${r.multirange_name}`);
