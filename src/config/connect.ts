@@ -4,7 +4,7 @@ import pg from 'pg';
 import { PgferryError, messageOf } from '../errors.js';
 import { describeConnection, endpointOf, type ConnectionSpec } from './connection-spec.js';
 import { tlsAttempts, type TlsAttempt } from './tls.js';
-import { SQLSTATE, sqlState } from '../plumbing/index.js';
+import { closeClient, SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /** What kind of session to open, beyond what the connection string says. */
 export interface SessionKind {
@@ -43,7 +43,7 @@ export async function connect(spec: ConnectionSpec, session: SessionKind = {}): 
     } catch (error) {
       lastError = error;
       lastProgress = progress();
-      await client.end().catch(() => undefined);
+      await closeClient(client);
       const isLast = index === attempts.length - 1;
       if (isLast || !worthFallingBack(error)) break;
     }
@@ -93,7 +93,7 @@ export async function withConnection<T>(spec: ConnectionSpec, work: (connection:
   try {
     return await work(connection);
   } finally {
-    await connection.client.end().catch(() => undefined);
+    await closeClient(connection.client);
   }
 }
 

@@ -16,7 +16,7 @@ import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
-import { quoteIdent } from '../plumbing/index.js';
+import { closeClient, quoteIdent } from '../plumbing/index.js';
 
 export interface CleanupOptions {
   readonly source: ConnectionSpec;
@@ -46,7 +46,7 @@ export interface CleanupReport {
 export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   const target = await connect(options.target);
   const source = await connect(options.source).catch(async (error: unknown) => {
-    await target.client.end().catch(() => undefined);
+    await closeClient(target.client);
     throw error;
   });
   const removed: string[] = [];
@@ -78,8 +78,8 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     options.logger.debug({ removed }, 'cleanup done');
     return { removed, stillFrozen };
   } finally {
-    await source.client.end().catch(() => undefined);
-    await target.client.end().catch(() => undefined);
+    await closeClient(source.client);
+    await closeClient(target.client);
   }
 }
 

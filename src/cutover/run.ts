@@ -18,6 +18,7 @@ import { syncSequences } from './sequences.js';
 import { CutoverSteps, round } from './steps.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
 import { unfreezeAfterFailure } from './undo.js';
+import { closeClient } from '../plumbing/index.js';
 
 /** Time allowed for sync to notice the stop request and end cleanly. */
 const SYNC_STOP_TIMEOUT_MS = 15_000;
@@ -126,8 +127,8 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     }
     return await finishCutover(cut, done, steps.timed);
   } finally {
-    await source?.client.end().catch(() => undefined);
-    await target.client.end().catch(() => undefined);
+    if (source) await closeClient(source.client);
+    await closeClient(target.client);
   }
 }
 

@@ -2,7 +2,7 @@ import { connect } from '../config/index.js';
 import { cutover, type CutoverOptions, type CutoverReport } from '../cutover/index.js';
 import { sync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { readSyncState, syncIsStreaming } from '../state/index.js';
-import { sleep } from '../plumbing/index.js';
+import { closeClient, sleep } from '../plumbing/index.js';
 
 export interface MigrateOptions {
   /** Sync's options; its signal stops the whole migration cleanly. */
@@ -73,6 +73,6 @@ async function waitUntilStreaming(options: SyncOptions, over: () => boolean): Pr
       await sleep(200);
     }
   } finally {
-    await client.end().catch(() => undefined);
+    await closeClient(client);
   }
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { asError, PgferryError, messageOf } from '../errors.js';
-import { destroyClient, quoteIdent, quoteLiteral, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { closeClient, destroyClient, quoteIdent, quoteLiteral, SQLSTATE, sqlState, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import { CopyBothQuery } from './copy-both.js';
 import { evaluateInbound, type InboundTimings } from './liveness.js';
 import { dateToPostgresTime, formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -224,7 +224,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
       await Promise.race([stream.end(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
     }
     this.ended = true;
-    await this.client.end().catch(() => undefined);
+    await closeClient(this.client);
   }
 
   /** Closes the socket without a goodbye, for a session that is already broken. */

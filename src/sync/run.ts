@@ -18,6 +18,7 @@ import {
 } from './source-setup.js';
 import { decideSyncStart } from './start-decision.js';
 import { streamWithRetries } from './streaming.js';
+import { closeClient } from '../plumbing/index.js';
 
 export interface SyncOptions {
   readonly source: ConnectionSpec;
@@ -108,8 +109,8 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     firstSession?.destroy();
     throw error;
   } finally {
-    await admin.client.end().catch(() => undefined);
-    await source?.client.end().catch(() => undefined);
+    await closeClient(admin.client);
+    if (source) await closeClient(source.client);
   }
 
   // Row data a killed sync left in its spool: nobody reads it again.
@@ -175,6 +176,6 @@ async function withTarget<T>(spec: ConnectionSpec, work: (client: pg.Client) => 
   try {
     return await work(client);
   } finally {
-    await client.end().catch(() => undefined);
+    await closeClient(client);
   }
 }
