@@ -463,37 +463,15 @@ describe('cutover failure paths, 17 → 18', () => {
   });
 
   it('rejects bad options with one line naming the fix', async () => {
-    const revoke = await runPgferry([
-      'cutover',
-      '--source',
-      pair.source.url('postgres'),
-      '--target',
-      pair.target.url('postgres'),
-      '--freeze',
-      'revoke',
-    ]);
+    const cutoverWith = (...flags: string[]) =>
+      runPgferry(['cutover', '--source', pair.source.url('postgres'), '--target', pair.target.url('postgres'), ...flags]);
+    const revoke = await cutoverWith('--freeze', 'revoke');
     assert.equal(revoke.code, 2);
     assert.match(revoke.stderr, /--freeze revoke needs the roles to revoke from — add --roles/);
-    const freeze = await runPgferry([
-      'cutover',
-      '--source',
-      pair.source.url('postgres'),
-      '--target',
-      pair.target.url('postgres'),
-      '--freeze',
-      'lock',
-    ]);
+    const freeze = await cutoverWith('--freeze', 'lock');
     assert.equal(freeze.code, 2);
     assert.match(freeze.stderr, /--freeze "lock" is not one of read-only, revoke, none/);
-    const lag = await runPgferry([
-      'cutover',
-      '--source',
-      pair.source.url('postgres'),
-      '--target',
-      pair.target.url('postgres'),
-      '--max-lag',
-      'soon',
-    ]);
+    const lag = await cutoverWith('--max-lag', 'soon');
     assert.equal(lag.code, 2);
     assert.match(lag.stderr, /--max-lag "soon" is not a number of seconds/);
   });
