@@ -55,10 +55,6 @@ export async function recordFreezeIntent(client: pg.Client, freeze: Omit<FreezeR
   return Number(rows[0]!.id);
 }
 
-export async function recordRevoked(client: pg.Client, id: number, revoked: readonly RevokedPrivilege[]): Promise<void> {
-  await client.query(`UPDATE pgferry.cutover SET revoked = $2::jsonb WHERE id = $1`, [id, JSON.stringify(revoked)]);
-}
-
 export async function recordUnfrozen(client: pg.Client, id: number): Promise<void> {
   await client.query(`UPDATE pgferry.cutover SET frozen = false WHERE id = $1`, [id]);
 }

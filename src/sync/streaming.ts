@@ -18,7 +18,7 @@ import {
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { livenessTimings } from './liveness.js';
 import { Monitor } from './monitor.js';
-import type { StopCause, SyncOptions } from './run.js';
+import type { StopCause, SyncOptions } from './options.js';
 import { protocolFor, readSlot, slotAheadError, slotGoneError, type MigrationNames, type SlotInfo } from './source-setup.js';
 import { isTransient } from './transient.js';
 import { retainedWalNow, walGuardVerdict } from './wal-guard.js';

@@ -1,0 +1,51 @@
+import type { ScopeFilter } from '../catalog/index.js';
+import type { ConnectionSpec } from '../config/index.js';
+import type { CloneSummary, CopyProgress } from '../copy/index.js';
+import type { Logger } from '../log/index.js';
+
+/** What a caller gives sync and gets back: the types every file of the sync room shares. */
+export interface SyncOptions {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  readonly filter: ScopeFilter;
+  /**
+   * Names the slot and publication (`pgferry_<name>`). Default: the name the target's state
+   * records, else one made from the target database's name and identity (defaultMigrationName).
+   */
+  readonly name?: string;
+  readonly untilCaughtUp: boolean;
+  readonly dropExisting: boolean;
+  readonly maxRetainedWal: number;
+  /** Bytes of received transactions kept in memory before spilling to disk. */
+  readonly memoryLimit: number;
+  readonly maxBatchChanges: number;
+  /** How long creating the slot may wait for transactions running on the source (ms). */
+  readonly slotTimeoutMs?: number;
+  /** Clone settings, for when the target is not cloned yet. */
+  readonly clone: {
+    readonly jobs: number;
+    readonly indexJobs: number;
+    readonly splitThreshold: number;
+    readonly noOwner: boolean;
+    readonly noAcl: boolean;
+    readonly progress: CopyProgress;
+  };
+  readonly logger: Logger;
+  /** Aborting stops sync cleanly: the batch in flight commits and the slot is acknowledged. */
+  readonly signal?: AbortSignal;
+  readonly logEveryMs?: number;
+}
+
+export interface SyncSummary {
+  readonly name: string;
+  readonly slot: string;
+  readonly cloned: CloneSummary | undefined;
+  readonly appliedLsn: string;
+  readonly transactions: number;
+  readonly rows: number;
+  readonly reconnects: number;
+  readonly stoppedBecause: StopCause;
+}
+
+/** Why sync ended: its own goal, a signal, or a cut-over that asked through the target. */
+export type StopCause = 'caught up' | 'asked to stop' | 'cut over';
