@@ -17,7 +17,7 @@ import {
   type MigrationNames,
 } from './source-setup.js';
 import { decideSyncStart } from './start-decision.js';
-import { streamWithRetries } from './streaming.js';
+import { streamWithRetries } from './retry.js';
 import type { SyncOptions, SyncSummary } from './options.js';
 import { closeClient } from '../plumbing/index.js';
 
