@@ -56,8 +56,9 @@ export function systemErrorCode(error: unknown): string | undefined {
  * unexpectedly" when the socket closes under it, "Connection terminated" for queries cut off
  * by end() or a destroyed socket, "Client was closed and is not queryable" and "Client has
  * encountered a connection error and is not queryable" for queries sent after). Those texts
- * are pg's; pgferry's own ends of a connection are PgferryErrors coded 'connection-lost'. A server error sent as FATAL ends the session too
- * ("terminating connection due to …": an administrator, a timeout, a recovery conflict).
+ * are pg's; pgferry's own ends of a connection are PgferryErrors coded 'connection-lost'. A
+ * server error sent as FATAL ends the session too ("terminating connection due to …": an
+ * administrator, a timeout, a recovery conflict).
  */
 export function isConnectionEnded(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
