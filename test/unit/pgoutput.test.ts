@@ -119,23 +119,24 @@ describe('pgoutput decoder', () => {
   });
 
   it('agrees with the named tags and the offsets the fast paths read in place', () => {
-    const tags: ReadonlyArray<readonly [keyof typeof PGOUTPUT, string]> = [
-      ['begin', 'B'],
-      ['commit', 'C'],
-      ['origin', 'O'],
-      ['relation', 'R'],
-      ['type', 'Y'],
-      ['insert', 'I'],
-      ['update', 'U'],
-      ['delete', 'D'],
-      ['truncate', 'T'],
-      ['message', 'M'],
-      ['streamStart', 'S'],
-      ['streamStop', 'E'],
-      ['streamCommit', 'c'],
-      ['streamAbort', 'A'],
+    // A const enum has no object at run time: each member is checked where tsc inlines it.
+    const tags: ReadonlyArray<readonly [number, string]> = [
+      [PGOUTPUT.begin, 'B'],
+      [PGOUTPUT.commit, 'C'],
+      [PGOUTPUT.origin, 'O'],
+      [PGOUTPUT.relation, 'R'],
+      [PGOUTPUT.type, 'Y'],
+      [PGOUTPUT.insert, 'I'],
+      [PGOUTPUT.update, 'U'],
+      [PGOUTPUT.delete, 'D'],
+      [PGOUTPUT.truncate, 'T'],
+      [PGOUTPUT.message, 'M'],
+      [PGOUTPUT.streamStart, 'S'],
+      [PGOUTPUT.streamStop, 'E'],
+      [PGOUTPUT.streamCommit, 'c'],
+      [PGOUTPUT.streamAbort, 'A'],
     ];
-    for (const [name, char] of tags) assert.equal(PGOUTPUT[name], char.charCodeAt(0), name);
+    for (const [value, char] of tags) assert.equal(value, char.charCodeAt(0), char);
     const begin = new Message('B').int64(0x100n).int64(5n).int32(733).buffer;
     assert.equal(begin.length, PGOUTPUT_OFFSET.beginLength);
     assert.equal(begin.readUInt32BE(PGOUTPUT_OFFSET.beginXid), 733);
