@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { DEFAULT_JOBS } from '../plumbing/index.js';
 import type { Command } from 'commander';
 import type { ScopeFilter } from '../catalog/index.js';
 import { usageError } from '../errors.js';
@@ -58,8 +58,6 @@ export interface CopySettings {
   readonly noOwner: boolean;
   readonly noAcl: boolean;
 }
-
-export const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
 
 export function addCopyOptions(command: Command): Command {
   return command

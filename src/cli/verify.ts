@@ -3,8 +3,9 @@ import { resolveConnection } from '../config/index.js';
 import { PgferryError, usageError } from '../errors.js';
 import { createLogger } from '../log/index.js';
 import { verify as runVerify, type Difference, type VerifyMode, type VerifyReport } from '../verify/index.js';
+import { DEFAULT_JOBS } from '../plumbing/index.js';
 import { EXIT } from './exit-codes.js';
-import { DEFAULT_JOBS, addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
+import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
 import { printErr, printOut } from './terminal.js';
 
 interface VerifyFlags extends ConnectionFlags, FilterFlags {

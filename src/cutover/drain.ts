@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageOf, PgferryError } from '../errors.js';
-import { sleep } from '../plumbing/index.js';
+import { oneLine, sleep } from '../plumbing/index.js';
 
 /** A session that could still commit a write after the freeze began. */
 interface Holder {
@@ -131,7 +131,7 @@ function drainTimeout(holders: readonly Holder[], prepared: readonly string[], t
   const described = holders.map(
     (h) =>
       `pid ${h.pid} (user ${h.user}${h.application ? `, application ${h.application}` : ''}, ${h.state}` +
-      `${h.transactionSeconds === null ? '' : `, transaction open ${h.transactionSeconds.toFixed(1)} s`}): ${oneLine(h.query)}`,
+      `${h.transactionSeconds === null ? '' : `, transaction open ${h.transactionSeconds.toFixed(1)} s`}): ${oneLine(h.query, 120)}`,
   );
   return new PgferryError(
     'drain-timeout',
@@ -141,9 +141,4 @@ function drainTimeout(holders: readonly Holder[], prepared: readonly string[], t
       fix: 'end or finish those transactions (pg_terminate_backend(pid), COMMIT/ROLLBACK PREPARED) and run the cut-over again, or give it a longer --drain-timeout',
     },
   );
-}
-
-function oneLine(query: string): string {
-  const flat = query.replace(/\s+/g, ' ').trim();
-  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat;
 }

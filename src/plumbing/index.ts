@@ -17,5 +17,7 @@ export {
   isConnectionEnded,
 } from './error-codes.js';
 export { inTransaction } from './transactions.js';
+export { oneLine } from './sql-text.js';
+export { DEFAULT_JOBS } from './parallelism.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './quote.js';
 export type { TransactionOptions } from './transactions.js';

@@ -1,7 +1,6 @@
-import { availableParallelism } from 'node:os';
 import { Scope } from '../catalog/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
-import { openAll } from '../plumbing/index.js';
+import { DEFAULT_JOBS, openAll } from '../plumbing/index.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
 import { checkGroup, groupSmallTables, SMALL_TABLE_BYTES } from './check-group.js';
 import { checkTable, countRows, type CheckSettings, type TableCheck } from './check-table.js';
@@ -15,7 +14,6 @@ import { matchTargetTypes, readTablesToVerify, tableNamesOnTarget, type TableToV
 import type { SchemaDifference, VerifyOptions, VerifyReport } from './types.js';
 
 /** Like clone's default: one lane per core, at least two, at most eight. */
-const DEFAULT_JOBS = Math.max(2, Math.min(8, availableParallelism()));
 const DEFAULT_MAX_DIFFERENCES = 100;
 const DEFAULT_ROWS_PER_RANGE = 1_000_000;
 const DEFAULT_RECHECK_TIMEOUT_SECONDS = 60;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
-import { closeClient, openAll } from '../plumbing/index.js';
+import { closeClient, oneLine, openAll } from '../plumbing/index.js';
 
 /**
  * Values are compared by their text output, and text output depends on session settings: the
@@ -97,7 +97,7 @@ export class SideSession {
   private failure(what: string, text: string, error: unknown): PgferryError {
     return new PgferryError('query', `${this.side}: ${what} failed: ${messageOf(error)}`, {
       side: this.side,
-      fix: text === '' ? undefined : `the query was: ${oneLine(text)}`,
+      fix: text === '' ? undefined : `the query was: ${oneLine(text, 400)}`,
       cause: error,
     });
   }
@@ -105,11 +105,6 @@ export class SideSession {
   async close(): Promise<void> {
     await closeClient(this.connection.client);
   }
-}
-
-function oneLine(sql: string): string {
-  const flat = sql.replace(/\s+/g, ' ').trim();
-  return flat.length > 400 ? `${flat.slice(0, 400)}…` : flat;
 }
 
 /** Source and target sessions used together: one lane of work. */
