@@ -1,5 +1,6 @@
-import type { PgferryProcess } from './cli.js';
+import { spawnPgferry, type PgferryProcess } from './cli.js';
 import type { Cluster } from './cluster.js';
+import { WRITER_SCHEMA_SQL } from './writer.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -28,4 +29,25 @@ export async function waitUntilStreaming(target: Cluster, db: string, sync: Pgfe
 export async function stopSync(sync: PgferryProcess): Promise<void> {
   if (sync.child.exitCode === null) sync.child.kill('SIGTERM');
   await sync.exited();
+}
+
+/**
+ * A source database with the writer's tables and `seed` run in it, an empty target database of
+ * the same name, and `pgferry sync` streaming between them: where the cut-over tests begin.
+ * `args` are the connection flags, for the cut-over to reuse.
+ */
+export async function migrationUnderWay(
+  source: Cluster,
+  target: Cluster,
+  prefix: string,
+  seed: string,
+): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
+  const db = await source.createDatabase({ prefix });
+  await target.sql('postgres', `CREATE DATABASE ${db}`);
+  await source.sql(db, WRITER_SCHEMA_SQL);
+  await source.sql(db, seed);
+  const args = ['--source', source.url(db), '--target', target.url(db)];
+  const sync = spawnPgferry(['sync', ...args]);
+  await waitUntilStreaming(target, db, sync);
+  return { db, sync, args };
 }

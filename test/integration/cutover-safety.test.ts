@@ -11,27 +11,16 @@ import {
   spawnPgferry,
   stopSync,
   useClusterPair,
-  waitUntilStreaming,
-  WRITER_SCHEMA_SQL,
   type Cluster,
   type PgferryProcess,
+  migrationUnderWay as underWay,
 } from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function migrationUnderWay(
-  source: Cluster,
-  target: Cluster,
-  prefix: string,
-): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
-  const db = await source.createDatabase({ prefix });
-  await target.sql('postgres', `CREATE DATABASE ${db}`);
-  await source.sql(db, WRITER_SCHEMA_SQL);
-  await source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100) g`);
-  const args = ['--source', source.url(db), '--target', target.url(db)];
-  const sync = spawnPgferry(['sync', ...args]);
-  await waitUntilStreaming(target, db, sync);
-  return { db, sync, args };
+/** 100 rows in the writer's items table, and sync streaming them. */
+function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): ReturnType<typeof underWay> {
+  return underWay(source, target, prefix, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100) g`);
 }
 
 /** The source database's own read-only default, as a freeze sets it. */

@@ -16,33 +16,24 @@ import {
   startWriter,
   stopSync,
   useClusterPair,
-  waitUntilStreaming,
   WRITER_SCHEMA_SQL,
   type Cluster,
   type PgferryProcess,
   type WriterReport,
+  migrationUnderWay as underWay,
 } from '../harness/index.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A source database with the writer's tables and some rows, an empty target, and sync streaming between them. */
-async function migrationUnderWay(
-  source: Cluster,
-  target: Cluster,
-  prefix: string,
-): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
-  const db = await source.createDatabase({ prefix });
-  await target.sql('postgres', `CREATE DATABASE ${db}`);
-  await source.sql(db, WRITER_SCHEMA_SQL);
-  await source.sql(
-    db,
+/** 1,000 items with their ledger rows, and sync streaming them. */
+function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): ReturnType<typeof underWay> {
+  return underWay(
+    source,
+    target,
+    prefix,
     `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g;
-                        INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`,
+     INSERT INTO ledger (item_id, op) SELECT id, 'insert' FROM items`,
   );
-  const args = ['--source', source.url(db), '--target', target.url(db)];
-  const sync = spawnPgferry(['sync', ...args]);
-  await waitUntilStreaming(target, db, sync);
-  return { db, sync, args };
 }
 
 /** A write from a new session: refused by a read-only freeze, accepted once it is lifted. */
