@@ -26,6 +26,8 @@ import {
   waitUntilStreaming,
   type CliResult,
   type Cluster,
+  type Load,
+  type PgferryProcess,
 } from '../harness/index.js';
 
 const PAIRS = [
@@ -404,8 +406,9 @@ for (const [from, to] of PAIRS) {
 describe('verify while pgferry sync streams under a light load', () => {
   const pair = useClusterPair(17, 18);
 
-  it('reports identical once the differences in flight are rechecked', async () => {
-    const db = await pair.source.createDatabase({ prefix: 'moving' });
+  /** pgbench tables on the source, sync streaming them and a light pgbench load: a target always a little behind. */
+  async function streamingUnderLoad(prefix: string): Promise<{ db: string; sync: PgferryProcess; load: Load }> {
+    const db = await pair.source.createDatabase({ prefix });
     await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
     await createPgbenchTables(pair.source, db, 1);
     // pgbench_history has no key; sync needs a replica identity to carry its rows.
@@ -415,6 +418,27 @@ describe('verify while pgferry sync streams under a light load', () => {
     try {
       await waitUntilStreaming(pair.target, db, sync);
       await sleep(1_000);
+    } catch (error) {
+      await load.stop();
+      sync.child.kill('SIGINT');
+      await sync.exited();
+      throw error;
+    }
+    return { db, sync, load };
+  }
+
+  /** The slots of stopped syncs into `db`, which would otherwise hold WAL on the shared source. */
+  async function dropStoppedSlots(db: string): Promise<void> {
+    await pair.source.sql(
+      'postgres',
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
+      [db],
+    );
+  }
+
+  it('reports identical once the differences in flight are rechecked', async () => {
+    const { db, sync, load } = await streamingUnderLoad('moving');
+    try {
       const runs: Array<{ code: number; report: VerifyReport }> = [];
       for (let i = 0; i < 2; i++) {
         const run = await runPgferry(['verify', '--json', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
@@ -460,23 +484,12 @@ describe('verify while pgferry sync streams under a light load', () => {
       120_000,
     );
     assert.equal(exact.code, 0, exact.stdout);
-    await pair.source.sql(
-      'postgres',
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
-      [db],
-    );
+    await dropStoppedSlots(db);
   });
 
   it('counts mode while sync streams does not explain away a row lost on a table the source keeps writing', async () => {
-    const db = await pair.source.createDatabase({ prefix: 'lostrow' });
-    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
-    await createPgbenchTables(pair.source, db, 1);
-    await pair.source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
-    const sync = spawnPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
-    const load = startLoad(pair.source.url(db), { clients: 2, scale: 1, ratePerSecond: 50 });
+    const { db, sync, load } = await streamingUnderLoad('lostrow');
     try {
-      await waitUntilStreaming(pair.target, db, sync);
-      await sleep(1_000);
       // A row the stream will never bring back: lost on the target, kept on the source.
       await pair.target.sql(db, `DELETE FROM pgbench_history WHERE ctid = (SELECT min(ctid) FROM pgbench_history)`);
       const run = await runPgferry(
@@ -493,10 +506,6 @@ describe('verify while pgferry sync streams under a light load', () => {
       sync.child.kill('SIGINT');
       await sync.exited();
     }
-    await pair.source.sql(
-      'postgres',
-      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`,
-      [db],
-    );
+    await dropStoppedSlots(db);
   });
 });
