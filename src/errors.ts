@@ -48,6 +48,10 @@ export const ERROR_CODES = {
   'schema-conflict': 'query',
   /** Copying a table (or a range of one) failed. */
   'copy-failed': 'query',
+  /** A schema change on the source that sync may not or cannot carry to the target (--ddl stop, or no way to rebuild it). */
+  'schema-change': 'usage',
+  /** The target refused a schema change of the stream. */
+  'schema-change-failed': 'query',
   /** The target refused a change of the stream, even in exact source order. */
   'change-rejected': 'query',
   /** The replication stream held something pgferry cannot decode, or the walsender could not send. */

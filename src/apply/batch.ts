@@ -28,6 +28,7 @@ import {
   type CopyIn,
   type Statement,
 } from './statements.js';
+import type { SchemaChangeReader, SchemaChangeSink } from './schema-changes.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 import { isIntegrityViolation, sqlState } from '../plumbing/index.js';
 
@@ -38,6 +39,8 @@ export interface BatchOptions {
   readonly abortInfo: boolean;
   /** Prefix of the logical messages that mark a fence (cut-over). */
   readonly fencePrefix: string;
+  /** Where captured schema changes go; without it, none is expected in the stream. */
+  readonly schemaChanges?: SchemaChangeSink;
 }
 
 export interface BatchResult {
@@ -71,6 +74,8 @@ export class BatchApplier {
   private writing: Promise<void> | undefined;
   /** Decoding options for plain and for streamed transactions: made once, not per message. */
   private readonly decodeOptions: readonly [DecodeOptions, DecodeOptions];
+  /** The relation of the schema-change queue table, once its definition arrived (sources before 14). */
+  private queueRelation: { readonly id: number; readonly payloadColumn: number } | undefined;
 
   constructor(
     private readonly client: pg.Client,
@@ -150,6 +155,7 @@ export class BatchApplier {
         counts,
         coalescer,
         mode,
+        schemaChanges: undefined,
       };
       const inMemory = transaction.messagesInMemory();
       if (inMemory) {
@@ -182,6 +188,11 @@ export class BatchApplier {
     const message = decodePgoutput(payload, reading.decode);
     switch (message.tag) {
       case 'relation': {
+        const queue = this.options.schemaChanges?.queueTable;
+        if (queue && message.schema === queue.schema && message.name === queue.name) {
+          this.queueRelation = { id: message.relationId, payloadColumn: message.columns.findIndex((c) => c.name === 'payload') };
+          return undefined;
+        }
         // Relations are read even from transactions already applied: the server sends each once.
         // Rows decoded under the definition this one replaces are written before it takes effect:
         // a batch never mixes rows of two definitions of one table.
@@ -194,6 +205,10 @@ export class BatchApplier {
       case 'delete': {
         if (skip) return undefined;
         const table = this.tables.known(message.relationId);
+        if (!table && message.relationId === this.queueRelation?.id && message.tag === 'insert') {
+          const payload = message.newTuple[this.queueRelation.payloadColumn];
+          return typeof payload === 'string' ? this.applySchemaChange(payload, reading) : undefined;
+        }
         if (!table) return this.tables.resolve(message.relationId).then(() => this.take(payload, reading));
         const change: RowChange =
           message.tag === 'insert'
@@ -209,11 +224,26 @@ export class BatchApplier {
       case 'truncate':
         return skip ? undefined : this.applyTruncate(message.relationIds, message.cascade, message.restartIdentity, counts, coalescer);
       case 'message':
-        if (!skip && message.prefix === this.options.fencePrefix) counts.fence = message.lsn;
+        if (skip) return undefined;
+        if (message.prefix === this.options.fencePrefix) counts.fence = message.lsn;
+        else if (message.prefix === this.options.schemaChanges?.messagePrefix) return this.applySchemaChange(message.content.toString('utf8'), reading);
         return undefined;
       default:
         return undefined;
     }
+  }
+
+  /**
+   * A schema change at its place: the rows before it are written first, the change runs, and the
+   * target's tables are read again before the next row (the source sends their new definitions).
+   */
+  private async applySchemaChange(payload: string, reading: Reading): Promise<void> {
+    const sink = this.options.schemaChanges;
+    if (!sink) return;
+    await this.flush(reading.coalescer);
+    reading.schemaChanges ??= sink.forTransaction();
+    await reading.schemaChanges.apply(this.client, payload, reading.origin);
+    this.tables.forgetTargets();
   }
 
   private async applyTruncate(
@@ -349,6 +379,8 @@ interface Reading {
   readonly counts: Counts;
   readonly coalescer: Coalescer;
   readonly mode: 'coalesced' | 'ordered';
+  /** Made at the transaction's first schema change. */
+  schemaChanges: SchemaChangeReader | undefined;
 }
 
 interface Counts {

@@ -6,3 +6,4 @@ export type { TargetTable, RowIdentity } from './target-tables.js';
 export { Coalescer } from './coalesce.js';
 export type { TableWork } from './coalesce.js';
 export type { RowChange, ChangeOrigin } from './changes.js';
+export type { SchemaChangeSink, SchemaChangeReader } from './schema-changes.js';

@@ -78,6 +78,11 @@ export class TargetTables {
     return { relations: new Map(this.relations), tables: new Map(this.byRelation) };
   }
 
+  /** The target's tables changed (a schema change ran): each is read again at its next change. */
+  forgetTargets(): void {
+    this.byRelation.clear();
+  }
+
   restore(snapshot: DefinitionsSnapshot): void {
     this.relations.clear();
     for (const [id, relation] of snapshot.relations) this.relations.set(id, relation);

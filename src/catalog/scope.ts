@@ -14,8 +14,14 @@ export interface ScopeFilter {
 
 export const EVERYTHING: ScopeFilter = { includeSchemas: [], excludeSchemas: [], includeTables: [], excludeTables: [] };
 
-/** Schemas that are never user data: the catalogs, TOAST, temporary schemas and pgferry's own state. */
-export const SYSTEM_SCHEMA_SQL = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
+/**
+ * Schemas that are never user data, as an SQL list: the catalogs, pgferry's state on the
+ * target and its schema-change capture on the source.
+ */
+export const NON_USER_SCHEMAS_SQL = `'pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture'`;
+
+/** Schemas that are never user data: those above, TOAST and temporary schemas. */
+export const SYSTEM_SCHEMA_SQL = `n.nspname NOT IN (${NON_USER_SCHEMAS_SQL})
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
 
 export interface QualifiedName {

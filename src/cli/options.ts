@@ -2,6 +2,7 @@ import { DEFAULT_JOBS } from '../plumbing/index.js';
 import type { Command } from 'commander';
 import type { ScopeFilter } from '../catalog/index.js';
 import { usageError } from '../errors.js';
+import { parseLsn, type Lsn } from '../replication/index.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -100,6 +101,15 @@ export function parseSeconds(text: string, flag: string): number {
   if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0)
     throw usageError(`${flag} "${text}" is not a number of seconds`, `write it like ${flag} 1 or ${flag} 0.5`);
   return seconds * 1000;
+}
+
+/** A WAL position as PostgreSQL writes it (`--skip-ddl-at 0/1A2B3C4`). */
+export function parseLsnFlag(text: string, flag: string): Lsn {
+  try {
+    return parseLsn(text);
+  } catch {
+    throw usageError(`${flag} "${text}" is not a WAL position`, `copy it from the message that named it, like ${flag} 0/1A2B3C4`);
+  }
 }
 
 /** One of a closed set of words (`--freeze read-only`). */

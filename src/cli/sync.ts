@@ -11,6 +11,8 @@ import {
   addFilterOptions,
   copySettingsFrom,
   filterFrom,
+  parseChoice,
+  parseLsnFlag,
   parseSeconds,
   parseSize,
   type ConnectionFlags,
@@ -28,6 +30,8 @@ export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   memoryLimit: string;
   batchChanges: string;
   slotTimeout: string;
+  ddl: string;
+  skipDdlAt?: string;
   json?: boolean;
   debug?: boolean;
 }
@@ -56,7 +60,9 @@ export function addSyncOptions(command: Command): Command {
     .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
     .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
     .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
-    .option('--slot-timeout <seconds>', 'how long creating the replication slot may wait for transactions running on the source', '600');
+    .option('--slot-timeout <seconds>', 'how long creating the replication slot may wait for transactions running on the source', '600')
+    .option('--ddl <policy>', 'schema changes on the source: apply (replay them on the target in order) or stop (stop sync before the first)', 'apply')
+    .option('--skip-ddl-at <lsn>', 'go on past the schema changes of the transaction committed at this position (made on the target by hand)');
   return addCopyOptions(command);
 }
 
@@ -69,6 +75,7 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
   if (!Number.isInteger(maxBatchChanges) || maxBatchChanges < 1) {
     throw usageError(`--batch-changes "${flags.batchChanges}" is not a positive whole number`, 'use e.g. --batch-changes 100000');
   }
+  const skipDdlAt = flags.skipDdlAt === undefined ? undefined : parseLsnFlag(flags.skipDdlAt, '--skip-ddl-at');
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   return {
@@ -82,6 +89,8 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
     memoryLimit,
     maxBatchChanges,
     slotTimeoutMs: parseSeconds(flags.slotTimeout, '--slot-timeout'),
+    ddl: parseChoice(flags.ddl, '--ddl', ['apply', 'stop'] as const),
+    skipDdlAt,
     clone: {
       ...copy,
       progress: process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log),

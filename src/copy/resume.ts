@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { displayName, serverMajor, tablesOnTarget, type QualifiedName, type Scope } from '../catalog/index.js';
+import { displayName, NON_USER_SCHEMAS_SQL, serverMajor, tablesOnTarget, type QualifiedName, type Scope } from '../catalog/index.js';
 import { describeConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import { inTransaction, quoteQualified, serverDetail, sqlState, SQLSTATE } from '../plumbing/index.js';
@@ -98,7 +98,7 @@ export function refuseOccupiedTables(onTarget: {
 async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], scope: Scope): Promise<void> {
   const { rows } = await admin.query<{ schema: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')`,
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN (${NON_USER_SCHEMAS_SQL})`,
   );
   const inScope = rows.filter((r) => scope.includes(r) || tables.some((t) => t.schema === r.schema && t.name === r.name));
   try {

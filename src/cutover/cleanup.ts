@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { captureNames, removeCapture } from '../ddl/index.js';
 import { serverMajor } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
@@ -54,7 +55,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     await writableSession(source.client);
     const state = await readSyncState(target.client);
     const names = state
-      ? { slot: state.slot, publication: state.publication }
+      ? { name: state.name, slot: state.slot, publication: state.publication }
       : migrationNames(options.name ?? (await defaultMigrationName(target.client)));
     if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state);
     const freezes = await freezesInPlace(target.client);
@@ -68,7 +69,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
       await recordUnfrozen(target.client, freeze.id);
       removed.push(`source: lifted the ${describeFreeze(freeze)}`);
     }
-    removed.push(...(await dropSourceObjects(source.client, names.slot, names.publication)));
+    removed.push(...(await dropSourceObjects(source.client, names)));
     if (stillFrozen.length === 0) {
       if (await stateSchemaExists(target.client)) {
         await dropStateSchema(target.client);
@@ -130,7 +131,10 @@ function describeFreeze(freeze: FreezeRecord): string {
     : `revoke freeze (${freeze.revoked.length} grants to ${[...new Set(freeze.revoked.map((r) => r.role))].join(', ') || 'no role'})`;
 }
 
-async function dropSourceObjects(source: pg.Client, slot: string, publication: string): Promise<string[]> {
+async function dropSourceObjects(
+  source: pg.Client,
+  { name, slot, publication }: { readonly name: string; readonly slot: string; readonly publication: string },
+): Promise<string[]> {
   const removed: string[] = [];
   const { rows } = await source.query<{ active_pid: number | null }>(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [
     slot,
@@ -165,5 +169,6 @@ async function dropSourceObjects(source: pg.Client, slot: string, publication: s
     await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
     removed.push(`source: dropped publication ${publication}`);
   }
+  if (await removeCapture(source, name)) removed.push(`source: dropped the schema-change capture (event triggers ${captureNames(name).endTrigger}, …)`);
   return removed;
 }

@@ -24,7 +24,7 @@ export type {
 } from './pgoutput.js';
 export { ReplicationSession, DECODING_SETTINGS } from './session.js';
 export type { CreatedSlot, StreamReceiver, StreamPosition, StreamTiming } from './session.js';
-export { TransactionAssembler } from './transactions.js';
+export { TransactionAssembler, SCHEMA_CHANGE_PREFIX } from './transactions.js';
 export { removeAbandonedSpools } from './spool.js';
 export type { SourceTransaction, AssemblerOptions } from './transactions.js';
 export { evaluateInbound } from './liveness.js';

@@ -19,6 +19,8 @@ export interface SourceTransaction {
   /** Sent in pieces while still running (protocol 2+): data messages carry the xid. */
   readonly streamed: boolean;
   readonly messageCount: number;
+  /** Holds a schema change captured on the source (a logical message with SCHEMA_CHANGE_PREFIX). */
+  readonly carriesSchemaChange: boolean;
   readonly bytes: number;
   /** Of those bytes, the ones held in memory (the rest is in the spool log). */
   readonly inMemory: number;
@@ -56,6 +58,7 @@ class TransactionBuffer implements SourceTransaction {
   private sealed = false;
   count = 0;
   bytes = 0;
+  carriesSchemaChange = false;
   commitLsn: Lsn = 0n;
   endLsn: Lsn = 0n;
   commitTime = 0n;
@@ -149,6 +152,17 @@ class TransactionBuffer implements SourceTransaction {
     this.memory = [];
     this.memoryBytes = 0;
   }
+}
+
+/** Every migration's schema-change messages start with it (ddl/capture.ts adds the migration's name). */
+export const SCHEMA_CHANGE_PREFIX = 'pgferry.ddl.';
+const SCHEMA_CHANGE_PREFIX_BYTES = Buffer.from(SCHEMA_CHANGE_PREFIX);
+
+/** Whether a logical message carries a schema change: its prefix read in place. */
+function isSchemaChange(payload: Buffer, streamed: boolean): boolean {
+  const at = (streamed ? PGOUTPUT_OFFSET.streamedMessagePrefix : PGOUTPUT_OFFSET.messagePrefix) as number;
+  const end = at + SCHEMA_CHANGE_PREFIX_BYTES.length;
+  return payload.length >= end && payload.subarray(at, end).equals(SCHEMA_CHANGE_PREFIX_BYTES);
 }
 
 /** A stream whose messages break the protocol's order: nothing pgferry can apply from it. */
@@ -256,6 +270,7 @@ export class TransactionAssembler {
         const owner = this.streaming ?? this.current;
         if (owner) {
           owner.add(payload);
+          if (isSchemaChange(payload, owner.streamed)) owner.carriesSchemaChange = true;
           break;
         }
         const message = decodePgoutput(payload, { inStream: false, abortInfo: false });

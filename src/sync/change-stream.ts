@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { BatchApplier, TargetTables } from '../apply/index.js';
+import { BatchApplier, TargetTables, type SchemaChangeSink } from '../apply/index.js';
 import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
@@ -26,6 +26,8 @@ export interface ChangeStreamOptions {
   readonly memoryLimit: number;
   readonly maxBatchChanges: number;
   readonly fencePrefix: string;
+  /** Where the schema changes captured on the source are replayed. */
+  readonly schemaChanges: SchemaChangeSink;
   /** When the walsender's silence means it is gone (sync/liveness.ts). */
   readonly inbound: InboundTimings;
   readonly logger: Logger;
@@ -107,6 +109,7 @@ export class ChangeStream {
       flushEvery: Math.min(FLUSH_EVERY_CHANGES, options.maxBatchChanges),
       abortInfo: options.protocol.abortInfo,
       fencePrefix: options.fencePrefix,
+      schemaChanges: options.schemaChanges,
     });
   }
 
@@ -235,6 +238,9 @@ export class ChangeStream {
       this.queuedInMemory -= transaction.inMemory;
       changes += transaction.messageCount;
       batch.push(transaction);
+      // A schema change ends its batch: what it made is committed before later transactions use
+      // it (an enum value added is unusable until then), and a failing one stops alone.
+      if (transaction.carriesSchemaChange) break;
     }
     if (this.paused && !this.queueAbove(0.5)) {
       this.paused = false;

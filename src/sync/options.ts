@@ -1,7 +1,9 @@
 import type { ScopeFilter } from '../catalog/index.js';
 import type { ConnectionSpec } from '../config/index.js';
 import type { CloneSummary, CopyProgress } from '../copy/index.js';
+import type { DdlPolicy } from '../ddl/index.js';
 import type { Logger } from '../log/index.js';
+import type { Lsn } from '../replication/index.js';
 
 /** What a caller gives sync and gets back: the types every file of the sync room shares. */
 export interface SyncOptions {
@@ -19,6 +21,10 @@ export interface SyncOptions {
   /** Bytes of received transactions kept in memory before spilling to disk. */
   readonly memoryLimit: number;
   readonly maxBatchChanges: number;
+  /** `--ddl`: carry the source's schema changes to the target, or stop at the first. */
+  readonly ddl: DdlPolicy;
+  /** A transaction (its commit position) whose schema changes the user made on the target by hand. */
+  readonly skipDdlAt?: Lsn;
   /** How long creating the slot may wait for transactions running on the source (ms). */
   readonly slotTimeoutMs?: number;
   /** Clone settings, for when the target is not cloned yet. */

@@ -16,6 +16,7 @@ import {
   tablesToPublish,
   type MigrationNames,
 } from './source-setup.js';
+import { prepareCapture } from './schema-capture.js';
 import { decideSyncStart } from './start-decision.js';
 import { streamWithRetries } from './retry.js';
 import type { SyncOptions, SyncSummary } from './options.js';
@@ -59,6 +60,8 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     } else {
       // Whether the slot is still usable is checked as streaming starts, on every (re)connect.
       log.info({ appliedLsn: formatLsn(start.appliedLsn) }, 'continuing from the position the target recorded');
+      source = await connect(options.source);
+      await prepareCapture(source.client, names, options.filter, log, { resuming: true });
     }
   } catch (error) {
     firstSession?.destroy();
@@ -95,7 +98,10 @@ async function startFromClone(
     );
   }
   await claimSlotName(source, names.slot, ownsSlotName);
-  await createPublication(source, names.publication, [...tables, ...extensionTables.published]);
+  // Before the slot: every schema change after its snapshot is in the stream.
+  const capture = await prepareCapture(source, names, options.filter, log, { resuming: false });
+  const queue = capture.kind === 'trigger' && capture.queue ? [capture.queue] : [];
+  await createPublication(source, names.publication, [...tables, ...extensionTables.published, ...queue]);
   const sourceSystemId = await systemIdentifier(source);
   const session = await ReplicationSession.open(options.source);
   try {

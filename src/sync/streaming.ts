@@ -1,4 +1,6 @@
+import { Scope } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
+import { SchemaChangeReplayer } from '../ddl/index.js';
 import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, openAll, repeatEvery, withDeadline } from '../plumbing/index.js';
@@ -100,6 +102,14 @@ export class StreamRun {
         memoryLimit: options.memoryLimit,
         maxBatchChanges: options.maxBatchChanges,
         fencePrefix: FENCE_PREFIX,
+        schemaChanges: new SchemaChangeReplayer({
+          migration: names.name,
+          sourceMajor: source.major,
+          scope: new Scope(options.filter),
+          policy: options.ddl,
+          skipAt: options.skipDdlAt,
+          logger: log,
+        }),
         inbound: timings,
         logger: log,
       });

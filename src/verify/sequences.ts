@@ -1,4 +1,4 @@
-import type { Scope } from '../catalog/index.js';
+import { NON_USER_SCHEMAS_SQL, type Scope } from '../catalog/index.js';
 import type { SideSession } from './session.js';
 import type { SequenceResult, SequenceStatus } from './types.js';
 
@@ -25,7 +25,7 @@ async function readSequences(side: SideSession, scope: Scope): Promise<SequenceR
                                         AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
        LEFT JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
        LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-      WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
+      WHERE s.schemaname NOT IN (${NON_USER_SCHEMAS_SQL})
         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')`,
   );
   return rows

@@ -27,7 +27,7 @@ export interface Comparison {
 }
 
 /** Schemas never compared: the catalogs and pgferry's own bookkeeping. */
-const EXCLUDED_SCHEMAS = ['pg_catalog', 'information_schema', 'pgferry'];
+const EXCLUDED_SCHEMAS = ['pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture'];
 const EXAMPLES = 5;
 
 /**

@@ -17,7 +17,7 @@ export interface Fingerprint {
 }
 
 /** Schemas no user object lives in, plus pgferry's own state schema on the target. */
-const SYSTEM_SCHEMA = (column: string) => `(${column} IN ('pg_catalog', 'information_schema', 'pgferry')
+const SYSTEM_SCHEMA = (column: string) => `(${column} IN ('pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture')
   OR ${column} LIKE 'pg\\_toast%' OR ${column} LIKE 'pg\\_temp\\_%')`;
 const USER_SCHEMA = (column: string) => `NOT ${SYSTEM_SCHEMA(column)}`;
 /** Objects CREATE EXTENSION makes are the extension's business, not the schema copy's. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { QualifiedName, Scope } from '../../catalog/index.js';
+import { SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from '../../catalog/index.js';
 import type { ObjectKind, SchemaObject, Section, UnsupportedObject } from '../model.js';
 
 /** The catalog address of a source object, as pg_depend and pg_description record it. */
@@ -94,8 +94,7 @@ export class ExtractContext {
 }
 
 /** Schemas no user object lives in. */
-export const USER_NAMESPACE = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry')
-  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+export const USER_NAMESPACE = SYSTEM_SCHEMA_SQL;
 
 /** Not created by CREATE EXTENSION (those come with the extension on the target). */
 export function notExtensionMember(catalog: string, oidColumn: string): string {

@@ -1,0 +1,130 @@
+import { PgferryError } from '../errors.js';
+
+/** An object a DDL command touched, as pg_event_trigger_ddl_commands() names it. */
+export interface TouchedObject {
+  readonly type: string;
+  /** Quoted and qualified (object_identity). */
+  readonly identity: string;
+  readonly schema: string | null;
+  readonly inExtension: boolean;
+}
+
+/** An object a command dropped, as pg_event_trigger_dropped_objects() names it. */
+export interface DroppedObject {
+  readonly type: string;
+  readonly identity: string;
+  readonly schema: string | null;
+  /** Named by the command itself, not dropped as a dependent of one that was. */
+  readonly original: boolean;
+  readonly temporary: boolean;
+}
+
+/** A table that joined the publication in the command's transaction; rows it held already were never streamed. */
+export interface JoinedTable {
+  readonly table: string;
+  readonly hadRows: boolean;
+}
+
+/** What the source's event trigger recorded for one command, at its place in the stream. */
+export type SchemaChange =
+  | {
+      readonly event: 'ddl_command_end';
+      readonly tag: string;
+      /** The whole query string the client sent: the command is one of its statements, or inside one. */
+      readonly query: string;
+      readonly searchPath: string;
+      readonly user: string;
+      readonly objects: readonly TouchedObject[];
+      readonly joined: readonly JoinedTable[];
+    }
+  | {
+      readonly event: 'sql_drop';
+      readonly tag: string;
+      readonly query: string;
+      readonly searchPath: string;
+      readonly user: string;
+      readonly objects: readonly DroppedObject[];
+    }
+  | {
+      /** The trigger could not record the command: the target can't follow it without help. */
+      readonly event: 'error';
+      readonly tag: string;
+      readonly query: string;
+      readonly error: string;
+    };
+
+/** Reads a payload written by the capture (ddl/capture.ts); anything else is a broken stream. */
+export function parseSchemaChange(text: string): SchemaChange {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw malformed('not JSON');
+  }
+  if (!isRecord(value) || value['v'] !== 1) throw malformed('unknown version');
+  const event = value['event'];
+  const tag = text_(value, 'tag');
+  const query = text_(value, 'query');
+  if (event === 'error') return { event, tag, query, error: text_(value, 'error') };
+  const searchPath = text_(value, 'searchPath');
+  const user = text_(value, 'user');
+  const objects = value['objects'];
+  if (!Array.isArray(objects)) throw malformed('objects is not a list');
+  if (event === 'sql_drop') {
+    return {
+      event,
+      tag,
+      query,
+      searchPath,
+      user,
+      objects: objects.map((o: unknown) => {
+        if (!isRecord(o)) throw malformed('a dropped object is not an object');
+        return {
+          type: text_(o, 'type'),
+          identity: text_(o, 'identity'),
+          schema: nullableText(o, 'schema'),
+          original: o['original'] === true,
+          temporary: o['temporary'] === true,
+        };
+      }),
+    };
+  }
+  if (event !== 'ddl_command_end') throw malformed(`unknown event ${String(event)}`);
+  const joined = value['joined'];
+  return {
+    event,
+    tag,
+    query,
+    searchPath,
+    user,
+    objects: objects.map((o: unknown) => {
+      if (!isRecord(o)) throw malformed('a touched object is not an object');
+      return { type: text_(o, 'type'), identity: text_(o, 'identity'), schema: nullableText(o, 'schema'), inExtension: o['inExtension'] === true };
+    }),
+    joined: (Array.isArray(joined) ? joined : []).map((j: unknown) => {
+      if (!isRecord(j)) throw malformed('a joined table is not an object');
+      return { table: text_(j, 'table'), hadRows: j['hadRows'] === true };
+    }),
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function text_(record: Record<string, unknown>, key: string): string {
+  const value = record[key];
+  if (typeof value !== 'string') throw malformed(`${key} is not text`);
+  return value;
+}
+
+function nullableText(record: Record<string, unknown>, key: string): string | null {
+  const value = record[key];
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') throw malformed(`${key} is not text`);
+  return value;
+}
+
+function malformed(why: string): PgferryError {
+  return new PgferryError('stream-undecodable', `source: a schema-change record in the stream is malformed (${why})`, { side: 'source' });
+}

@@ -1,0 +1,103 @@
+import type { Scope } from '../catalog/index.js';
+import type { SchemaChange, TouchedObject } from './payload.js';
+import { splitStatements, statementHasTag } from './statements.js';
+
+/** What replaying one captured command on the target comes to. */
+export type ReplayStep =
+  /** The statement the client sent, found in its query string: run as it was written. */
+  | { readonly kind: 'statement'; readonly text: string }
+  /** The command ran inside another statement (a DO block, a function, a trigger): rebuilt from what the trigger read. */
+  | { readonly kind: 'rebuild' }
+  | { readonly kind: 'skip'; readonly why: string };
+
+/** Commands about replication itself: the target's own setup, never the source's. */
+const NEVER_REPLAYED = /^(CREATE|ALTER|DROP) (PUBLICATION|SUBSCRIPTION|EVENT TRIGGER)$/;
+
+/**
+ * Statements that never run DDL inside them, so a command the trigger reports can't come from
+ * them: skipped while looking for the statement that fired. Anything else (DO, CALL, SELECT of
+ * a function such as pg_partman's) may, and stops the search.
+ */
+const NEVER_FIRES =
+  /^(INSERT|UPDATE|DELETE|MERGE|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|SET|RESET|SHOW|LOCK|TRUNCATE|COPY|VACUUM|ANALYZE|ANALYSE|LISTEN|NOTIFY|UNLISTEN|DISCARD|CHECKPOINT|DEALLOCATE|VALUES|TABLE|CLUSTER)\b/i;
+
+/**
+ * Where the search stands in each query string of one source transaction: the statements of
+ * a string fire in order, so each is matched once, after the one matched before it.
+ */
+export class StatementCursor {
+  private readonly positions = new Map<string, { readonly statements: readonly string[]; next: number }>();
+
+  /** The statement of `query` that fired `tag`, or undefined when it came from inside another statement. */
+  take(query: string, tag: string): string | undefined {
+    let entry = this.positions.get(query);
+    if (!entry) this.positions.set(query, (entry = { statements: splitStatements(query), next: 0 }));
+    for (let i = entry.next; i < entry.statements.length; i++) {
+      const statement = entry.statements[i]!;
+      if (statementHasTag(statement, firingTag(tag))) {
+        entry.next = i + 1;
+        return statement;
+      }
+      if (!NEVER_FIRES.test(statement.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, ''))) return undefined;
+    }
+    return undefined;
+  }
+}
+
+/** The words a statement starts with for a tag whose name is not its first words. */
+function firingTag(tag: string): string {
+  if (tag === 'CREATE TABLE AS') return 'CREATE TABLE';
+  if (tag === 'SELECT INTO') return 'SELECT';
+  return tag;
+}
+
+/** Decides how a captured command reaches the target: pure, so every rule is unit-tested. */
+export function planReplay(change: Extract<SchemaChange, { event: 'ddl_command_end' }>, cursor: StatementCursor, scope: Scope): ReplayStep {
+  if (NEVER_REPLAYED.test(change.tag)) return { kind: 'skip', why: 'replication set-up is not migrated' };
+  // Claim the statement even when skipping it: the next command of the string is after it.
+  const statement = cursor.take(change.query, change.tag);
+  if (change.objects.length > 0 && change.objects.every((o) => o.inExtension)) {
+    return { kind: 'skip', why: 'made by an extension script: the extension command carries it' };
+  }
+  const outside = change.objects.filter((o) => !inScope(o, scope));
+  if (change.objects.length > 0 && outside.length === change.objects.length) return { kind: 'skip', why: 'outside the migration' };
+  if (statement === undefined) return { kind: 'rebuild' };
+  return { kind: 'statement', text: forTransactionBlock(statement) };
+}
+
+function inScope(object: TouchedObject, scope: Scope): boolean {
+  if (object.type === 'schema') return scope.includesSchema(unquote(object.identity));
+  if (object.schema === null) return true;
+  if (!scope.includesSchema(object.schema)) return false;
+  if (object.type === 'table') {
+    const name = relationName(object.identity, object.schema);
+    return name === undefined || scope.includes({ schema: object.schema, name });
+  }
+  return true;
+}
+
+/** The relation's own name from its identity (schema.name, quoted as needed). */
+function relationName(identity: string, schema: string): string | undefined {
+  const prefix = `${quoteIfNeeded(schema)}.`;
+  return identity.startsWith(prefix) ? unquote(identity.slice(prefix.length)) : undefined;
+}
+
+function quoteIfNeeded(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
+}
+
+function unquote(name: string): string {
+  return name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name;
+}
+
+/**
+ * The apply runs inside the batch's transaction, where CONCURRENTLY is refused; the target has
+ * no other clients to spare from a lock, so the plain form does the same.
+ */
+export function forTransactionBlock(statement: string): string {
+  return statement
+    .replace(/^(\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+)CONCURRENTLY\s+/i, '$1')
+    .replace(/^(\s*DROP\s+INDEX\s+)CONCURRENTLY\s+/i, '$1')
+    .replace(/(\bDETACH\s+PARTITION\s+[\s\S]*?)\s+CONCURRENTLY\s*$/i, '$1')
+    .replace(/(\bDETACH\s+PARTITION\s+[\s\S]*?)\s+FINALIZE\s*$/i, '$1');
+}

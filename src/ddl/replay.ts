@@ -1,0 +1,130 @@
+import type pg from 'pg';
+import type { SchemaChangeReader, SchemaChangeSink } from '../apply/index.js';
+import type { ChangeOrigin } from '../apply/index.js';
+import type { Scope } from '../catalog/index.js';
+import { messageOf, PgferryError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { formatLsn, type Lsn } from '../replication/index.js';
+import { oneLine, quoteIdent, serverDetail } from '../plumbing/index.js';
+import { captureNames, MESSAGES_FROM_MAJOR } from './capture.js';
+import { parseSchemaChange, type DroppedObject, type SchemaChange } from './payload.js';
+import { planReplay, StatementCursor } from './replay-plan.js';
+
+/** `--ddl`: carry schema changes to the target, or stop at the first one. */
+export type DdlPolicy = 'apply' | 'stop';
+
+export interface ReplayOptions {
+  readonly migration: string;
+  readonly sourceMajor: number;
+  readonly scope: Scope;
+  readonly policy: DdlPolicy;
+  /** The commit position of a transaction whose schema changes were made on the target by hand (--skip-ddl-at). */
+  readonly skipAt: Lsn | undefined;
+  readonly logger: Logger;
+}
+
+/** Replays the source's captured DDL on the target at its place in the stream (DESIGN decision 10). */
+export class SchemaChangeReplayer implements SchemaChangeSink {
+  readonly messagePrefix: string;
+  readonly queueTable: { readonly schema: string; readonly name: string } | undefined;
+
+  constructor(private readonly options: ReplayOptions) {
+    const names = captureNames(options.migration);
+    this.messagePrefix = names.prefix;
+    this.queueTable = options.sourceMajor >= MESSAGES_FROM_MAJOR ? undefined : { schema: names.schema, name: names.queue };
+  }
+
+  forTransaction(): SchemaChangeReader {
+    return new TransactionReplay(this.options);
+  }
+}
+
+class TransactionReplay implements SchemaChangeReader {
+  private readonly cursor = new StatementCursor();
+  /** Objects the statement being run dropped (sql_drop comes before its ddl_command_end). */
+  private dropped: readonly DroppedObject[] = [];
+
+  constructor(private readonly options: ReplayOptions) {}
+
+  async apply(target: pg.Client, payload: string, origin: ChangeOrigin): Promise<void> {
+    const change = parseSchemaChange(payload);
+    if (origin.commitLsn === this.options.skipAt) {
+      this.options.logger.warn({ tag: change.tag, lsn: formatLsn(origin.commitLsn) }, 'schema change skipped (--skip-ddl-at): the target has it already');
+      return;
+    }
+    if (change.event === 'error') {
+      throw new PgferryError(
+        'schema-change',
+        `source: the schema-change capture could not record ${change.tag} (${change.error}) in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)}: ${oneLine(change.query, 300)}`,
+        { side: 'source', fix: `make the same change on the target by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)}` },
+      );
+    }
+    if (change.event === 'sql_drop') {
+      this.dropped = change.objects;
+      return;
+    }
+    const dropped = this.dropped;
+    this.dropped = [];
+    const step = planReplay(change, this.cursor, this.options.scope);
+    const { logger } = this.options;
+    if (step.kind === 'skip') {
+      logger.info({ tag: change.tag, why: step.why }, 'schema change on the source not replayed');
+      return;
+    }
+    if (this.options.policy === 'stop') throw stopped(change, origin, step.kind === 'statement' ? step.text : change.query);
+    if (step.kind === 'rebuild') throw cannotRebuild(change, origin, dropped);
+    await this.run(target, change, step.text, origin);
+    logger.info({ tag: change.tag, statement: oneLine(step.text, 500), lsn: formatLsn(origin.commitLsn) }, 'schema change applied on the target');
+    for (const joined of change.joined.filter((j) => j.hadRows)) {
+      logger.error(
+        { table: joined.table },
+        'a table joined the migration holding rows written while it had no key (it could not be published before): those rows are not on the target; copy them by hand or run sync --drop-existing',
+      );
+    }
+  }
+
+  /** Under the search_path and role name the source command saw; the apply's own path comes back after. */
+  private async run(target: pg.Client, change: Extract<SchemaChange, { event: 'ddl_command_end' }>, text: string, origin: ChangeOrigin): Promise<void> {
+    const path = change.searchPath.replace(/"\$user"|\$user/g, quoteIdent(change.user));
+    const { rows } = await target.query<{ path: string }>(`SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`, [path]);
+    try {
+      await target.query(text);
+    } catch (error) {
+      throw new PgferryError(
+        'schema-change-failed',
+        `target: the schema change ${change.tag} of transaction ${origin.xid} at ${formatLsn(origin.commitLsn)} failed: ${messageOf(error)}: ${oneLine(text, 300)}`,
+        {
+          side: 'target',
+          fix: `make the target's schema match the source's for this object by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)}`,
+          detail: serverDetail(error),
+          cause: error,
+        },
+      );
+    }
+    await target.query(`SELECT set_config('search_path', $1, true)`, [rows[0]!.path]);
+  }
+}
+
+function stopped(change: SchemaChange, origin: ChangeOrigin, text: string): PgferryError {
+  return new PgferryError(
+    'schema-change',
+    `source: schema change ${change.tag} in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)}, and sync runs with --ddl stop: ${oneLine(text, 300)}`,
+    {
+      side: 'source',
+      fix: 'run sync with --ddl apply to carry it (and the changes after it) to the target; nothing after it was applied',
+    },
+  );
+}
+
+function cannotRebuild(change: SchemaChange, origin: ChangeOrigin, dropped: readonly DroppedObject[]): PgferryError {
+  const objects = change.event === 'ddl_command_end' ? change.objects.map((o) => `${o.type} ${o.identity}`) : [];
+  objects.push(...dropped.filter((d) => d.original).map((d) => `dropped ${d.type} ${d.identity}`));
+  return new PgferryError(
+    'schema-change',
+    `source: schema change ${change.tag} (${objects.join(', ') || 'no object named'}) in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)} ran inside another statement, which pgferry cannot replay: ${oneLine(change.query, 300)}`,
+    {
+      side: 'source',
+      fix: `make the same change on the target by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)} to go on past it`,
+    },
+  );
+}

@@ -1,0 +1,60 @@
+import type pg from 'pg';
+import { serverMajor, type ScopeFilter } from '../catalog/index.js';
+import { captureNames, captureQueue, installCapture, mayCreateEventTriggers } from '../ddl/index.js';
+import type { Logger } from '../log/index.js';
+import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
+import type { MigrationNames } from './source-setup.js';
+
+/** How schema changes on the source reach the target in this run. */
+export type CaptureMode =
+  /** The event trigger puts each command into the stream. */
+  | { readonly kind: 'trigger'; readonly queue: string | undefined }
+  /** The role may not create event triggers: only what the stream itself shows is followed. */
+  | { readonly kind: 'stream-only'; readonly why: string };
+
+/**
+ * Installs (or refreshes) the capture before the slot exists or the stream restarts, so every
+ * command after the slot's snapshot is in the stream. Without the privilege sync goes on and
+ * says what it will not see.
+ */
+export async function prepareCapture(
+  source: pg.Client,
+  names: MigrationNames,
+  filter: ScopeFilter,
+  log: Logger,
+  { resuming }: { readonly resuming: boolean },
+): Promise<CaptureMode> {
+  const probe = await mayCreateEventTriggers(source);
+  if (!probe.allowed) {
+    log.warn(
+      { why: probe.why },
+      'the source role may not create event triggers: schema changes on the source are not carried (a new column reaches the target when its rows do; anything else stops sync with the change named). Run as a superuser (rds_superuser on RDS and Aurora) to carry them',
+    );
+    return { kind: 'stream-only', why: probe.why };
+  }
+  const sourceMajor = await serverMajor(source);
+  const capture = captureNames(names.name);
+  if (resuming) {
+    const { rows } = await source.query<{ present: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = $1) AS present`, [
+      capture.endTrigger,
+    ]);
+    if (!rows[0]!.present) {
+      log.error(
+        { trigger: capture.endTrigger },
+        'the schema-change capture was missing on the source (dropped by someone): schema changes made while it was gone are not on the target; compare with pgferry verify',
+      );
+    }
+  }
+  await installCapture(source, { migration: names.name, publication: names.publication, filter, sourceMajor });
+  const queue = captureQueue(names.name, sourceMajor);
+  if (queue && resuming) {
+    await source.query(
+      `DO $$BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${quoteLiteral(names.publication)} AND schemaname = ${quoteLiteral(capture.schema)} AND tablename = ${quoteLiteral(capture.queue)}) THEN
+           ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${queue};
+         END IF;
+       END$$`,
+    );
+  }
+  return { kind: 'trigger', queue };
+}
