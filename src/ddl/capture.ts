@@ -81,14 +81,43 @@ BEGIN
                                                    'original', original, 'temporary', is_temporary)), '[]')
         INTO objects FROM pg_event_trigger_dropped_objects();
     ELSE
-      SELECT coalesce(jsonb_agg(jsonb_build_object('type', object_type, 'identity', object_identity, 'schema', schema_name,
-                                                   'inExtension', in_extension, 'tag', command_tag)), '[]')
-        INTO objects FROM pg_event_trigger_ddl_commands();
-      -- Tables created or given a key in scope join the publication now: their rows stream from the next one.
+      -- With each object, its definition now: what the target is rebuilt from when the command
+      -- ran inside another statement (a DO block, a function) and can't be replayed as sent.
+      SELECT coalesce(jsonb_agg(jsonb_build_object('type', d.object_type, 'identity', d.object_identity, 'schema', d.schema_name,
+                                                   'inExtension', d.in_extension, 'tag', d.command_tag, 'definition',
+          CASE
+            WHEN d.classid = 'pg_class'::regclass AND c.relkind = 'i' THEN to_jsonb(pg_get_indexdef(d.objid))
+            WHEN d.classid = 'pg_class'::regclass AND c.relkind = 'v' THEN to_jsonb('CREATE OR REPLACE VIEW ' || d.object_identity || ' AS ' || pg_get_viewdef(d.objid))
+            WHEN d.classid = 'pg_trigger'::regclass THEN to_jsonb(pg_get_triggerdef(d.objid))
+            WHEN d.classid = 'pg_proc'::regclass AND NOT EXISTS (SELECT 1 FROM pg_aggregate a WHERE a.aggfnoid = d.objid)
+              THEN to_jsonb(pg_get_functiondef(d.objid))
+            WHEN d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') THEN jsonb_build_object(
+              'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                               'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid)) ORDER BY a.attnum), '[]')
+                            FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                           WHERE a.attrelid = d.objid AND a.attnum > 0 AND NOT a.attisdropped),
+              'constraints', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', k.conname, 'definition', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
+                                FROM pg_constraint k WHERE k.conrelid = d.objid AND k.conislocal AND k.contype IN ('p', 'u', 'c', 'f', 'x')),
+              'partitionOf', (SELECT format('%I.%I', pn.nspname, p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                                JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = d.objid AND c.relispartition),
+              'bound', CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,
+              'partitionKey', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END)
+          END)), '[]')
+        INTO objects
+        FROM pg_event_trigger_ddl_commands() d
+        LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid;
+      -- Tables created or given a key in scope join the publication now: their rows stream from
+      -- the next one. A partitioned table's command (ATTACH PARTITION) names the parent: its
+      -- partitions are looked at too.
       FOR r IN
+        WITH RECURSIVE touched(oid) AS (
+          SELECT d.objid FROM pg_event_trigger_ddl_commands() d WHERE d.classid = 'pg_class'::regclass
+          UNION
+          SELECT i.inhrelid FROM pg_inherits i JOIN touched t ON i.inhparent = t.oid
+        )
         SELECT DISTINCT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
-          FROM pg_event_trigger_ddl_commands() d
-          JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+          FROM touched d
+          JOIN pg_class c ON c.oid = d.oid
           JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'r' AND c.relpersistence = 'p'
            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture')

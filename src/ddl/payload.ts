@@ -7,6 +7,27 @@ export interface TouchedObject {
   readonly identity: string;
   readonly schema: string | null;
   readonly inExtension: boolean;
+  /** What it was right after the command: a statement that makes it, or a table's shape; null for other kinds. */
+  readonly definition: string | TableDefinition | null;
+}
+
+/** A table as the capture read it from the source's catalog, right after the command. */
+export interface TableDefinition {
+  readonly columns: readonly ColumnDefinition[];
+  readonly constraints: readonly { readonly name: string; readonly definition: string }[];
+  /** Quoted and qualified, when the table is a partition. */
+  readonly partitionOf: string | null;
+  readonly bound: string | null;
+  /** PARTITION BY's text, when the table is partitioned. */
+  readonly partitionKey: string | null;
+}
+
+export interface ColumnDefinition {
+  readonly name: string;
+  /** format_type, with the modifier. */
+  readonly type: string;
+  readonly notNull: boolean;
+  readonly default: string | null;
 }
 
 /** An object a command dropped, as pg_event_trigger_dropped_objects() names it. */
@@ -99,12 +120,37 @@ export function parseSchemaChange(text: string): SchemaChange {
     user,
     objects: objects.map((o: unknown) => {
       if (!isRecord(o)) throw malformed('a touched object is not an object');
-      return { type: text_(o, 'type'), identity: text_(o, 'identity'), schema: nullableText(o, 'schema'), inExtension: o['inExtension'] === true };
+      return {
+        type: text_(o, 'type'),
+        identity: text_(o, 'identity'),
+        schema: nullableText(o, 'schema'),
+        inExtension: o['inExtension'] === true,
+        definition: definitionOf(o['definition']),
+      };
     }),
     joined: (Array.isArray(joined) ? joined : []).map((j: unknown) => {
       if (!isRecord(j)) throw malformed('a joined table is not an object');
       return { table: text_(j, 'table'), hadRows: j['hadRows'] === true };
     }),
+  };
+}
+
+function definitionOf(value: unknown): string | TableDefinition | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (!isRecord(value) || !Array.isArray(value['columns']) || !Array.isArray(value['constraints'])) throw malformed('a table definition');
+  return {
+    columns: value['columns'].map((c: unknown) => {
+      if (!isRecord(c)) throw malformed('a column definition');
+      return { name: text_(c, 'name'), type: text_(c, 'type'), notNull: c['notNull'] === true, default: nullableText(c, 'default') };
+    }),
+    constraints: value['constraints'].map((k: unknown) => {
+      if (!isRecord(k)) throw malformed('a constraint definition');
+      return { name: text_(k, 'name'), definition: text_(k, 'definition') };
+    }),
+    partitionOf: nullableText(value, 'partitionOf'),
+    bound: nullableText(value, 'bound'),
+    partitionKey: nullableText(value, 'partitionKey'),
   };
 }
 

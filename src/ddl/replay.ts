@@ -9,6 +9,8 @@ import { oneLine, quoteIdent, serverDetail } from '../plumbing/index.js';
 import { captureNames, MESSAGES_FROM_MAJOR } from './capture.js';
 import { parseSchemaChange, type DroppedObject, type SchemaChange } from './payload.js';
 import { planReplay, StatementCursor } from './replay-plan.js';
+import { rebuildStatements } from './rebuild.js';
+import { CannotRebuild } from './rebuild-plan.js';
 
 /** `--ddl`: carry schema changes to the target, or stop at the first one. */
 export type DdlPolicy = 'apply' | 'stop';
@@ -72,9 +74,11 @@ class TransactionReplay implements SchemaChangeReader {
       return;
     }
     if (this.options.policy === 'stop') throw stopped(change, origin, step.kind === 'statement' ? step.text : change.query);
-    if (step.kind === 'rebuild') throw cannotRebuild(change, origin, dropped);
-    await this.run(target, change, step.text, origin);
-    logger.info({ tag: change.tag, statement: oneLine(step.text, 500), lsn: formatLsn(origin.commitLsn) }, 'schema change applied on the target');
+    if (step.kind === 'statement') {
+      await this.run(target, change.searchPath.replace(/"\$user"|\$user/g, quoteIdent(change.user)), [step.text], change, origin);
+    } else {
+      await this.rebuild(target, change, dropped, origin);
+    }
     for (const joined of change.joined.filter((j) => j.hadRows)) {
       logger.error(
         { table: joined.table },
@@ -83,25 +87,61 @@ class TransactionReplay implements SchemaChangeReader {
     }
   }
 
-  /** Under the search_path and role name the source command saw; the apply's own path comes back after. */
-  private async run(target: pg.Client, change: Extract<SchemaChange, { event: 'ddl_command_end' }>, text: string, origin: ChangeOrigin): Promise<void> {
-    const path = change.searchPath.replace(/"\$user"|\$user/g, quoteIdent(change.user));
-    const { rows } = await target.query<{ path: string }>(`SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`, [path]);
+  /**
+   * A command from inside another statement: rebuilt from the definitions the capture read. The
+   * deparsed names are qualified under search_path = pg_catalog, as the capture ran.
+   */
+  private async rebuild(
+    target: pg.Client,
+    change: Extract<SchemaChange, { event: 'ddl_command_end' }>,
+    dropped: readonly DroppedObject[],
+    origin: ChangeOrigin,
+  ): Promise<void> {
+    const previous = await this.setPath(target, 'pg_catalog, pg_temp');
+    let statements: string[];
     try {
-      await target.query(text);
+      statements = await rebuildStatements(target, change.objects, dropped);
     } catch (error) {
-      throw new PgferryError(
-        'schema-change-failed',
-        `target: the schema change ${change.tag} of transaction ${origin.xid} at ${formatLsn(origin.commitLsn)} failed: ${messageOf(error)}: ${oneLine(text, 300)}`,
-        {
-          side: 'target',
-          fix: `make the target's schema match the source's for this object by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)}`,
-          detail: serverDetail(error),
-          cause: error,
-        },
-      );
+      if (error instanceof CannotRebuild) throw cannotRebuild(change, origin, error.message);
+      throw error;
     }
-    await target.query(`SELECT set_config('search_path', $1, true)`, [rows[0]!.path]);
+    await this.setPath(target, previous);
+    await this.run(target, 'pg_catalog, pg_temp', statements, change, origin);
+  }
+
+  /** Runs the statements under the search_path the source command saw; the apply's own path comes back after. */
+  private async run(
+    target: pg.Client,
+    path: string,
+    statements: readonly string[],
+    change: Extract<SchemaChange, { event: 'ddl_command_end' }>,
+    origin: ChangeOrigin,
+  ): Promise<void> {
+    const previous = await this.setPath(target, path);
+    for (const text of statements) {
+      try {
+        await target.query(text);
+      } catch (error) {
+        throw new PgferryError(
+          'schema-change-failed',
+          `target: the schema change ${change.tag} of transaction ${origin.xid} at ${formatLsn(origin.commitLsn)} failed: ${messageOf(error)}: ${oneLine(text, 300)}`,
+          {
+            side: 'target',
+            fix: `make the target's schema match the source's for this object by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)}`,
+            detail: serverDetail(error),
+            cause: error,
+          },
+        );
+      }
+      this.options.logger.info({ tag: change.tag, statement: oneLine(text, 500), lsn: formatLsn(origin.commitLsn) }, 'schema change applied on the target');
+    }
+    await this.setPath(target, previous);
+  }
+
+  /** Sets the search_path for the rest of the batch's transaction; returns the one before. */
+  private async setPath(target: pg.Client, path: string): Promise<string> {
+    const { rows } = await target.query<{ path: string }>(`SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`, [path]);
+    return rows[0]!.path;
   }
 }
 
@@ -116,12 +156,10 @@ function stopped(change: SchemaChange, origin: ChangeOrigin, text: string): Pgfe
   );
 }
 
-function cannotRebuild(change: SchemaChange, origin: ChangeOrigin, dropped: readonly DroppedObject[]): PgferryError {
-  const objects = change.event === 'ddl_command_end' ? change.objects.map((o) => `${o.type} ${o.identity}`) : [];
-  objects.push(...dropped.filter((d) => d.original).map((d) => `dropped ${d.type} ${d.identity}`));
+function cannotRebuild(change: SchemaChange, origin: ChangeOrigin, why: string): PgferryError {
   return new PgferryError(
     'schema-change',
-    `source: schema change ${change.tag} (${objects.join(', ') || 'no object named'}) in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)} ran inside another statement, which pgferry cannot replay: ${oneLine(change.query, 300)}`,
+    `source: schema change ${change.tag} in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)} ran inside another statement and can't be rebuilt (${why}): ${oneLine(change.query, 300)}`,
     {
       side: 'source',
       fix: `make the same change on the target by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)} to go on past it`,

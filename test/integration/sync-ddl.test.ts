@@ -66,7 +66,7 @@ const SCENARIOS: ReadonlyArray<readonly [string, readonly string[]]> = [
     [
       `CREATE TABLE events_2027_01 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2027-02-01')`,
       `INSERT INTO events VALUES (1000, '2027-01-15', 'january')`,
-      `CREATE TABLE events_2027_02 (LIKE events INCLUDING DEFAULTS)`,
+      `CREATE TABLE events_2027_02 (LIKE events INCLUDING ALL)`,
       `INSERT INTO events_2027_02 VALUES (1001, '2027-02-03', 'standalone')`,
       `ALTER TABLE events ATTACH PARTITION events_2027_02 FOR VALUES FROM ('2027-02-01') TO ('2027-03-01')`,
       `INSERT INTO events VALUES (1002, '2027-02-10', 'attached')`,

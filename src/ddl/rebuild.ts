@@ -1,0 +1,62 @@
+import type pg from 'pg';
+import type { DroppedObject, TableDefinition, TouchedObject } from './payload.js';
+import { dropStatement, objectStatements, tableStatements, type TargetShape } from './rebuild-plan.js';
+
+/**
+ * The statements that make the target's objects what the source's are after a command that
+ * ran inside another statement: drops by name first, then sequences, tables and everything else
+ * from the definitions the capture read. Run with search_path = pg_catalog (as the capture
+ * read them), so every deparsed name is qualified alike on both sides.
+ */
+export async function rebuildStatements(
+  target: pg.Client,
+  objects: readonly TouchedObject[],
+  dropped: readonly DroppedObject[],
+): Promise<string[]> {
+  const statements: string[] = [];
+  for (const object of dropped) {
+    if (!object.original || object.temporary) continue;
+    const statement = dropStatement(object);
+    if (statement) statements.push(statement);
+  }
+  const own = objects.filter((o) => !o.inExtension);
+  for (const sequence of own.filter((o) => o.type === 'sequence')) statements.push(`CREATE SEQUENCE IF NOT EXISTS ${sequence.identity}`);
+  const constraintIndexes = new Set<string>();
+  for (const table of own.filter((o) => o.type === 'table')) {
+    const definition = table.definition;
+    if (definition === null || typeof definition === 'string') continue;
+    for (const k of definition.constraints) constraintIndexes.add(`${table.schema ?? ''}.${k.name}`);
+    statements.push(...tableStatements(table.identity, await targetShape(target, table.identity), definition));
+  }
+  for (const object of own) {
+    if (object.type === 'table' || object.type === 'sequence' || object.type === 'table column' || object.type === 'table constraint') continue;
+    // A key's or a unique constraint's index comes with the constraint.
+    if (object.type === 'index' && constraintIndexes.has(`${object.schema ?? ''}.${lastName(object.identity)}`)) continue;
+    statements.push(...objectStatements(object));
+  }
+  return statements;
+}
+
+async function targetShape(target: pg.Client, table: string): Promise<TargetShape> {
+  const { rows } = await target.query<{ shape: (Omit<TargetShape, 'exists'> & Pick<TableDefinition, 'columns'>) | null }>(
+    `SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE jsonb_build_object(
+       'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                        'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid)) ORDER BY a.attnum), '[]')
+                     FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+       'constraints', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', k.conname, 'definition', pg_get_constraintdef(k.oid))), '[]')
+                         FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conislocal AND k.contype IN ('p', 'u', 'c', 'f', 'x')),
+       'partitionOf', (SELECT format('%I.%I', pn.nspname, p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                         JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition)) END AS shape
+       FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`,
+    [table],
+  );
+  const shape = rows[0]?.shape;
+  return shape ? { exists: true, ...shape } : { exists: false, columns: [], constraints: [], partitionOf: null };
+}
+
+function lastName(identity: string): string {
+  const dot = identity.lastIndexOf('.');
+  const name = dot < 0 ? identity : identity.slice(dot + 1);
+  return name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name;
+}
