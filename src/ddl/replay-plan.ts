@@ -1,6 +1,6 @@
 import type { Scope } from '../catalog/index.js';
 import type { SchemaChange, TouchedObject } from './payload.js';
-import { splitStatements, statementHasTag } from './statements.js';
+import { splitStatements, statementHasTag, withoutLeadingComments } from './statements.js';
 
 /** What replaying one captured command on the target comes to. */
 export type ReplayStep =
@@ -38,7 +38,7 @@ export class StatementCursor {
         entry.next = i + 1;
         return statement;
       }
-      if (!NEVER_FIRES.test(statement.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, ''))) return undefined;
+      if (!NEVER_FIRES.test(withoutLeadingComments(statement))) return undefined;
     }
     return undefined;
   }

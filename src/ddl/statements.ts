@@ -12,7 +12,7 @@ export function splitStatements(text: string): string[] {
   let depth = 0;
   const push = (end: number) => {
     const statement = text.slice(start, end).trim();
-    if (withoutComments(statement) !== '') statements.push(statement);
+    if (withoutLeadingComments(statement) !== '') statements.push(statement);
   };
   while (i < text.length) {
     const c = text[i]!;
@@ -88,11 +88,20 @@ function quotedEnd(text: string, from: number, quote: string, backslashEscapes: 
   return text.length;
 }
 
-function withoutComments(statement: string): string {
-  return statement
-    .replace(/--[^\n]*/g, '')
-    .replace(/\/\*[\s\S]*?\*\//g, '')
-    .trim();
+/** The statement from its first word on: comments before it (nested block comments too) left out. */
+export function withoutLeadingComments(statement: string): string {
+  let i = 0;
+  for (;;) {
+    while (i < statement.length && /\s/.test(statement[i]!)) i++;
+    if (statement.startsWith('--', i)) {
+      const end = statement.indexOf('\n', i);
+      i = end < 0 ? statement.length : end + 1;
+    } else if (statement.startsWith('/*', i)) {
+      i = blockCommentEnd(statement, i);
+    } else {
+      return statement.slice(i);
+    }
+  }
 }
 
 /** Words that qualify a command without changing its command tag (CREATE UNIQUE INDEX is a CREATE INDEX). */
@@ -103,7 +112,7 @@ const QUALIFIERS = new Set(['OR', 'REPLACE', 'UNIQUE', 'TEMP', 'TEMPORARY', 'UNL
  * command_tag, TG_TAG): its leading keywords, qualifiers aside, are the tag's words.
  */
 export function statementHasTag(statement: string, tag: string): boolean {
-  const words = withoutComments(statement).toUpperCase().split(/[\s(;]+/, 12);
+  const words = withoutLeadingComments(statement).toUpperCase().split(/[\s(;]+/, 12);
   const tagWords = tag.toUpperCase().split(/\s+/);
   let w = 0;
   for (const tagWord of tagWords) {

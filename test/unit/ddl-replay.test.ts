@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EVERYTHING, Scope } from '../../src/catalog/index.js';
+import type { SchemaChange, TouchedObject } from '../../src/ddl/payload.js';
+import { parseSchemaChange } from '../../src/ddl/payload.js';
+import { dropStatement, tableStatements } from '../../src/ddl/rebuild-plan.js';
+import { forTransactionBlock, planReplay, StatementCursor } from '../../src/ddl/replay-plan.js';
+import { globToRegex } from '../../src/ddl/scope-sql.js';
+import { splitStatements, statementHasTag } from '../../src/ddl/statements.js';
+
+describe('splitStatements', () => {
+  it('splits at semicolons outside quotes, dollar quotes, comments and parentheses', () => {
+    const text = `INSERT INTO t VALUES ('a;b', E'c\\';d'); -- x; y
+      CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql; /* a; /* nested; */ b; */
+      CREATE TABLE "we;ird" (id int); CREATE RULE r AS ON INSERT TO t DO ALSO (NOTIFY a; NOTIFY b);;`;
+    assert.deepEqual(
+      splitStatements(text).map((s) => s.replace(/\s+/g, ' ').slice(0, 24)),
+      ["INSERT INTO t VALUES ('a", '-- x; y CREATE FUNCTION ', '/* a; /* nested; */ b; *', 'CREATE RULE r AS ON INSE'],
+    );
+  });
+
+  it('keeps a lone statement without a semicolon', () => {
+    assert.deepEqual(splitStatements('ALTER TABLE t ADD c int'), ['ALTER TABLE t ADD c int']);
+  });
+});
+
+describe('statementHasTag', () => {
+  for (const [statement, tag, expected] of [
+    ['CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)', 'CREATE INDEX', true],
+    ['create or replace function f() …', 'CREATE FUNCTION', true],
+    ['CREATE TEMP TABLE x (a int)', 'CREATE TABLE', true],
+    ['/* why */ ALTER TABLE t ADD c int', 'ALTER TABLE', true],
+    ['ALTER TABLE t ADD c int', 'ALTER INDEX', false],
+    ['DO $$ BEGIN ALTER TABLE t ADD c int; END $$', 'ALTER TABLE', false],
+    ['CREATE TABLE t(a int)', 'CREATE TABLE', true],
+    ['/* a /* nested */ comment */ CREATE VIEW v AS SELECT 1', 'CREATE VIEW', true],
+  ] as const) {
+    it(`${statement} ${expected ? 'is' : 'is not'} ${tag}`, () => assert.equal(statementHasTag(statement, tag), expected));
+  }
+});
+
+const end = (query: string, tag: string, objects: Partial<TouchedObject>[] = [{}]): Extract<SchemaChange, { event: 'ddl_command_end' }> => ({
+  event: 'ddl_command_end',
+  tag,
+  query,
+  searchPath: 'public',
+  user: 'app',
+  objects: objects.map((o) => ({ type: 'table', identity: 'public.t', schema: 'public', inExtension: false, definition: null, ...o })),
+  joined: [],
+});
+
+describe('planReplay', () => {
+  const everything = new Scope(EVERYTHING);
+
+  it('runs each statement of a multi-statement string once, in order, never the DML beside it', () => {
+    const query = `INSERT INTO a VALUES (1); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b VALUES (1); ALTER TABLE b ADD w int`;
+    const cursor = new StatementCursor();
+    assert.deepEqual(planReplay(end(query, 'CREATE TABLE'), cursor, everything), { kind: 'statement', text: 'CREATE TABLE b (id int PRIMARY KEY)' });
+    assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'statement', text: 'ALTER TABLE b ADD w int' });
+  });
+
+  it('rebuilds a command that ran inside a DO block, a function call or a procedure', () => {
+    for (const query of [`DO $$ BEGIN ALTER TABLE t ADD c int; END $$`, `SELECT partman.create_parent('public.t')`, `CALL make_month()`]) {
+      assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), new StatementCursor(), everything), { kind: 'rebuild' }, query);
+    }
+  });
+
+  it('does not take a later statement for a command fired inside an earlier one', () => {
+    const query = `DO $$ BEGIN ALTER TABLE a ADD c int; END $$; ALTER TABLE b ADD d int`;
+    const cursor = new StatementCursor();
+    assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'rebuild' });
+  });
+
+  it('skips replication set-up, extension members and objects outside the migration', () => {
+    const scope = new Scope({ ...EVERYTHING, excludeTables: ['audit.*'] });
+    assert.equal(planReplay(end('CREATE PUBLICATION p', 'CREATE PUBLICATION'), new StatementCursor(), scope).kind, 'skip');
+    assert.equal(planReplay(end('x', 'CREATE FUNCTION', [{ type: 'function', inExtension: true }]), new StatementCursor(), scope).kind, 'skip');
+    const excluded = end('ALTER TABLE audit.log ADD c int', 'ALTER TABLE', [{ identity: 'audit.log', schema: 'audit' }]);
+    assert.equal(planReplay(excluded, new StatementCursor(), scope).kind, 'skip');
+  });
+
+  it('drops CONCURRENTLY, which a transaction block refuses', () => {
+    assert.equal(forTransactionBlock('CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)'), 'CREATE UNIQUE INDEX i ON t (a)');
+    assert.equal(forTransactionBlock('DROP INDEX CONCURRENTLY i'), 'DROP INDEX i');
+    assert.equal(forTransactionBlock('ALTER TABLE p DETACH PARTITION c CONCURRENTLY'), 'ALTER TABLE p DETACH PARTITION c');
+  });
+});
+
+describe('tableStatements', () => {
+  const col = (name: string, type = 'integer', notNull = false, dflt: string | null = null) => ({ name, type, notNull, default: dflt });
+  const shape = (columns: ReturnType<typeof col>[]) => ({ exists: true, columns, constraints: [], partitionOf: null });
+  const definition = (columns: ReturnType<typeof col>[]) => ({ columns, constraints: [], partitionOf: null, bound: null, partitionKey: null });
+
+  it('matches columns by position: renames, retypes, defaults and NOT NULL, then additions', () => {
+    assert.deepEqual(tableStatements('public.t', shape([col('id'), col('name', 'text')]), definition([col('id', 'bigint', true), col('title', 'text', false, "'x'::text"), col('added', 'text')])), [
+      'ALTER TABLE public.t ALTER COLUMN "id" TYPE bigint USING "id"::bigint',
+      'ALTER TABLE public.t ALTER COLUMN "id" SET NOT NULL',
+      'ALTER TABLE public.t RENAME COLUMN "name" TO "title"',
+      `ALTER TABLE public.t ALTER COLUMN "title" SET DEFAULT 'x'::text`,
+      'ALTER TABLE public.t ADD COLUMN "added" text',
+    ]);
+  });
+
+  it('refuses a source with fewer columns than the target (a drop it did not see)', () => {
+    assert.throws(() => tableStatements('public.t', shape([col('a'), col('b')]), definition([col('a')])), /1 columns on the source and 2/);
+  });
+
+  it('creates a partition from its parent and bound', () => {
+    const partition = { ...definition([col('id')]), partitionOf: 'public.p', bound: "FOR VALUES IN (1)" };
+    assert.deepEqual(tableStatements('public.c', { exists: false, columns: [], constraints: [], partitionOf: null }, partition), [
+      'CREATE TABLE public.c PARTITION OF public.p FOR VALUES IN (1)',
+    ]);
+  });
+
+  it('drops what the source dropped, by its identity', () => {
+    const dropped = (type: string, identity: string) => ({ type, identity, schema: 'public', original: true, temporary: false });
+    assert.equal(dropStatement(dropped('table column', 'public."My T".c')), 'ALTER TABLE public."My T" DROP COLUMN IF EXISTS c');
+    assert.equal(dropStatement(dropped('trigger', '"a on b" on public.t')), 'DROP TRIGGER IF EXISTS "a on b" ON public.t');
+    assert.equal(dropStatement(dropped('default value', 'for public.t.c')), undefined);
+  });
+});
+
+describe('schema-change payloads and scope', () => {
+  it('refuses a payload that is not the capture’s', () => {
+    assert.throws(() => parseSchemaChange('{"v":2}'), /malformed/);
+    assert.throws(() => parseSchemaChange('nope'), /malformed/);
+  });
+
+  it('turns globs into anchored regular expressions', () => {
+    const matches = (glob: string, text: string) => new RegExp(globToRegex(glob)).test(text);
+    assert.ok(matches('audit_*', 'audit_2026'));
+    assert.ok(!matches('audit_*', 'xaudit_2026'));
+    assert.ok(matches('public.{a,b}?', 'public.b1'));
+    assert.ok(!matches('public.t', 'publicXt'));
+  });
+});
