@@ -4,6 +4,9 @@ import { PgferryError } from '../errors.js';
 import type { RelationMessage } from '../replication/index.js';
 import { quoteIdent, quoteQualified } from '../plumbing/index.js';
 
+/** OIDs below it are the built-in objects', the same on every server (FirstNormalObjectId). */
+const FIRST_NORMAL_OID = 16384;
+
 /** How rows of a table are found on the target when they change. */
 export type RowIdentity =
   /** By the replica identity key the source sends (primary key or identity index). */
@@ -54,8 +57,18 @@ export interface DefinitionsSnapshot {
 export class TargetTables {
   private readonly byRelation = new Map<number, TargetTable>();
   private readonly relations = new Map<number, RelationMessage>();
+  /** The definition each relation had before its latest one: what an added column is told from. */
+  private readonly previous = new Map<number, RelationMessage>();
 
-  constructor(private readonly client: pg.Client) {}
+  /**
+   * `addColumns`: when no event trigger carries schema changes, a column the source added at the
+   * end of a table (built-in type) is added on the target as its rows arrive; anything else
+   * stops with the change named.
+   */
+  constructor(
+    private readonly client: pg.Client,
+    private readonly addColumns = false,
+  ) {}
 
   /**
    * A relation message from the stream: its definition replaces the one known before. True
@@ -64,6 +77,7 @@ export class TargetTables {
   define(relation: RelationMessage): boolean {
     const known = this.relations.get(relation.relationId);
     if (known && sameDefinition(known, relation)) return false;
+    if (known) this.previous.set(relation.relationId, known);
     this.relations.set(relation.relationId, relation);
     this.byRelation.delete(relation.relationId);
     return known !== undefined;
@@ -140,6 +154,10 @@ export class TargetTables {
         fix: 'create it on the target (pgferry clone --schema-only --include-table …), or leave it out of the migration with --exclude-table',
       });
     }
+    if (this.addColumns) {
+      const writable = (row.columns ?? []).filter((c) => !(row.generated ?? []).includes(c));
+      if (await this.addColumnsFromStream(relation, new Set(writable))) return this.read(relation);
+    }
     const typeOf = new Map<string, string>();
     (row.columns ?? []).forEach((column, i) => typeOf.set(column, row.types![i]!));
     const generated = new Set(row.generated ?? []);
@@ -170,6 +188,41 @@ export class TargetTables {
       alwaysIdentity: relation.columns.map((c) => always.has(c.name)),
       identity: relation.replicaIdentity === 'full' ? await this.fullIdentity(relation) : identityOf(relation),
     };
+  }
+
+  /**
+   * Columns the stream shows and the target lacks, added when they are what ADD COLUMN makes:
+   * at the end, every column of the definition before still there, of a built-in type (its OID
+   * means the same on both servers). True when some were added.
+   */
+  private async addColumnsFromStream(relation: RelationMessage, onTarget: ReadonlySet<string>): Promise<boolean> {
+    const missing = relation.columns.filter((c) => !onTarget.has(c.name));
+    if (missing.length === 0) return false;
+    const name = displayName({ schema: relation.schema, name: relation.name });
+    const before = this.previous.get(relation.relationId);
+    const firstMissing = relation.columns.findIndex((c) => !onTarget.has(c.name));
+    const appended = relation.columns.slice(firstMissing).every((c) => !onTarget.has(c.name));
+    // A column the target has and the stream does not send, beside a new one: renamed, or dropped and
+    // another added; which of the two can't be told from the stream.
+    const sent = new Set(relation.columns.map((c) => c.name));
+    const keptAll = (before === undefined || before.columns.every((c) => sent.has(c.name))) && [...onTarget].every((c) => sent.has(c));
+    const builtIn = missing.every((c) => c.typeOid < FIRST_NORMAL_OID);
+    if (!appended || !keptAll || !builtIn) {
+      throw new PgferryError(
+        'schema-change',
+        `source: table ${name} changed on the source (${missing.map((c) => `"${c.name}"`).join(', ')} not on the target${keptAll ? '' : ', a column renamed or dropped'}), and without an event trigger sync carries only columns added at the end with built-in types`,
+        {
+          side: 'source',
+          fix: 'make the same change on the target by hand and run sync again; or run sync as a role that may create event triggers (a superuser, rds_superuser) so schema changes are carried',
+        },
+      );
+    }
+    const qname = quoteQualified({ schema: relation.schema, name: relation.name });
+    for (const column of missing) {
+      const { rows } = await this.client.query<{ type: string }>(`SELECT format_type($1, $2) AS type`, [column.typeOid, column.typeModifier]);
+      await this.client.query(`ALTER TABLE ${qname} ADD COLUMN ${quoteIdent(column.name)} ${rows[0]!.type}`);
+    }
+    return true;
   }
 
   /**

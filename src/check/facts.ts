@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { mayCreateEventTriggers } from '../ddl/index.js';
 import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
 import {
   listTables,
@@ -25,6 +26,8 @@ export interface SourceFacts {
   /** Slots no session is streaming from: each keeps the WAL from its position on. */
   readonly inactiveSlots: readonly InactiveSlot[];
   readonly sendersUsed: number;
+  /** Whether the role may create event triggers (tried and rolled back), and the server's word if not. */
+  readonly eventTriggers: { readonly allowed: boolean; readonly why: string };
   readonly hasReplicationAttribute: boolean;
   /** The managed-service role that grants replication, when that is how the role may replicate. */
   readonly managedReplicationRole: string | undefined;
@@ -130,6 +133,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
     slotsUsed: counts.slots,
     inactiveSlots: inactiveSlots.rows.map((r) => ({ name: r.name, otherDatabase: r.other_database, retainedBytes: r.retained })),
     sendersUsed: counts.senders,
+    eventTriggers: await mayCreateEventTriggers(client),
     hasReplicationAttribute: roleRow.rolreplication || server.isSuperuser,
     managedReplicationRole: roleRow.managed ?? undefined,
     canCreateInDatabase: roleRow.can_create,

@@ -146,6 +146,8 @@ BEGIN
 END`;
   try {
     await inTransaction(source, async () => {
+      // A capture installed before (a sync resuming) must not carry pgferry's own set-up to the target.
+      await source.query(`SELECT set_config('pgferry.capturing', 'on', true)`);
       await source.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await source.query(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
       if (!viaMessages) await source.query(`CREATE TABLE IF NOT EXISTS ${queue} (id bigserial PRIMARY KEY, payload text NOT NULL)`);

@@ -122,7 +122,8 @@ export function parseSchemaChange(text: string): SchemaChange {
       if (!isRecord(o)) throw malformed('a touched object is not an object');
       return {
         type: text_(o, 'type'),
-        identity: text_(o, 'identity'),
+        // Some commands (ALTER DEFAULT PRIVILEGES) touch no nameable object.
+        identity: nullableText(o, 'identity') ?? '',
         schema: nullableText(o, 'schema'),
         inExtension: o['inExtension'] === true,
         definition: definitionOf(o['definition']),

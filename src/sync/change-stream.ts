@@ -28,6 +28,8 @@ export interface ChangeStreamOptions {
   readonly fencePrefix: string;
   /** Where the schema changes captured on the source are replayed. */
   readonly schemaChanges: SchemaChangeSink;
+  /** No capture on the source: columns added at the end of a table are added on the target from the stream. */
+  readonly addColumnsFromStream: boolean;
   /** When the walsender's silence means it is gone (sync/liveness.ts). */
   readonly inbound: InboundTimings;
   readonly logger: Logger;
@@ -105,7 +107,7 @@ export class ChangeStream {
       memoryLimit: options.memoryLimit,
       onTransaction: (transaction) => this.enqueue(transaction),
     });
-    this.applier = new BatchApplier(options.target, new TargetTables(options.target), {
+    this.applier = new BatchApplier(options.target, new TargetTables(options.target, options.addColumnsFromStream), {
       flushEvery: Math.min(FLUSH_EVERY_CHANGES, options.maxBatchChanges),
       abortInfo: options.protocol.abortInfo,
       fencePrefix: options.fencePrefix,
@@ -233,13 +235,15 @@ export class ChangeStream {
     const batch: SourceTransaction[] = [];
     let changes = 0;
     while (this.queue.length > 0 && (batch.length === 0 || changes + this.queue.first!.messageCount <= this.options.maxBatchChanges)) {
+      if (batch.length > 0 && this.queue.first!.carriesSchemaChange) break;
       const transaction = this.queue.shift()!;
       this.queuedBytes -= transaction.bytes;
       this.queuedInMemory -= transaction.inMemory;
       changes += transaction.messageCount;
       batch.push(transaction);
-      // A schema change ends its batch: what it made is committed before later transactions use
-      // it (an enum value added is unusable until then), and a failing one stops alone.
+      // A transaction with a schema change is a batch of its own: what it made is committed before
+      // later transactions use it (an enum value added is unusable until then), and one that
+      // fails, or that --ddl stop refuses, stops with everything before it applied.
       if (transaction.carriesSchemaChange) break;
     }
     if (this.paused && !this.queueAbove(0.5)) {

@@ -48,6 +48,7 @@ export async function prepareCapture(
   await installCapture(source, { migration: names.name, publication: names.publication, filter, sourceMajor });
   const queue = captureQueue(names.name, sourceMajor);
   if (queue && resuming) {
+    await source.query(`SELECT set_config('pgferry.capturing', 'on', false)`);
     await source.query(
       `DO $$BEGIN
          IF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${quoteLiteral(names.publication)} AND schemaname = ${quoteLiteral(capture.schema)} AND tablename = ${quoteLiteral(capture.queue)}) THEN
@@ -55,6 +56,7 @@ export async function prepareCapture(
          END IF;
        END$$`,
     );
+    await source.query(`SELECT set_config('pgferry.capturing', 'off', false)`);
   }
   return { kind: 'trigger', queue };
 }

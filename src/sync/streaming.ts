@@ -1,6 +1,6 @@
 import { Scope } from '../catalog/index.js';
 import { connect, type Connection, type ConnectionSpec } from '../config/index.js';
-import { SchemaChangeReplayer } from '../ddl/index.js';
+import { captureNames, SchemaChangeReplayer } from '../ddl/index.js';
 import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, openAll, repeatEvery, withDeadline } from '../plumbing/index.js';
@@ -102,6 +102,7 @@ export class StreamRun {
         memoryLimit: options.memoryLimit,
         maxBatchChanges: options.maxBatchChanges,
         fencePrefix: FENCE_PREFIX,
+        addColumnsFromStream: !source.capturesSchemaChanges && options.ddl === 'apply',
         schemaChanges: new SchemaChangeReplayer({
           migration: names.name,
           sourceMajor: source.major,
@@ -226,7 +227,7 @@ export class StreamRun {
 
     // The source's facts and the target's apply session are readied side by side.
     const [source, apply] = await Promise.all([
-      readSourceFacts(sourceMonitor, names.slot, this.goal === undefined),
+      readSourceFacts(sourceMonitor, names.slot, this.goal === undefined, captureNames(names.name).endTrigger),
       prepareApplySession(target),
     ]);
     const state = apply.state;

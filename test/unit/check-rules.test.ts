@@ -73,6 +73,7 @@ function source(overrides: Partial<SourceFacts> = {}): SourceFacts {
     slotsUsed: 0,
     inactiveSlots: [],
     sendersUsed: 0,
+    eventTriggers: { allowed: true, why: "the source role may create event triggers" },
     hasReplicationAttribute: true,
     managedReplicationRole: undefined,
     canCreateInDatabase: true,
@@ -121,7 +122,7 @@ describe('evaluate', () => {
       findings.filter((f) => f.severity !== 'info'),
       [],
     );
-    assert.deepEqual(ids(findings).sort(), ['source.size', 'source.version', 'target.version']);
+    assert.deepEqual(ids(findings).sort(), ['schema-changes.mode', 'source.size', 'source.version', 'target.version']);
   });
 
   test('every finding is complete', () => {

@@ -125,3 +125,27 @@ function capacity(c: Capacity): Finding[] {
     },
   ];
 }
+
+/** How schema changes made on the source during sync reach the target (DESIGN decision 10). */
+export function schemaChangeFindings(source: SourceFacts): Finding[] {
+  return [schemaChangeMode(source)];
+}
+
+function schemaChangeMode(source: SourceFacts): Finding {
+  if (source.eventTriggers.allowed) {
+    return {
+      id: 'schema-changes.mode',
+      severity: 'info',
+      message: 'schema changes on the source during sync are carried: the source role may create event triggers',
+      why: 'sync installs an event trigger that puts each DDL command in the change stream; it is replayed on the target at its place among the rows',
+      fix: 'nothing to do; run sync with --ddl stop to stop at the first schema change instead',
+    };
+  }
+  return {
+    id: 'schema-changes.mode',
+    severity: 'warning',
+    message: `the source role may not create event triggers (${source.eventTriggers.why}): during sync only columns added at the end of a table are followed; any other schema change stops sync, named`,
+    why: 'event triggers need a superuser (on RDS and Aurora, a member of rds_superuser; other managed services differ, which is why check tries one and rolls it back), and without one DDL is not in the change stream',
+    fix: 'run pgferry as a superuser (rds_superuser on RDS and Aurora) to carry schema changes, or freeze the schema during the migration',
+  };
+}
