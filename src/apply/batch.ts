@@ -226,7 +226,8 @@ export class BatchApplier {
       case 'message':
         if (skip) return undefined;
         if (message.prefix === this.options.fencePrefix) counts.fence = message.lsn;
-        else if (message.prefix === this.options.schemaChanges?.messagePrefix) return this.applySchemaChange(message.content.toString('utf8'), reading);
+        else if (message.prefix === this.options.schemaChanges?.messagePrefix)
+          return this.applySchemaChange(message.content.toString('utf8'), reading);
         return undefined;
       default:
         return undefined;

@@ -219,7 +219,10 @@ export class TargetTables {
     }
     const qname = quoteQualified({ schema: relation.schema, name: relation.name });
     for (const column of missing) {
-      const { rows } = await this.client.query<{ type: string }>(`SELECT format_type($1, $2) AS type`, [column.typeOid, column.typeModifier]);
+      const { rows } = await this.client.query<{ type: string }>(`SELECT format_type($1, $2) AS type`, [
+        column.typeOid,
+        column.typeModifier,
+      ]);
       await this.client.query(`ALTER TABLE ${qname} ADD COLUMN ${quoteIdent(column.name)} ${rows[0]!.type}`);
     }
     return true;

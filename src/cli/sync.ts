@@ -61,8 +61,15 @@ export function addSyncOptions(command: Command): Command {
     .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
     .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
     .option('--slot-timeout <seconds>', 'how long creating the replication slot may wait for transactions running on the source', '600')
-    .option('--ddl <policy>', 'schema changes on the source: apply (replay them on the target in order) or stop (stop sync before the first)', 'apply')
-    .option('--skip-ddl-at <lsn>', 'go on past the schema changes of the transaction committed at this position (made on the target by hand)');
+    .option(
+      '--ddl <policy>',
+      'schema changes on the source: apply (replay them on the target in order) or stop (stop sync before the first)',
+      'apply',
+    )
+    .option(
+      '--skip-ddl-at <lsn>',
+      'go on past the schema changes of the transaction committed at this position (made on the target by hand)',
+    );
   return addCopyOptions(command);
 }
 

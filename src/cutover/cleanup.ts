@@ -169,6 +169,7 @@ async function dropSourceObjects(
     await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
     removed.push(`source: dropped publication ${publication}`);
   }
-  if (await removeCapture(source, name)) removed.push(`source: dropped the schema-change capture (event triggers ${captureNames(name).endTrigger}, …)`);
+  if (await removeCapture(source, name))
+    removed.push(`source: dropped the schema-change capture (event triggers ${captureNames(name).endTrigger}, …)`);
   return removed;
 }

@@ -151,7 +151,9 @@ END`;
       await source.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await source.query(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
       if (!viaMessages) await source.query(`CREATE TABLE IF NOT EXISTS ${queue} (id bigserial PRIMARY KEY, payload text NOT NULL)`);
-      await source.query(`CREATE OR REPLACE FUNCTION ${fn}() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS ${dollarQuote(body)}`);
+      await source.query(
+        `CREATE OR REPLACE FUNCTION ${fn}() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS ${dollarQuote(body)}`,
+      );
       await source.query(`REVOKE ALL ON FUNCTION ${fn}() FROM PUBLIC`);
       const procedure = setup.sourceMajor >= 11 ? 'FUNCTION' : 'PROCEDURE';
       for (const [trigger, event] of [

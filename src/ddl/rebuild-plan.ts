@@ -34,7 +34,8 @@ export function tableStatements(table: string, target: TargetShape, source: Tabl
     }
     if (have.name !== wanted.name) alter(`RENAME COLUMN ${quoteIdent(have.name)} TO ${column}`);
     if (have.type !== wanted.type) alter(`ALTER COLUMN ${column} TYPE ${wanted.type} USING ${column}::${wanted.type}`);
-    if (have.default !== wanted.default) alter(wanted.default === null ? `ALTER COLUMN ${column} DROP DEFAULT` : `ALTER COLUMN ${column} SET DEFAULT ${wanted.default}`);
+    if (have.default !== wanted.default)
+      alter(wanted.default === null ? `ALTER COLUMN ${column} DROP DEFAULT` : `ALTER COLUMN ${column} SET DEFAULT ${wanted.default}`);
     if (have.notNull !== wanted.notNull) alter(`ALTER COLUMN ${column} ${wanted.notNull ? 'SET' : 'DROP'} NOT NULL`);
   });
   const wantedConstraints = new Map(source.constraints.map((k) => [k.name, k.definition]));

@@ -29,7 +29,8 @@ export async function rebuildStatements(
     statements.push(...tableStatements(table.identity, await targetShape(target, table.identity), definition));
   }
   for (const object of own) {
-    if (object.type === 'table' || object.type === 'sequence' || object.type === 'table column' || object.type === 'table constraint') continue;
+    if (object.type === 'table' || object.type === 'sequence' || object.type === 'table column' || object.type === 'table constraint')
+      continue;
     // A key's or a unique constraint's index comes with the constraint.
     if (object.type === 'index' && constraintIndexes.has(`${object.schema ?? ''}.${lastName(object.identity)}`)) continue;
     statements.push(...objectStatements(object));

@@ -51,14 +51,20 @@ class TransactionReplay implements SchemaChangeReader {
   async apply(target: pg.Client, payload: string, origin: ChangeOrigin): Promise<void> {
     const change = parseSchemaChange(payload);
     if (origin.commitLsn === this.options.skipAt) {
-      this.options.logger.warn({ tag: change.tag, lsn: formatLsn(origin.commitLsn) }, 'schema change skipped (--skip-ddl-at): the target has it already');
+      this.options.logger.warn(
+        { tag: change.tag, lsn: formatLsn(origin.commitLsn) },
+        'schema change skipped (--skip-ddl-at): the target has it already',
+      );
       return;
     }
     if (change.event === 'error') {
       throw new PgferryError(
         'schema-change',
         `source: the schema-change capture could not record ${change.tag} (${change.error}) in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)}: ${oneLine(change.query, 300)}`,
-        { side: 'source', fix: `make the same change on the target by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)}` },
+        {
+          side: 'source',
+          fix: `make the same change on the target by hand, then run sync with --skip-ddl-at ${formatLsn(origin.commitLsn)}`,
+        },
       );
     }
     if (change.event === 'sql_drop') {
@@ -133,14 +139,20 @@ class TransactionReplay implements SchemaChangeReader {
           },
         );
       }
-      this.options.logger.info({ tag: change.tag, statement: oneLine(text, 500), lsn: formatLsn(origin.commitLsn) }, 'schema change applied on the target');
+      this.options.logger.info(
+        { tag: change.tag, statement: oneLine(text, 500), lsn: formatLsn(origin.commitLsn) },
+        'schema change applied on the target',
+      );
     }
     await this.setPath(target, previous);
   }
 
   /** Sets the search_path for the rest of the batch's transaction; returns the one before. */
   private async setPath(target: pg.Client, path: string): Promise<string> {
-    const { rows } = await target.query<{ path: string }>(`SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`, [path]);
+    const { rows } = await target.query<{ path: string }>(
+      `SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`,
+      [path],
+    );
     return rows[0]!.path;
   }
 }

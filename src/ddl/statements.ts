@@ -105,14 +105,30 @@ export function withoutLeadingComments(statement: string): string {
 }
 
 /** Words that qualify a command without changing its command tag (CREATE UNIQUE INDEX is a CREATE INDEX). */
-const QUALIFIERS = new Set(['OR', 'REPLACE', 'UNIQUE', 'TEMP', 'TEMPORARY', 'UNLOGGED', 'GLOBAL', 'LOCAL', 'TRUSTED', 'PROCEDURAL', 'RECURSIVE', 'CONSTRAINT', 'DEFAULT']);
+const QUALIFIERS = new Set([
+  'OR',
+  'REPLACE',
+  'UNIQUE',
+  'TEMP',
+  'TEMPORARY',
+  'UNLOGGED',
+  'GLOBAL',
+  'LOCAL',
+  'TRUSTED',
+  'PROCEDURAL',
+  'RECURSIVE',
+  'CONSTRAINT',
+  'DEFAULT',
+]);
 
 /**
  * Whether `statement` is the command the server reported with `tag` (pg_event_trigger_ddl_commands'
  * command_tag, TG_TAG): its leading keywords, qualifiers aside, are the tag's words.
  */
 export function statementHasTag(statement: string, tag: string): boolean {
-  const words = withoutLeadingComments(statement).toUpperCase().split(/[\s(;]+/, 12);
+  const words = withoutLeadingComments(statement)
+    .toUpperCase()
+    .split(/[\s(;]+/, 12);
   const tagWords = tag.toUpperCase().split(/\s+/);
   let w = 0;
   for (const tagWord of tagWords) {

@@ -35,9 +35,10 @@ export async function prepareCapture(
   const sourceMajor = await serverMajor(source);
   const capture = captureNames(names.name);
   if (resuming) {
-    const { rows } = await source.query<{ present: boolean }>(`SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = $1) AS present`, [
-      capture.endTrigger,
-    ]);
+    const { rows } = await source.query<{ present: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = $1) AS present`,
+      [capture.endTrigger],
+    );
     if (!rows[0]!.present) {
       log.error(
         { trigger: capture.endTrigger },

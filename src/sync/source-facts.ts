@@ -20,7 +20,12 @@ export interface SourceFacts {
 }
 
 /** What a run needs from the source before streaming: its major, a usable slot, its pid, a goal. */
-export async function readSourceFacts(source: pg.Client, slotName: string, wantGoal: boolean, captureTrigger: string): Promise<SourceFacts> {
+export async function readSourceFacts(
+  source: pg.Client,
+  slotName: string,
+  wantGoal: boolean,
+  captureTrigger: string,
+): Promise<SourceFacts> {
   const major = await serverMajor(source);
   const slot = await readSlot(source, slotName, major);
   if (!slot.exists || slot.lost) throw slotGoneError(slotName, slot);

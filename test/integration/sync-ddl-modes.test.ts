@@ -16,7 +16,10 @@ describe('schema changes without event triggers, and --ddl stop, 16 → 17', () 
     const db = await pair.freshDatabase('noet', `CREATE TABLE t (id int PRIMARY KEY, a text); INSERT INTO t VALUES (1, 'a')`);
     const role = 'noet_mig';
     for (const cluster of [pair.source, pair.target]) {
-      await cluster.sql('postgres', `DO $$BEGIN CREATE ROLE ${role} LOGIN REPLICATION PASSWORD 'noet-pass'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`);
+      await cluster.sql(
+        'postgres',
+        `DO $$BEGIN CREATE ROLE ${role} LOGIN REPLICATION PASSWORD 'noet-pass'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+      );
       await cluster.sql('postgres', `GRANT CREATE ON DATABASE ${db} TO ${role}`);
       await cluster.sql(db, `GRANT CREATE ON SCHEMA public TO ${role}`);
     }
@@ -48,10 +51,17 @@ describe('schema changes without event triggers, and --ddl stop, 16 → 17', () 
 
   it('--ddl stop stops before the first schema change, and --ddl apply carries it after', async () => {
     const db = await pair.cloned('ddlstop', `CREATE TABLE s (id int PRIMARY KEY, v text); INSERT INTO s VALUES (1, 'x')`);
-    await pair.change(db, [`INSERT INTO s VALUES (2, 'before')`, `ALTER TABLE s ADD COLUMN w int DEFAULT 4`, `INSERT INTO s VALUES (3, 'after', 5)`]);
+    await pair.change(db, [
+      `INSERT INTO s VALUES (2, 'before')`,
+      `ALTER TABLE s ADD COLUMN w int DEFAULT 4`,
+      `INSERT INTO s VALUES (3, 'after', 5)`,
+    ]);
     const stopped = await runPgferry(pair.syncArgs(db, ['--ddl', 'stop']), {}, 120_000);
     assert.notEqual(stopped.code, 0);
-    assert.match(stopped.stderr, /schema change ALTER TABLE in transaction \d+ at [0-9A-F]+\/[0-9A-F]+, and sync runs with --ddl stop: ALTER TABLE s ADD COLUMN w int DEFAULT 4/);
+    assert.match(
+      stopped.stderr,
+      /schema change ALTER TABLE in transaction \d+ at [0-9A-F]+\/[0-9A-F]+, and sync runs with --ddl stop: ALTER TABLE s ADD COLUMN w int DEFAULT 4/,
+    );
     const { rows } = await pair.target.sql(db, `SELECT count(*)::int AS n FROM s`);
     assert.deepEqual(rows[0], { n: 2 }, 'the row before the change was applied, nothing after it');
     await pair.sync(db, ['--ddl', 'apply']);

@@ -8,7 +8,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { compareTables, runPgferry, spawnPgferry, startClusters, stopSync, waitUntilStreaming, type Cluster, type PgferryProcess } from '../harness/index.js';
+import {
+  compareTables,
+  runPgferry,
+  spawnPgferry,
+  startClusters,
+  stopSync,
+  waitUntilStreaming,
+  type Cluster,
+  type PgferryProcess,
+} from '../harness/index.js';
 import { diffFingerprints, readFingerprint } from './schema-fingerprint.js';
 
 const PAIRS = [
@@ -59,7 +68,10 @@ const SCENARIOS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ],
   [
     'a new table created and filled in the same transaction',
-    [`BEGIN; CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, item int REFERENCES items, qty int); INSERT INTO orders (item, qty) SELECT id, 1 FROM items WHERE id <= 20; COMMIT`, `INSERT INTO orders (item, qty) VALUES (1, 9)`],
+    [
+      `BEGIN; CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, item int REFERENCES items, qty int); INSERT INTO orders (item, qty) SELECT id, 1 FROM items WHERE id <= 20; COMMIT`,
+      `INSERT INTO orders (item, qty) VALUES (1, 9)`,
+    ],
   ],
   [
     'monthly partitions created and written into',
@@ -72,7 +84,10 @@ const SCENARIOS: ReadonlyArray<readonly [string, readonly string[]]> = [
       `INSERT INTO events VALUES (1002, '2027-02-10', 'attached')`,
     ],
   ],
-  ['detach a partition', [`ALTER TABLE events DETACH PARTITION events_2026_12`, `UPDATE events_2026_12 SET payload = 'detached' WHERE id < 5`]],
+  [
+    'detach a partition',
+    [`ALTER TABLE events DETACH PARTITION events_2026_12`, `UPDATE events_2026_12 SET payload = 'detached' WHERE id < 5`],
+  ],
   [
     'indexes, views and functions',
     [
@@ -87,7 +102,9 @@ const SCENARIOS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ],
   [
     'a multi-statement query string mixing DDL and rows',
-    [`INSERT INTO load VALUES (100001, 1, 'multi'); CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'one'); ALTER TABLE notes ADD COLUMN author text; INSERT INTO notes VALUES (2, 'two', 'me')`],
+    [
+      `INSERT INTO load VALUES (100001, 1, 'multi'); CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, 'one'); ALTER TABLE notes ADD COLUMN author text; INSERT INTO notes VALUES (2, 'two', 'me')`,
+    ],
   ],
   [
     'a table dropped and recreated under the same name',

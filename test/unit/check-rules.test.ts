@@ -73,7 +73,7 @@ function source(overrides: Partial<SourceFacts> = {}): SourceFacts {
     slotsUsed: 0,
     inactiveSlots: [],
     sendersUsed: 0,
-    eventTriggers: { allowed: true, why: "the source role may create event triggers" },
+    eventTriggers: { allowed: true, why: 'the source role may create event triggers' },
     hasReplicationAttribute: true,
     managedReplicationRole: undefined,
     canCreateInDatabase: true,

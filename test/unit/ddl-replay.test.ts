@@ -39,7 +39,11 @@ describe('statementHasTag', () => {
   }
 });
 
-const end = (query: string, tag: string, objects: Partial<TouchedObject>[] = [{}]): Extract<SchemaChange, { event: 'ddl_command_end' }> => ({
+const end = (
+  query: string,
+  tag: string,
+  objects: Partial<TouchedObject>[] = [{}],
+): Extract<SchemaChange, { event: 'ddl_command_end' }> => ({
   event: 'ddl_command_end',
   tag,
   query,
@@ -55,7 +59,10 @@ describe('planReplay', () => {
   it('runs each statement of a multi-statement string once, in order, never the DML beside it', () => {
     const query = `INSERT INTO a VALUES (1); CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b VALUES (1); ALTER TABLE b ADD w int`;
     const cursor = new StatementCursor();
-    assert.deepEqual(planReplay(end(query, 'CREATE TABLE'), cursor, everything), { kind: 'statement', text: 'CREATE TABLE b (id int PRIMARY KEY)' });
+    assert.deepEqual(planReplay(end(query, 'CREATE TABLE'), cursor, everything), {
+      kind: 'statement',
+      text: 'CREATE TABLE b (id int PRIMARY KEY)',
+    });
     assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'statement', text: 'ALTER TABLE b ADD w int' });
   });
 
@@ -74,7 +81,10 @@ describe('planReplay', () => {
   it('skips replication set-up, extension members and objects outside the migration', () => {
     const scope = new Scope({ ...EVERYTHING, excludeTables: ['audit.*'] });
     assert.equal(planReplay(end('CREATE PUBLICATION p', 'CREATE PUBLICATION'), new StatementCursor(), scope).kind, 'skip');
-    assert.equal(planReplay(end('x', 'CREATE FUNCTION', [{ type: 'function', inExtension: true }]), new StatementCursor(), scope).kind, 'skip');
+    assert.equal(
+      planReplay(end('x', 'CREATE FUNCTION', [{ type: 'function', inExtension: true }]), new StatementCursor(), scope).kind,
+      'skip',
+    );
     const excluded = end('ALTER TABLE audit.log ADD c int', 'ALTER TABLE', [{ identity: 'audit.log', schema: 'audit' }]);
     assert.equal(planReplay(excluded, new StatementCursor(), scope).kind, 'skip');
   });
@@ -89,16 +99,29 @@ describe('planReplay', () => {
 describe('tableStatements', () => {
   const col = (name: string, type = 'integer', notNull = false, dflt: string | null = null) => ({ name, type, notNull, default: dflt });
   const shape = (columns: ReturnType<typeof col>[]) => ({ exists: true, columns, constraints: [], partitionOf: null });
-  const definition = (columns: ReturnType<typeof col>[]) => ({ columns, constraints: [], partitionOf: null, bound: null, partitionKey: null });
+  const definition = (columns: ReturnType<typeof col>[]) => ({
+    columns,
+    constraints: [],
+    partitionOf: null,
+    bound: null,
+    partitionKey: null,
+  });
 
   it('matches columns by position: renames, retypes, defaults and NOT NULL, then additions', () => {
-    assert.deepEqual(tableStatements('public.t', shape([col('id'), col('name', 'text')]), definition([col('id', 'bigint', true), col('title', 'text', false, "'x'::text"), col('added', 'text')])), [
-      'ALTER TABLE public.t ALTER COLUMN "id" TYPE bigint USING "id"::bigint',
-      'ALTER TABLE public.t ALTER COLUMN "id" SET NOT NULL',
-      'ALTER TABLE public.t RENAME COLUMN "name" TO "title"',
-      `ALTER TABLE public.t ALTER COLUMN "title" SET DEFAULT 'x'::text`,
-      'ALTER TABLE public.t ADD COLUMN "added" text',
-    ]);
+    assert.deepEqual(
+      tableStatements(
+        'public.t',
+        shape([col('id'), col('name', 'text')]),
+        definition([col('id', 'bigint', true), col('title', 'text', false, "'x'::text"), col('added', 'text')]),
+      ),
+      [
+        'ALTER TABLE public.t ALTER COLUMN "id" TYPE bigint USING "id"::bigint',
+        'ALTER TABLE public.t ALTER COLUMN "id" SET NOT NULL',
+        'ALTER TABLE public.t RENAME COLUMN "name" TO "title"',
+        `ALTER TABLE public.t ALTER COLUMN "title" SET DEFAULT 'x'::text`,
+        'ALTER TABLE public.t ADD COLUMN "added" text',
+      ],
+    );
   });
 
   it('refuses a source with fewer columns than the target (a drop it did not see)', () => {
@@ -106,7 +129,7 @@ describe('tableStatements', () => {
   });
 
   it('creates a partition from its parent and bound', () => {
-    const partition = { ...definition([col('id')]), partitionOf: 'public.p', bound: "FOR VALUES IN (1)" };
+    const partition = { ...definition([col('id')]), partitionOf: 'public.p', bound: 'FOR VALUES IN (1)' };
     assert.deepEqual(tableStatements('public.c', { exists: false, columns: [], constraints: [], partitionOf: null }, partition), [
       'CREATE TABLE public.c PARTITION OF public.p FOR VALUES IN (1)',
     ]);
