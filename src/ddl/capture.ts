@@ -61,6 +61,8 @@ export async function installCapture(source: pg.Client, setup: CaptureSetup): Pr
     ? `PERFORM pg_catalog.pg_logical_emit_message(true, ${quoteLiteral(names.prefix)}, payload::text);`
     : `INSERT INTO ${queue} (payload) VALUES (payload::text);`;
   const inScope = scopeCondition(setup.filter, 'n.nspname', 'c.relname');
+  // Generated columns came with PostgreSQL 12.
+  const generated = setup.sourceMajor >= 12 ? 'a.attgenerated' : "''";
   const body = `
 DECLARE
   caller_path text := pg_catalog.current_setting('search_path');
@@ -84,28 +86,49 @@ BEGIN
       -- With each object, its definition now: what the target is rebuilt from when the command
       -- ran inside another statement (a DO block, a function) and can't be replayed as sent.
       SELECT coalesce(jsonb_agg(jsonb_build_object('type', d.object_type, 'identity', d.object_identity, 'schema', d.schema_name,
-                                                   'inExtension', d.in_extension, 'tag', d.command_tag, 'definition',
+                                                   'inExtension', d.in_extension, 'tag', d.command_tag,
+          -- The column a sequence belongs to (serial): set once its table exists.
+          'ownedBy', (SELECT format('%I.%I.%I', tn.nspname, t.relname, a.attname)
+                        FROM pg_depend o JOIN pg_class t ON t.oid = o.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = o.refobjsubid
+                       WHERE c.relkind = 'S' AND o.classid = 'pg_class'::regclass AND o.objid = d.objid AND o.deptype = 'a'
+                         AND o.refclassid = 'pg_class'::regclass AND o.refobjsubid > 0),
+          'definition',
           CASE
             WHEN d.classid = 'pg_class'::regclass AND c.relkind = 'i' THEN to_jsonb(pg_get_indexdef(d.objid))
             WHEN d.classid = 'pg_class'::regclass AND c.relkind = 'v' THEN to_jsonb('CREATE OR REPLACE VIEW ' || d.object_identity || ' AS ' || pg_get_viewdef(d.objid))
             WHEN d.classid = 'pg_trigger'::regclass THEN to_jsonb(pg_get_triggerdef(d.objid))
+            -- An identity column's sequence comes with its table.
+            WHEN d.classid = 'pg_class'::regclass AND c.relkind = 'S' AND EXISTS (
+                   SELECT 1 FROM pg_depend s WHERE s.classid = 'pg_class'::regclass AND s.objid = d.objid AND s.deptype = 'i')
+              THEN to_jsonb('identity'::text)
+            WHEN d.classid = 'pg_class'::regclass AND c.relkind = 'S' THEN (
+              SELECT to_jsonb(format('CREATE SEQUENCE IF NOT EXISTS %s AS %s INCREMENT %s MINVALUE %s MAXVALUE %s START %s CACHE %s %s',
+                                     d.object_identity, format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart,
+                                     q.seqcache, CASE WHEN q.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END))
+                FROM pg_sequence q WHERE q.seqrelid = d.objid)
             WHEN d.classid = 'pg_proc'::regclass AND NOT EXISTS (SELECT 1 FROM pg_aggregate a WHERE a.aggfnoid = d.objid)
               THEN to_jsonb(pg_get_functiondef(d.objid))
-            WHEN d.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p') THEN jsonb_build_object(
+            WHEN c.relkind IN ('r', 'p') THEN jsonb_build_object(
+              'name', format('%I.%I', (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace), c.relname),
               'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                                               'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid)) ORDER BY a.attnum), '[]')
+                                                               'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
+                                                               'identity', a.attidentity, 'generated', ${generated}) ORDER BY a.attnum), '[]')
                             FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-                           WHERE a.attrelid = d.objid AND a.attnum > 0 AND NOT a.attisdropped),
+                           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
               'constraints', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', k.conname, 'definition', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
-                                FROM pg_constraint k WHERE k.conrelid = d.objid AND k.conislocal AND k.contype IN ('p', 'u', 'c', 'f', 'x')),
+                                FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conislocal AND k.contype IN ('p', 'u', 'c', 'f', 'x')),
               'partitionOf', (SELECT format('%I.%I', pn.nspname, p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
-                                JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = d.objid AND c.relispartition),
+                                JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
               'bound', CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,
               'partitionKey', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END)
           END)), '[]')
         INTO objects
         FROM pg_event_trigger_ddl_commands() d
-        LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid;
+        -- A column's or a constraint's command changes its table: the table's definition goes with it.
+        LEFT JOIN pg_class c ON c.oid = CASE WHEN d.classid = 'pg_constraint'::regclass
+                                             THEN (SELECT k.conrelid FROM pg_constraint k WHERE k.oid = d.objid)
+                                             WHEN d.classid = 'pg_class'::regclass THEN d.objid END;
       -- Tables created or given a key in scope join the publication now: their rows stream from
       -- the next one. A partitioned table's command (ATTACH PARTITION) names the parent: its
       -- partitions are looked at too.

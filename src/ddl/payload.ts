@@ -9,10 +9,14 @@ export interface TouchedObject {
   readonly inExtension: boolean;
   /** What it was right after the command: a statement that makes it, or a table's shape; null for other kinds. */
   readonly definition: string | TableDefinition | null;
+  /** A sequence's column (serial), schema.table.column quoted. */
+  readonly ownedBy: string | null;
 }
 
 /** A table as the capture read it from the source's catalog, right after the command. */
 export interface TableDefinition {
+  /** Quoted and qualified: the object may be one of its columns or constraints. */
+  readonly name: string;
   readonly columns: readonly ColumnDefinition[];
   readonly constraints: readonly { readonly name: string; readonly definition: string }[];
   /** Quoted and qualified, when the table is a partition. */
@@ -27,7 +31,12 @@ export interface ColumnDefinition {
   /** format_type, with the modifier. */
   readonly type: string;
   readonly notNull: boolean;
+  /** The default, or a generated column's expression. */
   readonly default: string | null;
+  /** attidentity: 'a' (ALWAYS), 'd' (BY DEFAULT) or ''. */
+  readonly identity: string;
+  /** attgenerated: 's' (STORED), 'v' (VIRTUAL, 18) or ''. */
+  readonly generated: string;
 }
 
 /** An object a command dropped, as pg_event_trigger_dropped_objects() names it. */
@@ -127,6 +136,7 @@ export function parseSchemaChange(text: string): SchemaChange {
         schema: nullableText(o, 'schema'),
         inExtension: o['inExtension'] === true,
         definition: definitionOf(o['definition']),
+        ownedBy: nullableText(o, 'ownedBy'),
       };
     }),
     joined: (Array.isArray(joined) ? joined : []).map((j: unknown) => {
@@ -141,9 +151,17 @@ function definitionOf(value: unknown): string | TableDefinition | null {
   if (typeof value === 'string') return value;
   if (!isRecord(value) || !Array.isArray(value['columns']) || !Array.isArray(value['constraints'])) throw malformed('a table definition');
   return {
+    name: text_(value, 'name'),
     columns: value['columns'].map((c: unknown) => {
       if (!isRecord(c)) throw malformed('a column definition');
-      return { name: text_(c, 'name'), type: text_(c, 'type'), notNull: c['notNull'] === true, default: nullableText(c, 'default') };
+      return {
+        name: text_(c, 'name'),
+        type: text_(c, 'type'),
+        notNull: c['notNull'] === true,
+        default: nullableText(c, 'default'),
+        identity: nullableText(c, 'identity') ?? '',
+        generated: nullableText(c, 'generated') ?? '',
+      };
     }),
     constraints: value['constraints'].map((k: unknown) => {
       if (!isRecord(k)) throw malformed('a constraint definition');

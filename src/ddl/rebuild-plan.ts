@@ -33,9 +33,18 @@ export function tableStatements(table: string, target: TargetShape, source: Tabl
       return;
     }
     if (have.name !== wanted.name) alter(`RENAME COLUMN ${quoteIdent(have.name)} TO ${column}`);
+    if (have.generated !== wanted.generated || (wanted.generated !== '' && have.default !== wanted.default)) {
+      throw new CannotRebuild(`column ${wanted.name} of ${table} changed how it is generated`);
+    }
     if (have.type !== wanted.type) alter(`ALTER COLUMN ${column} TYPE ${wanted.type} USING ${column}::${wanted.type}`);
-    if (have.default !== wanted.default)
+    if (wanted.generated === '' && have.default !== wanted.default) {
       alter(wanted.default === null ? `ALTER COLUMN ${column} DROP DEFAULT` : `ALTER COLUMN ${column} SET DEFAULT ${wanted.default}`);
+    }
+    if (have.identity !== wanted.identity) {
+      if (wanted.identity === '') alter(`ALTER COLUMN ${column} DROP IDENTITY`);
+      else if (have.identity === '') alter(`ALTER COLUMN ${column} ADD GENERATED ${identityKind(wanted.identity)} AS IDENTITY`);
+      else alter(`ALTER COLUMN ${column} SET GENERATED ${identityKind(wanted.identity)}`);
+    }
     if (have.notNull !== wanted.notNull) alter(`ALTER COLUMN ${column} ${wanted.notNull ? 'SET' : 'DROP'} NOT NULL`);
   });
   const wantedConstraints = new Map(source.constraints.map((k) => [k.name, k.definition]));
@@ -70,7 +79,20 @@ function createTable(table: string, source: TableDefinition): string[] {
 }
 
 function columnDefinition(column: ColumnDefinition): string {
-  return `${quoteIdent(column.name)} ${column.type}${column.default === null ? '' : ` DEFAULT ${column.default}`}${column.notNull ? ' NOT NULL' : ''}`;
+  const name = `${quoteIdent(column.name)} ${column.type}`;
+  if (column.generated !== '')
+    return `${name} GENERATED ALWAYS AS (${column.default ?? 'NULL'}) ${column.generated === 'v' ? 'VIRTUAL' : 'STORED'}`;
+  const value =
+    column.identity !== ''
+      ? ` GENERATED ${identityKind(column.identity)} AS IDENTITY`
+      : column.default === null
+        ? ''
+        : ` DEFAULT ${column.default}`;
+  return `${name}${value}${column.notNull ? ' NOT NULL' : ''}`;
+}
+
+function identityKind(identity: string): string {
+  return identity === 'a' ? 'ALWAYS' : 'BY DEFAULT';
 }
 
 /** The statement that makes (or remakes) an object from its captured definition; tables go through tableStatements. */

@@ -20,29 +20,41 @@ export async function rebuildStatements(
     if (statement) statements.push(statement);
   }
   const own = objects.filter((o) => !o.inExtension);
-  for (const sequence of own.filter((o) => o.type === 'sequence')) statements.push(`CREATE SEQUENCE IF NOT EXISTS ${sequence.identity}`);
+  // Before the tables whose defaults use them (serial); an identity column's comes with its table.
+  const sequences = own.filter((o) => o.type === 'sequence' && o.definition !== 'identity');
+  for (const sequence of sequences) {
+    statements.push(typeof sequence.definition === 'string' ? sequence.definition : `CREATE SEQUENCE IF NOT EXISTS ${sequence.identity}`);
+  }
+  // Each table once, whichever of its parts (itself, a column, a constraint) the command named.
+  const tables = new Map<string, { readonly schema: string | null; readonly definition: TableDefinition }>();
+  for (const object of own) {
+    const definition = object.definition;
+    if (definition !== null && typeof definition !== 'string') tables.set(definition.name, { schema: object.schema, definition });
+  }
   const constraintIndexes = new Set<string>();
-  for (const table of own.filter((o) => o.type === 'table')) {
-    const definition = table.definition;
-    if (definition === null || typeof definition === 'string') continue;
-    for (const k of definition.constraints) constraintIndexes.add(`${table.schema ?? ''}.${k.name}`);
-    statements.push(...tableStatements(table.identity, await targetShape(target, table.identity), definition));
+  for (const [name, { schema, definition }] of tables) {
+    for (const k of definition.constraints) constraintIndexes.add(`${schema ?? ''}.${k.name}`);
+    statements.push(...tableStatements(name, await targetShape(target, name), definition));
   }
   for (const object of own) {
-    if (object.type === 'table' || object.type === 'sequence' || object.type === 'table column' || object.type === 'table constraint')
-      continue;
+    const partOfTable = object.definition !== null && typeof object.definition !== 'string';
+    if (partOfTable || object.type === 'sequence' || object.type === 'table column' || object.type === 'table constraint') continue;
     // A key's or a unique constraint's index comes with the constraint.
     if (object.type === 'index' && constraintIndexes.has(`${object.schema ?? ''}.${lastName(object.identity)}`)) continue;
     statements.push(...objectStatements(object));
   }
-  return statements;
+  for (const sequence of sequences)
+    if (sequence.ownedBy !== null) statements.push(`ALTER SEQUENCE ${sequence.identity} OWNED BY ${sequence.ownedBy}`);
+  // A sequence the command both made and altered (serial's OWNED BY) is named twice.
+  return [...new Set(statements)];
 }
 
 async function targetShape(target: pg.Client, table: string): Promise<TargetShape> {
   const { rows } = await target.query<{ shape: (Omit<TargetShape, 'exists'> & Pick<TableDefinition, 'columns'>) | null }>(
     `SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE jsonb_build_object(
        'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                        'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid)) ORDER BY a.attnum), '[]')
+                                        'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
+                                        'identity', a.attidentity, 'generated', coalesce(to_jsonb(a) ->> 'attgenerated', '')) ORDER BY a.attnum), '[]')
                      FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
        'constraints', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', k.conname, 'definition', pg_get_constraintdef(k.oid))), '[]')

@@ -78,8 +78,10 @@ export const enum PGOUTPUT_OFFSET {
   commitLength = 26,
   /** The xid of a data message inside a streamed transaction. */
   streamedXid = 1,
-  /** The table of an INSERT, UPDATE or DELETE outside a stream. */
+  /** The table of an INSERT, UPDATE or DELETE outside a stream; a RELATION message's too. */
   changeRelation = 1,
+  /** Inside a stream every data message has the transaction's xid first: its fields are this much further. */
+  streamedShift = 4,
   /** The first table of a TRUNCATE outside a stream (after its count and options). */
   truncateFirstRelation = 6,
   /** The prefix of a logical message (after its flags and position), outside a stream and inside one. */

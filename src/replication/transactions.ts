@@ -165,6 +165,24 @@ function isSchemaChange(payload: Buffer, streamed: boolean): boolean {
   return payload.length >= end && payload.subarray(at, end).equals(SCHEMA_CHANGE_PREFIX_BYTES);
 }
 
+/** The schema that holds the capture's queue tables on the source (ddl/capture.ts). */
+const CAPTURE_SCHEMA_BYTES = Buffer.from('pgferry_capture\0');
+
+/** The relation a relation message defines, when it is a schema-change queue table. */
+function schemaChangeQueueOf(payload: Buffer, streamed: boolean): number | undefined {
+  const relation = PGOUTPUT_OFFSET.changeRelation + (streamed ? PGOUTPUT_OFFSET.streamedShift : 0);
+  const namespace = relation + 4;
+  const end = namespace + CAPTURE_SCHEMA_BYTES.length;
+  if (payload.length < end || !payload.subarray(namespace, end).equals(CAPTURE_SCHEMA_BYTES)) return undefined;
+  return payload.readUInt32BE(relation);
+}
+
+/** The table of an INSERT, read in place. */
+function insertedRelation(payload: Buffer, streamed: boolean): number {
+  const at = PGOUTPUT_OFFSET.changeRelation + (streamed ? PGOUTPUT_OFFSET.streamedShift : 0);
+  return payload.length >= at + 4 ? payload.readUInt32BE(at) : -1;
+}
+
 /** A stream whose messages break the protocol's order: nothing pgferry can apply from it. */
 function outOfOrder(message: string): PgferryError {
   return new PgferryError('stream-undecodable', message, { side: 'source' });
@@ -187,6 +205,8 @@ export class TransactionAssembler {
   private current: TransactionBuffer | undefined;
   private readonly streams = new Map<number, TransactionBuffer>();
   private streaming: TransactionBuffer | undefined;
+  /** Relations of the schema-change queue tables (sources before 14), learned from their relation messages. */
+  private readonly schemaChangeQueues = new Set<number>();
 
   constructor(private readonly options: AssemblerOptions) {}
 
@@ -277,10 +297,26 @@ export class TransactionAssembler {
         if (message.tag === 'message') this.options.onMessage?.(message);
         return;
       }
+      case PGOUTPUT.relation: {
+        const owner = this.streaming ?? this.current;
+        if (!owner) throw outOfOrder(`pgoutput: 'R' message outside a transaction`);
+        owner.add(payload);
+        const queue = schemaChangeQueueOf(payload, owner.streamed);
+        if (queue !== undefined) this.schemaChangeQueues.add(queue);
+        break;
+      }
       default: {
         const owner = this.streaming ?? this.current;
         if (!owner) throw outOfOrder(`pgoutput: '${String.fromCharCode(tag ?? 0)}' message outside a transaction`);
         owner.add(payload);
+        // Before 14 a schema change arrives as a row of the capture's queue table.
+        if (
+          tag === PGOUTPUT.insert &&
+          this.schemaChangeQueues.size > 0 &&
+          this.schemaChangeQueues.has(insertedRelation(payload, owner.streamed))
+        ) {
+          owner.carriesSchemaChange = true;
+        }
       }
     }
     this.enforceBudget();

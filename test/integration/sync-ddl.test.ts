@@ -186,6 +186,13 @@ for (const [from, to] of PAIRS) {
                           format('events_%s_%s', y, lpad(m::text, 2, '0')), make_date(y, m, 1), make_date(y, m, 1) + interval '1 month');
          END $$`,
         `SELECT make_month(2027, 3)`,
+        `DO $$ BEGIN
+           CREATE TABLE tickets (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code serial, note text DEFAULT 'n', total numeric GENERATED ALWAYS AS (id * 2) STORED);
+           INSERT INTO tickets (note) VALUES ('first');
+           ALTER TABLE tickets RENAME COLUMN note TO remark;
+           CREATE INDEX tickets_remark ON tickets (remark);
+         END $$`,
+        `INSERT INTO tickets (remark) VALUES ('second')`,
         `INSERT INTO events VALUES (2000, '2027-03-09', 'march')`,
       ]);
     });

@@ -220,6 +220,31 @@ describe('transaction assembly', () => {
     assembler.close();
   });
 
+  it('marks the transactions that carry a schema change: a capture message, or a row of the queue table (sources before 14)', () => {
+    const done: SourceTransaction[] = [];
+    const assembler = new TransactionAssembler({ abortInfo: false, memoryLimit: 1 << 20, onTransaction: (t) => done.push(t) });
+    const transaction = (...messages: Buffer[]) => {
+      assembler.push(new Message('B').int64(0x300n).int64(1n).int32(7).buffer);
+      for (const m of messages) assembler.push(m);
+      assembler.push(new Message('C').int8(0).int64(0x300n).int64(0x330n).int64(1n).buffer);
+    };
+    const message = (prefix: string) => new Message('M').int8(1).int64(0x310n).string(prefix).int32(2).int8(0x7b).int8(0x7d).buffer;
+    const relation = (oid: number, schema: string) =>
+      new Message('R').int32(oid).string(schema).string('queue_x').int8('d'.charCodeAt(0)).int16(0).buffer;
+    const insertInto = (oid: number) => new Message('I').int32(oid).int8('N'.charCodeAt(0)).tuple(['{}']).buffer;
+    transaction(insert(undefined, 'x'));
+    transaction(message('pgferry.ddl.shop'));
+    transaction(message('pgferry.fence'));
+    transaction(relation(20001, 'pgferry_capture'), insertInto(20001));
+    transaction(relation(20002, 'public'), insertInto(20002));
+    transaction(insertInto(20001));
+    assert.deepEqual(
+      done.map((t) => t.carriesSchemaChange),
+      [false, true, false, true, false, true],
+    );
+    assembler.close();
+  });
+
   it('plain transactions come out in commit order with their end position', async () => {
     const done: SourceTransaction[] = [];
     const assembler = new TransactionAssembler({ abortInfo: false, memoryLimit: 1 << 20, onTransaction: (t) => done.push(t) });
