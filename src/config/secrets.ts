@@ -16,6 +16,8 @@ export function registerSecret(secret: string | undefined): void {
 
 const URL_USERINFO = /(postgres(?:ql)?:\/\/?[^:/@\s]*):[^@\s]*@/gi;
 const KEYWORD_PASSWORD = /\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)/gi;
+/** SQL that sets one: CREATE ROLE … PASSWORD '…', a user mapping's OPTIONS (password '…'), as a schema change shows it. */
+const SQL_PASSWORD = /\b(password)(\s+)(E?'(?:[^']|'')*')/gi;
 
 /**
  * For pgferry's own reports, built only from redacted connection descriptions: masks
@@ -23,7 +25,7 @@ const KEYWORD_PASSWORD = /\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^
  * password (a password "public" must not blank out the schema name).
  */
 export function scrubPatterns(text: string): string {
-  return text.replace(URL_USERINFO, `$1:${MASK}@`).replace(KEYWORD_PASSWORD, `$1$2${MASK}`);
+  return text.replace(URL_USERINFO, `$1:${MASK}@`).replace(KEYWORD_PASSWORD, `$1$2${MASK}`).replace(SQL_PASSWORD, `$1$2'${MASK}'`);
 }
 
 /** For everything else (errors, logs, text from libraries and servers): every known secret, anywhere. */

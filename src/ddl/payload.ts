@@ -96,54 +96,41 @@ export function parseSchemaChange(text: string): SchemaChange {
   const tag = text_(value, 'tag');
   const query = text_(value, 'query');
   if (event === 'error') return { event, tag, query, error: text_(value, 'error') };
-  const searchPath = text_(value, 'searchPath');
-  const user = text_(value, 'user');
+  const common = { tag, query, searchPath: text_(value, 'searchPath'), user: text_(value, 'user') };
   const objects = value['objects'];
   if (!Array.isArray(objects)) throw malformed('objects is not a list');
   if (event === 'sql_drop') {
-    return {
-      event,
-      tag,
-      query,
-      searchPath,
-      user,
-      objects: objects.map((o: unknown) => {
-        if (!isRecord(o)) throw malformed('a dropped object is not an object');
-        return {
-          type: text_(o, 'type'),
-          identity: text_(o, 'identity'),
-          schema: nullableText(o, 'schema'),
-          original: o['original'] === true,
-          temporary: o['temporary'] === true,
-        };
-      }),
-    };
-  }
-  if (event !== 'ddl_command_end') throw malformed(`unknown event ${String(event)}`);
-  const joined = value['joined'];
-  return {
-    event,
-    tag,
-    query,
-    searchPath,
-    user,
-    objects: objects.map((o: unknown) => {
-      if (!isRecord(o)) throw malformed('a touched object is not an object');
+    const dropped = objects.map((o: unknown): DroppedObject => {
+      if (!isRecord(o)) throw malformed('a dropped object is not an object');
       return {
         type: text_(o, 'type'),
-        // Some commands (ALTER DEFAULT PRIVILEGES) touch no nameable object.
-        identity: nullableText(o, 'identity') ?? '',
+        identity: text_(o, 'identity'),
         schema: nullableText(o, 'schema'),
-        inExtension: o['inExtension'] === true,
-        definition: definitionOf(o['definition']),
-        ownedBy: nullableText(o, 'ownedBy'),
+        original: o['original'] === true,
+        temporary: o['temporary'] === true,
       };
-    }),
-    joined: (Array.isArray(joined) ? joined : []).map((j: unknown) => {
-      if (!isRecord(j)) throw malformed('a joined table is not an object');
-      return { table: text_(j, 'table'), hadRows: j['hadRows'] === true };
-    }),
-  };
+    });
+    return { event, ...common, objects: dropped };
+  }
+  if (event !== 'ddl_command_end') throw malformed(`unknown event ${String(event)}`);
+  const touched = objects.map((o: unknown): TouchedObject => {
+    if (!isRecord(o)) throw malformed('a touched object is not an object');
+    return {
+      type: text_(o, 'type'),
+      // Some commands (ALTER DEFAULT PRIVILEGES) touch no nameable object.
+      identity: nullableText(o, 'identity') ?? '',
+      schema: nullableText(o, 'schema'),
+      inExtension: o['inExtension'] === true,
+      definition: definitionOf(o['definition']),
+      ownedBy: nullableText(o, 'ownedBy'),
+    };
+  });
+  const joined = value['joined'];
+  const tables = (Array.isArray(joined) ? joined : []).map((j: unknown): JoinedTable => {
+    if (!isRecord(j)) throw malformed('a joined table is not an object');
+    return { table: text_(j, 'table'), hadRows: j['hadRows'] === true };
+  });
+  return { event, ...common, objects: touched, joined: tables };
 }
 
 function definitionOf(value: unknown): string | TableDefinition | null {

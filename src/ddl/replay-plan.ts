@@ -19,7 +19,18 @@ const NEVER_REPLAYED = /^(CREATE|ALTER|DROP) (PUBLICATION|SUBSCRIPTION|EVENT TRI
  * a function such as pg_partman's) may, and stops the search.
  */
 const NEVER_FIRES =
-  /^(INSERT|UPDATE|DELETE|MERGE|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|SET|RESET|SHOW|LOCK|TRUNCATE|COPY|VACUUM|ANALYZE|ANALYSE|LISTEN|NOTIFY|UNLISTEN|DISCARD|CHECKPOINT|DEALLOCATE|VALUES|TABLE|CLUSTER)\b/i;
+  /^(INSERT|UPDATE|DELETE|MERGE|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|SET|RESET|SHOW|LOCK|TRUNCATE|COPY|VACUUM|ANALYZE|ANALYSE|LISTEN|NOTIFY|UNLISTEN|DISCARD|CHECKPOINT|DEALLOCATE|VALUES|TABLE|CLUSTER|REINDEX|ALTER\s+SYSTEM|REASSIGN)\b/i;
+
+/** Commands on global objects: event triggers never fire for them (a user mapping is a database's own). */
+const GLOBAL_OBJECT = /^(CREATE|ALTER|DROP)\s+(ROLE|USER(?!\s+MAPPING)|GROUP|DATABASE|TABLESPACE)\b/i;
+/** GRANT and REVOKE of a role's membership (no ON) are global too; COMMENT on a global object as well. */
+const GLOBAL_GRANT = /^(GRANT|REVOKE)\b(?![\s\S]*\bON\b)/i;
+const GLOBAL_COMMENT = /^COMMENT\s+ON\s+(DATABASE|ROLE|TABLESPACE)\b/i;
+
+function neverFires(statement: string): boolean {
+  const text = withoutLeadingComments(statement);
+  return NEVER_FIRES.test(text) || GLOBAL_OBJECT.test(text) || GLOBAL_GRANT.test(text) || GLOBAL_COMMENT.test(text);
+}
 
 /**
  * Where the search stands in each query string of one source transaction: the statements of
@@ -34,11 +45,10 @@ export class StatementCursor {
     if (!entry) this.positions.set(query, (entry = { statements: splitStatements(query), next: 0 }));
     for (let i = entry.next; i < entry.statements.length; i++) {
       const statement = entry.statements[i]!;
-      if (statementHasTag(statement, firingTag(tag))) {
-        entry.next = i + 1;
-        return statement;
-      }
-      if (!NEVER_FIRES.test(withoutLeadingComments(statement))) return undefined;
+      if (neverFires(statement)) continue;
+      if (!statementHasTag(statement, firingTag(tag))) return undefined;
+      entry.next = i + 1;
+      return statement;
     }
     return undefined;
   }

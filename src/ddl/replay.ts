@@ -5,12 +5,15 @@ import type { Scope } from '../catalog/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
-import { oneLine, quoteIdent, serverDetail } from '../plumbing/index.js';
+import { oneLine, quoteIdent, serverDetail, SQLSTATE, sqlState } from '../plumbing/index.js';
 import { captureNames, MESSAGES_FROM_MAJOR } from './capture.js';
 import { parseSchemaChange, type DroppedObject, type SchemaChange } from './payload.js';
 import { planReplay, StatementCursor } from './replay-plan.js';
 import { rebuildStatements } from './rebuild.js';
 import { CannotRebuild } from './rebuild-plan.js';
+
+/** Commands that only grant or take privileges. */
+const PRIVILEGE_TAGS: ReadonlySet<string> = new Set(['GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES']);
 
 /** `--ddl`: carry schema changes to the target, or stop at the first one. */
 export type DdlPolicy = 'apply' | 'stop';
@@ -124,9 +127,14 @@ class TransactionReplay implements SchemaChangeReader {
     origin: ChangeOrigin,
   ): Promise<void> {
     const previous = await this.setPath(target, path);
+    const privileges = PRIVILEGE_TAGS.has(change.tag);
     for (const text of statements) {
       try {
-        await target.query(text);
+        if (privileges) {
+          if (await this.grantUnlessRoleMissing(target, text, change, origin)) continue;
+        } else {
+          await target.query(text);
+        }
       } catch (error) {
         throw new PgferryError(
           'schema-change-failed',
@@ -145,6 +153,32 @@ class TransactionReplay implements SchemaChangeReader {
       );
     }
     await this.setPath(target, previous);
+  }
+
+  /**
+   * Roles are global objects, made on the target apart from the migration (check names those the
+   * schema needs): a grant to one the target lacks is said, not fatal. True when skipped.
+   */
+  private async grantUnlessRoleMissing(
+    target: pg.Client,
+    text: string,
+    change: Extract<SchemaChange, { event: 'ddl_command_end' }>,
+    origin: ChangeOrigin,
+  ): Promise<boolean> {
+    await target.query('SAVEPOINT pgferry_grant');
+    try {
+      await target.query(text);
+      await target.query('RELEASE SAVEPOINT pgferry_grant');
+      return false;
+    } catch (error) {
+      if (sqlState(error) !== SQLSTATE.undefinedObject) throw error;
+      await target.query('ROLLBACK TO SAVEPOINT pgferry_grant');
+      this.options.logger.warn(
+        { tag: change.tag, statement: oneLine(text, 300), lsn: formatLsn(origin.commitLsn), reason: messageOf(error) },
+        'a privilege change on the source names a role the target lacks: not applied; create the role on the target and grant it by hand',
+      );
+      return true;
+    }
   }
 
   /** Sets the search_path for the rest of the batch's transaction; returns the one before. */

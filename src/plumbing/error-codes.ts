@@ -9,6 +9,7 @@ export const SQLSTATE = {
   characterNotInRepertoire: '22021',
   dependentObjectsStillExist: '2BP01',
   insufficientPrivilege: '42501',
+  undefinedObject: '42704',
   objectInUse: '55006',
   lockNotAvailable: '55P03',
   deadlockDetected: '40P01',

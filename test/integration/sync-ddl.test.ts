@@ -172,6 +172,18 @@ for (const [from, to] of PAIRS) {
       it(name, () => scenario(transactions));
     }
 
+    it('privileges: a grant to a role both servers have is carried; one to a role only the source has is said, not fatal', async () => {
+      const shared = `${db}_reader`;
+      const sourceOnly = `${db}_ghost`;
+      for (const cluster of [source, target]) await cluster.sql('postgres', `CREATE ROLE ${shared}`);
+      await scenario([
+        `CREATE ROLE ${sourceOnly} LOGIN PASSWORD 'ghost-secret'; GRANT SELECT ON items TO ${sourceOnly}; GRANT SELECT, UPDATE ON items TO ${shared}`,
+        `REVOKE SELECT ON items FROM ${sourceOnly}`,
+      ]);
+      assert.match(sync.output(), /names a role the target lacks: not applied/);
+      assert.doesNotMatch(sync.output(), /ghost-secret/);
+    });
+
     it('a DDL statement inside a DO block and inside a function', async () => {
       await scenario([
         `DO $$ BEGIN

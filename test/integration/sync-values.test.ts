@@ -88,12 +88,14 @@ for (const [from, to] of PAIRS) {
     it('refuses a value longer than the target column instead of cutting it, then applies it once the target is widened', async () => {
       const db = await pair.cloned(
         'width',
-        `CREATE TABLE w (id int PRIMARY KEY, name varchar(10), code char(3), bits bit(3), vbits varbit(3))`,
+        `CREATE TABLE w (id int PRIMARY KEY, name varchar(50), code char(6), bits bit(5), vbits varbit(6))`,
       );
-      await pair.change(db, [
-        `ALTER TABLE w ALTER COLUMN name TYPE varchar(50), ALTER COLUMN code TYPE char(6), ALTER COLUMN bits TYPE bit(5), ALTER COLUMN vbits TYPE varbit(6)`,
-        `INSERT INTO w VALUES (1, repeat('z', 40), 'abcdef', B'10101', B'101010')`,
-      ]);
+      // Narrower on the target than on the source, by hand (a schema change on the source would be carried).
+      await pair.target.sql(
+        db,
+        `ALTER TABLE w ALTER COLUMN name TYPE varchar(10), ALTER COLUMN code TYPE char(3), ALTER COLUMN bits TYPE bit(3), ALTER COLUMN vbits TYPE varbit(3)`,
+      );
+      await pair.change(db, [`INSERT INTO w VALUES (1, repeat('z', 40), 'abcdef', B'10101', B'101010')`]);
       const refused = await runPgferry(pair.syncArgs(db), {}, 60_000);
       assert.notEqual(refused.code, 0, `sync wrote a value that does not fit:\n${refused.stderr.slice(-2000)}`);
       assert.match(refused.stderr, /too long|does not match|length/i);

@@ -86,6 +86,16 @@ describe('planReplay', () => {
     assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'rebuild' });
   });
 
+  it('passes over commands on global objects, which never fire, to find a grant in the same string', () => {
+    const query = `CREATE ROLE app LOGIN PASSWORD 'x'; GRANT app TO admin; GRANT USAGE ON SCHEMA public TO app; GRANT SELECT ON items TO app`;
+    const cursor = new StatementCursor();
+    assert.deepEqual(planReplay(end(query, 'GRANT'), cursor, everything), {
+      kind: 'statement',
+      text: 'GRANT USAGE ON SCHEMA public TO app',
+    });
+    assert.deepEqual(planReplay(end(query, 'GRANT'), cursor, everything), { kind: 'statement', text: 'GRANT SELECT ON items TO app' });
+  });
+
   it('skips replication set-up, extension members and objects outside the migration', () => {
     const scope = new Scope({ ...EVERYTHING, excludeTables: ['audit.*'] });
     assert.equal(planReplay(end('CREATE PUBLICATION p', 'CREATE PUBLICATION'), new StatementCursor(), scope).kind, 'skip');

@@ -21,6 +21,17 @@ describe('scrubSecrets: patterns mask secrets nobody registered', () => {
     );
   });
 
+  test('a password set in SQL, as a captured schema change shows it', () => {
+    assert.equal(
+      scrubSecrets(`CREATE ROLE app LOGIN PASSWORD 'it''s-secret'; ALTER USER bob WITH ENCRYPTED password E'x\\y'`),
+      `CREATE ROLE app LOGIN PASSWORD '******'; ALTER USER bob WITH ENCRYPTED password '******'`,
+    );
+    assert.equal(
+      scrubSecrets(`CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'u', password 'pw1')`),
+      `CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'u', password '******')`,
+    );
+  });
+
   test('an empty user name with a password', () => {
     assert.equal(scrubSecrets('postgres://:unreg5@h/db'), 'postgres://:******@h/db');
   });
