@@ -10,8 +10,10 @@ const QUERIES: ReadonlyArray<{ kind: string; reason: string; sql: string }> = [
   {
     kind: 'event trigger',
     reason: 'event triggers are database-wide; create them on the target after the cut-over',
+    // pgferry's own schema-change capture (ddl/capture.ts) is not the user's.
     sql: `SELECT format('%I', evtname) FROM pg_event_trigger e
-           WHERE ${notExtensionMember('pg_event_trigger', 'e.oid')}`,
+           WHERE ${notExtensionMember('pg_event_trigger', 'e.oid')}
+             AND e.evtfoid NOT IN (SELECT p.oid FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgferry_capture')`,
   },
   {
     kind: 'operator',

@@ -187,6 +187,14 @@ describe('verify: reporting', () => {
     };
     assert.deepEqual(comparable(view, [13, 17]).statements, ['CREATE VIEW zoo.v AS\nSELECT id\n   FROM zoo.animal\n  WHERE (id > 1);']);
     assert.deepEqual(comparable(view, [17, 18]).statements, view.statements);
+    const acl = {
+      identity: 'privileges zoo.animal',
+      kind: 'privileges' as const,
+      name: 'zoo.animal',
+      statements: ['GRANT SELECT ON TABLE zoo.animal TO keeper;', 'GRANT MAINTAIN ON TABLE zoo.animal TO owner;'],
+    };
+    assert.deepEqual(comparable(acl, [13, 17]).statements, ['GRANT SELECT ON TABLE zoo.animal TO keeper;']);
+    assert.deepEqual(comparable(acl, [17, 18]).statements, acl.statements);
     const proc = {
       identity: 'function zoo.p(IN a integer, INOUT b text)',
       kind: 'function' as const,
