@@ -27,9 +27,8 @@ const GLOBAL_OBJECT = /^(CREATE|ALTER|DROP)\s+(ROLE|USER(?!\s+MAPPING)|GROUP|DAT
 const GLOBAL_GRANT = /^(GRANT|REVOKE)\b(?![\s\S]*\bON\b)/i;
 const GLOBAL_COMMENT = /^COMMENT\s+ON\s+(DATABASE|ROLE|TABLESPACE)\b/i;
 
-function neverFires(statement: string): boolean {
-  const text = withoutLeadingComments(statement);
-  return NEVER_FIRES.test(text) || GLOBAL_OBJECT.test(text) || GLOBAL_GRANT.test(text) || GLOBAL_COMMENT.test(text);
+function onGlobalObject(text: string): boolean {
+  return GLOBAL_OBJECT.test(text) || GLOBAL_GRANT.test(text) || GLOBAL_COMMENT.test(text);
 }
 
 /**
@@ -38,6 +37,15 @@ function neverFires(statement: string): boolean {
  */
 export class StatementCursor {
   private readonly positions = new Map<string, { readonly statements: readonly string[]; next: number }>();
+  /** Commands on global objects passed over since the last look: never carried, only reported. */
+  private globals: string[] = [];
+
+  /** The commands on global objects (roles, databases, tablespaces) passed over since the last call. */
+  takeGlobals(): string[] {
+    const globals = this.globals;
+    this.globals = [];
+    return globals;
+  }
 
   /** The statement of `query` that fired `tag`, or undefined when it came from inside another statement. */
   take(query: string, tag: string): string | undefined {
@@ -45,7 +53,12 @@ export class StatementCursor {
     if (!entry) this.positions.set(query, (entry = { statements: splitStatements(query), next: 0 }));
     for (let i = entry.next; i < entry.statements.length; i++) {
       const statement = entry.statements[i]!;
-      if (neverFires(statement)) continue;
+      const text = withoutLeadingComments(statement);
+      if (onGlobalObject(text)) {
+        this.globals.push(statement);
+        continue;
+      }
+      if (NEVER_FIRES.test(text)) continue;
       if (!statementHasTag(statement, firingTag(tag))) return undefined;
       entry.next = i + 1;
       return statement;
@@ -63,9 +76,9 @@ function firingTag(tag: string): string {
 
 /** Decides how a captured command reaches the target: pure, so every rule is unit-tested. */
 export function planReplay(change: Extract<SchemaChange, { event: 'ddl_command_end' }>, cursor: StatementCursor, scope: Scope): ReplayStep {
-  if (NEVER_REPLAYED.test(change.tag)) return { kind: 'skip', why: 'replication set-up is not migrated' };
   // Claim the statement even when skipping it: the next command of the string is after it.
   const statement = cursor.take(change.query, change.tag);
+  if (NEVER_REPLAYED.test(change.tag)) return { kind: 'skip', why: 'replication set-up is not migrated' };
   if (change.objects.length > 0 && change.objects.every((o) => o.inExtension)) {
     return { kind: 'skip', why: 'made by an extension script: the extension command carries it' };
   }

@@ -78,6 +78,13 @@ class TransactionReplay implements SchemaChangeReader {
     this.dropped = [];
     const step = planReplay(change, this.cursor, this.options.scope);
     const { logger } = this.options;
+    const globals = this.cursor.takeGlobals();
+    if (globals.length > 0) {
+      logger.warn(
+        { statements: globals.map((g) => oneLine(g, 200)), lsn: formatLsn(origin.commitLsn) },
+        'commands on global objects (roles, databases, tablespaces) ran on the source: they are not carried; make them on the target yourself if it needs them',
+      );
+    }
     if (step.kind === 'skip') {
       logger.info({ tag: change.tag, why: step.why }, 'schema change on the source not replayed');
       return;

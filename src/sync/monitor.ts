@@ -1,11 +1,12 @@
 import type pg from 'pg';
+import type { Scope } from '../catalog/index.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { recordHeartbeat } from '../state/index.js';
 import type { ChangeStream } from './change-stream.js';
 import { applyConnectionLost, type LivenessTimings } from './liveness.js';
 import { readSlot, slotGoneError } from './source-setup.js';
-import { UnpublishedPartitionWatch } from './unpublished.js';
+import { UnpublishedTableWatch } from './unpublished.js';
 import { walGuardVerdict } from './wal-guard.js';
 import { PgferryError } from '../errors.js';
 
@@ -21,6 +22,8 @@ export interface MonitorOptions {
   readonly timings: LivenessTimings;
   readonly logger: Logger;
   readonly logEveryMs: number;
+  /** Which tables the migration covers: one in scope the stream can't see is said. */
+  readonly scope: Scope;
 }
 
 export interface Lag {
@@ -46,7 +49,7 @@ export class Monitor {
   private readonly positions = new SourcePositions();
   private lastLog = 0;
   private lastWalWarning = 0;
-  private readonly partitions: UnpublishedPartitionWatch;
+  private readonly unpublished: UnpublishedTableWatch;
   /** The applied position at the last tick, and since when it has not moved (for the WAL guard). */
   private lastApplied: { lsn: Lsn; since: number } | undefined;
   latest: Lag | undefined;
@@ -55,7 +58,7 @@ export class Monitor {
     private readonly options: MonitorOptions,
     private readonly stream: ChangeStream,
   ) {
-    this.partitions = new UnpublishedPartitionWatch(options.source, options.publication, options.logger);
+    this.unpublished = new UnpublishedTableWatch(options.source, options.publication, options.scope, options.logger);
   }
 
   async tick(): Promise<Lag> {
@@ -112,7 +115,7 @@ export class Monitor {
       rowsPerSecond: lag.rowsPerSecond,
     });
     this.report(lag, now);
-    await this.partitions.look(now);
+    await this.unpublished.look(now);
     if (this.lastApplied === undefined || progress.appliedLsn !== this.lastApplied.lsn)
       this.lastApplied = { lsn: progress.appliedLsn, since: now };
     // Stuck with nothing to apply is not stuck: an idle source's position moves too (idle advance).

@@ -93,6 +93,7 @@ export class StreamRun {
       const appliedLsn = state.appliedLsn;
       const goal = (this.goal ??= source.goal!);
       const protocol = protocolFor(source.major, names.publication);
+      const scope = new Scope(options.filter);
       const running = new ChangeStream({
         session: setup.replication,
         target,
@@ -106,7 +107,7 @@ export class StreamRun {
         schemaChanges: new SchemaChangeReplayer({
           migration: names.name,
           sourceMajor: source.major,
-          scope: new Scope(options.filter),
+          scope,
           policy: options.ddl,
           skipAt: options.skipDdlAt,
           logger: log,
@@ -130,6 +131,7 @@ export class StreamRun {
           timings,
           logger: log,
           logEveryMs: options.logEveryMs ?? 10_000,
+          scope,
         },
         running,
       );

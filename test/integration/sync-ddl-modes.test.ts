@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runPgferry } from '../harness/index.js';
+import { runPgferry, spawnPgferry, stopSync } from '../harness/index.js';
 import { useSyncPair } from '../harness/sync-fixture.js';
 
 describe('schema changes without event triggers, and --ddl stop, 16 → 17', () => {
@@ -41,6 +41,23 @@ describe('schema changes without event triggers, and --ddl stop, 16 → 17', () 
     const added = await runPgferry(['sync', '--until-caught-up', ...args], {}, 120_000);
     assert.equal(added.code, 0, added.stderr);
     await pair.assertSame(db);
+
+    // A table made while no capture runs can't join the stream: it is named.
+    await pair.change(db, [`CREATE TABLE later (id int PRIMARY KEY)`, `INSERT INTO later VALUES (1)`]);
+    const watching = spawnPgferry(['sync', ...args]);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!/"tables":\["public\.later"\][^\n]*while no schema-change capture ran are not streamed/.test(watching.output())) {
+        assert.ok(
+          watching.child.exitCode === null && Date.now() < deadline,
+          `sync never named the table:\n${watching.output().slice(-3000)}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    } finally {
+      await stopSync(watching);
+    }
+    await pair.source.sql(db, `DROP TABLE later`);
 
     await pair.change(db, [`ALTER TABLE t RENAME COLUMN a TO renamed`, `INSERT INTO t VALUES (3, 'c', 3)`]);
     const renamed = await runPgferry(['sync', '--until-caught-up', ...args], {}, 120_000);

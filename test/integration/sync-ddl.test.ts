@@ -185,7 +185,23 @@ for (const [from, to] of PAIRS) {
       assert.deepEqual((await target.sql(db, granted)).rows, (await source.sql(db, granted)).rows);
       assert.deepEqual((await target.sql(db, granted)).rows, [{ shared: true }]);
       assert.match(sync.output(), /names a role the target lacks: not applied/);
+      assert.match(sync.output(), /commands on global objects[^\n]*are not carried/);
       assert.doesNotMatch(sync.output(), /ghost-secret/);
+    });
+
+    it('a table made without a key is named as not streamed, and joins the stream once it has one', async () => {
+      await scenario([`CREATE TABLE scratch (x int NOT NULL, note text)`]);
+      const deadline = Date.now() + 30_000;
+      while (!/without a primary key or replica identity are not streamed[^\n]*|"tables":\["public\.scratch"\]/.test(sync.output())) {
+        assert.ok(Date.now() < deadline, `sync never named the keyless table:\n${sync.output().slice(-3000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.match(sync.output(), /"tables":\["public\.scratch"\][^\n]*without a primary key or replica identity are not streamed/);
+      await scenario([
+        `ALTER TABLE scratch ADD PRIMARY KEY (x)`,
+        `INSERT INTO scratch VALUES (1, 'keyed')`,
+        `UPDATE scratch SET note = 'updated'`,
+      ]);
     });
 
     it('a DDL statement inside a DO block and inside a function', async () => {

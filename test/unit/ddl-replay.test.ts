@@ -74,6 +74,13 @@ describe('planReplay', () => {
     assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'statement', text: 'ALTER TABLE b ADD w int' });
   });
 
+  it('claims a skipped command’s statement, so the next command of the string is found after it', () => {
+    const query = `CREATE PUBLICATION p; ALTER TABLE t ADD c int`;
+    const cursor = new StatementCursor();
+    assert.equal(planReplay(end(query, 'CREATE PUBLICATION'), cursor, everything).kind, 'skip');
+    assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'statement', text: 'ALTER TABLE t ADD c int' });
+  });
+
   it('rebuilds a command that ran inside a DO block, a function call or a procedure', () => {
     for (const query of [`DO $$ BEGIN ALTER TABLE t ADD c int; END $$`, `SELECT partman.create_parent('public.t')`, `CALL make_month()`]) {
       assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), new StatementCursor(), everything), { kind: 'rebuild' }, query);
@@ -94,6 +101,8 @@ describe('planReplay', () => {
       text: 'GRANT USAGE ON SCHEMA public TO app',
     });
     assert.deepEqual(planReplay(end(query, 'GRANT'), cursor, everything), { kind: 'statement', text: 'GRANT SELECT ON items TO app' });
+    assert.deepEqual(cursor.takeGlobals(), [`CREATE ROLE app LOGIN PASSWORD 'x'`, 'GRANT app TO admin'], 'reported, never carried');
+    assert.deepEqual(cursor.takeGlobals(), []);
   });
 
   it('skips replication set-up, extension members and objects outside the migration', () => {
