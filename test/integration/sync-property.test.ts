@@ -19,6 +19,10 @@
  * each kill and at the end, the slot's confirmed_flush_lsn is at or before the target's
  * applied_lsn.
  *
+ * Each session also changes the shape of its own table own_<n> (columns added and dropped, in
+ * DO blocks too, an index), and session 1 makes and drops tables, filled in the same statement
+ * string; after the final sync the target's schema must equal the source's (schema-fingerprint.ts).
+ *
  * Sessions never touch each other's rows (keys, ids and keyless values are per session), so no
  * session waits for another's lock, and each statement succeeds whatever the state: key swaps go
  * through a temporary key that each swap frees again, a key moves only into a key deleted just
@@ -54,6 +58,7 @@ import {
   type PgferryProcess,
   type TableComparison,
 } from '../harness/index.js';
+import { diffFingerprints, readFingerprint } from './schema-fingerprint.js';
 
 const PAIRS = [
   [13, 17],
@@ -146,7 +151,8 @@ function schemaSql(partitioned: boolean): string {
     INSERT INTO ident (k, v) SELECT s * 1000 + i, 'initial' FROM ${sessions}, ${keys};
     INSERT INTO bag SELECT s * 100 + i % 3, CASE WHEN i % 4 = 0 THEN NULL ELSE 'dup' END, CASE WHEN i % 2 = 0 THEN ${bigText('s::text', 80)} END
       FROM ${sessions}, generate_series(0, 7) i;
-    INSERT INTO docs SELECT s * 100000 + i, 'doc ' || i, 0, ${bigText("s || '/' || i", 100)} FROM ${sessions}, generate_series(0, 3) i;`;
+    INSERT INTO docs SELECT s * 100000 + i, 'doc ' || i, 0, ${bigText("s || '/' || i", 100)} FROM ${sessions}, generate_series(0, 3) i;
+    ${Array.from({ length: MAX_SESSIONS }, (_, i) => `CREATE TABLE own_${i + 1} (id int PRIMARY KEY, v text); INSERT INTO own_${i + 1} SELECT g, 'initial' FROM generate_series(0, 3) g;`).join('\n    ')}`;
   const parts = `
     CREATE TABLE part (id int NOT NULL, region text NOT NULL, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
     CREATE TABLE part_eu PARTITION OF part FOR VALUES IN ('eu');
@@ -560,6 +566,82 @@ function partDelete(s: number) {
   return key().map((i) => st('part-delete', `DELETE FROM part WHERE id = ${partId(s, i)}`));
 }
 
+// own_<session>: schema changes while rows change around them (issue 16) ------------------------------
+// Each session changes only its own table's shape, so no session waits for another's lock; every
+// statement succeeds whatever ran before (IF [NOT] EXISTS), committed or rolled back.
+
+const column = () => fc.nat({ max: 3 }).map((j) => `c${j}`);
+
+function ownUpsert(s: number) {
+  return fc
+    .tuple(key(), nullableText())
+    .map(([i, v]) =>
+      st('own-upsert', `INSERT INTO own_${s} (id, v) VALUES (${i}, ${lit(v)}) ON CONFLICT (id) DO UPDATE SET v = excluded.v`),
+    );
+}
+
+function ownDelete(s: number) {
+  return key().map((i) => st('own-delete', `DELETE FROM own_${s} WHERE id = ${i}`));
+}
+
+function ddlAddColumn(s: number) {
+  return fc
+    .tuple(column(), fc.constantFrom('int DEFAULT 7', "text DEFAULT 'd'", 'numeric(6,2)', 'bigint'))
+    .map(([c, type]) => st('ddl-add-column', `ALTER TABLE own_${s} ADD COLUMN IF NOT EXISTS ${c} ${type}`));
+}
+
+function ddlDropColumn(s: number) {
+  return column().map((c) => st('ddl-drop-column', `ALTER TABLE own_${s} DROP COLUMN IF EXISTS ${c}`));
+}
+
+/** Fills a column that may not exist: by the catalog, in a DO block (its UPDATE streams as rows). */
+function ownFill(s: number) {
+  return fc
+    .tuple(column(), fc.nat({ max: 1 }))
+    .map(([c, r]) =>
+      st(
+        'own-fill',
+        `DO $$BEGIN IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'own_${s}'::regclass AND attname = '${c}' AND NOT attisdropped) ` +
+          `THEN EXECUTE 'UPDATE own_${s} SET ${c} = NULL WHERE id % 2 = ${r}'; END IF; END$$`,
+      ),
+    );
+}
+
+/** DDL inside a DO block: rebuilt on the target from what the capture read. */
+function ddlInDo(s: number) {
+  return fc
+    .tuple(column(), fc.boolean())
+    .map(([c, add]) =>
+      st(
+        'ddl-in-do',
+        `DO $$BEGIN ALTER TABLE own_${s} ${add ? `ADD COLUMN IF NOT EXISTS ${c} int DEFAULT 3` : `DROP COLUMN IF EXISTS ${c}`}; END$$`,
+      ),
+    );
+}
+
+function ddlIndex(s: number) {
+  return fc
+    .boolean()
+    .map((make) => st('ddl-index', make ? `CREATE INDEX IF NOT EXISTS own_${s}_v ON own_${s} (v)` : `DROP INDEX IF EXISTS own_${s}_v`));
+}
+
+/**
+ * A table made and filled in one statement string, or dropped. Session 1 only: a new table joins
+ * the publication, and that takes a lock another session's open transaction making one would wait for.
+ */
+function ddlNewTable() {
+  return fc
+    .tuple(fc.nat({ max: 1 }), key(), nullableText(), fc.nat({ max: 3 }))
+    .map(([t, i, v, drop]) =>
+      drop === 0
+        ? st('ddl-drop-table', `DROP TABLE IF EXISTS own_new_${t}`)
+        : st(
+            'ddl-new-table',
+            `CREATE TABLE IF NOT EXISTS own_new_${t} (id int PRIMARY KEY, v text); INSERT INTO own_new_${t} VALUES (${i}, ${lit(v)}) ON CONFLICT (id) DO UPDATE SET v = excluded.v`,
+          ),
+    );
+}
+
 // statements, transactions, rounds ------------------------------------------------------------------
 
 type Weighted = { readonly weight: number; readonly arbitrary: fc.Arbitrary<Statement> };
@@ -611,6 +693,18 @@ const SMALL_KINDS: readonly Kind[] = [
   ['docs-delete', 1, docsDelete],
 ];
 
+/** Schema changes of a session's own table, and rows around them. */
+const SCHEMA_KINDS: readonly Kind[] = [
+  ['own-upsert', 4, ownUpsert],
+  ['own-delete', 1, ownDelete],
+  ['own-fill', 2, ownFill],
+  ['ddl-add-column', 3, ddlAddColumn],
+  ['ddl-drop-column', 2, ddlDropColumn],
+  ['ddl-in-do', 2, ddlInDo],
+  ['ddl-index', 2, ddlIndex],
+  ['ddl-new-table', 3, (s) => (s === 1 ? ddlNewTable() : ownUpsert(s))],
+];
+
 /** Kinds on the partitioned table, when the run has it. */
 const PART_KINDS: readonly Kind[] = [
   ['part-upsert', 2, partUpsert],
@@ -621,7 +715,9 @@ const PART_KINDS: readonly Kind[] = [
 
 /** What PGFERRY_PROPERTY_WITHOUT may name: a misspelt name must not pass silently. */
 const KNOWN_WITHOUT = new Set(
-  [...BULK_KINDS, ...SMALL_KINDS, ...PART_KINDS].map(([name]) => name).concat(['savepoint', 'truncate', 'spill']),
+  [...BULK_KINDS, ...SMALL_KINDS, ...SCHEMA_KINDS, ...PART_KINDS]
+    .map(([name]) => name)
+    .concat(['savepoint', 'truncate', 'spill', 'ddl-drop-table']),
 );
 const UNKNOWN_WITHOUT = [...WITHOUT].filter((name) => !KNOWN_WITHOUT.has(name));
 if (UNKNOWN_WITHOUT.length > 0)
@@ -635,7 +731,7 @@ function choice(s: number, kinds: readonly Kind[]): fc.Arbitrary<Statement> | un
 
 /** Any kind of statement but TRUNCATE. */
 function plainStatement(s: number, partitioned: boolean): fc.Arbitrary<Statement> {
-  const any = choice(s, [...BULK_KINDS, ...SMALL_KINDS, ...(partitioned ? PART_KINDS : [])]);
+  const any = choice(s, [...BULK_KINDS, ...SMALL_KINDS, ...SCHEMA_KINDS, ...(partitioned ? PART_KINDS : [])]);
   if (!any) throw new Error('PGFERRY_PROPERTY_WITHOUT leaves no kind of statement');
   return any;
 }
@@ -1054,6 +1150,13 @@ async function runOnce(pair: Pair, workload: Workload, plan: Plan, log: (line: s
     const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
     assert.ok(comparison.tables.length >= 5, `there were tables to compare: ${comparison.tables.map((t) => t.table).join(', ')}`);
     assert.ok(comparison.equal, `the target differs from the source:\n${describeDifferences(comparison.tables)}`);
+    // Schema changes of the workload reached the target too (a dropped column or an index is not in the rows).
+    const [sourceSchema, targetSchema] = await Promise.all([
+      pair.source.withClient(db, readFingerprint),
+      pair.target.withClient(db, readFingerprint),
+    ]);
+    const schemaDiff = diffFingerprints(sourceSchema, targetSchema);
+    assert.deepEqual(schemaDiff, [], `the target's schema differs from the source's:\n${schemaDiff.join('\n')}`);
     passed = true;
     log(
       `${db}: passed in ${((Date.now() - started) / 1000).toFixed(1)} s; ${workload.sessions} sessions, ${workload.rounds.length} rounds; ${plan.killed.length} kills${plan.stopped ? ', a SIGTERM' : ''}; ${kindsOf(workload)}`,
