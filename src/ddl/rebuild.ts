@@ -2,23 +2,25 @@ import type pg from 'pg';
 import type { DroppedObject, TableDefinition, TouchedObject } from './payload.js';
 import { dropStatement, objectStatements, tableStatements, type TargetShape } from './rebuild-plan.js';
 
-/**
- * The statements that make the target's objects what the source's are after a command that
- * ran inside another statement: drops by name first, then sequences, tables and everything else
- * from the definitions the capture read. Run with search_path = pg_catalog (as the capture
- * read them), so every deparsed name is qualified alike on both sides.
- */
-export async function rebuildStatements(
-  target: pg.Client,
-  objects: readonly TouchedObject[],
-  dropped: readonly DroppedObject[],
-): Promise<string[]> {
+/** What the command dropped, by name: run before the rest is rebuilt, so tables are read without it. */
+export function dropStatements(dropped: readonly DroppedObject[]): string[] {
   const statements: string[] = [];
   for (const object of dropped) {
     if (!object.original || object.temporary) continue;
     const statement = dropStatement(object);
     if (statement) statements.push(statement);
   }
+  return statements;
+}
+
+/**
+ * The statements that make the target's objects what the source's are after a command that
+ * ran inside another statement (its drops already run): sequences, tables and everything else
+ * from the definitions the capture read. Run with search_path = pg_catalog (as the capture read
+ * them), so every deparsed name is qualified alike on both sides.
+ */
+export async function rebuildStatements(target: pg.Client, objects: readonly TouchedObject[]): Promise<string[]> {
+  const statements: string[] = [];
   const own = objects.filter((o) => !o.inExtension);
   // Before the tables whose defaults use them (serial); an identity column's comes with its table.
   const sequences = own.filter((o) => o.type === 'sequence' && o.definition !== 'identity');

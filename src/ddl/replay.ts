@@ -9,7 +9,7 @@ import { oneLine, quoteIdent, serverDetail, SQLSTATE, sqlState } from '../plumbi
 import { captureNames, MESSAGES_FROM_MAJOR } from './capture.js';
 import { parseSchemaChange, type DroppedObject, type SchemaChange } from './payload.js';
 import { planReplay, StatementCursor } from './replay-plan.js';
-import { rebuildStatements } from './rebuild.js';
+import { dropStatements, rebuildStatements } from './rebuild.js';
 import { CannotRebuild } from './rebuild-plan.js';
 
 /** Commands that only grant or take privileges. */
@@ -113,16 +113,17 @@ class TransactionReplay implements SchemaChangeReader {
     dropped: readonly DroppedObject[],
     origin: ChangeOrigin,
   ): Promise<void> {
-    const previous = await this.setPath(target, 'pg_catalog, pg_temp');
-    let statements: string[];
+    const path = 'pg_catalog, pg_temp';
     try {
-      statements = await rebuildStatements(target, change.objects, dropped);
+      await this.run(target, path, dropStatements(dropped), change, origin);
+      const previous = await this.setPath(target, path);
+      const statements = await rebuildStatements(target, change.objects);
+      await this.setPath(target, previous);
+      await this.run(target, path, statements, change, origin);
     } catch (error) {
       if (error instanceof CannotRebuild) throw cannotRebuild(change, origin, error.message);
       throw error;
     }
-    await this.setPath(target, previous);
-    await this.run(target, 'pg_catalog, pg_temp', statements, change, origin);
   }
 
   /** Runs the statements under the search_path the source command saw; the apply's own path comes back after. */

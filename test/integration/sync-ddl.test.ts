@@ -225,6 +225,8 @@ for (const [from, to] of PAIRS) {
            CREATE INDEX tickets_remark ON tickets (remark);
          END $$`,
         `INSERT INTO tickets (remark) VALUES ('second')`,
+        `DO $$ BEGIN ALTER TABLE items DROP COLUMN sku; ALTER TABLE tickets DROP COLUMN code; END $$`,
+        `INSERT INTO tickets (remark) VALUES ('third')`,
         `INSERT INTO events VALUES (2000, '2027-03-09', 'march')`,
       ]);
     });
