@@ -13,13 +13,49 @@ export interface TargetShape {
 export class CannotRebuild extends Error {}
 
 /**
+ * The commands a rebuild from definitions reproduces exactly. Any other (COMMENT, GRANT, ALTER
+ * TYPE, a rename of a function, …) inside a DO block or a function stops sync, named, rather than
+ * leave the target silently different.
+ */
+const REBUILT_TAGS: ReadonlySet<string> = new Set([
+  'CREATE TABLE',
+  'ALTER TABLE',
+  'DROP TABLE',
+  'CREATE INDEX',
+  'DROP INDEX',
+  'CREATE VIEW',
+  'DROP VIEW',
+  'DROP MATERIALIZED VIEW',
+  'CREATE FUNCTION',
+  'DROP FUNCTION',
+  'CREATE PROCEDURE',
+  'DROP PROCEDURE',
+  'CREATE TRIGGER',
+  'DROP TRIGGER',
+  'CREATE SEQUENCE',
+  'DROP SEQUENCE',
+  'DROP TYPE',
+  'CREATE SCHEMA',
+  'DROP SCHEMA',
+]);
+
+export function assertRebuildable(tag: string): void {
+  if (!REBUILT_TAGS.has(tag)) throw new CannotRebuild(`${tag} run inside another statement is not rebuilt from the catalog`);
+}
+
+/**
  * The statements that turn the target's table into the source's definition. Columns match by
  * position: both sides were made from the same definition and every change since arrived in
  * order, and a column added goes to the end on both; dropped columns are gone already (the
  * command's sql_drop ran first), so a name that differs at a position is a rename.
  */
-export function tableStatements(table: string, target: TargetShape, source: TableDefinition): string[] {
-  if (!target.exists) return createTable(table, source);
+export function tableStatements(table: string, target: TargetShape, source: TableDefinition, mayCreate: boolean): string[] {
+  if (!target.exists) {
+    // Only CREATE TABLE makes a table: one that appears otherwise was renamed or moved, and making
+    // it anew would leave the old one behind, stale.
+    if (!mayCreate) throw new CannotRebuild(`${table} is not on the target: a table renamed or moved to another schema can't be followed`);
+    return createTable(table, source);
+  }
   const statements: string[] = [];
   if (source.columns.length < target.columns.length) {
     throw new CannotRebuild(`${table} has ${source.columns.length} columns on the source and ${target.columns.length} on the target`);
@@ -97,6 +133,7 @@ function identityKind(identity: string): string {
 
 /** The statement that makes (or remakes) an object from its captured definition; tables go through tableStatements. */
 export function objectStatements(object: TouchedObject): string[] {
+  if (object.type === 'schema') return [`CREATE SCHEMA IF NOT EXISTS ${object.identity}`];
   const definition = object.definition;
   if (typeof definition !== 'string') throw new CannotRebuild(`no definition of ${object.type} ${object.identity} was captured`);
   switch (object.type) {

@@ -19,7 +19,7 @@ export function dropStatements(dropped: readonly DroppedObject[]): string[] {
  * from the definitions the capture read. Run with search_path = pg_catalog (as the capture read
  * them), so every deparsed name is qualified alike on both sides.
  */
-export async function rebuildStatements(target: pg.Client, objects: readonly TouchedObject[]): Promise<string[]> {
+export async function rebuildStatements(target: pg.Client, tag: string, objects: readonly TouchedObject[]): Promise<string[]> {
   const statements: string[] = [];
   const own = objects.filter((o) => !o.inExtension);
   // Before the tables whose defaults use them (serial); an identity column's comes with its table.
@@ -36,7 +36,7 @@ export async function rebuildStatements(target: pg.Client, objects: readonly Tou
   const constraintIndexes = new Set<string>();
   for (const [name, { schema, definition }] of tables) {
     for (const k of definition.constraints) constraintIndexes.add(`${schema ?? ''}.${k.name}`);
-    statements.push(...tableStatements(name, await targetShape(target, name), definition));
+    statements.push(...tableStatements(name, await targetShape(target, name), definition, tag === 'CREATE TABLE'));
   }
   for (const object of own) {
     const partOfTable = object.definition !== null && typeof object.definition !== 'string';

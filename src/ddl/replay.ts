@@ -10,7 +10,7 @@ import { captureNames, MESSAGES_FROM_MAJOR } from './capture.js';
 import { parseSchemaChange, type DroppedObject, type SchemaChange } from './payload.js';
 import { planReplay, StatementCursor } from './replay-plan.js';
 import { dropStatements, rebuildStatements } from './rebuild.js';
-import { CannotRebuild } from './rebuild-plan.js';
+import { assertRebuildable, CannotRebuild } from './rebuild-plan.js';
 
 /** Commands that only grant or take privileges. */
 const PRIVILEGE_TAGS: ReadonlySet<string> = new Set(['GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES']);
@@ -115,9 +115,10 @@ class TransactionReplay implements SchemaChangeReader {
   ): Promise<void> {
     const path = 'pg_catalog, pg_temp';
     try {
+      assertRebuildable(change.tag);
       await this.run(target, path, dropStatements(dropped), change, origin);
       const previous = await this.setPath(target, path);
-      const statements = await rebuildStatements(target, change.objects);
+      const statements = await rebuildStatements(target, change.tag, change.objects);
       await this.setPath(target, previous);
       await this.run(target, path, statements, change, origin);
     } catch (error) {

@@ -66,6 +66,31 @@ describe('schema changes without event triggers, and --ddl stop, 16 → 17', () 
     assert.match(renamed.stderr, /event trigger/);
   });
 
+  it('a change inside a DO block that the rebuild cannot reproduce stops sync, named; --skip-ddl-at goes on once it is made by hand', async () => {
+    const db = await pair.cloned('ddlskip', `CREATE TABLE c (id int PRIMARY KEY, v text)`);
+    await pair.change(db, [
+      `INSERT INTO c VALUES (1, 'before')`,
+      `DO $$ BEGIN COMMENT ON TABLE c IS 'made in a DO block'; END $$`,
+      `INSERT INTO c VALUES (2, 'after')`,
+    ]);
+    const stopped = await runPgferry(pair.syncArgs(db), {}, 120_000);
+    assert.notEqual(stopped.code, 0);
+    const named =
+      /schema change COMMENT in transaction \d+ at ([0-9A-F]+\/[0-9A-F]+) ran inside another statement and can't be rebuilt \(COMMENT run inside another statement is not rebuilt from the catalog\)/.exec(
+        stopped.stderr,
+      );
+    assert.ok(named, stopped.stderr);
+    assert.match(stopped.stderr, new RegExp(`run sync with --skip-ddl-at ${named[1]!.replace('/', '\\/')}`));
+    assert.deepEqual(
+      (await pair.target.sql(db, `SELECT count(*)::int AS n FROM c`)).rows,
+      [{ n: 1 }],
+      'everything before the change was applied',
+    );
+    await pair.target.sql(db, `COMMENT ON TABLE c IS 'made in a DO block'`);
+    await pair.sync(db, ['--skip-ddl-at', named[1]!]);
+    await pair.assertSame(db);
+  });
+
   it('--ddl stop stops before the first schema change, and --ddl apply carries it after', async () => {
     const db = await pair.cloned('ddlstop', `CREATE TABLE s (id int PRIMARY KEY, v text); INSERT INTO s VALUES (1, 'x')`);
     await pair.change(db, [

@@ -137,6 +137,12 @@ for (const [from, to] of PAIRS) {
     async function scenario(transactions: readonly string[]): Promise<void> {
       const writer = startWriter(source.url(db));
       try {
+        // The schema changes while the writer commits: it has begun before the first of them.
+        const deadline = Date.now() + 10_000;
+        while (writer.committed() === 0) {
+          assert.ok(Date.now() < deadline, 'the writer committed nothing in 10 s');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         for (const text of transactions) await source.sql(db, text);
       } finally {
         await writer.stop();
