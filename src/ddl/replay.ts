@@ -98,7 +98,8 @@ class TransactionReplay implements SchemaChangeReader {
     for (const joined of change.joined.filter((j) => j.hadRows)) {
       logger.error(
         { table: joined.table },
-        'a table joined the migration holding rows written while it had no key (it could not be published before): those rows are not on the target; copy them by hand or run sync --drop-existing',
+        'a table joined the migration holding rows written while it had no key (it could not be published before): those rows were not streamed. ' +
+          'Unless the command that made it made them on the target too (CREATE TABLE AS, SELECT INTO), copy them by hand or run sync --drop-existing; pgferry verify shows which',
       );
     }
   }

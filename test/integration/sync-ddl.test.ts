@@ -74,6 +74,14 @@ const SCENARIOS: ReadonlyArray<readonly [string, readonly string[]]> = [
     ],
   ],
   [
+    'a table made by CREATE TABLE AS (its rows made on the target from its equal data), then given a key',
+    [
+      `CREATE TABLE snapshot AS SELECT id, title FROM items WHERE id <= 10`,
+      `ALTER TABLE snapshot ADD PRIMARY KEY (id)`,
+      `UPDATE snapshot SET title = 'changed after' WHERE id = 1`,
+    ],
+  ],
+  [
     'monthly partitions created and written into',
     [
       `CREATE TABLE events_2027_01 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2027-02-01')`,
