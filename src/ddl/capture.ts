@@ -4,6 +4,7 @@ import { messageOf, PgferryError } from '../errors.js';
 import { inTransaction, quoteIdent, quoteLiteral, SQLSTATE, sqlState } from '../plumbing/index.js';
 import { SCHEMA_CHANGE_PREFIX } from '../replication/index.js';
 import { scopeCondition } from './scope-sql.js';
+import { TABLE_DEFINITION_JSON } from './table-definition-sql.js';
 
 /** The source schema holding the capture of every migration from this database; never migrated itself. */
 export const CAPTURE_SCHEMA = 'pgferry_capture';
@@ -61,8 +62,6 @@ export async function installCapture(source: pg.Client, setup: CaptureSetup): Pr
     ? `PERFORM pg_catalog.pg_logical_emit_message(true, ${quoteLiteral(names.prefix)}, payload::text);`
     : `INSERT INTO ${queue} (payload) VALUES (payload::text);`;
   const inScope = scopeCondition(setup.filter, 'n.nspname', 'c.relname');
-  // Generated columns came with PostgreSQL 12.
-  const generated = setup.sourceMajor >= 12 ? 'a.attgenerated' : "''";
   const body = `
 DECLARE
   caller_path text := pg_catalog.current_setting('search_path');
@@ -109,19 +108,7 @@ BEGIN
                 FROM pg_sequence q WHERE q.seqrelid = d.objid)
             WHEN d.classid = 'pg_proc'::regclass AND NOT EXISTS (SELECT 1 FROM pg_aggregate a WHERE a.aggfnoid = d.objid)
               THEN to_jsonb(pg_get_functiondef(d.objid))
-            WHEN c.relkind IN ('r', 'p') THEN jsonb_build_object(
-              'name', format('%I.%I', (SELECT n.nspname FROM pg_namespace n WHERE n.oid = c.relnamespace), c.relname),
-              'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                                               'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
-                                                               'identity', a.attidentity, 'generated', ${generated}) ORDER BY a.attnum), '[]')
-                            FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-                           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-              'constraints', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', k.conname, 'definition', pg_get_constraintdef(k.oid)) ORDER BY k.conname), '[]')
-                                FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conislocal AND k.contype IN ('p', 'u', 'c', 'f', 'x')),
-              'partitionOf', (SELECT format('%I.%I', pn.nspname, p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
-                                JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
-              'bound', CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,
-              'partitionKey', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END)
+            WHEN c.relkind IN ('r', 'p') THEN ${TABLE_DEFINITION_JSON}
           END)), '[]')
         INTO objects
         FROM pg_event_trigger_ddl_commands() d

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { DroppedObject, TableDefinition, TouchedObject } from './payload.js';
 import { dropStatement, objectStatements, tableStatements, type TargetShape } from './rebuild-plan.js';
+import { TABLE_DEFINITION_JSON } from './table-definition-sql.js';
 
 /** What the command dropped, by name: run before the rest is rebuilt, so tables are read without it. */
 export function dropStatements(dropped: readonly DroppedObject[]): string[] {
@@ -52,22 +53,14 @@ export async function rebuildStatements(target: pg.Client, tag: string, objects:
 }
 
 async function targetShape(target: pg.Client, table: string): Promise<TargetShape> {
-  const { rows } = await target.query<{ shape: (Omit<TargetShape, 'exists'> & Pick<TableDefinition, 'columns'>) | null }>(
-    `SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE jsonb_build_object(
-       'columns', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                        'notNull', a.attnotnull, 'default', pg_get_expr(ad.adbin, ad.adrelid),
-                                        'identity', a.attidentity, 'generated', coalesce(to_jsonb(a) ->> 'attgenerated', '')) ORDER BY a.attnum), '[]')
-                     FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-       'constraints', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', k.conname, 'definition', pg_get_constraintdef(k.oid))), '[]')
-                         FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conislocal AND k.contype IN ('p', 'u', 'c', 'f', 'x')),
-       'partitionOf', (SELECT format('%I.%I', pn.nspname, p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
-                         JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition)) END AS shape
+  const { rows } = await target.query<{ shape: TableDefinition | null }>(
+    `SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE ${TABLE_DEFINITION_JSON} END AS shape
        FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`,
     [table],
   );
   const shape = rows[0]?.shape;
-  return shape ? { exists: true, ...shape } : { exists: false, columns: [], constraints: [], partitionOf: null };
+  if (!shape) return { exists: false, columns: [], constraints: [], partitionOf: null };
+  return { exists: true, columns: shape.columns, constraints: shape.constraints, partitionOf: shape.partitionOf };
 }
 
 function lastName(identity: string): string {
