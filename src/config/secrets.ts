@@ -16,8 +16,12 @@ export function registerSecret(secret: string | undefined): void {
 
 const URL_USERINFO = /(postgres(?:ql)?:\/\/?[^:/@\s]*):[^@\s]*@/gi;
 const KEYWORD_PASSWORD = /\b(password|sslpassword)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s]+)/gi;
-/** SQL that sets one: CREATE ROLE … PASSWORD '…', a user mapping's OPTIONS (password '…'), as a schema change shows it. */
-const SQL_PASSWORD = /\b(password)(\s+)(E?'(?:[^']|'')*')/gi;
+/**
+ * SQL that sets one: CREATE ROLE … PASSWORD '…', a user mapping's OPTIONS ("password" '…'), as a
+ * schema change shows it: a plain, an E'' (backslash escapes) or a dollar-quoted literal, and one
+ * cut short by a shortened log line (no closing quote: masked to the end).
+ */
+const SQL_PASSWORD = /\b(password"?)(\s+)(E'(?:[^'\\]|\\.|'')*(?:'|$)|'(?:[^']|'')*(?:'|$)|\$(\w*)\$[\s\S]*?(?:\$\4\$|$))/gim;
 
 /**
  * For pgferry's own reports, built only from redacted connection descriptions: masks

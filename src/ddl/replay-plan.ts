@@ -11,7 +11,7 @@ export type ReplayStep =
   | { readonly kind: 'skip'; readonly why: string };
 
 /** Commands about replication itself: the target's own setup, never the source's. */
-const NEVER_REPLAYED = /^(CREATE|ALTER|DROP) (PUBLICATION|SUBSCRIPTION|EVENT TRIGGER)$/;
+const NEVER_REPLAYED = /^((CREATE|ALTER|DROP) (PUBLICATION|SUBSCRIPTION|EVENT TRIGGER)|REINDEX)$/;
 
 /**
  * Statements that never run DDL inside them, so a command the trigger reports can't come from
@@ -23,8 +23,11 @@ const NEVER_FIRES =
 
 /** Commands on global objects: event triggers never fire for them (a user mapping is a database's own). */
 const GLOBAL_OBJECT = /^(CREATE|ALTER|DROP)\s+(ROLE|USER(?!\s+MAPPING)|GROUP|DATABASE|TABLESPACE)\b/i;
-/** GRANT and REVOKE of a role's membership (no ON) are global too; COMMENT on a global object as well. */
-const GLOBAL_GRANT = /^(GRANT|REVOKE)\b(?![\s\S]*\bON\b)/i;
+/**
+ * GRANT and REVOKE of a role's membership (no ON), or on a database, tablespace or parameter, are
+ * global too; COMMENT on a global object as well.
+ */
+const GLOBAL_GRANT = /^(GRANT|REVOKE)\b((?![\s\S]*\bON\b)|[\s\S]*?\bON\s+(DATABASE|TABLESPACE|PARAMETER)\b)/i;
 const GLOBAL_COMMENT = /^COMMENT\s+ON\s+(DATABASE|ROLE|TABLESPACE)\b/i;
 
 function onGlobalObject(text: string): boolean {
@@ -82,9 +85,15 @@ export function planReplay(change: Extract<SchemaChange, { event: 'ddl_command_e
   if (change.objects.length > 0 && change.objects.every((o) => o.inExtension)) {
     return { kind: 'skip', why: 'made by an extension script: the extension command carries it' };
   }
+  // A command on an excluded table is about that table, whatever else it made (its sequence, its index).
   const outside = change.objects.filter((o) => !inScope(o, scope));
-  if (change.objects.length > 0 && outside.length === change.objects.length) return { kind: 'skip', why: 'outside the migration' };
+  if (outside.some((o) => o.type === 'table') || (change.objects.length > 0 && outside.length === change.objects.length)) {
+    return { kind: 'skip', why: 'outside the migration' };
+  }
   if (statement === undefined) return { kind: 'rebuild' };
+  if (/\bDETACH\s+PARTITION\b[\s\S]*\bFINALIZE\b/i.test(statement)) {
+    return { kind: 'skip', why: 'finishes a concurrent detach, which the target did at once' };
+  }
   return { kind: 'statement', text: forTransactionBlock(statement) };
 }
 
@@ -118,9 +127,8 @@ function unquote(name: string): string {
  * no other clients to spare from a lock, so the plain form does the same.
  */
 export function forTransactionBlock(statement: string): string {
-  return statement
-    .replace(/^(\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+)CONCURRENTLY\s+/i, '$1')
-    .replace(/^(\s*DROP\s+INDEX\s+)CONCURRENTLY\s+/i, '$1')
-    .replace(/(\bDETACH\s+PARTITION\s+[\s\S]*?)\s+CONCURRENTLY\s*$/i, '$1')
-    .replace(/(\bDETACH\s+PARTITION\s+[\s\S]*?)\s+FINALIZE\s*$/i, '$1');
+  return withoutLeadingComments(statement)
+    .replace(/^(CREATE\s+(?:UNIQUE\s+)?INDEX\s+)CONCURRENTLY\s+/i, '$1')
+    .replace(/^(DROP\s+INDEX\s+)CONCURRENTLY\s+/i, '$1')
+    .replace(/(\bDETACH\s+PARTITION\b[\s\S]*?)\s+CONCURRENTLY\b/i, '$1');
 }

@@ -10,6 +10,8 @@ export function splitStatements(text: string): string[] {
   let i = 0;
   /** Parentheses: a semicolon inside them (CREATE RULE … (a; b)) does not end the statement. */
   let depth = 0;
+  /** Open BEGIN ATOMIC bodies (and CASE expressions inside them). */
+  let atomic = 0;
   const push = (end: number) => {
     const statement = text.slice(start, end).trim();
     if (withoutLeadingComments(statement) !== '') statements.push(statement);
@@ -41,9 +43,16 @@ export function splitStatements(text: string): string[] {
     } else if (c === ')') {
       depth = Math.max(0, depth - 1);
       i++;
-    } else if (c === ';' && depth === 0) {
+    } else if (c === ';' && depth === 0 && atomic === 0) {
       push(i);
       start = ++i;
+    } else if (/[A-Za-z_]/.test(c) && !/[\w$]/.test(text[i - 1] ?? ' ')) {
+      const word = /^[A-Za-z_][\w$]*/.exec(text.slice(i, i + 64))![0].toUpperCase();
+      // A SQL-standard function body (BEGIN ATOMIC … END) holds semicolons; CASE … END nests in it.
+      if (word === 'BEGIN' && /^\s+ATOMIC\b/i.test(text.slice(i + 5, i + 40))) atomic++;
+      else if (atomic > 0 && word === 'CASE') atomic++;
+      else if (atomic > 0 && word === 'END') atomic--;
+      i += word.length;
     } else {
       i++;
     }

@@ -10,6 +10,7 @@ export const SQLSTATE = {
   dependentObjectsStillExist: '2BP01',
   insufficientPrivilege: '42501',
   undefinedObject: '42704',
+  undefinedTable: '42P01',
   objectInUse: '55006',
   lockNotAvailable: '55P03',
   deadlockDetected: '40P01',

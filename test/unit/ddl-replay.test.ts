@@ -19,6 +19,14 @@ describe('splitStatements', () => {
     );
   });
 
+  it('keeps a SQL-standard function body (BEGIN ATOMIC … END, CASE inside) in one statement', () => {
+    const text = `CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 ELSE 2 END; SELECT 3; END; ALTER TABLE t ADD c int`;
+    assert.deepEqual(splitStatements(text), [
+      'CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 ELSE 2 END; SELECT 3; END',
+      'ALTER TABLE t ADD c int',
+    ]);
+  });
+
   it('keeps a lone statement without a semicolon', () => {
     assert.deepEqual(splitStatements('ALTER TABLE t ADD c int'), ['ALTER TABLE t ADD c int']);
   });
@@ -116,7 +124,37 @@ describe('planReplay', () => {
     assert.equal(planReplay(excluded, new StatementCursor(), scope).kind, 'skip');
   });
 
+  it('skips DETACH PARTITION … FINALIZE: the target detached at once', () => {
+    assert.equal(
+      planReplay(end('ALTER TABLE p DETACH PARTITION c FINALIZE', 'ALTER TABLE'), new StatementCursor(), everything).kind,
+      'skip',
+    );
+  });
+
+  it('passes over GRANTs on a database, which never fire', () => {
+    const query = `GRANT CONNECT ON DATABASE app TO r; GRANT SELECT ON t TO r`;
+    assert.deepEqual(planReplay(end(query, 'GRANT'), new StatementCursor(), everything), {
+      kind: 'statement',
+      text: 'GRANT SELECT ON t TO r',
+    });
+  });
+
+  it('skips every part of a command on an excluded table (its sequence and index too)', () => {
+    const scope = new Scope({ ...EVERYTHING, excludeTables: ['secret'] });
+    const created = end('CREATE TABLE secret (id serial PRIMARY KEY)', 'CREATE TABLE', [
+      { type: 'table', identity: 'public.secret' },
+      { type: 'sequence', identity: 'public.secret_id_seq' },
+      { type: 'index', identity: 'public.secret_pkey' },
+    ]);
+    assert.equal(planReplay(created, new StatementCursor(), scope).kind, 'skip');
+  });
+
   it('drops CONCURRENTLY, which a transaction block refuses', () => {
+    assert.equal(forTransactionBlock('/* why */ CREATE INDEX CONCURRENTLY i ON t (a)'), 'CREATE INDEX i ON t (a)');
+    assert.equal(
+      forTransactionBlock('ALTER TABLE p DETACH PARTITION "my part" CONCURRENTLY -- later'),
+      'ALTER TABLE p DETACH PARTITION "my part" -- later',
+    );
     assert.equal(forTransactionBlock('CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)'), 'CREATE UNIQUE INDEX i ON t (a)');
     assert.equal(forTransactionBlock('DROP INDEX CONCURRENTLY i'), 'DROP INDEX i');
     assert.equal(forTransactionBlock('ALTER TABLE p DETACH PARTITION c CONCURRENTLY'), 'ALTER TABLE p DETACH PARTITION c');

@@ -32,6 +32,13 @@ describe('scrubSecrets: patterns mask secrets nobody registered', () => {
     );
   });
 
+  test('a password set in SQL whatever its quoting, and one cut short', () => {
+    assert.equal(scrubSecrets(`ALTER ROLE a PASSWORD E'ab\\'cdef'`), `ALTER ROLE a PASSWORD '******'`);
+    assert.equal(scrubSecrets('ALTER ROLE a PASSWORD $$hunter22$$;'), `ALTER ROLE a PASSWORD '******';`);
+    assert.equal(scrubSecrets(`OPTIONS ("password" 'x1')`), `OPTIONS ("password" '******')`);
+    assert.equal(scrubSecrets(`CREATE ROLE a PASSWORD 'hunter2…`), `CREATE ROLE a PASSWORD '******'`);
+  });
+
   test('an empty user name with a password', () => {
     assert.equal(scrubSecrets('postgres://:unreg5@h/db'), 'postgres://:******@h/db');
   });
