@@ -196,12 +196,12 @@ export class TargetTables {
    * means the same on both servers). True when some were added.
    */
   private async addColumnsFromStream(relation: RelationMessage, onTarget: ReadonlySet<string>): Promise<boolean> {
-    const missing = relation.columns.filter((c) => !onTarget.has(c.name));
-    if (missing.length === 0) return false;
+    const firstMissing = relation.columns.findIndex((c) => !onTarget.has(c.name));
+    if (firstMissing < 0) return false;
+    const missing = relation.columns.slice(firstMissing).filter((c) => !onTarget.has(c.name));
+    const appended = missing.length === relation.columns.length - firstMissing;
     const name = displayName({ schema: relation.schema, name: relation.name });
     const before = this.previous.get(relation.relationId);
-    const firstMissing = relation.columns.findIndex((c) => !onTarget.has(c.name));
-    const appended = relation.columns.slice(firstMissing).every((c) => !onTarget.has(c.name));
     // A column the target has and the stream does not send, beside a new one: renamed, or dropped and
     // another added; which of the two can't be told from the stream.
     const sent = new Set(relation.columns.map((c) => c.name));

@@ -84,9 +84,8 @@ export const enum PGOUTPUT_OFFSET {
   streamedShift = 4,
   /** The first table of a TRUNCATE outside a stream (after its count and options). */
   truncateFirstRelation = 6,
-  /** The prefix of a logical message (after its flags and position), outside a stream and inside one. */
+  /** The prefix of a logical message (after its flags and position) outside a stream. */
   messagePrefix = 10,
-  streamedMessagePrefix = 14,
 }
 
 /** The data messages that carry the xid inside a streamed transaction. */

@@ -160,7 +160,7 @@ const SCHEMA_CHANGE_PREFIX_BYTES = Buffer.from(SCHEMA_CHANGE_PREFIX);
 
 /** Whether a logical message carries a schema change: its prefix read in place. */
 function isSchemaChange(payload: Buffer, streamed: boolean): boolean {
-  const at = (streamed ? PGOUTPUT_OFFSET.streamedMessagePrefix : PGOUTPUT_OFFSET.messagePrefix) as number;
+  const at = PGOUTPUT_OFFSET.messagePrefix + (streamed ? PGOUTPUT_OFFSET.streamedShift : 0);
   const end = at + SCHEMA_CHANGE_PREFIX_BYTES.length;
   return payload.length >= end && payload.subarray(at, end).equals(SCHEMA_CHANGE_PREFIX_BYTES);
 }
