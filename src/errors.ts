@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   'slot-ahead': 'query',
   /** Creating the replication slot waits on a transaction that does not end. */
   'slot-blocked': 'query',
+  /** The way back (a slot on the cut-over's target) cannot be prepared, or cleanup would remove one still kept. */
+  'way-back': 'usage',
   /** The cut-over is done but recording or reporting it failed. */
   'cutover-unfinished': 'query',
 } as const satisfies Record<string, ErrorKind>;

@@ -16,10 +16,12 @@ interface CleanupFlags extends ConnectionFlags {
 
 export function cleanupCommand(): Command {
   const command = new Command('cleanup')
-    .description('drop the replication slot and publication on the source and the pgferry schema on the target; can run again')
+    .description(
+      'drop what a migration left: the slot, publication and capture on the source and the pgferry schema on the target, and (with --force) the way back a cut-over prepared in the other direction; can run again',
+    )
     .option('--name <name>', 'migration name, when the target no longer records it (default: as sync names it for this target)')
     .option('--unfreeze-source', "lift a cut-over's freeze of the source (read-only or revoked privileges)")
-    .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over')
+    .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over, and give up a prepared way back')
     .option('--json', 'print what was removed as JSON');
   addConnectionOptions(command);
   return command;

@@ -26,6 +26,8 @@ export interface CutoverFlags {
   sequenceMargin: string;
   verify: string;
   unfreezeSource?: boolean;
+  /** Commander's `--no-fallback`: false when given. */
+  fallback: boolean;
 }
 
 interface CutoverCommandFlags extends CutoverFlags, ConnectionFlags, FilterFlags {
@@ -48,7 +50,14 @@ export function addCutoverOptions(command: Command): Command {
     .option('--fence-timeout <seconds>', 'how long sync may take to apply everything up to the freeze', '30')
     .option('--sequence-margin <n>', 'add this to every sequence value set on the target', '0')
     .option('--verify <level>', 'what is checked with writes frozen: counts (rows per table), full (every row by content), none', 'counts')
-    .option('--unfreeze-source', 'lift the freeze on the source once the cut-over is done (by default it stays read-only)');
+    .option(
+      '--unfreeze-source',
+      'lift the freeze on the source once the cut-over is done (by default it stays read-only); no way back is prepared',
+    )
+    .option(
+      '--no-fallback',
+      'do not prepare the way back (by default a slot on the target lets pgferry sync with the sides swapped keep the source current, so the application can return)',
+    );
 }
 
 export function cutoverCommand(): Command {
@@ -83,6 +92,7 @@ export function cutoverSettingsFrom(flags: CutoverFlags): Omit<CutoverOptions, '
     sequenceMargin: BigInt(flags.sequenceMargin.trim()),
     verify: parseChoice(flags.verify, '--verify', ['counts', 'full', 'none'] as const),
     unfreezeSource: flags.unfreezeSource === true,
+    fallback: flags.fallback,
   };
 }
 
@@ -141,8 +151,18 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
         ? ''
         : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.',
   );
+  if (report.targetFreezesLifted > 0) lines.push('The target, frozen since the cut-over away from it, is writable again.');
   lines.push('');
-  lines.push('Next: point the application at the target, then run pgferry cleanup to drop the slot, publication and pgferry state.');
+  if (report.wayBack) {
+    lines.push(
+      `The way back is ready: slot ${report.wayBack.slot} on the target starts at ${report.wayBack.from}, where both sides were equal.`,
+      'Next: point the application at the target, and keep the source current with pgferry sync with --source and --target swapped;',
+      'pgferry cutover with them swapped returns. pgferry cleanup --force gives the way back up.',
+    );
+  } else {
+    lines.push(`No way back was prepared (${report.wayBackSkipped ?? 'not asked for'}).`);
+    lines.push('Next: point the application at the target, then run pgferry cleanup to drop the slot, publication and pgferry state.');
+  }
   printOut(`${lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n')}\n`);
   log.debug({ report }, 'cut-over report');
 }

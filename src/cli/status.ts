@@ -10,7 +10,10 @@ import {
   storedPlan,
   syncIsStreaming,
   type CutoverRecord,
+  type SyncState,
 } from '../state/index.js';
+import { serverMajor } from '../catalog/index.js';
+import { readSlot, type SlotInfo } from '../sync/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
 
@@ -34,9 +37,10 @@ export async function status(flags: StatusFlags): Promise<number> {
     const units = (await stateTableExists(client, 'copy_units')) ? await storedPlan(client) : [];
     const streamed = await readSyncTables(client);
     const cutover = await lastCutover(client);
-    return { state, units, streamed, cutover };
+    const wayBackSlot = cutover?.wayBack ? await readSlot(client, cutover.wayBack.slot, await serverMajor(client)) : undefined;
+    return { state, units, streamed, cutover, wayBackSlot };
   });
-  const { state, units, streamed, cutover } = report;
+  const { state, units, streamed, cutover, wayBackSlot } = report;
   if (!state && units.length === 0) {
     throw usageError(
       'the target holds no pgferry migration',
@@ -64,8 +68,10 @@ export async function status(flags: StatusFlags): Promise<number> {
   const heartbeatAge = state?.heartbeatAgeSeconds ?? undefined;
   const live = syncIsStreaming(state);
   const phase = state ? state.phase : units.every((u) => u.done) ? 'cloned' : 'cloning';
+  const direction = directionOf(state, cutover, wayBackSlot);
   const json = {
     phase,
+    direction,
     name: state?.name ?? null,
     slot: state?.slot ?? null,
     syncRunning: live,
@@ -100,6 +106,7 @@ export async function status(flags: StatusFlags): Promise<number> {
   }
   const lines = [
     `phase        ${phase}${state ? ` (migration ${state.name}, slot ${state.slot})` : ''}`,
+    `direction    ${direction.text}`,
     ...(state
       ? [
           `applied      ${json.appliedLsn}${state.appliedAt ? ` at ${state.appliedAt.toISOString()}` : ''}`,
@@ -121,6 +128,42 @@ export async function status(flags: StatusFlags): Promise<number> {
   }
   printOut(`${lines.join('\n')}\n`);
   return EXIT.ok;
+}
+
+/**
+ * Which side the application writes to, as far as this database can tell: it follows its source
+ * (a migration under way, or a way back a cut-over prepared), or it is live (cut over to), with
+ * the way back it keeps for the application's return.
+ */
+interface Direction {
+  readonly role: 'following' | 'live' | 'none';
+  readonly wayBack: { readonly slot: string; readonly from: string; readonly streaming: boolean; readonly exists: boolean } | null;
+  readonly text: string;
+}
+
+function directionOf(state: SyncState | undefined, cutover: CutoverRecord | undefined, slot: SlotInfo | undefined): Direction {
+  if (state && state.stopRequestedAt === null) {
+    return {
+      role: 'following',
+      wayBack: null,
+      text: state.preparedAt
+        ? `this database follows its source (the way back a cut-over prepared at ${state.preparedAt.toISOString()}): the application writes to the source; pgferry cutover with this database as --target returns to it`
+        : 'this database follows its source (a migration under way): the application writes to the source',
+    };
+  }
+  if (cutover?.outcome === 'done') {
+    const way = cutover.wayBack;
+    const wayBack =
+      way === null ? null : { slot: way.slot, from: formatLsn(way.from), streaming: slot?.active === true, exists: slot?.exists === true };
+    const back =
+      wayBack === null
+        ? 'no way back was prepared'
+        : !wayBack.exists
+          ? `the way back's slot ${wayBack.slot} is gone: the old primary can no longer follow`
+          : `the way back: slot ${wayBack.slot} on this database, from ${wayBack.from}; ${wayBack.streaming ? 'pgferry sync streams it to the old primary' : 'pgferry sync with the sides swapped is not running, so the old primary falls behind'}`;
+    return { role: 'live', wayBack, text: `this database is live: the application writes here since the cut-over; ${back}` };
+  }
+  return { role: 'none', wayBack: null, text: 'no direction recorded yet' };
 }
 
 /** Positions are shown, and printed as JSON, in PostgreSQL's X/Y text. */

@@ -108,6 +108,14 @@ const NO_TIMEOUTS: Readonly<Record<string, string>> = {
   lock_timeout: '0',
   idle_in_transaction_session_timeout: '0',
 };
+
+/**
+ * A cut-over freezes a database for the application with its `default_transaction_read_only`,
+ * and pgferry goes on writing to it: the fence and the freeze's undoing on the old source, the
+ * way back's changes applied to it while it stays frozen. Its own sessions are never under the
+ * freeze (a start-up setting outranks the database's and the role's defaults).
+ */
+const NOT_UNDER_A_FREEZE: Readonly<Record<string, string>> = { default_transaction_read_only: 'off' };
 /** The later ones, by the first major that has them: an unknown name in the start-up packet fails the connection. */
 const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
   [14, 'idle_session_timeout'],
@@ -115,7 +123,7 @@ const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
 ];
 
 function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind): pg.ClientConfig {
-  const settings = Object.entries({ ...NO_TIMEOUTS, ...session.settings }).map(
+  const settings = Object.entries({ ...NO_TIMEOUTS, ...NOT_UNDER_A_FREEZE, ...session.settings }).map(
     ([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`,
   );
   const options = [spec.options, ...settings].filter((o) => o !== undefined && o !== '').join(' ');

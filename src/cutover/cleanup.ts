@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { captureNames, removeCapture } from '../ddl/index.js';
+import { withCaptureSuspended } from '../ddl/index.js';
 import { serverMajor } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
-import { messageOf, PgferryError } from '../errors.js';
+import { messageOf, PgferryError, type Side } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
   dropStateSchema,
@@ -13,11 +13,12 @@ import {
   type FreezeRecord,
   type SyncState,
 } from '../state/index.js';
-import { defaultMigrationName, migrationNames, readSlot } from '../sync/index.js';
+import { defaultMigrationName, migrationNames, readSlot, type MigrationNames } from '../sync/index.js';
+import { dropSourceObjects } from './source-objects.js';
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
-import { closeClient, quoteIdent } from '../plumbing/index.js';
+import { closeClient } from '../plumbing/index.js';
 
 export interface CleanupOptions {
   readonly source: ConnectionSpec;
@@ -38,11 +39,14 @@ export interface CleanupReport {
 }
 
 /**
- * `pgferry cleanup`: removes what a migration left: on the source the slot (which holds WAL
- * until dropped) and the publication, on the target the `pgferry` schema; with
- * `--unfreeze-source`, the cut-over's freeze. The freeze records live in that schema, so
- * freezes are lifted first and the schema dropped last. Running it again finds nothing and
- * says so.
+ * `pgferry cleanup`: removes what a migration left, in both directions. The direction from the
+ * source to the target: the source's slot (which holds WAL until dropped), publication and
+ * capture, and the target's `pgferry` schema. The way back a cut-over prepared, from the target
+ * to the source: the target's slot, publication and capture, and the source's `pgferry` schema;
+ * that one only with `--force`, since the application could not return without it. With
+ * `--unfreeze-source`, the cut-over's freeze is lifted. The freeze records live in the target's
+ * schema, so freezes are lifted after everything that may refuse, and the schema dropped last.
+ * Running it again finds nothing and says so.
  */
 export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   const target = await connect(options.target);
@@ -54,13 +58,23 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
   try {
     await writableSession(source.client);
     const state = await readSyncState(target.client);
+    const back = await readSyncState(source.client);
     const names = state
-      ? { name: state.name, slot: state.slot, publication: state.publication }
-      : migrationNames(options.name ?? (await defaultMigrationName(target.client)));
-    if (state?.stopRequestedAt && !options.force) await refuseIfWrittenAfterCutover(source.client, state);
-    const freezes = await freezesInPlace(target.client);
+      ? namesOf(state)
+      : back
+        ? namesOf(back)
+        : migrationNames(options.name ?? (await defaultMigrationName(target.client)));
+    // The source's state is this migration's way back only when it carries the same name.
+    const wayBack = back?.name === names.name ? back : undefined;
+    if (!options.force) {
+      if (state) refuseIfWayKept(state, 'source', 'target');
+      if (wayBack) refuseIfWayKept(wayBack, 'target', 'source');
+      if (state?.stopRequestedAt) await refuseIfWrittenAfterCutover(source.client, state);
+    }
+    removed.push(...(await dropSourceObjects(source.client, 'source', names)));
+    if (wayBack) removed.push(...(await dropSourceObjects(target.client, 'target', names)));
     const stillFrozen: string[] = [];
-    for (const freeze of freezes) {
+    for (const freeze of await freezesInPlace(target.client)) {
       if (!options.unfreezeSource) {
         stillFrozen.push(describeFreeze(freeze));
         continue;
@@ -69,12 +83,14 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
       await recordUnfrozen(target.client, freeze.id);
       removed.push(`source: lifted the ${describeFreeze(freeze)}`);
     }
-    removed.push(...(await dropSourceObjects(source.client, names)));
-    if (stillFrozen.length === 0) {
-      if (await stateSchemaExists(target.client)) {
-        await dropStateSchema(target.client);
-        removed.push('target: dropped schema pgferry (migration state)');
-      }
+    if (stillFrozen.length === 0 && (await stateSchemaExists(target.client))) {
+      await dropStateSchema(target.client);
+      removed.push('target: dropped schema pgferry (migration state)');
+    }
+    // The way back's state, unless it records a freeze of the target (a cut-over back made it).
+    if (wayBack && (await freezesInPlace(source.client)).length === 0) {
+      await withCaptureSuspended(source.client, () => dropStateSchema(source.client));
+      removed.push("source: dropped schema pgferry (the way back's state)");
     }
     options.logger.debug({ removed }, 'cleanup done');
     return { removed, stillFrozen };
@@ -82,6 +98,26 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     await closeClient(source.client);
     await closeClient(target.client);
   }
+}
+
+function namesOf(state: SyncState): MigrationNames {
+  return { name: state.name, slot: state.slot, publication: state.publication };
+}
+
+/**
+ * A direction a cut-over prepared (the way back, or forward again) that no cut-over has ended
+ * yet: the application's way to return. Cleanup removes it only when told to.
+ */
+function refuseIfWayKept(state: SyncState, from: Side, to: Side): void {
+  if (state.preparedAt === null || state.stopRequestedAt !== null) return;
+  throw new PgferryError(
+    'way-back',
+    `the way back from the ${from} to the ${to} is kept (a cut-over prepared it at ${state.preparedAt.toISOString()}; slot ${state.slot} on the ${from}): cleanup would remove it, and the application could not return to the ${to} without a new copy`,
+    {
+      side: from,
+      fix: `keep it while the application may need to return; pass --force to give it up (stop pgferry sync from the ${from} to the ${to} first)`,
+    },
+  );
 }
 
 /** How long cleanup reads the slot for writes after the cut-over before it gives up. */
@@ -129,47 +165,4 @@ function describeFreeze(freeze: FreezeRecord): string {
   return freeze.mode === 'read-only'
     ? `read-only freeze of database ${freeze.database}`
     : `revoke freeze (${freeze.revoked.length} grants to ${[...new Set(freeze.revoked.map((r) => r.role))].join(', ') || 'no role'})`;
-}
-
-async function dropSourceObjects(
-  source: pg.Client,
-  { name, slot, publication }: { readonly name: string; readonly slot: string; readonly publication: string },
-): Promise<string[]> {
-  const removed: string[] = [];
-  const { rows } = await source.query<{ active_pid: number | null }>(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [
-    slot,
-  ]);
-  const found = rows[0];
-  if (found) {
-    if (found.active_pid !== null) {
-      throw new PgferryError(
-        'slot-taken',
-        `source: replication slot ${slot} is in use by pid ${found.active_pid}: pgferry sync is still running`,
-        {
-          side: 'source',
-          fix: 'stop pgferry sync (Ctrl-C, or let pgferry cutover stop it) and run cleanup again',
-        },
-      );
-    }
-    try {
-      await source.query('SELECT pg_drop_replication_slot($1)', [slot]);
-    } catch (error) {
-      throw new PgferryError('query', `source: cannot drop replication slot ${slot}: ${messageOf(error)}`, {
-        side: 'source',
-        cause: error,
-      });
-    }
-    removed.push(`source: dropped replication slot ${slot}`);
-  }
-  const publications = await source.query<{ present: boolean }>(
-    `SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1) AS present`,
-    [publication],
-  );
-  if (publications.rows[0]?.present) {
-    await source.query(`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`);
-    removed.push(`source: dropped publication ${publication}`);
-  }
-  if (await removeCapture(source, name))
-    removed.push(`source: dropped the schema-change capture (event triggers ${captureNames(name).endTrigger}, …)`);
-  return removed;
 }

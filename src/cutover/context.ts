@@ -20,6 +20,11 @@ export interface CutoverOptions {
   readonly sequenceMargin: bigint;
   readonly verify: VerifyLevel;
   readonly unfreezeSource: boolean;
+  /**
+   * Prepare the way back (way-back.ts): on by default, off with `--no-fallback`, and left out
+   * when `unfreezeSource` makes the source writable.
+   */
+  readonly fallback: boolean;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
 }

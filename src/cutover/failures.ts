@@ -12,14 +12,25 @@ export type Lifted = { readonly ok: true } | { readonly ok: false; readonly prob
  * source and sync. The cause's code, side and fix stay, so "the drain timed out" is still
  * 'drain-timeout' to a caller.
  */
-export function failedAt(step: CutoverStepName, error: unknown, freeze: FreezeMode, lifted: Lifted): PgferryError {
+export function failedAt(
+  step: CutoverStepName,
+  error: unknown,
+  freeze: FreezeMode,
+  lifted: Lifted,
+  sync: { readonly syncStopped: boolean; readonly reopenProblem: string | undefined } = { syncStopped: false, reopenProblem: undefined },
+): PgferryError {
   const cause = error instanceof PgferryError ? error : undefined;
+  const syncNow = !sync.syncStopped
+    ? 'sync keeps running'
+    : sync.reopenProblem === undefined
+      ? "sync stopped: start it again (it continues from the target's position)"
+      : `sync stopped, and its stop request could NOT be withdrawn (${sync.reopenProblem}): run UPDATE pgferry.sync SET stop_requested_at = NULL, stop_reason = NULL on the target before starting sync again`;
   const unfrozen =
     freeze === 'none'
-      ? 'sync keeps running'
+      ? syncNow
       : lifted.ok
-        ? 'the source is writable again and sync keeps running'
-        : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source; sync keeps running`;
+        ? `the source is writable again and ${syncNow}`
+        : `the source could NOT be unfrozen (${lifted.problem}): run pgferry cleanup --unfreeze-source; ${syncNow}`;
   return new PgferryError(cause?.code ?? 'query', `cut-over failed at the ${step} step: ${messageOf(error)}; ${unfrozen}`, {
     side: cause?.side,
     fix: cause?.fix ?? 'fix the cause above and run pgferry cutover again',

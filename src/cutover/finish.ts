@@ -6,6 +6,8 @@ import type { FreezeContext } from './context.js';
 import { liftFreeze } from './freeze.js';
 import type { SequenceSync } from './sequences.js';
 import type { CutoverStep } from './steps.js';
+import { liftFreezeOfTarget, retireOldDirection, type WayBack, type WayBackSides } from './way-back.js';
+import type { MigrationNames } from '../sync/index.js';
 
 export interface CutoverReport {
   /** From the freeze taking hold until sync stopped and the slot was read for late writes. */
@@ -23,22 +25,42 @@ export interface CutoverReport {
   readonly lateTransactions: number | null;
   readonly sourceUnfrozen: boolean;
   readonly lagAtStartSeconds: number;
+  /**
+   * The way back: its slot on the target and the position both sides were equal at (sync with
+   * the sides swapped starts there), or null, with the reason in `wayBackSkipped`.
+   */
+  readonly wayBack: { readonly slot: string; readonly from: string } | null;
+  readonly wayBackSkipped: string | null;
+  /** Freezes a cut-over away from the target had left on it, lifted now that the application returns to it. */
+  readonly targetFreezesLifted: number;
   readonly steps: readonly CutoverStep[];
 }
 
 /** What the steps established with the source frozen: the report, less what finishing adds. */
-export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps' | 'fenceLsn'> & { readonly fenceLsn: Lsn };
+export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps' | 'fenceLsn' | 'wayBack' | 'targetFreezesLifted'> & {
+  readonly fenceLsn: Lsn;
+  readonly wayBack: WayBack | null;
+};
 
 /**
  * The cut-over's last act: lifts the freeze if asked (`--unfreeze-source`) and records the
  * outcome on the target. Past the stop request sync is gone for good: what fails here is
  * reported as such, never as "sync keeps running".
  */
-export async function finishCutover(cut: FreezeContext, done: Frozen, steps: readonly CutoverStep[]): Promise<CutoverReport> {
+export async function finishCutover(
+  cut: FreezeContext,
+  done: Frozen,
+  steps: readonly CutoverStep[],
+  sides: WayBackSides,
+  names: MigrationNames,
+): Promise<CutoverReport> {
   const { plan, cutoverId } = cut;
   if (!done.syncStopped) cut.log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
   let sourceUnfrozen = false;
+  let targetFreezesLifted = 0;
   try {
+    // A return: the application may write to the target again.
+    targetFreezesLifted = await liftFreezeOfTarget(sides, cut.log);
     if (cut.options.unfreezeSource && plan.mode !== 'none') {
       await liftFreeze(cut.source, plan);
       await recordUnfrozen(cut.target, cutoverId);
@@ -57,6 +79,17 @@ export async function finishCutover(cut: FreezeContext, done: Frozen, steps: rea
       },
     );
   }
+  if (done.wayBack) {
+    // The source follows the target now: its own slot would hold its WAL for as long as it does.
+    await retireOldDirection(sides, names).then(
+      (removed) => cut.log.info({ removed }, 'the source no longer streams: its slot, publication and capture are removed'),
+      (error: unknown) =>
+        cut.log.warn(
+          { error: messageOf(error) },
+          "could not remove the source's slot, publication or capture: pgferry cleanup removes them",
+        ),
+    );
+  }
   // Built field by field, in this order: it is the order of `--json`.
   return {
     downtimeMs: done.downtimeMs,
@@ -69,6 +102,9 @@ export async function finishCutover(cut: FreezeContext, done: Frozen, steps: rea
     lateTransactions: done.lateTransactions,
     sourceUnfrozen,
     lagAtStartSeconds: done.lagAtStartSeconds,
+    wayBack: done.wayBack ? { slot: done.wayBack.slot, from: formatLsn(done.wayBack.from) } : null,
+    wayBackSkipped: done.wayBackSkipped,
+    targetFreezesLifted,
     steps,
   };
 }

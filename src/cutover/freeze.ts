@@ -10,11 +10,14 @@ import { applyRevoke, liftRevoke, planRevoke } from './revoke.js';
 export type { FreezeMode } from '../state/index.js';
 
 /** What a freeze will change on the source, known before anything changes, so it can be recorded first. */
-export type FreezePlan = Omit<FreezeRecord, 'id'> & { readonly roles: readonly string[] };
+export type FreezePlan = Omit<FreezeRecord, 'id' | 'startedAt'> & { readonly roles: readonly string[] };
 
 export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: readonly string[], scope: Scope): Promise<FreezePlan> {
-  const { rows } = await source.query<{ db: string }>('SELECT current_database() AS db');
+  const { rows } = await source.query<{ db: string; system_id: string }>(
+    'SELECT current_database() AS db, (SELECT system_identifier::text FROM pg_control_system()) AS system_id',
+  );
   const database = rows[0]!.db;
+  const systemId = rows[0]!.system_id;
   switch (mode) {
     case 'read-only': {
       const escapes = await readOnlyEscapes(source);
@@ -24,12 +27,12 @@ export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: rea
           fix: 'apply the fixes named, or use --freeze revoke --roles <the application roles>; nothing was frozen',
         });
       }
-      return { mode, database, previousReadOnly: await previousReadOnly(source), revoked: [], roles };
+      return { mode, database, systemId, previousReadOnly: await previousReadOnly(source), revoked: [], roles };
     }
     case 'revoke':
-      return { mode, database, previousReadOnly: null, revoked: await planRevoke(source, roles, scope), roles };
+      return { mode, database, systemId, previousReadOnly: null, revoked: await planRevoke(source, roles, scope), roles };
     case 'none':
-      return { mode, database, previousReadOnly: null, revoked: [], roles };
+      return { mode, database, systemId, previousReadOnly: null, revoked: [], roles };
   }
 }
 

@@ -18,6 +18,7 @@ import { syncSequences } from './sequences.js';
 import { CutoverSteps, round } from './steps.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
 import { unfreezeAfterFailure } from './undo.js';
+import { handOver, prepareWayBack, withdrawWayBack, type WayBack, type WayBackSides } from './way-back.js';
 import { closeClient } from '../plumbing/index.js';
 
 /** Time allowed for sync to notice the stop request and end cleanly. */
@@ -57,79 +58,117 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal),
     );
 
-    await ensureCutoverState(target.client);
-    const cutoverId = await recordFreezeIntent(target.client, plan);
-    const cut: FreezeContext = {
-      options,
-      source: sourceClient,
-      target: target.client,
-      plan,
-      cutoverId,
-      spare: state.sourcePid === null ? [] : [state.sourcePid],
-      log,
-    };
-    const frozenFrom = performance.now();
-    let frozenAt: string | undefined;
-    let done: Frozen;
+    // The way back is made before the freeze (way-back.ts): the freeze pays only for its hand-over.
+    const names = { name: state.name, slot: state.slot, publication: state.publication };
+    const sides: WayBackSides = { source: sourceClient, target: target.client, filter: options.filter, scope, log };
+    const ready = wantsWayBack(options) ? await steps.run('way back', () => prepareWayBack(sides, names)) : undefined;
+    let handedOver = false;
     try {
-      const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, scope));
-      frozenAt = since;
-      log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
-      const drained = await steps.run('drain', () =>
-        drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal),
-      );
-      const fence = await steps.run('fence', async () => {
-        const emitted = await emitFence(sourceClient, cutoverId);
-        await waitForFence(target.client, emitted, options.fenceTimeoutMs, options.signal);
-        return emitted;
-      });
-      const fenceLsn = formatLsn(fence.lsn);
-      log.info({ fenceLsn }, 'sync applied everything up to the fence');
-      throwIfInterrupted(options.signal);
-      const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target.client, scope, options.sequenceMargin));
-      const missing = sequences.filter((s) => s.target === null);
-      if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
-      const level = options.verify;
-      let verified: VerifyReport | null = null;
-      if (level === 'none') steps.skip('verify');
-      else verified = await steps.run('verify', () => verifyFrozen(options, level));
-      if (verified && !verified.identical) throw verifyFailed(verified);
-      throwIfInterrupted(options.signal);
-      const syncStopped = await steps.run('stop sync', () =>
-        stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS),
-      );
-      // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
-      const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target.client, log)) : null;
-      if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
-      // The source stayed frozen through the check: it is part of the downtime.
-      const downtimeMs = round(performance.now() - frozenFrom);
-      done = {
-        downtimeMs,
-        fenceLsn: fence.lsn,
-        sessionsEnded: drained.sessionsEnded,
-        sequences,
-        verified,
-        syncStopped,
-        lateTransactions: late,
-        lagAtStartSeconds: lagAtStart,
+      await ensureCutoverState(target.client);
+      const cutoverId = await recordFreezeIntent(target.client, plan);
+      const cut: FreezeContext = {
+        options,
+        source: sourceClient,
+        target: target.client,
+        plan,
+        cutoverId,
+        spare: state.sourcePid === null ? [] : [state.sourcePid],
+        log,
       };
-    } catch (error) {
-      const lifted = await unfreezeAfterFailure(cut, frozenAt);
-      if (error instanceof LateWritesSignal) {
-        // Sync has stopped: it must be able to start again to carry what the source committed.
-        const reopened = await withdrawSyncStop(target.client).then(
-          () => undefined,
-          (problem: unknown) => messageOf(problem),
+      const frozenFrom = performance.now();
+      let frozenAt: string | undefined;
+      let done: Frozen;
+      try {
+        const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, scope));
+        frozenAt = since;
+        log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
+        const drained = await steps.run('drain', () =>
+          drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal),
         );
-        throw lateWritesFailure(error.late, plan.mode, lifted, reopened);
+        const fence = await steps.run('fence', async () => {
+          const emitted = await emitFence(sourceClient, cutoverId);
+          await waitForFence(target.client, emitted, options.fenceTimeoutMs, options.signal);
+          return emitted;
+        });
+        const fenceLsn = formatLsn(fence.lsn);
+        log.info({ fenceLsn }, 'sync applied everything up to the fence');
+        throwIfInterrupted(options.signal);
+        const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target.client, scope, options.sequenceMargin));
+        const missing = sequences.filter((s) => s.target === null);
+        if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
+        const level = options.verify;
+        let verified: VerifyReport | null = null;
+        if (level === 'none') steps.skip('verify');
+        else verified = await steps.run('verify', () => verifyFrozen(options, level));
+        if (verified && !verified.identical) throw verifyFailed(verified);
+        throwIfInterrupted(options.signal);
+        const syncStopped = await steps.run('stop sync', () =>
+          stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS),
+        );
+        // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
+        const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target.client, log)) : null;
+        if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
+        // Only once nothing writes to the target any more does it hold exactly the source's rows.
+        let wayBack: WayBack | null = null;
+        let wayBackSkipped = ready ? null : wayBackLeftOut(options);
+        if (ready && syncStopped) wayBack = await steps.run('hand over', () => handOver(sides, ready, cutoverId));
+        else if (ready) wayBackSkipped = 'sync did not confirm it stopped, so the target may still change';
+        // The source stayed frozen through the check and the hand-over: both are part of the downtime.
+        const downtimeMs = round(performance.now() - frozenFrom);
+        done = {
+          downtimeMs,
+          fenceLsn: fence.lsn,
+          sessionsEnded: drained.sessionsEnded,
+          sequences,
+          verified,
+          syncStopped,
+          lateTransactions: late,
+          lagAtStartSeconds: lagAtStart,
+          wayBack,
+          wayBackSkipped,
+        };
+      } catch (error) {
+        const lifted = await unfreezeAfterFailure(cut, frozenAt);
+        if (steps.current === 'hand over') {
+          // Sync stopped for a cut-over that is now undone: it must be able to start again.
+          const reopened = await withdrawSyncStop(target.client).then(
+            () => undefined,
+            (problem: unknown) => messageOf(problem),
+          );
+          throw failedAt(steps.current, error, plan.mode, lifted, { syncStopped: true, reopenProblem: reopened });
+        }
+        if (error instanceof LateWritesSignal) {
+          // Sync has stopped: it must be able to start again to carry what the source committed.
+          const reopened = await withdrawSyncStop(target.client).then(
+            () => undefined,
+            (problem: unknown) => messageOf(problem),
+          );
+          throw lateWritesFailure(error.late, plan.mode, lifted, reopened);
+        }
+        throw failedAt(steps.current, error, plan.mode, lifted);
       }
-      throw failedAt(steps.current, error, plan.mode, lifted);
+      handedOver = done.wayBack !== null;
+      return await finishCutover(cut, done, steps.timed, sides, names);
+    } catch (error) {
+      if (ready && !handedOver)
+        await withdrawWayBack(sides, names).catch((problem: unknown) =>
+          log.warn({ error: messageOf(problem) }, 'could not remove the way back the failed cut-over prepared on the target'),
+        );
+      throw error;
     }
-    return await finishCutover(cut, done, steps.timed);
   } finally {
     if (source) await closeClient(source.client);
     await closeClient(target.client);
   }
+}
+
+/** The way back is prepared unless told not to, or unless the source is to be writable again (it would then diverge). */
+function wantsWayBack(options: CutoverOptions): boolean {
+  return options.fallback && !options.unfreezeSource;
+}
+
+function wayBackLeftOut(options: CutoverOptions): string {
+  return options.fallback ? '--unfreeze-source makes the source writable, and a way back needs it frozen and equal' : '--no-fallback';
 }
 
 /** Step 7 found writes past sync's final position: the one outcome after the stop that undoes the cut-over. */

@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
  * The cut-over's steps, in the order they run (run.ts tells what each does). Each is timed
  * into the report under its name, and a failure is reported as at the step it happened in.
  */
-export type CutoverStepName = 'catch up' | 'freeze' | 'drain' | 'fence' | 'sequences' | 'verify' | 'stop sync' | 'late writes';
+export type CutoverStepName =
+  'catch up' | 'way back' | 'freeze' | 'drain' | 'fence' | 'sequences' | 'verify' | 'stop sync' | 'late writes' | 'hand over';
 
 export interface CutoverStep {
   readonly step: CutoverStepName;

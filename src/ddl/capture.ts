@@ -220,6 +220,20 @@ export async function removeCapture(source: pg.Client, migration: string): Promi
 }
 
 /**
+ * Runs pgferry's own DDL on a server whose capture is installed (its state schema on an old
+ * source that becomes the way back's target, a publication's refresh) without putting it into
+ * the stream: the capture function returns at once while `pgferry.capturing` is on.
+ */
+export async function withCaptureSuspended<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
+  await client.query(`SELECT set_config('pgferry.capturing', 'on', false)`);
+  try {
+    return await work();
+  } finally {
+    await client.query(`SELECT set_config('pgferry.capturing', 'off', false)`);
+  }
+}
+
+/**
  * Whether the source role may create event triggers, tried rather than guessed (managed services
  * grant it under different roles): made and rolled back in one transaction.
  */

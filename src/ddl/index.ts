@@ -1,4 +1,12 @@
-export { installCapture, removeCapture, captureNames, captureQueue, mayCreateEventTriggers, CAPTURE_SCHEMA } from './capture.js';
+export {
+  installCapture,
+  removeCapture,
+  withCaptureSuspended,
+  captureNames,
+  captureQueue,
+  mayCreateEventTriggers,
+  CAPTURE_SCHEMA,
+} from './capture.js';
 export type { CaptureNames, CaptureSetup } from './capture.js';
 export { SchemaChangeReplayer } from './replay.js';
 export type { DdlPolicy, ReplayOptions } from './replay.js';

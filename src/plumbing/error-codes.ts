@@ -19,6 +19,7 @@ export const SQLSTATE = {
   cannotConnectNow: '57P03',
   idleSessionTimeout: '57P05',
   tooManyConnections: '53300',
+  queryCanceled: '57014',
 } as const;
 
 /** The class of integrity constraint violations: a replay in exact source order may resolve them. */

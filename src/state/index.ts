@@ -22,6 +22,8 @@ export {
   ensureSyncState,
   readSyncState,
   startSyncState,
+  prepareFollowingState,
+  forgetFollowingState,
   recordSourceSystem,
   recordSyncProblem,
   startStreamingState,
@@ -42,5 +44,13 @@ export {
   readSyncTables,
 } from './sync.js';
 export type { SyncState, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
-export { ensureCutoverState, recordFreezeIntent, recordUnfrozen, recordCutoverOutcome, freezesInPlace, lastCutover } from './cutover.js';
+export {
+  ensureCutoverState,
+  recordFreezeIntent,
+  recordUnfrozen,
+  recordCutoverOutcome,
+  recordWayBack,
+  freezesInPlace,
+  lastCutover,
+} from './cutover.js';
 export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { inTransaction } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
-import { stateTableExists } from './exists.js';
+import { LaterColumns, stateTableExists } from './exists.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
@@ -38,20 +38,25 @@ export interface SyncState {
   readonly sourceSystemId: string | null;
   /** What keeps sync from applying, as it last said (a lost target, a rejected change); null once it applies again. */
   readonly problem: { readonly text: string; readonly at: Date } | null;
+  /**
+   * Set when a cut-over prepared this state as the way back (or forward again): the other side
+   * is where the application writes, and this database follows it from the moment both were
+   * equal. Null for a migration that began with a copy.
+   */
+  readonly preparedAt: Date | null;
 }
 
 /**
  * Columns later pgferry versions added to pgferry.sync: a state made by an earlier version gets
  * them on the next sync run, and readers meanwhile read NULL for them.
  */
-const LATER_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+const LATER_COLUMNS = new LaterColumns('sync', [
   ['source_system_id', 'text'],
   ['problem', 'text'],
   ['problem_at', 'timestamptz'],
-];
-const ADD_LATER_COLUMNS = LATER_COLUMNS.map(([name, type]) => `ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS ${name} ${type};`).join(
-  '\n    ',
-);
+  ['prepared_at', 'timestamptz'],
+]);
+const ADD_LATER_COLUMNS = LATER_COLUMNS.add;
 
 export async function ensureSyncState(client: pg.Client): Promise<void> {
   await client.query(`
@@ -96,12 +101,7 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
 export async function readSyncState(client: pg.Client): Promise<SyncState | undefined> {
   if (!(await stateTableExists(client, 'sync'))) return undefined;
   // Read-only readers (status, cut-over) may meet a state made before later columns existed.
-  const { rows: present } = await client.query<{ name: string }>(
-    `SELECT attname::text AS name FROM pg_attribute WHERE attrelid = 'pgferry.sync'::regclass AND attname = ANY ($1) AND NOT attisdropped`,
-    [LATER_COLUMNS.map(([name]) => name)],
-  );
-  const have = new Set(present.map((r) => r.name));
-  const later = LATER_COLUMNS.map(([name, type]) => (have.has(name) ? name : `NULL::${type} AS ${name}`)).join(', ');
+  const later = await LATER_COLUMNS.selectList(client);
   const { rows } = await client.query<{
     name: string;
     slot_name: string;
@@ -127,6 +127,7 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     source_system_id: string | null;
     problem: string | null;
     problem_at: Date | null;
+    prepared_at: Date | null;
   }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
              source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
              applied_transactions::text, applied_rows::text, heartbeat_at,
@@ -159,6 +160,7 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     stopReason: row.stop_reason,
     sourceSystemId: row.source_system_id,
     problem: row.problem === null ? null : { text: row.problem, at: row.problem_at ?? new Date(0) },
+    preparedAt: row.prepared_at,
   };
 }
 
@@ -178,8 +180,43 @@ export async function startSyncState(client: pg.Client, identity: SyncIdentity):
   await client.query(
     `INSERT INTO pgferry.sync (name, slot_name, publication, phase, source_system_id) VALUES ($1, $2, $3, 'cloning', $4)
      ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'cloning', started_at = now(),
-                                          fence_lsn = NULL, stop_requested_at = NULL, stop_reason = NULL, source_system_id = $4`,
+                                          fence_lsn = NULL, stop_requested_at = NULL, stop_reason = NULL, source_system_id = $4,
+                                          prepared_at = NULL`,
     [identity.name, identity.slot, identity.publication, identity.sourceSystemId],
+  );
+}
+
+/**
+ * A cut-over's way back (or forward again): this database follows the one the application now
+ * writes to, from `from`, the position on that server where both held the same rows. No copy:
+ * the state starts streaming there, as a sync that stopped at `from` would continue. Whatever
+ * this database recorded before (an earlier direction's state, its counters) is replaced.
+ */
+export async function prepareFollowingState(client: pg.Client, identity: SyncIdentity, from: Lsn): Promise<void> {
+  await inTransaction(client, async () => {
+    await client.query(
+      `INSERT INTO pgferry.sync (name, slot_name, publication, phase, consistent_lsn, applied_lsn, source_system_id, prepared_at)
+       VALUES ($1, $2, $3, 'streaming', $4::pg_lsn, $4::pg_lsn, $5, now())
+       ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'streaming',
+              consistent_lsn = $4::pg_lsn, applied_lsn = $4::pg_lsn, applied_at = NULL, last_commit_time = NULL,
+              applied_transactions = 0, applied_rows = 0, fence_lsn = NULL, source_lsn = NULL, lag_bytes = NULL,
+              lag_seconds = NULL, transactions_per_second = NULL, rows_per_second = NULL, heartbeat_at = NULL,
+              started_at = now(), source_pid = NULL, stop_requested_at = NULL, stop_reason = NULL,
+              source_system_id = $5, problem = NULL, problem_at = NULL, prepared_at = now()`,
+      [identity.name, identity.slot, identity.publication, formatLsn(from), identity.sourceSystemId],
+    );
+    await client.query('DELETE FROM pgferry.sync_tables');
+  });
+}
+
+/**
+ * Takes back a following state a failed cut-over prepared (the way back it made is gone): only
+ * one still waiting to stream from `slot`, never one a sync has begun to use or a cut-over ended.
+ */
+export async function forgetFollowingState(client: pg.Client, slot: string): Promise<void> {
+  await client.query(
+    `DELETE FROM pgferry.sync WHERE prepared_at IS NOT NULL AND stop_requested_at IS NULL AND slot_name = $1 AND heartbeat_at IS NULL`,
+    [slot],
   );
 }
 

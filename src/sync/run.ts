@@ -7,15 +7,8 @@ import type { Logger } from '../log/index.js';
 import { formatLsn, removeAbandonedSpools, ReplicationSession } from '../replication/index.js';
 import { cloneState, ensureSyncState, readSyncState, startStreamingState, startSyncState } from '../state/index.js';
 import { claimSlotName, createSlotNamingBlockers, DEFAULT_SLOT_TIMEOUT_MS } from './slot-creation.js';
-import {
-  createPublication,
-  defaultMigrationName,
-  extensionTablesToPublish,
-  migrationNames,
-  systemIdentifier,
-  tablesToPublish,
-  type MigrationNames,
-} from './source-setup.js';
+import { defaultMigrationName, migrationNames, systemIdentifier, type MigrationNames } from './source-setup.js';
+import { publishScope } from './publish.js';
 import { prepareCapture } from './schema-capture.js';
 import { decideSyncStart } from './start-decision.js';
 import { streamWithRetries } from './retry.js';
@@ -89,19 +82,9 @@ async function startFromClone(
   { restarting, ownsSlotName }: { readonly restarting: boolean; readonly ownsSlotName: boolean },
   log: Logger,
 ): Promise<{ cloned: CloneSummary; session: ReplicationSession }> {
-  const tables = await tablesToPublish(source, scope);
-  const extensionTables = await extensionTablesToPublish(source, scope);
-  if (extensionTables.leftOut.length > 0) {
-    log.warn(
-      { tables: extensionTables.leftOut },
-      'extension configuration tables without a key or replica identity are copied but not streamed: later changes to their rows will not reach the target',
-    );
-  }
   await claimSlotName(source, names.slot, ownsSlotName);
   // Before the slot: every schema change after its snapshot is in the stream.
-  const capture = await prepareCapture(source, names, options.filter, log, { resuming: false });
-  const queue = capture.kind === 'trigger' && capture.queue ? [capture.queue] : [];
-  await createPublication(source, names.publication, [...tables, ...extensionTables.published, ...queue]);
+  await publishScope(source, names, options.filter, scope, log);
   const sourceSystemId = await systemIdentifier(source);
   const session = await ReplicationSession.open(options.source);
   try {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { serverMajor, type ScopeFilter } from '../catalog/index.js';
-import { captureNames, captureQueue, installCapture, mayCreateEventTriggers } from '../ddl/index.js';
+import { captureNames, captureQueue, installCapture, mayCreateEventTriggers, withCaptureSuspended } from '../ddl/index.js';
 import type { Logger } from '../log/index.js';
 import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
 import type { MigrationNames } from './source-setup.js';
@@ -49,15 +49,15 @@ export async function prepareCapture(
   await installCapture(source, { migration: names.name, publication: names.publication, filter, sourceMajor });
   const queue = captureQueue(names.name, sourceMajor);
   if (queue && resuming) {
-    await source.query(`SELECT set_config('pgferry.capturing', 'on', false)`);
-    await source.query(
-      `DO $$BEGIN
-         IF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${quoteLiteral(names.publication)} AND schemaname = ${quoteLiteral(capture.schema)} AND tablename = ${quoteLiteral(capture.queue)}) THEN
-           ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${queue};
-         END IF;
-       END$$`,
+    await withCaptureSuspended(source, () =>
+      source.query(
+        `DO $$BEGIN
+           IF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = ${quoteLiteral(names.publication)} AND schemaname = ${quoteLiteral(capture.schema)} AND tablename = ${quoteLiteral(capture.queue)}) THEN
+             ALTER PUBLICATION ${quoteIdent(names.publication)} ADD TABLE ${queue};
+           END IF;
+         END$$`,
+      ),
     );
-    await source.query(`SELECT set_config('pgferry.capturing', 'off', false)`);
   }
   return { kind: 'trigger', queue };
 }

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { PgferryError, messageOf } from '../errors.js';
+import { PgferryError, messageOf, type Side } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { pollUntil } from '../plumbing/index.js';
-import type { CreatedSlot, ReplicationSession } from '../replication/index.js';
+import { pollUntil, SQLSTATE, sqlState } from '../plumbing/index.js';
+import { parseLsn, type CreatedSlot, type Lsn, type ReplicationSession } from '../replication/index.js';
 
 /** How long creating the slot may wait for the transactions running on the source, by default. */
 export const DEFAULT_SLOT_TIMEOUT_MS = 10 * 60_000;
@@ -128,4 +128,43 @@ export async function slotCreationBlockers(source: pg.Client): Promise<string[]>
       WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
   );
   return rows.map((r) => r.blocker);
+}
+
+/**
+ * A logical slot made through SQL, on a server where nothing needs its snapshot (the way back's
+ * slot on a cut-over's target): returns the position from which it decodes. The creation waits
+ * for the transactions running there, like CREATE_REPLICATION_SLOT; past `timeoutMs` it is
+ * cancelled, which leaves no slot, and the error names what it waited for.
+ */
+export async function createSlotBySql(client: pg.Client, slot: string, side: Side, timeoutMs: number): Promise<Lsn> {
+  await client.query(`SELECT set_config('statement_timeout', $1, false)`, [String(timeoutMs)]);
+  try {
+    const { rows } = await client.query<{ lsn: string }>(`SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [
+      slot,
+    ]);
+    return parseLsn(rows[0]!.lsn);
+  } catch (error) {
+    if (sqlState(error) === SQLSTATE.queryCanceled) {
+      const blockers = await slotCreationBlockers(client).catch(() => []);
+      throw new PgferryError(
+        'slot-blocked',
+        `${side}: creating replication slot ${slot} waited ${Math.round(timeoutMs / 1000)} s for transactions running there to end${blockers.length > 0 ? `: ${blockers.join('; ')}` : ''}`,
+        {
+          side,
+          fix: 'end them (COMMIT PREPARED or ROLLBACK PREPARED for prepared transactions, pg_terminate_backend(pid) for sessions) and try again',
+          cause: error,
+        },
+      );
+    }
+    throw new PgferryError('query', `${side}: cannot create replication slot ${slot}: ${messageOf(error)}`, {
+      side,
+      fix:
+        sqlState(error) === SQLSTATE.insufficientPrivilege
+          ? `the ${side} role needs the REPLICATION attribute (ALTER ROLE … REPLICATION), or the managed service's replication role`
+          : `see pgferry check for what the ${side} needs`,
+      cause: error,
+    });
+  } finally {
+    await client.query('RESET statement_timeout').catch(() => undefined);
+  }
 }
