@@ -75,7 +75,7 @@ async function pgferryRound(source: Cluster, target: Cluster): Promise<Round> {
   await writer.waitForCommits(50, 'target');
   const report = await writer.stop();
   await sync.exited();
-  await runPgferry(['cleanup', ...args, '--unfreeze-source']);
+  await runPgferry(['cleanup', ...args, '--unfreeze-source', '--force']);
   const parsed = JSON.parse(cut.stdout) as { downtimeMs: number; steps: Array<{ step: string; ms: number }> };
   const steps = parsed.steps
     .filter((s) => s.step !== 'catch up')

@@ -64,6 +64,16 @@ export interface TargetFacts {
   /** Source schemas that exist on the target but where the role may not create objects. */
   readonly schemasWithoutCreate: readonly string[];
   readonly roles: ReadonlySet<string>;
+  /** What the way back (a slot on the target after the cut-over) needs. */
+  readonly wayBack: WayBackFacts;
+}
+
+/** The target as a server to stream from: the way back after a cut-over reads its changes through a slot. */
+export interface WayBackFacts {
+  readonly walLevel: string;
+  readonly freeSlots: number;
+  readonly maxWalSenders: number;
+  readonly mayReplicate: boolean;
 }
 
 /** Roles of managed services whose members may open replication connections. */
@@ -167,6 +177,23 @@ export async function readTargetFacts(client: pg.Client, sourceTables: readonly 
     ...(await tablesOnTarget(client, sourceTables)),
     schemasWithoutCreate: server.isSuperuser ? [] : await schemasWithoutCreate(client, sourceTables),
     roles: new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname)),
+    wayBack: await readWayBackFacts(client, server.isSuperuser),
+  };
+}
+
+async function readWayBackFacts(client: pg.Client, isSuperuser: boolean): Promise<WayBackFacts> {
+  const settings = await readSettings(client, ['wal_level', 'max_replication_slots', 'max_wal_senders']);
+  const { rows } = await client.query<{ slots: number; may_replicate: boolean }>(
+    `SELECT (SELECT count(*) FROM pg_replication_slots)::int AS slots,
+            (SELECT rolreplication FROM pg_roles WHERE rolname = current_user)
+              OR EXISTS (SELECT 1 FROM pg_roles m WHERE m.rolname = ANY($1) AND pg_has_role(current_user, m.oid, 'MEMBER')) AS may_replicate`,
+    [MANAGED_REPLICATION_ROLES],
+  );
+  return {
+    walLevel: settings.get('wal_level') ?? 'unknown',
+    freeSlots: Number(settings.get('max_replication_slots') ?? 0) - rows[0]!.slots,
+    maxWalSenders: Number(settings.get('max_wal_senders') ?? 0),
+    mayReplicate: isSuperuser || rows[0]!.may_replicate,
   };
 }
 

@@ -8,7 +8,7 @@ import { bySeverity, type CheckReport, type Finding } from './finding.js';
 import { databaseFindings } from './rules/database.js';
 import { extensionFindings } from './rules/extensions.js';
 import { privilegeFindings } from './rules/privileges.js';
-import { replicationFindings, schemaChangeFindings } from './rules/replication.js';
+import { replicationFindings, schemaChangeFindings, wayBackFindings } from './rules/replication.js';
 import { schemaFindings } from './rules/schema.js';
 import { versionFindings } from './rules/servers.js';
 import { sizeFindings } from './rules/size.js';
@@ -49,6 +49,7 @@ export function evaluate(source: SourceFacts, target: TargetFacts): Finding[] {
   return [
     ...versionFindings(source, target),
     ...replicationFindings(source),
+    ...wayBackFindings(target.wayBack, target.server.currentUser),
     ...schemaChangeFindings(source),
     ...privilegeFindings(source, target),
     ...tableFindings(source, target),

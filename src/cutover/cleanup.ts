@@ -10,6 +10,7 @@ import {
   readSyncState,
   recordUnfrozen,
   stateSchemaExists,
+  stateSchemaIsEmpty,
   type FreezeRecord,
   type SyncState,
 } from '../state/index.js';
@@ -72,7 +73,8 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
       if (state?.stopRequestedAt) await refuseIfWrittenAfterCutover(source.client, state);
     }
     removed.push(...(await dropSourceObjects(source.client, 'source', names)));
-    if (wayBack) removed.push(...(await dropSourceObjects(target.client, 'target', names)));
+    // Also a way back half made by a cut-over that was killed: a slot there holds the target's WAL.
+    removed.push(...(await dropSourceObjects(target.client, 'target', names)));
     const stillFrozen: string[] = [];
     for (const freeze of await freezesInPlace(target.client)) {
       if (!options.unfreezeSource) {
@@ -88,7 +90,8 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
       removed.push('target: dropped schema pgferry (migration state)');
     }
     // The way back's state, unless it records a freeze of the target (a cut-over back made it).
-    if (wayBack && (await freezesInPlace(source.client)).length === 0) {
+    const leftOnSource = wayBack ? (await freezesInPlace(source.client)).length === 0 : await stateSchemaIsEmpty(source.client);
+    if (leftOnSource) {
       await withCaptureSuspended(source.client, () => dropStateSchema(source.client));
       removed.push("source: dropped schema pgferry (the way back's state)");
     }

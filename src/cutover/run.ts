@@ -61,7 +61,12 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     // The way back is made before the freeze (way-back.ts): the freeze pays only for its hand-over.
     const names = { name: state.name, slot: state.slot, publication: state.publication };
     const sides: WayBackSides = { source: sourceClient, target: target.client, filter: options.filter, scope, log };
-    const ready = wantsWayBack(options) ? await steps.run('way back', () => prepareWayBack(sides, names)) : undefined;
+    const ready = wantsWayBack(options)
+      ? await steps.run('way back', () => {
+          log.info('preparing the way back on the target: capture, publication and slot');
+          return prepareWayBack(sides, names);
+        })
+      : undefined;
     let handedOver = false;
     try {
       await ensureCutoverState(target.client);
@@ -111,7 +116,11 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         // Only once nothing writes to the target any more does it hold exactly the source's rows.
         let wayBack: WayBack | null = null;
         let wayBackSkipped = ready ? null : wayBackLeftOut(options);
-        if (ready && syncStopped) wayBack = await steps.run('hand over', () => handOver(sides, ready, cutoverId));
+        if (ready && syncStopped)
+          wayBack = await steps.run('hand over', () => {
+            log.info("handing over: the way back starts at the target's position now");
+            return handOver(sides, ready, cutoverId);
+          });
         else if (ready) wayBackSkipped = 'sync did not confirm it stopped, so the target may still change';
         // The source stayed frozen through the check and the hand-over: both are part of the downtime.
         const downtimeMs = round(performance.now() - frozenFrom);

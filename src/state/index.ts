@@ -3,7 +3,14 @@
  * migration up where another left it (DESIGN decision 7). Each step records what it finished
  * in the same transaction as the work itself. This room alone runs SQL against that schema.
  */
-export { ensureStateSchema, appliedSchemaObjects, recordSchemaObject, stateSchemaExists, dropStateSchema } from './schema.js';
+export {
+  ensureStateSchema,
+  appliedSchemaObjects,
+  recordSchemaObject,
+  stateSchemaExists,
+  stateSchemaIsEmpty,
+  dropStateSchema,
+} from './schema.js';
 export { stateTableExists } from './exists.js';
 export type { StateTable } from './exists.js';
 

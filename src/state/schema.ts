@@ -37,3 +37,17 @@ export async function stateSchemaExists(client: pg.Client): Promise<boolean> {
 export async function dropStateSchema(client: pg.Client): Promise<void> {
   await client.query('DROP SCHEMA IF EXISTS pgferry CASCADE');
 }
+
+/**
+ * Whether this database's `pgferry` schema records nothing: no migration state, no clone, no
+ * cut-over; what a cut-over killed while it prepared the way back leaves on the old primary.
+ */
+export async function stateSchemaIsEmpty(client: pg.Client): Promise<boolean> {
+  if (!(await stateSchemaExists(client))) return false;
+  const { rows } = await client.query<{ empty: boolean }>(
+    `SELECT NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = 'pgferry' AND c.relkind = 'r' AND c.relname NOT IN ('sync', 'sync_tables'))
+            AND (to_regclass('pgferry.sync') IS NULL OR NOT EXISTS (SELECT 1 FROM pgferry.sync)) AS empty`,
+  );
+  return rows[0]?.empty === true;
+}

@@ -133,6 +133,38 @@ describe('cutover safety, 17 → 18', () => {
     assert.equal(await frozen(pair.source, db), false);
   });
 
+  for (const step of ['preparing the way back', 'draining sessions', 'handing over'] as const) {
+    it(`SIGKILLed at "${step}", a cut-over leaves nothing cleanup cannot remove, on either side`, async () => {
+      const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'killway');
+      const holder = step === 'draining sessions' ? await holdTheDrain(pair.source, db) : undefined;
+      try {
+        const cut = spawnPgferry(['cutover', ...args, '--drain-timeout', '60']);
+        const deadline = Date.now() + 60_000;
+        while (!cut.output().includes(step)) {
+          assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
+          await sleep(5);
+        }
+        cut.child.kill('SIGKILL');
+        await cut.exited();
+      } finally {
+        await holder?.end().catch(() => undefined);
+        await stopSync(sync);
+      }
+      const cleanup = await runPgferry(['cleanup', '--unfreeze-source', '--force', ...args], {}, 60_000);
+      assert.equal(cleanup.code, 0, cleanup.stderr);
+      assert.equal(await frozen(pair.source, db), false);
+      for (const [side, cluster] of [
+        ['source', pair.source],
+        ['target', pair.target],
+      ] as const) {
+        const slots = await cluster.sql('postgres', `SELECT slot_name FROM pg_replication_slots WHERE database = $1`, [db]);
+        assert.deepEqual(slots.rows, [], `slots left on the ${side}: ${cleanup.stdout}`);
+        const schemas = await cluster.sql(db, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pgferry%'`);
+        assert.deepEqual(schemas.rows, [], `schemas left on the ${side}: ${cleanup.stdout}`);
+      }
+    });
+  }
+
   it('finds sync running the moment it says it streams, even after a stop that left an old heartbeat', async () => {
     const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'race');
     await stopSync(sync);

@@ -61,7 +61,8 @@ for (const [from, to] of [
       let written: WriterReport;
       try {
         await writer.waitForCommits(200, 'source');
-        const cut = await runPgferry(['cutover', ...args, '--json'], {}, 120_000);
+        // Without the way back: the old source keeps its slot, the record of any write after the cut-over (below).
+        const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 120_000);
         assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
         const report = JSON.parse(cut.stdout) as CutoverReport;
 
@@ -415,8 +416,19 @@ describe('cutover failure paths, 17 → 18', () => {
       await assert.rejects(app.query(`INSERT INTO items (payload) VALUES ('during the freeze')`), /permission denied/);
       assert.equal((await pair.target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'before the freeze'`)).rows[0].n, 1);
 
-      const cleaned = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db), '--unfreeze-source']);
+      // The cut-over prepared the way back: --force gives it up with the freeze.
+      const cleaned = await runPgferry([
+        'cleanup',
+        '--source',
+        pair.source.url(db),
+        '--target',
+        pair.target.url(db),
+        '--unfreeze-source',
+        '--force',
+      ]);
       assert.equal(cleaned.code, 0, cleaned.stderr);
+      assert.match(cleaned.stdout, /target: dropped replication slot pgferry_/);
+      assert.match(cleaned.stdout, /source: dropped schema pgferry \(the way back's state\)/);
       const privileges = await pair.source.sql(
         db,
         `SELECT c.relname, a.privilege_type, a.is_grantable FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a

@@ -97,6 +97,7 @@ function target(overrides: Partial<TargetFacts> = {}): TargetFacts {
     unreadableTables: [],
     schemasWithoutCreate: [],
     roles: new Set(['loader']),
+    wayBack: { walLevel: 'logical', freeSlots: 10, maxWalSenders: 10, mayReplicate: true },
     ...overrides,
   };
 }
@@ -321,6 +322,30 @@ describe('replication', () => {
 
   test('a healthy source has no replication findings', () => {
     assert.deepEqual(replicationFindings(source()), []);
+  });
+});
+
+describe('the way back', () => {
+  test('a target that cannot be streamed from is a warning per missing piece, each naming --no-fallback', () => {
+    const findings = evaluate(
+      source(),
+      target({ wayBack: { walLevel: 'replica', freeSlots: 0, maxWalSenders: 0, mayReplicate: false } }),
+    ).filter((f) => f.id === 'target.way-back');
+    assert.equal(findings.length, 4);
+    for (const f of findings) {
+      assert.equal(f.severity, 'warning');
+      assert.match(f.fix, /pgferry cutover --no-fallback/);
+    }
+    assert.match(findings[0]!.message, /wal_level is "replica" on the target/);
+    assert.match(findings[0]!.fix, /wal_level = logical/);
+    assert.match(findings[3]!.message, /role "loader" may not create replication slots on the target/);
+  });
+
+  test('a target ready for it has no finding', () => {
+    assert.deepEqual(
+      evaluate(source(), target()).filter((f) => f.id === 'target.way-back'),
+      [],
+    );
   });
 });
 

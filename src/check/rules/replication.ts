@@ -1,5 +1,5 @@
 import type { Finding } from '../finding.js';
-import type { InactiveSlot, SourceFacts } from '../facts.js';
+import type { InactiveSlot, SourceFacts, WayBackFacts } from '../facts.js';
 import { formatBytes } from './size.js';
 import { quoteLiteral } from '../../plumbing/index.js';
 import { LOGICAL_DECODING_FIX, parameterFix, replicationRoleFix } from '../managed-services.js';
@@ -148,4 +148,36 @@ function schemaChangeMode(source: SourceFacts): Finding {
     why: 'event triggers need a superuser (on RDS and Aurora, a member of rds_superuser; other managed services differ, which is why check tries one and rolls it back), and without one DDL is not in the change stream',
     fix: 'run pgferry as a superuser (rds_superuser on RDS and Aurora) to carry schema changes, or freeze the schema during the migration',
   };
+}
+
+/**
+ * The way back: after the cut-over, a slot on the target keeps the old primary current so the
+ * application can return. What it needs there is a warning, not an error: `cutover
+ * --no-fallback` goes without, and the cut-over refuses, before freezing, when it is missing.
+ */
+export function wayBackFindings(target: WayBackFacts, targetUser: string): Finding[] {
+  const finding = (message: string, fix: string): Finding => ({
+    id: 'target.way-back',
+    severity: 'warning',
+    message,
+    why: 'the cut-over prepares the way back with a logical slot on the target, so the old primary can follow the new one and the application can return; without it the cut-over refuses unless given --no-fallback',
+    fix: `${fix}\nor cut over without a way back: pgferry cutover --no-fallback`,
+  });
+  const findings: Finding[] = [];
+  if (target.walLevel !== 'logical')
+    findings.push(finding(`wal_level is "${target.walLevel}" on the target; the way back needs "logical"`, LOGICAL_DECODING_FIX));
+  if (target.maxWalSenders < 1)
+    findings.push(
+      finding('max_wal_senders is 0 on the target', parameterFix({ parameter: 'max_wal_senders', value: '10', restart: true })),
+    );
+  if (target.freeSlots < 1)
+    findings.push(
+      finding(
+        'the target has no free replication slot (max_replication_slots)',
+        parameterFix({ parameter: 'max_replication_slots', value: '10', restart: true }),
+      ),
+    );
+  if (!target.mayReplicate)
+    findings.push(finding(`role "${targetUser}" may not create replication slots on the target`, replicationRoleFix(targetUser)));
+  return findings;
 }
