@@ -4,7 +4,9 @@
  * writing to it all along: pgferry check finds what blocks the migration, then finds it ready
  * after the printed fix; pgferry sync clones it and streams its changes while the lag shrinks;
  * pgferry cutover freezes writes for well under a second; pgferry verify proves the two equal;
- * the writer carries on against the target, and pgferry cleanup removes what is left.
+ * the writer carries on against the target; pgferry sync with the sides swapped brings the old
+ * primary up to date through the way back the cut-over prepared, and pgferry cleanup removes
+ * what is left.
  */
 import { readFileSync } from 'node:fs';
 import { runPgferry, spawnPgferry, startClusters, startWriter, WRITER_SCHEMA_SQL } from '../test/harness/index.js';
@@ -123,8 +125,29 @@ async function main(): Promise<number> {
     );
     expect(onTarget.rows[0].n === committedIds && report.unexpectedErrors.length === 0, 'no committed write may be lost');
 
-    banner('pgferry cleanup --source … --target … --unfreeze-source');
-    const cleaned = await runPgferry(['cleanup', ...both, '--unfreeze-source']);
+    banner('pgferry sync --source <target> --target <source> --until-caught-up   (the way back: the old primary follows, no copy)');
+    const swapped = ['--source', targetUrl, '--target', sourceUrl];
+    const back = await runPgferry(['sync', ...swapped, '--until-caught-up'], {}, 120_000);
+    show(
+      back.stdout +
+        back.stderr
+          .split('\n')
+          .filter((l) => /"msg":"(continuing|caught up)/.test(l))
+          .join('\n'),
+    );
+    expect(back.code === 0, 'the way back should catch up');
+    const backStatus = await runPgferry(['status', '--target', sourceUrl]);
+    show(backStatus.stdout.split('\n').slice(0, 3).join('\n'));
+    const backVerified = await runPgferry(['verify', ...swapped], {}, 120_000);
+    show(backVerified.stdout);
+    show('(sequences on the old primary are set when the application returns to it: pgferry cutover with the sides swapped)');
+    expect(
+      /Different: 0 of \d+ tables/.test(backVerified.stdout),
+      'the old primary should hold every write the application made on the new one',
+    );
+
+    banner('pgferry cleanup --source … --target … --unfreeze-source --force   (gives the way back up too)');
+    const cleaned = await runPgferry(['cleanup', ...both, '--unfreeze-source', '--force']);
     show(cleaned.stdout + cleaned.stderr);
     expect(cleaned.code === 0, 'cleanup should succeed');
     if (failures.length > 0) show(`\nDemo FAILED: ${failures.join('; ')}`);

@@ -18,7 +18,7 @@ import { endSessionsOpenedDuringFreeze, liftFreeze } from './freeze.js';
 import { dropSourceObjects } from './source-objects.js';
 
 /**
- * The way back (DESIGN decision 12). A cut-over leaves the old primary frozen and equal to the
+ * The way back (DESIGN decision 11). A cut-over leaves the old primary frozen and equal to the
  * new one; the way back keeps it so: on the new primary, the migration's publication, capture
  * and a logical slot; on the old one, a sync state that starts streaming at the position where
  * both held the same rows. `pgferry sync` with the sides swapped then finds that state and
