@@ -13,12 +13,12 @@ import { emitFence } from './fence.js';
 import { finishCutover, type CutoverReport, type Frozen } from './finish.js';
 import { lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
-import { applyFreeze, drainForFreeze, planFreeze } from './freeze.js';
+import { applyFreeze, drainForFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import { syncSequences } from './sequences.js';
 import { CutoverSteps, round } from './steps.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
 import { unfreezeAfterFailure } from './undo.js';
-import { handOver, prepareWayBack, withdrawWayBack, type WayBack, type WayBackSides } from './way-back.js';
+import { handOver, prepareWayBack, withdrawWayBack, type WayBack, type WayBackReady, type WayBackSides } from './way-back.js';
 import { closeClient } from '../plumbing/index.js';
 
 /** Time allowed for sync to notice the stop request and end cleanly. */
@@ -26,7 +26,8 @@ const SYNC_STOP_TIMEOUT_MS = 15_000;
 
 /**
  * `pgferry cutover`, while `pgferry sync` streams in another process:
- *  1. wait until sync is within `--max-lag` of the source;
+ *  1. make the way back on the target (way-back.ts), unless `--no-fallback`; then wait until
+ *     sync is within `--max-lag` of the source;
  *  2. freeze writes on the source and drain the sessions that could still write;
  *  3. emit a fence into the change stream and wait until sync has applied it: the target now
  *     holds every transaction the source committed;
@@ -35,9 +36,11 @@ const SYNC_STOP_TIMEOUT_MS = 15_000;
  *  6. stop sync;
  *  7. read the slot for writes committed past sync's final position (late-writes.ts): a
  *     session that escaped the freeze. If there are any, the cut-over is undone: the stop
- *     request is withdrawn so sync can carry them, and the freeze is lifted.
+ *     request is withdrawn so sync can carry them, and the freeze is lifted;
+ *  8. hand over: the way back starts at the target's position now, when both sides are equal.
  * What a freeze changes is written on the target before the source is touched. If any step
- * from 2 to 5 fails, the freeze is lifted, sync keeps running, and the error says which step.
+ * from 2 to 5 fails, the freeze is lifted, sync keeps running, and the error says which step;
+ * the way back made in step 1 is removed again whenever the cut-over does not complete.
  */
 export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
   const log = options.logger.child({ step: 'cutover' });
@@ -53,12 +56,9 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     await writableSession(sourceClient);
     const state = await assertSyncStreaming(target.client);
     const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
-    log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
-    const lagAtStart = await steps.run('catch up', () =>
-      waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal),
-    );
 
     // The way back is made before the freeze (way-back.ts): the freeze pays only for its hand-over.
+    // A target that cannot have one is refused before any waiting.
     const names = { name: state.name, slot: state.slot, publication: state.publication };
     const sides: WayBackSides = { source: sourceClient, target: target.client, filter: options.filter, scope, log };
     const ready = wantsWayBack(options)
@@ -67,11 +67,20 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
           return prepareWayBack(sides, names);
         })
       : undefined;
-    let handedOver = false;
-    try {
-      await ensureCutoverState(target.client);
-      const cutoverId = await recordFreezeIntent(target.client, plan);
-      const cut: FreezeContext = {
+    const withdraw = async (error: unknown): Promise<never> => {
+      if (ready)
+        await withdrawWayBack(sides, names).catch((problem: unknown) =>
+          log.warn({ error: messageOf(problem) }, 'could not remove the way back the failed cut-over prepared on the target'),
+        );
+      throw error;
+    };
+    // Last before the freeze, so the lag it measures is the lag the freeze starts with.
+    log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
+    const lagAtStart = await steps
+      .run('catch up', () => waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal))
+      .catch(withdraw);
+    const cut: FreezeContext = await recordIntent(target.client, plan).then(
+      (cutoverId) => ({
         options,
         source: sourceClient,
         target: target.client,
@@ -79,95 +88,98 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         cutoverId,
         spare: state.sourcePid === null ? [] : [state.sourcePid],
         log,
-      };
-      const frozenFrom = performance.now();
-      let frozenAt: string | undefined;
-      let done: Frozen;
-      try {
-        const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, scope));
-        frozenAt = since;
-        log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
-        const drained = await steps.run('drain', () =>
-          drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal),
-        );
-        const fence = await steps.run('fence', async () => {
-          const emitted = await emitFence(sourceClient, cutoverId);
-          await waitForFence(target.client, emitted, options.fenceTimeoutMs, options.signal);
-          return emitted;
-        });
-        const fenceLsn = formatLsn(fence.lsn);
-        log.info({ fenceLsn }, 'sync applied everything up to the fence');
-        throwIfInterrupted(options.signal);
-        const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target.client, scope, options.sequenceMargin));
-        const missing = sequences.filter((s) => s.target === null);
-        if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
-        const level = options.verify;
-        let verified: VerifyReport | null = null;
-        if (level === 'none') steps.skip('verify');
-        else verified = await steps.run('verify', () => verifyFrozen(options, level));
-        if (verified && !verified.identical) throw verifyFailed(verified);
-        throwIfInterrupted(options.signal);
-        const syncStopped = await steps.run('stop sync', () =>
-          stopSync(target.client, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS),
-        );
-        // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
-        const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target.client, log)) : null;
-        if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
-        // Only once nothing writes to the target any more does it hold exactly the source's rows.
-        let wayBack: WayBack | null = null;
-        let wayBackSkipped = ready ? null : wayBackLeftOut(options);
-        if (ready && syncStopped)
-          wayBack = await steps.run('hand over', () => {
-            log.info("handing over: the way back starts at the target's position now");
-            return handOver(sides, ready, cutoverId);
-          });
-        else if (ready) wayBackSkipped = 'sync did not confirm it stopped, so the target may still change';
-        // The source stayed frozen through the check and the hand-over: both are part of the downtime.
-        const downtimeMs = round(performance.now() - frozenFrom);
-        done = {
-          downtimeMs,
-          fenceLsn: fence.lsn,
-          sessionsEnded: drained.sessionsEnded,
-          sequences,
-          verified,
-          syncStopped,
-          lateTransactions: late,
-          lagAtStartSeconds: lagAtStart,
-          wayBack,
-          wayBackSkipped,
-        };
-      } catch (error) {
-        const lifted = await unfreezeAfterFailure(cut, frozenAt);
-        if (steps.current === 'hand over') {
-          // Sync stopped for a cut-over that is now undone: it must be able to start again.
-          const reopened = await withdrawSyncStop(target.client).then(
-            () => undefined,
-            (problem: unknown) => messageOf(problem),
-          );
-          throw failedAt(steps.current, error, plan.mode, lifted, { syncStopped: true, reopenProblem: reopened });
-        }
-        if (error instanceof LateWritesSignal) {
-          // Sync has stopped: it must be able to start again to carry what the source committed.
-          const reopened = await withdrawSyncStop(target.client).then(
-            () => undefined,
-            (problem: unknown) => messageOf(problem),
-          );
-          throw lateWritesFailure(error.late, plan.mode, lifted, reopened);
-        }
-        throw failedAt(steps.current, error, plan.mode, lifted);
-      }
-      handedOver = done.wayBack !== null;
-      return await finishCutover(cut, done, steps.timed, sides, names);
-    } catch (error) {
-      if (ready && !handedOver)
-        await withdrawWayBack(sides, names).catch((problem: unknown) =>
-          log.warn({ error: messageOf(problem) }, 'could not remove the way back the failed cut-over prepared on the target'),
-        );
-      throw error;
-    }
+      }),
+      withdraw,
+    );
+    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart }).catch(withdraw);
+    return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
     if (source) await closeClient(source.client);
     await closeClient(target.client);
+  }
+}
+
+async function recordIntent(target: pg.Client, plan: FreezePlan): Promise<number> {
+  await ensureCutoverState(target);
+  return recordFreezeIntent(target, plan);
+}
+
+/**
+ * Steps 2 to 8, with the source frozen: what they established, or, on any failure, the freeze
+ * lifted and an error saying at which step (and, past the stop, sync's stop withdrawn).
+ */
+async function whileFrozen(
+  cut: FreezeContext,
+  steps: CutoverSteps,
+  { sides, ready, lagAtStart }: { readonly sides: WayBackSides; readonly ready: WayBackReady | undefined; readonly lagAtStart: number },
+): Promise<Frozen> {
+  const { options, plan, log, cutoverId } = cut;
+  const sourceClient = cut.source;
+  const target = cut.target;
+  const frozenFrom = performance.now();
+  let frozenAt: string | undefined;
+  try {
+    const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, sides.scope));
+    frozenAt = since;
+    log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
+    const drained = await steps.run('drain', () =>
+      drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal),
+    );
+    const fence = await steps.run('fence', async () => {
+      const emitted = await emitFence(sourceClient, cutoverId);
+      await waitForFence(target, emitted, options.fenceTimeoutMs, options.signal);
+      return emitted;
+    });
+    const fenceLsn = formatLsn(fence.lsn);
+    log.info({ fenceLsn }, 'sync applied everything up to the fence');
+    throwIfInterrupted(options.signal);
+    const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin));
+    const missing = sequences.filter((s) => s.target === null);
+    if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
+    const level = options.verify;
+    let verified: VerifyReport | null = null;
+    if (level === 'none') steps.skip('verify');
+    else verified = await steps.run('verify', () => verifyFrozen(options, level));
+    if (verified && !verified.identical) throw verifyFailed(verified);
+    throwIfInterrupted(options.signal);
+    const syncStopped = await steps.run('stop sync', () => stopSync(target, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
+    // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
+    const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target, log)) : null;
+    if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
+    // Only once nothing writes to the target any more does it hold exactly the source's rows.
+    let wayBack: WayBack | null = null;
+    let wayBackSkipped = ready ? null : wayBackLeftOut(options);
+    if (ready && syncStopped)
+      wayBack = await steps.run('hand over', () => {
+        log.info("handing over: the way back starts at the target's position now");
+        return handOver(sides, ready, cutoverId);
+      });
+    else if (ready) wayBackSkipped = 'sync did not confirm it stopped, so the target may still change';
+    // The source stayed frozen through the check and the hand-over: both are part of the downtime.
+    return {
+      downtimeMs: round(performance.now() - frozenFrom),
+      fenceLsn: fence.lsn,
+      sessionsEnded: drained.sessionsEnded,
+      sequences,
+      verified,
+      syncStopped,
+      lateTransactions: late,
+      lagAtStartSeconds: lagAtStart,
+      wayBack,
+      wayBackSkipped,
+    };
+  } catch (error) {
+    const lifted = await unfreezeAfterFailure(cut, frozenAt);
+    // Past the stop, sync stopped for a cut-over that is now undone: it must be able to start again.
+    const pastStop = error instanceof LateWritesSignal || steps.current === 'hand over';
+    const reopened = pastStop
+      ? await withdrawSyncStop(target).then(
+          () => undefined,
+          (problem: unknown) => messageOf(problem),
+        )
+      : undefined;
+    if (error instanceof LateWritesSignal) throw lateWritesFailure(error.late, plan.mode, lifted, reopened);
+    throw failedAt(steps.current, error, plan.mode, lifted, { syncStopped: pastStop, reopenProblem: reopened });
   }
 }
 

@@ -15,7 +15,7 @@ export interface CutoverStep {
 /** Runs the cut-over's steps one at a time: times each, and remembers which one it is at. */
 export class CutoverSteps {
   private readonly done: CutoverStep[] = [];
-  /** A cut-over starts by catching up. */
+  /** What fails before the first step (the freeze's plan) is reported as at the catch-up. */
   private at: CutoverStepName = 'catch up';
 
   constructor(private readonly now: () => number = () => performance.now()) {}

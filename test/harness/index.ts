@@ -19,3 +19,4 @@ export type { ClusterPair } from './pair.js';
 export { startProxy } from './proxy.js';
 export type { FaultProxy } from './proxy.js';
 export { describeError, errorCode, errorMessage } from './errors.js';
+export { newSessionCanWrite } from './freeze.js';

@@ -10,7 +10,7 @@ import pg from 'pg';
 import type { CutoverReport } from '../../src/cutover/index.js';
 import {
   compareTables,
-  errorCode,
+  newSessionCanWrite as canWrite,
   runPgferry,
   spawnPgferry,
   startWriter,
@@ -36,16 +36,9 @@ function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Re
   );
 }
 
-/** A write from a new session: refused by a read-only freeze, accepted once it is lifted. */
-async function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean> {
-  try {
-    await cluster.sql(db, `INSERT INTO items (payload) VALUES ('probe')`);
-    await cluster.sql(db, `DELETE FROM items WHERE payload = 'probe'`);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === '25006') return false;
-    throw error;
-  }
+/** Whether a new session may write to `items` (false under a read-only freeze). */
+function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean> {
+  return canWrite(cluster, db, 'items', 'payload');
 }
 
 for (const [from, to] of [

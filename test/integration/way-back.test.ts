@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import type { CutoverReport } from '../../src/cutover/index.js';
 import {
   compareTables,
-  errorCode,
+  newSessionCanWrite as canWrite,
   migrationUnderWay,
   runPgferry,
   spawnPgferry,
@@ -26,16 +26,9 @@ import {
   type WriterReport,
 } from '../harness/index.js';
 
-/** A write from a new session: refused by a read-only freeze, accepted once it is lifted. */
-async function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean> {
-  try {
-    await cluster.sql(db, `INSERT INTO scratch (v) VALUES ('probe')`);
-    await cluster.sql(db, `DELETE FROM scratch WHERE v = 'probe'`);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === '25006') return false;
-    throw error;
-  }
+/** Whether a new session may write to `scratch` (false under a read-only freeze). */
+function newSessionCanWrite(cluster: Cluster, db: string): Promise<boolean> {
+  return canWrite(cluster, db, 'scratch', 'v');
 }
 
 async function assertEqual(a: Cluster, b: Cluster, db: string, when: string): Promise<void> {

@@ -1,0 +1,17 @@
+import type { Cluster } from './cluster.js';
+import { errorCode } from './errors.js';
+
+/**
+ * A write from a new session, as the application's next connection would make it: refused by a
+ * read-only freeze (SQLSTATE 25006), accepted once it is lifted. The probe row is removed again.
+ */
+export async function newSessionCanWrite(cluster: Cluster, db: string, table: string, column = 'payload'): Promise<boolean> {
+  try {
+    await cluster.sql(db, `INSERT INTO ${table} (${column}) VALUES ('probe')`);
+    await cluster.sql(db, `DELETE FROM ${table} WHERE ${column} = 'probe'`);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === '25006') return false;
+    throw error;
+  }
+}
