@@ -3,7 +3,7 @@
  * continuously goes without a successful commit, from its last commit on the source to its
  * first on the target, over several cut-overs on the same two servers (17 → 18).
  *
- *   npm run build && node dist/bench/cutover.js [rounds=5]
+ *   npm run build && node dist/bench/cutover.js [rounds=5]   (PGFERRY_CUTOVER_ARGS="--no-fallback" to leave the way back out)
  *
  * Two ways to cut over, alternating:
  * - pgferry: `pgferry sync` running, then `pgferry cutover` (read-only freeze, fence, sequences,
@@ -28,6 +28,8 @@ import {
 } from '../test/harness/index.js';
 
 const rounds = Number(process.argv[2] ?? 5);
+/** PGFERRY_CUTOVER_ARGS adds options to pgferry's cutover (e.g. "--no-fallback" to time it without the way back). */
+const CUTOVER_ARGS = (process.env.PGFERRY_CUTOVER_ARGS ?? '').split(' ').filter((a) => a !== '');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Round {
@@ -69,7 +71,7 @@ async function pgferryRound(source: Cluster, target: Cluster): Promise<Round> {
   }
   const writer = startWriter(source.url(db));
   await writer.waitForCommits(300, 'source');
-  const cut = await runPgferry(['cutover', ...args, '--json'], {}, 120_000);
+  const cut = await runPgferry(['cutover', ...args, '--json', ...CUTOVER_ARGS], {}, 120_000);
   writer.switchTo(target.url(db));
   if (cut.code !== 0) throw new Error(`cutover failed: ${cut.stderr}\n${sync.output()}`);
   await writer.waitForCommits(50, 'target');
