@@ -74,6 +74,10 @@ export const ERROR_CODES = {
   'slot-blocked': 'query',
   /** The way back (a slot on the cut-over's target) cannot be prepared, or cleanup would remove one still kept. */
   'way-back': 'usage',
+  /** PgBouncer's console or configuration file refused what the cut-over needs (it is left pointing at the source, resumed). */
+  pgbouncer: 'usage',
+  /** Clients waited in PgBouncer's pause as long as --max-pause allows: the cut-over was undone. */
+  'pause-limit': 'query',
   /** The cut-over is done but recording or reporting it failed. */
   'cutover-unfinished': 'query',
 } as const satisfies Record<string, ErrorKind>;

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { cutover as runCutover, type CutoverOptions, type CutoverReport } from '../cutover/index.js';
 import { usageError } from '../errors.js';
+import type { PoolOptions } from '../pgbouncer/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { EXIT } from './exit-codes.js';
 import {
@@ -28,6 +29,10 @@ export interface CutoverFlags {
   unfreezeSource?: boolean;
   /** Commander's `--no-fallback`: false when given. */
   fallback: boolean;
+  pgbouncer?: string;
+  pgbouncerIni?: string;
+  pgbouncerDatabase?: string;
+  maxPause: string;
 }
 
 interface CutoverCommandFlags extends CutoverFlags, ConnectionFlags, FilterFlags {
@@ -54,6 +59,16 @@ export function addCutoverOptions(command: Command): Command {
       '--unfreeze-source',
       'lift the freeze on the source once the cut-over is done (by default it stays read-only); no way back is prepared',
     )
+    .option(
+      '--pgbouncer <url>',
+      "PgBouncer's admin console (postgres://user:password@host:6432/pgbouncer): paused before the freeze, repointed to the target and resumed, so clients wait instead of failing",
+    )
+    .option(
+      '--pgbouncer-ini <file>',
+      "with --pgbouncer: PgBouncer's configuration file, which pgferry rewrites (it must run where the file is)",
+    )
+    .option('--pgbouncer-database <name>', 'with --pgbouncer: the pooled database to move (default: the one pointing at the source)')
+    .option('--max-pause <seconds>', 'with --pgbouncer: undo the cut-over rather than keep clients waiting longer than this', '5')
     .option(
       '--no-fallback',
       'do not prepare the way back (by default a slot on the target lets pgferry sync with the sides swapped keep the source current, so the application can return)',
@@ -93,6 +108,28 @@ export function cutoverSettingsFrom(flags: CutoverFlags): Omit<CutoverOptions, '
     verify: parseChoice(flags.verify, '--verify', ['counts', 'full', 'none'] as const),
     unfreezeSource: flags.unfreezeSource === true,
     fallback: flags.fallback,
+    ...poolOptionsFrom(flags),
+  };
+}
+
+function poolOptionsFrom(flags: CutoverFlags): { pgbouncer?: PoolOptions } {
+  if (flags.pgbouncer === undefined && flags.pgbouncerIni === undefined) {
+    if (flags.pgbouncerDatabase !== undefined)
+      throw usageError('--pgbouncer-database needs --pgbouncer and --pgbouncer-ini', 'add them, or drop --pgbouncer-database');
+    return {};
+  }
+  if (flags.pgbouncer === undefined || flags.pgbouncerIni === undefined)
+    throw usageError(
+      '--pgbouncer and --pgbouncer-ini go together: the console to pause and resume, and the file to repoint',
+      'give both: --pgbouncer postgres://admin@host:6432/pgbouncer --pgbouncer-ini /etc/pgbouncer/pgbouncer.ini',
+    );
+  return {
+    pgbouncer: {
+      admin: flags.pgbouncer,
+      ini: flags.pgbouncerIni,
+      database: flags.pgbouncerDatabase,
+      maxPauseMs: parseSeconds(flags.maxPause, '--max-pause'),
+    },
   };
 }
 
@@ -151,6 +188,10 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
         ? ''
         : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.',
   );
+  if (report.pgbouncer)
+    lines.push(
+      `PgBouncer: "${report.pgbouncer.database}" was paused for ${report.pgbouncer.pausedMs} ms (${report.pgbouncer.waitingClients} clients waiting when it resumed) and now points at ${report.pgbouncer.pointsTo}.`,
+    );
   if (report.targetFreezesLifted > 0) lines.push('The target, frozen since the cut-over away from it, is writable again.');
   lines.push('');
   if (report.wayBack) {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ScopeFilter } from '../catalog/index.js';
 import type { ConnectionSpec } from '../config/index.js';
 import type { Logger } from '../log/index.js';
+import type { PoolOptions } from '../pgbouncer/index.js';
 import type { FreezeMode, FreezePlan } from './freeze.js';
 
 export type VerifyLevel = 'none' | 'counts' | 'full';
@@ -25,6 +26,8 @@ export interface CutoverOptions {
    * when `unfreezeSource` makes the source writable.
    */
   readonly fallback: boolean;
+  /** Pause, repoint and resume this PgBouncer around the freeze (pgbouncer/switch.ts). */
+  readonly pgbouncer?: PoolOptions;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
 }

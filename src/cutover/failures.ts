@@ -92,3 +92,26 @@ export function throwIfInterrupted(signal: AbortSignal | undefined): void {
 export function interrupted(): PgferryError {
   return new PgferryError('interrupted', 'interrupted', { fix: 'run pgferry cutover again when ready' });
 }
+
+/** Clients waited in PgBouncer's pause as long as --max-pause allows. */
+export function pauseTooLong(pool: { readonly name: string; readonly maxPauseMs: number }, step: CutoverStepName): PgferryError {
+  return new PgferryError(
+    'pause-limit',
+    `clients had waited ${Math.round(pool.maxPauseMs / 100) / 10} s in PgBouncer's pause of "${pool.name}" (--max-pause) at the ${step} step`,
+    { fix: 'find what made that step slow (the log says), or allow a longer pause with --max-pause; then cut over again' },
+  );
+}
+
+/** A failed cut-over's error, saying too what became of PgBouncer (resumed on the source, or not). */
+export function withPoolOutcome(
+  error: PgferryError,
+  pool: { readonly name: string } | undefined,
+  problem: string | undefined,
+): PgferryError {
+  if (!pool) return error;
+  const outcome =
+    problem === undefined
+      ? `; PgBouncer is resumed, pointing at the source`
+      : `; PgBouncer could NOT be resumed on the source (${problem}): run RESUME ${pool.name} on its console, and check its [databases] entry`;
+  return new PgferryError(error.code, `${error.message}${outcome}`, { side: error.side, fix: error.fix, cause: error.cause ?? error });
+}

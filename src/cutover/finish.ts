@@ -8,6 +8,7 @@ import type { SequenceSync } from './sequences.js';
 import type { CutoverStep } from './steps.js';
 import { liftFreezeOfTarget, retireOldDirection, type WayBack, type WayBackSides } from './way-back.js';
 import type { MigrationNames } from '../sync/index.js';
+import type { PoolReport } from '../pgbouncer/index.js';
 
 export interface CutoverReport {
   /** From the freeze taking hold until sync stopped and the slot was read for late writes. */
@@ -33,6 +34,8 @@ export interface CutoverReport {
   readonly wayBackSkipped: string | null;
   /** Freezes a cut-over away from the target had left on it, lifted now that the application returns to it. */
   readonly targetFreezesLifted: number;
+  /** PgBouncer's pause as clients saw it, and where the pool points now (null without --pgbouncer). */
+  readonly pgbouncer: PoolReport | null;
   readonly steps: readonly CutoverStep[];
 }
 
@@ -105,6 +108,7 @@ export async function finishCutover(
     wayBack: done.wayBack ? { slot: done.wayBack.slot, from: formatLsn(done.wayBack.from) } : null,
     wayBackSkipped: done.wayBackSkipped,
     targetFreezesLifted,
+    pgbouncer: done.pgbouncer,
     steps,
   };
 }

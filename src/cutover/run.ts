@@ -18,6 +18,8 @@ import { syncSequences } from './sequences.js';
 import { CutoverSteps, round } from './steps.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
 import { unfreezeAfterFailure } from './undo.js';
+import { pauseTooLong, withPoolOutcome } from './failures.js';
+import { PoolSwitch, type PoolReport } from '../pgbouncer/index.js';
 import { handOver, prepareWayBack, withdrawWayBack, type WayBack, type WayBackReady, type WayBackSides } from './way-back.js';
 import { closeClient } from '../plumbing/index.js';
 
@@ -49,6 +51,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
 
   const target = await connect(options.target);
   let source: { client: pg.Client } | undefined;
+  let pool: PoolSwitch | undefined;
   try {
     source = await connect(options.source);
     const sourceClient = source.client;
@@ -56,6 +59,8 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     await writableSession(sourceClient);
     const state = await assertSyncStreaming(target.client);
     const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
+    // PgBouncer's console, pooled database and file are checked before anything is made.
+    pool = options.pgbouncer ? await PoolSwitch.prepare(options.pgbouncer, options.source) : undefined;
 
     // The way back is made before the freeze (way-back.ts): the freeze pays only for its hand-over.
     // A target that cannot have one is refused before any waiting.
@@ -91,9 +96,10 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       }),
       withdraw,
     );
-    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart }).catch(withdraw);
+    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool }).catch(withdraw);
     return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
+    await pool?.close();
     if (source) await closeClient(source.client);
     await closeClient(target.client);
   }
@@ -111,37 +117,53 @@ async function recordIntent(target: pg.Client, plan: FreezePlan): Promise<number
 async function whileFrozen(
   cut: FreezeContext,
   steps: CutoverSteps,
-  { sides, ready, lagAtStart }: { readonly sides: WayBackSides; readonly ready: WayBackReady | undefined; readonly lagAtStart: number },
+  {
+    sides,
+    ready,
+    lagAtStart,
+    pool,
+  }: {
+    readonly sides: WayBackSides;
+    readonly ready: WayBackReady | undefined;
+    readonly lagAtStart: number;
+    readonly pool: PoolSwitch | undefined;
+  },
 ): Promise<Frozen> {
   const { options, plan, log, cutoverId } = cut;
   const sourceClient = cut.source;
   const target = cut.target;
-  const frozenFrom = performance.now();
+  // Clients wait in PgBouncer's pause from its start: no step may take them past --max-pause.
+  const pauseLimit = pool ? AbortSignal.timeout(pool.maxPauseMs) : undefined;
+  const signal = pauseLimit ? AbortSignal.any([pauseLimit, ...(options.signal ? [options.signal] : [])]) : options.signal;
+  let frozenFrom = performance.now();
   let frozenAt: string | undefined;
   try {
+    if (pool) {
+      log.info({ database: pool.name }, 'pausing PgBouncer: new transactions wait, running ones finish');
+      await steps.run('pause', () => pool.pause(options.drainTimeoutMs));
+      frozenFrom = performance.now();
+    }
     const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, sides.scope));
     frozenAt = since;
     log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
-    const drained = await steps.run('drain', () =>
-      drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, options.signal),
-    );
+    const drained = await steps.run('drain', () => drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, signal));
     const fence = await steps.run('fence', async () => {
       const emitted = await emitFence(sourceClient, cutoverId);
-      await waitForFence(target, emitted, options.fenceTimeoutMs, options.signal);
+      await waitForFence(target, emitted, options.fenceTimeoutMs, signal);
       return emitted;
     });
     const fenceLsn = formatLsn(fence.lsn);
     log.info({ fenceLsn }, 'sync applied everything up to the fence');
-    throwIfInterrupted(options.signal);
+    throwIfInterrupted(signal);
     const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin));
     const missing = sequences.filter((s) => s.target === null);
     if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
     const level = options.verify;
     let verified: VerifyReport | null = null;
     if (level === 'none') steps.skip('verify');
-    else verified = await steps.run('verify', () => verifyFrozen(options, level));
+    else verified = await steps.run('verify', () => verifyFrozen(options, level, signal));
     if (verified && !verified.identical) throw verifyFailed(verified);
-    throwIfInterrupted(options.signal);
+    throwIfInterrupted(signal);
     const syncStopped = await steps.run('stop sync', () => stopSync(target, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
     // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
     const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target, log)) : null;
@@ -155,6 +177,16 @@ async function whileFrozen(
         return handOver(sides, ready, cutoverId);
       });
     else if (ready) wayBackSkipped = 'sync did not confirm it stopped, so the target may still change';
+    let pgbouncer: PoolReport | null = null;
+    if (pool) {
+      throwIfInterrupted(signal);
+      await steps.run('repoint', () => pool.repoint(options.target));
+      pgbouncer = await steps.run('resume', () => pool.resume());
+      log.info(
+        { database: pgbouncer.database, pausedMs: pgbouncer.pausedMs, pointsTo: pgbouncer.pointsTo },
+        'PgBouncer resumed on the target',
+      );
+    }
     // The source stayed frozen through the check and the hand-over: both are part of the downtime.
     return {
       downtimeMs: round(performance.now() - frozenFrom),
@@ -167,19 +199,28 @@ async function whileFrozen(
       lagAtStartSeconds: lagAtStart,
       wayBack,
       wayBackSkipped,
+      pgbouncer,
     };
-  } catch (error) {
+  } catch (failure) {
     const lifted = await unfreezeAfterFailure(cut, frozenAt);
+    // Lifted first: clients resumed on a frozen source would fail.
+    const poolProblem = pool ? await pool.undo(log) : undefined;
+    const error = pauseLimit?.aborted && !options.signal?.aborted ? pauseTooLong(pool!, steps.current) : failure;
     // Past the stop, sync stopped for a cut-over that is now undone: it must be able to start again.
-    const pastStop = error instanceof LateWritesSignal || steps.current === 'hand over';
+    const pastStop = error instanceof LateWritesSignal || ['hand over', 'repoint', 'resume'].includes(steps.current);
     const reopened = pastStop
       ? await withdrawSyncStop(target).then(
           () => undefined,
           (problem: unknown) => messageOf(problem),
         )
       : undefined;
-    if (error instanceof LateWritesSignal) throw lateWritesFailure(error.late, plan.mode, lifted, reopened);
-    throw failedAt(steps.current, error, plan.mode, lifted, { syncStopped: pastStop, reopenProblem: reopened });
+    if (error instanceof LateWritesSignal)
+      throw withPoolOutcome(lateWritesFailure(error.late, plan.mode, lifted, reopened), pool, poolProblem);
+    throw withPoolOutcome(
+      failedAt(steps.current, error, plan.mode, lifted, { syncStopped: pastStop, reopenProblem: reopened }),
+      pool,
+      poolProblem,
+    );
   }
 }
 
@@ -220,7 +261,7 @@ async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger
 }
 
 /** With writes frozen the result is exact: no recheck for a moving source. */
-function verifyFrozen(options: CutoverOptions, mode: Exclude<VerifyLevel, 'none'>): Promise<VerifyReport> {
+function verifyFrozen(options: CutoverOptions, mode: Exclude<VerifyLevel, 'none'>, signal: AbortSignal | undefined): Promise<VerifyReport> {
   return verify({
     source: options.source,
     target: options.target,
@@ -228,6 +269,6 @@ function verifyFrozen(options: CutoverOptions, mode: Exclude<VerifyLevel, 'none'
     mode,
     logger: options.logger,
     recheckWhileSyncing: false,
-    signal: options.signal,
+    signal,
   });
 }

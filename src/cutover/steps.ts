@@ -5,7 +5,19 @@ import { performance } from 'node:perf_hooks';
  * into the report under its name, and a failure is reported as at the step it happened in.
  */
 export type CutoverStepName =
-  'catch up' | 'way back' | 'freeze' | 'drain' | 'fence' | 'sequences' | 'verify' | 'stop sync' | 'late writes' | 'hand over';
+  | 'catch up'
+  | 'way back'
+  | 'pause'
+  | 'freeze'
+  | 'drain'
+  | 'fence'
+  | 'sequences'
+  | 'verify'
+  | 'stop sync'
+  | 'late writes'
+  | 'hand over'
+  | 'repoint'
+  | 'resume';
 
 export interface CutoverStep {
   readonly step: CutoverStepName;

@@ -328,7 +328,7 @@ function stopProcess(child: ChildProcess, signal: 'SIGINT' | 'SIGQUIT' = 'SIGINT
   });
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -1,0 +1,198 @@
+/**
+ * The cut-over through PgBouncer (issue 18), on real servers with Debian's PgBouncer in
+ * transaction pooling in front of the source and pgbench running through it at a steady rate:
+ * no client sees an error, every transaction pgbench counted is on the target, and the ones after
+ * the cut-over land there. And the ways it must fail: a transaction that outlives
+ * --drain-timeout, a fence that never arrives, a pause past --max-pause, a file pgferry cannot
+ * replace, a wrong admin password; each leaves PgBouncer resumed on the source.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { CutoverReport } from '../../src/cutover/index.js';
+import {
+  runPgferry,
+  spawnPgferry,
+  startPgbouncer,
+  stopSync,
+  useClusterPair,
+  waitUntilStreaming,
+  type Bouncer,
+  type Cluster,
+  type PgferryProcess,
+} from '../harness/index.js';
+
+const run = promisify(execFile);
+const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
+const APP = { user: 'app', password: 'app-secret-1' };
+
+/** A pgbench database on the source, the application's role on both sides, sync streaming, PgBouncer in front of the source. */
+async function underWay(
+  source: Cluster,
+  target: Cluster,
+  prefix: string,
+): Promise<{ db: string; args: string[]; sync: PgferryProcess; bouncer: Bouncer }> {
+  for (const cluster of [source, target]) {
+    await cluster.sql(
+      'postgres',
+      `DO $$BEGIN CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+    );
+  }
+  const db = await source.createDatabase({ prefix });
+  await target.sql('postgres', `CREATE DATABASE ${db}`);
+  await run(PGBENCH, ['-i', '-q', '-s', '1', '-h', source.host, '-p', String(source.port), '-U', source.superuser, db], {
+    env: { ...process.env, PGPASSWORD: source.password },
+  });
+  await source.sql(
+    db,
+    `ALTER TABLE pgbench_history REPLICA IDENTITY FULL;
+     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${APP.user};`,
+  );
+  const args = ['--source', source.url(db), '--target', target.url(db)];
+  const sync = spawnPgferry(['sync', ...args]);
+  await waitUntilStreaming(target, db, sync);
+  const bouncer = await startPgbouncer(source, db, { users: { [APP.user]: APP.password } });
+  return { db, args, sync, bouncer };
+}
+
+function pool(bouncer: Bouncer): string[] {
+  return ['--pgbouncer', bouncer.adminUrl, '--pgbouncer-ini', bouncer.ini];
+}
+
+/** Where the pooled database's connections go now, as PgBouncer shows it. */
+async function poolPort(bouncer: Bouncer, db: string): Promise<{ port: number; paused: number }> {
+  const row = (await bouncer.admin<{ name: string; port: number; paused: number }>('SHOW DATABASES')).find((d) => d.name === db)!;
+  return { port: Number(row.port), paused: Number(row.paused) };
+}
+
+/** A query through the pool, as the application: which server answers. */
+async function servedBy(bouncer: Bouncer, db: string): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
+  await client.connect();
+  try {
+    return Number((await client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`)).rows[0]!.port);
+  } finally {
+    await client.end();
+  }
+}
+
+async function sourceFrozen(source: Cluster, db: string): Promise<boolean> {
+  const { rows } = await source.sql(
+    'postgres',
+    `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN unnest(s.setconfig) c
+                     WHERE d.datname = $1 AND c = 'default_transaction_read_only=on') AS frozen`,
+    [db],
+  );
+  return (rows[0] as { frozen: boolean }).frozen;
+}
+
+describe('cut-over through PgBouncer, 17 → 18', () => {
+  const pair = useClusterPair(17, 18);
+
+  it('pgbench through the pool sees no error; every transaction it counted is on the target, and the pool points there', async () => {
+    const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bouncer');
+    try {
+      const bench = run(
+        PGBENCH,
+        ['-n', '-c', '4', '-j', '2', '-T', '10', '-R', '150', '-h', '127.0.0.1', '-p', String(bouncer.port), '-U', APP.user, db],
+        { env: { ...process.env, PGPASSWORD: APP.password } },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const cut = await runPgferry(['cutover', ...args, ...pool(bouncer), '--json'], {}, 120_000);
+      assert.equal(cut.code, 0, `${cut.stderr}\n${bouncer.log().slice(-3000)}`);
+      const report = JSON.parse(cut.stdout) as CutoverReport;
+      const { stdout } = await bench;
+      assert.match(stdout, /number of failed transactions: 0 /);
+      assert.doesNotMatch(stdout, /aborted/i);
+      const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
+      assert.ok(processed > 0, stdout);
+      const onTarget = (await pair.target.sql(db, `SELECT count(*)::int AS n FROM pgbench_history`)).rows[0].n as number;
+      assert.equal(onTarget, processed, 'every transaction pgbench counted is on the target');
+      const onSource = (await pair.source.sql(db, `SELECT count(*)::int AS n FROM pgbench_history`)).rows[0].n as number;
+      assert.ok(onSource < processed, 'transactions after the cut-over went to the target');
+
+      assert.equal(report.pgbouncer?.database, db);
+      assert.match(report.pgbouncer?.pointsTo ?? '', new RegExp(`:${pair.target.port}/${db}$`));
+      assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 0 });
+      assert.equal(await servedBy(bouncer, db), pair.target.port);
+      assert.equal(await sync.exited(), 0, sync.output());
+    } finally {
+      await stopSync(sync);
+      await bouncer.stop();
+    }
+  });
+
+  it('a transaction that outlives --drain-timeout calls the pause off: PgBouncer resumed on the source, nothing frozen', async () => {
+    const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bholds');
+    const holder = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT count(*) FROM pgbench_accounts');
+      const cut = await runPgferry(['cutover', ...args, ...pool(bouncer), '--drain-timeout', '1.5'], {}, 60_000);
+      assert.equal(cut.code, 1, cut.stderr);
+      assert.match(cut.stderr, /cut-over failed at the pause step: pgbouncer: PAUSE \S+ waited 1\.5 s/);
+      assert.match(cut.stderr, /PgBouncer is resumed, pointing at the source/);
+      await holder.query('COMMIT');
+      assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+      assert.equal(await servedBy(bouncer, db), pair.source.port);
+      assert.equal(await sourceFrozen(pair.source, db), false);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+      await bouncer.stop();
+    }
+  });
+
+  it('a fence that never arrives, and a pause past --max-pause, undo the cut-over: resumed on the source, freeze lifted', async () => {
+    const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bfence');
+    try {
+      sync.child.kill('SIGSTOP');
+      const fence = await runPgferry(['cutover', ...args, ...pool(bouncer), '--fence-timeout', '1'], {}, 60_000);
+      assert.equal(fence.code, 1, fence.stderr);
+      assert.match(fence.stderr, /failed at the fence step: .*PgBouncer is resumed, pointing at the source/);
+      assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+      assert.equal(await sourceFrozen(pair.source, db), false);
+
+      const limited = await runPgferry(['cutover', ...args, ...pool(bouncer), '--fence-timeout', '30', '--max-pause', '0.8'], {}, 60_000);
+      assert.equal(limited.code, 1, limited.stderr);
+      assert.match(
+        limited.stderr,
+        /clients had waited 0\.8 s in PgBouncer's pause of "\S+" \(--max-pause\) at the fence step.*PgBouncer is resumed, pointing at the source/,
+      );
+      assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+      assert.equal(await servedBy(bouncer, db), pair.source.port);
+      assert.equal(await sourceFrozen(pair.source, db), false);
+    } finally {
+      sync.child.kill('SIGCONT');
+      await stopSync(sync);
+      await bouncer.stop();
+    }
+  });
+
+  it('a file it cannot replace, and a wrong admin password, are refused before anything is paused or frozen', async () => {
+    const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'brefuse');
+    try {
+      const wrong = bouncer.adminUrl.replace(/:[^:@/]+@/, ':not-the-password@');
+      const denied = await runPgferry(['cutover', ...args, '--pgbouncer', wrong, '--pgbouncer-ini', bouncer.ini], {}, 60_000);
+      assert.equal(denied.code, 2, denied.stderr);
+      assert.match(denied.stderr, /pgbouncer: cannot log in to the admin console: .*authentication failed/);
+      assert.doesNotMatch(denied.stderr + denied.stdout, /not-the-password/);
+
+      mkdirSync(`${bouncer.ini}.pgferry-new`);
+      const unwritable = await runPgferry(['cutover', ...args, ...pool(bouncer)], {}, 60_000);
+      assert.equal(unwritable.code, 2, unwritable.stderr);
+      assert.match(unwritable.stderr, /pgbouncer: cannot replace \S+pgbouncer\.ini: /);
+
+      assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+      assert.equal(await sourceFrozen(pair.source, db), false);
+      assert.equal(sync.child.exitCode, null, 'sync keeps running');
+    } finally {
+      await stopSync(sync);
+      await bouncer.stop();
+    }
+  });
+});
