@@ -13,11 +13,15 @@ import { schemaFindings } from './rules/schema.js';
 import { versionFindings } from './rules/servers.js';
 import { sizeFindings } from './rules/size.js';
 import { tableFindings } from './rules/tables.js';
+import { pgbouncerFindings } from './pgbouncer.js';
+import type { PoolOptions } from '../pgbouncer/index.js';
 
 export interface CheckOptions {
   readonly source: ConnectionSpec;
   readonly target: ConnectionSpec;
   readonly filter: ScopeFilter;
+  /** `--pgbouncer` and `--pgbouncer-ini`: check what a cut-over through PgBouncer needs too. */
+  readonly pgbouncer?: Omit<PoolOptions, 'maxPauseMs'>;
   readonly logger?: Logger;
 }
 
@@ -35,7 +39,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   log?.debug({ target: describeConnection(options.target) }, 'reading the target');
   const target = await withConnection(options.target, ({ client }) => reading('target', () => readTargetFacts(client, source.tables)));
   log?.debug({ version: target.server.version, nonEmptyTables: target.nonEmptyTables.length }, 'target read');
-  const findings = evaluate(source, target);
+  const pool = options.pgbouncer ? await pgbouncerFindings(options.pgbouncer, options.source) : [];
+  const findings = [...evaluate(source, target), ...pool].sort(bySeverity);
   return {
     ready: !findings.some((f) => f.severity === 'error'),
     source: summary(options.source, source),

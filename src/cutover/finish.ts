@@ -6,7 +6,7 @@ import type { FreezeContext } from './context.js';
 import { liftFreeze } from './freeze.js';
 import type { SequenceSync } from './sequences.js';
 import type { CutoverStep } from './steps.js';
-import { liftFreezeOfTarget, retireOldDirection, type WayBack, type WayBackSides } from './way-back.js';
+import { retireOldDirection, type WayBack, type WayBackSides } from './way-back.js';
 import type { MigrationNames } from '../sync/index.js';
 import type { PoolReport } from '../pgbouncer/index.js';
 
@@ -40,7 +40,7 @@ export interface CutoverReport {
 }
 
 /** What the steps established with the source frozen: the report, less what finishing adds. */
-export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps' | 'fenceLsn' | 'wayBack' | 'targetFreezesLifted'> & {
+export type Frozen = Omit<CutoverReport, 'freeze' | 'sourceUnfrozen' | 'steps' | 'fenceLsn' | 'wayBack'> & {
   readonly fenceLsn: Lsn;
   readonly wayBack: WayBack | null;
 };
@@ -60,10 +60,7 @@ export async function finishCutover(
   const { plan, cutoverId } = cut;
   if (!done.syncStopped) cut.log.warn('sync did not confirm it stopped; it will stop when it next reads the target (or stop it yourself)');
   let sourceUnfrozen = false;
-  let targetFreezesLifted = 0;
   try {
-    // A return: the application may write to the target again.
-    targetFreezesLifted = await liftFreezeOfTarget(sides, cut.log);
     if (cut.options.unfreezeSource && plan.mode !== 'none') {
       await liftFreeze(cut.source, plan);
       await recordUnfrozen(cut.target, cutoverId);
@@ -107,7 +104,7 @@ export async function finishCutover(
     lagAtStartSeconds: done.lagAtStartSeconds,
     wayBack: done.wayBack ? { slot: done.wayBack.slot, from: formatLsn(done.wayBack.from) } : null,
     wayBackSkipped: done.wayBackSkipped,
-    targetFreezesLifted,
+    targetFreezesLifted: done.targetFreezesLifted,
     pgbouncer: done.pgbouncer,
     steps,
   };

@@ -5,7 +5,7 @@ import { connect } from '../config/index.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn } from '../replication/index.js';
-import { ensureCutoverState, readSyncState, recordFreezeIntent, withdrawSyncStop } from '../state/index.js';
+import { ensureCutoverState, readSyncState, recordFreezeIntent, withdrawSyncStop, type FreezeRecord } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
 import { failedAt, lateWritesFailure, throwIfInterrupted, verifyFailed } from './failures.js';
@@ -20,7 +20,16 @@ import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-
 import { unfreezeAfterFailure } from './undo.js';
 import { pauseTooLong, withPoolOutcome } from './failures.js';
 import { PoolSwitch, type PoolReport } from '../pgbouncer/index.js';
-import { handOver, prepareWayBack, withdrawWayBack, type WayBack, type WayBackReady, type WayBackSides } from './way-back.js';
+import {
+  handOver,
+  freezesLeftOnTarget,
+  liftFreezesOfTarget,
+  prepareWayBack,
+  withdrawWayBack,
+  type WayBack,
+  type WayBackReady,
+  type WayBackSides,
+} from './way-back.js';
 import { closeClient } from '../plumbing/index.js';
 
 /** Time allowed for sync to notice the stop request and end cleanly. */
@@ -96,7 +105,9 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       }),
       withdraw,
     );
-    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool }).catch(withdraw);
+    // A return lifts the freeze the cut-over away from the target left on it: read now, lifted in the freeze.
+    const targetFreezes = await freezesLeftOnTarget(sides).catch(withdraw);
+    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes }).catch(withdraw);
     return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
     await pool?.close();
@@ -122,11 +133,13 @@ async function whileFrozen(
     ready,
     lagAtStart,
     pool,
+    targetFreezes,
   }: {
     readonly sides: WayBackSides;
     readonly ready: WayBackReady | undefined;
     readonly lagAtStart: number;
     readonly pool: PoolSwitch | undefined;
+    readonly targetFreezes: readonly FreezeRecord[];
   },
 ): Promise<Frozen> {
   const { options, plan, log, cutoverId } = cut;
@@ -181,6 +194,12 @@ async function whileFrozen(
     if (pool) {
       throwIfInterrupted(signal);
       await steps.run('repoint', () => pool.repoint(options.target));
+    }
+    // A return: the freeze the cut-over away from the target left on it goes before any client
+    // reaches it (PgBouncer's, resumed next; the application's own, once this command returns).
+    const targetFreezesLifted =
+      targetFreezes.length === 0 ? 0 : await steps.run('unfreeze target', () => liftFreezesOfTarget(sides, targetFreezes));
+    if (pool) {
       pgbouncer = await steps.run('resume', () => pool.resume());
       log.info(
         { database: pgbouncer.database, pausedMs: pgbouncer.pausedMs, pointsTo: pgbouncer.pointsTo },
@@ -200,6 +219,7 @@ async function whileFrozen(
       wayBack,
       wayBackSkipped,
       pgbouncer,
+      targetFreezesLifted,
     };
   } catch (failure) {
     const lifted = await unfreezeAfterFailure(cut, frozenAt);
@@ -207,7 +227,7 @@ async function whileFrozen(
     const poolProblem = pool ? await pool.undo(log) : undefined;
     const error = pauseLimit?.aborted && !options.signal?.aborted ? pauseTooLong(pool!, steps.current) : failure;
     // Past the stop, sync stopped for a cut-over that is now undone: it must be able to start again.
-    const pastStop = error instanceof LateWritesSignal || ['hand over', 'repoint', 'resume'].includes(steps.current);
+    const pastStop = error instanceof LateWritesSignal || ['hand over', 'repoint', 'unfreeze target', 'resume'].includes(steps.current);
     const reopened = pastStop
       ? await withdrawSyncStop(target).then(
           () => undefined,

@@ -17,6 +17,7 @@ export type CutoverStepName =
   | 'late writes'
   | 'hand over'
   | 'repoint'
+  | 'unfreeze target'
   | 'resume';
 
 export interface CutoverStep {

@@ -12,6 +12,7 @@ import {
   stateTableExists,
   recordUnfrozen,
   recordWayBack,
+  type FreezeRecord,
 } from '../state/index.js';
 import { createSlotBySql, publishScope, republishScope, systemIdentifier, type CaptureMode, type MigrationNames } from '../sync/index.js';
 import { endSessionsOpenedDuringFreeze, liftFreeze } from './freeze.js';
@@ -116,21 +117,28 @@ export async function withdrawWayBack(sides: WayBackSides, names: MigrationNames
 }
 
 /**
- * At the end of a cut-over back: the freeze the cut-over away from this target left on it (its
- * record is on this cut-over's source) is lifted, so the application can write to it again,
- * and sessions opened while it was frozen are ended once idle, so they reconnect writable.
- * Only a freeze of this very server and database is lifted.
+ * A cut-over back: the freezes the cut-over away from this target left on it (their records are
+ * on this cut-over's source), read before the freeze. Only a freeze of this very server and
+ * database counts.
  */
-export async function liftFreezeOfTarget(sides: WayBackSides, log: Logger): Promise<number> {
+export async function freezesLeftOnTarget(sides: WayBackSides): Promise<FreezeRecord[]> {
   const { source, target } = sides;
   const { rows } = await target.query<{ db: string }>('SELECT current_database() AS db');
   const identity = { database: rows[0]!.db, systemId: await systemIdentifier(target) };
-  const freezes = (await freezesInPlace(source)).filter((f) => f.database === identity.database && f.systemId === identity.systemId);
+  return (await freezesInPlace(source)).filter((f) => f.database === identity.database && f.systemId === identity.systemId);
+}
+
+/**
+ * Lifts them, so the application can write to the target again, and ends the sessions opened
+ * while it was frozen once idle, so they reconnect writable.
+ */
+export async function liftFreezesOfTarget(sides: WayBackSides, freezes: readonly FreezeRecord[]): Promise<number> {
   for (const freeze of freezes) {
-    await liftFreeze(target, freeze);
-    await recordUnfrozen(source, freeze.id);
-    const { ended } = await endSessionsOpenedDuringFreeze(target, freeze.startedAt.toISOString(), [], 0);
-    if (ended > 0) log.info({ sessions: ended }, 'ended sessions opened on the target while it was frozen, so they reconnect writable');
+    await liftFreeze(sides.target, freeze);
+    await recordUnfrozen(sides.source, freeze.id);
+    const { ended } = await endSessionsOpenedDuringFreeze(sides.target, freeze.startedAt.toISOString(), [], 0);
+    if (ended > 0)
+      sides.log.info({ sessions: ended }, 'ended sessions opened on the target while it was frozen, so they reconnect writable');
   }
   return freezes.length;
 }

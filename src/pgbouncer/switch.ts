@@ -47,6 +47,8 @@ export class PoolSwitch {
     private readonly entry: DatabaseEntry,
     private readonly text: string,
     readonly maxPauseMs: number,
+    /** transaction, session or statement: how clients hold servers, and so what a PAUSE waits for. */
+    readonly poolMode: string,
   ) {
     const now = pointsTo(entry);
     this.pointed = { host: now.host ?? '(socket)', port: now.port, dbname: now.dbname };
@@ -78,7 +80,8 @@ export class PoolSwitch {
         );
       }
       file.probeWritable();
-      return new PoolSwitch(console, file, pooled.name, entry, text, options.maxPauseMs);
+      const poolMode = pooled.poolMode ?? (await console.defaultPoolMode());
+      return new PoolSwitch(console, file, pooled.name, entry, text, options.maxPauseMs, poolMode);
     } catch (error) {
       await console.close();
       throw error;

@@ -94,6 +94,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
 
   it('pgbench through the pool sees no error; every transaction it counted is on the target, and the pool points there', async () => {
     const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bouncer');
+    let returning: PgferryProcess | undefined;
     try {
       const bench = run(
         PGBENCH,
@@ -119,8 +120,34 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 0 });
       assert.equal(await servedBy(bouncer, db), pair.target.port);
       assert.equal(await sync.exited(), 0, sync.output());
+
+      // The way back through the same pool: the return must resume clients only once the old
+      // primary, frozen since the first cut-over, takes writes again.
+      const back = ['--source', pair.target.url(db), '--target', pair.source.url(db)];
+      returning = spawnPgferry(['sync', ...back]);
+      await waitUntilStreaming(pair.source, db, returning);
+      const again = run(
+        PGBENCH,
+        ['-n', '-c', '4', '-j', '2', '-T', '8', '-R', '150', '-h', '127.0.0.1', '-p', String(bouncer.port), '-U', APP.user, db],
+        { env: { ...process.env, PGPASSWORD: APP.password } },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const cutBack = await runPgferry(['cutover', ...back, ...pool(bouncer), '--json'], {}, 120_000);
+      assert.equal(cutBack.code, 0, `${cutBack.stderr}\n${bouncer.log().slice(-3000)}`);
+      const returnReport = JSON.parse(cutBack.stdout) as CutoverReport;
+      assert.equal(returnReport.targetFreezesLifted, 1);
+      // A client resumed onto the still-frozen old primary would fail (bench/pgbouncer.ts saw it 2 rounds in 5 before).
+      const order = returnReport.steps.map((step) => step.step);
+      assert.ok(order.includes('unfreeze target') && order.indexOf('unfreeze target') < order.indexOf('resume'), order.join(', '));
+      const { stdout: returned } = await again;
+      assert.match(returned, /number of failed transactions: 0 /);
+      assert.doesNotMatch(returned, /aborted/i);
+      const total = processed + Number(/number of transactions actually processed: (\d+)/.exec(returned)?.[1]);
+      assert.equal((await pair.source.sql(db, `SELECT count(*)::int AS n FROM pgbench_history`)).rows[0].n, total);
+      assert.equal(await servedBy(bouncer, db), pair.source.port);
     } finally {
       await stopSync(sync);
+      if (returning) await stopSync(returning);
       await bouncer.stop();
     }
   });
@@ -182,7 +209,20 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       assert.match(denied.stderr, /pgbouncer: cannot log in to the admin console: .*authentication failed/);
       assert.doesNotMatch(denied.stderr + denied.stdout, /not-the-password/);
 
+      const ready = await runPgferry(['check', ...args, ...pool(bouncer), '--json'], {}, 60_000);
+      const findings = (JSON.parse(ready.stdout) as { findings: Array<{ id: string; severity: string; message: string }> }).findings;
+      assert.deepEqual(
+        findings.filter((f) => f.id.startsWith('pgbouncer.')).map((f) => [f.id, f.severity]),
+        [['pgbouncer.pool-mode', 'info']],
+      );
+
       mkdirSync(`${bouncer.ini}.pgferry-new`);
+      const blocked = await runPgferry(['check', ...args, ...pool(bouncer), '--json'], {}, 60_000);
+      assert.equal(blocked.code, 3, blocked.stderr);
+      const unusable = (JSON.parse(blocked.stdout) as { findings: Array<{ id: string; message: string }> }).findings.find(
+        (f) => f.id === 'pgbouncer.unusable',
+      );
+      assert.match(unusable?.message ?? '', /cannot replace \S+pgbouncer\.ini/);
       const unwritable = await runPgferry(['cutover', ...args, ...pool(bouncer)], {}, 60_000);
       assert.equal(unwritable.code, 2, unwritable.stderr);
       assert.match(unwritable.stderr, /pgbouncer: cannot replace \S+pgbouncer\.ini: /);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { findDatabaseEntry, parseSettings, pointsTo, repoint } from '../../src/pgbouncer/index.js';
+import { poolModeFinding } from '../../src/check/pgbouncer.js';
 
 const INI = [
   ';; PgBouncer configuration',
@@ -61,5 +62,17 @@ describe('PgBouncer configuration file', () => {
   test('refuses settings it cannot read rather than guess', () => {
     assert.throws(() => parseSettings("host='unterminated"), /unterminated quote/);
     assert.throws(() => parseSettings('=x'), /cannot read/);
+  });
+});
+
+describe('check: what the pool mode means for the pause', () => {
+  test('session pooling is a warning: PAUSE waits for every client to leave', () => {
+    const finding = poolModeFinding('app', 'session');
+    assert.equal(finding.severity, 'warning');
+    assert.match(finding.fix, /pool_mode = transaction/);
+  });
+  test('transaction and statement pooling are fine', () => {
+    assert.equal(poolModeFinding('app', 'transaction').severity, 'info');
+    assert.match(poolModeFinding('app', 'statement').message, /running statements/);
   });
 });
