@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { runWatchdog } from '../pgbouncer/index.js';
 import { check, checkCommand } from './check.js';
 import { cleanup, cleanupCommand } from './cleanup.js';
 import { clone, cloneCommand } from './clone.js';
@@ -62,6 +63,13 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   add(cutoverCommand(), cutover);
   add(migrateCommand(), migrate);
   add(cleanupCommand(), cleanup);
+  // Started by a cut-over through PgBouncer, never by hand (pgbouncer/watchdog.ts).
+  program.addCommand(
+    new Command('pgbouncer-watchdog').exitOverride().action(async () => {
+      exitCode = await runWatchdog(process.stdin);
+    }),
+    { hidden: true },
+  );
 
   try {
     await program.parseAsync([...argv]);

@@ -153,7 +153,7 @@ async function whileFrozen(
   try {
     if (pool) {
       log.info({ database: pool.name }, 'pausing PgBouncer: new transactions wait, running ones finish');
-      await steps.run('pause', () => pool.pause(options.drainTimeoutMs));
+      await steps.run('pause', () => pool.pause(options.drainTimeoutMs, log));
       frozenFrom = performance.now();
     }
     const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, sides.scope));

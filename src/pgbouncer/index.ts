@@ -9,3 +9,5 @@ export type { PooledDatabase } from './console.js';
 export { PoolConfigFile } from './config-file.js';
 export { findDatabaseEntry, parseSettings, pointsTo, repoint } from './ini.js';
 export type { DatabaseEntry, PoolTarget } from './ini.js';
+export { startWatchdog, runWatchdog } from './watchdog.js';
+export type { Watchdog } from './watchdog.js';

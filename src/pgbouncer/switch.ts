@@ -4,6 +4,7 @@ import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { PoolConfigFile } from './config-file.js';
 import { PoolConsole, type PooledDatabase } from './console.js';
+import { startWatchdog, type Watchdog } from './watchdog.js';
 import { findDatabaseEntry, pointsTo, repoint, type DatabaseEntry, type PoolTarget } from './ini.js';
 
 /** `--pgbouncer`, `--pgbouncer-ini`, `--pgbouncer-database`, `--max-pause`. */
@@ -37,6 +38,7 @@ export interface PoolReport {
  */
 export class PoolSwitch {
   private pausedFrom: number | undefined;
+  private watchdog: Watchdog | undefined;
   private original: string | undefined;
   private pointed: PoolTarget;
 
@@ -49,6 +51,7 @@ export class PoolSwitch {
     readonly maxPauseMs: number,
     /** transaction, session or statement: how clients hold servers, and so what a PAUSE waits for. */
     readonly poolMode: string,
+    private readonly adminUrl: string,
   ) {
     const now = pointsTo(entry);
     this.pointed = { host: now.host ?? '(socket)', port: now.port, dbname: now.dbname };
@@ -60,6 +63,7 @@ export class PoolSwitch {
    * file can be replaced. Each refusal names its fix.
    */
   static async prepare(options: PoolOptions, source: ConnectionSpec): Promise<PoolSwitch> {
+    // (The console's URL is kept for the watchdog, which opens its own session.)
     const console = await PoolConsole.open(options.admin);
     try {
       const pooled = choose(await console.databases(), options.database, source);
@@ -81,7 +85,7 @@ export class PoolSwitch {
       }
       file.probeWritable();
       const poolMode = pooled.poolMode ?? (await console.defaultPoolMode());
-      return new PoolSwitch(console, file, pooled.name, entry, text, options.maxPauseMs, poolMode);
+      return new PoolSwitch(console, file, pooled.name, entry, text, options.maxPauseMs, poolMode, options.admin);
     } catch (error) {
       await console.close();
       throw error;
@@ -93,15 +97,23 @@ export class PoolSwitch {
   }
 
   /** Clients' new transactions wait from here; running ones finish within `timeoutMs`. */
-  async pause(timeoutMs: number): Promise<void> {
+  async pause(timeoutMs: number, log: Logger): Promise<void> {
+    // Watching before the PAUSE is sent: this process may be killed while it waits for it.
+    this.watchdog = startWatchdog(this.adminUrl, this.database, log);
     this.pausedFrom = performance.now();
     try {
       await this.console.pause(this.database, timeoutMs);
     } catch (error) {
       // Called off by the console itself, or failed: nothing is paused.
       this.pausedFrom = undefined;
+      this.release();
       throw error;
     }
+  }
+
+  private release(): void {
+    this.watchdog?.release();
+    this.watchdog = undefined;
   }
 
   /** Milliseconds the clients have waited so far. */
@@ -128,6 +140,7 @@ export class PoolSwitch {
   async resume(): Promise<PoolReport> {
     const waitingClients = await this.console.waitingClients(this.database).catch(() => 0);
     await this.console.resume(this.database);
+    this.release();
     const report = { database: this.database, pausedMs: Math.round(this.pausedMs), waitingClients, pointsTo: describe(this.pointed) };
     this.pausedFrom = undefined;
     return report;
@@ -146,6 +159,7 @@ export class PoolSwitch {
       }
       await this.console.resume(this.database);
       this.pausedFrom = undefined;
+      this.release();
       return undefined;
     } catch (error) {
       log.error({ error: messageOf(error) }, 'PgBouncer could not be resumed on the source');

@@ -200,6 +200,37 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
     }
   });
 
+  it('SIGKILLed while the pool is paused, the cut-over leaves it resumed by its watchdog', async () => {
+    const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bkill');
+    // A transaction straight on the source, begun before the freeze, holds the drain.
+    const holder = new pg.Client({ connectionString: pair.source.url(db) });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT count(*) FROM pgbench_accounts`);
+      const cut = spawnPgferry(['cutover', ...args, ...pool(bouncer), '--drain-timeout', '60', '--max-pause', '60']);
+      const deadline = Date.now() + 60_000;
+      while (!cut.output().includes('draining sessions')) {
+        assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal((await poolPort(bouncer, db)).paused, 1);
+      cut.child.kill('SIGKILL');
+      await cut.exited();
+      const resumedBy = Date.now() + 30_000;
+      while ((await poolPort(bouncer, db)).paused !== 0) {
+        assert.ok(Date.now() < resumedBy, `the pool stayed paused:\n${bouncer.log().slice(-2000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(await servedBy(bouncer, db), pair.source.port);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await stopSync(sync);
+      await runPgferry(['cleanup', ...args, '--unfreeze-source', '--force']);
+      await bouncer.stop();
+    }
+  });
+
   it('a file it cannot replace, and a wrong admin password, are refused before anything is paused or frozen', async () => {
     const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'brefuse');
     try {
