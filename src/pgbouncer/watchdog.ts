@@ -55,7 +55,7 @@ export async function runWatchdog(input: NodeJS.ReadableStream): Promise<number>
   let pool: { admin: string; database: string } | undefined;
   let released = false;
   for await (const line of createInterface({ input })) {
-    if (pool === undefined) pool = JSON.parse(line) as { admin: string; database: string };
+    if (pool === undefined) pool = parsePool(line);
     else if (line === RELEASED) released = true;
   }
   if (released || pool === undefined) return 0;
@@ -74,4 +74,13 @@ export async function runWatchdog(input: NodeJS.ReadableStream): Promise<number>
       await sleep(500);
     }
   }
+}
+
+function parsePool(line: string): { admin: string; database: string } {
+  const value: unknown = JSON.parse(line);
+  if (typeof value === 'object' && value !== null && 'admin' in value && 'database' in value) {
+    const { admin, database } = value;
+    if (typeof admin === 'string' && typeof database === 'string') return { admin, database };
+  }
+  throw new Error('pgbouncer-watchdog: the first line must say which pool to watch');
 }
