@@ -9,9 +9,11 @@
  *
  *   npm run build && node dist/bench/pgbouncer.js [rounds=10]
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
+  PGBENCH,
+  pgbenchThroughPool,
   runPgferry,
   spawnPgferry,
   startClusters,
@@ -27,7 +29,6 @@ import {
 
 const run = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 10);
-const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
 const APP = { user: 'app', password: 'app-bench-1' };
 const DB = 'shop';
 
@@ -57,34 +58,12 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** pgbench at a steady rate through the pool, for the whole round; resolves to its failed transactions. */
-function steadyLoad(bouncer: Bouncer, seconds: number): { done: Promise<number>; child: ChildProcess | null } {
-  const args = [
-    '-n',
-    '-c',
-    '4',
-    '-j',
-    '2',
-    '-T',
-    String(seconds),
-    '-R',
-    '100',
-    '-h',
-    '127.0.0.1',
-    '-p',
-    String(bouncer.port),
-    '-U',
-    APP.user,
-    DB,
-  ];
-  const promise = run(PGBENCH, args, { env: { ...process.env, PGPASSWORD: APP.password } });
-  return {
-    child: promise.child,
-    done: promise.then(
-      ({ stdout }) => Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? NaN) + (/aborted/i.test(stdout) ? 1 : 0),
-      () => 1,
-    ),
-  };
+/** pgbench at a steady rate through the pool, for the whole round; resolves to its failed transactions (an abort counts). */
+function steadyLoad(bouncer: Bouncer, seconds: number): Promise<number> {
+  return pgbenchThroughPool(bouncer, DB, APP, { seconds, rate: 100 }).then(
+    ({ stdout }) => Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? NaN) + (/aborted/i.test(stdout) ? 1 : 0),
+    () => 1,
+  );
 }
 
 async function round(way: Sample['way'], direction: Sample['direction'], bouncer: Bouncer | undefined): Promise<Sample> {
@@ -104,7 +83,7 @@ async function round(way: Sample['way'], direction: Sample['direction'], bouncer
     if (!bouncer) writer.switchTo(appUrl(to.host, to.port));
     await (bouncer ? writer.waitForCommits(writer.committedCount + 100, 'source') : writer.waitForCommits(100, 'target'));
     const report = await writer.stop();
-    const failed = load ? await load.done : 0;
+    const failed = load ? await load : 0;
     if (bouncer && report.unexpectedErrors.length + report.refused + failed > 0)
       console.error(
         `errors through PgBouncer: ${JSON.stringify({ unexpected: report.unexpectedErrors, refused: report.refused, pgbenchFailed: failed })}`,

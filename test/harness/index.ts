@@ -20,5 +20,5 @@ export { startProxy } from './proxy.js';
 export type { FaultProxy } from './proxy.js';
 export { describeError, errorCode, errorMessage } from './errors.js';
 export { newSessionCanWrite } from './freeze.js';
-export { startPgbouncer, PGBOUNCER_BINARY } from './pgbouncer.js';
+export { startPgbouncer, pgbenchThroughPool, PGBENCH, PGBOUNCER_BINARY } from './pgbouncer.js';
 export type { Bouncer, BouncerOptions } from './pgbouncer.js';

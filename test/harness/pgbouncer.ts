@@ -4,7 +4,8 @@
  * cluster, with SCRAM logins for the application and the admin console. Its configuration file
  * is what pgferry's `--pgbouncer-ini` rewrites at a cut-over.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,4 +136,38 @@ function readLog(path: string): string {
   } catch {
     return '';
   }
+}
+
+/** Debian's pgbench (postgresql-client-15, which .ci/run installs). */
+export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
+
+/**
+ * pgbench as the application: 4 clients through the pool at a steady `rate` transactions/s for
+ * `seconds`, as `login`. Resolves with its output (it fails when a client aborts).
+ */
+export function pgbenchThroughPool(
+  bouncer: Bouncer,
+  db: string,
+  login: { readonly user: string; readonly password: string },
+  { seconds, rate }: { readonly seconds: number; readonly rate: number },
+): Promise<{ stdout: string }> {
+  const args = [
+    '-n',
+    '-c',
+    '4',
+    '-j',
+    '2',
+    '-T',
+    String(seconds),
+    '-R',
+    String(rate),
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(bouncer.port),
+    '-U',
+    login.user,
+    db,
+  ];
+  return promisify(execFile)(PGBENCH, args, { env: { ...process.env, PGPASSWORD: login.password } });
 }

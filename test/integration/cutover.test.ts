@@ -410,15 +410,7 @@ describe('cutover failure paths, 17 → 18', () => {
       assert.equal((await pair.target.sql(db, `SELECT count(*)::int AS n FROM items WHERE payload = 'before the freeze'`)).rows[0].n, 1);
 
       // The cut-over prepared the way back: --force gives it up with the freeze.
-      const cleaned = await runPgferry([
-        'cleanup',
-        '--source',
-        pair.source.url(db),
-        '--target',
-        pair.target.url(db),
-        '--unfreeze-source',
-        '--force',
-      ]);
+      const cleaned = await runPgferry(['cleanup', ...args, '--unfreeze-source', '--force']);
       assert.equal(cleaned.code, 0, cleaned.stderr);
       assert.match(cleaned.stdout, /target: dropped replication slot pgferry_/);
       assert.match(cleaned.stdout, /source: dropped schema pgferry \(the way back's state\)/);

@@ -14,6 +14,8 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { CutoverReport } from '../../src/cutover/index.js';
 import {
+  PGBENCH,
+  pgbenchThroughPool,
   runPgferry,
   spawnPgferry,
   startPgbouncer,
@@ -26,7 +28,6 @@ import {
 } from '../harness/index.js';
 
 const run = promisify(execFile);
-const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
 const APP = { user: 'app', password: 'app-secret-1' };
 
 /** A pgbench database on the source, the application's role on both sides, sync streaming, PgBouncer in front of the source. */
@@ -96,11 +97,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
     const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bouncer');
     let returning: PgferryProcess | undefined;
     try {
-      const bench = run(
-        PGBENCH,
-        ['-n', '-c', '4', '-j', '2', '-T', '10', '-R', '150', '-h', '127.0.0.1', '-p', String(bouncer.port), '-U', APP.user, db],
-        { env: { ...process.env, PGPASSWORD: APP.password } },
-      );
+      const bench = pgbenchThroughPool(bouncer, db, APP, { seconds: 10, rate: 150 });
       await new Promise((resolve) => setTimeout(resolve, 3000));
       const cut = await runPgferry(['cutover', ...args, ...pool(bouncer), '--json'], {}, 120_000);
       assert.equal(cut.code, 0, `${cut.stderr}\n${bouncer.log().slice(-3000)}`);
@@ -126,11 +123,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       const back = ['--source', pair.target.url(db), '--target', pair.source.url(db)];
       returning = spawnPgferry(['sync', ...back]);
       await waitUntilStreaming(pair.source, db, returning);
-      const again = run(
-        PGBENCH,
-        ['-n', '-c', '4', '-j', '2', '-T', '8', '-R', '150', '-h', '127.0.0.1', '-p', String(bouncer.port), '-U', APP.user, db],
-        { env: { ...process.env, PGPASSWORD: APP.password } },
-      );
+      const again = pgbenchThroughPool(bouncer, db, APP, { seconds: 8, rate: 150 });
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const cutBack = await runPgferry(['cutover', ...back, ...pool(bouncer), '--json'], {}, 120_000);
       assert.equal(cutBack.code, 0, `${cutBack.stderr}\n${bouncer.log().slice(-3000)}`);
