@@ -271,6 +271,6 @@ function failure(object: SchemaObject, error: unknown, options: ApplyOptions, se
 
 function wanted(object: SchemaObject, options: ApplyOptions): boolean {
   if (object.kind === 'owner') return !options.noOwner;
-  if (object.kind === 'privileges') return !options.noAcl;
+  if (object.kind === 'privileges' || object.kind === 'default privileges') return !options.noAcl;
   return true;
 }

@@ -35,7 +35,9 @@ export type ObjectKind =
   | 'replica identity'
   | 'statistics'
   | 'owner'
-  | 'privileges';
+  | 'privileges'
+  | 'database setting'
+  | 'default privileges';
 
 /**
  * One thing pgferry creates on the target: the statements that create it, where it lives in

@@ -30,6 +30,8 @@ const KIND_RANK: Record<ObjectKind, number> = {
   statistics: 28,
   owner: 29,
   privileges: 30,
+  'default privileges': 31,
+  'database setting': 32,
 };
 
 /**
