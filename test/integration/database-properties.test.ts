@@ -76,6 +76,12 @@ for (const [from, to] of [
       assert.equal(verified.code, 0, verified.stdout);
       assert.match(verified.stdout, /Identical: .*schema/, verified.stdout);
 
+      // The public schema: whoever may create in it on the source may on the target (before 15
+      // everyone may; from 15 a new database lets nobody but its owner).
+      const creates = `SELECT has_schema_privilege('reader', 'public', 'CREATE') AS creates, has_schema_privilege('reader', 'public', 'USAGE') AS uses`;
+      assert.deepEqual((await pair.target.sql(db, creates)).rows[0], (await pair.source.sql(db, creates)).rows[0]);
+      if (from < 15) assert.deepEqual((await pair.target.sql(db, creates)).rows[0], { creates: true, uses: true });
+
       // What the application sees afterwards: a table made later on the target gets the grants.
       await pair.target.sql(db, `CREATE TABLE app.invoices (id int); CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1'`);
       const { rows } = await pair.target.sql(

@@ -57,8 +57,10 @@ export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
     const object = ctx.objects.get(id);
     const target = ctx.commentTargets.get(id);
     if (!object || !target || !OWNED_KINDS.test(target)) continue;
-    // The public schema belongs to the database; its owner differs between versions by design.
-    if (object.kind === 'schema' && object.name === 'public') continue;
+    if (object.kind === 'schema' && object.name === 'public') {
+      addPublicSchemaGrants(ctx, id, object.identity, row.owner, row.acl);
+      continue;
+    }
     const owner = quoteIdent(row.owner);
     const ownerId = `${id}/owner`;
     ctx.add({
@@ -101,6 +103,24 @@ export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
       c.column,
     );
   }
+}
+
+/**
+ * The public schema comes with every database, owned and granted differently by version: up to
+ * 14 everyone may CREATE in it, from 15 on nobody but its owner (pg_database_owner). Its owner
+ * is left as the target made it; what everyone else may do in it is made the source's exactly
+ * (an application that creates its tables there must go on doing so after the move).
+ */
+function addPublicSchemaGrants(ctx: ExtractContext, id: string, identity: string, owner: string, acl: AclEntry[] | null): void {
+  // Every grant on the target's public schema but its owner's, whatever the target's version made.
+  const revokeOthers = `DO $pgferry$DECLARE g text; BEGIN
+  FOR g IN SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END
+             FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+            WHERE n.nspname = 'public' AND a.grantee <> n.nspowner
+  LOOP EXECUTE 'REVOKE ALL ON SCHEMA public FROM ' || g; END LOOP;
+END$pgferry$;`;
+  const others = (acl ?? []).filter((a) => a.grantee !== owner);
+  addGrants(ctx, `${id}/acl`, `privileges ${identity}`, 'public', 'public', id, id, [revokeOthers], 'SCHEMA public', others, []);
 }
 
 function addGrants(
