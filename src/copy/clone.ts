@@ -8,6 +8,7 @@ import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema } 
 import { ensureCopyState, finishClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
 import { PostDataScheduler, POST_DATA_SETTLE_MS } from './post-data-scheduler.js';
+import { copyLargeObjects } from './large-objects.js';
 import type { CopyProgress } from './progress.js';
 import { decideStart, planOrResume } from './resume.js';
 import { readSequenceValues, setSequenceValues } from './sequences.js';
@@ -51,6 +52,8 @@ export interface CloneSummary {
   readonly tables: readonly TableSummary[];
   readonly phases: ReadonlyArray<{ readonly phase: string; readonly seconds: number }>;
   readonly sequences: number;
+  /** Large objects made on the target at the snapshot, and their bytes. */
+  readonly largeObjects: { readonly objects: number; readonly bytes: number };
   readonly notes: readonly string[];
   readonly unsupported: ExtractedSchema['unsupported'];
   readonly skipped: ExtractedSchema['skipped'];
@@ -196,6 +199,8 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     });
     options.progress.stop();
 
+    // Still at the snapshot: the planner's transaction holds it until the sequences are read.
+    const largeObjects = await timed('large objects', () => copyLargeObjects(planner, admin));
     const sequences = await timed('sequences', async () => {
       const created = new Set(schema.objects.filter((o) => o.kind === 'sequence').map((o) => o.name));
       const values = await readSequenceValues(planner, created, new Set(sourceTables.map((t) => t.qname)));
@@ -231,7 +236,16 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       tables,
       phases,
       sequences,
-      notes: [...applier.result().notes, ...(resumed ? [RESUME_NOTE] : [])],
+      notes: [
+        ...applier.result().notes,
+        ...(resumed ? [RESUME_NOTE] : []),
+        ...(largeObjects.missingRoles.length > 0
+          ? [
+              `roles missing on the target, so their large objects' ownership and grants were left out: ${largeObjects.missingRoles.join(', ')}`,
+            ]
+          : []),
+      ],
+      largeObjects: { objects: largeObjects.objects, bytes: largeObjects.bytes },
       unsupported: schema.unsupported,
       skipped: schema.skipped,
       resumed,

@@ -62,6 +62,15 @@ for (const [from, to] of [
          ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
          ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO reader WITH GRANT OPTION`,
       );
+      // Large objects: one of several chunks (2.5 MB), one empty, with an owner, a grant and a comment.
+      await pair.source.sql(
+        db,
+        `SELECT lo_from_bytea(424242, decode(repeat('00ff10', 873814), 'hex'));
+         SELECT lo_from_bytea(424243, '');
+         ALTER LARGE OBJECT 424242 OWNER TO reader;
+         GRANT SELECT ON LARGE OBJECT 424243 TO reader;
+         COMMENT ON LARGE OBJECT 424243 IS 'an empty one'`,
+      );
       // As a cut-over's freeze leaves it: the one setting that must not travel.
       await pair.source.sql('postgres', `ALTER DATABASE ${db} SET default_transaction_read_only = on`);
       const cloned = await runPgferry(['clone', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
@@ -70,6 +79,12 @@ for (const [from, to] of [
       const expected = (await settings(pair.source, db)).filter((s) => !s.setting.startsWith('default_transaction_read_only='));
       assert.deepEqual(await settings(pair.target, db), expected);
       assert.deepEqual(await defaultPrivileges(pair.target, db), await defaultPrivileges(pair.source, db));
+      const largeObjects = `SELECT m.oid::text, md5(lo_get(m.oid)) AS content, length(lo_get(m.oid)) AS bytes, pg_get_userbyid(m.lomowner) AS owner,
+                                   (SELECT coalesce(string_agg(pg_get_userbyid(a.grantee) || ':' || a.privilege_type, ','), '') FROM aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner) AS grants, obj_description(m.oid, 'pg_largeobject') AS comment
+                              FROM pg_largeobject_metadata m ORDER BY 1`;
+      const onSource = (await pair.source.sql(db, largeObjects)).rows;
+      assert.equal(onSource.length, 2);
+      assert.deepEqual((await pair.target.sql(db, largeObjects)).rows, onSource);
 
       // verify holds the target to the same default privileges (settings may rightly differ: not compared).
       const verified = await runPgferry(['verify', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);

@@ -140,8 +140,8 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       id: 'objects.large-objects',
       severity: 'warning',
       message: `the source holds ${plural(source.largeObjects, 'large object')} (pg_largeobject)`,
-      why: 'logical replication does not carry large objects, so neither the copy nor the change stream moves them',
-      fix: 'move them separately after the cut-over (pg_dump --large-objects --data-only … | psql), or store them in bytea columns instead',
+      why: 'clone copies them at its snapshot, with owners, grants and comments; logical replication does not carry them, so ones made, changed or removed while sync streams do not reach the target',
+      fix: 'avoid changing large objects while sync runs, or carry the changes after the cut-over (pg_dump --large-objects --data-only … | psql); or store them in bytea columns instead',
     });
   }
 
