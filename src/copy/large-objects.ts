@@ -16,8 +16,8 @@ export interface LargeObjectCopy {
  * replication or COPY reaches: each is read at the copy's snapshot through `source` (the
  * session holding it) and made on the target under the same oid, with its owner, grants and
  * comment. One already there under that oid (a rerun) is made again. Changes after the
- * snapshot are not in the change stream either (DESIGN: issue 19 brings them over in the
- * cut-over's freeze).
+ * snapshot are in no change stream either: not carried yet (they are to be reconciled inside
+ * the cut-over's freeze), and `check` says so.
  */
 export async function copyLargeObjects(source: pg.Client, target: pg.Client): Promise<LargeObjectCopy> {
   const { rows } = await source.query<{
