@@ -88,6 +88,8 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         );
       throw error;
     };
+    // A return lifts the freeze the cut-over away from the target left on it: read now, lifted in the freeze.
+    const targetFreezes = await freezesLeftOnTarget(sides).catch(withdraw);
     // Last before the freeze, so the lag it measures is the lag the freeze starts with.
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
     const lagAtStart = await steps
@@ -105,8 +107,6 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       }),
       withdraw,
     );
-    // A return lifts the freeze the cut-over away from the target left on it: read now, lifted in the freeze.
-    const targetFreezes = await freezesLeftOnTarget(sides).catch(withdraw);
     const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes }).catch(withdraw);
     return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
