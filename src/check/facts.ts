@@ -78,6 +78,8 @@ export interface WayBackFacts {
 
 /** Roles of managed services whose members may open replication connections. */
 const MANAGED_REPLICATION_ROLES = ['rds_replication', 'rds_superuser'];
+/** The first of those the current role is a member of, or NULL; $1 is MANAGED_REPLICATION_ROLES. */
+const MANAGED_REPLICATION_ROLE_SQL = `(SELECT m.rolname FROM pg_roles m WHERE m.rolname = ANY($1) AND pg_has_role(current_user, m.oid, 'MEMBER') LIMIT 1)`;
 
 /** A check must never hang behind someone's ALTER TABLE or VACUUM FULL. */
 async function boundSession(client: pg.Client): Promise<void> {
@@ -103,8 +105,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
            (SELECT count(*) FROM pg_largeobject_metadata)::int AS largeobjects`);
   const role = await client.query<{ rolreplication: boolean; managed: string | null; can_create: boolean }>(
     `SELECT r.rolreplication,
-            (SELECT m.rolname FROM pg_roles m
-              WHERE m.rolname = ANY($1) AND pg_has_role(current_user, m.oid, 'MEMBER') LIMIT 1) AS managed,
+            ${MANAGED_REPLICATION_ROLE_SQL} AS managed,
             has_database_privilege(current_database(), 'CREATE') AS can_create
        FROM pg_roles r WHERE r.rolname = current_user`,
     [MANAGED_REPLICATION_ROLES],
@@ -185,8 +186,7 @@ async function readWayBackFacts(client: pg.Client, isSuperuser: boolean): Promis
   const settings = await readSettings(client, ['wal_level', 'max_replication_slots', 'max_wal_senders']);
   const { rows } = await client.query<{ slots: number; may_replicate: boolean }>(
     `SELECT (SELECT count(*) FROM pg_replication_slots)::int AS slots,
-            (SELECT rolreplication FROM pg_roles WHERE rolname = current_user)
-              OR EXISTS (SELECT 1 FROM pg_roles m WHERE m.rolname = ANY($1) AND pg_has_role(current_user, m.oid, 'MEMBER')) AS may_replicate`,
+            (SELECT rolreplication FROM pg_roles WHERE rolname = current_user) OR ${MANAGED_REPLICATION_ROLE_SQL} IS NOT NULL AS may_replicate`,
     [MANAGED_REPLICATION_ROLES],
   );
   return {

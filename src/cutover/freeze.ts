@@ -5,6 +5,7 @@ import type { FreezeMode, FreezeRecord } from '../state/index.js';
 import { drainSessions, type DrainReport } from './drain.js';
 import { freezeReadOnly, liftReadOnly, previousReadOnly, readOnlyEscapes } from './read-only.js';
 import { PgferryError } from '../errors.js';
+import { systemIdentifier } from '../sync/index.js';
 import { applyRevoke, liftRevoke, planRevoke } from './revoke.js';
 
 export type { FreezeMode } from '../state/index.js';
@@ -13,11 +14,9 @@ export type { FreezeMode } from '../state/index.js';
 export type FreezePlan = Omit<FreezeRecord, 'id' | 'startedAt'> & { readonly roles: readonly string[] };
 
 export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: readonly string[], scope: Scope): Promise<FreezePlan> {
-  const { rows } = await source.query<{ db: string; system_id: string }>(
-    'SELECT current_database() AS db, (SELECT system_identifier::text FROM pg_control_system()) AS system_id',
-  );
+  const { rows } = await source.query<{ db: string }>('SELECT current_database() AS db');
   const database = rows[0]!.db;
-  const systemId = rows[0]!.system_id;
+  const systemId = await systemIdentifier(source);
   switch (mode) {
     case 'read-only': {
       const escapes = await readOnlyEscapes(source);

@@ -85,14 +85,7 @@ export async function createSlotNamingBlockers(
     await reporting;
     const blockers = await slotCreationBlockers(source).catch(() => []);
     await abandonSlotCreation(session, slot, source);
-    throw new PgferryError(
-      'slot-blocked',
-      `source: creating replication slot ${slot} waited ${Math.round(timeoutMs / 1000)} s for transactions running on the source to end${blockers.length > 0 ? `: ${blockers.join('; ')}` : ''}`,
-      {
-        side: 'source',
-        fix: 'end them (COMMIT PREPARED or ROLLBACK PREPARED for prepared transactions, pg_terminate_backend(pid) for sessions), or wait for them and run sync again; --slot-timeout sets how long to wait',
-      },
-    );
+    throw slotBlocked('source', slot, timeoutMs, blockers, 'or wait for them and run sync again; --slot-timeout sets how long to wait');
   } finally {
     clearTimeout(timer);
   }
@@ -146,15 +139,7 @@ export async function createSlotBySql(client: pg.Client, slot: string, side: Sid
   } catch (error) {
     if (sqlState(error) === SQLSTATE.queryCanceled) {
       const blockers = await slotCreationBlockers(client).catch(() => []);
-      throw new PgferryError(
-        'slot-blocked',
-        `${side}: creating replication slot ${slot} waited ${Math.round(timeoutMs / 1000)} s for transactions running there to end${blockers.length > 0 ? `: ${blockers.join('; ')}` : ''}`,
-        {
-          side,
-          fix: 'end them (COMMIT PREPARED or ROLLBACK PREPARED for prepared transactions, pg_terminate_backend(pid) for sessions) and try again',
-          cause: error,
-        },
-      );
+      throw slotBlocked(side, slot, timeoutMs, blockers, 'then try again', error);
     }
     throw new PgferryError('query', `${side}: cannot create replication slot ${slot}: ${messageOf(error)}`, {
       side,
@@ -167,4 +152,24 @@ export async function createSlotBySql(client: pg.Client, slot: string, side: Sid
   } finally {
     await client.query('RESET statement_timeout').catch(() => undefined);
   }
+}
+
+/** A slot's creation waited its whole deadline for running transactions: the error names them and how to end them. */
+function slotBlocked(
+  side: Side,
+  slot: string,
+  timeoutMs: number,
+  blockers: readonly string[],
+  then: string,
+  cause?: unknown,
+): PgferryError {
+  return new PgferryError(
+    'slot-blocked',
+    `${side}: creating replication slot ${slot} waited ${Math.round(timeoutMs / 1000)} s for transactions running on the ${side} to end${blockers.length > 0 ? `: ${blockers.join('; ')}` : ''}`,
+    {
+      side,
+      fix: `end them (COMMIT PREPARED or ROLLBACK PREPARED for prepared transactions, pg_terminate_backend(pid) for sessions), ${then}`,
+      cause,
+    },
+  );
 }
