@@ -1,4 +1,4 @@
-export { Scope, EVERYTHING, SYSTEM_SCHEMA_SQL, NON_USER_SCHEMAS_SQL } from './scope.js';
+export { Scope, EVERYTHING, SYSTEM_SCHEMA_SQL, NON_USER_SCHEMAS_SQL, CAPTURE_FUNCTIONS_SQL } from './scope.js';
 export type { ScopeFilter, QualifiedName } from './scope.js';
 export { readServerInfo, readSettings, serverMajor } from './server.js';
 export type { ServerInfo } from './server.js';

@@ -20,6 +20,9 @@ export const EVERYTHING: ScopeFilter = { includeSchemas: [], excludeSchemas: [],
  */
 export const NON_USER_SCHEMAS_SQL = `'pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture'`;
 
+/** pgferry's own functions on the source (the capture's event triggers and, on 10, its TRUNCATE triggers): never the user's. */
+export const CAPTURE_FUNCTIONS_SQL = `SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace WHERE pn.nspname = 'pgferry_capture'`;
+
 /** Schemas that are never user data: those above, TOAST and temporary schemas. */
 export const SYSTEM_SCHEMA_SQL = `n.nspname NOT IN (${NON_USER_SCHEMAS_SQL})
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;

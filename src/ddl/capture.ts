@@ -15,6 +15,12 @@ export const CAPTURE_SCHEMA = 'pgferry_capture';
  */
 export const MESSAGES_FROM_MAJOR = 14;
 
+/**
+ * pgoutput carries TRUNCATE from PostgreSQL 11; on a 10 source a trigger on each published
+ * table puts it into the queue table instead (truncate-capture.ts).
+ */
+export const TRUNCATE_IN_STREAM_FROM_MAJOR = 11;
+
 /** What one migration's capture is called on the source. */
 export interface CaptureNames {
   /** Prefix of its logical messages: each migration reads only its own. */
@@ -25,6 +31,9 @@ export interface CaptureNames {
   readonly dropTrigger: string;
   /** The table that carries the payloads where pgoutput has no messages. */
   readonly queue: string;
+  /** Where pgoutput has no TRUNCATE: the trigger on each published table, and its function. */
+  readonly truncateTrigger: string;
+  readonly truncateFunction: string;
 }
 
 export function captureNames(migration: string): CaptureNames {
@@ -35,7 +44,14 @@ export function captureNames(migration: string): CaptureNames {
     endTrigger: `pgferry_ddl_${migration}`,
     dropTrigger: `pgferry_ddl_drop_${migration}`,
     queue: `queue_${migration}`,
+    truncateTrigger: `pgferry_truncate_${migration}`,
+    truncateFunction: `truncate_${migration}`,
   };
+}
+
+/** The TRUNCATE trigger on one table (quoted, qualified; '%s' inside the event trigger's format()). */
+export function truncateTriggerStatement(table: string, names: CaptureNames): string {
+  return `CREATE TRIGGER ${quoteIdent(names.truncateTrigger)} AFTER TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE PROCEDURE ${quoteIdent(names.schema)}.${quoteIdent(names.truncateFunction)}()`;
 }
 
 export interface CaptureSetup {
@@ -62,6 +78,11 @@ export async function installCapture(source: pg.Client, setup: CaptureSetup): Pr
     ? `PERFORM pg_catalog.pg_logical_emit_message(true, ${quoteLiteral(names.prefix)}, payload::text);`
     : `INSERT INTO ${queue} (payload) VALUES (payload::text);`;
   const inScope = scopeCondition(setup.filter, 'n.nspname', 'c.relname');
+  // Migration names are [a-z0-9_]: the statement holds no % but format()'s own.
+  const truncateTrigger =
+    setup.sourceMajor < TRUNCATE_IN_STREAM_FROM_MAJOR
+      ? `EXECUTE pg_catalog.format(${quoteLiteral(truncateTriggerStatement('%s', names))}, r.name);`
+      : '';
   const body = `
 DECLARE
   caller_path text := pg_catalog.current_setting('search_path');
@@ -140,6 +161,7 @@ BEGIN
       LOOP
         PERFORM pg_catalog.set_config('pgferry.capturing', 'on', true);
         EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE %s', ${quoteLiteral(setup.publication)}, r.name);
+        ${truncateTrigger}
         PERFORM pg_catalog.set_config('pgferry.capturing', 'off', true);
         EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s)', r.name) INTO STRICT had_rows;
         joined := joined || jsonb_build_array(jsonb_build_object('table', r.name, 'hadRows', had_rows));
@@ -201,14 +223,16 @@ export async function removeCapture(source: pg.Client, migration: string): Promi
   const schema = quoteIdent(names.schema);
   const { rows: found } = await source.query<{ present: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname IN ($1, $2))
-         OR EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $3 AND p.proname = $4) AS present`,
-    [names.endTrigger, names.dropTrigger, names.schema, names.function],
+         OR EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $3 AND p.proname IN ($4, $5)) AS present`,
+    [names.endTrigger, names.dropTrigger, names.schema, names.function, names.truncateFunction],
   );
   if (!found[0]!.present) return false;
   await inTransaction(source, async () => {
     await source.query(`DROP EVENT TRIGGER IF EXISTS ${quoteIdent(names.endTrigger)}`);
     await source.query(`DROP EVENT TRIGGER IF EXISTS ${quoteIdent(names.dropTrigger)}`);
     await source.query(`DROP FUNCTION IF EXISTS ${schema}.${quoteIdent(names.function)}()`);
+    // With it, its TRUNCATE trigger on every table (PostgreSQL 10 sources).
+    await source.query(`DROP FUNCTION IF EXISTS ${schema}.${quoteIdent(names.truncateFunction)}() CASCADE`);
     await source.query(`DROP TABLE IF EXISTS ${schema}.${quoteIdent(names.queue)}`);
     const { rows } = await source.query<{ empty: boolean }>(
       `SELECT NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_namespace n ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = n.oid WHERE n.nspname = $1) AS empty`,

@@ -76,6 +76,14 @@ export type SchemaChange =
       readonly objects: readonly DroppedObject[];
     }
   | {
+      /** A table's TRUNCATE on a source whose pgoutput has none (10), from its trigger. */
+      readonly event: 'truncate';
+      readonly tag: string;
+      readonly query: string;
+      /** Quoted and qualified. */
+      readonly table: string;
+    }
+  | {
       /** The trigger could not record the command: the target can't follow it without help. */
       readonly event: 'error';
       readonly tag: string;
@@ -96,6 +104,7 @@ export function parseSchemaChange(text: string): SchemaChange {
   const tag = text_(value, 'tag');
   const query = text_(value, 'query');
   if (event === 'error') return { event, tag, query, error: text_(value, 'error') };
+  if (event === 'truncate') return { event, tag, query, table: text_(value, 'table') };
   const common = { tag, query, searchPath: text_(value, 'searchPath'), user: text_(value, 'user') };
   const objects = value['objects'];
   if (!Array.isArray(objects)) throw malformed('objects is not a list');

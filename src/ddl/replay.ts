@@ -53,6 +53,8 @@ class TransactionReplay implements SchemaChangeReader {
 
   async apply(target: pg.Client, payload: string, origin: ChangeOrigin): Promise<void> {
     const change = parseSchemaChange(payload);
+    // Row data, not a schema change: carried whatever --ddl and --skip-ddl-at say.
+    if (change.event === 'truncate') return this.truncate(target, change.table, origin);
     if (origin.commitLsn === this.options.skipAt) {
       this.options.logger.warn(
         { tag: change.tag, lsn: formatLsn(origin.commitLsn) },
@@ -102,6 +104,26 @@ class TransactionReplay implements SchemaChangeReader {
           'Unless the command that made it made them on the target too (CREATE TABLE AS, SELECT INTO), copy them by hand or run sync --drop-existing; pgferry verify shows which',
       );
     }
+  }
+
+  /**
+   * A PostgreSQL 10 source's TRUNCATE, one table per payload in the order the source truncated
+   * them. CASCADE because a statement that truncated a referenced table and the tables
+   * referencing it (together, or by its own CASCADE) sends the referenced one first, and the
+   * target, holding the same foreign keys, refuses it alone; the tables CASCADE reaches are the
+   * ones whose payloads follow. ONLY, as for pgoutput's TRUNCATE: each partition sends its own.
+   */
+  private async truncate(target: pg.Client, table: string, origin: ChangeOrigin): Promise<void> {
+    try {
+      await target.query(`TRUNCATE ONLY ${table} CASCADE`);
+    } catch (error) {
+      throw new PgferryError(
+        'change-rejected',
+        `target: could not truncate ${table} as the source did in transaction ${origin.xid} at ${formatLsn(origin.commitLsn)}: ${messageOf(error)}`,
+        { side: 'target', fix: `make ${table} on the target match the source's (see pgferry verify), then run sync again`, cause: error },
+      );
+    }
+    this.options.logger.info({ table, lsn: formatLsn(origin.commitLsn) }, 'truncated, as the source did');
   }
 
   /**

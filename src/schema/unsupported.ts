@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { CAPTURE_FUNCTIONS_SQL } from '../catalog/index.js';
 import { notExtensionMember, notMemberOrInternal } from './extract/context.js';
 import type { UnsupportedObject } from './model.js';
 
@@ -13,7 +14,7 @@ const QUERIES: ReadonlyArray<{ kind: string; reason: string; sql: string }> = [
     // pgferry's own schema-change capture (ddl/capture.ts) is not the user's.
     sql: `SELECT format('%I', evtname) FROM pg_event_trigger e
            WHERE ${notExtensionMember('pg_event_trigger', 'e.oid')}
-             AND e.evtfoid NOT IN (SELECT p.oid FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgferry_capture')`,
+             AND e.evtfoid NOT IN (${CAPTURE_FUNCTIONS_SQL})`,
   },
   {
     kind: 'operator',

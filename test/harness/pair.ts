@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
 import type { MajorVersion } from './binaries.js';
-import { startClusters, type Cluster } from './cluster.js';
+import { startClusters, type Cluster, type ClusterOptions } from './cluster.js';
 
 /** The source and target clusters of a describe block, started before its tests and stopped after. */
 export interface ClusterPair {
@@ -8,11 +8,16 @@ export interface ClusterPair {
   readonly target: Cluster;
 }
 
+/** A bare major version means a server of that version with the harness's settings. */
+export function asClusterOptions(server: MajorVersion | ClusterOptions): ClusterOptions {
+  return typeof server === 'number' ? { version: server } : server;
+}
+
 /** Call inside `describe`: registers the hooks and returns the pair, usable once the tests run. */
-export function useClusterPair(from: MajorVersion, to: MajorVersion): ClusterPair {
+export function useClusterPair(from: MajorVersion | ClusterOptions, to: MajorVersion | ClusterOptions): ClusterPair {
   let clusters: Cluster[] = [];
   before(async () => {
-    clusters = await startClusters([{ version: from }, { version: to }]);
+    clusters = await startClusters([asClusterOptions(from), asClusterOptions(to)]);
   });
   after(async () => {
     await Promise.all(clusters.map((c) => c.stop()));

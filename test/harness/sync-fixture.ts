@@ -5,6 +5,7 @@ import type { MajorVersion } from './binaries.js';
 import { runPgferry, type CliResult } from './cli.js';
 import { startClusters, type Cluster, type ClusterOptions } from './cluster.js';
 import { compareTables } from './compare.js';
+import { asClusterOptions } from './pair.js';
 
 const SYNC_TIMEOUT_MS = 120_000;
 
@@ -48,8 +49,7 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
     return { source, target };
   };
   before(async () => {
-    const options = (o: MajorVersion | ClusterOptions): ClusterOptions => (typeof o === 'number' ? { version: o } : o);
-    [source, target] = await startClusters([options(from), options(to)]);
+    [source, target] = await startClusters([asClusterOptions(from), asClusterOptions(to)]);
   });
   after(async () => {
     await Promise.all([source?.stop(), target?.stop()]);

@@ -1,4 +1,4 @@
-import type { QualifiedName } from '../../catalog/index.js';
+import { CAPTURE_FUNCTIONS_SQL, type QualifiedName } from '../../catalog/index.js';
 import { address, notExtensionMember, USER_NAMESPACE, type ExtractContext } from './context.js';
 
 interface OnTable {
@@ -207,6 +207,8 @@ async function extractTriggersRulesPolicies(
       JOIN pg_class t ON t.oid = tg.tgrelid
       JOIN pg_namespace n ON n.oid = t.relnamespace
      WHERE NOT tg.tgisinternal AND ${USER_NAMESPACE}
+       -- pgferry's own TRUNCATE capture on a PostgreSQL 10 source (ddl/truncate-capture.ts).
+       AND tg.tgfoid NOT IN (${CAPTURE_FUNCTIONS_SQL})
      ORDER BY tg.oid`);
   for (const tg of triggers) {
     if (excluded(tg.relid) || tg.cloned) continue;
