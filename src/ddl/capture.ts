@@ -21,6 +21,9 @@ export const MESSAGES_FROM_MAJOR = 14;
  */
 export const TRUNCATE_IN_STREAM_FROM_MAJOR = 11;
 
+/** What the TRUNCATE trigger of every migration is called, before its migration's name. */
+export const TRUNCATE_TRIGGER_PREFIX = 'pgferry_truncate_';
+
 /** What one migration's capture is called on the source. */
 export interface CaptureNames {
   /** Prefix of its logical messages: each migration reads only its own. */
@@ -44,7 +47,7 @@ export function captureNames(migration: string): CaptureNames {
     endTrigger: `pgferry_ddl_${migration}`,
     dropTrigger: `pgferry_ddl_drop_${migration}`,
     queue: `queue_${migration}`,
-    truncateTrigger: `pgferry_truncate_${migration}`,
+    truncateTrigger: `${TRUNCATE_TRIGGER_PREFIX}${migration}`,
     truncateFunction: `truncate_${migration}`,
   };
 }

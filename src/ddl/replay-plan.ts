@@ -1,5 +1,6 @@
 import type { Scope } from '../catalog/index.js';
-import type { SchemaChange, TouchedObject } from './payload.js';
+import { TRUNCATE_TRIGGER_PREFIX } from './capture.js';
+import type { DroppedObject, SchemaChange, TouchedObject } from './payload.js';
 import { splitStatements, statementHasTag, withoutLeadingComments } from './statements.js';
 
 /** What replaying one captured command on the target comes to. */
@@ -78,10 +79,19 @@ function firingTag(tag: string): string {
 }
 
 /** Decides how a captured command reaches the target: pure, so every rule is unit-tested. */
-export function planReplay(change: Extract<SchemaChange, { event: 'ddl_command_end' }>, cursor: StatementCursor, scope: Scope): ReplayStep {
+export function planReplay(
+  change: Extract<SchemaChange, { event: 'ddl_command_end' }>,
+  cursor: StatementCursor,
+  scope: Scope,
+  dropped: readonly DroppedObject[] = [],
+): ReplayStep {
   // Claim the statement even when skipping it: the next command of the string is after it.
   const statement = cursor.take(change.query, change.tag);
   if (NEVER_REPLAYED.test(change.tag)) return { kind: 'skip', why: 'replication set-up is not migrated' };
+  // Someone dropped pgferry's TRUNCATE trigger (10 sources); the target never had it. Sync puts it back when it starts again.
+  if (dropped.length > 0 && dropped.every((o) => o.type === 'trigger' && o.identity.startsWith(TRUNCATE_TRIGGER_PREFIX))) {
+    return { kind: 'skip', why: "pgferry's own TRUNCATE capture on the source, never on the target" };
+  }
   if (change.objects.length > 0 && change.objects.every((o) => o.inExtension)) {
     return { kind: 'skip', why: 'made by an extension script: the extension command carries it' };
   }

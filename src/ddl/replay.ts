@@ -78,7 +78,7 @@ class TransactionReplay implements SchemaChangeReader {
     }
     const dropped = this.dropped;
     this.dropped = [];
-    const step = planReplay(change, this.cursor, this.options.scope);
+    const step = planReplay(change, this.cursor, this.options.scope, dropped);
     const { logger } = this.options;
     const globals = this.cursor.takeGlobals();
     if (globals.length > 0) {

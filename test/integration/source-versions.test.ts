@@ -18,9 +18,11 @@ import {
   stopSync,
   useClusterPair,
   migrationUnderWay,
+  type Cluster,
   type MajorVersion,
   type WriterReport,
 } from '../harness/index.js';
+import { useSyncPair } from '../harness/sync-fixture.js';
 
 /** What every source version has, and what it gained (generated columns from 12, PKs on partitioned tables from 11). */
 function schemaFor(major: number): string {
@@ -132,4 +134,74 @@ for (const from of SOURCES) {
       assert.ok(written.committed.filter((c) => c.side === 'target').length >= 50);
     });
   });
+}
+
+describe('TRUNCATE on a PostgreSQL 10 source (pgoutput 10 has none: a trigger puts it into the stream)', () => {
+  const pair = useSyncPair(10, 18);
+  const pgferryTriggers = (cluster: Cluster, db: string) =>
+    pair.rows<{ t: string }>(cluster, db, `SELECT tgrelid::regclass::text AS t FROM pg_trigger WHERE tgname LIKE 'pgferry%' ORDER BY 1`);
+
+  it('carries every kind of TRUNCATE at its place, for tables there at the start and created later, and never copies the trigger', async () => {
+    const db = await pair.cloned(
+      'trunc10',
+      `CREATE TABLE parent (id int PRIMARY KEY, v text);
+       CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id));
+       CREATE TABLE lone (id int PRIMARY KEY);
+       CREATE TABLE part (at date NOT NULL, n int NOT NULL) PARTITION BY RANGE (at);
+       CREATE TABLE part_a PARTITION OF part FOR VALUES FROM ('2000-01-01') TO ('2050-01-01');
+       CREATE TABLE part_b PARTITION OF part FOR VALUES FROM ('2050-01-01') TO ('2100-01-01');
+       ALTER TABLE part_a ADD PRIMARY KEY (at, n); ALTER TABLE part_b ADD PRIMARY KEY (at, n);
+       INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 100) g;
+       INSERT INTO child SELECT g, g FROM generate_series(1, 100) g;
+       INSERT INTO lone SELECT generate_series(1, 50);
+       INSERT INTO part SELECT date '2040-01-01' + g * 7, g FROM generate_series(1, 800) g`,
+    );
+    assert.deepEqual(
+      (await pgferryTriggers(pair.source, db)).map((r) => r.t),
+      ['child', 'lone', 'parent', 'part_a', 'part_b'],
+    );
+    assert.deepEqual(await pgferryTriggers(pair.target, db), [], 'the capture trigger was copied to the target');
+    await pair.change(db, [
+      // Rows written before it in the same transaction go with it; rows after it stay.
+      `BEGIN; INSERT INTO lone VALUES (1000); TRUNCATE lone; INSERT INTO lone VALUES (7), (8); COMMIT`,
+      // The referenced table first: the target, holding the same foreign key, needs CASCADE.
+      `TRUNCATE parent CASCADE`,
+      `INSERT INTO parent VALUES (1, 'again'); INSERT INTO child VALUES (1, 1)`,
+      `TRUNCATE child, parent`,
+      `INSERT INTO parent VALUES (2, 'kept')`,
+      `TRUNCATE part`,
+      `INSERT INTO part VALUES ('2060-01-01', 1)`,
+      `BEGIN; TRUNCATE lone; ROLLBACK`,
+      // A table made while sync streams joins the publication with its trigger.
+      `CREATE TABLE later (id int PRIMARY KEY); INSERT INTO later SELECT generate_series(1, 30)`,
+      `TRUNCATE later`,
+      `INSERT INTO later VALUES (99)`,
+    ]);
+    await pair.sync(db);
+    await pair.assertSame(db);
+    assert.deepEqual(await pair.rows(pair.target, db, `SELECT id FROM lone ORDER BY id`), [{ id: 7 }, { id: 8 }]);
+    assert.deepEqual(await pair.rows(pair.target, db, `SELECT id FROM later`), [{ id: 99 }]);
+    assert.ok(
+      (await pgferryTriggers(pair.source, db)).some((r) => r.t === 'later'),
+      'the new table got its trigger',
+    );
+    assert.deepEqual(await pgferryTriggers(pair.target, db), []);
+
+    // A trigger dropped by someone while sync is away: the next run says so and puts it back.
+    await pair.source.sql(db, `DROP TRIGGER ${await triggerName(pair.source, db)} ON lone`);
+    const resumed = await pair.sync(db);
+    assert.match(resumed.stdout + resumed.stderr, /"tables":\["public\.lone"\],"msg":"the TRUNCATE capture was missing on these source tables/);
+    await pair.change(db, [`TRUNCATE lone`]);
+    await pair.sync(db);
+    await pair.assertSame(db);
+
+    const cleaned = await runPgferry(['cleanup', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
+    assert.equal(cleaned.code, 0, cleaned.stderr);
+    assert.deepEqual(await pgferryTriggers(pair.source, db), [], 'cleanup left a TRUNCATE trigger on the source');
+  });
+});
+
+async function triggerName(cluster: Cluster, db: string): Promise<string> {
+  const { rows } = await cluster.sql(db, `SELECT tgname FROM pg_trigger WHERE tgname LIKE 'pgferry%' LIMIT 1`);
+  return (rows[0] as { tgname: string }).tgname;
 }

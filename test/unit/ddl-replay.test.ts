@@ -89,6 +89,20 @@ describe('planReplay', () => {
     assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), cursor, everything), { kind: 'statement', text: 'ALTER TABLE t ADD c int' });
   });
 
+  it("skips a DROP of pgferry's own TRUNCATE trigger, and only that, claiming its statement", () => {
+    const trigger = (identity: string) => ({ type: 'trigger', identity, schema: 'public', original: true, temporary: false });
+    const query = `DROP TRIGGER pgferry_truncate_m ON lone; DROP TRIGGER audit ON lone`;
+    const cursor = new StatementCursor();
+    assert.equal(
+      planReplay(end(query, 'DROP TRIGGER', []), cursor, everything, [trigger('pgferry_truncate_m on public.lone')]).kind,
+      'skip',
+    );
+    assert.deepEqual(planReplay(end(query, 'DROP TRIGGER', []), cursor, everything, [trigger('audit on public.lone')]), {
+      kind: 'statement',
+      text: 'DROP TRIGGER audit ON lone',
+    });
+  });
+
   it('rebuilds a command that ran inside a DO block, a function call or a procedure', () => {
     for (const query of [`DO $$ BEGIN ALTER TABLE t ADD c int; END $$`, `SELECT partman.create_parent('public.t')`, `CALL make_month()`]) {
       assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), new StatementCursor(), everything), { kind: 'rebuild' }, query);
