@@ -154,7 +154,7 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
     return;
   }
   const lines: string[] = [];
-  for (const step of report.steps) lines.push(`${step.step.padEnd(12)} ${step.ms.toFixed(1).padStart(10)} ms`);
+  for (const step of report.steps) lines.push(`${step.step.padEnd(19)} ${step.ms.toFixed(1).padStart(10)} ms`);
   lines.push('');
   lines.push(
     `Writes were frozen for ${report.downtimeMs.toFixed(0)} ms (freeze ${report.freeze}${report.sessionsEnded > 0 ? `, ${report.sessionsEnded} idle sessions ended` : ''}).`,
@@ -171,6 +171,12 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
         : ''
     }.`,
   );
+  const lo = report.largeObjects;
+  if (lo.objects > 0 || lo.removed > 0) {
+    lines.push(
+      `${lo.objects} large objects on both sides; inside the freeze ${lo.created} created, ${lo.changed} changed, ${lo.removed} removed on the target.`,
+    );
+  }
   if (report.verified) {
     const rows = report.verified.tables.reduce((sum, t) => sum + t.sourceRows, 0);
     lines.push(`Verified (${report.verified.mode}): ${report.verified.tables.length} tables, ${rows} rows, identical.`);

@@ -11,32 +11,62 @@ export interface LargeObjectCopy {
   readonly missingRoles: readonly string[];
 }
 
+/** A large object's description on one side: what is copied with its content. */
+interface LargeObjectMeta {
+  readonly oid: string;
+  readonly owner: string;
+  readonly comment: string | null;
+  readonly acl: Array<{ grantee: string; privilege: string; grantable: boolean }> | null;
+}
+
+/** Each large object's description, with `extra` columns of pg_largeobject_metadata m. */
+const metaSql = (
+  extra = '',
+) => `SELECT m.oid::text${extra}, pg_get_userbyid(m.lomowner) AS owner, obj_description(m.oid, 'pg_largeobject') AS comment,
+            (SELECT json_agg(json_build_object('grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
+                                               'privilege', a.privilege_type, 'grantable', a.is_grantable)
+                             ORDER BY CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END, a.privilege_type)
+               FROM aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner) AS acl
+       FROM pg_largeobject_metadata m`;
+
 /**
  * Large objects (`lo_*`, the oids an `oid` column points at) are in no table logical
  * replication or COPY reaches: each is read at the copy's snapshot through `source` (the
  * session holding it) and made on the target under the same oid, with its owner, grants and
  * comment. One already there under that oid (a rerun) is made again. Changes after the
- * snapshot are in no change stream either: not carried yet (they are to be reconciled inside
- * the cut-over's freeze), and `check` says so.
+ * snapshot are in no change stream either: the cut-over reconciles them inside its freeze
+ * (reconcileLargeObjects, below).
  */
 export async function copyLargeObjects(source: pg.Client, target: pg.Client): Promise<LargeObjectCopy> {
-  const { rows } = await source.query<{
-    oid: string;
-    owner: string;
-    comment: string | null;
-    acl: Array<{ grantee: string; privilege: string; grantable: boolean }> | null;
-  }>(
-    `SELECT m.oid::text, pg_get_userbyid(m.lomowner) AS owner, obj_description(m.oid, 'pg_largeobject') AS comment,
-            (SELECT json_agg(json_build_object('grantee', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
-                                               'privilege', a.privilege_type, 'grantable', a.is_grantable))
-               FROM aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner) AS acl
-       FROM pg_largeobject_metadata m ORDER BY m.oid`,
-  );
+  const { rows } = await source.query<LargeObjectMeta>(`${metaSql()} ORDER BY m.oid`);
   if (rows.length === 0) return { objects: 0, bytes: 0, missingRoles: [] };
-  const roles = new Set((await target.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname));
-  const missing = new Set<string>();
-  let bytes = 0;
-  for (const lo of rows) {
+  const copier = await LargeObjectCopier.on(target);
+  for (const lo of rows) await copier.copy(source, lo);
+  return { objects: rows.length, bytes: copier.bytes, missingRoles: copier.missingRoles };
+}
+
+/** Makes large objects on the target as they are on a source, one transaction each. */
+class LargeObjectCopier {
+  bytes = 0;
+  private readonly missing = new Set<string>();
+
+  private constructor(
+    private readonly target: pg.Client,
+    private readonly roles: ReadonlySet<string>,
+  ) {}
+
+  static async on(target: pg.Client): Promise<LargeObjectCopier> {
+    const { rows } = await target.query<{ rolname: string }>('SELECT rolname FROM pg_roles');
+    return new LargeObjectCopier(target, new Set(rows.map((r) => r.rolname)));
+  }
+
+  /** Owners and grantees missing on the target: those owners and grants were left out. */
+  get missingRoles(): string[] {
+    return [...this.missing].sort();
+  }
+
+  async copy(source: pg.Client, lo: LargeObjectMeta): Promise<void> {
+    const target = this.target;
     await target.query('BEGIN');
     try {
       await target.query(`SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid = $1::oid`, [lo.oid]);
@@ -50,14 +80,14 @@ export async function copyLargeObjects(source: pg.Client, target: pg.Client): Pr
         const data = chunk[0]!.data;
         if (data.length === 0) break;
         await target.query(`SELECT lo_put($1::oid, $2, $3)`, [lo.oid, offset, data]);
-        bytes += data.length;
+        this.bytes += data.length;
         if (data.length < CHUNK_BYTES) break;
       }
-      if (roles.has(lo.owner)) await target.query(`ALTER LARGE OBJECT ${Number(lo.oid)} OWNER TO ${quoteIdent(lo.owner)}`);
-      else missing.add(lo.owner);
+      if (this.roles.has(lo.owner)) await target.query(`ALTER LARGE OBJECT ${Number(lo.oid)} OWNER TO ${quoteIdent(lo.owner)}`);
+      else this.missing.add(lo.owner);
       for (const entry of lo.acl ?? []) {
-        if (entry.grantee !== 'PUBLIC' && !roles.has(entry.grantee)) {
-          missing.add(entry.grantee);
+        if (entry.grantee !== 'PUBLIC' && !this.roles.has(entry.grantee)) {
+          this.missing.add(entry.grantee);
           continue;
         }
         const grantee = entry.grantee === 'PUBLIC' ? 'PUBLIC' : quoteIdent(entry.grantee);
@@ -72,5 +102,79 @@ export async function copyLargeObjects(source: pg.Client, target: pg.Client): Pr
       throw error;
     }
   }
-  return { objects: rows.length, bytes, missingRoles: [...missing].sort() };
+}
+
+/** What the cut-over's large-object step found different and made equal. */
+export interface LargeObjectReconcile {
+  /** Objects on both sides (after the step: the same on each). */
+  readonly objects: number;
+  readonly created: number;
+  readonly changed: number;
+  readonly removed: number;
+  /** Bytes copied for the created and changed ones. */
+  readonly bytes: number;
+  readonly missingRoles: readonly string[];
+}
+
+/**
+ * Large objects are in no change stream: their creations, writes and unlinks since the copy's
+ * snapshot are found by comparing the two sides, and made on the target. Each side describes
+ * every object by its owner, grants, comment and a digest of its content; an object the target
+ * lacks or describes otherwise is copied again, one it has and the source does not is unlinked.
+ * Run twice by a cut-over: before its freeze (the bulk, while writes go on) and inside it, after
+ * the fence, when the source cannot change and what is found then is final.
+ */
+export async function reconcileLargeObjects(source: pg.Client, target: pg.Client): Promise<LargeObjectReconcile> {
+  const method = (await Promise.all([readsLargeObjectPages(source), readsLargeObjectPages(target)])).every(Boolean) ? 'pages' : 'lo_get';
+  const [onSource, onTarget] = await Promise.all([describeLargeObjects(source, method), describeLargeObjects(target, method)]);
+  const toCopy = [...onSource.values()].filter((lo) => onTarget.get(lo.oid)?.fingerprint !== lo.fingerprint);
+  const toRemove = [...onTarget.keys()].filter((oid) => !onSource.has(oid));
+  const copier = toCopy.length > 0 ? await LargeObjectCopier.on(target) : undefined;
+  for (const lo of toCopy) await copier!.copy(source, lo);
+  if (toRemove.length > 0) {
+    await target.query(`SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid = ANY ($1::oid[])`, [toRemove]);
+  }
+  const created = toCopy.filter((lo) => !onTarget.has(lo.oid)).length;
+  return {
+    objects: onSource.size,
+    created,
+    changed: toCopy.length - created,
+    removed: toRemove.length,
+    bytes: copier?.bytes ?? 0,
+    missingRoles: copier?.missingRoles ?? [],
+  };
+}
+
+/**
+ * pg_largeobject itself is readable by superusers only (and whoever was granted it); reading
+ * its pages digests an object of any size without holding it whole. Others read through
+ * lo_get, which holds each object in memory (up to 1 GB) and needs SELECT on it.
+ */
+async function readsLargeObjectPages(client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(`SELECT has_table_privilege('pg_catalog.pg_largeobject', 'SELECT') AS ok`);
+  return rows[0]!.ok;
+}
+
+/**
+ * Each object with a fingerprint of what is copied: owner, grants, comment and content. Content
+ * is digested as lo_get reads it, whatever its pages: the copy writes a hole (a write past the
+ * end) as zeros, so from pg_largeobject each page is padded to the page size, a page of zeros is
+ * left out like a hole, and the length goes alongside. Both sides are read the same way.
+ */
+async function describeLargeObjects(
+  client: pg.Client,
+  method: 'pages' | 'lo_get',
+): Promise<Map<string, LargeObjectMeta & { readonly fingerprint: string }>> {
+  const digest =
+    method === 'pages'
+      ? `(SELECT md5(coalesce(string_agg(l.pageno::text || ':' || md5(p.padded), ',' ORDER BY l.pageno) FILTER (WHERE p.padded <> z.zeros), '')
+                     || '/' || max(l.pageno::bigint * z.size + length(l.data))::text)
+            FROM pg_largeobject l
+           CROSS JOIN (SELECT current_setting('block_size')::int / 4 AS size, decode(repeat('00', current_setting('block_size')::int / 4), 'hex') AS zeros) z
+           CROSS JOIN LATERAL (SELECT l.data || substring(z.zeros FROM 1 FOR z.size - length(l.data)) AS padded) p
+           WHERE l.loid = m.oid)`
+      : `md5(lo_get(m.oid))`;
+  const { rows } = await client.query<LargeObjectMeta & { digest: string | null }>(metaSql(`, ${digest} AS digest`));
+  // Grants by grantee and privilege (not aclitem text: its grantor is a role of each server).
+  return new Map(rows.map((r) => [r.oid, { ...r, fingerprint: JSON.stringify([r.owner, r.acl, r.comment, r.digest]) }]));
 }

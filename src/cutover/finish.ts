@@ -5,6 +5,7 @@ import type { VerifyReport } from '../verify/index.js';
 import type { FreezeContext } from './context.js';
 import { liftFreeze } from './freeze.js';
 import type { SequenceSync } from './sequences.js';
+import type { LargeObjectReconcile } from '../copy/index.js';
 import type { CutoverStep } from './steps.js';
 import { retireOldDirection, type WayBack, type WayBackSides } from './way-back.js';
 import type { MigrationNames } from '../sync/index.js';
@@ -17,6 +18,8 @@ export interface CutoverReport {
   readonly freeze: FreezeMode;
   readonly sessionsEnded: number;
   readonly sequences: readonly SequenceSync[];
+  /** Large objects made equal inside the freeze (created, changed, removed since the pass before it). */
+  readonly largeObjects: LargeObjectReconcile;
   readonly verified: VerifyReport | null;
   readonly syncStopped: boolean;
   /**
@@ -97,6 +100,7 @@ export async function finishCutover(
     freeze: plan.mode,
     sessionsEnded: done.sessionsEnded,
     sequences: done.sequences,
+    largeObjects: done.largeObjects,
     verified: done.verified,
     syncStopped: done.syncStopped,
     lateTransactions: done.lateTransactions,

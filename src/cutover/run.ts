@@ -15,6 +15,7 @@ import { lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 import { applyFreeze, drainForFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import { syncSequences } from './sequences.js';
+import { reconcileLargeObjects } from '../copy/index.js';
 import { CutoverSteps, round } from './steps.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
 import { unfreezeAfterFailure } from './undo.js';
@@ -42,7 +43,8 @@ const SYNC_STOP_TIMEOUT_MS = 15_000;
  *  2. freeze writes on the source and drain the sessions that could still write;
  *  3. emit a fence into the change stream and wait until sync has applied it: the target now
  *     holds every transaction the source committed;
- *  4. set the target's sequences to the source's values (plus the margin);
+ *  4. set the target's sequences to the source's values (plus the margin), and make its large
+ *     objects the source's (they are in no stream; most changes were carried just before the freeze);
  *  5. verify (counts, or full content);
  *  6. stop sync;
  *  7. read the slot for writes committed past sync's final position (late-writes.ts): a
@@ -90,6 +92,10 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     };
     // A return lifts the freeze the cut-over away from the target left on it: read now, lifted in the freeze.
     const targetFreezes = await freezesLeftOnTarget(sides).catch(withdraw);
+    // Large objects are in no stream: most of what changed since the copy is carried now, while
+    // writes go on; the freeze carries only what changes after this.
+    const early = await steps.run('large objects ahead', () => reconcileLargeObjects(sourceClient, target.client)).catch(withdraw);
+    if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
     // Last before the freeze, so the lag it measures is the lag the freeze starts with.
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
     const lagAtStart = await steps
@@ -171,6 +177,13 @@ async function whileFrozen(
     const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin));
     const missing = sequences.filter((s) => s.target === null);
     if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
+    const largeObjects = await steps.run('large objects', () => reconcileLargeObjects(sourceClient, target));
+    if (largeObjects.missingRoles.length > 0) {
+      log.warn(
+        { roles: largeObjects.missingRoles },
+        "roles missing on the target: their large objects' ownership and grants were left out",
+      );
+    }
     const level = options.verify;
     let verified: VerifyReport | null = null;
     if (level === 'none') steps.skip('verify');
@@ -212,6 +225,7 @@ async function whileFrozen(
       fenceLsn: fence.lsn,
       sessionsEnded: drained.sessionsEnded,
       sequences,
+      largeObjects,
       verified,
       syncStopped,
       lateTransactions: late,

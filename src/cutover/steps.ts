@@ -7,11 +7,13 @@ import { performance } from 'node:perf_hooks';
 export type CutoverStepName =
   | 'catch up'
   | 'way back'
+  | 'large objects ahead'
   | 'pause'
   | 'freeze'
   | 'drain'
   | 'fence'
   | 'sequences'
+  | 'large objects'
   | 'verify'
   | 'stop sync'
   | 'late writes'

@@ -88,6 +88,9 @@ export function planReplay(
   // Claim the statement even when skipping it: the next command of the string is after it.
   const statement = cursor.take(change.query, change.tag);
   if (NEVER_REPLAYED.test(change.tag)) return { kind: 'skip', why: 'replication set-up is not migrated' };
+  if (aboutLargeObjects(change)) {
+    return { kind: 'skip', why: "large objects are carried by the cut-over, which makes the target's the source's" };
+  }
   // Someone dropped pgferry's TRUNCATE trigger (10 sources); the target never had it. Sync puts it back when it starts again.
   if (dropped.length > 0 && dropped.every((o) => o.type === 'trigger' && o.identity.startsWith(TRUNCATE_TRIGGER_PREFIX))) {
     return { kind: 'skip', why: "pgferry's own TRUNCATE capture on the source, never on the target" };
@@ -105,6 +108,16 @@ export function planReplay(
     return { kind: 'skip', why: 'finishes a concurrent detach, which the target did at once' };
   }
   return { kind: 'statement', text: forTransactionBlock(statement) };
+}
+
+/**
+ * ALTER LARGE OBJECT, and GRANT, REVOKE or COMMENT on one: large objects are in no stream, and the
+ * one named may not exist on the target yet (made during sync); the cut-over reconciles them all.
+ */
+function aboutLargeObjects(change: Extract<SchemaChange, { event: 'ddl_command_end' }>): boolean {
+  if (change.tag === 'ALTER LARGE OBJECT') return true;
+  // GRANT and REVOKE name the type in upper case ('LARGE OBJECT'), COMMENT in lower case.
+  return change.objects.length > 0 && change.objects.every((o) => o.type.toLowerCase() === 'large object');
 }
 
 function inScope(object: TouchedObject, scope: Scope): boolean {

@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runPgferry, useClusterPair, type Cluster } from '../harness/index.js';
+import pg from 'pg';
+import type { CutoverReport } from '../../src/cutover/index.js';
+import { migrationUnderWay, runPgferry, stopSync, useClusterPair, type Cluster } from '../harness/index.js';
 
 /** A database's settings and its roles' settings in it, by role name ('' for the database's own). */
 async function settings(cluster: Cluster, db: string): Promise<Array<{ role: string; setting: string }>> {
@@ -30,6 +32,30 @@ async function defaultPrivileges(cluster: Cluster, db: string): Promise<string[]
        FROM pg_default_acl a LEFT JOIN pg_namespace n ON n.oid = a.defaclnamespace ORDER BY 1`,
   );
   return (rows as Array<{ line: string }>).map((r) => r.line);
+}
+
+/** Whether a cut-over's read-only freeze is set on the database. */
+async function frozen(cluster: Cluster, db: string): Promise<boolean> {
+  const { rows } = await cluster.sql(
+    'postgres',
+    `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+                     WHERE d.datname = $1 AND s.setrole = 0 AND 'default_transaction_read_only=on' = ANY (s.setconfig)) AS frozen`,
+    [db],
+  );
+  return (rows[0] as { frozen: boolean }).frozen;
+}
+
+/** Every large object with what is carried of it: content, owner, grants, comment. */
+async function largeObjects(cluster: Cluster, db: string): Promise<unknown[]> {
+  const { rows } = await cluster.sql(
+    db,
+    `SELECT m.oid::text, md5(lo_get(m.oid)) AS content, length(lo_get(m.oid)) AS bytes, pg_get_userbyid(m.lomowner) AS owner,
+            (SELECT coalesce(string_agg(pg_get_userbyid(a.grantee) || ':' || a.privilege_type, ',' ORDER BY 1), '')
+               FROM aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner) AS grants,
+            obj_description(m.oid, 'pg_largeobject') AS comment
+       FROM pg_largeobject_metadata m ORDER BY 1`,
+  );
+  return rows;
 }
 
 for (const [from, to] of [
@@ -79,12 +105,9 @@ for (const [from, to] of [
       const expected = (await settings(pair.source, db)).filter((s) => !s.setting.startsWith('default_transaction_read_only='));
       assert.deepEqual(await settings(pair.target, db), expected);
       assert.deepEqual(await defaultPrivileges(pair.target, db), await defaultPrivileges(pair.source, db));
-      const largeObjects = `SELECT m.oid::text, md5(lo_get(m.oid)) AS content, length(lo_get(m.oid)) AS bytes, pg_get_userbyid(m.lomowner) AS owner,
-                                   (SELECT coalesce(string_agg(pg_get_userbyid(a.grantee) || ':' || a.privilege_type, ','), '') FROM aclexplode(m.lomacl) a WHERE a.grantee <> m.lomowner) AS grants, obj_description(m.oid, 'pg_largeobject') AS comment
-                              FROM pg_largeobject_metadata m ORDER BY 1`;
-      const onSource = (await pair.source.sql(db, largeObjects)).rows;
+      const onSource = await largeObjects(pair.source, db);
       assert.equal(onSource.length, 2);
-      assert.deepEqual((await pair.target.sql(db, largeObjects)).rows, onSource);
+      assert.deepEqual(await largeObjects(pair.target, db), onSource);
 
       // verify holds the target to the same default privileges (settings may rightly differ: not compared).
       const verified = await runPgferry(['verify', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);
@@ -108,5 +131,93 @@ for (const [from, to] of [
       );
       assert.deepEqual(rows[0], { reads: true, inserts: true, executes: false, path: '"$user", public, app', tenant: 'north' });
     });
+
+    it('large objects made, written, unlinked and re-owned while sync streams are made equal by the cut-over, inside its freeze', async () => {
+      const { db, sync, args } = await migrationUnderWay(
+        pair.source,
+        pair.target,
+        'lobs',
+        `DO $$BEGIN CREATE ROLE reader; EXCEPTION WHEN duplicate_object THEN NULL; END$$;
+         SELECT lo_from_bytea(9000 + g, convert_to(repeat('object ' || g || ' ', 50 * g), 'UTF8')) FROM generate_series(1, 20) g;
+         CREATE TABLE documents (id int PRIMARY KEY, body oid);
+         INSERT INTO documents SELECT g, 9000 + g FROM generate_series(1, 20) g`,
+      );
+      await pair.target.sql('postgres', `DO $$BEGIN CREATE ROLE reader; EXCEPTION WHEN duplicate_object THEN NULL; END$$`);
+      try {
+        assert.deepEqual(await largeObjects(pair.target, db), await largeObjects(pair.source, db), 'the copy carries them at its snapshot');
+        await pair.source.sql(
+          db,
+          `SELECT lo_from_bytea(9100, decode(repeat('ab', 3000000), 'hex'));      -- made: 3 MB, several chunks
+           SELECT lo_put(9001, 5, 'written in place');                            -- written
+           SELECT lo_put(9002, 100000, 'past its end');                          -- grown
+           SELECT lo_unlink(9003);                                               -- unlinked
+           ALTER LARGE OBJECT 9004 OWNER TO reader;
+           GRANT UPDATE ON LARGE OBJECT 9005 TO reader;
+           COMMENT ON LARGE OBJECT 9006 IS 'commented later';
+           SELECT lo_unlink(lo_from_bytea(9101, 'made and gone'));
+           INSERT INTO documents VALUES (100, 9100)`,
+        );
+        // A table of `oid`s streams as rows; the objects do not.
+        const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 120_000);
+        assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
+        const report = JSON.parse(cut.stdout) as CutoverReport;
+        assert.ok(
+          report.steps.some((s) => s.step === 'large objects'),
+          'the freeze has a large-object step',
+        );
+        const ahead = report.steps.findIndex((s) => s.step === 'large objects ahead');
+        assert.ok(ahead >= 0 && ahead < report.steps.findIndex((s) => s.step === 'freeze'), 'most of the work is done before the freeze');
+        // Everything changed before the cut-over began was carried ahead of the freeze.
+        assert.deepEqual(report.largeObjects, { objects: 20, created: 0, changed: 0, removed: 0, bytes: 0, missingRoles: [] });
+        assert.deepEqual(await largeObjects(pair.target, db), await largeObjects(pair.source, db));
+        assert.equal(await sync.exited(), 0, sync.output());
+      } finally {
+        await stopSync(sync);
+      }
+    });
   });
 }
+
+describe('large objects changed during the freeze window, 17 → 18', () => {
+  const pair = useClusterPair(17, 18);
+
+  it('what changes after the pass before the freeze is carried inside it', async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'lobfreeze',
+      `SELECT lo_from_bytea(7000 + g, convert_to(repeat('x', g), 'UTF8')) FROM generate_series(1, 50) g`,
+    );
+    try {
+      // A session that changes large objects while the cut-over runs: it holds a transaction
+      // open across the pass before the freeze, so its changes commit after that pass and
+      // before the drain ends (the drain waits for it; it commits at once when let go).
+      const writer = new pg.Client({ connectionString: pair.source.url(db) });
+      await writer.connect();
+      await writer.query(`BEGIN; SELECT lo_put(7001, 0, 'changed late'); SELECT lo_unlink(7002); SELECT lo_from_bytea(7999, 'made late')`);
+      const cutting = runPgferry(['cutover', ...args, '--json', '--no-fallback', '--drain-timeout', '30'], {}, 120_000);
+      // The freeze has taken hold (the drain now waits for this transaction): commit it.
+      const deadline = Date.now() + 60_000;
+      while (!(await frozen(pair.source, db))) {
+        assert.ok(Date.now() < deadline, 'the cut-over never froze the source');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await writer.query('COMMIT');
+      await writer.end();
+      const cut = await cutting;
+      assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
+      const report = JSON.parse(cut.stdout) as CutoverReport;
+      assert.deepEqual(report.largeObjects, {
+        objects: 50,
+        created: 1,
+        changed: 1,
+        removed: 1,
+        bytes: 'made late'.length + 'changed late'.length,
+        missingRoles: [],
+      });
+      assert.deepEqual(await largeObjects(pair.target, db), await largeObjects(pair.source, db));
+    } finally {
+      await stopSync(sync);
+    }
+  });
+});

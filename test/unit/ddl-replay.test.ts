@@ -103,6 +103,22 @@ describe('planReplay', () => {
     });
   });
 
+  it('skips commands on large objects (the cut-over carries them), wherever they ran', () => {
+    const query = `SELECT lo_create(5); GRANT UPDATE ON LARGE OBJECT 5 TO reader; COMMENT ON LARGE OBJECT 5 IS 'x'; ALTER LARGE OBJECT 5 OWNER TO reader`;
+    const cursor = new StatementCursor();
+    for (const [tag, type] of [
+      ['GRANT', 'LARGE OBJECT'],
+      ['COMMENT', 'large object'],
+      ['ALTER LARGE OBJECT', 'large object'],
+    ] as const) {
+      assert.equal(planReplay(end(query, tag, [{ type, identity: '5', schema: null }]), cursor, everything).kind, 'skip', tag);
+    }
+    assert.equal(
+      planReplay(end(`GRANT SELECT ON t TO reader`, 'GRANT', [{ type: 'TABLE' }]), new StatementCursor(), everything).kind,
+      'statement',
+    );
+  });
+
   it('rebuilds a command that ran inside a DO block, a function call or a procedure', () => {
     for (const query of [`DO $$ BEGIN ALTER TABLE t ADD c int; END $$`, `SELECT partman.create_parent('public.t')`, `CALL make_month()`]) {
       assert.deepEqual(planReplay(end(query, 'ALTER TABLE'), new StatementCursor(), everything), { kind: 'rebuild' }, query);
