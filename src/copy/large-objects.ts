@@ -118,32 +118,95 @@ export interface LargeObjectReconcile {
 
 /**
  * Large objects are in no change stream: their creations, writes and unlinks since the copy's
- * snapshot are found by comparing the two sides, and made on the target. Each side describes
- * every object by its owner, grants, comment and a digest of its content; an object the target
- * lacks or describes otherwise is copied again, one it has and the source does not is unlinked.
- * Run twice by a cut-over: before its freeze (the bulk, while writes go on) and inside it, after
- * the fence, when the source cannot change and what is found then is final.
+ * snapshot are found by comparing the two sides, and made on the target, in two passes of a
+ * cut-over.
+ *
+ * - `compareAll`, before the freeze while writes go on: each side describes every object by
+ *   owner, grants, comment and a digest of its content; one the target lacks or describes
+ *   otherwise is copied again, one only the target has is unlinked. In the same statement as
+ *   its digests the source gives each object's version: the transaction ids of its metadata row,
+ *   its comment and every page (a write, an ALTER, a COMMENT makes a new row version).
+ * - `carryChanges`, inside the freeze after the fence, when the source cannot change: only
+ *   the source's versions are read again (no content, no target), and what changed since the
+ *   first pass (made, written, unlinked, or copied while being written) is carried. Where
+ *   pg_largeobject is not readable there are no versions, and this pass compares all again.
  */
-export async function reconcileLargeObjects(source: pg.Client, target: pg.Client): Promise<LargeObjectReconcile> {
-  const method = (await Promise.all([readsLargeObjectPages(source), readsLargeObjectPages(target)])).every(Boolean) ? 'pages' : 'lo_get';
-  const [onSource, onTarget] = await Promise.all([describeLargeObjects(source, method), describeLargeObjects(target, method)]);
-  const toCopy = [...onSource.values()].filter((lo) => onTarget.get(lo.oid)?.fingerprint !== lo.fingerprint);
-  const toRemove = [...onTarget.keys()].filter((oid) => !onSource.has(oid));
-  const copier = toCopy.length > 0 ? await LargeObjectCopier.on(target) : undefined;
-  for (const lo of toCopy) await copier!.copy(source, lo);
-  if (toRemove.length > 0) {
-    await target.query(`SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid = ANY ($1::oid[])`, [toRemove]);
+export class LargeObjectSync {
+  /** Each source object's version when compareAll read it. */
+  private versions: Map<string, string> | undefined;
+
+  private constructor(
+    private readonly source: pg.Client,
+    private readonly target: pg.Client,
+    private readonly method: 'pages' | 'lo_get',
+  ) {}
+
+  static async between(source: pg.Client, target: pg.Client): Promise<LargeObjectSync> {
+    const readable = await Promise.all([readsLargeObjectPages(source), readsLargeObjectPages(target)]);
+    return new LargeObjectSync(source, target, readable.every(Boolean) ? 'pages' : 'lo_get');
   }
-  const created = toCopy.filter((lo) => !onTarget.has(lo.oid)).length;
-  return {
-    objects: onSource.size,
-    created,
-    changed: toCopy.length - created,
-    removed: toRemove.length,
-    bytes: copier?.bytes ?? 0,
-    missingRoles: copier?.missingRoles ?? [],
-  };
+
+  async compareAll(): Promise<LargeObjectReconcile> {
+    const [onSource, onTarget] = await Promise.all([
+      describeLargeObjects(this.source, this.method, { withVersion: this.method === 'pages' }),
+      describeLargeObjects(this.target, this.method, { withVersion: false }),
+    ]);
+    if (this.method === 'pages') this.versions = new Map([...onSource.values()].map((lo) => [lo.oid, lo.version!]));
+    const toCopy = [...onSource.values()].filter((lo) => onTarget.get(lo.oid)?.fingerprint !== lo.fingerprint);
+    const toRemove = [...onTarget.keys()].filter((oid) => !onSource.has(oid));
+    return this.carry(onSource.size, toCopy, toRemove, (oid) => onTarget.has(oid));
+  }
+
+  async carryChanges(): Promise<LargeObjectReconcile> {
+    const before = this.versions;
+    if (!before) return this.compareAll();
+    const { rows } = await this.source.query<{ oid: string; version: string }>(
+      `SELECT m.oid::text, ${VERSION_SQL} AS version FROM pg_largeobject_metadata m`,
+    );
+    const now = new Map(rows.map((r) => [r.oid, r.version]));
+    const changed = rows.filter((r) => before.get(r.oid) !== r.version).map((r) => r.oid);
+    const toRemove = [...before.keys()].filter((oid) => !now.has(oid));
+    const { rows: toCopy } =
+      changed.length === 0
+        ? { rows: [] }
+        : await this.source.query<LargeObjectMeta>(`${metaSql()} WHERE m.oid = ANY ($1::oid[])`, [changed]);
+    this.versions = now;
+    return this.carry(now.size, toCopy, toRemove, (oid) => before.has(oid));
+  }
+
+  private async carry(
+    objects: number,
+    toCopy: readonly LargeObjectMeta[],
+    toRemove: readonly string[],
+    onTargetBefore: (oid: string) => boolean,
+  ): Promise<LargeObjectReconcile> {
+    const copier = toCopy.length > 0 ? await LargeObjectCopier.on(this.target) : undefined;
+    for (const lo of toCopy) await copier!.copy(this.source, lo);
+    if (toRemove.length > 0) {
+      await this.target.query(`SELECT lo_unlink(oid) FROM pg_largeobject_metadata WHERE oid = ANY ($1::oid[])`, [toRemove]);
+    }
+    const created = toCopy.filter((lo) => !onTargetBefore(lo.oid)).length;
+    return {
+      objects,
+      created,
+      changed: toCopy.length - created,
+      removed: toRemove.length,
+      bytes: copier?.bytes ?? 0,
+      missingRoles: copier?.missingRoles ?? [],
+    };
+  }
 }
+
+/**
+ * An object's version on a source: its metadata row's, its comment's and its pages' transaction
+ * ids (with the page numbers). Anything that changes what is copied of it writes one of those
+ * rows anew; a row keeps its xmin through VACUUM and freezing.
+ */
+const VERSION_SQL = `md5(m.xmin::text
+      || '/' || coalesce((SELECT d.xmin::text FROM pg_description d
+                           WHERE d.classoid = 'pg_largeobject'::regclass AND d.objoid = m.oid AND d.objsubid = 0), '')
+      || '/' || coalesce((SELECT string_agg(l.pageno::text || ':' || l.xmin::text, ',' ORDER BY l.pageno)
+                            FROM pg_largeobject l WHERE l.loid = m.oid), ''))`;
 
 /**
  * pg_largeobject itself is readable by superusers only (and whoever was granted it); reading
@@ -164,7 +227,8 @@ async function readsLargeObjectPages(client: pg.Client): Promise<boolean> {
 async function describeLargeObjects(
   client: pg.Client,
   method: 'pages' | 'lo_get',
-): Promise<Map<string, LargeObjectMeta & { readonly fingerprint: string }>> {
+  { withVersion }: { readonly withVersion: boolean },
+): Promise<Map<string, LargeObjectMeta & { readonly fingerprint: string; readonly version: string | undefined }>> {
   const digest =
     method === 'pages'
       ? `(SELECT md5(coalesce(string_agg(l.pageno::text || ':' || md5(p.padded), ',' ORDER BY l.pageno) FILTER (WHERE p.padded <> z.zeros), '')
@@ -174,7 +238,11 @@ async function describeLargeObjects(
            CROSS JOIN LATERAL (SELECT l.data || substring(z.zeros FROM 1 FOR z.size - length(l.data)) AS padded) p
            WHERE l.loid = m.oid)`
       : `md5(lo_get(m.oid))`;
-  const { rows } = await client.query<LargeObjectMeta & { digest: string | null }>(metaSql(`, ${digest} AS digest`));
+  const { rows } = await client.query<LargeObjectMeta & { digest: string | null; version?: string }>(
+    metaSql(`, ${digest} AS digest${withVersion ? `, ${VERSION_SQL} AS version` : ''}`),
+  );
   // Grants by grantee and privilege (not aclitem text: its grantor is a role of each server).
-  return new Map(rows.map((r) => [r.oid, { ...r, fingerprint: JSON.stringify([r.owner, r.acl, r.comment, r.digest]) }]));
+  return new Map(
+    rows.map((r) => [r.oid, { ...r, version: r.version, fingerprint: JSON.stringify([r.owner, r.acl, r.comment, r.digest]) }]),
+  );
 }

@@ -15,7 +15,7 @@ import { lateWrites, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 import { applyFreeze, drainForFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import { syncSequences } from './sequences.js';
-import { reconcileLargeObjects } from '../copy/index.js';
+import { LargeObjectSync } from '../copy/index.js';
 import { CutoverSteps, round } from './steps.js';
 import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
 import { unfreezeAfterFailure } from './undo.js';
@@ -94,7 +94,8 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     const targetFreezes = await freezesLeftOnTarget(sides).catch(withdraw);
     // Large objects are in no stream: most of what changed since the copy is carried now, while
     // writes go on; the freeze carries only what changes after this.
-    const early = await steps.run('large objects ahead', () => reconcileLargeObjects(sourceClient, target.client)).catch(withdraw);
+    const largeObjects = await LargeObjectSync.between(sourceClient, target.client).catch(withdraw);
+    const early = await steps.run('large objects ahead', () => largeObjects.compareAll()).catch(withdraw);
     if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
     // Last before the freeze, so the lag it measures is the lag the freeze starts with.
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
@@ -113,7 +114,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       }),
       withdraw,
     );
-    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes }).catch(withdraw);
+    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects }).catch(withdraw);
     return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
     await pool?.close();
@@ -140,12 +141,15 @@ async function whileFrozen(
     lagAtStart,
     pool,
     targetFreezes,
+    largeObjects,
   }: {
     readonly sides: WayBackSides;
     readonly ready: WayBackReady | undefined;
     readonly lagAtStart: number;
     readonly pool: PoolSwitch | undefined;
     readonly targetFreezes: readonly FreezeRecord[];
+    /** Compared once before the freeze: inside it only what changed since is carried. */
+    readonly largeObjects: LargeObjectSync;
   },
 ): Promise<Frozen> {
   const { options, plan, log, cutoverId } = cut;
@@ -177,12 +181,9 @@ async function whileFrozen(
     const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin));
     const missing = sequences.filter((s) => s.target === null);
     if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
-    const largeObjects = await steps.run('large objects', () => reconcileLargeObjects(sourceClient, target));
-    if (largeObjects.missingRoles.length > 0) {
-      log.warn(
-        { roles: largeObjects.missingRoles },
-        "roles missing on the target: their large objects' ownership and grants were left out",
-      );
+    const carried = await steps.run('large objects', () => largeObjects.carryChanges());
+    if (carried.missingRoles.length > 0) {
+      log.warn({ roles: carried.missingRoles }, "roles missing on the target: their large objects' ownership and grants were left out");
     }
     const level = options.verify;
     let verified: VerifyReport | null = null;
@@ -225,7 +226,7 @@ async function whileFrozen(
       fenceLsn: fence.lsn,
       sessionsEnded: drained.sessionsEnded,
       sequences,
-      largeObjects,
+      largeObjects: carried,
       verified,
       syncStopped,
       lateTransactions: late,

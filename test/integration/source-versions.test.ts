@@ -190,7 +190,10 @@ describe('TRUNCATE on a PostgreSQL 10 source (pgoutput 10 has none: a trigger pu
     // A trigger dropped by someone while sync is away: the next run says so and puts it back.
     await pair.source.sql(db, `DROP TRIGGER ${await triggerName(pair.source, db)} ON lone`);
     const resumed = await pair.sync(db);
-    assert.match(resumed.stdout + resumed.stderr, /"tables":\["public\.lone"\],"msg":"the TRUNCATE capture was missing on these source tables/);
+    assert.match(
+      resumed.stdout + resumed.stderr,
+      /"tables":\["public\.lone"\],"msg":"the TRUNCATE capture was missing on these source tables/,
+    );
     await pair.change(db, [`TRUNCATE lone`]);
     await pair.sync(db);
     await pair.assertSame(db);
