@@ -139,7 +139,7 @@ export class TargetTables {
       `SELECT c.relkind::text AS relkind,
               array_agg(a.attname::text ORDER BY a.attnum) AS columns,
               array_agg(format_type(a.atttypid, -1) ORDER BY a.attnum) AS types,
-              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attgenerated <> '') AS generated,
+              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE coalesce(to_jsonb(a) ->> 'attgenerated', '') <> '') AS generated,
               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attidentity = 'a') AS always
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -237,7 +237,8 @@ export class TargetTables {
     const { rows } = await this.client.query<{ columns: string[] }>(
       `SELECT array_agg(a.attname::text ORDER BY k.n) AS columns
          FROM pg_index i
-         CROSS JOIN LATERAL generate_series(0, i.indnkeyatts - 1) AS k(n)
+         -- Key columns only (INCLUDE columns are not unique); indnkeyatts arrived in 11, where INCLUDE did.
+         CROSS JOIN LATERAL generate_series(0, coalesce((to_jsonb(i) ->> 'indnkeyatts')::int, i.indnatts) - 1) AS k(n)
          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.n]
         WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
         GROUP BY i.indexrelid, i.indisprimary

@@ -1,6 +1,6 @@
 export { Scope, EVERYTHING, SYSTEM_SCHEMA_SQL, NON_USER_SCHEMAS_SQL, CAPTURE_FUNCTIONS_SQL } from './scope.js';
 export type { ScopeFilter, QualifiedName } from './scope.js';
-export { readServerInfo, readSettings, serverMajor } from './server.js';
+export { readServerInfo, readSettings, serverMajor, assertStreamableSource, OLDEST_SOURCE_MAJOR } from './server.js';
 export type { ServerInfo } from './server.js';
 export { listTables, displayName } from './tables.js';
 export type { TableInfo, TableKind, ReplicaIdentity } from './tables.js';

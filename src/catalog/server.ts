@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PgferryError } from '../errors.js';
 
 /** What every command needs to know about a server before it talks to it. */
 export interface ServerInfo {
@@ -21,6 +22,29 @@ export interface ServerInfo {
   /** Superuser or BYPASSRLS: row-level security never applies to this role. */
   readonly bypassesRowSecurity: boolean;
   readonly inRecovery: boolean;
+}
+
+/** pgoutput and publications first shipped in PostgreSQL 10: nothing older can be streamed from. */
+export const OLDEST_SOURCE_MAJOR = 10;
+
+/**
+ * Refuses a source older than pgferry can stream from, naming the two ways such a database is
+ * moved, before any catalog query written for 10 and later can fail obscurely on it.
+ */
+export async function assertStreamableSource(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ num: string; version: string }>(
+    `SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version`,
+  );
+  const major = Math.floor(Number(rows[0]!.num) / 10000);
+  if (major >= OLDEST_SOURCE_MAJOR) return;
+  throw new PgferryError(
+    'usage',
+    `source: PostgreSQL ${rows[0]!.version} has no pgoutput and no publications (they arrived in PostgreSQL ${OLDEST_SOURCE_MAJOR}), so pgferry cannot stream from it`,
+    {
+      side: 'source',
+      fix: `move it with pg_dump and pg_restore in a maintenance window (writes stopped for the whole copy), or upgrade it in place to PostgreSQL ${OLDEST_SOURCE_MAJOR} or newer with pg_upgrade first and then migrate with pgferry`,
+    },
+  );
 }
 
 /** The major version (13, 17, …): the one fact most version-dependent queries need. */

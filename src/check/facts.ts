@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { mayCreateEventTriggers } from '../ddl/index.js';
 import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
 import {
+  assertStreamableSource,
   listTables,
   readServerInfo,
   tablesOnTarget,
@@ -88,6 +89,7 @@ async function boundSession(client: pg.Client): Promise<void> {
 
 export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<SourceFacts> {
   await boundSession(client);
+  await assertStreamableSource(client);
   const server = await readServerInfo(client);
   const settings = await readSettings(client, [
     'wal_level',
@@ -117,7 +119,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
   const inactiveSlots = await client.query<{ name: string; other_database: string | null; retained: number | null }>(
     `SELECT slot_name AS name, CASE WHEN database <> current_database() THEN database END AS other_database,
             pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)::float8 AS retained
-       FROM pg_replication_slots WHERE NOT active AND (restart_lsn IS NOT NULL OR wal_status = 'lost') ORDER BY slot_name`,
+       FROM pg_replication_slots WHERE NOT active AND (restart_lsn IS NOT NULL${server.major >= 13 ? ` OR wal_status = 'lost'` : ''}) ORDER BY slot_name`,
   );
   let walBytesPerSecond: number | undefined;
   if (server.major >= 14) {

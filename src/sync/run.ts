@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Scope } from '../catalog/index.js';
+import { assertStreamableSource, Scope } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { clone, type CloneSummary } from '../copy/index.js';
 import { PgferryError } from '../errors.js';
@@ -46,6 +46,7 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     if (start.kind === 'refuse') throw start.error;
     if (start.kind === 'clone') {
       source = await connect(options.source);
+      await assertStreamableSource(source.client);
       if (start.copyInterrupted) log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');
       const started = await startFromClone(options, names, source.client, scope, start, log);
       cloned = started.cloned;

@@ -2,8 +2,9 @@
  * Every major version the npm packages ship, as a source moved to PostgreSQL 18 (issue 19):
  * on each, a schema using what that version has (partitions, identity and generated columns,
  * a keyless table with REPLICA IDENTITY FULL, enums, composites, arrays, jsonb, a large
- * object), `sync` streaming while an application writes, `cutover --verify full` under that
- * writer, and then every committed write found on the target. Sources before 14 speak pgoutput
+ * object), `check`, `sync` streaming while an application writes, `cutover --verify full` under
+ * that writer, every committed write found on the target, and the way back: what is written on
+ * 18 afterwards streams into the old version. Sources before 14 speak pgoutput
  * protocol 1 (no logical messages, no streamed transactions); 14 and 15 also stream a
  * transaction bigger than logical_decoding_work_mem while it is still open, one of them rolled
  * back.
@@ -17,7 +18,9 @@ import {
   startWriter,
   stopSync,
   useClusterPair,
-  migrationUnderWay,
+  spawnPgferry,
+  waitUntilStreaming,
+  WRITER_SCHEMA_SQL,
   type Cluster,
   type MajorVersion,
   type WriterReport,
@@ -98,7 +101,23 @@ for (const from of SOURCES) {
     );
 
     it(`syncs, cuts over with --verify full, and loses no committed write${streamsOpenTransactions ? ' (open transactions streamed)' : ''}`, async () => {
-      const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, `v${from}`, schemaFor(from));
+      const db = await pair.source.createDatabase({ prefix: `v${from}` });
+      await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+      await pair.source.sql(db, WRITER_SCHEMA_SQL);
+      await pair.source.sql(db, schemaFor(from));
+      const args = ['--source', pair.source.url(db), '--target', pair.target.url(db)];
+      // The preflight reads every version's catalogs without failing, and finds nothing in the way.
+      const checked = await runPgferry(['check', ...args, '--json']);
+      assert.ok(checked.code === 0 || checked.code === 3, checked.stderr);
+      const errors = (JSON.parse(checked.stdout) as { findings: Array<{ severity: string }> }).findings.filter(
+        (f) => f.severity === 'error',
+      );
+      assert.deepEqual(errors, []);
+      const sync = spawnPgferry(['sync', ...args]);
+      await waitUntilStreaming(pair.target, db, sync).catch(async (error: unknown) => {
+        await stopSync(sync);
+        throw error;
+      });
       const writer = startWriter(pair.source.url(db));
       let written: WriterReport;
       try {
@@ -109,7 +128,7 @@ for (const from of SOURCES) {
           await pair.source.sql(db, BIG_TRANSACTION);
         }
         await writer.waitForCommits(300, 'source');
-        const cut = await runPgferry(['cutover', ...args, '--json', '--verify', 'full', '--no-fallback'], {}, 180_000);
+        const cut = await runPgferry(['cutover', ...args, '--json', '--verify', 'full'], {}, 180_000);
         assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
         const report = JSON.parse(cut.stdout) as CutoverReport;
         assert.equal(report.verified?.identical, true);
@@ -132,6 +151,27 @@ for (const from of SOURCES) {
         ((await pair.target.sql(db, sql)).rows as Array<{ v: string }>).map((r) => r.v),
       );
       assert.ok(written.committed.filter((c) => c.side === 'target').length >= 50);
+
+      // The way back into this version: what the application wrote on 18 streams to the old primary.
+      await pair.target.sql(db, `UPDATE accounts SET owner = owner || ' (on 18)' WHERE id % 5 = 0; DELETE FROM notes WHERE seen % 2 = 0`);
+      const back = await runPgferry(
+        ['sync', '--source', pair.target.url(db), '--target', pair.source.url(db), '--until-caught-up'],
+        {},
+        120_000,
+      );
+      assert.equal(back.code, 0, back.stderr);
+      const returned = await compareTables(pair.target.url(db), pair.source.url(db));
+      assert.ok(returned.equal, JSON.stringify(returned.tables.filter((t) => !t.equal)));
+      const cleaned = await runPgferry([
+        'cleanup',
+        '--source',
+        pair.source.url(db),
+        '--target',
+        pair.target.url(db),
+        '--unfreeze-source',
+        '--force',
+      ]);
+      assert.equal(cleaned.code, 0, cleaned.stderr);
     });
   });
 }

@@ -1,7 +1,6 @@
+import { OLDEST_SOURCE_MAJOR } from '../../catalog/index.js';
 import type { Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
-
-export const OLDEST_SOURCE_MAJOR = 10;
 
 /** Versions of both sides: what logical decoding can do depends on them. */
 export function versionFindings(source: SourceFacts, target: TargetFacts): Finding[] {
