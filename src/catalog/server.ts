@@ -22,6 +22,12 @@ export interface ServerInfo {
   /** Superuser or BYPASSRLS: row-level security never applies to this role. */
   readonly bypassesRowSecurity: boolean;
   readonly inRecovery: boolean;
+  /** COMMENT ON DATABASE, which no copy carries (a database is a global object). */
+  readonly comment: string | null;
+  /** The database's default tablespace. */
+  readonly tablespace: string;
+  /** CONNECTION LIMIT; -1 for none. */
+  readonly connectionLimit: number;
 }
 
 /** pgoutput and publications first shipped in PostgreSQL 10: nothing older can be streamed from. */
@@ -70,6 +76,9 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     superuser: boolean;
     bypasses_rls: boolean;
     in_recovery: boolean;
+    comment: string | null;
+    tablespace: string;
+    connection_limit: number;
   }>(`
     SELECT current_setting('server_version') AS version,
            d.datname AS database,
@@ -80,7 +89,10 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
            ${provider} AS provider, ${locale} AS locale,
            current_user AS current_user,
            r.rolsuper AS superuser, r.rolsuper OR r.rolbypassrls AS bypasses_rls,
-           pg_is_in_recovery() AS in_recovery
+           pg_is_in_recovery() AS in_recovery,
+           shobj_description(d.oid, 'pg_database') AS comment,
+           (SELECT spcname FROM pg_tablespace WHERE oid = d.dattablespace) AS tablespace,
+           d.datconnlimit AS connection_limit
       FROM pg_database d, pg_roles r
      WHERE d.datname = current_database() AND r.rolname = current_user`);
   const row = rows[0]!;
@@ -99,6 +111,9 @@ export async function readServerInfo(client: pg.Client): Promise<ServerInfo> {
     isSuperuser: row.superuser,
     bypassesRowSecurity: row.bypasses_rls,
     inRecovery: row.in_recovery,
+    comment: row.comment,
+    tablespace: row.tablespace,
+    connectionLimit: row.connection_limit,
   };
 }
 

@@ -77,7 +77,8 @@ for (const [from, to] of [
          ALTER DATABASE ${db} SET statement_timeout = '30s';
          ALTER DATABASE ${db} SET work_mem = '12MB';
          ALTER DATABASE ${db} SET myapp.tenant = 'north';
-         ALTER ROLE reader IN DATABASE ${db} SET work_mem = '8MB'`,
+         ALTER ROLE reader IN DATABASE ${db} SET work_mem = '8MB';
+         COMMENT ON DATABASE ${db} IS 'orders of the north shop'`,
       );
       await pair.source.sql(
         db,
@@ -108,6 +109,11 @@ for (const [from, to] of [
       const onSource = await largeObjects(pair.source, db);
       assert.equal(onSource.length, 2);
       assert.deepEqual(await largeObjects(pair.target, db), onSource);
+
+      // What is a property of the database itself is reported, with the statement to carry it.
+      const checked = await runPgferry(['check', '--json', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
+      const findings = (JSON.parse(checked.stdout) as { findings: Array<{ id: string; fix: string }> }).findings;
+      assert.equal(findings.find((f) => f.id === 'database.comment')?.fix, `COMMENT ON DATABASE "${db}" IS 'orders of the north shop';`);
 
       // verify holds the target to the same default privileges (settings may rightly differ: not compared).
       const verified = await runPgferry(['verify', '--source', pair.source.url(db), '--target', pair.target.url(db)], {}, 120_000);

@@ -34,6 +34,9 @@ function server(overrides: Partial<ServerInfo> = {}): ServerInfo {
     isSuperuser: false,
     bypassesRowSecurity: false,
     inRecovery: false,
+    comment: null,
+    tablespace: 'pg_default',
+    connectionLimit: -1,
     ...overrides,
   };
 }
@@ -687,6 +690,32 @@ describe('database: collation', () => {
 
   test('identical locales: no database findings at all', () => {
     assert.deepEqual(databaseFindings(source(), target()), []);
+  });
+});
+
+describe('database: comment, default tablespace, connection limit', () => {
+  const findings = (s: Partial<ServerInfo>, t: Partial<ServerInfo>) =>
+    databaseFindings(source({ server: server(s) }), target({ server: server({ database: 'shop', ...t }) }));
+
+  test('each difference is reported with the statement that makes the target the same', () => {
+    const found = findings({ comment: "the shop's data", tablespace: 'fast', connectionLimit: 50 }, {});
+    assert.deepEqual(
+      found.map((f) => [f.id, f.severity, f.fix]),
+      [
+        ['database.comment', 'info', `COMMENT ON DATABASE "shop" IS 'the shop''s data';`],
+        [
+          'database.tablespace',
+          'info',
+          `ALTER DATABASE "shop" SET TABLESPACE "fast"; (with no one connected), or keep the target's if its storage is where you want it`,
+        ],
+        ['database.connection-limit', 'info', 'ALTER DATABASE "shop" CONNECTION LIMIT 50;'],
+      ],
+    );
+  });
+
+  test('a comment only the target has is named too; equal properties say nothing', () => {
+    assert.equal(findings({}, { comment: 'rehearsal' })[0]?.fix, 'COMMENT ON DATABASE "shop" IS NULL;');
+    assert.deepEqual(findings({ comment: 'same', tablespace: 'fast' }, { comment: 'same', tablespace: 'fast' }), []);
   });
 });
 

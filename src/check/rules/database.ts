@@ -1,4 +1,4 @@
-import { quoteLiteral } from '../../plumbing/index.js';
+import { quoteIdent, quoteLiteral } from '../../plumbing/index.js';
 import type { Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
 
@@ -41,6 +41,49 @@ export function databaseFindings(source: SourceFacts, target: TargetFacts): Find
           ? `LC_COLLATE ${quoteLiteral(s.collate)} LC_CTYPE ${quoteLiteral(s.ctype)}`
           : `LOCALE_PROVIDER ${s.localeProvider} ${s.localeProvider === 'icu' ? 'ICU_LOCALE' : 'BUILTIN_LOCALE'} ${quoteLiteral(s.locale ?? '')} LOCALE ${quoteLiteral(s.collate)}`
       };`,
+    });
+  }
+  findings.push(...databasePropertyFindings(source, target));
+  return findings;
+}
+
+/**
+ * What a database is besides its contents, which no copy carries (CREATE and ALTER DATABASE are
+ * global): its comment, default tablespace and connection limit, each said when the target's
+ * differs, with the statement that makes it the same.
+ */
+function databasePropertyFindings(source: SourceFacts, target: TargetFacts): Finding[] {
+  const s = source.server;
+  const t = target.server;
+  const database = quoteIdent(t.database);
+  const findings: Finding[] = [];
+  if ((s.comment ?? '') !== (t.comment ?? '')) {
+    findings.push({
+      id: 'database.comment',
+      severity: 'info',
+      message:
+        s.comment === null ? `the target database has a comment the source's lacks` : `the source database's comment is not on the target`,
+      why: 'a comment on a database is a property of the database, not of its contents: no copy carries it',
+      fix:
+        s.comment === null ? `COMMENT ON DATABASE ${database} IS NULL;` : `COMMENT ON DATABASE ${database} IS ${quoteLiteral(s.comment)};`,
+    });
+  }
+  if (s.tablespace !== t.tablespace) {
+    findings.push({
+      id: 'database.tablespace',
+      severity: 'info',
+      message: `default tablespace differs: source "${s.tablespace}", target "${t.tablespace}"`,
+      why: 'tables and indexes made without a TABLESPACE clause go to the database default; managed services offer pg_default only',
+      fix: `ALTER DATABASE ${database} SET TABLESPACE ${quoteIdent(s.tablespace)}; (with no one connected), or keep the target's if its storage is where you want it`,
+    });
+  }
+  if (s.connectionLimit !== t.connectionLimit) {
+    findings.push({
+      id: 'database.connection-limit',
+      severity: 'info',
+      message: `connection limit differs: source ${s.connectionLimit === -1 ? 'none' : s.connectionLimit}, target ${t.connectionLimit === -1 ? 'none' : t.connectionLimit}`,
+      why: "the application meets the target's limit after the cut-over",
+      fix: `ALTER DATABASE ${database} CONNECTION LIMIT ${s.connectionLimit};`,
     });
   }
   return findings;
