@@ -3,7 +3,7 @@ import { Scope } from '../catalog/index.js';
 import { resolveConnection } from '../config/index.js';
 import { clone as runClone, LogProgress, TerminalProgress, type CloneSummary } from '../copy/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { createSection, readSourceSchema, type SectionResult } from '../schema/index.js';
+import { carryRolesOf, createSection, readSourceSchema, roleNotes, type SectionResult } from '../schema/index.js';
 import { EXIT } from './exit-codes.js';
 import {
   addConnectionOptions,
@@ -109,6 +109,7 @@ async function schemaOnly(
   const schema = await readSourceSchema(source, scope);
   const tables = schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => o.table!);
   scope.assertPatternsMatch(tables, 'the source database');
+  const roles = copy.createRoles ? await carryRolesOf(source, target, schema) : undefined;
   const results: SectionResult[] = [];
   for (const section of ['pre-data', 'post-data'] as const) {
     results.push(
@@ -128,7 +129,7 @@ async function schemaOnly(
     })),
     unsupported: schema.unsupported,
     skipped: schema.skipped,
-    notes: results.flatMap((r) => r.notes),
+    notes: [...(roles ? roleNotes(roles) : []), ...results.flatMap((r) => r.notes)],
   };
   if (flags.json) {
     printOut(`${JSON.stringify(summary, null, 2)}\n`);

@@ -50,6 +50,7 @@ export interface CopyFlags {
   splitTablesLargerThan: string;
   owner?: boolean;
   acl?: boolean;
+  createRoles?: boolean;
 }
 
 export interface CopySettings {
@@ -58,6 +59,7 @@ export interface CopySettings {
   readonly splitThreshold: number;
   readonly noOwner: boolean;
   readonly noAcl: boolean;
+  readonly createRoles: boolean;
 }
 
 export function addCopyOptions(command: Command): Command {
@@ -66,7 +68,11 @@ export function addCopyOptions(command: Command): Command {
     .option('--index-jobs <n>', 'parallel index and constraint builds', String(DEFAULT_JOBS))
     .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
     .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
-    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs');
+    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
+    .option(
+      '--create-roles',
+      'create the roles the schema needs and the target lacks, with their attributes and memberships (never passwords)',
+    );
 }
 
 export function copySettingsFrom(flags: CopyFlags): CopySettings {
@@ -76,6 +82,7 @@ export function copySettingsFrom(flags: CopyFlags): CopySettings {
     splitThreshold: parseSize(flags.splitTablesLargerThan),
     noOwner: flags.owner === false,
     noAcl: flags.acl === false,
+    createRoles: flags.createRoles === true,
   };
 }
 

@@ -4,7 +4,15 @@ import { connect, type ConnectionSpec } from '../config/index.js';
 import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, openAll, quoteLiteral, setConfigSql, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
-import { readSourceSchema, SchemaApplier, extractSchema, type ExtractedSchema } from '../schema/index.js';
+import {
+  carryRoles,
+  readSourceSchema,
+  rolesTheSchemaNeeds,
+  roleNotes,
+  SchemaApplier,
+  extractSchema,
+  type ExtractedSchema,
+} from '../schema/index.js';
 import { ensureCopyState, finishClone, storedPlan } from '../state/index.js';
 import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
 import { PostDataScheduler, POST_DATA_SETTLE_MS } from './post-data-scheduler.js';
@@ -28,6 +36,8 @@ export interface CloneOptions {
   readonly dropExisting: boolean;
   readonly noOwner: boolean;
   readonly noAcl: boolean;
+  /** Make the roles the schema needs that the target lacks, before the schema (--create-roles). */
+  readonly createRoles?: boolean;
   readonly progress: CopyProgress;
   readonly logger: Logger;
   /**
@@ -100,6 +110,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     const state = await decideStart(admin, options, sourceTables, scope);
     const resumed = state === 'interrupted';
 
+    const roles = options.createRoles ? await timed('roles', () => carryRoles(planner, admin, rolesTheSchemaNeeds(schema))) : undefined;
     const applier = new SchemaApplier(schema, {
       noOwner: options.noOwner,
       noAcl: options.noAcl,
@@ -237,6 +248,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       phases,
       sequences,
       notes: [
+        ...(roles ? roleNotes(roles) : []),
         ...applier.result().notes,
         ...(resumed ? [RESUME_NOTE] : []),
         ...(largeObjects.missingRoles.length > 0

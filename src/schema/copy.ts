@@ -5,6 +5,7 @@ import { applySection, type ApplyResult } from './apply.js';
 import { extractSchema } from './extract/index.js';
 import type { ExtractedSchema, SchemaObject, Section } from './model.js';
 import { findUnsupportedObjects } from './unsupported.js';
+import { carryRoles, rolesTheSchemaNeeds, type RoleCarry } from './roles.js';
 
 /** Reads the source schema: the objects to create, and what cannot be created. */
 export async function readSourceSchema(source: ConnectionSpec, scope: Scope): Promise<ExtractedSchema> {
@@ -45,4 +46,11 @@ export async function createSection(
     }),
   );
   return { ...result, section, seconds: (performance.now() - started) / 1000 };
+}
+
+/** `--create-roles` for a schema-only copy: the roles the schema needs, made before its first section. */
+export async function carryRolesOf(source: ConnectionSpec, target: ConnectionSpec, schema: ExtractedSchema): Promise<RoleCarry> {
+  return withConnection(source, ({ client: from }) =>
+    withConnection(target, ({ client: to }) => carryRoles(from, to, rolesTheSchemaNeeds(schema))),
+  );
 }

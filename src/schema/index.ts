@@ -1,4 +1,4 @@
-export { readSourceSchema, createSection } from './copy.js';
+export { readSourceSchema, createSection, carryRolesOf } from './copy.js';
 export type { SectionResult } from './copy.js';
 export { extractSchema } from './extract/index.js';
 export { applySection, SchemaApplier } from './apply.js';
@@ -6,3 +6,5 @@ export type { ApplyResult, ApplyOptions } from './apply.js';
 export { findUnsupportedObjects } from './unsupported.js';
 export { orderObjects } from './order.js';
 export type { ExtractedSchema, SchemaObject, Section, ObjectKind, UnsupportedObject } from './model.js';
+export { carryRoles, roleNotes, rolesTheSchemaNeeds } from './roles.js';
+export type { RoleCarry } from './roles.js';

@@ -34,6 +34,7 @@ export interface SyncOptions {
     readonly splitThreshold: number;
     readonly noOwner: boolean;
     readonly noAcl: boolean;
+    readonly createRoles: boolean;
     readonly progress: CopyProgress;
   };
   readonly logger: Logger;

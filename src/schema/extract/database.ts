@@ -27,6 +27,14 @@ const LIST_SETTINGS = new Set([
   'shared_preload_libraries',
 ]);
 
+/** One `name=value` entry of pg_db_role_setting.setconfig, its value as it goes after SET … TO. */
+export function settingOf(setting: string): { readonly name: string; readonly rendered: string } {
+  const eq = setting.indexOf('=');
+  const name = setting.slice(0, eq);
+  const value = setting.slice(eq + 1);
+  return { name, rendered: LIST_SETTINGS.has(name.toLowerCase()) ? value : quoteLiteral(value) };
+}
+
 async function extractSettings(ctx: ExtractContext): Promise<void> {
   const rows = await ctx.rows<{ role: string | null; setting: string }>(`
     SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole) END AS role, c.setting
@@ -35,11 +43,8 @@ async function extractSettings(ctx: ExtractContext): Promise<void> {
      CROSS JOIN LATERAL unnest(s.setconfig) AS c(setting)
      ORDER BY 1 NULLS FIRST, 2`);
   for (const { role, setting } of rows) {
-    const eq = setting.indexOf('=');
-    const name = setting.slice(0, eq);
-    const value = setting.slice(eq + 1);
+    const { name, rendered } = settingOf(setting);
     if (NEVER_CARRIED.has(name.toLowerCase())) continue;
-    const rendered = LIST_SETTINGS.has(name.toLowerCase()) ? value : quoteLiteral(value);
     // The target database may have another name: it is named from inside, at apply time.
     const who = role === null ? '' : `ROLE ${quoteIdent(role)} IN `;
     const alter = `format('ALTER ${who.replace(/'/g, "''")}DATABASE %I SET %s TO %s', pg_catalog.current_database(), ${quoteLiteral(quoteIdent(name))}, ${quoteLiteral(rendered)})`;
