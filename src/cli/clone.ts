@@ -4,6 +4,8 @@ import { resolveConnection } from '../config/index.js';
 import { clone as runClone, LogProgress, TerminalProgress, type CloneSummary } from '../copy/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { carryRolesOf, createSection, readSourceSchema, roleNotes, type SectionResult } from '../schema/index.js';
+import { addListenOption, observing } from './listen.js';
+import { MeteredProgress } from '../observe/index.js';
 import { EXIT } from './exit-codes.js';
 import {
   addConnectionOptions,
@@ -20,6 +22,7 @@ import { printErr, printOut } from './terminal.js';
 
 interface CloneFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   schemaOnly?: boolean;
+  listen?: string;
   json?: boolean;
   debug?: boolean;
   resume?: boolean;
@@ -37,6 +40,7 @@ export function cloneCommand(): Command {
     .option('--drop-existing', "drop the tables in scope on the target (and pgferry's state) and copy again")
     .option('--json', 'print the summary as JSON');
   addCopyOptions(command);
+  addListenOption(command);
   addConnectionOptions(command);
   addFilterOptions(command);
   return command;
@@ -51,16 +55,18 @@ export async function clone(flags: CloneFlags): Promise<number> {
   if (flags.schemaOnly) return schemaOnly(flags, copy, source, target, filter, log);
 
   const progress = process.stderr.isTTY && !flags.json ? new TerminalProgress() : new LogProgress(log);
-  const summary = await runClone({
-    source,
-    target,
-    filter,
-    ...copy,
-    resume: flags.resume === true,
-    dropExisting: flags.dropExisting === true,
-    progress,
-    logger: log,
-  });
+  const summary = await observing(flags.listen, target, log, (metrics) =>
+    runClone({
+      source,
+      target,
+      filter,
+      ...copy,
+      resume: flags.resume === true,
+      dropExisting: flags.dropExisting === true,
+      progress: metrics ? new MeteredProgress(progress, metrics) : progress,
+      logger: log,
+    }),
+  );
   if (flags.json) printOut(`${JSON.stringify(summary, null, 2)}\n`);
   else printOut(formatSummary(summary));
   reportWarnings(summary);

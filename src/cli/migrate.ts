@@ -5,6 +5,7 @@ import { addCutoverOptions, cutoverSettingsFrom, printCutoverReport, type Cutove
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, parseChoice } from './options.js';
 import { abortOnSignals } from './signals.js';
+import { addListenOption, metered, observing } from './listen.js';
 import { addSyncOptions, printSyncSummary, syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync.js';
 import { printOut } from './terminal.js';
 
@@ -25,6 +26,7 @@ export function migrateCommand(): Command {
     .option('--json', 'print the reports as JSON');
   addSyncOptions(command);
   addCutoverOptions(command);
+  addListenOption(command);
   addConnectionOptions(command);
   addFilterOptions(command);
   return command;
@@ -39,7 +41,9 @@ export async function migrate(flags: MigrateFlags): Promise<number> {
   try {
     const sync = await syncOptionsFrom({ ...flags, untilCaughtUp: false }, log, signals.signal);
     if (when === 'manual') log.info('--cutover manual: syncing until pgferry cutover is run against this target');
-    const report = await runMigrate({ sync, cutover: when === 'auto' ? settings : undefined });
+    const report = await observing(flags.listen, sync.target, log, (metrics) =>
+      runMigrate({ sync: metered(sync, metrics), cutover: when === 'auto' ? settings : undefined }),
+    );
     if (flags.json) {
       printOut(`${JSON.stringify({ sync: syncSummaryJson(report.sync), cutover: report.cutover ?? null }, null, 2)}\n`);
       return EXIT.ok;

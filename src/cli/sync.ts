@@ -4,6 +4,7 @@ import { LogProgress, TerminalProgress } from '../copy/index.js';
 import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
+import { addListenOption, metered, observing } from './listen.js';
 import { EXIT } from './exit-codes.js';
 import {
   addConnectionOptions,
@@ -34,6 +35,7 @@ export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   skipDdlAt?: string;
   json?: boolean;
   debug?: boolean;
+  listen?: string;
 }
 
 export function syncCommand(): Command {
@@ -44,6 +46,7 @@ export function syncCommand(): Command {
     .option('--until-caught-up', 'stop once everything committed on the source when streaming began is on the target')
     .option('--json', 'print the summary as JSON when sync stops');
   addSyncOptions(command);
+  addListenOption(command);
   addConnectionOptions(command);
   addFilterOptions(command);
   return command;
@@ -120,7 +123,8 @@ export async function sync(flags: SyncFlags): Promise<number> {
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   const signals = stopOnSignals(log);
   try {
-    const summary = await runSync(await syncOptionsFrom(flags, log, signals.signal));
+    const options = await syncOptionsFrom(flags, log, signals.signal);
+    const summary = await observing(flags.listen, options.target, log, (metrics) => runSync(metered(options, metrics)));
     printSyncSummary(summary, flags.json === true);
     return EXIT.ok;
   } finally {

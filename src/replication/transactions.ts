@@ -202,6 +202,11 @@ interface Budget {
  */
 export class TransactionAssembler {
   private readonly budget: Budget = { inMemory: 0, log: new SpoolLog() };
+
+  /** Decoded changes held for transactions not yet handed over: in memory, and spilled to the spool file. */
+  get held(): { readonly memoryBytes: number; readonly diskBytes: number } {
+    return { memoryBytes: this.budget.inMemory, diskBytes: this.budget.log.bytesOnDisk };
+  }
   private current: TransactionBuffer | undefined;
   private readonly streams = new Map<number, TransactionBuffer>();
   private streaming: TransactionBuffer | undefined;

@@ -310,6 +310,11 @@ export class ChangeStream {
     return this.acks.lastTarget;
   }
 
+  /** What the assembler holds of transactions still arriving (queued ones are counted by the apply's own limits). */
+  get held(): { readonly memoryBytes: number; readonly diskBytes: number } {
+    return this.assembler.held;
+  }
+
   /** Frees buffers and spool files; the session is closed by its owner. */
   close(): void {
     this.ended = true;

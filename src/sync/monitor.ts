@@ -9,6 +9,7 @@ import { readSlot, slotGoneError } from './source-setup.js';
 import { UnpublishedTableWatch } from './unpublished.js';
 import { walGuardVerdict } from './wal-guard.js';
 import { PgferryError } from '../errors.js';
+import type { MigrationMetrics } from '../observe/index.js';
 
 export interface MonitorOptions {
   readonly source: pg.Client;
@@ -24,6 +25,8 @@ export interface MonitorOptions {
   readonly logEveryMs: number;
   /** Which tables the migration covers: one in scope the stream can't see is said. */
   readonly scope: Scope;
+  /** Each measurement also goes here, for /metrics and the status page (--listen). */
+  readonly metrics?: MigrationMetrics | undefined;
 }
 
 export interface Lag {
@@ -59,6 +62,24 @@ export class Monitor {
     private readonly stream: ChangeStream,
   ) {
     this.unpublished = new UnpublishedTableWatch(options.source, options.publication, options.scope, options.logger);
+  }
+
+  /** The source's own WAL limit, read once, for the status page to draw the slot's WAL against. */
+  private walLimitRead = false;
+
+  private async toMetrics(lag: Lag): Promise<void> {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    metrics.lag(lag);
+    metrics.spool(this.stream.held.memoryBytes, this.stream.held.diskBytes);
+    if (!this.walLimitRead && this.options.sourceMajor >= 13) {
+      this.walLimitRead = true;
+      const { rows } = await this.options.source.query<{ mb: string }>(
+        `SELECT setting AS mb FROM pg_settings WHERE name = 'max_slot_wal_keep_size'`,
+      );
+      const mb = Number(rows[0]?.mb ?? -1);
+      metrics.walLimitBytes(mb >= 0 ? mb * 1024 * 1024 : undefined);
+    }
   }
 
   async tick(): Promise<Lag> {
@@ -107,6 +128,7 @@ export class Monitor {
       retainedWalBytes: rows[0]!.retained === null ? undefined : Number(rows[0]!.retained),
     };
     this.latest = lag;
+    await this.toMetrics(lag);
     await recordHeartbeat(target, {
       sourceLsn,
       lagBytes: lag.lagBytes,

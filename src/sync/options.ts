@@ -1,3 +1,4 @@
+import type { MigrationMetrics } from '../observe/index.js';
 import type { ScopeFilter } from '../catalog/index.js';
 import type { ConnectionSpec } from '../config/index.js';
 import type { CloneSummary, CopyProgress } from '../copy/index.js';
@@ -38,6 +39,8 @@ export interface SyncOptions {
     readonly progress: CopyProgress;
   };
   readonly logger: Logger;
+  /** Where the lag, the spool and the copy are reported for /metrics and the status page (--listen). */
+  readonly metrics?: MigrationMetrics;
   /** Aborting stops sync cleanly: the batch in flight commits and the slot is acknowledged. */
   readonly signal?: AbortSignal;
   readonly logEveryMs?: number;

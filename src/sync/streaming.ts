@@ -132,6 +132,7 @@ export class StreamRun {
           logger: log,
           logEveryMs: options.logEveryMs ?? 10_000,
           scope,
+          metrics: options.metrics,
         },
         running,
       );

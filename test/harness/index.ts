@@ -22,3 +22,4 @@ export { describeError, errorCode, errorMessage } from './errors.js';
 export { newSessionCanWrite } from './freeze.js';
 export { startPgbouncer, pgbenchThroughPool, PGBENCH, PGBOUNCER_BINARY } from './pgbouncer.js';
 export type { Bouncer, BouncerOptions } from './pgbouncer.js';
+export { renderPage, CHROMIUM } from './browser.js';

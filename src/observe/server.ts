@@ -1,0 +1,127 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { withConnection, type ConnectionSpec } from '../config/index.js';
+import { messageOf, usageError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import type { MigrationMetrics } from './metrics.js';
+import { STATUS_PAGE } from './page.js';
+import { readStatusReport } from './status-report.js';
+
+/** Where `--listen` binds: a bare port means 127.0.0.1, so nothing is exposed unless asked. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `--listen PORT`, `--listen HOST:PORT` or `--listen [V6]:PORT`. */
+export function parseListen(text: string): ListenAddress {
+  const match = /^(?:(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw usageError(
+      `--listen "${text}" is not an address to listen on`,
+      'give a port (9187, bound to 127.0.0.1) or HOST:PORT (0.0.0.0:9187 to be reached from other machines)',
+    );
+  }
+  return { host: match[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1', port };
+}
+
+/**
+ * The status server of a running `clone`, `sync` or `migrate`: `/metrics` (Prometheus text),
+ * `/status.json` (what `status --json` prints, read from the target on each request), `/lag.json`
+ * (the last hour of lag and the figures only this process knows) and `/`, a page that draws
+ * them and refreshes itself. It serves no secret: the target's state holds none, and the
+ * connection it reads with is never shown.
+ */
+export class StatusServer {
+  private constructor(
+    private readonly server: Server,
+    readonly address: ListenAddress,
+  ) {}
+
+  static async listen(at: ListenAddress, target: ConnectionSpec, metrics: MigrationMetrics, log: Logger): Promise<StatusServer> {
+    const server = createServer((request, response) => {
+      route(request, response, target, metrics).catch((error: unknown) => {
+        log.warn({ path: request.url, error: messageOf(error) }, 'the status server could not answer');
+        if (!response.headersSent) response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+        response.end(`unavailable: ${messageOf(error)}\n`);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) =>
+        reject(
+          usageError(
+            `cannot listen on ${at.host}:${at.port}: ${messageOf(error)}`,
+            'choose another port with --listen, or stop what uses it',
+          ),
+        ),
+      );
+      server.listen(at.port, at.host, () => resolve());
+    });
+    // A scrape must never keep the process alive once the work is done.
+    server.unref();
+    const bound = server.address() as AddressInfo;
+    log.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${bound.port}/` }, 'status page and /metrics listening');
+    return new StatusServer(server, { host: at.host, port: bound.port });
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+async function route(request: IncomingMessage, response: ServerResponse, target: ConnectionSpec, metrics: MigrationMetrics): Promise<void> {
+  const path = new URL(request.url ?? '/', 'http://pgferry').pathname;
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return;
+  }
+  switch (path) {
+    case '/metrics': {
+      const report = await readTarget(target);
+      if (report) {
+        metrics.phase(report.json.phase);
+        metrics.applied({
+          transactions: report.json.appliedTransactions,
+          tables: report.json.tables.map((t) => ({ ...t, table: t.name })),
+        });
+      }
+      const { contentType, body } = await metrics.text();
+      response.writeHead(200, { 'content-type': contentType }).end(body);
+      return;
+    }
+    case '/status.json': {
+      const report = await readTarget(target);
+      json(response, report ? report.json : { phase: 'starting' });
+      return;
+    }
+    case '/lag.json':
+      json(response, { history: metrics.history.all, ...metrics.latest });
+      return;
+    case '/':
+      response
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          // Everything is inline; nothing is loaded from anywhere else.
+          'content-security-policy':
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        })
+        .end(STATUS_PAGE);
+      return;
+    default:
+      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /, /metrics or /status.json\n');
+  }
+}
+
+/** The target's state, read with a deadline: a page must not hang on a stuck target. */
+function readTarget(target: ConnectionSpec) {
+  return withConnection(target, async ({ client }) => {
+    await client.query(`SET statement_timeout = '5s'`);
+    return readStatusReport(client);
+  });
+}
+
+function json(response: ServerResponse, value: unknown): void {
+  response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(JSON.stringify(value));
+}

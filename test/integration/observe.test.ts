@@ -1,0 +1,137 @@
+/**
+ * Watching a migration (issue 20): `sync --listen` serves Prometheus metrics, /status.json and
+ * a status page, on real servers under a write load. The metrics are parsed by a real
+ * Prometheus text parser and checked against the target's own state; /status.json is what
+ * `status --json` prints; the page is opened in headless Chromium, which must render the phase,
+ * the lag and a row per table (a screenshot is saved); nothing served holds a password.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { PgferryError } from '../../src/errors.js';
+import { parseListen } from '../../src/observe/index.js';
+import {
+  renderPage,
+  runPgferry,
+  spawnPgferry,
+  startWriter,
+  stopSync,
+  useClusterPair,
+  waitUntilStreaming,
+  WRITER_SCHEMA_SQL,
+  type Cluster,
+} from '../harness/index.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function appliedOnTarget(target: Cluster, db: string): Promise<{ transactions: number; inserted: number }> {
+  const { rows } = await target.sql(
+    db,
+    `SELECT (SELECT applied_transactions FROM pgferry.sync)::float8 AS transactions,
+            coalesce((SELECT sum(inserted) FROM pgferry.sync_tables WHERE table_name IN ('public.items', 'items')), 0)::float8 AS inserted`,
+  );
+  return rows[0] as { transactions: number; inserted: number };
+}
+
+describe('sync --listen: metrics, status.json and the status page, 17 → 18', () => {
+  const pair = useClusterPair(17, 18);
+
+  it('serve what the target records, under a writer, and show no secret', async () => {
+    const db = await pair.source.createDatabase({ prefix: 'watch' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await pair.source.sql(db, WRITER_SCHEMA_SQL);
+    await pair.source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g`);
+    const args = ['--source', pair.source.url(db), '--target', pair.target.url(db)];
+    const sync = spawnPgferry(['sync', ...args, '--listen', '127.0.0.1:0']);
+    await waitUntilStreaming(pair.target, db, sync).catch(async (error: unknown) => {
+      await stopSync(sync);
+      throw error;
+    });
+    const writer = startWriter(pair.source.url(db));
+    try {
+      const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/)"/.exec(sync.output())?.[1];
+      assert.ok(url, `sync did not say where it listens:\n${sync.output()}`);
+      await writer.waitForCommits(300, 'source');
+      // Let the monitor measure the lag a few times.
+      await sleep(2500);
+
+      const before = await appliedOnTarget(pair.target, db);
+      const scrape = await fetch(`${url}metrics`);
+      assert.equal(scrape.status, 200);
+      assert.match(scrape.headers.get('content-type') ?? '', /text\/plain; version=0\.0\.4/);
+      const text = await scrape.text();
+      const after = await appliedOnTarget(pair.target, db);
+      const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+      const value = (name: string, labels: Record<string, string> = {}) => {
+        const family = families.get(name);
+        assert.ok(family, `${name} is missing from /metrics`);
+        const sample = family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+        assert.ok(sample, `${name}${JSON.stringify(labels)} is missing from /metrics`);
+        return Number(sample.value);
+      };
+      assert.equal(families.get('pgferry_applied_transactions_total')?.type, 'COUNTER');
+      const transactions = value('pgferry_applied_transactions_total');
+      assert.ok(
+        transactions >= before.transactions && transactions <= after.transactions,
+        `${transactions} not within ${before.transactions}..${after.transactions}`,
+      );
+      const inserted = value('pgferry_applied_rows_total', { table: 'public.items', operation: 'inserted' });
+      assert.ok(
+        inserted >= before.inserted && inserted <= after.inserted && inserted > 0,
+        `${inserted} not within ${before.inserted}..${after.inserted}`,
+      );
+      assert.equal(value('pgferry_copy_rows_total', { table: 'public.items' }), 1000);
+      assert.ok(value('pgferry_copy_bytes_total', { table: 'public.items' }) > 1000 * 32);
+      assert.ok(value('pgferry_lag_bytes') >= 0);
+      assert.ok(value('pgferry_lag_seconds') >= 0);
+      assert.ok(value('pgferry_source_retained_wal_bytes') > 0);
+      assert.equal(value('pgferry_phase', { phase: 'streaming' }), 1);
+      assert.ok(value('pgferry_spool_memory_bytes') >= 0);
+      assert.ok(value('pgferry_process_resident_memory_bytes') > 0);
+
+      // /status.json is status --json (both read now, so only what moves between them may differ).
+      const served = (await (await fetch(`${url}status.json`)).json()) as Record<string, unknown>;
+      const printed = JSON.parse((await runPgferry(['status', '--json', '--target', pair.target.url(db)])).stdout) as Record<
+        string,
+        unknown
+      >;
+      assert.deepEqual(Object.keys(served).sort(), Object.keys(printed).sort());
+      for (const key of ['phase', 'direction', 'name', 'slot', 'syncRunning', 'cutover']) assert.deepEqual(served[key], printed[key], key);
+
+      // The page, as a browser renders it after its scripts ran.
+      const shots = join(process.cwd(), 'test-output');
+      mkdirSync(shots, { recursive: true });
+      const dom = await renderPage(url, { screenshot: join(shots, 'status-page.png') });
+      assert.match(dom, /<span id="phase">streaming<\/span>/);
+      assert.match(dom, /<div class="big" id="lag">\d+\.\d s<\/div>/);
+      assert.match(dom, /<tr data-table="public\.items"><td>public\.items<\/td><td>copied 1\/1<\/td>/);
+      assert.match(dom, /<tr data-table="public\.ledger">/);
+      const phone = await renderPage(url, { width: 390, height: 844, screenshot: join(shots, 'status-page-phone.png') });
+      assert.match(phone, /id="phase">streaming</);
+
+      // Nothing served shows a password or a connection string.
+      for (const body of [text, JSON.stringify(served), dom, await (await fetch(`${url}lag.json`)).text()]) {
+        assert.ok(!body.includes(pair.source.password) && !body.includes(pair.target.password), 'a password was served');
+        assert.doesNotMatch(body, /postgres:\/\//);
+      }
+      assert.equal((await fetch(`${url}nothing-here`)).status, 404);
+    } finally {
+      await writer.stop();
+      await stopSync(sync);
+    }
+  });
+
+  it('binds to 127.0.0.1 unless told otherwise, and refuses what is not an address', () => {
+    assert.deepEqual(parseListen('9187'), { host: '127.0.0.1', port: 9187 });
+    assert.deepEqual(parseListen('0.0.0.0:9187'), { host: '0.0.0.0', port: 9187 });
+    assert.deepEqual(parseListen('[::1]:9187'), { host: '::1', port: 9187 });
+    assert.throws(() => parseListen('localhost:99999'), /--listen "localhost:99999" is not an address to listen on/);
+    assert.throws(
+      () => parseListen('http://x'),
+      (error: unknown) =>
+        error instanceof PgferryError && error.code === 'usage' && /give a port \(9187, bound to 127\.0\.0\.1\)/.test(error.fix ?? ''),
+    );
+  });
+});
