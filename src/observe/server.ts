@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { withConnection, type ConnectionSpec } from '../config/index.js';
 import { messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
@@ -60,9 +59,11 @@ export class StatusServer {
     });
     // A scrape must never keep the process alive once the work is done.
     server.unref();
-    const bound = server.address() as AddressInfo;
-    log.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${bound.port}/` }, 'status page and /metrics listening');
-    return new StatusServer(server, { host: at.host, port: bound.port });
+    const bound = server.address();
+    // Listening on TCP, the address is an AddressInfo (a string only for a pipe or socket file).
+    const port = typeof bound === 'object' && bound !== null ? bound.port : at.port;
+    log.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}/` }, 'status page and /metrics listening');
+    return new StatusServer(server, { host: at.host, port });
   }
 
   async close(): Promise<void> {

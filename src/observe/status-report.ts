@@ -17,7 +17,6 @@ import { readSlot, type SlotInfo } from '../sync/index.js';
  * Where a migration stands, as the target records it: what `pgferry status --json` prints and
  * the status page's `/status.json` serves. Undefined when the target holds no migration.
  */
-// eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- the JSON's shape is its literal, named by StatusJson below
 export async function readStatusReport(client: pg.Client) {
   const state = await readSyncState(client);
   const units = (await stateTableExists(client, 'copy_units')) ? await storedPlan(client) : [];
