@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { DEFAULT_JOBS } from '../plumbing/index.js';
 import type { Command } from 'commander';
 import type { ScopeFilter } from '../catalog/index.js';
-import { usageError } from '../errors.js';
+import { messageOf, usageError } from '../errors.js';
 import { parseLsn, type Lsn } from '../replication/index.js';
 
 function collect(value: string, previous: string[]): string[] {
@@ -51,6 +52,7 @@ export interface CopyFlags {
   owner?: boolean;
   acl?: boolean;
   createRoles?: boolean;
+  targetSetupSql?: string;
 }
 
 export interface CopySettings {
@@ -60,6 +62,7 @@ export interface CopySettings {
   readonly noOwner: boolean;
   readonly noAcl: boolean;
   readonly createRoles: boolean;
+  readonly targetSetup: { readonly file: string; readonly sql: string } | undefined;
 }
 
 export function addCopyOptions(command: Command): Command {
@@ -69,6 +72,10 @@ export function addCopyOptions(command: Command): Command {
     .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
     .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
     .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
+    .option(
+      '--target-setup-sql <file>',
+      'SQL run on the target after the tables are made and before any row is copied (e.g. Citus create_distributed_table)',
+    )
     .option(
       '--create-roles',
       'create the roles the schema needs and the target lacks, with their attributes and memberships (never passwords)',
@@ -83,7 +90,17 @@ export function copySettingsFrom(flags: CopyFlags): CopySettings {
     noOwner: flags.owner === false,
     noAcl: flags.acl === false,
     createRoles: flags.createRoles === true,
+    targetSetup: flags.targetSetupSql === undefined ? undefined : readSetupFile(flags.targetSetupSql),
   };
+}
+
+/** The hook's file, read once at the start: a file that can't be read is bad input, said before anything runs. */
+function readSetupFile(file: string): { readonly file: string; readonly sql: string } {
+  try {
+    return { file, sql: readFileSync(file, 'utf8') };
+  } catch (error) {
+    throw usageError(`--target-setup-sql ${file} cannot be read: ${messageOf(error)}`, 'give the path of a readable SQL file');
+  }
 }
 
 function positiveInteger(text: string, flag: string): number {

@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
-import { PgferryError } from '../errors.js';
+import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, openAll, quoteLiteral, setConfigSql, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { closeClient, inTransaction, openAll, quoteLiteral, setConfigSql, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
 import {
   carryRoles,
   readSourceSchema,
@@ -38,6 +38,11 @@ export interface CloneOptions {
   readonly noAcl: boolean;
   /** Make the roles the schema needs that the target lacks, before the schema (--create-roles). */
   readonly createRoles?: boolean;
+  /**
+   * SQL run on the target after pre-data and before any row is copied (--target-setup-sql):
+   * distributing tables on a Citus coordinator, say. Not run again when a copy is resumed.
+   */
+  readonly targetSetup?: { readonly file: string; readonly sql: string };
   readonly progress: CopyProgress;
   readonly logger: Logger;
   /**
@@ -118,6 +123,8 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     });
     await applier.prepare(admin);
     await timed('pre-data', () => applier.applySection(admin, 'pre-data'));
+    const setup = options.targetSetup;
+    if (setup && !resumed) await timed('target setup', () => runTargetSetup(admin, setup));
     await ensureCopyState(admin);
     await options.onCopyStarting?.(admin);
 
@@ -273,3 +280,20 @@ const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('
 
 const RESUME_NOTE =
   'resumed: tables finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
+
+/** The user's --target-setup-sql, in one transaction: it worked or it changed nothing. */
+async function runTargetSetup(target: pg.Client, setup: { readonly file: string; readonly sql: string }): Promise<void> {
+  try {
+    await inTransaction(target, async () => {
+      // The copy's session pins an empty search_path; the file is written for the usual one.
+      await target.query('SET LOCAL search_path TO DEFAULT');
+      await target.query(setup.sql);
+    });
+  } catch (error) {
+    throw new PgferryError('query', `target: ${setup.file} failed: ${messageOf(error)}`, {
+      side: 'target',
+      fix: `fix ${setup.file} (it runs after the tables exist and before any row is copied, in one transaction) and run again`,
+      cause: error,
+    });
+  }
+}

@@ -36,6 +36,7 @@ export interface SyncOptions {
     readonly noOwner: boolean;
     readonly noAcl: boolean;
     readonly createRoles: boolean;
+    readonly targetSetup: { readonly file: string; readonly sql: string } | undefined;
     readonly progress: CopyProgress;
   };
   readonly logger: Logger;
