@@ -46,8 +46,8 @@ export function filterFrom(flags: FilterFlags): ScopeFilter {
 
 /** The initial copy's settings, shared by `clone` and by `sync` (which clones first). */
 export interface CopyFlags {
-  jobs: string;
-  indexJobs: string;
+  jobs?: string;
+  indexJobs?: string;
   splitTablesLargerThan: string;
   owner?: boolean;
   acl?: boolean;
@@ -66,26 +66,29 @@ export interface CopySettings {
 }
 
 export function addCopyOptions(command: Command): Command {
-  return command
-    .option('--jobs <n>', 'parallel COPY pipes', String(DEFAULT_JOBS))
-    .option('--index-jobs <n>', 'parallel index and constraint builds', String(DEFAULT_JOBS))
-    .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
-    .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
-    .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
-    .option(
-      '--target-setup-sql <file>',
-      'SQL run on the target after the tables are made and before any row is copied (e.g. Citus create_distributed_table)',
-    )
-    .option(
-      '--create-roles',
-      'create the roles the schema needs and the target lacks, with their attributes and memberships (never passwords)',
-    );
+  return (
+    command
+      // No commander default: the help says how it is chosen, the same on every machine.
+      .option('--jobs <n>', 'parallel COPY pipes (default: the number of CPUs, from 2 to 8)')
+      .option('--index-jobs <n>', 'parallel index and constraint builds (default: as --jobs)')
+      .option('--split-tables-larger-than <size>', 'split tables above this size into ranges of about this size (e.g. 256MB, 1GB)', '256MB')
+      .option('--no-owner', 'leave every object owned by the target role instead of the source owner')
+      .option('--no-acl', 'leave privileges at their defaults instead of copying GRANTs')
+      .option(
+        '--target-setup-sql <file>',
+        'SQL run on the target after the tables are made and before any row is copied (e.g. Citus create_distributed_table)',
+      )
+      .option(
+        '--create-roles',
+        'create the roles the schema needs and the target lacks, with their attributes and memberships (never passwords)',
+      )
+  );
 }
 
 export function copySettingsFrom(flags: CopyFlags): CopySettings {
   return {
-    jobs: positiveInteger(flags.jobs, '--jobs'),
-    indexJobs: positiveInteger(flags.indexJobs, '--index-jobs'),
+    jobs: positiveInteger(flags.jobs ?? String(DEFAULT_JOBS), '--jobs'),
+    indexJobs: positiveInteger(flags.indexJobs ?? String(DEFAULT_JOBS), '--index-jobs'),
     splitThreshold: parseSize(flags.splitTablesLargerThan),
     noOwner: flags.owner === false,
     noAcl: flags.acl === false,
