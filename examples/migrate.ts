@@ -15,11 +15,14 @@ import {
   EVERYTHING,
   LogProgress,
   PgferryError,
+  readStatusReport,
   resolveConnection,
   runCheck,
   sync,
   verify,
+  withConnection,
   type CheckReport,
+  type ConnectionSpec,
   type CutoverReport,
   type SyncOptions,
 } from 'pgferry';
@@ -64,6 +67,7 @@ async function main(): Promise<number> {
 
   // 3. The cut-over needs sync streaming beside it: a second sync runs until the cut-over stops it.
   const streaming = sync({ ...options, untilCaughtUp: false });
+  await untilStreaming(target);
   const report: CutoverReport = await cutover({
     source,
     target,
@@ -87,6 +91,17 @@ async function main(): Promise<number> {
   const verified = await verify({ source, target, filter: EVERYTHING, mode: 'full', logger });
   console.log(verified.identical ? 'verified: identical' : 'verified: DIFFERENT');
   return verified.identical ? 0 : 4;
+}
+
+/** Waits (at most a minute) until the target records a sync streaming with its lag measured. */
+async function untilStreaming(target: ConnectionSpec): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const report = await withConnection(target, ({ client }) => readStatusReport(client));
+    if (report?.json.syncRunning && report.json.phase === 'streaming' && report.json.lagSeconds !== null) return;
+    if (Date.now() > deadline) throw new Error('sync did not start streaming within a minute');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 main().then(
