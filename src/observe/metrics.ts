@@ -6,6 +6,7 @@ export interface LagSample {
   readonly lagBytes: number;
   readonly lagSeconds: number | undefined;
   readonly retainedWalBytes: number | undefined;
+  readonly catchUpSeconds?: number | undefined;
 }
 
 /** What the target's state says the apply has done, read at scrape time (state/ is its only reader). */
@@ -32,6 +33,10 @@ export class MigrationMetrics {
   private readonly lagBytes = this.gauge('pgferry_lag_bytes', "bytes of the source's WAL the target has not applied yet");
   private readonly lagSeconds = this.gauge('pgferry_lag_seconds', 'seconds since the source was where the target is now');
   private readonly retainedWal = this.gauge('pgferry_source_retained_wal_bytes', "WAL the migration's slot holds on the source");
+  private readonly catchUp = this.gauge(
+    'pgferry_catch_up_eta_seconds',
+    'while the lag shrinks: the time until it is gone at the rate of the last seconds',
+  );
   private readonly walLimit = this.gauge('pgferry_source_wal_limit_bytes', 'max_slot_wal_keep_size on the source (absent when unlimited)');
   private readonly phaseInfo = new Gauge({
     name: 'pgferry_phase',
@@ -81,7 +86,9 @@ export class MigrationMetrics {
     spoolMemoryBytes: number;
     spoolDiskBytes: number;
     phase: string | null;
+    catchUpSeconds: number | null;
   } = {
+    catchUpSeconds: null,
     retainedWalBytes: null,
     walLimitBytes: null,
     spoolMemoryBytes: 0,
@@ -122,6 +129,8 @@ export class MigrationMetrics {
 
   lag(sample: LagSample): void {
     this.lagBytes.set(sample.lagBytes);
+    this.catchUp.set(sample.catchUpSeconds ?? 0);
+    this.latest.catchUpSeconds = sample.catchUpSeconds ?? null;
     if (sample.lagSeconds !== undefined) this.lagSeconds.set(sample.lagSeconds);
     if (sample.retainedWalBytes !== undefined) {
       this.retainedWal.set(sample.retainedWalBytes);

@@ -84,7 +84,7 @@ function render(status, lag) {
   text("direction", status.direction ? status.direction.text : "");
   text("updated", "updated " + new Date().toLocaleTimeString());
   text("lag", status.lagSeconds === null || status.lagSeconds === undefined ? "?" : status.lagSeconds.toFixed(1) + " s");
-  text("lag-bytes", bytes(status.lagBytes) + " of WAL behind");
+  text("lag-bytes", bytes(status.lagBytes) + " of WAL behind" + (lag.catchUpSeconds ? ", caught up in about " + duration(lag.catchUpSeconds) : ""));
   text("rate", Math.round(status.transactionsPerSecond || 0) + " tx/s");
   text("rows-rate", Math.round(status.rowsPerSecond || 0) + " rows/s");
   text("applied", (status.appliedTransactions || 0).toLocaleString() + " tx");

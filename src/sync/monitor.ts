@@ -37,6 +37,8 @@ export interface Lag {
   readonly transactionsPerSecond: number;
   readonly rowsPerSecond: number;
   readonly retainedWalBytes: number | undefined;
+  /** When the lag shrinks: how long until it is gone at the rate it shrank over the last seconds. */
+  readonly catchUpSeconds: number | undefined;
 }
 
 const RATE_WINDOW_MS = 10_000;
@@ -48,7 +50,7 @@ const WARN_AGAIN_MS = 5 * 60_000;
  * the acknowledgement of what the target has flushed. Written to the target for `status`.
  */
 export class Monitor {
-  private readonly samples: Array<{ at: number; transactions: number; rows: number }> = [];
+  private readonly samples: Array<{ at: number; transactions: number; rows: number; lagBytes: number }> = [];
   private readonly positions = new SourcePositions();
   private lastLog = 0;
   private lastWalWarning = 0;
@@ -114,11 +116,11 @@ export class Monitor {
     }
 
     const now = Date.now();
-    this.samples.push({ at: now, transactions: progress.transactions, rows: progress.rows });
+    const lagBytes = sourceLsn > progress.appliedLsn ? Number(sourceLsn - progress.appliedLsn) : 0;
+    this.samples.push({ at: now, transactions: progress.transactions, rows: progress.rows, lagBytes });
     while (this.samples.length > 2 && now - this.samples[0]!.at > RATE_WINDOW_MS) this.samples.shift();
     const first = this.samples[0]!;
     const span = (now - first.at) / 1000;
-    const lagBytes = sourceLsn > progress.appliedLsn ? Number(sourceLsn - progress.appliedLsn) : 0;
     const lag: Lag = {
       sourceLsn,
       lagBytes,
@@ -126,6 +128,7 @@ export class Monitor {
       transactionsPerSecond: span > 0 ? (progress.transactions - first.transactions) / span : 0,
       rowsPerSecond: span > 0 ? (progress.rows - first.rows) / span : 0,
       retainedWalBytes: rows[0]!.retained === null ? undefined : Number(rows[0]!.retained),
+      catchUpSeconds: catchUpSeconds(this.samples),
     };
     this.latest = lag;
     await this.toMetrics(lag);
@@ -165,10 +168,27 @@ export class Monitor {
         lagSeconds: lag.lagSeconds === undefined ? null : Number(lag.lagSeconds.toFixed(3)),
         transactionsPerSecond: Math.round(lag.transactionsPerSecond),
         rowsPerSecond: Math.round(lag.rowsPerSecond),
+        ...(lag.catchUpSeconds === undefined ? {} : { catchUpSeconds: Math.round(lag.catchUpSeconds) }),
       },
       'streaming',
     );
   }
+}
+
+/** Below this the target is caught up for any practical purpose: no time left to estimate. */
+const CAUGHT_UP_BYTES = 1024 * 1024;
+
+/**
+ * How long until a backlog is applied, from the lag in bytes over the last seconds (oldest
+ * first): the backlog divided by the rate it shrank at, which counts what the source wrote
+ * meanwhile. Undefined when it is not shrinking, or already under a megabyte. Pure.
+ */
+export function catchUpSeconds(samples: ReadonlyArray<{ readonly at: number; readonly lagBytes: number }>): number | undefined {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last || last.at <= first.at || last.lagBytes < CAUGHT_UP_BYTES) return undefined;
+  const shrinkPerSecond = (first.lagBytes - last.lagBytes) / ((last.at - first.at) / 1000);
+  return shrinkPerSecond > 0 ? last.lagBytes / shrinkPerSecond : undefined;
 }
 
 /**

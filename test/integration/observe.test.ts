@@ -89,6 +89,7 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
       assert.ok(value('pgferry_source_retained_wal_bytes') > 0);
       assert.equal(value('pgferry_phase', { phase: 'streaming' }), 1);
       assert.ok(value('pgferry_spool_memory_bytes') >= 0);
+      assert.ok(value('pgferry_catch_up_eta_seconds') >= 0);
       assert.ok(value('pgferry_process_resident_memory_bytes') > 0);
 
       // /status.json is status --json (both read now, so only what moves between them may differ).
