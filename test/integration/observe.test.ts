@@ -124,6 +124,15 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
     }
   });
 
+  it('clone --listen serves while it copies and lets the process end when done', async () => {
+    const db = await pair.source.createDatabase({ prefix: 'watchclone' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await pair.source.sql(db, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000)`);
+    const cloned = await runPgferry(['clone', '--source', pair.source.url(db), '--target', pair.target.url(db), '--listen', '0', '--json']);
+    assert.equal(cloned.code, 0, cloned.stderr);
+    assert.match(cloned.stderr, /"url":"http:\/\/127\.0\.0\.1:\d+\/","msg":"status page and \/metrics listening"/);
+  });
+
   it('binds to 127.0.0.1 unless told otherwise, and refuses what is not an address', () => {
     assert.deepEqual(parseListen('9187'), { host: '127.0.0.1', port: 9187 });
     assert.deepEqual(parseListen('0.0.0.0:9187'), { host: '0.0.0.0', port: 9187 });
