@@ -162,15 +162,7 @@ for (const from of SOURCES) {
       assert.equal(back.code, 0, back.stderr);
       const returned = await compareTables(pair.target.url(db), pair.source.url(db));
       assert.ok(returned.equal, JSON.stringify(returned.tables.filter((t) => !t.equal)));
-      const cleaned = await runPgferry([
-        'cleanup',
-        '--source',
-        pair.source.url(db),
-        '--target',
-        pair.target.url(db),
-        '--unfreeze-source',
-        '--force',
-      ]);
+      const cleaned = await runPgferry(['cleanup', ...args, '--unfreeze-source', '--force']);
       assert.equal(cleaned.code, 0, cleaned.stderr);
     });
   });
