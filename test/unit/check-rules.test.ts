@@ -550,10 +550,17 @@ describe('tables', () => {
     assert.equal(find(findings, 'objects.materialized-views').severity, 'info');
   });
 
-  test('large objects are a warning', () => {
+  test('large objects: a warning when the source role may not read them all, info for a superuser', () => {
     const f = find(tableFindings(source({ largeObjects: 1 }), target()), 'objects.large-objects');
     assert.equal(f.severity, 'warning');
     assert.match(f.message, /1 large object \(/);
+    assert.match(f.why, /the cut-over carries those made, changed or removed since/);
+    assert.match(f.fix, /GRANT SELECT ON LARGE OBJECT/);
+    const superuser = find(
+      tableFindings(source({ largeObjects: 1, server: server({ isSuperuser: true }) }), target()),
+      'objects.large-objects',
+    );
+    assert.equal(superuser.severity, 'info');
     absent(tableFindings(source({ largeObjects: 0 }), target()), 'objects.large-objects');
   });
 

@@ -136,12 +136,21 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
   }
 
   if (source.largeObjects > 0) {
+    // A superuser reads every large object and pg_largeobject itself; another role only what it may.
+    const readsAll = source.server.isSuperuser;
     findings.push({
       id: 'objects.large-objects',
-      severity: 'warning',
+      severity: readsAll ? 'info' : 'warning',
       message: `the source holds ${plural(source.largeObjects, 'large object')} (pg_largeobject)`,
-      why: 'clone copies them at its snapshot, with owners, grants and comments; logical replication does not carry them, so ones made, changed or removed while sync streams do not reach the target',
-      fix: 'avoid changing large objects while sync runs, or carry the changes after the cut-over (pg_dump --large-objects --data-only … | psql); or store them in bytea columns instead',
+      why:
+        'logical replication does not carry them: clone copies them at its snapshot with owners, grants and comments, and the cut-over carries ' +
+        'those made, changed or removed since (compared by content before its freeze, by row versions inside it)' +
+        (readsAll
+          ? ''
+          : `; the source role "${source.server.currentUser}" is not a superuser, so an object it may not read stops the copy, and without pg_largeobject every pass compares content`),
+      fix: readsAll
+        ? 'nothing to do'
+        : "run as a superuser (rds_superuser and the like may not be enough for other roles' objects), or GRANT SELECT ON LARGE OBJECT … to the migration role for each",
     });
   }
 
