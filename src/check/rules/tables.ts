@@ -150,7 +150,7 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
           : `; the source role "${source.server.currentUser}" is not a superuser, so an object it may not read stops the copy, and without pg_largeobject every pass compares content`),
       fix: readsAll
         ? 'nothing to do'
-        : "run as a superuser (rds_superuser and the like may not be enough for other roles' objects), or GRANT SELECT ON LARGE OBJECT … to the migration role for each",
+        : 'run as a superuser, or GRANT SELECT ON LARGE OBJECT … TO the migration role for each (lo_compat_privileges = on on the source lifts those checks for everyone)',
     });
   }
 
