@@ -181,6 +181,7 @@ async function whileFrozen(
     const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin));
     const missing = sequences.filter((s) => s.target === null);
     if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
+    log.info('carrying the large objects changed since the pass before the freeze');
     const carried = await steps.run('large objects', () => largeObjects.carryChanges());
     if (carried.missingRoles.length > 0) {
       log.warn({ roles: carried.missingRoles }, "roles missing on the target: their large objects' ownership and grants were left out");
