@@ -47,14 +47,34 @@ export interface PgferryProcess {
   exited(): Promise<number>;
 }
 
+/** Spawned processes still running: a test that fails before stopping its own must not leave them behind. */
+const live = new Map<ChildProcess, string>();
+
 export function spawnPgferry(args: readonly string[], env: Record<string, string> = {}): PgferryProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.set(child, `pgferry ${args[0] ?? ''}`);
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exit = new Promise<number>((resolve) => child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const exit = new Promise<number>((resolve) =>
+    child.once('close', (code, signal) => {
+      live.delete(child);
+      resolve(code ?? (signal ? 128 : 1));
+    }),
+  );
   return { child, output: () => output, exited: () => exit };
+}
+
+/**
+ * Kills what spawnPgferry started and nobody stopped, and says which: called as a describe
+ * block's servers are stopped, so a sync left by a failed test (retrying against servers that
+ * are gone, as it should) cannot keep the test file from ending.
+ */
+export function killStrayPgferry(): string[] {
+  const strays = [...live.entries()].filter(([child]) => child.exitCode === null && child.signalCode === null);
+  for (const [child] of strays) child.kill('SIGKILL');
+  return strays.map(([, what]) => what);
 }

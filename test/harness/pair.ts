@@ -1,5 +1,6 @@
 import { after, before } from 'node:test';
 import type { MajorVersion } from './binaries.js';
+import { killStrayPgferry } from './cli.js';
 import { startClusters, type Cluster, type ClusterOptions } from './cluster.js';
 
 /** The source and target clusters of a describe block, started before its tests and stopped after. */
@@ -20,6 +21,8 @@ export function useClusterPair(from: MajorVersion | ClusterOptions, to: MajorVer
     clusters = await startClusters([asClusterOptions(from), asClusterOptions(to)]);
   });
   after(async () => {
+    const strays = killStrayPgferry();
+    if (strays.length > 0) process.stderr.write(`harness: killed ${strays.join(', ')} left running by a test\n`);
     await Promise.all(clusters.map((c) => c.stop()));
   });
   return {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
 import type pg from 'pg';
 import type { MajorVersion } from './binaries.js';
-import { runPgferry, type CliResult } from './cli.js';
+import { killStrayPgferry, runPgferry, type CliResult } from './cli.js';
 import { startClusters, type Cluster, type ClusterOptions } from './cluster.js';
 import { compareTables } from './compare.js';
 import { asClusterOptions } from './pair.js';
@@ -52,6 +52,8 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
     [source, target] = await startClusters([asClusterOptions(from), asClusterOptions(to)]);
   });
   after(async () => {
+    const strays = killStrayPgferry();
+    if (strays.length > 0) process.stderr.write(`harness: killed ${strays.join(', ')} left running by a test\n`);
     await Promise.all([source?.stop(), target?.stop()]);
   });
   /** Databases of the tests run so far: their slots are dropped after each test (a server has 10). */

@@ -7,7 +7,17 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isAlive, startCluster, sweepAbandonedClusters, unprivilegedUser, type Cluster } from '../harness/index.js';
+import {
+  isAlive,
+  spawnPgferry,
+  startCluster,
+  sweepAbandonedClusters,
+  unprivilegedUser,
+  useClusterPair,
+  waitUntilStreaming,
+  type Cluster,
+  type PgferryProcess,
+} from '../harness/index.js';
 
 const HARNESS = fileURLToPath(new URL('../harness/index.js', import.meta.url));
 
@@ -108,5 +118,30 @@ describe('test harness', () => {
     sweepAbandonedClusters();
     await waitUntil(() => !isRunning(pid), `server ${pid} is gone`);
     assert.ok(!existsSync(directory), 'its directory is removed');
+  });
+});
+
+// A sync a failing test never stopped keeps retrying against servers that are gone, as it
+// should; the harness kills it as the describe block's servers stop, so the file still ends.
+let stray: PgferryProcess | undefined;
+
+describe('a pgferry process a test left running (harness)', () => {
+  const pair = useClusterPair(17, 18);
+
+  test('is started and deliberately not stopped', async () => {
+    const db = await pair.source.createDatabase({ prefix: 'stray' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await pair.source.sql(db, `CREATE TABLE t (id int PRIMARY KEY)`);
+    stray = spawnPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db)]);
+    await waitUntilStreaming(pair.target, db, stray);
+  });
+});
+
+describe('after that block (harness)', () => {
+  // Without the harness's kill this would wait for ever: the deadline makes it fail instead.
+  test('the stray sync was killed when its servers stopped', { timeout: 30_000 }, async () => {
+    assert.ok(stray, 'the block before started one');
+    assert.equal(await stray.exited(), 128);
+    assert.equal(stray.child.signalCode, 'SIGKILL');
   });
 });
