@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { withConnection, type ConnectionSpec } from '../config/index.js';
+import type pg from 'pg';
+import { connect, type ConnectionSpec } from '../config/index.js';
+import { closeClient } from '../plumbing/index.js';
 import { messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import type { MigrationMetrics } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
-import { readStatusReport } from './status-report.js';
+import { readStatusReport, type StatusReport } from './status-report.js';
 
 /** Where `--listen` binds: a bare port means 127.0.0.1, so nothing is exposed unless asked. */
 export interface ListenAddress {
@@ -35,12 +37,14 @@ export function parseListen(text: string): ListenAddress {
 export class StatusServer {
   private constructor(
     private readonly server: Server,
+    private readonly reader: TargetReader,
     readonly address: ListenAddress,
   ) {}
 
   static async listen(at: ListenAddress, target: ConnectionSpec, metrics: MigrationMetrics, log: Logger): Promise<StatusServer> {
+    const reader = new TargetReader(target);
     const server = createServer((request, response) => {
-      route(request, response, target, metrics).catch((error: unknown) => {
+      route(request, response, reader, metrics).catch((error: unknown) => {
         log.warn({ path: request.url, error: messageOf(error) }, 'the status server could not answer');
         if (!response.headersSent) response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
         response.end(`unavailable: ${messageOf(error)}\n`);
@@ -63,16 +67,17 @@ export class StatusServer {
     // Listening on TCP, the address is an AddressInfo (a string only for a pipe or socket file).
     const port = typeof bound === 'object' && bound !== null ? bound.port : at.port;
     log.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}/` }, 'status page and /metrics listening');
-    return new StatusServer(server, { host: at.host, port });
+    return new StatusServer(server, reader, { host: at.host, port });
   }
 
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.reader.close();
   }
 }
 
-async function route(request: IncomingMessage, response: ServerResponse, target: ConnectionSpec, metrics: MigrationMetrics): Promise<void> {
+async function route(request: IncomingMessage, response: ServerResponse, reader: TargetReader, metrics: MigrationMetrics): Promise<void> {
   const path = new URL(request.url ?? '/', 'http://pgferry').pathname;
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -80,7 +85,7 @@ async function route(request: IncomingMessage, response: ServerResponse, target:
   }
   switch (path) {
     case '/metrics': {
-      const report = await readTarget(target);
+      const report = await reader.read();
       if (report) {
         metrics.phase(report.json.phase);
         metrics.applied({
@@ -93,7 +98,7 @@ async function route(request: IncomingMessage, response: ServerResponse, target:
       return;
     }
     case '/status.json': {
-      const report = await readTarget(target);
+      const report = await reader.read();
       json(response, report ? report.json : { phase: 'starting' });
       return;
     }
@@ -115,12 +120,39 @@ async function route(request: IncomingMessage, response: ServerResponse, target:
   }
 }
 
-/** The target's state, read with a deadline: a page must not hang on a stuck target. */
-function readTarget(target: ConnectionSpec) {
-  return withConnection(target, async ({ client }) => {
+/**
+ * The target's state, read through one session kept for the server's life (a page refreshing
+ * every two seconds and a scrape every few would otherwise open a connection each time),
+ * opened again after a failure; every read has a deadline, so a page never hangs on a stuck
+ * target. pg queues concurrent reads on the one session.
+ */
+class TargetReader {
+  private session: Promise<pg.Client> | undefined;
+
+  constructor(private readonly target: ConnectionSpec) {}
+
+  async read(): Promise<StatusReport | undefined> {
+    const session = (this.session ??= this.open());
+    try {
+      return await readStatusReport(await session);
+    } catch (error) {
+      if (this.session === session) this.session = undefined;
+      void session.then(closeClient, () => undefined);
+      throw error;
+    }
+  }
+
+  private async open(): Promise<pg.Client> {
+    const { client } = await connect(this.target);
     await client.query(`SET statement_timeout = '5s'`);
-    return readStatusReport(client);
-  });
+    return client;
+  }
+
+  async close(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    if (session) await session.then(closeClient, () => undefined);
+  }
 }
 
 function json(response: ServerResponse, value: unknown): void {
