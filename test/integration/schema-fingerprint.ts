@@ -59,6 +59,13 @@ export async function readFingerprint(client: pg.Client): Promise<Fingerprint> {
 
 function queries(major: number): Array<[string, string]> {
   const collLocale = major >= 17 ? 'co.colllocale' : major >= 15 ? 'co.colliculocale' : 'NULL::text';
+  // Catalog columns sources from 10 lack, read as what their absence means.
+  const deterministic = major >= 12 ? 'co.collisdeterministic' : 'true';
+  const generated = major >= 12 ? 'a.attgenerated' : '\'\'::"char"';
+  const conParent = (alias: string) => (major >= 11 ? `${alias}.conparentid` : '0::oid');
+  const tgParent = major >= 13 ? 't.tgparentid' : '0::oid';
+  const prokind = major >= 11 ? 'p.prokind' : "CASE WHEN p.proisagg THEN 'a' WHEN p.proiswindow THEN 'w' ELSE 'f' END";
+  const finalModify = (column: string) => (major >= 11 ? `a.${column}` : 'NULL::"char"');
   const multirange =
     major >= 14
       ? `(SELECT format('%I.%I', mn.nspname, mt.typname) FROM pg_type mt JOIN pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid)`
@@ -77,7 +84,7 @@ function queries(major: number): Array<[string, string]> {
     [
       'collation',
       `SELECT ${QNAME('co', 'n', 'collname')} AS key, co.collprovider AS provider, co.collcollate AS collate,
-              co.collctype AS ctype, ${collLocale} AS locale, co.collisdeterministic AS deterministic
+              co.collctype AS ctype, ${collLocale} AS locale, ${deterministic} AS deterministic
          FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
         WHERE ${USER_SCHEMA('n.nspname')} AND ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}`,
     ],
@@ -137,7 +144,7 @@ function queries(major: number): Array<[string, string]> {
               c.relreplident AS replica_identity, c.relrowsecurity AS row_security, c.relforcerowsecurity AS force_row_security,
               (SELECT array_agg(o ORDER BY o) FROM unnest(c.reloptions) o) AS options,
               (SELECT array_agg(o ORDER BY o) FROM unnest(tc.reloptions) o) AS toast_options,
-              am.amname AS access_method,
+              CASE WHEN c.relkind IN ('r', 'm') THEN coalesce(am.amname, 'heap') ELSE am.amname END AS access_method,
               CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END AS of_type,
               CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
               c.relispartition AS is_partition,
@@ -161,7 +168,7 @@ function queries(major: number): Array<[string, string]> {
       `SELECT format('%I.%I.%I', n.nspname, c.relname, a.attname) AS key,
               row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS position,
               format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
-              pg_get_expr(d.adbin, d.adrelid) AS "default", a.attidentity AS identity, a.attgenerated AS generated,
+              pg_get_expr(d.adbin, d.adrelid) AS "default", a.attidentity AS identity, ${generated} AS generated,
               (SELECT format('%I.%I', cn.nspname, co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) AS collation,
               CASE WHEN NOT c.relispartition THEN a.attislocal END AS local, a.attinhcount AS inherited_from
          FROM pg_attribute a
@@ -182,11 +189,11 @@ function queries(major: number): Array<[string, string]> {
          SELECT con.oid, format('%I', con.conname) AS name
            FROM pg_constraint con
           WHERE con.conrelid <> 0
-            AND NOT EXISTS (SELECT 1 FROM pg_constraint up WHERE up.oid = con.conparentid AND up.conrelid = con.conrelid)
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint up WHERE up.oid = ${conParent('con')} AND up.conrelid = con.conrelid)
          UNION ALL
          SELECT con.oid, format('%s → %s', named.name, con.confrelid::regclass::text)
            FROM pg_constraint con
-           JOIN pg_constraint up ON up.oid = con.conparentid AND up.conrelid = con.conrelid
+           JOIN pg_constraint up ON up.oid = ${conParent('con')} AND up.conrelid = con.conrelid
            JOIN named ON named.oid = up.oid
        )
        SELECT format('%s on %I.%I', named.name, n.nspname, c.relname) AS key, con.contype AS type,
@@ -195,7 +202,7 @@ function queries(major: number): Array<[string, string]> {
               (SELECT format('%s on %I.%I', pnamed.name, pn.nspname, pr.relname)
                  FROM pg_constraint pc JOIN named pnamed ON pnamed.oid = pc.oid
                  JOIN pg_class pr ON pr.oid = pc.conrelid JOIN pg_namespace pn ON pn.oid = pr.relnamespace
-                WHERE pc.oid = con.conparentid) AS parent,
+                WHERE pc.oid = ${conParent('con')}) AS parent,
               (SELECT format('%I.%I', inn.nspname, ic.relname) FROM pg_class ic JOIN pg_namespace inn ON inn.oid = ic.relnamespace WHERE ic.oid = con.conindid) AS "index"
          FROM pg_constraint con
          JOIN named ON named.oid = con.oid
@@ -216,20 +223,20 @@ function queries(major: number): Array<[string, string]> {
     ],
     [
       'function',
-      `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS key, p.prokind AS kind,
-              CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END AS definition,
-              CASE WHEN p.prokind = 'a' THEN pg_get_function_arguments(p.oid) END AS arguments,
-              CASE WHEN p.prokind = 'a' THEN pg_get_function_result(p.oid) END AS result,
-              CASE WHEN p.prokind = 'a' THEN p.proparallel END AS parallel,
+      `SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS key, ${prokind} AS kind,
+              CASE WHEN ${prokind} <> 'a' THEN pg_get_functiondef(p.oid) END AS definition,
+              CASE WHEN ${prokind} = 'a' THEN pg_get_function_arguments(p.oid) END AS arguments,
+              CASE WHEN ${prokind} = 'a' THEN pg_get_function_result(p.oid) END AS result,
+              CASE WHEN ${prokind} = 'a' THEN p.proparallel END AS parallel,
               a.aggkind AS aggregate_kind, a.aggnumdirectargs AS direct_args,
               NULLIF(a.aggtransfn, 0)::regprocedure::text AS sfunc, format_type(NULLIF(a.aggtranstype, 0), NULL) AS stype,
               NULLIF(a.aggtransspace, 0) AS sspace, a.agginitval AS initcond,
-              NULLIF(a.aggfinalfn, 0)::regprocedure::text AS finalfunc, a.aggfinalextra AS finalfunc_extra, a.aggfinalmodify AS finalfunc_modify,
+              NULLIF(a.aggfinalfn, 0)::regprocedure::text AS finalfunc, a.aggfinalextra AS finalfunc_extra, ${finalModify('aggfinalmodify')} AS finalfunc_modify,
               NULLIF(a.aggcombinefn, 0)::regprocedure::text AS combinefunc,
               NULLIF(a.aggserialfn, 0)::regprocedure::text AS serialfunc, NULLIF(a.aggdeserialfn, 0)::regprocedure::text AS deserialfunc,
               NULLIF(a.aggmtransfn, 0)::regprocedure::text AS msfunc, NULLIF(a.aggminvtransfn, 0)::regprocedure::text AS minvfunc,
               format_type(NULLIF(a.aggmtranstype, 0), NULL) AS mstype, NULLIF(a.aggmtransspace, 0) AS msspace, a.aggminitval AS minitcond,
-              NULLIF(a.aggmfinalfn, 0)::regprocedure::text AS mfinalfunc, a.aggmfinalextra AS mfinalfunc_extra, a.aggmfinalmodify AS mfinalfunc_modify,
+              NULLIF(a.aggmfinalfn, 0)::regprocedure::text AS mfinalfunc, a.aggmfinalextra AS mfinalfunc_extra, ${finalModify('aggmfinalmodify')} AS mfinalfunc_modify,
               NULLIF(a.aggsortop, 0)::regoperator::text AS sortop,
               -- The constructors CREATE TYPE … AS RANGE makes for the range (and, from 14 on,
               -- for its multirange) are part of the type: dropped with it, never made apart.
@@ -249,7 +256,9 @@ function queries(major: number): Array<[string, string]> {
          FROM pg_trigger t
          JOIN pg_class c ON c.oid = t.tgrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND ${USER_SCHEMA('n.nspname')}`,
+        WHERE NOT t.tgisinternal AND ${tgParent} = 0 AND ${USER_SCHEMA('n.nspname')}
+          -- pgferry's own TRUNCATE capture on a PostgreSQL 10 source is not the user's schema.
+          AND t.tgfoid NOT IN (SELECT f.oid FROM pg_proc f JOIN pg_namespace fn ON fn.oid = f.pronamespace WHERE fn.nspname = 'pgferry_capture')`,
     ],
     [
       'rule',
@@ -273,7 +282,7 @@ function queries(major: number): Array<[string, string]> {
       'statistics',
       // The default statistics target is -1 up to 16 and NULL from 17 on.
       `SELECT ${QNAME('s', 'n', 'stxname')} AS key, pg_get_statisticsobjdef(s.oid) AS definition,
-              NULLIF(s.stxstattarget::int, -1) AS target
+              ${major >= 13 ? 'NULLIF(s.stxstattarget::int, -1)' : 'NULL::int'} AS target
          FROM pg_statistic_ext s
          JOIN pg_namespace n ON n.oid = s.stxnamespace
         WHERE ${USER_SCHEMA('n.nspname')}`,
