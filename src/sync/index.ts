@@ -6,3 +6,4 @@ export type { MigrationNames, StreamProtocol, SlotInfo } from './source-setup.js
 export { publishScope, republishScope } from './publish.js';
 export type { CaptureMode } from './schema-capture.js';
 export { createSlotBySql } from './slot-creation.js';
+export type { MeasurementSink } from './monitor.js';

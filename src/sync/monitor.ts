@@ -9,7 +9,6 @@ import { readSlot, slotGoneError } from './source-setup.js';
 import { UnpublishedTableWatch } from './unpublished.js';
 import { walGuardVerdict } from './wal-guard.js';
 import { PgferryError } from '../errors.js';
-import type { MigrationMetrics } from '../observe/index.js';
 
 export interface MonitorOptions {
   readonly source: pg.Client;
@@ -26,7 +25,17 @@ export interface MonitorOptions {
   /** Which tables the migration covers: one in scope the stream can't see is said. */
   readonly scope: Scope;
   /** Each measurement also goes here, for /metrics and the status page (--listen). */
-  readonly metrics?: MigrationMetrics | undefined;
+  readonly metrics?: MeasurementSink | undefined;
+}
+
+/**
+ * Where the monitor's measurements go besides the target's state: the metrics of `--listen`
+ * (observe/ implements it; sync does not depend on it).
+ */
+export interface MeasurementSink {
+  lag(sample: Pick<Lag, 'lagBytes' | 'lagSeconds' | 'retainedWalBytes' | 'catchUpSeconds'>): void;
+  spool(memoryBytes: number, diskBytes: number): void;
+  walLimitBytes(bytes: number | undefined): void;
 }
 
 export interface Lag {

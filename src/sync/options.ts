@@ -1,8 +1,8 @@
-import type { MigrationMetrics } from '../observe/index.js';
 import type { ScopeFilter } from '../catalog/index.js';
 import type { ConnectionSpec } from '../config/index.js';
 import type { CloneSummary, CopyProgress } from '../copy/index.js';
 import type { DdlPolicy } from '../ddl/index.js';
+import type { MeasurementSink } from './monitor.js';
 import type { Logger } from '../log/index.js';
 import type { Lsn } from '../replication/index.js';
 
@@ -41,7 +41,7 @@ export interface SyncOptions {
   };
   readonly logger: Logger;
   /** Where the lag, the spool and the copy are reported for /metrics and the status page (--listen). */
-  readonly metrics?: MigrationMetrics;
+  readonly metrics?: MeasurementSink;
   /** Aborting stops sync cleanly: the batch in flight commits and the slot is acknowledged. */
   readonly signal?: AbortSignal;
   readonly logEveryMs?: number;
