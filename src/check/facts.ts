@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { mayCreateEventTriggers } from '../ddl/index.js';
-import { extractSchema, findUnsupportedObjects, type UnsupportedObject } from '../schema/index.js';
+import { extractSchema, findUnsupportedObjects, rolesTheSchemaNeeds, type UnsupportedObject } from '../schema/index.js';
 import {
   assertStreamableSource,
   listTables,
@@ -133,7 +133,7 @@ export async function readSourceFacts(client: pg.Client, scope: Scope): Promise<
   }
   const schema = await extractSchema(client, scope);
   const unsupportedObjects = [...schema.unsupported, ...(await findUnsupportedObjects(client))];
-  const requiredRoles = [...new Set(schema.objects.flatMap((o) => o.requiresRoles ?? []))].sort();
+  const requiredRoles = rolesTheSchemaNeeds(schema);
   const counts = usage.rows[0]!;
   const roleRow = role.rows[0]!;
   return {

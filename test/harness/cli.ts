@@ -73,8 +73,8 @@ export function spawnPgferry(args: readonly string[], env: Record<string, string
  * block's servers are stopped, so a sync left by a failed test (retrying against servers that
  * are gone, as it should) cannot keep the test file from ending.
  */
-export function killStrayPgferry(): string[] {
+export function killStrayPgferry(): void {
   const strays = [...live.entries()].filter(([child]) => child.exitCode === null && child.signalCode === null);
   for (const [child] of strays) child.kill('SIGKILL');
-  return strays.map(([, what]) => what);
+  if (strays.length > 0) process.stderr.write(`harness: killed ${strays.map(([, what]) => what).join(', ')} left running by a test\n`);
 }

@@ -21,8 +21,7 @@ export function useClusterPair(from: MajorVersion | ClusterOptions, to: MajorVer
     clusters = await startClusters([asClusterOptions(from), asClusterOptions(to)]);
   });
   after(async () => {
-    const strays = killStrayPgferry();
-    if (strays.length > 0) process.stderr.write(`harness: killed ${strays.join(', ')} left running by a test\n`);
+    killStrayPgferry();
     await Promise.all(clusters.map((c) => c.stop()));
   });
   return {

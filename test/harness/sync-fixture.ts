@@ -52,8 +52,7 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
     [source, target] = await startClusters([asClusterOptions(from), asClusterOptions(to)]);
   });
   after(async () => {
-    const strays = killStrayPgferry();
-    if (strays.length > 0) process.stderr.write(`harness: killed ${strays.join(', ')} left running by a test\n`);
+    killStrayPgferry();
     await Promise.all([source?.stop(), target?.stop()]);
   });
   /** Databases of the tests run so far: their slots are dropped after each test (a server has 10). */

@@ -32,6 +32,23 @@ export async function stopSync(sync: PgferryProcess): Promise<void> {
 }
 
 /**
+ * A source database with the writer's tables and `seed` run in it, and an empty target database
+ * of the same name: before any pgferry command. `args` are the connection flags.
+ */
+export async function writerDatabases(
+  source: Cluster,
+  target: Cluster,
+  prefix: string,
+  seed: string,
+): Promise<{ db: string; args: string[] }> {
+  const db = await source.createDatabase({ prefix });
+  await target.sql('postgres', `CREATE DATABASE ${db}`);
+  await source.sql(db, WRITER_SCHEMA_SQL);
+  await source.sql(db, seed);
+  return { db, args: ['--source', source.url(db), '--target', target.url(db)] };
+}
+
+/**
  * A source database with the writer's tables and `seed` run in it, an empty target database of
  * the same name, and `pgferry sync` streaming between them: where the cut-over tests begin.
  * `args` are the connection flags, for the cut-over to reuse.
@@ -42,11 +59,7 @@ export async function migrationUnderWay(
   prefix: string,
   seed: string,
 ): Promise<{ db: string; sync: PgferryProcess; args: string[] }> {
-  const db = await source.createDatabase({ prefix });
-  await target.sql('postgres', `CREATE DATABASE ${db}`);
-  await source.sql(db, WRITER_SCHEMA_SQL);
-  await source.sql(db, seed);
-  const args = ['--source', source.url(db), '--target', target.url(db)];
+  const { db, args } = await writerDatabases(source, target, prefix, seed);
   const sync = spawnPgferry(['sync', ...args]);
   await waitUntilStreaming(target, db, sync);
   return { db, sync, args };

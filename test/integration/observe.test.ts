@@ -20,7 +20,7 @@ import {
   stopSync,
   useClusterPair,
   waitUntilStreaming,
-  WRITER_SCHEMA_SQL,
+  writerDatabases,
   type Cluster,
 } from '../harness/index.js';
 
@@ -39,11 +39,12 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
   const pair = useClusterPair(17, 18);
 
   it('serve what the target records, under a writer, and show no secret', async () => {
-    const db = await pair.source.createDatabase({ prefix: 'watch' });
-    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
-    await pair.source.sql(db, WRITER_SCHEMA_SQL);
-    await pair.source.sql(db, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g`);
-    const args = ['--source', pair.source.url(db), '--target', pair.target.url(db)];
+    const { db, args } = await writerDatabases(
+      pair.source,
+      pair.target,
+      'watch',
+      `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g`,
+    );
     const sync = spawnPgferry(['sync', ...args, '--listen', '127.0.0.1:0']);
     await waitUntilStreaming(pair.target, db, sync).catch(async (error: unknown) => {
       await stopSync(sync);

@@ -20,7 +20,7 @@ import {
   useClusterPair,
   spawnPgferry,
   waitUntilStreaming,
-  WRITER_SCHEMA_SQL,
+  writerDatabases,
   type Cluster,
   type MajorVersion,
   type WriterReport,
@@ -101,11 +101,7 @@ for (const from of SOURCES) {
     );
 
     it(`syncs, cuts over with --verify full, and loses no committed write${streamsOpenTransactions ? ' (open transactions streamed)' : ''}`, async () => {
-      const db = await pair.source.createDatabase({ prefix: `v${from}` });
-      await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
-      await pair.source.sql(db, WRITER_SCHEMA_SQL);
-      await pair.source.sql(db, schemaFor(from));
-      const args = ['--source', pair.source.url(db), '--target', pair.target.url(db)];
+      const { db, args } = await writerDatabases(pair.source, pair.target, `v${from}`, schemaFor(from));
       // The preflight reads every version's catalogs without failing, and finds nothing in the way.
       const checked = await runPgferry(['check', ...args, '--json']);
       assert.ok(checked.code === 0 || checked.code === 3, checked.stderr);
