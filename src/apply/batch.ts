@@ -29,6 +29,7 @@ import {
   type Statement,
 } from './statements.js';
 import type { SchemaChangeReader, SchemaChangeSink } from './schema-changes.js';
+import { CopyPositions } from './copy-positions.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 import { isIntegrityViolation, sqlState } from '../plumbing/index.js';
 
@@ -41,6 +42,8 @@ export interface BatchOptions {
   readonly fencePrefix: string;
   /** Where captured schema changes go; without it, none is expected in the stream. */
   readonly schemaChanges?: SchemaChangeSink;
+  /** From where each table copied at its own snapshot takes changes (none: every change counts). */
+  readonly copyPositions?: CopyPositions;
 }
 
 export interface BatchResult {
@@ -74,6 +77,7 @@ export class BatchApplier {
   private writing: Promise<void> | undefined;
   /** Decoding options for plain and for streamed transactions: made once, not per message. */
   private readonly decodeOptions: readonly [DecodeOptions, DecodeOptions];
+  private readonly positions: CopyPositions;
   /** The relation of the schema-change queue table, once its definition arrived (sources before 14). */
   private queueRelation: { readonly id: number; readonly payloadColumn: number } | undefined;
 
@@ -83,6 +87,7 @@ export class BatchApplier {
     private readonly options: BatchOptions,
   ) {
     this.staging = new StagingTables(client);
+    this.positions = options.copyPositions ?? CopyPositions.none;
     this.decodeOptions = [
       { inStream: false, abortInfo: options.abortInfo },
       { inStream: true, abortInfo: options.abortInfo },
@@ -210,6 +215,8 @@ export class BatchApplier {
           return typeof payload === 'string' ? this.applySchemaChange(payload, reading) : undefined;
         }
         if (!table) return this.tables.resolve(message.relationId).then(() => this.take(payload, reading));
+        // Already in the table's copy.
+        if (!this.positions.counts(message.relationId, origin.commitLsn)) return undefined;
         const change: RowChange =
           message.tag === 'insert'
             ? { kind: 'insert', table, newRow: message.newTuple, origin }
@@ -221,8 +228,14 @@ export class BatchApplier {
         coalescer.add(change);
         return coalescer.size >= this.options.flushEvery ? this.flushBehind(coalescer) : undefined;
       }
-      case 'truncate':
-        return skip ? undefined : this.applyTruncate(message.relationIds, message.cascade, message.restartIdentity, counts, coalescer);
+      case 'truncate': {
+        if (skip) return undefined;
+        const relations = message.relationIds.filter((id) => this.positions.counts(id, origin.commitLsn));
+        if (relations.length === 0) return undefined;
+        // CASCADE would reach the tables left out (their copies hold the rows made since): without it the target says so, loudly.
+        const cascade = message.cascade && relations.length === message.relationIds.length;
+        return this.applyTruncate(relations, cascade, message.restartIdentity, counts, coalescer);
+      }
       case 'message':
         if (skip) return undefined;
         if (message.prefix === this.options.fencePrefix) counts.fence = message.lsn;

@@ -1,4 +1,5 @@
 export { BatchApplier } from './batch.js';
+export { CopyPositions } from './copy-positions.js';
 export { ChangeRejected } from './errors.js';
 export type { BatchOptions, BatchResult } from './batch.js';
 export { TargetTables } from './target-tables.js';

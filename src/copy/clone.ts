@@ -11,16 +11,19 @@ import {
   roleNotes,
   SchemaApplier,
   extractSchema,
+  schemaFromJson,
+  schemaToJson,
   type ExtractedSchema,
 } from '../schema/index.js';
-import { ensureCopyState, finishClone, storedPlan } from '../state/index.js';
-import { chooseFormat, copyUnit, type UnitCopy } from './pipe.js';
+import { ensureCopyState, finishClone, plannedSchema } from '../state/index.js';
+import { chooseFormat, copyUnit, type CopyAt, type UnitCopy } from './pipe.js';
+import { SnapshotLeases, type Lease, type SnapshotSource } from './snapshot-leases.js';
 import { PostDataScheduler, POST_DATA_SETTLE_MS } from './post-data-scheduler.js';
 import { copyLargeObjects } from './large-objects.js';
 import type { CopyProgress } from './progress.js';
-import { decideStart, planOrResume } from './resume.js';
+import { decideStart, planOrResume, type PlannedUnit } from './resume.js';
 import { readSequenceValues, setSequenceValues } from './sequences.js';
-import { readExtensionConfigTables, readPartitionParents, readSourceTables, readTargetColumns } from './source-tables.js';
+import { readExtensionConfigTables, readPartitionParents, readSourceTables, readTargetColumns, type SourceTable } from './source-tables.js';
 
 export interface CloneOptions {
   readonly source: ConnectionSpec;
@@ -50,6 +53,13 @@ export interface CloneOptions {
    * clone's own. Its exporter must stay open and idle until the clone returns.
    */
   readonly snapshot?: string;
+  /**
+   * Copy each table at a snapshot of its own, taken from here, whose position is recorded with
+   * the table (sync: the change stream applies each table's changes from its position on). A
+   * snapshot is held only while tables copy at it; a resumed copy keeps finished tables; a
+   * table changed on the source since the plan is deferred (see CloneSummary.deferred).
+   */
+  readonly snapshots?: { readonly source: SnapshotSource; readonly reuseMs?: number };
   /** Runs on the target once pre-data and pgferry's copy state exist, before any row is copied. */
   readonly onCopyStarting?: (target: pg.Client) => Promise<void>;
 }
@@ -73,6 +83,12 @@ export interface CloneSummary {
   readonly unsupported: ExtractedSchema['unsupported'];
   readonly skipped: ExtractedSchema['skipped'];
   readonly resumed: boolean;
+  /**
+   * Tables not copied because their schema changed on the source since the plan (per-table
+   * snapshots only): the change stream must first bring the target's schema up to the source's,
+   * then a resumed copy copies them. The copy is not finished while any is listed.
+   */
+  readonly deferred: ReadonlyArray<{ readonly table: string; readonly why: string }>;
 }
 
 /**
@@ -105,8 +121,9 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
   const TARGET_SESSION = setConfigSql({ ...TEXT_VALUE_SETTINGS, search_path: '', synchronous_commit: 'off', row_security: 'off' });
   const SOURCE_SESSION = setConfigSql({ ...TEXT_VALUE_SETTINGS, search_path: '', row_security: 'off' });
 
+  let closeLeases: SnapshotLeases | undefined;
   try {
-    const schema = await timed('read schema', () => readSourceSchema(options.source, scope));
+    let schema = await timed('read schema', () => readSourceSchema(options.source, scope));
     const admin = await open(options.target, TARGET_SESSION);
     const planner = await open(options.source, SOURCE_SESSION);
     const sourceTables = await readSourceTables(planner, scope);
@@ -114,6 +131,11 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
 
     const state = await decideStart(admin, options, sourceTables, scope);
     const resumed = state === 'interrupted';
+    // A stream completes this copy: objects made on the source since the copy began are the
+    // stream's to replay, so a resumed copy builds what it planned with, not what the source holds now.
+    const following = options.snapshots !== undefined;
+    const planned = following && resumed ? await plannedSchema(admin) : undefined;
+    if (planned !== undefined) schema = schemaFromJson(planned);
 
     const roles = options.createRoles ? await timed('roles', () => carryRoles(planner, admin, rolesTheSchemaNeeds(schema))) : undefined;
     const applier = new SchemaApplier(schema, {
@@ -128,19 +150,28 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     await ensureCopyState(admin);
     await options.onCopyStarting?.(admin);
 
-    // The snapshot every copy job reads at: held open by this transaction until the copy ends.
-    await planner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    let snapshot: string;
-    if (options.snapshot === undefined) {
-      snapshot = (await planner.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
-    } else {
-      snapshot = options.snapshot;
-      await planner.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+    // One snapshot for the whole copy, held open by the planner's transaction until the copy
+    // ends; or (sync) a snapshot per table, taken as its copy starts and let go after it.
+    const leases = options.snapshots ? new SnapshotLeases(options.snapshots.source, options.snapshots.reuseMs) : undefined;
+    let snapshot: string | undefined;
+    if (!leases) {
+      await planner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (options.snapshot === undefined) {
+        snapshot = (await planner.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+      } else {
+        snapshot = options.snapshot;
+        await planner.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+      }
     }
+    closeLeases = leases;
 
     // The user's rows of extensions' configuration tables travel too (CREATE EXTENSION made the tables).
-    const copied = [...sourceTables, ...(await readExtensionConfigTables(planner, scope))];
-    const units = await planOrResume(admin, planner, copied, options.splitThreshold, resumed);
+    const onSource = [...sourceTables, ...(await readExtensionConfigTables(planner, scope))];
+    const units = await planOrResume(admin, planner, onSource, options.splitThreshold, resumed, following ? schemaToJson(schema) : undefined);
+    // A resumed copy that a stream completes copies what it planned: tables made since are the
+    // stream's, and a planned table gone by its name is found by its OID when its turn comes.
+    const copied = following && resumed ? plannedTables(units, onSource) : onSource;
+    const absent = new Set(copied.filter((t) => !onSource.includes(t)).map((t) => t.qname));
     const byTable = new Map(copied.map((t) => [t.qname, t]));
     const targetColumns = await readTargetColumns(
       admin,
@@ -148,6 +179,10 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     );
     const jobsByTable = new Map<string, Omit<UnitCopy, 'unit'>>();
     for (const t of copied) {
+      if (absent.has(t.qname)) {
+        jobsByTable.set(t.qname, { columns: [], binary: false });
+        continue;
+      }
       const onTarget = targetColumns.get(t.qname);
       if (!onTarget) throw new PgferryError('schema-conflict', `target: table ${t.qname} is missing after pre-data`, { side: 'target' });
       const missing = t.columns.filter((c) => !onTarget.has(c.name));
@@ -161,6 +196,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     }
 
     const copyResults = new Map<string, { rows: number; bytes: number; seconds: number; units: number }>();
+    const deferred = new Map<string, string>();
     const partitionParents = await readPartitionParents(planner);
     const postData = new PostDataScheduler(applier, schema, copied, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
@@ -183,27 +219,39 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       const worker = async () => {
         const [source, target] = await openAll([open(options.source, SOURCE_SESSION), open(options.target, TARGET_SESSION)], closeClient);
         for (let unit = queue.shift(); unit; unit = queue.shift()) {
-          options.progress.unitStarted(unit.table, unit.unit, unit.estimatedBytes);
-          const job = { unit, ...jobsByTable.get(unit.table)! };
+          const table = unit.table;
+          options.progress.unitStarted(table, unit.unit, unit.estimatedBytes);
+          const job = { unit, ...jobsByTable.get(table)! };
+          const lease: Lease | undefined = await leases?.acquire(table);
+          const at: CopyAt = lease ? { snapshot: lease.held.snapshot, position: lease.held.position, table: byTable.get(table)! } : { snapshot: snapshot! };
           let result;
           try {
-            result = await copyUnit(source, target, job, snapshot, (n) => options.progress.bytes(unit!.table, unit!.unit, n));
+            result = await copyUnit(source, target, job, at, (n) => options.progress.bytes(table, unit!.unit, n));
           } catch (error) {
             // One failed unit stops the others: the run is to be resumed anyway.
             queue.length = 0;
+            if (lease) leases!.unitDone(lease, table, false);
             throw error;
           }
-          options.progress.unitDone(unit.table, unit.unit, result.rows);
-          const sum = copyResults.get(unit.table) ?? { rows: 0, bytes: 0, seconds: 0, units: 0 };
-          copyResults.set(unit.table, {
+          if (result.deferred !== undefined || deferred.has(table)) {
+            if (result.deferred !== undefined) deferred.set(table, result.deferred);
+            for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.table === table) queue.splice(i, 1);
+            if (lease) leases!.unitDone(lease, table, true);
+            options.progress.unitDone(table, unit.unit, 0);
+            continue;
+          }
+          options.progress.unitDone(table, unit.unit, result.rows);
+          const sum = copyResults.get(table) ?? { rows: 0, bytes: 0, seconds: 0, units: 0 };
+          copyResults.set(table, {
             rows: sum.rows + result.rows,
             bytes: sum.bytes + result.bytes,
             seconds: sum.seconds + result.seconds,
             units: sum.units + 1,
           });
-          const left = remaining.get(unit.table)! - 1;
-          remaining.set(unit.table, left);
-          if (left === 0) postData.tableLoaded(byTable.get(unit.table)!);
+          const left = remaining.get(table)! - 1;
+          remaining.set(table, left);
+          if (lease) leases!.unitDone(lease, table, left === 0);
+          if (left === 0) postData.tableLoaded(byTable.get(table)!);
         }
       };
       const workers = Array.from({ length: Math.max(1, options.jobs) }, worker);
@@ -216,8 +264,39 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       await postData.drain();
     });
     options.progress.stop();
+    await leases?.close();
+    // Tables, as the summary and ANALYZE know them: what was planned and is on the source.
+    const copiedTables = copied.filter((t) => t.extensionRows === undefined && !absent.has(t.qname));
+    const summarize = () =>
+      copiedTables.map((t) => {
+        const now = copyResults.get(t.qname);
+        return {
+          table: t.qname,
+          rows: now?.rows ?? 0,
+          bytes: now?.bytes ?? 0,
+          seconds: now?.seconds ?? 0,
+          format: jobsByTable.get(t.qname)!.binary ? ('binary' as const) : ('text' as const),
+          units: units.filter((u) => u.table === t.qname).length,
+        };
+      });
+    if (deferred.size > 0) {
+      // Not finished: the rest of post-data waits for the deferred tables (a resumed copy does it).
+      return {
+        tables: summarize(),
+        phases,
+        sequences: 0,
+        notes: applier.result().notes,
+        largeObjects: { objects: 0, bytes: 0 },
+        unsupported: schema.unsupported,
+        skipped: schema.skipped,
+        resumed,
+        deferred: [...deferred].map(([table, why]) => ({ table, why })),
+      };
+    }
 
-    // Still at the snapshot: the planner's transaction holds it until the sequences are read.
+    // At the one snapshot still (the planner's transaction holds it until the sequences are
+    // read); with per-table snapshots, at one taken now (the cut-over carries later changes).
+    if (leases) await planner.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const largeObjects = await timed('large objects', () => copyLargeObjects(planner, admin));
     const sequences = await timed('sequences', async () => {
       const created = new Set(schema.objects.filter((o) => o.kind === 'sequence').map((o) => o.name));
@@ -232,24 +311,12 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     await timed('analyze', async () => {
       // Tables are analyzed by the index jobs as soon as their indexes exist; this catches
       // whatever those jobs did not get to.
-      const rest = sourceTables.filter((t) => !postData.wasAnalyzed(t));
+      const rest = copiedTables.filter((t) => !postData.wasAnalyzed(t));
       for (const t of rest) await admin.query(`ANALYZE ${t.qname}`);
     });
     await finishClone(admin);
 
-    const stored = await storedPlan(admin);
-    const tables = sourceTables.map((t) => {
-      const mine = stored.filter((u) => u.table === t.qname);
-      const now = copyResults.get(t.qname);
-      return {
-        table: t.qname,
-        rows: now?.rows ?? 0,
-        bytes: now?.bytes ?? 0,
-        seconds: now?.seconds ?? 0,
-        format: jobsByTable.get(t.qname)!.binary ? ('binary' as const) : ('text' as const),
-        units: mine.length,
-      };
-    });
+    const tables = summarize();
     return {
       tables,
       phases,
@@ -257,7 +324,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       notes: [
         ...(roles ? roleNotes(roles) : []),
         ...applier.result().notes,
-        ...(resumed ? [RESUME_NOTE] : []),
+        ...(resumed && !following ? [RESUME_NOTE] : []),
         ...(largeObjects.missingRoles.length > 0
           ? [
               `roles missing on the target, so their large objects' ownership and grants were left out: ${largeObjects.missingRoles.join(', ')}`,
@@ -268,9 +335,11 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       unsupported: schema.unsupported,
       skipped: schema.skipped,
       resumed,
+      deferred: [],
     };
   } finally {
     options.progress.stop();
+    await closeLeases?.close();
     await Promise.all(opened.map((client) => closeClient(client)));
   }
 }
@@ -280,6 +349,24 @@ const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('
 
 const RESUME_NOTE =
   'resumed: tables finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
+
+/**
+ * The tables a resumed copy that a stream completes copies: those it planned, as the source
+ * shows them now by name, or (gone by that name: dropped or renamed) known by the plan's OID
+ * only, for the check at their snapshot to tell which.
+ */
+function plannedTables(units: readonly PlannedUnit[], onSource: readonly SourceTable[]): SourceTable[] {
+  const byName = new Map(onSource.map((t) => [t.qname, t]));
+  const tables = new Map<string, SourceTable>();
+  for (const u of units) {
+    if (tables.has(u.table)) continue;
+    tables.set(
+      u.table,
+      byName.get(u.table) ?? { oid: u.oid ?? 0, schema: '', name: '', qname: u.table, bytes: 0, pages: 0, columns: [], intKey: undefined },
+    );
+  }
+  return [...tables.values()];
+}
 
 /** The user's --target-setup-sql, in one transaction: it worked or it changed nothing. */
 async function runTargetSetup(target: pg.Client, setup: { readonly file: string; readonly sql: string }): Promise<void> {

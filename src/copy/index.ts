@@ -6,3 +6,5 @@ export { planUnits, partsFor } from './plan.js';
 export type { CopyUnit, TableToCopy, SplitBy } from './plan.js';
 export { LargeObjectSync } from './large-objects.js';
 export type { LargeObjectReconcile } from './large-objects.js';
+export { SnapshotLeases, chooseLease, releasableAfterMs, DEFAULT_SNAPSHOT_REUSE_MS } from './snapshot-leases.js';
+export type { PositionedSnapshot, SnapshotSource, Lease } from './snapshot-leases.js';

@@ -4,6 +4,8 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { messageOf, PgferryError, type Side } from '../errors.js';
 import { markUnitDone } from '../state/index.js';
 import type { CopyUnit } from './plan.js';
+import type { Lsn } from '../replication/index.js';
+import { checkTableAtSnapshot, type PlannedTable } from './table-at-snapshot.js';
 import { destroyClient, quoteLiteral, sqlState, SQLSTATE, withDeadline } from '../plumbing/index.js';
 
 export interface UnitCopy {
@@ -17,6 +19,19 @@ export interface UnitResult {
   readonly rows: number;
   readonly bytes: number;
   readonly seconds: number;
+  /** Set when the table changed since the plan and was not copied (see table-at-snapshot.ts). */
+  readonly deferred?: string;
+}
+
+/** The snapshot a unit is read at. */
+export interface CopyAt {
+  readonly snapshot: string;
+  /**
+   * The snapshot's position, when the table has its own (sync): recorded with the unit, and the
+   * table is checked against its plan first.
+   */
+  readonly position?: Lsn;
+  readonly table?: PlannedTable;
 }
 
 /**
@@ -31,7 +46,7 @@ export async function copyUnit(
   source: pg.Client,
   target: pg.Client,
   job: UnitCopy,
-  snapshot: string,
+  at: CopyAt,
   onBytes: (bytes: number) => void,
 ): Promise<UnitResult> {
   const started = performance.now();
@@ -41,10 +56,22 @@ export async function copyUnit(
   let failedSide: Side | undefined = 'source';
   try {
     await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await source.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
+    await source.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(at.snapshot)}`);
+    const found = at.table ? await checkTableAtSnapshot(source, at.table) : ({ kind: 'same' } as const);
+    if (found.kind === 'changed') {
+      await source.query('COMMIT');
+      return { rows: 0, bytes: 0, seconds: 0, deferred: found.why };
+    }
     failedSide = 'target';
     await target.query('BEGIN');
     failedSide = undefined;
+    if (found.kind === 'gone') {
+      // Dropped before the snapshot: the stream replays the DROP; nothing of it is copied.
+      await markUnitDone(target, unit.table, unit.unit, 0, 0, 0, at.position);
+      await target.query('COMMIT');
+      await source.query('COMMIT');
+      return { rows: 0, bytes: 0, seconds: 0 };
+    }
     if (unit.whole) await target.query(`TRUNCATE ONLY ${unit.table}`);
     // An extension's shipped rows stay; the user's rows are replaced (a resumed copy repeats them).
     if (unit.rowFilter !== undefined) await target.query(`DELETE FROM ONLY ${unit.table} ${unit.rowFilter}`);
@@ -68,7 +95,7 @@ export async function copyUnit(
     const rows = writer.rowCount;
     const seconds = (performance.now() - started) / 1000;
     failedSide = 'target';
-    await markUnitDone(target, unit.table, unit.unit, rows, bytes, seconds);
+    await markUnitDone(target, unit.table, unit.unit, rows, bytes, seconds, at.position);
     await target.query('COMMIT');
     failedSide = 'source';
     await source.query('COMMIT');

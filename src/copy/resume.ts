@@ -131,12 +131,14 @@ async function planOrResumeFromStore(admin: pg.Client, tables: ReadonlyMap<strin
   return stored.map((u) => ({
     table: u.table,
     unit: u.unit,
-    predicate: storedRange(u.predicate, tables.get(u.table)?.intKey),
+    // A table gone from the source by this name is checked by its OID before any range is read.
+    predicate: tables.has(u.table) ? storedRange(u.predicate, tables.get(u.table)?.intKey) : null,
     whole: u.unit === 'whole',
     // Taken from the source again, never from the stored plan.
     ...(u.unit === EXTENSION_ROWS_UNIT ? { rowFilter: tables.get(u.table)?.extensionRows?.filter ?? '' } : {}),
     estimatedBytes: (tables.get(u.table)?.bytes ?? 0) / (counts.get(u.table) ?? 1),
     done: u.done,
+    oid: u.oid,
   }));
 }
 
@@ -164,6 +166,8 @@ async function restartHalfDoneSplitTables(admin: pg.Client): Promise<void> {
 
 export interface PlannedUnit extends CopyUnit {
   readonly done: boolean;
+  /** The table's OID on the source, when the plan recorded it. */
+  readonly oid: number | null;
 }
 
 /**
@@ -176,13 +180,20 @@ export async function planOrResume(
   tables: readonly SourceTable[],
   splitThreshold: number,
   resumed: boolean,
+  /**
+   * Set when a change stream completes the copy (sync): the schema planned with, stored for a
+   * resumption; tables made or dropped on the source since the plan are the stream's business.
+   */
+  followedWith: string | undefined,
 ): Promise<PlannedUnit[]> {
+  const streamFollows = followedWith !== undefined;
   if (resumed) {
     const stored = await storedPlan(admin);
-    refuseOtherTables(
-      stored.map((u) => u.table),
-      tables.map((t) => t.qname),
-    );
+    if (!streamFollows)
+      refuseOtherTables(
+        stored.map((u) => u.table),
+        tables.map((t) => t.qname),
+      );
     await restartHalfDoneSplitTables(admin);
     return planOrResumeFromStore(admin, new Map(tables.map((t) => [t.qname, t])));
   }
@@ -197,11 +208,13 @@ export async function planOrResume(
     ...planUnits(toCopy, splitThreshold),
     ...tables.flatMap((t) => (t.extensionRows ? [extensionRowsUnit(t.qname, t.extensionRows.filter, t.bytes)] : [])),
   ];
+  const oids = new Map(tables.map((t) => [t.qname, t.oid]));
   await startClone(
     admin,
-    units.map((u, position) => ({ table: u.table, unit: u.unit, position, predicate: u.predicate })),
+    units.map((u, position) => ({ table: u.table, unit: u.unit, position, predicate: u.predicate, oid: oids.get(u.table) ?? null })),
+    followedWith,
   );
-  return units.map((u) => ({ ...u, done: false }));
+  return units.map((u) => ({ ...u, done: false, oid: oids.get(u.table) ?? null }));
 }
 
 /** A resumed clone copies the tables the interrupted one planned, no more and no fewer. */

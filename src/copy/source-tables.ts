@@ -11,6 +11,8 @@ export interface CopyColumn {
 }
 
 export interface SourceTable extends QualifiedName {
+  /** The source's OID: a table renamed since the plan is still recognised by it. */
+  readonly oid: number;
   readonly qname: string;
   readonly bytes: number;
   readonly pages: number;
@@ -75,6 +77,7 @@ export async function readSourceTables(client: pg.Client, scope: Scope): Promise
     byTable.set(c.relid, list);
   }
   return tables.map((t) => ({
+    oid: t.oid,
     schema: t.schema,
     name: t.name,
     qname: t.qname,
@@ -93,6 +96,7 @@ export async function readSourceTables(client: pg.Client, scope: Scope): Promise
  */
 export async function readExtensionConfigTables(client: pg.Client, scope: Scope): Promise<SourceTable[]> {
   const { rows } = await client.query<{
+    oid: number;
     extension: string;
     schema: string;
     name: string;
@@ -101,7 +105,7 @@ export async function readExtensionConfigTables(client: pg.Client, scope: Scope)
     pages: string;
     filter: string;
   }>(`
-    SELECT e.extname AS extension, n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
+    SELECT c.oid, e.extname AS extension, n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS qname,
            pg_table_size(c.oid)::text AS bytes, (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS pages,
            coalesce(x.condition, '') AS filter
       FROM pg_extension e
@@ -121,6 +125,7 @@ export async function readExtensionConfigTables(client: pg.Client, scope: Scope)
     [tables.map((t) => t.qname)],
   );
   return tables.map((t) => ({
+    oid: t.oid,
     schema: t.schema,
     name: t.name,
     qname: t.qname,

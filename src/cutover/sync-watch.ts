@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { PgferryError } from '../errors.js';
 import {
+  copyIsResumable,
   HEARTBEAT_FRESH_SECONDS,
   readFenceProgress,
   readSyncPhase,
@@ -46,6 +47,12 @@ export async function assertSyncStreaming(target: pg.Client): Promise<SyncState>
         fix: 'start pgferry sync --source … --target … in another terminal, and run the cut-over while it streams',
       },
     );
+  }
+  if (await copyIsResumable(target)) {
+    throw new PgferryError('not-syncing', `target: the copy of migration "${state.name}" is not finished (tables wait to be copied)`, {
+      side: 'target',
+      fix: 'let pgferry sync finish the copy (pgferry status shows which tables wait), then run the cut-over',
+    });
   }
   return state;
 }

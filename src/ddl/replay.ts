@@ -26,6 +26,8 @@ export interface ReplayOptions {
   /** The commit position of a transaction whose schema changes were made on the target by hand (--skip-ddl-at). */
   readonly skipAt: Lsn | undefined;
   readonly logger: Logger;
+  /** Whether a table's TRUNCATE (a PostgreSQL 10 source's payload) counts, or its copy holds it already. */
+  readonly truncateCounts?: (table: string, commitLsn: Lsn) => boolean;
 }
 
 /** Replays the source's captured DDL on the target at its place in the stream (DESIGN decision 10). */
@@ -54,7 +56,10 @@ class TransactionReplay implements SchemaChangeReader {
   async apply(target: pg.Client, payload: string, origin: ChangeOrigin): Promise<void> {
     const change = parseSchemaChange(payload);
     // Row data, not a schema change: carried whatever --ddl and --skip-ddl-at say.
-    if (change.event === 'truncate') return this.truncate(target, change.table, origin);
+    if (change.event === 'truncate') {
+      if (this.options.truncateCounts?.(change.table, origin.commitLsn) === false) return;
+      return this.truncate(target, change.table, origin);
+    }
     if (origin.commitLsn === this.options.skipAt) {
       this.options.logger.warn(
         { tag: change.tag, lsn: formatLsn(origin.commitLsn) },

@@ -19,6 +19,7 @@ export const SQLSTATE = {
   cannotConnectNow: '57P03',
   idleSessionTimeout: '57P05',
   tooManyConnections: '53300',
+  configurationLimitExceeded: '53400',
   queryCanceled: '57014',
 } as const;
 

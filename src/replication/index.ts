@@ -23,7 +23,7 @@ export type {
   DecodeOptions,
 } from './pgoutput.js';
 export { ReplicationSession, DECODING_SETTINGS } from './session.js';
-export type { CreatedSlot, StreamReceiver, StreamPosition, StreamTiming } from './session.js';
+export type { CreatedSlot, SlotKind, StreamReceiver, StreamPosition, StreamTiming } from './session.js';
 export { TransactionAssembler, SCHEMA_CHANGE_PREFIX } from './transactions.js';
 export { removeAbandonedSpools } from './spool.js';
 export type { SourceTransaction, AssemblerOptions } from './transactions.js';

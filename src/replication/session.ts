@@ -41,6 +41,12 @@ export interface CreatedSlot {
   readonly snapshot: string | undefined;
 }
 
+/** How a slot is made: kept or gone with its session; exporting its snapshot or not. */
+export interface SlotKind {
+  readonly temporary: boolean;
+  readonly snapshot: 'export' | 'none';
+}
+
 /**
  * Takes what the server sends on the CopyBoth stream of START_REPLICATION, called directly
  * (no event, no object per message): a backlog is a hundred thousand messages a second.
@@ -93,11 +99,16 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
     return new ReplicationSession(client);
   }
 
-  /** Creates a persistent logical slot with pgoutput and exports its snapshot. */
-  async createSlot(name: string): Promise<CreatedSlot> {
+  /**
+   * Creates a logical slot with pgoutput. `persistent` with `export`: the migration's slot and a
+   * snapshot exactly at its consistent point. `temporary` (gone with this session) with
+   * `export`: a snapshot whose position is known exactly, for copying tables at (the slot itself
+   * is never streamed from). `noExport`: the slot alone, holding no snapshot open.
+   */
+  async createSlot(name: string, kind: SlotKind = { temporary: false, snapshot: 'export' }): Promise<CreatedSlot> {
     // The pre-15 spelling, which every server since 10 accepts.
     const { rows } = await this.command<{ slot_name: string; consistent_point: string; snapshot_name: string | null }>(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(name)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
+      `CREATE_REPLICATION_SLOT ${quoteIdent(name)}${kind.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${kind.snapshot === 'export' ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
     );
     const row = rows[0]!;
     return { name: row.slot_name, consistentPoint: parseLsn(row.consistent_point), snapshot: row.snapshot_name ?? undefined };

@@ -6,5 +6,6 @@ export type { ApplyResult, ApplyOptions } from './apply.js';
 export { findUnsupportedObjects } from './unsupported.js';
 export { orderObjects } from './order.js';
 export type { ExtractedSchema, SchemaObject, Section, ObjectKind, UnsupportedObject } from './model.js';
+export { schemaFromJson, schemaToJson } from './model.js';
 export { carryRoles, roleNotes, rolesTheSchemaNeeds } from './roles.js';
 export type { RoleCarry } from './roles.js';

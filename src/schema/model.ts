@@ -79,3 +79,13 @@ export interface ExtractedSchema {
   readonly skipped: readonly { readonly name: string; readonly because: string }[];
   readonly materializedViews: readonly string[];
 }
+
+/** An extracted schema as JSON text, for the target's state: a resumed copy that a stream completes uses the schema it planned with. */
+export function schemaToJson(schema: ExtractedSchema): string {
+  return JSON.stringify(schema, (_key, value: unknown) => (value instanceof Set ? [...(value as Set<unknown>)] : value));
+}
+
+export function schemaFromJson(text: string): ExtractedSchema {
+  const parsed = JSON.parse(text) as ExtractedSchema & { objects: Array<SchemaObject & { dependsOn: string[] }> };
+  return { ...parsed, objects: parsed.objects.map((o) => ({ ...o, dependsOn: new Set(o.dependsOn) })) };
+}

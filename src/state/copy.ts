@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import { stateTableExists } from './exists.js';
+import { LaterColumns, stateTableExists } from './exists.js';
 import { inTransaction } from '../plumbing/index.js';
+import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 
 /**
  * The copy's plan and progress on the target. The plan is stored once, so a resumed clone
@@ -14,6 +15,18 @@ export interface StoredUnit {
 }
 
 export type CloneState = 'none' | 'interrupted' | 'finished';
+
+/**
+ * `snapshot_lsn`: the position of the snapshot a unit was copied at, when a change stream
+ * completes the copy (sync): the stream applies the table's changes from there on.
+ */
+const LATER_UNIT_COLUMNS = new LaterColumns('copy_units', [
+  ['snapshot_lsn', 'pg_lsn'],
+  ['source_oid', 'oid'],
+]);
+
+/** The schema a copy that a stream completes planned with (JSON), for its resumption. */
+const LATER_CLONE_COLUMNS = new LaterColumns('clone', [['planned_schema', 'text']]);
 
 export async function ensureCopyState(client: pg.Client): Promise<void> {
   await client.query(`
@@ -32,6 +45,13 @@ export async function ensureCopyState(client: pg.Client): Promise<void> {
       bytes      bigint,
       seconds    float8,
       PRIMARY KEY (table_name, unit)
+    );
+    ${LATER_UNIT_COLUMNS.add}
+    ${LATER_CLONE_COLUMNS.add}
+    CREATE TABLE IF NOT EXISTS pgferry.copy_snapshots (
+      name        text PRIMARY KEY,
+      position    pg_lsn NOT NULL,
+      taken_at    timestamptz NOT NULL DEFAULT now()
     );`);
 }
 
@@ -44,27 +64,48 @@ export async function cloneState(client: pg.Client): Promise<CloneState> {
 
 export interface PlannedUnitRow {
   readonly table: string;
+  /** The table's OID on the source: the change stream names relations by it, and it survives a rename. */
+  readonly oid: number | null;
   readonly unit: string;
   readonly position: number;
   readonly predicate: string | null;
 }
 
-export async function startClone(client: pg.Client, units: readonly PlannedUnitRow[]): Promise<void> {
+export async function startClone(client: pg.Client, units: readonly PlannedUnitRow[], plannedSchema?: string): Promise<void> {
   await inTransaction(client, async () => {
-    await client.query(`INSERT INTO pgferry.clone DEFAULT VALUES`);
+    await client.query(`INSERT INTO pgferry.clone (planned_schema) VALUES ($1)`, [plannedSchema ?? null]);
     await client.query(
-      `INSERT INTO pgferry.copy_units (table_name, unit, position, predicate)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])`,
-      [units.map((u) => u.table), units.map((u) => u.unit), units.map((u) => u.position), units.map((u) => u.predicate)],
+      `INSERT INTO pgferry.copy_units (table_name, unit, position, predicate, source_oid)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::oid[])`,
+      [
+        units.map((u) => u.table),
+        units.map((u) => u.unit),
+        units.map((u) => u.position),
+        units.map((u) => u.predicate),
+        units.map((u) => u.oid),
+      ],
     );
   });
 }
 
+/** A copy at per-table snapshots (it stored its schema) began and did not finish: it can continue. */
+export async function copyIsResumable(client: pg.Client): Promise<boolean> {
+  return (await cloneState(client)) === 'interrupted' && (await plannedSchema(client)) !== undefined;
+}
+
+/** The schema an interrupted copy planned with, when it stored one. */
+export async function plannedSchema(client: pg.Client): Promise<string | undefined> {
+  if (!(await stateTableExists(client, 'clone'))) return undefined;
+  const { rows } = await client.query<{ schema: string | null }>(`SELECT ${await LATER_CLONE_COLUMNS.selectList(client)} FROM pgferry.clone`);
+  return rows[0]?.schema ?? undefined;
+}
+
 export async function storedPlan(client: pg.Client): Promise<Array<PlannedUnitRow & { done: boolean }>> {
-  const { rows } = await client.query<{ table: string; unit: string; position: number; predicate: string | null; done: boolean }>(
-    `SELECT table_name AS table, unit, position, predicate, done FROM pgferry.copy_units ORDER BY position`,
+  const later = await LATER_UNIT_COLUMNS.selectList(client);
+  const { rows } = await client.query<{ table: string; unit: string; position: number; predicate: string | null; done: boolean; oid: number | null }>(
+    `SELECT table_name AS table, unit, position, predicate, done, source_oid::int8 AS oid FROM (SELECT table_name, unit, position, predicate, done, ${later} FROM pgferry.copy_units) u ORDER BY position`,
   );
-  return rows;
+  return rows.map((r) => ({ ...r, oid: r.oid === null ? null : Number(r.oid) }));
 }
 
 /** Inside the unit's own transaction, after its COPY. */
@@ -75,14 +116,68 @@ export async function markUnitDone(
   rows: number,
   bytes: number,
   seconds: number,
+  position: Lsn | undefined,
 ): Promise<void> {
-  await client.query(`UPDATE pgferry.copy_units SET done = true, rows = $3, bytes = $4, seconds = $5 WHERE table_name = $1 AND unit = $2`, [
-    table,
-    unit,
-    rows,
-    bytes,
-    seconds,
+  await client.query(
+    `UPDATE pgferry.copy_units SET done = true, rows = $3, bytes = $4, seconds = $5, snapshot_lsn = $6::pg_lsn WHERE table_name = $1 AND unit = $2`,
+    [table, unit, rows, bytes, seconds, position === undefined ? null : formatLsn(position)],
+  );
+}
+
+/** A table whose copy is not finished: every change to it is in the copy still to come. */
+export const NOT_COPIED_YET: Lsn = 0xffff_ffff_ffff_ffffn;
+
+/**
+ * Where each table's changes start to count, by its source OID (as the change stream's relations
+ * name it) and its name as format('%I.%I') writes it: the position of the snapshot it was copied at, or NOT_COPIED_YET while units of it
+ * are still to copy. Tables copied at the migration's one snapshot (or by a pgferry before this)
+ * have none, nor do tables the copy never planned (made on the source later: the stream carries them).
+ */
+export async function copyPositions(client: pg.Client): Promise<Array<{ readonly oid: number; readonly table: string; readonly position: Lsn }>> {
+  if (!(await stateTableExists(client, 'copy_units'))) return [];
+  const { rows } = await client.query<{ oid: string; table: string; position: string | null }>(
+    `SELECT source_oid::int8::text AS oid, min(table_name) AS table, CASE WHEN bool_and(done) THEN max(snapshot_lsn)::text END AS position
+       FROM (SELECT table_name, done, ${await LATER_UNIT_COLUMNS.selectList(client)} FROM pgferry.copy_units) u
+      WHERE source_oid IS NOT NULL
+      GROUP BY source_oid
+     HAVING NOT bool_and(done) OR bool_or(snapshot_lsn IS NOT NULL)`,
+  );
+  return rows.map((r) => ({ oid: Number(r.oid), table: r.table, position: r.position === null ? NOT_COPIED_YET : parseLsn(r.position) }));
+}
+
+/** A planned table renamed on the source (and by the stream on the target) is copied under its new name. */
+export async function renamePlannedTable(client: pg.Client, oid: number, table: string): Promise<void> {
+  await client.query(`UPDATE pgferry.copy_units SET table_name = $2 WHERE source_oid = $1`, [oid, table]);
+}
+
+/** A snapshot the copy holds on the source, for status: taken and released as the copy goes. */
+export async function recordSnapshotHeld(client: pg.Client, name: string, position: Lsn): Promise<void> {
+  await client.query(`INSERT INTO pgferry.copy_snapshots (name, position) VALUES ($1, $2::pg_lsn) ON CONFLICT (name) DO NOTHING`, [
+    name,
+    formatLsn(position),
   ]);
+}
+
+export async function recordSnapshotReleased(client: pg.Client, name: string): Promise<void> {
+  await client.query(`DELETE FROM pgferry.copy_snapshots WHERE name = $1`, [name]);
+}
+
+/** A copy starting: snapshots an earlier, killed, run recorded are gone with its sessions. */
+export async function forgetHeldSnapshots(client: pg.Client): Promise<void> {
+  if (await stateTableExists(client, 'copy_snapshots')) await client.query(`DELETE FROM pgferry.copy_snapshots`);
+}
+
+/** The oldest snapshot the copy holds on the source, and its age by the target's clock. */
+export async function oldestHeldSnapshot(
+  client: pg.Client,
+): Promise<{ readonly name: string; readonly position: Lsn; readonly ageSeconds: number; readonly held: number } | undefined> {
+  if (!(await stateTableExists(client, 'copy_snapshots'))) return undefined;
+  const { rows } = await client.query<{ name: string; position: string; age: number; held: string }>(
+    `SELECT name, position::text, extract(epoch FROM now() - taken_at)::float8 AS age, count(*) OVER ()::text AS held
+       FROM pgferry.copy_snapshots ORDER BY taken_at LIMIT 1`,
+  );
+  const row = rows[0];
+  return row ? { name: row.name, position: parseLsn(row.position), ageSeconds: row.age, held: Number(row.held) } : undefined;
 }
 
 export async function finishClone(client: pg.Client): Promise<void> {

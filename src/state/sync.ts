@@ -176,14 +176,24 @@ export interface SyncIdentity {
   readonly sourceSystemId: string;
 }
 
-export async function startSyncState(client: pg.Client, identity: SyncIdentity): Promise<void> {
+/**
+ * A migration begins: its slot's consistent point is where the stream starts (the copy's
+ * per-table positions all lie past it), recorded before anything is copied.
+ */
+export async function startSyncState(client: pg.Client, identity: SyncIdentity, consistentLsn: Lsn): Promise<void> {
   await client.query(
-    `INSERT INTO pgferry.sync (name, slot_name, publication, phase, source_system_id) VALUES ($1, $2, $3, 'cloning', $4)
+    `INSERT INTO pgferry.sync (name, slot_name, publication, phase, source_system_id, consistent_lsn, applied_lsn)
+     VALUES ($1, $2, $3, 'cloning', $4, $5::pg_lsn, $5::pg_lsn)
      ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'cloning', started_at = now(),
                                           fence_lsn = NULL, stop_requested_at = NULL, stop_reason = NULL, source_system_id = $4,
-                                          prepared_at = NULL`,
-    [identity.name, identity.slot, identity.publication, identity.sourceSystemId],
+                                          prepared_at = NULL, consistent_lsn = $5::pg_lsn, applied_lsn = $5::pg_lsn`,
+    [identity.name, identity.slot, identity.publication, identity.sourceSystemId, formatLsn(consistentLsn)],
   );
+}
+
+/** Every table is copied: the stream alone carries the migration from here. */
+export async function copyFinishedState(client: pg.Client): Promise<void> {
+  await client.query(`UPDATE pgferry.sync SET phase = 'streaming' WHERE phase = 'cloning'`);
 }
 
 /**
@@ -224,13 +234,6 @@ export async function forgetFollowingState(client: pg.Client, slot: string): Pro
 export async function recordSourceSystem(client: pg.Client, sourceSystemId: string): Promise<void> {
   await client.query(ADD_LATER_COLUMNS);
   await client.query(`UPDATE pgferry.sync SET source_system_id = $1 WHERE source_system_id IS NULL`, [sourceSystemId]);
-}
-
-/** The copy is in at the slot's consistent point: streaming starts from there. */
-export async function startStreamingState(client: pg.Client, consistentLsn: Lsn): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET phase = 'streaming', consistent_lsn = $1::pg_lsn, applied_lsn = $1::pg_lsn`, [
-    formatLsn(consistentLsn),
-  ]);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { BatchApplier, TargetTables, type SchemaChangeSink } from '../apply/index.js';
+import { BatchApplier, TargetTables, type CopyPositions, type SchemaChangeSink } from '../apply/index.js';
 import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
@@ -32,6 +32,8 @@ export interface ChangeStreamOptions {
   readonly addColumnsFromStream: boolean;
   /** When the walsender's silence means it is gone (sync/liveness.ts). */
   readonly inbound: InboundTimings;
+  /** From where each table copied at its own snapshot takes changes. */
+  readonly copyPositions: CopyPositions;
   readonly logger: Logger;
 }
 
@@ -112,6 +114,7 @@ export class ChangeStream {
       abortInfo: options.protocol.abortInfo,
       fencePrefix: options.fencePrefix,
       schemaChanges: options.schemaChanges,
+      copyPositions: options.copyPositions,
     });
   }
 

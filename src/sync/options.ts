@@ -28,6 +28,8 @@ export interface SyncOptions {
   readonly skipDdlAt?: Lsn;
   /** How long creating the slot may wait for transactions running on the source (ms). */
   readonly slotTimeoutMs?: number;
+  /** How long a table's snapshot may serve further tables after it was taken (copy/snapshot-leases.ts). */
+  readonly snapshotReuseMs?: number;
   /** Clone settings, for when the target is not cloned yet. */
   readonly clone: {
     readonly jobs: number;

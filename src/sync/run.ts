@@ -1,11 +1,13 @@
 import type pg from 'pg';
-import { assertStreamableSource, Scope } from '../catalog/index.js';
+import { assertStreamableSource, Scope, serverMajor } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { clone, type CloneSummary } from '../copy/index.js';
-import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { formatLsn, removeAbandonedSpools, ReplicationSession } from '../replication/index.js';
-import { cloneState, ensureSyncState, readSyncState, startStreamingState, startSyncState } from '../state/index.js';
+import { formatLsn, removeAbandonedSpools, ReplicationSession, type Lsn } from '../replication/index.js';
+import { cloneState, copyFinishedState, copyIsResumable, ensureSyncState, readSyncState, startSyncState } from '../state/index.js';
+import { TemporarySlotSnapshots } from './copy-snapshots.js';
+import { followRenamedTables } from './renamed-tables.js';
+import { readSlot } from './source-setup.js';
 import { claimSlotName, createSlotNamingBlockers, DEFAULT_SLOT_TIMEOUT_MS } from './slot-creation.js';
 import { defaultMigrationName, migrationNames, systemIdentifier, type MigrationNames } from './source-setup.js';
 import { publishScope } from './publish.js';
@@ -23,9 +25,10 @@ import { closeClient } from '../plumbing/index.js';
 export async function sync(options: SyncOptions): Promise<SyncSummary> {
   const scope = new Scope(options.filter);
   let cloned: CloneSummary | undefined;
-  let firstSession: ReplicationSession | undefined;
   let names: MigrationNames;
   let log = options.logger;
+  let copy: { readonly resume: false; readonly slot: MigrationSlot } | { readonly resume: true } | undefined;
+  let restarting = false;
 
   const admin = await connect(options.target);
   let source: Connection | undefined;
@@ -42,77 +45,126 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
       dropExisting: options.dropExisting,
       targetClone,
       targetShown: describeConnection(options.target),
+      copyResumable: state !== undefined && state.consistentLsn !== null && (await copyIsResumable(admin.client)),
     });
     if (start.kind === 'refuse') throw start.error;
-    if (start.kind === 'clone') {
-      source = await connect(options.source);
+    source = await connect(options.source);
+    if (start.kind === 'resume-copy') {
+      // The slot must still hold every change since the copy began; else the copy starts over.
+      const slot = await readSlot(source.client, names.slot, await serverMajor(source.client));
+      if (slot.exists && !slot.lost) {
+        log.info({ slot: names.slot }, 'an earlier sync stopped during its copy: tables it finished are kept, the rest are copied');
+        await prepareCapture(source.client, names, options.filter, log, { resuming: true });
+        copy = { resume: true };
+      } else {
+        log.warn({ slot: names.slot }, 'an earlier sync stopped during its copy and its slot is gone: copying again from the start');
+        restarting = true;
+      }
+    }
+    if (start.kind === 'clone' || (start.kind === 'resume-copy' && copy === undefined)) {
       await assertStreamableSource(source.client);
-      if (start.copyInterrupted) log.warn('an earlier sync stopped during its copy: copying again from the start at a new snapshot');
-      const started = await startFromClone(options, names, source.client, scope, start, log);
-      cloned = started.cloned;
-      firstSession = started.session;
-    } else {
+      if (start.kind === 'clone' && start.copyInterrupted) log.warn('an earlier sync stopped during its copy: copying again from the start');
+      const ownsSlotName = start.kind === 'clone' ? start.ownsSlotName : true;
+      restarting ||= start.kind === 'clone' && start.restarting;
+      copy = { resume: false, slot: await createMigrationSlot(options, names, source.client, scope, ownsSlotName, log) };
+    } else if (start.kind === 'resume') {
       // Whether the slot is still usable is checked as streaming starts, on every (re)connect.
       log.info({ appliedLsn: formatLsn(start.appliedLsn) }, 'continuing from the position the target recorded');
-      source = await connect(options.source);
       await prepareCapture(source.client, names, options.filter, log, { resuming: true });
     }
-  } catch (error) {
-    firstSession?.destroy();
-    throw error;
   } finally {
     await closeClient(admin.client);
     if (source) await closeClient(source.client);
   }
 
+  if (copy !== undefined) cloned = await copyUntilFinished(options, names, copy, restarting, log);
   // Row data a killed sync left in its spool: nobody reads it again.
   removeAbandonedSpools();
-  const totals = await streamWithRetries(options, names, firstSession, log);
+  const totals = await streamWithRetries(options, names, undefined, log);
   return { name: names.name, slot: names.slot, cloned, ...totals };
 }
 
 /**
- * Decision 3: the slot is created first and exports its snapshot; the clone copies at that
- * snapshot; the stream starts at the slot's consistent point. Nothing missed, nothing twice.
+ * The migration's slot, made before anything is copied (decision 3): every change from its
+ * consistent point on is in it. It exports no snapshot: each table is copied at a snapshot of
+ * its own (copyUntilFinished), so nothing holds the source's vacuum horizon for the whole copy.
  */
-async function startFromClone(
+async function createMigrationSlot(
   options: SyncOptions,
   names: MigrationNames,
   source: pg.Client,
   scope: Scope,
-  { restarting, ownsSlotName }: { readonly restarting: boolean; readonly ownsSlotName: boolean },
+  ownsSlotName: boolean,
   log: Logger,
-): Promise<{ cloned: CloneSummary; session: ReplicationSession }> {
+): Promise<MigrationSlot> {
   await claimSlotName(source, names.slot, ownsSlotName);
-  // Before the slot: every schema change after its snapshot is in the stream.
+  // Before the slot: every schema change after its consistent point is in the stream.
   await publishScope(source, names, options.filter, scope, log);
   const sourceSystemId = await systemIdentifier(source);
   const session = await ReplicationSession.open(options.source);
   try {
     log.info({ slot: names.slot }, 'creating the replication slot (waits for transactions running on the source to end)');
-    const slot = await createSlotNamingBlockers(session, names.slot, source, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log);
-    if (slot.snapshot === undefined)
-      throw new PgferryError('query', 'source: the new replication slot exported no snapshot', { side: 'source' });
-    log.info({ slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) }, 'slot created; copying at its snapshot');
-    const cloned = await clone({
-      source: options.source,
-      target: options.target,
-      filter: options.filter,
-      ...options.clone,
-      resume: false,
-      dropExisting: options.dropExisting || restarting,
-      logger: options.logger,
-      snapshot: slot.snapshot,
-      onCopyStarting: async (target) => {
-        await ensureSyncState(target);
-        await startSyncState(target, { ...names, sourceSystemId });
-      },
+    const slot = await createSlotNamingBlockers(session, names.slot, source, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log, {
+      temporary: false,
+      snapshot: 'none',
     });
-    await withTarget(options.target, (target) => startStreamingState(target, slot.consistentPoint));
-    return { cloned, session };
-  } catch (error) {
-    session.destroy();
-    throw error;
+    log.info({ slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) }, 'slot created; copying each table at a snapshot of its own');
+    return { consistentPoint: slot.consistentPoint, sourceSystemId };
+  } finally {
+    await session.close().catch(() => session.destroy());
+  }
+}
+
+/**
+ * The copy, each table at a snapshot of its own whose position the target records with it;
+ * started afresh or continued. A table whose schema changed on the source since the copy's plan
+ * is deferred: the stream runs until the target has every schema change up to now, and the
+ * copy continues with it. Returns once every table is copied.
+ */
+async function copyUntilFinished(
+  options: SyncOptions,
+  names: MigrationNames,
+  start: { readonly resume: false; readonly slot: MigrationSlot } | { readonly resume: true },
+  restarting: boolean,
+  log: Logger,
+): Promise<CloneSummary> {
+  let resume = start.resume;
+  const snapshots = new TemporarySlotSnapshots(options.source, options.target, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log);
+  try {
+    for (let round = 1; ; round++) {
+      const cloned = await clone({
+        source: options.source,
+        target: options.target,
+        filter: options.filter,
+        ...options.clone,
+        resume,
+        dropExisting: !resume && (options.dropExisting || restarting),
+        logger: options.logger,
+        snapshots: { source: snapshots, reuseMs: options.snapshotReuseMs },
+        // A fresh copy records the migration once its state tables exist (after pre-data).
+        onCopyStarting: start.resume
+          ? undefined
+          : async (target) => {
+              await ensureSyncState(target);
+              await startSyncState(target, { ...names, sourceSystemId: start.slot.sourceSystemId }, start.slot.consistentPoint);
+            },
+      });
+      if (cloned.deferred.length === 0) {
+        await withTarget(options.target, (target) => copyFinishedState(target));
+        return cloned;
+      }
+      log.warn(
+        { deferred: cloned.deferred, round },
+        'tables changed on the source during the copy: streaming until the target has those schema changes, then copying them',
+      );
+      await streamWithRetries({ ...options, untilCaughtUp: true }, names, undefined, log);
+      await withTarget(options.target, (target) =>
+        withSource(options.source, (source) => followRenamedTables(source, target, cloned.deferred.map((d) => d.table))),
+      );
+      resume = true;
+    }
+  } finally {
+    await snapshots.close();
   }
 }
 
@@ -123,4 +175,12 @@ async function withTarget<T>(spec: ConnectionSpec, work: (client: pg.Client) => 
   } finally {
     await closeClient(client);
   }
+}
+
+const withSource = withTarget;
+
+/** The migration's slot as made: where its changes begin, and the source it is on. */
+interface MigrationSlot {
+  readonly consistentPoint: Lsn;
+  readonly sourceSystemId: string;
 }

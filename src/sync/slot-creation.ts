@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { PgferryError, messageOf, type Side } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { pollUntil, SQLSTATE, sqlState } from '../plumbing/index.js';
-import { parseLsn, type CreatedSlot, type Lsn, type ReplicationSession } from '../replication/index.js';
+import { parseLsn, type CreatedSlot, type Lsn, type ReplicationSession, type SlotKind } from '../replication/index.js';
 
 /** How long creating the slot may wait for the transactions running on the source, by default. */
 export const DEFAULT_SLOT_TIMEOUT_MS = 10 * 60_000;
@@ -57,8 +57,9 @@ export async function createSlotNamingBlockers(
   source: pg.Client,
   timeoutMs: number,
   log: Logger,
+  kind?: SlotKind,
 ): Promise<CreatedSlot> {
-  const creating = session.createSlot(slot);
+  const creating = session.createSlot(slot, kind);
   let timer: NodeJS.Timeout | undefined;
   let reporting: Promise<void> = Promise.resolve();
   const waited = Date.now();

@@ -16,6 +16,11 @@ export interface SyncStartFacts {
   readonly targetClone: CloneState;
   /** The target, as the error for a clone made without sync names it. */
   readonly targetShown: string;
+  /**
+   * A copy at per-table snapshots this migration began and did not finish (its slot still
+   * holds every change since it began): it continues, keeping what it finished.
+   */
+  readonly copyResumable: boolean;
 }
 
 /** How sync starts: copy at a new slot's snapshot, continue from the target's position, or refuse. */
@@ -30,13 +35,16 @@ export type SyncStart =
       readonly ownsSlotName: boolean;
     }
   | { readonly kind: 'resume'; readonly appliedLsn: Lsn }
+  /** Continue the copy an earlier run began: finished tables stay, the rest are copied, then the stream goes on. */
+  | { readonly kind: 'resume-copy' }
   | { readonly kind: 'refuse'; readonly error: PgferryError };
 
 /**
  * Pure: what the target's state says sync does. --drop-existing starts over whatever the target
  * holds; otherwise a target that follows another migration, or one that is over, is refused; a
  * target without sync state is cloned, unless it holds a clone made without sync (its rows
- * match no slot); a copy that stopped half-way is made again; anything else continues.
+ * match no slot); a copy at per-table snapshots that stopped half-way continues; one at a
+ * single snapshot (an earlier pgferry's) is made again; anything else continues.
  */
 export function decideSyncStart(facts: SyncStartFacts): SyncStart {
   const { state, names, dropExisting } = facts;
@@ -58,6 +66,7 @@ export function decideSyncStart(facts: SyncStartFacts): SyncStart {
       ),
     );
   }
+  if (state !== undefined && facts.copyResumable && !dropExisting) return { kind: 'resume-copy' };
   if (state !== undefined && state.phase !== 'cloning' && !dropExisting) return { kind: 'resume', appliedLsn: state.appliedLsn };
   if (state === undefined && !dropExisting && facts.targetClone !== 'none') {
     return refuse(

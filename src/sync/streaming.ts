@@ -5,7 +5,8 @@ import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, openAll, repeatEvery, withDeadline } from '../plumbing/index.js';
 import { formatLsn, ReplicationSession, type Lsn } from '../replication/index.js';
-import { readStopRequest, setSyncPhase, startStreamingRun } from '../state/index.js';
+import { copyPositions, readStopRequest, setSyncPhase, startStreamingRun } from '../state/index.js';
+import { CopyPositions } from '../apply/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { finishCleanly, prepareApplySession } from './apply-session.js';
 import { livenessTimings } from './liveness.js';
@@ -94,6 +95,12 @@ export class StreamRun {
       const goal = (this.goal ??= source.goal!);
       const protocol = protocolFor(source.major, names.publication);
       const scope = new Scope(options.filter);
+      const positions = setup.copyPositions;
+      if (positions.consistentFrom > appliedLsn)
+        log.info(
+          { consistentFrom: formatLsn(positions.consistentFrom) },
+          'tables were copied at snapshots of their own: each takes changes from its own position; the target is consistent as a whole once the stream passes the newest',
+        );
       const running = new ChangeStream({
         session: setup.replication,
         target,
@@ -104,6 +111,7 @@ export class StreamRun {
         maxBatchChanges: options.maxBatchChanges,
         fencePrefix: FENCE_PREFIX,
         addColumnsFromStream: !source.capturesSchemaChanges && options.ddl === 'apply',
+        copyPositions: positions,
         schemaChanges: new SchemaChangeReplayer({
           migration: names.name,
           sourceMajor: source.major,
@@ -111,6 +119,7 @@ export class StreamRun {
           policy: options.ddl,
           skipAt: options.skipDdlAt,
           logger: log,
+          truncateCounts: (table, commitLsn) => positions.countsTable(table, commitLsn),
         }),
         inbound: timings,
         logger: log,
@@ -244,7 +253,10 @@ export class StreamRun {
     if (source.slot.confirmedFlush !== undefined && source.slot.confirmedFlush > appliedLsn)
       throw slotAheadError(names.slot, source.slot.confirmedFlush, appliedLsn);
     await startStreamingRun(target, source.pid);
+    // Positions the stream has passed change nothing any more.
+    const copied = (await copyPositions(target)).filter((t) => t.position > appliedLsn);
     return {
+      copyPositions: new CopyPositions(copied),
       replication,
       sourceMonitor,
       target,

@@ -27,6 +27,7 @@ function facts(overrides: Partial<SyncStartFacts> = {}): SyncStartFacts {
     dropExisting: false,
     targetClone: 'none',
     targetShown: 'target db "shop" on localhost:5432',
+    copyResumable: false,
     ...overrides,
   };
 }
