@@ -43,6 +43,11 @@ export async function status(flags: StatusFlags): Promise<number> {
           `rate         ${Math.round(json.transactionsPerSecond ?? 0)} transactions/s, ${Math.round(json.rowsPerSecond ?? 0)} rows/s`,
           `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
           ...(json.problem ? [`problem      ${json.problem.message} (at ${json.problem.at})`] : []),
+          ...(json.copySnapshot
+            ? [
+                `snapshot     oldest held by the copy: ${json.copySnapshot.name} at ${json.copySnapshot.position}, ${json.copySnapshot.ageSeconds} s old (${json.copySnapshot.held} held)`,
+              ]
+            : []),
         ]
       : []),
     ...(cutoverText ? [`cutover      ${cutoverText}`] : []),

@@ -167,11 +167,26 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
 
     // The user's rows of extensions' configuration tables travel too (CREATE EXTENSION made the tables).
     const onSource = [...sourceTables, ...(await readExtensionConfigTables(planner, scope))];
-    const units = await planOrResume(admin, planner, onSource, options.splitThreshold, resumed, following ? schemaToJson(schema) : undefined);
+    const units = await planOrResume(
+      admin,
+      planner,
+      onSource,
+      options.splitThreshold,
+      resumed,
+      following ? schemaToJson(schema) : undefined,
+    );
     // A resumed copy that a stream completes copies what it planned: tables made since are the
     // stream's, and a planned table gone by its name is found by its OID when its turn comes.
     const copied = following && resumed ? plannedTables(units, onSource) : onSource;
     const absent = new Set(copied.filter((t) => !onSource.includes(t)).map((t) => t.qname));
+    if (resumed) {
+      const pendingTables = new Set(units.filter((u) => !u.done).map((u) => u.table));
+      const kept = [...new Set(units.map((u) => u.table))].filter((t) => !pendingTables.has(t));
+      options.logger.info(
+        { kept: kept.length, copying: pendingTables.size, keptTables: kept.slice(0, 50), copyingTables: [...pendingTables].slice(0, 50) },
+        `continuing the interrupted copy: ${kept.length} table(s) finished before are kept, ${pendingTables.size} are copied${following ? ' at new snapshots' : ''}`,
+      );
+    }
     const byTable = new Map(copied.map((t) => [t.qname, t]));
     const targetColumns = await readTargetColumns(
       admin,
@@ -223,7 +238,9 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
           options.progress.unitStarted(table, unit.unit, unit.estimatedBytes);
           const job = { unit, ...jobsByTable.get(table)! };
           const lease: Lease | undefined = await leases?.acquire(table);
-          const at: CopyAt = lease ? { snapshot: lease.held.snapshot, position: lease.held.position, table: byTable.get(table)! } : { snapshot: snapshot! };
+          const at: CopyAt = lease
+            ? { snapshot: lease.held.snapshot, position: lease.held.position, table: byTable.get(table)! }
+            : { snapshot: snapshot! };
           let result;
           try {
             result = await copyUnit(source, target, job, at, (n) => options.progress.bytes(table, unit!.unit, n));

@@ -25,7 +25,11 @@ export type PlannedTable = Pick<SourceTable, 'oid' | 'schema' | 'name' | 'qname'
  * catalog now (what the COPY will be parsed against).
  */
 export async function checkTableAtSnapshot(source: pg.Client, table: PlannedTable): Promise<TableAtSnapshot> {
-  const atSnapshot = await source.query<{ schema: string; name: string; columns: Array<{ n: string; q: string; t: string; o: number; g: boolean }> }>(
+  const atSnapshot = await source.query<{
+    schema: string;
+    name: string;
+    columns: Array<{ n: string; q: string; t: string; o: number; g: boolean }>;
+  }>(
     `SELECT n.nspname AS schema, c.relname AS name,
             coalesce((SELECT json_agg(json_build_object('n', a.attname, 'q', format('%I', a.attname), 't', format_type(a.atttypid, a.atttypmod),
                                                         'o', a.atttypid, 'g', coalesce(to_jsonb(a) ->> 'attgenerated', '') <> '')

@@ -3,6 +3,7 @@ import { serverMajor } from '../catalog/index.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
 import {
   lastCutover,
+  oldestHeldSnapshot,
   readSyncState,
   readSyncTables,
   stateTableExists,
@@ -22,6 +23,7 @@ export async function readStatusReport(client: pg.Client) {
   const units = (await stateTableExists(client, 'copy_units')) ? await storedPlan(client) : [];
   const streamed = await readSyncTables(client);
   const cutover = await lastCutover(client);
+  const snapshot = await oldestHeldSnapshot(client);
   const wayBackSlot = cutover?.wayBack ? await readSlot(client, cutover.wayBack.slot, await serverMajor(client)) : undefined;
   if (!state && units.length === 0) return undefined;
   const tables = new Map<
@@ -64,6 +66,10 @@ export async function readStatusReport(client: pg.Client) {
     heartbeatAt: state?.heartbeatAt?.toISOString() ?? null,
     problem: state?.problem ? { message: state.problem.text, at: state.problem.at.toISOString() } : null,
     fenceLsn: lsnText(state?.fenceLsn),
+    // The copy's oldest snapshot on the source: it holds back the source's vacuum horizon while held.
+    copySnapshot: snapshot
+      ? { name: snapshot.name, position: formatLsn(snapshot.position), ageSeconds: Math.round(snapshot.ageSeconds), held: snapshot.held }
+      : null,
     cutover: cutover
       ? {
           outcome: cutover.outcome ?? 'unfinished',

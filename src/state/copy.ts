@@ -96,13 +96,22 @@ export async function copyIsResumable(client: pg.Client): Promise<boolean> {
 /** The schema an interrupted copy planned with, when it stored one. */
 export async function plannedSchema(client: pg.Client): Promise<string | undefined> {
   if (!(await stateTableExists(client, 'clone'))) return undefined;
-  const { rows } = await client.query<{ schema: string | null }>(`SELECT ${await LATER_CLONE_COLUMNS.selectList(client)} FROM pgferry.clone`);
-  return rows[0]?.schema ?? undefined;
+  const { rows } = await client.query<{ planned_schema: string | null }>(
+    `SELECT ${await LATER_CLONE_COLUMNS.selectList(client)} FROM pgferry.clone`,
+  );
+  return rows[0]?.planned_schema ?? undefined;
 }
 
 export async function storedPlan(client: pg.Client): Promise<Array<PlannedUnitRow & { done: boolean }>> {
   const later = await LATER_UNIT_COLUMNS.selectList(client);
-  const { rows } = await client.query<{ table: string; unit: string; position: number; predicate: string | null; done: boolean; oid: number | null }>(
+  const { rows } = await client.query<{
+    table: string;
+    unit: string;
+    position: number;
+    predicate: string | null;
+    done: boolean;
+    oid: number | null;
+  }>(
     `SELECT table_name AS table, unit, position, predicate, done, source_oid::int8 AS oid FROM (SELECT table_name, unit, position, predicate, done, ${later} FROM pgferry.copy_units) u ORDER BY position`,
   );
   return rows.map((r) => ({ ...r, oid: r.oid === null ? null : Number(r.oid) }));
@@ -133,7 +142,9 @@ export const NOT_COPIED_YET: Lsn = 0xffff_ffff_ffff_ffffn;
  * are still to copy. Tables copied at the migration's one snapshot (or by a pgferry before this)
  * have none, nor do tables the copy never planned (made on the source later: the stream carries them).
  */
-export async function copyPositions(client: pg.Client): Promise<Array<{ readonly oid: number; readonly table: string; readonly position: Lsn }>> {
+export async function copyPositions(
+  client: pg.Client,
+): Promise<Array<{ readonly oid: number; readonly table: string; readonly position: Lsn }>> {
   if (!(await stateTableExists(client, 'copy_units'))) return [];
   const { rows } = await client.query<{ oid: string; table: string; position: string | null }>(
     `SELECT source_oid::int8::text AS oid, min(table_name) AS table, CASE WHEN bool_and(done) THEN max(snapshot_lsn)::text END AS position

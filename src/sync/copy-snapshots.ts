@@ -43,7 +43,8 @@ export class TemporarySlotSnapshots implements SnapshotSource {
             temporary: true,
             snapshot: 'export',
           });
-          if (slot.snapshot === undefined) throw new PgferryError('query', `source: temporary slot ${name} exported no snapshot`, { side: 'source' });
+          if (slot.snapshot === undefined)
+            throw new PgferryError('query', `source: temporary slot ${name} exported no snapshot`, { side: 'source' });
           this.held++;
           await recordSnapshotHeld(sessions.target, name, slot.consistentPoint);
           this.log.debug({ slot: name, position: formatLsn(slot.consistentPoint) }, 'snapshot taken for the copy');
@@ -89,7 +90,7 @@ function outOfSlots(error: unknown): boolean {
 function noSlotLeft(error: unknown): PgferryError {
   return new PgferryError('query', `source: no replication slot or WAL sender is free for the copy's snapshots: ${messageOf(error)}`, {
     side: 'source',
-    fix: 'the copy takes a temporary slot per table being copied (up to --jobs at once) beside the migration\'s own: raise max_replication_slots and max_wal_senders on the source by --jobs, or lower --jobs',
+    fix: "the copy takes a temporary slot per table being copied (up to --jobs at once) beside the migration's own: raise max_replication_slots and max_wal_senders on the source by --jobs, or lower --jobs",
     cause: error,
   });
 }

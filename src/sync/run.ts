@@ -4,7 +4,15 @@ import { connect, describeConnection, type Connection, type ConnectionSpec } fro
 import { clone, type CloneSummary } from '../copy/index.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn, removeAbandonedSpools, ReplicationSession, type Lsn } from '../replication/index.js';
-import { cloneState, copyFinishedState, copyIsResumable, ensureSyncState, readSyncState, startSyncState } from '../state/index.js';
+import {
+  cloneState,
+  copyFinishedState,
+  copyIsResumable,
+  ensureSyncState,
+  forgetHeldSnapshots,
+  readSyncState,
+  startSyncState,
+} from '../state/index.js';
 import { TemporarySlotSnapshots } from './copy-snapshots.js';
 import { followRenamedTables } from './renamed-tables.js';
 import { readSlot } from './source-setup.js';
@@ -63,7 +71,8 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
     }
     if (start.kind === 'clone' || (start.kind === 'resume-copy' && copy === undefined)) {
       await assertStreamableSource(source.client);
-      if (start.kind === 'clone' && start.copyInterrupted) log.warn('an earlier sync stopped during its copy: copying again from the start');
+      if (start.kind === 'clone' && start.copyInterrupted)
+        log.warn('an earlier sync stopped during its copy: copying again from the start');
       const ownsSlotName = start.kind === 'clone' ? start.ownsSlotName : true;
       restarting ||= start.kind === 'clone' && start.restarting;
       copy = { resume: false, slot: await createMigrationSlot(options, names, source.client, scope, ownsSlotName, log) };
@@ -108,7 +117,10 @@ async function createMigrationSlot(
       temporary: false,
       snapshot: 'none',
     });
-    log.info({ slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) }, 'slot created; copying each table at a snapshot of its own');
+    log.info(
+      { slot: names.slot, consistentLsn: formatLsn(slot.consistentPoint) },
+      'slot created; copying each table at a snapshot of its own',
+    );
     return { consistentPoint: slot.consistentPoint, sourceSystemId };
   } finally {
     await session.close().catch(() => session.destroy());
@@ -130,6 +142,8 @@ async function copyUntilFinished(
 ): Promise<CloneSummary> {
   let resume = start.resume;
   const snapshots = new TemporarySlotSnapshots(options.source, options.target, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log);
+  // Snapshots a killed run recorded went with its sessions.
+  if (resume) await withTarget(options.target, (target) => forgetHeldSnapshots(target));
   try {
     for (let round = 1; ; round++) {
       const cloned = await clone({
@@ -150,7 +164,10 @@ async function copyUntilFinished(
             },
       });
       if (cloned.deferred.length === 0) {
-        await withTarget(options.target, (target) => copyFinishedState(target));
+        await withTarget(options.target, async (target) => {
+          await forgetHeldSnapshots(target);
+          await copyFinishedState(target);
+        });
         return cloned;
       }
       log.warn(
@@ -159,7 +176,13 @@ async function copyUntilFinished(
       );
       await streamWithRetries({ ...options, untilCaughtUp: true }, names, undefined, log);
       await withTarget(options.target, (target) =>
-        withSource(options.source, (source) => followRenamedTables(source, target, cloned.deferred.map((d) => d.table))),
+        withSource(options.source, (source) =>
+          followRenamedTables(
+            source,
+            target,
+            cloned.deferred.map((d) => d.table),
+          ),
+        ),
       );
       resume = true;
     }
