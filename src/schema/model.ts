@@ -86,6 +86,28 @@ export function schemaToJson(schema: ExtractedSchema): string {
 }
 
 export function schemaFromJson(text: string): ExtractedSchema {
-  const parsed = JSON.parse(text) as ExtractedSchema & { objects: Array<SchemaObject & { dependsOn: string[] }> };
-  return { ...parsed, objects: parsed.objects.map((o) => ({ ...o, dependsOn: new Set(o.dependsOn) })) };
+  const value: unknown = JSON.parse(text);
+  if (!isStoredSchema(value)) throw new Error('the stored schema is not one pgferry wrote');
+  return { ...value, objects: value.objects.map((o) => ({ ...o, dependsOn: new Set(o.dependsOn) })) };
+}
+
+type StoredSchema = Omit<ExtractedSchema, 'objects'> & {
+  readonly objects: ReadonlyArray<Omit<SchemaObject, 'dependsOn'> & { dependsOn: string[] }>;
+};
+
+/** The shape schemaToJson writes (the objects' own fields are the target's business: they only ever run there). */
+function isStoredSchema(value: unknown): value is StoredSchema {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'objects' in value &&
+    Array.isArray(value.objects) &&
+    value.objects.every((o: unknown) => typeof o === 'object' && o !== null && 'dependsOn' in o && Array.isArray(o.dependsOn)) &&
+    'unsupported' in value &&
+    Array.isArray(value.unsupported) &&
+    'skipped' in value &&
+    Array.isArray(value.skipped) &&
+    'materializedViews' in value &&
+    Array.isArray(value.materializedViews)
+  );
 }

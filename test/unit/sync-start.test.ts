@@ -123,4 +123,11 @@ describe('decideSyncStart: which state the target holds decides how sync starts'
       ownsSlotName: true,
     });
   });
+
+  it('continues a copy at per-table snapshots that stopped half-way, unless --drop-existing', () => {
+    const cloning = state({ phase: 'cloning' });
+    assert.deepEqual(decideSyncStart(facts({ state: cloning, copyResumable: true })), { kind: 'resume-copy' });
+    assert.equal(decideSyncStart(facts({ state: cloning, copyResumable: true, dropExisting: true })).kind, 'clone');
+    assert.equal(decideSyncStart(facts({ state: cloning, copyResumable: false })).kind, 'clone');
+  });
 });
