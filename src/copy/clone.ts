@@ -193,15 +193,24 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       copied.map((t) => t.qname),
     );
     const jobsByTable = new Map<string, Omit<UnitCopy, 'unit'>>();
+    const deferred = new Map<string, string>();
     for (const t of copied) {
       if (absent.has(t.qname)) {
         jobsByTable.set(t.qname, { columns: [], binary: false });
         continue;
       }
       const onTarget = targetColumns.get(t.qname);
+      if (!onTarget && following && resumed) {
+        // Dropped on the target by the stream: the check at its snapshot finds it gone on the source too.
+        jobsByTable.set(t.qname, { columns: [], binary: false });
+        continue;
+      }
       if (!onTarget) throw new PgferryError('schema-conflict', `target: table ${t.qname} is missing after pre-data`, { side: 'target' });
       const missing = t.columns.filter((c) => !onTarget.has(c.name));
-      if (missing.length > 0) {
+      if (missing.length > 0 && following && resumed) {
+        // Added on the source since the copy began: the stream adds them on the target first.
+        deferred.set(t.qname, `the source has column(s) ${missing.map((c) => c.name).join(', ')} the target has not yet`);
+      } else if (missing.length > 0) {
         throw new PgferryError('schema-conflict', `target: table ${t.qname} has no column ${missing.map((c) => c.name).join(', ')}`, {
           side: 'target',
           fix: 'add the columns on the target, or leave the table out with --exclude-table',
@@ -211,7 +220,6 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
     }
 
     const copyResults = new Map<string, { rows: number; bytes: number; seconds: number; units: number }>();
-    const deferred = new Map<string, string>();
     const partitionParents = await readPartitionParents(planner);
     const postData = new PostDataScheduler(applier, schema, copied, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
@@ -220,10 +228,10 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
         closeClient,
       );
       postData.start(targets);
-      const pending = units.filter((u) => !u.done);
+      const pending = units.filter((u) => !u.done && !deferred.has(u.table));
       const remaining = new Map<string, number>();
       for (const u of pending) remaining.set(u.table, (remaining.get(u.table) ?? 0) + 1);
-      for (const t of copied) if (!remaining.has(t.qname)) postData.tableLoaded(t);
+      for (const t of copied) if (!remaining.has(t.qname) && !deferred.has(t.qname)) postData.tableLoaded(t);
       options.progress.start(
         pending.reduce((sum, u) => sum + u.estimatedBytes, 0),
         pending.length,

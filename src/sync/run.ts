@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { assertStreamableSource, Scope, serverMajor } from '../catalog/index.js';
 import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
 import { clone, type CloneSummary } from '../copy/index.js';
+import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn, removeAbandonedSpools, ReplicationSession, type Lsn } from '../replication/index.js';
 import {
@@ -170,6 +171,7 @@ async function copyUntilFinished(
         });
         return cloned;
       }
+      if (round >= MAX_DEFERRED_ROUNDS) throw keepsChanging(cloned.deferred);
       log.warn(
         { deferred: cloned.deferred, round },
         'tables changed on the source during the copy: streaming until the target has those schema changes, then copying them',
@@ -189,6 +191,23 @@ async function copyUntilFinished(
   } finally {
     await snapshots.close();
   }
+}
+
+/** Rounds of "stream, then copy the deferred tables" before sync gives up on tables whose schema keeps changing. */
+const MAX_DEFERRED_ROUNDS = 5;
+
+function keepsChanging(deferred: CloneSummary['deferred']): PgferryError {
+  return new PgferryError(
+    'schema-change',
+    `source: ${deferred.length} table(s) changed their schema again each time sync was about to copy them: ${deferred
+      .slice(0, 5)
+      .map((d) => `${d.table} (${d.why})`)
+      .join('; ')}`,
+    {
+      side: 'source',
+      fix: 'pause the schema changes on those tables until sync has copied them, then run pgferry sync again: the tables it finished are kept',
+    },
+  );
 }
 
 async function withTarget<T>(spec: ConnectionSpec, work: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -244,5 +244,45 @@ for (const [from, to] of [
       assert.equal((indexes.rows[0] as { n: number }).n, (sourceIndexes.rows[0] as { n: number }).n);
       await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db)]);
     });
+
+    it('defers a table whose columns changed on the source while the copy was interrupted, and copies it once the stream has the change', async () => {
+      const [source, target] = clusters;
+      const db = await source.createDatabase({ prefix: 'resume_ddl' });
+      await target.sql('postgres', `CREATE DATABASE ${db}`);
+      await createSchema(source, db);
+      const args = ['sync', '--source', source.url(db), '--target', target.url(db), '--split-tables-larger-than', '1MB', '--jobs', '2'];
+      const watcher = new pg.Client({ connectionString: target.url(db) });
+      await watcher.connect();
+      try {
+        const run = spawnPgferry(args);
+        // Killed with the big table half copied: the small ones (copied after it) are not copied yet.
+        const hit = await waitFor(watcher, (p) => p.bigHalf, 60_000);
+        run.child.kill('SIGKILL');
+        await run.exited();
+        assert.ok(hit, run.output());
+        const waiting = await watcher.query(
+          `SELECT count(*)::int AS n FROM pgferry.copy_units WHERE table_name = 'public.customers' AND NOT done`,
+        );
+        assert.equal((waiting.rows[0] as { n: number }).n, 1, 'customers was copied before the kill: the test needs it still to come');
+      } finally {
+        await watcher.end();
+      }
+      // While no sync runs: a column added and filled, a row changed after; then the resume.
+      await source.sql(db, `ALTER TABLE customers ADD COLUMN tier text; UPDATE customers SET tier = 'gold' WHERE id % 7 = 0`);
+      await source.sql(db, `UPDATE customers SET tier = 'silver', score = score + 1 WHERE id = 3`);
+      const last = await runPgferry([...args, '--until-caught-up'], {}, 240_000);
+      const output = last.stdout + last.stderr;
+      assert.equal(last.code, 0, output);
+      assert.match(output, /tables changed on the source during the copy/);
+      assert.match(output, /public\.customers/);
+      const comparison = await compareTables(source.url(db), target.url(db));
+      assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)).slice(0, 3000));
+      const tiers = await target.sql(
+        db,
+        `SELECT count(*) FILTER (WHERE tier = 'gold')::int AS gold, count(*) FILTER (WHERE tier = 'silver')::int AS silver FROM customers`,
+      );
+      assert.deepEqual(tiers.rows[0], { gold: 714, silver: 1 });
+      await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db)]);
+    });
   });
 }
