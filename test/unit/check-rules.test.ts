@@ -243,13 +243,13 @@ describe('replication', () => {
     absent(replicationFindings(source()), 'source.wal-level');
   });
 
-  test('no free replication slot is an error asking for one more', () => {
-    const f = find(replicationFindings(source({ maxReplicationSlots: 4, slotsUsed: 4 })), 'source.replication-slots');
+  test("fewer than two free replication slots (the migration's and one for the copy's snapshots) is an error asking for them", () => {
+    const f = find(replicationFindings(source({ maxReplicationSlots: 4, slotsUsed: 3 })), 'source.replication-slots');
     assert.equal(f.severity, 'error');
-    assert.match(f.message, /max_replication_slots = 4, 4 in use/);
+    assert.match(f.message, /max_replication_slots = 4, 3 in use/);
     assert.match(f.fix, /max_replication_slots = 5/);
     assert.match(f.fix, /pg_drop_replication_slot/);
-    absent(replicationFindings(source({ maxReplicationSlots: 4, slotsUsed: 3 })), 'source.replication-slots');
+    absent(replicationFindings(source({ maxReplicationSlots: 4, slotsUsed: 2 })), 'source.replication-slots');
   });
 
   test('inactive slots are warnings: a pgferry one with its cleanup command, any other with its drop', () => {

@@ -4,8 +4,12 @@ import { formatBytes } from './size.js';
 import { quoteLiteral } from '../../plumbing/index.js';
 import { LOGICAL_DECODING_FIX, parameterFix, replicationRoleFix } from '../managed-services.js';
 
-/** pgferry holds one slot and one walsender connection for the whole migration. */
-const SLOTS_NEEDED = 1;
+/**
+ * pgferry holds one slot and one walsender connection for the whole migration; sync's copy
+ * takes a temporary slot per table snapshot beside it (up to --jobs at once, waiting for a free
+ * one while it holds another), so at least one more slot.
+ */
+const SLOTS_NEEDED = 2;
 const SENDERS_NEEDED = 1;
 
 export function replicationFindings(source: SourceFacts): Finding[] {
@@ -27,7 +31,7 @@ export function replicationFindings(source: SourceFacts): Finding[] {
       limit: source.maxReplicationSlots,
       used: source.slotsUsed,
       needed: SLOTS_NEEDED,
-      why: 'pgferry creates one logical replication slot; it holds the copy snapshot and the position of the change stream',
+      why: "pgferry creates one logical replication slot, which holds the change stream's position, and sync's copy takes temporary slots beside it for its per-table snapshots (up to --jobs at once)",
       alternative: "or drop a slot that is no longer used: SELECT pg_drop_replication_slot('name');",
     }),
     ...capacity({
