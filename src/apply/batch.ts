@@ -8,6 +8,7 @@ import {
   type Lsn,
   type SourceTransaction,
   type Tuple,
+  UNCHANGED,
 } from '../replication/index.js';
 import { recordAppliedBatch, type TableCounts } from '../state/index.js';
 import { OrderedApplySignal, type ChangeOrigin, type RowChange } from './changes.js';
@@ -17,6 +18,7 @@ import { StagingTables } from './staging.js';
 import {
   copyRows,
   deleteByKeys,
+  deleteKeyRanges,
   deleteStaged,
   insertRows,
   moveIdentityRows,
@@ -29,7 +31,7 @@ import {
   type Statement,
 } from './statements.js';
 import type { SchemaChangeReader, SchemaChangeSink } from './schema-changes.js';
-import { CopyPositions } from './copy-positions.js';
+import { CopyPositions, type TruncateVerdict } from './copy-positions.js';
 import type { TargetTable, TargetTables } from './target-tables.js';
 import { isIntegrityViolation, sqlState } from '../plumbing/index.js';
 
@@ -215,14 +217,14 @@ export class BatchApplier {
           return typeof payload === 'string' ? this.applySchemaChange(payload, reading) : undefined;
         }
         if (!table) return this.tables.resolve(message.relationId).then(() => this.take(payload, reading));
-        // Already in the table's copy.
-        if (!this.positions.counts(message.relationId, origin.commitLsn)) return undefined;
-        const change: RowChange =
+        const change = this.notInCopy(
           message.tag === 'insert'
             ? { kind: 'insert', table, newRow: message.newTuple, origin }
             : message.tag === 'update'
               ? { kind: 'update', table, oldRow: message.oldTuple, newRow: message.newTuple, origin }
-              : { kind: 'delete', table, oldRow: message.oldTuple, origin };
+              : { kind: 'delete', table, oldRow: message.oldTuple, origin },
+        );
+        if (change === undefined) return undefined;
         countChange(counts, table, change.kind);
         if (mode === 'ordered') return this.execute(singleChange(change), change).then(() => undefined);
         coalescer.add(change);
@@ -230,11 +232,13 @@ export class BatchApplier {
       }
       case 'truncate': {
         if (skip) return undefined;
-        const relations = message.relationIds.filter((id) => this.positions.counts(id, origin.commitLsn));
-        if (relations.length === 0) return undefined;
+        const verdicts = message.relationIds.map((id) => ({ id, verdict: this.positions.truncate(id, origin.commitLsn) }));
+        const whole = verdicts.filter((v) => v.verdict.kind === 'all').map((v) => v.id);
+        const partly = verdicts.flatMap((v) => (v.verdict.kind === 'ranges' ? [{ id: v.id, verdict: v.verdict }] : []));
+        if (whole.length === 0 && partly.length === 0) return undefined;
         // CASCADE would reach the tables left out (their copies hold the rows made since): without it the target says so, loudly.
-        const cascade = message.cascade && relations.length === message.relationIds.length;
-        return this.applyTruncate(relations, cascade, message.restartIdentity, counts, coalescer);
+        const cascade = message.cascade && whole.length === message.relationIds.length;
+        return this.applyTruncate(whole, partly, cascade, message.restartIdentity, counts, coalescer);
       }
       case 'message':
         if (skip) return undefined;
@@ -260,8 +264,27 @@ export class BatchApplier {
     this.tables.forgetTargets();
   }
 
+  /**
+   * A row change as the target needs it, given what the table's copy holds (copy-positions.ts):
+   * the change itself, nothing, or the one half of a key move the copy lacks.
+   */
+  private notInCopy(change: RowChange): RowChange | undefined {
+    const verdict = this.positions.decide(change);
+    if (verdict === 'apply') return change;
+    if (verdict === 'skip' || change.kind !== 'update') return undefined;
+    if (verdict === 'delete-old') return { kind: 'delete', table: change.table, oldRow: change.oldRow!, origin: change.origin };
+    if (change.newRow.includes(UNCHANGED))
+      throw rejected(
+        change,
+        new Error('the row moved into a key range copied before this change, and the change does not carry every value (unchanged TOAST)'),
+      );
+    return { kind: 'insert', table: change.table, newRow: change.newRow, origin: change.origin };
+  }
+
+  /** TRUNCATE of whole tables, and of the key ranges of split tables whose copies are older than it. */
   private async applyTruncate(
     relationIds: readonly number[],
+    partly: ReadonlyArray<{ readonly id: number; readonly verdict: Extract<TruncateVerdict, { kind: 'ranges' }> }>,
     cascade: boolean,
     restartIdentity: boolean,
     counts: Counts,
@@ -271,7 +294,12 @@ export class BatchApplier {
     const truncated: TargetTable[] = [];
     for (const id of relationIds) truncated.push(await this.tables.resolve(id));
     for (const table of truncated) tableCounts(counts, table).truncated++;
-    await this.execute(truncate(truncated, cascade, restartIdentity));
+    if (truncated.length > 0) await this.execute(truncate(truncated, cascade, restartIdentity));
+    for (const { id, verdict } of partly) {
+      const table = await this.tables.resolve(id);
+      tableCounts(counts, table).truncated++;
+      await this.execute(deleteKeyRanges(table, verdict.column, verdict.ranges));
+    }
   }
 
   /**

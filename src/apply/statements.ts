@@ -287,6 +287,21 @@ function rowMatch(table: TargetTable, old: Tuple, param: (value: ColumnValue, in
     : `t.ctid = (SELECT s.ctid FROM ${table.qname} AS s WHERE ${where} LIMIT 1)`;
 }
 
+/** The rows of key ranges (a TRUNCATE reaching only the ranges whose copies are older than it). */
+export function deleteKeyRanges(
+  table: TargetTable,
+  column: string,
+  ranges: ReadonlyArray<{ readonly lower: bigint | undefined; readonly upper: bigint | undefined }>,
+): Statement {
+  const each = ranges.map(
+    (r) =>
+      [r.lower === undefined ? '' : `${column} >= ${r.lower}`, r.upper === undefined ? '' : `${column} < ${r.upper}`]
+        .filter((p) => p !== '')
+        .join(' AND ') || 'true',
+  );
+  return { text: `DELETE FROM ONLY ${table.qname} WHERE ${each.map((c) => `(${c})`).join(' OR ')}`, values: [] };
+}
+
 export function truncate(tables: readonly TargetTable[], cascade: boolean, restartIdentity: boolean): Statement {
   // ONLY: the source lists every table it truncated, children included; a partitioned table has no rows of its own to truncate ONLY.
   const names = tables.map((t) => (t.partitioned ? t.qname : `ONLY ${t.qname}`)).join(', ');

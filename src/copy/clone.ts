@@ -245,7 +245,9 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
           const table = unit.table;
           options.progress.unitStarted(table, unit.unit, unit.estimatedBytes);
           const job = { unit, ...jobsByTable.get(table)! };
-          const lease: Lease | undefined = await leases?.acquire(table);
+          // Key ranges may each have their own snapshot; other ranges of a table share one.
+          const leaseFor = unit.unit.startsWith('key ') ? `${table} ${unit.unit}` : table;
+          const lease: Lease | undefined = await leases?.acquire(leaseFor);
           const at: CopyAt = lease
             ? { snapshot: lease.held.snapshot, position: lease.held.position, table: byTable.get(table)! }
             : { snapshot: snapshot! };
@@ -255,13 +257,13 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
           } catch (error) {
             // One failed unit stops the others: the run is to be resumed anyway.
             queue.length = 0;
-            if (lease) leases!.unitDone(lease, table, false);
+            if (lease) leases!.unitDone(lease, leaseFor, false);
             throw error;
           }
           if (result.deferred !== undefined || deferred.has(table)) {
             if (result.deferred !== undefined) deferred.set(table, result.deferred);
             for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.table === table) queue.splice(i, 1);
-            if (lease) leases!.unitDone(lease, table, true);
+            if (lease) leases!.unitDone(lease, leaseFor, true);
             options.progress.unitDone(table, unit.unit, 0);
             continue;
           }
@@ -275,7 +277,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
           });
           const left = remaining.get(table)! - 1;
           remaining.set(table, left);
-          if (lease) leases!.unitDone(lease, table, left === 0);
+          if (lease) leases!.unitDone(lease, leaseFor, left === 0 || leaseFor !== table);
           if (left === 0) postData.tableLoaded(byTable.get(table)!);
         }
       };

@@ -153,8 +153,10 @@ function storedRange(predicate: string | null, intKey: string | undefined): stri
   }
 }
 
-async function restartHalfDoneSplitTables(admin: pg.Client): Promise<void> {
-  const tables = await halfDoneSplitTables(admin);
+async function restartHalfDoneSplitTables(admin: pg.Client, keepKeyRanges: boolean): Promise<void> {
+  const stored = keepKeyRanges ? await storedPlan(admin) : [];
+  const byKey = new Set(stored.filter((u) => u.unit.startsWith('key ')).map((u) => u.table));
+  const tables = (await halfDoneSplitTables(admin)).filter((t) => !byKey.has(t));
   if (tables.length === 0) return;
   await inTransaction(admin, async () => {
     for (const table of tables) {
@@ -194,7 +196,8 @@ export async function planOrResume(
         stored.map((u) => u.table),
         tables.map((t) => t.qname),
       );
-    await restartHalfDoneSplitTables(admin);
+    // Key ranges keep positions of their own when a stream completes the copy (copy-positions.ts).
+    await restartHalfDoneSplitTables(admin, streamFollows);
     return planOrResumeFromStore(admin, new Map(tables.map((t) => [t.qname, t])));
   }
 
@@ -202,7 +205,7 @@ export async function planOrResume(
   const toCopy: TableToCopy[] = [];
   for (const t of tables.filter((t) => t.extensionRows === undefined)) {
     const parts = partsFor(t.bytes, splitThreshold);
-    toCopy.push({ qname: t.qname, bytes: t.bytes, splitBy: await splitFor(planner, t, parts, major) });
+    toCopy.push({ qname: t.qname, bytes: t.bytes, splitBy: await splitFor(planner, t, parts, major, streamFollows) });
   }
   const units = [
     ...planUnits(toCopy, splitThreshold),

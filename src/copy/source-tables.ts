@@ -150,8 +150,9 @@ export async function readPartitionParents(client: pg.Client): Promise<Array<{ c
 }
 
 /** How a table can be split on this server: TID ranges on 14+, else integer key quantiles. */
-export async function splitFor(client: pg.Client, table: SourceTable, parts: number, major: number): Promise<SplitBy> {
+export async function splitFor(client: pg.Client, table: SourceTable, parts: number, major: number, keyRanges = false): Promise<SplitBy> {
   if (parts <= 1) return { kind: 'none' };
+  if (keyRanges && table.intKey) return evenKeyRanges(client, table, table.intKey, parts);
   if (major >= 14) return { kind: 'pages', pages: table.pages };
   if (!table.intKey) return { kind: 'none' };
   const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
@@ -161,6 +162,25 @@ export async function splitFor(client: pg.Client, table: SourceTable, parts: num
   );
   const bounds = (rows[0]?.bounds ?? []).filter((b): b is string => b !== null);
   return bounds.length === 0 ? { kind: 'none' } : { kind: 'key', column: table.intKey, boundaries: bounds };
+}
+
+/**
+ * Key ranges of equal width between the key's lowest and highest values (read through its
+ * index, so instant on any size): what a copy that a stream completes splits by where it can,
+ * because a row stays in its key range whatever page an update moves it to, so a resumed copy
+ * keeps the ranges it finished (copy-positions.ts). Equal widths suit the usual dense keys.
+ */
+async function evenKeyRanges(client: pg.Client, table: SourceTable, key: string, parts: number): Promise<SplitBy> {
+  const { rows } = await client.query<{ low: string | null; high: string | null }>(
+    `SELECT min(${key})::text AS low, max(${key})::text AS high FROM ONLY ${table.qname}`,
+  );
+  const low = rows[0]?.low;
+  const high = rows[0]?.high;
+  if (low == null || high == null) return { kind: 'none' };
+  const width = (BigInt(high) - BigInt(low) + 1n) / BigInt(parts);
+  if (width < 1n) return { kind: 'none' };
+  const boundaries = Array.from({ length: parts - 1 }, (_, i) => String(BigInt(low) + width * BigInt(i + 1)));
+  return { kind: 'key', column: key, boundaries };
 }
 
 /** The target's column types, to choose binary COPY only where both sides agree. */

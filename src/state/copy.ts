@@ -133,27 +133,36 @@ export async function markUnitDone(
   );
 }
 
-/** A table whose copy is not finished: every change to it is in the copy still to come. */
-export const NOT_COPIED_YET: Lsn = 0xffff_ffff_ffff_ffffn;
-
 /**
- * Where each table's changes start to count, by its source OID (as the change stream's relations
- * name it) and its name as format('%I.%I') writes it: the position of the snapshot it was copied at, or NOT_COPIED_YET while units of it
- * are still to copy. Tables copied at the migration's one snapshot (or by a pgferry before this)
- * have none, nor do tables the copy never planned (made on the source later: the stream carries them).
+ * The copy's units with the position each was copied at (null while not done, or copied at the
+ * migration's one snapshot by an earlier pgferry), for the change stream to tell which changes
+ * a table's copy holds already. Units of tables the plan could not name by OID are left out.
  */
-export async function copyPositions(
-  client: pg.Client,
-): Promise<Array<{ readonly oid: number; readonly table: string; readonly position: Lsn }>> {
+export interface UnitPosition {
+  readonly oid: number;
+  /** As format('%I.%I') writes it. */
+  readonly table: string;
+  readonly unit: string;
+  readonly predicate: string | null;
+  readonly done: boolean;
+  readonly position: Lsn | null;
+}
+
+export async function copyPositions(client: pg.Client): Promise<UnitPosition[]> {
   if (!(await stateTableExists(client, 'copy_units'))) return [];
-  const { rows } = await client.query<{ oid: string; table: string; position: string | null }>(
-    `SELECT source_oid::int8::text AS oid, min(table_name) AS table, CASE WHEN bool_and(done) THEN max(snapshot_lsn)::text END AS position
-       FROM (SELECT table_name, done, ${await LATER_UNIT_COLUMNS.selectList(client)} FROM pgferry.copy_units) u
-      WHERE source_oid IS NOT NULL
-      GROUP BY source_oid
-     HAVING NOT bool_and(done) OR bool_or(snapshot_lsn IS NOT NULL)`,
+  const { rows } = await client.query<{
+    oid: string;
+    table: string;
+    unit: string;
+    predicate: string | null;
+    done: boolean;
+    position: string | null;
+  }>(
+    `SELECT source_oid::int8::text AS oid, table_name AS table, unit, predicate, done, snapshot_lsn::text AS position
+       FROM (SELECT table_name, unit, predicate, done, ${await LATER_UNIT_COLUMNS.selectList(client)} FROM pgferry.copy_units) u
+      WHERE source_oid IS NOT NULL`,
   );
-  return rows.map((r) => ({ oid: Number(r.oid), table: r.table, position: r.position === null ? NOT_COPIED_YET : parseLsn(r.position) }));
+  return rows.map((r) => ({ ...r, oid: Number(r.oid), position: r.position === null ? null : parseLsn(r.position) }));
 }
 
 /** A planned table renamed on the source (and by the stream on the target) is copied under its new name. */

@@ -26,14 +26,13 @@ export {
   copyPositions,
   plannedSchema,
   copyIsResumable,
-  NOT_COPIED_YET,
   renamePlannedTable,
   recordSnapshotHeld,
   recordSnapshotReleased,
   forgetHeldSnapshots,
   oldestHeldSnapshot,
 } from './copy.js';
-export type { CloneState, PlannedUnitRow, StoredUnit } from './copy.js';
+export type { CloneState, PlannedUnitRow, StoredUnit, UnitPosition } from './copy.js';
 export {
   ensureSyncState,
   readSyncState,

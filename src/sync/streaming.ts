@@ -254,9 +254,9 @@ export class StreamRun {
       throw slotAheadError(names.slot, source.slot.confirmedFlush, appliedLsn);
     await startStreamingRun(target, source.pid);
     // Positions the stream has passed change nothing any more.
-    const copied = (await copyPositions(target)).filter((t) => t.position > appliedLsn);
+    const copied = CopyPositions.from(await copyPositions(target), appliedLsn);
     return {
-      copyPositions: new CopyPositions(copied),
+      copyPositions: copied,
       replication,
       sourceMonitor,
       target,

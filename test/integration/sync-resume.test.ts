@@ -231,6 +231,13 @@ for (const [from, to] of [
         comparison.equal,
         `${moments.join('; ')}: ${JSON.stringify(comparison.tables.filter((t) => !t.equal)).slice(0, 3000)}\n${logs.join('\n').slice(-20000)}`,
       );
+      // The split table kept the key ranges finished before the first kill: its ranges stand at several positions.
+      const positions = await target.sql(
+        db,
+        `SELECT count(DISTINCT snapshot_lsn)::int AS n, bool_and(unit LIKE 'key %') AS by_key FROM pgferry.copy_units WHERE table_name = 'public.big'`,
+      );
+      assert.deepEqual(positions.rows[0], { n: (positions.rows[0] as { n: number }).n, by_key: true });
+      assert.ok((positions.rows[0] as { n: number }).n >= 2, 'the split table was copied at one position: no finished range was kept');
       // The copy's snapshots were recorded while held, shown by status, and all let go at the end.
       assert.ok(sawSnapshot, 'no snapshot was recorded as held during the copy');
       assert.ok(statusShowed === null || typeof statusShowed === 'object');
