@@ -50,18 +50,15 @@ async function dropSlots(source: Cluster, db: string): Promise<void> {
   );
 }
 
-async function unitsDone(target: Cluster, db: string): Promise<{ done: number; total: number } | undefined> {
-  const client = new pg.Client({ connectionString: target.url(db) });
+/** Units done and planned, read on a session kept open (a new connection per look would miss the moment). */
+async function unitsDone(client: pg.Client): Promise<{ done: number; total: number } | undefined> {
   try {
-    await client.connect();
     const { rows } = await client.query<{ done: number; total: number }>(
       `SELECT count(*) FILTER (WHERE done)::int AS done, count(*)::int AS total FROM pgferry.copy_units`,
     );
     return rows[0];
   } catch {
     return undefined;
-  } finally {
-    await client.end().catch(() => undefined);
   }
 }
 
@@ -100,15 +97,18 @@ async function main(): Promise<void> {
       await dropSlots(source, db);
       started = performance.now();
       const killed = pgferry(args);
+      const watcher = new pg.Client({ connectionString: target.url(db) });
+      await watcher.connect();
       let at: { done: number; total: number } | undefined;
       for (;;) {
-        at = await unitsDone(target, db);
+        at = await unitsDone(watcher);
         if (at && at.total > 0 && at.done >= Math.ceil(at.total * killAt)) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 5));
         if (performance.now() - started > 600_000) throw new Error('the copy never got to the kill point');
       }
       killed.kill();
       await killed.exited;
+      await watcher.end();
       const killedSeconds = (performance.now() - started) / 1000;
       started = performance.now();
       const resumed = pgferry(args);
