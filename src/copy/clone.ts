@@ -16,9 +16,10 @@ import {
   type ExtractedSchema,
 } from '../schema/index.js';
 import { ensureCopyState, finishClone, plannedSchema } from '../state/index.js';
-import { chooseFormat, copyUnit, type CopyAt, type UnitCopy } from './pipe.js';
-import { SnapshotLeases, type Lease, type SnapshotSource } from './snapshot-leases.js';
-import { PostDataScheduler, POST_DATA_SETTLE_MS } from './post-data-scheduler.js';
+import { chooseFormat, type UnitCopy } from './pipe.js';
+import { SnapshotLeases, type SnapshotSource } from './snapshot-leases.js';
+import { PostDataScheduler } from './post-data-scheduler.js';
+import { copyUnits, type TableCopied } from './copy-units.js';
 import { copyLargeObjects } from './large-objects.js';
 import type { CopyProgress } from './progress.js';
 import { decideStart, planOrResume, type PlannedUnit } from './resume.js';
@@ -219,7 +220,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       jobsByTable.set(t.qname, { columns: t.columns.map((c) => c.name), binary: chooseFormat(t.columns, onTarget) });
     }
 
-    const copyResults = new Map<string, { rows: number; bytes: number; seconds: number; units: number }>();
+    let copyResults = new Map<string, TableCopied>();
     const partitionParents = await readPartitionParents(planner);
     const postData = new PostDataScheduler(applier, schema, copied, partitionParents, options.logger);
     await timed('copy and indexes', async () => {
@@ -229,71 +230,27 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       );
       postData.start(targets);
       const pending = units.filter((u) => !u.done && !deferred.has(u.table));
-      const remaining = new Map<string, number>();
-      for (const u of pending) remaining.set(u.table, (remaining.get(u.table) ?? 0) + 1);
-      for (const t of copied) if (!remaining.has(t.qname) && !deferred.has(t.qname)) postData.tableLoaded(t);
-      options.progress.start(
-        pending.reduce((sum, u) => sum + u.estimatedBytes, 0),
-        pending.length,
-      );
-      const queue = [...pending];
-      // A failed index or key stops the copy too: there is no point copying for hours first.
-      postData.onFailure = () => (queue.length = 0);
-      const worker = async () => {
-        const [source, target] = await openAll([open(options.source, SOURCE_SESSION), open(options.target, TARGET_SESSION)], closeClient);
-        for (let unit = queue.shift(); unit; unit = queue.shift()) {
-          const table = unit.table;
-          options.progress.unitStarted(table, unit.unit, unit.estimatedBytes);
-          const job = { unit, ...jobsByTable.get(table)! };
-          // Key ranges may each have their own snapshot; other ranges of a table share one.
-          const leaseFor = unit.unit.startsWith('key ') ? `${table} ${unit.unit}` : table;
-          const lease: Lease | undefined = await leases?.acquire(leaseFor);
-          const at: CopyAt = lease
-            ? { snapshot: lease.held.snapshot, position: lease.held.position, table: byTable.get(table)! }
-            : { snapshot: snapshot! };
-          let result;
-          try {
-            result = await copyUnit(source, target, job, at, (n) => options.progress.bytes(table, unit!.unit, n));
-          } catch (error) {
-            // One failed unit stops the others: the run is to be resumed anyway.
-            queue.length = 0;
-            if (lease) leases!.unitDone(lease, leaseFor, false);
-            throw error;
-          }
-          if (result.deferred !== undefined || deferred.has(table)) {
-            if (result.deferred !== undefined) deferred.set(table, result.deferred);
-            for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.table === table) queue.splice(i, 1);
-            if (lease) leases!.unitDone(lease, leaseFor, true);
-            options.progress.unitDone(table, unit.unit, 0);
-            continue;
-          }
-          options.progress.unitDone(table, unit.unit, result.rows);
-          const sum = copyResults.get(table) ?? { rows: 0, bytes: 0, seconds: 0, units: 0 };
-          copyResults.set(table, {
-            rows: sum.rows + result.rows,
-            bytes: sum.bytes + result.bytes,
-            seconds: sum.seconds + result.seconds,
-            units: sum.units + 1,
-          });
-          const left = remaining.get(table)! - 1;
-          remaining.set(table, left);
-          if (lease) leases!.unitDone(lease, leaseFor, left === 0 || leaseFor !== table);
-          if (left === 0) postData.tableLoaded(byTable.get(table)!);
-        }
-      };
-      const workers = Array.from({ length: Math.max(1, options.jobs) }, worker);
-      const outcome = await Promise.allSettled(workers);
-      const failed = outcome.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-      if (failed) {
-        await postData.cancel(POST_DATA_SETTLE_MS);
-        throw failed.reason;
-      }
+      const toCopy = new Set(pending.map((u) => u.table));
+      for (const t of copied) if (!toCopy.has(t.qname) && !deferred.has(t.qname)) postData.tableLoaded(t);
+      copyResults = await copyUnits({
+        pending,
+        jobs: options.jobs,
+        tables: byTable,
+        jobsByTable,
+        at: leases ? { leases } : { snapshot: snapshot! },
+        progress: options.progress,
+        postData,
+        openPair: () => openAll([open(options.source, SOURCE_SESSION), open(options.target, TARGET_SESSION)], closeClient),
+        deferred,
+      });
       await postData.drain();
     });
     options.progress.stop();
     await leases?.close();
     // Tables, as the summary and ANALYZE know them: what was planned and is on the source.
     const copiedTables = copied.filter((t) => t.extensionRows === undefined && !absent.has(t.qname));
+    const unitCounts = new Map<string, number>();
+    for (const u of units) unitCounts.set(u.table, (unitCounts.get(u.table) ?? 0) + 1);
     const summarize = () =>
       copiedTables.map((t) => {
         const now = copyResults.get(t.qname);
@@ -303,7 +260,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
           bytes: now?.bytes ?? 0,
           seconds: now?.seconds ?? 0,
           format: jobsByTable.get(t.qname)!.binary ? ('binary' as const) : ('text' as const),
-          units: units.filter((u) => u.table === t.qname).length,
+          units: unitCounts.get(t.qname) ?? 0,
         };
       });
     if (deferred.size > 0) {
@@ -375,7 +332,7 @@ const INDEX_SESSION = `SELECT set_config('search_path', '', false), set_config('
                               set_config('maintenance_work_mem', '256MB', false)`;
 
 const RESUME_NOTE =
-  'resumed: tables finished before the interruption were copied at the earlier snapshot; rows changed on the source in between may differ (run pgferry verify)';
+  'resumed without a replication slot: tables finished before the interruption hold the source as of the earlier snapshot, the rest as of this one, so the copy is consistent per table only (pgferry verify shows what differs; pgferry sync resumes to a consistent copy)';
 
 /**
  * The tables a resumed copy that a stream completes copies: those it planned, as the source

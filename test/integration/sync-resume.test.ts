@@ -144,6 +144,19 @@ async function waitFor(target: pg.Client, when: (p: CopyProgressRow) => boolean,
   return false;
 }
 
+/** A source database with the schema, an empty target one, sync's arguments, and a session watching the target's copy state. */
+async function migration(clusters: [Cluster, Cluster], prefix: string) {
+  const [source, target] = clusters;
+  const db = await source.createDatabase({ prefix });
+  await target.sql('postgres', `CREATE DATABASE ${db}`);
+  await createSchema(source, db);
+  // Big enough to be split into ranges, small enough for a test.
+  const args = ['sync', '--source', source.url(db), '--target', target.url(db), '--split-tables-larger-than', '1MB', '--jobs', '2'];
+  const watcher = new pg.Client({ connectionString: target.url(db) });
+  await watcher.connect();
+  return { source, target, db, args, watcher };
+}
+
 for (const [from, to] of [
   [13, 17],
   [17, 18],
@@ -158,14 +171,7 @@ for (const [from, to] of [
     });
 
     it('keeps finished tables, copies the rest at new snapshots, and ends equal to the source under a writer', async () => {
-      const [source, target] = clusters;
-      const db = await source.createDatabase({ prefix: 'resume' });
-      await target.sql('postgres', `CREATE DATABASE ${db}`);
-      await createSchema(source, db);
-      // Big enough to be split into ranges, small enough for a test; one job per range at a time.
-      const args = ['sync', '--source', source.url(db), '--target', target.url(db), '--split-tables-larger-than', '1MB', '--jobs', '2'];
-      const watcher = new pg.Client({ connectionString: target.url(db) });
-      await watcher.connect();
+      const { source, target, db, args, watcher } = await migration(clusters, 'resume');
       const writer = startWriter(source.url(db));
       const logs: string[] = [];
       const moments: string[] = [];
@@ -253,13 +259,7 @@ for (const [from, to] of [
     });
 
     it('defers a table whose columns changed on the source while the copy was interrupted, and copies it once the stream has the change', async () => {
-      const [source, target] = clusters;
-      const db = await source.createDatabase({ prefix: 'resume_ddl' });
-      await target.sql('postgres', `CREATE DATABASE ${db}`);
-      await createSchema(source, db);
-      const args = ['sync', '--source', source.url(db), '--target', target.url(db), '--split-tables-larger-than', '1MB', '--jobs', '2'];
-      const watcher = new pg.Client({ connectionString: target.url(db) });
-      await watcher.connect();
+      const { source, target, db, args, watcher } = await migration(clusters, 'resume_ddl');
       try {
         const run = spawnPgferry(args);
         // Killed with the big table half copied: the small ones (copied after it) are not copied yet.
