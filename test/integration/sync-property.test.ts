@@ -855,6 +855,8 @@ function workloadArbitrary(sourceMajor: number): fc.Arbitrary<Workload> {
 interface SyncSettings {
   readonly memoryLimit: string;
   readonly batchChanges: number;
+  /** 16kB splits the workload's tables into ranges (by key where they have an integer one): a copy killed half-way keeps its finished ranges. */
+  readonly splitAbove: '16kB' | '256MB';
 }
 
 interface Plan {
@@ -886,6 +888,7 @@ function syncSettings(): fc.Arbitrary<SyncSettings> {
           { weight: 2, arbitrary: fc.constantFrom('4MB', '16MB', '64MB') },
         ),
     batchChanges: fc.constantFrom(1, 5, 100, 2000, 100_000),
+    splitAbove: fc.constantFrom('16kB', '256MB'),
   });
 }
 
@@ -915,7 +918,8 @@ function planArbitrary(): fc.Arbitrary<Plan> {
 }
 
 function describePlan(plan: Plan): string {
-  const settings = (s: SyncSettings) => `--memory-limit ${s.memoryLimit} --batch-changes ${s.batchChanges}`;
+  const settings = (s: SyncSettings) =>
+    `--memory-limit ${s.memoryLimit} --batch-changes ${s.batchChanges} --split-tables-larger-than ${s.splitAbove}`;
   return [
     `logical_decoding_work_mem ${plan.decodingWorkMem}; first spawn ${plan.firstSpawnAfterMs} ms after the workload ${plan.firstSpawnAfterWorkload ? 'ended' : 'started'}`,
     ...plan.killed.map(
@@ -1018,6 +1022,8 @@ function syncArgs(pair: Pair, db: string, settings: SyncSettings): string[] {
     settings.memoryLimit,
     '--batch-changes',
     String(settings.batchChanges),
+    '--split-tables-larger-than',
+    settings.splitAbove,
   ];
 }
 
@@ -1108,7 +1114,7 @@ async function runOnce(pair: Pair, workload: Workload, plan: Plan, log: (line: s
     await pair.source.sql(db, schemaSql(workload.partitioned));
 
     const clone = await runPgferry(
-      [...syncArgs(pair, db, { memoryLimit: '64MB', batchChanges: 100_000 }), '--until-caught-up'],
+      [...syncArgs(pair, db, { memoryLimit: '64MB', batchChanges: 100_000, splitAbove: '256MB' }), '--until-caught-up'],
       {},
       SYNC_TIMEOUT_MS,
     );
