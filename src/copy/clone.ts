@@ -208,7 +208,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       }
       if (!onTarget) throw new PgferryError('schema-conflict', `target: table ${t.qname} is missing after pre-data`, { side: 'target' });
       const missing = t.columns.filter((c) => !onTarget.has(c.name));
-      if (missing.length > 0 && following && resumed) {
+      if (missing.length > 0 && following) {
         // Added on the source since the copy began: the stream adds them on the target first.
         deferred.set(t.qname, `the source has column(s) ${missing.map((c) => c.name).join(', ')} the target has not yet`);
       } else if (missing.length > 0) {

@@ -27,9 +27,10 @@ import type { SyncOptions, SyncSummary } from './options.js';
 import { closeClient } from '../plumbing/index.js';
 
 /**
- * `pgferry sync`: the publication and slot on the source, the clone at the slot's snapshot
- * when the target has none yet, then every committed change, applied in batches, until asked
- * to stop (or caught up). Started again, it continues from the position the target recorded.
+ * `pgferry sync`: the publication and slot on the source, the copy (each table at a snapshot
+ * of its own) when the target has none yet or an interrupted one, then every committed change,
+ * applied in batches, until asked to stop (or caught up). Started again, it continues from what
+ * the target recorded: the tables copied, and the position applied.
  */
 export async function sync(options: SyncOptions): Promise<SyncSummary> {
   const scope = new Scope(options.filter);
@@ -95,8 +96,8 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
 }
 
 /**
- * The migration's slot, made before anything is copied (decision 3): every change from its
- * consistent point on is in it. It exports no snapshot: each table is copied at a snapshot of
+ * The migration's slot, made before anything is copied: every change from its consistent point
+ * on is in it, and every table's snapshot is taken after it. It exports no snapshot: each table is copied at a snapshot of
  * its own (copyUntilFinished), so nothing holds the source's vacuum horizon for the whole copy.
  */
 async function createMigrationSlot(
@@ -142,6 +143,7 @@ async function copyUntilFinished(
   log: Logger,
 ): Promise<CloneSummary> {
   let resume = start.resume;
+  const firstSlot = start.resume ? undefined : start.slot;
   const snapshots = new TemporarySlotSnapshots(options.source, options.target, options.slotTimeoutMs ?? DEFAULT_SLOT_TIMEOUT_MS, log);
   // Snapshots a killed run recorded went with its sessions.
   if (resume) await withTarget(options.target, (target) => forgetHeldSnapshots(target));
@@ -156,13 +158,15 @@ async function copyUntilFinished(
         dropExisting: !resume && (options.dropExisting || restarting),
         logger: options.logger,
         snapshots: { source: snapshots, reuseMs: options.snapshotReuseMs },
-        // A fresh copy records the migration once its state tables exist (after pre-data).
-        onCopyStarting: start.resume
-          ? undefined
-          : async (target) => {
-              await ensureSyncState(target);
-              await startSyncState(target, { ...names, sourceSystemId: start.slot.sourceSystemId }, start.slot.consistentPoint);
-            },
+        // A fresh copy records the migration once its state tables exist (after pre-data); a
+        // later round continues it (recording it again would move the stream back to the start).
+        onCopyStarting:
+          resume || firstSlot === undefined
+            ? undefined
+            : async (target) => {
+                await ensureSyncState(target);
+                await startSyncState(target, { ...names, sourceSystemId: firstSlot.sourceSystemId }, firstSlot.consistentPoint);
+              },
       });
       if (cloned.deferred.length === 0) {
         await withTarget(options.target, async (target) => {

@@ -291,5 +291,41 @@ for (const [from, to] of [
       assert.deepEqual(tiers.rows[0], { gold: 714, silver: 1 });
       await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db)]);
     });
+
+    it('defers a table a schema change reaches during the first copy, streams the change, then copies it, under a writer', async () => {
+      const { source, target, db, args, watcher } = await migration(clusters, 'first_ddl');
+      await watcher.end();
+      const writer = startWriter(source.url(db));
+      const alter = new pg.Client({ connectionString: source.url(db) });
+      await alter.connect();
+      const run = spawnPgferry([...args, '--until-caught-up']);
+      let code: number;
+      try {
+        // Once the migration's slot exists, a schema change on a table the copy reaches later.
+        const deadline = Date.now() + 60_000;
+        while (!run.output().includes('slot created') && Date.now() < deadline) await sleep(5);
+        assert.ok(run.output().includes('slot created'), run.output());
+        await alter.query('BEGIN');
+        await alter.query('ALTER TABLE customers ADD COLUMN tier text');
+        await alter.query(`UPDATE customers SET tier = 'gold' WHERE id % 7 = 0`);
+        await sleep(300);
+        await alter.query('COMMIT');
+        code = await Promise.race([run.exited(), sleep(240_000).then(() => -1)]);
+      } finally {
+        await alter.end();
+        const report = await writer.stop();
+        assert.ok(report.committed > 50, `only ${report.committed} transactions committed under the writer`);
+      }
+      const output = run.output();
+      assert.equal(code, 0, output);
+      assert.match(output, /tables changed on the source during the copy/);
+      assert.match(output, /public\.customers/);
+      // What the writer committed after the first run stopped.
+      const last = await runPgferry([...args, '--until-caught-up'], {}, 240_000);
+      assert.equal(last.code, 0, last.stdout + last.stderr);
+      const comparison = await compareTables(source.url(db), target.url(db));
+      assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)).slice(0, 3000));
+      await runPgferry(['cleanup', '--source', source.url(db), '--target', target.url(db)]);
+    });
   });
 }
