@@ -149,38 +149,38 @@ export async function readPartitionParents(client: pg.Client): Promise<Array<{ c
   return rows.map((r) => ({ child: { schema: r.cs, name: r.cn }, parent: { schema: r.ps, name: r.pn } }));
 }
 
-/** How a table can be split on this server: TID ranges on 14+, else integer key quantiles. */
+/** How a table can be split on this server: TID ranges on 14+, else ranges of its integer key. */
 export async function splitFor(client: pg.Client, table: SourceTable, parts: number, major: number, keyRanges = false): Promise<SplitBy> {
   if (parts <= 1) return { kind: 'none' };
-  if (keyRanges && table.intKey) return evenKeyRanges(client, table, table.intKey, parts);
+  if (keyRanges && table.intKey) return keyQuantileRanges(client, table, table.intKey, parts);
   if (major >= 14) return { kind: 'pages', pages: table.pages };
   if (!table.intKey) return { kind: 'none' };
-  const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
-  const { rows } = await client.query<{ bounds: string[] | null }>(
-    `SELECT (percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY ${table.intKey}))::text[] AS bounds FROM ONLY ${table.qname}`,
-    [fractions],
-  );
-  const bounds = (rows[0]?.bounds ?? []).filter((b): b is string => b !== null);
-  return bounds.length === 0 ? { kind: 'none' } : { kind: 'key', column: table.intKey, boundaries: bounds };
+  return keyQuantileRanges(client, table, table.intKey, parts);
 }
 
+/** Pages a key split reads to place its boundaries: a few MB, whatever the table's size. */
+const SAMPLE_PAGES = 1000;
+
 /**
- * Key ranges of equal width between the key's lowest and highest values (read through its
- * index, so instant on any size): what a copy that a stream completes splits by where it can,
+ * Key ranges holding about equal numbers of rows: the boundaries are quantiles of the key in a
+ * sample of the table's pages (TABLESAMPLE SYSTEM, so a few MB read whatever its size, and the
+ * whole table when it is small). Equal widths between the lowest and highest key would not do:
+ * keys are often skewed (a block of ids moved far up, a sequence that jumped, time-based ids),
+ * and one range would hold nearly every row. The first and last ranges are open, so a key the
+ * sample missed still falls in one. A copy a stream completes splits by key where it can
  * because a row stays in its key range whatever page an update moves it to, so a resumed copy
- * keeps the ranges it finished (copy-positions.ts). Equal widths suit the usual dense keys.
+ * keeps the ranges it finished (copy-positions.ts).
  */
-async function evenKeyRanges(client: pg.Client, table: SourceTable, key: string, parts: number): Promise<SplitBy> {
-  const { rows } = await client.query<{ low: string | null; high: string | null }>(
-    `SELECT min(${key})::text AS low, max(${key})::text AS high FROM ONLY ${table.qname}`,
+async function keyQuantileRanges(client: pg.Client, table: SourceTable, key: string, parts: number): Promise<SplitBy> {
+  const percent = table.pages <= SAMPLE_PAGES ? 100 : (100 * SAMPLE_PAGES) / table.pages;
+  const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
+  const { rows } = await client.query<{ bounds: string[] | null }>(
+    `SELECT (percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY ${key}))::text[] AS bounds
+       FROM ONLY ${table.qname} TABLESAMPLE SYSTEM ($2)`,
+    [fractions, percent],
   );
-  const low = rows[0]?.low;
-  const high = rows[0]?.high;
-  if (low == null || high == null) return { kind: 'none' };
-  const width = (BigInt(high) - BigInt(low) + 1n) / BigInt(parts);
-  if (width < 1n) return { kind: 'none' };
-  const boundaries = Array.from({ length: parts - 1 }, (_, i) => String(BigInt(low) + width * BigInt(i + 1)));
-  return { kind: 'key', column: key, boundaries };
+  const bounds = [...new Set((rows[0]?.bounds ?? []).filter((b): b is string => b !== null))];
+  return bounds.length === 0 ? { kind: 'none' } : { kind: 'key', column: key, boundaries: bounds };
 }
 
 /** The target's column types, to choose binary COPY only where both sides agree. */

@@ -178,6 +178,7 @@ for (const [from, to] of [
       let sawSnapshot = false;
       let statusShowed: unknown;
       let killedMidCopy = false;
+      let resumedMidCopy = 0;
       try {
         // Each run is killed at another moment of the copy; what it was is printed on failure.
         // `copied`: units this run copied so far (the state also holds the earlier runs').
@@ -217,8 +218,10 @@ for (const [from, to] of [
             `${kill.what}: ${hit ? 'hit' : 'not reached in 30 s'} (${progress?.done ?? '?'}/${progress?.total ?? '?'} units done after)`,
           );
           logs.push(`--- run ${i + 1} (${kill.what})\n${run.output()}`);
-          if (killedMidCopy)
+          if (killedMidCopy) {
             assert.match(run.output(), /continuing the interrupted copy: \d+ table\(s\) finished before are kept/, logs.join('\n'));
+            resumedMidCopy++;
+          }
           killedMidCopy = progress !== undefined && progress.done < progress.total;
         }
       } finally {
@@ -229,7 +232,12 @@ for (const [from, to] of [
       const last = await runPgferry([...args, '--until-caught-up'], {}, 240_000);
       const finalOutput = last.stdout + last.stderr;
       assert.equal(last.code, 0, `${moments.join('\n')}\n${logs.join('\n')}\n--- final run\n${finalOutput}`);
-      if (killedMidCopy) assert.match(finalOutput, /continuing the interrupted copy/);
+      if (killedMidCopy) {
+        assert.match(finalOutput, /continuing the interrupted copy/);
+        resumedMidCopy++;
+      }
+      // Kills that all land after the copy would test nothing of its resumption.
+      assert.ok(resumedMidCopy >= 2, `only ${resumedMidCopy} run(s) resumed a copy killed mid-way: ${moments.join('; ')}`);
       process.stdout.write(`# ${from} → ${to}: ${moments.join('; ')}\n`);
 
       const comparison = await compareTables(source.url(db), target.url(db));
