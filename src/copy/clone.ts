@@ -16,7 +16,7 @@ import {
   type ExtractedSchema,
 } from '../schema/index.js';
 import { ensureCopyState, finishClone, plannedSchema } from '../state/index.js';
-import { chooseFormat, type UnitCopy } from './pipe.js';
+import { tableColumns } from './table-columns.js';
 import { SnapshotLeases, type SnapshotSource } from './snapshot-leases.js';
 import { PostDataScheduler } from './post-data-scheduler.js';
 import { copyUnits, type TableCopied } from './copy-units.js';
@@ -189,36 +189,11 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       );
     }
     const byTable = new Map(copied.map((t) => [t.qname, t]));
-    const targetColumns = await readTargetColumns(
+    const onTarget = await readTargetColumns(
       admin,
       copied.map((t) => t.qname),
     );
-    const jobsByTable = new Map<string, Omit<UnitCopy, 'unit'>>();
-    const deferred = new Map<string, string>();
-    for (const t of copied) {
-      if (absent.has(t.qname)) {
-        jobsByTable.set(t.qname, { columns: [], binary: false });
-        continue;
-      }
-      const onTarget = targetColumns.get(t.qname);
-      if (!onTarget && following && resumed) {
-        // Dropped on the target by the stream: the check at its snapshot finds it gone on the source too.
-        jobsByTable.set(t.qname, { columns: [], binary: false });
-        continue;
-      }
-      if (!onTarget) throw new PgferryError('schema-conflict', `target: table ${t.qname} is missing after pre-data`, { side: 'target' });
-      const missing = t.columns.filter((c) => !onTarget.has(c.name));
-      if (missing.length > 0 && following) {
-        // Added on the source since the copy began: the stream adds them on the target first.
-        deferred.set(t.qname, `the source has column(s) ${missing.map((c) => c.name).join(', ')} the target has not yet`);
-      } else if (missing.length > 0) {
-        throw new PgferryError('schema-conflict', `target: table ${t.qname} has no column ${missing.map((c) => c.name).join(', ')}`, {
-          side: 'target',
-          fix: 'add the columns on the target, or leave the table out with --exclude-table',
-        });
-      }
-      jobsByTable.set(t.qname, { columns: t.columns.map((c) => c.name), binary: chooseFormat(t.columns, onTarget) });
-    }
+    const { jobsByTable, deferred } = tableColumns(copied, absent, onTarget, { following, resumed });
 
     let copyResults = new Map<string, TableCopied>();
     const partitionParents = await readPartitionParents(planner);

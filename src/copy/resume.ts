@@ -3,15 +3,7 @@ import { displayName, NON_USER_SCHEMAS_SQL, serverMajor, tablesOnTarget, type Qu
 import { describeConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, usageError } from '../errors.js';
 import { inTransaction, quoteQualified, serverDetail, sqlState, SQLSTATE } from '../plumbing/index.js';
-import {
-  cloneState,
-  dropStateSchema,
-  halfDoneSplitTables,
-  resetTableUnits,
-  startClone,
-  storedPlan,
-  type CloneState,
-} from '../state/index.js';
+import { cloneState, dropStateSchema, resetTableUnits, startClone, storedPlan, type CloneState } from '../state/index.js';
 import { checkedPredicate, EXTENSION_ROWS_UNIT, extensionRowsUnit, partsFor, planUnits, type CopyUnit, type TableToCopy } from './plan.js';
 import { splitFor, type SourceTable } from './source-tables.js';
 
@@ -118,14 +110,8 @@ async function dropExisting(admin: pg.Client, tables: readonly SourceTable[], sc
   }
 }
 
-/**
- * Ranges of one table copied at two snapshots don't add up: an UPDATE in between moves a row
- * to a page range (or changes its key into a range) not copied yet, and keeping the finished
- * ranges would copy it twice. A half-done split table is therefore emptied and its ranges
- * copied again at the new snapshot; finished tables are kept.
- */
-async function planOrResumeFromStore(admin: pg.Client, tables: ReadonlyMap<string, SourceTable>): Promise<PlannedUnit[]> {
-  const stored = await storedPlan(admin);
+/** The stored plan as units to copy, each stored range checked before it runs as SQL on the source. */
+function plannedFromStore(stored: readonly StoredUnit[], tables: ReadonlyMap<string, SourceTable>): PlannedUnit[] {
   const counts = new Map<string, number>();
   for (const u of stored) counts.set(u.table, (counts.get(u.table) ?? 0) + 1);
   return stored.map((u) => ({
@@ -153,11 +139,31 @@ function storedRange(predicate: string | null, intKey: string | undefined): stri
   }
 }
 
-async function restartHalfDoneSplitTables(admin: pg.Client, keepKeyRanges: boolean): Promise<void> {
-  const stored = keepKeyRanges ? await storedPlan(admin) : [];
-  const byKey = new Set(stored.filter((u) => u.unit.startsWith('key ')).map((u) => u.table));
-  const tables = (await halfDoneSplitTables(admin)).filter((t) => !byKey.has(t));
-  if (tables.length === 0) return;
+type StoredUnit = Awaited<ReturnType<typeof storedPlan>>[number];
+
+/**
+ * Tables split into ranges of which some are done and some not, to be copied again whole:
+ * ranges of one table copied at two snapshots don't add up (an UPDATE in between moves a row
+ * to a page range, or changes its key into a range, not copied yet, and keeping the finished
+ * ranges would copy it twice). Finished tables are kept. Key ranges are kept too when a stream
+ * completes the copy: each has a position of its own, from which the stream applies its changes.
+ */
+export function halfDoneSplitTables(stored: readonly StoredUnit[], keepKeyRanges: boolean): Set<string> {
+  const units = new Map<string, StoredUnit[]>();
+  for (const u of stored) units.set(u.table, [...(units.get(u.table) ?? []), u]);
+  const half = [...units].filter(
+    ([, us]) =>
+      us.some((u) => u.done) &&
+      us.some((u) => !u.done) &&
+      us.some((u) => u.unit !== 'whole') &&
+      !(keepKeyRanges && us.some((u) => u.unit.startsWith('key '))),
+  );
+  return new Set(half.map(([table]) => table));
+}
+
+/** Empties the tables and marks their units not done, in one transaction. */
+async function restartTables(admin: pg.Client, tables: ReadonlySet<string>): Promise<void> {
+  if (tables.size === 0) return;
   await inTransaction(admin, async () => {
     for (const table of tables) {
       await admin.query(`TRUNCATE ONLY ${table}`);
@@ -197,8 +203,12 @@ export async function planOrResume(
         tables.map((t) => t.qname),
       );
     // Key ranges keep positions of their own when a stream completes the copy (copy-positions.ts).
-    await restartHalfDoneSplitTables(admin, streamFollows);
-    return planOrResumeFromStore(admin, new Map(tables.map((t) => [t.qname, t])));
+    const restarted = halfDoneSplitTables(stored, streamFollows);
+    await restartTables(admin, restarted);
+    return plannedFromStore(
+      stored.map((u) => (restarted.has(u.table) ? { ...u, done: false } : u)),
+      new Map(tables.map((t) => [t.qname, t])),
+    );
   }
 
   const major = await serverMajor(planner);

@@ -204,16 +204,6 @@ export async function finishClone(client: pg.Client): Promise<void> {
   await client.query(`UPDATE pgferry.clone SET finished_at = now()`);
 }
 
-/** Tables split into ranges of which some are done and some not: a resume copies them again whole. */
-export async function halfDoneSplitTables(client: pg.Client): Promise<string[]> {
-  const { rows } = await client.query<{ table: string }>(
-    `SELECT table_name AS table FROM pgferry.copy_units
-      GROUP BY table_name
-     HAVING bool_or(done) AND NOT bool_and(done) AND bool_or(unit <> 'whole')`,
-  );
-  return rows.map((r) => r.table);
-}
-
 /** Marks every unit of `table` not done (inside the transaction that empties it). */
 export async function resetTableUnits(client: pg.Client, table: string): Promise<void> {
   await client.query(`UPDATE pgferry.copy_units SET done = false, rows = NULL, bytes = NULL, seconds = NULL WHERE table_name = $1`, [

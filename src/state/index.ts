@@ -21,7 +21,6 @@ export {
   storedPlan,
   markUnitDone,
   finishClone,
-  halfDoneSplitTables,
   resetTableUnits,
   copyPositions,
   plannedSchema,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { refuseOccupiedTables, refuseOtherTables, startFromState } from '../../src/copy/resume.js';
+import { halfDoneSplitTables, refuseOccupiedTables, refuseOtherTables, startFromState } from '../../src/copy/resume.js';
 import { PgferryError } from '../../src/errors.js';
 
 const TARGET = 'postgres://app@db:5432/shop';
@@ -73,5 +73,27 @@ describe('clone resume: the same tables as the interrupted clone', () => {
       () => refuseOtherTables([], ['1', '2', '3', '4', '5', '6']),
       refused('target-not-empty', /\(new: 1, new: 2, new: 3, new: 4, new: 5\)$/),
     );
+  });
+});
+
+describe('clone start: which half-done tables a resume copies again', () => {
+  const unit = (table: string, unit: string, done: boolean) => ({ table, unit, done, position: 0, predicate: null, oid: null });
+  const stored = [
+    unit('public.done', 'whole', true),
+    unit('public.todo', 'whole', false),
+    unit('public.pages', 'pages 0-99', true),
+    unit('public.pages', 'pages 100-', false),
+    unit('public.keys', 'key 1 of 2', true),
+    unit('public.keys', 'key 2 of 2', false),
+    unit('public.finished', 'key 1 of 2', true),
+    unit('public.finished', 'key 2 of 2', true),
+    unit('public.untouched', 'pages 0-99', false),
+    unit('public.untouched', 'pages 100-', false),
+  ];
+  it('a clone copies every half-done split table again, by pages or by key', () => {
+    assert.deepEqual([...halfDoneSplitTables(stored, false)].sort(), ['public.keys', 'public.pages']);
+  });
+  it('a copy a stream completes keeps finished key ranges: their positions are their own', () => {
+    assert.deepEqual([...halfDoneSplitTables(stored, true)], ['public.pages']);
   });
 });
