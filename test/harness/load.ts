@@ -91,6 +91,8 @@ export interface LoadReport {
 export interface Load {
   /** Transactions committed so far. */
   readonly committed: number;
+  /** Sessions connected so far (they connect in the background). */
+  readonly connected: number;
   /**
    * Lets every transaction in flight finish, closes the sessions and reports. Calling it again
    * returns the same report.
@@ -124,7 +126,7 @@ export function startLoad(url: string, options: LoadOptions): Load {
   }
 
   const started = performance.now();
-  const state = { stopping: false, committed: 0, inDoubt: 0, errorCount: 0 };
+  const state = { stopping: false, committed: 0, inDoubt: 0, errorCount: 0, connected: 0 };
   const errors: string[] = [];
   const disconnects: string[] = [];
   /** Sleeps in progress, each woken early by stop(). */
@@ -167,6 +169,7 @@ export function startLoad(url: string, options: LoadOptions): Load {
     try {
       try {
         await client.connect();
+        state.connected += 1;
       } catch (error) {
         if (!state.stopping) recordError(new Error(`client ${index} could not connect: ${describeError(error)}`));
         return;
@@ -244,6 +247,9 @@ export function startLoad(url: string, options: LoadOptions): Load {
   return {
     get committed() {
       return state.committed;
+    },
+    get connected() {
+      return state.connected;
     },
     stop() {
       report ??= (async () => {
