@@ -78,6 +78,12 @@ export const ERROR_CODES = {
   pgbouncer: 'usage',
   /** Clients waited in PgBouncer's pause as long as --max-pause allows: the cut-over was undone. */
   'pause-limit': 'query',
+  /** pg_basebackup failed, stalled or was stopped (physical mode). */
+  'base-backup-failed': 'query',
+  /** The standby did not start, stream or catch up (physical mode). */
+  standby: 'query',
+  /** The standby was not promoted, or does not accept writes after promotion (physical mode). */
+  'promote-failed': 'query',
   /** The cut-over is done but recording or reporting it failed. */
   'cutover-unfinished': 'query',
 } as const satisfies Record<string, ErrorKind>;

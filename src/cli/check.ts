@@ -7,8 +7,9 @@ import { formatCheckReport } from './check-report.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
 import { printOut } from './terminal.js';
+import { addPhysicalOptions, checkPhysicalCommand, refusePhysicalFlagsAlone, type PhysicalFlags } from './physical.js';
 
-interface CheckFlags extends ConnectionFlags, FilterFlags {
+interface CheckFlags extends ConnectionFlags, FilterFlags, PhysicalFlags {
   pgbouncer?: string;
   pgbouncerIni?: string;
   pgbouncerDatabase?: string;
@@ -29,10 +30,13 @@ export function checkCommand(): Command {
     .addHelpText('after', '\nExit status: 0 ready, 3 something blocks the migration, 2 bad usage, 1 a side cannot be reached or queried.');
   addConnectionOptions(command);
   addFilterOptions(command);
+  addPhysicalOptions(command, 'check');
   return command;
 }
 
 export async function check(flags: CheckFlags): Promise<number> {
+  if (flags.physical) return checkPhysicalCommand(flags);
+  refusePhysicalFlagsAlone(flags);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn' });

@@ -2,11 +2,13 @@ import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { cleanup as runCleanup } from '../cutover/index.js';
 import { createLogger } from '../log/index.js';
+import { usageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, type ConnectionFlags } from './options.js';
 import { printOut } from './terminal.js';
+import { addPhysicalOptions, cleanupPhysicalCommand, type PhysicalFlags } from './physical.js';
 
-interface CleanupFlags extends ConnectionFlags {
+interface CleanupFlags extends ConnectionFlags, PhysicalFlags {
   name?: string;
   unfreezeSource?: boolean;
   force?: boolean;
@@ -24,10 +26,13 @@ export function cleanupCommand(): Command {
     .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over, and give up a prepared way back')
     .option('--json', 'print what was removed as JSON');
   addConnectionOptions(command);
+  addPhysicalOptions(command, 'cleanup');
   return command;
 }
 
 export async function cleanup(flags: CleanupFlags): Promise<number> {
+  if (flags.physical) return cleanupPhysicalCommand(flags);
+  if (flags.pgdata !== undefined) throw usageError('--pgdata only applies with --physical', 'add --physical, or drop --pgdata');
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });

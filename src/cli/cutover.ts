@@ -15,6 +15,7 @@ import {
   type FilterFlags,
 } from './options.js';
 import { abortOnSignals } from './signals.js';
+import { addPhysicalOptions, cutoverPhysicalCommand, type PhysicalFlags } from './physical.js';
 import { printOut } from './terminal.js';
 
 export interface CutoverFlags {
@@ -35,7 +36,7 @@ export interface CutoverFlags {
   maxPause: string;
 }
 
-interface CutoverCommandFlags extends CutoverFlags, ConnectionFlags, FilterFlags {
+interface CutoverCommandFlags extends CutoverFlags, ConnectionFlags, FilterFlags, PhysicalFlags {
   json?: boolean;
   debug?: boolean;
 }
@@ -82,6 +83,7 @@ export function cutoverCommand(): Command {
   addCutoverOptions(command);
   addConnectionOptions(command);
   addFilterOptions(command);
+  addPhysicalOptions(command, 'cutover');
   return command;
 }
 
@@ -134,6 +136,7 @@ function poolOptionsFrom(flags: CutoverFlags): { pgbouncer?: PoolOptions } {
 }
 
 export async function cutover(flags: CutoverCommandFlags): Promise<number> {
+  if (flags.physical) return cutoverPhysicalCommand(flags);
   const settings = cutoverSettingsFrom(flags);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);

@@ -4,21 +4,24 @@ import { usageError } from '../errors.js';
 import { readStatusReport } from '../observe/index.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
+import { addPhysicalOptions, statusPhysicalCommand, type PhysicalFlags } from './physical.js';
 
-interface StatusFlags {
+interface StatusFlags extends PhysicalFlags {
   target?: string;
   json?: boolean;
   debug?: boolean;
 }
 
 export function statusCommand(): Command {
-  return new Command('status')
+  const command = new Command('status')
     .description('show where a migration stands: phase, copy per table, applied position, lag and rates (read from the target)')
     .option('--target <conninfo>', 'target database: postgres:// URL or libpq "key=value" string (default: $PGFERRY_TARGET)')
     .option('--json', 'print as JSON');
+  return addPhysicalOptions(command, 'status');
 }
 
 export async function status(flags: StatusFlags): Promise<number> {
+  if (flags.physical) return statusPhysicalCommand(flags);
   const target = await resolveConnection('target', flags.target);
   const report = await withConnection(target, ({ client }) => readStatusReport(client));
   if (!report) {

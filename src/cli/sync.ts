@@ -22,6 +22,7 @@ import {
 } from './options.js';
 import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
+import { addPhysicalOptions, refusePhysicalFlagsAlone, syncPhysicalCommand, type PhysicalFlags } from './physical.js';
 
 export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   name?: string;
@@ -49,6 +50,7 @@ export function syncCommand(): Command {
   addListenOption(command);
   addConnectionOptions(command);
   addFilterOptions(command);
+  addPhysicalOptions(command, 'sync');
   return command;
 }
 
@@ -119,7 +121,9 @@ export function stopOnSignals(log: Logger): { signal: AbortSignal; release: () =
   );
 }
 
-export async function sync(flags: SyncFlags): Promise<number> {
+export async function sync(flags: SyncFlags & PhysicalFlags): Promise<number> {
+  if (flags.physical) return syncPhysicalCommand(flags);
+  refusePhysicalFlagsAlone(flags);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   const signals = stopOnSignals(log);
   try {

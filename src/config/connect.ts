@@ -8,8 +8,11 @@ import { closeClient, SQLSTATE, sqlState } from '../plumbing/index.js';
 
 /** What kind of session to open, beyond what the connection string says. */
 export interface SessionKind {
-  /** A walsender session for logical replication commands (CREATE_REPLICATION_SLOT, START_REPLICATION). */
-  readonly replication?: boolean;
+  /**
+   * A walsender session: `logical` for logical replication commands in a database
+   * (CREATE_REPLICATION_SLOT, START_REPLICATION), `physical` for the whole server's WAL (no SQL).
+   */
+  readonly replication?: 'logical' | 'physical';
   /** Settings sent in the start-up packet (`-c name=value`), added to the connection string's own `options`. */
   readonly settings?: Readonly<Record<string, string>>;
 }
@@ -64,7 +67,8 @@ async function disableLaterTimeouts(client: pg.Client, major: number | undefined
   const names = NO_LATER_TIMEOUTS.filter(
     ([since, name]) => major !== undefined && major >= since && session.settings?.[name] === undefined,
   ).map(([, name]) => name);
-  if (names.length === 0) return;
+  // A physical walsender runs replication commands only.
+  if (names.length === 0 || session.replication === 'physical') return;
   await client.query(`SELECT ${names.map((name) => `set_config('${name}', '0', false)`).join(', ')}`);
 }
 
@@ -144,7 +148,7 @@ function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: Sessio
     keepAliveInitialDelayMillis: spec.keepalivesIdleSeconds * 1000,
     application_name: spec.applicationName,
     ...(options === '' ? {} : { options }),
-    ...(session.replication ? { replication: 'database' } : {}),
+    ...(session.replication === undefined ? {} : { replication: session.replication === 'logical' ? 'database' : 'true' }),
   };
 }
 

@@ -33,6 +33,8 @@ export interface DrainOptions {
   readonly pollMs?: number;
   /** Interrupting gives up like a timeout, so the freeze is lifted. */
   readonly signal?: AbortSignal;
+  /** Every database of the server, not only this session's (a physical cut-over moves them all). */
+  readonly allDatabases?: boolean;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
   let ended = 0;
   for (;;) {
     const holders = await findHolders(source, options);
-    const prepared = await preparedTransactions(source);
+    const prepared = await preparedTransactions(source, options.allDatabases === true);
     if (holders.length === 0 && prepared.length === 0) return { sessionsEnded: ended, waitedMs: Date.now() - started };
     if (options.mode === 'read-only') {
       const free = holders.filter((h) => !h.inOldTransaction).map((h) => h.pid);
@@ -85,11 +87,11 @@ async function findHolders(source: pg.Client, options: DrainOptions): Promise<Ho
             extract(epoch FROM clock_timestamp() - xact_start)::float8 AS transaction_seconds, query,
             coalesce(xact_start < $2::timestamptz, false) AS in_old_transaction
        FROM pg_stat_activity
-      WHERE datname = current_database() AND backend_type = 'client backend'
+      WHERE ($4 OR datname = current_database()) AND backend_type = 'client backend'
         AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])
         AND ${since} < $2::timestamptz
         AND ($3::text[] = '{}' OR usename = ANY($3::text[]))`,
-    [options.spare, options.frozenAt, options.mode === 'revoke' ? options.roles : []],
+    [options.spare, options.frozenAt, options.mode === 'revoke' ? options.roles : [], options.allDatabases === true],
   );
   return rows.map((r) => ({
     pid: r.pid,
@@ -102,9 +104,10 @@ async function findHolders(source: pg.Client, options: DrainOptions): Promise<Ho
   }));
 }
 
-async function preparedTransactions(source: pg.Client): Promise<string[]> {
+async function preparedTransactions(source: pg.Client, allDatabases: boolean): Promise<string[]> {
   const { rows } = await source.query<{ gid: string; owner: string }>(
-    `SELECT gid, owner FROM pg_prepared_xacts WHERE database = current_database()`,
+    `SELECT gid, owner FROM pg_prepared_xacts WHERE $1 OR database = current_database()`,
+    [allDatabases],
   );
   return rows.map((r) => `prepared transaction "${r.gid}" of ${r.owner}`);
 }

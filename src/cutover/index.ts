@@ -6,3 +6,6 @@ export type { SequenceSync } from './sequences.js';
 export type { FreezeMode } from './freeze.js';
 export { cleanup } from './cleanup.js';
 export type { CleanupOptions, CleanupReport } from './cleanup.js';
+// The drain, for the physical cut-over (physical/), which freezes the whole server its own way.
+export { drainSessions } from './drain.js';
+export type { DrainReport } from './drain.js';

@@ -95,7 +95,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
   }
 
   static async open(spec: ConnectionSpec): Promise<ReplicationSession> {
-    const { client } = await connect(spec, { replication: true, settings: DECODING_SETTINGS });
+    const { client } = await connect(spec, { replication: 'logical', settings: DECODING_SETTINGS });
     return new ReplicationSession(client);
   }
 

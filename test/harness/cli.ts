@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { unprivilegedUser } from './binaries.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,11 +22,43 @@ export interface CliResult {
  * never leak in.
  */
 export function runPgferry(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+  return runPgferryWith(args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env } }, timeoutMs);
+}
+
+/**
+ * Runs pgferry as the account the test servers run as (when we are root; else as ourselves):
+ * for commands that run PostgreSQL's own programs on a data directory, which refuse root.
+ */
+export function runPgferryAsServerUser(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+  const runAs = unprivilegedUser();
+  return runPgferryWith(
+    args,
+    {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: serverUserHome(), ...env },
+      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+    },
+    timeoutMs,
+  );
+}
+
+let serverHome: string | undefined;
+function serverUserHome(): string {
+  if (serverHome) return serverHome;
+  const home = mkdtempSync(join(tmpdir(), 'pgferry-server-home-'));
+  const runAs = unprivilegedUser();
+  if (runAs) chownSync(home, runAs.uid, runAs.gid);
+  process.on('exit', () => rmSync(home, { recursive: true, force: true }));
+  serverHome = home;
+  return home;
+}
+
+function runPgferryWith(
+  args: readonly string[],
+  options: { env: Record<string, string>; uid?: number; gid?: number },
+  timeoutMs: number,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, [BIN, ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -1,0 +1,44 @@
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { withConnection, type ConnectionSpec } from '../config/index.js';
+import { PgferryError } from '../errors.js';
+import { liftServerFreeze, serverFreezeRecord } from './server-freeze.js';
+import { dropPhysicalSlot, physicalSlotName } from './slot.js';
+import { STANDBY_PASSFILE } from './standby.js';
+import { readStandbyLag } from './standby-lag.js';
+
+export interface PhysicalCleanupOptions {
+  readonly source: ConnectionSpec;
+  readonly name: string;
+  readonly unfreezeSource: boolean;
+  /** The promoted server's data directory, on this host: its copy of the source's password is removed. */
+  readonly pgdata: string | undefined;
+}
+
+export interface PhysicalCleanupReport {
+  readonly slot: 'dropped' | 'absent';
+  readonly freeze: 'lifted' | 'kept' | 'none';
+  readonly passwordFile: 'removed' | 'not asked';
+}
+
+/** `cleanup --physical`: the slot dropped on the old primary, its freeze lifted on request. */
+export async function cleanupPhysical(options: PhysicalCleanupOptions): Promise<PhysicalCleanupReport> {
+  const slot = physicalSlotName(options.name);
+  return withConnection(options.source, async ({ client }) => {
+    if ((await readStandbyLag(client, slot)) !== undefined) {
+      throw new PgferryError('usage', `source: a standby still streams from the slot ${slot}; nothing was removed`, {
+        side: 'source',
+        fix: 'run pgferry cutover --physical first, or stop the standby if the migration is abandoned, then clean up',
+      });
+    }
+    const dropped = await dropPhysicalSlot(client, slot);
+    const record = await serverFreezeRecord(client);
+    let freeze: PhysicalCleanupReport['freeze'] = 'none';
+    if (record && options.unfreezeSource) {
+      await liftServerFreeze(client, record);
+      freeze = 'lifted';
+    } else if (record) freeze = 'kept';
+    if (options.pgdata !== undefined) await rm(join(resolve(options.pgdata), STANDBY_PASSFILE), { force: true });
+    return { slot: dropped, freeze, passwordFile: options.pgdata === undefined ? 'not asked' : 'removed' };
+  });
+}

@@ -1,0 +1,225 @@
+import type pg from 'pg';
+import { connect, type ConnectionSpec } from '../config/index.js';
+import { drainSessions } from '../cutover/index.js';
+import { messageOf, PgferryError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { closeClient, sleep } from '../plumbing/index.js';
+import { formatLsn, parseLsn } from '../replication/index.js';
+import { freezeServer, liftServerFreeze, serverFreezeRecord } from './server-freeze.js';
+import { physicalSlotName } from './slot.js';
+import { readStandbyLag } from './standby-lag.js';
+
+export interface PhysicalCutoverOptions {
+  readonly source: ConnectionSpec;
+  /** The standby, to be promoted. */
+  readonly target: ConnectionSpec;
+  readonly name: string;
+  /** How long sessions begun before the freeze may take to finish. */
+  readonly drainTimeoutMs: number;
+  /** How long the standby may take to replay the source's last WAL (and to catch up before the freeze). */
+  readonly catchUpTimeoutMs: number;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export interface PhysicalCutoverStep {
+  readonly name: 'catch up' | 'freeze' | 'drain' | 'last WAL' | 'replay' | 'promote' | 'writes' | 'tidy';
+  readonly ms: number;
+}
+
+export interface PhysicalCutoverReport {
+  /** From the freeze taking hold to the promoted server committing a write. */
+  readonly downtimeMs: number;
+  /** The source's last WAL position, all of it replayed on the standby before promotion. */
+  readonly lastLsn: string;
+  readonly sessionsEnded: number;
+  readonly steps: readonly PhysicalCutoverStep[];
+  readonly notes: readonly string[];
+}
+
+/**
+ * `cutover --physical`: the source frozen (every database), sessions begun before drained,
+ * the standby waited for until it has replayed every byte of WAL the source wrote, promoted,
+ * and made to commit a write. The copy is exact: nothing else is set on it. A failure before
+ * the promotion lifts the freeze and leaves the standby streaming; after it, the source stays
+ * frozen (cleanup --physical --unfreeze-source lifts it on request).
+ */
+export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<PhysicalCutoverReport> {
+  const slot = physicalSlotName(options.name);
+  const steps: PhysicalCutoverStep[] = [];
+  const notes: string[] = [];
+  const log = options.logger;
+  const step = async <T>(name: PhysicalCutoverStep['name'], work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const result = await work();
+    steps.push({ name, ms: Math.round(performance.now() - started) });
+    log.info({ step: name, ms: steps.at(-1)!.ms }, 'cut-over step');
+    return result;
+  };
+  const { client: source } = await connect(options.source);
+  let target: pg.Client | undefined;
+  try {
+    target = (await connect(options.target)).client;
+    const standby = target;
+    await assertStandbyOf(source, standby, slot);
+    await step('catch up', () => catchUp(source, slot, options));
+
+    const freezeStarted = performance.now();
+    const frozenAt = await step('freeze', () => freezeServer(source));
+    let lastLsn: bigint;
+    let sessionsEnded = 0;
+    try {
+      const { rows: own } = await source.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const drained = await step('drain', () =>
+        drainSessions(source, {
+          mode: 'read-only',
+          frozenAt,
+          spare: [own[0]!.pid],
+          roles: [],
+          timeoutMs: options.drainTimeoutMs,
+          signal: options.signal,
+          allDatabases: true,
+        }),
+      );
+      sessionsEnded = drained.sessionsEnded;
+      // Inserted, not yet flushed WAL included: the WAL writer flushes it, the walsender sends it.
+      lastLsn = await step('last WAL', async () => {
+        const { rows } = await source.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+        return parseLsn(rows[0]!.lsn);
+      });
+      await step('replay', () => waitForReplay(standby, lastLsn, options));
+      await step('promote', () => promote(standby));
+    } catch (error) {
+      await liftAfterFailure(source, log);
+      throw error;
+    }
+    await step('writes', () => assertWrites(standby));
+    const downtimeMs = Math.round(performance.now() - freezeStarted);
+    await step('tidy', async () => {
+      try {
+        // Recovery settings only a standby reads; the promoted server no longer needs them.
+        await standby.query('ALTER SYSTEM RESET primary_conninfo');
+        await standby.query('ALTER SYSTEM RESET primary_slot_name');
+        await standby.query('SELECT pg_reload_conf()');
+      } catch (error) {
+        notes.push(
+          `the promoted server keeps primary_conninfo and primary_slot_name (${messageOf(error)}): harmless, ALTER SYSTEM RESET them as a superuser`,
+        );
+      }
+    });
+    notes.push(
+      `the old primary stays frozen (read-only) and keeps the slot ${slot}: pgferry cleanup --physical drops it (--unfreeze-source lifts the freeze)`,
+    );
+    return { downtimeMs, lastLsn: formatLsn(lastLsn), sessionsEnded, steps, notes };
+  } finally {
+    await closeClient(source);
+    if (target) await closeClient(target);
+  }
+}
+
+/** The target is in recovery, is a copy of this very source, and streams from this migration's slot. */
+async function assertStandbyOf(source: pg.Client, target: pg.Client, slot: string): Promise<void> {
+  const ids = async (client: pg.Client) =>
+    (
+      await client.query<{ id: string; recovering: boolean }>(
+        'SELECT system_identifier::text AS id, pg_is_in_recovery() AS recovering FROM pg_control_system()',
+      )
+    ).rows[0]!;
+  const [s, t] = [await ids(source), await ids(target)];
+  if (!t.recovering) {
+    throw new PgferryError('usage', 'target: the server is not a standby (pg_is_in_recovery() is false); nothing was changed', {
+      side: 'target',
+      fix: 'give --target the standby pgferry sync --physical made; if it was promoted already, the cut-over is over',
+    });
+  }
+  if (s.id !== t.id) {
+    throw new PgferryError('usage', `target: the standby is a copy of another server (system identifier ${t.id}, the source's ${s.id})`, {
+      side: 'target',
+      fix: 'check --source and --target',
+    });
+  }
+  if ((await readStandbyLag(source, slot)) === undefined) {
+    throw new PgferryError('standby', `source: no standby streams from the slot ${slot}; nothing was changed`, {
+      side: 'source',
+      fix: 'start the standby (or check --name), wait for pgferry status --physical to show it streaming, and run the cut-over again',
+    });
+  }
+}
+
+/** Before the freeze: the standby has replayed what the source had written when the cut-over began. */
+async function catchUp(source: pg.Client, slot: string, options: PhysicalCutoverOptions): Promise<void> {
+  const deadline = Date.now() + options.catchUpTimeoutMs;
+  let goal: bigint | undefined;
+  for (;;) {
+    const lag = await readStandbyLag(source, slot);
+    if (lag?.replayLsn != null) {
+      goal ??= lag.currentLsn;
+      if (lag.replayLsn >= goal) return;
+    }
+    if (Date.now() > deadline) {
+      throw new PgferryError(
+        'lag-timeout',
+        `the standby did not catch up within ${options.catchUpTimeoutMs / 1000} s; nothing was frozen`,
+        {
+          side: 'target',
+          fix: 'watch pgferry status --physical until the replay lag is small, then run the cut-over again (or give --catch-up-timeout more)',
+        },
+      );
+    }
+    await sleep(50, options.signal);
+  }
+}
+
+async function waitForReplay(standby: pg.Client, lastLsn: bigint, options: PhysicalCutoverOptions): Promise<void> {
+  const deadline = Date.now() + options.catchUpTimeoutMs;
+  for (;;) {
+    const { rows } = await standby.query<{ lsn: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS lsn');
+    const replayed = rows[0]?.lsn;
+    if (replayed != null && parseLsn(replayed) >= lastLsn) return;
+    if (options.signal?.aborted) throw new PgferryError('interrupted', 'interrupted while the standby replayed the last WAL');
+    if (Date.now() > deadline) {
+      throw new PgferryError(
+        'lag-timeout',
+        `the standby had replayed ${replayed ?? 'nothing'} of the source's ${formatLsn(lastLsn)} after ${options.catchUpTimeoutMs / 1000} s; the freeze was lifted`,
+        { side: 'target', fix: "check the standby's log and pgferry status --physical, then run the cut-over again" },
+      );
+    }
+    await sleep(2);
+  }
+}
+
+async function promote(standby: pg.Client): Promise<void> {
+  const { rows } = await standby.query<{ promoted: boolean }>('SELECT pg_promote(true, 60) AS promoted');
+  if (rows[0]?.promoted === true) return;
+  const { rows: state } = await standby.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
+  if (state[0]?.recovering === false) return;
+  throw new PgferryError('promote-failed', 'target: the standby did not finish its promotion within 60 s; the freeze was lifted', {
+    side: 'target',
+    fix: "read the standby's log; it may still finish promoting: check pg_is_in_recovery() before running the cut-over again",
+  });
+}
+
+/** The promoted server commits a write: a transaction id assigned and committed. */
+async function assertWrites(target: pg.Client): Promise<void> {
+  try {
+    await target.query('BEGIN READ WRITE');
+    await target.query('SELECT txid_current()');
+    await target.query('COMMIT');
+  } catch (error) {
+    await target.query('ROLLBACK').catch(() => undefined);
+    throw new PgferryError('promote-failed', `target: promoted, but a write failed: ${messageOf(error)}`, {
+      side: 'target',
+      fix: "read the new primary's log; the source stays frozen",
+    });
+  }
+}
+
+async function liftAfterFailure(source: pg.Client, log: Logger): Promise<void> {
+  try {
+    const record = await serverFreezeRecord(source);
+    if (record) await liftServerFreeze(source, record);
+    log.warn('the cut-over failed before the promotion: the freeze is lifted, the standby keeps streaming');
+  } catch (error) {
+    log.error({ error: messageOf(error) }, 'the freeze could not be lifted: run pgferry cleanup --physical --unfreeze-source');
+  }
+}

@@ -1,0 +1,45 @@
+import { quoteConfigValue } from './conninfo.js';
+
+/** What makes a base backup a standby of its source, for the server's major version. */
+export interface StandbySettings {
+  readonly major: number;
+  /** libpq connection string to the source (no password: `passfile=` names the file). */
+  readonly primaryConninfo: string;
+  readonly slot: string;
+  /** The standby's own port, when it differs from the source's copied settings. */
+  readonly port: number | undefined;
+}
+
+/** A file to write into the data directory: appended to, or made (mode 0600). */
+export interface DataDirectoryFile {
+  readonly name: string;
+  readonly content: string;
+  readonly append: boolean;
+}
+
+/** Marks what pgferry wrote into postgresql.auto.conf, for people reading it. */
+export const MARK = '# added by pgferry sync --physical: this server streams from its source until it is promoted';
+
+/**
+ * From PostgreSQL 12, `standby.signal` and the recovery settings in postgresql.auto.conf (which
+ * ALTER SYSTEM owns, and where later settings override earlier ones); before 12, recovery.conf
+ * with `standby_mode`. The port goes in postgresql.auto.conf either way: the base backup
+ * carries the source's settings, and two servers on one host must not share a port.
+ */
+export function standbyFiles(settings: StandbySettings): DataDirectoryFile[] {
+  const recovery = [
+    `primary_conninfo = ${quoteConfigValue(settings.primaryConninfo)}`,
+    `primary_slot_name = ${quoteConfigValue(settings.slot)}`,
+  ];
+  const port = settings.port === undefined ? [] : [`port = ${settings.port}`];
+  if (settings.major >= 12) {
+    return [
+      { name: 'standby.signal', content: '', append: false },
+      { name: 'postgresql.auto.conf', content: `${[MARK, ...recovery, ...port].join('\n')}\n`, append: true },
+    ];
+  }
+  return [
+    { name: 'recovery.conf', content: `${[MARK, "standby_mode = 'on'", ...recovery].join('\n')}\n`, append: false },
+    ...(port.length > 0 ? [{ name: 'postgresql.auto.conf', content: `${[MARK, ...port].join('\n')}\n`, append: true }] : []),
+  ];
+}

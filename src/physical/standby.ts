@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { ConnectionSpec } from '../config/index.js';
+import { messageOf, PgferryError } from '../errors.js';
+import { passwordFileLine, replicationConnectionString } from './conninfo.js';
+import { standbyFiles } from './standby-config.js';
+
+const run = promisify(execFile);
+
+/** The password file the standby's WAL receiver reads, inside its data directory (mode 0600). */
+export const STANDBY_PASSFILE = 'pgferry_primary.pgpass';
+/** Where pg_ctl writes the server's output until its own logging takes over. */
+export const STANDBY_START_LOG = 'pgferry_start.log';
+
+/**
+ * Turns the base backup into a standby of the source: the recovery settings for its version,
+ * the slot, the port, and the password in a file only its owner reads.
+ */
+export async function configureStandby(
+  pgdata: string,
+  source: ConnectionSpec,
+  settings: { readonly major: number; readonly slot: string; readonly port: number | undefined },
+): Promise<void> {
+  const dir = resolve(pgdata);
+  const passfile = join(dir, STANDBY_PASSFILE);
+  if (source.password !== undefined) await writeFile(passfile, passwordFileLine(source, source.password), { mode: 0o600 });
+  const conninfo = replicationConnectionString(source, {
+    application_name: settings.slot,
+    ...(source.password === undefined ? {} : { passfile }),
+  });
+  for (const file of standbyFiles({ major: settings.major, primaryConninfo: conninfo, slot: settings.slot, port: settings.port })) {
+    const path = join(dir, file.name);
+    if (file.append) await appendFile(path, `\n${file.content}`);
+    else await writeFile(path, file.content, { mode: 0o600 });
+  }
+}
+
+/** The command that starts the standby, for the service manager or a person. */
+export function startCommand(pgCtl: string, pgdata: string): string[] {
+  const dir = resolve(pgdata);
+  return [pgCtl, '--pgdata', dir, '--log', join(dir, STANDBY_START_LOG), '--wait', '--timeout', '300', 'start'];
+}
+
+export async function startStandby(pgCtl: string, pgdata: string): Promise<void> {
+  const [program, ...args] = startCommand(pgCtl, pgdata);
+  try {
+    await run(program!, args, { timeout: 320_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+  } catch (error) {
+    throw new PgferryError('standby', `the standby in ${pgdata} did not start: ${messageOf(error).split('\n').slice(-3).join('; ')}`, {
+      fix: `read ${join(resolve(pgdata), STANDBY_START_LOG)} and the server log, fix what it says, and start it with: ${startCommand(pgCtl, pgdata).join(' ')}`,
+    });
+  }
+}

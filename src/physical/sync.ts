@@ -1,0 +1,171 @@
+import { resolve } from 'node:path';
+import { connect, describeConnection, type ConnectionSpec } from '../config/index.js';
+import { PgferryError } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { closeClient, sleep } from '../plumbing/index.js';
+import { formatLsn } from '../replication/index.js';
+import { runBaseBackup } from './base-backup.js';
+import { findProgram } from './binaries.js';
+import { inspectDataDirectory } from './data-directory.js';
+import { readPhysicalSourceFacts } from './source-facts.js';
+import { createPhysicalSlot, physicalSlotName } from './slot.js';
+import { configureStandby, startCommand, startStandby } from './standby.js';
+import { readStandbyLag } from './standby-lag.js';
+
+export interface PhysicalSyncOptions {
+  readonly source: ConnectionSpec;
+  readonly pgdata: string;
+  readonly pgBin: string;
+  readonly name: string;
+  readonly port: number | undefined;
+  readonly start: boolean;
+  readonly untilCaughtUp: boolean;
+  /** How long the standby may take to connect, and how long its replay may stand still while behind. */
+  readonly standbyTimeoutMs: number;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export interface PhysicalSyncSummary {
+  readonly slot: string;
+  readonly pgdata: string;
+  readonly backupBytes: number;
+  readonly backupSeconds: number;
+  readonly started: boolean;
+  /** The command that starts the standby, when --start was not given. */
+  readonly startCommand: string;
+  /** With --until-caught-up: the source position the standby had replayed when it returned. */
+  readonly caughtUpAt: string | undefined;
+}
+
+/**
+ * `sync --physical`: a base backup of the whole source server through a physical slot, made a
+ * standby that streams from it, started or ready to start. Run on the new host as the user
+ * who will own the data directory. Nothing is written on the source but the slot.
+ */
+export async function syncPhysical(options: PhysicalSyncOptions): Promise<PhysicalSyncSummary> {
+  const log = options.logger;
+  if (process.getuid?.() === 0) {
+    throw new PgferryError('usage', 'sync --physical runs as root', {
+      fix: 'run it as the operating-system user that will own the data directory and run the standby (e.g. sudo -u postgres pgferry sync --physical …)',
+    });
+  }
+  const slot = physicalSlotName(options.name);
+  const basebackup = await findProgram(options.pgBin, 'pg_basebackup');
+  const pgCtl = options.start ? await findProgram(options.pgBin, 'pg_ctl') : undefined;
+  const state = await inspectDataDirectory(options.pgdata);
+  if (state.kind !== 'absent' && state.kind !== 'empty') {
+    throw new PgferryError('target-not-empty', `--pgdata ${options.pgdata}: ${describeState(state)}`, {
+      fix: 'give --pgdata a new or empty directory; nothing was changed',
+    });
+  }
+  const { client: source } = await connect(options.source);
+  try {
+    const facts = await readPhysicalSourceFacts(source, slot);
+    if (facts.major !== basebackup.major) {
+      throw new PgferryError(
+        'usage',
+        `the source runs PostgreSQL ${facts.version} and ${basebackup.path} is PostgreSQL ${basebackup.version}`,
+        {
+          side: 'source',
+          fix: `give --pg-bin the binaries of PostgreSQL ${facts.major}; a move to another major version is pgferry sync without --physical`,
+        },
+      );
+    }
+    if (facts.slot.active) {
+      throw new PgferryError('slot-taken', `source: a standby already streams from the slot ${slot}`, {
+        side: 'source',
+        fix: 'give this migration another --name',
+      });
+    }
+    if (facts.slot.exists) log.info({ slot }, 'the slot an earlier sync --physical made is kept and used');
+    else await createPhysicalSlot(source, slot);
+    log.info({ source: describeConnection(options.source), pgdata: resolve(options.pgdata), slot }, 'base backup: starting');
+    const backup = await runBaseBackup({
+      program: basebackup.path,
+      source: options.source,
+      pgdata: options.pgdata,
+      slot,
+      logger: log,
+      stallMs: options.standbyTimeoutMs,
+      signal: options.signal,
+    });
+    log.info({ bytes: backup.bytes, seconds: backup.seconds }, 'base backup: done');
+    await configureStandby(options.pgdata, options.source, { major: facts.major, slot, port: options.port });
+    const command = startCommand(pgCtl?.path ?? `${options.pgBin}/pg_ctl`, options.pgdata).join(' ');
+    if (pgCtl) {
+      await startStandby(pgCtl.path, options.pgdata);
+      log.info({ pgdata: resolve(options.pgdata), port: options.port }, 'standby started');
+    } else {
+      log.info({ command }, 'standby ready: start it with this command (or your service manager)');
+    }
+    const caughtUpAt = options.untilCaughtUp ? await waitUntilCaughtUp(source, slot, options) : undefined;
+    return {
+      slot,
+      pgdata: resolve(options.pgdata),
+      backupBytes: backup.bytes,
+      backupSeconds: backup.seconds,
+      started: pgCtl !== undefined,
+      startCommand: command,
+      caughtUpAt: caughtUpAt === undefined ? undefined : formatLsn(caughtUpAt),
+    };
+  } finally {
+    await closeClient(source);
+  }
+}
+
+/**
+ * Waits until the standby streams and has replayed the source's position when streaming was
+ * first seen. It must connect within the timeout, and its replay may not stand still for
+ * that long while behind.
+ */
+async function waitUntilCaughtUp(
+  source: Awaited<ReturnType<typeof connect>>['client'],
+  slot: string,
+  options: PhysicalSyncOptions,
+): Promise<bigint> {
+  let goal: bigint | undefined;
+  let lastReplay: bigint | null = null;
+  let lastMoved = Date.now();
+  for (;;) {
+    if (options.signal?.aborted) throw new PgferryError('interrupted', 'interrupted while waiting for the standby to catch up');
+    const lag = await readStandbyLag(source, slot);
+    if (lag?.state === 'streaming' && lag.replayLsn !== null) {
+      goal ??= lag.currentLsn;
+      if (lag.replayLsn >= goal) {
+        options.logger.info({ replayed: formatLsn(lag.replayLsn) }, 'standby caught up');
+        return lag.replayLsn;
+      }
+      if (lag.replayLsn !== lastReplay) {
+        lastReplay = lag.replayLsn;
+        lastMoved = Date.now();
+      }
+    }
+    if (Date.now() - lastMoved > options.standbyTimeoutMs) {
+      throw new PgferryError(
+        'standby',
+        lag === undefined
+          ? `no standby streams from the slot ${slot} after ${Math.round(options.standbyTimeoutMs / 1000)} s`
+          : `the standby's replay stood still at ${lastReplay === null ? 'nothing' : formatLsn(lastReplay)} for ${Math.round(options.standbyTimeoutMs / 1000)} s (state ${lag.state})`,
+        {
+          side: 'target',
+          fix: `start the standby (${options.pgdata}) if it is not running, and read its log: primary_conninfo and pg_hba.conf are the usual causes`,
+        },
+      );
+    }
+    await sleep(200, options.signal);
+  }
+}
+
+function describeState(state: Awaited<ReturnType<typeof inspectDataDirectory>>): string {
+  switch (state.kind) {
+    case 'not-empty':
+      return `not empty (${state.entries.slice(0, 5).join(', ')})`;
+    case 'not-a-directory':
+      return 'exists and is not a directory';
+    case 'not-writable':
+      return `cannot be written: ${state.why}`;
+    default:
+      return state.kind;
+  }
+}

@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { compareTables, createPgbenchTables, startClusters, startLoad, type Cluster } from '../harness/index.js';
+import { runPgferry, runPgferryAsServerUser } from '../harness/cli.js';
+import { freePort } from '../harness/cluster.js';
+import { physicalBinDir, serverUserDirectory, startServer, stopServer } from '../harness/physical.js';
+
+/*
+ * Issue 21: physical mode for a same-version move. pg_basebackup (Debian's, of the client
+ * package .ci/run installs) through a physical slot, a standby started with pg_ctl that
+ * streams from the source, and a cut-over that freezes the whole source, waits for the
+ * standby to replay its last WAL and promotes it, under a writer. Every write the writer saw
+ * committed is on the new primary, which accepts writes; the old one stays frozen; roles,
+ * large objects and every database arrive. And the refusals: another major version, no
+ * replication entry in pg_hba.conf, a non-empty data directory, a standby gone before the
+ * promotion (the freeze is lifted, nothing is promoted).
+ */
+
+const MAJOR = 15;
+
+async function count(url: string, sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query<{ n: string }>(sql)).rows[0]!.n);
+  } finally {
+    await client.end();
+  }
+}
+
+describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
+  let source: Cluster;
+  let other: Cluster;
+  let pgBin: string;
+  let home: string;
+  let pgdata: string;
+  let standbyPort: number;
+  let standbyRunning = false;
+
+  before(async () => {
+    [source, other] = await startClusters([{ version: MAJOR }, { version: 17 }]);
+    pgBin = physicalBinDir(MAJOR);
+    home = serverUserDirectory('pgferry-physical-');
+    pgdata = join(home, 'standby');
+    standbyPort = await freePort();
+  });
+  after(async () => {
+    if (standbyRunning) stopServer(pgBin, pgdata, 'immediate');
+    await Promise.all([source, other].map((c) => c.stop()));
+  });
+
+  const standbyUrl = (db = 'postgres') => source.url(db, { port: standbyPort });
+  const physical = (command: string, ...extra: string[]) => [command, '--physical', '--source', source.url('postgres'), ...extra];
+
+  it('refuses a source of another major version, naming the binaries to use', async () => {
+    const check = await runPgferryAsServerUser([
+      'check',
+      '--physical',
+      '--source',
+      other.url('postgres'),
+      '--pg-bin',
+      pgBin,
+      '--pgdata',
+      pgdata,
+    ]);
+    assert.equal(check.code, 3, check.stdout + check.stderr);
+    assert.match(check.stdout, /target\.version .*is PostgreSQL 15\.\d+; the source runs PostgreSQL 17/);
+    const sync = await runPgferryAsServerUser([
+      'sync',
+      '--physical',
+      '--source',
+      other.url('postgres'),
+      '--pg-bin',
+      pgBin,
+      '--pgdata',
+      pgdata,
+    ]);
+    assert.equal(sync.code, 2, sync.stderr);
+    assert.match(sync.stderr, /the source runs PostgreSQL 17.* is PostgreSQL 15/);
+    assert.match(sync.stderr, /--pg-bin the binaries of PostgreSQL 17/);
+  });
+
+  it('refuses a source whose pg_hba.conf lets no replication connection in', async () => {
+    const hba = join(source.directory, 'data', 'pg_hba.conf');
+    const original = readFileSync(hba, 'utf8');
+    writeFileSync(
+      hba,
+      original
+        .split('\n')
+        .filter((line) => !/^\s*(host|local)\S*\s+replication\s/.test(line))
+        .join('\n'),
+    );
+    await source.sql('postgres', 'SELECT pg_reload_conf()');
+    try {
+      const check = await runPgferryAsServerUser(physical('check', '--pg-bin', pgBin, '--pgdata', pgdata));
+      assert.equal(check.code, 3, check.stdout + check.stderr);
+      assert.match(check.stdout, /source\.replication-connection .*refused: .*pg_hba\.conf/);
+      assert.match(check.stdout, /replication postgres/);
+      const sync = await runPgferryAsServerUser(physical('sync', '--pg-bin', pgBin, '--pgdata', pgdata));
+      assert.notEqual(sync.code, 0);
+      assert.match(sync.stderr, /pg_basebackup exited 1: .*pg_hba\.conf/);
+      assert.doesNotMatch(sync.stderr + sync.stdout, new RegExp(source.password));
+    } finally {
+      writeFileSync(hba, original);
+      await source.sql('postgres', 'SELECT pg_reload_conf()');
+    }
+    // The slot made for the failed run stays for the next (it reserves WAL), and is dropped by cleanup.
+    const slots = await count(
+      source.url('postgres'),
+      `SELECT count(*) AS n FROM pg_replication_slots WHERE slot_name = 'pgferry_phys_standby'`,
+    );
+    assert.equal(slots, 1);
+  });
+
+  it('refuses a data directory that holds anything, and leaves it as it was', async () => {
+    const occupied = join(home, 'occupied');
+    mkdirSync(occupied);
+    writeFileSync(join(occupied, 'PG_VERSION'), '15\n');
+    const sync = await runPgferryAsServerUser(physical('sync', '--pg-bin', pgBin, '--pgdata', occupied));
+    assert.equal(sync.code, 2, sync.stderr);
+    assert.match(sync.stderr, /--pgdata .*occupied: not empty \(PG_VERSION\)/);
+    assert.equal(readFileSync(join(occupied, 'PG_VERSION'), 'utf8'), '15\n');
+  });
+
+  it('copies the whole server under a writer, streams, and promotes with every committed write on the new primary', async () => {
+    const db = await source.createDatabase({ prefix: 'phys' });
+    await createPgbenchTables(source, db, 2);
+    const second = await source.createDatabase({ prefix: 'phys_other' });
+    await source.sql(
+      second,
+      `CREATE TABLE kept (id int PRIMARY KEY, what text); INSERT INTO kept SELECT g, 'k' || g FROM generate_series(1, 1000) g`,
+    );
+    await source.sql('postgres', `CREATE ROLE phys_app LOGIN PASSWORD 'app-secret'`);
+    await source.sql(db, `SELECT lo_from_bytea(424242, 'a large object')`);
+
+    const check = await runPgferryAsServerUser(physical('check', '--pg-bin', pgBin, '--pgdata', pgdata));
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+
+    const load = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
+    try {
+      const sync = await runPgferryAsServerUser(
+        physical('sync', '--pg-bin', pgBin, '--pgdata', pgdata, '--port', String(standbyPort), '--start', '--until-caught-up'),
+        {},
+        300_000,
+      );
+      standbyRunning = sync.code === 0 || standbyRunning;
+      assert.equal(sync.code, 0, sync.stdout + sync.stderr);
+      assert.match(sync.stdout, /The standby runs\./);
+      assert.match(sync.stdout, /Caught up/);
+      assert.doesNotMatch(sync.stdout + sync.stderr, new RegExp(source.password));
+      // No password in clear in the standby's settings: a password file only its owner reads.
+      const auto = readFileSync(join(pgdata, 'postgresql.auto.conf'), 'utf8');
+      assert.doesNotMatch(auto, new RegExp(source.password));
+      assert.match(auto, /primary_slot_name = 'pgferry_phys_standby'/);
+      assert.match(auto, /passfile=/);
+
+      const status = await runPgferry(['status', '--physical', '--source', source.url('postgres'), '--json']);
+      assert.equal(status.code, 0, status.stderr);
+      const shown = JSON.parse(status.stdout) as { standby: { state: string; lagBytes: Record<string, string | null> } | null };
+      assert.equal(shown.standby?.state, 'streaming');
+      assert.ok(shown.standby?.lagBytes.replayed !== null);
+
+      // A standby gone before the promotion: the cut-over refuses, nothing is frozen or promoted.
+      stopServer(pgBin, pgdata, 'immediate');
+      standbyRunning = false;
+      const refused = await runPgferry([
+        'cutover',
+        '--physical',
+        '--source',
+        source.url('postgres'),
+        '--target',
+        standbyUrl(),
+        '--catch-up-timeout',
+        '5',
+      ]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /no standby streams from the slot pgferry_phys_standby; nothing was changed|connect/);
+      await source.sql(db, `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 0)`);
+      startServer(pgBin, pgdata);
+      standbyRunning = true;
+      await streaming(source);
+    } catch (error) {
+      await load.stop();
+      throw error;
+    }
+    {
+      // The writer runs through the cut-over: the freeze stops its writes, the drain ends its sessions.
+      const cut = await runPgferry(
+        ['cutover', '--physical', '--source', source.url('postgres'), '--target', standbyUrl(), '--json', '--catch-up-timeout', '60'],
+        {},
+        120_000,
+      );
+      const report = await load.stop();
+      assert.equal(cut.code, 0, cut.stdout + cut.stderr);
+      const done = JSON.parse(cut.stdout) as { downtimeMs: number; steps: Array<{ name: string; ms: number }> };
+      assert.ok(done.downtimeMs > 0);
+      process.stdout.write(
+        `# physical cut-over under a writer (${report.committed} commits): frozen ${done.downtimeMs} ms; ${done.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}\n`,
+      );
+      assert.deepEqual(
+        done.steps.map((s) => s.name),
+        ['catch up', 'freeze', 'drain', 'last WAL', 'replay', 'promote', 'writes', 'tidy'],
+      );
+      // Every transaction the writer saw committed is on the new primary (those in doubt may be).
+      const history = await count(standbyUrl(db), 'SELECT count(*) AS n FROM pgbench_history');
+      assert.ok(
+        history >= report.committed + 1 && history <= report.committed + report.inDoubt + 1,
+        `${history} history rows on the new primary; ${report.committed} commits, ${report.inDoubt} in doubt, 1 by hand`,
+      );
+    }
+    const comparison = await compareTables(source.url(db), standbyUrl(db));
+    assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
+    // Every database, roles and large objects came along; the new primary writes.
+    assert.equal(await count(standbyUrl(second), 'SELECT count(*) AS n FROM kept'), 1000);
+    assert.equal(await count(standbyUrl(), `SELECT count(*) AS n FROM pg_roles WHERE rolname = 'phys_app'`), 1);
+    assert.equal(await count(standbyUrl(db), `SELECT length(lo_get(424242)) AS n`), 14);
+    await pgQuery(standbyUrl(db), `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (2, 2, 2, 2)`);
+    // The old primary stays frozen: a write there fails read-only.
+    await assert.rejects(
+      pgQuery(source.url(db), `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (3, 3, 3, 3)`),
+      /read-only transaction/,
+    );
+
+    const cleanup = await runPgferryAsServerUser(physical('cleanup', '--unfreeze-source', '--pgdata', pgdata));
+    assert.equal(cleanup.code, 0, cleanup.stderr);
+    assert.match(cleanup.stdout, /slot dropped/);
+    assert.match(cleanup.stdout, /freeze lifted/);
+    await pgQuery(source.url(db), `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (4, 4, 4, 4)`);
+    assert.equal(await count(source.url('postgres'), `SELECT count(*) AS n FROM pg_replication_slots`), 0);
+  });
+});
+
+/** Waits (up to 60 s) until the migration's standby streams from the source. */
+async function streaming(source: Cluster): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const n = await count(
+      source.url('postgres'),
+      `SELECT count(*) AS n FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = 'pgferry_phys_standby' AND r.state = 'streaming'`,
+    );
+    if (n === 1) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('the restarted standby did not stream within 60 s');
+}
+
+async function pgQuery(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
