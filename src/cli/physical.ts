@@ -187,7 +187,11 @@ export async function cleanupPhysicalCommand(flags: PhysicalFlags): Promise<numb
   else
     printOut(
       [
-        report.slot === 'dropped' ? 'source: slot dropped' : 'source: no slot left to drop',
+        report.slot === 'dropped'
+          ? 'source: slot dropped'
+          : report.slot === 'kept'
+            ? 'source: slot kept (a standby streams from it)'
+            : 'source: no slot left to drop',
         report.freeze === 'lifted'
           ? 'source: freeze lifted, writable again'
           : report.freeze === 'kept'

@@ -16,22 +16,29 @@ export interface PhysicalCleanupOptions {
 }
 
 export interface PhysicalCleanupReport {
-  readonly slot: 'dropped' | 'absent';
+  /** Kept while a standby streams from it: the migration is not over (the freeze can still be lifted). */
+  readonly slot: 'dropped' | 'absent' | 'kept';
   readonly freeze: 'lifted' | 'kept' | 'none';
   readonly passwordFile: 'removed' | 'not asked';
 }
 
-/** `cleanup --physical`: the slot dropped on the old primary, its freeze lifted on request. */
+/**
+ * `cleanup --physical`: the slot dropped on the old primary, its freeze lifted on request. A
+ * slot a standby still streams from is kept (the migration is not over: a cut-over killed
+ * after its freeze leaves exactly that); without --unfreeze-source that is refused, as there
+ * would be nothing to do.
+ */
 export async function cleanupPhysical(options: PhysicalCleanupOptions): Promise<PhysicalCleanupReport> {
   const slot = physicalSlotName(options.name);
   return withConnection(options.source, async ({ client }) => {
-    if ((await readStandbyLag(client, slot)) !== undefined) {
+    const streaming = (await readStandbyLag(client, slot)) !== undefined;
+    if (streaming && !options.unfreezeSource) {
       throw new PgferryError('usage', `source: a standby still streams from the slot ${slot}; nothing was removed`, {
         side: 'source',
-        fix: 'run pgferry cutover --physical first, or stop the standby if the migration is abandoned, then clean up',
+        fix: 'run pgferry cutover --physical first, or stop the standby if the migration is abandoned, then clean up (--unfreeze-source alone lifts a freeze and keeps the slot)',
       });
     }
-    const dropped = await dropPhysicalSlot(client, slot);
+    const dropped = streaming ? 'kept' : await dropPhysicalSlot(client, slot);
     const record = await serverFreezeRecord(client);
     let freeze: PhysicalCleanupReport['freeze'] = 'none';
     if (record && options.unfreezeSource) {

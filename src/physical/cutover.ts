@@ -82,17 +82,15 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
         }),
       );
       sessionsEnded = drained.sessionsEnded;
-      // Inserted, not yet flushed WAL included: the WAL writer flushes it, the walsender sends it.
-      lastLsn = await step('last WAL', async () => {
-        const { rows } = await source.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-        return parseLsn(rows[0]!.lsn);
-      });
+      lastLsn = await step('last WAL', () => flushLastWal(source));
       await step('replay', () => waitForReplay(standby, lastLsn, options));
-      await step('promote', () => promote(standby));
     } catch (error) {
       await liftAfterFailure(source, log);
       throw error;
     }
+    // Once the promotion is asked for, the freeze stays whatever happens: lifting it while the
+    // standby may still finish promoting would leave two writable servers.
+    await step('promote', () => promote(standby));
     await step('writes', () => assertWrites(standby));
     const downtimeMs = Math.round(performance.now() - freezeStarted);
     await step('tidy', async () => {
@@ -188,16 +186,44 @@ async function waitForReplay(standby: pg.Client, lastLsn: bigint, options: Physi
   }
 }
 
-async function promote(standby: pg.Client): Promise<void> {
-  const { rows } = await standby.query<{ promoted: boolean }>('SELECT pg_promote(true, 60) AS promoted');
-  if (rows[0]?.promoted === true) return;
-  const { rows: state } = await standby.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
-  if (state[0]?.recovering === false) return;
-  throw new PgferryError('promote-failed', 'target: the standby did not finish its promotion within 60 s; the freeze was lifted', {
-    side: 'target',
-    fix: "read the standby's log; it may still finish promoting: check pg_is_in_recovery() before running the cut-over again",
-  });
+/**
+ * The source's last WAL, flushed: a transaction that writes a record (a logical message, read
+ * by no one) committed with a local flush writes everything inserted before it to disk, so the
+ * walsender sends it now rather than when the WAL writer next wakes (wal_writer_delay, 200 ms
+ * by default, when commits are asynchronous). A transaction writing nothing would not flush.
+ * Returns the position after it.
+ */
+async function flushLastWal(source: pg.Client): Promise<bigint> {
+  try {
+    await source.query(
+      `BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_logical_emit_message(true, 'pgferry', 'physical cut-over'); COMMIT`,
+    );
+  } catch {
+    // A role that may not emit messages: the WAL writer's next round flushes the WAL instead.
+    await source.query('ROLLBACK').catch(() => undefined);
+  }
+  const { rows } = await source.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+  return parseLsn(rows[0]!.lsn);
 }
+
+/** Signals the promotion and watches for its end every 2 ms (pg_promote's own wait looks every 100 ms). */
+async function promote(standby: pg.Client): Promise<void> {
+  await standby.query('SELECT pg_promote(false)');
+  const deadline = Date.now() + PROMOTE_TIMEOUT_MS;
+  for (;;) {
+    const { rows } = await standby.query<{ recovering: boolean }>('SELECT pg_is_in_recovery() AS recovering');
+    if (rows[0]?.recovering === false) return;
+    if (Date.now() > deadline) {
+      throw new PgferryError('promote-failed', `target: the standby did not finish its promotion within ${PROMOTE_TIMEOUT_MS / 1000} s`, {
+        side: 'target',
+        fix: "read the standby's log; it may still finish promoting: the source stays frozen until pg_is_in_recovery() is false there, or until cleanup --physical --unfreeze-source",
+      });
+    }
+    await sleep(2);
+  }
+}
+
+const PROMOTE_TIMEOUT_MS = 60_000;
 
 /** The promoted server commits a write: a transaction id assigned and committed. */
 async function assertWrites(target: pg.Client): Promise<void> {

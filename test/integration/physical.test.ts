@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { compareTables, createPgbenchTables, startClusters, startLoad, type Cluster } from '../harness/index.js';
-import { runPgferry, runPgferryAsServerUser } from '../harness/cli.js';
+import { runPgferry, runPgferryAsServerUser, spawnPgferry } from '../harness/cli.js';
 import { freePort } from '../harness/cluster.js';
 import { physicalBinDir, serverUserDirectory, startServer, stopServer } from '../harness/physical.js';
 
@@ -128,6 +128,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
   it('copies the whole server under a writer, streams, and promotes with every committed write on the new primary', async () => {
     const db = await source.createDatabase({ prefix: 'phys' });
     await createPgbenchTables(source, db, 2);
+    await source.sql(db, `CREATE TABLE marks (id serial PRIMARY KEY, what text)`);
     const second = await source.createDatabase({ prefix: 'phys_other' });
     await source.sql(
       second,
@@ -135,11 +136,14 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
     );
     await source.sql('postgres', `CREATE ROLE phys_app LOGIN PASSWORD 'app-secret'`);
     await source.sql(db, `SELECT lo_from_bytea(424242, 'a large object')`);
+    const mark = (what: string) => pgQuery(source.url(db), `INSERT INTO marks (what) VALUES ('${what}')`);
 
     const check = await runPgferryAsServerUser(physical('check', '--pg-bin', pgBin, '--pgdata', pgdata));
     assert.equal(check.code, 0, check.stdout + check.stderr);
 
-    const load = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
+    // A writer through the base backup and the standby's catching up (the cut-overs below end its sessions).
+    const during = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
+    let duringReport: Awaited<ReturnType<typeof during.stop>>;
     try {
       const sync = await runPgferryAsServerUser(
         physical('sync', '--pg-bin', pgBin, '--pgdata', pgdata, '--port', String(standbyPort), '--start', '--until-caught-up'),
@@ -163,75 +167,139 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       assert.equal(shown.standby?.state, 'streaming');
       assert.ok(shown.standby?.lagBytes.replayed !== null);
 
-      // A standby gone before the promotion: the cut-over refuses, nothing is frozen or promoted.
+      // A standby gone before the cut-over: refused, nothing frozen or promoted.
       stopServer(pgBin, pgdata, 'immediate');
       standbyRunning = false;
-      const refused = await runPgferry([
-        'cutover',
-        '--physical',
-        '--source',
-        source.url('postgres'),
-        '--target',
-        standbyUrl(),
-        '--catch-up-timeout',
-        '5',
-      ]);
+      const refused = await runPgferry(['cutover', '--physical', '--source', source.url('postgres'), '--target', standbyUrl()]);
       assert.notEqual(refused.code, 0);
-      assert.match(refused.stderr, /no standby streams from the slot pgferry_phys_standby; nothing was changed|connect/);
-      await source.sql(db, `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 0)`);
+      assert.match(refused.stderr, /no standby streams from the slot pgferry_phys_standby; nothing was changed|target: .*connect/);
+      await mark('standby down');
       startServer(pgBin, pgdata);
       standbyRunning = true;
       await streaming(source);
-    } catch (error) {
-      await load.stop();
-      throw error;
+
+      // A failure after the freeze, before the promotion (a transaction begun before the freeze
+      // outlives --drain-timeout): the freeze is lifted, the standby keeps streaming.
+      const held = new pg.Client({ connectionString: source.url(db) });
+      await held.connect();
+      try {
+        await held.query(`BEGIN; INSERT INTO marks (what) VALUES ('held')`);
+        const timedOut = await runPgferry([
+          'cutover',
+          '--physical',
+          '--source',
+          source.url('postgres'),
+          '--target',
+          standbyUrl(),
+          '--drain-timeout',
+          '1',
+        ]);
+        assert.notEqual(timedOut.code, 0);
+        assert.match(timedOut.stderr, /the drain timed out after 1\.0 s; still running: pid \d+/);
+        await mark('after a failed cut-over');
+        await streaming(source);
+        assert.equal(await count(standbyUrl(), 'SELECT (NOT pg_is_in_recovery())::int AS n'), 0);
+
+        // SIGKILLed in the drain: the source stays frozen until cleanup --unfreeze-source lifts it (the slot kept).
+        const killed = spawnPgferry([
+          'cutover',
+          '--physical',
+          '--source',
+          source.url('postgres'),
+          '--target',
+          standbyUrl(),
+          '--drain-timeout',
+          '60',
+        ]);
+        await until(async () => (await readOnlyDefault(source.url(db))) === 'on', 'the freeze to take hold');
+        killed.child.kill('SIGKILL');
+        await killed.exited();
+        await assert.rejects(mark('while frozen'), /read-only transaction/);
+        const lifted = await runPgferryAsServerUser(physical('cleanup', '--unfreeze-source'));
+        assert.equal(lifted.code, 0, lifted.stderr);
+        assert.match(lifted.stdout, /slot kept \(a standby streams from it\)/);
+        assert.match(lifted.stdout, /freeze lifted/);
+        await mark('after cleanup --unfreeze-source');
+        await held.query('COMMIT');
+      } finally {
+        await held.end().catch(() => undefined);
+      }
+    } finally {
+      duringReport = await during.stop();
     }
-    {
-      // The writer runs through the cut-over: the freeze stops its writes, the drain ends its sessions.
-      const cut = await runPgferry(
-        ['cutover', '--physical', '--source', source.url('postgres'), '--target', standbyUrl(), '--json', '--catch-up-timeout', '60'],
-        {},
-        120_000,
-      );
-      const report = await load.stop();
-      assert.equal(cut.code, 0, cut.stdout + cut.stderr);
-      const done = JSON.parse(cut.stdout) as { downtimeMs: number; steps: Array<{ name: string; ms: number }> };
-      assert.ok(done.downtimeMs > 0);
-      process.stdout.write(
-        `# physical cut-over under a writer (${report.committed} commits): frozen ${done.downtimeMs} ms; ${done.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}\n`,
-      );
-      assert.deepEqual(
-        done.steps.map((s) => s.name),
-        ['catch up', 'freeze', 'drain', 'last WAL', 'replay', 'promote', 'writes', 'tidy'],
-      );
-      // Every transaction the writer saw committed is on the new primary (those in doubt may be).
-      const history = await count(standbyUrl(db), 'SELECT count(*) AS n FROM pgbench_history');
-      assert.ok(
-        history >= report.committed + 1 && history <= report.committed + report.inDoubt + 1,
-        `${history} history rows on the new primary; ${report.committed} commits, ${report.inDoubt} in doubt, 1 by hand`,
-      );
-    }
+
+    // A writer through the cut-over: the freeze stops its writes, the drain ends its sessions.
+    const through = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
+    await until(async () => through.committed >= 20, 'the second writer to commit');
+    const cut = await runPgferry(
+      ['cutover', '--physical', '--source', source.url('postgres'), '--target', standbyUrl(), '--json', '--catch-up-timeout', '60'],
+      {},
+      120_000,
+    );
+    const throughReport = await through.stop();
+    assert.equal(cut.code, 0, cut.stdout + cut.stderr);
+    const done = JSON.parse(cut.stdout) as { downtimeMs: number; steps: Array<{ name: string; ms: number }> };
+    assert.ok(done.downtimeMs > 0);
+    assert.deepEqual(
+      done.steps.map((s) => s.name),
+      ['catch up', 'freeze', 'drain', 'last WAL', 'replay', 'promote', 'writes', 'tidy'],
+    );
+    process.stdout.write(
+      `# physical cut-over under a writer (${throughReport.committed} commits): frozen ${done.downtimeMs} ms; ${done.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}\n`,
+    );
+    // Every transaction the writers saw committed is on the new primary (those in doubt may be).
+    const committed = duringReport.committed + throughReport.committed;
+    const inDoubt = duringReport.inDoubt + throughReport.inDoubt;
+    const history = await count(standbyUrl(db), 'SELECT count(*) AS n FROM pgbench_history');
+    assert.ok(
+      history >= committed && history <= committed + inDoubt,
+      `${history} history rows on the new primary; ${committed} commits, ${inDoubt} in doubt`,
+    );
+    assert.deepEqual(
+      (await pgRows(standbyUrl(db), 'SELECT what FROM marks ORDER BY what')).map((r) => r.what),
+      ['after a failed cut-over', 'after cleanup --unfreeze-source', 'held', 'standby down'],
+    );
     const comparison = await compareTables(source.url(db), standbyUrl(db));
     assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
     // Every database, roles and large objects came along; the new primary writes.
     assert.equal(await count(standbyUrl(second), 'SELECT count(*) AS n FROM kept'), 1000);
     assert.equal(await count(standbyUrl(), `SELECT count(*) AS n FROM pg_roles WHERE rolname = 'phys_app'`), 1);
     assert.equal(await count(standbyUrl(db), `SELECT length(lo_get(424242)) AS n`), 14);
-    await pgQuery(standbyUrl(db), `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (2, 2, 2, 2)`);
+    await pgQuery(standbyUrl(db), `INSERT INTO marks (what) VALUES ('on the new primary')`);
     // The old primary stays frozen: a write there fails read-only.
-    await assert.rejects(
-      pgQuery(source.url(db), `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (3, 3, 3, 3)`),
-      /read-only transaction/,
-    );
+    await assert.rejects(mark('on the old primary'), /read-only transaction/);
 
     const cleanup = await runPgferryAsServerUser(physical('cleanup', '--unfreeze-source', '--pgdata', pgdata));
     assert.equal(cleanup.code, 0, cleanup.stderr);
     assert.match(cleanup.stdout, /slot dropped/);
     assert.match(cleanup.stdout, /freeze lifted/);
-    await pgQuery(source.url(db), `INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (4, 4, 4, 4)`);
+    await mark('the old primary writable again');
     assert.equal(await count(source.url('postgres'), `SELECT count(*) AS n FROM pg_replication_slots`), 0);
   });
 });
+
+async function readOnlyDefault(url: string): Promise<string> {
+  return (await pgRows(url, 'SHOW default_transaction_read_only'))[0]!.default_transaction_read_only!;
+}
+
+async function until(check: () => Promise<boolean>, what: string, withinMs = 30_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`${what}: not within ${withinMs / 1000} s`);
+}
+
+async function pgRows(url: string, sql: string): Promise<Array<Record<string, string>>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<Record<string, string>>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
 
 /** Waits (up to 60 s) until the migration's standby streams from the source. */
 async function streaming(source: Cluster): Promise<void> {
