@@ -124,6 +124,13 @@ async function assertStandbyOf(source: pg.Client, target: pg.Client, slot: strin
       )
     ).rows[0]!;
   const [s, t] = [await ids(source), await ids(target)];
+  const { rows: version } = await target.query<{ num: number }>(`SELECT current_setting('server_version_num')::int AS num`);
+  if (version[0]!.num < 120000) {
+    throw new PgferryError('usage', 'target: PostgreSQL before 12 has no pg_promote(); nothing was changed', {
+      side: 'target',
+      fix: 'freeze the source yourself, wait until the standby has replayed pg_current_wal_lsn(), and run pg_ctl promote on the new host',
+    });
+  }
   if (!t.recovering) {
     throw new PgferryError('usage', 'target: the server is not a standby (pg_is_in_recovery() is false); nothing was changed', {
       side: 'target',

@@ -23,3 +23,5 @@ export { newSessionCanWrite } from './freeze.js';
 export { startPgbouncer, pgbenchThroughPool, PGBENCH, PGBOUNCER_BINARY } from './pgbouncer.js';
 export type { Bouncer, BouncerOptions } from './pgbouncer.js';
 export { renderPage, CHROMIUM } from './browser.js';
+export { runPgferryAsServerUser } from './cli.js';
+export { physicalBinDir, serverUserDirectory, startServer, stopServer } from './physical.js';
