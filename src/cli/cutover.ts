@@ -136,7 +136,7 @@ function poolOptionsFrom(flags: CutoverFlags): { pgbouncer?: PoolOptions } {
 }
 
 export async function cutover(flags: CutoverCommandFlags): Promise<number> {
-  if (flags.physical) return cutoverPhysicalCommand(flags);
+  if (flags.physical) return cutoverPhysicalCommand(flags, cutoverSettingsFrom(flags));
   const settings = cutoverSettingsFrom(flags);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);

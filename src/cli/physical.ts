@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
+import type { PoolOptions } from '../pgbouncer/index.js';
 import { createLogger } from '../log/index.js';
 import {
   checkedMigrationName,
@@ -145,7 +146,10 @@ export async function syncPhysicalCommand(flags: PhysicalFlags): Promise<number>
   }
 }
 
-export async function cutoverPhysicalCommand(flags: PhysicalFlags & { drainTimeout: string; catchUpTimeout: string }): Promise<number> {
+export async function cutoverPhysicalCommand(
+  flags: PhysicalFlags,
+  settings: { drainTimeoutMs: number; catchUpTimeoutMs: number; pgbouncer?: PoolOptions },
+): Promise<number> {
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   const signals = abortOnSignals(log, 'interrupted: lifting the freeze if the standby is not promoted yet', 'ignore');
   try {
@@ -153,8 +157,9 @@ export async function cutoverPhysicalCommand(flags: PhysicalFlags & { drainTimeo
       source: await resolveConnection('source', flags.source),
       target: await resolveConnection('target', flags.target),
       name: nameOf(flags),
-      drainTimeoutMs: parseSeconds(flags.drainTimeout, '--drain-timeout'),
-      catchUpTimeoutMs: parseSeconds(flags.catchUpTimeout, '--catch-up-timeout'),
+      drainTimeoutMs: settings.drainTimeoutMs,
+      catchUpTimeoutMs: settings.catchUpTimeoutMs,
+      ...(settings.pgbouncer ? { pgbouncer: settings.pgbouncer } : {}),
       logger: log,
       signal: signals.signal,
     });
@@ -166,6 +171,11 @@ export async function cutoverPhysicalCommand(flags: PhysicalFlags & { drainTimeo
           '',
           `Writes were frozen for ${report.downtimeMs} ms${report.sessionsEnded > 0 ? ` (${report.sessionsEnded} sessions ended)` : ''}.`,
           `The standby replayed the source's WAL to ${report.lastLsn}, was promoted and commits writes.`,
+          ...(report.pgbouncer
+            ? [
+                `PgBouncer: "${report.pgbouncer.database}" was paused for ${report.pgbouncer.pausedMs} ms (${report.pgbouncer.waitingClients} clients waiting when it resumed) and now points at ${report.pgbouncer.pointsTo}.`,
+              ]
+            : []),
           ...report.notes,
           '',
         ].join('\n'),

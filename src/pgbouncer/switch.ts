@@ -121,9 +121,16 @@ export class PoolSwitch {
     return this.pausedFrom === undefined ? 0 : performance.now() - this.pausedFrom;
   }
 
-  /** The entry rewritten to the target and reloaded; PgBouncer must then show the target. */
-  async repoint(target: ConnectionSpec): Promise<void> {
-    const to: PoolTarget = { host: target.hostaddr ?? target.host, port: target.port, dbname: target.database };
+  /**
+   * The entry rewritten to the target and reloaded; PgBouncer must then show the target. A
+   * physical cut-over moves the whole server: the entry keeps its database (`keepDatabase`).
+   */
+  async repoint(target: ConnectionSpec, keepDatabase = false): Promise<void> {
+    const to: PoolTarget = {
+      host: target.hostaddr ?? target.host,
+      port: target.port,
+      dbname: keepDatabase ? this.pointed.dbname : target.database,
+    };
     this.original = this.text;
     this.file.replace(repoint(this.text, this.entry, to));
     await this.console.reload();

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import type { ConnectionSpec } from '../config/index.js';
 import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { passwordFileLine, replicationConnectionString } from './conninfo.js';
+import { backupApplicationName } from './slot.js';
 
 /** How far pg_basebackup is, from its --progress line ("12345/67890 kB (18%), 0/1 tablespace"). */
 export interface BackupProgress {
@@ -62,7 +64,7 @@ export async function runBaseBackup(options: BaseBackupOptions): Promise<BaseBac
       '--progress',
       '--no-password',
       '--dbname',
-      replicationConnectionString(options.source, { application_name: 'pgferry_basebackup' }),
+      replicationConnectionString(options.source, { application_name: backupApplicationName(options.slot) }),
     ];
     const last = await watch(options, args, env);
     return { bytes: last.doneKb * 1024, seconds: (performance.now() - started) / 1000 };
@@ -71,9 +73,21 @@ export async function runBaseBackup(options: BaseBackupOptions): Promise<BaseBac
   }
 }
 
+/**
+ * pg_basebackup must not outlive pgferry: killed, pgferry would leave it copying into a
+ * directory nobody will use, holding the slot. Node ignores SIGPIPE and its children inherit
+ * that, so a closed pipe does not stop it; util-linux's setpriv (in every Debian and most
+ * Linux systems) asks the kernel to send it SIGTERM when its parent dies.
+ */
+function withParentDeathSignal(program: string, args: readonly string[]): string[] {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
+  return setpriv ? [setpriv, '--pdeathsig', 'SIGTERM', '--', program, ...args] : [program, ...args];
+}
+
 function watch(options: BaseBackupOptions, args: readonly string[], env: Record<string, string>): Promise<BackupProgress> {
   return new Promise((resolve, reject) => {
-    const child = spawn(options.program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [program, ...rest] = withParentDeathSignal(options.program, args);
+    const child = spawn(program!, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let progress: BackupProgress = { doneKb: 0, totalKb: 0 };
     let lastMoved = Date.now();
     let lastLogged = 0;

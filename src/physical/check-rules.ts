@@ -113,11 +113,11 @@ export function physicalFindings(facts: PhysicalFacts): Finding[] {
     findings.push({
       id: 'source.freeze',
       severity: 'error',
-      message: `role "${s.currentUser}" may not run ALTER SYSTEM on default_transaction_read_only`,
+      message: `role "${s.currentUser}" may not freeze the server (ALTER SYSTEM on default_transaction_read_only, and reading pg_file_settings)`,
       why: 'the physical cut-over freezes every database of the source at once with ALTER SYSTEM, which does not reach the standby: the new primary stays an exact copy',
       fix:
         s.major >= 15
-          ? `GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only TO "${s.currentUser}"; or run as a superuser`
+          ? `GRANT ALTER SYSTEM ON PARAMETER default_transaction_read_only, "pgferry.physical_freeze" TO "${s.currentUser}"; GRANT pg_read_all_settings TO "${s.currentUser}"; or run as a superuser`
           : 'run the cut-over as a superuser',
     });
   }

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { withConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError } from '../errors.js';
 import { liftServerFreeze, serverFreezeRecord } from './server-freeze.js';
-import { dropPhysicalSlot, physicalSlotName } from './slot.js';
+import { dropPhysicalSlot, physicalSlotName, stopOrphanedBackup } from './slot.js';
 import { STANDBY_PASSFILE } from './standby.js';
 import { readStandbyLag } from './standby-lag.js';
 
@@ -31,6 +31,7 @@ export interface PhysicalCleanupReport {
 export async function cleanupPhysical(options: PhysicalCleanupOptions): Promise<PhysicalCleanupReport> {
   const slot = physicalSlotName(options.name);
   return withConnection(options.source, async ({ client }) => {
+    await stopOrphanedBackup(client, slot);
     const streaming = (await readStandbyLag(client, slot)) !== undefined;
     if (streaming && !options.unfreezeSource) {
       throw new PgferryError('usage', `source: a standby still streams from the slot ${slot}; nothing was removed`, {

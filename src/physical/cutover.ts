@@ -8,6 +8,7 @@ import { formatLsn, parseLsn } from '../replication/index.js';
 import { freezeServer, liftServerFreeze, serverFreezeRecord } from './server-freeze.js';
 import { physicalSlotName } from './slot.js';
 import { readStandbyLag } from './standby-lag.js';
+import { PoolSwitch, type PoolOptions, type PoolReport } from '../pgbouncer/index.js';
 
 export interface PhysicalCutoverOptions {
   readonly source: ConnectionSpec;
@@ -18,12 +19,14 @@ export interface PhysicalCutoverOptions {
   readonly drainTimeoutMs: number;
   /** How long the standby may take to replay the source's last WAL (and to catch up before the freeze). */
   readonly catchUpTimeoutMs: number;
+  /** PgBouncer in front of the source: paused before the freeze, repointed to the new primary, resumed. */
+  readonly pgbouncer?: PoolOptions;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
 }
 
 export interface PhysicalCutoverStep {
-  readonly name: 'catch up' | 'freeze' | 'drain' | 'last WAL' | 'replay' | 'promote' | 'writes' | 'tidy';
+  readonly name: 'catch up' | 'pause' | 'freeze' | 'drain' | 'last WAL' | 'replay' | 'promote' | 'writes' | 'repoint' | 'resume' | 'tidy';
   readonly ms: number;
 }
 
@@ -33,6 +36,7 @@ export interface PhysicalCutoverReport {
   /** The source's last WAL position, all of it replayed on the standby before promotion. */
   readonly lastLsn: string;
   readonly sessionsEnded: number;
+  readonly pgbouncer: PoolReport | null;
   readonly steps: readonly PhysicalCutoverStep[];
   readonly notes: readonly string[];
 }
@@ -58,14 +62,34 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
   };
   const { client: source } = await connect(options.source);
   let target: pg.Client | undefined;
+  let pool: PoolSwitch | undefined;
   try {
     target = (await connect(options.target)).client;
     const standby = target;
     await assertStandbyOf(source, standby, slot);
+    // PgBouncer's console, pooled database and file are checked before anything changes.
+    pool = options.pgbouncer ? await PoolSwitch.prepare(options.pgbouncer, options.source) : undefined;
     await step('catch up', () => catchUp(source, slot, options));
 
+    // Clients wait in PgBouncer's pause from its start: no step may keep them past --max-pause.
+    const pauseLimit = pool ? AbortSignal.timeout(pool.maxPauseMs) : undefined;
+    const signal = pauseLimit ? AbortSignal.any([pauseLimit, ...(options.signal ? [options.signal] : [])]) : options.signal;
+    const paused = pool;
+    if (paused) {
+      try {
+        await step('pause', () => paused.pause(options.drainTimeoutMs, log));
+      } catch (error) {
+        await paused.undo(log);
+        throw error;
+      }
+    }
     const freezeStarted = performance.now();
-    const frozenAt = await step('freeze', () => freezeServer(source));
+    const frozenAt = await step('freeze', () =>
+      freezeServer(source).catch(async (error: unknown) => {
+        await paused?.undo(log);
+        throw error;
+      }),
+    );
     let lastLsn: bigint;
     let sessionsEnded = 0;
     try {
@@ -77,21 +101,36 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
           spare: [own[0]!.pid],
           roles: [],
           timeoutMs: options.drainTimeoutMs,
-          signal: options.signal,
+          signal,
           allDatabases: true,
         }),
       );
       sessionsEnded = drained.sessionsEnded;
       lastLsn = await step('last WAL', () => flushLastWal(source));
-      await step('replay', () => waitForReplay(standby, lastLsn, options));
+      await step('replay', () => waitForReplay(standby, lastLsn, options, signal));
     } catch (error) {
       await liftAfterFailure(source, log);
-      throw error;
+      // Lifted first: clients resumed on a frozen source would fail.
+      await pool?.undo(log);
+      throw pauseLimit?.aborted && !options.signal?.aborted ? pauseTooLong(pool!) : error;
     }
     // Once the promotion is asked for, the freeze stays whatever happens: lifting it while the
     // standby may still finish promoting would leave two writable servers.
-    await step('promote', () => promote(standby));
-    await step('writes', () => assertWrites(standby));
+    let pgbouncer: PoolReport | null = null;
+    try {
+      await step('promote', () => promote(standby));
+      await step('writes', () => assertWrites(standby));
+      if (paused) {
+        // The whole server moved: the pooled database keeps its name, on the new host and port.
+        await step('repoint', () => paused.repoint(options.target, true));
+        pgbouncer = await step('resume', () => paused.resume());
+      }
+    } catch (error) {
+      // Never left paused (DESIGN decision 12): resumed on the source, which stays frozen.
+      const problem = await pool?.undo(log);
+      if (pool) log.warn({ problem }, 'PgBouncer was resumed on the source, which stays frozen: point it at the new primary by hand');
+      throw error;
+    }
     const downtimeMs = Math.round(performance.now() - freezeStarted);
     await step('tidy', async () => {
       try {
@@ -108,10 +147,11 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
     notes.push(
       `the old primary stays frozen (read-only) and keeps the slot ${slot}: pgferry cleanup --physical drops it (--unfreeze-source lifts the freeze)`,
     );
-    return { downtimeMs, lastLsn: formatLsn(lastLsn), sessionsEnded, steps, notes };
+    return { downtimeMs, lastLsn: formatLsn(lastLsn), sessionsEnded, pgbouncer, steps, notes };
   } finally {
     await closeClient(source);
     if (target) await closeClient(target);
+    await pool?.close();
   }
 }
 
@@ -175,13 +215,13 @@ async function catchUp(source: pg.Client, slot: string, options: PhysicalCutover
   }
 }
 
-async function waitForReplay(standby: pg.Client, lastLsn: bigint, options: PhysicalCutoverOptions): Promise<void> {
+async function waitForReplay(standby: pg.Client, lastLsn: bigint, options: PhysicalCutoverOptions, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + options.catchUpTimeoutMs;
   for (;;) {
     const { rows } = await standby.query<{ lsn: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS lsn');
     const replayed = rows[0]?.lsn;
     if (replayed != null && parseLsn(replayed) >= lastLsn) return;
-    if (options.signal?.aborted) throw new PgferryError('interrupted', 'interrupted while the standby replayed the last WAL');
+    if (signal?.aborted) throw new PgferryError('interrupted', 'interrupted while the standby replayed the last WAL');
     if (Date.now() > deadline) {
       throw new PgferryError(
         'lag-timeout',
@@ -245,6 +285,16 @@ async function assertWrites(target: pg.Client): Promise<void> {
       fix: "read the new primary's log; the source stays frozen",
     });
   }
+}
+
+function pauseTooLong(pool: PoolSwitch): PgferryError {
+  return new PgferryError(
+    'pause-limit',
+    `pgbouncer: clients waited ${Math.round(pool.pausedMs)} ms in the pause, past --max-pause; the cut-over was undone`,
+    {
+      fix: 'PgBouncer is resumed on the source and the freeze lifted; run the cut-over again when the standby is closer, or give --max-pause more',
+    },
+  );
 }
 
 async function liftAfterFailure(source: pg.Client, log: Logger): Promise<void> {

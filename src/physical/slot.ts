@@ -1,18 +1,42 @@
 import type pg from 'pg';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
-import { closeClient } from '../plumbing/index.js';
+import { closeClient, pollUntil } from '../plumbing/index.js';
 
 /** The physical slot a migration's standby streams from: pgferry_phys_<name>. */
 export function physicalSlotName(name: string): string {
   return `pgferry_phys_${name}`;
 }
 
+/** The application name of the base backup's connections: how a later run finds one an interrupted run left. */
+export function backupApplicationName(slot: string): string {
+  return slot.replace(/^pgferry_phys_/, 'pgferry_backup_');
+}
+
+/**
+ * Stops the base backup an interrupted run left behind: pgferry killed, its pg_basebackup's
+ * WAL-streaming process lives on (nothing tells it to stop) and holds the slot. Its walsenders
+ * are ended; true when there was one. Waits (up to 30 s) for the slot to be let go.
+ */
+export async function stopOrphanedBackup(source: pg.Client, slot: string): Promise<boolean> {
+  const { rows } = await source.query<{ n: number }>(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE backend_type = 'walsender' AND application_name = $1`,
+    [backupApplicationName(slot)],
+  );
+  if ((rows[0]?.n ?? 0) === 0) return false;
+  await pollUntil(
+    async () => (await source.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, [slot])).rows.length === 0,
+    { timeoutMs: 30_000, everyMs: 100, what: `the slot ${slot} to be let go by the base backup an interrupted run left` },
+  );
+  return true;
+}
+
 /** Names a slot may carry: lower-case letters, digits and underscores, as PostgreSQL allows. */
 export function checkedMigrationName(name: string): string {
-  if (!/^[a-z0-9_]{1,49}$/.test(name)) {
+  if (!/^[a-z0-9_]{1,48}$/.test(name)) {
     throw new PgferryError('usage', `--name "${name}" is not a valid migration name`, {
-      fix: 'use up to 49 lower-case letters, digits and underscores',
+      fix: 'use up to 48 lower-case letters, digits and underscores',
     });
   }
   return name;

@@ -51,8 +51,13 @@ export async function readPhysicalSourceFacts(source: pg.Client, slot: string): 
   const canFreeze =
     row.superuser ||
     (major >= 15 &&
-      (await source.query<{ ok: boolean }>(`SELECT has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM') AS ok`))
-        .rows[0]!.ok);
+      (
+        await source.query<{ ok: boolean }>(
+          // The freeze's record is read back from pg_file_settings (pg_read_all_settings).
+          `SELECT has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM')
+                  AND pg_has_role('pg_read_all_settings', 'MEMBER') AS ok`,
+        )
+      ).rows[0]!.ok);
   const sizes = await source.query<{ name: string; bytes: string | null }>(
     `SELECT datname AS name,
             CASE WHEN has_database_privilege(oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER')

@@ -19,13 +19,16 @@ export const STANDBY_START_LOG = 'pgferry_start.log';
  * the slot, the port, and the password in a file only its owner reads.
  */
 export async function configureStandby(
+  /** Where the copy is now. */
+  dir: string,
+  /** Where it will run from (the password file's path in its settings). */
   pgdata: string,
   source: ConnectionSpec,
   settings: { readonly major: number; readonly slot: string; readonly port: number | undefined },
 ): Promise<void> {
-  const dir = resolve(pgdata);
-  const passfile = join(dir, STANDBY_PASSFILE);
-  if (source.password !== undefined) await writeFile(passfile, passwordFileLine(source, source.password), { mode: 0o600 });
+  const passfile = join(resolve(pgdata), STANDBY_PASSFILE);
+  if (source.password !== undefined)
+    await writeFile(join(dir, STANDBY_PASSFILE), passwordFileLine(source, source.password), { mode: 0o600 });
   const conninfo = replicationConnectionString(source, {
     application_name: settings.slot,
     ...(source.password === undefined ? {} : { passfile }),

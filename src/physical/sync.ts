@@ -1,3 +1,4 @@
+import { rename, rm, rmdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { connect, describeConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError } from '../errors.js';
@@ -8,7 +9,7 @@ import { runBaseBackup } from './base-backup.js';
 import { findProgram } from './binaries.js';
 import { inspectDataDirectory } from './data-directory.js';
 import { readPhysicalSourceFacts } from './source-facts.js';
-import { createPhysicalSlot, physicalSlotName } from './slot.js';
+import { createPhysicalSlot, physicalSlotName, stopOrphanedBackup } from './slot.js';
 import { configureStandby, startCommand, startStandby } from './standby.js';
 import { readStandbyLag } from './standby-lag.js';
 
@@ -61,6 +62,7 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
   }
   const { client: source } = await connect(options.source);
   try {
+    if (await stopOrphanedBackup(source, slot)) log.info({ slot }, 'stopped the base backup an interrupted sync --physical left running');
     const facts = await readPhysicalSourceFacts(source, slot);
     if (facts.major !== basebackup.major) {
       throw new PgferryError(
@@ -80,18 +82,28 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
     }
     if (facts.slot.exists) log.info({ slot }, 'the slot an earlier sync --physical made is kept and used');
     else await createPhysicalSlot(source, slot);
-    log.info({ source: describeConnection(options.source), pgdata: resolve(options.pgdata), slot }, 'base backup: starting');
+    // The copy is made beside --pgdata and renamed into place once it is a complete standby:
+    // a run killed half-way leaves only the partial copy, which the next run removes.
+    const pgdata = resolve(options.pgdata);
+    const partial = `${pgdata}${PARTIAL_SUFFIX}`;
+    if (await exists(partial)) {
+      log.info({ partial }, 'removing the partial copy an interrupted sync --physical left');
+      await rm(partial, { recursive: true, force: true });
+    }
+    log.info({ source: describeConnection(options.source), pgdata, slot }, 'base backup: starting');
     const backup = await runBaseBackup({
       program: basebackup.path,
       source: options.source,
-      pgdata: options.pgdata,
+      pgdata: partial,
       slot,
       logger: log,
       stallMs: options.standbyTimeoutMs,
       signal: options.signal,
     });
     log.info({ bytes: backup.bytes, seconds: backup.seconds }, 'base backup: done');
-    await configureStandby(options.pgdata, options.source, { major: facts.major, slot, port: options.port });
+    await configureStandby(partial, pgdata, options.source, { major: facts.major, slot, port: options.port });
+    if (state.kind === 'empty') await rmdir(pgdata);
+    await rename(partial, pgdata);
     const command = startCommand(pgCtl?.path ?? `${options.pgBin}/pg_ctl`, options.pgdata).join(' ');
     if (pgCtl) {
       await startStandby(pgCtl.path, options.pgdata);
@@ -155,6 +167,16 @@ async function waitUntilCaughtUp(
     }
     await sleep(200, options.signal);
   }
+}
+
+/** Beside --pgdata while pg_basebackup writes it: <pgdata>.pgferry-partial. */
+const PARTIAL_SUFFIX = '.pgferry-partial';
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function describeState(state: Awaited<ReturnType<typeof inspectDataDirectory>>): string {

@@ -84,10 +84,20 @@ export interface PgferryProcess {
 const live = new Map<ChildProcess, string>();
 
 export function spawnPgferry(args: readonly string[], env: Record<string, string> = {}): PgferryProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnPgferryWith(args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: EMPTY_HOME, ...env } });
+}
+
+/** spawnPgferry as the account the test servers run as (see runPgferryAsServerUser). */
+export function spawnPgferryAsServerUser(args: readonly string[], env: Record<string, string> = {}): PgferryProcess {
+  const runAs = unprivilegedUser();
+  return spawnPgferryWith(args, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: serverUserHome(), ...env },
+    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
   });
+}
+
+function spawnPgferryWith(args: readonly string[], options: { env: Record<string, string>; uid?: number; gid?: number }): PgferryProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   live.set(child, `pgferry ${args[0] ?? ''}`);
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

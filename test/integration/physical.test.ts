@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { compareTables, createPgbenchTables, startClusters, startLoad, type Cluster } from '../harness/index.js';
-import { runPgferry, runPgferryAsServerUser, spawnPgferry } from '../harness/cli.js';
+import {
+  compareTables,
+  createPgbenchTables,
+  pgbenchThroughPool,
+  startClusters,
+  startLoad,
+  startPgbouncer,
+  type Bouncer,
+  type Cluster,
+} from '../harness/index.js';
+import { runPgferry, runPgferryAsServerUser, spawnPgferry, spawnPgferryAsServerUser } from '../harness/cli.js';
 import { freePort } from '../harness/cluster.js';
 import { physicalBinDir, serverUserDirectory, startServer, stopServer } from '../harness/physical.js';
 
@@ -125,6 +134,25 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
     assert.equal(readFileSync(join(occupied, 'PG_VERSION'), 'utf8'), '15\n');
   });
 
+  it('a sync --physical killed during its base backup leaves no data directory, and runs again to the end', async () => {
+    const db = await source.createDatabase({ prefix: 'phys_bulk' });
+    await source.sql(db, `CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 16) AS filler FROM generate_series(1, 300000) g`);
+    const killedDir = join(home, 'killed');
+    const run = spawnPgferryAsServerUser(physical('sync', '--pg-bin', pgBin, '--pgdata', killedDir));
+    await until(async () => existsSync(join(`${killedDir}.pgferry-partial`, 'base')), 'the base backup to write');
+    run.child.kill('SIGKILL');
+    await run.exited();
+    assert.ok(!existsSync(killedDir), 'a killed base backup left a data directory');
+    // Its pg_basebackup's WAL stream outlives it and holds the slot: the next run stops it.
+    const again = await runPgferryAsServerUser(physical('sync', '--pg-bin', pgBin, '--pgdata', killedDir), {}, 300_000);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stderr + again.stdout, /removing the partial copy an interrupted sync --physical left/);
+    assert.equal(await count(source.url('postgres'), `SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'walsender'`), 0);
+    assert.ok(existsSync(join(killedDir, 'standby.signal')));
+    assert.ok(!existsSync(`${killedDir}.pgferry-partial`));
+    await source.sql('postgres', `DROP DATABASE ${db}`);
+  });
+
   it('copies the whole server under a writer, streams, and promotes with every committed write on the new primary', async () => {
     const db = await source.createDatabase({ prefix: 'phys' });
     await createPgbenchTables(source, db, 2);
@@ -228,27 +256,70 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       duringReport = await during.stop();
     }
 
-    // A writer through the cut-over: the freeze stops its writes, the drain ends its sessions.
-    const through = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
-    await until(async () => through.committed >= 20, 'the second writer to commit');
-    const cut = await runPgferry(
-      ['cutover', '--physical', '--source', source.url('postgres'), '--target', standbyUrl(), '--json', '--catch-up-timeout', '60'],
-      {},
-      120_000,
-    );
-    const throughReport = await through.stop();
-    assert.equal(cut.code, 0, cut.stdout + cut.stderr);
-    const done = JSON.parse(cut.stdout) as { downtimeMs: number; steps: Array<{ name: string; ms: number }> };
-    assert.ok(done.downtimeMs > 0);
-    assert.deepEqual(
-      done.steps.map((s) => s.name),
-      ['catch up', 'freeze', 'drain', 'last WAL', 'replay', 'promote', 'writes', 'tidy'],
-    );
-    process.stdout.write(
-      `# physical cut-over under a writer (${throughReport.committed} commits): frozen ${done.downtimeMs} ms; ${done.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}\n`,
-    );
-    // Every transaction the writers saw committed is on the new primary (those in doubt may be).
-    const committed = duringReport.committed + throughReport.committed;
+    // Through the cut-over: a writer straight to the source (the freeze stops its writes, the
+    // drain ends its sessions) and pgbench through PgBouncer, which is paused, repointed to the
+    // new primary and resumed: its clients see no error.
+    await source.sql('postgres', `CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'`);
+    await source.sql(db, `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${APP.user}`);
+    const bouncer = await startPgbouncer(source, db, { users: { [APP.user]: APP.password } });
+    let throughReport: Awaited<ReturnType<ReturnType<typeof startLoad>['stop']>>;
+    let processed: number;
+    try {
+      const through = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
+      const bench = pgbenchThroughPool(bouncer, db, APP, { seconds: 8, rate: 150 });
+      bench.catch(() => undefined); // awaited below, unless an assertion fails first
+      await until(async () => through.committed >= 20, 'the second writer to commit');
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const cut = await runPgferry(
+        [
+          'cutover',
+          '--physical',
+          '--source',
+          source.url('postgres'),
+          '--target',
+          standbyUrl(),
+          '--json',
+          '--catch-up-timeout',
+          '60',
+          '--pgbouncer',
+          bouncer.adminUrl,
+          '--pgbouncer-ini',
+          bouncer.ini,
+          // The whole server moves; the pooled database to repoint is named (--source names postgres).
+          '--pgbouncer-database',
+          db,
+        ],
+        {},
+        120_000,
+      );
+      throughReport = await through.stop();
+      assert.equal(cut.code, 0, `${cut.stdout}${cut.stderr}\n${bouncer.log().slice(-3000)}`);
+      const done = JSON.parse(cut.stdout) as {
+        downtimeMs: number;
+        steps: Array<{ name: string; ms: number }>;
+        pgbouncer: { database: string; pausedMs: number; pointsTo: string } | null;
+      };
+      assert.ok(done.downtimeMs > 0);
+      assert.deepEqual(
+        done.steps.map((s) => s.name),
+        ['catch up', 'pause', 'freeze', 'drain', 'last WAL', 'replay', 'promote', 'writes', 'repoint', 'resume', 'tidy'],
+      );
+      assert.equal(done.pgbouncer?.database, db);
+      assert.match(done.pgbouncer?.pointsTo ?? '', new RegExp(`:${standbyPort}/${db}$`));
+      process.stdout.write(
+        `# physical cut-over under a writer (${throughReport.committed} commits) and pgbench through PgBouncer: frozen ${done.downtimeMs} ms, paused ${done.pgbouncer?.pausedMs} ms; ${done.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}\n`,
+      );
+      const { stdout } = await bench;
+      assert.match(stdout, /number of failed transactions: 0 /);
+      assert.doesNotMatch(stdout, /aborted/i);
+      processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
+      assert.ok(processed > 0, stdout);
+      assert.equal(await servedBy(bouncer, db), standbyPort);
+    } finally {
+      await bouncer.stop();
+    }
+    // Every transaction the writers and pgbench saw committed is on the new primary (those in doubt may be).
+    const committed = duringReport.committed + throughReport.committed + processed;
     const inDoubt = duringReport.inDoubt + throughReport.inDoubt;
     const history = await count(standbyUrl(db), 'SELECT count(*) AS n FROM pgbench_history');
     assert.ok(
@@ -259,8 +330,12 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       (await pgRows(standbyUrl(db), 'SELECT what FROM marks ORDER BY what')).map((r) => r.what),
       ['after a failed cut-over', 'after cleanup --unfreeze-source', 'held', 'standby down'],
     );
+    // pgbench went on writing on the new primary: every history row the source has is there.
     const comparison = await compareTables(source.url(db), standbyUrl(db));
-    assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
+    const historyRows = comparison.tables.find((t) => t.table === 'public.pgbench_history');
+    assert.deepEqual(historyRows?.onlyOnSource, [], JSON.stringify(historyRows).slice(0, 2000));
+    const other = await compareTables(source.url(second), standbyUrl(second));
+    assert.ok(other.equal, JSON.stringify(other.tables.filter((t) => !t.equal)));
     // Every database, roles and large objects came along; the new primary writes.
     assert.equal(await count(standbyUrl(second), 'SELECT count(*) AS n FROM kept'), 1000);
     assert.equal(await count(standbyUrl(), `SELECT count(*) AS n FROM pg_roles WHERE rolname = 'phys_app'`), 1);
@@ -277,6 +352,19 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
     assert.equal(await count(source.url('postgres'), `SELECT count(*) AS n FROM pg_replication_slots`), 0);
   });
 });
+
+const APP = { user: 'phys_pooled', password: 'pooled-secret-1' };
+
+/** A query through the pool, as the application: which server answers. */
+async function servedBy(bouncer: Bouncer, db: string): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
+  await client.connect();
+  try {
+    return Number((await client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`)).rows[0]!.port);
+  } finally {
+    await client.end();
+  }
+}
 
 async function readOnlyDefault(url: string): Promise<string> {
   return (await pgRows(url, 'SHOW default_transaction_read_only'))[0]!.default_transaction_read_only!;
