@@ -84,15 +84,10 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
       }
     }
     const freezeStarted = performance.now();
-    const frozenAt = await step('freeze', () =>
-      freezeServer(source).catch(async (error: unknown) => {
-        await paused?.undo(log);
-        throw error;
-      }),
-    );
     let lastLsn: bigint;
     let sessionsEnded = 0;
     try {
+      const frozenAt = await step('freeze', () => freezeServer(source));
       const { rows: own } = await source.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const drained = await step('drain', () =>
         drainSessions(source, {
@@ -201,6 +196,7 @@ async function catchUp(source: pg.Client, slot: string, options: PhysicalCutover
       goal ??= lag.currentLsn;
       if (lag.replayLsn >= goal) return;
     }
+    if (options.signal?.aborted) throw new PgferryError('interrupted', 'interrupted while the standby caught up; nothing was frozen');
     if (Date.now() > deadline) {
       throw new PgferryError(
         'lag-timeout',

@@ -1,9 +1,10 @@
 import { rename, rm, rmdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { connect, describeConnection, type ConnectionSpec } from '../config/index.js';
+import type pg from 'pg';
+import { describeConnection, withConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, sleep } from '../plumbing/index.js';
+import { sleep } from '../plumbing/index.js';
 import { formatLsn } from '../replication/index.js';
 import { runBaseBackup } from './base-backup.js';
 import { findProgram } from './binaries.js';
@@ -60,70 +61,71 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
       fix: 'give --pgdata a new or empty directory; nothing was changed',
     });
   }
-  const { client: source } = await connect(options.source);
-  try {
+  // Hours of base backup go by between these two sessions: none is held idle meanwhile.
+  const facts = await withConnection(options.source, async ({ client: source }) => {
     if (await stopOrphanedBackup(source, slot)) log.info({ slot }, 'stopped the base backup an interrupted sync --physical left running');
-    const facts = await readPhysicalSourceFacts(source, slot);
-    if (facts.major !== basebackup.major) {
+    const found = await readPhysicalSourceFacts(source, slot);
+    if (found.major !== basebackup.major) {
       throw new PgferryError(
         'usage',
-        `the source runs PostgreSQL ${facts.version} and ${basebackup.path} is PostgreSQL ${basebackup.version}`,
+        `the source runs PostgreSQL ${found.version} and ${basebackup.path} is PostgreSQL ${basebackup.version}`,
         {
           side: 'source',
-          fix: `give --pg-bin the binaries of PostgreSQL ${facts.major}; a move to another major version is pgferry sync without --physical`,
+          fix: `give --pg-bin the binaries of PostgreSQL ${found.major}; a move to another major version is pgferry sync without --physical`,
         },
       );
     }
-    if (facts.slot.active) {
+    if (found.slot.active) {
       throw new PgferryError('slot-taken', `source: a standby already streams from the slot ${slot}`, {
         side: 'source',
         fix: 'give this migration another --name',
       });
     }
-    if (facts.slot.exists) log.info({ slot }, 'the slot an earlier sync --physical made is kept and used');
+    if (found.slot.exists) log.info({ slot }, 'the slot an earlier sync --physical made is kept and used');
     else await createPhysicalSlot(source, slot);
-    // The copy is made beside --pgdata and renamed into place once it is a complete standby:
-    // a run killed half-way leaves only the partial copy, which the next run removes.
-    const pgdata = resolve(options.pgdata);
-    const partial = `${pgdata}${PARTIAL_SUFFIX}`;
-    if (await exists(partial)) {
-      log.info({ partial }, 'removing the partial copy an interrupted sync --physical left');
-      await rm(partial, { recursive: true, force: true });
-    }
-    log.info({ source: describeConnection(options.source), pgdata, slot }, 'base backup: starting');
-    const backup = await runBaseBackup({
-      program: basebackup.path,
-      source: options.source,
-      pgdata: partial,
-      slot,
-      logger: log,
-      stallMs: options.standbyTimeoutMs,
-      signal: options.signal,
-    });
-    log.info({ bytes: backup.bytes, seconds: backup.seconds }, 'base backup: done');
-    await configureStandby(partial, pgdata, options.source, { major: facts.major, slot, port: options.port });
-    if (state.kind === 'empty') await rmdir(pgdata);
-    await rename(partial, pgdata);
-    const command = startCommand(pgCtl?.path ?? `${options.pgBin}/pg_ctl`, options.pgdata).join(' ');
-    if (pgCtl) {
-      await startStandby(pgCtl.path, options.pgdata);
-      log.info({ pgdata: resolve(options.pgdata), port: options.port }, 'standby started');
-    } else {
-      log.info({ command }, 'standby ready: start it with this command (or your service manager)');
-    }
-    const caughtUpAt = options.untilCaughtUp ? await waitUntilCaughtUp(source, slot, options) : undefined;
-    return {
-      slot,
-      pgdata: resolve(options.pgdata),
-      backupBytes: backup.bytes,
-      backupSeconds: backup.seconds,
-      started: pgCtl !== undefined,
-      startCommand: command,
-      caughtUpAt: caughtUpAt === undefined ? undefined : formatLsn(caughtUpAt),
-    };
-  } finally {
-    await closeClient(source);
+    return found;
+  });
+  // The copy is made beside --pgdata and renamed into place once it is a complete standby:
+  // a run killed half-way leaves only the partial copy, which the next run removes.
+  const pgdata = resolve(options.pgdata);
+  const partial = `${pgdata}${PARTIAL_SUFFIX}`;
+  if (await exists(partial)) {
+    log.info({ partial }, 'removing the partial copy an interrupted sync --physical left');
+    await rm(partial, { recursive: true, force: true });
   }
+  log.info({ source: describeConnection(options.source), pgdata, slot }, 'base backup: starting');
+  const backup = await runBaseBackup({
+    program: basebackup.path,
+    source: options.source,
+    pgdata: partial,
+    slot,
+    logger: log,
+    stallMs: options.standbyTimeoutMs,
+    signal: options.signal,
+  });
+  log.info({ bytes: backup.bytes, seconds: backup.seconds }, 'base backup: done');
+  await configureStandby(partial, pgdata, options.source, { major: facts.major, slot, port: options.port });
+  if (state.kind === 'empty') await rmdir(pgdata);
+  await rename(partial, pgdata);
+  const command = startCommand(pgCtl?.path ?? `${options.pgBin}/pg_ctl`, pgdata).join(' ');
+  if (pgCtl) {
+    await startStandby(pgCtl.path, pgdata);
+    log.info({ pgdata, port: options.port }, 'standby started');
+  } else {
+    log.info({ command }, 'standby ready: start it with this command (or your service manager)');
+  }
+  const caughtUpAt = options.untilCaughtUp
+    ? await withConnection(options.source, ({ client: source }) => waitUntilCaughtUp(source, slot, options))
+    : undefined;
+  return {
+    slot,
+    pgdata,
+    backupBytes: backup.bytes,
+    backupSeconds: backup.seconds,
+    started: pgCtl !== undefined,
+    startCommand: command,
+    caughtUpAt: caughtUpAt === undefined ? undefined : formatLsn(caughtUpAt),
+  };
 }
 
 /**
@@ -131,11 +133,7 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
  * first seen. It must connect within the timeout, and its replay may not stand still for
  * that long while behind.
  */
-async function waitUntilCaughtUp(
-  source: Awaited<ReturnType<typeof connect>>['client'],
-  slot: string,
-  options: PhysicalSyncOptions,
-): Promise<bigint> {
+async function waitUntilCaughtUp(source: pg.Client, slot: string, options: PhysicalSyncOptions): Promise<bigint> {
   let goal: bigint | undefined;
   let lastReplay: bigint | null = null;
   let lastMoved = Date.now();
