@@ -20,7 +20,7 @@ export { startProxy } from './proxy.js';
 export type { FaultProxy } from './proxy.js';
 export { describeError, errorCode, errorMessage } from './errors.js';
 export { newSessionCanWrite } from './freeze.js';
-export { startPgbouncer, pgbenchThroughPool, PGBENCH, PGBOUNCER_BINARY } from './pgbouncer.js';
+export { startPgbouncer, pgbenchThroughPool, servedBy, PGBENCH, PGBOUNCER_BINARY } from './pgbouncer.js';
 export type { Bouncer, BouncerOptions } from './pgbouncer.js';
 export { renderPage, CHROMIUM } from './browser.js';
 export { runPgferryAsServerUser } from './cli.js';

@@ -171,3 +171,14 @@ export function pgbenchThroughPool(
   ];
   return promisify(execFile)(PGBENCH, args, { env: { ...process.env, PGPASSWORD: login.password } });
 }
+
+/** A query through the pool, as the application: which server (by port) answers. */
+export async function servedBy(bouncer: Bouncer, db: string, login: { readonly user: string; readonly password: string }): Promise<number> {
+  const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: login.user, password: login.password });
+  await client.connect();
+  try {
+    return Number((await client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`)).rows[0]!.port);
+  } finally {
+    await client.end();
+  }
+}

@@ -16,6 +16,7 @@ import type { CutoverReport } from '../../src/cutover/index.js';
 import {
   PGBENCH,
   pgbenchThroughPool,
+  servedBy,
   runPgferry,
   spawnPgferry,
   startPgbouncer,
@@ -69,17 +70,6 @@ async function poolPort(bouncer: Bouncer, db: string): Promise<{ port: number; p
   return { port: Number(row.port), paused: Number(row.paused) };
 }
 
-/** A query through the pool, as the application: which server answers. */
-async function servedBy(bouncer: Bouncer, db: string): Promise<number> {
-  const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
-  await client.connect();
-  try {
-    return Number((await client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`)).rows[0]!.port);
-  } finally {
-    await client.end();
-  }
-}
-
 async function sourceFrozen(source: Cluster, db: string): Promise<boolean> {
   const { rows } = await source.sql(
     'postgres',
@@ -115,7 +105,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       assert.equal(report.pgbouncer?.database, db);
       assert.match(report.pgbouncer?.pointsTo ?? '', new RegExp(`:${pair.target.port}/${db}$`));
       assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 0 });
-      assert.equal(await servedBy(bouncer, db), pair.target.port);
+      assert.equal(await servedBy(bouncer, db, APP), pair.target.port);
       assert.equal(await sync.exited(), 0, sync.output());
 
       // The way back through the same pool: the return must resume clients only once the old
@@ -137,7 +127,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       assert.doesNotMatch(returned, /aborted/i);
       const total = processed + Number(/number of transactions actually processed: (\d+)/.exec(returned)?.[1]);
       assert.equal((await pair.source.sql(db, `SELECT count(*)::int AS n FROM pgbench_history`)).rows[0].n, total);
-      assert.equal(await servedBy(bouncer, db), pair.source.port);
+      assert.equal(await servedBy(bouncer, db, APP), pair.source.port);
     } finally {
       await stopSync(sync);
       if (returning) await stopSync(returning);
@@ -158,7 +148,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       assert.match(cut.stderr, /PgBouncer is resumed, pointing at the source/);
       await holder.query('COMMIT');
       assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
-      assert.equal(await servedBy(bouncer, db), pair.source.port);
+      assert.equal(await servedBy(bouncer, db, APP), pair.source.port);
       assert.equal(await sourceFrozen(pair.source, db), false);
     } finally {
       await holder.end().catch(() => undefined);
@@ -184,7 +174,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
         /clients had waited 0\.8 s in PgBouncer's pause of "\S+" \(--max-pause\) at the fence step.*PgBouncer is resumed, pointing at the source/,
       );
       assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
-      assert.equal(await servedBy(bouncer, db), pair.source.port);
+      assert.equal(await servedBy(bouncer, db, APP), pair.source.port);
       assert.equal(await sourceFrozen(pair.source, db), false);
     } finally {
       sync.child.kill('SIGCONT');
@@ -215,7 +205,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
         assert.ok(Date.now() < resumedBy, `the pool stayed paused:\n${bouncer.log().slice(-2000)}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      assert.equal(await servedBy(bouncer, db), pair.source.port);
+      assert.equal(await servedBy(bouncer, db, APP), pair.source.port);
     } finally {
       await holder.end().catch(() => undefined);
       await stopSync(sync);

@@ -7,10 +7,10 @@ import {
   compareTables,
   createPgbenchTables,
   pgbenchThroughPool,
+  servedBy,
   startClusters,
   startLoad,
   startPgbouncer,
-  type Bouncer,
   type Cluster,
 } from '../harness/index.js';
 import { runPgferry, runPgferryAsServerUser, spawnPgferry, spawnPgferryAsServerUser } from '../harness/cli.js';
@@ -62,31 +62,21 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
   });
 
   const standbyUrl = (db = 'postgres') => source.url(db, { port: standbyPort });
-  const physical = (command: string, ...extra: string[]) => [command, '--physical', '--source', source.url('postgres'), ...extra];
+  /** A physical-mode command line against `on` (the source by default). */
+  const physicalOn = (on: Cluster, command: string, ...extra: string[]) => [
+    command,
+    '--physical',
+    '--source',
+    on.url('postgres'),
+    ...extra,
+  ];
+  const physical = (command: string, ...extra: string[]) => physicalOn(source, command, ...extra);
 
   it('refuses a source of another major version, naming the binaries to use', async () => {
-    const check = await runPgferryAsServerUser([
-      'check',
-      '--physical',
-      '--source',
-      other.url('postgres'),
-      '--pg-bin',
-      pgBin,
-      '--pgdata',
-      pgdata,
-    ]);
+    const check = await runPgferryAsServerUser(physicalOn(other, 'check', '--pg-bin', pgBin, '--pgdata', pgdata));
     assert.equal(check.code, 3, check.stdout + check.stderr);
     assert.match(check.stdout, /target\.version .*is PostgreSQL 15\.\d+; the source runs PostgreSQL 17/);
-    const sync = await runPgferryAsServerUser([
-      'sync',
-      '--physical',
-      '--source',
-      other.url('postgres'),
-      '--pg-bin',
-      pgBin,
-      '--pgdata',
-      pgdata,
-    ]);
+    const sync = await runPgferryAsServerUser(physicalOn(other, 'sync', '--pg-bin', pgBin, '--pgdata', pgdata));
     assert.equal(sync.code, 2, sync.stderr);
     assert.match(sync.stderr, /the source runs PostgreSQL 17.* is PostgreSQL 15/);
     assert.match(sync.stderr, /--pg-bin the binaries of PostgreSQL 17/);
@@ -198,7 +188,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       // A standby gone before the cut-over: refused, nothing frozen or promoted.
       stopServer(pgBin, pgdata, 'immediate');
       standbyRunning = false;
-      const refused = await runPgferry(['cutover', '--physical', '--source', source.url('postgres'), '--target', standbyUrl()]);
+      const refused = await runPgferry(physical('cutover', '--target', standbyUrl()));
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /no standby streams from the slot pgferry_phys_standby; nothing was changed|target: .*connect/);
       await mark('standby down');
@@ -212,16 +202,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       await held.connect();
       try {
         await held.query(`BEGIN; INSERT INTO marks (what) VALUES ('held')`);
-        const timedOut = await runPgferry([
-          'cutover',
-          '--physical',
-          '--source',
-          source.url('postgres'),
-          '--target',
-          standbyUrl(),
-          '--drain-timeout',
-          '1',
-        ]);
+        const timedOut = await runPgferry(physical('cutover', '--target', standbyUrl(), '--drain-timeout', '1'));
         assert.notEqual(timedOut.code, 0);
         assert.match(timedOut.stderr, /the drain timed out after 1\.0 s; still running: pid \d+/);
         await mark('after a failed cut-over');
@@ -229,16 +210,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
         assert.equal(await count(standbyUrl(), 'SELECT (NOT pg_is_in_recovery())::int AS n'), 0);
 
         // SIGKILLed in the drain: the source stays frozen until cleanup --unfreeze-source lifts it (the slot kept).
-        const killed = spawnPgferry([
-          'cutover',
-          '--physical',
-          '--source',
-          source.url('postgres'),
-          '--target',
-          standbyUrl(),
-          '--drain-timeout',
-          '60',
-        ]);
+        const killed = spawnPgferry(physical('cutover', '--target', standbyUrl(), '--drain-timeout', '60'));
         await until(async () => (await readOnlyDefault(source.url(db))) === 'on', 'the freeze to take hold');
         killed.child.kill('SIGKILL');
         await killed.exited();
@@ -271,11 +243,8 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       await until(async () => through.committed >= 20, 'the second writer to commit');
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const cut = await runPgferry(
-        [
+        physical(
           'cutover',
-          '--physical',
-          '--source',
-          source.url('postgres'),
           '--target',
           standbyUrl(),
           '--json',
@@ -288,7 +257,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
           // The whole server moves; the pooled database to repoint is named (--source names postgres).
           '--pgbouncer-database',
           db,
-        ],
+        ),
         {},
         120_000,
       );
@@ -314,7 +283,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       assert.doesNotMatch(stdout, /aborted/i);
       processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
       assert.ok(processed > 0, stdout);
-      assert.equal(await servedBy(bouncer, db), standbyPort);
+      assert.equal(await servedBy(bouncer, db, APP), standbyPort);
     } finally {
       await bouncer.stop();
     }
@@ -354,17 +323,6 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
 });
 
 const APP = { user: 'phys_pooled', password: 'pooled-secret-1' };
-
-/** A query through the pool, as the application: which server answers. */
-async function servedBy(bouncer: Bouncer, db: string): Promise<number> {
-  const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
-  await client.connect();
-  try {
-    return Number((await client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`)).rows[0]!.port);
-  } finally {
-    await client.end();
-  }
-}
 
 async function readOnlyDefault(url: string): Promise<string> {
   return (await pgRows(url, 'SHOW default_transaction_read_only'))[0]!.default_transaction_read_only!;
