@@ -18,6 +18,17 @@ export { sync } from './sync/index.js';
 export type { SyncOptions, SyncSummary } from './sync/index.js';
 export { cutover, cleanup } from './cutover/index.js';
 export type { CutoverOptions, CutoverReport, CleanupOptions, CleanupReport } from './cutover/index.js';
+export { runPhysicalCheck, syncPhysical, cutoverPhysical, cleanupPhysical, physicalStatus } from './physical/index.js';
+export type {
+  PhysicalCheckOptions,
+  PhysicalSyncOptions,
+  PhysicalSyncSummary,
+  PhysicalCutoverOptions,
+  PhysicalCutoverReport,
+  PhysicalCleanupOptions,
+  PhysicalCleanupReport,
+  PhysicalStatus,
+} from './physical/index.js';
 export { migrate } from './migrate/index.js';
 export type { MigrateOptions, MigrateReport } from './migrate/index.js';
 export { verify } from './verify/index.js';
