@@ -54,6 +54,15 @@ export function physicalFindings(facts: PhysicalFacts): Finding[] {
       });
     }
   }
+  if (s.major < 12) {
+    findings.push({
+      id: 'source.promote',
+      severity: 'warning',
+      message: `PostgreSQL ${s.version} has no pg_promote(): pgferry cutover --physical refuses it`,
+      why: 'the standby is promoted with pg_promote(), which arrived in PostgreSQL 12',
+      fix: 'sync --physical works; for the cut-over, freeze the source yourself, wait until the standby has replayed pg_current_wal_lsn(), and run pg_ctl promote on the new host',
+    });
+  }
   if (!['replica', 'logical'].includes(s.walLevel)) {
     findings.push({
       id: 'source.wal_level',

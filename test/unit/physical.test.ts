@@ -150,6 +150,14 @@ describe('physical: the preflight rules', () => {
     assert.deepEqual(errors({ ...facts, programs: { ...facts.programs, postgres: '--pg-bin /x has no postgres' } }), ['target.postgres']);
     assert.deepEqual(errors({ ...facts, source: { ...facts.source, slot: { exists: true, active: true } } }), ['source.slot-exists']);
   });
+  it('a source before 12 is a warning: the cut-over cannot promote it', () => {
+    const found = physicalFindings({ ...facts, source: { ...facts.source, major: 11, version: '11.22' } });
+    assert.equal(found.find((f) => f.id === 'source.promote')?.severity, 'warning');
+    assert.equal(
+      physicalFindings(facts).find((f) => f.id === 'source.promote'),
+      undefined,
+    );
+  });
   it('a slot an earlier run left is a warning: the next run uses it', () => {
     const found = physicalFindings({ ...facts, source: { ...facts.source, slot: { exists: true, active: false } } });
     assert.equal(found.find((f) => f.id === 'source.slot-exists')?.severity, 'warning');
