@@ -1,14 +1,7 @@
 import type { Finding } from '../check/index.js';
 import type { FoundProgram } from './binaries.js';
 import type { PhysicalSourceFacts } from './source-facts.js';
-
-/** What the data directory named by --pgdata holds now. */
-export type DataDirectoryState =
-  | { readonly kind: 'absent'; readonly freeBytes: number | undefined }
-  | { readonly kind: 'empty'; readonly freeBytes: number | undefined }
-  | { readonly kind: 'not-empty'; readonly entries: readonly string[] }
-  | { readonly kind: 'not-a-directory' }
-  | { readonly kind: 'not-writable'; readonly why: string };
+import { describeDataDirectory, type DataDirectoryState } from './data-directory.js';
 
 /** Everything `check --physical` found, for the pure rules below. */
 export interface PhysicalFacts {
@@ -159,7 +152,7 @@ function dataDirectoryFindings(path: string, state: DataDirectoryState, clusterB
         {
           id: 'target.pgdata',
           severity: 'error',
-          message: `${path} is not empty (${state.entries.slice(0, 5).join(', ')}${state.entries.length > 5 ? ', …' : ''})`,
+          message: `${path}: ${describeDataDirectory(state)}`,
           why: 'the base backup writes a whole data directory and never overwrites one',
           fix: `give --pgdata a new or empty directory; if ${path} is an old copy you no longer need, remove it yourself`,
         },
@@ -169,7 +162,7 @@ function dataDirectoryFindings(path: string, state: DataDirectoryState, clusterB
         {
           id: 'target.pgdata',
           severity: 'error',
-          message: `${path} exists and is not a directory`,
+          message: `${path}: ${describeDataDirectory(state)}`,
           why: 'the base backup writes a data directory there',
           fix: 'give --pgdata a new or empty directory',
         },
@@ -179,7 +172,7 @@ function dataDirectoryFindings(path: string, state: DataDirectoryState, clusterB
         {
           id: 'target.pgdata',
           severity: 'error',
-          message: `${path} cannot be written: ${state.why}`,
+          message: `${path}: ${describeDataDirectory(state)}`,
           why: 'the base backup writes the data directory as this user',
           fix: 'run as the user that will own the data directory, or give --pgdata a place it may write',
         },

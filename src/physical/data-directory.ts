@@ -2,7 +2,29 @@ import { constants } from 'node:fs';
 import { access, readdir, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { messageOf } from '../errors.js';
-import type { DataDirectoryState } from './check-rules.js';
+
+/** What the data directory named by --pgdata holds now. */
+export type DataDirectoryState =
+  | { readonly kind: 'absent'; readonly freeBytes: number | undefined }
+  | { readonly kind: 'empty'; readonly freeBytes: number | undefined }
+  | { readonly kind: 'not-empty'; readonly entries: readonly string[] }
+  | { readonly kind: 'not-a-directory' }
+  | { readonly kind: 'not-writable'; readonly why: string };
+
+/** What stands in the way of a data directory there, for messages ('' when nothing does). */
+export function describeDataDirectory(state: DataDirectoryState): string {
+  switch (state.kind) {
+    case 'not-empty':
+      return `not empty (${state.entries.slice(0, 5).join(', ')}${state.entries.length > 5 ? ', …' : ''})`;
+    case 'not-a-directory':
+      return 'exists and is not a directory';
+    case 'not-writable':
+      return `cannot be written: ${state.why}`;
+    case 'absent':
+    case 'empty':
+      return '';
+  }
+}
 
 /** What --pgdata holds, and the free space where it is or will be. */
 export async function inspectDataDirectory(path: string): Promise<DataDirectoryState> {

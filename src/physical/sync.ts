@@ -8,7 +8,7 @@ import { sleep } from '../plumbing/index.js';
 import { formatLsn } from '../replication/index.js';
 import { runBaseBackup } from './base-backup.js';
 import { findProgram } from './binaries.js';
-import { inspectDataDirectory } from './data-directory.js';
+import { describeDataDirectory, inspectDataDirectory } from './data-directory.js';
 import { readPhysicalSourceFacts } from './source-facts.js';
 import { createPhysicalSlot, physicalSlotName, stopOrphanedBackup } from './slot.js';
 import { configureStandby, startCommand, startStandby } from './standby.js';
@@ -57,7 +57,7 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
   const pgCtl = options.start ? await findProgram(options.pgBin, 'pg_ctl') : undefined;
   const state = await inspectDataDirectory(options.pgdata);
   if (state.kind !== 'absent' && state.kind !== 'empty') {
-    throw new PgferryError('target-not-empty', `--pgdata ${options.pgdata}: ${describeState(state)}`, {
+    throw new PgferryError('target-not-empty', `--pgdata ${options.pgdata}: ${describeDataDirectory(state)}`, {
       fix: 'give --pgdata a new or empty directory; nothing was changed',
     });
   }
@@ -175,17 +175,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function describeState(state: Awaited<ReturnType<typeof inspectDataDirectory>>): string {
-  switch (state.kind) {
-    case 'not-empty':
-      return `not empty (${state.entries.slice(0, 5).join(', ')})`;
-    case 'not-a-directory':
-      return 'exists and is not a directory';
-    case 'not-writable':
-      return `cannot be written: ${state.why}`;
-    default:
-      return state.kind;
-  }
 }
