@@ -69,16 +69,21 @@ function majorOf(version: string): number | undefined {
 }
 
 /**
- * `pg_dump --schema-only --no-owner --no-privileges` of one database, as text. The password
+ * `pg_dump --schema-only --no-owner --no-privileges` of one database, as text (with `owners`,
+ * ownership and privileges are kept). The password
  * travels in PGPASSWORD, never on the command line where `ps` would show it; the rest of the
  * environment is left out so the caller's PG* variables cannot point the dump elsewhere.
  */
-export function dumpSchema(cluster: Cluster, database: string, extraArgs: readonly string[] = []): Promise<string> {
+export function dumpSchema(
+  cluster: Cluster,
+  database: string,
+  extraArgs: readonly string[] = [],
+  options: { readonly owners?: boolean } = {},
+): Promise<string> {
   const pgDump = findPgDump();
   const args = [
     '--schema-only',
-    '--no-owner',
-    '--no-privileges',
+    ...(options.owners === true ? [] : ['--no-owner', '--no-privileges']),
     `--host=${cluster.host}`,
     `--port=${cluster.port}`,
     `--username=${cluster.superuser}`,
