@@ -80,7 +80,7 @@ export async function copyUnits(work: CopyUnitsWork): Promise<Map<string, TableC
         if (result.deferred !== undefined) deferred.set(table, result.deferred);
         for (let i = queue.length - 1; i >= 0; i--) if (queue[i]!.table === table) queue.splice(i, 1);
         if (lease) leases!.unitDone(lease, leaseFor, true);
-        progress.unitDone(table, unit.unit, 0);
+        progress.unitDeferred(table, unit.unit, deferred.get(table)!);
         continue;
       }
       progress.unitDone(table, unit.unit, result.rows);

@@ -56,6 +56,8 @@ export class PostDataScheduler {
   /** Partitioned parent → its partitions still to load. */
   private readonly waitingChildren = new Map<string, Set<string>>();
   private readonly parentOf = new Map<string, string>();
+  /** Catalog id of each table → its key: an object that depends on a table waits for its rows. */
+  private readonly tableIds = new Map<string, string>();
 
   constructor(
     private readonly applier: SchemaApplier,
@@ -71,6 +73,7 @@ export class PostDataScheduler {
     // A partitioned parent holds no rows of its own: it counts as loaded once every partition
     // in scope is (its triggers and foreign keys must not act on partitions still copying).
     const created = new Set(schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => tableKey(o.table!)));
+    for (const o of schema.objects) if (o.kind === 'table' && o.table) this.tableIds.set(o.id, tableKey(o.table));
     for (const { child, parent } of partitionParents) {
       if (!created.has(tableKey(child)) || !created.has(tableKey(parent))) continue;
       this.parentOf.set(tableKey(child), tableKey(parent));
@@ -121,9 +124,18 @@ export class PostDataScheduler {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * An object runs once its own table is loaded, every table it depends on is too (a foreign
+   * key checks the rows of the table it references: built into a table not copied yet, as a
+   * deferred one, it would refuse every row), and every post-data object it needs exists.
+   */
   private ready(o: SchemaObject): boolean {
     if (!o.table || !this.loaded.has(tableKey(o.table))) return false;
-    for (const d of o.dependsOn) if (this.postIds.has(d) && !this.finished.has(d)) return false;
+    for (const d of o.dependsOn) {
+      const table = this.tableIds.get(d);
+      if (table !== undefined && !this.loaded.has(table)) return false;
+      if (this.postIds.has(d) && !this.finished.has(d)) return false;
+    }
     return true;
   }
 

@@ -7,6 +7,8 @@ export interface CopyProgress {
   unitStarted(table: string, unit: string, estimatedBytes: number): void;
   bytes(table: string, unit: string, count: number): void;
   unitDone(table: string, unit: string, rows: number): void;
+  /** Not copied in this round: the table changed on the source since the plan (table-at-snapshot.ts). */
+  unitDeferred(table: string, unit: string, why: string): void;
   phase(name: string): void;
   stop(): void;
 }
@@ -72,6 +74,11 @@ export class TerminalProgress implements CopyProgress {
     }
   }
 
+  unitDeferred(table: string, unit: string, why: string): void {
+    this.unitDone(table, unit);
+    this.bars.log(`${table}: deferred (${why})\n`);
+  }
+
   phase(name: string): void {
     this.bars.log(`${name}\n`);
   }
@@ -111,6 +118,11 @@ export class LogProgress implements CopyProgress {
   unitDone(table: string, unit: string, rows: number): void {
     this.unitsDone++;
     this.log.info({ table, unit, rows }, 'unit copied');
+  }
+
+  unitDeferred(table: string, unit: string, why: string): void {
+    this.unitsDone++;
+    this.log.info({ table, unit, why }, 'unit deferred: copied once the stream has brought its schema change');
   }
 
   phase(name: string): void {

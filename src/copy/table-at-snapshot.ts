@@ -56,11 +56,34 @@ export async function checkTableAtSnapshot(source: pg.Client, table: PlannedTabl
     throw error;
   }
   // The name may now be another table's, and the columns the COPY is parsed against are the current ones.
-  const now = await source.query(`SELECT * FROM ONLY ${table.qname} LIMIT 0`);
   const current = await source.query<{ oid: number }>(`SELECT $1::regclass::oid AS oid`, [table.qname]);
   if (current.rows[0]?.oid !== table.oid) return { kind: 'changed', why: 'its name is another table’s now' };
-  const currentShape = now.fields.map((f) => `${quoteIdent(f.name)}:${f.dataTypeID}`).join(', ');
+  const now = await currentColumns(source, table.qname);
+  if (now === undefined) return { kind: 'changed', why: 'its columns changed after the snapshot' };
+  const currentShape = now.map((c) => `${quoteIdent(c.name)}:${c.type}`).join(', ');
   const snapshotShape = then.columns.map((c) => `${quoteIdent(c.n)}:${c.o}`).join(', ');
   if (currentShape !== snapshotShape) return { kind: 'changed', why: 'its columns changed after the snapshot' };
   return { kind: 'same' };
+}
+
+/**
+ * The table's columns as the server's catalog holds them now, not at the transaction's
+ * snapshot: once the table is locked, the parser's view of it (the relation cache) is current,
+ * while a query of pg_attribute still reads the snapshot. A `SELECT *` names the current
+ * columns; their declared types come from `pg_typeof` of each column of a typed NULL row,
+ * which the parser also resolves from the cache. (A result's RowDescription would not do for
+ * the types: it reports a domain column as the domain's base type.) Undefined when a column
+ * went between the two reads.
+ */
+async function currentColumns(source: pg.Client, qname: string): Promise<Array<{ name: string; type: number }> | undefined> {
+  const names = (await source.query(`SELECT * FROM ONLY ${qname} LIMIT 0`)).fields.map((f) => f.name);
+  if (names.length === 0) return [];
+  const types = names.map((n, i) => `pg_typeof((NULL::${qname}).${quoteIdent(n)})::oid AS c${i}`).join(', ');
+  try {
+    const { rows } = await source.query<Record<string, number>>(`SELECT ${types}`);
+    return names.map((name, i) => ({ name, type: Number(rows[0]![`c${i}`]) }));
+  } catch (error) {
+    if (sqlState(error) === SQLSTATE.undefinedColumn) return undefined;
+    throw error;
+  }
 }

@@ -26,6 +26,10 @@ export class MeteredProgress implements CopyProgress {
     this.inner.unitDone(table, unit, rows);
   }
 
+  unitDeferred(table: string, unit: string, why: string): void {
+    this.inner.unitDeferred(table, unit, why);
+  }
+
   phase(name: string): void {
     this.metrics.copyPhase(name);
     this.inner.phase(name);

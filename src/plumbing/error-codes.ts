@@ -11,6 +11,7 @@ export const SQLSTATE = {
   insufficientPrivilege: '42501',
   undefinedObject: '42704',
   undefinedTable: '42P01',
+  undefinedColumn: '42703',
   objectInUse: '55006',
   lockNotAvailable: '55P03',
   deadlockDetected: '40P01',

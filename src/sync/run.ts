@@ -181,6 +181,8 @@ async function copyUntilFinished(
         'tables changed on the source during the copy: streaming until the target has those schema changes, then copying them',
       );
       await streamWithRetries({ ...options, untilCaughtUp: true }, names, undefined, log);
+      // A stop asked for while the stream caught up: the next round would copy again first.
+      if (options.signal?.aborted) throw stoppedDuringCopy(cloned.deferred);
       await withTarget(options.target, (target) =>
         withSource(options.source, (source) =>
           followRenamedTables(
@@ -195,6 +197,16 @@ async function copyUntilFinished(
   } finally {
     await snapshots.close();
   }
+}
+
+function stoppedDuringCopy(deferred: CloneSummary['deferred']): PgferryError {
+  return new PgferryError(
+    'interrupted',
+    `stopped before ${deferred.length} deferred table(s) were copied: ${deferred.map((d) => d.table).join(', ')}`,
+    {
+      fix: 'nothing is lost: the next pgferry sync keeps the tables copied so far and copies the rest',
+    },
+  );
 }
 
 /** Rounds of "stream, then copy the deferred tables" before sync gives up on tables whose schema keeps changing. */

@@ -163,19 +163,28 @@ async function copyRoles(source: Cluster, target: Cluster): Promise<void> {
 
 /** The judgement: pg_dump's schema (owners and grants included), every table's rows, every large object. */
 async function assertSameDatabase(a: Cluster, aDb: string, b: Cluster, bDb: string, when: string): Promise<void> {
-  const schema = await schemaDifference({ cluster: a, database: aDb }, { cluster: b, database: bDb }, { owners: true });
-  assert.equal(schema, undefined, `${when}: pg_dump differs:\n${schema ?? ''}`);
-  const rows = await compareTables(a.url(aDb), b.url(bDb));
-  assert.ok(
-    rows.equal,
-    `${when}: rows differ: ${JSON.stringify(
-      rows.tables.filter((t) => !t.equal),
-      null,
-      1,
-    )}`,
-  );
-  const [aObjects, bObjects] = await Promise.all([largeObjects(a, aDb), largeObjects(b, bDb)]);
-  assert.deepEqual(bObjects, aObjects, `${when}: large objects differ`);
+  const [schema, rows, aObjects, bObjects] = await Promise.all([
+    schemaDifference({ cluster: a, database: aDb }, { cluster: b, database: bDb }, { owners: true }),
+    compareTables(a.url(aDb), b.url(bDb)),
+    largeObjects(a, aDb),
+    largeObjects(b, bDb),
+  ]);
+  const problems = [
+    ...(schema === undefined ? [] : [`pg_dump differs:\n${schema}`]),
+    ...(rows.equal
+      ? []
+      : [
+          `rows differ: ${JSON.stringify(
+            rows.tables.filter((t) => !t.equal),
+            null,
+            1,
+          )}`,
+        ]),
+    ...(JSON.stringify(aObjects) === JSON.stringify(bObjects)
+      ? []
+      : [`large objects differ: ${JSON.stringify(aObjects.slice(0, 5))} against ${JSON.stringify(bObjects.slice(0, 5))}`]),
+  ];
+  assert.deepEqual(problems, [], `${when}:\n${problems.join('\n\n')}`);
 }
 
 async function largeObjects(cluster: Cluster, db: string): Promise<string[]> {
