@@ -1,6 +1,7 @@
 /**
  * The corpus (issue 30): real schemas, data and extensions, each run through every path a user
- * takes — `clone`; `sync` while the application writes; `verify --mode full` while it streams;
+ * takes — `clone`; `check`; `sync` while the application writes; `status` and `verify --mode
+ * full` while it streams;
  * `cutover --verify full`; the way back (sync and cut-over with the sides swapped) — and judged
  * independently of pgferry's own reading of the catalogs: pg_dump --schema-only of both sides
  * equal, owners and privileges included, every table equal by content, and the large objects
@@ -78,14 +79,19 @@ export function describeCorpus(fixture: CorpusFixture, from: MajorVersion | Clus
       await succeeds(t, 'verify --mode full', await runPgferry(['verify', '--mode', 'full', ...args], {}, COMMAND_TIMEOUT_MS));
     });
 
-    it('sync: streams the application’s writes, verify --mode full while it streams, cutover --verify full', async (t) => {
+    it('check, then sync: streams the application’s writes, status and verify --mode full while it streams, cutover --verify full', async (t) => {
       assert.ok(loaded, 'the fixture did not load');
       await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
       const args = connection(pair.source, pair.target);
+      // The preflight must find nothing that blocks this database (what it cannot carry by design, it names).
+      await succeeds(t, 'check', await runPgferry(['check', ...args], {}, COMMAND_TIMEOUT_MS));
       const sync = spawnPgferry(['sync', ...args]);
       try {
         await waitUntilStreaming(pair.target, db, sync, COMMAND_TIMEOUT_MS);
         await commitEach(pair.source, db, fixture.changes);
+        const status = await runPgferry(['status', '--json', ...args], {}, COMMAND_TIMEOUT_MS);
+        await succeeds(t, 'status --json', status);
+        assert.equal((JSON.parse(status.stdout) as { phase?: string }).phase, 'streaming', status.stdout);
         await succeeds(
           t,
           'verify --mode full (while sync streams)',
@@ -127,7 +133,9 @@ export function describeCorpus(fixture: CorpusFixture, from: MajorVersion | Clus
 
 async function succeeds(t: TestContext, what: string, result: CliResult): Promise<void> {
   assert.equal(result.code, 0, `pgferry ${what} exited ${result.code}:\n${result.stderr}${result.stdout}`);
-  if (result.stderr.trim() !== '') t.diagnostic(`pgferry ${what} said: ${result.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+  // Warnings are worth reading in the test's output; the info lines of the log are not.
+  const warnings = result.stderr.split('\n').filter((line) => line.trim() !== '' && !/"level":(10|20|30),/.test(line));
+  if (warnings.length > 0) t.diagnostic(`pgferry ${what} warned: ${warnings.slice(-5).join(' | ')}`);
 }
 
 async function stopIfRunning(sync: PgferryProcess): Promise<void> {
