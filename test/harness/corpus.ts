@@ -1,8 +1,8 @@
 /**
  * The corpus (issue 30): real schemas, data and extensions, each run through every path a user
  * takes — `clone`; `check`; `sync` while the application writes; `status` and `verify --mode
- * full` while it streams;
- * `cutover --verify full`; the way back (sync and cut-over with the sides swapped) — and judged
+ * full` while it streams; `cutover --verify full`; the way back (sync and cut-over with the sides
+ * swapped); `migrate`, the whole pipeline unattended — and judged
  * independently of pgferry's own reading of the catalogs: pg_dump --schema-only of both sides
  * equal, owners and privileges included, every table equal by content, and the large objects
  * equal. A fixture that fails is a defect to fix, not a fixture to drop.
@@ -127,6 +127,16 @@ export function describeCorpus(fixture: CorpusFixture, from: MajorVersion | Clus
         'cleanup',
         await runPgferry(['cleanup', '--force', ...connection(pair.source, pair.target)], {}, COMMAND_TIMEOUT_MS),
       );
+    });
+
+    it('migrate: the whole pipeline unattended into a new database, cut over with --verify full', async (t) => {
+      assert.ok(loaded, 'the fixture did not load');
+      const migratedDb = `${db}_migrated`;
+      await pair.target.sql('postgres', `CREATE DATABASE ${migratedDb}`);
+      const args = connection(pair.source, pair.target, db, migratedDb);
+      await succeeds(t, 'migrate', await runPgferry(['migrate', '--verify', 'full', '--unfreeze-source', ...args], {}, COMMAND_TIMEOUT_MS));
+      await assertSameDatabase(pair.source, db, pair.target, migratedDb, 'after migrate');
+      await succeeds(t, 'cleanup', await runPgferry(['cleanup', '--force', ...args], {}, COMMAND_TIMEOUT_MS));
     });
   });
 }
