@@ -535,6 +535,18 @@ describe('tables', () => {
     absent(tableFindings(source({ tables }), target({ server: { ...target().server, bypassesRowSecurity: true } })), 'target.row-security');
   });
 
+  test('an unlogged table needs no replica identity: it is never published', () => {
+    // sync leaves unlogged tables out of the publication (they write no WAL), so their UPDATEs
+    // and DELETEs keep working whatever their replica identity; only the unlogged warning applies.
+    const tables = [
+      table('cache', { unlogged: true, replicaIdentity: 'nothing' }),
+      table('scratch', { unlogged: true, hasPrimaryKey: false }),
+    ];
+    const findings = tableFindings(source({ tables }), target());
+    absent(findings, 'tables.no-replica-identity');
+    find(findings, 'tables.unlogged');
+  });
+
   test('unlogged tables are a warning with SET LOGGED', () => {
     const f = find(tableFindings(source({ tables: [table('u', { unlogged: true })] }), target()), 'tables.unlogged');
     assert.equal(f.severity, 'warning');

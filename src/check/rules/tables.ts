@@ -3,9 +3,13 @@ import { listSome, plural, type Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
 import { quoteIdent, quoteQualified } from '../../plumbing/index.js';
 
-/** Has no way to identify the old row of an UPDATE or DELETE in the change stream. */
+/**
+ * Has no way to identify the old row of an UPDATE or DELETE in the change stream. An unlogged
+ * table is never published (it writes no WAL), so its identity does not matter: sync leaves it
+ * out, and the unlogged finding says what that means.
+ */
 function lacksReplicaIdentity(t: TableInfo): boolean {
-  if (t.kind !== 'table') return false;
+  if (t.kind !== 'table' || t.unlogged) return false;
   switch (t.replicaIdentity) {
     case 'full':
       return false;
