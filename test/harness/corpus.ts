@@ -173,7 +173,7 @@ async function commitEach(cluster: Cluster, db: string, transactions: readonly s
  * made on the target as a bare NOLOGIN role, so owners and grants can be compared.
  */
 async function copyRoles(source: Cluster, target: Cluster): Promise<void> {
-  const { rows } = await source.sql('postgres', `SELECT format('%I', rolname) AS name FROM pg_roles WHERE oid >= 16384 ORDER BY 1`);
+  const { rows } = await source.sql('postgres', `SELECT format('%I', rolname) AS name FROM pg_roles WHERE oid >= 16384 ORDER BY oid`);
   for (const { name } of rows as Array<{ name: string }>) {
     await target.sql('postgres', `DO $$BEGIN CREATE ROLE ${name} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$`);
   }
