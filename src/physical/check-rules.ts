@@ -1,4 +1,4 @@
-import type { Finding } from '../check/index.js';
+import { listSome, type Finding } from '../check/index.js';
 import type { FoundProgram } from './binaries.js';
 import type { PhysicalSourceFacts } from './source-facts.js';
 import { describeDataDirectory, type DataDirectoryState } from './data-directory.js';
@@ -204,12 +204,18 @@ function dataDirectoryFindings(path: string, state: DataDirectoryState, clusterB
  * (except what this host decides); the finding says so, so that whoever starts the standby
  * another way knows what it must run with.
  */
+/** A hot standby's minimums first: they are what stops it starting, and a long list is cut short. */
+function minimumsFirst<T extends { readonly name: string }>(settings: readonly T[]): T[] {
+  const rank = (name: string) => ((HOT_STANDBY_MINIMUMS as readonly string[]).includes(name) ? 0 : 1);
+  return [...settings].sort((a, b) => rank(a.name) - rank(b.name));
+}
+
 function settingsFindings(settings: SourceSettings, pgdata: string): Finding[] {
   const findings: Finding[] = [];
   const { carried, notCarried } = settingsNotCopied(settings.settings);
   if (carried.length > 0 || notCarried.length > 0) {
     const byOrigin = new Map<string, string[]>();
-    for (const setting of [...carried, ...notCarried]) {
+    for (const setting of [...minimumsFirst(carried), ...notCarried]) {
       const from = describeOrigin(setting.origin);
       byOrigin.set(from, [...(byOrigin.get(from) ?? []), setting.name]);
     }
@@ -217,14 +223,14 @@ function settingsFindings(settings: SourceSettings, pgdata: string): Finding[] {
     findings.push({
       id: 'source.settings-not-copied',
       severity: 'warning',
-      message: `the source runs with settings its data directory does not hold: ${[...byOrigin].map(([from, names]) => `from ${from}: ${names.join(', ')}`).join('; ')}`,
+      message: `the source runs with settings its data directory does not hold: ${[...byOrigin].map(([from, names]) => `from ${from}: ${listSome(names)}`).join('; ')}`,
       why: `pg_basebackup copies the data directory only; ${
         minimums.length > 0 ? `a standby refuses to start with ${minimums.join(', ')} below the primary's value, and ` : ''
       }the new primary should run as the old one did`,
       fix: [
         ...(carried.length > 0
           ? [
-              `sync --physical writes ${carried.map((c) => c.name).join(', ')} into the standby's postgresql.auto.conf; if you start the standby yourself, do not give it lower values (its own -c options win over that file)`,
+              `sync --physical writes ${listSome(minimumsFirst(carried).map((c) => c.name))} into the standby's postgresql.auto.conf; if you start the standby yourself, do not give it lower values (its own -c options win over that file)`,
             ]
           : []),
         ...(notCarried.length > 0

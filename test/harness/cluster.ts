@@ -7,7 +7,9 @@ import {
   mkdtempSync,
   openSync,
   closeSync,
+  mkdirSync,
   readFileSync,
+  renameSync,
   readdirSync,
   rmSync,
   writeFileSync,
@@ -31,6 +33,11 @@ export interface ClusterOptions {
    * backup, which copies only the data directory, does not carry them.
    */
   readonly commandLine?: Readonly<Record<string, Setting>>;
+  /**
+   * Debian's layout: postgresql.conf and pg_hba.conf live in `<directory>/etc`, outside the data
+   * directory, the postmaster given `-c config_file=…` and the configuration `hba_file`.
+   */
+  readonly configOutside?: boolean;
   /** Serve TLS with a self-signed certificate naming these hosts (made fresh by the harness). */
   readonly tlsHostNames?: readonly string[];
 }
@@ -240,8 +247,9 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
     Object.assign(settings, { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' });
   }
   appendFileSync(join(dataDir, 'postgresql.conf'), `\n# set by the pgferry test harness\n${formatSettings(settings)}`);
+  const commandLine = { ...options.commandLine };
+  if (options.configOutside) commandLine.config_file = moveConfigOutside(directory);
 
-  const commandLine = options.commandLine ?? {};
   const child = spawnPostgres(options.version, directory, commandLine);
   const cluster = new Cluster(options.version, port, password, directory, certificate, child, commandLine);
   running.add(cluster);
@@ -252,6 +260,17 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
     throw error;
   }
   return cluster;
+}
+
+/** Moves postgresql.conf and pg_hba.conf to `<directory>/etc`; returns the configuration file's path. */
+function moveConfigOutside(directory: string): string {
+  const etc = join(directory, 'etc');
+  mkdirSync(etc);
+  for (const name of ['postgresql.conf', 'pg_hba.conf']) renameSync(join(directory, 'data', name), join(etc, name));
+  appendFileSync(join(etc, 'postgresql.conf'), `\nhba_file = '${join(etc, 'pg_hba.conf')}'\n`);
+  const runAs = unprivilegedUser();
+  if (runAs) chownSync(etc, runAs.uid, runAs.gid);
+  return join(etc, 'postgresql.conf');
 }
 
 /** How every server program runs: a fixed environment, as the unprivileged user when we are root. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -8,12 +8,14 @@ import {
   createPgbenchTables,
   pgbenchThroughPool,
   servedBy,
+  startCluster,
   startClusters,
   startLoad,
   startPgbouncer,
   type Cluster,
 } from '../harness/index.js';
 import { runPgferry, runPgferryAsServerUser, spawnPgferry, spawnPgferryAsServerUser } from '../harness/cli.js';
+import { unprivilegedUser } from '../harness/binaries.js';
 import { freePort } from '../harness/cluster.js';
 import { physicalBinDir, serverUserDirectory, startServer, stopServer } from '../harness/physical.js';
 
@@ -358,6 +360,64 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
     assert.match(cleanup.stdout, /freeze lifted/);
     await mark('the old primary writable again');
     assert.equal(await count(source.url('postgres'), `SELECT count(*) AS n FROM pg_replication_slots`), 0);
+  });
+});
+
+describe(`physical mode, PostgreSQL ${MAJOR}, a source configured from outside its data directory (Debian's layout)`, () => {
+  let source: Cluster;
+  let pgBin: string;
+  let pgdata: string;
+  let standbyPort: number;
+  let standbyRunning = false;
+
+  before(async () => {
+    source = await startCluster({ version: MAJOR, configOutside: true });
+    pgBin = physicalBinDir(MAJOR);
+    pgdata = join(serverUserDirectory('pgferry-physical-etc-'), 'standby');
+    standbyPort = await freePort();
+  });
+  after(async () => {
+    if (standbyRunning) stopServer(pgBin, pgdata, 'immediate');
+    await source.stop();
+  });
+
+  it('names the outside files in check; sync makes a standby that starts once its pg_hba.conf is in place', async () => {
+    const etc = join(source.directory, 'etc');
+    const physical = (command: string, ...extra: string[]) => [command, '--physical', '--source', source.url('postgres'), ...extra];
+    const check = await runPgferryAsServerUser(physical('check', '--pg-bin', pgBin, '--pgdata', pgdata));
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const named = /source\.settings-not-copied .*/.exec(check.stdout)?.[0] ?? '';
+    assert.match(named, new RegExp(`from ${etc}/postgresql\\.conf: .*\\bmax_connections\\b`), check.stdout);
+    assert.match(check.stdout, new RegExp(`source\\.config-file .*is ${etc}/postgresql\\.conf, outside its data directory`));
+    assert.match(check.stdout, new RegExp(`source\\.hba-file .*is ${etc}/pg_hba\\.conf, outside its data directory`));
+
+    const sync = await runPgferryAsServerUser(
+      physical('sync', '--pg-bin', pgBin, '--pgdata', pgdata, '--port', String(standbyPort)),
+      {},
+      300_000,
+    );
+    assert.equal(sync.code, 0, sync.stdout + sync.stderr);
+    assert.match(sync.stdout, /postgresql\.conf was made empty/);
+    assert.match(sync.stdout, new RegExp(`Carried from ${etc}/postgresql\\.conf into postgresql\\.auto\\.conf: .*max_connections = 60`));
+    assert.match(sync.stdout, /Not carried .*: .*\bport\b.*\bunix_socket_directories\b/);
+    assert.match(sync.stdout, new RegExp(`copy it to ${pgdata}/pg_hba\\.conf`));
+    assert.ok(!existsSync(join(pgdata, 'pg_hba.conf')));
+
+    // What the operator does on Debian: the source's pg_hba.conf beside the data.
+    const hba = join(pgdata, 'pg_hba.conf');
+    copyFileSync(join(etc, 'pg_hba.conf'), hba);
+    const runAs = unprivilegedUser();
+    if (runAs) chownSync(hba, runAs.uid, runAs.gid);
+    startServer(pgBin, pgdata);
+    standbyRunning = true;
+    await streaming(source);
+    const standby = source.url('postgres', { port: standbyPort });
+    for (const [name, value] of [
+      ['max_connections', '60'],
+      ['wal_level', 'logical'],
+      ['fsync', 'off'],
+    ] as const)
+      assert.equal((await pgRows(standby, `SHOW ${name}`))[0]![name], value, name);
   });
 });
 
