@@ -28,6 +28,8 @@ export type {
   PhysicalCleanupOptions,
   PhysicalCleanupReport,
   PhysicalStatus,
+  CarriedSetting,
+  SettingOrigin,
 } from './physical/index.js';
 export { migrate } from './migrate/index.js';
 export type { MigrateOptions, MigrateReport } from './migrate/index.js';

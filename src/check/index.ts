@@ -1,6 +1,6 @@
 export { runCheck, evaluate } from './run.js';
 export type { CheckOptions } from './run.js';
-export { bySeverity } from './finding.js';
+export { bySeverity, listSome } from './finding.js';
 export type { CheckReport, Finding, Severity, SideSummary } from './finding.js';
 export type { SourceFacts, TargetFacts } from './facts.js';
 export { formatBytes } from './rules/size.js';

@@ -4,12 +4,14 @@ import { usageError } from '../errors.js';
 import type { PoolOptions } from '../pgbouncer/index.js';
 import { createLogger } from '../log/index.js';
 import {
+  describeOrigin,
   checkedMigrationName,
   cleanupPhysical,
   cutoverPhysical,
   physicalStatus,
   runPhysicalCheck,
   syncPhysical,
+  type PhysicalSyncSummary,
 } from '../physical/index.js';
 import { formatCheckReport } from './check-report.js';
 import { EXIT } from './exit-codes.js';
@@ -135,6 +137,8 @@ export async function syncPhysicalCommand(flags: PhysicalFlags): Promise<number>
       printOut(
         [
           `Base backup of ${(summary.backupBytes / 1024 ** 2).toFixed(0)} MB in ${summary.backupSeconds.toFixed(1)} s into ${summary.pgdata}, streaming from the slot ${summary.slot}.`,
+          ...carriedLines(summary),
+          ...summary.notes,
           summary.started ? 'The standby runs.' : `Start the standby with: ${summary.startCommand}`,
           ...(summary.caughtUpAt ? [`Caught up: the standby has replayed the source's WAL to ${summary.caughtUpAt}.`] : []),
           '',
@@ -144,6 +148,26 @@ export async function syncPhysicalCommand(flags: PhysicalFlags): Promise<number>
   } finally {
     signals.release();
   }
+}
+
+/** The settings sync --physical wrote into the standby's postgresql.auto.conf, grouped by where the source had them. */
+function carriedLines(summary: PhysicalSyncSummary): string[] {
+  const groups = new Map<string, string[]>();
+  for (const s of summary.carried) {
+    const heading =
+      s.belowPrimary && s.origin.kind === 'in-copy'
+        ? "Raised to the source's value (a standby refuses less)"
+        : `Carried from ${describeOrigin(s.origin)}`;
+    groups.set(heading, [...(groups.get(heading) ?? []), s.printable ? `${s.name} = ${s.shown}` : s.name]);
+  }
+  return [
+    ...[...groups].map(([heading, settings]) => `${heading} into postgresql.auto.conf: ${settings.join(', ')}.`),
+    ...(summary.notCarried.length > 0
+      ? [
+          `Not carried (ports, sockets, paths, TLS files and recovery settings are this host's and pgferry's to set): ${summary.notCarried.join(', ')}.`,
+        ]
+      : []),
+  ];
 }
 
 export async function cutoverPhysicalCommand(

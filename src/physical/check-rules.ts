@@ -1,7 +1,9 @@
-import type { Finding } from '../check/index.js';
+import { listSome, type Finding } from '../check/index.js';
 import type { FoundProgram } from './binaries.js';
 import type { PhysicalSourceFacts } from './source-facts.js';
 import { describeDataDirectory, type DataDirectoryState } from './data-directory.js';
+import { describeOrigin, settingsNotCopied } from './carried-settings.js';
+import { HOT_STANDBY_MINIMUMS, type SourceSettings } from './source-settings.js';
 
 /** Everything `check --physical` found, for the pure rules below. */
 export interface PhysicalFacts {
@@ -123,6 +125,7 @@ export function physicalFindings(facts: PhysicalFacts): Finding[] {
           : 'run the cut-over as a superuser',
     });
   }
+  findings.push(...settingsFindings(s.settings, facts.pgdata.path));
   findings.push(...dataDirectoryFindings(facts.pgdata.path, facts.pgdata.state, s.clusterBytes));
   if (s.unsized.length > 0) {
     findings.push({
@@ -193,4 +196,74 @@ function dataDirectoryFindings(path: string, state: DataDirectoryState, clusterB
       return [];
     }
   }
+}
+
+/**
+ * The settings a base backup does not copy: those the source takes from its command line, its
+ * environment or configuration files outside its data directory. sync --physical carries them
+ * (except what this host decides); the finding says so, so that whoever starts the standby
+ * another way knows what it must run with.
+ */
+/** A hot standby's minimums first: they are what stops it starting, and a long list is cut short. */
+function minimumsFirst<T extends { readonly name: string }>(settings: readonly T[]): T[] {
+  const rank = (name: string) => ((HOT_STANDBY_MINIMUMS as readonly string[]).includes(name) ? 0 : 1);
+  return [...settings].sort((a, b) => rank(a.name) - rank(b.name));
+}
+
+function settingsFindings(settings: SourceSettings, pgdata: string): Finding[] {
+  const findings: Finding[] = [];
+  const { carried, notCarried } = settingsNotCopied(settings.settings);
+  if (carried.length > 0 || notCarried.length > 0) {
+    const byOrigin = new Map<string, string[]>();
+    for (const setting of [...minimumsFirst(carried), ...notCarried]) {
+      const from = describeOrigin(setting.origin);
+      byOrigin.set(from, [...(byOrigin.get(from) ?? []), setting.name]);
+    }
+    const minimums = carried.filter((c) => (HOT_STANDBY_MINIMUMS as readonly string[]).includes(c.name)).map((c) => c.name);
+    findings.push({
+      id: 'source.settings-not-copied',
+      severity: 'warning',
+      message: `the source runs with settings its data directory does not hold: ${[...byOrigin].map(([from, names]) => `from ${from}: ${listSome(names)}`).join('; ')}`,
+      why: `pg_basebackup copies the data directory only; ${
+        minimums.length > 0 ? `a standby refuses to start with ${minimums.join(', ')} below the primary's value, and ` : ''
+      }the new primary should run as the old one did`,
+      fix: [
+        ...(carried.length > 0
+          ? [
+              `sync --physical writes ${listSome(minimumsFirst(carried).map((c) => c.name))} into the standby's postgresql.auto.conf; if you start the standby yourself, do not give it lower values (its own -c options win over that file)`,
+            ]
+          : []),
+        ...(notCarried.length > 0
+          ? [
+              `not carried, as ports, sockets, paths and TLS files are this host's to set${notCarried.some((c) => c.because === 'recovery') ? ' and pgferry sets the recovery settings itself' : ''}: ${notCarried.map((c) => c.name).join(', ')}; give the standby what this host needs in ${pgdata}/postgresql.auto.conf`,
+            ]
+          : []),
+      ].join('\n'),
+    });
+  }
+  for (const file of settings.filesOutside) {
+    findings.push({
+      id: `source.${file.setting.replace('_', '-')}`,
+      severity: 'warning',
+      message: `the source's ${file.setting} is ${file.path}, outside its data directory`,
+      why:
+        file.setting === 'config_file'
+          ? 'pg_basebackup copies the data directory only, so the copy has no postgresql.conf of the source'
+          : `pg_basebackup copies the data directory only; the standby reads its ${file.setting === 'hba_file' ? 'pg_hba.conf (and does not start without one)' : 'pg_ident.conf'} there`,
+      fix:
+        file.setting === 'config_file'
+          ? 'nothing to do: sync --physical makes an empty postgresql.conf in the copy and carries the settings it gives the source into postgresql.auto.conf'
+          : `copy ${file.path} from the source's host to ${pgdata}/${file.setting === 'hba_file' ? 'pg_hba.conf' : 'pg_ident.conf'} before the standby starts (sync --physical without --start prints the start command)`,
+    });
+  }
+  if (!settings.filesVisible) {
+    findings.push({
+      id: 'source.settings-unseen',
+      severity: 'info',
+      message: 'this role may not see which configuration file each setting comes from: those outside the data directory cannot be named',
+      why: 'pg_settings.sourcefile and data_directory need pg_read_all_settings',
+      fix: 'nothing to do: sync --physical compares every setting from a file with the copy and carries those that differ; GRANT pg_read_all_settings for a full check',
+    });
+  }
+  return findings;
 }

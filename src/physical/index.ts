@@ -15,3 +15,6 @@ export type { PhysicalCleanupOptions, PhysicalCleanupReport } from './cleanup.js
 export { physicalStatus } from './status.js';
 export type { PhysicalStatus } from './status.js';
 export { checkedMigrationName } from './slot.js';
+export { describeOrigin } from './carried-settings.js';
+export type { CarriedSetting } from './carried-settings.js';
+export type { SettingOrigin } from './source-settings.js';

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { readSourceSettings, type SourceSettings } from './source-settings.js';
 
 /** What the source says about serving a base backup and a standby. */
 export interface PhysicalSourceFacts {
@@ -19,6 +20,8 @@ export interface PhysicalSourceFacts {
   readonly dataChecksums: boolean;
   /** The physical slot of this migration, if it exists already, and whether a standby streams from it. */
   readonly slot: { readonly exists: boolean; readonly active: boolean };
+  /** The settings a copy of the data directory might lack, and where they come from. */
+  readonly settings: SourceSettings;
 }
 
 export async function readPhysicalSourceFacts(source: pg.Client, slot: string): Promise<PhysicalSourceFacts> {
@@ -80,5 +83,6 @@ export async function readPhysicalSourceFacts(source: pg.Client, slot: string): 
     unsized: sizes.rows.filter((r) => r.bytes === null).map((r) => r.name),
     dataChecksums: row.checksums,
     slot: { exists: found.rows.length > 0, active: found.rows[0]?.active ?? false },
+    settings: await readSourceSettings(source),
   };
 }

@@ -1,5 +1,5 @@
 import { rename, rm, rmdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type pg from 'pg';
 import { describeConnection, withConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError } from '../errors.js';
@@ -8,8 +8,10 @@ import { sleep } from '../plumbing/index.js';
 import { formatLsn } from '../replication/index.js';
 import { runBaseBackup } from './base-backup.js';
 import { findProgram } from './binaries.js';
+import { describeOrigin, settingsNotCopied, settingsToCarry, settingsToCompare, type CarriedSetting } from './carried-settings.js';
+import { ensureConfigFile, readCopiedConfig } from './copied-config.js';
 import { describeDataDirectory, inspectDataDirectory } from './data-directory.js';
-import { readPhysicalSourceFacts } from './source-facts.js';
+import { readPhysicalSourceFacts, type PhysicalSourceFacts } from './source-facts.js';
 import { createPhysicalSlot, physicalSlotName, stopOrphanedBackup } from './slot.js';
 import { configureStandby, startCommand, startStandby } from './standby.js';
 import { readStandbyLag } from './standby-lag.js';
@@ -38,6 +40,12 @@ export interface PhysicalSyncSummary {
   readonly startCommand: string;
   /** With --until-caught-up: the source position the standby had replayed when it returned. */
   readonly caughtUpAt: string | undefined;
+  /** The source's settings written into the standby's postgresql.auto.conf, which the copy lacked. */
+  readonly carried: readonly CarriedSetting[];
+  /** Settings the source runs with from outside its data directory that this host decides (ports, paths, TLS files). */
+  readonly notCarried: readonly string[];
+  /** What the operator must do or know about the copy's configuration. */
+  readonly notes: readonly string[];
 }
 
 /**
@@ -54,6 +62,8 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
   }
   const slot = physicalSlotName(options.name);
   const basebackup = await findProgram(options.pgBin, 'pg_basebackup');
+  // It reads the copy's configuration, as the standby will: every sync needs it.
+  const postgres = await findProgram(options.pgBin, 'postgres');
   const pgCtl = options.start ? await findProgram(options.pgBin, 'pg_ctl') : undefined;
   const state = await inspectDataDirectory(options.pgdata);
   if (state.kind !== 'absent' && state.kind !== 'empty') {
@@ -65,15 +75,12 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
   const facts = await withConnection(options.source, async ({ client: source }) => {
     if (await stopOrphanedBackup(source, slot)) log.info({ slot }, 'stopped the base backup an interrupted sync --physical left running');
     const found = await readPhysicalSourceFacts(source, slot);
-    if (found.major !== basebackup.major) {
-      throw new PgferryError(
-        'usage',
-        `the source runs PostgreSQL ${found.version} and ${basebackup.path} is PostgreSQL ${basebackup.version}`,
-        {
-          side: 'source',
-          fix: `give --pg-bin the binaries of PostgreSQL ${found.major}; a move to another major version is pgferry sync without --physical`,
-        },
-      );
+    const other = [basebackup, postgres].find((p) => p.major !== found.major);
+    if (other) {
+      throw new PgferryError('usage', `the source runs PostgreSQL ${found.version} and ${other.path} is PostgreSQL ${other.version}`, {
+        side: 'source',
+        fix: `give --pg-bin the binaries of PostgreSQL ${found.major}; a move to another major version is pgferry sync without --physical`,
+      });
     }
     if (found.slot.active) {
       throw new PgferryError('slot-taken', `source: a standby already streams from the slot ${slot}`, {
@@ -104,7 +111,8 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
     signal: options.signal,
   });
   log.info({ bytes: backup.bytes, seconds: backup.seconds }, 'base backup: done');
-  await configureStandby(partial, pgdata, options.source, { major: facts.major, slot, port: options.port });
+  const config = await completeConfiguration(postgres.path, partial, pgdata, facts.settings, log);
+  await configureStandby(partial, pgdata, options.source, { major: facts.major, slot, port: options.port, carried: config.carried });
   if (state.kind === 'empty') await rmdir(pgdata);
   await rename(partial, pgdata);
   const command = startCommand(pgCtl?.path ?? `${options.pgBin}/pg_ctl`, pgdata).join(' ');
@@ -125,9 +133,59 @@ export async function syncPhysical(options: PhysicalSyncOptions): Promise<Physic
     started: pgCtl !== undefined,
     startCommand: command,
     caughtUpAt: caughtUpAt === undefined ? undefined : formatLsn(caughtUpAt),
+    ...config,
   };
 }
 
+/**
+ * The copy holds the source's data directory, not the way the source was started: settings
+ * from its command line, environment or files outside the data directory are compared with
+ * what the copy's configuration gives (asked of the standby's own server program), and those
+ * that differ, or fall below a hot standby's minimum, are carried into postgresql.auto.conf.
+ */
+async function completeConfiguration(
+  postgres: string,
+  dir: string,
+  pgdata: string,
+  settings: PhysicalSourceFacts['settings'],
+  log: Logger,
+): Promise<Pick<PhysicalSyncSummary, 'carried' | 'notCarried' | 'notes'>> {
+  const notes: string[] = [];
+  if (await ensureConfigFile(dir)) {
+    notes.push(
+      `The source's postgresql.conf is outside its data directory: ${join(pgdata, 'postgresql.conf')} was made empty, and the settings it gave the source are in postgresql.auto.conf.`,
+    );
+  }
+  const copied = await readCopiedConfig(
+    postgres,
+    dir,
+    settingsToCompare(settings.settings).map((s) => s.name),
+  );
+  if (copied.unreadable !== undefined) {
+    notes.push(
+      `This host cannot read the copy's configuration (${copied.unreadable}): the source's values were written for every setting compared; fix what the server says before the standby starts.`,
+    );
+  }
+  for (const file of settings.filesOutside) {
+    const name = basename(file.path);
+    if (file.setting !== 'config_file' && !(await exists(join(dir, name)))) {
+      notes.push(
+        `The source's ${file.setting} is ${file.path}, outside its data directory: copy it to ${join(pgdata, name)} before the standby starts.`,
+      );
+    }
+  }
+  const carried = settingsToCarry(settings.settings, copied.values);
+  const notCarried = settingsNotCopied(settings.settings).notCarried.map((s) => s.name);
+  if (carried.length > 0) {
+    log.info(
+      { carried: carried.map((s) => `${s.name} (${s.belowPrimary ? "below the primary's value" : describeOrigin(s.origin)})`) },
+      "the source's settings the copy lacks: written into postgresql.auto.conf",
+    );
+  }
+  if (notCarried.length > 0) log.warn({ notCarried }, 'settings of the source this host decides, not carried');
+  for (const note of notes) log.warn(note);
+  return { carried, notCarried, notes };
+}
 /**
  * Waits until the standby streams and has replayed the source's position when streaming was
  * first seen. It must connect within the timeout, and its replay may not stand still for

@@ -7,7 +7,9 @@ import {
   mkdtempSync,
   openSync,
   closeSync,
+  mkdirSync,
   readFileSync,
+  renameSync,
   readdirSync,
   rmSync,
   writeFileSync,
@@ -25,6 +27,17 @@ export interface ClusterOptions {
   readonly version: MajorVersion;
   /** postgresql.conf settings; `wal_level` defaults to `logical`. */
   readonly settings?: Readonly<Record<string, Setting>>;
+  /**
+   * Settings given as `-c name=value` on the postmaster's command line instead (as the official
+   * Docker image and many service managers do): they override postgresql.conf, and a base
+   * backup, which copies only the data directory, does not carry them.
+   */
+  readonly commandLine?: Readonly<Record<string, Setting>>;
+  /**
+   * Debian's layout: postgresql.conf and pg_hba.conf live in `<directory>/etc`, outside the data
+   * directory, the postmaster given `-c config_file=…` and the configuration `hba_file`.
+   */
+  readonly configOutside?: boolean;
   /** Serve TLS with a self-signed certificate naming these hosts (made fresh by the harness). */
   readonly tlsHostNames?: readonly string[];
 }
@@ -74,6 +87,7 @@ export class Cluster {
     readonly certificate: ServerCertificate | undefined,
     // Mutable: each restart spawns a new postmaster.
     private process: ChildProcess,
+    private readonly commandLine: Readonly<Record<string, Setting>> = {},
   ) {}
 
   /** A postgres:// URL for `database`, as `user` (the superuser by default). */
@@ -132,7 +146,7 @@ export class Cluster {
     if (!running.has(this)) throw new Error(`PostgreSQL ${this.version} on port ${this.port} is stopped; it cannot be restarted`);
     await stopProcess(this.process, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
     // The cluster stays in `running` throughout, so an interrupted test still cleans it up.
-    this.process = spawnPostgres(this.version, this.directory);
+    this.process = spawnPostgres(this.version, this.directory, this.commandLine);
     await waitUntilReady(this, this.process);
   }
 
@@ -233,9 +247,11 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
     Object.assign(settings, { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' });
   }
   appendFileSync(join(dataDir, 'postgresql.conf'), `\n# set by the pgferry test harness\n${formatSettings(settings)}`);
+  const commandLine = { ...options.commandLine };
+  if (options.configOutside) commandLine.config_file = moveConfigOutside(directory);
 
-  const child = spawnPostgres(options.version, directory);
-  const cluster = new Cluster(options.version, port, password, directory, certificate, child);
+  const child = spawnPostgres(options.version, directory, commandLine);
+  const cluster = new Cluster(options.version, port, password, directory, certificate, child, commandLine);
   running.add(cluster);
   try {
     await waitUntilReady(cluster, child);
@@ -244,6 +260,17 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
     throw error;
   }
   return cluster;
+}
+
+/** Moves postgresql.conf and pg_hba.conf to `<directory>/etc`; returns the configuration file's path. */
+function moveConfigOutside(directory: string): string {
+  const etc = join(directory, 'etc');
+  mkdirSync(etc);
+  for (const name of ['postgresql.conf', 'pg_hba.conf']) renameSync(join(directory, 'data', name), join(etc, name));
+  appendFileSync(join(etc, 'postgresql.conf'), `\nhba_file = '${join(etc, 'pg_hba.conf')}'\n`);
+  const runAs = unprivilegedUser();
+  if (runAs) chownSync(etc, runAs.uid, runAs.gid);
+  return join(etc, 'postgresql.conf');
 }
 
 /** How every server program runs: a fixed environment, as the unprivileged user when we are root. */
@@ -256,7 +283,7 @@ function serverProcessOptions(): { env: Record<string, string>; spawnIdentity: {
 }
 
 /** Starts the postmaster of the cluster in `directory`, appending its output to server.log. */
-function spawnPostgres(version: MajorVersion, directory: string): ChildProcess {
+function spawnPostgres(version: MajorVersion, directory: string, commandLine: Readonly<Record<string, Setting>>): ChildProcess {
   const { binDir } = installation(version);
   const runAs = unprivilegedUser();
   const { env, spawnIdentity } = serverProcessOptions();
@@ -264,7 +291,8 @@ function spawnPostgres(version: MajorVersion, directory: string): ChildProcess {
   const logFd = openSync(logFile, 'a');
   try {
     if (runAs) chownSync(logFile, runAs.uid, runAs.gid);
-    return spawn(join(binDir, 'postgres'), ['-D', join(directory, 'data')], {
+    const settings = Object.entries(commandLine).flatMap(([name, value]) => ['-c', `${name}=${formatValue(value)}`]);
+    return spawn(join(binDir, 'postgres'), ['-D', join(directory, 'data'), ...settings], {
       env,
       ...spawnIdentity,
       cwd: directory,
@@ -278,11 +306,12 @@ function spawnPostgres(version: MajorVersion, directory: string): ChildProcess {
 
 function formatSettings(settings: Record<string, Setting>): string {
   return Object.entries(settings)
-    .map(
-      ([name, value]) =>
-        `${name} = ${typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : value === true ? 'on' : value === false ? 'off' : value}`,
-    )
+    .map(([name, value]) => `${name} = ${typeof value === 'string' ? `'${value.replace(/'/g, "''")}'` : formatValue(value)}`)
     .join('\n');
+}
+
+function formatValue(value: Setting): string {
+  return value === true ? 'on' : value === false ? 'off' : String(value);
 }
 
 async function waitUntilReady(cluster: Cluster, child: ChildProcess): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -8,12 +8,14 @@ import {
   createPgbenchTables,
   pgbenchThroughPool,
   servedBy,
+  startCluster,
   startClusters,
   startLoad,
   startPgbouncer,
   type Cluster,
 } from '../harness/index.js';
 import { runPgferry, runPgferryAsServerUser, spawnPgferry, spawnPgferryAsServerUser } from '../harness/cli.js';
+import { unprivilegedUser } from '../harness/binaries.js';
 import { freePort } from '../harness/cluster.js';
 import { physicalBinDir, serverUserDirectory, startServer, stopServer } from '../harness/physical.js';
 
@@ -26,9 +28,17 @@ import { physicalBinDir, serverUserDirectory, startServer, stopServer } from '..
  * large objects and every database arrive. And the refusals: another major version, no
  * replication entry in pg_hba.conf, a non-empty data directory, a standby gone before the
  * promotion (the freeze is lifted, nothing is promoted).
+ *
+ * Issue 31: the source runs with settings on its postmaster's command line (as the official
+ * Docker image does), above what its copied postgresql.conf says; a hot standby refuses to
+ * start below the primary's max_connections or max_wal_senders. check --physical names them,
+ * sync --physical writes them into the standby's postgresql.auto.conf, and a standby that does
+ * not start is reported with the server's own FATAL line.
  */
 
 const MAJOR = 15;
+/** On the source's command line, above the harness's postgresql.conf (max_connections 60) and the defaults. */
+const COMMAND_LINE = { max_connections: 120, max_wal_senders: 20, max_prepared_transactions: 5, work_mem: '7MB' } as const;
 
 async function count(url: string, sql: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
@@ -50,7 +60,7 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
   let standbyRunning = false;
 
   before(async () => {
-    [source, other] = await startClusters([{ version: MAJOR }, { version: 17 }]);
+    [source, other] = await startClusters([{ version: MAJOR, commandLine: COMMAND_LINE }, { version: 17 }]);
     pgBin = physicalBinDir(MAJOR);
     home = serverUserDirectory('pgferry-physical-');
     pgdata = join(home, 'standby');
@@ -124,6 +134,23 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
     assert.equal(readFileSync(join(occupied, 'PG_VERSION'), 'utf8'), '15\n');
   });
 
+  it("a standby that does not start is reported with the server's own FATAL line", async () => {
+    // The source's own port: the copy cannot listen there while the source does.
+    const clash = join(home, 'clash');
+    const sync = await runPgferryAsServerUser(
+      physical('sync', '--pg-bin', pgBin, '--pgdata', clash, '--port', String(source.port), '--start'),
+      {},
+      300_000,
+    );
+    assert.equal(sync.code, 1, sync.stdout + sync.stderr);
+    assert.match(
+      sync.stderr,
+      /the standby in .*clash did not start: FATAL: +(could not create any TCP\/IP sockets|lock file .* already exists)/,
+    );
+    assert.match(sync.stderr, /pgferry_start\.log/);
+    assert.ok(existsSync(join(clash, 'standby.signal')), 'the copy is kept, ready to start once fixed');
+  });
+
   it('a sync --physical killed during its base backup leaves no data directory, and runs again to the end', async () => {
     const db = await source.createDatabase({ prefix: 'phys_bulk' });
     await source.sql(db, `CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 16) AS filler FROM generate_series(1, 300000) g`);
@@ -158,6 +185,11 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
 
     const check = await runPgferryAsServerUser(physical('check', '--pg-bin', pgBin, '--pgdata', pgdata));
     assert.equal(check.code, 0, check.stdout + check.stderr);
+    // The settings of the source's command line, named with where they come from.
+    const named = /source\.settings-not-copied .*/.exec(check.stdout)?.[0] ?? '';
+    for (const name of Object.keys(COMMAND_LINE)) assert.match(named, new RegExp(`\\b${name}\\b`), check.stdout);
+    assert.match(named, /command line/);
+    assert.doesNotMatch(named, /\bport\b|unix_socket/);
 
     // A writer through the base backup and the standby's catching up (the cut-overs below end its sessions).
     const during = startLoad(source.url(db), { clients: 2, scale: 2, ratePerSecond: 200 });
@@ -178,6 +210,15 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
       assert.doesNotMatch(auto, new RegExp(source.password));
       assert.match(auto, /primary_slot_name = 'pgferry_phys_standby'/);
       assert.match(auto, /passfile=/);
+      // The command line's settings, which the copied postgresql.conf lacks, hold on the standby.
+      assert.match(auto, /max_connections = '120'/);
+      assert.match(auto, /max_wal_senders = '20'/);
+      for (const [name, value] of Object.entries(COMMAND_LINE))
+        assert.equal((await pgRows(standbyUrl(), `SHOW ${name}`))[0]![name], String(value), name);
+      assert.match(
+        sync.stdout,
+        /Carried from the source's command line into postgresql\.auto\.conf: .*max_connections = 120.*max_wal_senders = 20/,
+      );
 
       const status = await runPgferry(['status', '--physical', '--source', source.url('postgres'), '--json']);
       assert.equal(status.code, 0, status.stderr);
@@ -319,6 +360,64 @@ describe(`physical mode, PostgreSQL ${MAJOR}`, () => {
     assert.match(cleanup.stdout, /freeze lifted/);
     await mark('the old primary writable again');
     assert.equal(await count(source.url('postgres'), `SELECT count(*) AS n FROM pg_replication_slots`), 0);
+  });
+});
+
+describe(`physical mode, PostgreSQL ${MAJOR}, a source configured from outside its data directory (Debian's layout)`, () => {
+  let source: Cluster;
+  let pgBin: string;
+  let pgdata: string;
+  let standbyPort: number;
+  let standbyRunning = false;
+
+  before(async () => {
+    source = await startCluster({ version: MAJOR, configOutside: true });
+    pgBin = physicalBinDir(MAJOR);
+    pgdata = join(serverUserDirectory('pgferry-physical-etc-'), 'standby');
+    standbyPort = await freePort();
+  });
+  after(async () => {
+    if (standbyRunning) stopServer(pgBin, pgdata, 'immediate');
+    await source.stop();
+  });
+
+  it('names the outside files in check; sync makes a standby that starts once its pg_hba.conf is in place', async () => {
+    const etc = join(source.directory, 'etc');
+    const physical = (command: string, ...extra: string[]) => [command, '--physical', '--source', source.url('postgres'), ...extra];
+    const check = await runPgferryAsServerUser(physical('check', '--pg-bin', pgBin, '--pgdata', pgdata));
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const named = /source\.settings-not-copied .*/.exec(check.stdout)?.[0] ?? '';
+    assert.match(named, new RegExp(`from ${etc}/postgresql\\.conf: .*\\bmax_connections\\b`), check.stdout);
+    assert.match(check.stdout, new RegExp(`source\\.config-file .*is ${etc}/postgresql\\.conf, outside its data directory`));
+    assert.match(check.stdout, new RegExp(`source\\.hba-file .*is ${etc}/pg_hba\\.conf, outside its data directory`));
+
+    const sync = await runPgferryAsServerUser(
+      physical('sync', '--pg-bin', pgBin, '--pgdata', pgdata, '--port', String(standbyPort)),
+      {},
+      300_000,
+    );
+    assert.equal(sync.code, 0, sync.stdout + sync.stderr);
+    assert.match(sync.stdout, /postgresql\.conf was made empty/);
+    assert.match(sync.stdout, new RegExp(`Carried from ${etc}/postgresql\\.conf into postgresql\\.auto\\.conf: .*max_connections = 60`));
+    assert.match(sync.stdout, /Not carried .*: .*\bport\b.*\bunix_socket_directories\b/);
+    assert.match(sync.stdout, new RegExp(`copy it to ${pgdata}/pg_hba\\.conf`));
+    assert.ok(!existsSync(join(pgdata, 'pg_hba.conf')));
+
+    // What the operator does on Debian: the source's pg_hba.conf beside the data.
+    const hba = join(pgdata, 'pg_hba.conf');
+    copyFileSync(join(etc, 'pg_hba.conf'), hba);
+    const runAs = unprivilegedUser();
+    if (runAs) chownSync(hba, runAs.uid, runAs.gid);
+    startServer(pgBin, pgdata);
+    standbyRunning = true;
+    await streaming(source);
+    const standby = source.url('postgres', { port: standbyPort });
+    for (const [name, value] of [
+      ['max_connections', '60'],
+      ['wal_level', 'logical'],
+      ['fsync', 'off'],
+    ] as const)
+      assert.equal((await pgRows(standby, `SHOW ${name}`))[0]![name], value, name);
   });
 });
 
