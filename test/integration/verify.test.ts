@@ -370,6 +370,26 @@ for (const [from, to] of PAIRS) {
       assert.ok(again.report.schema.length > 0, 'the changed column type is a schema difference');
     });
 
+    it('a policy naming two roles whose OIDs run in the opposite order on the target verifies identical', async () => {
+      // Found by the zoo corpus: the roles of a policy were listed in OID order, which differs
+      // between servers where the roles were made in another order.
+      await source.sql('postgres', 'CREATE ROLE verify_pol_b NOLOGIN; CREATE ROLE verify_pol_a NOLOGIN');
+      await target.sql('postgres', 'CREATE ROLE verify_pol_a NOLOGIN; CREATE ROLE verify_pol_b NOLOGIN');
+      const db = await source.createDatabase({ prefix: 'policy' });
+      await source.sql(
+        db,
+        `CREATE TABLE guarded (id int PRIMARY KEY, owner text);
+         ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON guarded TO verify_pol_b, verify_pol_a USING (owner = current_user);`,
+      );
+      await target.sql('postgres', `CREATE DATABASE ${db}`);
+      const args = ['--source', source.url(db), '--target', target.url(db)];
+      const cloned = await runPgferry(['clone', ...args], {}, 120_000);
+      assert.equal(cloned.code, 0, cloned.stderr);
+      const run = await runPgferry(['verify', '--json', ...args], {}, 120_000);
+      assert.equal(run.code, 0, run.stdout);
+    });
+
     it('bad input: a table pattern naming nothing, a target that is not there', async () => {
       const db = await freshClone();
       const unknown = await runPgferry([

@@ -257,7 +257,9 @@ async function extractTriggersRulesPolicies(
     OnTable & { oid: number; name: string; permissive: boolean; cmd: string; roles: string; qual: string | null; check: string | null }
   >(`
     SELECT p.oid, format('%I', p.polname) AS name, ${permissive} AS permissive, p.polcmd::text AS cmd,
-           (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE format('%I', pg_get_userbyid(r)) END, ', ' ORDER BY r)
+           -- By name, not by OID: role OIDs differ between servers, and verify compares this text.
+           (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE format('%I', pg_get_userbyid(r)) END, ', '
+                              ORDER BY r <> 0, pg_get_userbyid(r))
               FROM unnest(p.polroles) r) AS roles,
            pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS check,
            ${tableColumns}
