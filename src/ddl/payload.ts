@@ -24,6 +24,17 @@ export interface TableDefinition {
   readonly bound: string | null;
   /** PARTITION BY's text, when the table is partitioned. */
   readonly partitionKey: string | null;
+  /**
+   * A partitioned table's partitions, by name; null for any other table, and from a capture
+   * installed by a pgferry that did not record them.
+   */
+  readonly partitions: readonly PartitionBound[] | null;
+}
+
+/** One partition of a partitioned table: its name (quoted, qualified) and FOR VALUES bound. */
+export interface PartitionBound {
+  readonly name: string;
+  readonly bound: string;
 }
 
 export interface ColumnDefinition {
@@ -166,7 +177,17 @@ function definitionOf(value: unknown): string | TableDefinition | null {
     partitionOf: nullableText(value, 'partitionOf'),
     bound: nullableText(value, 'bound'),
     partitionKey: nullableText(value, 'partitionKey'),
+    partitions: partitionsOf(value['partitions']),
   };
+}
+
+function partitionsOf(value: unknown): PartitionBound[] | null {
+  if (value === null || value === undefined) return null;
+  if (!Array.isArray(value)) throw malformed('partitions is not a list');
+  return value.map((p: unknown) => {
+    if (!isRecord(p)) throw malformed('a partition is not an object');
+    return { name: text_(p, 'name'), bound: text_(p, 'bound') };
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
