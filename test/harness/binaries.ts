@@ -137,12 +137,14 @@ export type DebianExtension = keyof typeof DEBIAN_EXTENSIONS;
  * test at once, naming the package and how to install it, rather than letting a test pass
  * without the extension it is about. The server finds its extensions where Debian put them
  * (/usr/share/postgresql/<major>, /usr/lib/postgresql/<major>/lib), so nothing else needs configuring.
+ * `root` is for the harness's own test of that message.
  */
-export function debianInstallation(major: MajorVersion, extensions: readonly DebianExtension[] = []): Installation {
-  const binDir = `/usr/lib/postgresql/${major}/bin`;
+export function debianInstallation(major: MajorVersion, extensions: readonly DebianExtension[] = [], root = '/'): Installation {
+  const binDir = join(root, `usr/lib/postgresql/${major}/bin`);
   const programs = ['initdb', 'pg_ctl', 'postgres'].filter((program) => !existsSync(join(binDir, program)));
   // Debian's server looks for extensions in its compiled-in share directory.
-  const absent = extensions.filter((extension) => !existsSync(`/usr/share/postgresql/${major}/extension/${extension}.control`));
+  const extensionDir = join(root, `usr/share/postgresql/${major}/extension`);
+  const absent = extensions.filter((extension) => !existsSync(join(extensionDir, `${extension}.control`)));
   if (programs.length === 0 && absent.length === 0) return { major, distribution: 'debian', binDir };
   const packages = [
     ...(programs.length > 0 ? [`postgresql-${major}`] : []),
