@@ -89,6 +89,8 @@ export async function installCapture(source: pg.Client, setup: CaptureSetup): Pr
   const body = `
 DECLARE
   caller_path text := pg_catalog.current_setting('search_path');
+  caller_datestyle text := pg_catalog.current_setting('datestyle');
+  caller_intervalstyle text := pg_catalog.current_setting('intervalstyle');
   objects jsonb;
   joined jsonb := '[]';
   payload jsonb;
@@ -100,6 +102,11 @@ BEGIN
   -- The caller's path would resolve names in this function as the caller chose: set for the
   -- rest of the transaction, and set back at the end (a transaction-local change either way).
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+  -- The definitions read below print dates and intervals as these settings say (a partition's
+  -- bound, a default): in ISO, which any server reads back alike, not in the caller's style
+  -- ('13/12/2026 12:30:00 IST' is day first, and IST is India's or Israel's time).
+  PERFORM pg_catalog.set_config('datestyle', 'ISO', true);
+  PERFORM pg_catalog.set_config('intervalstyle', 'postgres', true);
   BEGIN
     IF tg_event = 'sql_drop' THEN
       SELECT coalesce(jsonb_agg(jsonb_build_object('type', object_type, 'identity', object_identity, 'schema', schema_name,
@@ -180,6 +187,8 @@ BEGIN
   END;
   ${emit}
   PERFORM pg_catalog.set_config('search_path', caller_path, true);
+  PERFORM pg_catalog.set_config('datestyle', caller_datestyle, true);
+  PERFORM pg_catalog.set_config('intervalstyle', caller_intervalstyle, true);
 END`;
   try {
     await inTransaction(source, async () => {

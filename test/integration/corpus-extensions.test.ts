@@ -117,13 +117,14 @@ async function applicationWrites(cluster: Cluster, db: string, round: number): P
 /**
  * pg_partman's maintenance as its background worker or a cron job runs it: more premade
  * partitions (made by CREATE TABLE … (LIKE …) and ATTACH PARTITION inside its function), readings
- * partitions older than `readingsKept` detached and kept, the oldest tracks partition dropped. Checked
+ * partitions older than `readingsKept` detached and kept, the oldest tracks partition dropped, in a
+ * session configured by `session`. Checked
  * to have done all three, so the corpus can't pass with maintenance that did nothing.
  */
-async function maintenance(cluster: Cluster, db: string, lastTrackId: number, readingsKept: string): Promise<void> {
+async function maintenance(cluster: Cluster, db: string, lastTrackId: number, readingsKept: string, session: string): Promise<void> {
   const before = await partitions(cluster, db);
   await cluster.withClient(db, async (client) => {
-    await client.query('SET synchronous_commit = on');
+    await client.query(`SET synchronous_commit = on; ${session}`);
     await client.query(`INSERT INTO tracks (id, place_id, path)
       SELECT g, 1, ST_MakeLine(ST_SetSRID(ST_MakePoint(13, 52), 4326), ST_SetSRID(ST_MakePoint(13.1, 52 + g * 0.00001), 4326))
         FROM generate_series((SELECT max(id) + 1 FROM tracks), ${lastTrackId}) g`);
@@ -222,7 +223,7 @@ describe(`the extensions corpus (PostGIS, pg_partman), Debian PostgreSQL ${DEBIA
       // Forward: the application writes and maintenance runs while sync streams.
       await writer.waitForCommits(50, 'source');
       await applicationWrites(old, db, 1);
-      await maintenance(old, db, 2999, '7 days');
+      await maintenance(old, db, 2999, '7 days', '');
       await applicationWrites(old, db, 2);
       await caughtUp(old, now, db, sync);
       assert.deepEqual(await partitions(now, db), await partitions(old, db), 'partitions attached on the target as on the source');
@@ -239,7 +240,8 @@ describe(`the extensions corpus (PostGIS, pg_partman), Debian PostgreSQL ${DEBIA
       reverse = spawnPgferry(['sync', ...back]);
       await waitUntilStreaming(old, db, reverse);
       await applicationWrites(now, db, 3);
-      await maintenance(now, db, 3999, '5 days');
+      // As a cron job in another part of the world might run it: dates print day first, in its time zone.
+      await maintenance(now, db, 3999, '5 days', `SET datestyle = 'SQL, DMY'; SET timezone = 'Asia/Kolkata'`);
       await applicationWrites(now, db, 4);
       await caughtUp(now, old, db, reverse);
       const second = await cutover(back, reverse);
