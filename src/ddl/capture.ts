@@ -180,7 +180,11 @@ BEGIN
     payload := jsonb_build_object('v', 1, 'event', tg_event, 'tag', tg_tag, 'query', pg_catalog.current_query(),
                                   'searchPath', caller_path,
                                   -- The caller's role ("$user" of its search_path): this function runs as its owner.
-                                  'user', CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text ELSE pg_catalog.current_setting('role') END, 'objects', objects, 'joined', joined);
+                                  'user', CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text ELSE pg_catalog.current_setting('role') END,
+                                  -- How the caller's statement reads date, time and interval literals, for its replay.
+                                  'settings', jsonb_build_object('datestyle', caller_datestyle, 'intervalstyle', caller_intervalstyle,
+                                                                 'timezone', pg_catalog.current_setting('timezone')),
+                                  'objects', objects, 'joined', joined);
   EXCEPTION WHEN OTHERS THEN
     payload := jsonb_build_object('v', 1, 'event', 'error', 'tag', tg_tag, 'query', pg_catalog.current_query(),
                                   'searchPath', caller_path, 'error', SQLERRM);

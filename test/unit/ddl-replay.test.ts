@@ -57,6 +57,7 @@ const end = (
   query,
   searchPath: 'public',
   user: 'app',
+  settings: null,
   objects: objects.map((o) => ({
     type: 'table',
     identity: 'public.t',
