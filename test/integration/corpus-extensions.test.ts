@@ -117,11 +117,16 @@ async function applicationWrites(cluster: Cluster, db: string, round: number): P
 /**
  * pg_partman's maintenance as its background worker or a cron job runs it: more premade
  * partitions (made by CREATE TABLE … (LIKE …) and ATTACH PARTITION inside its function), readings
- * partitions older than `readingsKept` detached and kept, the oldest tracks partition dropped, in a
- * session configured by `session`. Checked
+ * partitions older than `readingsKept` detached and kept, the oldest tracks partition dropped, and
+ * readings `readingsAhead` moved out of the default partition, in a session configured by `session`. Checked
  * to have done all three, so the corpus can't pass with maintenance that did nothing.
  */
-async function maintenance(cluster: Cluster, db: string, lastTrackId: number, readingsKept: string, session: string): Promise<void> {
+async function maintenance(
+  cluster: Cluster,
+  db: string,
+  work: { readonly lastTrackId: number; readonly readingsKept: string; readonly readingsAhead: string; readonly session: string },
+): Promise<void> {
+  const { lastTrackId, readingsKept, readingsAhead, session } = work;
   const before = await partitions(cluster, db);
   await cluster.withClient(db, async (client) => {
     await client.query(`SET synchronous_commit = on; ${session}`);
@@ -131,6 +136,17 @@ async function maintenance(cluster: Cluster, db: string, lastTrackId: number, re
     await client.query(`UPDATE partman.part_config SET premake = premake + 2`);
     await client.query(`UPDATE partman.part_config SET retention = $1 WHERE parent_table = 'public.readings'`, [readingsKept]);
     await client.query(`SELECT partman.run_maintenance(p_analyze := false)`);
+    // Rows far ahead land in the default partition; pg_partman moves them out into a partition of
+    // their own, by way of a temporary table (CREATE TEMP TABLE … ON COMMIT DROP inside its function).
+    await client.query(
+      `INSERT INTO readings (place_id, taken_at, value)
+      SELECT 1, now() + $1::interval + g * interval '1 minute', g FROM generate_series(1, 30) g`,
+      [readingsAhead],
+    );
+    const { rows } = await client.query<{ moved: number }>(
+      `SELECT partman.partition_data_time('public.readings', p_batch_count := 5)::int AS moved`,
+    );
+    assert.equal(rows[0]?.moved, 30, 'partition_data_time moved the rows out of the default partition');
   });
   const after = await partitions(cluster, db);
   for (const parent of ['readings', 'tracks']) {
@@ -223,7 +239,7 @@ describe(`the extensions corpus (PostGIS, pg_partman), Debian PostgreSQL ${DEBIA
       // Forward: the application writes and maintenance runs while sync streams.
       await writer.waitForCommits(50, 'source');
       await applicationWrites(old, db, 1);
-      await maintenance(old, db, 2999, '7 days', '');
+      await maintenance(old, db, { lastTrackId: 2999, readingsKept: '7 days', readingsAhead: '60 days', session: '' });
       await applicationWrites(old, db, 2);
       await caughtUp(old, now, db, sync);
       assert.deepEqual(await partitions(now, db), await partitions(old, db), 'partitions attached on the target as on the source');
@@ -241,7 +257,12 @@ describe(`the extensions corpus (PostGIS, pg_partman), Debian PostgreSQL ${DEBIA
       await waitUntilStreaming(old, db, reverse);
       await applicationWrites(now, db, 3);
       // As a cron job in another part of the world might run it: dates print day first, in its time zone.
-      await maintenance(now, db, 3999, '5 days', `SET datestyle = 'SQL, DMY'; SET timezone = 'Asia/Kolkata'`);
+      await maintenance(now, db, {
+        lastTrackId: 3999,
+        readingsKept: '5 days',
+        readingsAhead: '120 days',
+        session: `SET datestyle = 'SQL, DMY'; SET timezone = 'Asia/Kolkata'`,
+      });
       await applicationWrites(now, db, 4);
       await caughtUp(now, old, db, reverse);
       const second = await cutover(back, reverse);

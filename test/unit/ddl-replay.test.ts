@@ -104,6 +104,25 @@ describe('planReplay', () => {
     });
   });
 
+  it("skips temporary objects, which live in the source session only, whether typed or made inside a function (pg_partman's partition_data_time)", () => {
+    const temp = { identity: 'pg_temp.partman_temp_data_storage', schema: 'pg_temp' };
+    const query = `CREATE TEMP TABLE scratch (a int); DROP TABLE scratch; SELECT partman.partition_data_time('public.readings')`;
+    const cursor = new StatementCursor();
+    assert.equal(planReplay(end(query, 'CREATE TABLE', [{ ...temp, identity: 'pg_temp.scratch' }]), cursor, everything).kind, 'skip');
+    const dropped = [{ type: 'table', identity: 'pg_temp.scratch', schema: 'pg_temp', original: true, temporary: true }];
+    assert.equal(planReplay(end(query, 'DROP TABLE', []), cursor, everything, dropped).kind, 'skip');
+    assert.equal(
+      planReplay(
+        end(query, 'CREATE TABLE', [temp, { ...temp, type: 'index', identity: 'pg_temp.partman_temp_data_storage_id_idx' }]),
+        cursor,
+        everything,
+      ).kind,
+      'skip',
+    );
+    // A permanent table beside a temporary one is replayed.
+    assert.equal(planReplay(end('SELECT f()', 'CREATE TABLE', [temp, {}]), new StatementCursor(), everything).kind, 'rebuild');
+  });
+
   it('skips commands on large objects (the cut-over carries them), wherever they ran', () => {
     const query = `SELECT lo_create(5); GRANT UPDATE ON LARGE OBJECT 5 TO reader; COMMENT ON LARGE OBJECT 5 IS 'x'; ALTER LARGE OBJECT 5 OWNER TO reader`;
     const cursor = new StatementCursor();
