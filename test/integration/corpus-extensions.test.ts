@@ -1,7 +1,7 @@
 /**
  * The extensions corpus (issue 30, DESIGN decision 16): PostGIS and pg_partman as applications
  * use them (test/fixtures/corpus-extensions.sql), through every path, on Debian's PostgreSQL 15
- * servers (npm's have neither extension): clone; sync while the application inserts, updates and
+ * servers (npm's have neither extension): check; clone; sync while the application inserts, updates and
  * deletes and pg_partman's maintenance creates, detaches and drops partitions; verify --mode
  * full; cutover --verify full; and the way back, with the same writes and maintenance on the new
  * primary. Judged apart from pgferry's own reading of the catalogs: pg_dump --schema-only of both
@@ -213,12 +213,14 @@ describe(`the extensions corpus (PostGIS, pg_partman), Debian PostgreSQL ${DEBIA
   findPgDump();
   const pair = useClusterPair(SERVER, SERVER);
 
-  it('clone: the same pg_dump and the same rows; verify --mode full finds them identical', async () => {
+  it('check finds it ready; clone: the same pg_dump and the same rows; verify --mode full finds them identical', async () => {
     const { source, target } = pair;
     const db = await source.createDatabase({ prefix: 'ext_clone' });
     await target.sql('postgres', `CREATE DATABASE ${db}`);
     await source.sql(db, fixture());
     const args = ['--source', source.url(db), '--target', target.url(db)];
+    const check = await runPgferry(['check', ...args], {}, 60_000);
+    assert.equal(check.code, 0, `check exited ${check.code}:\n${check.stdout}${check.stderr}`);
     const clone = await runPgferry(['clone', ...args], {}, 180_000);
     assert.equal(clone.code, 0, `clone exited ${clone.code}:\n${clone.stderr.slice(-4000)}`);
     await assertSameSchema(source, target, db, 'after clone');
