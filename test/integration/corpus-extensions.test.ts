@@ -28,7 +28,8 @@ import {
   type PgferryProcess,
   type Writer,
 } from '../harness/index.js';
-import { compareDumps, dumpSchema, findPgDump, parseDump, PGFERRY_SCHEMAS, withoutPgferryObjects } from '../harness/pg-dump.js';
+import { compareDumps, parseDump, PGFERRY_SCHEMAS, withoutPgferryObjects } from '../harness/dump-compare.js';
+import { dumpSchema, findPgDump } from '../harness/pg-dump.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/corpus-extensions.sql', import.meta.url));
 const SERVER: ClusterOptions = { version: DEBIAN_MAJOR, distribution: 'debian', extensions: ['postgis', 'pg_partman'] };
