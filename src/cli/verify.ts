@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { PgferryError, usageError } from '../errors.js';
 import { createLogger } from '../log/index.js';
-import { verify as runVerify, type Difference, type VerifyMode, type VerifyReport } from '../verify/index.js';
+import { verify as runVerify, SCHEMA_DIFFERENCE_WORDS, type Difference, type VerifyMode, type VerifyReport } from '../verify/index.js';
 import { DEFAULT_JOBS } from '../plumbing/index.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
@@ -118,10 +118,7 @@ export function formatReport(report: VerifyReport): string {
       `  ${s.name}  ${s.status}  (source ${s.source ?? 'never called'}, target ${s.target ?? (s.status === 'missing-on-target' ? 'none' : 'never called')})`,
     );
   if (report.schema.length > 0) lines.push('', 'Schema:');
-  for (const s of report.schema)
-    lines.push(
-      `  ${s.kind === 'missing' ? 'missing on the target' : s.kind === 'extra' ? 'only on the target' : 'defined differently'}: ${s.object}`,
-    );
+  for (const s of report.schema) lines.push(`  ${SCHEMA_DIFFERENCE_WORDS[s.kind]}: ${s.object}`);
   for (const note of report.notes) lines.push('', `note: ${note}`);
   lines.push('', verdict(report));
   return `${lines.join('\n')}\n`;

@@ -16,16 +16,24 @@ export async function readSequenceValues(
   copiedTables: ReadonlySet<string>,
 ): Promise<SequenceValue[]> {
   // Only what this clone made: its sequences, and the identity sequences of the tables it copied.
-  const { rows } = await source.query<{ qname: string; last_value: string; identity_of: string | null }>(
-    `SELECT format('%I.%I', s.schemaname, s.sequencename) AS qname, s.last_value::text,
-            (SELECT format('%I.%I', tn.nspname, t.relname)
-               FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-              WHERE d.classid = 'pg_class'::regclass AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass
-                AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i') AS identity_of
+  // A partitioned table's identity sequence belongs to the parent, which holds no rows: it counts
+  // as copied when one of its partitions (at any depth) was.
+  const { rows } = await source.query<{ qname: string; last_value: string; identity_of: string[] }>(
+    `WITH RECURSIVE owner(seq, rel) AS (
+       SELECT d.objid, d.refobjid
+         FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
+        WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i' AND s.relkind = 'S'
+       UNION
+       SELECT o.seq, i.inhrelid FROM owner o JOIN pg_inherits i ON i.inhparent = o.rel
+     )
+     SELECT format('%I.%I', s.schemaname, s.sequencename) AS qname, s.last_value::text,
+            ARRAY(SELECT format('%I.%I', tn.nspname, t.relname)
+                    FROM owner o JOIN pg_class t ON t.oid = o.rel JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                   WHERE o.seq = format('%I.%I', s.schemaname, s.sequencename)::regclass) AS identity_of
        FROM pg_sequences s WHERE s.last_value IS NOT NULL`,
   );
   return rows
-    .filter((r) => created.has(r.qname) || (r.identity_of !== null && copiedTables.has(r.identity_of)))
+    .filter((r) => created.has(r.qname) || r.identity_of.some((table) => copiedTables.has(table)))
     .map((r) => ({ qname: r.qname, lastValue: r.last_value }));
 }
 

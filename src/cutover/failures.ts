@@ -1,5 +1,5 @@
 import { messageOf, PgferryError } from '../errors.js';
-import type { VerifyReport } from '../verify/index.js';
+import { describeSchemaDifference, sequenceDiffers, type VerifyReport } from '../verify/index.js';
 import type { FreezeMode } from './freeze.js';
 import { describeLateWrites, type LateWrites } from './late-writes.js';
 import type { CutoverStepName } from './steps.js';
@@ -68,18 +68,23 @@ export function lateWritesFailure(late: LateWrites, freeze: FreezeMode, lifted: 
 
 export function verifyFailed(report: VerifyReport): PgferryError {
   const different = report.tables.filter((t) => t.status !== 'identical');
-  const shown = different
+  const tables = different
     .slice(0, 5)
     .map((t) => `${t.name} (${t.status}: ${t.sourceRows} rows on the source, ${t.targetRows} on the target)`);
-  const sequences = report.sequences
-    .filter((s) => s.status === 'behind' || s.status === 'missing-on-target')
-    .map((s) => `sequence ${s.name} ${s.status}`);
+  const sequences = report.sequences.filter(sequenceDiffers).map((s) => `sequence ${s.name} ${s.status}`);
+  // A schema difference alone fails the check too (a partition left unattached holds the same
+  // rows as the source's): it must be named, or the message lists nothing.
+  const schema = report.schema.slice(0, 5).map(describeSchemaDifference);
+  const more = [
+    ...(different.length > 5 ? [`${different.length - 5} more tables`] : []),
+    ...(report.schema.length > 5 ? [`${report.schema.length - 5} more schema objects`] : []),
+  ];
   return new PgferryError(
     'target-differs',
-    `the target differs from the source at the fence: ${[...shown, ...sequences].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`,
+    `the target differs from the source at the fence: ${[...tables, ...sequences, ...schema].join(', ')}${more.length > 0 ? ` and ${more.join(' and ')}` : ''}`,
     {
       side: 'target',
-      fix: 'run pgferry verify --source … --target … to see the rows; do not point the application at the target',
+      fix: 'run pgferry verify --source … --target … to see the rows and schema objects that differ; do not point the application at the target',
     },
   );
 }

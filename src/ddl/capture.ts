@@ -89,6 +89,8 @@ export async function installCapture(source: pg.Client, setup: CaptureSetup): Pr
   const body = `
 DECLARE
   caller_path text := pg_catalog.current_setting('search_path');
+  caller_datestyle text := pg_catalog.current_setting('datestyle');
+  caller_intervalstyle text := pg_catalog.current_setting('intervalstyle');
   objects jsonb;
   joined jsonb := '[]';
   payload jsonb;
@@ -100,6 +102,11 @@ BEGIN
   -- The caller's path would resolve names in this function as the caller chose: set for the
   -- rest of the transaction, and set back at the end (a transaction-local change either way).
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+  -- The definitions read below print dates and intervals as these settings say (a partition's
+  -- bound, a default): in ISO, which any server reads back alike, not in the caller's style
+  -- ('13/12/2026 12:30:00 IST' is day first, and IST is India's or Israel's time).
+  PERFORM pg_catalog.set_config('datestyle', 'ISO', true);
+  PERFORM pg_catalog.set_config('intervalstyle', 'postgres', true);
   BEGIN
     IF tg_event = 'sql_drop' THEN
       SELECT coalesce(jsonb_agg(jsonb_build_object('type', object_type, 'identity', object_identity, 'schema', schema_name,
@@ -173,13 +180,19 @@ BEGIN
     payload := jsonb_build_object('v', 1, 'event', tg_event, 'tag', tg_tag, 'query', pg_catalog.current_query(),
                                   'searchPath', caller_path,
                                   -- The caller's role ("$user" of its search_path): this function runs as its owner.
-                                  'user', CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text ELSE pg_catalog.current_setting('role') END, 'objects', objects, 'joined', joined);
+                                  'user', CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user::text ELSE pg_catalog.current_setting('role') END,
+                                  -- How the caller's statement reads date, time and interval literals, for its replay.
+                                  'settings', jsonb_build_object('datestyle', caller_datestyle, 'intervalstyle', caller_intervalstyle,
+                                                                 'timezone', pg_catalog.current_setting('timezone')),
+                                  'objects', objects, 'joined', joined);
   EXCEPTION WHEN OTHERS THEN
     payload := jsonb_build_object('v', 1, 'event', 'error', 'tag', tg_tag, 'query', pg_catalog.current_query(),
                                   'searchPath', caller_path, 'error', SQLERRM);
   END;
   ${emit}
   PERFORM pg_catalog.set_config('search_path', caller_path, true);
+  PERFORM pg_catalog.set_config('datestyle', caller_datestyle, true);
+  PERFORM pg_catalog.set_config('intervalstyle', caller_intervalstyle, true);
 END`;
   try {
     await inTransaction(source, async () => {

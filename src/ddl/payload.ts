@@ -24,6 +24,17 @@ export interface TableDefinition {
   readonly bound: string | null;
   /** PARTITION BY's text, when the table is partitioned. */
   readonly partitionKey: string | null;
+  /**
+   * A partitioned table's partitions, by name; null for any other table, and from a capture
+   * installed by a pgferry that did not record them.
+   */
+  readonly partitions: readonly PartitionBound[] | null;
+}
+
+/** One partition of a partitioned table: its name (quoted, qualified) and FOR VALUES bound. */
+export interface PartitionBound {
+  readonly name: string;
+  readonly bound: string;
 }
 
 export interface ColumnDefinition {
@@ -49,6 +60,17 @@ export interface DroppedObject {
   readonly temporary: boolean;
 }
 
+/**
+ * The session settings that decide how a statement's date, time and interval literals read
+ * ('01/02/2027' is the 1st of February under DateStyle DMY; '2027-02-01' is midnight in the
+ * session's time zone), by their names in current_setting.
+ */
+export interface LiteralSettings {
+  readonly datestyle: string;
+  readonly intervalstyle: string;
+  readonly timezone: string;
+}
+
 /** A table that joined the publication in the command's transaction; rows it held already were never streamed. */
 export interface JoinedTable {
   readonly table: string;
@@ -64,6 +86,8 @@ export type SchemaChange =
       readonly query: string;
       readonly searchPath: string;
       readonly user: string;
+      /** The caller's settings its statement's literals were read under; null from an older capture. */
+      readonly settings: LiteralSettings | null;
       readonly objects: readonly TouchedObject[];
       readonly joined: readonly JoinedTable[];
     }
@@ -134,12 +158,16 @@ export function parseSchemaChange(text: string): SchemaChange {
       ownedBy: nullableText(o, 'ownedBy'),
     };
   });
+  const settings = value['settings'];
+  const literalSettings = isRecord(settings)
+    ? { datestyle: text_(settings, 'datestyle'), intervalstyle: text_(settings, 'intervalstyle'), timezone: text_(settings, 'timezone') }
+    : null;
   const joined = value['joined'];
   const tables = (Array.isArray(joined) ? joined : []).map((j: unknown): JoinedTable => {
     if (!isRecord(j)) throw malformed('a joined table is not an object');
     return { table: text_(j, 'table'), hadRows: j['hadRows'] === true };
   });
-  return { event, ...common, objects: touched, joined: tables };
+  return { event, ...common, settings: literalSettings, objects: touched, joined: tables };
 }
 
 function definitionOf(value: unknown): string | TableDefinition | null {
@@ -166,7 +194,17 @@ function definitionOf(value: unknown): string | TableDefinition | null {
     partitionOf: nullableText(value, 'partitionOf'),
     bound: nullableText(value, 'bound'),
     partitionKey: nullableText(value, 'partitionKey'),
+    partitions: partitionsOf(value['partitions']),
   };
+}
+
+function partitionsOf(value: unknown): PartitionBound[] | null {
+  if (value === null || value === undefined) return null;
+  if (!Array.isArray(value)) throw malformed('partitions is not a list');
+  return value.map((p: unknown) => {
+    if (!isRecord(p)) throw malformed('a partition is not an object');
+    return { name: text_(p, 'name'), bound: text_(p, 'bound') };
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { quoteIdent } from '../plumbing/index.js';
-import type { ColumnDefinition, DroppedObject, TableDefinition, TouchedObject } from './payload.js';
+import type { ColumnDefinition, DroppedObject, PartitionBound, TableDefinition, TouchedObject } from './payload.js';
 
 /** A table on the target as it stands: its columns in order, and its own constraints. */
 export interface TargetShape {
@@ -7,7 +7,21 @@ export interface TargetShape {
   readonly columns: readonly ColumnDefinition[];
   readonly constraints: readonly { readonly name: string; readonly definition: string }[];
   readonly partitionOf: string | null;
+  /** Its partitions, when it is partitioned. */
+  readonly partitions: readonly PartitionBound[] | null;
+  /** Which of the source's partitions of it are tables on the target, attached or not. */
+  readonly tablesOnTarget: ReadonlySet<string>;
 }
+
+/** A table the target does not have. */
+export const ABSENT: TargetShape = {
+  exists: false,
+  columns: [],
+  constraints: [],
+  partitionOf: null,
+  partitions: null,
+  tablesOnTarget: new Set(),
+};
 
 /** Thrown when a captured change can't be rebuilt: the caller names the command and the way on. */
 export class CannotRebuild extends Error {}
@@ -97,7 +111,27 @@ export function tableStatements(table: string, target: TargetShape, source: Tabl
   if (source.partitionOf !== null && source.bound !== null && target.partitionOf !== source.partitionOf) {
     statements.push(`ALTER TABLE ${source.partitionOf} ATTACH PARTITION ${table} ${source.bound}`);
   }
+  statements.push(...partitionStatements(table, target, source));
   return statements;
+}
+
+/**
+ * ATTACH and DETACH PARTITION name the parent: the partition list says which partition came or
+ * went. A partition the source detached is detached on the target; one it attached (pg_partman
+ * makes each with CREATE TABLE … (LIKE …), then attaches it, inside one function) is attached
+ * when the target has the table. One the target lacks is out of the migration's scope: left alone.
+ * Detaching first frees a range a new partition may take.
+ */
+function partitionStatements(table: string, target: TargetShape, source: TableDefinition): string[] {
+  if (source.partitions === null || target.partitions === null) return [];
+  const wanted = new Set(source.partitions.map((p) => p.name));
+  const have = new Set(target.partitions.map((p) => p.name));
+  return [
+    ...target.partitions.filter((p) => !wanted.has(p.name)).map((p) => `ALTER TABLE ${table} DETACH PARTITION ${p.name}`),
+    ...source.partitions
+      .filter((p) => !have.has(p.name) && target.tablesOnTarget.has(p.name))
+      .map((p) => `ALTER TABLE ${table} ATTACH PARTITION ${p.name} ${p.bound}`),
+  ];
 }
 
 function createTable(table: string, source: TableDefinition): string[] {

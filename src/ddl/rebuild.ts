@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { DroppedObject, TableDefinition, TouchedObject } from './payload.js';
-import { dropStatement, objectStatements, tableStatements, type TargetShape } from './rebuild-plan.js';
+import { ABSENT, dropStatement, objectStatements, tableStatements, type TargetShape } from './rebuild-plan.js';
 import { TABLE_DEFINITION_JSON } from './table-definition-sql.js';
 
 /** What the command dropped, by name: run before the rest is rebuilt, so tables are read without it. */
@@ -37,7 +37,7 @@ export async function rebuildStatements(target: pg.Client, tag: string, objects:
   const constraintIndexes = new Set<string>();
   for (const [name, { schema, definition }] of tables) {
     for (const k of definition.constraints) constraintIndexes.add(`${schema ?? ''}.${k.name}`);
-    statements.push(...tableStatements(name, await targetShape(target, name), definition, tag === 'CREATE TABLE'));
+    statements.push(...tableStatements(name, await targetShape(target, name, definition), definition, tag === 'CREATE TABLE'));
   }
   for (const object of own) {
     const partOfTable = object.definition !== null && typeof object.definition !== 'string';
@@ -52,15 +52,24 @@ export async function rebuildStatements(target: pg.Client, tag: string, objects:
   return [...new Set(statements)];
 }
 
-async function targetShape(target: pg.Client, table: string): Promise<TargetShape> {
-  const { rows } = await target.query<{ shape: TableDefinition | null }>(
-    `SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE ${TABLE_DEFINITION_JSON} END AS shape
+/** The target's table, and which of the source's partitions of it the target has as tables. */
+async function targetShape(target: pg.Client, table: string, source: TableDefinition): Promise<TargetShape> {
+  const { rows } = await target.query<{ shape: TableDefinition | null; present: string[] }>(
+    `SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE ${TABLE_DEFINITION_JSON} END AS shape,
+            ARRAY(SELECT p FROM unnest($2::text[]) AS p WHERE to_regclass(p) IS NOT NULL) AS present
        FROM (SELECT to_regclass($1) AS oid) r LEFT JOIN pg_class c ON c.oid = r.oid`,
-    [table],
+    [table, (source.partitions ?? []).map((p) => p.name)],
   );
   const shape = rows[0]?.shape;
-  if (!shape) return { exists: false, columns: [], constraints: [], partitionOf: null };
-  return { exists: true, columns: shape.columns, constraints: shape.constraints, partitionOf: shape.partitionOf };
+  if (!shape) return ABSENT;
+  return {
+    exists: true,
+    columns: shape.columns,
+    constraints: shape.constraints,
+    partitionOf: shape.partitionOf,
+    partitions: shape.partitions ?? null,
+    tablesOnTarget: new Set(rows[0]!.present),
+  };
 }
 
 function lastName(identity: string): string {

@@ -22,6 +22,9 @@ const NEVER_REPLAYED = /^((CREATE|ALTER|DROP) (PUBLICATION|SUBSCRIPTION|EVENT TR
 const NEVER_FIRES =
   /^(INSERT|UPDATE|DELETE|MERGE|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|SET|RESET|SHOW|LOCK|TRUNCATE|COPY|VACUUM|ANALYZE|ANALYSE|LISTEN|NOTIFY|UNLISTEN|DISCARD|CHECKPOINT|DEALLOCATE|VALUES|TABLE|CLUSTER|REINDEX|ALTER\s+SYSTEM|REASSIGN)\b/i;
 
+/** The schema of a session's temporary objects, as event triggers name it ('pg_temp', or its own 'pg_temp_3'). */
+const TEMPORARY_SCHEMA = /^pg_temp(_\d+)?$/;
+
 /** Commands on global objects: event triggers never fire for them (a user mapping is a database's own). */
 const GLOBAL_OBJECT = /^(CREATE|ALTER|DROP)\s+(ROLE|USER(?!\s+MAPPING)|GROUP|DATABASE|TABLESPACE)\b/i;
 /**
@@ -94,6 +97,14 @@ export function planReplay(
   // Someone dropped pgferry's TRUNCATE trigger (10 sources); the target never had it. Sync puts it back when it starts again.
   if (dropped.length > 0 && dropped.every((o) => o.type === 'trigger' && o.identity.startsWith(TRUNCATE_TRIGGER_PREFIX))) {
     return { kind: 'skip', why: "pgferry's own TRUNCATE capture on the source, never on the target" };
+  }
+  // A temporary table (pg_partman moves rows through one) is the source session's own, gone at its
+  // end: the target's apply session has no use for it, and a second one of the same name would fail there.
+  if (change.objects.length > 0 && change.objects.every((o) => o.schema !== null && TEMPORARY_SCHEMA.test(o.schema))) {
+    return { kind: 'skip', why: 'temporary objects live in the source session only' };
+  }
+  if (change.objects.length === 0 && dropped.length > 0 && dropped.every((o) => o.temporary)) {
+    return { kind: 'skip', why: 'temporary objects live in the source session only' };
   }
   if (change.objects.length > 0 && change.objects.every((o) => o.inExtension)) {
     return { kind: 'skip', why: 'made by an extension script: the extension command carries it' };

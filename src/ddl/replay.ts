@@ -98,7 +98,9 @@ class TransactionReplay implements SchemaChangeReader {
     }
     if (this.options.policy === 'stop') throw stopped(change, origin, step.kind === 'statement' ? step.text : change.query);
     if (step.kind === 'statement') {
-      await this.run(target, change.searchPath.replace(/"\$user"|\$user/g, quoteIdent(change.user)), [step.text], change, origin);
+      // As the source read it: names under its search_path, date, time and interval literals under its styles and time zone.
+      const session = { search_path: change.searchPath.replace(/"\$user"|\$user/g, quoteIdent(change.user)), ...change.settings };
+      await this.run(target, session, [step.text], change, origin);
     } else {
       await this.rebuild(target, change, dropped, origin);
     }
@@ -141,29 +143,29 @@ class TransactionReplay implements SchemaChangeReader {
     dropped: readonly DroppedObject[],
     origin: ChangeOrigin,
   ): Promise<void> {
-    const path = 'pg_catalog, pg_temp';
+    const session = { search_path: 'pg_catalog, pg_temp' };
     try {
       assertRebuildable(change.tag);
-      await this.run(target, path, dropStatements(dropped), change, origin);
-      const previous = await this.setPath(target, path);
+      await this.run(target, session, dropStatements(dropped), change, origin);
+      const previous = await this.setLocal(target, session);
       const statements = await rebuildStatements(target, change.tag, change.objects);
-      await this.setPath(target, previous);
-      await this.run(target, path, statements, change, origin);
+      await this.setLocal(target, previous);
+      await this.run(target, session, statements, change, origin);
     } catch (error) {
       if (error instanceof CannotRebuild) throw cannotRebuild(change, origin, error.message);
       throw error;
     }
   }
 
-  /** Runs the statements under the search_path the source command saw; the apply's own path comes back after. */
+  /** Runs the statements under the settings the source command saw; the apply's own come back after. */
   private async run(
     target: pg.Client,
-    path: string,
+    session: Readonly<Record<string, string>>,
     statements: readonly string[],
     change: Extract<SchemaChange, { event: 'ddl_command_end' }>,
     origin: ChangeOrigin,
   ): Promise<void> {
-    const previous = await this.setPath(target, path);
+    const previous = await this.setLocal(target, session);
     const privileges = PRIVILEGE_TAGS.has(change.tag);
     for (const text of statements) {
       try {
@@ -189,7 +191,7 @@ class TransactionReplay implements SchemaChangeReader {
         'schema change applied on the target',
       );
     }
-    await this.setPath(target, previous);
+    await this.setLocal(target, previous);
   }
 
   /**
@@ -219,13 +221,15 @@ class TransactionReplay implements SchemaChangeReader {
     }
   }
 
-  /** Sets the search_path for the rest of the batch's transaction; returns the one before. */
-  private async setPath(target: pg.Client, path: string): Promise<string> {
-    const { rows } = await target.query<{ path: string }>(
-      `SELECT current_setting('search_path') AS path, set_config('search_path', $1, true)`,
-      [path],
+  /** Sets settings for the rest of the batch's transaction; returns the ones before. */
+  private async setLocal(target: pg.Client, settings: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+    const names = Object.keys(settings);
+    const { rows } = await target.query<{ name: string; before: string }>(
+      `SELECT s.name, current_setting(s.name) AS before, set_config(s.name, s.value, true)
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(name, value, n) ORDER BY s.n`,
+      [names, names.map((name) => settings[name]!)],
     );
-    return rows[0]!.path;
+    return Object.fromEntries(rows.map((r) => [r.name, r.before]));
   }
 }
 

@@ -2,7 +2,9 @@
  * A table's definition as jsonb (payload.ts `TableDefinition`), for the pg_class row aliased `c`.
  * The capture reads it on the source at the moment of a command, and the rebuild reads the
  * target's the same way, so the two compare field for field. Both run with search_path =
- * pg_catalog, so every deparsed name is qualified alike. `attgenerated` is read through
+ * pg_catalog, so every deparsed name is qualified alike. A partitioned table lists its partitions
+ * with their bounds: ATTACH and DETACH PARTITION change the parent, and run inside a function
+ * (pg_partman's maintenance) only the partition list tells the target which. `attgenerated` is read through
  * to_jsonb: servers before 12 have no such column.
  */
 export const TABLE_DEFINITION_JSON = `jsonb_build_object(
@@ -18,4 +20,9 @@ export const TABLE_DEFINITION_JSON = `jsonb_build_object(
   'partitionOf', (SELECT format('%I.%I', pn.nspname, p.relname) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
                     JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
   'bound', CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,
-  'partitionKey', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END)`;
+  'partitionKey', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+  'partitions', CASE WHEN c.relkind = 'p' THEN (
+      SELECT coalesce(jsonb_agg(jsonb_build_object('name', format('%I.%I', kn.nspname, k.relname), 'bound', pg_get_expr(k.relpartbound, k.oid))
+                                ORDER BY kn.nspname, k.relname), '[]')
+        FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid JOIN pg_namespace kn ON kn.oid = k.relnamespace
+       WHERE i.inhparent = c.oid) END)`;

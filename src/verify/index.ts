@@ -3,6 +3,8 @@
  * PostgreSQL, and names the rows that differ. Cut-over calls it in 'counts' mode.
  */
 export { verify } from './run.js';
+export { sequenceDiffers } from './sequences.js';
+export { describeSchemaDifference, SCHEMA_DIFFERENCE_WORDS } from './schema-diff.js';
 export type {
   VerifyOptions,
   VerifyReport,

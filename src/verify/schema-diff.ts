@@ -2,7 +2,7 @@ import { serverMajor, type Scope } from '../catalog/index.js';
 import { withConnection, type ConnectionSpec } from '../config/index.js';
 import { PgferryError, messageOf, type Side } from '../errors.js';
 import { extractSchema, type SchemaObject } from '../schema/index.js';
-import type { SchemaDifference } from './types.js';
+import type { DifferenceKind, SchemaDifference } from './types.js';
 
 /**
  * The schema of both sides as the schema step reads it (src/schema's extraction: the objects
@@ -97,4 +97,16 @@ export function diffSchemaObjects(source: readonly Comparable[], target: readonl
   }
   for (const o of target) if (!onSource.has(o.identity)) differences.push({ object: `${o.kind} ${o.name}`, kind: 'extra' });
   return differences;
+}
+
+/** How an object differs, in words: for verify's table and the cut-over's error alike. */
+export const SCHEMA_DIFFERENCE_WORDS: Readonly<Record<DifferenceKind, string>> = {
+  missing: 'missing on the target',
+  extra: 'only on the target',
+  changed: 'defined differently',
+};
+
+/** One schema difference as a person reads it: "index public.t_pkey (missing on the target)". */
+export function describeSchemaDifference(difference: SchemaDifference): string {
+  return `${difference.object} (${SCHEMA_DIFFERENCE_WORDS[difference.kind]})`;
 }

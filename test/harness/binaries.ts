@@ -8,8 +8,16 @@ import { dirname, join, relative } from 'node:path';
 export const MAJOR_VERSIONS = [10, 11, 12, 13, 14, 15, 16, 17, 18] as const;
 export type MajorVersion = (typeof MAJOR_VERSIONS)[number];
 
+/**
+ * Where a test server's binaries come from: npm's embedded builds (every major, no extensions
+ * beyond contrib), or Debian's packages, which carry the extensions npm's lack (PostGIS,
+ * pg_partman) for the one major the machine installs.
+ */
+export type Distribution = 'npm' | 'debian';
+
 export interface Installation {
   readonly major: MajorVersion;
+  readonly distribution: Distribution;
   /** Directory holding initdb, pg_ctl and postgres. */
   readonly binDir: string;
 }
@@ -34,7 +42,7 @@ export function installation(major: MajorVersion): Installation {
     // run a copy from a world-readable place instead.
     nativeDir = worldReadableCopy(nativeDir, major);
   }
-  const found = { major, binDir: join(nativeDir, 'bin') };
+  const found: Installation = { major, distribution: 'npm', binDir: join(nativeDir, 'bin') };
   cache.set(major, found);
   return found;
 }
@@ -111,4 +119,43 @@ function worldReadableCopy(nativeDir: string, major: MajorVersion): string {
     }
   }
   return copy;
+}
+
+/** The major Debian's server packages are installed for here and in CI (.ci/run). */
+export const DEBIAN_MAJOR = 15;
+
+/** Extensions a Debian test server can be asked for, each with the package that carries it. */
+export const DEBIAN_EXTENSIONS = {
+  postgis: (major: number) => `postgresql-${major}-postgis-3`,
+  pg_partman: (major: number) => `postgresql-${major}-partman`,
+} as const;
+export type DebianExtension = keyof typeof DEBIAN_EXTENSIONS;
+
+/**
+ * Debian's server for `major` (/usr/lib/postgresql/<major>/bin), checked to hold initdb, pg_ctl
+ * and postgres and to be able to create each extension asked for: a missing package fails the
+ * test at once, naming the package and how to install it, rather than letting a test pass
+ * without the extension it is about. The server finds its extensions where Debian put them
+ * (/usr/share/postgresql/<major>, /usr/lib/postgresql/<major>/lib), so nothing else needs configuring.
+ * `root` is for the harness's own test of that message.
+ */
+export function debianInstallation(major: MajorVersion, extensions: readonly DebianExtension[] = [], root = '/'): Installation {
+  const binDir = join(root, `usr/lib/postgresql/${major}/bin`);
+  const programs = ['initdb', 'pg_ctl', 'postgres'].filter((program) => !existsSync(join(binDir, program)));
+  // Debian's server looks for extensions in its compiled-in share directory.
+  const extensionDir = join(root, `usr/share/postgresql/${major}/extension`);
+  const absent = extensions.filter((extension) => !existsSync(join(extensionDir, `${extension}.control`)));
+  if (programs.length === 0 && absent.length === 0) return { major, distribution: 'debian', binDir };
+  const packages = [
+    ...(programs.length > 0 ? [`postgresql-${major}`] : []),
+    ...absent.map((extension) => DEBIAN_EXTENSIONS[extension](major)),
+  ];
+  const what = [
+    ...(programs.length > 0 ? [`${programs.join(', ')} missing in ${binDir}`] : []),
+    ...absent.map((extension) => `extension ${extension} not installed`),
+  ].join('; ');
+  throw new Error(
+    `Debian's PostgreSQL ${major} server cannot run this test (${what}): install ${packages.join(' ')} ` +
+      `(as root: DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${packages.join(' ')}; .ci/run does this when they are absent)`,
+  );
 }

@@ -18,7 +18,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { installation, unprivilegedUser, type MajorVersion } from './binaries.js';
+import {
+  debianInstallation,
+  installation,
+  unprivilegedUser,
+  type DebianExtension,
+  type Distribution,
+  type Installation,
+  type MajorVersion,
+} from './binaries.js';
 import { makeServerCertificate, type ServerCertificate } from './certificates.js';
 
 export type Setting = string | number | boolean;
@@ -40,6 +48,13 @@ export interface ClusterOptions {
   readonly configOutside?: boolean;
   /** Serve TLS with a self-signed certificate naming these hosts (made fresh by the harness). */
   readonly tlsHostNames?: readonly string[];
+  /** Whose build of the server: npm's (the default) or Debian's, which has PostGIS and pg_partman. */
+  readonly distribution?: Distribution;
+  /**
+   * Extensions the server must be able to create (Debian's only): checked before it starts, and
+   * a missing one fails with the package to install.
+   */
+  readonly extensions?: readonly DebianExtension[];
 }
 
 const DIR_PREFIX = 'pgferry-test-';
@@ -80,7 +95,7 @@ export class Cluster {
   private databaseCounter = 0;
 
   constructor(
-    readonly version: MajorVersion,
+    readonly installation: Installation,
     readonly port: number,
     readonly password: string,
     readonly directory: string,
@@ -89,6 +104,10 @@ export class Cluster {
     private process: ChildProcess,
     private readonly commandLine: Readonly<Record<string, Setting>> = {},
   ) {}
+
+  get version(): MajorVersion {
+    return this.installation.major;
+  }
 
   /** A postgres:// URL for `database`, as `user` (the superuser by default). */
   url(database = 'postgres', options: UrlOptions = {}): string {
@@ -146,7 +165,7 @@ export class Cluster {
     if (!running.has(this)) throw new Error(`PostgreSQL ${this.version} on port ${this.port} is stopped; it cannot be restarted`);
     await stopProcess(this.process, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
     // The cluster stays in `running` throughout, so an interrupted test still cleans it up.
-    this.process = spawnPostgres(this.version, this.directory, this.commandLine);
+    this.process = spawnPostgres(this.installation, this.directory, this.commandLine);
     await waitUntilReady(this, this.process);
   }
 
@@ -190,8 +209,20 @@ export async function startClusters<const T extends readonly ClusterOptions[]>(l
   return results.map((r) => (r as PromiseFulfilledResult<Cluster>).value) as { -readonly [K in keyof T]: Cluster };
 }
 
+/** The binaries a cluster with these options runs: asking npm's build for extensions is a mistake in the test. */
+function installationFor(options: ClusterOptions): Installation {
+  if ((options.distribution ?? 'npm') === 'debian') return debianInstallation(options.version, options.extensions);
+  if (options.extensions?.length) {
+    throw new Error(
+      `extensions ${options.extensions.join(', ')} come with Debian's server only: start the cluster with distribution 'debian'`,
+    );
+  }
+  return installation(options.version);
+}
+
 async function startOnce(options: ClusterOptions, port: number): Promise<Cluster> {
-  const { binDir } = installation(options.version);
+  const found = installationFor(options);
+  const { binDir } = found;
   const runAs = unprivilegedUser();
   const directory = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${options.version}-`));
   writeFileSync(join(directory, OWNER_FILE), String(process.pid));
@@ -250,8 +281,8 @@ async function startOnce(options: ClusterOptions, port: number): Promise<Cluster
   const commandLine = { ...options.commandLine };
   if (options.configOutside) commandLine.config_file = moveConfigOutside(directory);
 
-  const child = spawnPostgres(options.version, directory, commandLine);
-  const cluster = new Cluster(options.version, port, password, directory, certificate, child, commandLine);
+  const child = spawnPostgres(found, directory, commandLine);
+  const cluster = new Cluster(found, port, password, directory, certificate, child, commandLine);
   running.add(cluster);
   try {
     await waitUntilReady(cluster, child);
@@ -283,8 +314,7 @@ function serverProcessOptions(): { env: Record<string, string>; spawnIdentity: {
 }
 
 /** Starts the postmaster of the cluster in `directory`, appending its output to server.log. */
-function spawnPostgres(version: MajorVersion, directory: string, commandLine: Readonly<Record<string, Setting>>): ChildProcess {
-  const { binDir } = installation(version);
+function spawnPostgres({ binDir }: Installation, directory: string, commandLine: Readonly<Record<string, Setting>>): ChildProcess {
   const runAs = unprivilegedUser();
   const { env, spawnIdentity } = serverProcessOptions();
   const logFile = join(directory, 'server.log');

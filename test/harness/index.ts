@@ -1,7 +1,7 @@
 export { startCluster, startClusters, sweepAbandonedClusters, isAlive, Cluster } from './cluster.js';
 export type { ClusterOptions, RestartMode, Setting, UrlOptions } from './cluster.js';
-export { MAJOR_VERSIONS, installation, unprivilegedUser } from './binaries.js';
-export type { MajorVersion } from './binaries.js';
+export { MAJOR_VERSIONS, DEBIAN_MAJOR, debianInstallation, installation, unprivilegedUser } from './binaries.js';
+export type { DebianExtension, Distribution, Installation, MajorVersion } from './binaries.js';
 export { makeServerCertificate } from './certificates.js';
 export { runPgferry, spawnPgferry } from './cli.js';
 export { migrationUnderWay, waitUntilStreaming, stopSync, writerDatabases } from './sync-process.js';

@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  debianInstallation,
   isAlive,
   spawnPgferry,
   startCluster,
@@ -124,6 +127,31 @@ describe('test harness', () => {
 // A sync a failing test never stopped keeps retrying against servers that are gone, as it
 // should; the harness kills it as the describe block's servers stop, so the file still ends.
 let stray: PgferryProcess | undefined;
+
+describe("Debian's servers (harness)", () => {
+  test('a missing package fails at once, naming it and how to install it; npm builds are never asked for extensions', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pgferry-fake-debian-'));
+    try {
+      assert.throws(
+        () => debianInstallation(15, ['postgis'], root),
+        /initdb, pg_ctl, postgres missing in .*usr\/lib\/postgresql\/15\/bin; extension postgis not installed\): install postgresql-15 postgresql-15-postgis-3 \(as root: DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15 postgresql-15-postgis-3; \.ci\/run/,
+      );
+      const binDir = join(root, 'usr/lib/postgresql/15/bin');
+      mkdirSync(binDir, { recursive: true });
+      for (const program of ['initdb', 'pg_ctl', 'postgres']) writeFileSync(join(binDir, program), '');
+      mkdirSync(join(root, 'usr/share/postgresql/15/extension'), { recursive: true });
+      writeFileSync(join(root, 'usr/share/postgresql/15/extension/postgis.control'), '');
+      assert.throws(
+        () => debianInstallation(15, ['postgis', 'pg_partman'], root),
+        /\(extension pg_partman not installed\): install postgresql-15-partman /,
+      );
+      assert.deepEqual(debianInstallation(15, ['postgis'], root), { major: 15, distribution: 'debian', binDir });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+    await assert.rejects(startCluster({ version: 15, extensions: ['postgis'] }), /come with Debian's server only/);
+  });
+});
 
 describe('a pgferry process a test left running (harness)', () => {
   const pair = useClusterPair(17, 18);

@@ -118,6 +118,16 @@ const SCENARIOS: ReadonlyArray<readonly [string, readonly string[]]> = [
     'a table dropped and recreated under the same name',
     [`DROP TABLE notes`, `CREATE TABLE notes (id bigint PRIMARY KEY, title text NOT NULL)`, `INSERT INTO notes VALUES (7, 'again')`],
   ],
+  [
+    "date, time and interval literals read in the source session's style and time zone",
+    [
+      `SET datestyle = 'SQL, DMY'; SET timezone = 'Asia/Kolkata';
+       CREATE TABLE events_2027_04 PARTITION OF events FOR VALUES FROM ('01/04/2027') TO ('01/05/2027');
+       ALTER TABLE items ADD COLUMN due timestamptz DEFAULT '13/12/2026 10:00', ADD COLUMN grace interval DEFAULT '1 day 02:00:00'`,
+      `INSERT INTO events VALUES (3000, '2027-04-20', 'april')`,
+      `INSERT INTO items (id, title) VALUES (107, 'due')`,
+    ],
+  ],
 ];
 
 for (const [from, to] of PAIRS) {

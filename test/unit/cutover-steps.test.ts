@@ -132,6 +132,32 @@ describe('cut-over failures: which step, and where it left the source and sync',
     assert.doesNotMatch(error.message, /public\.ok/);
   });
 
+  it('a target that differs at the fence in its schema only names the objects, never an empty list', () => {
+    const report: VerifyReport = {
+      identical: false,
+      mode: 'full',
+      seconds: 0,
+      tables: [{ name: 'public.readings_p2026_12_11', status: 'identical', sourceRows: 3, targetRows: 3, seconds: 0, differences: [] }],
+      sequences: [],
+      schema: [
+        { object: 'table public.readings_p2026_12_11', kind: 'changed' },
+        { object: 'index public.readings_p2026_12_11_pkey', kind: 'missing' },
+        { object: 'index public.stray', kind: 'extra' },
+        ...['a', 'b', 'c', 'd'].map((n) => ({ object: `view public.${n}`, kind: 'changed' as const })),
+      ],
+      notes: [],
+    };
+    const error = verifyFailed(report);
+    assert.equal(error.code, 'target-differs');
+    assert.equal(
+      error.message,
+      'the target differs from the source at the fence: table public.readings_p2026_12_11 (defined differently), ' +
+        'index public.readings_p2026_12_11_pkey (missing on the target), index public.stray (only on the target), ' +
+        'view public.a (defined differently), view public.b (defined differently) and 2 more schema objects',
+    );
+    assert.match(error.fix ?? '', /pgferry verify/);
+  });
+
   it('an interruption is its own code, of the usage kind', () => {
     assert.equal(interrupted().code, 'interrupted');
     assert.equal(interrupted().kind, 'usage');
