@@ -180,6 +180,21 @@ for (const [from, to] of PAIRS) {
       });
     });
 
+    it("gives the target's public schema the source's owner, as pg_dump does", async () => {
+      // Before 15 initdb makes the bootstrap superuser its owner; from 15 on pg_database_owner,
+      // which pg_dump leaves alone: there, another role is made its owner on the source.
+      const role = `public_owner_${from}`;
+      if (from >= 15) for (const side of [pair.source, pair.target]) await side.sql('postgres', `CREATE ROLE ${role}`);
+      const db = await cloned(
+        'publicowner',
+        `CREATE TABLE t (id int PRIMARY KEY); ${from >= 15 ? `ALTER SCHEMA public OWNER TO ${role};` : ''}`,
+      );
+      const owner = (side: typeof pair.source) =>
+        rows<{ owner: string }>(side, db, `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`);
+      assert.deepEqual(await owner(pair.source), [{ owner: from >= 15 ? role : pair.source.superuser }]);
+      assert.deepEqual(await owner(pair.target), await owner(pair.source));
+    });
+
     it('applies key updates: a range moved by UPDATE, a swap and a rotation through a temporary key, a shift into a freed key', async () => {
       const db = await cloned(
         'keys',

@@ -217,6 +217,31 @@ for (const [from, to] of PAIRS) {
       assert.equal(ahead.report.sequences[0]!.status, 'ahead');
     });
 
+    it("the public schema's owner is carried by the clone, and another owner on the target is a schema difference", async () => {
+      const db = await freshClone();
+      const ownerOf = async (cluster: Cluster, database: string) =>
+        (await cluster.sql(database, `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`)).rows[0]
+          ?.owner as string;
+      const sourceOwner = await ownerOf(source, sourceDb);
+      // initdb makes the bootstrap superuser its owner before 15, pg_database_owner from 15 on.
+      assert.equal(sourceOwner, from < 15 ? source.superuser : 'pg_database_owner');
+      assert.equal(await ownerOf(target, db), sourceOwner, 'the clone gives public the source’s owner');
+      const other = sourceOwner === 'pg_database_owner' ? target.superuser : 'pg_database_owner';
+      await target.sql(db, `ALTER SCHEMA public OWNER TO ${other}`);
+      const run = await verifyCli(db);
+      assert.equal(run.code, 4, run.stdout);
+      // pg_dump's rule: public's owner is an object of its own unless it is pg_database_owner.
+      assert.deepEqual(run.report.schema, [
+        sourceOwner === 'pg_database_owner'
+          ? { object: `owner public owner ${other}`, kind: 'extra' }
+          : { object: `owner public owner ${sourceOwner}`, kind: 'missing' },
+      ]);
+      assert.deepEqual(
+        run.report.tables.filter((t) => t.status !== 'identical'),
+        [],
+      );
+    });
+
     it('a changed row of a two-column key is named by both columns', async () => {
       const db = await freshClone();
       await target.sql(db, `UPDATE pairs SET v = 'different' WHERE region = 'region 7' AND n = 107`);
