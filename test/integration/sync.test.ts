@@ -499,6 +499,28 @@ for (const [from, to] of PAIRS) {
       assert.deepEqual(order, [{ columns: 'c,doubled,a,b,id' }], 'the target table is the one made by hand');
     });
 
+    it('copies and streams the rows of a table whose only columns are generated (none is sent: the rows are all there is)', async () => {
+      const db = await cloned(
+        'computed',
+        `CREATE TABLE computed (one int GENERATED ALWAYS AS (1) STORED, two text GENERATED ALWAYS AS ('two') STORED);
+         ALTER TABLE computed REPLICA IDENTITY FULL;
+         INSERT INTO computed SELECT FROM generate_series(1, 5);`,
+      );
+      await change(db, [
+        // 100 rows in one statement go through COPY, a few through INSERT.
+        `INSERT INTO computed SELECT FROM generate_series(1, 100)`,
+        `INSERT INTO computed SELECT FROM generate_series(1, 3)`,
+        `INSERT INTO computed DEFAULT VALUES`,
+        `DELETE FROM computed WHERE ctid = (SELECT min(ctid) FROM computed)`,
+        `BEGIN; INSERT INTO computed DEFAULT VALUES; DELETE FROM computed WHERE ctid = (SELECT max(ctid) FROM computed); COMMIT`,
+      ]);
+      await sync(db);
+      await assertSame(db);
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n, min(one + length(two)) AS v FROM computed`), [
+        { n: 108, v: 4 },
+      ]);
+    });
+
     it('applies every transaction committed before it started, also those committed with synchronous_commit = off', async () => {
       const db = await cloned('async', `CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'cloned');`);
       // The WAL writer writes an asynchronous commit's WAL within wal_writer_delay: make that
