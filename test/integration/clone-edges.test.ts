@@ -77,6 +77,26 @@ describe('pgferry clone edges', () => {
     );
   });
 
+  test('a table without columns keeps its rows, made so or by dropping its columns', async () => {
+    const { s, t } = await databases(`
+      CREATE TABLE public.nothing ();
+      INSERT INTO public.nothing SELECT FROM generate_series(1, 7);
+      CREATE TABLE public.emptied (gone int);
+      INSERT INTO public.emptied SELECT g FROM generate_series(1, 3) g;
+      ALTER TABLE public.emptied DROP COLUMN gone;`);
+    const run = await clone(s, t);
+    assert.equal(run.code, 0, run.stderr);
+    const comparison = await compareTables(source.url(s), target.url(t));
+    assert.ok(comparison.equal, JSON.stringify(comparison.tables));
+    assert.deepEqual(
+      comparison.tables.map((c) => [c.table, c.targetRows]),
+      [
+        ['public.emptied', 3],
+        ['public.nothing', 7],
+      ],
+    );
+  });
+
   test('sequences out of scope are left alone', async () => {
     const { s, t } = await databases(
       `CREATE TABLE public.a (id serial PRIMARY KEY); INSERT INTO public.a DEFAULT VALUES; INSERT INTO public.a DEFAULT VALUES;

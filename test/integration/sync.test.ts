@@ -521,6 +521,23 @@ for (const [from, to] of PAIRS) {
       ]);
     });
 
+    it('copies and streams the rows of a table without columns', async () => {
+      const db = await cloned(
+        'nocolumns',
+        `CREATE TABLE nothing ();
+         ALTER TABLE nothing REPLICA IDENTITY FULL;
+         INSERT INTO nothing SELECT FROM generate_series(1, 7);`,
+      );
+      await change(db, [
+        `INSERT INTO nothing SELECT FROM generate_series(1, 100)`,
+        `INSERT INTO nothing DEFAULT VALUES`,
+        `DELETE FROM nothing WHERE ctid IN (SELECT ctid FROM nothing LIMIT 3)`,
+      ]);
+      await sync(db);
+      await assertSame(db);
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n FROM nothing`), [{ n: 105 }]);
+    });
+
     it('applies every transaction committed before it started, also those committed with synchronous_commit = off', async () => {
       const db = await cloned('async', `CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'cloned');`);
       // The WAL writer writes an asynchronous commit's WAL within wal_writer_delay: make that

@@ -242,6 +242,40 @@ for (const [from, to] of PAIRS) {
       );
     });
 
+    it('a table without columns and one of generated columns only: their rows are counted, and a missing one is named', async () => {
+      const bareSource = await source.createDatabase({ prefix: 'bare' });
+      await source.sql(
+        bareSource,
+        `CREATE TABLE nothing (); INSERT INTO nothing SELECT FROM generate_series(1, 7);
+         CREATE TABLE computed (one int GENERATED ALWAYS AS (1) STORED); INSERT INTO computed SELECT FROM generate_series(1, 4);`,
+      );
+      const db = `bare${++clones}`;
+      await target.sql('postgres', `CREATE DATABASE ${db}`);
+      const cloned = await runPgferry(['clone', '--source', source.url(bareSource), '--target', target.url(db)], {}, 120_000);
+      assert.equal(cloned.code, 0, cloned.stderr);
+      const run = async () => {
+        const r = await runPgferry(['verify', '--json', '--source', source.url(bareSource), '--target', target.url(db)], {}, 120_000);
+        assert.ok(r.code === 0 || r.code === 4, `verify exited ${r.code}:\n${r.stderr.slice(-3000)}`);
+        return { ...r, report: JSON.parse(r.stdout) as VerifyReport };
+      };
+      const same = await run();
+      assert.equal(same.code, 0, same.stdout);
+      assert.deepEqual(
+        same.report.tables.map((t) => [t.name, t.status, t.sourceRows, t.targetRows]),
+        [
+          ['public.computed', 'identical', 4, 4],
+          ['public.nothing', 'identical', 7, 7],
+        ],
+      );
+      await target.sql(db, `DELETE FROM nothing WHERE ctid = (SELECT min(ctid) FROM nothing)`);
+      const lost = await run();
+      assert.equal(lost.code, 4, lost.stdout);
+      const nothing = table(lost.report, 'public.nothing');
+      assert.deepEqual([nothing.status, nothing.sourceRows, nothing.targetRows], ['different', 7, 6]);
+      assert.deepEqual(nothing.differences, [{ kind: 'missing', key: {} }], 'one row of no values is missing');
+      assert.equal(table(lost.report, 'public.computed').status, 'identical');
+    });
+
     it('a changed row of a two-column key is named by both columns', async () => {
       const db = await freshClone();
       await target.sql(db, `UPDATE pairs SET v = 'different' WHERE region = 'region 7' AND n = 107`);
