@@ -274,6 +274,8 @@ for (const [from, to] of PAIRS) {
       assert.deepEqual([nothing.status, nothing.sourceRows, nothing.targetRows], ['different', 7, 6]);
       assert.deepEqual(nothing.differences, [{ kind: 'missing', key: {} }], 'one row of no values is missing');
       assert.equal(table(lost.report, 'public.computed').status, 'identical');
+      const human = await runPgferry(['verify', '--source', source.url(bareSource), '--target', target.url(db)], {}, 120_000);
+      assert.match(human.stdout, /missing on the target: \(\) \(a row of a table without columns\)/);
     });
 
     it('a changed row of a two-column key is named by both columns', async () => {
