@@ -101,6 +101,11 @@ export function moveIdentityRows(table: TargetTable, rows: readonly Tuple[]): St
 
 /** `INSERT … SELECT FROM unnest(rows)`: a few new rows in one round trip (COPY takes two). */
 export function insertRows(table: TargetTable, rows: readonly Tuple[]): Statement {
+  if (table.columns.length === 0) {
+    // Rows that carry no column (a table of none, or of generated ones only, which are not sent):
+    // there are only so many of them.
+    return { text: `INSERT INTO ${table.qname} SELECT FROM pg_catalog.generate_series(1, $1::int)`, values: [rows.length] };
+  }
   const params = table.columns.map((_, i) => `$${i + 1}::text[]`).join(', ');
   const aliases = table.columns.map((_, i) => `p${i}`).join(', ');
   const casts = table.columns.map((_, i) => `p${i}::${table.types[i]}`).join(', ');
@@ -147,7 +152,9 @@ export function copyRows(table: TargetTable, rows: readonly Tuple[]): CopyIn {
     }
   }
   if (piece !== '') data.push(piece);
-  return { text: `COPY ${table.qname} (${table.columns.join(', ')}) FROM STDIN`, data };
+  // COPY names no column for rows that carry none (an empty list is a syntax error): one empty line each.
+  const columns = table.columns.length > 0 ? ` (${table.columns.join(', ')})` : '';
+  return { text: `COPY ${table.qname}${columns} FROM STDIN`, data };
 }
 
 /**
@@ -234,6 +241,7 @@ export function singleChange(change: RowChange): Statement {
   };
   switch (change.kind) {
     case 'insert': {
+      if (table.columns.length === 0) return { text: `INSERT INTO ${table.qname} DEFAULT VALUES`, values };
       const casts = change.newRow.map((value, i) => param(value, i)).join(', ');
       return { text: `INSERT INTO ${table.qname} (${table.columns.join(', ')})${overriding(table)} VALUES (${casts})`, values };
     }

@@ -137,8 +137,9 @@ export class TargetTables {
       always: string[] | null;
     }>(
       `SELECT c.relkind::text AS relkind,
-              array_agg(a.attname::text ORDER BY a.attnum) AS columns,
-              array_agg(format_type(a.atttypid, -1) ORDER BY a.attnum) AS types,
+              -- A table without columns (it can hold rows) has one row here with no attribute.
+              array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL) AS columns,
+              array_agg(format_type(a.atttypid, -1) ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL) AS types,
               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE coalesce(to_jsonb(a) ->> 'attgenerated', '') <> '') AS generated,
               array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attidentity = 'a') AS always
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -125,12 +125,13 @@ export function formatReport(report: VerifyReport): string {
 }
 
 function describeDifference(d: Difference): string {
+  const values = d.key === null ? [] : Object.entries(d.key);
   const key =
     d.key === null
       ? '(row)'
-      : Object.entries(d.key)
-          .map(([k, v]) => `${k}=${v === null ? 'NULL' : JSON.stringify(v)}`)
-          .join(', ');
+      : values.length === 0
+        ? '() (a row of a table without columns)'
+        : values.map(([k, v]) => `${k}=${v === null ? 'NULL' : JSON.stringify(v)}`).join(', ');
   switch (d.kind) {
     case 'missing':
       return `missing on the target: ${key}`;

@@ -51,7 +51,10 @@ export async function copyUnit(
 ): Promise<UnitResult> {
   const started = performance.now();
   const { unit } = job;
+  // A table with no column to copy (none at all, or only generated ones) still has rows: its
+  // COPY names no column (an empty list is a syntax error), and SELECT FROM … reads rows of none.
   const columns = job.columns.join(', ');
+  const columnList = job.columns.length > 0 ? ` (${columns})` : '';
   const format = job.binary ? 'binary' : 'text';
   let failedSide: Side | undefined = 'source';
   try {
@@ -78,11 +81,11 @@ export async function copyUnit(
     const sql =
       unit.rowFilter !== undefined
         ? `COPY (SELECT ${columns} FROM ONLY ${unit.table} ${unit.rowFilter}) TO STDOUT (FORMAT ${format})`
-        : unit.predicate === null
-          ? `COPY ${unit.table} (${columns}) TO STDOUT (FORMAT ${format})`
-          : `COPY (SELECT ${columns} FROM ONLY ${unit.table} WHERE ${unit.predicate}) TO STDOUT (FORMAT ${format})`;
+        : unit.predicate === null && columnList !== ''
+          ? `COPY ${unit.table}${columnList} TO STDOUT (FORMAT ${format})`
+          : `COPY (SELECT ${columns} FROM ONLY ${unit.table}${unit.predicate === null ? '' : ` WHERE ${unit.predicate}`}) TO STDOUT (FORMAT ${format})`;
     const reader = source.query(copyTo(sql));
-    const writer = target.query(copyFrom(`COPY ${unit.table} (${columns}) FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`));
+    const writer = target.query(copyFrom(`COPY ${unit.table}${columnList} FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`));
     // Which side failed first decides what the error says.
     reader.once('error', () => (failedSide ??= 'source'));
     writer.once('error', () => (failedSide ??= 'target'));

@@ -183,18 +183,23 @@ async function keyQuantileRanges(client: pg.Client, table: SourceTable, key: str
   return bounds.length === 0 ? { kind: 'none' } : { kind: 'key', column: key, boundaries: bounds };
 }
 
-/** The target's column types, to choose binary COPY only where both sides agree. */
+/**
+ * The target's tables among `qnames` with their column types, to choose binary COPY only where
+ * both sides agree. A table without columns (they can hold rows) is there with none.
+ */
 export async function readTargetColumns(client: pg.Client, qnames: readonly string[]): Promise<Map<string, Map<string, string>>> {
-  const { rows } = await client.query<{ qname: string; name: string; type: string }>(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS qname, format('%I', a.attname) AS name, format_type(a.atttypid, a.atttypmod) AS type
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
-      WHERE format('%I.%I', n.nspname, c.relname) = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+  const { rows } = await client.query<{ qname: string; name: string | null; type: string | null }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS qname, CASE WHEN a.attname IS NOT NULL THEN format('%I', a.attname) END AS name,
+            format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE format('%I.%I', n.nspname, c.relname) = ANY($1)`,
     [qnames],
   );
   const byTable = new Map<string, Map<string, string>>();
   for (const r of rows) {
     const columns = byTable.get(r.qname) ?? new Map<string, string>();
-    columns.set(r.name, r.type);
+    if (r.name !== null && r.type !== null) columns.set(r.name, r.type);
     byTable.set(r.qname, columns);
   }
   return byTable;

@@ -115,7 +115,7 @@ export async function rowsByHash(
   const rows = await side.arrays(
     `reading rows of ${table.name} by hash`,
     // The hash's alias can't clash with a user column: no sane table has a column of that name.
-    `SELECT DISTINCT ON ("pgferry: h") * FROM (SELECT ${hashOf(table, hash)} AS "pgferry: h", ${table.columns.map((c) => c.sql).join(', ')} FROM ONLY ${table.sql}) x
+    `SELECT DISTINCT ON ("pgferry: h") * FROM (SELECT ${[`${hashOf(table, hash)} AS "pgferry: h"`, ...table.columns.map((c) => c.sql)].join(', ')} FROM ONLY ${table.sql}) x
       WHERE "pgferry: h" = ANY ($1::bigint[])`,
     [hashes],
   );

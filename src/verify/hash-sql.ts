@@ -123,11 +123,11 @@ export function rowHashSql(columns: readonly HashColumn[], fn: HashFunction): st
   const textHash = (cs: readonly HashColumn[]) => `pg_catalog.hashtextextended(${rowTextSql(cs.map((c) => c.sql))} COLLATE "C", 0)`;
   if (fn === 'hashtext') return textHash(columns);
   const asText = columns.filter((c) => c.hashed === null);
-  const parts = asText.length > 0 ? [textHash(asText)] : [];
+  // A table without columns still has rows, all alike: each hashes as the text of ROW(), "()".
+  const parts = asText.length > 0 || columns.length === 0 ? [textHash(asText)] : [];
   columns.forEach((c, i) => {
     if (c.hashed !== null) parts.push(`coalesce(${typedColumnSql(c.sql, c.hashed, i + 1)}, ${nullHash(i + 1)}::pg_catalog.int8)`);
   });
-  // A table has at least one column here (a table without columns has no ROW text to hash either).
   return parts.length === 1 ? parts[0]! : `(${parts.join(' # ')})`;
 }
 

@@ -132,9 +132,10 @@ async function shapes(client: pg.Client, tables: readonly string[] | undefined):
     ? `SELECT DISTINCT leaf.oid FROM unnest($1::text[]) AS u(given) CROSS JOIN LATERAL (${LEAVES}) AS leaf`
     : `SELECT c.oid FROM pg_class c WHERE c.relkind = 'r' AND $1::text[] IS NULL`;
   // attgenerated through to_jsonb: the column exists from PostgreSQL 12, and sources go back to 10.
+  // A table without columns (it can hold rows) has one row here with no attribute: no column.
   const { rows } = await client.query<{ name: string; columns: string[]; all_columns: string[] }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name,
-            coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE coalesce(to_jsonb(a) ->> 'attgenerated', '') = ''), '{}') AS columns,
+            coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL AND coalesce(to_jsonb(a) ->> 'attgenerated', '') = ''), '{}') AS columns,
             coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}') AS all_columns
        FROM (${chosen}) AS chosen
        JOIN pg_class c ON c.oid = chosen.oid

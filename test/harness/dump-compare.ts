@@ -115,9 +115,9 @@ function isPgferryMachinery(entry: DumpEntry): boolean {
  * ALTER SCHEMA public OWNER TO, and is left out when public is owned by pg_database_owner,
  * the initdb default since PostgreSQL 15. Before 15 initdb made the bootstrap superuser its
  * owner, so a 13 source always has the entry; pagila (itself a dump) sets the owner to
- * postgres, so a 15 source has it too; a 15 target keeps its default owner. Owners are
- * outside this comparison (--no-owner), so an entry that says nothing but who owns public is
- * dropped on both sides. A COMMENT ON SCHEMA public is a separate entry and still compared.
+ * postgres, so a 15 source has it too, and the copy gives the target's public that owner.
+ * Without owners in the comparison (--no-owner), an entry that says nothing but who owns public
+ * is dropped on both sides. A COMMENT ON SCHEMA public is a separate entry and still compared.
  */
 function isPublicSchemaOwnership(entry: DumpEntry): boolean {
   return entry.header === 'public; Type: SCHEMA; Schema: -; Owner: -' && entry.body.trim() === '';

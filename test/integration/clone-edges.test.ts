@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { runPgferry, startClusters, type Cluster } from '../harness/index.js';
+import { compareTables, runPgferry, startClusters, type Cluster } from '../harness/index.js';
 
 let source: Cluster;
 let target: Cluster;
@@ -55,6 +55,46 @@ describe('pgferry clone edges', () => {
       `SELECT count(*) FILTER (WHERE note = 'TRIGGERED')::int AS fired, count(*)::int AS n FROM public.p`,
     );
     assert.deepEqual(rows[0], { fired: 0, n: 2000 });
+  });
+
+  test('a table whose only columns are generated keeps its rows: there is no column to name in COPY', async () => {
+    const { s, t } = await databases(`
+      CREATE TABLE public.computed (one int GENERATED ALWAYS AS (1) STORED, two text GENERATED ALWAYS AS ('two') STORED);
+      INSERT INTO public.computed SELECT FROM generate_series(1, 5);
+      CREATE TABLE public.computed_big (one int GENERATED ALWAYS AS (1) STORED);
+      INSERT INTO public.computed_big SELECT FROM generate_series(1, 300000);`);
+    // computed_big is cut into page ranges: the ranged COPY names no column either.
+    const run = await clone(s, t, '--split-tables-larger-than', '1MB');
+    assert.equal(run.code, 0, run.stderr);
+    const comparison = await compareTables(source.url(s), target.url(t));
+    assert.ok(comparison.equal, JSON.stringify(comparison.tables));
+    assert.deepEqual(
+      comparison.tables.map((c) => [c.table, c.targetRows]),
+      [
+        ['public.computed', 5],
+        ['public.computed_big', 300000],
+      ],
+    );
+  });
+
+  test('a table without columns keeps its rows, made so or by dropping its columns', async () => {
+    const { s, t } = await databases(`
+      CREATE TABLE public.nothing ();
+      INSERT INTO public.nothing SELECT FROM generate_series(1, 7);
+      CREATE TABLE public.emptied (gone int);
+      INSERT INTO public.emptied SELECT g FROM generate_series(1, 3) g;
+      ALTER TABLE public.emptied DROP COLUMN gone;`);
+    const run = await clone(s, t);
+    assert.equal(run.code, 0, run.stderr);
+    const comparison = await compareTables(source.url(s), target.url(t));
+    assert.ok(comparison.equal, JSON.stringify(comparison.tables));
+    assert.deepEqual(
+      comparison.tables.map((c) => [c.table, c.targetRows]),
+      [
+        ['public.emptied', 3],
+        ['public.nothing', 7],
+      ],
+    );
   });
 
   test('sequences out of scope are left alone', async () => {

@@ -346,6 +346,22 @@ describe('pgferry clone --schema-only, object by object', () => {
     );
   });
 
+  test('a key made USING INDEX, a clustered index and a replica identity index whose names hold dots', async () => {
+    // The statements name the index alone (no schema): a name cut at its last dot is not it.
+    await assertCopies(
+      pg16,
+      pg17,
+      `CREATE SCHEMA "my.app";
+       CREATE TABLE "my.app".t (id integer, code text NOT NULL);
+       ALTER TABLE "my.app".t ADD CONSTRAINT "t.pkey" PRIMARY KEY (id);
+       ALTER TABLE "my.app".t ADD CONSTRAINT "t.code.key" UNIQUE (code);
+       CREATE UNIQUE INDEX "t.code" ON "my.app".t (code);
+       ALTER TABLE "my.app".t REPLICA IDENTITY USING INDEX "t.code";
+       CREATE INDEX "t.id.code" ON "my.app".t (id, code);
+       ALTER TABLE "my.app".t CLUSTER ON "t.id.code";`,
+    );
+  });
+
   test('a temporal primary key (WITHOUT OVERLAPS, PostgreSQL 18)', async () => {
     await assertCopies(
       pg18,

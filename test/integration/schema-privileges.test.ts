@@ -32,7 +32,8 @@ const SOURCE_SQL = `
   REVOKE EXECUTE ON FUNCTION shop.price(int) FROM PUBLIC;
   GRANT EXECUTE ON FUNCTION shop.price(int) TO app_reader WITH GRANT OPTION;
   CREATE SEQUENCE shop.counter;
-  ALTER SEQUENCE shop.counter OWNER TO only_on_source;`;
+  ALTER SEQUENCE shop.counter OWNER TO only_on_source;
+  ALTER SCHEMA public OWNER TO app_owner;`;
 
 const FACTS = `
   SELECT c.relname AS name, pg_get_userbyid(c.relowner) AS owner, c.relacl::text AS acl,
@@ -42,7 +43,7 @@ const FACTS = `
   UNION ALL
   SELECT p.proname, pg_get_userbyid(p.proowner), p.proacl::text, NULL FROM pg_proc p WHERE p.pronamespace = 'shop'::regnamespace
   UNION ALL
-  SELECT n.nspname, pg_get_userbyid(n.nspowner), n.nspacl::text, NULL FROM pg_namespace n WHERE n.nspname = 'shop'
+  SELECT n.nspname, pg_get_userbyid(n.nspowner), n.nspacl::text, NULL FROM pg_namespace n WHERE n.nspname IN ('shop', 'public')
   ORDER BY 1`;
 
 async function facts(
@@ -64,7 +65,7 @@ describe('owners and privileges', () => {
 
     const before = await facts(source, sourceDb);
     const after = await facts(target, targetDb);
-    for (const name of ['shop', 'items', 'item_names', 'price']) {
+    for (const name of ['shop', 'items', 'item_names', 'price', 'public']) {
       assert.deepEqual(after[name], before[name], `${name}: owner and privileges as on the source`);
     }
     assert.equal(after.counter?.owner, target.superuser, 'a role the target lacks leaves the object with the migrating role');
@@ -92,5 +93,89 @@ describe('owners and privileges', () => {
       assert.equal(after[name]?.acl, null, `${name} keeps default privileges`);
     }
     assert.equal(after.items?.column_acl, null);
+    assert.equal(after.public?.owner, 'pg_database_owner', 'the public schema keeps the owner the target gave it');
+  });
+
+  test("privileges changed on an extension's members travel, as pg_dump carries them (against pg_init_privs)", async () => {
+    const sourceDb = await source.createDatabase();
+    const targetDb = await target.createDatabase();
+    // The function starts with the default privileges; the view with those the extension's
+    // script gave it (GRANT SELECT … TO PUBLIC), which pg_init_privs records.
+    await source.sql(
+      sourceDb,
+      `CREATE EXTENSION pg_stat_statements;
+       REVOKE ALL ON FUNCTION public.pg_stat_statements(boolean) FROM PUBLIC;
+       GRANT EXECUTE ON FUNCTION public.pg_stat_statements(boolean) TO app_reader;
+       REVOKE SELECT ON public.pg_stat_statements FROM PUBLIC;
+       GRANT SELECT ON public.pg_stat_statements TO app_reader WITH GRANT OPTION;`,
+    );
+    // Who may do what, NULL read as the default; MAINTAIN (17+, the owner's by default) left out.
+    const privileges = (acl: string) =>
+      `(SELECT string_agg(e, ' ' ORDER BY e) FROM (
+          SELECT format('%s:%s%s', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type,
+                        CASE WHEN a.is_grantable THEN '*' END) AS e
+            FROM aclexplode(${acl}) a WHERE a.privilege_type <> 'MAINTAIN') x)`;
+    const acls = async (cluster: Cluster, db: string) =>
+      (
+        await cluster.sql(
+          db,
+          `SELECT (SELECT ${privileges("coalesce(proacl, acldefault('f', proowner))")} FROM pg_proc
+                    WHERE oid = 'public.pg_stat_statements(boolean)'::regprocedure) AS function,
+                  (SELECT ${privileges("coalesce(relacl, acldefault('r', relowner))")} FROM pg_class
+                    WHERE oid = 'public.pg_stat_statements'::regclass) AS view`,
+        )
+      ).rows[0];
+    const result = await runPgferry(['clone', '--schema-only', '--source', source.url(sourceDb), '--target', target.url(targetDb)]);
+    assert.equal(result.code, 0, result.stderr);
+    const expected = await acls(source, sourceDb);
+    assert.deepEqual(expected, {
+      function: `app_reader:EXECUTE ${source.superuser}:EXECUTE`,
+      view: `app_reader:SELECT* ${['DELETE', 'INSERT', 'REFERENCES', 'SELECT', 'TRIGGER', 'TRUNCATE', 'UPDATE'].map((p) => `${source.superuser}:${p}`).join(' ')}`,
+    });
+    assert.deepEqual(await acls(target, targetDb), expected);
+
+    // verify compares them too.
+    const verify = async () => {
+      const run = await runPgferry(['verify', '--json', '--source', source.url(sourceDb), '--target', target.url(targetDb)]);
+      assert.ok(run.code === 0 || run.code === 4, run.stderr);
+      return { code: run.code, schema: (JSON.parse(run.stdout) as { schema: Array<{ object: string; kind: string }> }).schema };
+    };
+    assert.deepEqual(await verify(), { code: 0, schema: [] });
+    await target.sql(targetDb, 'GRANT EXECUTE ON FUNCTION public.pg_stat_statements(boolean) TO PUBLIC');
+    const changed = await verify();
+    assert.deepEqual(
+      changed.schema.map((d) => [d.kind, d.object.split('(')[0]]),
+      [['changed', 'privileges public.pg_stat_statements']],
+    );
+  });
+
+  test("the public schema's owner: a role the target lacks is named and left out, and --create-roles makes it", async () => {
+    // pg_dump writes ALTER SCHEMA public OWNER TO for any owner but pg_database_owner, which is
+    // what initdb gives it from 15 on (before 15 the bootstrap superuser: see verify.test.ts).
+    const role = `public_owner_${process.pid}`;
+    await source.sql('postgres', `CREATE ROLE ${role}`);
+    const sourceDb = await source.createDatabase();
+    await source.sql(sourceDb, `ALTER SCHEMA public OWNER TO ${role}`);
+    const owner = async (db: string) =>
+      (await target.sql(db, `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`)).rows[0]?.owner;
+
+    const withoutRole = await target.createDatabase();
+    const left = await runPgferry(['clone', '--schema-only', '--source', source.url(sourceDb), '--target', target.url(withoutRole)]);
+    assert.equal(left.code, 0, left.stderr);
+    assert.match(left.stderr, new RegExp(`roles missing on the target.*${role}`));
+    assert.equal(await owner(withoutRole), 'pg_database_owner');
+
+    const withRole = await target.createDatabase();
+    const made = await runPgferry([
+      'clone',
+      '--schema-only',
+      '--create-roles',
+      '--source',
+      source.url(sourceDb),
+      '--target',
+      target.url(withRole),
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(await owner(withRole), role);
   });
 });

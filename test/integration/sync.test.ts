@@ -180,6 +180,21 @@ for (const [from, to] of PAIRS) {
       });
     });
 
+    it("gives the target's public schema the source's owner, as pg_dump does", async () => {
+      // Before 15 initdb makes the bootstrap superuser its owner; from 15 on pg_database_owner,
+      // which pg_dump leaves alone: there, another role is made its owner on the source.
+      const role = `public_owner_${from}`;
+      if (from >= 15) for (const side of [pair.source, pair.target]) await side.sql('postgres', `CREATE ROLE ${role}`);
+      const db = await cloned(
+        'publicowner',
+        `CREATE TABLE t (id int PRIMARY KEY); ${from >= 15 ? `ALTER SCHEMA public OWNER TO ${role};` : ''}`,
+      );
+      const owner = (side: typeof pair.source) =>
+        rows<{ owner: string }>(side, db, `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`);
+      assert.deepEqual(await owner(pair.source), [{ owner: from >= 15 ? role : pair.source.superuser }]);
+      assert.deepEqual(await owner(pair.target), await owner(pair.source));
+    });
+
     it('applies key updates: a range moved by UPDATE, a swap and a rotation through a temporary key, a shift into a freed key', async () => {
       const db = await cloned(
         'keys',
@@ -482,6 +497,45 @@ for (const [from, to] of PAIRS) {
         `SELECT string_agg(attname, ',' ORDER BY attnum) AS columns FROM pg_attribute WHERE attrelid = 'public.shuffled'::regclass AND attnum > 0 AND NOT attisdropped`,
       );
       assert.deepEqual(order, [{ columns: 'c,doubled,a,b,id' }], 'the target table is the one made by hand');
+    });
+
+    it('copies and streams the rows of a table whose only columns are generated (none is sent: the rows are all there is)', async () => {
+      const db = await cloned(
+        'computed',
+        `CREATE TABLE computed (one int GENERATED ALWAYS AS (1) STORED, two text GENERATED ALWAYS AS ('two') STORED);
+         ALTER TABLE computed REPLICA IDENTITY FULL;
+         INSERT INTO computed SELECT FROM generate_series(1, 5);`,
+      );
+      await change(db, [
+        // 100 rows in one statement go through COPY, a few through INSERT.
+        `INSERT INTO computed SELECT FROM generate_series(1, 100)`,
+        `INSERT INTO computed SELECT FROM generate_series(1, 3)`,
+        `INSERT INTO computed DEFAULT VALUES`,
+        `DELETE FROM computed WHERE ctid = (SELECT min(ctid) FROM computed)`,
+        `BEGIN; INSERT INTO computed DEFAULT VALUES; DELETE FROM computed WHERE ctid = (SELECT max(ctid) FROM computed); COMMIT`,
+      ]);
+      await sync(db);
+      await assertSame(db);
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n, min(one + length(two)) AS v FROM computed`), [
+        { n: 108, v: 4 },
+      ]);
+    });
+
+    it('copies and streams the rows of a table without columns', async () => {
+      const db = await cloned(
+        'nocolumns',
+        `CREATE TABLE nothing ();
+         ALTER TABLE nothing REPLICA IDENTITY FULL;
+         INSERT INTO nothing SELECT FROM generate_series(1, 7);`,
+      );
+      await change(db, [
+        `INSERT INTO nothing SELECT FROM generate_series(1, 100)`,
+        `INSERT INTO nothing DEFAULT VALUES`,
+        `DELETE FROM nothing WHERE ctid IN (SELECT ctid FROM nothing LIMIT 3)`,
+      ]);
+      await sync(db);
+      await assertSame(db);
+      assert.deepEqual(await rows(pair.target, db, `SELECT count(*)::int AS n FROM nothing`), [{ n: 105 }]);
     });
 
     it('applies every transaction committed before it started, also those committed with synchronous_commit = off', async () => {

@@ -217,6 +217,67 @@ for (const [from, to] of PAIRS) {
       assert.equal(ahead.report.sequences[0]!.status, 'ahead');
     });
 
+    it("the public schema's owner is carried by the clone, and another owner on the target is a schema difference", async () => {
+      const db = await freshClone();
+      const ownerOf = async (cluster: Cluster, database: string) =>
+        (await cluster.sql(database, `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`)).rows[0]
+          ?.owner as string;
+      const sourceOwner = await ownerOf(source, sourceDb);
+      // initdb makes the bootstrap superuser its owner before 15, pg_database_owner from 15 on.
+      assert.equal(sourceOwner, from < 15 ? source.superuser : 'pg_database_owner');
+      assert.equal(await ownerOf(target, db), sourceOwner, 'the clone gives public the source’s owner');
+      const other = sourceOwner === 'pg_database_owner' ? target.superuser : 'pg_database_owner';
+      await target.sql(db, `ALTER SCHEMA public OWNER TO ${other}`);
+      const run = await verifyCli(db);
+      assert.equal(run.code, 4, run.stdout);
+      // pg_dump's rule: public's owner is an object of its own unless it is pg_database_owner.
+      assert.deepEqual(run.report.schema, [
+        sourceOwner === 'pg_database_owner'
+          ? { object: `owner public owner ${other}`, kind: 'extra' }
+          : { object: `owner public owner ${sourceOwner}`, kind: 'missing' },
+      ]);
+      assert.deepEqual(
+        run.report.tables.filter((t) => t.status !== 'identical'),
+        [],
+      );
+    });
+
+    it('a table without columns and one of generated columns only: their rows are counted, and a missing one is named', async () => {
+      const bareSource = await source.createDatabase({ prefix: 'bare' });
+      await source.sql(
+        bareSource,
+        `CREATE TABLE nothing (); INSERT INTO nothing SELECT FROM generate_series(1, 7);
+         CREATE TABLE computed (one int GENERATED ALWAYS AS (1) STORED); INSERT INTO computed SELECT FROM generate_series(1, 4);`,
+      );
+      const db = `bare${++clones}`;
+      await target.sql('postgres', `CREATE DATABASE ${db}`);
+      const cloned = await runPgferry(['clone', '--source', source.url(bareSource), '--target', target.url(db)], {}, 120_000);
+      assert.equal(cloned.code, 0, cloned.stderr);
+      const run = async () => {
+        const r = await runPgferry(['verify', '--json', '--source', source.url(bareSource), '--target', target.url(db)], {}, 120_000);
+        assert.ok(r.code === 0 || r.code === 4, `verify exited ${r.code}:\n${r.stderr.slice(-3000)}`);
+        return { ...r, report: JSON.parse(r.stdout) as VerifyReport };
+      };
+      const same = await run();
+      assert.equal(same.code, 0, same.stdout);
+      assert.deepEqual(
+        same.report.tables.map((t) => [t.name, t.status, t.sourceRows, t.targetRows]),
+        [
+          ['public.computed', 'identical', 4, 4],
+          ['public.nothing', 'identical', 7, 7],
+        ],
+      );
+      await target.sql(db, `DELETE FROM nothing WHERE ctid = (SELECT min(ctid) FROM nothing)`);
+      const lost = await run();
+      assert.equal(lost.code, 4, lost.stdout);
+      const nothing = table(lost.report, 'public.nothing');
+      assert.deepEqual([nothing.status, nothing.sourceRows, nothing.targetRows], ['different', 7, 6]);
+      assert.deepEqual(nothing.differences, [{ kind: 'missing', key: {} }], 'one row of no values is missing');
+      assert.equal(table(lost.report, 'public.computed').status, 'identical');
+      const human = await runPgferry(['verify', '--source', source.url(bareSource), '--target', target.url(db)], {}, 120_000);
+      assert.match(human.stdout, /missing on the target: \(\) \(a row of a table without columns\)/);
+    });
+
     it('a changed row of a two-column key is named by both columns', async () => {
       const db = await freshClone();
       await target.sql(db, `UPDATE pairs SET v = 'different' WHERE region = 'region 7' AND n = 107`);

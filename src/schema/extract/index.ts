@@ -6,6 +6,7 @@ import { attachComments } from './comments.js';
 import { ExtractContext } from './context.js';
 import { addDependencies } from './dependencies.js';
 import { extractDatabaseProperties } from './database.js';
+import { extractExtensionMemberPrivileges } from './extension-privileges.js';
 import { extractFunctions } from './functions.js';
 import { extractNamespaces } from './namespaces.js';
 import { extractPostData } from './post-data.js';
@@ -32,6 +33,7 @@ export async function extractSchema(client: pg.Client, scope: Scope): Promise<Ex
     await extractPostData(ctx);
     await attachComments(ctx);
     await extractPrivileges(ctx);
+    await extractExtensionMemberPrivileges(ctx);
     await extractDatabaseProperties(ctx);
     const skipped = await addDependencies(ctx);
     const objects = orderObjects([...ctx.objects.values()]);

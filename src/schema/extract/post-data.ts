@@ -34,6 +34,8 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
       def: string;
       index_oid: number;
       index_q: string | null;
+      /** The index's own name, quoted: ALTER TABLE … USING INDEX takes it without its schema. */
+      index_name: string | null;
       index_def: string | null;
       parent_index: string | null;
       parent_index_oid: number | null;
@@ -46,6 +48,7 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     SELECT c.oid, format('%I', c.conname) AS name, c.contype::text AS contype, pg_get_constraintdef(c.oid) AS def,
            c.conindid AS index_oid,
            CASE WHEN c.conindid <> 0 THEN format('%I.%I', n.nspname, ic.relname) END AS index_q,
+           CASE WHEN c.conindid <> 0 THEN format('%I', ic.relname) END AS index_name,
            CASE WHEN c.conindid <> 0 THEN pg_get_indexdef(c.conindid) END AS index_def,
            (SELECT format('%I.%I', pn.nspname, pi.relname) FROM pg_inherits inh
               JOIN pg_class pi ON pi.oid = inh.inhparent JOIN pg_namespace pn ON pn.oid = pi.relnamespace
@@ -105,16 +108,15 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     const usingIndex =
       (c.contype === 'p' || c.contype === 'u') &&
       c.relkind === 'r' &&
-      c.index_q !== null &&
+      c.index_name !== null &&
       (c.index_def?.includes(' USING btree ') ?? false);
     if (usingIndex) {
       // Build the index on its own, then turn it into the constraint: the index build is the
       // expensive part, and clone runs it in parallel with other tables' copies.
-      const indexName = c.index_q!.split('.').pop()!;
       statements.push(`${c.index_def};`);
       const kind = c.contype === 'p' ? 'PRIMARY KEY' : 'UNIQUE';
       const deferrable = c.deferrable ? ` DEFERRABLE${c.deferred ? ' INITIALLY DEFERRED' : ''}` : '';
-      statements.push(`ALTER TABLE ONLY ${c.table_q} ADD CONSTRAINT ${c.name} ${kind} USING INDEX ${indexName}${deferrable};`);
+      statements.push(`ALTER TABLE ONLY ${c.table_q} ADD CONSTRAINT ${c.name} ${kind} USING INDEX ${c.index_name}${deferrable};`);
     } else {
       statements.push(`ALTER TABLE ONLY ${c.table_q} ADD CONSTRAINT ${c.name} ${c.def};`);
     }
@@ -130,6 +132,8 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     OnTable & {
       oid: number;
       qname: string;
+      /** Its own name, quoted, for CLUSTER ON and REPLICA IDENTITY USING INDEX. */
+      name: string;
       def: string;
       parent_oid: number | null;
       parent_q: string | null;
@@ -138,7 +142,7 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
       stats: string[] | null;
     }
   >(`
-    SELECT i.indexrelid AS oid, format('%I.%I', n.nspname, ic.relname) AS qname, pg_get_indexdef(i.indexrelid) AS def,
+    SELECT i.indexrelid AS oid, format('%I.%I', n.nspname, ic.relname) AS qname, format('%I', ic.relname) AS name, pg_get_indexdef(i.indexrelid) AS def,
            inh.inhparent AS parent_oid,
            (SELECT format('%I.%I', pn.nspname, pc.relname) FROM pg_class pc JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE pc.oid = inh.inhparent) AS parent_q,
            i.indisclustered AS clustered, i.indisreplident AS replident,
@@ -174,8 +178,8 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
     }
     const indexObject = address('pg_class', i.oid);
     const extra: string[] = [];
-    if (i.clustered) extra.push(`ALTER TABLE ${i.table_q} CLUSTER ON ${i.qname.split('.').pop()};`);
-    if (i.replident) extra.push(`ALTER TABLE ONLY ${i.table_q} REPLICA IDENTITY USING INDEX ${i.qname.split('.').pop()};`);
+    if (i.clustered) extra.push(`ALTER TABLE ${i.table_q} CLUSTER ON ${i.name};`);
+    if (i.replident) extra.push(`ALTER TABLE ONLY ${i.table_q} REPLICA IDENTITY USING INDEX ${i.name};`);
     if (extra.length > 0) {
       ctx.add({
         id: `${indexObject}/table-options`,

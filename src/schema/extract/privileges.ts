@@ -57,23 +57,29 @@ export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
     const object = ctx.objects.get(id);
     const target = ctx.commentTargets.get(id);
     if (!object || !target || !OWNED_KINDS.test(target)) continue;
-    if (object.kind === 'schema' && object.name === 'public') {
-      addPublicSchemaGrants(ctx, id, object.identity, row.owner, row.acl);
+    const owner = quoteIdent(row.owner);
+    const isPublic = object.kind === 'schema' && object.name === 'public';
+    // pg_dump's rule for the public schema, which every database has already: its owner is set
+    // unless it is pg_database_owner, what initdb makes it from 15 on. Before 15 initdb made
+    // the bootstrap superuser its owner, so a source before 15 always carries one.
+    const ownerId = isPublic && row.owner === 'pg_database_owner' ? id : `${id}/owner`;
+    if (ownerId !== id) {
+      ctx.add({
+        id: ownerId,
+        identity: `owner ${object.identity}`,
+        kind: 'owner',
+        name: `${object.name} owner ${row.owner}`,
+        schema: object.schema,
+        section: 'post-data',
+        statements: [`ALTER ${target} OWNER TO ${owner};`],
+        dependsOn: [id],
+        requiresRoles: [row.owner],
+      });
+    }
+    if (isPublic) {
+      addPublicSchemaGrants(ctx, id, ownerId, object.identity, row.owner, row.acl);
       continue;
     }
-    const owner = quoteIdent(row.owner);
-    const ownerId = `${id}/owner`;
-    ctx.add({
-      id: ownerId,
-      identity: `owner ${object.identity}`,
-      kind: 'owner',
-      name: `${object.name} owner ${row.owner}`,
-      schema: object.schema,
-      section: 'post-data',
-      statements: [`ALTER ${target} OWNER TO ${owner};`],
-      dependsOn: [id],
-      requiresRoles: [row.owner],
-    });
     const on = grantTarget(target);
     if (row.acl === null || on === undefined) continue;
     // A non-default ACL: start from nothing, then grant exactly what the source has.
@@ -107,11 +113,18 @@ export async function extractPrivileges(ctx: ExtractContext): Promise<void> {
 
 /**
  * The public schema comes with every database, owned and granted differently by version: up to
- * 14 everyone may CREATE in it, from 15 on nobody but its owner (pg_database_owner). Its owner
- * is left as the target made it; what everyone else may do in it is made the source's exactly
- * (an application that creates its tables there must go on doing so after the move).
+ * 14 everyone may CREATE in it, from 15 on nobody but its owner (pg_database_owner). What
+ * everyone but its owner may do in it is made the source's exactly (an application that creates
+ * its tables there must go on doing so after the move), once its owner is set (`ownerId`).
  */
-function addPublicSchemaGrants(ctx: ExtractContext, id: string, identity: string, owner: string, acl: AclEntry[] | null): void {
+function addPublicSchemaGrants(
+  ctx: ExtractContext,
+  id: string,
+  ownerId: string,
+  identity: string,
+  owner: string,
+  acl: AclEntry[] | null,
+): void {
   // Every grant on the target's public schema but its owner's, whatever the target's version made.
   const revokeOthers = `DO $pgferry$DECLARE g text; BEGIN
   FOR g IN SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END
@@ -120,7 +133,7 @@ function addPublicSchemaGrants(ctx: ExtractContext, id: string, identity: string
   LOOP EXECUTE 'REVOKE ALL ON SCHEMA public FROM ' || g; END LOOP;
 END$pgferry$;`;
   const others = (acl ?? []).filter((a) => a.grantee !== owner);
-  addGrants(ctx, `${id}/acl`, `privileges ${identity}`, 'public', 'public', id, id, [revokeOthers], 'SCHEMA public', others, []);
+  addGrants(ctx, `${id}/acl`, `privileges ${identity}`, 'public', 'public', id, ownerId, [revokeOthers], 'SCHEMA public', others, []);
 }
 
 function addGrants(
