@@ -11,6 +11,9 @@ import { useSyncPair } from '../harness/sync-fixture.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Silent peers are taken for gone sooner than by default, so that each fault costs seconds. */
+const PEER_TIMEOUT = ['--peer-timeout', '10s'];
+
 describe('sync 17 → 18 under server-side timeouts', () => {
   const pair = useSyncPair(17, 18);
 
@@ -47,8 +50,8 @@ describe('sync 17 → 18 under server-side timeouts', () => {
 });
 
 describe('sync 17 → 18 through a faulty network', () => {
-  // The source's walsenders give up on a silent client after 5 s; sync takes a walsender that
-  // sends nothing for twice that as gone.
+  // The source's walsenders give up on a silent client after 5 s; sync takes a server silent for
+  // 10 s as gone (PEER_TIMEOUT).
   const pair = useSyncPair({ version: 17, settings: { wal_sender_timeout: '5s' } }, 18);
   let toSource: FaultProxy;
   let toTarget: FaultProxy;
@@ -62,7 +65,14 @@ describe('sync 17 → 18 through a faulty network', () => {
   /** A cloned database, and a sync streaming into it through both proxies. */
   async function streamingThroughProxies(prefix: string): Promise<{ db: string; sync: PgferryProcess }> {
     const db = await pair.cloned(prefix, `CREATE TABLE t (id int PRIMARY KEY, v text)`);
-    const sync = spawnPgferry(['sync', '--source', toSource.url(pair.source, db), '--target', toTarget.url(pair.target, db)]);
+    const sync = spawnPgferry([
+      'sync',
+      '--source',
+      toSource.url(pair.source, db),
+      '--target',
+      toTarget.url(pair.target, db),
+      ...PEER_TIMEOUT,
+    ]);
     await waitUntilStreaming(pair.target, db, sync);
     return { db, sync };
   }
@@ -123,6 +133,7 @@ describe('sync 17 → 18 through a faulty network', () => {
       toTarget.url(pair.target, db),
       '--max-retained-wal',
       '1MB',
+      ...PEER_TIMEOUT,
     ]);
     try {
       await waitUntilStreaming(pair.target, db, sync);

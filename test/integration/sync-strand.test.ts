@@ -10,7 +10,7 @@
  * detection of a silent peer, which is the bulk of its time.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import type pg from 'pg';
 import { spawnPgferry, startProxy, stopWithin30s, waitUntilStreaming, type FaultProxy, type PgferryProcess } from '../harness/index.js';
 import { useSyncPair } from '../harness/sync-fixture.js';
@@ -72,8 +72,11 @@ describe('sync 17 → 18 after its connections are stranded for good', { concurr
 
   /** Time left until the deadline counted from `fault`. */
   const leftOf = (fault: number) => Math.max(0, fault + APPLY_AGAIN_WITHIN_MS - Date.now());
+  /** For the record (not asserted beyond the deadline): how long the apply stood still. */
+  const sayHowLong = (t: TestContext, fault: number) =>
+    t.diagnostic(`applied again ${((Date.now() - fault) / 1000).toFixed(1)} s after the fault`);
 
-  it('applies again within two minutes when its target connections are stranded while idle', async () => {
+  it('applies again within two minutes when its target connections are stranded while idle', async (t) => {
     await withStreaming('strandtarget', `CREATE TABLE t (id int PRIMARY KEY, v text)`, async ({ db, sync, toTarget }) => {
       await insert(db, 1, 100);
       await pair.waitForRows(db, 't', 100, sync);
@@ -81,10 +84,11 @@ describe('sync 17 → 18 after its connections are stranded for good', { concurr
       assert.ok(toTarget.strand() > 0, 'there were connections to strand');
       await insert(db, 101, 1100);
       await pair.waitForRows(db, 't', 1100, sync, leftOf(fault));
+      sayHowLong(t, fault);
     });
   });
 
-  it('applies again within two minutes when its target connections are stranded in the middle of a batch that holds row locks', async () => {
+  it('applies again within two minutes when its target connections are stranded in the middle of a batch that holds row locks', async (t) => {
     const rows = 200_000;
     const schema = `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, ${rows}) g`;
     await withStreaming('strandbatch', schema, async ({ db, sync, toTarget }) => {
@@ -104,12 +108,14 @@ describe('sync 17 → 18 after its connections are stranded for good', { concurr
       assert.equal(held?.n, 1, 'the strand caught the batch in flight: its backend still holds its rows');
       await insert(db, rows + 1, rows + 100);
       await pair.waitForRows(db, 't', rows + 100, sync, leftOf(fault));
+      sayHowLong(t, fault);
+      assert.match(sync.output(), new RegExp(`ended pgferry's own session pid ${holder} `), 'pgferry ended the stranded backend itself');
       const [updated] = await pair.rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM t WHERE v LIKE '%+'`);
       assert.equal(updated?.n, rows, 'the update stranded in flight was applied again');
     });
   });
 
-  it('applies again within two minutes when its source connections are stranded', async () => {
+  it('applies again within two minutes when its source connections are stranded', async (t) => {
     await withStreaming('strandsource', `CREATE TABLE t (id int PRIMARY KEY, v text)`, async ({ db, sync, toSource }) => {
       await insert(db, 1, 100);
       await pair.waitForRows(db, 't', 100, sync);
@@ -117,6 +123,7 @@ describe('sync 17 → 18 after its connections are stranded for good', { concurr
       assert.ok(toSource.strand() > 0, 'there were connections to strand');
       await insert(db, 101, 1100);
       await pair.waitForRows(db, 't', 1100, sync, leftOf(fault));
+      sayHowLong(t, fault);
     });
   });
 });
