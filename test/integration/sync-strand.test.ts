@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type pg from 'pg';
+import pg from 'pg';
 import { spawnPgferry, startProxy, stopWithin30s, waitUntilStreaming, type FaultProxy, type PgferryProcess } from '../harness/index.js';
 import { useSyncPair } from '../harness/sync-fixture.js';
 
@@ -109,7 +109,7 @@ describe('sync 17 → 18 after its connections are stranded for good', { concurr
       await insert(db, rows + 1, rows + 100);
       await pair.waitForRows(db, 't', rows + 100, sync, leftOf(fault));
       sayHowLong(t, fault);
-      assert.match(sync.output(), new RegExp(`ended pgferry's own session pid ${holder} `), 'pgferry ended the stranded backend itself');
+      assert.match(said(sync), new RegExp(`ended pgferry's own session pid ${holder} `), 'pgferry ended the stranded backend itself');
       const [updated] = await pair.rows<{ n: number }>(pair.target, db, `SELECT count(*)::int AS n FROM t WHERE v LIKE '%+'`);
       assert.equal(updated?.n, rows, 'the update stranded in flight was applied again');
     });
@@ -126,7 +126,59 @@ describe('sync 17 → 18 after its connections are stranded for good', { concurr
       sayHowLong(t, fault);
     });
   });
+
+  it("names the session whose lock the apply waits on, and again when the apply's lock timeout gives up on it", async () => {
+    await withStreaming(
+      'strandnamed',
+      `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')`,
+      async ({ db, sync }) => {
+        // Somebody else's transaction on the target holds the row the next change updates.
+        const holder = new pg.Client({ connectionString: pair.target.url(db), application_name: 'rogue-holder' });
+        await holder.connect();
+        try {
+          await holder.query(`BEGIN`);
+          await holder.query(`UPDATE t SET v = 'held' WHERE id = 1`);
+          const pid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          await pair.change(db, [`UPDATE t SET v = 'new' WHERE id = 1`]);
+          const named = `pid ${pid} \\(application "rogue-holder", user "${pair.target.superuser}", idle in transaction since `;
+          await outputMatches(sync, new RegExp(`the apply waits on a lock held by ${named}`), 30_000);
+          // The apply's lock_timeout is a minute: the retry then says whose lock it was.
+          await outputMatches(sync, new RegExp(`the apply gave up waiting on a lock held by ${named}`), 90_000);
+          await holder.query(`ROLLBACK`);
+        } finally {
+          await holder.end();
+        }
+        await pair.waitForRows(db, `t WHERE v = 'new'`, 1, sync, 60_000);
+      },
+    );
+  });
 });
+
+/** What sync's log says, a line each: every JSON line's message and error, unescaped. */
+function said(sync: PgferryProcess): string {
+  return sync
+    .output()
+    .split('\n')
+    .map((line) => {
+      try {
+        const { msg, error } = JSON.parse(line) as { msg?: string; error?: string };
+        return `${msg ?? ''} ${error ?? ''}`;
+      } catch {
+        return line;
+      }
+    })
+    .join('\n');
+}
+
+/** Waits until sync's log says what `pattern` matches; fails with the output past `timeoutMs`. */
+async function outputMatches(sync: PgferryProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(said(sync))) {
+    if (sync.child.exitCode !== null) throw new Error(`sync exited before saying ${pattern}:\n${sync.output().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`sync did not say ${pattern} within ${timeoutMs / 1000} s:\n${sync.output().slice(-3000)}`);
+    await sleep(200);
+  }
+}
 
 /** The backend that first holds a write lock on `table`: the apply, once its batch reaches the table. */
 async function firstWriterOf(client: pg.Client, table: string, sync: PgferryProcess): Promise<number> {
