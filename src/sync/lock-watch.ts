@@ -95,7 +95,7 @@ function logEnded(side: Side, outcome: SessionsEnded, logger: Logger, why: strin
   for (const { session, reason } of outcome.refused) {
     logger.warn(
       { side, pid: session.pid, application: session.application, error: reason },
-      `${side}: cannot end pgferry's own session ${describeSession(session)} (${reason}): its connection was lost; the server ends it once its keepalives go unanswered, or end it now with SELECT pg_terminate_backend(${session.pid}) as a superuser or a member of pg_signal_backend`,
+      `${side}: cannot end pgferry's own session ${describeSession(session)} (${reason}): its connection was lost, and it keeps what it holds until the server notices (its TCP keepalives); end it with SELECT pg_terminate_backend(${session.pid}) as a superuser or a member of pg_signal_backend`,
     );
   }
 }
