@@ -7,7 +7,7 @@
 export { sleep, pollUntil, withDeadline, DeadlineExceeded, repeatEvery } from './time.js';
 export type { PollOptions, Repetition } from './time.js';
 export { closeClient, destroyClient, openAll } from './sessions.js';
-export { OWN_RUN, openingSession, sessionName, sessionNumberIn, isLostOwnSession } from './own-sessions.js';
+export { OWN_RUN, openingSession, sessionName, sessionMarkIn, sessionNumberIn, isLostOwnSession } from './own-sessions.js';
 export type { OwnSession, SessionMark } from './own-sessions.js';
 export { endLostOwnSessions, endSessions, isLostOwn, lockHolders, describeSession } from './server-sessions.js';
 export type { ServerSession, SessionsEnded } from './server-sessions.js';

@@ -67,6 +67,15 @@ export function sessionName(base: string, mark: SessionMark, migration: string |
   return tail === '' ? named : `${named} ${tail}`;
 }
 
+/** The mark of any pgferry run that `applicationName` carries (the first), if it carries one. Pure. */
+export function sessionMarkIn(applicationName: string | null): SessionMark | undefined {
+  for (const word of applicationName?.split(' ') ?? []) {
+    const match = /^([0-9a-z]{6})\/([1-9][0-9]*)$/.exec(word);
+    if (match) return { run: match[1]!, number: Number(match[2]) };
+  }
+  return undefined;
+}
+
 /** The number of the session of `run` that `applicationName` names, if it names one. Pure. */
 export function sessionNumberIn(applicationName: string | null, run: string): number | undefined {
   if (applicationName === null) return undefined;

@@ -7,6 +7,8 @@ import {
   endSessions,
   isLostOwn,
   lockHolders,
+  OWN_RUN,
+  sessionMarkIn,
   SQLSTATE,
   sqlState,
   type ServerSession,
@@ -57,7 +59,7 @@ export class LockWatch {
       this.named.add(holder.pid);
       this.logger.warn(
         { pid: holder.pid, application: holder.application, user: holder.user, state: holder.state, since: holder.since?.toISOString() },
-        `target: the apply waits on a lock held by ${describeSession(holder)}`,
+        `target: the apply waits on a lock held by ${describeSession(holder)}${fromAnotherRun(holder)}`,
       );
     }
   }
@@ -69,12 +71,20 @@ export class LockWatch {
   explain(error: unknown, now: number): unknown {
     if (sqlState(error) !== SQLSTATE.lockNotAvailable || this.seen === undefined || now - this.seen.at > SEEN_RECENTLY_MS) return error;
     const holders = this.seen.holders;
-    return new PgferryError('query', `target: the apply gave up waiting on a lock held by ${holders.map(describeSession).join('; ')}`, {
+    const named = holders.map((h) => `${describeSession(h)}${fromAnotherRun(h)}`).join('; ');
+    return new PgferryError('query', `target: the apply gave up waiting on a lock held by ${named}`, {
       side: 'target',
       fix: `sync tries again by itself; if that session should not hold its transaction open, end it (SELECT pg_terminate_backend(${holders[0]!.pid}) on the target)`,
       cause: error,
     });
   }
+}
+
+/** What a holder that carries another pgferry run's mark is, in words; nothing for any other session. */
+function fromAnotherRun(holder: ServerSession): string {
+  const mark = sessionMarkIn(holder.application);
+  if (mark === undefined || mark.run === OWN_RUN) return '';
+  return ` (a session of pgferry run ${mark.run}: one still running, or an earlier one whose connection was lost, which pgferry does not end for it)`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { serverKeepalives } from '../../src/config/index.js';
-import { isLostOwnSession, OWN_RUN, sessionName, sessionNumberIn, type ServerSession } from '../../src/plumbing/index.js';
+import { isLostOwnSession, OWN_RUN, sessionMarkIn, sessionName, sessionNumberIn, type ServerSession } from '../../src/plumbing/index.js';
 import { parseDuration } from '../../src/cli/options.js';
 import { sortLockHolders } from '../../src/sync/lock-watch.js';
 import { PgferryError } from '../../src/errors.js';
@@ -30,6 +30,13 @@ describe("pgferry's own sessions, by their application_name", () => {
     assert.equal(sessionNumberIn('pgferry k3f9a2/017', 'k3f9a2'), undefined);
     assert.equal(sessionNumberIn('psql', 'k3f9a2'), undefined);
     assert.equal(sessionNumberIn(null, 'k3f9a2'), undefined, 'a background process has none');
+  });
+
+  it("reads any run's mark, for naming another pgferry's session", () => {
+    assert.deepEqual(sessionMarkIn('pgferry zzzzzz/7 orders'), { run: 'zzzzzz', number: 7 });
+    assert.equal(sessionMarkIn('pgferry'), undefined);
+    assert.equal(sessionMarkIn('psql 12/3'), undefined);
+    assert.equal(sessionMarkIn(null), undefined);
   });
 
   it('takes a backend for a lost session of ours only when it carries our run and a number no open session has', () => {
