@@ -131,7 +131,9 @@ const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
 ];
 
 function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind, own: OwnSession): pg.ClientConfig {
-  const startup = { ...NO_TIMEOUTS, ...NOT_UNDER_A_FREEZE, ...serverKeepalives(spec.peerTimeoutMs), ...session.settings };
+  // Keepalives the connection string's own options set are the user's choice, and win.
+  const keepalives = spec.options?.includes('tcp_keepalives_') === true ? {} : serverKeepalives(spec.peerTimeoutMs);
+  const startup = { ...NO_TIMEOUTS, ...NOT_UNDER_A_FREEZE, ...keepalives, ...session.settings };
   const settings = Object.entries(startup).map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`);
   const options = [spec.options, ...settings].filter((o) => o !== undefined && o !== '').join(' ');
   return {

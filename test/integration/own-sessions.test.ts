@@ -76,6 +76,13 @@ describe("pgferry's sessions as the server sees them", () => {
     );
   });
 
+  test("keepalives the connection string's options set are the user's, and stay", async () => {
+    const { client } = await open(
+      `host=${cluster.host} port=${cluster.port} dbname=${db} user=${cluster.superuser} password=${cluster.password} sslmode=disable options='-c tcp_keepalives_idle=100'`,
+    );
+    assert.equal((await settingsOf(client)).idle, '100');
+  });
+
   test('over a Unix socket the keepalive settings are accepted and ignored: the session works', async () => {
     const { client } = await open(`host=${cluster.directory} port=${cluster.port} dbname=${db} user=${cluster.superuser}`);
     const settings = await settingsOf(client);
