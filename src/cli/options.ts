@@ -130,6 +130,20 @@ export function parseSeconds(text: string, flag: string): number {
   return seconds * 1000;
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, min: 60_000 };
+
+/** A duration with its unit (`--peer-timeout 90s`, `2min`, `500ms`; a bare number is seconds), as milliseconds, at least `minMs`. */
+export function parseDuration(text: string, flag: string, minMs: number): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|min)?\s*$/.exec(text);
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2] ?? 's']! : Number.NaN;
+  if (!Number.isFinite(ms) || ms < minMs)
+    throw usageError(
+      `${flag} "${text}" is not a duration of at least ${minMs / 1000} s`,
+      `write it with its unit, like ${flag} 60s or ${flag} 2min`,
+    );
+  return Math.round(ms);
+}
+
 /** A WAL position as PostgreSQL writes it (`--skip-ddl-at 0/1A2B3C4`). */
 export function parseLsnFlag(text: string, flag: string): Lsn {
   try {

@@ -3,7 +3,7 @@ import { resolveConnection } from '../config/index.js';
 import { LogProgress, TerminalProgress } from '../copy/index.js';
 import { usageError } from '../errors.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
+import { MIN_PEER_TIMEOUT_MS, sync as runSync, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { addListenOption, metered, observing } from './listen.js';
 import { EXIT } from './exit-codes.js';
 import {
@@ -13,6 +13,7 @@ import {
   copySettingsFrom,
   filterFrom,
   parseChoice,
+  parseDuration,
   parseLsnFlag,
   parseSeconds,
   parseSize,
@@ -34,6 +35,7 @@ export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
   slotTimeout: string;
   ddl: string;
   skipDdlAt?: string;
+  peerTimeout: string;
   json?: boolean;
   debug?: boolean;
   listen?: string;
@@ -74,6 +76,11 @@ export function addSyncOptions(command: Command): Command {
     .option(
       '--skip-ddl-at <lsn>',
       'go on past the schema changes of the transaction committed at this position (made on the target by hand)',
+    )
+    .option(
+      '--peer-timeout <duration>',
+      'how long a server may stay silent before sync takes its connections for lost and reconnects; the servers give up on a silent pgferry as soon (their TCP keepalives)',
+      '60s',
     );
   return addCopyOptions(command);
 }
@@ -88,8 +95,9 @@ export async function syncOptionsFrom(flags: SyncFlags, log: Logger, signal: Abo
     throw usageError(`--batch-changes "${flags.batchChanges}" is not a positive whole number`, 'use e.g. --batch-changes 100000');
   }
   const skipDdlAt = flags.skipDdlAt === undefined ? undefined : parseLsnFlag(flags.skipDdlAt, '--skip-ddl-at');
-  const source = await resolveConnection('source', flags.source);
-  const target = await resolveConnection('target', flags.target);
+  const peerTimeoutMs = parseDuration(flags.peerTimeout, '--peer-timeout', MIN_PEER_TIMEOUT_MS);
+  const source = { ...(await resolveConnection('source', flags.source)), peerTimeoutMs };
+  const target = { ...(await resolveConnection('target', flags.target)), peerTimeoutMs };
   return {
     source,
     target,

@@ -4,7 +4,8 @@ import pg from 'pg';
 import { PgferryError, messageOf } from '../errors.js';
 import { describeConnection, endpointOf, type ConnectionSpec } from './connection-spec.js';
 import { tlsAttempts, type TlsAttempt } from './tls.js';
-import { closeClient, SQLSTATE, sqlState } from '../plumbing/index.js';
+import { closeClient, openingSession, SQLSTATE, sqlState, type OwnSession } from '../plumbing/index.js';
+import { serverKeepalives } from './server-keepalives.js';
 
 /** What kind of session to open, beyond what the connection string says. */
 export interface SessionKind {
@@ -34,7 +35,10 @@ export async function connect(spec: ConnectionSpec, session: SessionKind = {}): 
   let lastError: unknown;
   let lastProgress: Progress = 'negotiating';
   for (const [index, attempt] of attempts.entries()) {
-    const client = new pg.Client(clientConfig(spec, attempt, session));
+    const own = openingSession();
+    const client = new pg.Client(clientConfig(spec, attempt, session, own));
+    // Open until its socket closes, however that happens: a backend of a closed one is lost to pgferry.
+    client.connection.once('end', () => own.closed());
     // A session that dies later must not crash the process; its next query reports the failure.
     client.on('error', () => undefined);
     const progress = trackProgress(spec, client);
@@ -126,10 +130,11 @@ const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
   [17, 'transaction_timeout'],
 ];
 
-function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind): pg.ClientConfig {
-  const settings = Object.entries({ ...NO_TIMEOUTS, ...NOT_UNDER_A_FREEZE, ...session.settings }).map(
-    ([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`,
-  );
+function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind, own: OwnSession): pg.ClientConfig {
+  // Keepalives the connection string's own options set are the user's choice, and win.
+  const keepalives = spec.options?.includes('tcp_keepalives_') === true ? {} : serverKeepalives(spec.peerTimeoutMs);
+  const startup = { ...NO_TIMEOUTS, ...NOT_UNDER_A_FREEZE, ...keepalives, ...session.settings };
+  const settings = Object.entries(startup).map(([name, value]) => `-c ${name}=${value.replace(/[\\ ]/g, '\\$&')}`);
   const options = [spec.options, ...settings].filter((o) => o !== undefined && o !== '').join(' ');
   return {
     host: spec.hostaddr ?? spec.host,
@@ -146,7 +151,8 @@ function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: Sessio
     connectionTimeoutMillis: spec.connectTimeoutSeconds * 1000,
     keepAlive: spec.keepalives,
     keepAliveInitialDelayMillis: spec.keepalivesIdleSeconds * 1000,
-    application_name: spec.applicationName,
+    // Recognisable on the server as this run's, one session apart from the next (plumbing/own-sessions.ts).
+    application_name: own.applicationName(spec.applicationName, spec.migration),
     ...(options === '' ? {} : { options }),
     ...(session.replication === undefined ? {} : { replication: session.replication === 'logical' ? 'database' : 'true' }),
   };

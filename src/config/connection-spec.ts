@@ -29,8 +29,24 @@ export interface ConnectionSpec {
   readonly keepalives: boolean;
   /** Idle seconds before the first probe (libpq's keepalives_idle). */
   readonly keepalivesIdleSeconds: number;
+  /** What the user called pgferry's sessions (application_name); each session adds its own mark (plumbing/own-sessions.ts). */
   readonly applicationName: string;
   readonly options: string | undefined;
+  /**
+   * How long a peer may stay silent before it is taken for gone (`--peer-timeout`): pgferry's
+   * own checks, and the server's keepalives of pgferry's sessions (server-keepalives.ts).
+   */
+  readonly peerTimeoutMs: number;
+  /** The migration these sessions serve, named in their application_name once known (forMigration). */
+  readonly migration?: string | undefined;
+}
+
+/** A peer silent this long is gone, unless told otherwise: what native logical replication allows a walsender (wal_receiver_timeout). */
+export const DEFAULT_PEER_TIMEOUT_MS = 60_000;
+
+/** The spec whose sessions name `migration` in their application_name. */
+export function forMigration(spec: ConnectionSpec, migration: string): ConnectionSpec {
+  return { ...spec, migration };
 }
 
 /** How a connection is shown to people: never with its password. */

@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import { usageError, type Side } from '../errors.js';
 import { parseConnectionString, type ConnectionParams } from './connection-string.js';
 import { lookupPassword } from './password-file.js';
-import { SSL_MODES, type ConnectionSpec, type PasswordSource, type SslMode } from './connection-spec.js';
+import { DEFAULT_PEER_TIMEOUT_MS, SSL_MODES, type ConnectionSpec, type PasswordSource, type SslMode } from './connection-spec.js';
 import { registerSecret } from './secrets.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -103,6 +103,7 @@ export async function resolveConnection(side: Side, given: string | undefined, e
     options: pick('options'),
     keepalives: parseFlag(pick('keepalives') ?? '1', 'keepalives', side),
     keepalivesIdleSeconds: parseSeconds(pick('keepalives_idle'), 'keepalives_idle', DEFAULT_KEEPALIVES_IDLE_SECONDS, side),
+    peerTimeoutMs: DEFAULT_PEER_TIMEOUT_MS,
   };
 }
 

@@ -1,11 +1,16 @@
 /**
  * Plumbing every room needs, written once: waiting and repeating with deadlines, opening and
- * closing sessions, transactions, quoting, reading error codes, pinned value settings. A room
- * that finds itself writing one of these by hand should add it here instead.
+ * closing sessions, knowing pgferry's own sessions on a server and ending those it lost,
+ * transactions, quoting, reading error codes, pinned value settings. A room that finds itself
+ * writing one of these by hand should add it here instead.
  */
 export { sleep, pollUntil, withDeadline, DeadlineExceeded, repeatEvery } from './time.js';
 export type { PollOptions, Repetition } from './time.js';
 export { closeClient, destroyClient, openAll } from './sessions.js';
+export { OWN_RUN, openingSession, sessionName, sessionMarkIn, sessionNumberIn, isLostOwnSession } from './own-sessions.js';
+export type { OwnSession, SessionMark } from './own-sessions.js';
+export { endLostOwnSessions, endSessions, isLostOwn, lockHolders, describeSession } from './server-sessions.js';
+export type { ServerSession, SessionsEnded } from './server-sessions.js';
 export { TEXT_VALUE_SETTINGS, setConfigSql } from './value-settings.js';
 export {
   SQLSTATE,

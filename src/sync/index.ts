@@ -1,4 +1,5 @@
 export { sync } from './run.js';
+export { MIN_PEER_TIMEOUT_MS } from './liveness.js';
 export { FENCE_PREFIX } from './streaming.js';
 export type { SyncOptions, SyncSummary, StopCause } from './options.js';
 export { migrationNames, defaultMigrationName, protocolFor, readSlot, systemIdentifier } from './source-setup.js';

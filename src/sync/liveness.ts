@@ -15,17 +15,25 @@ export interface LivenessTimings extends InboundTimings {
   readonly applyStallMs: number;
 }
 
-/** Used when the source disables wal_sender_timeout (0): it then never ends a silent stream itself. */
-const WITHOUT_SENDER_TIMEOUT_MS = 120_000;
-const FLOOR_MS = 10_000;
+/** The least peer timeout: below it, a busy server's answers to small queries would pass for silence. */
+export const MIN_PEER_TIMEOUT_MS = 5_000;
 
 /**
- * From the source's wal_sender_timeout: a walsender answers a reply request at once and sends
- * keepalives within its timeout, so twice that timeout of silence is no walsender at work.
+ * From the peer timeout of each side (--peer-timeout). A walsender answers a status update that
+ * asks for a reply at once (asked after a quarter of the timeout of silence), so a whole timeout
+ * of silence is no walsender at work: native logical replication allows as much
+ * (wal_receiver_timeout, 60 s by default). A monitor round (a few small queries on each side) or
+ * an apply answer the target owes gets as long on its side.
  */
-export function livenessTimings(walSenderTimeoutMs: number): LivenessTimings {
-  const limit = walSenderTimeoutMs > 0 ? Math.max(FLOOR_MS, 2 * walSenderTimeoutMs) : WITHOUT_SENDER_TIMEOUT_MS;
-  return { silenceLimitMs: limit, askAfterMs: Math.max(1000, Math.floor(limit / 4)), monitorDeadlineMs: limit, applyStallMs: limit };
+export function livenessTimings(sourcePeerTimeoutMs: number, targetPeerTimeoutMs: number): LivenessTimings {
+  const source = Math.max(MIN_PEER_TIMEOUT_MS, sourcePeerTimeoutMs);
+  const target = Math.max(MIN_PEER_TIMEOUT_MS, targetPeerTimeoutMs);
+  return {
+    silenceLimitMs: source,
+    askAfterMs: Math.max(1000, Math.floor(source / 4)),
+    monitorDeadlineMs: Math.max(source, target),
+    applyStallMs: target,
+  };
 }
 
 /** The apply session's backend as the target's pg_stat_activity shows it; undefined when it is gone. */

@@ -5,6 +5,7 @@ import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { recordHeartbeat } from '../state/index.js';
 import type { ChangeStream } from './change-stream.js';
 import { applyConnectionLost, type LivenessTimings } from './liveness.js';
+import { LockWatch } from './lock-watch.js';
 import { readSlot, slotGoneError } from './source-setup.js';
 import { UnpublishedTableWatch } from './unpublished.js';
 import { walGuardVerdict } from './wal-guard.js';
@@ -64,6 +65,7 @@ export class Monitor {
   private lastLog = 0;
   private lastWalWarning = 0;
   private readonly unpublished: UnpublishedTableWatch;
+  private readonly locks: LockWatch;
   /** The applied position at the last tick, and since when it has not moved (for the WAL guard). */
   private lastApplied: { lsn: Lsn; since: number } | undefined;
   latest: Lag | undefined;
@@ -73,6 +75,12 @@ export class Monitor {
     private readonly stream: ChangeStream,
   ) {
     this.unpublished = new UnpublishedTableWatch(options.source, options.publication, options.scope, options.logger);
+    this.locks = new LockWatch(options.target, options.applyPid, options.logger);
+  }
+
+  /** The run's failure, with what the apply waited on when it is the apply's lock timeout. */
+  explain(error: unknown): unknown {
+    return this.locks.explain(error, Date.now());
   }
 
   /** The source's own WAL limit, read once, for the status page to draw the slot's WAL against. */
@@ -105,13 +113,21 @@ export class Monitor {
     const slotInfo = await readSlot(source, slot, this.options.sourceMajor);
     if (!slotInfo.exists || slotInfo.lost) throw slotGoneError(slot, slotInfo);
     const busySince = this.stream.targetBusySince;
-    const { rows: targetRows } = await target.query<{ lsn: string; state: string | null; since_ms: number | null; present: boolean }>(
-      `SELECT pg_current_wal_flush_lsn()::text AS lsn, a.state, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS since_ms, a.pid IS NOT NULL AS present
+    const { rows: targetRows } = await target.query<{
+      lsn: string;
+      state: string | null;
+      since_ms: number | null;
+      present: boolean;
+      on_lock: boolean;
+    }>(
+      `SELECT pg_current_wal_flush_lsn()::text AS lsn, a.state, (extract(epoch FROM clock_timestamp() - a.state_change) * 1000)::float8 AS since_ms, a.pid IS NOT NULL AS present,
+              coalesce(a.wait_event_type = 'Lock', false) AS on_lock
          FROM (SELECT 1) AS one LEFT JOIN pg_stat_activity a ON a.pid = $1`,
       [this.options.applyPid],
     );
     const facts = targetRows[0]!;
     this.stream.flushedUpTo(parseLsn(facts.lsn));
+    if (facts.on_lock) await this.locks.look(Date.now());
     const stalled = applyConnectionLost(
       busySince === undefined ? undefined : Date.now() - busySince,
       facts.present ? { state: facts.state, sinceMs: facts.since_ms ?? 0 } : undefined,

@@ -8,6 +8,7 @@ import type { SyncOptions } from './options.js';
 import type { MigrationNames } from './source-setup.js';
 import { StreamRun, type StreamTotals } from './streaming.js';
 import { isTransient } from './transient.js';
+import { endOwnLostSessions } from './lock-watch.js';
 import { retainedWalNow, walGuardVerdict } from './wal-guard.js';
 
 /*
@@ -37,7 +38,7 @@ export async function streamWithRetries(
     } catch (error) {
       session = undefined;
       if (options.signal?.aborted) throw stoppedWithoutFinishing(error);
-      await sayWhatHolds(options, error);
+      await sayWhatHolds(options, error, log);
       if (!isTransient(error)) throw error;
       if (totals.transactions > appliedBefore || failingSince === undefined) failingSince = Date.now();
       failures++;
@@ -60,12 +61,22 @@ export async function streamWithRetries(
   }
 }
 
-/** What stopped the run, recorded for `status` when the target answers (it may be the thing that failed). */
-async function sayWhatHolds(options: SyncOptions, error: unknown): Promise<void> {
+/**
+ * What stopped the run, recorded for `status` when the target answers (it may be the thing that
+ * failed). The run's lost sessions go first: one may hold the row the record goes to.
+ */
+async function sayWhatHolds(options: SyncOptions, error: unknown, log: Logger): Promise<void> {
   try {
     const { client } = await connect(options.target);
     try {
-      await withDeadline(recordSyncProblem(client, messageOf(error).slice(0, 1000)), 5_000, 'recording the problem');
+      await withDeadline(
+        (async () => {
+          await endOwnLostSessions(client, 'target', log);
+          await recordSyncProblem(client, messageOf(error).slice(0, 1000));
+        })(),
+        10_000,
+        'recording the problem',
+      );
     } finally {
       await closeClient(client);
     }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { assertStreamableSource, Scope, serverMajor } from '../catalog/index.js';
-import { connect, describeConnection, type Connection, type ConnectionSpec } from '../config/index.js';
+import { connect, describeConnection, forMigration, type Connection, type ConnectionSpec } from '../config/index.js';
 import { clone, type CloneSummary } from '../copy/index.js';
 import { PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
@@ -32,7 +32,8 @@ import { closeClient } from '../plumbing/index.js';
  * applied in batches, until asked to stop (or caught up). Started again, it continues from what
  * the target recorded: the tables copied, and the position applied.
  */
-export async function sync(options: SyncOptions): Promise<SyncSummary> {
+export async function sync(given: SyncOptions): Promise<SyncSummary> {
+  let options = given;
   const scope = new Scope(options.filter);
   let cloned: CloneSummary | undefined;
   let names: MigrationNames;
@@ -45,6 +46,8 @@ export async function sync(options: SyncOptions): Promise<SyncSummary> {
   try {
     const state = await readSyncState(admin.client);
     names = migrationNames(options.name ?? state?.name ?? (await defaultMigrationName(admin.client)));
+    // From here on, every session names the migration it serves (plumbing/own-sessions.ts).
+    options = { ...options, source: forMigration(options.source, names.name), target: forMigration(options.target, names.name) };
     log = options.logger.child({ migration: names.name });
     // What pgferry's clone left on the target decides something only where no sync state is.
     const targetClone = state === undefined && !options.dropExisting ? await cloneState(admin.client) : 'none';

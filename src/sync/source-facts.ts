@@ -13,8 +13,6 @@ export interface SourceFacts {
   readonly pid: number;
   /** The source's insert position now, when the run needs a goal to catch up to. */
   readonly goal: Lsn | undefined;
-  /** How long the source's walsenders wait for a word from their client (0: forever). */
-  readonly walSenderTimeoutMs: number;
   /** The migration's schema-change capture is installed and enabled on the source. */
   readonly capturesSchemaChanges: boolean;
 }
@@ -31,9 +29,8 @@ export async function readSourceFacts(
   if (!slot.exists || slot.lost) throw slotGoneError(slotName, slot);
   // The insert position, not the write position: a commit made with synchronous_commit = off
   // may not be written yet, and it is committed all the same.
-  const { rows } = await source.query<{ pid: number; lsn: string; system: string; sender_timeout: string; captures: boolean }>(
+  const { rows } = await source.query<{ pid: number; lsn: string; system: string; captures: boolean }>(
     `SELECT pg_backend_pid() AS pid, pg_current_wal_insert_lsn()::text AS lsn, (SELECT system_identifier::text FROM pg_control_system()) AS system,
-            (SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout') AS sender_timeout,
             EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = $1 AND evtenabled <> 'D') AS captures`,
     [captureTrigger],
   );
@@ -44,7 +41,6 @@ export async function readSourceFacts(
     slot,
     pid: row.pid,
     goal: wantGoal ? parseLsn(row.lsn) : undefined,
-    walSenderTimeoutMs: Number(row.sender_timeout),
     capturesSchemaChanges: row.captures,
   };
 }

@@ -10,6 +10,7 @@ import { CopyPositions } from '../apply/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { finishCleanly, prepareApplySession } from './apply-session.js';
 import { livenessTimings } from './liveness.js';
+import { endOwnLostSessions } from './lock-watch.js';
 import { Monitor } from './monitor.js';
 import type { StopCause, SyncOptions } from './options.js';
 import { ensureSameSource, readSourceFacts } from './source-facts.js';
@@ -63,6 +64,7 @@ export class StreamRun {
     const opened: Connection[] = [];
     let replication = givenSession;
     let stream: ChangeStream | undefined;
+    let monitor: Monitor | undefined;
     const timers: NodeJS.Timeout[] = [];
     let stopRequested: string | undefined;
     let lost: Error | undefined;
@@ -128,7 +130,7 @@ export class StreamRun {
       running.start();
       if (options.signal?.aborted) onSignal();
       log.info({ from: formatLsn(state.appliedLsn), protocol: protocol.version }, 'streaming changes');
-      const monitor = new Monitor(
+      const watch = new Monitor(
         {
           source: sourceMonitor,
           target: targetMonitor,
@@ -145,8 +147,9 @@ export class StreamRun {
         },
         running,
       );
+      monitor = watch;
       const monitoring = repeatEvery(1000, timers, () =>
-        withDeadline(monitor.tick(), timings.monitorDeadlineMs, 'the monitor round', () =>
+        withDeadline(watch.tick(), timings.monitorDeadlineMs, 'the monitor round', () =>
           loseEverything(
             new PgferryError(
               'connection-lost',
@@ -182,7 +185,7 @@ export class StreamRun {
         (async () => {
           await finishCleanly(running, targetMonitor, setup.replication);
           // One last heartbeat, so status shows where this run left the lag.
-          await monitor.tick();
+          await watch.tick();
           await setSyncPhase(target, 'stopped');
         })(),
         STOP_WITHIN_MS,
@@ -204,7 +207,8 @@ export class StreamRun {
         totals.rows += stream.progress.rows;
       }
       replication?.destroy();
-      throw lost ?? error;
+      const failure = lost ?? error;
+      throw monitor ? monitor.explain(failure) : failure;
     } finally {
       for (const timer of timers) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onSignal);
@@ -237,6 +241,9 @@ export class StreamRun {
       },
     );
 
+    // What this run's lost connections left on either server (a batch's row locks, the slot) goes
+    // before anything could wait on it.
+    await Promise.all([endOwnLostSessions(sourceMonitor, 'source', this.log), endOwnLostSessions(targetMonitor, 'target', this.log)]);
     // The source's facts and the target's apply session are readied side by side.
     const [source, apply] = await Promise.all([
       readSourceFacts(sourceMonitor, names.slot, this.goal === undefined, captureNames(names.name).endTrigger),
@@ -264,7 +271,7 @@ export class StreamRun {
       source,
       state,
       applyPid: apply.pid,
-      timings: livenessTimings(source.walSenderTimeoutMs),
+      timings: livenessTimings(options.source.peerTimeoutMs, options.target.peerTimeoutMs),
     };
   }
 }

@@ -4,7 +4,7 @@ export { MAJOR_VERSIONS, DEBIAN_MAJOR, debianInstallation, installation, unprivi
 export type { DebianExtension, Distribution, Installation, MajorVersion } from './binaries.js';
 export { makeServerCertificate } from './certificates.js';
 export { runPgferry, spawnPgferry } from './cli.js';
-export { migrationUnderWay, waitUntilStreaming, stopSync, writerDatabases } from './sync-process.js';
+export { migrationUnderWay, waitUntilStreaming, stopSync, stopWithin30s, writerDatabases } from './sync-process.js';
 export type { CliResult, PgferryProcess } from './cli.js';
 export { createPgbenchTables, startLoad } from './load.js';
 export type { Load, LoadOptions, LoadReport } from './load.js';

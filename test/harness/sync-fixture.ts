@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
 import type pg from 'pg';
 import type { MajorVersion } from './binaries.js';
-import { killStrayPgferry, runPgferry, type CliResult } from './cli.js';
+import { killStrayPgferry, runPgferry, type CliResult, type PgferryProcess } from './cli.js';
 import { startClusters, type Cluster, type ClusterOptions } from './cluster.js';
 import { compareTables } from './compare.js';
 import { asClusterOptions } from './pair.js';
@@ -38,10 +38,31 @@ export interface SyncPair {
   cloned(prefix: string, schema: string): Promise<string>;
   /** The slot of the migration into `db`, read from the target's state. */
   slotOf(db: string): Promise<string>;
+  /**
+   * Waits until the target holds `count` rows in `table` while `sync` streams into it; fails
+   * with sync's output when sync exits first or `timeoutMs` passes.
+   */
+  waitForRows(db: string, table: string, count: number, sync: PgferryProcess, timeoutMs?: number): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** How the tests of a describe block use the pair. */
+export interface SyncPairOptions {
+  /**
+   * The block runs its tests at once (describe's `concurrency`): the slots of finished tests are
+   * then not dropped after each (one test's end would drop the slot of another's sync between
+   * two runs); they go with the servers.
+   */
+  readonly concurrentTests?: boolean;
 }
 
 /** Call inside `describe`: starts the two servers before its tests, drops the tests' slots after each. */
-export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersion | ClusterOptions): SyncPair {
+export function useSyncPair(
+  from: MajorVersion | ClusterOptions,
+  to: MajorVersion | ClusterOptions,
+  options: SyncPairOptions = {},
+): SyncPair {
   let source: Cluster | undefined;
   let target: Cluster | undefined;
   const started = () => {
@@ -58,6 +79,7 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
   /** Databases of the tests run so far: their slots are dropped after each test (a server has 10). */
   const used: string[] = [];
   afterEach(async () => {
+    if (options.concurrentTests === true) return;
     const databases = used.splice(0);
     if (!source || databases.length === 0) return;
     await source.sql(
@@ -140,6 +162,20 @@ export function useSyncPair(from: MajorVersion | ClusterOptions, to: MajorVersio
         await client.query('SET synchronous_commit = on');
         for (const transaction of transactions) await client.query(transaction);
       });
+    },
+    async waitForRows(db, table, count, sync, timeoutMs = 90_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const [row] = await pair.rows<{ n: number }>(started().target, db, `SELECT count(*)::int AS n FROM ${table}`);
+        if (row?.n === count) return;
+        if (sync.child.exitCode !== null)
+          throw new Error(`sync exited (${sync.child.exitCode}) before the rows arrived:\n${sync.output().slice(-3000)}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `the target holds ${row?.n} of ${count} rows of ${table} after ${Math.round(timeoutMs / 1000)} s:\n${sync.output().slice(-3000)}`,
+          );
+        await sleep(200);
+      }
     },
     async cloned(prefix, schema) {
       const db = await pair.freshDatabase(prefix, schema);

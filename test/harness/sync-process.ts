@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawnPgferry, type PgferryProcess } from './cli.js';
 import type { Cluster } from './cluster.js';
 import { WRITER_SCHEMA_SQL } from './writer.js';
@@ -23,6 +24,18 @@ export async function waitUntilStreaming(target: Cluster, db: string, sync: Pgfe
     if (Date.now() > deadline) throw new Error(`sync did not reach streaming within ${timeoutMs / 1000} s:\n${sync.output()}`);
     await sleep(200);
   }
+}
+
+/** SIGTERM, and the exit within 30 s (the promise of invariant 9); returns how long it took. */
+export async function stopWithin30s(sync: PgferryProcess): Promise<number> {
+  const started = Date.now();
+  sync.child.kill('SIGTERM');
+  const code = await Promise.race([sync.exited(), sleep(35_000).then(() => 'hung' as const)]);
+  if (code === 'hung') {
+    sync.child.kill('SIGKILL');
+    assert.fail(`sync did not exit within 30 s of SIGTERM:\n${sync.output().slice(-3000)}`);
+  }
+  return Date.now() - started;
 }
 
 /** Stops a spawned sync the way an operator does (SIGTERM) and waits for it to exit. */

@@ -528,7 +528,7 @@ for (const [sourceOf, targetOf, label] of PAIRS) {
       const stats = { transactions: 0, duringCopy: 0, seenAt: 0, writerDoneAt: 0 };
       try {
         // Writes begin once a copy job reads at the snapshot: the COPY statements run only after it was exported.
-        const copying = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgferry' AND datname = current_database()
+        const copying = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'pgferry %' AND datname = current_database()
                             AND state = 'active' AND query ILIKE 'COPY %TO STDOUT%'`;
         const deadline = Date.now() + 60_000;
         while (!finished && Date.now() < deadline && (await writer.query(copying)).rows[0].n === 0) await sleep(10);

@@ -83,7 +83,7 @@ describe('cutover safety, 17 → 18', () => {
       // Every session of the cut-over (pgferry's, neither sync's monitor nor a walsender).
       await pair.source.sql(
         'postgres',
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pgferry' AND backend_type = 'client backend' AND pid <> $2`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'pgferry %' AND backend_type = 'client backend' AND pid <> $2`,
         [db, syncPid],
       );
       const code = await Promise.race([cut.exited(), sleep(60_000).then(() => 'hung' as const)]);

@@ -38,7 +38,7 @@ describe('a migration over verify-full TLS, 17 → 18', () => {
     const { rows } = await cluster.sql(
       'postgres',
       `SELECT count(*)::int AS all, count(*) FILTER (WHERE NOT s.ssl)::int AS plain
-         FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = 'pgferry' AND a.datname = $1`,
+         FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name LIKE 'pgferry %' AND a.datname = $1`,
       [db],
     );
     return rows[0] as { all: number; plain: number };

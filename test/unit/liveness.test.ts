@@ -4,16 +4,17 @@ import { evaluateInbound } from '../../src/replication/liveness.js';
 import { applyConnectionLost, livenessTimings } from '../../src/sync/liveness.js';
 
 describe('liveness: when a silent peer is taken for gone', () => {
-  it("allows twice the source's wal_sender_timeout, at least 10 s, and 2 min when the source has none", () => {
-    assert.equal(livenessTimings(60_000).silenceLimitMs, 120_000);
-    assert.equal(livenessTimings(2_000).silenceLimitMs, 10_000);
-    assert.equal(livenessTimings(0).silenceLimitMs, 120_000);
-    const timings = livenessTimings(5_000);
+  it("takes a peer silent for its side's peer timeout (at least 5 s) for gone, and asks the walsender for a word before", () => {
+    const timings = livenessTimings(60_000, 90_000);
+    assert.equal(timings.silenceLimitMs, 60_000, "the walsender's silence: the source's timeout, as wal_receiver_timeout");
+    assert.equal(timings.applyStallMs, 90_000, "the apply's wait: the target's");
+    assert.equal(timings.monitorDeadlineMs, 90_000, 'a monitor round asks both');
     assert.ok(timings.askAfterMs < timings.silenceLimitMs);
+    assert.equal(livenessTimings(100, 100).silenceLimitMs, 5_000);
   });
 
   it("judges the walsender's silence: fine, then ask for an answer, then lost; never while reading is paused", () => {
-    const timings = livenessTimings(5_000);
+    const timings = livenessTimings(5_000, 5_000);
     assert.equal(evaluateInbound(0, false, timings), 'fine');
     assert.equal(evaluateInbound(timings.askAfterMs, false, timings), 'ask');
     assert.equal(evaluateInbound(timings.silenceLimitMs - 1, false, timings), 'ask');
@@ -22,7 +23,7 @@ describe('liveness: when a silent peer is taken for gone', () => {
   });
 
   it('takes the apply connection for dead only when both ends wait on each other past the limit', () => {
-    const timings = livenessTimings(5_000);
+    const timings = livenessTimings(5_000, 5_000);
     const long = timings.applyStallMs + 1;
     assert.equal(applyConnectionLost(undefined, undefined, timings), undefined, 'not waiting: nothing to judge');
     assert.equal(applyConnectionLost(1000, undefined, timings), undefined, 'a short wait is a wait');

@@ -28,6 +28,7 @@ const spec: ConnectionSpec = {
   keepalivesIdleSeconds: 30,
   applicationName: 'pgferry',
   options: undefined,
+  peerTimeoutMs: 60_000,
 };
 
 describe('physical: how the source is reached by pg_basebackup and the standby', () => {

@@ -65,6 +65,7 @@ function spec(overrides: Partial<ConnectionSpec> = {}): ConnectionSpec {
     keepalivesIdleSeconds: 60,
     applicationName: 'pgferry',
     options: undefined,
+    peerTimeoutMs: 60_000,
     ...overrides,
   };
 }
