@@ -11,6 +11,7 @@ export type {
   TableStatus,
   SequenceResult,
   SequenceStatus,
+  SequenceSetAt,
   SchemaDifference,
   Difference,
   DifferenceKind,
