@@ -12,7 +12,7 @@
  * tour shows that output, trimmed.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -307,9 +307,10 @@ describe('the documented commands, logical, PostgreSQL 17 → 18', () => {
   });
 });
 
+/** A scratch directory, removed when the test process ends. */
 function mkdtempIn(): string {
-  const dir = join(tmpdir(), `pgferry-docs-${process.pid}-${Date.now()}`);
-  mkdirSync(dir, { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), 'pgferry-docs-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
