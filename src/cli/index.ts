@@ -32,16 +32,32 @@ const OUTPUT = {
     write(`pgferry: ${message.replace(/^error: /, '').trimEnd()} — run pgferry --help (or pgferry <command> --help) for the options\n`),
 };
 
+/** What `pgferry --help` says after the commands: the modes that are options, and where to read on. */
+const OVERVIEW_FOOTER = `
+Physical (same major version, the whole server):
+  check, sync, status, cutover and cleanup with --physical
+
+The way back: after a cut-over, sync and cutover with --source and --target
+swapped make the old primary follow the new one, and return to it.
+
+Connections: --source and --target, or PGFERRY_SOURCE and PGFERRY_TARGET
+(passwords from PGPASSWORD or ~/.pgpass). Documentation: docs/README.md.
+
+Example:
+  pgferry check --source postgres://old-db/shop --target postgres://new-db/shop`;
+
 /** Runs the pgferry command line and returns the exit code; never throws, never calls process.exit. */
 export async function runCli(argv: readonly string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
   const debug = argv.includes('--debug');
   const program = new Command('pgferry')
     .description('Move a live PostgreSQL database to another server with seconds of downtime.')
+    .usage('<command> [options]')
     .version(packageVersion())
     .option('--debug', 'show stack traces and debug logs')
     .exitOverride()
-    .configureOutput(OUTPUT);
+    .configureOutput(OUTPUT)
+    .configureHelp({ subcommandTerm: (command) => command.name() });
 
   // Each command parses its own flags and returns its exit code; errors are reported below.
   const add = <F extends object>(command: Command, run: (flags: F & { debug: boolean }) => Promise<number>): void => {
@@ -55,14 +71,20 @@ export async function runCli(argv: readonly string[]): Promise<number> {
         }),
     );
   };
-  add(checkCommand(), check);
-  add(cloneCommand(), clone);
-  add(syncCommand(), sync);
-  add(statusCommand(), status);
-  add(verifyCommand(), verify);
-  add(cutoverCommand(), cutover);
-  add(migrateCommand(), migrate);
-  add(cleanupCommand(), cleanup);
+  // The overview reads in the order a migration runs: one short line per command (its own --help says the rest).
+  program.commandsGroup('Start here:');
+  add(checkCommand().summary('can these databases be migrated? what to fix first'), check);
+  add(migrateCommand().summary('all in one: copy, stream, cut over once caught up'), migrate);
+  program.helpCommand('help [command]', "a command's options (or: pgferry <command> --help)");
+  program.commandsGroup('Step by step:');
+  add(cloneCommand().summary('copy the schema and rows once, at one snapshot'), clone);
+  add(syncCommand().summary('copy, then stream every change until stopped'), sync);
+  add(statusCommand().summary('where a migration stands: phase, copy, lag'), status);
+  add(cutoverCommand().summary('freeze writes, apply the last changes, switch'), cutover);
+  program.commandsGroup('After:');
+  add(verifyCommand().summary('compare both sides by content, name rows that differ'), verify);
+  add(cleanupCommand().summary("remove the slot, publication and pgferry's state"), cleanup);
+  program.addHelpText('after', OVERVIEW_FOOTER);
   // Started by a cut-over through PgBouncer, never by hand (pgbouncer/watchdog.ts).
   program.addCommand(
     new Command('pgbouncer-watchdog').exitOverride().action(async () => {

@@ -44,7 +44,7 @@ export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
 export function syncCommand(): Command {
   const command = new Command('sync')
     .description(
-      "clone at a replication slot's snapshot (when the target has no copy yet), then apply every committed change until stopped",
+      'copy the schema and each table at a snapshot of its own (when the target has no copy yet), then apply every committed change until stopped',
     )
     .option('--until-caught-up', 'stop once everything committed on the source when streaming began is on the target')
     .option('--json', 'print the summary as JSON when sync stops');

@@ -19,6 +19,8 @@ interface VerifyFlags extends ConnectionFlags, FilterFlags {
 
 /** Differing rows shown per table in the human report; --json carries them all. */
 const SHOWN_PER_TABLE = 10;
+/** The step that sets a sequence behind on a target that follows its source, in words. */
+const SET_AT = { cutover: 'cut-over', return: 'return' } as const;
 
 export function verifyCommand(): Command {
   const command = new Command('verify')
@@ -74,7 +76,7 @@ function exitCode(report: VerifyReport): number {
   if (report.identical) return EXIT.ok;
   const found =
     report.tables.some((t) => t.status === 'different' || t.status === 'missing-on-target') ||
-    report.sequences.some((s) => s.status === 'behind' || s.status === 'missing-on-target') ||
+    report.sequences.some((s) => (s.status === 'behind' && s.setAt === undefined) || s.status === 'missing-on-target') ||
     report.schema.length > 0;
   return found ? EXIT.different : EXIT.failed;
 }
@@ -115,7 +117,7 @@ export function formatReport(report: VerifyReport): string {
   if (sequences.length > 0) lines.push('', 'Sequences:');
   for (const s of sequences)
     lines.push(
-      `  ${s.name}  ${s.status}  (source ${s.source ?? 'never called'}, target ${s.target ?? (s.status === 'missing-on-target' ? 'none' : 'never called')})`,
+      `  ${s.name}  ${s.status}${s.setAt ? `, set at the ${SET_AT[s.setAt]}` : ''}  (source ${s.source ?? 'never called'}, target ${s.target ?? (s.status === 'missing-on-target' ? 'none' : 'never called')})`,
     );
   if (report.schema.length > 0) lines.push('', 'Schema:');
   for (const s of report.schema) lines.push(`  ${SCHEMA_DIFFERENCE_WORDS[s.kind]}: ${s.object}`);
@@ -146,9 +148,14 @@ function verdict(report: VerifyReport): string {
   const rows = report.tables.reduce((n, t) => n + t.sourceRows, 0);
   const what = report.mode === 'full' ? 'by content' : 'by row count';
   if (report.identical) {
-    return `Identical: ${report.tables.length} tables (${rows} rows) ${what}, ${report.sequences.length} sequences${report.mode === 'full' ? ', schema' : ''} (${report.seconds.toFixed(2)} s).`;
+    const setAt = report.sequences.find((s) => s.setAt !== undefined)?.setAt;
+    const deferred = report.sequences.filter((s) => s.setAt !== undefined).length;
+    const sequences = `${report.sequences.length} sequences${setAt ? ` (${deferred} set at the ${SET_AT[setAt]})` : ''}`;
+    return `Identical: ${report.tables.length} tables (${rows} rows) ${what}, ${sequences}${report.mode === 'full' ? ', schema' : ''} (${report.seconds.toFixed(2)} s).`;
   }
   const tables = report.tables.filter((t) => t.status !== 'identical').length;
-  const sequences = report.sequences.filter((s) => s.status === 'behind' || s.status === 'missing-on-target').length;
+  const sequences = report.sequences.filter(
+    (s) => (s.status === 'behind' && s.setAt === undefined) || s.status === 'missing-on-target',
+  ).length;
   return `Different: ${tables} of ${report.tables.length} tables, ${sequences} sequences, ${report.schema.length} schema objects differ (${report.seconds.toFixed(2)} s).`;
 }

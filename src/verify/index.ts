@@ -13,6 +13,7 @@ export type {
   TableStatus,
   SequenceResult,
   SequenceStatus,
+  SequenceSetAt,
   SchemaDifference,
   Difference,
   DifferenceKind,

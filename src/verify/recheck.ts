@@ -7,15 +7,31 @@ import type { HashFunction } from './hash-sql.js';
 import { rowsByKey } from './keyed-queries.js';
 import { both, type Lane, type SideSession } from './session.js';
 import { sleep } from '../plumbing/index.js';
+import type { SequenceSetAt } from './types.js';
 
-/** pgferry sync is applying changes to this target: differences may only be changes in flight. */
-export async function syncIsStreaming(target: SideSession): Promise<boolean> {
+/** How the target stands toward its source, as pgferry's state on it says. */
+export interface Following {
+  /** pgferry sync applies changes to it now: a difference may be a change in flight. */
+  readonly streaming: boolean;
+  /**
+   * It follows its source (status: direction 'following'), whose stream carries no sequence
+   * values: what sets them. 'return' for a state a cut-over prepared (an old primary following
+   * the new one), 'cutover' for a migration under way; null when it follows nothing.
+   */
+  readonly sequencesSetAt: SequenceSetAt | null;
+}
+
+const NOT_FOLLOWING: Following = { streaming: false, sequencesSetAt: null };
+
+export async function readFollowing(target: SideSession): Promise<Following> {
   try {
     const state = await readSyncState(target.client);
-    return streaming(state);
+    // The rule status uses for direction 'following': a sync state no cut-over has stopped.
+    if (state === undefined || state.stopRequestedAt !== null) return { ...NOT_FOLLOWING, streaming: streaming(state) };
+    return { streaming: streaming(state), sequencesSetAt: state.preparedAt === null ? 'cutover' : 'return' };
   } catch {
-    // No pgferry state we can read: nothing is streaming that we know of.
-    return false;
+    // No pgferry state we can read: nothing follows that we know of.
+    return NOT_FOLLOWING;
   }
 }
 

@@ -5,10 +5,10 @@ import { formatLsn, type Lsn } from '../replication/index.js';
 import { checkGroup, groupSmallTables, SMALL_TABLE_BYTES } from './check-group.js';
 import { checkTable, countRows, type CheckSettings, type TableCheck } from './check-table.js';
 import { chooseHashFunction } from './hash-sql.js';
-import { laterPosition, recheckTable, syncIsStreaming, waitForTarget } from './recheck.js';
+import { laterPosition, readFollowing, recheckTable, waitForTarget, type Following } from './recheck.js';
 import { tableResult } from './report.js';
 import { compareSchema } from './schema-diff.js';
-import { compareSequences, sequenceDiffers } from './sequences.js';
+import { compareSequences, sequenceDiffers, setByTheStep } from './sequences.js';
 import { closeLane, openLane, type Lane } from './session.js';
 import { matchTargetTypes, readTablesToVerify, tableNamesOnTarget, type TableToVerify } from './tables.js';
 import type { SchemaDifference, VerifyOptions, VerifyReport } from './types.js';
@@ -56,12 +56,16 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     if (options.mode === 'full' && hash === 'md5')
       notes.push('the servers hash text differently (another byte order?): rows were hashed with md5, which is slower');
     scope.assertPatternsMatch(all, 'the source database');
-    const [tables, syncing] = await Promise.all([
+    const [tables, following] = await Promise.all([
       hash === 'typed'
         ? side('target', 'reading the column types', () => matchTargetTypes(control.target, listed))
         : Promise.resolve(listed),
-      options.recheckWhileSyncing === false ? Promise.resolve(false) : syncIsStreaming(control.target),
+      // The cut-over verifies with writes frozen and its sequences just set: exact, sequences included.
+      options.recheckWhileSyncing === false
+        ? Promise.resolve<Following>({ streaming: false, sequencesSetAt: null })
+        : readFollowing(control.target),
     ]);
+    const syncing = following.streaming;
     log.info({ tables: tables.length, mode: options.mode, hash, jobs, syncing }, 'verifying');
     const sequences = settle(compareSequences(control.source, control.target, scope));
 
@@ -113,16 +117,21 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       notes.push(...outcome.notes);
     }
 
-    const sequenceResults = await sequences();
-    // While sync streams, a sequence behind is expected (the cut-over sets it), not a difference.
-    const sequenceBlocks = (s: (typeof sequenceResults)[number]) => (syncing ? s.status === 'missing-on-target' : sequenceDiffers(s));
-    if (syncing && sequenceResults.some(sequenceDiffers))
-      notes.push('sync does not carry sequence values; pgferry cutover sets them on the target');
+    // On a target that follows its source, a sequence behind is what the cut-over (or the return) sets, not a difference.
+    const sequenceResults = setByTheStep(await sequences(), following.sequencesSetAt);
+    const deferred = sequenceResults.filter((s) => s.setAt !== undefined).length;
+    if (deferred > 0)
+      notes.push(
+        following.sequencesSetAt === 'return'
+          ? `${deferred} sequence(s) behind are set at the return: this database follows the new primary through the way back, whose stream carries no sequence values; pgferry cutover with the sides swapped sets them`
+          : `${deferred} sequence(s) behind are set at the cut-over: sync carries no sequence values; pgferry cutover sets them on the target`,
+      );
     const schemaResults = await schema();
     const results = checks.map((c) => tableResult(c, maxDifferences)).sort((a, b) => a.name.localeCompare(b.name));
     for (const r of results)
       if (r.truncated) notes.push(`${r.name}: more than ${maxDifferences} rows differ; the first ${maxDifferences} are named`);
-    const identical = results.every((t) => t.status === 'identical') && !sequenceResults.some(sequenceBlocks) && schemaResults.length === 0;
+    const identical =
+      results.every((t) => t.status === 'identical') && !sequenceResults.some(sequenceDiffers) && schemaResults.length === 0;
     return {
       identical,
       mode: options.mode,

@@ -1,6 +1,6 @@
 import { NON_USER_SCHEMAS_SQL, type Scope } from '../catalog/index.js';
 import type { SideSession } from './session.js';
-import type { SequenceResult, SequenceStatus } from './types.js';
+import type { SequenceResult, SequenceSetAt, SequenceStatus } from './types.js';
 
 interface SequenceRow {
   readonly name: string;
@@ -61,6 +61,16 @@ export function sequenceStatus(source: string | null, target: string | null, inc
   return gap === 0n ? 'identical' : gap > 0n ? 'ahead' : 'behind';
 }
 
+/** Missing, or behind with nothing to set it: a difference. */
 export function sequenceDiffers(result: SequenceResult): boolean {
-  return result.status === 'behind' || result.status === 'missing-on-target';
+  return (result.status === 'behind' && result.setAt === undefined) || result.status === 'missing-on-target';
+}
+
+/**
+ * A target that follows its source gets no sequence values from the stream: each one behind is
+ * marked with the step that sets it (the status stays 'behind', so a reader of the JSON sees
+ * the values as they are). A sequence missing on the target stays a difference: no step makes it.
+ */
+export function setByTheStep(results: SequenceResult[], setAt: SequenceSetAt | null): SequenceResult[] {
+  return setAt === null ? results : results.map((r) => (r.status === 'behind' ? { ...r, setAt } : r));
 }

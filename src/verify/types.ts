@@ -65,7 +65,15 @@ export interface SequenceResult {
   readonly source: string | null;
   readonly target: string | null;
   readonly status: SequenceStatus;
+  /**
+   * Present on a sequence 'behind' that is not a difference: the target follows its source, whose
+   * stream carries no sequence values. 'cutover': pgferry cutover sets it; 'return': the target is
+   * an old primary following the new one through the way back, and the return sets it.
+   */
+  readonly setAt?: SequenceSetAt;
 }
+
+export type SequenceSetAt = 'cutover' | 'return';
 
 export interface SchemaDifference {
   /** "kind name", e.g. "index public.film.film_pkey". */
