@@ -99,7 +99,7 @@ export async function relayCopy(
 }
 
 /** The target's COPY FROM STDIN: a node-postgres Submittable whose data is written by the relay. */
-class CopyIn {
+export class CopyIn {
   rowCount = 0;
   stream: Socket | undefined;
   /** Settles when the server is ready for data (CopyInResponse), or refused the COPY. */
@@ -188,7 +188,7 @@ class CopyIn {
 }
 
 /** The source's COPY TO STDOUT: a node-postgres Submittable that forwards its CopyData messages. */
-class CopyOutRelay {
+export class CopyOutRelay {
   /** CopyData payload bytes forwarded so far. */
   payloadBytes = 0;
   readonly done: Promise<void>;
