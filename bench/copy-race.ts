@@ -148,15 +148,19 @@ try {
   const dsn = (c: Cluster, database: string) =>
     `host=${c.host} port=${c.port} dbname=${database} user=${c.superuser} password=${c.password}`;
 
+  // A new target database per run: DROP DATABASE waits on a ProcSignalBarrier that pglogical 2.4's
+  // supervisor does not absorb for minutes. They are all dropped with the servers.
+  let runs = 0;
+  let targetDb = db;
   const freshTarget = async (withSchema: boolean) => {
-    await target.sql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await target.sql('postgres', `CREATE DATABASE ${db}`);
+    targetDb = `${db}_${++runs}`;
+    await target.sql('postgres', `CREATE DATABASE ${targetDb}`);
     if (withSchema) {
       const { stdout } = await run(join(PG_BIN, 'pg_dump'), ['--schema-only', '--exclude-schema=pgferry*', ...conn(source, db)], {
         env: psqlEnv,
         maxBuffer: 64 * 1024 * 1024,
       });
-      await target.sql(db, stdout);
+      await target.sql(targetDb, stdout);
     }
     // pgferry's slots and publication from an earlier sync: each run starts as the first.
     await source.sql(
@@ -178,7 +182,7 @@ try {
     '--source',
     source.url(db),
     '--target',
-    target.url(db),
+    target.url(targetDb),
     '--jobs',
     '2',
     ...(command === 'sync' ? ['--until-caught-up'] : ['--index-jobs', '2']),
@@ -209,17 +213,17 @@ try {
       await freshTarget(true);
       await source.sql(db, 'DROP PUBLICATION IF EXISTS race; CREATE PUBLICATION race FOR ALL TABLES');
       const measured = await serversAround(async () => {
-        await target.sql(db, `CREATE SUBSCRIPTION race CONNECTION '${dsn(source, db)}' PUBLICATION race WITH (copy_data = true)`);
+        await target.sql(targetDb, `CREATE SUBSCRIPTION race CONNECTION '${dsn(source, db)}' PUBLICATION race WITH (copy_data = true)`);
         await waitFor('the native subscription', async () => {
           const { rows } = await target.sql(
-            db,
+            targetDb,
             `SELECT count(*) FILTER (WHERE srsubstate <> 'r')::int AS busy, count(*)::int AS n FROM pg_subscription_rel`,
           );
           return rows[0].n > 0 && rows[0].busy === 0;
         });
         return {};
       });
-      await target.sql(db, 'DROP SUBSCRIPTION race');
+      await target.sql(targetDb, 'DROP SUBSCRIPTION race');
       await source.sql(db, 'DROP PUBLICATION race');
       return measured;
     },
@@ -232,16 +236,16 @@ try {
         await source.sql(db, 'CREATE EXTENSION pglogical');
         await source.sql(db, `SELECT pglogical.create_node(node_name := 'provider', dsn := '${dsn(source, db)}')`);
         await source.sql(db, `SELECT pglogical.replication_set_add_all_tables('default', ARRAY['public'])`);
-        await target.sql(db, 'CREATE EXTENSION pglogical');
-        await target.sql(db, `SELECT pglogical.create_node(node_name := 'subscriber', dsn := '${dsn(target, db)}')`);
+        await target.sql(targetDb, 'CREATE EXTENSION pglogical');
+        await target.sql(targetDb, `SELECT pglogical.create_node(node_name := 'subscriber', dsn := '${dsn(target, targetDb)}')`);
         const measured = await serversAround(async () => {
           await target.sql(
-            db,
+            targetDb,
             `SELECT pglogical.create_subscription(subscription_name := 'race', provider_dsn := '${dsn(source, db)}', synchronize_structure := false, synchronize_data := true)`,
           );
           await waitFor('the pglogical subscription', async () => {
             const { rows } = await target.sql(
-              db,
+              targetDb,
               `SELECT (SELECT status FROM pglogical.show_subscription_status('race')) AS status,
                       (SELECT count(*)::int FROM pglogical.local_sync_status WHERE sync_status <> 'r') AS busy,
                       (SELECT count(*)::int FROM pglogical.local_sync_status) AS n`,
@@ -250,7 +254,7 @@ try {
           });
           return {};
         });
-        await target.sql(db, `SELECT pglogical.drop_subscription('race')`);
+        await target.sql(targetDb, `SELECT pglogical.drop_subscription('race')`);
         await source.sql(db, `SELECT pglogical.drop_node('provider')`);
         await source.sql(db, 'DROP EXTENSION pglogical');
         return measured;
