@@ -160,7 +160,14 @@ try {
         env: psqlEnv,
         maxBuffer: 64 * 1024 * 1024,
       });
-      await target.sql(targetDb, stdout);
+      // psql meta-commands (pg_dump's \restrict and \unrestrict lines) are not SQL.
+      await target.sql(
+        targetDb,
+        stdout
+          .split('\n')
+          .filter((line) => !line.startsWith('\\'))
+          .join('\n'),
+      );
     }
     // pgferry's slots and publication from an earlier sync: each run starts as the first.
     await source.sql(
