@@ -156,7 +156,7 @@ try {
     targetDb = `${db}_${++runs}`;
     await target.sql('postgres', `CREATE DATABASE ${targetDb}`);
     if (withSchema) {
-      const { stdout } = await run(join(PG_BIN, 'pg_dump'), ['--schema-only', '--exclude-schema=pgferry*', ...conn(source, db)], {
+      const { stdout } = await run(join(PG_BIN, 'pg_dump'), ['--schema-only', '--schema=public', ...conn(source, db)], {
         env: psqlEnv,
         maxBuffer: 64 * 1024 * 1024,
       });
