@@ -1,4 +1,12 @@
-export { Scope, EVERYTHING, SYSTEM_SCHEMA_SQL, NON_USER_SCHEMAS_SQL, CAPTURE_FUNCTIONS_SQL } from './scope.js';
+export {
+  Scope,
+  EVERYTHING,
+  SYSTEM_SCHEMA_SQL,
+  NON_USER_SCHEMAS_SQL,
+  CAPTURE_FUNCTIONS_SQL,
+  REPLICATION_EXTENSIONS,
+  REPLICATION_EXTENSIONS_SQL,
+} from './scope.js';
 export type { ScopeFilter, QualifiedName } from './scope.js';
 export { readServerInfo, readSettings, serverMajor, assertStreamableSource, OLDEST_SOURCE_MAJOR } from './server.js';
 export type { ServerInfo } from './server.js';

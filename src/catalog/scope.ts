@@ -20,6 +20,17 @@ export const EVERYTHING: ScopeFilter = { includeSchemas: [], excludeSchemas: [],
  */
 export const NON_USER_SCHEMAS_SQL = `'pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture'`;
 
+/**
+ * Extensions that are replication machinery: their nodes, subscriptions, queues and origins
+ * describe the source's own replication, which the target must not inherit (it would hold the
+ * source's node identity and subscriptions, and CREATE EXTENSION pglogical fails on a server
+ * that does not preload it). They are left out of every stage, and `check` says so.
+ */
+export const REPLICATION_EXTENSIONS = ['pglogical', 'pglogical_origin', 'pgl_ddl_deploy', 'bdr', 'spock', 'pgactive'] as const;
+
+/** The names above as an SQL list, for `extname NOT IN (…)`. */
+export const REPLICATION_EXTENSIONS_SQL = REPLICATION_EXTENSIONS.map((name) => `'${name}'`).join(', ');
+
 /** pgferry's own functions on the source (the capture's event triggers and, on 10, its TRUNCATE triggers): never the user's. */
 export const CAPTURE_FUNCTIONS_SQL = `SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace WHERE pn.nspname = 'pgferry_capture'`;
 

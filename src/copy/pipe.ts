@@ -1,10 +1,9 @@
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { messageOf, PgferryError, type Side } from '../errors.js';
 import { markUnitDone } from '../state/index.js';
 import type { CopyUnit } from './plan.js';
 import type { Lsn } from '../replication/index.js';
+import { relayCopy, RelayFailure } from './copy-relay.js';
 import { checkTableAtSnapshot, type PlannedTable } from './table-at-snapshot.js';
 import { destroyClient, quoteLiteral, sqlState, SQLSTATE, withDeadline } from '../plumbing/index.js';
 
@@ -35,9 +34,9 @@ export interface CopyAt {
 }
 
 /**
- * Streams one unit straight from the source's COPY TO into the target's COPY FROM: nothing
- * is parsed or held in pgferry beyond the stream buffers, so memory stays flat whatever the
- * row size. The source reads under the migration snapshot; the target loads in one
+ * Relays one unit straight from the source's COPY TO into the target's COPY FROM (copy-relay.ts:
+ * the source's CopyData messages are forwarded as they arrive, nothing parsed or held beyond
+ * a socket chunk), so memory stays flat whatever the row size. The source reads under the migration snapshot; the target loads in one
  * transaction that also marks the unit done, so a unit is either entirely there or not at all.
  * A whole-table unit truncates first, which also lets COPY FREEZE skip later hint-bit and
  * freeze writes.
@@ -84,18 +83,16 @@ export async function copyUnit(
         : unit.predicate === null && columnList !== ''
           ? `COPY ${unit.table}${columnList} TO STDOUT (FORMAT ${format})`
           : `COPY (SELECT ${columns} FROM ONLY ${unit.table}${unit.predicate === null ? '' : ` WHERE ${unit.predicate}`}) TO STDOUT (FORMAT ${format})`;
-    const reader = source.query(copyTo(sql));
-    const writer = target.query(copyFrom(`COPY ${unit.table}${columnList} FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`));
-    // Which side failed first decides what the error says.
-    reader.once('error', () => (failedSide ??= 'source'));
-    writer.once('error', () => (failedSide ??= 'target'));
-    let bytes = 0;
-    reader.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      onBytes(chunk.length);
+    const copyIn = `COPY ${unit.table}${columnList} FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`;
+    failedSide = undefined;
+    const { rows, bytes } = await relayCopy(source, target, sql, copyIn, onBytes).catch((error: unknown) => {
+      // Which side failed first decides what the error says.
+      if (error instanceof RelayFailure) {
+        failedSide = error.side;
+        throw error.error;
+      }
+      throw error;
     });
-    await pipeline(reader, writer);
-    const rows = writer.rowCount;
     const seconds = (performance.now() - started) / 1000;
     failedSide = 'target';
     await markUnitDone(target, unit.table, unit.unit, rows, bytes, seconds, at.position);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SYSTEM_SCHEMA_SQL, serverMajor, type QualifiedName, type Scope } from '../catalog/index.js';
+import { REPLICATION_EXTENSIONS_SQL, SYSTEM_SCHEMA_SQL, serverMajor, type QualifiedName, type Scope } from '../catalog/index.js';
 import type { SplitBy } from './plan.js';
 
 export interface CopyColumn {
@@ -112,7 +112,7 @@ export async function readExtensionConfigTables(client: pg.Client, scope: Scope)
      CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS x(relid, condition)
       JOIN pg_class c ON c.oid = x.relid
       JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind = 'r'
+     WHERE c.relkind = 'r' AND e.extname NOT IN (${REPLICATION_EXTENSIONS_SQL})
      ORDER BY 4`);
   const tables = rows.filter((r) => scope.includes(r));
   if (tables.length === 0) return [];

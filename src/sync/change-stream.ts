@@ -188,7 +188,8 @@ export class ChangeStream {
 
   /**
    * Applies until `stop`, until `until` says so, or until the stream fails (the error is
-   * thrown: the caller decides whether to reconnect).
+   * thrown: the caller decides whether to reconnect). `until` is also asked about the position
+   * an idle moment would move to, before it is recorded: the goal is then recorded at once.
    */
   async run(until: (progress: StreamProgress) => boolean = () => false): Promise<void> {
     try {
@@ -196,7 +197,7 @@ export class ChangeStream {
         if (this.failure) throw this.failure;
         if (until(this.progress)) return;
         if (this.queue.length === 0) {
-          await this.advanceWhileIdle();
+          await this.advanceWhileIdle(until);
           if (until(this.progress)) return;
           await this.nextEvent(200);
           continue;
@@ -282,14 +283,18 @@ export class ChangeStream {
    * With nothing queued and no transaction half received, everything the server has sent
    * is applied: the position moves to the server's, so an idle source's slot advances too.
    */
-  private async advanceWhileIdle(): Promise<void> {
+  private async advanceWhileIdle(until: (progress: StreamProgress) => boolean): Promise<void> {
     const server = this.progress.serverLsn;
     if (this.assembler.insideTransaction || server <= this.progress.appliedLsn) {
       this.options.session.sendStatus(true);
       return;
     }
     const now = Date.now();
-    if (now - this.lastIdleRecord < (this.appliedSinceIdleRecord ? IDLE_AFTER_BATCH_MS : IDLE_RECORD_INTERVAL_MS)) return;
+    // The rate limit keeps an idle stream's keepalives from writing to the target each time; a
+    // position that reaches the caller's goal is worth its write at once (--until-caught-up sat
+    // out the rest of the second when an earlier idle move had fallen short of its goal).
+    const throttled = now - this.lastIdleRecord < (this.appliedSinceIdleRecord ? IDLE_AFTER_BATCH_MS : IDLE_RECORD_INTERVAL_MS);
+    if (throttled && !until({ ...this.progress, appliedLsn: server })) return;
     this.lastIdleRecord = now;
     this.appliedSinceIdleRecord = false;
     const { rows } = await this.onTarget(async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { displayName, listTables, type Scope } from '../catalog/index.js';
+import { displayName, listTables, REPLICATION_EXTENSIONS_SQL, type Scope } from '../catalog/index.js';
 import { messageOf, PgferryError, usageError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { quoteIdent, quoteQualified, SQLSTATE, sqlState } from '../plumbing/index.js';
@@ -128,7 +128,7 @@ export async function extensionTablesToPublish(
        FROM pg_extension e
       CROSS JOIN LATERAL unnest(e.extconfig) AS x(relid)
        JOIN pg_class c ON c.oid = x.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+      WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND e.extname NOT IN (${REPLICATION_EXTENSIONS_SQL})
       ORDER BY 3`,
   );
   const inScope = rows.filter((r) => scope.includes(r));

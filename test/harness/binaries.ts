@@ -128,6 +128,7 @@ export const DEBIAN_MAJOR = 15;
 export const DEBIAN_EXTENSIONS = {
   postgis: (major: number) => `postgresql-${major}-postgis-3`,
   pg_partman: (major: number) => `postgresql-${major}-partman`,
+  pglogical: (major: number) => `postgresql-${major}-pglogical`,
 } as const;
 export type DebianExtension = keyof typeof DEBIAN_EXTENSIONS;
 

@@ -622,6 +622,15 @@ describe('extensions', () => {
     assert.match(f.message, /the target offers 1\.4, 1\.8/);
   });
 
+  test('replication machinery (pglogical) is said to be left out, not required on the target', () => {
+    const findings = extensionFindings(source({ extensions: [{ name: 'pglogical', version: '2.4.2' }] }), target());
+    assert.deepEqual(
+      findings.map((f) => [f.id, f.severity]),
+      [['extensions.replication-machinery-left-out', 'info']],
+    );
+    assert.match(findings[0]!.message, /"pglogical" 2\.4\.2 on the source is replication machinery/);
+  });
+
   test('the same version available: nothing', () => {
     assert.deepEqual(
       extensionFindings(

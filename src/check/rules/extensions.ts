@@ -1,10 +1,23 @@
 import type { Finding } from '../finding.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
+import { REPLICATION_EXTENSIONS } from '../../catalog/index.js';
 import { quoteIdent } from '../../plumbing/index.js';
+
+const MACHINERY: ReadonlySet<string> = new Set(REPLICATION_EXTENSIONS);
 
 export function extensionFindings(source: SourceFacts, target: TargetFacts): Finding[] {
   const findings: Finding[] = [];
   for (const { name, version } of source.extensions) {
+    if (MACHINERY.has(name)) {
+      findings.push({
+        id: 'extensions.replication-machinery-left-out',
+        severity: 'info',
+        message: `extension "${name}" ${version} on the source is replication machinery: pgferry leaves it, its schema and its rows out`,
+        why: "its nodes, subscriptions and queues describe the source's own replication; the target must not inherit them",
+        fix: `nothing to do; to replicate from the target after the cut-over, set ${name} up there anew`,
+      });
+      continue;
+    }
     const versions = target.availableExtensions.get(name);
     if (versions === undefined) {
       findings.push({

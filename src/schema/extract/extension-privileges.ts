@@ -1,3 +1,4 @@
+import { REPLICATION_EXTENSIONS_SQL } from '../../catalog/index.js';
 import { quoteIdent } from '../../plumbing/index.js';
 import { address, type ExtractContext } from './context.js';
 
@@ -49,6 +50,7 @@ export async function extractExtensionMemberPrivileges(ctx: ExtractContext): Pro
     WITH member AS (
       SELECT d.refobjid AS extension, d.classid, d.objid FROM pg_depend d
        WHERE d.deptype = 'e' AND d.refclassid = 'pg_extension'::regclass
+         AND d.refobjid NOT IN (SELECT oid FROM pg_extension WHERE extname IN (${REPLICATION_EXTENSIONS_SQL}))
     ), object AS (
       SELECT m.extension, n.nspname AS schema,
              CASE WHEN ${procedure} THEN 'PROCEDURE ' ELSE 'FUNCTION ' END

@@ -1,3 +1,4 @@
+import { REPLICATION_EXTENSIONS_SQL } from '../../catalog/index.js';
 import { quoteLiteral } from '../../plumbing/index.js';
 import { address, notExtensionMember, USER_NAMESPACE, type ExtractContext } from './context.js';
 
@@ -7,14 +8,16 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
     SELECT n.oid, n.nspname AS name, format('%I', n.nspname) AS q
       FROM pg_namespace n
      WHERE ${USER_NAMESPACE} AND ${notExtensionMember('pg_namespace', 'n.oid')}`);
-  const extensionSchemas = new Set(
-    (await ctx.rows<{ name: string }>(`SELECT n.nspname AS name FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`)).map(
-      (r) => r.name,
-    ),
+  const extensionSchemas = await ctx.rows<{ name: string; machinery: boolean }>(
+    `SELECT n.nspname AS name, e.extname IN (${REPLICATION_EXTENSIONS_SQL}) AS machinery FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace`,
   );
+  const needed = new Set(extensionSchemas.filter((r) => !r.machinery).map((r) => r.name));
+  // A replication tool's own schema (pglogical's) goes with it, unless something kept lives there.
+  const machinery = new Set(extensionSchemas.filter((r) => r.machinery && !needed.has(r.name) && r.name !== 'public').map((r) => r.name));
   for (const s of schemas) {
+    if (machinery.has(s.name)) continue;
     // A schema an extension lives in is needed whatever the filters say.
-    if (!ctx.scope.includesSchema(s.name) && !extensionSchemas.has(s.name)) continue;
+    if (!ctx.scope.includesSchema(s.name) && !needed.has(s.name)) continue;
     ctx.add({
       id: address('pg_namespace', s.oid),
       identity: `schema ${s.q}`,
@@ -40,7 +43,7 @@ export async function extractNamespaces(ctx: ExtractContext): Promise<void> {
     SELECT e.oid, e.extname AS name, format('%I', e.extname) AS q, e.extversion AS version,
            n.nspname AS schema, n.oid AS schema_oid, format('%I', n.nspname) AS qschema
       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-     WHERE e.extname <> 'plpgsql'`);
+     WHERE e.extname <> 'plpgsql' AND e.extname NOT IN (${REPLICATION_EXTENSIONS_SQL})`);
   for (const e of extensions) {
     ctx.add({
       id: address('pg_extension', e.oid),
