@@ -52,6 +52,7 @@ export {
   requestSyncStop,
   withdrawSyncStop,
   readStopRequest,
+  readStreamRequests,
   recordAppliedBatch,
   recordIdlePosition,
   recordHeartbeat,
@@ -68,3 +69,14 @@ export {
   lastCutover,
 } from './cutover.js';
 export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';
+export {
+  requestRecording,
+  renewRecording,
+  recordingStart,
+  endRecording,
+  dropExpiredRecording,
+  recordChangedRows,
+  readRecordedChanges,
+} from './recording.js';
+export type { ChangedRow, RecordingRequest, RecordedChanges } from './recording.js';
+export { notifySync, REQUESTS_CHANNEL } from './notify.js';

@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { inTransaction } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
+import { RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
+import { notifySync } from './notify.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
@@ -55,6 +57,7 @@ const LATER_COLUMNS = new LaterColumns('sync', [
   ['problem', 'text'],
   ['problem_at', 'timestamptz'],
   ['prepared_at', 'timestamptz'],
+  ...RECORDING_COLUMNS,
 ]);
 const ADD_LATER_COLUMNS = LATER_COLUMNS.add;
 
@@ -279,6 +282,7 @@ export function syncIsStreaming(state: SyncState | undefined): boolean {
  */
 export async function requestSyncStop(client: pg.Client, reason: string): Promise<void> {
   await client.query(`UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1`, [reason]);
+  await notifySync(client);
 }
 
 /** Takes a stop request back: a cut-over that found it could not finish lets sync run again. */
@@ -287,10 +291,33 @@ export async function withdrawSyncStop(client: pg.Client): Promise<void> {
 }
 
 export async function readStopRequest(client: pg.Client): Promise<string | undefined> {
-  const { rows } = await client.query<{ reason: string | null }>(
-    `SELECT stop_reason AS reason FROM pgferry.sync WHERE stop_requested_at IS NOT NULL`,
+  return (await readStreamRequests(client)).stop;
+}
+
+/**
+ * What a running sync is asked through the target, in one read (its poll makes it several
+ * times a second): to stop, and to record the rows it applies for a cut-over (state/recording.ts).
+ */
+export async function readStreamRequests(
+  client: pg.Client,
+): Promise<{ readonly stop: string | undefined; readonly recording: RecordingRequest | undefined }> {
+  const { rows } = await client.query<{
+    stop: boolean;
+    reason: string | null;
+    recording_id: string | null;
+    expired: boolean | null;
+    acknowledged: boolean;
+  }>(
+    `SELECT stop_requested_at IS NOT NULL AS stop, stop_reason AS reason, recording_id,
+            recording_lease_until < clock_timestamp() AS expired, recording_from_lsn IS NOT NULL AS acknowledged
+       FROM pgferry.sync`,
   );
-  return rows[0] ? (rows[0].reason ?? 'stop requested') : undefined;
+  const row = rows[0];
+  return {
+    stop: row?.stop ? (row.reason ?? 'stop requested') : undefined,
+    recording:
+      row?.recording_id != null ? { id: row.recording_id, expired: row.expired !== false, acknowledged: row.acknowledged } : undefined,
+  };
 }
 
 export async function setSyncPhase(client: pg.Client, phase: SyncPhase): Promise<void> {

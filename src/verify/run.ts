@@ -226,7 +226,7 @@ async function openLanes(options: VerifyOptions, count: number): Promise<Lane[]>
 }
 
 /** Runs `work` over `items` on the lanes given, each lane taking item after item; the caller closes them. */
-async function onLanes<T, R>(
+export async function onLanes<T, R>(
   lanes: readonly Lane[],
   items: readonly T[],
   work: (lane: Lane, item: T) => Promise<R>,
@@ -258,7 +258,7 @@ function settle<T>(promise: Promise<T>): () => Promise<T> {
   };
 }
 
-async function side<T>(which: Side, what: string, work: () => Promise<T>): Promise<T> {
+export async function side<T>(which: Side, what: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
