@@ -72,6 +72,8 @@ export class ChangeRecord {
   private lost: string | undefined;
   private checkedUpTo: Lsn;
   private ended = false;
+  /** The control session's queries, one after another: the lease's renewals run beside the passes. */
+  private controlQueue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly id: string,
@@ -112,10 +114,16 @@ export class ChangeRecord {
     }
   }
 
+  private onControl<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const next = this.controlQueue.then(() => work(this.control));
+    this.controlQueue = next.catch(() => undefined);
+    return next;
+  }
+
   /** Renews the lease until the freeze; a renewal that finds the request gone marks it lost. */
   private keepRenewing(): void {
     this.renewal = setInterval(() => {
-      renewRecording(this.control, this.id, LEASE_MS).then(
+      this.onControl((client) => renewRecording(client, this.id, LEASE_MS)).then(
         (held) => {
           if (!held) this.lost ??= 'sync dropped the request to record (its lease ran out)';
         },
@@ -137,6 +145,8 @@ export class ChangeRecord {
       mode: 'full',
       logger: options.logger,
       recheckWhileSyncing: true,
+      // Rows, as `counts` did (by content now): the schema is `--verify full`'s and `pgferry verify`'s to compare.
+      compareSchema: false,
       signal: options.signal,
     });
     this.assertHeld();
@@ -149,7 +159,7 @@ export class ChangeRecord {
     const passes: Array<ChangesAhead['passes'][number]> = [];
     for (let pass = 1; pass <= MAX_PASSES; pass++) {
       const started = performance.now();
-      const recorded = await readRecordedChanges(this.control, this.id, this.checkedUpTo);
+      const recorded = await this.onControl((client) => readRecordedChanges(client, this.id, this.checkedUpTo));
       if (!recorded.present) throw recordingLost('the request to record is gone from the target');
       const report = await this.checker.check(recorded.rows, { streaming: true, sequences: false, signal });
       this.assertHeld();
@@ -171,7 +181,7 @@ export class ChangeRecord {
     clearInterval(this.renewal);
     this.renewal = undefined;
     this.assertHeld();
-    if (!(await renewRecording(this.control, this.id, freezeLimitMs + FREEZE_LEASE_MARGIN_MS)))
+    if (!(await this.onControl((client) => renewRecording(client, this.id, freezeLimitMs + FREEZE_LEASE_MARGIN_MS))))
       throw recordingLost('sync dropped the request to record (its lease ran out)');
   }
 
@@ -179,7 +189,7 @@ export class ChangeRecord {
   async checkInFreeze(signal: AbortSignal | undefined): Promise<{ report: ChangeCheckReport; summary: ChangesInFreeze }> {
     const started = performance.now();
     const after = this.checkedUpTo;
-    const recorded = await readRecordedChanges(this.control, this.id, after);
+    const recorded = await this.onControl((client) => readRecordedChanges(client, this.id, after));
     if (!recorded.present) throw recordingLost('the request to record is gone from the target');
     const report = await this.checker.check(recorded.rows, { streaming: false, sequences: true, signal });
     const summary: ChangesInFreeze = {
@@ -209,7 +219,7 @@ export class ChangeRecord {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.renewal);
-    await endRecording(this.control, this.id).catch((error: unknown) =>
+    await this.onControl((client) => endRecording(client, this.id)).catch((error: unknown) =>
       this.log.warn(
         { error: messageOf(error) },
         'could not withdraw the request to record the rows applied: sync drops it itself once its lease runs out',
@@ -254,7 +264,11 @@ function recordingLost(why: string): PgferryError {
 
 function differsAhead(report: VerifyReport): PgferryError {
   const different = report.tables.filter((t) => t.status !== 'identical');
-  const shown = different.slice(0, 5).map((t) => `${t.name} (${t.status}${describeRows(t.differences)})`);
+  const shown = [
+    ...different.slice(0, 5).map((t) => `${t.name} (${t.status}${t.error ? `: ${t.error}` : describeRows(t.differences)})`),
+    ...report.sequences.filter((s) => s.status === 'missing-on-target').map((s) => `sequence ${s.name} missing on the target`),
+    ...report.schema.slice(0, 5).map((s) => `${s.object} ${s.kind}`),
+  ];
   return new PgferryError(
     'target-differs',
     `the target differs from the source before the freeze (verify --mode full while sync streams): ${shown.join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}; nothing was frozen`,

@@ -68,7 +68,8 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
         prepared,
         options.timeoutMs,
       );
-    await sleep(options.pollMs ?? 10);
+    // Ended sessions leave pg_stat_activity within milliseconds; the freeze waits on this.
+    await sleep(options.pollMs ?? 2);
   }
 }
 

@@ -69,6 +69,7 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
   let source: { client: pg.Client } | undefined;
   let pool: PoolSwitch | undefined;
   let record: ChangeRecord | undefined;
+  let watch: pg.Client | undefined;
   try {
     source = await connect(options.source);
     const sourceClient = source.client;
@@ -138,13 +139,16 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       }),
       withdraw,
     );
-    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects, record, ahead }).catch(
+    // The fence is watched on a session of its own: the sequences are set on the cut-over's meanwhile.
+    watch = await connect(options.target).then((c) => c.client, withdraw);
+    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects, record, ahead, watch }).catch(
       withdraw,
     );
     return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
     // Recording ends with the cut-over, whatever its outcome (a killed one's lease runs out).
     await record?.end();
+    if (watch) await closeClient(watch);
     await pool?.close();
     if (source) await closeClient(source.client);
     await closeClient(target.client);
@@ -172,6 +176,7 @@ async function whileFrozen(
     largeObjects,
     record,
     ahead,
+    watch,
   }: {
     readonly sides: WayBackSides;
     readonly ready: WayBackReady | undefined;
@@ -183,6 +188,8 @@ async function whileFrozen(
     /** `--verify changes`: the rows sync recorded, and what was compared before the freeze. */
     readonly record: ChangeRecord | undefined;
     readonly ahead: (ChangesAhead & { readonly report: VerifyReport }) | null;
+    /** A session on the target of its own, for the fence. */
+    readonly watch: pg.Client;
   },
 ): Promise<Frozen> {
   const { options, plan, log, cutoverId } = cut;
@@ -207,7 +214,7 @@ async function whileFrozen(
       const emitted = await emitFence(sourceClient, cutoverId);
       // Drained, the source hands out no more values: its sequences are set on the target while the fence travels.
       const [applied, set] = await Promise.allSettled([
-        waitForFence(target, emitted, options.fenceTimeoutMs, signal),
+        waitForFence(watch, emitted, options.fenceTimeoutMs, signal),
         steps.alongside('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin)),
       ]);
       if (applied.status === 'rejected') throw applied.reason;

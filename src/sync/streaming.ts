@@ -184,9 +184,10 @@ export class StreamRun {
       await withDeadline(
         (async () => {
           await finishCleanly(running, targetMonitor, setup.replication);
+          // Stopped first: a cut-over waits for it with writes frozen.
+          await setSyncPhase(target, 'stopped');
           // One last heartbeat, so status shows where this run left the lag.
           await monitor.tick();
-          await setSyncPhase(target, 'stopped');
         })(),
         STOP_WITHIN_MS,
         'finishing the run',

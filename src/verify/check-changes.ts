@@ -85,10 +85,9 @@ export class ChangeChecker {
     try {
       const [control, ...work] = lanes;
       if (!control) throw new Error('no lane opened');
-      const [{ hash, tables, onTarget }, pids] = await Promise.all([
-        readDefinitions(control, scope),
-        Promise.all(lanes.map(async (lane) => Number((await lane.source.arrays('reading its backend', 'SELECT pg_backend_pid()'))[0]![0]))),
-      ]);
+      const pid = async (lane: Lane) => Number((await lane.source.arrays('reading its backend', 'SELECT pg_backend_pid()'))[0]![0]);
+      const [{ hash, tables, onTarget }, workPids] = await Promise.all([readDefinitions(control, scope), Promise.all(work.map(pid))]);
+      const pids = [await pid(control), ...workPids];
       return new ChangeChecker(options, scope, control, work, hash, tables, onTarget, pids);
     } catch (error) {
       await Promise.all(lanes.map(closeLane));
@@ -149,7 +148,7 @@ export class ChangeChecker {
   }
 
   private async checkWhole(lane: Lane, table: TableToVerify, settings: CheckSettings, streaming: boolean): Promise<TableCheck> {
-    const first = await checkTable(lane, table, settings);
+    const first = await checkTable(lane, table, settings, streaming);
     if (!streaming || first.status !== 'different' || first.position === null) return first;
     await this.waitForTarget(first.position, settings.signal);
     return recheckTable(lane, first, settings.hash);
@@ -165,7 +164,7 @@ export class ChangeChecker {
     const { table, columns } = plan;
     const [[sourceRows, position], targetRows] = await Promise.all([
       rowsByKeys(lane.source, table, columns, settings.hash, plan.keys).then(
-        async (rows) => [rows, await positionNow(lane.source)] as const,
+        async (rows) => [rows, streaming ? await positionNow(lane.source) : null] as const,
       ),
       rowsByKeys(lane.target, table, columns, settings.hash, plan.keys),
     ]);

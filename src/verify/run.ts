@@ -46,7 +46,9 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   try {
     // Started now, awaited at the end: the schema is read on sessions of its own meanwhile.
     const schema = settle(
-      options.mode === 'full' ? compareSchema(options.source, options.target, scope) : Promise.resolve([] as SchemaDifference[]),
+      options.mode === 'full' && options.compareSchema !== false
+        ? compareSchema(options.source, options.target, scope)
+        : Promise.resolve([] as SchemaDifference[]),
     );
     const [hash, { tables: listed, all }, onTarget] = await Promise.all([
       options.mode === 'full' ? chooseHashFunction(control) : Promise.resolve('md5' as const),
