@@ -5,7 +5,7 @@ import { connect } from '../config/index.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn } from '../replication/index.js';
-import { ensureCutoverState, readSyncState, recordFreezeIntent, withdrawSyncStop, type FreezeRecord } from '../state/index.js';
+import { ensureCutoverState, readSlotPosition, recordFreezeIntent, withdrawSyncStop, type FreezeRecord } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
 import { failedAt, lateWritesFailure, throwIfInterrupted, verifyFailed } from './failures.js';
@@ -337,7 +337,7 @@ class LateWritesSignal extends Error {
 async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
   let late: LateWrites;
   try {
-    const state = await readSyncState(target);
+    const state = await readSlotPosition(target);
     if (!state) return null;
     late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
   } catch (error) {

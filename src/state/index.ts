@@ -45,6 +45,7 @@ export {
   startStreamingRun,
   syncIsStreaming,
   readFenceProgress,
+  readSlotPosition,
   readSyncPhase,
   appliedPast,
   flushStateWrites,

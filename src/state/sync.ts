@@ -3,7 +3,7 @@ import { inTransaction } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
 import { RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
-import { notifySync } from './notify.js';
+import { REQUESTS_CHANNEL } from './notify.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
@@ -281,8 +281,12 @@ export function syncIsStreaming(state: SyncState | undefined): boolean {
  * place both can reach. Sync looks for the request several times a second.
  */
 export async function requestSyncStop(client: pg.Client, reason: string): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1`, [reason]);
-  await notifySync(client);
+  // The request and the notification that wakes sync to read it, in one statement: the
+  // notification is delivered when the statement commits, with the request visible.
+  await client.query(
+    `WITH request AS (UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1 RETURNING 1) SELECT pg_notify($2, '')`,
+    [reason, REQUESTS_CHANNEL],
+  );
 }
 
 /** Takes a stop request back: a cut-over that found it could not finish lets sync run again. */
@@ -404,6 +408,17 @@ export async function readSyncTables(client: pg.Client): Promise<Array<{ table: 
     deleted: Number(r.deleted),
     truncated: Number(r.truncated),
   }));
+}
+
+/** The slot, the publication and the applied position, in one read: what the late-write check needs once sync stopped. */
+export async function readSlotPosition(
+  client: pg.Client,
+): Promise<{ readonly slot: string; readonly publication: string; readonly appliedLsn: Lsn } | undefined> {
+  const { rows } = await client.query<{ slot_name: string; publication: string; applied: string }>(
+    `SELECT slot_name, publication, applied_lsn::text AS applied FROM pgferry.sync`,
+  );
+  const row = rows[0];
+  return row ? { slot: row.slot_name, publication: row.publication, appliedLsn: parseLsn(row.applied) } : undefined;
 }
 
 /** Where sync stands against a cut-over's fence: the applied position and the last fence it applied. */
