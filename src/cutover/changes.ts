@@ -6,7 +6,15 @@ import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, sleep } from '../plumbing/index.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
-import { endRecording, readRecordedChanges, recordingStart, renewRecording, requestRecording } from '../state/index.js';
+import {
+  endRecording,
+  readRecordedChanges,
+  readSyncState,
+  recordingStart,
+  renewRecording,
+  requestRecording,
+  syncIsStreaming,
+} from '../state/index.js';
 import { ChangeChecker, verify, type ChangeCheckReport, type VerifyReport } from '../verify/index.js';
 import type { CutoverOptions } from './context.js';
 import { flushSourceWal } from './fence.js';
@@ -38,6 +46,8 @@ const LEASE_MS = 30_000;
 const RENEW_EVERY_MS = 5_000;
 /** Sync may have seen nothing to apply: a message on the source gives it a batch to say it records from. */
 const NUDGE_EVERY_MS = 250;
+/** While waiting for sync to start recording, how often its state is read for a problem. */
+const SYNC_LOOK_EVERY_MS = 1_000;
 /** Passes over the recorded rows before the freeze: at most this many, fewer once one is this quick. */
 const MAX_PASSES = 4;
 const QUICK_PASS_MS = 150;
@@ -233,10 +243,15 @@ export class ChangeRecord {
 async function acknowledged(control: pg.Client, source: pg.Client, id: string, timeoutMs: number, signal?: AbortSignal): Promise<Lsn> {
   const deadline = Date.now() + timeoutMs;
   let nudged = 0;
+  let looked = Date.now();
   for (;;) {
     const { present, from } = await recordingStart(control, id);
     if (from !== null) return from;
     if (!present) throw recordingLost('the request to record is gone from the target (another cut-over replaced it?)');
+    if (Date.now() - looked >= SYNC_LOOK_EVERY_MS) {
+      looked = Date.now();
+      await assertSyncApplies(control);
+    }
     if (signal?.aborted) throw new PgferryError('interrupted', 'interrupted', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() > deadline)
       throw new PgferryError(
@@ -253,6 +268,25 @@ async function acknowledged(control: pg.Client, source: pg.Client, id: string, t
     }
     await sleep(10);
   }
+}
+
+/** A sync that stopped, or that cannot apply (it says why on the target), will not start recording: said at once. */
+async function assertSyncApplies(control: pg.Client): Promise<void> {
+  const state = await readSyncState(control);
+  if (state?.problem)
+    throw new PgferryError(
+      'not-syncing',
+      `target: sync cannot apply changes, so it cannot record them: ${state.problem.text} (nothing was frozen)`,
+      {
+        side: 'target',
+        fix: 'fix what sync reports (pgferry status, its log), then run the cut-over again',
+      },
+    );
+  if (!syncIsStreaming(state))
+    throw new PgferryError('not-syncing', 'target: pgferry sync stopped streaming before it started recording (nothing was frozen)', {
+      side: 'target',
+      fix: 'start pgferry sync again, and run the cut-over while it streams',
+    });
 }
 
 function recordingLost(why: string): PgferryError {
