@@ -47,11 +47,30 @@ export class ChangedRows {
   change(change: RowChange): void {
     const { table } = change;
     if (table.identity.kind !== 'key') {
-      this.table(table.display, 'no key names its rows');
+      // No key: the rows are named by their whole image, before and after (REPLICA IDENTITY FULL sends both).
+      const old = change.kind === 'insert' ? undefined : change.oldRow;
+      if (change.kind !== 'delete') this.image(table, change.newRow, old);
+      if (old !== undefined) this.image(table, old, undefined);
       return;
     }
     if (change.kind !== 'delete') this.key(table, change.newRow);
     if (change.kind !== 'insert' && change.oldRow !== undefined) this.key(table, change.oldRow);
+  }
+
+  /** A whole row as the stream sent it; a value left out (unchanged TOAST) is the old image's, else the table is compared whole. */
+  private image(table: TargetTable, row: Tuple, old: Tuple | undefined): void {
+    const values: Array<string | null> = [];
+    for (const [i, value] of row.entries()) {
+      const known = value === UNCHANGED ? old?.[i] : value;
+      if (known === undefined || known === UNCHANGED) return this.table(table.display, 'a row was sent without all its values');
+      values.push(known);
+    }
+    this.rows.set(`row\u0000${table.display}\u0000${JSON.stringify(values)}`, {
+      table: table.display,
+      kind: 'row',
+      columns: this.columnNames(table),
+      key: values,
+    });
   }
 
   table(display: string, reason: string): void {

@@ -16,8 +16,16 @@ import { notifySync } from './notify.js';
 
 /** What sync records for one table in one batch. */
 export type ChangedRow =
-  /** Rows by their key: `columns` names the key columns, `key` their values as the source printed them. */
-  | { readonly table: string; readonly kind: 'key'; readonly columns: readonly string[]; readonly key: ReadonlyArray<string | null> }
+  /**
+   * Rows by their key (`key`): `columns` names the key columns, `key` their values as the source
+   * printed them; or, where no key names them (`row`), by their whole image: every column sent.
+   */
+  | {
+      readonly table: string;
+      readonly kind: 'key' | 'row';
+      readonly columns: readonly string[];
+      readonly key: ReadonlyArray<string | null>;
+    }
   /** The whole table: TRUNCATE, no key to name rows by, a key value not sent. */
   | { readonly table: string; readonly kind: 'table'; readonly reason: string }
   /** Every table: a schema change ran, whose reach over the rows is not known row by row. */
@@ -43,7 +51,7 @@ const CHANGED_ROWS_SQL = `
   CREATE TABLE IF NOT EXISTS pgferry.changed_rows (
     recording_id text NOT NULL,
     table_name   text NOT NULL,
-    -- 'key', 'table' or 'everything'; a key's column names and values are JSON arrays ('' otherwise).
+    -- 'key', 'row', 'table' or 'everything'; a key's (a row image's) column names and values are JSON arrays ('' otherwise).
     kind         text NOT NULL,
     columns      text NOT NULL,
     key          text NOT NULL,
@@ -144,9 +152,15 @@ export async function recordChangedRows(
   for (const row of batch.rows) {
     tables.push(row.kind === 'everything' ? '' : row.table);
     kinds.push(row.kind);
-    columns.push(row.kind === 'key' ? JSON.stringify(row.columns) : '');
-    keys.push(row.kind === 'key' ? JSON.stringify(row.key) : '');
-    reasons.push(row.kind === 'key' ? null : row.reason);
+    if (row.kind === 'table' || row.kind === 'everything') {
+      columns.push('');
+      keys.push('');
+      reasons.push(row.reason);
+    } else {
+      columns.push(JSON.stringify(row.columns));
+      keys.push(JSON.stringify(row.key));
+      reasons.push(null);
+    }
   }
   await client.query(
     `WITH started AS (UPDATE pgferry.sync SET recording_from_lsn = $3::pg_lsn
@@ -190,7 +204,8 @@ export async function readRecordedChanges(client: pg.Client, id: string, after: 
     from: row.from_lsn === null ? null : parseLsn(row.from_lsn),
     appliedLsn: parseLsn(row.applied),
     rows: (row.changed ?? []).map((c): ChangedRow => {
-      if (c.k === 'key') return { table: c.t, kind: 'key', columns: textArray(c.c).map((name) => name ?? ''), key: textArray(c.v) };
+      if (c.k === 'key' || c.k === 'row')
+        return { table: c.t, kind: c.k, columns: textArray(c.c).map((name) => name ?? ''), key: textArray(c.v) };
       if (c.k === 'table') return { table: c.t, kind: 'table', reason: c.r ?? 'changed' };
       return { kind: 'everything', reason: c.r ?? 'changed' };
     }),

@@ -5,7 +5,16 @@ import type { Logger } from '../log/index.js';
 import { parseLsn, type Lsn } from '../replication/index.js';
 import { describePlans, planChangeCheck, type ChangedRowRef, type TablePlan } from './change-plan.js';
 import { checkTable, type CheckSettings, type TableCheck } from './check-table.js';
-import { changedColumns, diffKeyedRows, keyString, persistingKeyed, type KeyedDifference, type KeyedRow } from './differences.js';
+import {
+  changedColumns,
+  copiesOf,
+  diffKeyedRows,
+  keyString,
+  persistingKeyed,
+  persistingMultiset,
+  type KeyedDifference,
+  type KeyedRow,
+} from './differences.js';
 import { chooseHashFunction, rowHashSql, type HashFunction } from './hash-sql.js';
 import { recheckTable } from './recheck.js';
 import { appliedPast } from '../state/index.js';
@@ -144,6 +153,7 @@ export class ChangeChecker {
     if (!this.onTarget.has(`${plan.table.schema}\u0000${plan.table.table}`))
       return { name: plan.table.name, status: 'missing-on-target', sourceRows: 0, targetRows: 0, seconds: 0, differences: [] };
     if (plan.kind === 'whole') return tableResult(await this.checkWhole(lane, plan.table, settings, streaming), settings.maxDifferences);
+    if (plan.kind === 'images') return this.checkImages(lane, plan, settings, streaming);
     return this.checkKeys(lane, plan, settings, streaming);
   }
 
@@ -198,6 +208,57 @@ export class ChangeChecker {
       seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
       differences: reported,
       ...(differences.length > shown.length ? { truncated: true } : {}),
+    };
+  }
+
+  /**
+   * A table no key names rows of: each recorded row image must be there as many times on the
+   * target as on the source. Each side counts, in one statement, its rows hashed as the images
+   * are; only rows that could be one of them are hashed (each typed column's value among the
+   * images'), though without an index the table is still read through.
+   */
+  private async checkImages(
+    lane: Lane,
+    plan: Extract<TablePlan, { kind: 'images' }>,
+    settings: CheckSettings,
+    streaming: boolean,
+  ): Promise<TableResult> {
+    const started = performance.now();
+    const { table, columns } = plan;
+    const count = (side: SideSession, images: ReadonlyArray<ReadonlyArray<string | null>>) =>
+      copiesOfImages(side, table, columns, settings.hash, images);
+    const [[s, position], t] = await Promise.all([
+      count(lane.source, plan.images).then(async (found) => [found, streaming ? await positionNow(lane.source) : null] as const),
+      count(lane.target, plan.images),
+    ]);
+    let differing = plan.images.flatMap((image, i) =>
+      s[i] !== t[i] ? [{ image, first: { hash: String(i), source: s[i]!, target: t[i]! } }] : [],
+    );
+    if (streaming && differing.length > 0) {
+      await this.waitForTarget(position, settings.signal);
+      const again = differing.map((d) => d.image);
+      const [sNow, tNow] = await Promise.all([count(lane.source, again), count(lane.target, again)]);
+      differing = differing.flatMap((d, i) => {
+        const still = persistingMultiset(d.first, sNow[i]!, tNow[i]!);
+        return still ? [{ image: d.image, first: still }] : [];
+      });
+    }
+    const names = columns.map((i) => table.columns[i]!.name);
+    const reported: Difference[] = [];
+    for (const d of differing) {
+      const { kind, copies } = copiesOf(d.first);
+      for (let i = 0; i < copies && reported.length < settings.maxDifferences; i++)
+        reported.push({ kind, key: imageRecord(names, d.image) });
+    }
+    const sum = (counts: readonly number[]) => counts.reduce((a, b) => a + b, 0);
+    return {
+      name: table.name,
+      status: differing.length > 0 ? 'different' : 'identical',
+      sourceRows: sum(s),
+      targetRows: sum(t),
+      seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      differences: reported,
+      ...(reported.length < sum(differing.map((d) => copiesOf(d.first).copies)) ? { truncated: true } : {}),
     };
   }
 
@@ -262,11 +323,12 @@ async function readDefinitions(
 function byKeys(table: TableToVerify, columns: readonly number[]): { keys: string; where: string } {
   const keyColumns = columns.map((i) => table.columns[i]!);
   const inputs = keyColumns.map((_, j) => `a${j}`).join(', ');
-  const params = keyColumns.map((_, j) => `$${j + 1}::pg_catalog.text[]`).join(', ');
+  // Several arrays side by side: ROWS FROM, as the form unnest(a, b) is not a function a schema can qualify.
+  const params = keyColumns.map((_, j) => `pg_catalog.unnest($${j + 1}::pg_catalog.text[])`).join(', ');
   const casts = keyColumns.map((c, j) => `u.a${j}::${c.type}`).join(', ');
   const list = keyColumns.map((c) => c.sql).join(', ');
   const lhs = keyColumns.length === 1 ? list : `(${list})`;
-  return { keys: list, where: `${lhs} IN (SELECT ${casts} FROM pg_catalog.unnest(${params}) AS u(${inputs}))` };
+  return { keys: list, where: `${lhs} IN (SELECT ${casts} FROM ROWS FROM (${params}) AS u(${inputs}))` };
 }
 
 const asParams = (keys: readonly KeyValues[], width: number): string[][] => Array.from({ length: width }, (_, j) => keys.map((k) => k[j]!));
@@ -311,6 +373,49 @@ async function rowValuesByKeys(
   return out;
 }
 
+/**
+ * How many rows of the table equal each image (by the row hash over the image's columns), in
+ * the images' order. One statement: the images are cast to the columns' types and hashed as the
+ * rows are; the rows are narrowed first by every typed column's values among the images'.
+ */
+async function copiesOfImages(
+  side: SideSession,
+  table: TableToVerify,
+  columns: readonly number[],
+  fn: HashFunction,
+  images: ReadonlyArray<ReadonlyArray<string | null>>,
+): Promise<number[]> {
+  if (images.length === 0) return [];
+  // The names verify gives its own columns ("pgferry: n") cannot clash with a table's: no sane table has them.
+  const imageColumns = columns.map((i) => table.columns[i]!);
+  const hash = rowHashSql(imageColumns, fn);
+  const values: unknown[] = imageColumns.map((_, j) => images.map((image) => image[j] ?? null));
+  const inputs = imageColumns.map((_, j) => `a${j}`).join(', ');
+  const params = imageColumns.map((_, j) => `pg_catalog.unnest($${j + 1}::pg_catalog.text[])`).join(', ');
+  const casts = imageColumns.map((c, j) => `o.a${j}::${c.type} AS ${c.sql}`).join(', ');
+  const narrow: string[] = [];
+  imageColumns.forEach((c, j) => {
+    if (c.hashed === null) return;
+    const present = [...new Set(images.flatMap((image) => (image[j] === null ? [] : [image[j]!])))];
+    const hasNull = images.some((image) => image[j] === null);
+    values.push(present);
+    const among = `${c.sql} IN (SELECT v::${c.type} FROM pg_catalog.unnest($${values.length}::pg_catalog.text[]) AS v)`;
+    narrow.push(hasNull ? `(${among} OR ${c.sql} IS NULL)` : among);
+  });
+  const rows = await side.arrays(
+    `counting ${images.length} changed rows of ${table.name}`,
+    `WITH image AS (
+       SELECT i."pgferry: n" AS n, ${hash} AS h
+         FROM (SELECT o."pgferry: n", ${casts} FROM ROWS FROM (${params}) WITH ORDINALITY AS o(${inputs}, "pgferry: n")) i
+     ), found AS (
+       SELECT ${hash} AS h, count(*) AS copies FROM ONLY ${table.sql} ${narrow.length > 0 ? `WHERE ${narrow.join(' AND ')}` : ''} GROUP BY 1
+     )
+     SELECT image.n, coalesce(found.copies, 0) FROM image LEFT JOIN found ON found.h = image.h ORDER BY image.n`,
+    values,
+  );
+  return rows.map((r) => Number(r[1]));
+}
+
 /** The source's WAL position now: at or past every commit a statement before it saw. */
 async function positionNow(source: SideSession): Promise<Lsn | null> {
   const rows = await source.arrays(
@@ -319,4 +424,10 @@ async function positionNow(source: SideSession): Promise<Lsn | null> {
   );
   const text = rows[0]?.[0] ?? null;
   return text === null ? null : parseLsn(text);
+}
+
+function imageRecord(names: readonly string[], image: ReadonlyArray<string | null>): Record<string, string | null> {
+  const record: Record<string, string | null> = {};
+  names.forEach((name, i) => (record[name] = image[i] ?? null));
+  return record;
 }

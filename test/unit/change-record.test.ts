@@ -53,15 +53,20 @@ describe('the rows a batch records for a cut-over', () => {
     ]);
   });
 
-  it('marks a table whole when no key names its rows, or a key value was not sent', () => {
+  it('names rows of a table without a key by their whole image, before and after; a value not sent makes the table compared whole', () => {
     const rows = new ChangedRows(names);
-    rows.change(insert(table(3, { kind: 'full' }), ['1', 'x', 'y']));
-    rows.change(remove(table(3, { kind: 'full' }), ['1', 'x', 'y']));
-    rows.change(insert(table(4, { kind: 'none' }), ['1', 'x', 'y']));
+    const full = table(3, { kind: 'full' });
+    rows.change(insert(full, ['1', 'x', 'y']));
+    rows.change(remove(full, ['1', 'x', 'y']));
+    rows.change(update(full, ['1', 'x', 'y'], ['1', UNCHANGED, 'z']));
+    rows.change(insert(table(4, { kind: 'none' }), ['2', null, 'w']));
+    rows.change(update(table(5, { kind: 'full' }), undefined, ['1', UNCHANGED, 'z']));
     rows.change(update(keyed, undefined, [UNCHANGED, 'x', null]));
     assert.deepEqual(rows.list(), [
-      { table: 'public.t3', kind: 'table', reason: 'no key names its rows' },
-      { table: 'public.t4', kind: 'table', reason: 'no key names its rows' },
+      { table: 'public.t3', kind: 'row', columns: ['id', 'a', 'b'], key: ['1', 'x', 'y'] },
+      { table: 'public.t3', kind: 'row', columns: ['id', 'a', 'b'], key: ['1', 'x', 'z'] },
+      { table: 'public.t4', kind: 'row', columns: ['id', 'a', 'b'], key: ['2', null, 'w'] },
+      { table: 'public.t5', kind: 'table', reason: 'a row was sent without all its values' },
       { table: 'public.t1', kind: 'table', reason: 'a key value was not sent' },
     ]);
   });
@@ -166,6 +171,30 @@ describe('what a check of changed rows compares', () => {
     assert.deepEqual(
       planChangeCheck([key('accounts', ['aid'], [null])], tables).map((p) => (p.kind === 'whole' ? p.reason : p.kind)),
       ['a recorded key holds NULL'],
+    );
+  });
+
+  it('compares a table without a key by the copies of each recorded row image, NULLs kept; a key and an image of one table compare it whole', () => {
+    const image = (values: Array<string | null>): ChangedRowRef => ({
+      table: 'public.history',
+      kind: 'row',
+      columns: ['delta', 'aid'],
+      key: values,
+    });
+    assert.deepEqual(planChangeCheck([image(['5', '1']), image(['5', '1']), image([null, '2'])], tables), [
+      {
+        kind: 'images',
+        table: history,
+        columns: [1, 0],
+        images: [
+          ['5', '1'],
+          [null, '2'],
+        ],
+      },
+    ]);
+    assert.deepEqual(
+      planChangeCheck([image(['5', '1']), key('history', ['aid'], ['1'])], tables).map((p) => (p.kind === 'whole' ? p.reason : p.kind)),
+      ['keys were recorded under two definitions of the table'],
     );
   });
 
