@@ -7,9 +7,11 @@
  *
  *   npm run build && node dist/bench/cutover-size.js [rounds=3] [scales=10,100] [rate=200]
  *
- * Per scale: the tables are made on one server (17) and cloned to the other (18) once; then
- * cut-overs alternate in direction (forward, back through the way back each one prepares, …),
- * so every round moves the same database without copying it again, and alternate in level.
+ * One database per scale: its tables are made on one server (17) and cloned to the other (18)
+ * once; then cut-overs alternate in direction (forward, back through the way back each one
+ * prepares, …), so every round moves the same database without copying it again. The rounds
+ * interleave the scales and the levels (scale 10 counts, scale 100 counts, scale 10 changes,
+ * scale 100 changes, …): a machine whose load drifts weighs on every size and level alike.
  * Each round: sync streams, the writer runs `rate` transactions a second on the side the
  * application writes to, the cut-over runs, the writer stops; both sides are compared by
  * content afterwards. Reported: the freeze (`downtimeMs`) and its steps, per scale and level,
@@ -111,32 +113,36 @@ try {
       .join(' ')}`,
   );
   console.log(`writer: 4 sessions, ${rate} pgbench transactions/s through every cut-over; rounds per scale and level: ${rounds}\n`);
+  // Which way each scale's database goes next: it alternates with every cut-over.
+  const direction = new Map<number, [Cluster, Cluster]>();
   for (const scale of scales) {
     const db = `bench_s${scale}`;
     await a.sql('postgres', `CREATE DATABASE ${db}`);
     await b.sql('postgres', `CREATE DATABASE ${db}`);
     let t = performance.now();
     await createPgbenchTables(a, db, scale);
-    // As pgbench makes it, the history has no key: sync asks for REPLICA IDENTITY FULL (it is compared whole when it changed).
+    // As pgbench makes it, the history has no key: sync asks for REPLICA IDENTITY FULL (its rows are compared by their images).
     await a.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
     console.log(`scale ${scale}: tables made in ${((performance.now() - t) / 1000).toFixed(0)} s`);
     t = performance.now();
     await pgferry(['sync', '--source', a.url(db), '--target', b.url(db), '--until-caught-up']);
     console.log(`scale ${scale}: cloned in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-    let [from, to] = [a, b];
-    for (let round = 0; round < rounds * LEVELS.length; round++) {
-      const level = LEVELS[round % LEVELS.length]!;
-      const result = await cutOver(from, to, db, scale, level);
-      results.push(result);
-      const comparison = await compareTables(from.url(db), to.url(db));
-      if (!comparison.equal) throw new Error(`scale ${scale} round ${round + 1}: the sides differ after the cut-over`);
-      console.log(
-        `scale ${scale} ${level.padEnd(7)} freeze ${result.freezeMs.toFixed(0).padStart(5)} ms: ${FROZEN_STEPS.map((s) => `${s} ${(result.steps.get(s) ?? 0).toFixed(0)}`).join(', ')}; inside: ${result.inFreeze}; before: ${result.before}; load avg ${os.loadavg()[0]!.toFixed(1)}`,
-      );
-      [from, to] = [to, from];
-    }
-    await Promise.all([a.sql('postgres', `DROP DATABASE ${db} WITH (FORCE)`), b.sql('postgres', `DROP DATABASE ${db} WITH (FORCE)`)]);
+    direction.set(scale, [a, b]);
   }
+  for (let round = 0; round < rounds; round++)
+    for (const level of LEVELS)
+      for (const scale of scales) {
+        const db = `bench_s${scale}`;
+        const [from, to] = direction.get(scale)!;
+        const result = await cutOver(from, to, db, scale, level);
+        results.push(result);
+        const comparison = await compareTables(from.url(db), to.url(db));
+        if (!comparison.equal) throw new Error(`scale ${scale} round ${round + 1}: the sides differ after the cut-over`);
+        console.log(
+          `scale ${scale} ${level.padEnd(7)} freeze ${result.freezeMs.toFixed(0).padStart(5)} ms: ${FROZEN_STEPS.map((s) => `${s} ${(result.steps.get(s) ?? 0).toFixed(0)}`).join(', ')}; inside: ${result.inFreeze}; before: ${result.before}; load avg ${os.loadavg()[0]!.toFixed(1)}`,
+        );
+        direction.set(scale, [to, from]);
+      }
 } finally {
   await Promise.all([a.stop(), b.stop()]);
 }

@@ -48,9 +48,15 @@ const RENEW_EVERY_MS = 5_000;
 const NUDGE_EVERY_MS = 250;
 /** While waiting for sync to start recording, how often its state is read for a problem. */
 const SYNC_LOOK_EVERY_MS = 1_000;
-/** Passes over the recorded rows before the freeze: at most this many, fewer once one is this quick. */
+/**
+ * Passes over the recorded rows before the freeze: at most this many; fewer once one is this
+ * quick, or once the rows left stop shrinking (the writes of one pass's own duration: a source
+ * committing asynchronously sends its changes only as its WAL writer flushes them, every 200 ms
+ * by default, so a pass that rechecks a row in motion lasts about that long whatever it holds).
+ */
 const MAX_PASSES = 4;
 const QUICK_PASS_MS = 150;
+const SHRINKING = 0.75;
 /** The lease inside the freeze, beyond the drain and the fence: the check comes right after them. */
 const FREEZE_LEASE_MARGIN_MS = 60_000;
 
@@ -181,7 +187,8 @@ export class ChangeRecord {
         { pass, keys: report.keysChecked, wholeTables: report.wholeTables.length, ms },
         'rows changed since the last look are equal',
       );
-      if (ms < QUICK_PASS_MS) break;
+      const before = passes.length > 1 ? passes[passes.length - 2]!.keys : Infinity;
+      if (ms < QUICK_PASS_MS || report.keysChecked > before * SHRINKING) break;
     }
     return passes;
   }

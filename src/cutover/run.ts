@@ -104,6 +104,9 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     const largeObjects = await LargeObjectSync.between(sourceClient, target.client).catch(withdraw);
     const early = await steps.run('large objects ahead', () => largeObjects.compareAll()).catch(withdraw);
     if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
+    // The fence is watched on a session of its own: the sequences are set on the cut-over's meanwhile.
+    // Opened now, so that nothing between the last look at the changes and the freeze waits for it.
+    watch = await connect(options.target).then((c) => c.client, withdraw);
     let ahead: (ChangesAhead & { readonly report: VerifyReport }) | null = null;
     if (options.verify === 'changes') {
       log.info('asking sync to record the rows it applies, then verifying every row while it streams');
@@ -139,8 +142,6 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
       }),
       withdraw,
     );
-    // The fence is watched on a session of its own: the sequences are set on the cut-over's meanwhile.
-    watch = await connect(options.target).then((c) => c.client, withdraw);
     const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects, record, ahead, watch }).catch(
       withdraw,
     );
