@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTransaction } from '../plumbing/index.js';
+import { inOneRoundTrip, inTransaction } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
 import { RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
@@ -451,5 +451,6 @@ export async function appliedPast(client: pg.Client, position: Lsn): Promise<{ r
  * with it every batch sync committed asynchronously before it.
  */
 export async function flushStateWrites(client: pg.Client): Promise<void> {
-  await inTransaction(client, () => client.query(`UPDATE pgferry.sync SET phase = phase`), { local: { synchronous_commit: 'on' } });
+  // One round trip: sync's stop, which a cut-over waits for with writes frozen, makes it.
+  await inOneRoundTrip(client, `UPDATE pgferry.sync SET phase = phase`, { local: { synchronous_commit: 'on' } });
 }
