@@ -10,7 +10,9 @@ import {
   type Tuple,
   UNCHANGED,
 } from '../replication/index.js';
-import { recordAppliedBatch, type TableCounts } from '../state/index.js';
+import { recordAppliedBatch, recordChangedRows, type TableCounts } from '../state/index.js';
+import { displayName } from '../catalog/index.js';
+import { ChangedRows, type ChangeRecording } from './recording.js';
 import { OrderedApplySignal, type ChangeOrigin, type RowChange } from './changes.js';
 import { Coalescer, type TableWork } from './coalesce.js';
 import { rejected } from './errors.js';
@@ -46,6 +48,8 @@ export interface BatchOptions {
   readonly schemaChanges?: SchemaChangeSink;
   /** From where each table copied at its own snapshot takes changes (none: every change counts). */
   readonly copyPositions?: CopyPositions;
+  /** Whether the rows written are recorded for a cut-over (apply/recording.ts). */
+  readonly recording?: ChangeRecording;
 }
 
 export interface BatchResult {
@@ -100,12 +104,14 @@ export class BatchApplier {
   async apply(batch: readonly SourceTransaction[], appliedLsn: Lsn): Promise<BatchResult> {
     const last = batch[batch.length - 1]!;
     const definitions = this.tables.snapshot();
+    // Read once: the batch records all of its rows or none.
+    const recording = this.options.recording?.current;
     await this.client.query('BEGIN');
     let replayed = false;
     let counts: Counts;
     try {
       try {
-        counts = await this.run(batch, appliedLsn, 'coalesced');
+        counts = await this.run(batch, appliedLsn, 'coalesced', recording !== undefined);
       } catch (error) {
         if (!(error instanceof OrderedApplySignal) && !isIntegrityViolation(sqlState(error))) throw error;
         await this.client.query('ROLLBACK');
@@ -113,8 +119,15 @@ export class BatchApplier {
         await this.client.query('BEGIN');
         replayed = true;
         this.tables.restore(definitions);
-        counts = await this.run(batch, appliedLsn, 'ordered');
+        counts = await this.run(batch, appliedLsn, 'ordered', recording !== undefined);
       }
+      // The first batch that records says from where: everything past its start is recorded.
+      if (recording && (!recording.acknowledged || counts.recorded!.size > 0))
+        await recordChangedRows(this.client, recording.id, {
+          lsn: last.endLsn,
+          startsAt: recording.acknowledged ? undefined : appliedLsn,
+          rows: counts.recorded!.list(),
+        });
       await recordAppliedBatch(this.client, {
         lsn: last.endLsn,
         lastCommitTime: counts.lastCommitTime === undefined ? undefined : postgresTimeToDate(counts.lastCommitTime),
@@ -125,6 +138,7 @@ export class BatchApplier {
       });
       await this.client.query('COMMIT');
       this.staging.afterCommit();
+      if (recording && !recording.acknowledged) this.options.recording!.acknowledged(recording.id);
     } catch (error) {
       await this.client.query('ROLLBACK').catch(() => undefined);
       this.staging.afterRollback();
@@ -134,9 +148,9 @@ export class BatchApplier {
     return { transactions: counts.transactions, rows: counts.rows, endLsn: last.endLsn, targetLsn: parseLsn(rows[0]!.lsn), replayed };
   }
 
-  private async run(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
+  private async run(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered', record: boolean): Promise<Counts> {
     try {
-      return await this.runParts(batch, appliedLsn, mode);
+      return await this.runParts(batch, appliedLsn, mode, record);
     } catch (error) {
       // Statements still being sent would land after the ROLLBACK, outside any transaction.
       await this.writing?.catch(() => undefined);
@@ -146,8 +160,20 @@ export class BatchApplier {
     }
   }
 
-  private async runParts(batch: readonly SourceTransaction[], appliedLsn: Lsn, mode: 'coalesced' | 'ordered'): Promise<Counts> {
-    const counts: Counts = { transactions: 0, rows: 0, tables: new Map(), lastCommitTime: undefined, fence: undefined };
+  private async runParts(
+    batch: readonly SourceTransaction[],
+    appliedLsn: Lsn,
+    mode: 'coalesced' | 'ordered',
+    record: boolean,
+  ): Promise<Counts> {
+    const counts: Counts = {
+      transactions: 0,
+      rows: 0,
+      tables: new Map(),
+      lastCommitTime: undefined,
+      fence: undefined,
+      recorded: record ? new ChangedRows((table) => this.tables.relation(table.relationId).columns.map((c) => c.name)) : undefined,
+    };
     const coalescer = new Coalescer();
     for (const transaction of batch) {
       const skip = transaction.endLsn <= appliedLsn;
@@ -204,7 +230,11 @@ export class BatchApplier {
         // Rows decoded under the definition this one replaces are written before it takes effect:
         // a batch never mixes rows of two definitions of one table.
         const pending = coalescer.holds(message.relationId);
-        if (this.tables.define(message) && pending) return this.flush(coalescer);
+        const redefined = this.tables.define(message);
+        // A table whose definition changed is compared whole: what the change did to its rows is in no row change.
+        if (redefined && !skip)
+          counts.recorded?.table(displayName({ schema: message.schema, name: message.name }), 'its definition changed');
+        if (redefined && pending) return this.flush(coalescer);
         return undefined;
       }
       case 'insert':
@@ -226,6 +256,7 @@ export class BatchApplier {
         );
         if (change === undefined) return undefined;
         countChange(counts, table, change.kind);
+        counts.recorded?.change(change);
         if (mode === 'ordered') return this.execute(singleChange(change), change).then(() => undefined);
         coalescer.add(change);
         return coalescer.size >= this.options.flushEvery ? this.flushBehind(coalescer) : undefined;
@@ -259,6 +290,8 @@ export class BatchApplier {
     const sink = this.options.schemaChanges;
     if (!sink) return;
     await this.flush(reading.coalescer);
+    // Which rows a schema change rewrote (a type change, a default) is not told row by row.
+    reading.counts.recorded?.everything('a schema change was applied');
     reading.schemaChanges ??= sink.forTransaction();
     await reading.schemaChanges.apply(this.client, payload, reading.origin);
     this.tables.forgetTargets();
@@ -294,10 +327,12 @@ export class BatchApplier {
     const truncated: TargetTable[] = [];
     for (const id of relationIds) truncated.push(await this.tables.resolve(id));
     for (const table of truncated) tableCounts(counts, table).truncated++;
+    for (const table of truncated) counts.recorded?.table(table.display, 'truncated');
     if (truncated.length > 0) await this.execute(truncate(truncated, cascade, restartIdentity));
     for (const { id, verdict } of partly) {
       const table = await this.tables.resolve(id);
       tableCounts(counts, table).truncated++;
+      counts.recorded?.table(table.display, 'truncated');
       await this.execute(deleteKeyRanges(table, verdict.column, verdict.ranges));
     }
   }
@@ -432,6 +467,8 @@ interface Counts {
   /** Microseconds since 2000 (converted once per batch, not per transaction). */
   lastCommitTime: bigint | undefined;
   fence: Lsn | undefined;
+  /** The rows changed, while a cut-over has sync record them. */
+  recorded: ChangedRows | undefined;
 }
 
 function tableCounts(counts: Counts, table: TargetTable): TableCounts {

@@ -8,3 +8,4 @@ export { Coalescer } from './coalesce.js';
 export type { TableWork } from './coalesce.js';
 export type { RowChange, ChangeOrigin } from './changes.js';
 export type { SchemaChangeSink, SchemaChangeReader } from './schema-changes.js';
+export { ChangeRecording, ChangedRows } from './recording.js';

@@ -5,7 +5,13 @@ import type { Logger } from '../log/index.js';
 import type { PoolOptions } from '../pgbouncer/index.js';
 import type { FreezeMode, FreezePlan } from './freeze.js';
 
-export type VerifyLevel = 'none' | 'counts' | 'full';
+/**
+ * What the cut-over compares. `changes` (the default): every row by content before the freeze,
+ * while sync streams, and inside it only the rows sync applied since (changes.ts). `counts`:
+ * count(*) of every table inside the freeze; `full`: every row by content inside the freeze.
+ * Both grow with the database; `changes` grows with the writes of the last moments.
+ */
+export type VerifyLevel = 'none' | 'counts' | 'full' | 'changes';
 
 export interface CutoverOptions {
   readonly source: ConnectionSpec;

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageOf, PgferryError } from '../errors.js';
-import { oneLine, sleep } from '../plumbing/index.js';
+import { oneLine, sleep, sqlState, SQLSTATE } from '../plumbing/index.js';
 
 /** A session that could still commit a write after the freeze began. */
 interface Holder {
@@ -51,15 +51,10 @@ export interface DrainOptions {
  */
 export async function drainSessions(source: pg.Client, options: DrainOptions): Promise<DrainReport> {
   const started = Date.now();
-  let ended = 0;
+  const ended = new Set<number>();
   for (;;) {
-    const holders = await findHolders(source, options);
-    const prepared = await preparedTransactions(source, options.allDatabases === true);
-    if (holders.length === 0 && prepared.length === 0) return { sessionsEnded: ended, waitedMs: Date.now() - started };
-    if (options.mode === 'read-only') {
-      const free = holders.filter((h) => !h.inOldTransaction).map((h) => h.pid);
-      if (free.length > 0) ended += await endSessions(source, free, options.frozenAt);
-    }
+    const { holders, prepared } = await look(source, options, ended);
+    if (holders.length === 0 && prepared.length === 0) return { sessionsEnded: ended.size, waitedMs: Date.now() - started };
     if (options.signal?.aborted)
       throw new PgferryError('interrupted', 'interrupted during the drain', { fix: 'run pgferry cutover again when ready' });
     if (Date.now() - started > options.timeoutMs)
@@ -68,66 +63,91 @@ export async function drainSessions(source: pg.Client, options: DrainOptions): P
         prepared,
         options.timeoutMs,
       );
-    await sleep(options.pollMs ?? 10);
+    // Ended sessions leave pg_stat_activity within milliseconds; the freeze waits on this.
+    await sleep(options.pollMs ?? 2);
   }
 }
 
-async function findHolders(source: pg.Client, options: DrainOptions): Promise<Holder[]> {
+/**
+ * One look, one round trip: the sessions that could still write, the prepared transactions, and
+ * (read-only) the sessions among them that are ended now, those between transactions or inside
+ * one begun after the freeze; checked as they are ended, so a transaction begun before the
+ * freeze is never cut short. An ended session shows until its backend has exited.
+ */
+async function look(source: pg.Client, options: DrainOptions, ended: Set<number>): Promise<{ holders: Holder[]; prepared: string[] }> {
   const since = options.mode === 'read-only' ? 'backend_start' : 'xact_start';
-  const { rows } = await source.query<{
-    pid: number;
+  let rows: Array<{
+    pid: number | null;
     user: string | null;
-    application: string;
+    application: string | null;
     state: string | null;
     transaction_seconds: number | null;
     query: string | null;
-    in_old_transaction: boolean;
-  }>(
-    `SELECT pid, usename AS user, application_name AS application, state,
-            extract(epoch FROM clock_timestamp() - xact_start)::float8 AS transaction_seconds, query,
-            coalesce(xact_start < $2::timestamptz, false) AS in_old_transaction
-       FROM pg_stat_activity
-      WHERE ($4 OR datname = current_database()) AND backend_type = 'client backend'
-        AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])
-        AND ${since} < $2::timestamptz
-        AND ($3::text[] = '{}' OR usename = ANY($3::text[]))`,
-    [options.spare, options.frozenAt, options.mode === 'revoke' ? options.roles : [], options.allDatabases === true],
-  );
-  return rows.map((r) => ({
-    pid: r.pid,
-    user: r.user ?? '?',
-    application: r.application,
-    state: r.state ?? 'unknown',
-    transactionSeconds: r.transaction_seconds,
-    query: r.query ?? '',
-    inOldTransaction: r.in_old_transaction,
-  }));
-}
-
-async function preparedTransactions(source: pg.Client, allDatabases: boolean): Promise<string[]> {
-  const { rows } = await source.query<{ gid: string; owner: string }>(
-    `SELECT gid, owner FROM pg_prepared_xacts WHERE $1 OR database = current_database()`,
-    [allDatabases],
-  );
-  return rows.map((r) => `prepared transaction "${r.gid}" of ${r.owner}`);
-}
-
-async function endSessions(source: pg.Client, pids: readonly number[], frozenAt: string): Promise<number> {
+    in_old_transaction: boolean | null;
+    ended: boolean | null;
+    prepared: string | null;
+  }>;
   try {
-    // Checked again as they are ended: a transaction begun before the freeze is never cut short.
-    const { rows } = await source.query<{ n: number }>(
-      `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-        WHERE pid = ANY($1::int[]) AND (xact_start IS NULL OR xact_start >= $2::timestamptz)`,
-      [pids, frozenAt],
-    );
-    return rows[0]?.n ?? 0;
+    ({ rows } = await source.query(
+      `WITH holder AS (
+         SELECT pid, usename, application_name, state, xact_start,
+                extract(epoch FROM clock_timestamp() - xact_start)::float8 AS transaction_seconds, query,
+                coalesce(xact_start < $2::timestamptz, false) AS in_old_transaction
+           FROM pg_stat_activity
+          WHERE ($4 OR datname = current_database()) AND backend_type = 'client backend'
+            AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])
+            AND ${since} < $2::timestamptz
+            AND ($3::text[] = '{}' OR usename = ANY($3::text[]))
+       ), ended AS (
+         -- Not inlined (it calls a volatile function), so evaluated once, whole.
+         SELECT pid FROM holder
+          WHERE $5 AND (xact_start IS NULL OR xact_start >= $2::timestamptz) AND pg_terminate_backend(pid)
+       )
+       SELECT pid, usename AS user, application_name AS application, state, transaction_seconds, query, in_old_transaction,
+              pid IN (SELECT pid FROM ended) AS ended, NULL::text AS prepared
+         FROM holder
+       UNION ALL
+       SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, format('prepared transaction "%s" of %s', gid, owner)
+         FROM pg_prepared_xacts WHERE $4 OR database = current_database()`,
+      [
+        options.spare,
+        options.frozenAt,
+        options.mode === 'revoke' ? options.roles : [],
+        options.allDatabases === true,
+        options.mode === 'read-only',
+      ],
+    ));
   } catch (error) {
-    throw new PgferryError('query', `source: cannot end the sessions opened before the freeze: ${messageOf(error)}`, {
-      side: 'source',
-      fix: 'run the cut-over as a superuser or a member of pg_signal_backend, or stop the application and use --freeze none',
-      cause: error,
+    if (options.mode === 'read-only' && sqlState(error) === SQLSTATE.insufficientPrivilege) throw cannotEndSessions(error);
+    throw error;
+  }
+  const holders: Holder[] = [];
+  const prepared: string[] = [];
+  for (const r of rows) {
+    if (r.prepared !== null) {
+      prepared.push(r.prepared);
+      continue;
+    }
+    if (r.ended === true) ended.add(r.pid!);
+    holders.push({
+      pid: r.pid!,
+      user: r.user ?? '?',
+      application: r.application ?? '',
+      state: r.state ?? 'unknown',
+      transactionSeconds: r.transaction_seconds,
+      query: r.query ?? '',
+      inOldTransaction: r.in_old_transaction === true,
     });
   }
+  return { holders, prepared };
+}
+
+function cannotEndSessions(error: unknown): PgferryError {
+  return new PgferryError('query', `source: cannot end the sessions opened before the freeze: ${messageOf(error)}`, {
+    side: 'source',
+    fix: 'run the cut-over as a superuser or a member of pg_signal_backend, or stop the application and use --freeze none',
+    cause: error,
+  });
 }
 
 function drainTimeout(holders: readonly Holder[], prepared: readonly string[], timeoutMs: number): PgferryError {

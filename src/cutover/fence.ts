@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { FENCE_PREFIX } from '../sync/index.js';
 import { parseLsn, type Lsn } from '../replication/index.js';
-import { inTransaction } from '../plumbing/index.js';
+import { inOneRoundTrip, quoteLiteral } from '../plumbing/index.js';
 
 /**
  * With writes frozen, a transactional logical message marks the end of the source's history:
@@ -19,8 +19,7 @@ export interface Fence {
 export async function emitFence(source: pg.Client, cutoverId: number): Promise<Fence> {
   const { rows } = await emitFlushedMessage<{ after: string; lsn: string }>(
     source,
-    `SELECT pg_current_wal_insert_lsn()::text AS after, pg_logical_emit_message(true, $1, $2)::text AS lsn`,
-    [FENCE_PREFIX, `cutover ${cutoverId}`],
+    `SELECT pg_current_wal_insert_lsn()::text AS after, pg_logical_emit_message(true, ${quoteLiteral(FENCE_PREFIX)}, ${quoteLiteral(`cutover ${cutoverId}`)})::text AS lsn`,
   );
   return { after: parseLsn(rows[0]!.after), lsn: parseLsn(rows[0]!.lsn) };
 }
@@ -31,7 +30,7 @@ export async function emitFence(source: pg.Client, cutoverId: number): Promise<F
  * client's screen before it is in flushed WAL, and logical decoding reads flushed WAL only.
  */
 export async function flushSourceWal(source: pg.Client): Promise<void> {
-  await emitFlushedMessage(source, `SELECT pg_logical_emit_message(true, 'pgferry.flush', '')`, []);
+  await emitFlushedMessage(source, `SELECT pg_logical_emit_message(true, 'pgferry.flush', '')`);
 }
 
 /**
@@ -39,12 +38,8 @@ export async function flushSourceWal(source: pg.Client): Promise<void> {
  * transaction, as this session may sit under the freeze, committed with synchronous_commit on:
  * logical decoding sends only flushed WAL, and under synchronous_commit = off (a server or role
  * default) the commit would wait for the WAL writer. On, it is flushed, with every commit before
- * it, before this returns.
+ * it, before this returns. One round trip: the freeze waits on it.
  */
-async function emitFlushedMessage<R extends pg.QueryResultRow>(
-  source: pg.Client,
-  sql: string,
-  values: unknown[],
-): Promise<pg.QueryResult<R>> {
-  return inTransaction(source, () => source.query<R>(sql, values), { mode: 'READ WRITE', local: { synchronous_commit: 'on' } });
+async function emitFlushedMessage<R extends pg.QueryResultRow>(source: pg.Client, sql: string): Promise<pg.QueryResult<R>> {
+  return inOneRoundTrip<R>(source, sql, { mode: 'READ WRITE', local: { synchronous_commit: 'on' } });
 }

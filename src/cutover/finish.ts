@@ -7,6 +7,8 @@ import { liftFreeze } from './freeze.js';
 import type { SequenceSync } from './sequences.js';
 import type { LargeObjectReconcile } from '../copy/index.js';
 import type { CutoverStep } from './steps.js';
+import type { ChangesAhead, ChangesInFreeze } from './changes.js';
+import type { VerifyLevel } from './context.js';
 import { retireOldDirection, type WayBack, type WayBackSides } from './way-back.js';
 import type { MigrationNames } from '../sync/index.js';
 import type { PoolReport } from '../pgbouncer/index.js';
@@ -20,7 +22,17 @@ export interface CutoverReport {
   readonly sequences: readonly SequenceSync[];
   /** Large objects made equal inside the freeze (created, changed, removed since the pass before it). */
   readonly largeObjects: LargeObjectReconcile;
+  /**
+   * The verify that ran: inside the freeze with `--verify counts` or `full`; with `changes`, the
+   * full one before the freeze, while sync streamed (`checked` says what was compared inside).
+   */
   readonly verified: VerifyReport | null;
+  /** What was compared, and when: before the freeze (while writes went on) and inside it. */
+  readonly checked: {
+    readonly level: VerifyLevel;
+    readonly beforeFreeze: ChangesAhead | null;
+    readonly insideFreeze: ChangesInFreeze | null;
+  };
   readonly syncStopped: boolean;
   /**
    * Transactions the source committed past sync's final position (0: none), or null when that
@@ -102,6 +114,7 @@ export async function finishCutover(
     sequences: done.sequences,
     largeObjects: done.largeObjects,
     verified: done.verified,
+    checked: done.checked,
     syncStopped: done.syncStopped,
     lateTransactions: done.lateTransactions,
     sourceUnfrozen,

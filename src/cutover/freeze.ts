@@ -28,8 +28,12 @@ export async function planFreeze(source: pg.Client, mode: FreezeMode, roles: rea
       }
       return { mode, database, systemId, previousReadOnly: await previousReadOnly(source), revoked: [], roles };
     }
-    case 'revoke':
-      return { mode, database, systemId, previousReadOnly: null, revoked: await planRevoke(source, roles, scope), roles };
+    case 'revoke': {
+      const revoked = await planRevoke(source, roles, scope);
+      // Tried now and rolled back: a hole is refused before the cut-over waits or compares anything.
+      await applyRevoke(source, roles, revoked, scope, true);
+      return { mode, database, systemId, previousReadOnly: null, revoked, roles };
+    }
     case 'none':
       return { mode, database, systemId, previousReadOnly: null, revoked: [], roles };
   }

@@ -75,7 +75,7 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
           cause: error,
         });
       }
-      await sleep(50);
+      await sleep(5);
     }
   }
 }

@@ -60,37 +60,43 @@ export async function applyRevoke(
   roles: readonly string[],
   revoked: readonly RevokedPrivilege[],
   scope: Scope,
+  /** Try it and roll it back: the cut-over refuses a freeze with a hole before it waits for anything. */
+  probe = false,
 ): Promise<void> {
-  await inTransaction(source, async () => {
-    for (const r of revoked) {
-      await source.query(
-        `REVOKE ${r.privileges.map((p) => p.replace('*', '')).join(', ')} ON ${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${r.object} FROM ${quoteIdent(r.role)}`,
-      );
-    }
-    const { rows } = await source.query<{ schema: string; name: string; object: string; role: string }>(
-      `SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS object, r AS role
+  await inTransaction(
+    source,
+    async () => {
+      for (const r of revoked) {
+        await source.query(
+          `REVOKE ${r.privileges.map((p) => p.replace('*', '')).join(', ')} ON ${r.kind === 'table' ? 'TABLE' : 'SEQUENCE'} ${r.object} FROM ${quoteIdent(r.role)}`,
+        );
+      }
+      const { rows } = await source.query<{ schema: string; name: string; object: string; role: string }>(
+        `SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS object, r AS role
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN unnest($1::text[]) AS r
         WHERE c.relkind IN ('r', 'p') AND ${SYSTEM_SCHEMA_SQL}
           AND (has_table_privilege(r, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') OR has_any_column_privilege(r, c.oid, 'INSERT, UPDATE'))
         ORDER BY 3, 4`,
-      [roles],
-    );
-    const holes = rows.filter((r) => scope.includes({ schema: r.schema, name: r.name }));
-    if (holes.length > 0) {
-      const shown = holes
-        .slice(0, 5)
-        .map((h) => `${h.role} on ${h.object}`)
-        .join(', ');
-      throw new PgferryError(
-        'freeze-would-not-hold',
-        `--freeze revoke would leave writes open: ${shown}${holes.length > 5 ? ` and ${holes.length - 5} more` : ''} (the role owns the table, or writes through PUBLIC, another role, or a grant made by someone else)`,
-        {
-          side: 'source',
-          fix: 'use --freeze read-only, or remove those grants first',
-        },
+        [roles],
       );
-    }
-  });
+      const holes = rows.filter((r) => scope.includes({ schema: r.schema, name: r.name }));
+      if (holes.length > 0) {
+        const shown = holes
+          .slice(0, 5)
+          .map((h) => `${h.role} on ${h.object}`)
+          .join(', ');
+        throw new PgferryError(
+          'freeze-would-not-hold',
+          `--freeze revoke would leave writes open: ${shown}${holes.length > 5 ? ` and ${holes.length - 5} more` : ''} (the role owns the table, or writes through PUBLIC, another role, or a grant made by someone else)`,
+          {
+            side: 'source',
+            fix: 'use --freeze read-only, or remove those grants first',
+          },
+        );
+      }
+    },
+    { rollback: probe },
+  );
 }
 
 /**

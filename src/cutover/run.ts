@@ -5,7 +5,7 @@ import { connect } from '../config/index.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { formatLsn } from '../replication/index.js';
-import { ensureCutoverState, readSyncState, recordFreezeIntent, withdrawSyncStop, type FreezeRecord } from '../state/index.js';
+import { ensureCutoverState, readSlotPosition, recordFreezeIntent, withdrawSyncStop, type FreezeRecord } from '../state/index.js';
 import { verify, type VerifyReport } from '../verify/index.js';
 import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
 import { failedAt, lateWritesFailure, throwIfInterrupted, verifyFailed } from './failures.js';
@@ -32,20 +32,25 @@ import {
   type WayBackSides,
 } from './way-back.js';
 import { closeClient } from '../plumbing/index.js';
+import { ChangeRecord, type ChangesAhead, type ChangesInFreeze } from './changes.js';
 
 /** Time allowed for sync to notice the stop request and end cleanly. */
 const SYNC_STOP_TIMEOUT_MS = 15_000;
 
 /**
  * `pgferry cutover`, while `pgferry sync` streams in another process:
- *  1. make the way back on the target (way-back.ts), unless `--no-fallback`; then wait until
- *     sync is within `--max-lag` of the source;
+ *  1. make the way back on the target (way-back.ts), unless `--no-fallback`; with `--verify
+ *     changes` (the default), have sync record the rows it applies, verify every row while sync
+ *     streams, and compare the rows recorded since, until little is left (changes.ts); then
+ *     wait until sync is within `--max-lag` of the source;
  *  2. freeze writes on the source and drain the sessions that could still write;
  *  3. emit a fence into the change stream and wait until sync has applied it: the target now
  *     holds every transaction the source committed;
- *  4. set the target's sequences to the source's values (plus the margin), and make its large
- *     objects the source's (they are in no stream; most changes were carried just before the freeze);
- *  5. verify (counts, or full content);
+ *  4. set the target's sequences to the source's values (plus the margin; read while the fence
+ *     travels), and make its large objects the source's (they are in no stream; most changes
+ *     were carried just before the freeze);
+ *  5. verify: the rows sync recorded since the last look before the freeze (changes), or the
+ *     counts of every table, or every row (full);
  *  6. stop sync;
  *  7. read the slot for writes committed past sync's final position (late-writes.ts): a
  *     session that escaped the freeze. If there are any, the cut-over is undone: the stop
@@ -63,6 +68,8 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
   const target = await connect(options.target);
   let source: { client: pg.Client } | undefined;
   let pool: PoolSwitch | undefined;
+  let record: ChangeRecord | undefined;
+  let watch: pg.Client | undefined;
   try {
     source = await connect(options.source);
     const sourceClient = source.client;
@@ -97,11 +104,31 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     const largeObjects = await LargeObjectSync.between(sourceClient, target.client).catch(withdraw);
     const early = await steps.run('large objects ahead', () => largeObjects.compareAll()).catch(withdraw);
     if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
+    // The fence is watched on a session of its own: the sequences are set on the cut-over's meanwhile.
+    // Opened now, so that nothing between the last look at the changes and the freeze waits for it.
+    watch = await connect(options.target).then((c) => c.client, withdraw);
+    let ahead: (ChangesAhead & { readonly report: VerifyReport }) | null = null;
+    if (options.verify === 'changes') {
+      log.info('asking sync to record the rows it applies, then verifying every row while it streams');
+      record = await steps.run('record changes', () => ChangeRecord.begin(options, sourceClient, log)).catch(withdraw);
+      const changes = record;
+      const verified = await steps.run('verify ahead', () => changes.verifyAhead(options)).catch(withdraw);
+      log.info({ tables: verified.tables.length, seconds: verified.seconds }, 'every row is equal while sync streams');
+      const passes = await steps.run('changes ahead', () => changes.narrow(options.signal)).catch(withdraw);
+      ahead = {
+        recordedFrom: changes.recordedFrom,
+        verify: { identical: verified.identical, seconds: verified.seconds, tables: verified.tables.length, notes: verified.notes },
+        passes,
+        report: verified,
+      };
+    }
     // Last before the freeze, so the lag it measures is the lag the freeze starts with.
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
     const lagAtStart = await steps
       .run('catch up', () => waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal))
       .catch(withdraw);
+    // The lease now covers the freeze: nothing renews it while the freeze's sessions are busy.
+    await record?.holdThroughFreeze(options.drainTimeoutMs + options.fenceTimeoutMs).catch(withdraw);
     const cut: FreezeContext = await recordIntent(target.client, plan).then(
       (cutoverId) => ({
         options,
@@ -109,14 +136,20 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
         target: target.client,
         plan,
         cutoverId,
-        spare: state.sourcePid === null ? [] : [state.sourcePid],
+        // Sync's session, and the sessions that check the changed rows inside the freeze.
+        spare: [...(state.sourcePid === null ? [] : [state.sourcePid]), ...(record?.sourcePids ?? [])],
         log,
       }),
       withdraw,
     );
-    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects }).catch(withdraw);
+    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects, record, ahead, watch }).catch(
+      withdraw,
+    );
     return await finishCutover(cut, done, steps.timed, sides, names);
   } finally {
+    // Recording ends with the cut-over, whatever its outcome (a killed one's lease runs out).
+    await record?.end();
+    if (watch) await closeClient(watch);
     await pool?.close();
     if (source) await closeClient(source.client);
     await closeClient(target.client);
@@ -142,6 +175,9 @@ async function whileFrozen(
     pool,
     targetFreezes,
     largeObjects,
+    record,
+    ahead,
+    watch,
   }: {
     readonly sides: WayBackSides;
     readonly ready: WayBackReady | undefined;
@@ -150,6 +186,11 @@ async function whileFrozen(
     readonly targetFreezes: readonly FreezeRecord[];
     /** Compared once before the freeze: inside it only what changed since is carried. */
     readonly largeObjects: LargeObjectSync;
+    /** `--verify changes`: the rows sync recorded, and what was compared before the freeze. */
+    readonly record: ChangeRecord | undefined;
+    readonly ahead: (ChangesAhead & { readonly report: VerifyReport }) | null;
+    /** A session on the target of its own, for the fence. */
+    readonly watch: pg.Client;
   },
 ): Promise<Frozen> {
   const { options, plan, log, cutoverId } = cut;
@@ -170,15 +211,20 @@ async function whileFrozen(
     frozenAt = since;
     log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
     const drained = await steps.run('drain', () => drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, signal));
-    const fence = await steps.run('fence', async () => {
+    const { fence, sequences } = await steps.run('fence', async () => {
       const emitted = await emitFence(sourceClient, cutoverId);
-      await waitForFence(target, emitted, options.fenceTimeoutMs, signal);
-      return emitted;
+      // Drained, the source hands out no more values: its sequences are set on the target while the fence travels.
+      const [applied, set] = await Promise.allSettled([
+        waitForFence(watch, emitted, options.fenceTimeoutMs, signal),
+        steps.alongside('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin)),
+      ]);
+      if (applied.status === 'rejected') throw applied.reason;
+      if (set.status === 'rejected') throw set.reason;
+      return { fence: emitted, sequences: set.value };
     });
     const fenceLsn = formatLsn(fence.lsn);
     log.info({ fenceLsn }, 'sync applied everything up to the fence');
     throwIfInterrupted(signal);
-    const sequences = await steps.run('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin));
     const missing = sequences.filter((s) => s.target === null);
     if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
     log.info('carrying the large objects changed since the pass before the freeze');
@@ -187,8 +233,10 @@ async function whileFrozen(
       log.warn({ roles: carried.missingRoles }, "roles missing on the target: their large objects' ownership and grants were left out");
     }
     const level = options.verify;
-    let verified: VerifyReport | null = null;
+    let verified: VerifyReport | null = ahead?.report ?? null;
+    let inFreeze: ChangesInFreeze | null = null;
     if (level === 'none') steps.skip('verify');
+    else if (level === 'changes') inFreeze = (await steps.run('verify', () => record!.checkInFreeze(signal))).summary;
     else verified = await steps.run('verify', () => verifyFrozen(options, level, signal));
     if (verified && !verified.identical) throw verifyFailed(verified);
     throwIfInterrupted(signal);
@@ -229,6 +277,11 @@ async function whileFrozen(
       sequences,
       largeObjects: carried,
       verified,
+      checked: {
+        level,
+        beforeFreeze: ahead === null ? null : { recordedFrom: ahead.recordedFrom, verify: ahead.verify, passes: ahead.passes },
+        insideFreeze: inFreeze,
+      },
       syncStopped,
       lateTransactions: late,
       lagAtStartSeconds: lagAtStart,
@@ -285,7 +338,7 @@ class LateWritesSignal extends Error {
 async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
   let late: LateWrites;
   try {
-    const state = await readSyncState(target);
+    const state = await readSlotPosition(target);
     if (!state) return null;
     late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
   } catch (error) {
@@ -297,7 +350,11 @@ async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger
 }
 
 /** With writes frozen the result is exact: no recheck for a moving source. */
-function verifyFrozen(options: CutoverOptions, mode: Exclude<VerifyLevel, 'none'>, signal: AbortSignal | undefined): Promise<VerifyReport> {
+function verifyFrozen(
+  options: CutoverOptions,
+  mode: Exclude<VerifyLevel, 'none' | 'changes'>,
+  signal: AbortSignal | undefined,
+): Promise<VerifyReport> {
   return verify({
     source: options.source,
     target: options.target,

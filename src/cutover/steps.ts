@@ -8,6 +8,9 @@ export type CutoverStepName =
   | 'catch up'
   | 'way back'
   | 'large objects ahead'
+  | 'record changes'
+  | 'verify ahead'
+  | 'changes ahead'
   | 'pause'
   | 'freeze'
   | 'drain'
@@ -38,6 +41,19 @@ export class CutoverSteps {
   /** Runs one step's work, timed; a step that fails is timed too. */
   async run<T>(name: CutoverStepName, work: () => Promise<T>): Promise<T> {
     this.at = name;
+    const started = this.now();
+    try {
+      return await work();
+    } finally {
+      this.done.push({ step: name, ms: round(this.now() - started) });
+    }
+  }
+
+  /**
+   * A step run alongside the one under way (the sequences while the fence travels): timed into
+   * the report under its own name; a failure in it is reported as at the step under way.
+   */
+  async alongside<T>(name: CutoverStepName, work: () => Promise<T>): Promise<T> {
     const started = this.now();
     try {
       return await work();

@@ -13,6 +13,9 @@ import {
 import type { Fence } from './fence.js';
 import { sleep } from '../plumbing/index.js';
 
+/** How often the freeze's waits on sync look at the target: each look is one small query. */
+const FENCE_POLL_MS = 2;
+
 /**
  * The cut-over's view of a sync running in another process, read from the target's `pgferry`
  * schema: the only channel the two share, so they can run on different machines.
@@ -100,7 +103,8 @@ export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: n
         fix: 'check that pgferry sync is running and not stuck (pgferry status, its log), then run the cut-over again; or raise --fence-timeout',
       });
     }
-    await sleep(5);
+    // Sync applies the fence within milliseconds of its commit: looked for often, it costs little more.
+    await sleep(FENCE_POLL_MS);
   }
 }
 
@@ -111,6 +115,6 @@ export async function stopSync(target: pg.Client, reason: string, timeoutMs: num
   for (;;) {
     if ((await readSyncPhase(target)) === 'stopped') return true;
     if (Date.now() > deadline) return false;
-    await sleep(10);
+    await sleep(FENCE_POLL_MS);
   }
 }

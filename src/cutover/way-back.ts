@@ -96,8 +96,11 @@ export async function handOver(sides: WayBackSides, ready: WayBackReady, cutover
   // asynchronously and may not be written yet, and each of them must lie before the start.
   const { rows } = await target.query<{ lsn: string }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
   const from = parseLsn(rows[0]!.lsn);
-  await prepareFollowingState(source, { ...ready.names, sourceSystemId: ready.systemId }, from);
-  await recordWayBack(target, cutoverId, ready.names.slot, from);
+  // One side each: written at once, as the freeze waits on both.
+  await Promise.all([
+    prepareFollowingState(source, { ...ready.names, sourceSystemId: ready.systemId }, from),
+    recordWayBack(target, cutoverId, ready.names.slot, from),
+  ]);
   return { slot: ready.names.slot, from };
 }
 

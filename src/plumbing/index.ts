@@ -21,7 +21,7 @@ export {
   isConnectionException,
   isConnectionEnded,
 } from './error-codes.js';
-export { inTransaction } from './transactions.js';
+export { inTransaction, inOneRoundTrip } from './transactions.js';
 export { oneLine } from './sql-text.js';
 export { DEFAULT_JOBS } from './parallelism.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './quote.js';

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { quoteLiteral } from './quote.js';
 
 export interface TransactionOptions {
   /** What follows BEGIN: 'READ WRITE', 'ISOLATION LEVEL REPEATABLE READ READ ONLY', … */
@@ -32,4 +33,37 @@ export async function inTransaction<T>(client: pg.Client, work: () => Promise<T>
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * One statement in a transaction of its own, sent with its BEGIN, settings and COMMIT in a single
+ * round trip (a simple query of several statements): for the cut-over's few writes inside the
+ * freeze, where each round trip is time the application waits. `statement` takes no parameters:
+ * what it holds is quoted by the caller. Its result is returned; on failure the transaction is
+ * rolled back before the error is thrown.
+ */
+export async function inOneRoundTrip<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  statement: string,
+  options: Pick<TransactionOptions, 'mode' | 'local'> = {},
+): Promise<pg.QueryResult<R>> {
+  const settings = Object.entries(options.local ?? {}).map(
+    ([name, value]) => `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`,
+  );
+  const parts = [options.mode ? `BEGIN ${options.mode}` : 'BEGIN', ...settings, statement, 'COMMIT'];
+  try {
+    // Several statements in one simple query: the driver answers with one result per statement.
+    const results: unknown = await client.query<R>(parts.join(';\n'));
+    if (!Array.isArray(results)) throw new Error('expected one result per statement');
+    const result: unknown = results[parts.length - 2];
+    if (!isResult<R>(result)) throw new Error('the statement returned no result');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
+
+function isResult<R extends pg.QueryResultRow>(value: unknown): value is pg.QueryResult<R> {
+  return typeof value === 'object' && value !== null && 'rows' in value && Array.isArray(value.rows);
 }

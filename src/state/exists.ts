@@ -1,7 +1,7 @@
 import type pg from 'pg';
 
 /** The state tables pgferry creates in its schema on the target, each by the step that needs it. */
-export type StateTable = 'clone' | 'copy_units' | 'copy_snapshots' | 'sync' | 'sync_tables' | 'cutover';
+export type StateTable = 'clone' | 'copy_units' | 'copy_snapshots' | 'sync' | 'sync_tables' | 'cutover' | 'changed_rows';
 
 /** Whether a state table exists yet: readers answer "nothing recorded" before its step first ran. */
 export async function stateTableExists(client: pg.Client, table: StateTable): Promise<boolean> {

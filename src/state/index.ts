@@ -45,6 +45,7 @@ export {
   startStreamingRun,
   syncIsStreaming,
   readFenceProgress,
+  readSlotPosition,
   readSyncPhase,
   appliedPast,
   flushStateWrites,
@@ -52,6 +53,7 @@ export {
   requestSyncStop,
   withdrawSyncStop,
   readStopRequest,
+  readStreamRequests,
   recordAppliedBatch,
   recordIdlePosition,
   recordHeartbeat,
@@ -68,3 +70,14 @@ export {
   lastCutover,
 } from './cutover.js';
 export type { CutoverRecord, FreezeMode, FreezeRecord, RevokedPrivilege } from './cutover.js';
+export {
+  requestRecording,
+  renewRecording,
+  recordingStart,
+  endRecording,
+  dropExpiredRecording,
+  recordChangedRows,
+  readRecordedChanges,
+} from './recording.js';
+export type { ChangedRow, RecordingRequest, RecordedChanges } from './recording.js';
+export { notifySync, REQUESTS_CHANNEL } from './notify.js';

@@ -46,7 +46,7 @@ export async function stateSchemaIsEmpty(client: pg.Client): Promise<boolean> {
   if (!(await stateSchemaExists(client))) return false;
   const { rows } = await client.query<{ empty: boolean }>(
     `SELECT NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE n.nspname = 'pgferry' AND c.relkind = 'r' AND c.relname NOT IN ('sync', 'sync_tables'))
+                         WHERE n.nspname = 'pgferry' AND c.relkind = 'r' AND c.relname NOT IN ('sync', 'sync_tables', 'changed_rows'))
             AND (to_regclass('pgferry.sync') IS NULL OR NOT EXISTS (SELECT 1 FROM pgferry.sync)) AS empty`,
   );
   return rows[0]?.empty === true;

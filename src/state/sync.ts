@@ -1,7 +1,9 @@
 import type pg from 'pg';
-import { inTransaction } from '../plumbing/index.js';
+import { inOneRoundTrip, inTransaction } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
+import { RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
+import { REQUESTS_CHANNEL } from './notify.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
@@ -55,6 +57,7 @@ const LATER_COLUMNS = new LaterColumns('sync', [
   ['problem', 'text'],
   ['problem_at', 'timestamptz'],
   ['prepared_at', 'timestamptz'],
+  ...RECORDING_COLUMNS,
 ]);
 const ADD_LATER_COLUMNS = LATER_COLUMNS.add;
 
@@ -278,7 +281,12 @@ export function syncIsStreaming(state: SyncState | undefined): boolean {
  * place both can reach. Sync looks for the request several times a second.
  */
 export async function requestSyncStop(client: pg.Client, reason: string): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1`, [reason]);
+  // The request and the notification that wakes sync to read it, in one statement: the
+  // notification is delivered when the statement commits, with the request visible.
+  await client.query(
+    `WITH request AS (UPDATE pgferry.sync SET stop_requested_at = now(), stop_reason = $1 RETURNING 1) SELECT pg_notify($2, '')`,
+    [reason, REQUESTS_CHANNEL],
+  );
 }
 
 /** Takes a stop request back: a cut-over that found it could not finish lets sync run again. */
@@ -287,10 +295,33 @@ export async function withdrawSyncStop(client: pg.Client): Promise<void> {
 }
 
 export async function readStopRequest(client: pg.Client): Promise<string | undefined> {
-  const { rows } = await client.query<{ reason: string | null }>(
-    `SELECT stop_reason AS reason FROM pgferry.sync WHERE stop_requested_at IS NOT NULL`,
+  return (await readStreamRequests(client)).stop;
+}
+
+/**
+ * What a running sync is asked through the target, in one read (its poll makes it several
+ * times a second): to stop, and to record the rows it applies for a cut-over (state/recording.ts).
+ */
+export async function readStreamRequests(
+  client: pg.Client,
+): Promise<{ readonly stop: string | undefined; readonly recording: RecordingRequest | undefined }> {
+  const { rows } = await client.query<{
+    stop: boolean;
+    reason: string | null;
+    recording_id: string | null;
+    expired: boolean | null;
+    acknowledged: boolean;
+  }>(
+    `SELECT stop_requested_at IS NOT NULL AS stop, stop_reason AS reason, recording_id,
+            recording_lease_until < clock_timestamp() AS expired, recording_from_lsn IS NOT NULL AS acknowledged
+       FROM pgferry.sync`,
   );
-  return rows[0] ? (rows[0].reason ?? 'stop requested') : undefined;
+  const row = rows[0];
+  return {
+    stop: row?.stop ? (row.reason ?? 'stop requested') : undefined,
+    recording:
+      row?.recording_id != null ? { id: row.recording_id, expired: row.expired !== false, acknowledged: row.acknowledged } : undefined,
+  };
 }
 
 export async function setSyncPhase(client: pg.Client, phase: SyncPhase): Promise<void> {
@@ -379,6 +410,17 @@ export async function readSyncTables(client: pg.Client): Promise<Array<{ table: 
   }));
 }
 
+/** The slot, the publication and the applied position, in one read: what the late-write check needs once sync stopped. */
+export async function readSlotPosition(
+  client: pg.Client,
+): Promise<{ readonly slot: string; readonly publication: string; readonly appliedLsn: Lsn } | undefined> {
+  const { rows } = await client.query<{ slot_name: string; publication: string; applied: string }>(
+    `SELECT slot_name, publication, applied_lsn::text AS applied FROM pgferry.sync`,
+  );
+  const row = rows[0];
+  return row ? { slot: row.slot_name, publication: row.publication, appliedLsn: parseLsn(row.applied) } : undefined;
+}
+
 /** Where sync stands against a cut-over's fence: the applied position and the last fence it applied. */
 export async function readFenceProgress(
   client: pg.Client,
@@ -409,5 +451,6 @@ export async function appliedPast(client: pg.Client, position: Lsn): Promise<{ r
  * with it every batch sync committed asynchronously before it.
  */
 export async function flushStateWrites(client: pg.Client): Promise<void> {
-  await inTransaction(client, () => client.query(`UPDATE pgferry.sync SET phase = phase`), { local: { synchronous_commit: 'on' } });
+  // One round trip: sync's stop, which a cut-over waits for with writes frozen, makes it.
+  await inOneRoundTrip(client, `UPDATE pgferry.sync SET phase = phase`, { local: { synchronous_commit: 'on' } });
 }

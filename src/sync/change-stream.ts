@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { BatchApplier, TargetTables, type CopyPositions, type SchemaChangeSink } from '../apply/index.js';
+import { BatchApplier, TargetTables, type ChangeRecording, type CopyPositions, type SchemaChangeSink } from '../apply/index.js';
 import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import {
@@ -34,6 +34,8 @@ export interface ChangeStreamOptions {
   readonly inbound: InboundTimings;
   /** From where each table copied at its own snapshot takes changes. */
   readonly copyPositions: CopyPositions;
+  /** Switched by sync's poll while a cut-over has the rows applied recorded. */
+  readonly recording?: ChangeRecording;
   readonly logger: Logger;
 }
 
@@ -115,6 +117,7 @@ export class ChangeStream {
       fencePrefix: options.fencePrefix,
       schemaChanges: options.schemaChanges,
       copyPositions: options.copyPositions,
+      recording: options.recording,
     });
   }
 

@@ -5,8 +5,8 @@ import { asError, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { closeClient, destroyClient, openAll, repeatEvery, withDeadline } from '../plumbing/index.js';
 import { formatLsn, ReplicationSession, type Lsn } from '../replication/index.js';
-import { copyPositions, readStopRequest, setSyncPhase, startStreamingRun } from '../state/index.js';
-import { CopyPositions } from '../apply/index.js';
+import { copyPositions, setSyncPhase, startStreamingRun } from '../state/index.js';
+import { ChangeRecording, CopyPositions } from '../apply/index.js';
 import { ChangeStream, type StreamProgress } from './change-stream.js';
 import { finishCleanly, prepareApplySession } from './apply-session.js';
 import { livenessTimings } from './liveness.js';
@@ -15,9 +15,7 @@ import { Monitor } from './monitor.js';
 import type { StopCause, SyncOptions } from './options.js';
 import { ensureSameSource, readSourceFacts } from './source-facts.js';
 import { protocolFor, slotAheadError, type MigrationNames } from './source-setup.js';
-
-/** How often a streaming sync looks on the target for a cut-over's stop request. */
-const STOP_POLL_MS = 100;
+import { watchRequests } from './requests.js';
 
 /** Prefix of the logical messages `pgferry cutover` emits as its fence. */
 export const FENCE_PREFIX = 'pgferry.fence';
@@ -98,6 +96,7 @@ export class StreamRun {
       const protocol = protocolFor(source.major, names.publication);
       const scope = new Scope(options.filter);
       const positions = setup.copyPositions;
+      const recording = new ChangeRecording();
       if (positions.consistentFrom > appliedLsn)
         log.info(
           { consistentFrom: formatLsn(positions.consistentFrom) },
@@ -124,9 +123,24 @@ export class StreamRun {
           truncateCounts: (table, commitLsn) => positions.countsTable(table, commitLsn),
         }),
         inbound: timings,
+        recording,
         logger: log,
       });
       stream = running;
+      // Read before the first batch: a run that starts while a cut-over records records from its first batch.
+      const requests = await watchRequests({
+        target: targetMonitor,
+        recording,
+        timers,
+        log,
+        onStop: (reason) => {
+          stopRequested = reason;
+          log.info({ reason }, 'stop requested through the target; stopping');
+          running.stop();
+          timers.push(setTimeout(() => loseEverything(stopTimedOut()), STOP_WITHIN_MS));
+        },
+        onError: loseEverything,
+      });
       running.start();
       if (options.signal?.aborted) onSignal();
       log.info({ from: formatLsn(state.appliedLsn), protocol: protocol.version }, 'streaming changes');
@@ -162,31 +176,21 @@ export class StreamRun {
           (error: unknown) => loseEverything(asError(error)),
         ),
       );
-      const polling = repeatEvery(STOP_POLL_MS, timers, () =>
-        readStopRequest(targetMonitor)
-          .then((reason) => {
-            if (reason === undefined || stopRequested !== undefined) return;
-            stopRequested = reason;
-            log.info({ reason }, 'stop requested through the target; stopping');
-            running.stop();
-            timers.push(setTimeout(() => loseEverything(stopTimedOut()), STOP_WITHIN_MS));
-          })
-          .catch((error: unknown) => loseEverything(asError(error))),
-      );
 
       let caughtUp = false;
       await running.run((progress: StreamProgress) => {
         caughtUp = options.untilCaughtUp && progress.appliedLsn >= goal;
         return caughtUp;
       });
-      await Promise.all([monitoring.stop(), polling.stop()]);
+      await Promise.all([monitoring.stop(), requests.stop()]);
       if (lost) throw lost;
       await withDeadline(
         (async () => {
           await finishCleanly(running, targetMonitor, setup.replication);
+          // Stopped first: a cut-over waits for it with writes frozen.
+          await setSyncPhase(target, 'stopped');
           // One last heartbeat, so status shows where this run left the lag.
           await watch.tick();
-          await setSyncPhase(target, 'stopped');
         })(),
         STOP_WITHIN_MS,
         'finishing the run',

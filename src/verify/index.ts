@@ -19,3 +19,7 @@ export type {
   DifferenceKind,
   RowKey,
 } from './types.js';
+export { ChangeChecker } from './check-changes.js';
+export type { ChangeCheckOptions, ChangeCheckReport } from './check-changes.js';
+export { planChangeCheck } from './change-plan.js';
+export type { ChangedRowRef, TablePlan } from './change-plan.js';

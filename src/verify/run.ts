@@ -46,7 +46,9 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   try {
     // Started now, awaited at the end: the schema is read on sessions of its own meanwhile.
     const schema = settle(
-      options.mode === 'full' ? compareSchema(options.source, options.target, scope) : Promise.resolve([] as SchemaDifference[]),
+      options.mode === 'full' && options.compareSchema !== false
+        ? compareSchema(options.source, options.target, scope)
+        : Promise.resolve([] as SchemaDifference[]),
     );
     const [hash, { tables: listed, all }, onTarget] = await Promise.all([
       options.mode === 'full' ? chooseHashFunction(control) : Promise.resolve('md5' as const),
@@ -235,7 +237,7 @@ async function openLanes(options: VerifyOptions, count: number): Promise<Lane[]>
 }
 
 /** Runs `work` over `items` on the lanes given, each lane taking item after item; the caller closes them. */
-async function onLanes<T, R>(
+export async function onLanes<T, R>(
   lanes: readonly Lane[],
   items: readonly T[],
   work: (lane: Lane, item: T) => Promise<R>,
@@ -267,7 +269,7 @@ function settle<T>(promise: Promise<T>): () => Promise<T> {
   };
 }
 
-async function side<T>(which: Side, what: string, work: () => Promise<T>): Promise<T> {
+export async function side<T>(which: Side, what: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {

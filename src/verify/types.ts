@@ -26,6 +26,8 @@ export interface VerifyOptions {
   /** Rows per key range in the first plan of a table (tuning; default 1,000,000). */
   readonly rowsPerRange?: number;
   readonly signal?: AbortSignal;
+  /** In full mode, compare the schema too (default true); the cut-over's `--verify changes` compares rows only. */
+  readonly compareSchema?: boolean;
 }
 
 /** A row's key columns by name, each value as the server's text output (null for SQL NULL). */

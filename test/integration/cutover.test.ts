@@ -186,7 +186,9 @@ describe('cutover failure paths, 17 → 18', () => {
     const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'nofence');
     try {
       sync.child.kill('SIGSTOP');
-      const result = await runPgferry(['cutover', ...args, '--fence-timeout', '1.5']);
+      // The fence is what is tried here: with the default --verify changes, a stopped sync would
+      // already fail the cut-over before the freeze, by not starting to record (cutover-changes tests).
+      const result = await runPgferry(['cutover', ...args, '--fence-timeout', '1.5', '--verify', 'counts']);
       assert.equal(result.code, 1, result.stderr);
       assert.match(
         result.stderr,

@@ -161,13 +161,19 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
     const { db, args, sync, bouncer } = await underWay(pair.source, pair.target, 'bfence');
     try {
       sync.child.kill('SIGSTOP');
-      const fence = await runPgferry(['cutover', ...args, ...pool(bouncer), '--fence-timeout', '1'], {}, 60_000);
+      // The fence and the pause are what is tried here: with the default --verify changes, a stopped
+      // sync would already fail the cut-over before the pause, by not starting to record.
+      const fence = await runPgferry(['cutover', ...args, ...pool(bouncer), '--fence-timeout', '1', '--verify', 'counts'], {}, 60_000);
       assert.equal(fence.code, 1, fence.stderr);
       assert.match(fence.stderr, /failed at the fence step: .*PgBouncer is resumed, pointing at the source/);
       assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
       assert.equal(await sourceFrozen(pair.source, db), false);
 
-      const limited = await runPgferry(['cutover', ...args, ...pool(bouncer), '--fence-timeout', '30', '--max-pause', '0.8'], {}, 60_000);
+      const limited = await runPgferry(
+        ['cutover', ...args, ...pool(bouncer), '--fence-timeout', '30', '--max-pause', '0.8', '--verify', 'counts'],
+        {},
+        60_000,
+      );
       assert.equal(limited.code, 1, limited.stderr);
       assert.match(
         limited.stderr,

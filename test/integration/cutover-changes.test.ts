@@ -1,0 +1,246 @@
+/**
+ * `cutover --verify changes`, the default: every row compared before the freeze while sync
+ * streams, and inside the freeze only the rows sync applied since (sync records their keys at
+ * the cut-over's request). On real servers: a pgbench-shaped load through the cut-over; a row
+ * applied wrongly in the last moments before the freeze, which only the check inside the freeze
+ * can see; and a cut-over killed half-way, whose request to record must not outlive it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import type { CutoverReport } from '../../src/cutover/index.js';
+import {
+  compareTables,
+  createPgbenchTables,
+  migrationUnderWay,
+  newSessionCanWrite,
+  runPgferry,
+  spawnPgferry,
+  startLoad,
+  stopSync,
+  useClusterPair,
+  waitUntilStreaming,
+  type Cluster,
+} from '../harness/index.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The recording request and what was recorded for it, as left on the target. */
+async function recordingLeft(target: Cluster, db: string): Promise<{ request: string | null; rows: number }> {
+  const { rows } = await target.sql(
+    db,
+    `SELECT (SELECT recording_id FROM pgferry.sync) AS request,
+            CASE WHEN to_regclass('pgferry.changed_rows') IS NULL THEN 0 ELSE (SELECT count(*)::int FROM pgferry.changed_rows) END AS rows`,
+  );
+  return rows[0] as { request: string | null; rows: number };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, context: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `${what} did not happen within ${timeoutMs / 1000} s\n${context()}`);
+    await sleep(20);
+  }
+}
+
+describe('cutover --verify changes, 17 → 18', () => {
+  const pair = useClusterPair(17, 18);
+
+  it('under a pgbench load, checks inside the freeze only the rows applied since the last look, and leaves the sides equal', async () => {
+    const db = await pair.source.createDatabase({ prefix: 'chg' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    await createPgbenchTables(pair.source, db, 1);
+    await pair.source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
+    const args = ['--source', pair.source.url(db), '--target', pair.target.url(db)];
+    const sync = spawnPgferry(['sync', ...args]);
+    const load = startLoad(pair.source.url(db), { clients: 3, scale: 1, ratePerSecond: 150 });
+    try {
+      await waitUntilStreaming(pair.target, db, sync);
+      await until(
+        'the load committing',
+        async () => load.committed >= 200,
+        60_000,
+        () => sync.output(),
+      );
+      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 180_000);
+      assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
+      const report = JSON.parse(cut.stdout) as CutoverReport;
+      await load.stop();
+      assert.equal(await sync.exited(), 0, sync.output());
+
+      // The source is frozen at the fence: the sides must hold the same rows now.
+      const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
+      assert.ok(comparison.equal, JSON.stringify(comparison.tables.filter((t) => !t.equal)));
+
+      assert.equal(report.checked.level, 'changes');
+      const before = report.checked.beforeFreeze;
+      const inside = report.checked.insideFreeze;
+      assert.ok(before && inside, JSON.stringify(report.checked));
+      assert.equal(before.verify.identical, true);
+      assert.equal(before.verify.tables, 4);
+      assert.ok(before.passes.length >= 1 && before.passes[0]!.keys > 0, JSON.stringify(before.passes));
+      assert.equal(report.verified?.mode, 'full');
+      // The history has no key: its rows are compared by their images; no table is read whole.
+      for (const table of inside.tables) assert.match(table, /^public\.pgbench_(accounts|tellers|branches|history)$/);
+      assert.deepEqual(inside.wholeTables, []);
+      assert.deepEqual(
+        report.steps.map((s) => s.step).filter((s) => ['record changes', 'verify ahead', 'changes ahead', 'freeze', 'verify'].includes(s)),
+        ['record changes', 'verify ahead', 'changes ahead', 'freeze', 'verify'],
+      );
+      // Recording ended with the cut-over, and what it recorded is gone.
+      assert.deepEqual(await recordingLeft(pair.target, db), { request: null, rows: 0 });
+    } finally {
+      await load.stop();
+      await stopSync(sync);
+    }
+  });
+
+  it('a row applied wrongly just before the freeze is caught inside it: the cut-over fails, lifts the freeze, and sync runs on', async () => {
+    // Row 7's payload is stored out of line, so an update that leaves it alone streams it as
+    // "unchanged" and the target keeps what it has.
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgfault',
+      `ALTER TABLE items ALTER COLUMN payload SET STORAGE EXTERNAL;
+       INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 1000) g;
+       UPDATE items SET payload = repeat('a', 5000) WHERE id = 7`,
+    );
+    // A transaction open since before the freeze: the drain lets it commit, so its change is the
+    // last the source makes, applied after everything before the freeze was compared.
+    const late = new pg.Client({ connectionString: pair.source.url(db), application_name: 'last-writer' });
+    late.on('error', () => undefined);
+    await late.connect();
+    try {
+      await late.query(`BEGIN; UPDATE items SET counter = counter + 1 WHERE id = 7`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60']);
+      await until(
+        'the freeze',
+        async () => !(await newSessionCanWrite(pair.source, db, 'items', 'payload')),
+        60_000,
+        () => cut.output(),
+      );
+      // The fault: the target's copy of the row is damaged by hand; the stream's update then
+      // touches the row but keeps the damaged payload. The counts stay equal: only a check of
+      // the row's content after the stream applied it can see it.
+      await pair.target.sql(db, `UPDATE items SET payload = repeat('b', 5000) WHERE id = 7`);
+      await late.query('COMMIT');
+      const code = await cut.exited();
+      assert.equal(code, 1, cut.output());
+      assert.match(
+        cut.output(),
+        /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.items \(different: changed \{"id":"7"\} \(payload\)\)/,
+      );
+      assert.match(cut.output(), /the source is writable again and sync keeps running/);
+      assert.equal((await pair.target.sql(db, `SELECT counter FROM items WHERE id = 7`)).rows[0].counter, 1, 'the update was applied');
+      assert.equal(await newSessionCanWrite(pair.source, db, 'items', 'payload'), true);
+      assert.equal((await pair.target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
+      assert.deepEqual(await recordingLeft(pair.target, db), { request: null, rows: 0 });
+    } finally {
+      await late.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('in a table without a key, a row the stream failed to update just before the freeze is caught by its images inside it', async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgkeyless',
+      `CREATE TABLE notes (body text, n int);
+       ALTER TABLE notes REPLICA IDENTITY FULL;
+       INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g;
+       CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b));
+       INSERT INTO pairs SELECT g % 10, 'b' || g, 0 FROM generate_series(1, 100) g`,
+    );
+    const late = new pg.Client({ connectionString: pair.source.url(db), application_name: 'last-writer' });
+    late.on('error', () => undefined);
+    await late.connect();
+    try {
+      // A composite key changed alongside (compared by its two columns, and equal).
+      await late.query(`BEGIN; UPDATE notes SET body = 'rewritten' WHERE n = 9; UPDATE pairs SET v = v + 1 WHERE a = 1`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60']);
+      await until(
+        'the freeze',
+        async () => !(await newSessionCanWrite(pair.source, db, 'items', 'payload')),
+        60_000,
+        () => cut.output(),
+      );
+      // The fault: the target's row is changed by hand, so the stream's update (which finds a
+      // row of this table by its whole old image) finds none. One row on each side still.
+      await pair.target.sql(db, `UPDATE notes SET body = 'damaged' WHERE n = 9`);
+      await late.query('COMMIT');
+      assert.equal(await cut.exited(), 1, cut.output());
+      assert.match(
+        cut.output(),
+        /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.notes \(different: missing \{"body":"rewritten","n":"9"\}\)/,
+      );
+      assert.match(cut.output(), /the source is writable again and sync keeps running/);
+    } finally {
+      await late.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('a cut-over killed while it compares leaves no recording behind: sync drops the request once its lease runs out', async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgkill',
+      `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100) g`,
+    );
+    // The comparison before the freeze waits on this lock, so the cut-over is still running when killed.
+    const blocker = new pg.Client({ connectionString: pair.target.url(db) });
+    await blocker.connect();
+    try {
+      await blocker.query(`BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback']);
+      await until(
+        'sync recording',
+        async () =>
+          (
+            await pair.target
+              .sql(db, `SELECT recording_from_lsn IS NOT NULL AS on FROM pgferry.sync`)
+              .catch(() => ({ rows: [{ on: false }] }))
+          ).rows[0].on === true,
+        60_000,
+        () => `${cut.output()}\n--- sync\n${sync.output()}`,
+      );
+      cut.child.kill('SIGKILL');
+      await cut.exited();
+      await blocker.query('ROLLBACK');
+      // Sync records while the lease lasts.
+      await pair.source.sql(db, `UPDATE items SET counter = counter + 1 WHERE id = 3`);
+      await until(
+        'the change recorded',
+        async () => (await recordingLeft(pair.target, db)).rows > 0,
+        30_000,
+        () => sync.output(),
+      );
+      // Then drops it: no request, nothing recorded, and nothing recorded of what follows.
+      await until(
+        'the request dropped',
+        async () => (await recordingLeft(pair.target, db)).request === null,
+        60_000,
+        () => sync.output(),
+      );
+      assert.match(sync.output(), /request to record the rows applied lapsed \(the cut-over is gone\): recording stopped/);
+      await pair.source.sql(db, `UPDATE items SET counter = counter + 1 WHERE id = 4`);
+      await until(
+        'the update applied',
+        async () => (await pair.target.sql(db, `SELECT counter FROM items WHERE id = 4`)).rows[0].counter === 1,
+        30_000,
+        () => sync.output(),
+      );
+      assert.deepEqual(await recordingLeft(pair.target, db), { request: null, rows: 0 });
+      // Nothing was frozen, and the next cut-over goes through.
+      assert.equal(await newSessionCanWrite(pair.source, db, 'items', 'payload'), true);
+      const again = await runPgferry(['cutover', ...args, '--no-fallback', '--json'], {}, 120_000);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal((JSON.parse(again.stdout) as CutoverReport).checked.insideFreeze !== null, true);
+    } finally {
+      await blocker.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+});
