@@ -2,19 +2,12 @@
  * Pure decisions of a check of changed rows (check-changes.ts): which tables are compared by
  * the keys sync recorded, and which whole. No SQL here: the unit tests drive it directly.
  */
+import type { ChangedRow } from '../state/index.js';
 import type { KeyValues } from './ranges.js';
 import type { TableToVerify } from './tables.js';
 
-/** What sync recorded, as the check takes it (state/recording.ts writes and reads it). */
-export type ChangedRowRef =
-  | {
-      readonly table: string;
-      readonly kind: 'key' | 'row';
-      readonly columns: readonly string[];
-      readonly key: ReadonlyArray<string | null>;
-    }
-  | { readonly table: string; readonly kind: 'table'; readonly reason: string }
-  | { readonly kind: 'everything'; readonly reason: string };
+/** What sync recorded, as the check takes it: the record state/recording.ts writes and reads. */
+export type ChangedRowRef = ChangedRow;
 
 /** How one table is checked. */
 export type TablePlan =
