@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { serverMajor } from '../catalog/index.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
 import {
+  followedThrough,
   lastCutover,
   oldestHeldSnapshot,
   readSyncState,
@@ -103,13 +104,15 @@ interface Direction {
 }
 
 function directionOf(state: SyncState | undefined, cutover: CutoverRecord | undefined, slot: SlotInfo | undefined): Direction {
-  if (state && state.stopRequestedAt === null) {
+  const through = followedThrough(state);
+  if (state && through !== null) {
     return {
       role: 'following',
       wayBack: null,
-      text: state.preparedAt
-        ? `this database follows its source (the way back a cut-over prepared at ${state.preparedAt.toISOString()}): the application writes to the source; pgferry cutover with this database as --target returns to it`
-        : 'this database follows its source (a migration under way): the application writes to the source',
+      text:
+        through === 'way back' && state.preparedAt
+          ? `this database follows its source (the way back a cut-over prepared at ${state.preparedAt.toISOString()}): the application writes to the source; pgferry cutover with this database as --target returns to it`
+          : 'this database follows its source (a migration under way): the application writes to the source',
     };
   }
   if (cutover?.outcome === 'done') {

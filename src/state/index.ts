@@ -44,6 +44,7 @@ export {
   setSyncPhase,
   startStreamingRun,
   syncIsStreaming,
+  followedThrough,
   readFenceProgress,
   readSlotPosition,
   readSyncPhase,
@@ -59,7 +60,7 @@ export {
   recordHeartbeat,
   readSyncTables,
 } from './sync.js';
-export type { SyncState, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
+export type { SyncState, FollowedThrough, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
 export {
   ensureCutoverState,
   recordFreezeIntent,

@@ -261,6 +261,19 @@ export async function recordSyncProblem(client: pg.Client, problem: string | nul
 /** A running sync writes a heartbeat every second; this long without one, it is not running. */
 export const HEARTBEAT_FRESH_SECONDS = 5;
 
+/** What a target follows its source through; null when it follows nothing (see followedThrough). */
+export type FollowedThrough = 'migration' | 'way back' | null;
+
+/**
+ * The one answer to "does this database follow its source?", for status (its direction) and
+ * verify (whose sequences the stream does not carry): a sync state no cut-over has stopped,
+ * through a migration under way or through the way back a cut-over prepared.
+ */
+export function followedThrough(state: SyncState | undefined): FollowedThrough {
+  if (state === undefined || state.stopRequestedAt !== null) return null;
+  return state.preparedAt === null ? 'migration' : 'way back';
+}
+
 /**
  * The one answer to "is pgferry sync streaming into this target now?", for every command that
  * asks (cut-over, migrate, verify, status): the phase says streaming and the heartbeat, by the

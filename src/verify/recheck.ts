@@ -1,5 +1,5 @@
 import type { Lsn } from '../replication/index.js';
-import { appliedPast, readSyncState, syncIsStreaming as streaming } from '../state/index.js';
+import { appliedPast, followedThrough, readSyncState, syncIsStreaming as streaming } from '../state/index.js';
 import { changedColumns, persistingKeyed, persistingMultiset } from './differences.js';
 import { countRows, type NamedKeyed, type NamedKeyless, type TableCheck } from './check-table.js';
 import { hashCounts } from './compare-keyless.js';
@@ -26,9 +26,9 @@ const NOT_FOLLOWING: Following = { streaming: false, sequencesSetAt: null };
 export async function readFollowing(target: SideSession): Promise<Following> {
   try {
     const state = await readSyncState(target.client);
-    // The rule status uses for direction 'following': a sync state no cut-over has stopped.
-    if (state === undefined || state.stopRequestedAt !== null) return { ...NOT_FOLLOWING, streaming: streaming(state) };
-    return { streaming: streaming(state), sequencesSetAt: state.preparedAt === null ? 'cutover' : 'return' };
+    const through = followedThrough(state);
+    if (through === null) return { ...NOT_FOLLOWING, streaming: streaming(state) };
+    return { streaming: streaming(state), sequencesSetAt: through === 'migration' ? 'cutover' : 'return' };
   } catch {
     // No pgferry state we can read: nothing follows that we know of.
     return NOT_FOLLOWING;
