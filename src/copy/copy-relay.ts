@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type pg from 'pg';
+import { BACKEND, SocketLoan, type PgConnection } from '../plumbing/index.js';
 import type { Side } from '../errors.js';
 
 /**
@@ -38,18 +39,8 @@ export class RelayFailure extends Error {
   }
 }
 
-/** The slice of pg's Connection the relay uses. */
-interface PgConnection {
-  readonly stream: Socket;
-  query(text: string): void;
-}
-
-const COPY_OUT_RESPONSE = 0x48; // H
-const COPY_DATA = 0x64; // d
-const COPY_DONE = 0x63; // c
-const NOTICE_RESPONSE = 0x4e; // N
-const PARAMETER_STATUS = 0x53; // S
-const NOTIFICATION_RESPONSE = 0x41; // A
+const { copyOutResponse: COPY_OUT_RESPONSE, copyData: COPY_DATA, copyDone: COPY_DONE } = BACKEND;
+const { noticeResponse: NOTICE_RESPONSE, parameterStatus: PARAMETER_STATUS, notificationResponse: NOTIFICATION_RESPONSE } = BACKEND;
 const HEADER = 5;
 const COPY_DONE_MESSAGE = Buffer.from([COPY_DONE, 0, 0, 0, 4]);
 
@@ -194,15 +185,12 @@ export class CopyOutRelay {
   readonly done: Promise<void>;
   private resolveDone!: () => void;
   private rejectDone!: (error: unknown) => void;
-  private connection: PgConnection | undefined;
-  private pgDataHandler: ((chunk: Buffer) => void) | undefined;
-  private readonly onChunk = (chunk: Buffer) => this.relay(chunk);
+  private loan: SocketLoan | undefined;
   private readonly onDrain = () => {
     this.waitingForDrain = false;
-    if (this.attached && !this.stopped) this.connection!.stream.resume();
+    if (this.loan?.isHeld && !this.stopped) this.loan.stream.resume();
   };
   private waitingForDrain = false;
-  private attached = false;
   /** The start of a message whose five-byte header is not complete yet (rare: < 5 bytes). */
   private headerPart: Buffer | undefined;
   /** Bytes of the current message still to come in later chunks, and whether they are forwarded. */
@@ -223,23 +211,14 @@ export class CopyOutRelay {
   }
 
   submit(connection: PgConnection): void {
-    this.connection = connection;
-    const stream = connection.stream;
-    // Node types every listener as Function; pg's one 'data' listener takes the socket's chunks.
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- see the line above
-    const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
-    if (listeners.length !== 1) throw new Error(`the source connection has ${listeners.length} data listeners, expected pg's one`);
-    this.pgDataHandler = listeners[0];
-    stream.removeListener('data', this.pgDataHandler!);
-    stream.on('data', this.onChunk);
-    this.attached = true;
+    this.loan = SocketLoan.take(connection, (chunk) => this.relay(chunk), 'source');
     connection.query(this.text);
   }
 
   /** Stops forwarding (the other side failed); the caller ends this session. */
   stop(): void {
     this.stopped = true;
-    if (this.attached) this.connection!.stream.pause();
+    if (this.loan?.isHeld) this.loan.stream.pause();
   }
 
   private relay(received: Buffer): void {
@@ -304,34 +283,23 @@ export class CopyOutRelay {
     if (!this.into.write(bytes) && !this.waitingForDrain) {
       // The target reads slower than the source sends: stop reading the source until it drains.
       this.waitingForDrain = true;
-      this.connection!.stream.pause();
+      this.loan!.stream.pause();
       this.into.stream!.once('drain', this.onDrain);
     }
   }
 
   private detach(rest: Buffer): void {
-    if (!this.attached) return;
-    this.attached = false;
-    const stream = this.connection!.stream;
-    stream.removeListener('data', this.onChunk);
+    if (!this.loan?.isHeld) return;
     this.into.stream?.removeListener('drain', this.onDrain);
     this.waitingForDrain = false;
-    stream.on('data', this.pgDataHandler!);
-    if (rest.length > 0) this.pgDataHandler!(rest);
-    // The socket may be paused for backpressure: pg needs to read the end of the exchange.
-    stream.resume();
+    this.loan.giveBack(rest);
   }
 
   // node-postgres calls these on the active query once its parser has the socket back.
   handleError(error: Error): void {
     this.stopped = true;
-    if (this.attached) {
-      // The connection broke while the relay held it: give pg its listener back.
-      this.attached = false;
-      this.connection!.stream.removeListener('data', this.onChunk);
-      this.into.stream?.removeListener('drain', this.onDrain);
-      this.connection!.stream.on('data', this.pgDataHandler!);
-    }
+    // The connection broke while the relay held it: pg gets its listener back.
+    this.detach(Buffer.alloc(0));
     this.rejectDone(error);
   }
 

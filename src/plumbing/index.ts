@@ -25,4 +25,6 @@ export { inTransaction, inOneRoundTrip } from './transactions.js';
 export { oneLine } from './sql-text.js';
 export { DEFAULT_JOBS } from './parallelism.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './quote.js';
+export { BACKEND, SocketLoan } from './socket-loan.js';
+export type { PgConnection } from './socket-loan.js';
 export type { TransactionOptions } from './transactions.js';

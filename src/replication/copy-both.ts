@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { BACKEND, SocketLoan, type PgConnection } from '../plumbing/index.js';
 
 /**
  * The CopyBoth exchange of START_REPLICATION, read straight off the connection's socket.
@@ -24,32 +24,19 @@ export interface CopyBothHandlers {
   readonly onEnd: (error: Error | undefined) => void;
 }
 
-/** The slice of pg's Connection this query uses. */
-interface PgConnection {
-  readonly stream: Socket;
-  query(text: string): void;
-}
-
-const COPY_BOTH_RESPONSE = 0x57; // W
-const COPY_DATA = 0x64; // d
-const COPY_DONE = 0x63; // c
-const ERROR_RESPONSE = 0x45; // E
-const NOTICE_RESPONSE = 0x4e; // N
-const PARAMETER_STATUS = 0x53; // S
-const NOTIFICATION_RESPONSE = 0x41; // A
+const { copyBothResponse: COPY_BOTH_RESPONSE, copyData: COPY_DATA, copyDone: COPY_DONE, errorResponse: ERROR_RESPONSE } = BACKEND;
+const { noticeResponse: NOTICE_RESPONSE, parameterStatus: PARAMETER_STATUS, notificationResponse: NOTIFICATION_RESPONSE } = BACKEND;
 
 /** A node-postgres Submittable: `client.query(new CopyBothQuery(text, handlers))`. */
 export class CopyBothQuery {
   private connection: PgConnection | undefined;
-  private pgDataHandler: ((chunk: Buffer) => void) | undefined;
-  private readonly onChunk = (chunk: Buffer) => this.parse(chunk);
+  private loan: SocketLoan | undefined;
   /** Bytes of a message begun in earlier chunks: a list, joined once the whole message is there. */
   private partial: Buffer[] = [];
   private partialBytes = 0;
   /** Total length (code and length field included) of the incomplete message, once known. */
   private partialNeed = 0;
   private started = false;
-  private attached = false;
   private ended = false;
   private readonly pendingWrites: Buffer[] = [];
   private endedByUs: (() => void) | undefined;
@@ -61,15 +48,7 @@ export class CopyBothQuery {
 
   submit(connection: PgConnection): void {
     this.connection = connection;
-    const stream = connection.stream;
-    // Node types every listener as Function; pg's one 'data' listener takes the socket's chunks.
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- see the line above
-    const listeners = stream.listeners('data') as Array<(chunk: Buffer) => void>;
-    if (listeners.length !== 1) throw new Error(`the replication connection has ${listeners.length} data listeners, expected pg's one`);
-    this.pgDataHandler = listeners[0];
-    stream.removeListener('data', this.pgDataHandler!);
-    stream.on('data', this.onChunk);
-    this.attached = true;
+    this.loan = SocketLoan.take(connection, (chunk) => this.parse(chunk), 'replication');
     connection.query(this.text);
   }
 
@@ -146,14 +125,11 @@ export class CopyBothQuery {
   }
 
   private detach(rest: Buffer): void {
-    if (!this.attached) return;
-    this.attached = false;
-    const stream = this.connection!.stream;
-    stream.removeListener('data', this.onChunk);
-    stream.on('data', this.pgDataHandler!);
-    if (rest.length > 0) this.pgDataHandler!(rest);
-    // The socket may be paused for backpressure: pg needs to read the end of the exchange.
-    stream.resume();
+    this.loan?.giveBack(rest);
+  }
+
+  private get attached(): boolean {
+    return this.loan?.isHeld === true;
   }
 
   /** Sends one CopyData message to the server (a standby status update). */
