@@ -84,7 +84,6 @@ export async function copyUnit(
           ? `COPY ${unit.table}${columnList} TO STDOUT (FORMAT ${format})`
           : `COPY (SELECT ${columns} FROM ONLY ${unit.table}${unit.predicate === null ? '' : ` WHERE ${unit.predicate}`}) TO STDOUT (FORMAT ${format})`;
     const copyIn = `COPY ${unit.table}${columnList} FROM STDIN (FORMAT ${format}${unit.whole ? ', FREEZE' : ''})`;
-    failedSide = undefined;
     const { rows, bytes } = await relayCopy(source, target, sql, copyIn, onBytes).catch((error: unknown) => {
       // Which side failed first decides what the error says.
       if (error instanceof RelayFailure) {

@@ -72,8 +72,8 @@ export class PostDataScheduler {
     this.pending = post.filter((o) => !applier.isDone(o) && o.table !== undefined);
     // A partitioned parent holds no rows of its own: it counts as loaded once every partition
     // in scope is (its triggers and foreign keys must not act on partitions still copying).
-    const created = new Set(schema.objects.filter((o) => o.kind === 'table' && o.table).map((o) => tableKey(o.table!)));
     for (const o of schema.objects) if (o.kind === 'table' && o.table) this.tableIds.set(o.id, tableKey(o.table));
+    const created = new Set(this.tableIds.values());
     for (const { child, parent } of partitionParents) {
       if (!created.has(tableKey(child)) || !created.has(tableKey(parent))) continue;
       this.parentOf.set(tableKey(child), tableKey(parent));

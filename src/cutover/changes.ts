@@ -15,7 +15,7 @@ import {
   requestRecording,
   syncIsStreaming,
 } from '../state/index.js';
-import { ChangeChecker, verify, type ChangeCheckReport, type VerifyReport } from '../verify/index.js';
+import { ChangeChecker, sequenceDiffers, verify, type ChangeCheckReport, type VerifyReport } from '../verify/index.js';
 import type { CutoverOptions } from './context.js';
 import { flushSourceWal } from './fence.js';
 import { round } from './steps.js';
@@ -323,9 +323,7 @@ function differsAhead(report: VerifyReport): PgferryError {
 function changesDiffer(report: ChangeCheckReport, when: string): PgferryError {
   const different = report.tables.filter((t) => t.status !== 'identical');
   const shown = different.slice(0, 5).map((t) => `${t.name} (${t.status}${describeRows(t.differences)})`);
-  const sequences = report.sequences
-    .filter((s) => s.status === 'behind' || s.status === 'missing-on-target')
-    .map((s) => `sequence ${s.name} ${s.status}`);
+  const sequences = report.sequences.filter(sequenceDiffers).map((s) => `sequence ${s.name} ${s.status}`);
   return new PgferryError(
     'target-differs',
     `the target differs from the source ${when}, in rows sync applied: ${[...shown, ...sequences, ...report.notes].join(', ')}${different.length > 5 ? ` and ${different.length - 5} more tables` : ''}`,

@@ -1,4 +1,4 @@
-import { HOT_STANDBY_MINIMUMS, type SettingOrigin, type SourceSetting } from './source-settings.js';
+import { isHotStandbyMinimum, type SettingOrigin, type SourceSetting } from './source-settings.js';
 
 /** Why a setting of the source is not carried to the standby. */
 export type NotCarriedBecause =
@@ -51,14 +51,11 @@ export function notCarriedBecause(name: string): NotCarriedBecause | undefined {
   return NOT_CARRIED[name] ?? (name.startsWith('recovery_target') ? 'recovery' : undefined);
 }
 
-function isMinimum(name: string): boolean {
-  return (HOT_STANDBY_MINIMUMS as readonly string[]).includes(name);
-}
-
 /** The source's settings the copy might lack and that may be carried (the copy's value is then asked for). */
 export function settingsToCompare(settings: readonly SourceSetting[]): SourceSetting[] {
   return settings.filter(
-    (s) => s.context !== 'internal' && notCarriedBecause(s.name) === undefined && (s.origin.kind !== 'in-copy' || isMinimum(s.name)),
+    (s) =>
+      s.context !== 'internal' && notCarriedBecause(s.name) === undefined && (s.origin.kind !== 'in-copy' || isHotStandbyMinimum(s.name)),
   );
 }
 
@@ -101,7 +98,7 @@ export interface CarriedSetting {
 export function settingsToCarry(settings: readonly SourceSetting[], copied: ReadonlyMap<string, string | undefined>): CarriedSetting[] {
   return settingsToCompare(settings).flatMap((s): CarriedSetting[] => {
     const copy = copied.get(s.name);
-    const belowPrimary = isMinimum(s.name) && (copy === undefined || !(Number(copy) >= Number(s.value)));
+    const belowPrimary = isHotStandbyMinimum(s.name) && (copy === undefined || !(Number(copy) >= Number(s.value)));
     const differs = s.origin.kind !== 'in-copy' && copy !== s.value;
     if (!belowPrimary && !differs) return [];
     return [{ name: s.name, value: s.value, shown: s.shown, printable: s.vartype !== 'string', origin: s.origin, belowPrimary }];

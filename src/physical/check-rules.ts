@@ -3,7 +3,7 @@ import type { FoundProgram } from './binaries.js';
 import type { PhysicalSourceFacts } from './source-facts.js';
 import { describeDataDirectory, type DataDirectoryState } from './data-directory.js';
 import { describeOrigin, settingsNotCopied } from './carried-settings.js';
-import { HOT_STANDBY_MINIMUMS, type SourceSettings } from './source-settings.js';
+import { isHotStandbyMinimum, type SourceSettings } from './source-settings.js';
 
 /** Everything `check --physical` found, for the pure rules below. */
 export interface PhysicalFacts {
@@ -206,7 +206,7 @@ function dataDirectoryFindings(path: string, state: DataDirectoryState, clusterB
  */
 /** A hot standby's minimums first: they are what stops it starting, and a long list is cut short. */
 function minimumsFirst<T extends { readonly name: string }>(settings: readonly T[]): T[] {
-  const rank = (name: string) => ((HOT_STANDBY_MINIMUMS as readonly string[]).includes(name) ? 0 : 1);
+  const rank = (name: string) => (isHotStandbyMinimum(name) ? 0 : 1);
   return [...settings].sort((a, b) => rank(a.name) - rank(b.name));
 }
 
@@ -219,7 +219,7 @@ function settingsFindings(settings: SourceSettings, pgdata: string): Finding[] {
       const from = describeOrigin(setting.origin);
       byOrigin.set(from, [...(byOrigin.get(from) ?? []), setting.name]);
     }
-    const minimums = carried.filter((c) => (HOT_STANDBY_MINIMUMS as readonly string[]).includes(c.name)).map((c) => c.name);
+    const minimums = carried.filter((c) => isHotStandbyMinimum(c.name)).map((c) => c.name);
     findings.push({
       id: 'source.settings-not-copied',
       severity: 'warning',

@@ -54,6 +54,10 @@ export const HOT_STANDBY_MINIMUMS = [
   'max_locks_per_transaction',
 ] as const;
 
+export function isHotStandbyMinimum(name: string): boolean {
+  return (HOT_STANDBY_MINIMUMS as readonly string[]).includes(name);
+}
+
 const FILE_SETTINGS = ['config_file', 'hba_file', 'ident_file'] as const;
 
 /** A file is the copy's when it lies under the data directory (both as the server spells them: absolute, not resolved). */

@@ -53,7 +53,6 @@ export {
   HEARTBEAT_FRESH_SECONDS,
   requestSyncStop,
   withdrawSyncStop,
-  readStopRequest,
   readStreamRequests,
   recordAppliedBatch,
   recordIdlePosition,

@@ -307,10 +307,6 @@ export async function withdrawSyncStop(client: pg.Client): Promise<void> {
   await client.query(`UPDATE pgferry.sync SET stop_requested_at = NULL, stop_reason = NULL`);
 }
 
-export async function readStopRequest(client: pg.Client): Promise<string | undefined> {
-  return (await readStreamRequests(client)).stop;
-}
-
 /**
  * What a running sync is asked through the target, in one read (its poll makes it several
  * times a second): to stop, and to record the rows it applies for a cut-over (state/recording.ts).

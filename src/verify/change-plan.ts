@@ -6,9 +6,6 @@ import type { ChangedRow } from '../state/index.js';
 import type { KeyValues } from './ranges.js';
 import type { TableToVerify } from './tables.js';
 
-/** What sync recorded, as the check takes it: the record state/recording.ts writes and reads. */
-export type ChangedRowRef = ChangedRow;
-
 /** How one table is checked. */
 export type TablePlan =
   /** Only these rows: `columns` are the table's columns the keys are of, in the keys' order. */
@@ -34,7 +31,7 @@ export type TablePlan =
  * keys don't fit what the source's table has now (a key column gone, a NULL, keys recorded
  * under two definitions): comparing it whole is exact whatever happened to it.
  */
-export function planChangeCheck(changed: readonly ChangedRowRef[], tables: readonly TableToVerify[]): TablePlan[] {
+export function planChangeCheck(changed: readonly ChangedRow[], tables: readonly TableToVerify[]): TablePlan[] {
   const byName = new Map(tables.map((t) => [t.name, t]));
   if (changed.some((c) => c.kind === 'everything')) {
     const reason = changed.find((c) => c.kind === 'everything')!.reason;

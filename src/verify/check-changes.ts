@@ -2,8 +2,9 @@ import { Scope, type ScopeFilter } from '../catalog/index.js';
 import type { ConnectionSpec } from '../config/index.js';
 import { openAll } from '../plumbing/index.js';
 import type { Logger } from '../log/index.js';
-import { parseLsn, type Lsn } from '../replication/index.js';
-import { describePlans, planChangeCheck, type ChangedRowRef, type TablePlan } from './change-plan.js';
+import type { Lsn } from '../replication/index.js';
+import { describePlans, planChangeCheck, type TablePlan } from './change-plan.js';
+import type { ChangedRow } from '../state/index.js';
 import { checkTable, type CheckSettings, type TableCheck } from './check-table.js';
 import {
   changedColumns,
@@ -16,9 +17,8 @@ import {
   type KeyedRow,
 } from './differences.js';
 import { chooseHashFunction, rowHashSql, type HashFunction } from './hash-sql.js';
-import { recheckTable } from './recheck.js';
-import { appliedPast } from '../state/index.js';
-import { sleep } from '../plumbing/index.js';
+import { recheckTable, waitForTarget } from './recheck.js';
+import { sourcePosition } from './snapshots.js';
 import { keyRecord, tableResult } from './report.js';
 import { onLanes, side } from './run.js';
 import { compareSequences, sequenceDiffers } from './sequences.js';
@@ -105,13 +105,8 @@ export class ChangeChecker {
     }
   }
 
-  /** How many rows and tables `changed` would have compared: for the log and the report. */
-  describe(changed: readonly ChangedRowRef[]): { keys: number; whole: Array<{ table: string; reason: string }> } {
-    return describePlans(planChangeCheck(changed, this.tables));
-  }
-
   async check(
-    changed: readonly ChangedRowRef[],
+    changed: readonly ChangedRow[],
     how: { readonly streaming: boolean; readonly sequences: boolean; readonly signal?: AbortSignal },
   ): Promise<ChangeCheckReport> {
     const started = performance.now();
@@ -175,7 +170,7 @@ export class ChangeChecker {
     const { table, columns } = plan;
     const [[sourceRows, position], targetRows] = await Promise.all([
       rowsByKeys(lane.source, table, columns, settings.hash, plan.keys).then(
-        async (rows) => [rows, streaming ? await positionNow(lane.source) : null] as const,
+        async (rows) => [rows, streaming ? await sourcePosition(lane.source) : null] as const,
       ),
       rowsByKeys(lane.target, table, columns, settings.hash, plan.keys),
     ]);
@@ -229,7 +224,7 @@ export class ChangeChecker {
     const count = (side: SideSession, images: ReadonlyArray<ReadonlyArray<string | null>>) =>
       copiesOfImages(side, table, columns, settings.hash, images);
     const [[s, position], t] = await Promise.all([
-      count(lane.source, plan.images).then(async (found) => [found, streaming ? await positionNow(lane.source) : null] as const),
+      count(lane.source, plan.images).then(async (found) => [found, streaming ? await sourcePosition(lane.source) : null] as const),
       count(lane.target, plan.images),
     ]);
     let differing = plan.images.flatMap((image, i) =>
@@ -292,13 +287,7 @@ export class ChangeChecker {
    */
   private async waitForTarget(position: Lsn | null, signal: AbortSignal | undefined): Promise<void> {
     if (position === null) return;
-    const deadline = performance.now() + RECHECK_TIMEOUT_MS;
-    for (;;) {
-      signal?.throwIfAborted();
-      const { passed } = await this.control.target.run('reading the applied position of pgferry sync', (c) => appliedPast(c, position));
-      if (passed || performance.now() >= deadline) return;
-      await sleep(RECHECK_POLL_MS);
-    }
+    await waitForTarget(this.control.target, position, RECHECK_TIMEOUT_MS, signal, RECHECK_POLL_MS);
   }
 
   async close(): Promise<void> {
@@ -415,16 +404,6 @@ async function copiesOfImages(
     values,
   );
   return rows.map((r) => Number(r[1]));
-}
-
-/** The source's WAL position now: at or past every commit a statement before it saw. */
-async function positionNow(source: SideSession): Promise<Lsn | null> {
-  const rows = await source.arrays(
-    'reading the WAL position',
-    `SELECT (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END)::text`,
-  );
-  const text = rows[0]?.[0] ?? null;
-  return text === null ? null : parseLsn(text);
 }
 
 function imageRecord(names: readonly string[], image: ReadonlyArray<string | null>): Record<string, string | null> {

@@ -22,4 +22,4 @@ export type {
 export { ChangeChecker } from './check-changes.js';
 export type { ChangeCheckOptions, ChangeCheckReport } from './check-changes.js';
 export { planChangeCheck } from './change-plan.js';
-export type { ChangedRowRef, TablePlan } from './change-plan.js';
+export type { TablePlan } from './change-plan.js';

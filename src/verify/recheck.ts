@@ -39,13 +39,14 @@ const POLL_MS = 200;
 
 /**
  * Waits until the target's applied_lsn (written by sync in the same transaction as the changes
- * it covers) is at or past `position`. False when it did not get there in time.
+ * it covers) is at or past `position`, looked at every `pollMs`. False when it did not get there in time.
  */
 export async function waitForTarget(
   target: SideSession,
   position: Lsn,
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  pollMs = POLL_MS,
 ): Promise<{ passed: boolean; applied: Lsn | null }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -53,7 +54,7 @@ export async function waitForTarget(
     const { passed, applied } = await target.run('reading the applied position of pgferry sync', (client) => appliedPast(client, position));
     if (passed) return { passed: true, applied };
     if (performance.now() >= deadline) return { passed: false, applied };
-    await sleep(POLL_MS);
+    await sleep(pollMs);
   }
 }
 

@@ -15,7 +15,7 @@ export async function inSnapshots<T>(lane: Lane, what: string, work: () => Promi
   try {
     await both(lane, (side) => side.query(`starting a snapshot for ${what}`, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'));
     const [position] = await Promise.all([
-      lane.source.arrays('reading the WAL position', POSITION_SQL).then((rows) => lsnOrNull(rows[0]?.[0] ?? null)),
+      sourcePosition(lane.source),
       // The target's snapshot starts with its first query, taken here alongside the source's.
       lane.target.arrays('starting the snapshot', 'SELECT 1'),
     ]);
@@ -26,6 +26,15 @@ export async function inSnapshots<T>(lane: Lane, what: string, work: () => Promi
     await Promise.all([rollback(lane.source), rollback(lane.target)]);
     throw error;
   }
+}
+
+/**
+ * The source's WAL position now: at or past every commit a statement before it (or, first in a
+ * transaction, its snapshot) saw.
+ */
+export async function sourcePosition(source: SideSession): Promise<Lsn | null> {
+  const rows = await source.arrays('reading the WAL position', POSITION_SQL);
+  return lsnOrNull(rows[0]?.[0] ?? null);
 }
 
 /** A standby that has replayed nothing yet has no position: NULL. */

@@ -5,7 +5,8 @@ import { ChangedRows, ChangeRecording } from '../../src/apply/recording.js';
 import type { TargetTable } from '../../src/apply/target-tables.js';
 import { CutoverSteps } from '../../src/cutover/steps.js';
 import { UNCHANGED, type Tuple } from '../../src/replication/index.js';
-import { planChangeCheck, type ChangedRowRef } from '../../src/verify/change-plan.js';
+import { planChangeCheck } from '../../src/verify/change-plan.js';
+import type { ChangedRow } from '../../src/state/index.js';
 import type { TableToVerify } from '../../src/verify/tables.js';
 
 function table(relationId: number, identity: TargetTable['identity']): TargetTable {
@@ -122,7 +123,7 @@ describe('what a check of changed rows compares', () => {
   const pairs = verifyTable('pairs', ['a', 'b', 'v'], ['a', 'b']);
   const history = verifyTable('history', ['aid', 'delta'], []);
   const tables = [accounts, pairs, history];
-  const key = (t: string, columns: string[], values: Array<string | null>): ChangedRowRef => ({
+  const key = (t: string, columns: string[], values: Array<string | null>): ChangedRow => ({
     table: `public.${t}`,
     kind: 'key',
     columns,
@@ -175,7 +176,7 @@ describe('what a check of changed rows compares', () => {
   });
 
   it('compares a table without a key by the copies of each recorded row image, NULLs kept; a key and an image of one table compare it whole', () => {
-    const image = (values: Array<string | null>): ChangedRowRef => ({
+    const image = (values: Array<string | null>): ChangedRow => ({
       table: 'public.history',
       kind: 'row',
       columns: ['delta', 'aid'],
