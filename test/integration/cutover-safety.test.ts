@@ -133,7 +133,15 @@ describe('cutover safety, 17 → 18', () => {
     assert.equal(await frozen(pair.source, db), false);
   });
 
-  for (const step of ['preparing the way back', 'draining sessions', 'carrying the large objects', 'handing over'] as const) {
+  for (const step of [
+    'preparing the way back',
+    // --verify changes, before the freeze: sync records for the cut-over, then the rows recorded are compared.
+    'sync records the rows it applies',
+    'every row is equal while sync streams',
+    'draining sessions',
+    'carrying the large objects',
+    'handing over',
+  ] as const) {
     it(`SIGKILLed at "${step}", a cut-over leaves nothing cleanup cannot remove, on either side`, async () => {
       const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'killway');
       const holder = step === 'draining sessions' ? await holdTheDrain(pair.source, db) : undefined;
