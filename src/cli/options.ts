@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { ScopeFilter } from '../catalog/index.js';
 import { messageOf, usageError } from '../errors.js';
 import { parseLsn, type Lsn } from '../replication/index.js';
+import type { DatabaseFilter } from '../instance/index.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -158,4 +159,31 @@ export function parseChoice<T extends string>(text: string, flag: string, choice
   const found = choices.find((c) => c === text);
   if (found === undefined) throw usageError(`${flag} "${text}" is not one of ${choices.join(', ')}`, `use ${flag} ${choices[0]}`);
   return found;
+}
+
+/** `--all-databases` and its filters, on every command that can work on a whole instance. */
+export interface InstanceFlags {
+  allDatabases?: boolean;
+  includeDatabase: string[];
+  excludeDatabase: string[];
+}
+
+export function addInstanceOptions(command: Command): Command {
+  return command
+    .option(
+      '--all-databases',
+      "every database of the source's instance (the database in --source/--target is only where pgferry connects first)",
+    )
+    .option('--include-database <glob>', 'with --all-databases: only databases matching this pattern (repeatable)', collect, [])
+    .option('--exclude-database <glob>', 'with --all-databases: leave out databases matching this pattern (repeatable)', collect, []);
+}
+
+/** The database filter, or undefined for a one-database command; the filters alone are refused. */
+export function instanceFrom(flags: InstanceFlags): DatabaseFilter | undefined {
+  if (flags.allDatabases !== true) {
+    if (flags.includeDatabase.length + flags.excludeDatabase.length > 0)
+      throw usageError('--include-database and --exclude-database work with --all-databases', 'add --all-databases');
+    return undefined;
+  }
+  return { include: flags.includeDatabase, exclude: flags.excludeDatabase };
 }

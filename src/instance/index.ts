@@ -1,0 +1,3 @@
+export { selectDatabases, readDatabases, databasesToMigrate, MAINTENANCE_DATABASES } from './databases.js';
+export type { DatabaseFilter, DatabaseEntry } from './databases.js';
+export { inDatabase } from './connections.js';
