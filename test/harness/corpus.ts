@@ -37,7 +37,7 @@ export function readTransactions(path: string): string[] {
     .filter((chunk) => chunk.replace(/^--.*$/gm, '').trim() !== '');
 }
 
-const COMMAND_TIMEOUT_MS = 300_000;
+export const COMMAND_TIMEOUT_MS = 300_000;
 
 /**
  * Registers a describe block for `fixture` on a `from` → `to` pair of servers: one test per
@@ -141,19 +141,19 @@ export function describeCorpus(fixture: CorpusFixture, from: MajorVersion | Clus
   });
 }
 
-async function succeeds(t: TestContext, what: string, result: CliResult): Promise<void> {
+export async function succeeds(t: TestContext, what: string, result: CliResult): Promise<void> {
   assert.equal(result.code, 0, `pgferry ${what} exited ${result.code}:\n${result.stderr}${result.stdout}`);
   // Warnings are worth reading in the test's output; the info lines of the log are not.
   const warnings = result.stderr.split('\n').filter((line) => line.trim() !== '' && !/"level":(10|20|30),/.test(line));
   if (warnings.length > 0) t.diagnostic(`pgferry ${what} warned: ${warnings.slice(-5).join(' | ')}`);
 }
 
-async function stopIfRunning(sync: PgferryProcess): Promise<void> {
+export async function stopIfRunning(sync: PgferryProcess): Promise<void> {
   if (sync.child.exitCode === null && sync.child.signalCode === null) await stopSync(sync);
 }
 
 /** Each transaction committed on its own, durably (the test servers run with synchronous_commit off). */
-async function commitEach(cluster: Cluster, db: string, transactions: readonly string[]): Promise<void> {
+export async function commitEach(cluster: Cluster, db: string, transactions: readonly string[]): Promise<void> {
   await cluster.withClient(db, async (client) => {
     await client.query('SET synchronous_commit = on');
     for (const [i, sql] of transactions.entries()) {
@@ -180,7 +180,7 @@ async function copyRoles(source: Cluster, target: Cluster): Promise<void> {
 }
 
 /** The judgement: pg_dump's schema (owners and grants included), every table's rows, every large object. */
-async function assertSameDatabase(a: Cluster, aDb: string, b: Cluster, bDb: string, when: string): Promise<void> {
+export async function assertSameDatabase(a: Cluster, aDb: string, b: Cluster, bDb: string, when: string): Promise<void> {
   const [schema, rows, aObjects, bObjects] = await Promise.all([
     schemaDifference({ cluster: a, database: aDb }, { cluster: b, database: bDb }, { owners: true }),
     compareTables(a.url(aDb), b.url(bDb)),

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Cluster } from './cluster.js';
 
 /**
@@ -70,9 +70,7 @@ function majorOf(version: string): number | undefined {
 
 /**
  * `pg_dump --schema-only --no-owner --no-privileges` of one database, as text (with `owners`,
- * ownership and privileges are kept). The password
- * travels in PGPASSWORD, never on the command line where `ps` would show it; the rest of the
- * environment is left out so the caller's PG* variables cannot point the dump elsewhere.
+ * ownership and privileges are kept).
  */
 export function dumpSchema(
   cluster: Cluster,
@@ -91,8 +89,26 @@ export function dumpSchema(
     ...extraArgs,
     database,
   ];
+  return runDumpTool(pgDump.path, args, cluster, `database ${database}`);
+}
+
+/**
+ * `pg_dumpall --globals-only` of an instance (roles with their password verifiers, memberships,
+ * role settings, tablespaces): the oracle for what a whole-server migration carries besides the
+ * databases. pg_dumpall lies beside the pg_dump found above.
+ */
+export function dumpGlobals(cluster: Cluster): Promise<string> {
+  const pgDumpall = join(dirname(findPgDump().path), 'pg_dumpall');
+  const args = ['--globals-only', `--host=${cluster.host}`, `--port=${cluster.port}`, `--username=${cluster.superuser}`, '--no-password'];
+  return runDumpTool(pgDumpall, args, cluster, 'the globals');
+}
+
+/** Runs pg_dump or pg_dumpall against `cluster` and returns what it printed. The password
+ * travels in PGPASSWORD, never on the command line where `ps` would show it; the rest of the
+ * environment is left out so the caller's PG* variables cannot point the dump elsewhere. */
+function runDumpTool(path: string, args: readonly string[], cluster: Cluster, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(pgDump.path, args, {
+    const child = spawn(path, args, {
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: EMPTY_HOME,
@@ -116,8 +132,7 @@ export function dumpSchema(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) resolve(stdout);
-      else
-        reject(new Error(`${pgDump.path} of database ${database} on PostgreSQL ${cluster.version} exited ${code ?? signal}:\n${stderr}`));
+      else reject(new Error(`${path} of ${what} on PostgreSQL ${cluster.version} exited ${code ?? signal}:\n${stderr}`));
     });
   });
 }
