@@ -1,4 +1,5 @@
-export { cutover } from './run.js';
+export { cutover, cutoverDatabases } from './run.js';
+export type { InstanceCutoverOptions, InstanceCutoverReport, DatabaseCutoverReport } from './run.js';
 export type { CutoverOptions, VerifyLevel } from './context.js';
 export type { CutoverReport } from './finish.js';
 export type { CutoverStep, CutoverStepName } from './steps.js';
