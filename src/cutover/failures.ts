@@ -122,11 +122,11 @@ export function withPoolOutcome(
 }
 
 /** A failure in one database of an instance's cut-over, before its freeze: the database named, the cause's code, side and fix kept. */
-export function inDatabase(database: string, error: unknown): PgferryError {
+export function inDatabaseError(database: string, error: unknown): PgferryError {
   const cause = error instanceof PgferryError ? error : undefined;
   return new PgferryError(cause?.code ?? 'query', `database ${database}: ${messageOf(error)}`, {
     side: cause?.side,
-    fix: cause?.fix ?? 'fix the cause above and run pgferry cutover --all-databases again',
+    fix: cause?.fix ?? 'fix the cause above and run the command again',
     cause: error,
     detail: cause?.detail,
   });

@@ -8,7 +8,7 @@ import { DatabaseCutover, LateWritesSignal } from './database.js';
 import {
   failedAt,
   failedInInstance,
-  inDatabase,
+  inDatabaseError,
   lateWritesFailure,
   pauseTooLong,
   throwIfInterrupted,
@@ -101,7 +101,7 @@ async function cutOver(units: readonly Unit[]): Promise<{ downtimeMs: number; re
   const opened: Array<DatabaseCutover | undefined> = units.map(() => undefined);
   let pool: PoolSwitch | undefined;
   const name = (database: string | undefined, error: unknown): unknown =>
-    database === undefined || units.length === 1 ? error : inDatabase(database, error);
+    database === undefined || units.length === 1 ? error : inDatabaseError(database, error);
   try {
     const refused = await eachAtOnce(
       units.map((unit, i) => ({ unit, i })),
