@@ -216,6 +216,80 @@ describe('cutover --all-databases, 17 → 18', () => {
     assert.equal(cleanup.code, 0, cleanup.stderr);
   });
 
+  it('a late write in one database, found after every sync stopped, undoes the cut-over: every stop withdrawn, every freeze lifted', async () => {
+    const { dbs, syncs, args } = await instanceUnderWay(pair.source, pair.target, 'late');
+    const rogueDb = dbs[1]!;
+    let writing = true;
+    let rogueCommits = 0;
+    // Opened during the freeze, it sets the read-only default off for itself, as any client may.
+    const rogueWrites = async () => {
+      const client = new pg.Client({ connectionString: pair.source.url(rogueDb), application_name: 'rogue' });
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SET default_transaction_read_only = off');
+        while (writing) {
+          await client.query(`INSERT INTO items (payload) VALUES ('rogue')`);
+          rogueCommits++;
+          await sleep(3);
+        }
+      } catch {
+        // Once the cut-over is undone it ends the sessions opened during the freeze.
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    };
+    let rogue: Promise<void> | undefined;
+    const resumed: PgferryProcess[] = [];
+    try {
+      // That database's sync held still (its heartbeat fresh): the freeze waits at its fence
+      // until the rogue session writes steadily, so its writes go on past sync's final position.
+      syncs[1]!.child.kill('SIGSTOP');
+      const cut = spawnPgferry(['cutover', ...args, '--verify', 'none', '--no-fallback', '--fence-timeout', '60']);
+      const deadline = Date.now() + 60_000;
+      while (!(await readOnlyDefault(pair.source, rogueDb))) {
+        assert.ok(Date.now() < deadline && cut.child.exitCode === null, cut.output());
+        await sleep(20);
+      }
+      rogue = rogueWrites();
+      while (rogueCommits < 20) {
+        assert.ok(Date.now() < deadline, `the rogue session did not write: ${cut.output()}`);
+        await sleep(10);
+      }
+      syncs[1]!.child.kill('SIGCONT');
+      assert.equal(await cut.exited(), 1, cut.output());
+      assert.match(
+        cut.output(),
+        new RegExp(
+          `cut-over of 3 databases undone: database ${rogueDb}'s source committed \\d+ transactions? changing public\\.items .*; every source database is writable again, and sync stopped in ${dbs.join(', ')}: start it again there`,
+        ),
+      );
+      writing = false;
+      await rogue;
+      for (const [i, db] of dbs.entries()) {
+        assert.equal(await syncs[i]!.exited(), 0, syncs[i]!.output());
+        assert.equal(await frozen(pair.source, db), false, db);
+        const state = await pair.target.sql(db, `SELECT stop_requested_at FROM pgferry.sync`);
+        assert.equal(state.rows[0].stop_requested_at, null, `${db}: its stop request stands`);
+      }
+      // Nothing is lost: each sync starts again from its target's position, the rogue writes carried.
+      for (const db of dbs)
+        resumed.push(spawnPgferry(['sync', '--source', pair.source.url(db), '--target', pair.target.url(db), '--until-caught-up']));
+      for (const [i, db] of dbs.entries()) {
+        assert.equal(await resumed[i]!.exited(), 0, resumed[i]!.output());
+        const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
+        assert.ok(comparison.equal, `${db}: ${JSON.stringify(comparison.tables.filter((t) => !t.equal))}`);
+      }
+    } finally {
+      writing = false;
+      syncs[1]!.child.kill('SIGCONT');
+      await rogue?.catch(() => undefined);
+      for (const sync of [...resumed, ...syncs]) await stopSync(sync);
+    }
+    const cleanup = await runPgferry(['cleanup', ...args, '--force'], {}, 120_000);
+    assert.equal(cleanup.code, 0, cleanup.stderr);
+  });
+
   it('SIGKILLed while the databases are frozen together, leaves what cleanup --all-databases --unfreeze-source undoes', async () => {
     const { dbs, syncs, args } = await instanceUnderWay(pair.source, pair.target, 'killed');
     // A transaction begun before the freeze holds the second database's drain: the others wait for it, frozen.
