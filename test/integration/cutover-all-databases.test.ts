@@ -177,13 +177,25 @@ describe('cutover --all-databases, 17 → 18', () => {
     }
   });
 
-  it('a difference in one database at the fence lifts the freeze on every database, and every sync keeps streaming', async () => {
+  it('a difference in one database refuses before the freeze, removing every way back; at the fence, lifts the freeze on every database; every sync keeps streaming', async () => {
     const { dbs, syncs, args } = await instanceUnderWay(pair.source, pair.target, 'onefails');
     const writers: Writer[] = [startWriter(pair.source.url(dbs[0]!)), startWriter(pair.source.url(dbs[1]!))];
     try {
       await Promise.all(writers.map((w) => w.waitForCommits(50, 'source')));
       // A row of the keyless table lost on the third target: counted inside the freeze, it fails there.
       await pair.target.sql(dbs[2]!, `DELETE FROM notes WHERE ctid = (SELECT min(ctid) FROM notes)`);
+      // With --verify changes it is found before the freeze, while sync streams: nothing frozen, every way back removed again.
+      const early = await runPgferry(['cutover', ...args], {}, 180_000);
+      assert.equal(early.code, 1, `${early.stdout}\n${early.stderr}`);
+      assert.match(
+        early.stderr,
+        new RegExp(`database ${dbs[2]}: the target differs from the source before the freeze .*public\\.notes.*; nothing was frozen`),
+      );
+      for (const db of dbs) {
+        const slots = await pair.target.sql('postgres', `SELECT slot_name FROM pg_replication_slots WHERE database = $1`, [db]);
+        assert.deepEqual(slots.rows, [], `${db}: a way back is left on the target`);
+      }
+      // With --verify counts, inside the freeze.
       const cut = await runPgferry(['cutover', ...args, '--verify', 'counts'], {}, 180_000);
       assert.equal(cut.code, 1, `${cut.stdout}\n${cut.stderr}`);
       assert.match(
