@@ -280,7 +280,7 @@ export class DatabaseCutover {
     this.targetFreezesLifted = await this.steps.run('unfreeze target', () => liftFreezesOfTarget(this.sides, this.targetFreezes));
   }
 
-  /** The freeze recorded, the step under way and how it failed: what undoing needs. */
+  /** Whether what the freeze will change is recorded on the target: from then on, a failure is recorded there too. */
   get frozenIntent(): boolean {
     return this.cut !== undefined;
   }
