@@ -16,8 +16,16 @@ export { clone, LogProgress, TerminalProgress } from './copy/index.js';
 export type { CloneOptions, CloneSummary, CopyProgress } from './copy/index.js';
 export { sync } from './sync/index.js';
 export type { SyncOptions, SyncSummary } from './sync/index.js';
-export { cutover, cleanup } from './cutover/index.js';
-export type { CutoverOptions, CutoverReport, CleanupOptions, CleanupReport } from './cutover/index.js';
+export { cutover, cutoverDatabases, cleanup } from './cutover/index.js';
+export type {
+  CutoverOptions,
+  CutoverReport,
+  CleanupOptions,
+  CleanupReport,
+  InstanceCutoverOptions,
+  InstanceCutoverReport,
+  DatabaseCutoverReport,
+} from './cutover/index.js';
 export { runPhysicalCheck, syncPhysical, cutoverPhysical, cleanupPhysical, physicalStatus } from './physical/index.js';
 export type {
   PhysicalCheckOptions,

@@ -1,14 +1,15 @@
 import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
-import { cleanup as runCleanup } from '../cutover/index.js';
+import { cleanup as runCleanup, inDatabaseError, type CleanupReport } from '../cutover/index.js';
+import { databasesToMigrate, inDatabase } from '../instance/index.js';
 import { createLogger } from '../log/index.js';
-import { usageError } from '../errors.js';
+import { PgferryError, usageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, type ConnectionFlags } from './options.js';
+import { addConnectionOptions, addInstanceOptions, instanceFrom, type ConnectionFlags, type InstanceFlags } from './options.js';
 import { printOut } from './terminal.js';
 import { addPhysicalOptions, cleanupPhysicalCommand, type PhysicalFlags } from './physical.js';
 
-interface CleanupFlags extends ConnectionFlags, PhysicalFlags {
+interface CleanupFlags extends ConnectionFlags, InstanceFlags, PhysicalFlags {
   name?: string;
   unfreezeSource?: boolean;
   force?: boolean;
@@ -26,33 +27,68 @@ export function cleanupCommand(): Command {
     .option('--force', 'drop the slot even though it holds writes the source committed after the cut-over, and give up a prepared way back')
     .option('--json', 'print what was removed as JSON');
   addConnectionOptions(command);
+  addInstanceOptions(command);
   addPhysicalOptions(command, 'cleanup');
   return command;
 }
 
 export async function cleanup(flags: CleanupFlags): Promise<number> {
+  const instance = instanceFrom(flags);
+  if (instance && flags.physical)
+    throw usageError('--all-databases does not apply with --physical', 'drop --all-databases: a physical migration is of the whole server');
   if (flags.physical) return cleanupPhysicalCommand(flags);
   if (flags.pgdata !== undefined) throw usageError('--pgdata only applies with --physical', 'add --physical, or drop --pgdata');
+  if (instance && flags.name !== undefined)
+    throw usageError('--name names one migration; with --all-databases each database has its own', 'drop --name');
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
-  const report = await runCleanup({
-    source,
-    target,
-    name: flags.name,
-    unfreezeSource: flags.unfreezeSource === true,
-    force: flags.force === true,
-    logger: log,
-  });
-  if (flags.json) printOut(`${JSON.stringify(report, null, 2)}\n`);
+  const settings = { name: flags.name, unfreezeSource: flags.unfreezeSource === true, force: flags.force === true, logger: log };
+  if (!instance) {
+    const report = await runCleanup({ ...settings, source, target });
+    printOut(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${describeCleanup(report).join('\n')}\n`);
+    return EXIT.ok;
+  }
+  // Each database's migration is its own: one that refuses (a way back kept, late writes) leaves the others cleaned.
+  const databases = await databasesToMigrate(source, instance);
+  const reports: Array<{ database: string } & ({ report: CleanupReport } | { error: PgferryError })> = [];
+  for (const database of databases) {
+    const cleaned = await runCleanup({ ...settings, source: inDatabase(source, database), target: inDatabase(target, database) }).then(
+      (report) => ({ report }),
+      (error: unknown) => ({ error: inDatabaseError(database, error) }),
+    );
+    reports.push({ database, ...cleaned });
+  }
+  const failed = reports.flatMap((r) => ('error' in r ? [r] : []));
+  if (flags.json)
+    printOut(
+      `${JSON.stringify(
+        reports.map((r) => ('error' in r ? { database: r.database, error: r.error.message } : { database: r.database, ...r.report })),
+        null,
+        2,
+      )}\n`,
+    );
   else {
-    const lines = report.removed.length > 0 ? [...report.removed] : ['nothing left to remove'];
-    for (const frozen of report.stillFrozen) {
-      lines.push(
-        `source: the ${frozen} is still in place; schema pgferry on the target is kept, as it records it — run cleanup --unfreeze-source to lift it and finish`,
-      );
-    }
+    const lines = reports.flatMap((r) => [
+      `Database ${r.database}:`,
+      ...('error' in r ? [`  failed: ${r.error.message}`] : describeCleanup(r.report).map((l) => `  ${l}`)),
+    ]);
     printOut(`${lines.join('\n')}\n`);
   }
+  if (failed.length === 1) throw failed[0]!.error;
+  if (failed.length > 1)
+    throw new PgferryError('query', `cleanup failed in ${failed.length} databases: ${failed.map((f) => f.error.message).join('; ')}`, {
+      fix: failed[0]!.error.fix ?? 'fix the causes above and run pgferry cleanup --all-databases again',
+    });
   return EXIT.ok;
+}
+
+function describeCleanup(report: CleanupReport): string[] {
+  const lines = report.removed.length > 0 ? [...report.removed] : ['nothing left to remove'];
+  for (const frozen of report.stillFrozen) {
+    lines.push(
+      `source: the ${frozen} is still in place; schema pgferry on the target is kept, as it records it — run cleanup --unfreeze-source to lift it and finish`,
+    );
+  }
+  return lines;
 }

@@ -1,6 +1,13 @@
 import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
-import { cutover as runCutover, type CutoverOptions, type CutoverReport } from '../cutover/index.js';
+import {
+  cutover as runCutover,
+  cutoverDatabases,
+  type CutoverOptions,
+  type CutoverReport,
+  type InstanceCutoverReport,
+} from '../cutover/index.js';
+import { databasesToMigrate, inDatabase } from '../instance/index.js';
 import { usageError } from '../errors.js';
 import type { PoolOptions } from '../pgbouncer/index.js';
 import { createLogger, type Logger } from '../log/index.js';
@@ -8,11 +15,14 @@ import { EXIT } from './exit-codes.js';
 import {
   addConnectionOptions,
   addFilterOptions,
+  addInstanceOptions,
   filterFrom,
+  instanceFrom,
   parseChoice,
   parseSeconds,
   type ConnectionFlags,
   type FilterFlags,
+  type InstanceFlags,
 } from './options.js';
 import { abortOnSignals } from './signals.js';
 import { addPhysicalOptions, cutoverPhysicalCommand, type PhysicalFlags } from './physical.js';
@@ -36,7 +46,7 @@ export interface CutoverFlags {
   maxPause: string;
 }
 
-interface CutoverCommandFlags extends CutoverFlags, ConnectionFlags, FilterFlags, PhysicalFlags {
+interface CutoverCommandFlags extends CutoverFlags, ConnectionFlags, FilterFlags, InstanceFlags, PhysicalFlags {
   json?: boolean;
   debug?: boolean;
 }
@@ -87,6 +97,7 @@ export function cutoverCommand(): Command {
   addCutoverOptions(command);
   addConnectionOptions(command);
   addFilterOptions(command);
+  addInstanceOptions(command);
   addPhysicalOptions(command, 'cutover');
   return command;
 }
@@ -140,15 +151,35 @@ function poolOptionsFrom(flags: CutoverFlags): { pgbouncer?: PoolOptions } {
 }
 
 export async function cutover(flags: CutoverCommandFlags): Promise<number> {
+  const instance = instanceFrom(flags);
+  if (instance && flags.physical)
+    throw usageError('--all-databases does not apply with --physical', 'drop --all-databases: a physical cut-over moves the whole server');
   if (flags.physical) return cutoverPhysicalCommand(flags, cutoverSettingsFrom(flags));
   const settings = cutoverSettingsFrom(flags);
+  if (instance && settings.pgbouncer)
+    throw usageError(
+      '--pgbouncer does not work with --all-databases yet: one pause cannot repoint several pooled databases',
+      'drop --pgbouncer and repoint the pool yourself, or cut over one database at a time with --pgbouncer',
+    );
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
+  // Listed before any signal handler: a refusal here changes nothing.
+  const databases = instance ? await databasesToMigrate(source, instance) : undefined;
   const signals = abortOnSignals(log, 'interrupted: lifting the freeze if there is one; sync keeps running', 'ignore');
   try {
-    const report = await runCutover({ ...settings, source, target, filter: filterFrom(flags), logger: log, signal: signals.signal });
-    printCutoverReport(report, flags.json === true, log);
+    const common = { ...settings, filter: filterFrom(flags), logger: log, signal: signals.signal };
+    if (databases) {
+      const report = await cutoverDatabases({
+        ...common,
+        databases: databases.map((database) => ({
+          database,
+          source: inDatabase(source, database),
+          target: inDatabase(target, database),
+        })),
+      });
+      printInstanceCutoverReport(report, flags.json === true, log);
+    } else printCutoverReport(await runCutover({ ...common, source, target }), flags.json === true, log);
     return EXIT.ok;
   } finally {
     signals.release();
@@ -167,6 +198,80 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
     `Writes were frozen for ${report.downtimeMs.toFixed(0)} ms (freeze ${report.freeze}${report.sessionsEnded > 0 ? `, ${report.sessionsEnded} idle sessions ended` : ''}).`,
   );
   lines.push(`Fence at ${report.fenceLsn}: every transaction the source committed before the freeze is on the target.`);
+  lines.push(...checkedLines(report));
+  lines.push(
+    report.sourceUnfrozen
+      ? 'The source is writable again (--unfreeze-source).'
+      : report.freeze === 'none'
+        ? ''
+        : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.',
+  );
+  if (report.pgbouncer)
+    lines.push(
+      `PgBouncer: "${report.pgbouncer.database}" was paused for ${report.pgbouncer.pausedMs} ms (${report.pgbouncer.waitingClients} clients waiting when it resumed) and now points at ${report.pgbouncer.pointsTo}.`,
+    );
+  if (report.targetFreezesLifted > 0) lines.push('The target, frozen since the cut-over away from it, is writable again.');
+  lines.push('');
+  if (report.wayBack) {
+    lines.push(
+      `The way back is ready: slot ${report.wayBack.slot} on the target starts at ${report.wayBack.from}, where both sides were equal.`,
+      'Next: point the application at the target, and keep the source current with pgferry sync with --source and --target swapped;',
+      'pgferry cutover with them swapped returns. pgferry cleanup --force gives the way back up.',
+    );
+  } else {
+    lines.push(`No way back was prepared (${report.wayBackSkipped ?? 'not asked for'}).`);
+    lines.push('Next: point the application at the target, then run pgferry cleanup to drop the slot, publication and pgferry state.');
+  }
+  printOut(`${lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n')}\n`);
+  log.debug({ report }, 'cut-over report');
+}
+
+/** `--all-databases`: what was checked in each database, then the one freeze they shared. */
+export function printInstanceCutoverReport(report: InstanceCutoverReport, json: boolean, log: Logger): void {
+  if (json) {
+    printOut(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  for (const db of report.databases) {
+    lines.push(`Database ${db.database}:`);
+    lines.push(`  steps: ${db.steps.map((s) => `${s.step} ${s.ms.toFixed(1)} ms`).join(', ')}`);
+    lines.push(
+      `  Fence at ${db.fenceLsn}: every transaction this source database committed before the freeze is on the target${db.sessionsEnded > 0 ? ` (${db.sessionsEnded} idle sessions ended)` : ''}.`,
+    );
+    lines.push(...checkedLines(db).map((l) => `  ${l}`));
+    if (db.targetFreezesLifted > 0) lines.push('  The target, frozen since the cut-over away from it, is writable again.');
+    lines.push(
+      db.wayBack
+        ? `  The way back is ready: slot ${db.wayBack.slot} on the target starts at ${db.wayBack.from}.`
+        : `  No way back was prepared (${db.wayBackSkipped ?? 'not asked for'}).`,
+    );
+    lines.push('');
+  }
+  const [any] = report.databases;
+  const freeze = any?.freeze ?? 'none';
+  lines.push(
+    `Writes were frozen for ${report.downtimeMs.toFixed(0)} ms on all ${report.databases.length} databases together (freeze ${freeze}).`,
+  );
+  lines.push(
+    any?.sourceUnfrozen
+      ? 'The source databases are writable again (--unfreeze-source).'
+      : freeze === 'none'
+        ? ''
+        : 'The source databases stay frozen: pgferry cleanup --all-databases --unfreeze-source lifts them.',
+  );
+  lines.push(
+    report.databases.every((d) => d.wayBack)
+      ? 'Next: point the application at the target; pgferry sync with --source and --target swapped keeps each source database current, and pgferry cutover --all-databases with them swapped returns.'
+      : 'Next: point the application at the target, then run pgferry cleanup --all-databases to drop the slots, publications and pgferry state.',
+  );
+  printOut(`${lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n')}\n`);
+  log.debug({ report }, 'cut-over report');
+}
+
+/** What one database's cut-over checked: its sequences, large objects, rows, sync's stop and the late writes. */
+function checkedLines(report: CutoverReport): string[] {
+  const lines: string[] = [];
   const moved = report.sequences.filter((s) => s.moved).length;
   lines.push(
     `${report.sequences.length} sequences checked, ${moved} set on the target to the source's value${
@@ -205,29 +310,5 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
       ? "No write reached the source past sync's final position."
       : "Writes past sync's final position were not checked (see the warning above).",
   );
-  lines.push(
-    report.sourceUnfrozen
-      ? 'The source is writable again (--unfreeze-source).'
-      : report.freeze === 'none'
-        ? ''
-        : 'The source stays frozen: pgferry cleanup --unfreeze-source lifts it.',
-  );
-  if (report.pgbouncer)
-    lines.push(
-      `PgBouncer: "${report.pgbouncer.database}" was paused for ${report.pgbouncer.pausedMs} ms (${report.pgbouncer.waitingClients} clients waiting when it resumed) and now points at ${report.pgbouncer.pointsTo}.`,
-    );
-  if (report.targetFreezesLifted > 0) lines.push('The target, frozen since the cut-over away from it, is writable again.');
-  lines.push('');
-  if (report.wayBack) {
-    lines.push(
-      `The way back is ready: slot ${report.wayBack.slot} on the target starts at ${report.wayBack.from}, where both sides were equal.`,
-      'Next: point the application at the target, and keep the source current with pgferry sync with --source and --target swapped;',
-      'pgferry cutover with them swapped returns. pgferry cleanup --force gives the way back up.',
-    );
-  } else {
-    lines.push(`No way back was prepared (${report.wayBackSkipped ?? 'not asked for'}).`);
-    lines.push('Next: point the application at the target, then run pgferry cleanup to drop the slot, publication and pgferry state.');
-  }
-  printOut(`${lines.filter((l, i, all) => l !== '' || all[i - 1] !== '').join('\n')}\n`);
-  log.debug({ report }, 'cut-over report');
+  return lines;
 }

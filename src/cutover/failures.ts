@@ -120,3 +120,66 @@ export function withPoolOutcome(
       : `; PgBouncer could NOT be resumed on the source (${problem}): run RESUME ${pool.name} on its console, and check its [databases] entry`;
   return new PgferryError(error.code, `${error.message}${outcome}`, { side: error.side, fix: error.fix, cause: error.cause ?? error });
 }
+
+/** A failure in one database of an instance's cut-over, before its freeze: the database named, the cause's code, side and fix kept. */
+export function inDatabaseError(database: string, error: unknown): PgferryError {
+  const cause = error instanceof PgferryError ? error : undefined;
+  return new PgferryError(cause?.code ?? 'query', `database ${database}: ${messageOf(error)}`, {
+    side: cause?.side,
+    fix: cause?.fix ?? 'fix the cause above and run the command again',
+    cause: error,
+    detail: cause?.detail,
+  });
+}
+
+/** Where an instance's cut-over left one database after a failure. */
+export interface DatabaseOutcome {
+  readonly database: string;
+  readonly lifted: Lifted;
+  /** Sync was asked to stop before the failure; `reopenProblem` says why the request could not be withdrawn, if it could not. */
+  readonly pastStop: boolean;
+  readonly reopenProblem: string | undefined;
+}
+
+/**
+ * An instance's cut-over failed inside its one freeze (in `database`, or in a step taken for all,
+ * like PgBouncer's pause): the freeze was lifted on every database, and the error says which
+ * step failed where, and where that left each source database and each sync.
+ */
+export function failedInInstance(
+  failure: { readonly database: string | undefined; readonly step: CutoverStepName; readonly error: unknown; readonly late?: LateWrites },
+  freeze: FreezeMode,
+  outcomes: readonly DatabaseOutcome[],
+): PgferryError {
+  const cause = failure.error instanceof PgferryError ? failure.error : undefined;
+  const where = failure.database === undefined ? '' : ` of database ${failure.database}`;
+  const what =
+    failure.late !== undefined
+      ? `cut-over of ${outcomes.length} databases undone: database ${failure.database}'s source committed ${describeLateWrites(failure.late)} after sync's final position, so its target lacks them`
+      : `cut-over of ${outcomes.length} databases failed at the ${failure.step} step${where}: ${messageOf(failure.error)}`;
+  const stuck = outcomes.filter((o) => !o.lifted.ok);
+  const sources =
+    freeze === 'none'
+      ? 'no source database was frozen (--freeze none)'
+      : stuck.length === 0
+        ? `every source database is writable again`
+        : `${stuck.map((o) => `database ${o.database}`).join(', ')} could NOT be unfrozen (${stuck.map((o) => (o.lifted.ok ? '' : o.lifted.problem)).join('; ')}): run pgferry cleanup --unfreeze-source there; the other source databases are writable again`;
+  const stopped = outcomes.filter((o) => o.pastStop);
+  const unreopened = stopped.filter((o) => o.reopenProblem !== undefined);
+  const syncs =
+    stopped.length === 0
+      ? 'every sync keeps running'
+      : `sync stopped in ${stopped.map((o) => o.database).join(', ')}: start it again there (it continues from the target's position)${
+          unreopened.length === 0
+            ? ''
+            : `; the stop request could NOT be withdrawn in ${unreopened.map((o) => `${o.database} (${o.reopenProblem})`).join(', ')}: run UPDATE pgferry.sync SET stop_requested_at = NULL, stop_reason = NULL on those targets before starting sync again`
+        }; the others keep running`;
+  return new PgferryError(failure.late !== undefined ? 'query' : (cause?.code ?? 'query'), `${what}; ${sources}, and ${syncs}`, {
+    side: failure.late !== undefined ? 'source' : cause?.side,
+    fix:
+      failure.late !== undefined
+        ? `something still writes to database ${failure.database} of the source: stop that writer (--freeze revoke --roles <its role> holds it) and cut over again`
+        : (cause?.fix ?? 'fix the cause above and run pgferry cutover --all-databases again'),
+    cause: failure.error,
+  });
+}

@@ -1,4 +1,5 @@
-export { cutover } from './run.js';
+export { cutover, cutoverDatabases } from './run.js';
+export type { InstanceCutoverOptions, InstanceCutoverReport, DatabaseCutoverReport } from './run.js';
 export type { CutoverOptions, VerifyLevel } from './context.js';
 export type { CutoverReport } from './finish.js';
 export type { CutoverStep, CutoverStepName } from './steps.js';
@@ -9,3 +10,5 @@ export type { CleanupOptions, CleanupReport } from './cleanup.js';
 // The drain, for the physical cut-over (physical/), which freezes the whole server its own way.
 export { drainSessions } from './drain.js';
 export type { DrainReport } from './drain.js';
+// A failure in one database of an instance's command, named so (cli: cleanup --all-databases).
+export { inDatabaseError } from './failures.js';

@@ -1,44 +1,32 @@
 import { performance } from 'node:perf_hooks';
-import type pg from 'pg';
-import { Scope } from '../catalog/index.js';
-import { connect } from '../config/index.js';
-import { messageOf } from '../errors.js';
+import type { ConnectionSpec } from '../config/index.js';
+import { messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { formatLsn } from '../replication/index.js';
-import { ensureCutoverState, readSlotPosition, recordFreezeIntent, withdrawSyncStop, type FreezeRecord } from '../state/index.js';
-import { verify, type VerifyReport } from '../verify/index.js';
-import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
-import { failedAt, lateWritesFailure, throwIfInterrupted, verifyFailed } from './failures.js';
-import { emitFence } from './fence.js';
-import { finishCutover, type CutoverReport, type Frozen } from './finish.js';
-import { lateWrites, type LateWrites } from './late-writes.js';
-import { writableSession } from './read-only.js';
-import { applyFreeze, drainForFreeze, planFreeze, type FreezePlan } from './freeze.js';
-import { syncSequences } from './sequences.js';
-import { LargeObjectSync } from '../copy/index.js';
-import { CutoverSteps, round } from './steps.js';
-import { assertSyncStreaming, stopSync, waitForFence, waitForLag } from './sync-watch.js';
-import { unfreezeAfterFailure } from './undo.js';
-import { pauseTooLong, withPoolOutcome } from './failures.js';
 import { PoolSwitch, type PoolReport } from '../pgbouncer/index.js';
+import type { CutoverOptions } from './context.js';
+import { DatabaseCutover, LateWritesSignal } from './database.js';
 import {
-  handOver,
-  freezesLeftOnTarget,
-  liftFreezesOfTarget,
-  prepareWayBack,
-  withdrawWayBack,
-  type WayBack,
-  type WayBackReady,
-  type WayBackSides,
-} from './way-back.js';
-import { closeClient } from '../plumbing/index.js';
-import { ChangeRecord, type ChangesAhead, type ChangesInFreeze } from './changes.js';
-
-/** Time allowed for sync to notice the stop request and end cleanly. */
-const SYNC_STOP_TIMEOUT_MS = 15_000;
+  failedAt,
+  failedInInstance,
+  inDatabaseError,
+  lateWritesFailure,
+  pauseTooLong,
+  throwIfInterrupted,
+  withPoolOutcome,
+  type DatabaseOutcome,
+} from './failures.js';
+import type { CutoverReport } from './finish.js';
+import { CutoverSteps, round } from './steps.js';
 
 /**
- * `pgferry cutover`, while `pgferry sync` streams in another process:
+ * Databases prepared at once before the freeze: each verifies every row while its sync streams,
+ * on as many sessions per side as verify takes; more at once would crowd the servers.
+ */
+const PREPARE_AT_ONCE = 4;
+
+/**
+ * `pgferry cutover`, while `pgferry sync` streams in another process, for one database or for
+ * several under one freeze (database.ts has each step):
  *  1. make the way back on the target (way-back.ts), unless `--no-fallback`; with `--verify
  *     changes` (the default), have sync record the rows it applies, verify every row while sync
  *     streams, and compare the rows recorded since, until little is left (changes.ts); then
@@ -59,309 +47,223 @@ const SYNC_STOP_TIMEOUT_MS = 15_000;
  * What a freeze changes is written on the target before the source is touched. If any step
  * from 2 to 5 fails, the freeze is lifted, sync keeps running, and the error says which step;
  * the way back made in step 1 is removed again whenever the cut-over does not complete.
+ *
+ * Several databases (an instance): step 1 for each, a few at once; then one freeze: each step
+ * from 2 to 8 taken in every database at once, and the next only once all have taken it. A
+ * failure in any database at any step lifts the freeze on all of them, withdraws every stop
+ * request made, and removes every way back prepared; the error names the database and the step.
  */
 export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
-  const log = options.logger.child({ step: 'cutover' });
-  const scope = new Scope(options.filter);
-  const steps = new CutoverSteps();
+  const { reports } = await cutOver([{ database: undefined, options }]);
+  return reports[0]!;
+}
 
-  const target = await connect(options.target);
-  let source: { client: pg.Client } | undefined;
+export interface InstanceCutoverOptions extends Omit<CutoverOptions, 'source' | 'target'> {
+  /** Each database, with both sides' connections to it (instance/: inDatabase). */
+  readonly databases: ReadonlyArray<{ readonly database: string; readonly source: ConnectionSpec; readonly target: ConnectionSpec }>;
+}
+
+export type DatabaseCutoverReport = { readonly database: string } & CutoverReport;
+
+export interface InstanceCutoverReport {
+  /** From the first freeze (or PgBouncer's pause) until the last database was handed over: every database was frozen for at most this. */
+  readonly downtimeMs: number;
+  readonly databases: readonly DatabaseCutoverReport[];
+}
+
+/** `pgferry cutover --all-databases`: the databases given, under one freeze; each has its own sync and state on its target. */
+export async function cutoverDatabases(options: InstanceCutoverOptions): Promise<InstanceCutoverReport> {
+  const { databases, ...settings } = options;
+  if (databases.length === 0) throw usageError('no database to cut over', 'name at least one database');
+  if (settings.pgbouncer && databases.length > 1)
+    throw usageError(
+      '--pgbouncer cannot yet switch several pooled databases in one pause',
+      'cut over without --pgbouncer and repoint the pool yourself, or cut over one database at a time with --pgbouncer',
+    );
+  const { downtimeMs, reports } = await cutOver(
+    databases.map((d) => ({ database: d.database, options: { ...settings, source: d.source, target: d.target } })),
+  );
+  return { downtimeMs, databases: reports.map((report, i) => ({ database: databases[i]!.database, ...report })) };
+}
+
+interface Unit {
+  /** Named in messages when the cut-over spans several databases. */
+  readonly database: string | undefined;
+  readonly options: CutoverOptions;
+}
+
+async function cutOver(units: readonly Unit[]): Promise<{ downtimeMs: number; reports: CutoverReport[] }> {
+  const first = units[0]!.options;
+  const log = first.logger.child({ step: 'cutover' });
+  // A database that fails before the freeze stops the others' waits too.
+  const halt = new AbortController();
+  const signal = AbortSignal.any([halt.signal, ...(first.signal ? [first.signal] : [])]);
+  const opened: Array<DatabaseCutover | undefined> = units.map(() => undefined);
   let pool: PoolSwitch | undefined;
-  let record: ChangeRecord | undefined;
-  let watch: pg.Client | undefined;
+  const name = (database: string | undefined, error: unknown): unknown =>
+    database === undefined || units.length === 1 ? error : inDatabaseError(database, error);
   try {
-    source = await connect(options.source);
-    const sourceClient = source.client;
-    // A cut-over that died may have left the source frozen: this session must write anyway.
-    await writableSession(sourceClient);
-    const state = await assertSyncStreaming(target.client);
-    const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
+    const refused = await eachAtOnce(
+      units.map((unit, i) => ({ unit, i })),
+      units.length,
+      async ({ unit, i }) => {
+        opened[i] = await DatabaseCutover.open({ ...unit.options, signal }, unit.database);
+      },
+      halt,
+    );
+    if (refused) throw name(refused.item.unit.database, refused.error);
+    const cuts = opened.map((c) => c!);
     // PgBouncer's console, pooled database and file are checked before anything is made.
-    pool = options.pgbouncer ? await PoolSwitch.prepare(options.pgbouncer, options.source) : undefined;
-
-    // The way back is made before the freeze (way-back.ts): the freeze pays only for its hand-over.
-    // A target that cannot have one is refused before any waiting.
-    const names = { name: state.name, slot: state.slot, publication: state.publication };
-    const sides: WayBackSides = { source: sourceClient, target: target.client, filter: options.filter, scope, log };
-    const ready = wantsWayBack(options)
-      ? await steps.run('way back', () => {
-          log.info('preparing the way back on the target: capture, publication and slot');
-          return prepareWayBack(sides, names);
-        })
-      : undefined;
-    const withdraw = async (error: unknown): Promise<never> => {
-      if (ready)
-        await withdrawWayBack(sides, names).catch((problem: unknown) =>
-          log.warn({ error: messageOf(problem) }, 'could not remove the way back the failed cut-over prepared on the target'),
-        );
+    pool = first.pgbouncer ? await PoolSwitch.prepare(first.pgbouncer, first.source) : undefined;
+    let done: { downtimeMs: number; pgbouncer: PoolReport | null };
+    try {
+      for (const [step, atOnce] of [
+        [(c: DatabaseCutover) => c.prepare(), PREPARE_AT_ONCE],
+        [(c: DatabaseCutover) => c.approach(), cuts.length],
+        [(c: DatabaseCutover) => c.recordIntent(), cuts.length],
+      ] as const) {
+        const failed = await eachAtOnce(cuts, atOnce, step, halt);
+        if (failed) {
+          // A database whose freeze was recorded while another failed: its record says it failed.
+          await Promise.all(cuts.filter((c) => c.frozenIntent).map((c) => c.unfreeze()));
+          throw name(failed.item.database, failed.error);
+        }
+      }
+      done = await whileFrozen(cuts, pool, first, log);
+    } catch (error) {
+      await Promise.all(cuts.map((c) => c.withdrawWayBack()));
       throw error;
-    };
-    // A return lifts the freeze the cut-over away from the target left on it: read now, lifted in the freeze.
-    const targetFreezes = await freezesLeftOnTarget(sides).catch(withdraw);
-    // Large objects are in no stream: most of what changed since the copy is carried now, while
-    // writes go on; the freeze carries only what changes after this.
-    const largeObjects = await LargeObjectSync.between(sourceClient, target.client).catch(withdraw);
-    const early = await steps.run('large objects ahead', () => largeObjects.compareAll()).catch(withdraw);
-    if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
-    // The fence is watched on a session of its own: the sequences are set on the cut-over's meanwhile.
-    // Opened now, so that nothing between the last look at the changes and the freeze waits for it.
-    watch = await connect(options.target).then((c) => c.client, withdraw);
-    let ahead: (ChangesAhead & { readonly report: VerifyReport }) | null = null;
-    if (options.verify === 'changes') {
-      log.info('asking sync to record the rows it applies, then verifying every row while it streams');
-      record = await steps.run('record changes', () => ChangeRecord.begin(options, sourceClient, log)).catch(withdraw);
-      const changes = record;
-      const verified = await steps.run('verify ahead', () => changes.verifyAhead(options)).catch(withdraw);
-      log.info({ tables: verified.tables.length, seconds: verified.seconds }, 'every row is equal while sync streams');
-      const passes = await steps.run('changes ahead', () => changes.narrow(options.signal)).catch(withdraw);
-      ahead = {
-        recordedFrom: changes.recordedFrom,
-        verify: { identical: verified.identical, seconds: verified.seconds, tables: verified.tables.length, notes: verified.notes },
-        passes,
-        report: verified,
-      };
     }
-    // Last before the freeze, so the lag it measures is the lag the freeze starts with.
-    log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
-    const lagAtStart = await steps
-      .run('catch up', () => waitForLag(target.client, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal))
-      .catch(withdraw);
-    // The lease now covers the freeze: nothing renews it while the freeze's sessions are busy.
-    await record?.holdThroughFreeze(options.drainTimeoutMs + options.fenceTimeoutMs).catch(withdraw);
-    const cut: FreezeContext = await recordIntent(target.client, plan).then(
-      (cutoverId) => ({
-        options,
-        source: sourceClient,
-        target: target.client,
-        plan,
-        cutoverId,
-        // Sync's session, and the sessions that check the changed rows inside the freeze.
-        spare: [...(state.sourcePid === null ? [] : [state.sourcePid]), ...(record?.sourcePids ?? [])],
-        log,
-      }),
-      withdraw,
-    );
-    const done = await whileFrozen(cut, steps, { sides, ready, lagAtStart, pool, targetFreezes, largeObjects, record, ahead, watch }).catch(
-      withdraw,
-    );
-    return await finishCutover(cut, done, steps.timed, sides, names);
+    const finished = await Promise.allSettled(cuts.map((c) => c.finish(done.downtimeMs, done.pgbouncer)));
+    const unfinished = finished.flatMap((f, i) => (f.status === 'rejected' ? [{ cut: cuts[i]!, error: f.reason as unknown }] : []));
+    for (const { cut, error } of unfinished.slice(1))
+      cut.log.error({ error: messageOf(error) }, 'the cut-over of this database is done but finishing it failed');
+    if (unfinished[0]) throw name(unfinished[0].cut.database, unfinished[0].error);
+    return { downtimeMs: done.downtimeMs, reports: finished.flatMap((f) => (f.status === 'fulfilled' ? [f.value] : [])) };
   } finally {
-    // Recording ends with the cut-over, whatever its outcome (a killed one's lease runs out).
-    await record?.end();
-    if (watch) await closeClient(watch);
+    await Promise.all(opened.map((c) => c?.close()));
     await pool?.close();
-    if (source) await closeClient(source.client);
-    await closeClient(target.client);
   }
 }
 
-async function recordIntent(target: pg.Client, plan: FreezePlan): Promise<number> {
-  await ensureCutoverState(target);
-  return recordFreezeIntent(target, plan);
+/** A step failed in one database (or, with none named, in a step taken for all). */
+class StepFailure extends Error {
+  constructor(
+    readonly cut: DatabaseCutover | undefined,
+    readonly failure: unknown,
+  ) {
+    super(messageOf(failure));
+    this.name = 'StepFailure';
+  }
 }
 
 /**
- * Steps 2 to 8, with the source frozen: what they established, or, on any failure, the freeze
- * lifted and an error saying at which step (and, past the stop, sync's stop withdrawn).
+ * Steps 2 to 8, with the sources frozen: the one downtime and PgBouncer's report, or, on any
+ * failure, the freeze lifted everywhere and an error saying at which step of which database
+ * (and, past the stop, every sync's stop withdrawn).
  */
 async function whileFrozen(
-  cut: FreezeContext,
-  steps: CutoverSteps,
-  {
-    sides,
-    ready,
-    lagAtStart,
-    pool,
-    targetFreezes,
-    largeObjects,
-    record,
-    ahead,
-    watch,
-  }: {
-    readonly sides: WayBackSides;
-    readonly ready: WayBackReady | undefined;
-    readonly lagAtStart: number;
-    readonly pool: PoolSwitch | undefined;
-    readonly targetFreezes: readonly FreezeRecord[];
-    /** Compared once before the freeze: inside it only what changed since is carried. */
-    readonly largeObjects: LargeObjectSync;
-    /** `--verify changes`: the rows sync recorded, and what was compared before the freeze. */
-    readonly record: ChangeRecord | undefined;
-    readonly ahead: (ChangesAhead & { readonly report: VerifyReport }) | null;
-    /** A session on the target of its own, for the fence. */
-    readonly watch: pg.Client;
-  },
-): Promise<Frozen> {
-  const { options, plan, log, cutoverId } = cut;
-  const sourceClient = cut.source;
-  const target = cut.target;
+  cuts: readonly DatabaseCutover[],
+  pool: PoolSwitch | undefined,
+  options: CutoverOptions,
+  log: Logger,
+): Promise<{ downtimeMs: number; pgbouncer: PoolReport | null }> {
   // Clients wait in PgBouncer's pause from its start: no step may take them past --max-pause.
   const pauseLimit = pool ? AbortSignal.timeout(pool.maxPauseMs) : undefined;
-  const signal = pauseLimit ? AbortSignal.any([pauseLimit, ...(options.signal ? [options.signal] : [])]) : options.signal;
+  // The first database to fail stops the others' waits: the freeze is lifted without waiting out their deadlines.
+  const halt = new AbortController();
+  const signal = AbortSignal.any([halt.signal, ...(pauseLimit ? [pauseLimit] : []), ...(options.signal ? [options.signal] : [])]);
+  const every = async (work: (cut: DatabaseCutover) => Promise<void>): Promise<void> => {
+    const failed = await eachAtOnce(cuts, cuts.length, work, halt);
+    if (failed) throw new StepFailure(failed.item, failed.error);
+  };
+  const steps = cuts.map((c) => c.steps);
   let frozenFrom = performance.now();
-  let frozenAt: string | undefined;
   try {
     if (pool) {
       log.info({ database: pool.name }, 'pausing PgBouncer: new transactions wait, running ones finish');
-      await steps.run('pause', () => pool.pause(options.drainTimeoutMs, log));
+      await CutoverSteps.together(steps, 'pause', () => pool.pause(options.drainTimeoutMs, log));
       frozenFrom = performance.now();
     }
-    const since = await steps.run('freeze', () => applyFreeze(sourceClient, plan, sides.scope));
-    frozenAt = since;
-    log.info({ freeze: plan.mode }, 'writes frozen on the source; draining sessions');
-    const drained = await steps.run('drain', () => drainForFreeze(sourceClient, plan, since, cut.spare, options.drainTimeoutMs, signal));
-    const { fence, sequences } = await steps.run('fence', async () => {
-      const emitted = await emitFence(sourceClient, cutoverId);
-      // Drained, the source hands out no more values: its sequences are set on the target while the fence travels.
-      const [applied, set] = await Promise.allSettled([
-        waitForFence(watch, emitted, options.fenceTimeoutMs, signal),
-        steps.alongside('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin)),
-      ]);
-      if (applied.status === 'rejected') throw applied.reason;
-      if (set.status === 'rejected') throw set.reason;
-      return { fence: emitted, sequences: set.value };
-    });
-    const fenceLsn = formatLsn(fence.lsn);
-    log.info({ fenceLsn }, 'sync applied everything up to the fence');
-    throwIfInterrupted(signal);
-    const missing = sequences.filter((s) => s.target === null);
-    if (missing.length > 0) log.warn({ sequences: missing.map((s) => s.name) }, 'sequences missing on the target were not set');
-    log.info('carrying the large objects changed since the pass before the freeze');
-    const carried = await steps.run('large objects', () => largeObjects.carryChanges());
-    if (carried.missingRoles.length > 0) {
-      log.warn({ roles: carried.missingRoles }, "roles missing on the target: their large objects' ownership and grants were left out");
-    }
-    const level = options.verify;
-    let verified: VerifyReport | null = ahead?.report ?? null;
-    let inFreeze: ChangesInFreeze | null = null;
-    if (level === 'none') steps.skip('verify');
-    else if (level === 'changes') inFreeze = (await steps.run('verify', () => record!.checkInFreeze(signal))).summary;
-    else verified = await steps.run('verify', () => verifyFrozen(options, level, signal));
-    if (verified && !verified.identical) throw verifyFailed(verified);
-    throwIfInterrupted(signal);
-    const syncStopped = await steps.run('stop sync', () => stopSync(target, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS));
-    // Past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning.
-    const late = syncStopped ? await steps.run('late writes', () => checkLateWrites(sourceClient, target, log)) : null;
-    if (!syncStopped) log.warn('writes after the fence were not checked: sync still holds the slot');
-    // Only once nothing writes to the target any more does it hold exactly the source's rows.
-    let wayBack: WayBack | null = null;
-    let wayBackSkipped = ready ? null : wayBackLeftOut(options);
-    if (ready && syncStopped)
-      wayBack = await steps.run('hand over', () => {
-        log.info("handing over: the way back starts at the target's position now");
-        return handOver(sides, ready, cutoverId);
-      });
-    else if (ready) wayBackSkipped = 'sync did not confirm it stopped, so the target may still change';
+    await every((c) => c.freeze());
+    await every((c) => c.drain(signal));
+    await every((c) => c.fence(signal));
+    await every((c) => c.carryLargeObjects());
+    await every((c) => c.verify(signal));
+    await every((c) => c.stopSync());
+    await every((c) => c.checkLateWrites());
+    await every((c) => c.handOver());
     let pgbouncer: PoolReport | null = null;
     if (pool) {
       throwIfInterrupted(signal);
-      await steps.run('repoint', () => pool.repoint(options.target));
+      await CutoverSteps.together(steps, 'repoint', () => pool.repoint(options.target));
     }
-    // A return: the freeze the cut-over away from the target left on it goes before any client
-    // reaches it (PgBouncer's, resumed next; the application's own, once this command returns).
-    const targetFreezesLifted =
-      targetFreezes.length === 0 ? 0 : await steps.run('unfreeze target', () => liftFreezesOfTarget(sides, targetFreezes));
+    await every((c) => c.unfreezeTarget());
     if (pool) {
-      pgbouncer = await steps.run('resume', () => pool.resume());
+      pgbouncer = await CutoverSteps.together(steps, 'resume', () => pool.resume());
       log.info(
         { database: pgbouncer.database, pausedMs: pgbouncer.pausedMs, pointsTo: pgbouncer.pointsTo },
         'PgBouncer resumed on the target',
       );
     }
-    // The source stayed frozen through the check and the hand-over: both are part of the downtime.
-    return {
-      downtimeMs: round(performance.now() - frozenFrom),
-      fenceLsn: fence.lsn,
-      sessionsEnded: drained.sessionsEnded,
-      sequences,
-      largeObjects: carried,
-      verified,
-      checked: {
-        level,
-        beforeFreeze: ahead === null ? null : { recordedFrom: ahead.recordedFrom, verify: ahead.verify, passes: ahead.passes },
-        insideFreeze: inFreeze,
-      },
-      syncStopped,
-      lateTransactions: late,
-      lagAtStartSeconds: lagAtStart,
-      wayBack,
-      wayBackSkipped,
-      pgbouncer,
-      targetFreezesLifted,
-    };
-  } catch (failure) {
-    const lifted = await unfreezeAfterFailure(cut, frozenAt);
+    // The sources stayed frozen through the check and the hand-over: both are part of the downtime.
+    return { downtimeMs: round(performance.now() - frozenFrom), pgbouncer };
+  } catch (thrown) {
+    const lifted = await Promise.all(cuts.map((c) => c.unfreeze()));
     // Lifted first: clients resumed on a frozen source would fail.
     const poolProblem = pool ? await pool.undo(log) : undefined;
-    const error = pauseLimit?.aborted && !options.signal?.aborted ? pauseTooLong(pool!, steps.current) : failure;
-    // Past the stop, sync stopped for a cut-over that is now undone: it must be able to start again.
-    const pastStop = error instanceof LateWritesSignal || ['hand over', 'repoint', 'unfreeze target', 'resume'].includes(steps.current);
-    const reopened = pastStop
-      ? await withdrawSyncStop(target).then(
-          () => undefined,
-          (problem: unknown) => messageOf(problem),
-        )
-      : undefined;
-    if (error instanceof LateWritesSignal)
-      throw withPoolOutcome(lateWritesFailure(error.late, plan.mode, lifted, reopened), pool, poolProblem);
-    throw withPoolOutcome(
-      failedAt(steps.current, error, plan.mode, lifted, { syncStopped: pastStop, reopenProblem: reopened }),
-      pool,
-      poolProblem,
-    );
-  }
-}
-
-/** The way back is prepared unless told not to, or unless the source is to be writable again (it would then diverge). */
-function wantsWayBack(options: CutoverOptions): boolean {
-  return options.fallback && !options.unfreezeSource;
-}
-
-function wayBackLeftOut(options: CutoverOptions): string {
-  return options.fallback ? '--unfreeze-source makes the source writable, and a way back needs it frozen and equal' : '--no-fallback';
-}
-
-/** Step 7 found writes past sync's final position: the one outcome after the stop that undoes the cut-over. */
-class LateWritesSignal extends Error {
-  constructor(readonly late: LateWrites) {
-    super("writes committed past sync's final position");
-    this.name = 'LateWritesSignal';
+    const reopened = await Promise.all(cuts.map((c) => c.reopenSync()));
+    const { cut, failure } = thrown instanceof StepFailure ? thrown : { cut: undefined, failure: thrown };
+    const step = (cut ?? cuts[0]!).steps.current;
+    const error = pauseLimit?.aborted && !options.signal?.aborted ? pauseTooLong(pool!, step) : failure;
+    const mode = cuts[0]!.plan.mode;
+    if (cuts.length === 1) {
+      const [only] = reopened;
+      if (error instanceof LateWritesSignal)
+        throw withPoolOutcome(lateWritesFailure(error.late, mode, lifted[0]!, only!.problem), pool, poolProblem);
+      throw withPoolOutcome(
+        failedAt(step, error, mode, lifted[0]!, { syncStopped: only!.pastStop, reopenProblem: only!.problem }),
+        pool,
+        poolProblem,
+      );
+    }
+    const outcomes: DatabaseOutcome[] = cuts.map((c, i) => ({
+      database: c.database!,
+      lifted: lifted[i]!,
+      pastStop: reopened[i]!.pastStop,
+      reopenProblem: reopened[i]!.problem,
+    }));
+    const late = error instanceof LateWritesSignal ? error.late : undefined;
+    throw withPoolOutcome(failedInInstance({ database: cut?.database, step, error, late }, mode, outcomes), pool, poolProblem);
   }
 }
 
 /**
- * Step 7: the number of transactions the source committed past sync's final position (which
- * throws LateWritesSignal when there are any), or null when the slot could not be read: the
- * cut-over itself is complete, so that is a warning, not a failure.
+ * Runs `work` for every item, at most `atOnce` at a time. The first failure stops new items
+ * from starting and aborts `halt` (what the others wait on gives up); the rest are let finish.
+ * Returns the first failure, if any.
  */
-async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
-  let late: LateWrites;
-  try {
-    const state = await readSlotPosition(target);
-    if (!state) return null;
-    late = await lateWrites(source, state.slot, state.publication, state.appliedLsn);
-  } catch (error) {
-    log.warn({ error: messageOf(error) }, 'writes after the fence could not be checked');
-    return null;
-  }
-  if (late.transactions > 0) throw new LateWritesSignal(late);
-  return 0;
-}
-
-/** With writes frozen the result is exact: no recheck for a moving source. */
-function verifyFrozen(
-  options: CutoverOptions,
-  mode: Exclude<VerifyLevel, 'none' | 'changes'>,
-  signal: AbortSignal | undefined,
-): Promise<VerifyReport> {
-  return verify({
-    source: options.source,
-    target: options.target,
-    filter: options.filter,
-    mode,
-    logger: options.logger,
-    recheckWhileSyncing: false,
-    signal,
-  });
+async function eachAtOnce<T>(
+  items: readonly T[],
+  atOnce: number,
+  work: (item: T) => Promise<void>,
+  halt: AbortController,
+): Promise<{ item: T; error: unknown } | undefined> {
+  let first: { item: T; error: unknown } | undefined;
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (first === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error) {
+        if (first === undefined) {
+          first = { item, error };
+          halt.abort();
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(atOnce, items.length) }, lane));
+  return first;
 }

@@ -62,6 +62,22 @@ export class CutoverSteps {
     }
   }
 
+  /**
+   * A step taken once for several databases (PgBouncer's pause, when one pool serves them all):
+   * timed into each one's steps, and a failure in it is at that step for each.
+   */
+  static async together<T>(all: readonly CutoverSteps[], name: CutoverStepName, work: () => Promise<T>): Promise<T> {
+    const now = all[0]?.now ?? (() => performance.now());
+    const started = now();
+    for (const steps of all) steps.at = name;
+    try {
+      return await work();
+    } finally {
+      const ms = round(now() - started);
+      for (const steps of all) steps.done.push({ step: name, ms });
+    }
+  }
+
   /** A step the options leave out (`--verify none`): not timed, but what fails after it still fails at it. */
   skip(name: CutoverStepName): void {
     this.at = name;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PgferryError } from '../../src/errors.js';
-import { failedAt, interrupted, lateWritesFailure, verifyFailed } from '../../src/cutover/failures.js';
+import { failedAt, failedInInstance, inDatabaseError, interrupted, lateWritesFailure, verifyFailed } from '../../src/cutover/failures.js';
 import { CutoverSteps } from '../../src/cutover/steps.js';
 import type { TableResult, VerifyReport } from '../../src/verify/index.js';
 
@@ -45,6 +45,28 @@ describe('cut-over steps: each timed, and the current one known', () => {
       steps.timed.map((s) => s.step),
       ['sequences'],
     );
+  });
+});
+
+describe('cut-over steps of several databases', () => {
+  it("a step taken once for all (the pool's pause) is timed into each database's steps, and current in each", async () => {
+    const clock = manualClock();
+    const [a, b] = [new CutoverSteps(clock.now), new CutoverSteps(clock.now)];
+    await a.run('freeze', async () => clock.advance(1));
+    await assert.rejects(
+      CutoverSteps.together([a, b], 'pause', async () => {
+        clock.advance(2);
+        throw new Error('PAUSE timed out');
+      }),
+      /PAUSE timed out/,
+    );
+    assert.equal(a.current, 'pause');
+    assert.equal(b.current, 'pause');
+    assert.deepEqual(a.timed, [
+      { step: 'freeze', ms: 1 },
+      { step: 'pause', ms: 2 },
+    ]);
+    assert.deepEqual(b.timed, [{ step: 'pause', ms: 2 }]);
   });
 });
 
@@ -162,5 +184,51 @@ describe('cut-over failures: which step, and where it left the source and sync',
     assert.equal(interrupted().code, 'interrupted');
     assert.equal(interrupted().kind, 'usage');
     assert.equal(interrupted().message, 'interrupted');
+  });
+
+  it('in an instance, names the database and the step, and says where every database and sync was left', () => {
+    const outcome = (database: string, pastStop = false, reopenProblem?: string) => ({
+      database,
+      lifted: { ok: true } as const,
+      pastStop,
+      reopenProblem,
+    });
+    const error = failedInInstance({ database: 'crm', step: 'drain', error: cause }, 'read-only', [
+      outcome('analytics'),
+      outcome('crm'),
+      outcome('shop'),
+    ]);
+    assert.equal(error.code, 'drain-timeout');
+    assert.equal(error.side, 'source');
+    assert.equal(error.fix, 'end those transactions');
+    assert.equal(
+      error.message,
+      'cut-over of 3 databases failed at the drain step of database crm: source: the drain timed out after 10.0 s; still running: pid 7; every source database is writable again, and every sync keeps running',
+    );
+    const stuck = failedInInstance({ database: 'shop', step: 'hand over', error: new Error('gone') }, 'read-only', [
+      { ...outcome('crm', true), lifted: { ok: false, problem: 'timeout' } },
+      outcome('shop', true, 'target gone'),
+    ]);
+    assert.match(stuck.message, /; database crm could NOT be unfrozen \(timeout\): run pgferry cleanup --unfreeze-source there; /);
+    assert.match(stuck.message, /sync stopped in crm, shop: start it again there .*could NOT be withdrawn in shop \(target gone\)/);
+    const late = failedInInstance(
+      {
+        database: 'shop',
+        step: 'late writes',
+        error: new Error('late'),
+        late: { transactions: 1, tables: new Map([['public.items', 1]]) },
+      },
+      'read-only',
+      [outcome('crm', true), outcome('shop', true)],
+    );
+    assert.match(late.message, /^cut-over of 2 databases undone: database shop's source committed 1 transaction changing public\.items/);
+    assert.equal(late.side, 'source');
+  });
+
+  it('before the freeze, names the database and keeps the cause', () => {
+    const error = inDatabaseError('crm', cause);
+    assert.equal(error.code, 'drain-timeout');
+    assert.equal(error.fix, 'end those transactions');
+    assert.match(error.message, /^database crm: source: the drain timed out/);
   });
 });
