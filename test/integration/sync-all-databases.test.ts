@@ -229,6 +229,24 @@ describe('sync --all-databases: every database of an instance in one process, 17
     );
   });
 
+  it('stops every database, naming the one whose sync failed', async () => {
+    // The target's crm refuses a row the source accepts: that database's apply cannot go on.
+    await target.sql('crm', `ALTER TABLE items ADD CONSTRAINT no_boom CHECK (payload <> 'boom') NOT VALID`);
+    const sync = spawnPgferry(['sync', ...connection(), '--all-databases', '--exclude-database', 'scratch']);
+    try {
+      await outputSays(sync, /continuing from the position the target recorded/g, MIGRATED.length);
+      await source.sql('crm', `INSERT INTO items (payload) VALUES ('boom')`);
+      const code = await Promise.race([sync.exited(), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 90_000))]);
+      assert.notEqual(code, 'hung', `sync went on after crm failed:\n${sync.output().slice(-4000)}`);
+      assert.notEqual(code, 0);
+      assert.match(sync.output(), /pgferry: database "crm": /);
+      assert.match(sync.output(), /the other databases were stopped/);
+    } finally {
+      await stopSync(sync);
+      await target.sql('crm', 'ALTER TABLE items DROP CONSTRAINT no_boom');
+    }
+  });
+
   it('refuses --name, and a target instance without the databases, naming them', async () => {
     const named = await runPgferry(['sync', ...connection(), '--all-databases', '--name', 'x']);
     assert.equal(named.code, 2);
