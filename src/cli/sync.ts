@@ -74,11 +74,7 @@ export function addSyncOptions(command: Command): Command {
     )
     .option('--drop-existing', "drop the tables in scope on the target and pgferry's state, and start over with a new slot")
     .option('--max-retained-wal <size>', 'warn when the slot holds more WAL than this on the source', '10GB')
-    .option(
-      '--memory-limit <size>',
-      'received transactions kept in memory before spilling to disk (with --all-databases: for the whole process, split evenly between the databases)',
-      '256MB',
-    )
+    .option('--memory-limit <size>', 'received transactions kept in memory before spilling to disk', '256MB')
     .option('--batch-changes <n>', 'most row changes applied in one target transaction (whole source transactions)', '100000')
     .option('--slot-timeout <seconds>', 'how long creating the replication slot may wait for transactions running on the source', '600')
     .option(
