@@ -22,6 +22,10 @@ export function statusCommand(): Command {
     .option('--target <conninfo>', 'target database: postgres:// URL or libpq "key=value" string (default: $PGFERRY_TARGET)')
     .option('--json', 'print as JSON');
   addInstanceOptions(command);
+  command.addHelpText(
+    'after',
+    "\nWith --all-databases: the databases of the target's instance (status reads the target only), each under its name.",
+  );
   return addPhysicalOptions(command, 'status');
 }
 

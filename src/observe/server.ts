@@ -150,7 +150,9 @@ async function routeInstance(
       page(response, INSTANCE_PAGE);
       return;
     default:
-      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /, /metrics, /status.json or /database/<name>/\n');
+      response
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('not found: try /, /metrics, /status.json or /database/<name>/\n');
   }
 }
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   compareTables,
+  renderPage,
   runPgferry,
   spawnPgferry,
   startClusters,
@@ -174,7 +175,13 @@ describe('sync --all-databases: every database of an instance in one process, 17
         one.tables.some((t) => t.name === 'public.crm_notes'),
         JSON.stringify(one),
       );
-      assert.match(await (await fetch(url)).text(), /every database/);
+      // The page as a browser draws it: a row per database, each linking to that database's page.
+      const dom = await renderPage(url);
+      for (const database of MIGRATED)
+        assert.match(
+          dom,
+          new RegExp(`<tr data-database="${database}"><td><a href="database/${database}/">${database}</a></td><td>streaming</td>`),
+        );
 
       await Promise.all(writers.map((w) => w.waitForCommits(200, 'source')));
       sync.child.kill('SIGKILL');
