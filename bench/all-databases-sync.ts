@@ -38,6 +38,7 @@ try {
   for (const db of DATABASES) {
     await source.sql('postgres', `CREATE DATABASE ${db}`);
     await createPgbenchTables(source, db, scale);
+    await source.sql(db, 'ALTER TABLE pgbench_history REPLICA IDENTITY FULL');
   }
   const conn = (target: Cluster, db: string) => ['--source', source.url(db), '--target', target.url(db)];
   const common = ['--until-caught-up', '--jobs', String(jobs), '--index-jobs', String(jobs)];
