@@ -4,3 +4,5 @@ export { bySeverity, listSome } from './finding.js';
 export type { CheckReport, Finding, Severity, SideSummary } from './finding.js';
 export type { SourceFacts, TargetFacts } from './facts.js';
 export { formatBytes } from './rules/size.js';
+export { runInstanceCheck } from './instance.js';
+export type { InstanceCheckOptions } from './instance.js';

@@ -8,18 +8,24 @@ export function formatCheckReport(report: CheckReport): string {
   lines.push(`source  ${report.source.connection}  (PostgreSQL ${report.source.version})`);
   lines.push(`target  ${report.target.connection}  (PostgreSQL ${report.target.version})`);
   lines.push('');
-  const idWidth = Math.max(...report.findings.map((f) => f.id.length), 'CHECK'.length);
+  lines.push(formatFindings(report.findings));
+  lines.push(verdict(report.findings, report.ready));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Findings as a table, each with why and fix beneath. */
+export function formatFindings(findings: readonly Finding[]): string {
+  const lines: string[] = [];
+  const idWidth = Math.max(...findings.map((f) => f.id.length), 'CHECK'.length);
   lines.push(`${'SEVERITY'.padEnd(9)}${'CHECK'.padEnd(idWidth + 2)}FINDING`);
   const indent = ' '.repeat(9 + idWidth + 2);
-  for (const finding of report.findings) {
+  for (const finding of findings) {
     lines.push(`${LABEL[finding.severity].padEnd(9)}${finding.id.padEnd(idWidth + 2)}${finding.message}`);
     if (finding.severity !== 'info') {
       lines.push(`${indent}why: ${finding.why}`);
       lines.push(...prefixed(indent, 'fix: ', finding.fix));
     }
   }
-  lines.push('');
-  lines.push(verdict(report.findings, report.ready));
   return `${lines.join('\n')}\n`;
 }
 

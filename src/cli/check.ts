@@ -5,11 +5,21 @@ import { createLogger } from '../log/index.js';
 import { usageError } from '../errors.js';
 import { formatCheckReport } from './check-report.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
+import {
+  addConnectionOptions,
+  addFilterOptions,
+  addInstanceOptions,
+  filterFrom,
+  instanceFrom,
+  type ConnectionFlags,
+  type FilterFlags,
+  type InstanceFlags,
+} from './options.js';
+import { checkEveryDatabase } from './check-all.js';
 import { printOut } from './terminal.js';
 import { addPhysicalOptions, checkPhysicalCommand, refusePhysicalFlagsAlone, type PhysicalFlags } from './physical.js';
 
-interface CheckFlags extends ConnectionFlags, FilterFlags, PhysicalFlags {
+interface CheckFlags extends ConnectionFlags, FilterFlags, PhysicalFlags, InstanceFlags {
   pgbouncer?: string;
   pgbouncerIni?: string;
   pgbouncerDatabase?: string;
@@ -30,6 +40,7 @@ export function checkCommand(): Command {
     .addHelpText('after', '\nExit status: 0 ready, 3 something blocks the migration, 2 bad usage, 1 a side cannot be reached or queried.');
   addConnectionOptions(command);
   addFilterOptions(command);
+  addInstanceOptions(command);
   addPhysicalOptions(command, 'check');
   return command;
 }
@@ -37,6 +48,7 @@ export function checkCommand(): Command {
 export async function check(flags: CheckFlags): Promise<number> {
   if (flags.physical) return checkPhysicalCommand(flags);
   refusePhysicalFlagsAlone(flags);
+  const instance = instanceFrom(flags);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn' });
@@ -46,6 +58,7 @@ export async function check(flags: CheckFlags): Promise<number> {
     flags.pgbouncer !== undefined && flags.pgbouncerIni !== undefined
       ? { admin: flags.pgbouncer, ini: flags.pgbouncerIni, database: flags.pgbouncerDatabase }
       : undefined;
+  if (instance) return checkEveryDatabase(source, target, instance, { filter: filterFrom(flags), pgbouncer, logger }, flags.json === true);
   const report = await runCheck({ source, target, filter: filterFrom(flags), pgbouncer, logger });
   printOut(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
   return report.ready ? EXIT.ok : EXIT.blocked;

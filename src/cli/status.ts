@@ -1,12 +1,16 @@
 import { Command } from 'commander';
 import { resolveConnection, withConnection } from '../config/index.js';
 import { usageError } from '../errors.js';
-import { readStatusReport } from '../observe/index.js';
+import { readStatusReport, type StatusReport } from '../observe/index.js';
+import type { ConnectionSpec } from '../config/index.js';
+import type { DatabaseFilter } from '../instance/index.js';
+import { databasePairs, eachDatabase } from './all-databases.js';
+import { addInstanceOptions, instanceFrom, type InstanceFlags } from './options.js';
 import { EXIT } from './exit-codes.js';
 import { printOut } from './terminal.js';
 import { addPhysicalOptions, statusPhysicalCommand, type PhysicalFlags } from './physical.js';
 
-interface StatusFlags extends PhysicalFlags {
+interface StatusFlags extends PhysicalFlags, InstanceFlags {
   target?: string;
   json?: boolean;
   debug?: boolean;
@@ -17,12 +21,19 @@ export function statusCommand(): Command {
     .description('show where a migration stands: phase, copy per table, applied position, lag and rates (read from the target)')
     .option('--target <conninfo>', 'target database: postgres:// URL or libpq "key=value" string (default: $PGFERRY_TARGET)')
     .option('--json', 'print as JSON');
+  addInstanceOptions(command);
+  command.addHelpText(
+    'after',
+    "\nWith --all-databases: the databases of the target's instance (status reads the target only), each under its name.",
+  );
   return addPhysicalOptions(command, 'status');
 }
 
 export async function status(flags: StatusFlags): Promise<number> {
   if (flags.physical) return statusPhysicalCommand(flags);
+  const instance = instanceFrom(flags);
   const target = await resolveConnection('target', flags.target);
+  if (instance) return statusOfEveryDatabase(target, instance, flags.json === true);
   const report = await withConnection(target, ({ client }) => readStatusReport(client));
   if (!report) {
     throw usageError(
@@ -30,12 +41,39 @@ export async function status(flags: StatusFlags): Promise<number> {
       'run pgferry clone or pgferry sync against it first (or check the --target connection)',
     );
   }
-  const { json, heartbeatAgeSeconds: heartbeatAge, cutoverText } = report;
-  const live = json.syncRunning;
   if (flags.json) {
-    printOut(`${JSON.stringify(json, null, 2)}\n`);
+    printOut(`${JSON.stringify(report.json, null, 2)}\n`);
     return EXIT.ok;
   }
+  printOut(formatStatus(report));
+  return EXIT.ok;
+}
+
+/**
+ * `status --all-databases`: the databases of the target's instance the filter selects (the
+ * target holds the state; its databases bear the source's names), one after another; one with
+ * no migration says so instead of failing the others.
+ */
+async function statusOfEveryDatabase(target: ConnectionSpec, filter: DatabaseFilter, json: boolean): Promise<number> {
+  const reports = await eachDatabase(await databasePairs(undefined, target, filter), (pair) =>
+    withConnection(pair.target, ({ client }) => readStatusReport(client)),
+  );
+  if (json) {
+    const databases = reports.map(({ database, result }) => ({ database, ...(result ? result.json : { phase: 'none' }) }));
+    printOut(`${JSON.stringify({ databases }, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const sections = reports.map(
+    ({ database, result }) =>
+      `== database ${database}\n${result ? formatStatus(result) : 'no pgferry migration in this database (run pgferry sync --all-databases first)\n'}`,
+  );
+  printOut(sections.join('\n'));
+  return EXIT.ok;
+}
+
+function formatStatus(report: StatusReport): string {
+  const { json, heartbeatAgeSeconds: heartbeatAge, cutoverText } = report;
+  const live = json.syncRunning;
   const lines = [
     `phase        ${json.phase}${json.name ? ` (migration ${json.name}, slot ${json.slot})` : ''}`,
     `direction    ${json.direction.text}`,
@@ -63,6 +101,5 @@ export async function status(flags: StatusFlags): Promise<number> {
       `${t.name.padEnd(width)}  ${t.copy.padEnd(7)}  ${String(t.inserted).padStart(10)} ${String(t.updated).padStart(10)} ${String(t.deleted).padStart(10)}`,
     );
   }
-  printOut(`${lines.join('\n')}\n`);
-  return EXIT.ok;
+  return `${lines.join('\n')}\n`;
 }

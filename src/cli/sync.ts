@@ -10,8 +10,10 @@ import {
   addConnectionOptions,
   addCopyOptions,
   addFilterOptions,
+  addInstanceOptions,
   copySettingsFrom,
   filterFrom,
+  instanceFrom,
   parseChoice,
   parseDuration,
   parseLsnFlag,
@@ -20,12 +22,14 @@ import {
   type ConnectionFlags,
   type CopyFlags,
   type FilterFlags,
+  type InstanceFlags,
 } from './options.js';
+import { syncEveryDatabase } from './sync-all.js';
 import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 import { addPhysicalOptions, refusePhysicalFlagsAlone, syncPhysicalCommand, type PhysicalFlags } from './physical.js';
 
-export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags {
+export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags, InstanceFlags {
   name?: string;
   untilCaughtUp?: boolean;
   dropExisting?: boolean;
@@ -52,7 +56,12 @@ export function syncCommand(): Command {
   addListenOption(command);
   addConnectionOptions(command);
   addFilterOptions(command);
+  addInstanceOptions(command);
   addPhysicalOptions(command, 'sync');
+  command.addHelpText(
+    'after',
+    '\nWith --all-databases: one sync per database in this process, each with its own slot, publication and state; --memory-limit is split evenly between the databases, --jobs COPY pipes are shared by their copies, --index-jobs is split between them; a failure in one database stops them all (docs/steps/all-databases.md).',
+  );
   return command;
 }
 
@@ -132,9 +141,11 @@ export function stopOnSignals(log: Logger): { signal: AbortSignal; release: () =
 export async function sync(flags: SyncFlags & PhysicalFlags): Promise<number> {
   if (flags.physical) return syncPhysicalCommand(flags);
   refusePhysicalFlagsAlone(flags);
+  const instance = instanceFrom(flags);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   const signals = stopOnSignals(log);
   try {
+    if (instance) return await syncEveryDatabase(flags, instance, log, signals.signal);
     const options = await syncOptionsFrom(flags, log, signals.signal);
     const summary = await observing(flags.listen, options.target, log, (metrics) => runSync(metered(options, metrics)));
     printSyncSummary(summary, flags.json === true);

@@ -5,10 +5,20 @@ import { createLogger } from '../log/index.js';
 import { verify as runVerify, SCHEMA_DIFFERENCE_WORDS, type Difference, type VerifyMode, type VerifyReport } from '../verify/index.js';
 import { DEFAULT_JOBS } from '../plumbing/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addFilterOptions, filterFrom, type ConnectionFlags, type FilterFlags } from './options.js';
+import {
+  addConnectionOptions,
+  addFilterOptions,
+  addInstanceOptions,
+  filterFrom,
+  instanceFrom,
+  type ConnectionFlags,
+  type FilterFlags,
+  type InstanceFlags,
+} from './options.js';
+import { databasePairs, eachDatabase } from './all-databases.js';
 import { printErr, printOut } from './terminal.js';
 
-interface VerifyFlags extends ConnectionFlags, FilterFlags {
+interface VerifyFlags extends ConnectionFlags, FilterFlags, InstanceFlags {
   json?: boolean;
   debug?: boolean;
   mode: string;
@@ -32,6 +42,7 @@ export function verifyCommand(): Command {
     .option('--json', 'print the report as JSON');
   addConnectionOptions(command);
   addFilterOptions(command);
+  addInstanceOptions(command);
   return command;
 }
 
@@ -39,6 +50,7 @@ export async function verify(flags: VerifyFlags): Promise<number> {
   const mode = parseMode(flags.mode);
   const jobs = wholeNumber(flags.jobs, '--jobs', 1, 64);
   const maxDifferences = wholeNumber(flags.maxDifferences, '--max-differences', 0, 1_000_000);
+  const instance = instanceFrom(flags);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const logger = createLogger({ level: flags.debug ? 'debug' : 'warn' });
@@ -49,26 +61,45 @@ export async function verify(flags: VerifyFlags): Promise<number> {
     );
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const settings = { filter: filterFrom(flags), mode, jobs, maxDifferences, recheckWhileSyncing: flags.recheck !== false, logger };
   try {
-    const report = await runVerify({
-      source,
-      target,
-      filter: filterFrom(flags),
-      mode,
-      jobs,
-      maxDifferences,
-      recheckWhileSyncing: flags.recheck !== false,
-      logger,
-      signal: stop.signal,
-    });
+    if (instance) {
+      const reports = await eachDatabase(await databasePairs(source, target, instance), (pair) =>
+        runVerify({ ...settings, source: pair.source, target: pair.target, signal: stop.signal }),
+      );
+      printEveryDatabase(reports, flags.json === true);
+      // The worst of the databases' answers: a difference anywhere, else a table not compared anywhere.
+      const codes = reports.map(({ result }) => exitCode(result));
+      return codes.includes(EXIT.different) ? EXIT.different : (codes.find((code) => code !== EXIT.ok) ?? EXIT.ok);
+    }
+    const report = await runVerify({ ...settings, source, target, signal: stop.signal });
     if (flags.json) printOut(`${JSON.stringify(report, null, 2)}\n`);
     else printOut(formatReport(report));
-    for (const t of report.tables) if (t.error) printErr(`pgferry: ${t.name} could not be compared: ${t.error}\n`);
+    printUncompared(report, '');
     return exitCode(report);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** `verify --all-databases`: one report, every database's in turn (in --json, under its name). */
+function printEveryDatabase(reports: ReadonlyArray<{ readonly database: string; readonly result: VerifyReport }>, json: boolean): void {
+  if (json) {
+    const databases = reports.map(({ database, result }) => ({ database, ...result }));
+    printOut(`${JSON.stringify({ identical: reports.every(({ result }) => result.identical), databases }, null, 2)}\n`);
+  } else {
+    printOut(reports.map(({ database, result }) => `== database ${database}\n${formatReport(result)}`).join('\n'));
+    const differ = reports.filter(({ result }) => !result.identical).map(({ database }) => database);
+    printOut(
+      `\n${differ.length === 0 ? `Identical: all ${reports.length} databases.` : `Different: ${differ.length} of ${reports.length} databases (${differ.join(', ')}).`}\n`,
+    );
+  }
+  for (const { database, result } of reports) printUncompared(result, `database ${database}: `);
+}
+
+function printUncompared(report: VerifyReport, where: string): void {
+  for (const t of report.tables) if (t.error) printErr(`pgferry: ${where}${t.name} could not be compared: ${t.error}\n`);
 }
 
 /** 0 identical; 4 a difference was found; 1 nothing differs but some table could not be compared. */

@@ -3,7 +3,7 @@ import { Scope, type ScopeFilter } from '../catalog/index.js';
 import { connect, type ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { closeClient, inTransaction, openAll, quoteLiteral, setConfigSql, TEXT_VALUE_SETTINGS } from '../plumbing/index.js';
+import { closeClient, inTransaction, openAll, quoteLiteral, setConfigSql, TEXT_VALUE_SETTINGS, type Permits } from '../plumbing/index.js';
 import {
   carryRoles,
   readSourceSchema,
@@ -63,6 +63,8 @@ export interface CloneOptions {
   readonly snapshots?: { readonly source: SnapshotSource; readonly reuseMs?: number };
   /** Runs on the target once pre-data and pgferry's copy state exist, before any row is copied. */
   readonly onCopyStarting?: (target: pg.Client) => Promise<void>;
+  /** COPY jobs shared with the copies of other databases running at once (sync --all-databases). */
+  readonly permits?: Permits;
 }
 
 export interface TableSummary {
@@ -210,6 +212,7 @@ export async function clone(options: CloneOptions): Promise<CloneSummary> {
       copyResults = await copyUnits({
         pending,
         jobs: options.jobs,
+        permits: options.permits,
         tables: byTable,
         jobsByTable,
         at: leases ? { leases } : { snapshot: snapshot! },

@@ -5,6 +5,7 @@ import type { CopyProgress } from './progress.js';
 import type { PlannedUnit } from './resume.js';
 import type { Lease, SnapshotLeases } from './snapshot-leases.js';
 import type { SourceTable } from './source-tables.js';
+import type { Permits } from '../plumbing/index.js';
 
 /** What the copy of one table added up to in this run. */
 export interface TableCopied {
@@ -26,6 +27,11 @@ export interface CopyUnitsWork {
   readonly progress: CopyProgress;
   /** Told each table whose last unit landed, so its indexes and keys are built at once. */
   readonly postData: PostDataScheduler;
+  /**
+   * Jobs shared with other copies running at once (sync --all-databases): a pipe holds one of
+   * them from before it opens its sessions until it has no unit left.
+   */
+  readonly permits?: Permits;
   /** A source and a target session for one pipe. */
   readonly openPair: () => Promise<[pg.Client, pg.Client]>;
   /** Tables not copied because they changed since the plan (table-at-snapshot.ts): filled here, with why. */
@@ -54,6 +60,15 @@ export async function copyUnits(work: CopyUnitsWork): Promise<Map<string, TableC
   const oneSnapshot = 'snapshot' in work.at ? work.at.snapshot : undefined;
 
   const pipe = async () => {
+    const release = await work.permits?.acquire();
+    try {
+      await copyEach();
+    } finally {
+      release?.();
+    }
+  };
+  const copyEach = async () => {
+    if (queue.length === 0) return;
     const [source, target] = await work.openPair();
     for (let unit = queue.shift(); unit; unit = queue.shift()) {
       const { table } = unit;

@@ -5,3 +5,4 @@ export type { LagSample, AppliedTotals } from './metrics.js';
 export { MeteredProgress } from './progress.js';
 export { StatusServer, parseListen } from './server.js';
 export type { ListenAddress } from './server.js';
+export { InstanceMetrics } from './instance-metrics.js';

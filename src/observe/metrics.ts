@@ -96,8 +96,14 @@ export class MigrationMetrics {
     phase: null,
   };
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'pgferry_' });
+  /**
+   * With `database`, the metrics of one database of an `--all-databases` sync: every series
+   * carries a `database` label, and the process metrics are left to the instance's registry
+   * (InstanceMetrics), which serves them once.
+   */
+  constructor(readonly database?: string) {
+    if (database === undefined) collectDefaultMetrics({ register: this.registry, prefix: 'pgferry_' });
+    else this.registry.setDefaultLabels({ database });
   }
 
   private gauge(name: string, help: string): Gauge {

@@ -6,6 +6,8 @@ import { messageOf, usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import type { MigrationMetrics } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
+import { INSTANCE_PAGE } from './instance-page.js';
+import type { InstanceMetrics } from './instance-metrics.js';
 import { readStatusReport, type StatusReport } from './status-report.js';
 
 /** Where `--listen` binds: a bare port means 127.0.0.1, so nothing is exposed unless asked. */
@@ -37,14 +39,38 @@ export function parseListen(text: string): ListenAddress {
 export class StatusServer {
   private constructor(
     private readonly server: Server,
-    private readonly reader: TargetReader,
+    private readonly readers: readonly TargetReader[],
     readonly address: ListenAddress,
   ) {}
 
   static async listen(at: ListenAddress, target: ConnectionSpec, metrics: MigrationMetrics, log: Logger): Promise<StatusServer> {
     const reader = new TargetReader(target);
+    return StatusServer.serve(at, [reader], (request, response) => route(request, response, reader, metrics), log);
+  }
+
+  /**
+   * The status server of `sync --all-databases`: `/` lists every database, `/status.json` holds
+   * each one's status, `/metrics` every database's series with a `database` label, and
+   * `/database/<name>/` is the page of one database (the single-database page, its reads relative).
+   */
+  static async listenAll(
+    at: ListenAddress,
+    targets: ReadonlyMap<string, ConnectionSpec>,
+    metrics: InstanceMetrics,
+    log: Logger,
+  ): Promise<StatusServer> {
+    const readers = new Map([...targets].map(([database, target]) => [database, new TargetReader(target)]));
+    return StatusServer.serve(at, [...readers.values()], (request, response) => routeInstance(request, response, readers, metrics), log);
+  }
+
+  private static async serve(
+    at: ListenAddress,
+    readers: readonly TargetReader[],
+    answer: (request: IncomingMessage, response: ServerResponse) => Promise<void>,
+    log: Logger,
+  ): Promise<StatusServer> {
     const server = createServer((request, response) => {
-      route(request, response, reader, metrics).catch((error: unknown) => {
+      answer(request, response).catch((error: unknown) => {
         log.warn({ path: request.url, error: messageOf(error) }, 'the status server could not answer');
         if (!response.headersSent) response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
         response.end(`unavailable: ${messageOf(error)}\n`);
@@ -67,36 +93,90 @@ export class StatusServer {
     // Listening on TCP, the address is an AddressInfo (a string only for a pipe or socket file).
     const port = typeof bound === 'object' && bound !== null ? bound.port : at.port;
     log.info({ url: `http://${at.host.includes(':') ? `[${at.host}]` : at.host}:${port}/` }, 'status page and /metrics listening');
-    return new StatusServer(server, reader, { host: at.host, port });
+    return new StatusServer(server, readers, { host: at.host, port });
   }
 
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await this.reader.close();
+    await Promise.all(this.readers.map((reader) => reader.close()));
   }
 }
 
 async function route(request: IncomingMessage, response: ServerResponse, reader: TargetReader, metrics: MigrationMetrics): Promise<void> {
+  if (!readOnly(request, response)) return;
   const path = new URL(request.url ?? '/', 'http://pgferry').pathname;
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.writeHead(405, { allow: 'GET, HEAD' }).end();
+  if (path === '/metrics') {
+    await refreshFromTarget(reader, metrics);
+    const { contentType, body } = await metrics.text();
+    response.writeHead(200, { 'content-type': contentType }).end(body);
     return;
+  }
+  await routeOne(path, response, reader, metrics);
+}
+
+async function routeInstance(
+  request: IncomingMessage,
+  response: ServerResponse,
+  readers: ReadonlyMap<string, TargetReader>,
+  metrics: InstanceMetrics,
+): Promise<void> {
+  if (!readOnly(request, response)) return;
+  const path = new URL(request.url ?? '/', 'http://pgferry').pathname;
+  const one = /^\/database\/([^/]+)(\/.*)$/.exec(path);
+  if (one) {
+    const database = decodeURIComponent(one[1]!);
+    const reader = readers.get(database);
+    if (reader) return routeOne(one[2]!, response, reader, metrics.of(database));
   }
   switch (path) {
     case '/metrics': {
-      const report = await reader.read();
-      if (report) {
-        metrics.phase(report.json.phase);
-        metrics.applied({
-          transactions: report.json.appliedTransactions,
-          tables: report.json.tables.map((t) => ({ ...t, table: t.name })),
-        });
-      }
+      await Promise.all([...readers].map(([database, reader]) => refreshFromTarget(reader, metrics.of(database))));
       const { contentType, body } = await metrics.text();
       response.writeHead(200, { 'content-type': contentType }).end(body);
       return;
     }
+    case '/status.json': {
+      const databases = await Promise.all(
+        [...readers].map(async ([database, reader]) => {
+          const report = await reader.read();
+          return { database, ...(report ? report.json : { phase: 'starting' }) };
+        }),
+      );
+      json(response, { databases });
+      return;
+    }
+    case '/':
+      page(response, INSTANCE_PAGE);
+      return;
+    default:
+      response
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('not found: try /, /metrics, /status.json or /database/<name>/\n');
+  }
+}
+
+/** Only reads are served. */
+function readOnly(request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return true;
+  response.writeHead(405, { allow: 'GET, HEAD' }).end();
+  return false;
+}
+
+/** The phase and the applied totals the target records, into the metrics, before a scrape. */
+async function refreshFromTarget(reader: TargetReader, metrics: MigrationMetrics): Promise<void> {
+  const report = await reader.read();
+  if (!report) return;
+  metrics.phase(report.json.phase);
+  metrics.applied({
+    transactions: report.json.appliedTransactions,
+    tables: report.json.tables.map((t) => ({ ...t, table: t.name })),
+  });
+}
+
+/** What one migration's server answers besides /metrics: its status, its lag, its page. */
+async function routeOne(path: string, response: ServerResponse, reader: TargetReader, metrics: MigrationMetrics): Promise<void> {
+  switch (path) {
     case '/status.json': {
       const report = await reader.read();
       json(response, report ? report.json : { phase: 'starting' });
@@ -106,14 +186,7 @@ async function route(request: IncomingMessage, response: ServerResponse, reader:
       json(response, { history: metrics.history.all, ...metrics.latest });
       return;
     case '/':
-      response
-        .writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          // Everything is inline; nothing is loaded from anywhere else.
-          'content-security-policy':
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
-        })
-        .end(STATUS_PAGE);
+      page(response, STATUS_PAGE);
       return;
     default:
       response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /, /metrics or /status.json\n');
@@ -153,6 +226,17 @@ class TargetReader {
     this.session = undefined;
     if (session) await session.then(closeClient, () => undefined);
   }
+}
+
+function page(response: ServerResponse, html: string): void {
+  response
+    .writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      // Everything is inline; nothing is loaded from anywhere else.
+      'content-security-policy':
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+    })
+    .end(html);
 }
 
 function json(response: ServerResponse, value: unknown): void {

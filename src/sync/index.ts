@@ -8,3 +8,5 @@ export { publishScope, republishScope } from './publish.js';
 export type { CaptureMode } from './schema-capture.js';
 export { createSlotBySql } from './slot-creation.js';
 export type { MeasurementSink } from './monitor.js';
+export { syncAllDatabases, STOP_ALL_GRACE_MS } from './all-databases.js';
+export type { DatabaseSync, DatabaseSyncOutcome } from './all-databases.js';

@@ -5,6 +5,7 @@ import type { DdlPolicy } from '../ddl/index.js';
 import type { MeasurementSink } from './monitor.js';
 import type { Logger } from '../log/index.js';
 import type { Lsn } from '../replication/index.js';
+import type { Permits } from '../plumbing/index.js';
 
 /** What a caller gives sync and gets back: the types every file of the sync room shares. */
 export interface SyncOptions {
@@ -40,6 +41,8 @@ export interface SyncOptions {
     readonly createRoles: boolean;
     readonly targetSetup: { readonly file: string; readonly sql: string } | undefined;
     readonly progress: CopyProgress;
+    /** COPY jobs shared with the other databases' copies (sync --all-databases). */
+    readonly permits?: Permits;
   };
   readonly logger: Logger;
   /** Where the lag, the spool and the copy are reported for /metrics and the status page (--listen). */

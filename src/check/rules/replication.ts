@@ -116,7 +116,7 @@ interface Capacity {
 }
 
 /** A server resource capped by a restart-only parameter, of which pgferry needs `needed` free. */
-function capacity(c: Capacity): Finding[] {
+export function capacity(c: Capacity): Finding[] {
   if (c.limit - c.used >= c.needed) return [];
   const fix = parameterFix({ parameter: c.parameter, value: String(c.used + c.needed), restart: true });
   return [

@@ -1,0 +1,83 @@
+import { LogProgress } from '../copy/index.js';
+import { usageError } from '../errors.js';
+import type { DatabaseFilter } from '../instance/index.js';
+import type { Logger } from '../log/index.js';
+import { InstanceMetrics, parseListen, StatusServer } from '../observe/index.js';
+import { Permits } from '../plumbing/index.js';
+import { syncAllDatabases, type DatabaseSync, type DatabaseSyncOutcome, type SyncOptions } from '../sync/index.js';
+import { databasePairs, requireOnTarget, type DatabasePair } from './all-databases.js';
+import { EXIT } from './exit-codes.js';
+import { metered } from './listen.js';
+import { syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync.js';
+import { printOut } from './terminal.js';
+
+/**
+ * `sync --all-databases`: one sync per database of the source's instance, in this process. Each
+ * has its own slot, publication and state (named after its database); they share the process's
+ * limits: `--memory-limit` is split evenly between the databases' streams, `--jobs` COPY pipes
+ * are shared by the copies running at once, `--index-jobs` is split between the databases.
+ */
+export async function syncEveryDatabase(flags: SyncFlags, filter: DatabaseFilter, log: Logger, signal: AbortSignal): Promise<number> {
+  if (flags.name !== undefined)
+    throw usageError(
+      '--name names one migration: with --all-databases each database has its own, named after the database',
+      'leave --name out',
+    );
+  const base = await syncOptionsFrom(flags, log, signal);
+  const pairs = await databasePairs(base.source, base.target, filter);
+  await requireOnTarget(
+    base.target,
+    pairs.map((p) => p.database),
+  );
+  log.info({ databases: pairs.map((p) => p.database) }, 'one sync per database');
+  const metrics = flags.listen === undefined ? undefined : new InstanceMetrics(pairs.map((p) => p.database));
+  const permits = new Permits(base.clone.jobs);
+  const runs: DatabaseSync[] = pairs.map((pair) => {
+    const options = shareOf(base, pair, pairs.length, permits, log.child({ database: pair.database }));
+    return { database: pair.database, options: metered(options, metrics?.of(pair.database)) };
+  });
+  const server =
+    metrics && flags.listen !== undefined
+      ? await StatusServer.listenAll(parseListen(flags.listen), new Map(pairs.map((p) => [p.database, p.target])), metrics, log)
+      : undefined;
+  try {
+    printSummaries(await syncAllDatabases(runs, signal, log), flags.json === true);
+  } finally {
+    await server?.close();
+  }
+  return EXIT.ok;
+}
+
+/** One database's sync: its connections, its logger, and its share of the process's limits. */
+function shareOf(base: SyncOptions, pair: DatabasePair, count: number, permits: Permits, logger: Logger): SyncOptions {
+  return {
+    ...base,
+    source: pair.source,
+    target: pair.target,
+    memoryLimit: Math.max(1, Math.floor(base.memoryLimit / count)),
+    logger,
+    clone: {
+      ...base.clone,
+      indexJobs: Math.max(1, Math.ceil(base.clone.indexJobs / count)),
+      permits,
+      // Progress bars of several copies would overwrite each other: each database logs its own.
+      progress: new LogProgress(logger),
+    },
+  };
+}
+
+function printSummaries(outcomes: readonly DatabaseSyncOutcome[], json: boolean): void {
+  if (json) {
+    const databases = outcomes.map((o) =>
+      o.stopped ? { database: o.database, ...syncSummaryJson(o.summary) } : { database: o.database, stopped: false },
+    );
+    printOut(`${JSON.stringify({ databases }, null, 2)}\n`);
+    return;
+  }
+  const lines = outcomes.map((o) =>
+    o.stopped
+      ? `${o.database}: sync ${o.summary.name} stopped (${o.summary.stoppedBecause}) at ${o.summary.appliedLsn}: ${o.summary.transactions} transactions, ${o.summary.rows} row changes applied${o.summary.reconnects > 0 ? `, ${o.summary.reconnects} reconnects` : ''}.`
+      : `${o.database}: did not stop in time (the next sync continues where it was).`,
+  );
+  printOut(`${lines.join('\n')}\n`);
+}
