@@ -18,6 +18,23 @@ import { printOut } from './terminal.js';
  * are shared by the copies running at once, `--index-jobs` is split between the databases.
  */
 export async function syncEveryDatabase(flags: SyncFlags, filter: DatabaseFilter, log: Logger, signal: AbortSignal): Promise<number> {
+  const instance = await everyDatabaseSync(flags, filter, log, signal);
+  try {
+    printSyncSummaries(await syncAllDatabases(instance.runs, signal, log), flags.json === true);
+  } finally {
+    await instance.close();
+  }
+  return EXIT.ok;
+}
+
+/** The syncs of `--all-databases` (sync's and migrate's), with the status server of `--listen` serving them all. */
+export interface EveryDatabaseSync {
+  readonly runs: readonly DatabaseSync[];
+  /** Stops the status server, if any. */
+  close(): Promise<void>;
+}
+
+export async function everyDatabaseSync(flags: SyncFlags, filter: DatabaseFilter, log: Logger, signal: AbortSignal): Promise<EveryDatabaseSync> {
   if (flags.name !== undefined)
     throw usageError(
       '--name names one migration: with --all-databases each database has its own, named after the database',
@@ -40,12 +57,7 @@ export async function syncEveryDatabase(flags: SyncFlags, filter: DatabaseFilter
     metrics && flags.listen !== undefined
       ? await StatusServer.listenAll(parseListen(flags.listen), new Map(pairs.map((p) => [p.database, p.target])), metrics, log)
       : undefined;
-  try {
-    printSummaries(await syncAllDatabases(runs, signal, log), flags.json === true);
-  } finally {
-    await server?.close();
-  }
-  return EXIT.ok;
+  return { runs, close: async () => server?.close() };
 }
 
 /** One database's sync: its connections, its logger, and its share of the process's limits. */
@@ -66,7 +78,7 @@ function shareOf(base: SyncOptions, pair: DatabasePair, count: number, permits: 
   };
 }
 
-function printSummaries(outcomes: readonly DatabaseSyncOutcome[], json: boolean): void {
+export function printSyncSummaries(outcomes: readonly DatabaseSyncOutcome[], json: boolean): void {
   if (json) {
     const databases = outcomes.map((o) =>
       o.stopped ? { database: o.database, ...syncSummaryJson(o.summary) } : { database: o.database, stopped: false },

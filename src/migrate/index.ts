@@ -1,2 +1,2 @@
-export { migrate } from './run.js';
-export type { MigrateOptions, MigrateReport } from './run.js';
+export { migrate, migrateAllDatabases } from './run.js';
+export type { MigrateOptions, MigrateReport, MigrateAllOptions, MigrateAllReport, MigrateCutoverSettings } from './run.js';
