@@ -37,7 +37,11 @@ export async function applyGlobals(target: pg.Client, plan: GlobalsPlan): Promis
       return null;
     } catch (error) {
       if (s.onFailure === 'stop') {
-        throw new PgferryError('query', `target: ${s.object}: ${s.shown} failed: ${messageOf(error)}`, { side: 'target', fix: s.fix, cause: error });
+        throw new PgferryError('query', `target: ${s.object}: ${s.shown} failed: ${messageOf(error)}`, {
+          side: 'target',
+          fix: s.fix,
+          cause: error,
+        });
       }
       return messageOf(error);
     }

@@ -60,7 +60,8 @@ export function planDatabases(source: Globals, target: Globals, databases: reado
   const refusals: string[] = [];
   for (const name of databases) {
     const db = source.databases.find((d) => d.name === name);
-    if (db === undefined) throw new PgferryError('usage', `source: database "${name}" does not exist`, { side: 'source', fix: 'check its name' });
+    if (db === undefined)
+      throw new PgferryError('usage', `source: database "${name}" does not exist`, { side: 'source', fix: 'check its name' });
     const existing = target.databases.find((d) => d.name === name);
     const object = `database ${name}`;
     const quoted = quoteIdent(name);

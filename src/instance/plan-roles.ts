@@ -75,10 +75,13 @@ export function planRoles(source: Globals, target: Globals): RolesPlan {
       }
       clauses.push(role[flag] ? keyword : `NO${keyword}`);
     }
-    if (existing === undefined || existing.connectionLimit !== role.connectionLimit) clauses.push(`CONNECTION LIMIT ${role.connectionLimit}`);
+    if (existing === undefined || existing.connectionLimit !== role.connectionLimit)
+      clauses.push(`CONNECTION LIMIT ${role.connectionLimit}`);
     if (role.validUntil !== null && existing?.validUntil !== role.validUntil) clauses.push(`VALID UNTIL ${quoteLiteral(role.validUntil)}`);
     if (withheld.length > 0) {
-      warnings.push(`role ${role.name}: ${withheld.join(', ')} not given (the target's role ${target.currentUser} may not give it): give it as a superuser`);
+      warnings.push(
+        `role ${role.name}: ${withheld.join(', ')} not given (the target's role ${target.currentUser} may not give it): give it as a superuser`,
+      );
     }
     const password = passwordClause(role, existing, warnings, passwordsToSet);
     const name = quoteIdent(role.name);
@@ -104,7 +107,9 @@ export function planRoles(source: Globals, target: Globals): RolesPlan {
       }
     }
     if (role.comment !== null && existing?.comment !== role.comment) {
-      steps.push(step(`role ${role.name}`, existing === undefined ? 'create' : 'alter', `COMMENT ON ROLE ${name} IS ${quoteLiteral(role.comment)}`));
+      steps.push(
+        step(`role ${role.name}`, existing === undefined ? 'create' : 'alter', `COMMENT ON ROLE ${name} IS ${quoteLiteral(role.comment)}`),
+      );
     }
   }
   return { steps, skipped, warnings, passwordsToSet, carried };
@@ -124,7 +129,9 @@ function passwordClause(role: GlobalRole, existing: GlobalRole | undefined, warn
       if (role.login) toSet.push(role.name);
       return null;
     case 'other':
-      warnings.push(`role ${role.name}: its password is stored in a form pgferry does not know: not carried; set it on the target with ALTER ROLE … PASSWORD`);
+      warnings.push(
+        `role ${role.name}: its password is stored in a form pgferry does not know: not carried; set it on the target with ALTER ROLE … PASSWORD`,
+      );
       return null;
     case 'md5':
       warnings.push(
@@ -161,7 +168,9 @@ export function planMemberships(source: Globals, target: Globals, carried: Reado
     const options = grantOptions(m, existing, perGrant);
     if (options === null) continue;
     if (!perGrant && (m.inherit === false || m.set === false)) {
-      warnings.push(`${object}: INHERIT FALSE / SET FALSE of the grant need PostgreSQL 16 on both sides: granted with the target's defaults`);
+      warnings.push(
+        `${object}: INHERIT FALSE / SET FALSE of the grant need PostgreSQL 16 on both sides: granted with the target's defaults`,
+      );
     }
     const grantor =
       target.major >= 16 && m.grantor !== null && m.grantor !== sourceBootstrap && m.grantor !== m.member && present(m.grantor)
@@ -169,7 +178,12 @@ export function planMemberships(source: Globals, target: Globals, carried: Reado
         : '';
     // A grant by a role holds only once that role may grant it, which another grant may give: retried.
     steps.push(
-      step(object, existing.length === 0 ? 'create' : 'alter', `GRANT ${quoteIdent(m.role)} TO ${quoteIdent(m.member)}${options}${grantor}`, 'retry'),
+      step(
+        object,
+        existing.length === 0 ? 'create' : 'alter',
+        `GRANT ${quoteIdent(m.role)} TO ${quoteIdent(m.member)}${options}${grantor}`,
+        'retry',
+      ),
     );
   }
   return { steps, skipped, warnings };
@@ -190,4 +204,3 @@ export function grantOptions(m: Membership, existing: readonly Membership[], per
   if (existing.length > 0 && !admin) return null;
   return m.admin ? ' WITH ADMIN OPTION' : '';
 }
-

@@ -69,13 +69,21 @@ export function planTablespaces(source: Globals, target: Globals, locations: Tab
     }
   }
   for (const from of locations.keys()) {
-    if (!used.has(from)) throw usageError(`--tablespace-location names "${from}", which is no tablespace of the source (by name or directory)`, 'check the name');
+    if (!used.has(from))
+      throw usageError(
+        `--tablespace-location names "${from}", which is no tablespace of the source (by name or directory)`,
+        'check the name',
+      );
   }
   if (unplaced.length > 0) {
-    throw new PgferryError('usage', `target: tablespace${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')} need a directory on the target's machine`, {
-      side: 'target',
-      fix: `give each a place with --tablespace-location <name>=<empty directory on the target, owned by its server's OS user>, or create the tablespace on the target yourself (a managed service has only pg_default: then move its tables there)`,
-    });
+    throw new PgferryError(
+      'usage',
+      `target: tablespace${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')} need a directory on the target's machine`,
+      {
+        side: 'target',
+        fix: `give each a place with --tablespace-location <name>=<empty directory on the target, owned by its server's OS user>, or create the tablespace on the target yourself (a managed service has only pg_default: then move its tables there)`,
+      },
+    );
   }
   return { steps, skipped: [], warnings };
 }
