@@ -25,8 +25,7 @@ export async function carryGlobals(
   databases: readonly string[],
   options: CarryGlobalsOptions = {},
 ): Promise<GlobalsReport> {
-  const given = options.tablespaceLocations ?? [];
-  const locations = Array.isArray(given) ? parseTablespaceLocations(given as readonly string[]) : (given as TablespaceLocations);
+  const locations = locationsOf(options.tablespaceLocations);
   const sourceGlobals = await withConnection(source, async ({ client }) => readGlobals(client));
   return withConnection(target, async ({ client }) => {
     const plan = planGlobals(sourceGlobals, await readGlobals(client), databases, locations);
@@ -42,4 +41,14 @@ export async function carryGlobals(
     }
     return applyGlobals(client, plan);
   });
+}
+
+function locationsOf(given: CarryGlobalsOptions['tablespaceLocations']): TablespaceLocations {
+  if (given === undefined) return new Map();
+  return isEntryList(given) ? parseTablespaceLocations(given) : given;
+}
+
+/** Array.isArray does not narrow a readonly array out of a union. */
+function isEntryList(given: readonly string[] | TablespaceLocations): given is readonly string[] {
+  return Array.isArray(given);
 }
