@@ -201,6 +201,31 @@ describe('pgferry globals, 16 → 18', () => {
     assert.deepEqual((await pair.target.sql('g_shop', 'SELECT note FROM orders')).rows, [{ note: 'first' }]);
   });
 
+  it('a target that drifted is brought back to the source: attributes, password, grant options, owner, limit, comment, settings', async () => {
+    await pair.target.sql(
+      'postgres',
+      `ALTER ROLE g_app NOLOGIN CONNECTION LIMIT 1 PASSWORD 'drifted';
+       GRANT g_readers TO g_app WITH INHERIT TRUE, SET FALSE;
+       ALTER ROLE g_app SET work_mem = '1MB';
+       ALTER DATABASE g_shop OWNER TO g_app;
+       ALTER DATABASE g_shop CONNECTION LIMIT 2;
+       COMMENT ON DATABASE g_shop IS 'drifted'`,
+    );
+    const source = await resolveConnection('source', pair.source.url());
+    const target = await resolveConnection('target', pair.target.url());
+    const report = await carryGlobals(source, target, ['g_shop'], { tablespaceLocations: ['g_fast=/nowhere'] });
+    assert.deepEqual(report.created, []);
+    assert.deepEqual(report.altered, ['role g_app', 'database g_shop', 'membership of g_app in g_readers'], JSON.stringify(report));
+    assert.deepEqual(await roleFacts(pair.target), await roleFacts(pair.source));
+    assert.deepEqual(await membershipFacts(pair.target), await membershipFacts(pair.source));
+    assert.deepEqual(await databaseFacts(pair.target), await databaseFacts(pair.source));
+    assert.deepEqual(
+      await settingFacts(pair.target),
+      (await settingFacts(pair.source)).filter((r) => (r as { database: string }).database !== 'g_other'),
+    );
+    assert.equal(await logIn(pair.target, 'g_app', 'app-secret', 'g_shop'), 'g_app');
+  });
+
   it('a source role that may not read pg_authid: no password is carried, the login roles are listed', async () => {
     await pair.source.sql('postgres', `CREATE ROLE g_viewer LOGIN PASSWORD 'viewer-secret'; CREATE ROLE g_batch LOGIN PASSWORD 'batch-secret'`);
     const source = await resolveConnection('source', pair.source.url('postgres', { user: 'g_viewer', password: 'viewer-secret' }));
