@@ -240,3 +240,53 @@ describe('pgferry globals, 16 → 18', () => {
     assert.equal(await logIn(pair.target, 'g_app', 'app-secret', 'g_shop'), 'g_app');
   });
 });
+
+describe('pgferry globals between 14 and 17', () => {
+  const pair = useClusterPair(14, 17);
+
+  it('from 14: a membership takes INHERIT from the member role, as it did there; ADMIN carried', async () => {
+    await pair.source.sql(
+      'postgres',
+      `CREATE ROLE h_group NOLOGIN;
+       CREATE ROLE h_inherits LOGIN PASSWORD 'inherits-secret';
+       CREATE ROLE h_noinherit LOGIN NOINHERIT PASSWORD 'noinherit-secret';
+       GRANT h_group TO h_inherits WITH ADMIN OPTION;
+       GRANT h_group TO h_noinherit`,
+    );
+    const source = await resolveConnection('source', pair.source.url());
+    const target = await resolveConnection('target', pair.target.url());
+    const report = await carryGlobals(source, target, []);
+    assert.deepEqual(report.warnings, []);
+    const { rows } = await pair.target.sql(
+      'postgres',
+      `SELECT pg_get_userbyid(member) AS member, admin_option, inherit_option, set_option FROM pg_auth_members
+        WHERE roleid = 'h_group'::regrole ORDER BY 1`,
+    );
+    assert.deepEqual(rows, [
+      { member: 'h_inherits', admin_option: true, inherit_option: true, set_option: true },
+      { member: 'h_noinherit', admin_option: false, inherit_option: false, set_option: true },
+    ]);
+    assert.equal(await logIn(pair.target, 'h_noinherit', 'noinherit-secret', 'postgres'), 'h_noinherit');
+    assert.equal((await carryGlobals(source, target, [])).statements, 0);
+  });
+
+  it('to 14: a database with an ICU locale is refused before anything is done, naming it and the way out', async () => {
+    await pair.target.sql('postgres', `CREATE ROLE h_icu_owner NOLOGIN`);
+    await pair.target.sql('postgres', `CREATE DATABASE h_icu OWNER h_icu_owner TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C'`);
+    const result = await runPgferry([
+      'globals',
+      '--source',
+      pair.target.url(),
+      '--target',
+      pair.source.url(),
+      '--all-databases',
+      '--include-database',
+      'h_icu',
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /database "h_icu" uses the ICU locale "de-DE", and the target \(PostgreSQL 14\) cannot make an ICU database/);
+    assert.match(result.stderr, /create the database on the target yourself/);
+    const { rows } = await pair.source.sql('postgres', `SELECT count(*)::int AS n FROM pg_roles WHERE rolname = 'h_icu_owner'`);
+    assert.deepEqual(rows, [{ n: 0 }], 'a role was made before the refusal');
+  });
+});
