@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { messageOf, PgferryError } from '../errors.js';
+import { isConnectionEnded, isConnectionException, sqlState } from '../plumbing/index.js';
 import type { GlobalsPlan, Skipped, Step } from './plan-model.js';
 
 /** What carrying the globals did on the target. */
@@ -37,7 +38,9 @@ export async function applyGlobals(target: pg.Client, plan: GlobalsPlan): Promis
       return null;
     } catch (error) {
       if (s.onFailure === 'stop') {
-        throw new PgferryError('query', `target: ${s.object}: ${s.shown} failed: ${messageOf(error)}`, {
+        // What stops the carry is the user's to fix (a locale, a directory, a privilege); a lost session is not.
+        if (isConnectionEnded(error) || isConnectionException(sqlState(error))) throw error;
+        throw new PgferryError('usage', `target: ${s.object}: ${s.shown} failed: ${messageOf(error)}`, {
           side: 'target',
           fix: s.fix,
           cause: error,

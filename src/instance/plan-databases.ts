@@ -1,7 +1,7 @@
 import { PgferryError } from '../errors.js';
 import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
 import type { GlobalDatabase, Globals } from './globals-model.js';
-import { step, type PlanPart, type Skipped, type Step } from './plan-model.js';
+import { ownerOnTarget, step, type PlanPart, type Skipped, type Step } from './plan-model.js';
 
 /**
  * Why the target cannot make a database like the source's, or null when it can: ICU databases
@@ -59,9 +59,10 @@ export function planDatabases(source: Globals, target: Globals, databases: reado
   const warnings: string[] = [];
   const refusals: string[] = [];
   for (const name of databases) {
-    const db = source.databases.find((d) => d.name === name);
-    if (db === undefined)
+    const found = source.databases.find((d) => d.name === name);
+    if (found === undefined)
       throw new PgferryError('usage', `source: database "${name}" does not exist`, { side: 'source', fix: 'check its name' });
+    const db = { ...found, owner: ownerOnTarget(found.owner, source, target) };
     const existing = target.databases.find((d) => d.name === name);
     const object = `database ${name}`;
     const quoted = quoteIdent(name);

@@ -1,3 +1,5 @@
+import type { Globals } from './globals-model.js';
+
 /**
  * What carrying the globals will do on the target, decided before anything is done (pure, and
  * unit-tested): statements in the order they must run, and what is skipped or warned about.
@@ -45,4 +47,14 @@ export function joinParts(parts: readonly PlanPart[]): PlanPart {
     skipped: parts.flatMap((p) => p.skipped),
     warnings: parts.flatMap((p) => p.warnings),
   };
+}
+
+/**
+ * Who owns on the target what a source role owns: the same role, except the source's bootstrap
+ * superuser, which is the target's own (named postgres on one side, another name on the other).
+ */
+export function ownerOnTarget(owner: string, source: Pick<Globals, 'roles'>, target: Pick<Globals, 'roles'>): string {
+  const sourceBootstrap = source.roles.find((r) => r.bootstrap)?.name;
+  const targetBootstrap = target.roles.find((r) => r.bootstrap)?.name;
+  return owner === sourceBootstrap && targetBootstrap !== undefined ? targetBootstrap : owner;
 }

@@ -1,7 +1,7 @@
 import { PgferryError, usageError } from '../errors.js';
 import { quoteIdent, quoteLiteral } from '../plumbing/index.js';
 import type { Globals } from './globals-model.js';
-import { step, type PlanPart, type Step } from './plan-model.js';
+import { ownerOnTarget, step, type PlanPart, type Step } from './plan-model.js';
 
 /** `--tablespace-location old=new`: old is the tablespace's name or its directory on the source. */
 export type TablespaceLocations = ReadonlyMap<string, string>;
@@ -37,6 +37,7 @@ export function planTablespaces(source: Globals, target: Globals, locations: Tab
   for (const ts of source.tablespaces) {
     const existing = target.tablespaces.find((t) => t.name === ts.name);
     const object = `tablespace ${ts.name}`;
+    const owner = ownerOnTarget(ts.owner, source, target);
     const name = quoteIdent(ts.name);
     const mapped = locations.get(ts.name) ?? locations.get(ts.location);
     if (locations.has(ts.name)) used.add(ts.name);
@@ -51,7 +52,7 @@ export function planTablespaces(source: Globals, target: Globals, locations: Tab
         step(
           object,
           'create',
-          `CREATE TABLESPACE ${name} OWNER ${quoteIdent(ts.owner)} LOCATION ${quoteLiteral(mapped)}${options}`,
+          `CREATE TABLESPACE ${name} OWNER ${quoteIdent(owner)} LOCATION ${quoteLiteral(mapped)}${options}`,
           'stop',
           `make ${mapped} on the target's machine an empty directory owned by the server's OS user (or map ${ts.name} elsewhere with --tablespace-location), then run again`,
         ),
@@ -60,7 +61,7 @@ export function planTablespaces(source: Globals, target: Globals, locations: Tab
       if (mapped !== undefined && mapped !== existing.location) {
         warnings.push(`${object} exists on the target at ${existing.location}, not ${mapped}: kept where it is`);
       }
-      if (existing.owner !== ts.owner) steps.push(step(object, 'alter', `ALTER TABLESPACE ${name} OWNER TO ${quoteIdent(ts.owner)}`));
+      if (existing.owner !== owner) steps.push(step(object, 'alter', `ALTER TABLESPACE ${name} OWNER TO ${quoteIdent(owner)}`));
       const missing = ts.options.filter((o) => !existing.options.includes(o));
       if (missing.length > 0) steps.push(step(object, 'alter', `ALTER TABLESPACE ${name} SET (${missing.join(', ')})`));
     }
@@ -78,7 +79,7 @@ export function planTablespaces(source: Globals, target: Globals, locations: Tab
   if (unplaced.length > 0) {
     throw new PgferryError(
       'usage',
-      `target: tablespace${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')} need a directory on the target's machine`,
+      `target: tablespace${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')} need${unplaced.length > 1 ? '' : 's'} a directory on the target's machine`,
       {
         side: 'target',
         fix: `give each a place with --tablespace-location <name>=<empty directory on the target, owned by its server's OS user>, or create the tablespace on the target yourself (a managed service has only pg_default: then move its tables there)`,

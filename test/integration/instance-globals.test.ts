@@ -157,7 +157,14 @@ describe('pgferry globals, 16 → 18', () => {
     assert.equal(first.code, 0, first.stderr);
     const report = JSON.parse(first.stdout) as GlobalsReport;
     assert.ok(!first.stdout.includes('SCRAM-SHA-256$') && !first.stderr.includes('SCRAM-SHA-256$'), 'a verifier was printed');
-    for (const object of ['role g_app', 'role g_legacy', 'database g_shop', 'database g_crm', 'database g_analytics', 'tablespace g_fast']) {
+    for (const object of [
+      'role g_app',
+      'role g_legacy',
+      'database g_shop',
+      'database g_crm',
+      'database g_analytics',
+      'tablespace g_fast',
+    ]) {
       assert.ok(report.created.includes(object), `${object} not created: ${first.stdout}`);
     }
     assert.ok(
@@ -180,7 +187,10 @@ describe('pgferry globals, 16 → 18', () => {
     );
     assert.deepEqual(await databaseFacts(pair.target), await databaseFacts(pair.source));
     assert.deepEqual(await tablespaceFacts(pair.target), await tablespaceFacts(pair.source));
-    const placed = await pair.target.sql('postgres', `SELECT pg_tablespace_location(oid) AS location FROM pg_tablespace WHERE spcname = 'g_fast'`);
+    const placed = await pair.target.sql(
+      'postgres',
+      `SELECT pg_tablespace_location(oid) AS location FROM pg_tablespace WHERE spcname = 'g_fast'`,
+    );
     assert.deepEqual(placed.rows, [{ location: targetFast }]);
 
     // SCRAM verifiers keep every login working; an MD5 one does not pass a scram-sha-256 pg_hba line, as its warning says.
@@ -227,7 +237,10 @@ describe('pgferry globals, 16 → 18', () => {
   });
 
   it('a source role that may not read pg_authid: no password is carried, the login roles are listed', async () => {
-    await pair.source.sql('postgres', `CREATE ROLE g_viewer LOGIN PASSWORD 'viewer-secret'; CREATE ROLE g_batch LOGIN PASSWORD 'batch-secret'`);
+    await pair.source.sql(
+      'postgres',
+      `CREATE ROLE g_viewer LOGIN PASSWORD 'viewer-secret'; CREATE ROLE g_batch LOGIN PASSWORD 'batch-secret'`,
+    );
     const source = await resolveConnection('source', pair.source.url('postgres', { user: 'g_viewer', password: 'viewer-secret' }));
     const target = await resolveConnection('target', pair.target.url());
     const report = await carryGlobals(source, target, []);
@@ -272,7 +285,10 @@ describe('pgferry globals between 14 and 17', () => {
 
   it('to 14: a database with an ICU locale is refused before anything is done, naming it and the way out', async () => {
     await pair.target.sql('postgres', `CREATE ROLE h_icu_owner NOLOGIN`);
-    await pair.target.sql('postgres', `CREATE DATABASE h_icu OWNER h_icu_owner TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C'`);
+    await pair.target.sql(
+      'postgres',
+      `CREATE DATABASE h_icu OWNER h_icu_owner TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LOCALE 'C'`,
+    );
     const result = await runPgferry([
       'globals',
       '--source',
@@ -284,9 +300,26 @@ describe('pgferry globals between 14 and 17', () => {
       'h_icu',
     ]);
     assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr, /database "h_icu" uses the ICU locale "de-DE", and the target \(PostgreSQL 14\) cannot make an ICU database/);
+    assert.match(
+      result.stderr,
+      /database "h_icu" uses the ICU locale "de-DE", and the target \(PostgreSQL 14\) cannot make an ICU database/,
+    );
     assert.match(result.stderr, /create the database on the target yourself/);
     const { rows } = await pair.source.sql('postgres', `SELECT count(*)::int AS n FROM pg_roles WHERE rolname = 'h_icu_owner'`);
     assert.deepEqual(rows, [{ n: 0 }], 'a role was made before the refusal');
+  });
+
+  it('a tablespace whose target directory does not exist stops the carry, naming it and the fix', async () => {
+    const dir = serverDirectory(pair.source, 'h_space');
+    await pair.source.sql('postgres', `CREATE TABLESPACE h_space LOCATION '${dir}'`);
+    const args = ['globals', '--source', pair.source.url(), '--target', pair.target.url()];
+    const unmapped = await runPgferry(args);
+    assert.equal(unmapped.code, 2, unmapped.stderr);
+    assert.match(unmapped.stderr, new RegExp(`tablespace h_space \\(at ${dir} on the source\\) needs a directory on the target's machine`));
+    assert.match(unmapped.stderr, /--tablespace-location/);
+    const missing = await runPgferry([...args, '--tablespace-location', `h_space=${join(pair.target.directory, 'absent')}`]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /tablespace h_space: CREATE TABLESPACE .* failed: .*absent/);
+    assert.match(missing.stderr, /an empty directory owned by the server's OS user/);
   });
 });

@@ -259,6 +259,14 @@ describe('databases', () => {
     );
   });
 
+  test("what the source's bootstrap superuser owns, the target's owns: each instance names its own", () => {
+    const source = instance({ databases: [database('shop', { owner: 'postgres' })] });
+    const target = instance({ roles: [role('admin', { bootstrap: true, superuser: true, login: true })], currentUser: 'admin' });
+    assert.match(planDatabases(source, target, ['shop']).steps[0]!.sql, /OWNER "admin" ENCODING/);
+    const there = instance({ ...target, databases: [database('shop', { owner: 'admin' })] });
+    assert.deepEqual(planDatabases(source, there, ['shop']).steps, []);
+  });
+
   test('an existing database: owner, connection limit and comment aligned, a different locale warned about', () => {
     const source = instance({ databases: [database('shop', { owner: 'app', connectionLimit: 3, comment: 'the shop' })] });
     const target = instance({ databases: [database('shop', { collate: 'en_US.utf8' })] });
