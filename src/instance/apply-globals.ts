@@ -37,9 +37,10 @@ export async function applyGlobals(target: pg.Client, plan: GlobalsPlan): Promis
       if (!into.includes(s.object) && !(s.action === 'alter' && created.includes(s.object))) into.push(s.object);
       return null;
     } catch (error) {
+      // A lost session is no statement's refusal: nothing after it could run.
+      if (isConnectionEnded(error) || isConnectionException(sqlState(error))) throw error;
       if (s.onFailure === 'stop') {
-        // What stops the carry is the user's to fix (a locale, a directory, a privilege); a lost session is not.
-        if (isConnectionEnded(error) || isConnectionException(sqlState(error))) throw error;
+        // What stops the carry is the user's to fix: a locale, a directory, a privilege.
         throw new PgferryError('usage', `target: ${s.object}: ${s.shown} failed: ${messageOf(error)}`, {
           side: 'target',
           fix: s.fix,
