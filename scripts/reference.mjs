@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const COMMANDS = ['check', 'clone', 'sync', 'status', 'verify', 'cutover', 'migrate', 'cleanup'];
+export const COMMANDS = ['check', 'globals', 'clone', 'sync', 'status', 'verify', 'cutover', 'migrate', 'cleanup'];
 
 /** What this build prints for `pgferry [command] --help`. */
 function help(...command) {

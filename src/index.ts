@@ -46,3 +46,5 @@ export type { VerifyOptions, VerifyReport, VerifyMode, TableResult, SequenceResu
 export { MigrationMetrics, StatusServer, parseListen, readStatusReport, MeteredProgress } from './observe/index.js';
 export type { StatusJson, ListenAddress } from './observe/index.js';
 export type { Logger } from './log/index.js';
+export { carryGlobals } from './instance/index.js';
+export type { CarryGlobalsOptions, GlobalsReport } from './instance/index.js';

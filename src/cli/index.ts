@@ -5,6 +5,7 @@ import { check, checkCommand } from './check.js';
 import { cleanup, cleanupCommand } from './cleanup.js';
 import { clone, cloneCommand } from './clone.js';
 import { cutover, cutoverCommand } from './cutover.js';
+import { globals, globalsCommand } from './globals.js';
 import { migrate, migrateCommand } from './migrate.js';
 import { EXIT } from './exit-codes.js';
 import { status, statusCommand } from './status.js';
@@ -77,6 +78,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   add(migrateCommand().summary('all in one: copy, stream, cut over once caught up'), migrate);
   program.helpCommand('help [command]', "a command's options (or: pgferry <command> --help)");
   program.commandsGroup('Step by step:');
+  add(globalsCommand().summary('roles with their passwords, databases, tablespaces'), globals);
   add(cloneCommand().summary('copy the schema and rows once, at one snapshot'), clone);
   add(syncCommand().summary('copy, then stream every change until stopped'), sync);
   add(statusCommand().summary('where a migration stands: phase, copy, lag'), status);

@@ -2,3 +2,15 @@ export { selectDatabases, readDatabases, databasesToMigrate, MAINTENANCE_DATABAS
 export type { DatabaseFilter, DatabaseEntry } from './databases.js';
 export { inDatabase } from './connections.js';
 export { failedIn } from './errors.js';
+export { carryGlobals } from './carry-globals.js';
+export type { CarryGlobalsOptions } from './carry-globals.js';
+export type { GlobalsReport } from './apply-globals.js';
+export { readGlobals, verifierOf } from './read-globals.js';
+export { planGlobals } from './plan-globals.js';
+export { planRoles, planMemberships, grantOptions, grantableFlags, whyRoleSkipped } from './plan-roles.js';
+export { planDatabases, createDatabaseSql, localeRefusal } from './plan-databases.js';
+export { planSettings, settingSql } from './plan-settings.js';
+export { planTablespaces, parseTablespaceLocations } from './plan-tablespaces.js';
+export type { TablespaceLocations } from './plan-tablespaces.js';
+export type { GlobalsPlan, Step, Skipped } from './plan-model.js';
+export type * from './globals-model.js';

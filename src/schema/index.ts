@@ -9,3 +9,4 @@ export type { ExtractedSchema, SchemaObject, Section, ObjectKind, UnsupportedObj
 export { schemaFromJson, schemaToJson } from './model.js';
 export { carryRoles, roleNotes, rolesTheSchemaNeeds } from './roles.js';
 export type { RoleCarry } from './roles.js';
+export { settingOf, isCarriedDatabaseSetting } from './extract/database.js';

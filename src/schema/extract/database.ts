@@ -18,6 +18,11 @@ export async function extractDatabaseProperties(ctx: ExtractContext): Promise<vo
  */
 const NEVER_CARRIED = new Set(['default_transaction_read_only']);
 
+/** Whether a database's own setting travels to the target (the cut-over's freeze never does). */
+export function isCarriedDatabaseSetting(name: string): boolean {
+  return !NEVER_CARRIED.has(name.toLowerCase());
+}
+
 /** Settings whose value is a list the server keeps already quoted (pg_dump writes them as they are). */
 const LIST_SETTINGS = new Set([
   'search_path',
@@ -44,7 +49,7 @@ async function extractSettings(ctx: ExtractContext): Promise<void> {
      ORDER BY 1 NULLS FIRST, 2`);
   for (const { role, setting } of rows) {
     const { name, rendered } = settingOf(setting);
-    if (NEVER_CARRIED.has(name.toLowerCase())) continue;
+    if (!isCarriedDatabaseSetting(name)) continue;
     // The target database may have another name: it is named from inside, at apply time.
     const who = role === null ? '' : `ROLE ${quoteIdent(role)} IN `;
     const alter = `format('ALTER ${who.replace(/'/g, "''")}DATABASE %I SET %s TO %s', pg_catalog.current_database(), ${quoteLiteral(quoteIdent(name))}, ${quoteLiteral(rendered)})`;
