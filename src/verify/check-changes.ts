@@ -3,7 +3,7 @@ import type { ConnectionSpec } from '../config/index.js';
 import { openAll } from '../plumbing/index.js';
 import type { Logger } from '../log/index.js';
 import type { Lsn } from '../replication/index.js';
-import { describePlans, planChangeCheck, type TablePlan } from './change-plan.js';
+import { describePlans, narrowImages, planChangeCheck, type TablePlan } from './change-plan.js';
 import type { ChangedRow } from '../state/index.js';
 import { checkTable, type CheckSettings, type TableCheck } from './check-table.js';
 import {
@@ -285,21 +285,8 @@ export class ChangeChecker {
     };
   }
 
-  /**
-   * The image columns a keyless table's rows are narrowed by: every typed one (its values are
-   * equal exactly when they print alike), and every one an index on either side leads with (it
-   * has an equality, and a row that prints as an image's value equals that value cast back, so
-   * nothing that matches is left out). Each side's index, if any, is what keeps its read to the
-   * rows sharing the images' values.
-   */
-  private narrowing(plan: Extract<TablePlan, { kind: 'images' }>): { columns: number[]; used: KeylessRead['index'] } {
-    const names = new Set(plan.columns.map((i) => plan.table.columns[i]!.name));
-    const usable = (list: readonly LeadingIndex[] | undefined) => (list ?? []).filter((l) => names.has(l.column));
-    const source = usable(this.indexes.source.get(plan.table.name));
-    const target = usable(this.indexes.target.get(plan.table.name));
-    const indexed = new Set([...source, ...target].map((l) => l.column));
-    const columns = plan.columns.filter((i) => plan.table.columns[i]!.hashed !== null || indexed.has(plan.table.columns[i]!.name));
-    return { columns, used: { source: source[0]?.index ?? null, target: target[0]?.index ?? null } };
+  private narrowing(plan: Extract<TablePlan, { kind: 'images' }>): ReturnType<typeof narrowImages> {
+    return narrowImages(plan, this.indexes.source.get(plan.table.name), this.indexes.target.get(plan.table.name));
   }
 
   /** For rows that differ in content: which columns, from both sides' text output. */

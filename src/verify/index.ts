@@ -20,6 +20,8 @@ export type {
   RowKey,
 } from './types.js';
 export { ChangeChecker, imageCountQuery, mergeChangeReports } from './check-changes.js';
+export { narrowImages } from './change-plan.js';
+export { leadingIndexes } from './keyless-indexes.js';
 export type { ChangeCheckOptions, ChangeCheckReport, KeylessRead } from './check-changes.js';
 export { planChangeCheck } from './change-plan.js';
 export type { TablePlan } from './change-plan.js';

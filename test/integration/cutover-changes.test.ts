@@ -8,7 +8,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { EVERYTHING, Scope } from '../../src/catalog/index.js';
+import { resolveConnection } from '../../src/config/index.js';
 import type { CutoverReport } from '../../src/cutover/index.js';
+import { imageCountQuery, leadingIndexes, narrowImages } from '../../src/verify/index.js';
+import { chooseHashFunction } from '../../src/verify/hash-sql.js';
+import { closeLane, openLane } from '../../src/verify/session.js';
+import { readTablesToVerify } from '../../src/verify/tables.js';
 import {
   compareTables,
   createPgbenchTables,
@@ -62,7 +68,8 @@ describe('cutover --verify changes, 17 → 18', () => {
         60_000,
         () => sync.output(),
       );
-      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 180_000);
+      // Pages of 50 recorded rows: the passes read and compare what sync recorded a page at a time.
+      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], { PGFERRY_RECORDED_PAGE_ROWS: '50' }, 180_000);
       assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
       const report = JSON.parse(cut.stdout) as CutoverReport;
       await load.stop();
@@ -78,7 +85,9 @@ describe('cutover --verify changes, 17 → 18', () => {
       assert.ok(before && inside, JSON.stringify(report.checked));
       assert.equal(before.verify.identical, true);
       assert.equal(before.verify.tables, 4);
-      assert.ok(before.passes.length >= 1 && before.passes[0]!.keys > 0, JSON.stringify(before.passes));
+      assert.ok(before.passes.length >= 1 && before.passes[0]!.keys > 50, JSON.stringify(before.passes));
+      assert.ok(before.passes[0]!.pages > 1, JSON.stringify(before.passes));
+      assert.ok(inside.pages >= 1, JSON.stringify(inside));
       assert.equal(report.verified?.mode, 'full');
       // The history has no key: its rows are compared by their images; no table is read whole.
       for (const table of inside.tables) assert.match(table, /^public\.pgbench_(accounts|tellers|branches|history)$/);
@@ -150,6 +159,10 @@ describe('cutover --verify changes, 17 → 18', () => {
       `CREATE TABLE notes (body text, n int);
        ALTER TABLE notes REPLICA IDENTITY FULL;
        INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g;
+       CREATE TABLE stamped (body text, at timestamptz);
+       ALTER TABLE stamped REPLICA IDENTITY FULL;
+       INSERT INTO stamped SELECT 'stamp ' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' FROM generate_series(1, 5000) g;
+       CREATE INDEX stamped_at ON stamped (at);
        CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b));
        INSERT INTO pairs SELECT g % 10, 'b' || g, 0 FROM generate_series(1, 100) g`,
     );
@@ -158,7 +171,10 @@ describe('cutover --verify changes, 17 → 18', () => {
     await late.connect();
     try {
       // A composite key changed alongside (compared by its two columns, and equal).
-      await late.query(`BEGIN; UPDATE notes SET body = 'rewritten' WHERE n = 9; UPDATE pairs SET v = v + 1 WHERE a = 1`);
+      await late.query(
+        `BEGIN; UPDATE notes SET body = 'rewritten' WHERE n = 9; UPDATE pairs SET v = v + 1 WHERE a = 1;
+         UPDATE stamped SET body = 'restamped' WHERE at = timestamptz '2024-01-01 00:00:09+00'`,
+      );
       const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60']);
       await until(
         'the freeze',
@@ -168,17 +184,117 @@ describe('cutover --verify changes, 17 → 18', () => {
       );
       // The fault: the target's row is changed by hand, so the stream's update (which finds a
       // row of this table by its whole old image) finds none. One row on each side still.
-      await pair.target.sql(db, `UPDATE notes SET body = 'damaged' WHERE n = 9`);
+      // The same in a keyless table with an index (on a column hashed by its text), through which it is counted.
+      await pair.target.sql(
+        db,
+        `UPDATE notes SET body = 'damaged' WHERE n = 9;
+         UPDATE stamped SET body = 'damaged' WHERE at = timestamptz '2024-01-01 00:00:09+00'`,
+      );
       await late.query('COMMIT');
       assert.equal(await cut.exited(), 1, cut.output());
       assert.match(
         cut.output(),
-        /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.notes \(different: missing \{"body":"rewritten","n":"9"\}\)/,
+        /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.notes \(different: missing \{"body":"rewritten","n":"9"\}\), public\.stamped \(different: missing \{"body":"restamped","at":"2024-01-01 [0-9:+-]+"\}\)/,
       );
       assert.match(cut.output(), /the source is writable again and sync keeps running/);
     } finally {
       await late.end().catch(() => undefined);
       await stopSync(sync);
+    }
+  });
+
+  it('a row damaged on the target in a later page of the recorded rows is caught before the freeze: every page is compared', async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgpages',
+      `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 40) g;
+       -- Over verify's small-table size, so it is compared on its own, after items.
+       CREATE TABLE hold (id int PRIMARY KEY, filler text);
+       INSERT INTO hold SELECT g, repeat('x', 200) FROM generate_series(1, 50000) g`,
+    );
+    // The full verify before the freeze waits on this lock on hold once it has compared items, so
+    // rows can change and be damaged after it and before the passes over the recorded rows.
+    const blocker = new pg.Client({ connectionString: pair.target.url(db) });
+    await blocker.connect();
+    try {
+      await blocker.query(`BEGIN; LOCK TABLE hold IN ACCESS EXCLUSIVE MODE`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--debug'], { PGFERRY_RECORDED_PAGE_ROWS: '10' });
+      await until(
+        'verify comparing items',
+        async () => /table compared[^\n]*public\.items|public\.items[^\n]*table compared/.test(cut.output()),
+        90_000,
+        () => cut.output(),
+      );
+      // 40 rows recorded in order, in pages of 10; the last one damaged on the target once applied.
+      for (let id = 1; id <= 40; id++) await pair.source.sql(db, `UPDATE items SET counter = counter + 1 WHERE id = ${id}`);
+      await until(
+        'the updates applied',
+        async () => (await pair.target.sql(db, `SELECT counter FROM items WHERE id = 40`)).rows[0].counter === 1,
+        30_000,
+        () => sync.output(),
+      );
+      await pair.target.sql(db, `UPDATE items SET payload = 'damaged' WHERE id = 40`);
+      await blocker.query('ROLLBACK');
+      assert.equal(await cut.exited(), 1, cut.output());
+      assert.match(
+        cut.output(),
+        /the target differs from the source before the freeze, in rows sync applied: public\.items \(different: changed \{"id":"40"\} \(payload\)\)/,
+      );
+      assert.equal(await newSessionCanWrite(pair.source, db, 'items', 'payload'), true);
+    } finally {
+      await blocker.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it("counts a keyless table's changed rows through an index where either side has one, and reads one without an index through", async () => {
+    const db = await pair.source.createDatabase({ prefix: 'chgplan' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    const schema = `CREATE TABLE stamped (body text, at timestamptz, amount numeric);
+       INSERT INTO stamped SELECT 'row ' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', g FROM generate_series(1, 100000) g;
+       CREATE INDEX stamped_at ON stamped (at);
+       CREATE TABLE plain AS SELECT * FROM stamped;
+       ANALYZE stamped, plain`;
+    for (const side of [pair.source, pair.target]) await side.sql(db, schema);
+    const lane = await openLane(
+      await resolveConnection('source', pair.source.url(db)),
+      await resolveConnection('target', pair.target.url(db)),
+    );
+    try {
+      const { tables } = await readTablesToVerify(lane.source, new Scope(EVERYTHING));
+      const [onSource, onTarget, hash] = await Promise.all([
+        leadingIndexes(lane.source, tables),
+        leadingIndexes(lane.target, tables),
+        chooseHashFunction(lane),
+      ]);
+      const images = [
+        ['row 9', '2024-01-01 00:00:09+00', '9'],
+        ['rewritten', '2024-01-01 00:00:09+00', '9'],
+      ];
+      for (const name of ['public.stamped', 'public.plain']) {
+        const table = tables.find((t) => t.name === name)!;
+        const plan = { kind: 'images' as const, table, columns: [0, 1, 2], images };
+        const { columns, used } = narrowImages(plan, onSource.get(name), onTarget.get(name));
+        const [text, values] = imageCountQuery(table, plan.columns, hash, images, columns);
+        for (const side of [lane.source, lane.target]) {
+          assert.deepEqual(
+            (await side.arrays('counting', text, values)).map((r) => Number(r[1])),
+            [1, 0],
+          );
+          const explained = String((await side.arrays('explaining', `EXPLAIN (FORMAT JSON) ${text}`, values))[0]![0]);
+          if (name === 'public.stamped') {
+            assert.deepEqual(used, { source: 'stamped_at', target: 'stamped_at' });
+            assert.match(explained, /"Index Name": "stamped_at"/, explained);
+            assert.doesNotMatch(explained, /"Seq Scan"/, explained);
+          } else {
+            assert.deepEqual(used, { source: null, target: null });
+            assert.match(explained, /"Node Type": "Seq Scan"/, explained);
+          }
+        }
+      }
+    } finally {
+      await closeLane(lane);
     }
   });
 
