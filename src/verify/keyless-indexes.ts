@@ -21,7 +21,7 @@ export async function leadingIndexes(side: SideSession, tables: readonly TableTo
   const rows = await side.query(
     'reading the indexes of the tables without a key',
     `SELECT u.s AS schema, u.t AS table, a.attname AS column, ic.relname AS index
-       FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) AS u(s, t)
+       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS u(s, t)
        JOIN pg_catalog.pg_namespace n ON n.nspname = u.s
        JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = u.t
        JOIN pg_catalog.pg_index i ON i.indrelid = c.oid
