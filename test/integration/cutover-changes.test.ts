@@ -242,6 +242,41 @@ describe('cutover --verify changes, 17 → 18', () => {
     }
   });
 
+  it('a changed row too wide for an index entry (a keyless row of 6 kB) is recorded and compared: the cut-over goes through', async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgwide',
+      `CREATE TABLE wide (body text, n int);
+       ALTER TABLE wide REPLICA IDENTITY FULL;
+       ALTER TABLE wide ALTER COLUMN body SET STORAGE EXTERNAL;
+       INSERT INTO wide SELECT (SELECT string_agg(md5(g::text || '.' || i::text), '') FROM generate_series(1, 200) i), g FROM generate_series(1, 3) g`,
+    );
+    const late = new pg.Client({ connectionString: pair.source.url(db), application_name: 'last-writer' });
+    late.on('error', () => undefined);
+    await late.connect();
+    try {
+      await late.query(`BEGIN; UPDATE wide SET n = n + 10 WHERE n = 2`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60', '--json']);
+      await until(
+        'the freeze',
+        async () => !(await newSessionCanWrite(pair.source, db, 'items', 'payload')),
+        60_000,
+        () => cut.output(),
+      );
+      await late.query('COMMIT');
+      assert.equal(await cut.exited(), 0, `${cut.output()}\n--- sync\n${sync.output()}`);
+      assert.deepEqual((await pair.target.sql(db, `SELECT n, length(body) AS len FROM wide ORDER BY n`)).rows, [
+        { n: 1, len: 6400 },
+        { n: 3, len: 6400 },
+        { n: 12, len: 6400 },
+      ]);
+    } finally {
+      await late.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
   it("counts a keyless table's changed rows through an index where either side has one, and reads one without an index through", async () => {
     const db = await pair.source.createDatabase({ prefix: 'chgplan' });
     await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
