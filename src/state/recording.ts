@@ -11,7 +11,8 @@ import { notifySync } from './notify.js';
  * recording outlives its cut-over by more than the lease.
  *
  * pgferry.changed_rows holds one row per key (or whole table) per request, with the end
- * position of the last batch that changed it: "what changed after position P" is one indexed read.
+ * position of the last batch that changed it: "what changed after position P" is read page by
+ * page, each page one range of an index.
  */
 
 /** What sync records for one table in one batch. */
@@ -56,9 +57,14 @@ const CHANGED_ROWS_SQL = `
     columns      text NOT NULL,
     key          text NOT NULL,
     reason       text,
-    lsn          pg_lsn NOT NULL,
-    PRIMARY KEY (recording_id, table_name, kind, columns, key)
+    lsn          pg_lsn NOT NULL
   );
+  -- One row per key: by the keys' md5, as a key (a keyless row's whole image) can be wider than an
+  -- index entry may be (2.7 kB); a primary key over the text itself ended sync at such a row.
+  -- Two keys merge only if their md5 collide, which takes a pair crafted for it.
+  ALTER TABLE pgferry.changed_rows DROP CONSTRAINT IF EXISTS changed_rows_pkey;
+  CREATE UNIQUE INDEX IF NOT EXISTS changed_rows_once
+      ON pgferry.changed_rows (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key));
   -- The order the cut-over pages through them in: by position, then by when each was first recorded
   -- (a row recorded again keeps its number and takes the later position).
   ALTER TABLE pgferry.changed_rows ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;
@@ -172,7 +178,7 @@ export async function recordChangedRows(
      INSERT INTO pgferry.changed_rows AS c (recording_id, table_name, kind, columns, key, reason, lsn)
      SELECT $1, t, k, c, v, r, $2::pg_lsn FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(t, k, c, v, r)
       WHERE EXISTS (SELECT 1 FROM pgferry.sync WHERE recording_id = $1)
-     ON CONFLICT (recording_id, table_name, kind, columns, key) DO UPDATE SET lsn = EXCLUDED.lsn, reason = EXCLUDED.reason`,
+     ON CONFLICT (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key)) DO UPDATE SET lsn = EXCLUDED.lsn, reason = EXCLUDED.reason`,
     [id, formatLsn(batch.lsn), batch.startsAt === undefined ? null : formatLsn(batch.startsAt), tables, kinds, columns, keys, reasons],
   );
 }
