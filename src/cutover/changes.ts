@@ -44,9 +44,12 @@ import { round } from './steps.js';
  * last, so the record left for the freeze covers only the last moments before it.
  *
  * Inside the freeze, once the fence is applied: the rows recorded since the last pass are
- * compared on both sides by content, exactly (the source no longer moves). A table sync could
- * not name rows of (no key, a TRUNCATE, a definition change) is compared whole: that costs in
- * proportion to that table alone.
+ * compared on both sides by content, exactly (the source no longer moves). A table without a key
+ * is compared by the copies each side holds of its changed rows' images: through an index led
+ * by one of its columns where it has one, else by reading it through (only reading the target's
+ * rows shows one damaged there; the passes warn of such a table). A table sync could not name
+ * rows of (a TRUNCATE, a definition change) is compared whole. Either costs in proportion to that
+ * table alone. Every pass, and the check inside the freeze, reads the record page by page.
  *
  * The request carries a lease, renewed while the cut-over runs: killed, it leaves a request
  * that sync drops once the lease runs out. Ended or failed, the cut-over removes it itself.
