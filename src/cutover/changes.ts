@@ -8,14 +8,25 @@ import { closeClient, sleep } from '../plumbing/index.js';
 import { formatLsn, type Lsn } from '../replication/index.js';
 import {
   endRecording,
-  readRecordedChanges,
+  readRecordedPage,
   readSyncState,
+  recordingPosition,
   recordingStart,
   renewRecording,
   requestRecording,
   syncIsStreaming,
+  type RecordedCursor,
+  type RecordedPage,
 } from '../state/index.js';
-import { ChangeChecker, sequenceDiffers, verify, type ChangeCheckReport, type VerifyReport } from '../verify/index.js';
+import {
+  ChangeChecker,
+  mergeChangeReports,
+  sequenceDiffers,
+  verify,
+  type ChangeCheckReport,
+  type KeylessRead,
+  type VerifyReport,
+} from '../verify/index.js';
 import type { CutoverOptions } from './context.js';
 import { flushSourceWal } from './fence.js';
 import { round } from './steps.js';
@@ -33,9 +44,12 @@ import { round } from './steps.js';
  * last, so the record left for the freeze covers only the last moments before it.
  *
  * Inside the freeze, once the fence is applied: the rows recorded since the last pass are
- * compared on both sides by content, exactly (the source no longer moves). A table sync could
- * not name rows of (no key, a TRUNCATE, a definition change) is compared whole: that costs in
- * proportion to that table alone.
+ * compared on both sides by content, exactly (the source no longer moves). A table without a key
+ * is compared by the copies each side holds of its changed rows' images: through an index led
+ * by one of its columns where it has one, else by reading it through (only reading the target's
+ * rows shows one damaged there; the passes warn of such a table). A table sync could not name
+ * rows of (a TRUNCATE, a definition change) is compared whole. Either costs in proportion to that
+ * table alone. Every pass, and the check inside the freeze, reads the record page by page.
  *
  * The request carries a lease, renewed while the cut-over runs: killed, it leaves a request
  * that sync drops once the lease runs out. Ended or failed, the cut-over removes it itself.
@@ -59,6 +73,24 @@ const QUICK_PASS_MS = 150;
 const SHRINKING = 0.75;
 /** The lease inside the freeze, beyond the drain and the fence: the check comes right after them. */
 const FREEZE_LEASE_MARGIN_MS = 60_000;
+/**
+ * Recorded rows read and compared at a time: a verify that ran an hour under heavy writes leaves
+ * millions, which must not be one query's answer nor one check's memory. The environment can
+ * lower it (tests make a few rows span several pages).
+ */
+const PAGE_ROWS = 5_000;
+const PAGE_ROWS_VARIABLE = 'PGFERRY_RECORDED_PAGE_ROWS';
+
+function pageRows(): number {
+  const given = process.env[PAGE_ROWS_VARIABLE];
+  if (given === undefined || given === '') return PAGE_ROWS;
+  const rows = Number(given);
+  if (!Number.isInteger(rows) || rows < 1)
+    throw new PgferryError('usage', `${PAGE_ROWS_VARIABLE}=${given} is not a whole number of rows`, {
+      fix: `unset ${PAGE_ROWS_VARIABLE}, or set it to a positive whole number`,
+    });
+  return rows;
+}
 
 /** What was compared before the freeze. */
 export interface ChangesAhead {
@@ -67,7 +99,13 @@ export interface ChangesAhead {
   /** The full verify while sync streamed. */
   readonly verify: { readonly identical: boolean; readonly seconds: number; readonly tables: number; readonly notes: readonly string[] };
   /** Each pass over the rows recorded since the one before. */
-  readonly passes: ReadonlyArray<{ readonly keys: number; readonly wholeTables: readonly string[]; readonly ms: number }>;
+  readonly passes: ReadonlyArray<{
+    readonly keys: number;
+    /** Pages of recorded rows the pass read and compared, one after another. */
+    readonly pages: number;
+    readonly wholeTables: readonly string[];
+    readonly ms: number;
+  }>;
 }
 
 /** What was compared inside the freeze. */
@@ -79,6 +117,13 @@ export interface ChangesInFreeze {
   readonly tables: readonly string[];
   /** Tables compared whole, and why. */
   readonly wholeTables: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
+  /**
+   * Tables without a key whose changed rows were counted by their images: through an index on
+   * each side (reading the rows that share the images' values in its first column), or, where
+   * an index is null, by reading that side's table through.
+   */
+  readonly keyless: readonly KeylessRead[];
+  readonly pages: number;
   readonly sequences: number;
   readonly ms: number;
 }
@@ -88,6 +133,7 @@ export class ChangeRecord {
   private lost: string | undefined;
   private checkedUpTo: Lsn;
   private ended = false;
+  private readonly warned = new Set<string>();
   /** The control session's queries, one after another: the lease's renewals run beside the passes. */
   private controlQueue: Promise<unknown> = Promise.resolve();
 
@@ -175,18 +221,17 @@ export class ChangeRecord {
     const passes: Array<ChangesAhead['passes'][number]> = [];
     for (let pass = 1; pass <= MAX_PASSES; pass++) {
       const started = performance.now();
-      const recorded = await this.onControl((client) => readRecordedChanges(client, this.id, this.checkedUpTo));
-      if (!recorded.present) throw recordingLost('the request to record is gone from the target');
-      const report = await this.checker.check(recorded.rows, { streaming: true, sequences: false, signal });
+      const { report, upTo, pages } = await this.checkRecorded({ streaming: true, sequences: false, signal });
       this.assertHeld();
       if (!report.identical) throw changesDiffer(report, 'before the freeze');
-      this.checkedUpTo = recorded.appliedLsn;
+      this.checkedUpTo = upTo;
       const ms = round(performance.now() - started);
-      passes.push({ keys: report.keysChecked, wholeTables: report.wholeTables.map((w) => w.table), ms });
+      passes.push({ keys: report.keysChecked, pages, wholeTables: report.wholeTables.map((w) => w.table), ms });
       this.log.info(
-        { pass, keys: report.keysChecked, wholeTables: report.wholeTables.length, ms },
+        { pass, keys: report.keysChecked, pages, wholeTables: report.wholeTables.length, ms },
         'rows changed since the last look are equal',
       );
+      this.warnOfTableReads(report.keyless);
       const before = passes.length > 1 ? passes[passes.length - 2]!.keys : Infinity;
       if (ms < QUICK_PASS_MS || report.keysChecked > before * SHRINKING) break;
     }
@@ -206,19 +251,63 @@ export class ChangeRecord {
   async checkInFreeze(signal: AbortSignal | undefined): Promise<{ report: ChangeCheckReport; summary: ChangesInFreeze }> {
     const started = performance.now();
     const after = this.checkedUpTo;
-    const recorded = await this.onControl((client) => readRecordedChanges(client, this.id, after));
-    if (!recorded.present) throw recordingLost('the request to record is gone from the target');
-    const report = await this.checker.check(recorded.rows, { streaming: false, sequences: true, signal });
+    const { report, pages } = await this.checkRecorded({ streaming: false, sequences: true, signal });
     const summary: ChangesInFreeze = {
       after: formatLsn(after),
       keysChecked: report.keysChecked,
       tables: report.tables.filter((t) => !report.wholeTables.some((w) => w.table === t.name)).map((t) => t.name),
       wholeTables: report.wholeTables,
+      keyless: report.keyless,
+      pages,
       sequences: report.sequences.length,
       ms: round(performance.now() - started),
     };
     if (!report.identical) throw changesDiffer(report, 'at the fence');
     return { report, summary };
+  }
+
+  /**
+   * The rows recorded past the last look, up to the target's applied position read first, page by
+   * page in the order they were recorded: each page is compared before the next is read, so memory
+   * and each query stay bounded however much was recorded. A page that differs ends the check (its
+   * report says where); the sequences, when asked, are compared with the last page.
+   */
+  private async checkRecorded(how: {
+    readonly streaming: boolean;
+    readonly sequences: boolean;
+    readonly signal: AbortSignal | undefined;
+  }): Promise<{ report: ChangeCheckReport; upTo: Lsn; pages: number }> {
+    const after = this.checkedUpTo;
+    const position = await this.onControl((client) => recordingPosition(client, this.id));
+    if (!position?.present) throw recordingLost('the request to record is gone from the target');
+    const limit = pageRows();
+    const reports: ChangeCheckReport[] = [];
+    let cursor: RecordedCursor | null = null;
+    do {
+      const range = { after, upTo: position.appliedLsn, cursor, limit };
+      const page: RecordedPage = await this.onControl((client) => readRecordedPage(client, this.id, range));
+      if (!page.present) throw recordingLost('the request to record is gone from the target');
+      cursor = page.next;
+      const report = await this.checker.check(page.rows, { ...how, sequences: how.sequences && cursor === null });
+      reports.push(report);
+      if (!report.identical) break;
+    } while (cursor !== null);
+    return { report: mergeChangeReports(reports), upTo: position.appliedLsn, pages: reports.length };
+  }
+
+  /** Said once per table, before the freeze: what the check inside it will read whole. */
+  private warnOfTableReads(keyless: readonly KeylessRead[]): void {
+    for (const k of keyless) {
+      const sides = (['source', 'target'] as const).filter((side) => k.index[side] === null);
+      if (sides.length === 0 || this.warned.has(k.table)) continue;
+      this.warned.add(k.table);
+      this.log.warn(
+        { table: k.table, sides },
+        `${k.table} has no key and no index on the ${sides.join(' and the ')} to find its changed rows by: inside the freeze, ` +
+          `counting them reads that table through, in proportion to its size; an index on one of its columns ` +
+          `(the more distinct its values the better), on both sides, keeps that read to the rows that changed`,
+      );
+    }
   }
 
   /** Its sessions on the source: the drain must not end them. */

@@ -77,7 +77,8 @@ export {
   endRecording,
   dropExpiredRecording,
   recordChangedRows,
-  readRecordedChanges,
+  readRecordedPage,
+  recordingPosition,
 } from './recording.js';
-export type { ChangedRow, RecordingRequest, RecordedChanges } from './recording.js';
+export type { ChangedRow, RecordingRequest, RecordingPosition, RecordedCursor, RecordedPage } from './recording.js';
 export { notifySync, REQUESTS_CHANNEL } from './notify.js';

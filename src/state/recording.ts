@@ -11,7 +11,8 @@ import { notifySync } from './notify.js';
  * recording outlives its cut-over by more than the lease.
  *
  * pgferry.changed_rows holds one row per key (or whole table) per request, with the end
- * position of the last batch that changed it: "what changed after position P" is one indexed read.
+ * position of the last batch that changed it: "what changed after position P" is read page by
+ * page, each page one range of an index.
  */
 
 /** What sync records for one table in one batch. */
@@ -56,10 +57,19 @@ const CHANGED_ROWS_SQL = `
     columns      text NOT NULL,
     key          text NOT NULL,
     reason       text,
-    lsn          pg_lsn NOT NULL,
-    PRIMARY KEY (recording_id, table_name, kind, columns, key)
+    lsn          pg_lsn NOT NULL
   );
-  CREATE INDEX IF NOT EXISTS changed_rows_by_position ON pgferry.changed_rows (recording_id, lsn);`;
+  -- One row per key: by the keys' md5, as a key (a keyless row's whole image) can be wider than an
+  -- index entry may be (2.7 kB); a primary key over the text itself ended sync at such a row.
+  -- Two keys merge only if their md5 collide, which takes a pair crafted for it.
+  ALTER TABLE pgferry.changed_rows DROP CONSTRAINT IF EXISTS changed_rows_pkey;
+  CREATE UNIQUE INDEX IF NOT EXISTS changed_rows_once
+      ON pgferry.changed_rows (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key));
+  -- The order the cut-over pages through them in: by position, then by when each was first recorded
+  -- (a row recorded again keeps its number and takes the later position).
+  ALTER TABLE pgferry.changed_rows ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;
+  CREATE INDEX IF NOT EXISTS changed_rows_in_order ON pgferry.changed_rows (recording_id, lsn, seq);
+  DROP INDEX IF EXISTS pgferry.changed_rows_by_position;`;
 
 /**
  * The cut-over asks sync to record: any earlier request and its rows are replaced (a cut-over
@@ -168,47 +178,84 @@ export async function recordChangedRows(
      INSERT INTO pgferry.changed_rows AS c (recording_id, table_name, kind, columns, key, reason, lsn)
      SELECT $1, t, k, c, v, r, $2::pg_lsn FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS u(t, k, c, v, r)
       WHERE EXISTS (SELECT 1 FROM pgferry.sync WHERE recording_id = $1)
-     ON CONFLICT (recording_id, table_name, kind, columns, key) DO UPDATE SET lsn = EXCLUDED.lsn, reason = EXCLUDED.reason`,
+     ON CONFLICT (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key)) DO UPDATE SET lsn = EXCLUDED.lsn, reason = EXCLUDED.reason`,
     [id, formatLsn(batch.lsn), batch.startsAt === undefined ? null : formatLsn(batch.startsAt), tables, kinds, columns, keys, reasons],
   );
 }
 
-/** What sync recorded past a position, and the position the target has applied up to, read at one moment. */
-export interface RecordedChanges {
+/** Where the rows recorded for a request stand, read at one moment. */
+export interface RecordingPosition {
   /** The request is still in place: sync has recorded without a break since it began. */
   readonly present: boolean;
   readonly from: Lsn | null;
-  /** The target's applied position: every change up to it is in `rows` (those past `after`). */
+  /** The target's applied position: every row changed up to it is recorded (at a position up to it). */
   readonly appliedLsn: Lsn;
-  readonly rows: readonly ChangedRow[];
 }
 
-/** The rows recorded for request `id` past position `after`, with the applied position, in one snapshot. */
-export async function readRecordedChanges(client: pg.Client, id: string, after: Lsn): Promise<RecordedChanges> {
-  const { rows } = await client.query<{
-    applied: string;
-    from_lsn: string | null;
-    present: boolean;
-    changed: Array<{ t: string; k: string; c: string; v: string; r: string | null }> | null;
-  }>(
-    `SELECT s.applied_lsn::text AS applied, s.recording_from_lsn::text AS from_lsn, s.recording_id IS NOT DISTINCT FROM $1 AS present,
-            (SELECT json_agg(json_build_object('t', table_name, 'k', kind, 'c', columns, 'v', key, 'r', reason))
-               FROM pgferry.changed_rows WHERE recording_id = $1 AND lsn > $2::pg_lsn) AS changed
+/** Whether request `id` stands, and the target's applied position. */
+export async function recordingPosition(client: pg.Client, id: string): Promise<RecordingPosition | null> {
+  const { rows } = await client.query<{ applied: string; from_lsn: string | null; present: boolean }>(
+    `SELECT s.applied_lsn::text AS applied, s.recording_from_lsn::text AS from_lsn, s.recording_id IS NOT DISTINCT FROM $1 AS present
        FROM pgferry.sync s`,
-    [id, formatLsn(after)],
+    [id],
   );
   const row = rows[0];
-  if (!row) return { present: false, from: null, appliedLsn: after, rows: [] };
+  if (!row) return null;
+  return { present: row.present, from: row.from_lsn === null ? null : parseLsn(row.from_lsn), appliedLsn: parseLsn(row.applied) };
+}
+
+/** Where a page of recorded rows ended: the next page starts past it. */
+export interface RecordedCursor {
+  readonly lsn: string;
+  readonly seq: string;
+}
+
+/** One page of the rows recorded for a request. */
+export interface RecordedPage {
+  /** The request still stood when the page was read. */
+  readonly present: boolean;
+  readonly rows: readonly ChangedRow[];
+  /** Past the page's last row; null once no row is left. */
+  readonly next: RecordedCursor | null;
+}
+
+/**
+ * At most `limit` rows recorded for request `id` at a position in (`after`, `upTo`], past
+ * `cursor`, in the order of the index that serves it (position, then first recording): each page
+ * is one short index range, whatever was recorded before. Sync writes each row in the same
+ * transaction as the applied position, so the rows up to an applied position read earlier are all
+ * there; one recorded again meanwhile moves past `upTo`, where the next pass finds it.
+ */
+export async function readRecordedPage(
+  client: pg.Client,
+  id: string,
+  range: { readonly after: Lsn; readonly upTo: Lsn; readonly cursor: RecordedCursor | null; readonly limit: number },
+): Promise<RecordedPage> {
+  const { rows } = await client.query<{
+    present: boolean;
+    changed: Array<{ t: string; k: string; c: string; v: string; r: string | null; l: string; s: string }> | null;
+  }>(
+    `SELECT EXISTS (SELECT 1 FROM pgferry.sync WHERE recording_id = $1) AS present,
+            (SELECT json_agg(json_build_object('t', table_name, 'k', kind, 'c', columns, 'v', key, 'r', reason, 'l', lsn::text, 's', seq::text)
+                             ORDER BY lsn, seq)
+               FROM (SELECT * FROM pgferry.changed_rows
+                      WHERE recording_id = $1 AND lsn > $2::pg_lsn AND lsn <= $3::pg_lsn
+                        AND ($4::pg_lsn IS NULL OR (lsn, seq) > ($4::pg_lsn, $5::bigint))
+                      ORDER BY lsn, seq LIMIT $6) page) AS changed`,
+    [id, formatLsn(range.after), formatLsn(range.upTo), range.cursor?.lsn ?? null, range.cursor?.seq ?? null, range.limit],
+  );
+  const row = rows[0];
+  const changed = row?.changed ?? [];
+  const last = changed[changed.length - 1];
   return {
-    present: row.present,
-    from: row.from_lsn === null ? null : parseLsn(row.from_lsn),
-    appliedLsn: parseLsn(row.applied),
-    rows: (row.changed ?? []).map((c): ChangedRow => {
+    present: row?.present === true,
+    rows: changed.map((c): ChangedRow => {
       if (c.k === 'key' || c.k === 'row')
         return { table: c.t, kind: c.k, columns: textArray(c.c).map((name) => name ?? ''), key: textArray(c.v) };
       if (c.k === 'table') return { table: c.t, kind: 'table', reason: c.r ?? 'changed' };
       return { kind: 'everything', reason: c.r ?? 'changed' };
     }),
+    next: last !== undefined && changed.length >= range.limit ? { lsn: last.l, seq: last.s } : null,
   };
 }
 

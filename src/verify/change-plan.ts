@@ -4,6 +4,7 @@
  */
 import type { ChangedRow } from '../state/index.js';
 import type { KeyValues } from './ranges.js';
+import type { LeadingIndex } from './keyless-indexes.js';
 import type { TableToVerify } from './tables.js';
 
 /** How one table is checked. */
@@ -112,4 +113,26 @@ export function describePlans(plans: readonly TablePlan[]): { keys: number; whol
     if (plan.kind === 'whole') whole.push({ table: plan.table.name, reason: plan.reason });
   }
   return { keys, whole };
+}
+
+/**
+ * The image columns a keyless table's rows are narrowed by: every typed one (its values are
+ * equal exactly when they print alike), and every one an index on either side leads with (it
+ * has an equality, and a row that prints as an image's value equals that value cast back, so no
+ * row that matches is left out: only the hash decides). Each side's index, if any, is what keeps
+ * its read to the rows sharing the images' values; `used` names it (null: that side reads the
+ * table through).
+ */
+export function narrowImages(
+  plan: Extract<TablePlan, { kind: 'images' }>,
+  sourceIndexes: readonly LeadingIndex[] | undefined,
+  targetIndexes: readonly LeadingIndex[] | undefined,
+): { columns: number[]; used: { source: string | null; target: string | null } } {
+  const names = new Set(plan.columns.map((i) => plan.table.columns[i]!.name));
+  const usable = (list: readonly LeadingIndex[] | undefined) => (list ?? []).filter((l) => names.has(l.column));
+  const source = usable(sourceIndexes);
+  const target = usable(targetIndexes);
+  const indexed = new Set([...source, ...target].map((l) => l.column));
+  const columns = plan.columns.filter((i) => plan.table.columns[i]!.hashed !== null || indexed.has(plan.table.columns[i]!.name));
+  return { columns, used: { source: source[0]?.index ?? null, target: target[0]?.index ?? null } };
 }

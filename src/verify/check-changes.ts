@@ -3,7 +3,7 @@ import type { ConnectionSpec } from '../config/index.js';
 import { openAll } from '../plumbing/index.js';
 import type { Logger } from '../log/index.js';
 import type { Lsn } from '../replication/index.js';
-import { describePlans, planChangeCheck, type TablePlan } from './change-plan.js';
+import { describePlans, narrowImages, planChangeCheck, type TablePlan } from './change-plan.js';
 import type { ChangedRow } from '../state/index.js';
 import { checkTable, type CheckSettings, type TableCheck } from './check-table.js';
 import {
@@ -22,6 +22,7 @@ import { sourcePosition } from './snapshots.js';
 import { keyRecord, tableResult } from './report.js';
 import { onLanes, side } from './run.js';
 import { compareSequences, sequenceDiffers } from './sequences.js';
+import { leadingIndexes, type LeadingIndex } from './keyless-indexes.js';
 import { closeLane, openLane, type Lane, type SideSession } from './session.js';
 import { matchTargetTypes, readTablesToVerify, tableNamesOnTarget, type TableToVerify } from './tables.js';
 import type { KeyValues } from './ranges.js';
@@ -46,11 +47,24 @@ export interface ChangeCheckReport {
   readonly keysChecked: number;
   /** Tables compared row by row in full, and why. */
   readonly wholeTables: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
+  /** Tables without a key whose changed rows were counted by their images, and how each side found them. */
+  readonly keyless: readonly KeylessRead[];
   /** Each table compared: by key (rows counts are the rows found by those keys) or whole. */
   readonly tables: TableResult[];
   /** Only when asked (inside the freeze, where the cut-over has just set them). */
   readonly sequences: SequenceResult[];
   readonly notes: string[];
+}
+
+/**
+ * How a keyless table's changed rows were counted on each side: through the index named (the
+ * rows read are those sharing the images' values in its first column), or, null, by reading
+ * the table through (no index could narrow it).
+ */
+export interface KeylessRead {
+  readonly table: string;
+  readonly images: number;
+  readonly index: { readonly source: string | null; readonly target: string | null };
 }
 
 /** Each lane waits on a round trip more than on a core: more lanes than cores shorten the check. */
@@ -82,6 +96,7 @@ export class ChangeChecker {
     private hash: HashFunction,
     private tables: readonly TableToVerify[],
     private onTarget: ReadonlySet<string>,
+    private indexes: Indexes,
     /** The backends of its sessions on the source: a cut-over's drain must leave them be. */
     readonly sourcePids: readonly number[],
   ) {}
@@ -96,9 +111,12 @@ export class ChangeChecker {
       const [control, ...work] = lanes;
       if (!control) throw new Error('no lane opened');
       const pid = async (lane: Lane) => Number((await lane.source.arrays('reading its backend', 'SELECT pg_backend_pid()'))[0]![0]);
-      const [{ hash, tables, onTarget }, workPids] = await Promise.all([readDefinitions(control, scope), Promise.all(work.map(pid))]);
+      const [{ hash, tables, onTarget, indexes }, workPids] = await Promise.all([
+        readDefinitions(control, scope),
+        Promise.all(work.map(pid)),
+      ]);
       const pids = [await pid(control), ...workPids];
-      return new ChangeChecker(options, scope, control, work, hash, tables, onTarget, pids);
+      return new ChangeChecker(options, scope, control, work, hash, tables, onTarget, indexes, pids);
     } catch (error) {
       await Promise.all(lanes.map(closeLane));
       throw error;
@@ -117,6 +135,7 @@ export class ChangeChecker {
       this.hash = fresh.hash;
       this.tables = fresh.tables;
       this.onTarget = fresh.onTarget;
+      this.indexes = fresh.indexes;
     }
     const plans = planChangeCheck(changed, this.tables);
     const sequences = how.sequences ? compareSequences(this.control.source, this.control.target, this.scope) : Promise.resolve([]);
@@ -137,6 +156,9 @@ export class ChangeChecker {
       seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
       keysChecked: keys,
       wholeTables: whole,
+      keyless: plans.flatMap((plan) =>
+        plan.kind === 'images' ? [{ table: plan.table.name, images: plan.images.length, index: this.narrowing(plan).used }] : [],
+      ),
       tables: results.sort((a, b) => a.name.localeCompare(b.name)),
       sequences: sequenceResults,
       notes,
@@ -221,8 +243,13 @@ export class ChangeChecker {
   ): Promise<TableResult> {
     const started = performance.now();
     const { table, columns } = plan;
-    const count = (side: SideSession, images: ReadonlyArray<ReadonlyArray<string | null>>) =>
-      copiesOfImages(side, table, columns, settings.hash, images);
+    const { columns: narrowBy } = this.narrowing(plan);
+    const count = async (side: SideSession, images: ReadonlyArray<ReadonlyArray<string | null>>): Promise<number[]> => {
+      if (images.length === 0) return [];
+      const [text, values] = imageCountQuery(table, columns, settings.hash, images, narrowBy);
+      const rows = await side.arrays(`counting ${images.length} changed rows of ${table.name}`, text, values);
+      return rows.map((r) => Number(r[1]));
+    };
     const [[s, position], t] = await Promise.all([
       count(lane.source, plan.images).then(async (found) => [found, streaming ? await sourcePosition(lane.source) : null] as const),
       count(lane.target, plan.images),
@@ -256,6 +283,10 @@ export class ChangeChecker {
       differences: reported,
       ...(reported.length < sum(differing.map((d) => copiesOf(d.first).copies)) ? { truncated: true } : {}),
     };
+  }
+
+  private narrowing(plan: Extract<TablePlan, { kind: 'images' }>): ReturnType<typeof narrowImages> {
+    return narrowImages(plan, this.indexes.source.get(plan.table.name), this.indexes.target.get(plan.table.name));
   }
 
   /** For rows that differ in content: which columns, from both sides' text output. */
@@ -295,18 +326,72 @@ export class ChangeChecker {
   }
 }
 
+/**
+ * One report of checks run page by page over the recorded rows: a table checked in several
+ * pages is one entry (its rows and differences summed), a table compared whole is named once.
+ */
+export function mergeChangeReports(reports: readonly ChangeCheckReport[]): ChangeCheckReport {
+  const tables = new Map<string, TableResult>();
+  for (const report of reports)
+    for (const t of report.tables) {
+      const seen = tables.get(t.name);
+      if (!seen) {
+        tables.set(t.name, t);
+        continue;
+      }
+      const worse = seen.status !== 'identical' ? seen : t;
+      const truncated = seen.truncated === true || t.truncated === true;
+      tables.set(t.name, {
+        ...worse,
+        sourceRows: seen.sourceRows + t.sourceRows,
+        targetRows: seen.targetRows + t.targetRows,
+        seconds: Number((seen.seconds + t.seconds).toFixed(3)),
+        differences: [...seen.differences, ...t.differences],
+        ...(truncated ? { truncated } : {}),
+      });
+    }
+  const whole = new Map<string, string>();
+  for (const report of reports) for (const w of report.wholeTables) if (!whole.has(w.table)) whole.set(w.table, w.reason);
+  const keyless = new Map<string, KeylessRead>();
+  for (const report of reports)
+    for (const k of report.keyless) {
+      const seen = keyless.get(k.table);
+      // The indexes of the last page: they change between pages only with the schema.
+      keyless.set(k.table, seen ? { ...k, images: seen.images + k.images } : k);
+    }
+  return {
+    identical: reports.every((r) => r.identical),
+    seconds: Number(reports.reduce((sum, r) => sum + r.seconds, 0).toFixed(3)),
+    keysChecked: reports.reduce((sum, r) => sum + r.keysChecked, 0),
+    wholeTables: [...whole].map(([table, reason]) => ({ table, reason })),
+    keyless: [...keyless.values()].sort((a, b) => a.table.localeCompare(b.table)),
+    tables: [...tables.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    sequences: reports.flatMap((r) => r.sequences),
+    notes: [...new Set(reports.flatMap((r) => r.notes))],
+  };
+}
+
+/** Each side's indexes that can narrow a keyless table, by table name. */
+interface Indexes {
+  readonly source: ReadonlyMap<string, readonly LeadingIndex[]>;
+  readonly target: ReadonlyMap<string, readonly LeadingIndex[]>;
+}
+
 async function readDefinitions(
   control: Lane,
   scope: Scope,
-): Promise<{ hash: HashFunction; tables: TableToVerify[]; onTarget: ReadonlySet<string> }> {
+): Promise<{ hash: HashFunction; tables: TableToVerify[]; onTarget: ReadonlySet<string>; indexes: Indexes }> {
   const [hash, { tables: listed }, onTarget] = await Promise.all([
     chooseHashFunction(control),
     side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope)),
     side('target', 'listing the tables in scope', () => tableNamesOnTarget(control.target, scope)),
   ]);
-  const tables =
-    hash === 'typed' ? await side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : listed;
-  return { hash, tables, onTarget };
+  const [tables, source, target] = await Promise.all([
+    hash === 'typed' ? side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : listed,
+    side('source', 'reading the indexes', () => leadingIndexes(control.source, listed)),
+    side('target', 'reading the indexes', () => leadingIndexes(control.target, listed)),
+  ]);
+  return { hash, tables, onTarget, indexes: { source, target } };
 }
 
 /** The key columns and the WHERE that picks the rows of the keys given as one text array per key column. */
@@ -364,18 +449,19 @@ async function rowValuesByKeys(
 }
 
 /**
- * How many rows of the table equal each image (by the row hash over the image's columns), in
- * the images' order. One statement: the images are cast to the columns' types and hashed as the
- * rows are; the rows are narrowed first by every typed column's values among the images'.
+ * The statement that counts how many rows of the table equal each image (by the row hash over
+ * the image's columns), in the images' order, and its parameters. The images are cast to the
+ * columns' types and hashed as the rows are; the rows are narrowed first by the values the
+ * images hold in the `narrowBy` columns (a superset of the matching rows: only the hash
+ * decides), which an index on one of them turns into a read of those rows alone.
  */
-async function copiesOfImages(
-  side: SideSession,
+export function imageCountQuery(
   table: TableToVerify,
   columns: readonly number[],
   fn: HashFunction,
   images: ReadonlyArray<ReadonlyArray<string | null>>,
-): Promise<number[]> {
-  if (images.length === 0) return [];
+  narrowBy: readonly number[],
+): [string, unknown[]] {
   // The names verify gives its own columns ("pgferry: n") cannot clash with a table's: no sane table has them.
   const imageColumns = columns.map((i) => table.columns[i]!);
   const hash = rowHashSql(imageColumns, fn);
@@ -385,25 +471,21 @@ async function copiesOfImages(
   const casts = imageColumns.map((c, j) => `o.a${j}::${c.type} AS ${c.sql}`).join(', ');
   const narrow: string[] = [];
   imageColumns.forEach((c, j) => {
-    if (c.hashed === null) return;
+    if (!narrowBy.includes(columns[j]!)) return;
     const present = [...new Set(images.flatMap((image) => (image[j] === null ? [] : [image[j]!])))];
     const hasNull = images.some((image) => image[j] === null);
     values.push(present);
     const among = `${c.sql} IN (SELECT v::${c.type} FROM pg_catalog.unnest($${values.length}::pg_catalog.text[]) AS v)`;
     narrow.push(hasNull ? `(${among} OR ${c.sql} IS NULL)` : among);
   });
-  const rows = await side.arrays(
-    `counting ${images.length} changed rows of ${table.name}`,
-    `WITH image AS (
+  const text = `WITH image AS (
        SELECT i."pgferry: n" AS n, ${hash} AS h
          FROM (SELECT o."pgferry: n", ${casts} FROM ROWS FROM (${params}) WITH ORDINALITY AS o(${inputs}, "pgferry: n")) i
      ), found AS (
        SELECT ${hash} AS h, count(*) AS copies FROM ONLY ${table.sql} ${narrow.length > 0 ? `WHERE ${narrow.join(' AND ')}` : ''} GROUP BY 1
      )
-     SELECT image.n, coalesce(found.copies, 0) FROM image LEFT JOIN found ON found.h = image.h ORDER BY image.n`,
-    values,
-  );
-  return rows.map((r) => Number(r[1]));
+     SELECT image.n, coalesce(found.copies, 0) FROM image LEFT JOIN found ON found.h = image.h ORDER BY image.n`;
+  return [text, values];
 }
 
 function imageRecord(names: readonly string[], image: ReadonlyArray<string | null>): Record<string, string | null> {

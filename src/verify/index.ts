@@ -19,7 +19,9 @@ export type {
   DifferenceKind,
   RowKey,
 } from './types.js';
-export { ChangeChecker } from './check-changes.js';
-export type { ChangeCheckOptions, ChangeCheckReport } from './check-changes.js';
+export { ChangeChecker, imageCountQuery, mergeChangeReports } from './check-changes.js';
+export { narrowImages } from './change-plan.js';
+export { leadingIndexes } from './keyless-indexes.js';
+export type { ChangeCheckOptions, ChangeCheckReport, KeylessRead } from './check-changes.js';
 export { planChangeCheck } from './change-plan.js';
 export type { TablePlan } from './change-plan.js';

@@ -128,6 +128,9 @@ export class Cluster {
       database,
       connectionTimeoutMillis: 10_000,
     });
+    // A session ended by the server between queries (a cut-over's drain ends every session) must
+    // not surface as an unhandled 'error' event: the query in progress, if any, rejects with it.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       return await work(client);

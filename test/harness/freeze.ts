@@ -6,12 +6,16 @@ import { errorCode } from './errors.js';
  * read-only freeze (SQLSTATE 25006), accepted once it is lifted. The probe row is removed again.
  */
 export async function newSessionCanWrite(cluster: Cluster, db: string, table: string, column = 'payload'): Promise<boolean> {
-  try {
-    await cluster.sql(db, `INSERT INTO ${table} (${column}) VALUES ('probe')`);
-    await cluster.sql(db, `DELETE FROM ${table} WHERE ${column} = 'probe'`);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === '25006') return false;
-    throw error;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await cluster.sql(db, `INSERT INTO ${table} (${column}) VALUES ('probe')`);
+      await cluster.sql(db, `DELETE FROM ${table} WHERE ${column} = 'probe'`);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === '25006') return false;
+      // A probe that arrives as the cut-over drains the source is ended with the other sessions (57P01): ask again.
+      if (errorCode(error) === '57P01' && attempt < 3) continue;
+      throw error;
+    }
   }
 }

@@ -8,7 +8,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
+import { EVERYTHING, Scope } from '../../src/catalog/index.js';
+import { resolveConnection } from '../../src/config/index.js';
 import type { CutoverReport } from '../../src/cutover/index.js';
+import { imageCountQuery, leadingIndexes, narrowImages } from '../../src/verify/index.js';
+import { chooseHashFunction } from '../../src/verify/hash-sql.js';
+import { closeLane, openLane } from '../../src/verify/session.js';
+import { readTablesToVerify } from '../../src/verify/tables.js';
 import {
   compareTables,
   createPgbenchTables,
@@ -62,7 +68,8 @@ describe('cutover --verify changes, 17 → 18', () => {
         60_000,
         () => sync.output(),
       );
-      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 180_000);
+      // Pages of 50 recorded rows: the passes read and compare what sync recorded a page at a time.
+      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], { PGFERRY_RECORDED_PAGE_ROWS: '50' }, 180_000);
       assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
       const report = JSON.parse(cut.stdout) as CutoverReport;
       await load.stop();
@@ -78,7 +85,9 @@ describe('cutover --verify changes, 17 → 18', () => {
       assert.ok(before && inside, JSON.stringify(report.checked));
       assert.equal(before.verify.identical, true);
       assert.equal(before.verify.tables, 4);
-      assert.ok(before.passes.length >= 1 && before.passes[0]!.keys > 0, JSON.stringify(before.passes));
+      assert.ok(before.passes.length >= 1 && before.passes[0]!.keys > 50, JSON.stringify(before.passes));
+      assert.ok(before.passes[0]!.pages > 1, JSON.stringify(before.passes));
+      assert.ok(inside.pages >= 1, JSON.stringify(inside));
       assert.equal(report.verified?.mode, 'full');
       // The history has no key: its rows are compared by their images; no table is read whole.
       for (const table of inside.tables) assert.match(table, /^public\.pgbench_(accounts|tellers|branches|history)$/);
@@ -150,6 +159,10 @@ describe('cutover --verify changes, 17 → 18', () => {
       `CREATE TABLE notes (body text, n int);
        ALTER TABLE notes REPLICA IDENTITY FULL;
        INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g;
+       CREATE TABLE stamped (body text, at timestamptz);
+       ALTER TABLE stamped REPLICA IDENTITY FULL;
+       INSERT INTO stamped SELECT 'stamp ' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' FROM generate_series(1, 5000) g;
+       CREATE INDEX stamped_at ON stamped (at);
        CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b));
        INSERT INTO pairs SELECT g % 10, 'b' || g, 0 FROM generate_series(1, 100) g`,
     );
@@ -158,7 +171,10 @@ describe('cutover --verify changes, 17 → 18', () => {
     await late.connect();
     try {
       // A composite key changed alongside (compared by its two columns, and equal).
-      await late.query(`BEGIN; UPDATE notes SET body = 'rewritten' WHERE n = 9; UPDATE pairs SET v = v + 1 WHERE a = 1`);
+      await late.query(
+        `BEGIN; UPDATE notes SET body = 'rewritten' WHERE n = 9; UPDATE pairs SET v = v + 1 WHERE a = 1;
+         UPDATE stamped SET body = 'restamped' WHERE at = timestamptz '2024-01-01 00:00:09+00'`,
+      );
       const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60']);
       await until(
         'the freeze',
@@ -168,17 +184,146 @@ describe('cutover --verify changes, 17 → 18', () => {
       );
       // The fault: the target's row is changed by hand, so the stream's update (which finds a
       // row of this table by its whole old image) finds none. One row on each side still.
-      await pair.target.sql(db, `UPDATE notes SET body = 'damaged' WHERE n = 9`);
+      // The same in a keyless table with an index (on a column hashed by its text), through which it is counted.
+      await pair.target.sql(
+        db,
+        `UPDATE notes SET body = 'damaged' WHERE n = 9;
+         UPDATE stamped SET body = 'damaged' WHERE at = timestamptz '2024-01-01 00:00:09+00'`,
+      );
       await late.query('COMMIT');
       assert.equal(await cut.exited(), 1, cut.output());
       assert.match(
         cut.output(),
-        /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.notes \(different: missing \{"body":"rewritten","n":"9"\}\)/,
+        /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.notes \(different: missing \{"body":"rewritten","n":"9"\}\), public\.stamped \(different: missing \{"body":"restamped","at":"2024-01-01 [0-9:+-]+"\}\)/,
       );
       assert.match(cut.output(), /the source is writable again and sync keeps running/);
     } finally {
       await late.end().catch(() => undefined);
       await stopSync(sync);
+    }
+  });
+
+  it('a row applied wrongly in a later page of the recorded rows is caught: every page is compared', async () => {
+    // As above: the payloads are stored out of line, so an update of the counter streams them as
+    // "unchanged" and the target keeps what it has.
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgpages',
+      `ALTER TABLE items ALTER COLUMN payload SET STORAGE EXTERNAL;
+       INSERT INTO items (payload) SELECT repeat(md5(g::text), 160) FROM generate_series(1, 40) g`,
+    );
+    const late = new pg.Client({ connectionString: pair.source.url(db), application_name: 'last-writer' });
+    late.on('error', () => undefined);
+    await late.connect();
+    try {
+      // 40 rows changed in order by the last transaction before the freeze: pages of 10, the
+      // damaged row last.
+      await late.query('BEGIN');
+      for (let id = 1; id <= 40; id++) await late.query(`UPDATE items SET counter = counter + 1 WHERE id = ${id}`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60'], { PGFERRY_RECORDED_PAGE_ROWS: '10' });
+      await until(
+        'the freeze',
+        async () => !(await newSessionCanWrite(pair.source, db, 'items', 'payload')),
+        60_000,
+        () => cut.output(),
+      );
+      await pair.target.sql(db, `UPDATE items SET payload = 'damaged' WHERE id = 40`);
+      await late.query('COMMIT');
+      assert.equal(await cut.exited(), 1, cut.output());
+      assert.match(
+        cut.output(),
+        /the target differs from the source at the fence, in rows sync applied: public\.items \(different: changed \{"id":"40"\} \(payload\)\)/,
+      );
+      assert.equal((await pair.target.sql(db, `SELECT sum(counter)::int AS n FROM items`)).rows[0].n, 40, 'the updates were applied');
+    } finally {
+      await late.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it('a changed row too wide for an index entry (a keyless row of 6 kB) is recorded and compared: the cut-over goes through', async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgwide',
+      `CREATE TABLE wide (body text, n int);
+       ALTER TABLE wide REPLICA IDENTITY FULL;
+       ALTER TABLE wide ALTER COLUMN body SET STORAGE EXTERNAL;
+       INSERT INTO wide SELECT (SELECT string_agg(md5(g::text || '.' || i::text), '') FROM generate_series(1, 200) i), g FROM generate_series(1, 3) g`,
+    );
+    const late = new pg.Client({ connectionString: pair.source.url(db), application_name: 'last-writer' });
+    late.on('error', () => undefined);
+    await late.connect();
+    try {
+      await late.query(`BEGIN; UPDATE wide SET n = n + 10 WHERE n = 2`);
+      const cut = spawnPgferry(['cutover', ...args, '--no-fallback', '--drain-timeout', '60', '--json']);
+      await until(
+        'the freeze',
+        async () => !(await newSessionCanWrite(pair.source, db, 'items', 'payload')),
+        60_000,
+        () => cut.output(),
+      );
+      await late.query('COMMIT');
+      assert.equal(await cut.exited(), 0, `${cut.output()}\n--- sync\n${sync.output()}`);
+      assert.deepEqual((await pair.target.sql(db, `SELECT n, length(body) AS len FROM wide ORDER BY n`)).rows, [
+        { n: 1, len: 6400 },
+        { n: 3, len: 6400 },
+        { n: 12, len: 6400 },
+      ]);
+    } finally {
+      await late.end().catch(() => undefined);
+      await stopSync(sync);
+    }
+  });
+
+  it("counts a keyless table's changed rows through an index where either side has one, and reads one without an index through", async () => {
+    const db = await pair.source.createDatabase({ prefix: 'chgplan' });
+    await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+    const schema = `CREATE TABLE stamped (body text, at timestamptz, amount numeric);
+       INSERT INTO stamped SELECT 'row ' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', g FROM generate_series(1, 100000) g;
+       CREATE INDEX stamped_at ON stamped (at);
+       CREATE TABLE plain AS SELECT * FROM stamped;
+       ANALYZE stamped, plain`;
+    for (const side of [pair.source, pair.target]) await side.sql(db, schema);
+    const lane = await openLane(
+      await resolveConnection('source', pair.source.url(db)),
+      await resolveConnection('target', pair.target.url(db)),
+    );
+    try {
+      const { tables } = await readTablesToVerify(lane.source, new Scope(EVERYTHING));
+      const [onSource, onTarget, hash] = await Promise.all([
+        leadingIndexes(lane.source, tables),
+        leadingIndexes(lane.target, tables),
+        chooseHashFunction(lane),
+      ]);
+      const images = [
+        ['row 9', '2024-01-01 00:00:09+00', '9'],
+        ['rewritten', '2024-01-01 00:00:09+00', '9'],
+      ];
+      for (const name of ['public.stamped', 'public.plain']) {
+        const table = tables.find((t) => t.name === name)!;
+        const plan = { kind: 'images' as const, table, columns: [0, 1, 2], images };
+        const { columns, used } = narrowImages(plan, onSource.get(name), onTarget.get(name));
+        const [text, values] = imageCountQuery(table, plan.columns, hash, images, columns);
+        for (const side of [lane.source, lane.target]) {
+          assert.deepEqual(
+            (await side.arrays('counting', text, values)).map((r) => Number(r[1])),
+            [1, 0],
+          );
+          const explained = String((await side.arrays('explaining', `EXPLAIN (FORMAT JSON) ${text}`, values))[0]![0]);
+          if (name === 'public.stamped') {
+            assert.deepEqual(used, { source: 'stamped_at', target: 'stamped_at' });
+            assert.match(explained, /"Index Name": "stamped_at"/, explained);
+            assert.doesNotMatch(explained, /"Seq Scan"/, explained);
+          } else {
+            assert.deepEqual(used, { source: null, target: null });
+            assert.match(explained, /"Node Type": "Seq Scan"/, explained);
+          }
+        }
+      }
+    } finally {
+      await closeLane(lane);
     }
   });
 

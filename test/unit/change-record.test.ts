@@ -5,7 +5,8 @@ import { ChangedRows, ChangeRecording } from '../../src/apply/recording.js';
 import type { TargetTable } from '../../src/apply/target-tables.js';
 import { CutoverSteps } from '../../src/cutover/steps.js';
 import { UNCHANGED, type Tuple } from '../../src/replication/index.js';
-import { planChangeCheck } from '../../src/verify/change-plan.js';
+import { narrowImages, planChangeCheck } from '../../src/verify/change-plan.js';
+import { mergeChangeReports, type ChangeCheckReport } from '../../src/verify/check-changes.js';
 import type { ChangedRow } from '../../src/state/index.js';
 import type { TableToVerify } from '../../src/verify/tables.js';
 
@@ -210,6 +211,77 @@ describe('what a check of changed rows compares', () => {
     );
     assert.deepEqual(planChangeCheck([key('elsewhere', ['id'], ['1'])], tables), [{ kind: 'unknown', name: 'public.elsewhere' }]);
     assert.deepEqual(planChangeCheck([], tables), []);
+  });
+});
+
+describe('what narrows the rows a keyless table is counted over', () => {
+  const history: TableToVerify = {
+    ...verifyTable('history', ['aid', 'mtime', 'delta'], []),
+    columns: [
+      { name: 'aid', sql: '"aid"', type: 'integer', hashed: 'int4' },
+      { name: 'mtime', sql: '"mtime"', type: 'timestamp without time zone', hashed: null },
+      { name: 'delta', sql: '"delta"', type: 'numeric', hashed: null },
+    ],
+  };
+  const plan = { kind: 'images' as const, table: history, columns: [1, 2, 0], images: [['2024-01-01 00:00:00', '1.0', '7']] };
+
+  it("by its typed columns, and by the columns an index leads with on either side, naming each side's index", () => {
+    assert.deepEqual(narrowImages(plan, undefined, undefined), { columns: [0], used: { source: null, target: null } });
+    assert.deepEqual(narrowImages(plan, [{ index: 'history_mtime', column: 'mtime' }], [{ index: 'history_gone', column: 'filler' }]), {
+      columns: [1, 0],
+      used: { source: 'history_mtime', target: null },
+    });
+  });
+});
+
+describe('checks of recorded rows run page by page, reported as one', () => {
+  const page = (over: Partial<ChangeCheckReport>): ChangeCheckReport => ({
+    identical: true,
+    seconds: 0.5,
+    keysChecked: 0,
+    wholeTables: [],
+    keyless: [],
+    tables: [],
+    sequences: [],
+    notes: [],
+    ...over,
+  });
+  const table = (name: string, rows: number, differences: ChangeCheckReport['tables'][number]['differences'] = []) => ({
+    name,
+    status: differences.length > 0 ? ('different' as const) : ('identical' as const),
+    sourceRows: rows,
+    targetRows: rows,
+    seconds: 0.25,
+    differences,
+  });
+
+  it('sums a table over its pages, keeps its differences, names a whole table and a keyless read once', () => {
+    const merged = mergeChangeReports([
+      page({
+        keysChecked: 10,
+        tables: [table('public.a', 10)],
+        keyless: [{ table: 'public.h', images: 2, index: { source: 'h_aid', target: 'h_aid' } }],
+        notes: ['n'],
+      }),
+      page({
+        identical: false,
+        keysChecked: 5,
+        tables: [table('public.a', 4, [{ kind: 'missing', key: { id: '40' } }]), table('public.b', 1)],
+        wholeTables: [{ table: 'public.b', reason: 'truncated' }],
+        keyless: [{ table: 'public.h', images: 3, index: { source: 'h_aid', target: 'h_aid' } }],
+        notes: ['n'],
+      }),
+    ]);
+    assert.equal(merged.identical, false);
+    assert.equal(merged.seconds, 1);
+    assert.equal(merged.keysChecked, 15);
+    assert.deepEqual(merged.tables, [
+      { ...table('public.a', 14, [{ kind: 'missing', key: { id: '40' } }]), seconds: 0.5 },
+      table('public.b', 1),
+    ]);
+    assert.deepEqual(merged.wholeTables, [{ table: 'public.b', reason: 'truncated' }]);
+    assert.deepEqual(merged.keyless, [{ table: 'public.h', images: 5, index: { source: 'h_aid', target: 'h_aid' } }]);
+    assert.deepEqual(merged.notes, ['n']);
   });
 });
 
