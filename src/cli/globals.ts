@@ -2,17 +2,20 @@ import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
 import { carryGlobals, databasesToMigrate, parseTablespaceLocations, type GlobalsReport } from '../instance/index.js';
 import { EXIT } from './exit-codes.js';
-import { addConnectionOptions, addInstanceOptions, instanceFrom, type ConnectionFlags, type InstanceFlags } from './options.js';
+import {
+  addConnectionOptions,
+  addGlobalsOptions,
+  addInstanceOptions,
+  instanceFrom,
+  type ConnectionFlags,
+  type GlobalsFlags,
+  type InstanceFlags,
+} from './options.js';
 import { printOut } from './terminal.js';
 
-interface GlobalsFlags extends ConnectionFlags, InstanceFlags {
-  tablespaceLocation: string[];
+interface GlobalsCommandFlags extends ConnectionFlags, InstanceFlags, GlobalsFlags {
   dryRun?: boolean;
   json?: boolean;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 export function globalsCommand(): Command {
@@ -20,22 +23,17 @@ export function globalsCommand(): Command {
     .description(
       "carry the source instance's global objects to the target instance: roles with their attributes, password verifiers (read from pg_authid by a superuser), memberships and settings, tablespaces, and with --all-databases the databases themselves (owner, encoding, locale, connection limit, comment, settings); creates what is missing, aligns what differs, never drops; can run again",
     )
-    .option(
-      '--tablespace-location <name=dir>',
-      "where a source tablespace (by name or by its directory on the source) goes on the target's machine (repeatable)",
-      collect,
-      [],
-    )
     .option('--dry-run', 'say what would be done, do nothing')
     .option('--json', 'print the report as JSON');
+  addGlobalsOptions(command);
   addConnectionOptions(command);
   addInstanceOptions(command);
   return command;
 }
 
-export async function globals(flags: GlobalsFlags): Promise<number> {
+export async function globals(flags: GlobalsCommandFlags): Promise<number> {
   const filter = instanceFrom(flags);
-  const locations = parseTablespaceLocations(flags.tablespaceLocation);
+  const locations = parseTablespaceLocations(flags.tablespaceLocation ?? []);
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   // Without --all-databases only what the instance shares travels: no database is made.

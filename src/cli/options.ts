@@ -187,3 +187,17 @@ export function instanceFrom(flags: InstanceFlags): DatabaseFilter | undefined {
   }
   return { include: flags.includeDatabase, exclude: flags.excludeDatabase };
 }
+
+/** What carrying the instance's global objects needs from the command line (globals, and sync/migrate --all-databases). */
+export interface GlobalsFlags {
+  tablespaceLocation?: string[];
+}
+
+export function addGlobalsOptions(command: Command): Command {
+  return command.option(
+    '--tablespace-location <name=dir>',
+    "where a source tablespace (by name or by its directory on the source) goes on the target's machine (repeatable)",
+    collect,
+    [],
+  );
+}

@@ -1,6 +1,6 @@
 import { LogProgress } from '../copy/index.js';
 import { usageError } from '../errors.js';
-import type { DatabaseFilter } from '../instance/index.js';
+import { carryGlobals, type DatabaseFilter, type GlobalsReport } from '../instance/index.js';
 import type { Logger } from '../log/index.js';
 import { InstanceMetrics, parseListen, StatusServer } from '../observe/index.js';
 import { Permits } from '../plumbing/index.js';
@@ -34,7 +34,12 @@ export interface EveryDatabaseSync {
   close(): Promise<void>;
 }
 
-export async function everyDatabaseSync(flags: SyncFlags, filter: DatabaseFilter, log: Logger, signal: AbortSignal): Promise<EveryDatabaseSync> {
+export async function everyDatabaseSync(
+  flags: SyncFlags,
+  filter: DatabaseFilter,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<EveryDatabaseSync> {
   if (flags.name !== undefined)
     throw usageError(
       '--name names one migration: with --all-databases each database has its own, named after the database',
@@ -42,6 +47,14 @@ export async function everyDatabaseSync(flags: SyncFlags, filter: DatabaseFilter
     );
   const base = await syncOptionsFrom(flags, log, signal);
   const pairs = await databasePairs(base.source, base.target, filter);
+  // The target's databases and the roles that own them exist before any sync connects to them (a rerun does nothing).
+  const globals = await carryGlobals(
+    base.source,
+    base.target,
+    pairs.map((p) => p.database),
+    { tablespaceLocations: flags.tablespaceLocation ?? [] },
+  );
+  logGlobals(globals, log);
   await requireOnTarget(
     base.target,
     pairs.map((p) => p.database),
@@ -80,10 +93,7 @@ function shareOf(base: SyncOptions, pair: DatabasePair, count: number, permits: 
 
 export function printSyncSummaries(outcomes: readonly DatabaseSyncOutcome[], json: boolean): void {
   if (json) {
-    const databases = outcomes.map((o) =>
-      o.stopped ? { database: o.database, ...syncSummaryJson(o.summary) } : { database: o.database, stopped: false },
-    );
-    printOut(`${JSON.stringify({ databases }, null, 2)}\n`);
+    printOut(`${JSON.stringify({ databases: syncOutcomesJson(outcomes) }, null, 2)}\n`);
     return;
   }
   const lines = outcomes.map((o) =>
@@ -92,4 +102,22 @@ export function printSyncSummaries(outcomes: readonly DatabaseSyncOutcome[], jso
       : `${o.database}: did not stop in time (the next sync continues where it was).`,
   );
   printOut(`${lines.join('\n')}\n`);
+}
+
+function logGlobals(report: GlobalsReport, log: Logger): void {
+  if (report.created.length + report.altered.length > 0)
+    log.info({ created: report.created, altered: report.altered }, "the instance's global objects carried to the target");
+  for (const warning of report.warnings) log.warn(warning);
+  if (report.passwordsToSet.length > 0)
+    log.warn(
+      { roles: report.passwordsToSet },
+      "the source's password verifiers are not readable (pg_authid): set these roles' passwords on the target",
+    );
+}
+
+/** Each database's sync summary as `--json` prints it. */
+export function syncOutcomesJson(outcomes: readonly DatabaseSyncOutcome[]): Array<Record<string, unknown>> {
+  return outcomes.map((o) =>
+    o.stopped ? { database: o.database, ...syncSummaryJson(o.summary) } : { database: o.database, stopped: false },
+  );
 }

@@ -11,6 +11,7 @@ import {
   addCopyOptions,
   addFilterOptions,
   addInstanceOptions,
+  addGlobalsOptions,
   copySettingsFrom,
   filterFrom,
   instanceFrom,
@@ -23,13 +24,14 @@ import {
   type CopyFlags,
   type FilterFlags,
   type InstanceFlags,
+  type GlobalsFlags,
 } from './options.js';
 import { syncEveryDatabase } from './sync-all.js';
 import { abortOnSignals } from './signals.js';
 import { printOut } from './terminal.js';
 import { addPhysicalOptions, refusePhysicalFlagsAlone, syncPhysicalCommand, type PhysicalFlags } from './physical.js';
 
-export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags, InstanceFlags {
+export interface SyncFlags extends ConnectionFlags, FilterFlags, CopyFlags, InstanceFlags, GlobalsFlags {
   name?: string;
   untilCaughtUp?: boolean;
   dropExisting?: boolean;
@@ -57,10 +59,11 @@ export function syncCommand(): Command {
   addConnectionOptions(command);
   addFilterOptions(command);
   addInstanceOptions(command);
+  addGlobalsOptions(command);
   addPhysicalOptions(command, 'sync');
   command.addHelpText(
     'after',
-    '\nWith --all-databases: one sync per database in this process, each with its own slot, publication and state; --memory-limit is split evenly between the databases, --jobs COPY pipes are shared by their copies, --index-jobs is split between them; a failure in one database stops them all (docs/steps/all-databases.md).',
+    '\nWith --all-databases: the instance’s roles (with their passwords), tablespaces and databases are carried first (as pgferry globals does), then one sync per database in this process, each with its own slot, publication and state; --memory-limit is split evenly between the databases, --jobs COPY pipes are shared by their copies, --index-jobs is split between them; a failure in one database stops them all (docs/steps/all-databases.md).',
   );
   return command;
 }

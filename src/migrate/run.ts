@@ -8,14 +8,7 @@ import {
   type InstanceCutoverReport,
 } from '../cutover/index.js';
 import type { Logger } from '../log/index.js';
-import {
-  sync,
-  syncAllDatabases,
-  type DatabaseSync,
-  type DatabaseSyncOutcome,
-  type SyncOptions,
-  type SyncSummary,
-} from '../sync/index.js';
+import { sync, syncAllDatabases, type DatabaseSync, type DatabaseSyncOutcome, type SyncOptions, type SyncSummary } from '../sync/index.js';
 import { readSyncState, syncIsStreaming } from '../state/index.js';
 import { closeClient, sleep } from '../plumbing/index.js';
 
