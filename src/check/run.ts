@@ -23,6 +23,12 @@ export interface CheckOptions {
   /** `--pgbouncer` and `--pgbouncer-ini`: check what a cut-over through PgBouncer needs too. */
   readonly pgbouncer?: Omit<PoolOptions, 'maxPauseMs'>;
   readonly logger?: Logger;
+  /**
+   * The target database does not exist yet (`--all-databases` creates it from template0 before
+   * syncing): `target` then reaches another database of the target instance for the server's
+   * facts, and the database's own are those of a new, empty one.
+   */
+  readonly targetToBeCreated?: boolean;
 }
 
 /**
@@ -37,7 +43,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   log?.debug({ version: source.server.version, tables: source.tables.length }, 'source read');
   scope.assertPatternsMatch(source.tables, `the source database "${source.server.database}"`);
   log?.debug({ target: describeConnection(options.target) }, 'reading the target');
-  const target = await withConnection(options.target, ({ client }) => reading('target', () => readTargetFacts(client, source.tables)));
+  const read = await withConnection(options.target, ({ client }) => reading('target', () => readTargetFacts(client, source.tables)));
+  const target = options.targetToBeCreated ? { ...read, nonEmptyTables: [], unreadableTables: [], schemasWithoutCreate: [] } : read;
   log?.debug({ version: target.server.version, nonEmptyTables: target.nonEmptyTables.length }, 'target read');
   const pool = options.pgbouncer ? await pgbouncerFindings(options.pgbouncer, options.source) : [];
   const findings = [...evaluate(source, target), ...pool].sort(bySeverity);

@@ -9,17 +9,19 @@ import {
   addConnectionOptions,
   addFilterOptions,
   addInstanceOptions,
+  addGlobalsOptions,
   filterFrom,
   instanceFrom,
   type ConnectionFlags,
   type FilterFlags,
   type InstanceFlags,
+  type GlobalsFlags,
 } from './options.js';
 import { checkEveryDatabase } from './check-all.js';
 import { printOut } from './terminal.js';
 import { addPhysicalOptions, checkPhysicalCommand, refusePhysicalFlagsAlone, type PhysicalFlags } from './physical.js';
 
-interface CheckFlags extends ConnectionFlags, FilterFlags, PhysicalFlags, InstanceFlags {
+interface CheckFlags extends ConnectionFlags, FilterFlags, PhysicalFlags, InstanceFlags, GlobalsFlags {
   pgbouncer?: string;
   pgbouncerIni?: string;
   pgbouncerDatabase?: string;
@@ -41,6 +43,7 @@ export function checkCommand(): Command {
   addConnectionOptions(command);
   addFilterOptions(command);
   addInstanceOptions(command);
+  addGlobalsOptions(command);
   addPhysicalOptions(command, 'check');
   return command;
 }
@@ -58,7 +61,14 @@ export async function check(flags: CheckFlags): Promise<number> {
     flags.pgbouncer !== undefined && flags.pgbouncerIni !== undefined
       ? { admin: flags.pgbouncer, ini: flags.pgbouncerIni, database: flags.pgbouncerDatabase }
       : undefined;
-  if (instance) return checkEveryDatabase(source, target, instance, { filter: filterFrom(flags), pgbouncer, logger }, flags.json === true);
+  if (instance)
+    return checkEveryDatabase(
+      source,
+      target,
+      instance,
+      { filter: filterFrom(flags), pgbouncer, logger, tablespaceLocations: flags.tablespaceLocation ?? [] },
+      flags.json === true,
+    );
   const report = await runCheck({ source, target, filter: filterFrom(flags), pgbouncer, logger });
   printOut(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
   return report.ready ? EXIT.ok : EXIT.blocked;

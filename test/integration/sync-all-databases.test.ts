@@ -254,12 +254,15 @@ describe('sync --all-databases: every database of an instance in one process, 17
     }
   });
 
-  it('refuses --name, and a target instance without the databases, naming them', async () => {
+  it('refuses --name; a database the target lacks is made from the source’s (owner, encoding) before its sync copies it', async () => {
     const named = await runPgferry(['sync', ...connection(), '--all-databases', '--name', 'x']);
     assert.equal(named.code, 2);
     assert.match(named.stderr, /--name names one migration/);
-    const missing = await runPgferry(['sync', ...connection(), '--all-databases', '--until-caught-up']);
-    assert.equal(missing.code, 2, missing.stderr);
-    assert.match(missing.stderr, /the target instance has no database "scratch"/);
+    const made = await runPgferry(['sync', ...connection(), '--all-databases', '--include-database', 'scratch', '--until-caught-up']);
+    assert.equal(made.code, 0, made.stderr);
+    const shape = `SELECT pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding FROM pg_database WHERE datname = 'scratch'`;
+    assert.deepEqual((await target.sql('postgres', shape)).rows, (await source.sql('postgres', shape)).rows);
+    assert.ok((await compareTables(source.url('scratch'), target.url('scratch'))).equal, 'scratch copied');
+    await runPgferry(['cleanup', '--force', '--source', source.url('scratch'), '--target', target.url('scratch')]);
   });
 });

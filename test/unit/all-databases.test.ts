@@ -62,6 +62,7 @@ describe('check --all-databases: the instance findings', () => {
   it('names the databases the target lacks', () => {
     const [missing] = instanceFindings(facts({ missingOnTarget: ['crm', 'shop'] }));
     assert.equal(missing?.id, 'instance.target-databases');
-    assert.match(missing.message, /no database "crm", "shop" yet/);
+    assert.match(missing.message, /no database "crm", "shop" yet: checked as the new, empty database/);
+    assert.equal(missing.severity, 'info');
   });
 });

@@ -46,10 +46,10 @@ export function instanceFindings(facts: InstanceFacts): Finding[] {
   if (facts.missingOnTarget.length > 0) {
     findings.push({
       id: 'instance.target-databases',
-      severity: 'warning',
-      message: `the target instance has no database ${listSome(facts.missingOnTarget.map((d) => `"${d}"`))} yet: its target-side checks were skipped`,
-      why: 'each database is migrated into the database of the same name on the target, which must exist before sync starts',
-      fix: "create the databases on the target with the owner and settings of the source's (CREATE DATABASE … OWNER …), then run pgferry check --all-databases again",
+      severity: 'info',
+      message: `the target instance has no database ${listSome(facts.missingOnTarget.map((d) => `"${d}"`))} yet: checked as the new, empty database sync --all-databases creates`,
+      why: 'each database is migrated into the database of the same name on the target; sync and migrate --all-databases create it from the source (owner, encoding, locale, settings) before syncing',
+      fix: 'nothing to do; pgferry globals --all-databases creates them ahead if you prefer',
     });
   }
   return findings;
