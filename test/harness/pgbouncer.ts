@@ -142,25 +142,32 @@ function readLog(path: string): string {
 export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
 
 /**
- * pgbench as the application: 4 clients through the pool at a steady `rate` transactions/s for
- * `seconds`, as `login`. Resolves with its output (it fails when a client aborts).
+ * pgbench as the application: `clients` (4 by default) through the pool for `seconds`, as
+ * `login`, at a steady `rate` transactions/s, or as fast as they can when no rate is given. With
+ * `logPrefix`, each transaction's latency is logged (pgbench -l) under that prefix. Resolves
+ * with its output (it fails when a client aborts).
  */
 export function pgbenchThroughPool(
   bouncer: Bouncer,
   db: string,
   login: { readonly user: string; readonly password: string },
-  { seconds, rate }: { readonly seconds: number; readonly rate: number },
+  {
+    seconds,
+    rate,
+    clients = 4,
+    logPrefix,
+  }: { readonly seconds: number; readonly rate?: number; readonly clients?: number; readonly logPrefix?: string },
 ): Promise<{ stdout: string }> {
   const args = [
     '-n',
     '-c',
-    '4',
+    String(clients),
     '-j',
     '2',
     '-T',
     String(seconds),
-    '-R',
-    String(rate),
+    ...(rate === undefined ? [] : ['-R', String(rate)]),
+    ...(logPrefix === undefined ? [] : ['-l', '--log-prefix', logPrefix]),
     '-h',
     '127.0.0.1',
     '-p',
@@ -169,7 +176,7 @@ export function pgbenchThroughPool(
     login.user,
     db,
   ];
-  return promisify(execFile)(PGBENCH, args, { env: { ...process.env, PGPASSWORD: login.password } });
+  return promisify(execFile)(PGBENCH, args, { env: { ...process.env, PGPASSWORD: login.password }, maxBuffer: 16 * 1024 * 1024 });
 }
 
 /** A query through the pool, as the application: which server (by port) answers. */
