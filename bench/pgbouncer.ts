@@ -45,6 +45,8 @@ const chosen = (process.argv[3] ?? 'rate,full,direct').split(',') as WayKey[];
 for (const key of chosen) if (!(key in WAYS)) throw new Error(`unknown way "${key}": rate, full or direct`);
 const APP = { user: 'app', password: 'app-bench-1' };
 const DB = 'shop';
+/** Long enough for pgbench to span a cut-over on a busy machine. */
+const LOAD_SECONDS = 25;
 
 interface Sample {
   readonly way: WayKey;
@@ -120,7 +122,9 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
   const args = ['--source', from.url(DB), '--target', to.url(DB)];
   const sync = spawnPgferry(['sync', ...args]);
   await waitUntilStreaming(to, DB, sync);
-  const loaded = bouncer ? load(bouncer, 6, way === 'full') : undefined;
+  // pgbench must run through the whole cut-over (the ways ahead of the freeze take seconds): checked below.
+  const loadStarted = Date.now();
+  const loaded = bouncer ? load(bouncer, LOAD_SECONDS, way === 'full') : undefined;
   const writer = startWriter(
     bouncer ? bouncer.url(DB).replace(/^postgres:\/\/[^@]+@/, `postgres://${APP.user}:${APP.password}@`) : appUrl(from.host, from.port),
   );
@@ -128,6 +132,8 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
     await writer.waitForCommits(200, 'source');
     const extra = bouncer ? ['--pgbouncer', bouncer.adminUrl, '--pgbouncer-ini', bouncer.ini] : [];
     const cut = await runPgferry(['cutover', ...args, '--json', ...extra], {}, 120_000);
+    if (loaded && Date.now() - loadStarted > (LOAD_SECONDS - 1) * 1000)
+      throw new Error(`the cut-over outlasted pgbench's ${LOAD_SECONDS} s: raise LOAD_SECONDS`);
     if (cut.code !== 0) throw new Error(`cutover failed: ${cut.stderr}\n${sync.output()}`);
     if (!bouncer) writer.switchTo(appUrl(to.host, to.port));
     await (bouncer ? writer.waitForCommits(writer.committedCount + 100, 'source') : writer.waitForCommits(100, 'target'));
