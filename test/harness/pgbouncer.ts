@@ -4,7 +4,7 @@
  * cluster, with SCRAM logins for the application and the admin console. Its configuration file
  * is what pgferry's `--pgbouncer-ini` rewrites at a cut-over.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type PromiseWithChild } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,7 +145,7 @@ export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
  * pgbench as the application: `clients` (4 by default) through the pool for `seconds`, as
  * `login`, at a steady `rate` transactions/s, or as fast as they can when no rate is given. With
  * `logPrefix`, each transaction's latency is logged (pgbench -l) under that prefix. Resolves
- * with its output (it fails when a client aborts).
+ * with its output (it fails when a client aborts); its process is the promise's `child`.
  */
 export function pgbenchThroughPool(
   bouncer: Bouncer,
@@ -157,7 +157,7 @@ export function pgbenchThroughPool(
     clients = 4,
     logPrefix,
   }: { readonly seconds: number; readonly rate?: number; readonly clients?: number; readonly logPrefix?: string },
-): Promise<{ stdout: string }> {
+): PromiseWithChild<{ stdout: string; stderr: string }> {
   const args = [
     '-n',
     '-c',
