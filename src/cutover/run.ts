@@ -78,7 +78,9 @@ export async function cutover(options: CutoverOptions): Promise<CutoverReport> {
     const state = await assertSyncStreaming(target.client);
     const plan = await planFreeze(sourceClient, options.freeze, options.roles, scope);
     // PgBouncer's console, pooled database and file are checked before anything is made.
-    pool = options.pgbouncer ? await PoolSwitch.prepare(options.pgbouncer, options.source) : undefined;
+    pool = options.pgbouncer
+      ? await PoolSwitch.prepare(options.pgbouncer, [{ source: options.source, target: options.target }])
+      : undefined;
 
     // The way back is made before the freeze (way-back.ts): the freeze pays only for its hand-over.
     // A target that cannot have one is refused before any waiting.
@@ -256,7 +258,7 @@ async function whileFrozen(
     let pgbouncer: PoolReport | null = null;
     if (pool) {
       throwIfInterrupted(signal);
-      await steps.run('repoint', () => pool.repoint(options.target));
+      await steps.run('repoint', () => pool.repoint());
     }
     // A return: the freeze the cut-over away from the target left on it goes before any client
     // reaches it (PgBouncer's, resumed next; the application's own, once this command returns).

@@ -58,10 +58,10 @@ export class PoolConsole {
     return rows.find((r) => r.key === 'pool_mode')?.value ?? 'session';
   }
 
-  /** Clients of `database` waiting for a server now: during a pause, those held by it. */
-  async waitingClients(database: string): Promise<number> {
+  /** Clients of `databases` waiting for a server now: during a pause, those held by it. */
+  async waitingClients(databases: readonly string[]): Promise<number> {
     const rows = await this.command<{ database: string; cl_waiting: number | string }>('SHOW POOLS');
-    return rows.filter((r) => r.database === database).reduce((sum, r) => sum + Number(r.cl_waiting), 0);
+    return rows.filter((r) => databases.includes(r.database)).reduce((sum, r) => sum + Number(r.cl_waiting), 0);
   }
 
   /**

@@ -2,10 +2,10 @@ import { performance } from 'node:perf_hooks';
 import type { ConnectionSpec } from '../config/index.js';
 import { messageOf, PgferryError } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import { PoolConfigFile } from './config-file.js';
+import { PoolConfigFile, type FileSignature } from './config-file.js';
 import { PoolConsole, type PooledDatabase } from './console.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
-import { findDatabaseEntry, pointsTo, repoint, type DatabaseEntry, type PoolTarget } from './ini.js';
+import { findDatabaseEntry, pointsTo, repoint, type PoolTarget } from './ini.js';
 
 /** `--pgbouncer`, `--pgbouncer-ini`, `--pgbouncer-database`, `--max-pause`. */
 export interface PoolOptions {
@@ -13,101 +13,208 @@ export interface PoolOptions {
   readonly admin: string;
   /** The configuration file PgBouncer reads, on this machine. */
   readonly ini: string;
-  /** The pooled database to move; found by where it points when not given. */
+  /** The pooled database to move (one move only); found by where it points when not given. */
   readonly database?: string;
   /** Longest the clients may wait in the pause before the cut-over is undone. */
   readonly maxPauseMs: number;
 }
 
+/** One pooled database to move: the one pointing at `source`, to point at `target`. */
+export interface PoolMove {
+  readonly source: ConnectionSpec;
+  readonly target: ConnectionSpec;
+  /** The whole server moves (physical mode): the entry keeps its dbname, only its host and port change. */
+  readonly keepDatabase?: boolean;
+}
+
+/** The pause's parts as pgferry timed them, in ms (`staged` is before the clients wait). */
+export interface PoolTimings {
+  /** The new file written and flushed beside the old one, the watchdog started. */
+  readonly staged: number;
+  /** PAUSE sent to PAUSE answered: running transactions finishing. */
+  readonly paused: number;
+  /** The new file renamed over the old one. */
+  readonly rename: number;
+  readonly reload: number;
+  /** SHOW DATABASES: PgBouncer points where the file says. */
+  readonly check: number;
+  /** SHOW POOLS (the waiting clients) and RESUME. */
+  readonly resume: number;
+}
+
 /** What the report says of PgBouncer. */
 export interface PoolReport {
+  /** The pooled databases moved, comma-separated (one in a one-database cut-over). */
   readonly database: string;
   /** From PAUSE sent to RESUME answered: the longest any client waited. */
   readonly pausedMs: number;
   /** Clients waiting in the pause when it was lifted. */
   readonly waitingClients: number;
+  /** Where they point now, comma-separated in the same order. */
   readonly pointsTo: string;
+  /** Each pooled database moved, and where it points now. */
+  readonly pools: ReadonlyArray<{ readonly database: string; readonly pointsTo: string }>;
+  readonly timings: PoolTimings;
 }
 
+/** One pooled database of the switch: its entry's line, where it points, where it is to point. */
+interface Pool {
+  readonly name: string;
+  readonly from: PoolTarget;
+  readonly to: PoolTarget;
+  /** Its own console session, so that every PAUSE is sent at once. */
+  readonly console: PoolConsole;
+}
+
+type Stage = { readonly kind: 'ready' } | { readonly kind: 'staged'; readonly signature: FileSignature } | { readonly kind: 'replaced' };
+
 /**
- * PgBouncer in a cut-over (DESIGN decision 12: a pause, not an error): the pooled database that
- * points at the source is paused before the freeze, so clients wait instead of failing, and,
- * once the target holds everything, its entry in the configuration file is rewritten to the
- * target, reloaded and resumed. Whatever fails, `undo` leaves it resumed on the source, with the
- * file as it was: the pool is never left paused or pointed at a half-ready target.
+ * PgBouncer in a cut-over (DESIGN decision 12: a pause, not an error): the pooled databases that
+ * point at the source are paused before the freeze, so clients wait instead of failing, and,
+ * once the target holds everything, their entries in the configuration file point at the
+ * target, reloaded, and they are resumed. Everything the repoint needs is computed when the
+ * switch is prepared and written beside the file before the pause, so the pause holds one
+ * rename, one RELOAD, one SHOW DATABASES and the RESUMEs. Whatever fails, `undo` leaves them
+ * resumed on the source, with the file as it was: the pool is never left paused or pointed at a
+ * half-ready target.
  */
 export class PoolSwitch {
   private pausedFrom: number | undefined;
   private watchdog: Watchdog | undefined;
-  private original: string | undefined;
-  private pointed: PoolTarget;
+  private stage: Stage = { kind: 'ready' };
+  private pointed: 'source' | 'target' = 'source';
+  private readonly timings: { -readonly [K in keyof PoolTimings]: number } = {
+    staged: 0,
+    paused: 0,
+    rename: 0,
+    reload: 0,
+    check: 0,
+    resume: 0,
+  };
 
   private constructor(
     private readonly console: PoolConsole,
     private readonly file: PoolConfigFile,
-    private readonly database: string,
-    private readonly entry: DatabaseEntry,
-    private readonly text: string,
+    private readonly pools: readonly Pool[],
+    /** The file as it was, and as it is to be. */
+    private readonly text: { readonly original: string; readonly repointed: string },
     readonly maxPauseMs: number,
-    /** transaction, session or statement: how clients hold servers, and so what a PAUSE waits for. */
+    /** transaction, session or statement: how clients hold servers, and so what a PAUSE waits for (session if any pool is). */
     readonly poolMode: string,
     private readonly adminUrl: string,
-  ) {
-    const now = pointsTo(entry);
-    this.pointed = { host: now.host ?? '(socket)', port: now.port, dbname: now.dbname };
-  }
+  ) {}
 
   /**
-   * Before anything changes: the console answers, the pooled database that points at the
-   * source is found (or the one named), the file defines it the way PgBouncer shows it, and the
-   * file can be replaced. Each refusal names its fix.
+   * Before anything changes: the console answers, the pooled database that points at each
+   * move's source is found (or the one named), the file defines each the way PgBouncer shows
+   * it, and the file can be replaced. Each refusal names its fix.
    */
-  static async prepare(options: PoolOptions, source: ConnectionSpec): Promise<PoolSwitch> {
+  static async prepare(options: PoolOptions, moves: readonly PoolMove[]): Promise<PoolSwitch> {
+    if (moves.length === 0) throw new Error('PoolSwitch.prepare: no pooled database to move');
+    if (options.database !== undefined && moves.length > 1) {
+      throw new PgferryError(
+        'pgbouncer',
+        `pgbouncer: --pgbouncer-database names one pooled database; this cut-over moves ${moves.length}`,
+        {
+          fix: 'leave --pgbouncer-database out: each database is found by where it points',
+        },
+      );
+    }
     // (The console's URL is kept for the watchdog, which opens its own session.)
     const console = await PoolConsole.open(options.admin);
+    const sessions: PoolConsole[] = [];
     try {
-      const pooled = choose(await console.databases(), options.database, source);
-      const file = new PoolConfigFile(options.ini);
-      const text = file.read();
-      const entry = findDatabaseEntry(text, pooled.name);
-      if (!entry) {
-        throw new PgferryError('pgbouncer', `pgbouncer: ${options.ini} has no [databases] entry "${pooled.name}"`, {
-          fix: 'give --pgbouncer-ini the file PgBouncer was started with (an entry in an %include file is not rewritten)',
+      const databases = await console.databases();
+      const chosen = moves.map((move) => ({ move, pooled: choose(databases, options.database, move.source) }));
+      const twice = chosen.find((c, i) => chosen.findIndex((d) => d.pooled.name === c.pooled.name) !== i);
+      if (twice) {
+        throw new PgferryError('pgbouncer', `pgbouncer: two of the databases moved are pooled as the one "${twice.pooled.name}"`, {
+          fix: 'move the databases a pooled database serves together, or cut over without --pgbouncer',
         });
       }
-      const inFile = pointsTo(entry);
-      if (inFile.port !== pooled.port || inFile.dbname !== pooled.database) {
-        throw new PgferryError(
-          'pgbouncer',
-          `pgbouncer: ${options.ini} says "${pooled.name}" goes to port ${inFile.port}, database ${inFile.dbname}, but PgBouncer sends it to port ${pooled.port}, database ${pooled.database}`,
-          { fix: 'give --pgbouncer-ini the file PgBouncer was started with, or RELOAD it first' },
-        );
+      const file = new PoolConfigFile(options.ini);
+      const original = file.read();
+      let repointed = original;
+      const pools: Pool[] = [];
+      for (const [index, { move, pooled }] of chosen.entries()) {
+        const entry = findDatabaseEntry(original, pooled.name);
+        if (!entry) {
+          throw new PgferryError('pgbouncer', `pgbouncer: ${options.ini} has no [databases] entry "${pooled.name}"`, {
+            fix: 'give --pgbouncer-ini the file PgBouncer was started with (an entry in an %include file is not rewritten)',
+          });
+        }
+        const inFile = pointsTo(entry);
+        if (inFile.port !== pooled.port || inFile.dbname !== pooled.database) {
+          throw new PgferryError(
+            'pgbouncer',
+            `pgbouncer: ${options.ini} says "${pooled.name}" goes to port ${inFile.port}, database ${inFile.dbname}, but PgBouncer sends it to port ${pooled.port}, database ${pooled.database}`,
+            { fix: 'give --pgbouncer-ini the file PgBouncer was started with, or RELOAD it first' },
+          );
+        }
+        const to: PoolTarget = {
+          host: move.target.hostaddr ?? move.target.host,
+          port: move.target.port,
+          dbname: move.keepDatabase ? inFile.dbname : move.target.database,
+        };
+        // Each entry is one line, rewritten in place: the others' line numbers stay.
+        repointed = repoint(repointed, entry, to);
+        if (index > 0) sessions.push(await PoolConsole.open(options.admin));
+        pools.push({
+          name: pooled.name,
+          from: { host: inFile.host ?? '(socket)', port: inFile.port, dbname: inFile.dbname },
+          to,
+          console: index === 0 ? console : sessions.at(-1)!,
+        });
       }
       file.probeWritable();
-      const poolMode = pooled.poolMode ?? (await console.defaultPoolMode());
-      return new PoolSwitch(console, file, pooled.name, entry, text, options.maxPauseMs, poolMode, options.admin);
+      const modes = await Promise.all(chosen.map(async ({ pooled }) => pooled.poolMode ?? (await console.defaultPoolMode())));
+      const poolMode = modes.includes('session') ? 'session' : modes[0]!;
+      return new PoolSwitch(console, file, pools, { original, repointed }, options.maxPauseMs, poolMode, options.admin);
     } catch (error) {
-      await console.close();
+      await Promise.all([console, ...sessions].map((s) => s.close()));
       throw error;
     }
   }
 
+  /** The pooled databases moved, comma-separated. */
   get name(): string {
-    return this.database;
+    return this.pools.map((p) => p.name).join(', ');
   }
 
-  /** Clients' new transactions wait from here; running ones finish within `timeoutMs`. */
+  /**
+   * The new file staged beside the old one and the watchdog started (before the clients wait),
+   * then every pooled database paused at once: clients' new transactions wait from here; running
+   * ones finish within `timeoutMs`. If any pause fails, none is left paused.
+   */
   async pause(timeoutMs: number, log: Logger): Promise<void> {
+    const staging = performance.now();
+    if (this.file.read() !== this.text.original) {
+      throw new PgferryError('pgbouncer', `pgbouncer: ${this.file.path} changed since the cut-over began; nothing is paused`, {
+        fix: 'make the change to the file before or after a cut-over, not during it, and cut over again',
+      });
+    }
+    this.stage = { kind: 'staged', signature: this.file.stage(this.text.repointed) };
     // Watching before the PAUSE is sent: this process may be killed while it waits for it.
-    this.watchdog = startWatchdog(this.adminUrl, this.database, log);
+    this.watchdog = startWatchdog(
+      this.adminUrl,
+      this.pools.map((p) => p.name),
+      log,
+    );
+    this.timings.staged = performance.now() - staging;
     this.pausedFrom = performance.now();
-    try {
-      await this.console.pause(this.database, timeoutMs);
-    } catch (error) {
-      // Called off by the console itself, or failed: nothing is paused.
+    // One session each: PgBouncer answers a database's PAUSE once every paused database is idle,
+    // so sent together they all wait for the slowest once, not one after the other.
+    const pausing = await Promise.allSettled(this.pools.map((p) => p.console.pause(p.name, timeoutMs)));
+    this.timings.paused = performance.now() - this.pausedFrom;
+    const failed = pausing.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+    if (failed) {
+      // A pause called off by its console is resumed already; the others are resumed here.
+      await Promise.allSettled(this.pools.map((p) => p.console.resume(p.name)));
       this.pausedFrom = undefined;
+      this.file.discard();
+      this.stage = { kind: 'ready' };
       this.release();
-      throw error;
+      throw failed.reason;
     }
   }
 
@@ -122,49 +229,69 @@ export class PoolSwitch {
   }
 
   /**
-   * The entry rewritten to the target and reloaded; PgBouncer must then show the target. A
-   * physical cut-over moves the whole server: the entry keeps its database (`keepDatabase`).
+   * In the pause: the file staged by `pause` renamed over the old one and reloaded; PgBouncer
+   * must then show every entry pointing at its target.
    */
-  async repoint(target: ConnectionSpec, keepDatabase = false): Promise<void> {
-    const to: PoolTarget = {
-      host: target.hostaddr ?? target.host,
-      port: target.port,
-      dbname: keepDatabase ? this.pointed.dbname : target.database,
-    };
-    this.original = this.text;
-    this.file.replace(repoint(this.text, this.entry, to));
+  async repoint(): Promise<void> {
+    if (this.stage.kind !== 'staged') throw new Error('PoolSwitch.repoint: not paused');
+    let started = performance.now();
+    this.file.commit(this.stage.signature);
+    this.stage = { kind: 'replaced' };
+    this.timings.rename = performance.now() - started;
+    started = performance.now();
     await this.console.reload();
-    const now = (await this.console.databases()).find((d) => d.name === this.database);
-    if (!now || now.port !== to.port || now.database !== to.dbname) {
-      throw new PgferryError('pgbouncer', `pgbouncer: after RELOAD, "${this.database}" does not point at the target`, {
-        fix: `check PgBouncer's log; the file it was given is ${this.file.path}`,
-      });
+    this.timings.reload = performance.now() - started;
+    started = performance.now();
+    const now = await this.console.databases();
+    this.timings.check = performance.now() - started;
+    const astray = this.pools.filter((p) => {
+      const shown = now.find((d) => d.name === p.name);
+      return !shown || shown.port !== p.to.port || shown.database !== p.to.dbname;
+    });
+    if (astray.length > 0) {
+      throw new PgferryError(
+        'pgbouncer',
+        `pgbouncer: after RELOAD, ${astray.map((p) => `"${p.name}"`).join(', ')} ${astray.length === 1 ? 'does' : 'do'} not point at the target`,
+        { fix: `check PgBouncer's log; the file it was given is ${this.file.path}` },
+      );
     }
-    this.pointed = to;
+    this.pointed = 'target';
   }
 
-  /** RESUME: the waiting clients go on, against wherever the entry points now. */
+  /** RESUME: the waiting clients go on, against wherever the entries point now. */
   async resume(): Promise<PoolReport> {
-    const waitingClients = await this.console.waitingClients(this.database).catch(() => 0);
-    await this.console.resume(this.database);
+    const started = performance.now();
+    const waitingClients = await this.console.waitingClients(this.pools.map((p) => p.name)).catch(() => 0);
+    await resumeAll(this.pools);
+    this.timings.resume = performance.now() - started;
     this.release();
-    const report = { database: this.database, pausedMs: Math.round(this.pausedMs), waitingClients, pointsTo: describe(this.pointed) };
+    const pools = this.pools.map((p) => ({ database: p.name, pointsTo: describe(this.pointed === 'target' ? p.to : p.from) }));
+    const report: PoolReport = {
+      database: this.name,
+      pausedMs: Math.round(this.pausedMs),
+      waitingClients,
+      pointsTo: pools.map((p) => p.pointsTo).join(', '),
+      pools,
+      timings: roundAll(this.timings),
+    };
     this.pausedFrom = undefined;
     return report;
   }
 
   /**
-   * After a failure: the file as it was (reloaded) and the database resumed, on the source.
+   * After a failure: the file as it was (reloaded) and every database resumed, on the source.
    * Returns what could not be done, for the error to say.
    */
   async undo(log: Logger): Promise<string | undefined> {
     try {
-      if (this.original !== undefined) {
-        this.file.replace(this.original);
+      if (this.stage.kind === 'staged') this.file.discard();
+      if (this.stage.kind === 'replaced') {
+        this.file.replace(this.text.original);
         await this.console.reload();
-        this.original = undefined;
       }
-      await this.console.resume(this.database);
+      this.stage = { kind: 'ready' };
+      this.pointed = 'source';
+      await resumeAll(this.pools);
       this.pausedFrom = undefined;
       this.release();
       return undefined;
@@ -175,8 +302,16 @@ export class PoolSwitch {
   }
 
   async close(): Promise<void> {
-    await this.console.close();
+    if (this.stage.kind === 'staged') this.file.discard();
+    await Promise.all(this.pools.map((p) => p.console.close()));
   }
+}
+
+/** Every database resumed at once, each on its own session; the first failure is thrown once all are tried. */
+async function resumeAll(pools: readonly Pool[]): Promise<void> {
+  const resumed = await Promise.allSettled(pools.map((p) => p.console.resume(p.name)));
+  const failed = resumed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The pooled database to move: the one named, or the only one pointing at the source's port and database. */
@@ -206,4 +341,16 @@ function list(databases: readonly PooledDatabase[]): string {
 
 function describe(to: PoolTarget): string {
   return `${to.host}:${to.port}/${to.dbname}`;
+}
+
+function roundAll(timings: PoolTimings): PoolTimings {
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  return {
+    staged: round(timings.staged),
+    paused: round(timings.paused),
+    rename: round(timings.rename),
+    reload: round(timings.reload),
+    check: round(timings.check),
+    resume: round(timings.resume),
+  };
 }

@@ -11,8 +11,8 @@ import { PoolConsole } from './console.js';
  * which no handler sees. So the pause is watched from outside: a small process of its own
  * (`pgferry pgbouncer-watchdog`), detached, reading a pipe from the cut-over. The cut-over says
  * which pool, and says "released" once the pool is resumed (or its undo did it). If the pipe
- * closes without that, the cut-over died with the pool paused: the watchdog resumes it, wherever
- * it points, so clients get on with an answer (an error from a frozen source, at worst) rather
+ * closes without that, the cut-over died with the pool paused: the watchdog resumes it (every
+ * pooled database the cut-over paused), wherever it points, so clients get on with an answer (an error from a frozen source, at worst) rather
  * than wait forever. The console's URL travels through the pipe, never the process list.
  */
 export interface Watchdog {
@@ -25,7 +25,7 @@ const RELEASED = 'released';
 /** How long the watchdog keeps trying to resume (PgBouncer may be restarting). */
 const RESUME_WITHIN_MS = 30_000;
 
-export function startWatchdog(admin: string, database: string, log: Logger): Watchdog {
+export function startWatchdog(admin: string, databases: readonly string[], log: Logger): Watchdog {
   const cli = process.env.PGFERRY_CLI_PATH ?? process.argv[1] ?? '';
   if (!/^pgferry(\.m?js)?$/.test(basename(cli))) {
     log.warn('not run from the pgferry command: no watchdog resumes PgBouncer if this process is killed while the pool is paused');
@@ -36,7 +36,7 @@ export function startWatchdog(admin: string, database: string, log: Logger): Wat
     child = spawn(process.execPath, [cli, 'pgbouncer-watchdog'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
     child.on('error', () => undefined);
     child.stdin?.on('error', () => undefined);
-    child.stdin?.write(`${JSON.stringify({ admin, database })}\n`);
+    child.stdin?.write(`${JSON.stringify({ admin, databases })}\n`);
     child.unref();
     // Nor may the pipe keep this process alive once it is done (or failed).
     if (child.stdin instanceof Socket) child.stdin.unref();
@@ -52,7 +52,7 @@ export function startWatchdog(admin: string, database: string, log: Logger): Wat
 
 /** The watchdog itself: reads the pool from stdin, and resumes it if stdin ends without "released". */
 export async function runWatchdog(input: NodeJS.ReadableStream): Promise<number> {
-  let pool: { admin: string; database: string } | undefined;
+  let pool: { admin: string; databases: string[] } | undefined;
   let released = false;
   for await (const line of createInterface({ input })) {
     if (pool === undefined) pool = parsePool(line);
@@ -64,7 +64,7 @@ export async function runWatchdog(input: NodeJS.ReadableStream): Promise<number>
     try {
       const console = await PoolConsole.open(pool.admin);
       try {
-        await console.resume(pool.database);
+        for (const database of pool.databases) await console.resume(database);
         return 0;
       } finally {
         await console.close();
@@ -76,11 +76,12 @@ export async function runWatchdog(input: NodeJS.ReadableStream): Promise<number>
   }
 }
 
-function parsePool(line: string): { admin: string; database: string } {
+function parsePool(line: string): { admin: string; databases: string[] } {
   const value: unknown = JSON.parse(line);
-  if (typeof value === 'object' && value !== null && 'admin' in value && 'database' in value) {
-    const { admin, database } = value;
-    if (typeof admin === 'string' && typeof database === 'string') return { admin, database };
+  if (typeof value === 'object' && value !== null && 'admin' in value && 'databases' in value) {
+    const { admin, databases } = value;
+    if (typeof admin === 'string' && Array.isArray(databases) && databases.every((d): d is string => typeof d === 'string'))
+      return { admin, databases };
   }
   throw new Error('pgbouncer-watchdog: the first line must say which pool to watch');
 }

@@ -36,8 +36,15 @@ export interface BouncerOptions {
   readonly users?: Readonly<Record<string, string>>;
 }
 
-/** Starts PgBouncer with one pooled database `database` pointing at `cluster`. Fails loudly when PgBouncer is not installed. */
-export async function startPgbouncer(cluster: Cluster, database: string, options: BouncerOptions = {}): Promise<Bouncer> {
+/**
+ * Starts PgBouncer with a pooled database for `databases` (one or several, each of the same name)
+ * pointing at `cluster`. Fails loudly when PgBouncer is not installed.
+ */
+export async function startPgbouncer(
+  cluster: Cluster,
+  databases: string | readonly string[],
+  options: BouncerOptions = {},
+): Promise<Bouncer> {
   if (!existsSync(PGBOUNCER_BINARY))
     throw new Error(`PgBouncer is not installed (${PGBOUNCER_BINARY}): apt-get install pgbouncer (.ci/run does it)`);
   const runAs = unprivilegedUser();
@@ -58,7 +65,9 @@ export async function startPgbouncer(cluster: Cluster, database: string, options
     ini,
     [
       '[databases]',
-      `${database} = host=${cluster.host} port=${cluster.port} dbname=${database} pool_size=20`,
+      ...(typeof databases === 'string' ? [databases] : databases).map(
+        (database) => `${database} = host=${cluster.host} port=${cluster.port} dbname=${database} pool_size=20`,
+      ),
       '',
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',

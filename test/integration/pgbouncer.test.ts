@@ -4,15 +4,20 @@
  * no client sees an error, every transaction pgbench counted is on the target, and the ones after
  * the cut-over land there. And the ways it must fail: a transaction that outlives
  * --drain-timeout, a fence that never arrives, a pause past --max-pause, a file pgferry cannot
- * replace, a wrong admin password; each leaves PgBouncer resumed on the source.
+ * replace, a wrong admin password; each leaves PgBouncer resumed on the source. And the switch
+ * itself (issue 33), against a real PgBouncer: two pooled databases moved by one pause, an undo
+ * that leaves both on the source, and a file edited during a cut-over left as it is.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { resolveConnection } from '../../src/config/index.js';
 import type { CutoverReport } from '../../src/cutover/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { PoolSwitch, type PoolMove } from '../../src/pgbouncer/index.js';
 import {
   PGBENCH,
   pgbenchThroughPool,
@@ -254,5 +259,99 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       await stopSync(sync);
       await bouncer.stop();
     }
+  });
+
+  describe('the switch, several pooled databases at once', () => {
+    const silent = createLogger({ level: 'silent' });
+
+    /** Two databases on both servers, PgBouncer pooling both in front of the source, and the moves between them. */
+    async function twoPooled(): Promise<{ dbs: string[]; bouncer: Bouncer; moves: PoolMove[] }> {
+      for (const cluster of [pair.source, pair.target]) {
+        await cluster.sql(
+          'postgres',
+          `DO $$BEGIN CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+        );
+      }
+      const dbs = [await pair.source.createDatabase({ prefix: 'bpair' }), await pair.source.createDatabase({ prefix: 'bpair' })];
+      for (const db of dbs) await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+      const bouncer = await startPgbouncer(pair.source, dbs, { users: { [APP.user]: APP.password } });
+      const moves = await Promise.all(
+        dbs.map(async (db) => ({
+          source: await resolveConnection('source', pair.source.url(db), {}),
+          target: await resolveConnection('target', pair.target.url(db), {}),
+        })),
+      );
+      return { dbs, bouncer, moves };
+    }
+
+    async function servedThrough(bouncer: Bouncer, db: string): Promise<number> {
+      return servedBy(bouncer, db, APP);
+    }
+
+    it('one pause moves both; an undo leaves both on the source, resumed, the file as it was', async () => {
+      const { dbs, bouncer, moves } = await twoPooled();
+      const original = readFileSync(bouncer.ini, 'utf8');
+      try {
+        const undone = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        try {
+          assert.equal(undone.name, dbs.join(', '));
+          await undone.pause(5000, silent);
+          for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 1 });
+          await undone.repoint();
+          for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 1 });
+          assert.equal(await undone.undo(silent), undefined);
+        } finally {
+          await undone.close();
+        }
+        for (const db of dbs) {
+          assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+          assert.equal(await servedThrough(bouncer, db), pair.source.port);
+        }
+        assert.equal(readFileSync(bouncer.ini, 'utf8'), original);
+
+        const moving = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        try {
+          await moving.pause(5000, silent);
+          // A client of each arriving in the pause waits, and goes on against the target.
+          const waiting = dbs.map((db) => servedThrough(bouncer, db));
+          await moving.repoint();
+          const report = await moving.resume();
+          assert.deepEqual(await Promise.all(waiting), [pair.target.port, pair.target.port]);
+          assert.deepEqual(
+            report.pools,
+            dbs.map((db) => ({ database: db, pointsTo: `${pair.target.host}:${pair.target.port}/${db}` })),
+          );
+        } finally {
+          await moving.close();
+        }
+        for (const db of dbs) {
+          assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 0 });
+          assert.equal(await servedThrough(bouncer, db), pair.target.port);
+        }
+        assert.equal(readFileSync(`${bouncer.ini}.pgferry-previous`, 'utf8'), original);
+      } finally {
+        await bouncer.stop();
+      }
+    });
+
+    it('a file edited after the switch is prepared is left as it is: nothing paused, nothing repointed', async () => {
+      const { dbs, bouncer, moves } = await twoPooled();
+      try {
+        const pool = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        // The operator's edit while the cut-over verifies ahead of the freeze.
+        appendFileSync(bouncer.ini, '; an operator was here\n');
+        const edited = readFileSync(bouncer.ini, 'utf8');
+        try {
+          await assert.rejects(pool.pause(5000, silent), /pgbouncer\.ini changed since the cut-over began; nothing is paused/);
+        } finally {
+          assert.equal(await pool.undo(silent), undefined);
+          await pool.close();
+        }
+        assert.equal(readFileSync(bouncer.ini, 'utf8'), edited);
+        for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+      } finally {
+        await bouncer.stop();
+      }
+    });
   });
 });
