@@ -224,17 +224,33 @@ try {
   );
   console.log('|---:|---|---|---:|---:|---:|---:|---|---:|---:|');
   let n = 0;
+  let failures = 0;
   for (let i = 0; i < rounds * 2 * chosen.length; i++) {
     // Each way makes a full trip (forward then back) before the next has its turn, in turn.
     const way = chosen[Math.floor(i / 2) % chosen.length]!;
     const direction: Sample['direction'] = i % 2 === 0 ? 'forward' : 'back';
-    const sample = await round(way, direction, pooled);
+    let sample: Sample | undefined;
+    // A cut-over that fails leaves the data where it was: the same direction is tried again.
+    for (let attempt = 1; sample === undefined; attempt++) {
+      try {
+        sample = await round(way, direction, pooled);
+      } catch (error) {
+        failures++;
+        const first =
+          String(error)
+            .split('\n')
+            .find((line) => line.startsWith('pgferry:')) ?? String(error).split('\n')[0];
+        console.log(`| ${n + 1} | ${WAYS[way]} | ${direction} | cut-over failed (attempt ${attempt}): ${first} |`);
+        if (attempt === 3) throw error;
+      }
+    }
     samples.push(sample);
     const ms = (value: number) => (Number.isNaN(value) ? '' : String(Math.round(value)));
     console.log(
       `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.errors} | ${sample.lost} |`,
     );
   }
+  console.log(`cut-overs that failed and were tried again: ${failures}`);
   console.log(
     `load average after: ${loadavg()
       .map((l) => l.toFixed(2))
