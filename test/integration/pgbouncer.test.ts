@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -334,7 +334,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       }
     });
 
-    it('a file edited after the switch is prepared is left as it is: nothing paused, nothing repointed', async () => {
+    it('a file edited after the switch is prepared, or in the pause, is left as it is: resumed on the source', async () => {
       const { dbs, bouncer, moves } = await twoPooled();
       try {
         const pool = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
@@ -349,6 +349,23 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
         }
         assert.equal(readFileSync(bouncer.ini, 'utf8'), edited);
         for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+
+        // Edited in the pause: the staged file is not renamed over the edit; the undo resumes on the source.
+        const again = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        try {
+          await again.pause(5000, silent);
+          appendFileSync(bouncer.ini, '; and again\n');
+          await assert.rejects(again.repoint(), /pgbouncer\.ini changed during the cut-over; it is left as it is/);
+          assert.equal(await again.undo(silent), undefined);
+        } finally {
+          await again.close();
+        }
+        assert.equal(readFileSync(bouncer.ini, 'utf8'), `${edited}; and again\n`);
+        assert.equal(existsSync(`${bouncer.ini}.pgferry-new`), false);
+        for (const db of dbs) {
+          assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+          assert.equal(await servedThrough(bouncer, db), pair.source.port);
+        }
       } finally {
         await bouncer.stop();
       }
