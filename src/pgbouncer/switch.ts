@@ -33,11 +33,14 @@ export interface PoolTimings {
   readonly staged: number;
   /** PAUSE sent to PAUSE answered: running transactions finishing. */
   readonly paused: number;
-  /** The new file renamed over the old one. */
+  /** The new file renamed over the old one: in the pause, alongside the freeze. */
   readonly rename: number;
+  /** RELOAD, alongside the freeze too. */
   readonly reload: number;
-  /** SHOW DATABASES: PgBouncer points where the file says. */
+  /** SHOW DATABASES: PgBouncer points where the file says (alongside the freeze). */
   readonly check: number;
+  /** What the repoint step itself waited for the three above, once the target was ready. */
+  readonly repoint: number;
   /** SHOW POOLS (the waiting clients) and RESUME. */
   readonly resume: number;
 }
@@ -73,10 +76,13 @@ type Stage = { readonly kind: 'ready' } | { readonly kind: 'staged'; readonly si
  * point at the source are paused before the freeze, so clients wait instead of failing, and,
  * once the target holds everything, their entries in the configuration file point at the
  * target, reloaded, and they are resumed. Everything the repoint needs is computed when the
- * switch is prepared and written beside the file before the pause, so the pause holds one
- * rename, one RELOAD, one SHOW DATABASES and the RESUMEs. Whatever fails, `undo` leaves them
- * resumed on the source, with the file as it was: the pool is never left paused or pointed at a
- * half-ready target.
+ * switch is prepared and written beside the file before the pause; the rename, the RELOAD and
+ * the check that PgBouncer follows it run as soon as the databases are paused, alongside the
+ * freeze (a paused database opens no server connection, so no client reaches the target before
+ * RESUME); the repoint step only waits for them, and the clients' wait ends with the RESUMEs.
+ * Whatever fails, `undo` leaves them resumed on the source, with the file as it was (as does the
+ * watchdog if this process dies): the pool is never left paused or resumed on a target that is
+ * not ready.
  */
 export class PoolSwitch {
   private pausedFrom: number | undefined;
@@ -89,8 +95,11 @@ export class PoolSwitch {
     rename: 0,
     reload: 0,
     check: 0,
+    repoint: 0,
     resume: 0,
   };
+  /** The file renamed, reloaded and checked, started as soon as every database is paused. */
+  private repointing: Promise<void> | undefined;
 
   private constructor(
     private readonly console: PoolConsole,
@@ -196,8 +205,7 @@ export class PoolSwitch {
     this.stage = { kind: 'staged', signature: this.file.stage(this.text.repointed) };
     // Watching before the PAUSE is sent: this process may be killed while it waits for it.
     this.watchdog = startWatchdog(
-      this.adminUrl,
-      this.pools.map((p) => p.name),
+      { admin: this.adminUrl, databases: this.pools.map((p) => p.name), ini: this.file.path, original: this.text.original },
       log,
     );
     this.timings.staged = performance.now() - staging;
@@ -216,24 +224,15 @@ export class PoolSwitch {
       this.release();
       throw failed.reason;
     }
+    const switching = this.switchOver();
+    // Awaited by repoint or undo; a failure before then is theirs to report.
+    switching.catch(() => undefined);
+    this.repointing = switching;
   }
 
-  private release(): void {
-    this.watchdog?.release();
-    this.watchdog = undefined;
-  }
-
-  /** Milliseconds the clients have waited so far. */
-  get pausedMs(): number {
-    return this.pausedFrom === undefined ? 0 : performance.now() - this.pausedFrom;
-  }
-
-  /**
-   * In the pause: the file staged by `pause` renamed over the old one and reloaded; PgBouncer
-   * must then show every entry pointing at its target.
-   */
-  async repoint(): Promise<void> {
-    if (this.stage.kind !== 'staged') throw new Error('PoolSwitch.repoint: not paused');
+  /** The staged file renamed over the old one and reloaded; PgBouncer must then show every entry pointing at its target. */
+  private async switchOver(): Promise<void> {
+    if (this.stage.kind !== 'staged') throw new Error('PoolSwitch: nothing staged');
     let started = performance.now();
     this.file.commit(this.stage.signature);
     this.stage = { kind: 'replaced' };
@@ -255,7 +254,29 @@ export class PoolSwitch {
         { fix: `check PgBouncer's log; the file it was given is ${this.file.path}` },
       );
     }
+  }
+
+  private release(): void {
+    this.watchdog?.release();
+    this.watchdog = undefined;
+  }
+
+  /** Milliseconds the clients have waited so far. */
+  get pausedMs(): number {
+    return this.pausedFrom === undefined ? 0 : performance.now() - this.pausedFrom;
+  }
+
+  /**
+   * In the pause, once the target is ready: the entries point at it (renamed and reloaded since
+   * the pause began; this waits for that, and fails if it failed).
+   */
+  async repoint(): Promise<void> {
+    if (this.repointing === undefined) throw new Error('PoolSwitch.repoint: not paused');
+    const started = performance.now();
+    await this.repointing;
+    this.timings.repoint = performance.now() - started;
     this.pointed = 'target';
+    this.watchdog?.targetReady();
   }
 
   /** RESUME: the waiting clients go on, against wherever the entries point now. */
@@ -275,6 +296,7 @@ export class PoolSwitch {
       timings: roundAll(this.timings),
     };
     this.pausedFrom = undefined;
+    this.repointing = undefined;
     return report;
   }
 
@@ -284,6 +306,9 @@ export class PoolSwitch {
    */
   async undo(log: Logger): Promise<string | undefined> {
     try {
+      // A switch under way is let finish, so that what it did is what is put back.
+      await this.repointing?.catch(() => undefined);
+      this.repointing = undefined;
       if (this.stage.kind === 'staged') this.file.discard();
       if (this.stage.kind === 'replaced') {
         this.file.replace(this.text.original);
@@ -351,6 +376,7 @@ function roundAll(timings: PoolTimings): PoolTimings {
     rename: round(timings.rename),
     reload: round(timings.reload),
     check: round(timings.check),
+    repoint: round(timings.repoint),
     resume: round(timings.resume),
   };
 }

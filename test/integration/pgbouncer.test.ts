@@ -296,7 +296,8 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
         try {
           assert.equal(undone.name, dbs.join(', '));
           await undone.pause(5000, silent);
-          for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 1 });
+          // (Pointed at the target already, or about to be: the switch reloads as soon as all are paused.)
+          for (const db of dbs) assert.equal((await poolPort(bouncer, db)).paused, 1);
           await undone.repoint();
           for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 1 });
           assert.equal(await undone.undo(silent), undefined);
@@ -334,7 +335,7 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       }
     });
 
-    it('a file edited after the switch is prepared, or in the pause, is left as it is: resumed on the source', async () => {
+    it('a file edited after the switch is prepared, or while it pauses, is left as it is: resumed on the source', async () => {
       const { dbs, bouncer, moves } = await twoPooled();
       try {
         const pool = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
@@ -350,14 +351,27 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
         assert.equal(readFileSync(bouncer.ini, 'utf8'), edited);
         for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
 
-        // Edited in the pause: the staged file is not renamed over the edit; the undo resumes on the source.
+        // Edited while the PAUSE waits for a transaction: the staged file is not renamed over the
+        // edit; the undo resumes both on the source.
         const again = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        const holder = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: dbs[0], user: APP.user, password: APP.password });
+        await holder.connect();
         try {
-          await again.pause(5000, silent);
+          await holder.query('BEGIN');
+          await holder.query('SELECT 1');
+          const pausing = again.pause(10_000, silent);
+          const deadline = Date.now() + 10_000;
+          while (!existsSync(`${bouncer.ini}.pgferry-new`)) {
+            assert.ok(Date.now() < deadline, 'the new file was never staged');
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
           appendFileSync(bouncer.ini, '; and again\n');
+          await holder.query('COMMIT');
+          await pausing;
           await assert.rejects(again.repoint(), /pgbouncer\.ini changed during the cut-over; it is left as it is/);
           assert.equal(await again.undo(silent), undefined);
         } finally {
+          await holder.end().catch(() => undefined);
           await again.close();
         }
         assert.equal(readFileSync(bouncer.ini, 'utf8'), `${edited}; and again\n`);
