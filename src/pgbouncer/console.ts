@@ -54,8 +54,18 @@ export class PoolConsole {
 
   /** The pool mode PgBouncer applies by default (a database may set its own). */
   async defaultPoolMode(): Promise<string> {
+    return (await this.setting('pool_mode')) ?? 'session';
+  }
+
+  /** A [pgbouncer] setting as PgBouncer applies it now (SHOW CONFIG), or undefined if it has none of that name. */
+  async setting(key: string): Promise<string | undefined> {
     const rows = await this.command<{ key: string; value: string }>('SHOW CONFIG');
-    return rows.find((r) => r.key === 'pool_mode')?.value ?? 'session';
+    return rows.find((r) => r.key === key)?.value;
+  }
+
+  /** SET on the console: a [pgbouncer] setting changed until the next RELOAD or SET. */
+  async set(key: string, value: string): Promise<void> {
+    await this.command(`SET ${key} = '${value.replace(/'/g, "''")}'`);
   }
 
   /** Clients of `databases` waiting for a server now: during a pause, those held by it. */

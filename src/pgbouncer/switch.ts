@@ -111,6 +111,8 @@ export class PoolSwitch {
     /** transaction, session or statement: how clients hold servers, and so what a PAUSE waits for (session if any pool is). */
     readonly poolMode: string,
     private readonly adminUrl: string,
+    /** server_login_retry as PgBouncer had it (SHOW CONFIG), put back after each RESUME. */
+    private readonly loginRetry: string | undefined,
   ) {}
 
   /**
@@ -178,7 +180,8 @@ export class PoolSwitch {
       file.probeWritable();
       const modes = await Promise.all(chosen.map(async ({ pooled }) => pooled.poolMode ?? (await console.defaultPoolMode())));
       const poolMode = modes.includes('session') ? 'session' : modes[0]!;
-      return new PoolSwitch(console, file, pools, { original, repointed }, options.maxPauseMs, poolMode, options.admin);
+      const loginRetry = await console.setting('server_login_retry');
+      return new PoolSwitch(console, file, pools, { original, repointed }, options.maxPauseMs, poolMode, options.admin, loginRetry);
     } catch (error) {
       await Promise.all([console, ...sessions].map((s) => s.close()));
       throw error;
@@ -283,8 +286,9 @@ export class PoolSwitch {
   async resume(): Promise<PoolReport> {
     const started = performance.now();
     const waitingClients = await this.console.waitingClients(this.pools.map((p) => p.name)).catch(() => 0);
-    await resumeAll(this.pools);
+    await this.lift();
     this.timings.resume = performance.now() - started;
+    await this.afterLift();
     this.release();
     const pools = this.pools.map((p) => ({ database: p.name, pointsTo: describe(this.pointed === 'target' ? p.to : p.from) }));
     const report: PoolReport = {
@@ -316,7 +320,8 @@ export class PoolSwitch {
       }
       this.stage = { kind: 'ready' };
       this.pointed = 'source';
-      await resumeAll(this.pools);
+      await this.lift();
+      await this.afterLift();
       this.pausedFrom = undefined;
       this.release();
       return undefined;
@@ -324,6 +329,23 @@ export class PoolSwitch {
       log.error({ error: messageOf(error) }, 'PgBouncer could not be resumed on the source');
       return messageOf(error);
     }
+  }
+
+  /**
+   * Every database resumed at once. A server connection PgBouncer was still logging in when the
+   * PAUSE closed it (one opened for min_pool_size is, each janitor round of the pause) marks the
+   * pool as failing to connect: once resumed, PgBouncer then opens none for server_login_retry
+   * (15 s by default) while its clients wait. So the retry is made 0 for the RESUME, and put back
+   * once PgBouncer has begun its logins (it does so in the loop that answers the RESUME).
+   */
+  private async lift(): Promise<void> {
+    if (this.loginRetry !== undefined) await this.console.set('server_login_retry', '0');
+    await resumeAll(this.pools);
+  }
+
+  private async afterLift(): Promise<void> {
+    // Once the clients are resumed, a failure here is no reason to undo: a 0 retry only lasts until the next RELOAD.
+    if (this.loginRetry !== undefined) await this.console.set('server_login_retry', this.loginRetry).catch(() => undefined);
   }
 
   async close(): Promise<void> {

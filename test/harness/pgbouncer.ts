@@ -34,6 +34,8 @@ export interface BouncerOptions {
   readonly adminPassword?: string;
   /** More logins (name → password), for application roles that exist with the same password on both servers. */
   readonly users?: Readonly<Record<string, string>>;
+  /** More [pgbouncer] settings, or other values for the harness's own (min_pool_size, server_login_retry, …). */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -79,7 +81,10 @@ export async function startPgbouncer(
       `pool_mode = ${options.poolMode ?? 'transaction'}`,
       'max_client_conn = 200',
       'default_pool_size = 20',
-      'server_login_retry = 1',
+      `server_login_retry = ${options.settings?.server_login_retry ?? '1'}`,
+      ...Object.entries(options.settings ?? {})
+        .filter(([key]) => key !== 'server_login_retry')
+        .map(([key, value]) => `${key} = ${value}`),
       'ignore_startup_parameters = extra_float_digits',
       `logfile = ${logFile}`,
       `pidfile = ${join(directory, 'pgbouncer.pid')}`,

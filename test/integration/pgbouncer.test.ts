@@ -335,6 +335,55 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       }
     });
 
+    it('clients resumed are served at once, also where min_pool_size logins were cut short by the pause', async () => {
+      const db = await pair.source.createDatabase({ prefix: 'bretry' });
+      await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+      for (const cluster of [pair.source, pair.target]) {
+        await cluster.sql(
+          'postgres',
+          `DO $$BEGIN CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+        );
+      }
+      // A login PgBouncer opens for min_pool_size during the pause is closed by it, which marks the
+      // pool as failing to connect: resumed, it would open nothing for server_login_retry (60 s here).
+      const bouncer = await startPgbouncer(pair.source, db, {
+        users: { [APP.user]: APP.password },
+        settings: { min_pool_size: '2', server_login_retry: '60' },
+      });
+      const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
+      await client.connect();
+      try {
+        await client.query('SELECT 1');
+        const move = {
+          source: await resolveConnection('source', pair.source.url(db), {}),
+          target: await resolveConnection('target', pair.target.url(db), {}),
+        };
+        const pool = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 10_000 }, [move]);
+        let served: Promise<number | 'still waiting'>;
+        try {
+          await pool.pause(10_000, silent);
+          const query = client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`).then((r) => Number(r.rows[0]!.port));
+          // The freeze, long enough for PgBouncer's janitor (three rounds a second) to try its logins.
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          await pool.repoint();
+          await pool.resume();
+          served = Promise.race([query, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 20_000))]);
+        } finally {
+          await pool.close();
+        }
+        assert.equal(
+          await served,
+          pair.target.port,
+          'the client was still waiting 20 s after RESUME (PgBouncer held its logins for server_login_retry)',
+        );
+        const retry = (await bouncer.admin<{ key: string; value: string }>('SHOW CONFIG')).find((r) => r.key === 'server_login_retry');
+        assert.equal(retry?.value, '60', 'server_login_retry is put back');
+      } finally {
+        await client.end().catch(() => undefined);
+        await bouncer.stop();
+      }
+    });
+
     it('a file edited after the switch is prepared, or while it pauses, is left as it is: resumed on the source', async () => {
       const { dbs, bouncer, moves } = await twoPooled();
       try {
