@@ -94,7 +94,11 @@ export async function runWatchdog(input: NodeJS.ReadableStream): Promise<number>
       const console = await PoolConsole.open(pool.admin);
       try {
         if (reload) await console.reload();
+        // As the switch's own RESUME does (switch.ts, lift): no wait for server_login_retry.
+        const retry = await console.setting('server_login_retry');
+        if (retry !== undefined) await console.set('server_login_retry', '0');
         for (const database of pool.databases) await console.resume(database);
+        if (retry !== undefined) await console.set('server_login_retry', retry).catch(() => undefined);
         return 0;
       } finally {
         await console.close();
