@@ -37,11 +37,11 @@ export interface PoolTimings {
   readonly rename: number;
   /** RELOAD, alongside the freeze too. */
   readonly reload: number;
-  /** SHOW DATABASES: PgBouncer points where the file says (alongside the freeze). */
+  /** SHOW DATABASES (PgBouncer points where the file says) and SET server_login_retry = 0, alongside the freeze too. */
   readonly check: number;
   /** What the repoint step itself waited for the three above, once the target was ready. */
   readonly repoint: number;
-  /** SHOW POOLS (the waiting clients) and RESUME. */
+  /** The RESUMEs (SHOW POOLS, for the waiting clients, meanwhile on another session). */
   readonly resume: number;
 }
 
@@ -147,7 +147,7 @@ export class PoolSwitch {
       const original = file.read();
       let repointed = original;
       const pools: Pool[] = [];
-      for (const [index, { move, pooled }] of chosen.entries()) {
+      for (const { move, pooled } of chosen) {
         const entry = findDatabaseEntry(original, pooled.name);
         if (!entry) {
           throw new PgferryError('pgbouncer', `pgbouncer: ${options.ini} has no [databases] entry "${pooled.name}"`, {
@@ -169,12 +169,13 @@ export class PoolSwitch {
         };
         // Each entry is one line, rewritten in place: the others' line numbers stay.
         repointed = repoint(repointed, entry, to);
-        if (index > 0) sessions.push(await PoolConsole.open(options.admin));
+        // The first console reloads and counts while the pools' own pause and resume.
+        sessions.push(await PoolConsole.open(options.admin));
         pools.push({
           name: pooled.name,
           from: { host: inFile.host ?? '(socket)', port: inFile.port, dbname: inFile.dbname },
           to,
-          console: index === 0 ? console : sessions.at(-1)!,
+          console: sessions.at(-1)!,
         });
       }
       file.probeWritable();
@@ -245,7 +246,6 @@ export class PoolSwitch {
     this.timings.reload = performance.now() - started;
     started = performance.now();
     const now = await this.console.databases();
-    this.timings.check = performance.now() - started;
     const astray = this.pools.filter((p) => {
       const shown = now.find((d) => d.name === p.name);
       return !shown || shown.port !== p.to.port || shown.database !== p.to.dbname;
@@ -257,6 +257,8 @@ export class PoolSwitch {
         { fix: `check PgBouncer's log; the file it was given is ${this.file.path}` },
       );
     }
+    await this.lowerLoginRetry();
+    this.timings.check = performance.now() - started;
   }
 
   private release(): void {
@@ -285,10 +287,14 @@ export class PoolSwitch {
   /** RESUME: the waiting clients go on, against wherever the entries point now. */
   async resume(): Promise<PoolReport> {
     const started = performance.now();
-    const waitingClients = await this.console.waitingClients(this.pools.map((p) => p.name)).catch(() => 0);
-    await this.lift();
+    // Counted on the first console while the pools' own sessions resume: resumed clients still
+    // wait for PgBouncer's login to the target, so they are counted as waiting all the same.
+    const [waitingClients] = await Promise.all([
+      this.console.waitingClients(this.pools.map((p) => p.name)).catch(() => 0),
+      resumeAll(this.pools),
+    ]);
     this.timings.resume = performance.now() - started;
-    await this.afterLift();
+    await this.restoreLoginRetry();
     this.release();
     const pools = this.pools.map((p) => ({ database: p.name, pointsTo: describe(this.pointed === 'target' ? p.to : p.from) }));
     const report: PoolReport = {
@@ -320,8 +326,10 @@ export class PoolSwitch {
       }
       this.stage = { kind: 'ready' };
       this.pointed = 'source';
-      await this.lift();
-      await this.afterLift();
+      // (A RELOAD put PgBouncer's own retry back.)
+      await this.lowerLoginRetry();
+      await resumeAll(this.pools);
+      await this.restoreLoginRetry();
       this.pausedFrom = undefined;
       this.release();
       return undefined;
@@ -332,25 +340,26 @@ export class PoolSwitch {
   }
 
   /**
-   * Every database resumed at once. A server connection PgBouncer was still logging in when the
-   * PAUSE closed it (one opened for min_pool_size is, each janitor round of the pause) marks the
-   * pool as failing to connect: once resumed, PgBouncer then opens none for server_login_retry
-   * (15 s by default) while its clients wait. So the retry is made 0 for the RESUME, and put back
-   * once PgBouncer has begun its logins (it does so in the loop that answers the RESUME).
+   * For the RESUME: a server connection PgBouncer was still logging in when the PAUSE closed it
+   * (one opened for min_pool_size is, each janitor round of the pause) marks the pool as failing
+   * to connect: once resumed, PgBouncer then opens none for server_login_retry (15 s by default)
+   * while its clients wait. So the retry is 0 from the switch (after its RELOAD, which would put
+   * it back) to the RESUME, and put back once PgBouncer has begun its logins (it does in the loop
+   * that answers the RESUME). In between, a min_pool_size login tried in the pause is tried up
+   * to three times a second instead of once per retry.
    */
-  private async lift(): Promise<void> {
+  private async lowerLoginRetry(): Promise<void> {
     if (this.loginRetry !== undefined) await this.console.set('server_login_retry', '0');
-    await resumeAll(this.pools);
   }
 
-  private async afterLift(): Promise<void> {
+  private async restoreLoginRetry(): Promise<void> {
     // Once the clients are resumed, a failure here is no reason to undo: a 0 retry only lasts until the next RELOAD.
     if (this.loginRetry !== undefined) await this.console.set('server_login_retry', this.loginRetry).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     if (this.stage.kind === 'staged') this.file.discard();
-    await Promise.all(this.pools.map((p) => p.console.close()));
+    await Promise.all([this.console, ...this.pools.map((p) => p.console)].map((c) => c.close()));
   }
 }
 
