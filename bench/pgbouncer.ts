@@ -1,15 +1,21 @@
 /**
  * The cut-over as clients see it through PgBouncer, beside today's freeze without it, on the
  * same two servers (17 → 18): `rounds` cut-overs each way, alternating in direction through the
- * way back, with pgbench at a steady rate (4 clients, 100 transactions/s) and a client writing
- * back to back (the harness writer: the longest time it went without a commit is the pause it
- * lived). Through PgBouncer both go through the pool, which pgferry pauses, repoints and
- * resumes; without it the writer connects to the source and is pointed at the target by hand
- * once the cut-over returns, as today. Errors and lost writes are counted in both.
+ * way back, with a client writing back to back (the harness writer: the longest time it went
+ * without a commit is the pause it lived) and pgbench through the pool, either at a steady rate
+ * (4 clients, 100 transactions/s) or at full speed (8 clients, no rate: as many transactions as
+ * the machine runs). pgbench logs each transaction's latency: its longest is the longest any of
+ * its clients waited. Through PgBouncer everything goes through the pool, which pgferry pauses,
+ * repoints and resumes; without it the writer connects to the source and is pointed at the
+ * target by hand once the cut-over returns, as today. Errors and lost writes are counted in all.
+ * `ways` picks which of `rate`, `full` and `direct` (without PgBouncer) run, comma-separated.
  *
- *   npm run build && node dist/bench/pgbouncer.js [rounds=10]
+ *   npm run build && node dist/bench/pgbouncer.js [rounds=10] [ways=rate,full,direct]
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   PGBENCH,
@@ -29,16 +35,37 @@ import {
 
 const run = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 10);
+const WAYS = {
+  rate: 'PgBouncer, pgbench 100 tx/s',
+  full: 'PgBouncer, pgbench full speed',
+  direct: 'without PgBouncer',
+} as const;
+type WayKey = keyof typeof WAYS;
+const chosen = (process.argv[3] ?? 'rate,full,direct').split(',') as WayKey[];
+for (const key of chosen) if (!(key in WAYS)) throw new Error(`unknown way "${key}": rate, full or direct`);
 const APP = { user: 'app', password: 'app-bench-1' };
 const DB = 'shop';
 
 interface Sample {
-  readonly way: 'through PgBouncer' | 'without PgBouncer';
+  readonly way: WayKey;
   readonly direction: 'forward' | 'back';
+  /** The writer's longest gap between commits. */
   readonly clientPauseMs: number;
+  /** pgbench's longest transaction (NaN without pgbench). */
+  readonly longestTransactionMs: number;
+  /** pgbench's transactions per second over the round. */
+  readonly tps: number;
   readonly reportedMs: number;
+  /** The pause's own steps as pgferry timed them: pause, repoint, resume. */
+  readonly pauseSteps: string;
   readonly errors: number;
   readonly lost: number;
+}
+
+interface Load {
+  readonly failed: number;
+  readonly longestMs: number;
+  readonly tps: number;
 }
 
 const [old, now] = await startClusters([{ version: 17 }, { version: 18 }]);
@@ -58,20 +85,64 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** pgbench at a steady rate through the pool, for the whole round; resolves to its failed transactions (an abort counts). */
-function steadyLoad(bouncer: Bouncer, seconds: number): Promise<number> {
-  return pgbenchThroughPool(bouncer, DB, APP, { seconds, rate: 100 }).then(
-    ({ stdout }) => Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? NaN) + (/aborted/i.test(stdout) ? 1 : 0),
-    () => 1,
-  );
+interface Running {
+  /** Ends pgbench (SIGINT: it writes no summary, so everything is read from its per-transaction log). */
+  stop(): Promise<Load>;
 }
 
-async function round(way: Sample['way'], direction: Sample['direction'], bouncer: Bouncer | undefined): Promise<Sample> {
+/**
+ * pgbench through the pool at 100 tx/s or at full speed, from now until `stop`, however long the
+ * cut-over takes (the steps ahead of the freeze take seconds, more under full load): its failed
+ * transactions (an aborted client counts), its longest transaction and its rate.
+ */
+function load(bouncer: Bouncer, full: boolean): Running {
+  const logs = mkdtempSync(join(tmpdir(), 'pgferry-bench-pgbench-'));
+  const started = Date.now();
+  const running = pgbenchThroughPool(bouncer, DB, APP, {
+    seconds: 600,
+    ...(full ? { clients: 8 } : { rate: 100 }),
+    logPrefix: join(logs, 'tx'),
+  });
+  const ended = running.then(
+    ({ stderr }) => stderr,
+    (error: { stderr?: string }) => error.stderr ?? '',
+  );
+  let stopped: Promise<Load> | undefined;
+  const stop = async (): Promise<Load> => {
+    running.child.kill('SIGINT');
+    const killer = setTimeout(() => running.child.kill('SIGKILL'), 10_000);
+    const stderr = await ended;
+    clearTimeout(killer);
+    const seconds = (Date.now() - started) / 1000;
+    try {
+      // pgbench -l: client, transaction, latency in µs (or "failed"), …
+      let longest = 0;
+      let transactions = 0;
+      let failed = 0;
+      for (const file of readdirSync(logs))
+        for (const line of readFileSync(join(logs, file), 'utf8').split('\n')) {
+          const field = line.split(' ')[2];
+          if (field === undefined) continue;
+          if (field === 'failed') failed++;
+          const latency = Number(field);
+          transactions++;
+          if (latency > longest) longest = latency;
+        }
+      return { failed: failed + (stderr.match(/aborted/gi)?.length ?? 0), longestMs: longest / 1000, tps: transactions / seconds };
+    } finally {
+      rmSync(logs, { recursive: true, force: true });
+    }
+  };
+  return { stop: () => (stopped ??= stop()) };
+}
+
+async function round(way: WayKey, direction: Sample['direction'], pooled: Bouncer): Promise<Sample> {
+  const bouncer = way === 'direct' ? undefined : pooled;
   const [from, to] = direction === 'forward' ? [old, now] : [now, old];
   const args = ['--source', from.url(DB), '--target', to.url(DB)];
   const sync = spawnPgferry(['sync', ...args]);
   await waitUntilStreaming(to, DB, sync);
-  const load = bouncer ? steadyLoad(bouncer, 6) : undefined;
+  const loaded = bouncer ? load(bouncer, way === 'full') : undefined;
   const writer = startWriter(
     bouncer ? bouncer.url(DB).replace(/^postgres:\/\/[^@]+@/, `postgres://${APP.user}:${APP.password}@`) : appUrl(from.host, from.port),
   );
@@ -83,27 +154,45 @@ async function round(way: Sample['way'], direction: Sample['direction'], bouncer
     if (!bouncer) writer.switchTo(appUrl(to.host, to.port));
     await (bouncer ? writer.waitForCommits(writer.committedCount + 100, 'source') : writer.waitForCommits(100, 'target'));
     const report = await writer.stop();
-    const failed = load ? await load : 0;
+    const pgbench = await loaded?.stop();
+    const failed = pgbench?.failed ?? 0;
     if (bouncer && report.unexpectedErrors.length + report.refused + failed > 0)
       console.error(
         `errors through PgBouncer: ${JSON.stringify({ unexpected: report.unexpectedErrors, refused: report.refused, pgbenchFailed: failed })}`,
       );
-    const parsed = JSON.parse(cut.stdout) as { downtimeMs: number; pgbouncer: { pausedMs: number } | null };
+    const parsed = JSON.parse(cut.stdout) as {
+      downtimeMs: number;
+      pgbouncer: { pausedMs: number; timings?: Record<string, number> } | null;
+      steps: Array<{ step: string; ms: number }>;
+    };
     return {
       way,
       direction,
       clientPauseMs: bouncer ? report.longestGapMs : (report.switchGapMs ?? NaN),
+      longestTransactionMs: pgbench?.longestMs ?? NaN,
+      tps: pgbench?.tps ?? NaN,
       reportedMs: parsed.pgbouncer?.pausedMs ?? parsed.downtimeMs,
+      // The switch's own timings where it reports them (after issue 33), else the cut-over's steps.
+      pauseSteps: parsed.pgbouncer?.timings
+        ? Object.entries(parsed.pgbouncer.timings)
+            .map(([name, ms]) => `${name} ${ms}`)
+            .join(', ')
+        : parsed.steps
+            .filter((step) => ['pause', 'repoint', 'resume'].includes(step.step))
+            .map((step) => `${step.step} ${Math.round(step.ms * 10) / 10}`)
+            .join(', '),
       // Every error a client saw: the freeze's refusals and ended sessions too (none is expected through the pool).
       errors: report.unexpectedErrors.length + report.refused + failed,
       lost: await lostWrites(to, report),
     };
   } finally {
+    await loaded?.stop();
     await writer.stop();
     await stopSync(sync);
   }
 }
 
+let bouncer: Bouncer | undefined;
 try {
   for (const cluster of [old, now]) {
     await cluster.sql('postgres', `CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'`);
@@ -122,32 +211,71 @@ try {
   );
   const cloned = await runPgferry(['sync', '--source', old.url(DB), '--target', now.url(DB), '--until-caught-up'], {}, 300_000);
   if (cloned.code !== 0) throw new Error(cloned.stderr);
-  const bouncer = await startPgbouncer(old, DB, { users: { [APP.user]: APP.password } });
+  bouncer = await startPgbouncer(old, DB, { users: { [APP.user]: APP.password } });
+  const pooled = bouncer;
   const samples: Sample[] = [];
-  console.log('| round | way | direction | client pause ms | pgferry-reported ms | errors | lost writes |');
-  console.log('|---:|---|---|---:|---:|---:|---:|');
+  console.log(
+    `load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  console.log(
+    '| round | way | direction | writer pause ms | pgbench longest tx ms | pgbench tps | pgferry-reported ms | pause steps ms | errors | lost writes |',
+  );
+  console.log('|---:|---|---|---:|---:|---:|---:|---|---:|---:|');
   let n = 0;
-  for (let i = 0; i < rounds * 2; i++) {
-    // Each way makes a full trip (forward then back) before the other has its turn, alternating.
-    const way: Sample['way'] = Math.floor(i / 2) % 2 === 0 ? 'through PgBouncer' : 'without PgBouncer';
+  let failures = 0;
+  for (let i = 0; i < rounds * 2 * chosen.length; i++) {
+    // Each way makes a full trip (forward then back) before the next has its turn, in turn.
+    const way = chosen[Math.floor(i / 2) % chosen.length]!;
     const direction: Sample['direction'] = i % 2 === 0 ? 'forward' : 'back';
-    const sample = await round(way, direction, way === 'through PgBouncer' ? bouncer : undefined);
+    let sample: Sample | undefined;
+    // A cut-over that fails leaves the data where it was: the same direction is tried again.
+    for (let attempt = 1; sample === undefined; attempt++) {
+      try {
+        sample = await round(way, direction, pooled);
+      } catch (error) {
+        failures++;
+        const first =
+          String(error)
+            .split('\n')
+            .find((line) => line.startsWith('pgferry:')) ?? String(error).split('\n')[0];
+        console.log(`| ${n + 1} | ${WAYS[way]} | ${direction} | cut-over failed (attempt ${attempt}): ${first} |`);
+        if (attempt === 3) throw error;
+      }
+    }
     samples.push(sample);
+    const ms = (value: number) => (Number.isNaN(value) ? '' : String(Math.round(value)));
     console.log(
-      `| ${++n} | ${sample.way} | ${sample.direction} | ${Math.round(sample.clientPauseMs)} | ${Math.round(sample.reportedMs)} | ${sample.errors} | ${sample.lost} |`,
+      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.errors} | ${sample.lost} |`,
     );
   }
-  await bouncer.stop();
+  console.log(`cut-overs that failed and were tried again: ${failures}`);
+  console.log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log('');
-  console.log('| way | cut-overs | client pause p50 ms | p99 ms | max ms | errors | lost writes |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const way of ['through PgBouncer', 'without PgBouncer'] as const) {
+  console.log(
+    '| way | cut-overs | pgbench tps p50 | client pause p50 ms | max ms | pgbench longest tx p50 ms | max ms | errors | lost writes |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const way of chosen) {
     const of = samples.filter((s) => s.way === way);
     const pauses = of.map((s) => s.clientPauseMs);
+    const longest = of.map((s) => s.longestTransactionMs);
+    const ms = (value: number) => (Number.isNaN(value) ? '' : String(Math.round(value)));
     console.log(
-      `| ${way} | ${of.length} | ${Math.round(percentile(pauses, 50))} | ${Math.round(percentile(pauses, 99))} | ${Math.round(Math.max(...pauses))} | ${of.reduce((a, s) => a + s.errors, 0)} | ${of.reduce((a, s) => a + s.lost, 0)} |`,
+      `| ${WAYS[way]} | ${of.length} | ${ms(
+        percentile(
+          of.map((s) => s.tps),
+          50,
+        ),
+      )} | ${ms(percentile(pauses, 50))} | ${ms(Math.max(...pauses))} | ${ms(percentile(longest, 50))} | ${ms(Math.max(...longest))} | ${of.reduce((a, s) => a + s.errors, 0)} | ${of.reduce((a, s) => a + s.lost, 0)} |`,
     );
   }
 } finally {
+  await bouncer?.stop();
   await Promise.all([old.stop(), now.stop()]);
 }

@@ -11,7 +11,8 @@ import type { Finding } from './finding.js';
 export async function pgbouncerFindings(options: Omit<PoolOptions, 'maxPauseMs'>, source: ConnectionSpec): Promise<Finding[]> {
   let pool: PoolSwitch;
   try {
-    pool = await PoolSwitch.prepare({ ...options, maxPauseMs: 0 }, source);
+    // Where it would point is not checked: the source stands for the target too.
+    pool = await PoolSwitch.prepare({ ...options, maxPauseMs: 0 }, [{ source, target: source }]);
   } catch (error) {
     return [
       {

@@ -156,11 +156,6 @@ export async function cutover(flags: CutoverCommandFlags): Promise<number> {
     throw usageError('--all-databases does not apply with --physical', 'drop --all-databases: a physical cut-over moves the whole server');
   if (flags.physical) return cutoverPhysicalCommand(flags, cutoverSettingsFrom(flags));
   const settings = cutoverSettingsFrom(flags);
-  if (instance && settings.pgbouncer)
-    throw usageError(
-      '--pgbouncer does not work with --all-databases yet: one pause cannot repoint several pooled databases',
-      'drop --pgbouncer and repoint the pool yourself, or cut over one database at a time with --pgbouncer',
-    );
   const source = await resolveConnection('source', flags.source);
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });

@@ -12,7 +12,6 @@ import {
   parseChoice,
   type InstanceFlags,
 } from './options.js';
-import { usageError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import type { DatabaseFilter } from '../instance/index.js';
 import { everyDatabaseSync, printSyncSummaries, syncOutcomesJson } from './sync-all.js';
@@ -50,11 +49,6 @@ export function migrateCommand(): Command {
 export async function migrate(flags: MigrateFlags): Promise<number> {
   const when = parseChoice(flags.cutover, '--cutover', ['auto', 'manual'] as const);
   const settings = cutoverSettingsFrom(flags);
-  if (flags.allDatabases === true && settings.pgbouncer)
-    throw usageError(
-      '--pgbouncer does not work with --all-databases yet: one pause cannot repoint several pooled databases',
-      'drop --pgbouncer and repoint the pool yourself, or migrate one database at a time with --pgbouncer',
-    );
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   // A second signal must not cut the cut-over's lift of the freeze short: it is ignored here.
   const signals = abortOnSignals(log, 'stopping: sync stops cleanly, a cut-over under way lifts its freeze', 'ignore');

@@ -75,11 +75,6 @@ export interface InstanceCutoverReport {
 export async function cutoverDatabases(options: InstanceCutoverOptions): Promise<InstanceCutoverReport> {
   const { databases, ...settings } = options;
   if (databases.length === 0) throw usageError('no database to cut over', 'name at least one database');
-  if (settings.pgbouncer && databases.length > 1)
-    throw usageError(
-      '--pgbouncer cannot yet switch several pooled databases in one pause',
-      'cut over without --pgbouncer and repoint the pool yourself, or cut over one database at a time with --pgbouncer',
-    );
   const { downtimeMs, reports } = await cutOver(
     databases.map((d) => ({ database: d.database, options: { ...settings, source: d.source, target: d.target } })),
   );
@@ -114,7 +109,12 @@ async function cutOver(units: readonly Unit[]): Promise<{ downtimeMs: number; re
     if (refused) throw name(refused.item.unit.database, refused.error);
     const cuts = opened.map((c) => c!);
     // PgBouncer's console, pooled database and file are checked before anything is made.
-    pool = first.pgbouncer ? await PoolSwitch.prepare(first.pgbouncer, first.source) : undefined;
+    pool = first.pgbouncer
+      ? await PoolSwitch.prepare(
+          first.pgbouncer,
+          units.map((u) => ({ source: u.options.source, target: u.options.target })),
+        )
+      : undefined;
     let done: { downtimeMs: number; pgbouncer: PoolReport | null };
     try {
       for (const [step, atOnce] of [
@@ -196,7 +196,7 @@ async function whileFrozen(
     let pgbouncer: PoolReport | null = null;
     if (pool) {
       throwIfInterrupted(signal);
-      await CutoverSteps.together(steps, 'repoint', () => pool.repoint(options.target));
+      await CutoverSteps.together(steps, 'repoint', () => pool.repoint());
     }
     await every((c) => c.unfreezeTarget());
     if (pool) {

@@ -54,14 +54,24 @@ export class PoolConsole {
 
   /** The pool mode PgBouncer applies by default (a database may set its own). */
   async defaultPoolMode(): Promise<string> {
-    const rows = await this.command<{ key: string; value: string }>('SHOW CONFIG');
-    return rows.find((r) => r.key === 'pool_mode')?.value ?? 'session';
+    return (await this.setting('pool_mode')) ?? 'session';
   }
 
-  /** Clients of `database` waiting for a server now: during a pause, those held by it. */
-  async waitingClients(database: string): Promise<number> {
+  /** A [pgbouncer] setting as PgBouncer applies it now (SHOW CONFIG), or undefined if it has none of that name. */
+  async setting(key: string): Promise<string | undefined> {
+    const rows = await this.command<{ key: string; value: string }>('SHOW CONFIG');
+    return rows.find((r) => r.key === key)?.value;
+  }
+
+  /** SET on the console: a [pgbouncer] setting changed until the next RELOAD or SET. */
+  async set(key: string, value: string): Promise<void> {
+    await this.command(`SET ${key} = '${value.replace(/'/g, "''")}'`);
+  }
+
+  /** Clients of `databases` waiting for a server now: during a pause, those held by it. */
+  async waitingClients(databases: readonly string[]): Promise<number> {
     const rows = await this.command<{ database: string; cl_waiting: number | string }>('SHOW POOLS');
-    return rows.filter((r) => r.database === database).reduce((sum, r) => sum + Number(r.cl_waiting), 0);
+    return rows.filter((r) => databases.includes(r.database)).reduce((sum, r) => sum + Number(r.cl_waiting), 0);
   }
 
   /**

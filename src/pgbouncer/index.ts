@@ -1,9 +1,9 @@
 /**
  * PgBouncer in a cut-over: its admin console, its configuration file, and the switch that
- * pauses the pooled database, points it at the target and resumes it (or undoes all of it).
+ * pauses the pooled databases, points them at the target and resumes them (or undoes all of it).
  */
 export { PoolSwitch } from './switch.js';
-export type { PoolOptions, PoolReport } from './switch.js';
+export type { PoolMove, PoolOptions, PoolReport, PoolTimings } from './switch.js';
 export { PoolConsole } from './console.js';
 export type { PooledDatabase } from './console.js';
 export { PoolConfigFile } from './config-file.js';

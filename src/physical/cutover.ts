@@ -68,7 +68,10 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
     const standby = target;
     await assertStandbyOf(source, standby, slot);
     // PgBouncer's console, pooled database and file are checked before anything changes.
-    pool = options.pgbouncer ? await PoolSwitch.prepare(options.pgbouncer, options.source) : undefined;
+    // The whole server moves: the pooled database keeps its name, on the new host and port.
+    pool = options.pgbouncer
+      ? await PoolSwitch.prepare(options.pgbouncer, [{ source: options.source, target: options.target, keepDatabase: true }])
+      : undefined;
     await step('catch up', () => catchUp(source, slot, options));
 
     // Clients wait in PgBouncer's pause from its start: no step may keep them past --max-pause.
@@ -116,8 +119,7 @@ export async function cutoverPhysical(options: PhysicalCutoverOptions): Promise<
       await step('promote', () => promote(standby));
       await step('writes', () => assertWrites(standby));
       if (paused) {
-        // The whole server moved: the pooled database keeps its name, on the new host and port.
-        await step('repoint', () => paused.repoint(options.target, true));
+        await step('repoint', () => paused.repoint());
         pgbouncer = await step('resume', () => paused.resume());
       }
     } catch (error) {

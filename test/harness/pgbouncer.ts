@@ -4,7 +4,7 @@
  * cluster, with SCRAM logins for the application and the admin console. Its configuration file
  * is what pgferry's `--pgbouncer-ini` rewrites at a cut-over.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type PromiseWithChild } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chownSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,10 +34,19 @@ export interface BouncerOptions {
   readonly adminPassword?: string;
   /** More logins (name → password), for application roles that exist with the same password on both servers. */
   readonly users?: Readonly<Record<string, string>>;
+  /** More [pgbouncer] settings, or other values for the harness's own (min_pool_size, server_login_retry, …). */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
-/** Starts PgBouncer with one pooled database `database` pointing at `cluster`. Fails loudly when PgBouncer is not installed. */
-export async function startPgbouncer(cluster: Cluster, database: string, options: BouncerOptions = {}): Promise<Bouncer> {
+/**
+ * Starts PgBouncer with a pooled database for `databases` (one or several, each of the same name)
+ * pointing at `cluster`. Fails loudly when PgBouncer is not installed.
+ */
+export async function startPgbouncer(
+  cluster: Cluster,
+  databases: string | readonly string[],
+  options: BouncerOptions = {},
+): Promise<Bouncer> {
   if (!existsSync(PGBOUNCER_BINARY))
     throw new Error(`PgBouncer is not installed (${PGBOUNCER_BINARY}): apt-get install pgbouncer (.ci/run does it)`);
   const runAs = unprivilegedUser();
@@ -58,7 +67,9 @@ export async function startPgbouncer(cluster: Cluster, database: string, options
     ini,
     [
       '[databases]',
-      `${database} = host=${cluster.host} port=${cluster.port} dbname=${database} pool_size=20`,
+      ...(typeof databases === 'string' ? [databases] : databases).map(
+        (database) => `${database} = host=${cluster.host} port=${cluster.port} dbname=${database} pool_size=20`,
+      ),
       '',
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',
@@ -70,7 +81,10 @@ export async function startPgbouncer(cluster: Cluster, database: string, options
       `pool_mode = ${options.poolMode ?? 'transaction'}`,
       'max_client_conn = 200',
       'default_pool_size = 20',
-      'server_login_retry = 1',
+      `server_login_retry = ${options.settings?.server_login_retry ?? '1'}`,
+      ...Object.entries(options.settings ?? {})
+        .filter(([key]) => key !== 'server_login_retry')
+        .map(([key, value]) => `${key} = ${value}`),
       'ignore_startup_parameters = extra_float_digits',
       `logfile = ${logFile}`,
       `pidfile = ${join(directory, 'pgbouncer.pid')}`,
@@ -142,25 +156,32 @@ function readLog(path: string): string {
 export const PGBENCH = '/usr/lib/postgresql/15/bin/pgbench';
 
 /**
- * pgbench as the application: 4 clients through the pool at a steady `rate` transactions/s for
- * `seconds`, as `login`. Resolves with its output (it fails when a client aborts).
+ * pgbench as the application: `clients` (4 by default) through the pool for `seconds`, as
+ * `login`, at a steady `rate` transactions/s, or as fast as they can when no rate is given. With
+ * `logPrefix`, each transaction's latency is logged (pgbench -l) under that prefix. Resolves
+ * with its output (it fails when a client aborts); its process is the promise's `child`.
  */
 export function pgbenchThroughPool(
   bouncer: Bouncer,
   db: string,
   login: { readonly user: string; readonly password: string },
-  { seconds, rate }: { readonly seconds: number; readonly rate: number },
-): Promise<{ stdout: string }> {
+  {
+    seconds,
+    rate,
+    clients = 4,
+    logPrefix,
+  }: { readonly seconds: number; readonly rate?: number; readonly clients?: number; readonly logPrefix?: string },
+): PromiseWithChild<{ stdout: string; stderr: string }> {
   const args = [
     '-n',
     '-c',
-    '4',
+    String(clients),
     '-j',
     '2',
     '-T',
     String(seconds),
-    '-R',
-    String(rate),
+    ...(rate === undefined ? [] : ['-R', String(rate)]),
+    ...(logPrefix === undefined ? [] : ['-l', '--log-prefix', logPrefix]),
     '-h',
     '127.0.0.1',
     '-p',
@@ -169,7 +190,7 @@ export function pgbenchThroughPool(
     login.user,
     db,
   ];
-  return promisify(execFile)(PGBENCH, args, { env: { ...process.env, PGPASSWORD: login.password } });
+  return promisify(execFile)(PGBENCH, args, { env: { ...process.env, PGPASSWORD: login.password }, maxBuffer: 16 * 1024 * 1024 });
 }
 
 /** A query through the pool, as the application: which server (by port) answers. */

@@ -11,6 +11,8 @@ import type { InstanceCutoverReport } from '../../src/cutover/index.js';
 import {
   compareTables,
   newSessionCanWrite,
+  servedBy,
+  startPgbouncer,
   runPgferry,
   spawnPgferry,
   startWriter,
@@ -340,20 +342,36 @@ describe('cutover --all-databases, 17 → 18', () => {
     }
   });
 
-  it('refuses --pgbouncer with --all-databases before connecting anywhere', async () => {
-    const result = await runPgferry([
-      'cutover',
-      '--source',
-      'postgres://nobody@127.0.0.1:1/postgres',
-      '--target',
-      'postgres://nobody@127.0.0.1:1/postgres',
-      '--all-databases',
-      '--pgbouncer',
-      'postgres://admin@127.0.0.1:1/pgbouncer',
-      '--pgbouncer-ini',
-      '/nonexistent/pgbouncer.ini',
-    ]);
-    assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr, /--pgbouncer does not work with --all-databases yet/);
+  it('through PgBouncer: the pooled databases paused together, repointed and resumed in the one freeze, the unpooled one cut over beside them', async () => {
+    const { dbs, syncs, args } = await instanceUnderWay(pair.source, pair.target, 'pooled');
+    // Two of the three are pooled; the application writes to the first through the pool.
+    const bouncer = await startPgbouncer(pair.source, [dbs[0]!, dbs[1]!]);
+    const writer = startWriter(bouncer.url(dbs[0]!));
+    let written: WriterReport | undefined;
+    try {
+      await writer.waitForCommits(50, 'source');
+      const cut = await runPgferry(
+        ['cutover', ...args, '--pgbouncer', bouncer.adminUrl, '--pgbouncer-ini', bouncer.ini, '--json'],
+        {},
+        180_000,
+      );
+      assert.equal(cut.code, 0, `${cut.stderr}\n--- syncs\n${syncs.map((s) => s.output().slice(-1500)).join('\n')}`);
+      const report = JSON.parse(cut.stdout) as InstanceCutoverReport;
+      const pooled = report.databases[0]!.pgbouncer;
+      assert.ok(pooled, 'the report says how the pool was switched');
+      assert.deepEqual(pooled.pools.map((p) => p.database).sort(), [dbs[0]!, dbs[1]!].sort(), JSON.stringify(pooled));
+      for (const d of report.databases) assert.equal(d.downtimeMs, report.downtimeMs, d.database);
+      // Both pooled databases now go to the target, resumed: a new client of either is served by it.
+      for (const db of [dbs[0]!, dbs[1]!])
+        assert.equal(await servedBy(bouncer, db, { user: pair.source.superuser, password: pair.source.password }), pair.target.port, db);
+      await writer.waitForCommits(writer.committed + 20, 'target');
+    } finally {
+      written = await writer.stop();
+      await bouncer.stop();
+      for (const sync of syncs) await stopSync(sync);
+    }
+    await assertNothingLost(pair.target, dbs[0]!, written);
+    // The first took the writer's commits on the target after the cut-over; the others are as their sources left them.
+    for (const db of dbs.slice(1)) assert.ok((await compareTables(pair.source.url(db), pair.target.url(db))).equal, db);
   });
 });

@@ -4,15 +4,20 @@
  * no client sees an error, every transaction pgbench counted is on the target, and the ones after
  * the cut-over land there. And the ways it must fail: a transaction that outlives
  * --drain-timeout, a fence that never arrives, a pause past --max-pause, a file pgferry cannot
- * replace, a wrong admin password; each leaves PgBouncer resumed on the source.
+ * replace, a wrong admin password; each leaves PgBouncer resumed on the source. And the switch
+ * itself (issue 33), against a real PgBouncer: two pooled databases moved by one pause, an undo
+ * that leaves both on the source, and a file edited during a cut-over left as it is.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { resolveConnection } from '../../src/config/index.js';
 import type { CutoverReport } from '../../src/cutover/index.js';
+import { createLogger } from '../../src/log/index.js';
+import { PoolSwitch, type PoolMove } from '../../src/pgbouncer/index.js';
 import {
   PGBENCH,
   pgbenchThroughPool,
@@ -254,5 +259,179 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
       await stopSync(sync);
       await bouncer.stop();
     }
+  });
+
+  describe('the switch, several pooled databases at once', () => {
+    const silent = createLogger({ level: 'silent' });
+
+    /** Two databases on both servers, PgBouncer pooling both in front of the source, and the moves between them. */
+    async function twoPooled(): Promise<{ dbs: string[]; bouncer: Bouncer; moves: PoolMove[] }> {
+      for (const cluster of [pair.source, pair.target]) {
+        await cluster.sql(
+          'postgres',
+          `DO $$BEGIN CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+        );
+      }
+      const dbs = [await pair.source.createDatabase({ prefix: 'bpair' }), await pair.source.createDatabase({ prefix: 'bpair' })];
+      for (const db of dbs) await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+      const bouncer = await startPgbouncer(pair.source, dbs, { users: { [APP.user]: APP.password } });
+      const moves = await Promise.all(
+        dbs.map(async (db) => ({
+          source: await resolveConnection('source', pair.source.url(db), {}),
+          target: await resolveConnection('target', pair.target.url(db), {}),
+        })),
+      );
+      return { dbs, bouncer, moves };
+    }
+
+    async function servedThrough(bouncer: Bouncer, db: string): Promise<number> {
+      return servedBy(bouncer, db, APP);
+    }
+
+    it('one pause moves both; an undo leaves both on the source, resumed, the file as it was', async () => {
+      const { dbs, bouncer, moves } = await twoPooled();
+      const original = readFileSync(bouncer.ini, 'utf8');
+      try {
+        const undone = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        try {
+          assert.equal(undone.name, dbs.join(', '));
+          await undone.pause(5000, silent);
+          // (Pointed at the target already, or about to be: the switch reloads as soon as all are paused.)
+          for (const db of dbs) assert.equal((await poolPort(bouncer, db)).paused, 1);
+          await undone.repoint();
+          for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 1 });
+          assert.equal(await undone.undo(silent), undefined);
+        } finally {
+          await undone.close();
+        }
+        for (const db of dbs) {
+          assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+          assert.equal(await servedThrough(bouncer, db), pair.source.port);
+        }
+        assert.equal(readFileSync(bouncer.ini, 'utf8'), original);
+
+        const moving = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        try {
+          await moving.pause(5000, silent);
+          // A client of each arriving in the pause waits, and goes on against the target.
+          const waiting = dbs.map((db) => servedThrough(bouncer, db));
+          await moving.repoint();
+          const report = await moving.resume();
+          assert.deepEqual(await Promise.all(waiting), [pair.target.port, pair.target.port]);
+          assert.deepEqual(
+            report.pools,
+            dbs.map((db) => ({ database: db, pointsTo: `${pair.target.host}:${pair.target.port}/${db}` })),
+          );
+        } finally {
+          await moving.close();
+        }
+        for (const db of dbs) {
+          assert.deepEqual(await poolPort(bouncer, db), { port: pair.target.port, paused: 0 });
+          assert.equal(await servedThrough(bouncer, db), pair.target.port);
+        }
+        assert.equal(readFileSync(`${bouncer.ini}.pgferry-previous`, 'utf8'), original);
+      } finally {
+        await bouncer.stop();
+      }
+    });
+
+    it('clients resumed are served at once, also where min_pool_size logins were cut short by the pause', async () => {
+      const db = await pair.source.createDatabase({ prefix: 'bretry' });
+      await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
+      for (const cluster of [pair.source, pair.target]) {
+        await cluster.sql(
+          'postgres',
+          `DO $$BEGIN CREATE ROLE ${APP.user} LOGIN PASSWORD '${APP.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END$$`,
+        );
+      }
+      // A login PgBouncer opens for min_pool_size during the pause is closed by it, which marks the
+      // pool as failing to connect: resumed, it would open nothing for server_login_retry (60 s here).
+      const bouncer = await startPgbouncer(pair.source, db, {
+        users: { [APP.user]: APP.password },
+        settings: { min_pool_size: '2', server_login_retry: '60' },
+      });
+      const client = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: db, user: APP.user, password: APP.password });
+      await client.connect();
+      try {
+        await client.query('SELECT 1');
+        const move = {
+          source: await resolveConnection('source', pair.source.url(db), {}),
+          target: await resolveConnection('target', pair.target.url(db), {}),
+        };
+        const pool = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 10_000 }, [move]);
+        let served: Promise<number | 'still waiting'>;
+        try {
+          await pool.pause(10_000, silent);
+          const query = client.query<{ port: number }>(`SELECT current_setting('port')::int AS port`).then((r) => Number(r.rows[0]!.port));
+          // The freeze, long enough for PgBouncer's janitor (three rounds a second) to try its logins.
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          await pool.repoint();
+          await pool.resume();
+          served = Promise.race([query, new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 20_000))]);
+        } finally {
+          await pool.close();
+        }
+        assert.equal(
+          await served,
+          pair.target.port,
+          'the client was still waiting 20 s after RESUME (PgBouncer held its logins for server_login_retry)',
+        );
+        const retry = (await bouncer.admin<{ key: string; value: string }>('SHOW CONFIG')).find((r) => r.key === 'server_login_retry');
+        assert.equal(retry?.value, '60', 'server_login_retry is put back');
+      } finally {
+        await client.end().catch(() => undefined);
+        await bouncer.stop();
+      }
+    });
+
+    it('a file edited after the switch is prepared, or while it pauses, is left as it is: resumed on the source', async () => {
+      const { dbs, bouncer, moves } = await twoPooled();
+      try {
+        const pool = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        // The operator's edit while the cut-over verifies ahead of the freeze.
+        appendFileSync(bouncer.ini, '; an operator was here\n');
+        const edited = readFileSync(bouncer.ini, 'utf8');
+        try {
+          await assert.rejects(pool.pause(5000, silent), /pgbouncer\.ini changed since the cut-over began; nothing is paused/);
+        } finally {
+          assert.equal(await pool.undo(silent), undefined);
+          await pool.close();
+        }
+        assert.equal(readFileSync(bouncer.ini, 'utf8'), edited);
+        for (const db of dbs) assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+
+        // Edited while the PAUSE waits for a transaction: the staged file is not renamed over the
+        // edit; the undo resumes both on the source.
+        const again = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        const holder = new pg.Client({ host: '127.0.0.1', port: bouncer.port, database: dbs[0], user: APP.user, password: APP.password });
+        await holder.connect();
+        try {
+          await holder.query('BEGIN');
+          await holder.query('SELECT 1');
+          const pausing = again.pause(10_000, silent);
+          const deadline = Date.now() + 10_000;
+          while (!existsSync(`${bouncer.ini}.pgferry-new`)) {
+            assert.ok(Date.now() < deadline, 'the new file was never staged');
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          appendFileSync(bouncer.ini, '; and again\n');
+          await holder.query('COMMIT');
+          await pausing;
+          await assert.rejects(again.repoint(), /pgbouncer\.ini changed during the cut-over; it is left as it is/);
+          assert.equal(await again.undo(silent), undefined);
+        } finally {
+          await holder.end().catch(() => undefined);
+          await again.close();
+        }
+        assert.equal(readFileSync(bouncer.ini, 'utf8'), `${edited}; and again\n`);
+        assert.equal(existsSync(`${bouncer.ini}.pgferry-new`), false);
+        for (const db of dbs) {
+          assert.deepEqual(await poolPort(bouncer, db), { port: pair.source.port, paused: 0 });
+          assert.equal(await servedThrough(bouncer, db), pair.source.port);
+        }
+      } finally {
+        await bouncer.stop();
+      }
+    });
   });
 });
