@@ -45,7 +45,7 @@ export async function connect(spec: ConnectionSpec, session: SessionKind = {}): 
     const major = serverMajorAtStartup(client);
     try {
       await client.connect();
-      await disableLaterTimeouts(client, major(), session);
+      await applyLaterSettings(client, major(), session);
       return { spec, client };
     } catch (error) {
       lastError = error;
@@ -67,13 +67,13 @@ function serverMajorAtStartup(client: pg.Client): () => number | undefined {
   return () => major;
 }
 
-async function disableLaterTimeouts(client: pg.Client, major: number | undefined, session: SessionKind): Promise<void> {
-  const names = NO_LATER_TIMEOUTS.filter(
+async function applyLaterSettings(client: pg.Client, major: number | undefined, session: SessionKind): Promise<void> {
+  const settings = LATER_SETTINGS.filter(
     ([since, name]) => major !== undefined && major >= since && session.settings?.[name] === undefined,
-  ).map(([, name]) => name);
+  );
   // A physical walsender runs replication commands only.
-  if (names.length === 0 || session.replication === 'physical') return;
-  await client.query(`SELECT ${names.map((name) => `set_config('${name}', '0', false)`).join(', ')}`);
+  if (settings.length === 0 || session.replication === 'physical') return;
+  await client.query(`SELECT ${settings.map(([, name, value]) => `set_config('${name}', '${value}', false)`).join(', ')}`);
 }
 
 /** How far an attempt got: a timeout means something different in each step. */
@@ -124,10 +124,17 @@ const NO_TIMEOUTS: Readonly<Record<string, string>> = {
  * freeze (a start-up setting outranks the database's and the role's defaults).
  */
 const NOT_UNDER_A_FREEZE: Readonly<Record<string, string>> = { default_transaction_read_only: 'off' };
-/** The later ones, by the first major that has them: an unknown name in the start-up packet fails the connection. */
-const NO_LATER_TIMEOUTS: ReadonlyArray<readonly [number, string]> = [
-  [14, 'idle_session_timeout'],
-  [17, 'transaction_timeout'],
+/**
+ * Settings of later servers, by the first major that has them (an unknown name in the start-up
+ * packet fails the connection, so they are set once the version is known): the later timeouts,
+ * off as above; and a check, every few seconds while a statement runs, that pgferry is still
+ * there. Without it a long statement of a pgferry that died or gave up (a verify's hash of a big
+ * table, a COPY) runs to its end, minutes later, holding its locks and its snapshot.
+ */
+const LATER_SETTINGS: ReadonlyArray<readonly [number, string, string]> = [
+  [14, 'idle_session_timeout', '0'],
+  [17, 'transaction_timeout', '0'],
+  [14, 'client_connection_check_interval', '5000'],
 ];
 
 function clientConfig(spec: ConnectionSpec, attempt: TlsAttempt, session: SessionKind, own: OwnSession): pg.ClientConfig {

@@ -92,6 +92,35 @@ describe("pgferry's sessions as the server sees them", () => {
 });
 
 describe("ending pgferry's own lost sessions", () => {
+  test('a statement still running when pgferry closed its socket ends on the server, without waiting for what it waits on', async () => {
+    const holder = await foreign('lock holder');
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE kept IN ACCESS EXCLUSIVE MODE');
+    try {
+      const gone = await open(cluster.url(db));
+      const pid = await pidOf(gone.client);
+      const waiting = gone.client.query('SELECT count(*) FROM kept').catch(() => undefined);
+      const deadline = Date.now() + 10_000;
+      while (
+        (await cluster.sql('postgres', `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid])).rows[0]?.wait_event_type !==
+        'Lock'
+      ) {
+        assert.ok(Date.now() < deadline, 'the statement never waited on the lock');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // As a pgferry that died or gave up leaves it: the socket closed, the statement still running.
+      destroyClient(gone.client);
+      await waiting;
+      const until = Date.now() + 30_000;
+      while (await present(pid)) {
+        assert.ok(Date.now() < until, `backend ${pid} still waits for the lock 30 s after its client went away`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      await holder.query('ROLLBACK');
+    }
+  });
+
   test('ends the backend a stranded connection left holding a row lock, and no other session', async () => {
     const proxy = await startProxy(cluster);
     proxies.push(proxy);
