@@ -48,8 +48,14 @@ export const RECORDING_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['recording_from_lsn', 'pg_lsn'],
 ];
 
-const CHANGED_ROWS_SQL = `
-  CREATE TABLE IF NOT EXISTS pgferry.changed_rows (
+/**
+ * pgferry.changed_rows, made by sync as it starts (ensureSyncState), before any batch runs. Each
+ * statement is its own transaction where a cut-over must make it (a sync started by an earlier
+ * pgferry): one transaction altering both pgferry.sync and changed_rows deadlocked with a batch
+ * that updates pgferry.sync and then records into changed_rows.
+ */
+export const CHANGED_ROWS_STATEMENTS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS pgferry.changed_rows (
     recording_id text NOT NULL,
     table_name   text NOT NULL,
     -- 'key', 'row', 'table' or 'everything'; a key's (a row image's) column names and values are JSON arrays ('' otherwise).
@@ -58,40 +64,51 @@ const CHANGED_ROWS_SQL = `
     key          text NOT NULL,
     reason       text,
     lsn          pg_lsn NOT NULL
-  );
-  -- One row per key: by the keys' md5, as a key (a keyless row's whole image) can be wider than an
+  );`,
+  `-- One row per key: by the keys' md5, as a key (a keyless row's whole image) can be wider than an
   -- index entry may be (2.7 kB); a primary key over the text itself ended sync at such a row.
   -- Two keys merge only if their md5 collide, which takes a pair crafted for it.
-  ALTER TABLE pgferry.changed_rows DROP CONSTRAINT IF EXISTS changed_rows_pkey;
-  CREATE UNIQUE INDEX IF NOT EXISTS changed_rows_once
-      ON pgferry.changed_rows (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key));
-  -- The order the cut-over pages through them in: by position, then by when each was first recorded
+  ALTER TABLE pgferry.changed_rows DROP CONSTRAINT IF EXISTS changed_rows_pkey;`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS changed_rows_once
+      ON pgferry.changed_rows (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key));`,
+  `-- The order the cut-over pages through them in: by position, then by when each was first recorded
   -- (a row recorded again keeps its number and takes the later position).
-  ALTER TABLE pgferry.changed_rows ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;
-  CREATE INDEX IF NOT EXISTS changed_rows_in_order ON pgferry.changed_rows (recording_id, lsn, seq);
-  DROP INDEX IF EXISTS pgferry.changed_rows_by_position;`;
+  ALTER TABLE pgferry.changed_rows ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;`,
+  `CREATE INDEX IF NOT EXISTS changed_rows_in_order ON pgferry.changed_rows (recording_id, lsn, seq);`,
+  `DROP INDEX IF EXISTS pgferry.changed_rows_by_position;`,
+];
 
 /**
  * The cut-over asks sync to record: any earlier request and its rows are replaced (a cut-over
  * that died left them), and sync is woken to read it.
  */
 export async function requestRecording(client: pg.Client, id: string, leaseMs: number): Promise<void> {
-  await client.query(`${CHANGED_ROWS_SQL}
-    ${RECORDING_COLUMNS.map(([name, type]) => `ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS ${name} ${type};`).join('\n')}`);
-  await client.query('BEGIN');
-  try {
-    await client.query('DELETE FROM pgferry.changed_rows');
-    await client.query(
-      `UPDATE pgferry.sync SET recording_id = $1, recording_from_lsn = NULL,
-              recording_lease_until = clock_timestamp() + $2 * interval '1 millisecond'`,
-      [id, leaseMs],
-    );
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+  if (!(await recordingTablesReady(client))) {
+    const columns = RECORDING_COLUMNS.map(([name, type]) => `ALTER TABLE pgferry.sync ADD COLUMN IF NOT EXISTS ${name} ${type}`);
+    for (const statement of [...CHANGED_ROWS_STATEMENTS, ...columns]) await client.query(statement);
   }
+  // Two statements, each its own transaction, so neither waits on a batch while holding what the
+  // batch waits for: the request (the row of pgferry.sync), then the rows an earlier request left
+  // (no batch records under this id before it reads the request).
+  await client.query(
+    `UPDATE pgferry.sync SET recording_id = $1, recording_from_lsn = NULL,
+            recording_lease_until = clock_timestamp() + $2 * interval '1 millisecond'`,
+    [id, leaseMs],
+  );
+  await client.query('DELETE FROM pgferry.changed_rows WHERE recording_id IS DISTINCT FROM $1', [id]);
   await notifySync(client);
+}
+
+/** Whether sync made the record's table as this version has it, so the cut-over alters nothing. */
+async function recordingTablesReady(client: pg.Client): Promise<boolean> {
+  const { rows } = await client.query<{ ready: boolean }>(
+    `SELECT to_regclass('pgferry.changed_rows_in_order') IS NOT NULL
+            AND to_regclass('pgferry.changed_rows_once') IS NOT NULL
+            AND (SELECT count(*) FROM pg_catalog.pg_attribute
+                  WHERE attrelid = 'pgferry.sync'::regclass AND attname = ANY($1) AND NOT attisdropped) = cardinality($1) AS ready`,
+    [RECORDING_COLUMNS.map(([name]) => name)],
+  );
+  return rows[0]?.ready === true;
 }
 
 /**

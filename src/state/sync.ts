@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { inOneRoundTrip, inTransaction } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
-import { RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
+import { CHANGED_ROWS_STATEMENTS, RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
 import { REQUESTS_CHANNEL } from './notify.js';
 
 /**
@@ -99,6 +99,8 @@ export async function ensureSyncState(client: pg.Client): Promise<void> {
       deleted    bigint NOT NULL DEFAULT 0,
       truncated  bigint NOT NULL DEFAULT 0
     );`);
+  // The cut-over's record of changed rows, made now so that a cut-over never alters a table a batch writes to.
+  for (const statement of CHANGED_ROWS_STATEMENTS) await client.query(statement);
 }
 
 export async function readSyncState(client: pg.Client): Promise<SyncState | undefined> {

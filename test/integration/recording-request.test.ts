@@ -1,0 +1,83 @@
+/**
+ * A cut-over's request that sync record the rows it applies (state/recording.ts), against a
+ * batch of sync's in flight on a real server: the batch updates pgferry.sync and then records
+ * into pgferry.changed_rows. The request must never hold what such a batch waits for while it
+ * waits on the batch. It did: it altered both tables in one transaction, and a batch between the
+ * two deadlocked with it (seen as one cut-over in four failing under pgbench at full speed,
+ * "sync cannot apply changes, so it cannot record them: deadlock detected").
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { ensureSyncState, requestRecording } from '../../src/state/index.js';
+import { startClusters, type Cluster } from '../harness/index.js';
+
+let cluster: Cluster;
+let db: string;
+
+before(async () => {
+  [cluster] = await startClusters([{ version: 17 }]);
+  db = await cluster.createDatabase({ prefix: 'recording' });
+  await cluster.withClient(db, async (client) => {
+    await ensureSyncState(client);
+    await client.query(
+      `INSERT INTO pgferry.sync (name, slot_name, publication, phase) VALUES ('m', 'pgferry_m', 'pgferry_m', 'streaming')`,
+    );
+    // An earlier cut-over's request, under which the batch below records.
+    await requestRecording(client, 'an-old-one', 60_000);
+  });
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+async function session(): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: cluster.url(db) });
+  await client.connect();
+  return client;
+}
+
+describe('a recording request beside a batch in flight', () => {
+  test('waits for the batch without holding what the batch needs next: both finish, no deadlock', async () => {
+    const batch = await session();
+    const cutover = await session();
+    try {
+      await batch.query('BEGIN');
+      await batch.query(`UPDATE pgferry.sync SET applied_rows = applied_rows + 1`);
+      const cutoverPid = (await cutover.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const requested = requestRecording(cutover, 'the-new-one', 60_000).then(
+        () => 'done',
+        (error: unknown) => `failed: ${String(error)}`,
+      );
+      // The request now waits on the batch.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const { rows } = await cluster.sql(db, `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [cutoverPid]);
+        if ((rows[0] as { wait_event_type: string | null } | undefined)?.wait_event_type === 'Lock') break;
+        assert.ok(Date.now() < deadline, 'the request never waited on the batch');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // The batch records what it applied (under an earlier request), then commits.
+      const recorded = await batch
+        .query(
+          `INSERT INTO pgferry.changed_rows (recording_id, table_name, kind, columns, key, lsn) VALUES ('an-old-one', 't', 'key', '["id"]', '["1"]', '0/1')`,
+        )
+        .then(
+          () => 'recorded',
+          (error: unknown) => `failed: ${String(error)}`,
+        );
+      assert.equal(recorded, 'recorded');
+      await batch.query('COMMIT');
+      assert.equal(await requested, 'done');
+      const { rows } = await cluster.sql(
+        db,
+        `SELECT recording_id FROM pgferry.sync UNION ALL SELECT recording_id FROM pgferry.changed_rows`,
+      );
+      assert.deepEqual(rows, [{ recording_id: 'the-new-one' }], 'the new request stands, and the earlier one’s rows are gone');
+    } finally {
+      await batch.end().catch(() => undefined);
+      await cutover.end().catch(() => undefined);
+    }
+  });
+});
