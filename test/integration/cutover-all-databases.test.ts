@@ -344,9 +344,13 @@ describe('cutover --all-databases, 17 → 18', () => {
 
   it('through PgBouncer: the pooled databases paused together, repointed and resumed in the one freeze, the unpooled one cut over beside them', async () => {
     const { dbs, syncs, args } = await instanceUnderWay(pair.source, pair.target, 'pooled');
-    // Two of the three are pooled; the application writes to the first through the pool.
-    const bouncer = await startPgbouncer(pair.source, [dbs[0]!, dbs[1]!]);
-    const writer = startWriter(bouncer.url(dbs[0]!));
+    // Two of the three are pooled; the application writes to the first through the pool, as a
+    // role with the same password on both servers (the pool logs in to either with it).
+    const app = { user: 'pooled_app', password: 'pooled-app-pw' };
+    for (const cluster of [pair.source, pair.target])
+      await cluster.sql('postgres', `CREATE ROLE ${app.user} LOGIN SUPERUSER PASSWORD '${app.password}'`);
+    const bouncer = await startPgbouncer(pair.source, [dbs[0]!, dbs[1]!], { users: { [app.user]: app.password } });
+    const writer = startWriter(`postgres://${app.user}:${app.password}@127.0.0.1:${bouncer.port}/${dbs[0]!}`);
     let written: WriterReport | undefined;
     try {
       await writer.waitForCommits(50, 'source');
@@ -362,8 +366,7 @@ describe('cutover --all-databases, 17 → 18', () => {
       assert.deepEqual(pooled.pools.map((p) => p.database).sort(), [dbs[0]!, dbs[1]!].sort(), JSON.stringify(pooled));
       for (const d of report.databases) assert.equal(d.downtimeMs, report.downtimeMs, d.database);
       // Both pooled databases now go to the target, resumed: a new client of either is served by it.
-      for (const db of [dbs[0]!, dbs[1]!])
-        assert.equal(await servedBy(bouncer, db, { user: pair.source.superuser, password: pair.source.password }), pair.target.port, db);
+      for (const db of [dbs[0]!, dbs[1]!]) assert.equal(await servedBy(bouncer, db, app), pair.target.port, db);
       // Through the pool the writer never switches by itself: its commits after the cut-over still count as the source's.
       await writer.waitForCommits(writer.committedCount + 20, 'source');
     } finally {
