@@ -19,3 +19,14 @@ export async function newSessionCanWrite(cluster: Cluster, db: string, table: st
     }
   }
 }
+
+/** The database's own read-only default, as a read-only freeze sets it: looked at without writing. */
+export async function readOnlyDefault(cluster: Cluster, db: string): Promise<boolean> {
+  const { rows } = await cluster.sql(
+    'postgres',
+    `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN unnest(s.setconfig) c
+                     WHERE d.datname = $1 AND s.setrole = 0 AND c = 'default_transaction_read_only=on') AS frozen`,
+    [db],
+  );
+  return (rows[0] as { frozen: boolean }).frozen;
+}

@@ -19,7 +19,7 @@ export type { ClusterPair } from './pair.js';
 export { startProxy } from './proxy.js';
 export type { FaultProxy } from './proxy.js';
 export { describeError, errorCode, errorMessage } from './errors.js';
-export { newSessionCanWrite } from './freeze.js';
+export { newSessionCanWrite, readOnlyDefault } from './freeze.js';
 export { startPgbouncer, pgbenchThroughPool, servedBy, PGBENCH, PGBOUNCER_BINARY } from './pgbouncer.js';
 export type { Bouncer, BouncerOptions } from './pgbouncer.js';
 export { renderPage, CHROMIUM } from './browser.js';

@@ -11,6 +11,7 @@ import type { InstanceCutoverReport } from '../../src/cutover/index.js';
 import {
   compareTables,
   newSessionCanWrite,
+  readOnlyDefault,
   servedBy,
   startPgbouncer,
   runPgferry,
@@ -73,17 +74,6 @@ async function touchKeylessAndSequence(source: Cluster, db: string): Promise<voi
 /** A new session's write refused: the database is frozen read-only. */
 async function frozen(source: Cluster, db: string): Promise<boolean> {
   return !(await newSessionCanWrite(source, db, 'items'));
-}
-
-/** The database's own read-only default, as a freeze sets it: looked at without writing. */
-async function readOnlyDefault(source: Cluster, db: string): Promise<boolean> {
-  const { rows } = await source.sql(
-    'postgres',
-    `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN unnest(s.setconfig) c
-                     WHERE d.datname = $1 AND s.setrole = 0 AND c = 'default_transaction_read_only=on') AS frozen`,
-    [db],
-  );
-  return (rows[0] as { frozen: boolean }).frozen;
 }
 
 /** Every transaction the writer saw commit is on the target: its ledger rows, its items unless it deleted them. */

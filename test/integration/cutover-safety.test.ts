@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import {
+  readOnlyDefault,
   runPgferry,
   spawnPgferry,
   stopSync,
@@ -23,20 +24,9 @@ function migrationUnderWay(source: Cluster, target: Cluster, prefix: string): Re
   return underWay(source, target, prefix, `INSERT INTO items (payload) SELECT md5(g::text) FROM generate_series(1, 100) g`);
 }
 
-/** The source database's own read-only default, as a freeze sets it. */
-async function frozen(source: Cluster, db: string): Promise<boolean> {
-  const { rows } = await source.sql(
-    'postgres',
-    `SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase CROSS JOIN unnest(s.setconfig) c
-                     WHERE d.datname = $1 AND s.setrole = 0 AND c = 'default_transaction_read_only=on') AS frozen`,
-    [db],
-  );
-  return (rows[0] as { frozen: boolean }).frozen;
-}
-
 async function waitUntilFrozen(source: Cluster, db: string, cut: PgferryProcess): Promise<void> {
   const deadline = Date.now() + 30_000;
-  while (!(await frozen(source, db))) {
+  while (!(await readOnlyDefault(source, db))) {
     assert.ok(cut.child.exitCode === null, `the cut-over ended before freezing:\n${cut.output()}`);
     assert.ok(Date.now() < deadline, `the cut-over never froze the source:\n${cut.output()}`);
     await sleep(50);
@@ -66,7 +56,7 @@ describe('cutover safety, 17 → 18', () => {
         cut.stderr,
         /role escapee sets default_transaction_read_only = off in this database .*RESET default_transaction_read_only/,
       );
-      assert.equal(await frozen(pair.source, db), false, 'nothing was frozen');
+      assert.equal(await readOnlyDefault(pair.source, db), false, 'nothing was frozen');
       await pair.source.sql('postgres', `ALTER ROLE escapee IN DATABASE ${db} RESET default_transaction_read_only`);
     } finally {
       await stopSync(sync);
@@ -90,7 +80,7 @@ describe('cutover safety, 17 → 18', () => {
       assert.notEqual(code, 'hung', cut.output());
       assert.notEqual(code, 0, cut.output());
       assert.match(cut.output(), /the source is writable again/);
-      assert.equal(await frozen(pair.source, db), false, `the source was left frozen:\n${cut.output()}`);
+      assert.equal(await readOnlyDefault(pair.source, db), false, `the source was left frozen:\n${cut.output()}`);
     } finally {
       await holder.end().catch(() => undefined);
       await stopSync(sync);
@@ -107,7 +97,7 @@ describe('cutover safety, 17 → 18', () => {
       cut.child.kill('SIGINT');
       const code = await Promise.race([cut.exited(), sleep(60_000).then(() => 'hung' as const)]);
       assert.notEqual(code, 'hung', cut.output());
-      assert.equal(await frozen(pair.source, db), false, `the source was left frozen:\n${cut.output()}`);
+      assert.equal(await readOnlyDefault(pair.source, db), false, `the source was left frozen:\n${cut.output()}`);
     } finally {
       await holder.end().catch(() => undefined);
       await stopSync(sync);
@@ -130,7 +120,7 @@ describe('cutover safety, 17 → 18', () => {
     }
     const cleanup = await runPgferry(['cleanup', '--unfreeze-source', ...args], {}, 60_000);
     assert.equal(cleanup.code, 0, cleanup.stderr);
-    assert.equal(await frozen(pair.source, db), false);
+    assert.equal(await readOnlyDefault(pair.source, db), false);
   });
 
   for (const step of [
@@ -160,7 +150,7 @@ describe('cutover safety, 17 → 18', () => {
       }
       const cleanup = await runPgferry(['cleanup', '--unfreeze-source', '--force', ...args], {}, 60_000);
       assert.equal(cleanup.code, 0, cleanup.stderr);
-      assert.equal(await frozen(pair.source, db), false);
+      assert.equal(await readOnlyDefault(pair.source, db), false);
       for (const [side, cluster] of [
         ['source', pair.source],
         ['target', pair.target],
