@@ -108,10 +108,15 @@ async function dumpAll(source: Cluster, target: Cluster): Promise<Way> {
   const started = performance.now();
   const env = (cluster: Cluster) => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: cluster.password, PGSSLMODE: 'disable' });
   await new Promise<void>((resolve, reject) => {
-    const dump = spawn(join(bin, 'pg_dumpall'), ['-h', source.host, '-p', String(source.port), '-U', source.superuser, '--no-password'], {
-      env: env(source),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    // Without passwords: restored, the superuser's own would lock this script out of the target.
+    const dump = spawn(
+      join(bin, 'pg_dumpall'),
+      ['-h', source.host, '-p', String(source.port), '-U', source.superuser, '--no-password', '--no-role-passwords'],
+      {
+        env: env(source),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const restore = spawn(
       join(bin, 'psql'),
       ['-h', target.host, '-p', String(target.port), '-U', target.superuser, '-q', '-o', '/dev/null', 'postgres'],
@@ -127,7 +132,7 @@ async function dumpAll(source: Cluster, target: Cluster): Promise<Way> {
     dump.on('error', reject);
   });
   const seconds = (performance.now() - started) / 1000;
-  return { way: 'pg_dumpall | psql (offline)', seconds, freezesMs: [seconds * 1000], splitSeconds: 0 };
+  return { way: 'pg_dumpall piped to psql (offline)', seconds, freezesMs: [seconds * 1000], splitSeconds: 0 };
 }
 
 const [source, target] = await startClusters([{ version: 15 }, { version: 17 }]);
@@ -169,7 +174,7 @@ for (const r of results)
 const [single, all, offline] = results;
 if (single && all) console.log(`\none migrate --all-databases / ${count} migrates: time ${(all.seconds / single.seconds).toFixed(2)}`);
 if (all && offline)
-  console.log(`migrate --all-databases freeze / pg_dumpall | psql downtime: ${(all.freezesMs[0]! / offline.freezesMs[0]!).toFixed(4)}`);
+  console.log(`migrate --all-databases freeze / pg_dumpall-to-psql downtime: ${(all.freezesMs[0]! / offline.freezesMs[0]!).toFixed(4)}`);
 console.log(
   `load average at the end ${os
     .loadavg()
