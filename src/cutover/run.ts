@@ -215,7 +215,7 @@ async function whileFrozen(
       const emitted = await emitFence(sourceClient, cutoverId);
       // Drained, the source hands out no more values: its sequences are set on the target while the fence travels.
       const [applied, set] = await Promise.allSettled([
-        waitForFence(watch, emitted, options.fenceTimeoutMs, signal),
+        steps.alongside('fence applied', () => waitForFence(watch, emitted, options.fenceTimeoutMs, signal)),
         steps.alongside('sequences', () => syncSequences(sourceClient, target, sides.scope, options.sequenceMargin)),
       ]);
       if (applied.status === 'rejected') throw applied.reason;
