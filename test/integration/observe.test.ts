@@ -87,6 +87,9 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
       assert.ok(value('pgferry_copy_bytes_total', { table: 'public.items' }) > 1000 * 32);
       assert.ok(value('pgferry_lag_bytes') >= 0);
       assert.ok(value('pgferry_lag_seconds') >= 0);
+      // The stream's own lag, in seconds to the millisecond (Prometheus's unit), measured at the monitor's last tick.
+      const streamLag = value('pgferry_stream_lag_seconds');
+      assert.ok(Number.isFinite(streamLag) && streamLag >= 0, `pgferry_stream_lag_seconds ${streamLag}`);
       assert.ok(value('pgferry_source_retained_wal_bytes') > 0);
       assert.equal(value('pgferry_phase', { phase: 'streaming' }), 1);
       assert.ok(value('pgferry_spool_memory_bytes') >= 0);
@@ -101,13 +104,18 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
       >;
       assert.deepEqual(Object.keys(served).sort(), Object.keys(printed).sort());
       for (const key of ['phase', 'direction', 'name', 'slot', 'syncRunning', 'cutover']) assert.deepEqual(served[key], printed[key], key);
+      // The stream's lag as sync records it at each batch: under the writer, a measured figure in milliseconds.
+      for (const status of [served, printed]) {
+        assert.ok(typeof status.lagMs === 'number' && Number.isFinite(status.lagMs) && status.lagMs >= 0, `lagMs ${String(status.lagMs)}`);
+        assert.ok(typeof status.lagMeasuredAt === 'string' && typeof status.walsenderLsn === 'string', JSON.stringify(status));
+      }
 
       // The page, as a browser renders it after its scripts ran.
       const shots = join(process.cwd(), 'test-output');
       mkdirSync(shots, { recursive: true });
       const dom = await renderPage(url, { screenshot: join(shots, 'status-page.png') });
       assert.match(dom, /<span id="phase">streaming<\/span>/);
-      assert.match(dom, /<div class="big" id="lag">\d+\.\d s<\/div>/);
+      assert.match(dom, /<div class="big" id="lag">\d+(\.\d+)? (ms|s)<\/div>/);
       assert.match(dom, /<tr data-table="public\.items"><td>public\.items<\/td><td>copied 1\/1<\/td>/);
       assert.match(dom, /<tr data-table="public\.ledger">/);
       const phone = await renderPage(url, { width: 390, height: 844, screenshot: join(shots, 'status-page-phone.png') });
@@ -119,6 +127,20 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
         assert.doesNotMatch(body, /postgres:\/\//);
       }
       assert.equal((await fetch(`${url}nothing-here`)).status, 404);
+
+      // The writer stops: once sync has caught up, nothing waits (a lag of 0, however old the last
+      // commit) and the applied position is the source's WAL end, as the walsender reports it.
+      await writer.stop();
+      const deadline = Date.now() + 60_000;
+      let last: Record<string, unknown> = {};
+      for (;;) {
+        last = (await (await fetch(`${url}status.json`)).json()) as Record<string, unknown>;
+        const { rows } = await pair.source.sql(db, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+        const sourceLsn = (rows[0] as { lsn: string }).lsn;
+        if (last.lagMs === 0 && last.appliedLsn === sourceLsn && last.walsenderLsn === sourceLsn) break;
+        if (Date.now() > deadline) assert.fail(`sync did not catch up with an idle source (at ${sourceLsn}): ${JSON.stringify(last)}`);
+        await sleep(200);
+      }
     } finally {
       await writer.stop();
       await stopSync(sync);
