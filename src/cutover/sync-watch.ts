@@ -92,6 +92,7 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
   if (!(await wantProgress(target, timeoutMs + PROGRESS_WANTED_PAST_CATCH_UP_MS)))
     return waitForMonitorLag(target, maxLagSeconds, deadline, signal);
   const progress = await ProgressListener.open(target);
+  let caughtUp = false;
   try {
     const limitMs = maxLagSeconds * 1000;
     for (;;) {
@@ -101,21 +102,27 @@ export async function waitForLag(target: pg.Client, maxLagSeconds: number, timeo
         lag.phase === 'streaming' &&
         lag.heartbeatAgeSeconds !== null &&
         lag.heartbeatAgeSeconds <= HEARTBEAT_FRESH_SECONDS;
-      if (fresh && lag.monitorKnows && lag.lagMs !== null && lag.lagMs <= limitMs) return lag.lagMs / 1000;
-      if (Date.now() > deadline || signal?.aborted)
-        throw lagTimeout(
-          maxLagSeconds,
-          timeoutMs,
-          lag?.lagMs === null || lag === undefined ? null : lag.lagMs / 1000,
-          lag?.heartbeatAgeSeconds ?? null,
-        );
-      // Woken by the next batch sync commits (its notification says the lag, but the read above
-      // also checks that sync is alive and that its monitor knows the lag: one small query).
-      await progress.next(Math.min(UNNOTIFIED_LOOK_MS, Math.max(0, deadline - Date.now())), signal);
+      if (fresh && lag.monitorKnows && lag.lagMs !== null && lag.lagMs <= limitMs) {
+        caughtUp = true;
+        return lag.lagMs / 1000;
+      }
+      for (;;) {
+        if (Date.now() > deadline || signal?.aborted)
+          throw lagTimeout(maxLagSeconds, timeoutMs, lag?.lagMs == null ? null : lag.lagMs / 1000, lag?.heartbeatAgeSeconds ?? null);
+        // Woken by the next batch sync commits. Its notification says the lag: one still over the
+        // limit needs no read (a backlog applied in hundreds of batches a second would otherwise
+        // cost as many queries); one under it is read again, which also checks that sync is alive
+        // and that its monitor knows the lag.
+        const notified = await progress.next(Math.min(UNNOTIFIED_LOOK_MS, Math.max(0, deadline - Date.now())), signal);
+        if (notified === undefined || notified.lagMs === null || notified.lagMs <= limitMs) break;
+      }
     }
   } finally {
     // A session that failed has nothing left to unlisten: the first error is the one.
     await progress.close().catch(() => undefined);
+    // Caught up, the notifications are wanted through the freeze that follows, and no longer; given
+    // up, not at all. (A cut-over that dies leaves its wish to run out by itself.)
+    await wantProgress(target, caughtUp ? PROGRESS_WANTED_PAST_CATCH_UP_MS : 0).catch(() => undefined);
   }
 }
 
