@@ -36,7 +36,19 @@ const rate = Number(process.argv[4] ?? 200);
 const LEVELS = ['counts', 'changes'] as const;
 type Level = (typeof LEVELS)[number];
 /** The steps taken with writes frozen, in the order they run. */
-const FROZEN_STEPS = ['freeze', 'drain', 'fence', 'sequences', 'large objects', 'verify', 'stop sync', 'late writes', 'hand over'];
+const FROZEN_STEPS = [
+  'freeze',
+  'drain',
+  'fence',
+  // Inside 'fence': its round trip, from emitted on the source to applied on the target (alongside 'sequences').
+  'fence applied',
+  'sequences',
+  'large objects',
+  'verify',
+  'stop sync',
+  'late writes',
+  'hand over',
+];
 /** The last step before the freeze: the wait for sync to be within --max-lag (reported apart: no write is frozen yet). */
 const CATCH_UP = 'catch up';
 
