@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { PgferryError } from '../errors.js';
 import {
@@ -155,19 +154,17 @@ function lagTimeout(maxLagSeconds: number, timeoutMs: number, lag: number | null
  * fence's own position says so on every version; on 14+, where pgoutput carries logical
  * messages, sync also records the fence itself (at or past `after`). PostgreSQL 13 has no
  * messages in pgoutput, but still sends the fence's (empty) transaction, or, if it skips it,
- * moves the idle position past it.
+ * moves the idle position past it. Woken by sync's notification of the commit that carries it
+ * (its round trip is timed as the step 'fence applied', run.ts).
  */
-export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: number, signal?: AbortSignal): Promise<FenceApplied> {
-  const emitted = performance.now();
+export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   // Listening before the first look: a batch committed after it notifies, one before it is read.
   const progress = await ProgressListener.open(target);
   try {
     let seen: Pick<SyncProgress, 'applied' | 'fence'> | undefined = await readFenceProgress(target);
-    let notified = false;
     for (;;) {
-      if (seen && (seen.applied >= fence.lsn || (seen.fence !== undefined && seen.fence >= fence.after)))
-        return { roundTripMs: Math.round((performance.now() - emitted) * 1000) / 1000, notified };
+      if (seen && (seen.applied >= fence.lsn || (seen.fence !== undefined && seen.fence >= fence.after))) return;
       if (signal?.aborted)
         throw new PgferryError('interrupted', 'interrupted while waiting for the fence', { fix: 'run pgferry cutover again when ready' });
       if (Date.now() > deadline) {
@@ -178,19 +175,12 @@ export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: n
       }
       // Woken by the commit of the batch that carries the fence: its notification says what it applied.
       const next = await progress.next(Math.min(UNNOTIFIED_LOOK_MS, Math.max(0, deadline - Date.now())), signal);
-      notified = next !== undefined;
       seen = next ?? (await readFenceProgress(target));
     }
   } finally {
     // The session is the cut-over's own for the fence, closed with it: no UNLISTEN round trip inside the freeze.
     progress.stopListening();
   }
-}
-
-/** How the fence came back: its round trip from emitted on the source to applied on the target, and whether sync's notification said so. */
-export interface FenceApplied {
-  readonly roundTripMs: number;
-  readonly notified: boolean;
 }
 
 /** Step 6: asks sync to stop through the target and waits until it says it has. */
