@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { PgferryError } from '../../src/errors.js';
+import pg from 'pg';
 import { parseListen } from '../../src/observe/index.js';
+import { ProgressListener, wantProgress, type SyncProgress } from '../../src/state/index.js';
 import {
   renderPage,
   runPgferry,
@@ -127,6 +129,27 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
         assert.doesNotMatch(body, /postgres:\/\//);
       }
       assert.equal((await fetch(`${url}nothing-here`)).status, 404);
+
+      // A cut-over's wish for sync's progress: each batch's commit then notifies it, with the
+      // applied position and the stream's lag (what the catch-up and the fence's waits wake on).
+      const watcher = new pg.Client({ connectionString: pair.target.url(db) });
+      await watcher.connect();
+      try {
+        assert.equal(await wantProgress(watcher, 30_000), true);
+        const listener = await ProgressListener.open(watcher);
+        const notified: SyncProgress[] = [];
+        for (const until = Date.now() + 20_000; notified.length < 3 && Date.now() < until;) {
+          const progress = await listener.next(1000);
+          if (progress) notified.push(progress);
+        }
+        assert.ok(notified.length >= 3, `sync notified ${notified.length} batches under a writer in 20 s`);
+        for (const progress of notified) assert.ok(progress.lagMs !== null && Number.isFinite(progress.lagMs) && progress.lagMs >= 0);
+        assert.ok(notified[2]!.applied > notified[0]!.applied, 'the applied position moves from one notification to the next');
+        await listener.close();
+        await wantProgress(watcher, 0);
+      } finally {
+        await watcher.end();
+      }
 
       // The writer stops: once sync has caught up, nothing waits (a lag of 0, however old the last
       // commit) and the applied position is the source's WAL end, as the walsender reports it.
