@@ -500,7 +500,6 @@ export async function readLagProgress(client: pg.Client): Promise<
       readonly monitorKnows: boolean;
       readonly phase: SyncPhase;
       readonly heartbeatAgeSeconds: number | null;
-      readonly lagSeconds: number | null;
     }
   | undefined
 > {
@@ -517,7 +516,6 @@ export async function readLagProgress(client: pg.Client): Promise<
         monitorKnows: row.lag_seconds !== null,
         phase: row.phase,
         heartbeatAgeSeconds: row.heartbeat_age,
-        lagSeconds: row.lag_seconds,
       }
     : undefined;
 }
