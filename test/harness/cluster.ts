@@ -128,6 +128,9 @@ export class Cluster {
       database,
       connectionTimeoutMillis: 10_000,
     });
+    // A session a cut-over's drain ends also emits 'error' once its query has failed with it (or
+    // while it waits between queries): what failed is the query's rejection, not an uncaught event.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       return await work(client);
