@@ -50,6 +50,11 @@ export interface BatchOptions {
   readonly copyPositions?: CopyPositions;
   /** Whether the rows written are recorded for a cut-over (apply/recording.ts). */
   readonly recording?: ChangeRecording;
+  /**
+   * Asked as the batch records its position: the stream's lag once the batch is committed, and
+   * whether a cut-over waits to be notified of it (sync/change-stream.ts).
+   */
+  readonly progress?: () => { readonly lagMs: number | undefined; readonly notify: boolean };
 }
 
 export interface BatchResult {
@@ -128,7 +133,10 @@ export class BatchApplier {
           startsAt: recording.acknowledged ? undefined : appliedLsn,
           rows: counts.recorded!.list(),
         });
+      const progress = this.options.progress?.();
       await recordAppliedBatch(this.client, {
+        lagMs: progress?.lagMs,
+        notify: progress?.notify ?? false,
         lsn: last.endLsn,
         lastCommitTime: counts.lastCommitTime === undefined ? undefined : postgresTimeToDate(counts.lastCommitTime),
         transactions: counts.transactions,

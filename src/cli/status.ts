@@ -72,7 +72,7 @@ async function statusOfEveryDatabase(target: ConnectionSpec, filter: DatabaseFil
 }
 
 function formatStatus(report: StatusReport): string {
-  const { json, heartbeatAgeSeconds: heartbeatAge, cutoverText } = report;
+  const { json, heartbeatAgeSeconds: heartbeatAge, lagAgeMs, cutoverText } = report;
   const live = json.syncRunning;
   const lines = [
     `phase        ${json.phase}${json.name ? ` (migration ${json.name}, slot ${json.slot})` : ''}`,
@@ -80,7 +80,8 @@ function formatStatus(report: StatusReport): string {
     ...(json.name
       ? [
           `applied      ${json.appliedLsn}${json.appliedAt ? ` at ${json.appliedAt}` : ''}`,
-          `lag          ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? "unknown (catching up on a backlog older than sync's first look)" : `${json.lagSeconds.toFixed(1)} s`}${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
+          `lag          ${streamLagText(json.lagMs, lagAgeMs, live)}`,
+          `             ${json.lagBytes ?? '?'} bytes, ${json.lagSeconds === null ? "unknown (catching up on a backlog older than sync's first look)" : `${json.lagSeconds.toFixed(1)} s`} by the source's WAL position${live ? '' : heartbeatAge === undefined ? ' (no heartbeat recorded yet)' : ` (as of ${Math.round(heartbeatAge)} s ago: sync is not running)`}`,
           `rate         ${Math.round(json.transactionsPerSecond ?? 0)} transactions/s, ${Math.round(json.rowsPerSecond ?? 0)} rows/s`,
           `applied      ${json.appliedTransactions} transactions, ${json.appliedRows} row changes since the copy`,
           ...(json.problem ? [`problem      ${json.problem.message} (at ${json.problem.at})`] : []),
@@ -102,4 +103,20 @@ function formatStatus(report: StatusReport): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The stream's lag in words: milliseconds below a second, seconds above; how fresh the figure is while sync runs. */
+export function streamLagText(lagMs: number | null, ageMs: number | undefined, live: boolean): string {
+  if (lagMs === null) return 'not measured yet (sync records it once it streams)';
+  const figure =
+    lagMs === 0 ? '0 ms: nothing committed on the source waits to be applied' : `${formatMs(lagMs)} behind the source's commits`;
+  if (ageMs === undefined) return figure;
+  return `${figure} (recorded ${formatMs(Math.max(0, ageMs))} ago${live ? '' : ', sync is not running'})`;
+}
+
+function formatMs(ms: number): string {
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${Math.round(ms / 1000)} s`;
 }

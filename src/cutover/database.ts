@@ -207,7 +207,7 @@ export class DatabaseCutover {
       const emitted = await emitFence(this.source, this.intent.cutoverId);
       // Drained, the source hands out no more values: its sequences are set on the target while the fence travels.
       const [applied, set] = await Promise.allSettled([
-        waitForFence(watch, emitted, options.fenceTimeoutMs, signal),
+        steps.alongside('fence applied', () => waitForFence(watch, emitted, options.fenceTimeoutMs, signal)),
         steps.alongside('sequences', () => syncSequences(this.source, this.target, this.sides.scope, options.sequenceMargin)),
       ]);
       if (applied.status === 'rejected') throw applied.reason;

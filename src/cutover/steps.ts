@@ -15,6 +15,8 @@ export type CutoverStepName =
   | 'freeze'
   | 'drain'
   | 'fence'
+  /** Inside 'fence': from the fence emitted on the source to sync's commit of it on the target (its round trip). */
+  | 'fence applied'
   | 'sequences'
   | 'large objects'
   | 'verify'

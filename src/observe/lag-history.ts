@@ -3,6 +3,8 @@ export interface LagPoint {
   /** Milliseconds since the epoch. */
   readonly at: number;
   readonly lagSeconds: number | null;
+  /** The stream's own lag, to the millisecond (sync/stream-lag.ts): the chart draws it where known. */
+  readonly streamLagMs: number | null;
   readonly lagBytes: number;
 }
 

@@ -5,6 +5,8 @@ import { LagHistory } from './lag-history.js';
 export interface LagSample {
   readonly lagBytes: number;
   readonly lagSeconds: number | undefined;
+  /** The stream's own lag, to the millisecond (sync/stream-lag.ts); undefined while unknown. */
+  readonly streamLagMs?: number | undefined;
   readonly retainedWalBytes: number | undefined;
   readonly catchUpSeconds?: number | undefined;
 }
@@ -32,6 +34,10 @@ export class MigrationMetrics {
   readonly registry = new Registry();
   private readonly lagBytes = this.gauge('pgferry_lag_bytes', "bytes of the source's WAL the target has not applied yet");
   private readonly lagSeconds = this.gauge('pgferry_lag_seconds', 'seconds since the source was where the target is now');
+  private readonly streamLagSeconds = this.gauge(
+    'pgferry_stream_lag_seconds',
+    'seconds (to the millisecond) since the oldest source commit not yet applied on the target was committed; 0 when nothing waits',
+  );
   private readonly retainedWal = this.gauge('pgferry_source_retained_wal_bytes', "WAL the migration's slot holds on the source");
   private readonly catchUp = this.gauge(
     'pgferry_catch_up_eta_seconds',
@@ -138,11 +144,17 @@ export class MigrationMetrics {
     this.catchUp.set(sample.catchUpSeconds ?? 0);
     this.latest.catchUpSeconds = sample.catchUpSeconds ?? null;
     if (sample.lagSeconds !== undefined) this.lagSeconds.set(sample.lagSeconds);
+    if (sample.streamLagMs !== undefined) this.streamLagSeconds.set(sample.streamLagMs / 1000);
     if (sample.retainedWalBytes !== undefined) {
       this.retainedWal.set(sample.retainedWalBytes);
       this.latest.retainedWalBytes = sample.retainedWalBytes;
     }
-    this.history.add({ at: Date.now(), lagSeconds: sample.lagSeconds ?? null, lagBytes: sample.lagBytes });
+    this.history.add({
+      at: Date.now(),
+      lagSeconds: sample.lagSeconds ?? null,
+      streamLagMs: sample.streamLagMs ?? null,
+      lagBytes: sample.lagBytes,
+    });
   }
 
   walLimitBytes(bytes: number | undefined): void {

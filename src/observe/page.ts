@@ -45,7 +45,7 @@ export const STATUS_PAGE = `<!doctype html>
   <section class="card"><h2>Applied since the copy</h2><div class="big" id="applied">…</div><div id="applied-rows"></div></section>
   <section class="card"><h2>WAL held on the source</h2><div class="big" id="wal">…</div><div class="bar"><div id="wal-bar" style="width:0"></div></div><div id="wal-limit"></div></section>
   <section class="card"><h2>Copy</h2><div class="big" id="copy">…</div><div class="bar"><div id="copy-bar" style="width:0"></div></div><div id="eta"></div></section>
-  <section class="card wide"><h2>Lag, last hour (seconds)</h2><div id="chart-note"></div><svg id="chart" viewBox="0 0 600 140" preserveAspectRatio="none" role="img" aria-label="lag over the last hour"></svg></section>
+  <section class="card wide"><h2>Lag, last hour</h2><div id="chart-note"></div><svg id="chart" viewBox="0 0 600 140" preserveAspectRatio="none" role="img" aria-label="lag over the last hour"></svg></section>
   <section class="card wide"><h2>Problems</h2><div id="problem">none recorded</div></section>
   <section class="card wide"><h2>Tables</h2>
     <table><thead><tr><th>Table</th><th>Copy</th><th class="n">Inserted</th><th class="n hide-narrow">Updated</th><th class="n hide-narrow">Deleted</th></tr></thead><tbody id="tables"></tbody></table>
@@ -68,23 +68,33 @@ function duration(s) {
   return (s / 3600).toFixed(1) + " h";
 }
 function text(id, value) { $(id).textContent = value; }
+function lagText(seconds) {
+  if (seconds < 0.01) return (seconds * 1000).toFixed(1) + " ms";
+  if (seconds < 1) return Math.round(seconds * 1000) + " ms";
+  return seconds < 60 ? seconds.toFixed(2) + " s" : duration(seconds);
+}
 function draw(history) {
   const svg = $("chart");
-  const points = history.filter((p) => p.lagSeconds !== null);
+  // The stream's own lag (to the millisecond) where sync measured it, else the monitor's.
+  const points = history
+    .map((p) => ({ at: p.at, lag: p.streamLagMs !== null && p.streamLagMs !== undefined ? p.streamLagMs / 1000 : p.lagSeconds }))
+    .filter((p) => p.lag !== null);
   if (points.length < 2) { svg.innerHTML = ""; text("chart-note", "waiting for measurements"); return; }
-  const t0 = points[0].at, t1 = points[points.length - 1].at, max = Math.max(1, ...points.map((p) => p.lagSeconds));
-  const xy = points.map((p) => [((p.at - t0) / Math.max(1, t1 - t0)) * 600, 130 - (p.lagSeconds / max) * 120]);
+  const t0 = points[0].at, t1 = points[points.length - 1].at, peak = Math.max(...points.map((p) => p.lag)), max = Math.max(0.001, peak);
+  const xy = points.map((p) => [((p.at - t0) / Math.max(1, t1 - t0)) * 600, 130 - (p.lag / max) * 120]);
   svg.innerHTML = '<polyline fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" points="' +
     xy.map((q) => q[0].toFixed(1) + "," + q[1].toFixed(1)).join(" ") + '"/>';
-  text("chart-note", "peak " + max.toFixed(1) + " s over " + duration((t1 - t0) / 1000) + "; now " + points[points.length - 1].lagSeconds.toFixed(1) + " s");
+  text("chart-note", "peak " + lagText(peak) + " over " + duration((t1 - t0) / 1000) + "; now " + lagText(points[points.length - 1].lag));
 }
 function render(status, lag) {
   text("phase", status.phase);
   text("name", status.name ? "migration " + status.name : "");
   text("direction", status.direction ? status.direction.text : "");
   text("updated", "updated " + new Date().toLocaleTimeString());
-  text("lag", status.lagSeconds === null || status.lagSeconds === undefined ? "?" : status.lagSeconds.toFixed(1) + " s");
-  text("lag-bytes", bytes(status.lagBytes) + " of WAL behind" + (lag.catchUpSeconds ? ", caught up in about " + duration(lag.catchUpSeconds) : ""));
+  const monitor = status.lagSeconds === null || status.lagSeconds === undefined ? null : status.lagSeconds;
+  text("lag", status.lagMs !== null && status.lagMs !== undefined ? lagText(status.lagMs / 1000) : monitor === null ? "?" : lagText(monitor));
+  text("lag-bytes", bytes(status.lagBytes) + " of WAL behind" + (monitor === null ? "" : " (" + monitor.toFixed(1) + " s by the source's WAL position)") +
+    (lag.catchUpSeconds ? ", caught up in about " + duration(lag.catchUpSeconds) : ""));
   text("rate", Math.round(status.transactionsPerSecond || 0) + " tx/s");
   text("rows-rate", Math.round(status.rowsPerSecond || 0) + " rows/s");
   text("applied", (status.appliedTransactions || 0).toLocaleString() + " tx");

@@ -60,6 +60,11 @@ export async function readStatusReport(client: pg.Client) {
     sourceLsn: lsnText(state?.sourceLsn),
     lagBytes: state?.lagBytes ?? null,
     lagSeconds: state?.lagSeconds ?? null,
+    // The stream's own lag, to the millisecond (sync/stream-lag.ts), as sync last recorded it
+    // (each batch's commit, and each heartbeat): 0 when nothing the walsender sent waits.
+    lagMs: state?.lagMs ?? null,
+    lagMeasuredAt: state?.lagAt?.toISOString() ?? null,
+    walsenderLsn: lsnText(state?.walsenderLsn),
     transactionsPerSecond: live ? (state?.transactionsPerSecond ?? null) : 0,
     rowsPerSecond: live ? (state?.rowsPerSecond ?? null) : 0,
     appliedTransactions: state?.appliedTransactions ?? 0,
@@ -84,8 +89,13 @@ export async function readStatusReport(client: pg.Client) {
       : null,
     tables: [...tables.values()].sort((a, b) => a.name.localeCompare(b.name)),
   };
-  // What a person reads besides the JSON: how old the heartbeat is by the target's clock, the cut-over in words.
-  return { json, heartbeatAgeSeconds: heartbeatAge, cutoverText: cutover ? describeCutover(cutover) : undefined };
+  // What a person reads besides the JSON: how old the heartbeat and the lag are by the target's clock, the cut-over in words.
+  return {
+    json,
+    heartbeatAgeSeconds: heartbeatAge,
+    lagAgeMs: state?.lagAgeMs ?? undefined,
+    cutoverText: cutover ? describeCutover(cutover) : undefined,
+  };
 }
 
 export type StatusReport = NonNullable<Awaited<ReturnType<typeof readStatusReport>>>;

@@ -68,6 +68,7 @@ export const enum PGOUTPUT {
  * assembler's fast path for BEGIN and COMMIT, and the late-writes count in SQL.
  */
 export const enum PGOUTPUT_OFFSET {
+  beginCommitTime = 9,
   beginXid = 17,
   /** The whole BEGIN message. */
   beginLength = 21,

@@ -54,8 +54,11 @@ export interface SlotKind {
 export interface StreamReceiver {
   /** The pgoutput message of an XLogData message: a view into the socket's chunk. */
   xlogData(payload: Buffer): void;
-  /** The server's WAL end, from a primary keepalive message. */
-  keepalive(walEnd: Lsn): void;
+  /**
+   * A primary keepalive: the server's WAL end as the walsender reports it (how far it has read),
+   * and its clock when it sent the message (microseconds since 2000-01-01).
+   */
+  keepalive(walEnd: Lsn, sentAt: bigint): void;
 }
 
 export interface StreamTiming {
@@ -259,7 +262,7 @@ export class ReplicationSession extends EventEmitter<ReplicationEvents> {
       if (end - begin < PRIMARY_KEEPALIVE_LENGTH)
         throw new PgferryError('stream-undecodable', 'source: a short keepalive message', { side: 'source' });
       if (buffer[begin + KEEPALIVE_REPLY_REQUESTED] === 1) this.sendStatus(false);
-      receiver.keepalive(buffer.readBigUInt64BE(begin + 1));
+      receiver.keepalive(buffer.readBigUInt64BE(begin + 1), buffer.readBigInt64BE(begin + 9));
       return;
     }
     throw new PgferryError('stream-undecodable', `source: unexpected replication message '${String.fromCharCode(kind ?? 0)}'`, {

@@ -220,6 +220,15 @@ export class TransactionAssembler {
     return this.current !== undefined;
   }
 
+  /**
+   * The commit time (as BEGIN carries it) of the plain transaction being received, if any: it is
+   * committed on the source, and not applied yet. (A streamed one is not committed until its
+   * stream commit, which hands it over whole.)
+   */
+  get receivingCommitTime(): bigint | undefined {
+    return this.current?.commitTime;
+  }
+
   /** Bytes of transactions held in memory: open ones, and sealed ones not yet released. */
   get bytesInMemory(): number {
     return this.budget.inMemory;
@@ -237,6 +246,8 @@ export class TransactionAssembler {
         // Read in place, as COMMIT below: two messages of every transaction, no object each.
         if (payload.length < PGOUTPUT_OFFSET.beginLength) throw new DecodeError('message ends early', 'B');
         this.current = new TransactionBuffer(payload.readUInt32BE(PGOUTPUT_OFFSET.beginXid), false, this.budget);
+        // Known from its BEGIN: a transaction still arriving is already committed on the source (the stream's lag counts it).
+        this.current.commitTime = payload.readBigInt64BE(PGOUTPUT_OFFSET.beginCommitTime);
         return;
       }
       case PGOUTPUT.commit: {

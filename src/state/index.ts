@@ -57,6 +57,8 @@ export {
   recordAppliedBatch,
   recordIdlePosition,
   recordHeartbeat,
+  wantProgress,
+  readLagProgress,
   readSyncTables,
 } from './sync.js';
 export type { SyncState, FollowedThrough, SyncPhase, SyncIdentity, AppliedBatch, TableCounts, Heartbeat } from './sync.js';
@@ -81,4 +83,5 @@ export {
   recordingPosition,
 } from './recording.js';
 export type { ChangedRow, RecordingRequest, RecordingPosition, RecordedCursor, RecordedPage } from './recording.js';
-export { notifySync, REQUESTS_CHANNEL } from './notify.js';
+export { notifySync, parseProgress, ProgressListener, PROGRESS_CHANNEL, REQUESTS_CHANNEL } from './notify.js';
+export type { SyncProgress } from './notify.js';

@@ -1,14 +1,16 @@
 import type pg from 'pg';
-import { inOneRoundTrip, inTransaction } from '../plumbing/index.js';
+import { inOneRoundTrip, inTransaction, SQLSTATE, sqlState } from '../plumbing/index.js';
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
 import { CHANGED_ROWS_STATEMENTS, RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
-import { REQUESTS_CHANNEL } from './notify.js';
+import { PROGRESS_CHANNEL, REQUESTS_CHANNEL } from './notify.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
  * changes it covers, so after any crash it says exactly where the stream must start again.
  * The monitor columns (lag, rates, heartbeat) are written apart, once a second, for `status`.
+ * The stream's own lag (`lag_ms`) rides on each batch's commit, and on the monitor's heartbeat
+ * while no batch commits.
  */
 export type SyncPhase = 'cloning' | 'streaming' | 'stopped';
 
@@ -24,6 +26,16 @@ export interface SyncState {
   readonly sourceLsn: Lsn | null;
   readonly lagBytes: number | null;
   readonly lagSeconds: number | null;
+  /**
+   * The stream's lag in milliseconds (sync/stream-lag.ts): how long ago the oldest source commit
+   * not applied yet was committed, 0 when nothing is pending; null until sync measured it.
+   */
+  readonly lagMs: number | null;
+  /** When `lagMs` was recorded, and how long ago by the target's clock (the one that wrote it). */
+  readonly lagAt: Date | null;
+  readonly lagAgeMs: number | null;
+  /** The source's WAL end as the walsender last reported it (how far it has read): the applied position catches up with it. */
+  readonly walsenderLsn: Lsn | null;
   readonly transactionsPerSecond: number | null;
   readonly rowsPerSecond: number | null;
   readonly appliedTransactions: number;
@@ -57,6 +69,10 @@ const LATER_COLUMNS = new LaterColumns('sync', [
   ['problem', 'text'],
   ['problem_at', 'timestamptz'],
   ['prepared_at', 'timestamptz'],
+  ['lag_ms', 'float8'],
+  ['lag_at', 'timestamptz'],
+  ['walsender_lsn', 'pg_lsn'],
+  ['progress_wanted_until', 'timestamptz'],
   ...RECORDING_COLUMNS,
 ]);
 const ADD_LATER_COLUMNS = LATER_COLUMNS.add;
@@ -133,12 +149,17 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     problem: string | null;
     problem_at: Date | null;
     prepared_at: Date | null;
-  }>(`SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
-             source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
-             applied_transactions::text, applied_rows::text, heartbeat_at,
-             extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age, fence_lsn::text,
-             source_pid, stop_requested_at, stop_reason, ${later}
-        FROM pgferry.sync`);
+    lag_ms: number | null;
+    lag_at: Date | null;
+    lag_age_ms: number | null;
+    walsender_text: string | null;
+  }>(`SELECT *, walsender_lsn::text AS walsender_text, (extract(epoch FROM clock_timestamp() - lag_at) * 1000)::float8 AS lag_age_ms
+        FROM (SELECT name, slot_name, publication, phase, consistent_lsn::text, applied_lsn::text, applied_at, last_commit_time,
+                     source_lsn::text, lag_bytes::text, lag_seconds, transactions_per_second, rows_per_second,
+                     applied_transactions::text, applied_rows::text, heartbeat_at,
+                     extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age, fence_lsn::text,
+                     source_pid, stop_requested_at, stop_reason, ${later}
+                FROM pgferry.sync) AS s`);
   const row = rows[0];
   if (!row) return undefined;
   return {
@@ -153,6 +174,10 @@ export async function readSyncState(client: pg.Client): Promise<SyncState | unde
     sourceLsn: lsnOrNull(row.source_lsn),
     lagBytes: row.lag_bytes === null ? null : Number(row.lag_bytes),
     lagSeconds: row.lag_seconds,
+    lagMs: row.lag_ms,
+    lagAt: row.lag_at,
+    lagAgeMs: row.lag_age_ms,
+    walsenderLsn: lsnOrNull(row.walsender_text),
     transactionsPerSecond: row.transactions_per_second,
     rowsPerSecond: row.rows_per_second,
     appliedTransactions: Number(row.applied_transactions),
@@ -215,7 +240,8 @@ export async function prepareFollowingState(client: pg.Client, identity: SyncIde
        ON CONFLICT (only_row) DO UPDATE SET name = $1, slot_name = $2, publication = $3, phase = 'streaming',
               consistent_lsn = $4::pg_lsn, applied_lsn = $4::pg_lsn, applied_at = NULL, last_commit_time = NULL,
               applied_transactions = 0, applied_rows = 0, fence_lsn = NULL, source_lsn = NULL, lag_bytes = NULL,
-              lag_seconds = NULL, transactions_per_second = NULL, rows_per_second = NULL, heartbeat_at = NULL,
+              lag_seconds = NULL, lag_ms = NULL, lag_at = NULL, walsender_lsn = NULL, progress_wanted_until = NULL,
+              transactions_per_second = NULL, rows_per_second = NULL, heartbeat_at = NULL,
               started_at = now(), source_pid = NULL, stop_requested_at = NULL, stop_reason = NULL,
               source_system_id = $5, problem = NULL, problem_at = NULL, prepared_at = now()`,
       [identity.name, identity.slot, identity.publication, formatLsn(from), identity.sourceSystemId],
@@ -250,7 +276,8 @@ export async function startStreamingRun(client: pg.Client, sourcePid: number): P
   await client.query(ADD_LATER_COLUMNS);
   // The lag of an earlier run says nothing about this one: unknown until its monitor measures it.
   await client.query(
-    `UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1, heartbeat_at = now(), lag_seconds = NULL, lag_bytes = NULL, problem = NULL, problem_at = NULL`,
+    `UPDATE pgferry.sync SET phase = 'streaming', source_pid = $1, heartbeat_at = now(), lag_seconds = NULL, lag_bytes = NULL, lag_ms = NULL,
+            lag_at = NULL, walsender_lsn = NULL, problem = NULL, problem_at = NULL`,
     [sourcePid],
   );
 }
@@ -313,22 +340,28 @@ export async function withdrawSyncStop(client: pg.Client): Promise<void> {
  * What a running sync is asked through the target, in one read (its poll makes it several
  * times a second): to stop, and to record the rows it applies for a cut-over (state/recording.ts).
  */
-export async function readStreamRequests(
-  client: pg.Client,
-): Promise<{ readonly stop: string | undefined; readonly recording: RecordingRequest | undefined }> {
+export async function readStreamRequests(client: pg.Client): Promise<{
+  readonly stop: string | undefined;
+  readonly recording: RecordingRequest | undefined;
+  /** A cut-over waits on sync's progress: each batch notifies it (PROGRESS_CHANNEL) while this holds. */
+  readonly progressWanted: boolean;
+}> {
   const { rows } = await client.query<{
     stop: boolean;
     reason: string | null;
     recording_id: string | null;
     expired: boolean | null;
     acknowledged: boolean;
+    progress_wanted: boolean | null;
   }>(
     `SELECT stop_requested_at IS NOT NULL AS stop, stop_reason AS reason, recording_id,
-            recording_lease_until < clock_timestamp() AS expired, recording_from_lsn IS NOT NULL AS acknowledged
+            recording_lease_until < clock_timestamp() AS expired, recording_from_lsn IS NOT NULL AS acknowledged,
+            progress_wanted_until > clock_timestamp() AS progress_wanted
        FROM pgferry.sync`,
   );
   const row = rows[0];
   return {
+    progressWanted: row?.progress_wanted === true,
     stop: row?.stop ? (row.reason ?? 'stop requested') : undefined,
     recording:
       row?.recording_id != null ? { id: row.recording_id, expired: row.expired !== false, acknowledged: row.acknowledged } : undefined,
@@ -353,9 +386,22 @@ export interface AppliedBatch {
   readonly rows: number;
   readonly tables: ReadonlyMap<string, TableCounts>;
   readonly fenceLsn: Lsn | undefined;
+  /** The stream's lag once this batch is committed (sync/stream-lag.ts); undefined while unknown. */
+  readonly lagMs: number | undefined;
+  /** A cut-over waits on sync's progress: the commit also notifies it (PROGRESS_CHANNEL). */
+  readonly notify: boolean;
 }
 
-/** Inside the batch's own transaction: where the stream stands, and what each table received. */
+/**
+ * What a progress notification carries: the applied position, the last fence applied, the
+ * stream's lag; read by notify.ts's ProgressListener. Built from the row just written.
+ */
+const PROGRESS_PAYLOAD = `RETURNING pg_notify('${PROGRESS_CHANNEL}', applied_lsn::text || ' ' || coalesce(fence_lsn::text, '-') || ' ' || coalesce(lag_ms::text, '-'))`;
+
+/**
+ * Inside the batch's own transaction: where the stream stands, what each table received, and
+ * the stream's lag (no round trip of its own: it rides on the statement the batch makes anyway).
+ */
 export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch): Promise<void> {
   const names = [...batch.tables.keys()];
   const counts = [...batch.tables.values()];
@@ -367,7 +413,8 @@ export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch)
                                               deleted = s.deleted + EXCLUDED.deleted, truncated = s.truncated + EXCLUDED.truncated)
      UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now(), last_commit_time = coalesce($2, last_commit_time),
             applied_transactions = applied_transactions + $3, applied_rows = applied_rows + $4,
-            fence_lsn = coalesce($5::pg_lsn, fence_lsn)`,
+            fence_lsn = coalesce($5::pg_lsn, fence_lsn), lag_ms = $11, lag_at = clock_timestamp()
+     ${batch.notify ? PROGRESS_PAYLOAD : ''}`,
     [
       formatLsn(batch.lsn),
       batch.lastCommitTime ?? null,
@@ -379,15 +426,21 @@ export async function recordAppliedBatch(client: pg.Client, batch: AppliedBatch)
       counts.map((c) => c.updated),
       counts.map((c) => c.deleted),
       counts.map((c) => c.truncated),
+      batch.lagMs ?? null,
     ],
   );
 }
 
-/** An idle stream moves too: nothing between the applied position and this one needs applying. */
-export async function recordIdlePosition(client: pg.Client, lsn: Lsn): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now() WHERE applied_lsn < $1::pg_lsn`, [
-    formatLsn(lsn),
-  ]);
+/**
+ * An idle stream moves too: nothing between the applied position and this one needs applying,
+ * and nothing is pending, so the stream's lag is 0.
+ */
+export async function recordIdlePosition(client: pg.Client, lsn: Lsn, notify: boolean): Promise<void> {
+  await client.query(
+    `UPDATE pgferry.sync SET applied_lsn = $1::pg_lsn, applied_at = now(), lag_ms = 0, lag_at = clock_timestamp()
+      WHERE applied_lsn < $1::pg_lsn ${notify ? PROGRESS_PAYLOAD : ''}`,
+    [formatLsn(lsn)],
+  );
 }
 
 export interface Heartbeat {
@@ -397,14 +450,76 @@ export interface Heartbeat {
   readonly lagSeconds: number | undefined;
   readonly transactionsPerSecond: number;
   readonly rowsPerSecond: number;
+  /** The stream's lag now (it grows while a batch takes long), measured with the applied position at `appliedLsn`. */
+  readonly stream: { readonly lagMs: number | undefined; readonly appliedLsn: Lsn; readonly walsenderLsn: Lsn };
 }
 
 export async function recordHeartbeat(client: pg.Client, beat: Heartbeat): Promise<void> {
+  // The stream's lag only if no batch committed since it was measured (a batch records its own,
+  // newer, figure; this update may have waited for that batch's row lock).
   await client.query(
     `UPDATE pgferry.sync SET source_lsn = $1::pg_lsn, lag_bytes = $2, lag_seconds = $3, transactions_per_second = $4,
-            rows_per_second = $5, heartbeat_at = now()`,
-    [formatLsn(beat.sourceLsn), beat.lagBytes, beat.lagSeconds ?? null, beat.transactionsPerSecond, beat.rowsPerSecond],
+            rows_per_second = $5, heartbeat_at = now(), walsender_lsn = $8::pg_lsn,
+            lag_ms = CASE WHEN applied_lsn <= $7::pg_lsn THEN $6 ELSE lag_ms END,
+            lag_at = CASE WHEN applied_lsn <= $7::pg_lsn THEN clock_timestamp() ELSE lag_at END`,
+    [
+      formatLsn(beat.sourceLsn),
+      beat.lagBytes,
+      beat.lagSeconds ?? null,
+      beat.transactionsPerSecond,
+      beat.rowsPerSecond,
+      beat.stream.lagMs ?? null,
+      formatLsn(beat.stream.appliedLsn),
+      formatLsn(beat.stream.walsenderLsn),
+    ],
   );
+}
+
+/**
+ * A cut-over is about to wait on sync's progress (its catch-up, then its fence): until `ms` from
+ * now, sync notifies PROGRESS_CHANNEL at each batch it commits, and is woken to read this at
+ * once. False when the running sync's state has no such column (a sync of an earlier version):
+ * the waits then look without being woken.
+ */
+export async function wantProgress(client: pg.Client, ms: number): Promise<boolean> {
+  try {
+    await client.query(
+      `WITH wanted AS (UPDATE pgferry.sync SET progress_wanted_until = clock_timestamp() + $1 * interval '1 millisecond' RETURNING 1)
+       SELECT pg_notify($2, '') FROM wanted`,
+      [ms, REQUESTS_CHANNEL],
+    );
+    return true;
+  } catch (error) {
+    if (sqlState(error) === SQLSTATE.undefinedColumn) return false;
+    throw error;
+  }
+}
+
+/** The catch-up's one small read: the stream's lag, whether the monitor knows the lag at all, and the heartbeat's age. */
+export async function readLagProgress(client: pg.Client): Promise<
+  | {
+      readonly lagMs: number | null;
+      readonly monitorKnows: boolean;
+      readonly phase: SyncPhase;
+      readonly heartbeatAgeSeconds: number | null;
+    }
+  | undefined
+> {
+  const { rows } = await client.query<{
+    lag_ms: number | null;
+    lag_seconds: number | null;
+    phase: SyncPhase;
+    heartbeat_age: number | null;
+  }>(`SELECT lag_ms, lag_seconds, phase, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age FROM pgferry.sync`);
+  const row = rows[0];
+  return row
+    ? {
+        lagMs: row.lag_ms,
+        monitorKnows: row.lag_seconds !== null,
+        phase: row.phase,
+        heartbeatAgeSeconds: row.heartbeat_age,
+      }
+    : undefined;
 }
 
 export async function readSyncTables(client: pg.Client): Promise<Array<{ table: string } & TableCounts>> {

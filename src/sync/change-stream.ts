@@ -14,6 +14,7 @@ import { recordIdlePosition } from '../state/index.js';
 import { AckQueue } from './ack-queue.js';
 import { Queue } from './queue.js';
 import type { StreamProtocol } from './source-setup.js';
+import { postgresTimeToMs, SourceClock, streamLagMs } from './stream-lag.js';
 
 export interface ChangeStreamOptions {
   readonly session: ReplicationSession;
@@ -95,6 +96,12 @@ export class ChangeStream {
   private appliedSinceIdleRecord = false;
   /** Batches committed on the target, waiting for the target to flush them. */
   private readonly acks = new AckQueue();
+  /** The source's clock against this machine's, from the walsender's keepalives (stream-lag.ts). */
+  private readonly sourceClock = new SourceClock();
+  /** The commit time of the oldest transaction of the batch being applied. */
+  private inFlightOldest: bigint | undefined;
+  /** A cut-over waits on the progress: each batch's commit notifies it (state/notify.ts). */
+  private progressWanted = false;
   readonly progress: StreamProgress;
 
   constructor(private readonly options: ChangeStreamOptions) {
@@ -118,7 +125,35 @@ export class ChangeStream {
       schemaChanges: options.schemaChanges,
       copyPositions: options.copyPositions,
       recording: options.recording,
+      // As the batch records its position, nothing of it is pending any more.
+      progress: () => ({ lagMs: this.lagOf(this.oldestWaiting()), notify: this.progressWanted }),
     });
+  }
+
+  /** Whether a cut-over waits on the progress (sync/requests.ts reads it from the target). */
+  wantProgress(wanted: boolean): void {
+    this.progressWanted = wanted;
+  }
+
+  /**
+   * The stream's lag now, in milliseconds (stream-lag.ts), with the applied position it was
+   * measured at and the source's WAL end as the walsender last reported it.
+   */
+  get lag(): { readonly lagMs: number | undefined; readonly appliedLsn: Lsn; readonly walsenderLsn: Lsn } {
+    return {
+      lagMs: this.lagOf(this.inFlightOldest ?? this.oldestWaiting()),
+      appliedLsn: this.progress.appliedLsn,
+      walsenderLsn: this.progress.serverLsn,
+    };
+  }
+
+  /** The oldest committed transaction not in the batch in flight: queued, or still arriving. */
+  private oldestWaiting(): bigint | undefined {
+    return this.queue.first?.commitTime ?? this.assembler.receivingCommitTime;
+  }
+
+  private lagOf(oldestPending: bigint | undefined): number | undefined {
+    return streamLagMs(oldestPending, Date.now(), this.sourceClock.offsetMs);
   }
 
   /** Starts START_REPLICATION; call `run` next. */
@@ -133,7 +168,8 @@ export class ChangeStream {
       { statusIntervalMs: STATUS_INTERVAL_MS, inbound: this.options.inbound },
       {
         xlogData: (payload) => this.receive(payload),
-        keepalive: (walEnd) => {
+        keepalive: (walEnd, sentAt) => {
+          this.sourceClock.observe(postgresTimeToMs(sentAt), Date.now());
           if (walEnd > this.progress.serverLsn) this.progress.serverLsn = walEnd;
           this.signal();
         },
@@ -263,7 +299,10 @@ export class ChangeStream {
   private async applyBatch(): Promise<void> {
     const batch = this.takeBatch();
     const started = performance.now();
-    const result = await this.onTarget(() => this.applier.apply(batch, this.progress.appliedLsn));
+    this.inFlightOldest = batch[0]!.commitTime;
+    const result = await this.onTarget(() => this.applier.apply(batch, this.progress.appliedLsn)).finally(
+      () => (this.inFlightOldest = undefined),
+    );
     this.options.logger.debug(
       { transactions: result.transactions, rows: result.rows, ms: Math.round(performance.now() - started), queued: this.queue.length },
       'batch applied',
@@ -301,7 +340,7 @@ export class ChangeStream {
     this.lastIdleRecord = now;
     this.appliedSinceIdleRecord = false;
     const { rows } = await this.onTarget(async () => {
-      await recordIdlePosition(this.options.target, server);
+      await recordIdlePosition(this.options.target, server, this.progressWanted);
       return this.options.target.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     });
     this.progress.appliedLsn = server;

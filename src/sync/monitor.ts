@@ -34,7 +34,7 @@ export interface MonitorOptions {
  * (observe/ implements it; sync does not depend on it).
  */
 export interface MeasurementSink {
-  lag(sample: Pick<Lag, 'lagBytes' | 'lagSeconds' | 'retainedWalBytes' | 'catchUpSeconds'>): void;
+  lag(sample: Pick<Lag, 'lagBytes' | 'lagSeconds' | 'streamLagMs' | 'retainedWalBytes' | 'catchUpSeconds'>): void;
   spool(memoryBytes: number, diskBytes: number): void;
   walLimitBytes(bytes: number | undefined): void;
 }
@@ -44,6 +44,8 @@ export interface Lag {
   readonly lagBytes: number;
   /** Undefined while unknown (see SourcePositions). */
   readonly lagSeconds: number | undefined;
+  /** The stream's own lag, to the millisecond (stream-lag.ts); undefined while unknown. */
+  readonly streamLagMs: number | undefined;
   readonly transactionsPerSecond: number;
   readonly rowsPerSecond: number;
   readonly retainedWalBytes: number | undefined;
@@ -56,7 +58,8 @@ const WARN_AGAIN_MS = 5 * 60_000;
 
 /**
  * Once a second: how far behind the target is (bytes from the source's WAL position, seconds
- * since the source was where the target is, see SourcePositions), the rates, the WAL the slot holds on the source, and
+ * since the source was where the target is, see SourcePositions; the stream's own lag to the
+ * millisecond, stream-lag.ts, which each batch also records), the rates, the WAL the slot holds on the source, and
  * the acknowledgement of what the target has flushed. Written to the target for `status`.
  */
 export class Monitor {
@@ -141,6 +144,7 @@ export class Monitor {
     }
 
     const now = Date.now();
+    const stream = this.stream.lag;
     const lagBytes = sourceLsn > progress.appliedLsn ? Number(sourceLsn - progress.appliedLsn) : 0;
     this.samples.push({ at: now, transactions: progress.transactions, rows: progress.rows, lagBytes });
     while (this.samples.length > 2 && now - this.samples[0]!.at > RATE_WINDOW_MS) this.samples.shift();
@@ -150,6 +154,7 @@ export class Monitor {
       sourceLsn,
       lagBytes,
       lagSeconds: this.positions.lagSeconds(sourceLsn, progress.appliedLsn, now),
+      streamLagMs: stream.lagMs,
       transactionsPerSecond: span > 0 ? (progress.transactions - first.transactions) / span : 0,
       rowsPerSecond: span > 0 ? (progress.rows - first.rows) / span : 0,
       retainedWalBytes: rows[0]!.retained === null ? undefined : Number(rows[0]!.retained),
@@ -163,6 +168,7 @@ export class Monitor {
       lagSeconds: lag.lagSeconds,
       transactionsPerSecond: lag.transactionsPerSecond,
       rowsPerSecond: lag.rowsPerSecond,
+      stream,
     });
     this.report(lag, now);
     await this.unpublished.look(now);
@@ -191,6 +197,7 @@ export class Monitor {
         appliedLsn: formatLsn(progress.appliedLsn),
         lagBytes: lag.lagBytes,
         lagSeconds: lag.lagSeconds === undefined ? null : Number(lag.lagSeconds.toFixed(3)),
+        streamLagMs: lag.streamLagMs ?? null,
         transactionsPerSecond: Math.round(lag.transactionsPerSecond),
         rowsPerSecond: Math.round(lag.rowsPerSecond),
         ...(lag.catchUpSeconds === undefined ? {} : { catchUpSeconds: Math.round(lag.catchUpSeconds) }),

@@ -14,8 +14,8 @@ export interface RequestWatch {
 }
 
 /**
- * What a cut-over asks of a running sync, through the target (state/sync.ts): to stop, and to
- * record the rows it applies. Read every POLL_MS, and at once when the cut-over notifies on
+ * What a cut-over asks of a running sync, through the target (state/sync.ts): to stop, to
+ * record the rows it applies, and to notify it of each batch while it waits on the progress. Read every POLL_MS, and at once when the cut-over notifies on
  * REQUESTS_CHANNEL (its stop waits on this inside the write freeze). `onStop` is called once.
  * The first read is done before this returns: a run that starts while a cut-over records
  * records from its first batch.
@@ -26,6 +26,8 @@ export async function watchRequests(options: {
   readonly timers: NodeJS.Timeout[];
   readonly log: Logger;
   readonly onStop: (reason: string) => void;
+  /** Whether a cut-over waits on sync's progress (each batch then notifies it), at each read. */
+  readonly onProgressWanted: (wanted: boolean) => void;
   readonly onError: (error: Error) => void;
 }): Promise<RequestWatch> {
   const { target, recording, log } = options;
@@ -33,6 +35,7 @@ export async function watchRequests(options: {
   const read = async () => {
     const requests = await readStreamRequests(target);
     await followRecording(target, requests.recording, recording, log);
+    options.onProgressWanted(requests.progressWanted);
     if (requests.stop !== undefined && !stopped) {
       stopped = true;
       options.onStop(requests.stop);

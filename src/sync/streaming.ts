@@ -139,6 +139,7 @@ export class StreamRun {
           running.stop();
           timers.push(setTimeout(() => loseEverything(stopTimedOut()), STOP_WITHIN_MS));
         },
+        onProgressWanted: (wanted) => running.wantProgress(wanted),
         onError: loseEverything,
       });
       running.start();

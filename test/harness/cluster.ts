@@ -128,8 +128,8 @@ export class Cluster {
       database,
       connectionTimeoutMillis: 10_000,
     });
-    // A session ended by the server between queries (a cut-over's drain ends every session) must
-    // not surface as an unhandled 'error' event: the query in progress, if any, rejects with it.
+    // A session a cut-over's drain ends also emits 'error' once its query has failed with it (or
+    // while it waits between queries): what failed is the query's rejection, not an uncaught event.
     client.on('error', () => undefined);
     await client.connect();
     try {

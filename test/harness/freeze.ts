@@ -1,5 +1,6 @@
 import type { Cluster } from './cluster.js';
 import { errorCode } from './errors.js';
+import { isDisconnect } from './load.js';
 
 /**
  * A write from a new session, as the application's next connection would make it: refused by a
@@ -13,8 +14,9 @@ export async function newSessionCanWrite(cluster: Cluster, db: string, table: st
       return true;
     } catch (error) {
       if (errorCode(error) === '25006') return false;
-      // A probe that arrives as the cut-over drains the source is ended with the other sessions (57P01): ask again.
-      if (errorCode(error) === '57P01' && attempt < 3) continue;
+      // A probe that connected just before the freeze is one of the sessions its drain ends (the
+      // cut-over reaches it within milliseconds of the catch-up now): ask again from a new session.
+      if (isDisconnect(error) && attempt < 3) continue;
       throw error;
     }
   }

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { PgferryError } from '../../src/errors.js';
+import pg from 'pg';
 import { parseListen } from '../../src/observe/index.js';
+import { ProgressListener, wantProgress, type SyncProgress } from '../../src/state/index.js';
 import {
   renderPage,
   runPgferry,
@@ -87,6 +89,9 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
       assert.ok(value('pgferry_copy_bytes_total', { table: 'public.items' }) > 1000 * 32);
       assert.ok(value('pgferry_lag_bytes') >= 0);
       assert.ok(value('pgferry_lag_seconds') >= 0);
+      // The stream's own lag, in seconds to the millisecond (Prometheus's unit), measured at the monitor's last tick.
+      const streamLag = value('pgferry_stream_lag_seconds');
+      assert.ok(Number.isFinite(streamLag) && streamLag >= 0, `pgferry_stream_lag_seconds ${streamLag}`);
       assert.ok(value('pgferry_source_retained_wal_bytes') > 0);
       assert.equal(value('pgferry_phase', { phase: 'streaming' }), 1);
       assert.ok(value('pgferry_spool_memory_bytes') >= 0);
@@ -101,13 +106,18 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
       >;
       assert.deepEqual(Object.keys(served).sort(), Object.keys(printed).sort());
       for (const key of ['phase', 'direction', 'name', 'slot', 'syncRunning', 'cutover']) assert.deepEqual(served[key], printed[key], key);
+      // The stream's lag as sync records it at each batch: under the writer, a measured figure in milliseconds.
+      for (const status of [served, printed]) {
+        assert.ok(typeof status.lagMs === 'number' && Number.isFinite(status.lagMs) && status.lagMs >= 0, `lagMs ${String(status.lagMs)}`);
+        assert.ok(typeof status.lagMeasuredAt === 'string' && typeof status.walsenderLsn === 'string', JSON.stringify(status));
+      }
 
       // The page, as a browser renders it after its scripts ran.
       const shots = join(process.cwd(), 'test-output');
       mkdirSync(shots, { recursive: true });
       const dom = await renderPage(url, { screenshot: join(shots, 'status-page.png') });
       assert.match(dom, /<span id="phase">streaming<\/span>/);
-      assert.match(dom, /<div class="big" id="lag">\d+\.\d s<\/div>/);
+      assert.match(dom, /<div class="big" id="lag">\d+(\.\d+)? (ms|s)<\/div>/);
       assert.match(dom, /<tr data-table="public\.items"><td>public\.items<\/td><td>copied 1\/1<\/td>/);
       assert.match(dom, /<tr data-table="public\.ledger">/);
       const phone = await renderPage(url, { width: 390, height: 844, screenshot: join(shots, 'status-page-phone.png') });
@@ -119,6 +129,41 @@ describe('sync --listen: metrics, status.json and the status page, 17 → 18', (
         assert.doesNotMatch(body, /postgres:\/\//);
       }
       assert.equal((await fetch(`${url}nothing-here`)).status, 404);
+
+      // A cut-over's wish for sync's progress: each batch's commit then notifies it, with the
+      // applied position and the stream's lag (what the catch-up and the fence's waits wake on).
+      const watcher = new pg.Client({ connectionString: pair.target.url(db) });
+      await watcher.connect();
+      try {
+        assert.equal(await wantProgress(watcher, 30_000), true);
+        const listener = await ProgressListener.open(watcher);
+        const notified: SyncProgress[] = [];
+        for (const until = Date.now() + 20_000; notified.length < 3 && Date.now() < until;) {
+          const progress = await listener.next(1000);
+          if (progress) notified.push(progress);
+        }
+        assert.ok(notified.length >= 3, `sync notified ${notified.length} batches under a writer in 20 s`);
+        for (const progress of notified) assert.ok(progress.lagMs !== null && Number.isFinite(progress.lagMs) && progress.lagMs >= 0);
+        assert.ok(notified[2]!.applied > notified[0]!.applied, 'the applied position moves from one notification to the next');
+        await listener.close();
+        await wantProgress(watcher, 0);
+      } finally {
+        await watcher.end();
+      }
+
+      // The writer stops: once sync has caught up, nothing waits (a lag of 0, however old the last
+      // commit) and the applied position is the source's WAL end, as the walsender reports it.
+      await writer.stop();
+      const deadline = Date.now() + 60_000;
+      let last: Record<string, unknown> = {};
+      for (;;) {
+        last = (await (await fetch(`${url}status.json`)).json()) as Record<string, unknown>;
+        const { rows } = await pair.source.sql(db, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
+        const sourceLsn = (rows[0] as { lsn: string }).lsn;
+        if (last.lagMs === 0 && last.appliedLsn === sourceLsn && last.walsenderLsn === sourceLsn) break;
+        if (Date.now() > deadline) assert.fail(`sync did not catch up with an idle source (at ${sourceLsn}): ${JSON.stringify(last)}`);
+        await sleep(200);
+      }
     } finally {
       await writer.stop();
       await stopSync(sync);
