@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import { resolveConnection } from '../config/index.js';
-import { cleanup as runCleanup, inDatabaseError, type CleanupReport } from '../cutover/index.js';
-import { databasesToMigrate, inDatabase } from '../instance/index.js';
+import { cleanup as runCleanup, type CleanupReport } from '../cutover/index.js';
+import { failedIn } from '../instance/index.js';
 import { createLogger } from '../log/index.js';
 import { PgferryError, usageError } from '../errors.js';
+import { databasePairs } from './all-databases.js';
 import { EXIT } from './exit-codes.js';
 import { addConnectionOptions, addInstanceOptions, instanceFrom, type ConnectionFlags, type InstanceFlags } from './options.js';
 import { printOut } from './terminal.js';
@@ -50,12 +51,11 @@ export async function cleanup(flags: CleanupFlags): Promise<number> {
     return EXIT.ok;
   }
   // Each database's migration is its own: one that refuses (a way back kept, late writes) leaves the others cleaned.
-  const databases = await databasesToMigrate(source, instance);
   const reports: Array<{ database: string } & ({ report: CleanupReport } | { error: PgferryError })> = [];
-  for (const database of databases) {
-    const cleaned = await runCleanup({ ...settings, source: inDatabase(source, database), target: inDatabase(target, database) }).then(
+  for (const { database, ...sides } of await databasePairs(source, target, instance)) {
+    const cleaned = await runCleanup({ ...settings, ...sides }).then(
       (report) => ({ report }),
-      (error: unknown) => ({ error: inDatabaseError(database, error) }),
+      (error: unknown) => ({ error: failedIn(database, error) }),
     );
     reports.push({ database, ...cleaned });
   }

@@ -7,10 +7,10 @@ import {
   type CutoverReport,
   type InstanceCutoverReport,
 } from '../cutover/index.js';
-import { databasesToMigrate, inDatabase } from '../instance/index.js';
 import { usageError } from '../errors.js';
 import type { PoolOptions } from '../pgbouncer/index.js';
 import { createLogger, type Logger } from '../log/index.js';
+import { databasePairs } from './all-databases.js';
 import { EXIT } from './exit-codes.js';
 import {
   addConnectionOptions,
@@ -160,19 +160,12 @@ export async function cutover(flags: CutoverCommandFlags): Promise<number> {
   const target = await resolveConnection('target', flags.target);
   const log = createLogger({ level: flags.debug ? 'debug' : 'info' });
   // Listed before any signal handler: a refusal here changes nothing.
-  const databases = instance ? await databasesToMigrate(source, instance) : undefined;
+  const databases = instance ? await databasePairs(source, target, instance) : undefined;
   const signals = abortOnSignals(log, 'interrupted: lifting the freeze if there is one; sync keeps running', 'ignore');
   try {
     const common = { ...settings, filter: filterFrom(flags), logger: log, signal: signals.signal };
     if (databases) {
-      const report = await cutoverDatabases({
-        ...common,
-        databases: databases.map((database) => ({
-          database,
-          source: inDatabase(source, database),
-          target: inDatabase(target, database),
-        })),
-      });
+      const report = await cutoverDatabases({ ...common, databases });
       printInstanceCutoverReport(report, flags.json === true, log);
     } else printCutoverReport(await runCutover({ ...common, source, target }), flags.json === true, log);
     return EXIT.ok;

@@ -121,17 +121,6 @@ export function withPoolOutcome(
   return new PgferryError(error.code, `${error.message}${outcome}`, { side: error.side, fix: error.fix, cause: error.cause ?? error });
 }
 
-/** A failure in one database of an instance's cut-over, before its freeze: the database named, the cause's code, side and fix kept. */
-export function inDatabaseError(database: string, error: unknown): PgferryError {
-  const cause = error instanceof PgferryError ? error : undefined;
-  return new PgferryError(cause?.code ?? 'query', `database ${database}: ${messageOf(error)}`, {
-    side: cause?.side,
-    fix: cause?.fix ?? 'fix the cause above and run the command again',
-    cause: error,
-    detail: cause?.detail,
-  });
-}
-
 /** Where an instance's cut-over left one database after a failure. */
 export interface DatabaseOutcome {
   readonly database: string;

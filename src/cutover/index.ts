@@ -11,4 +11,3 @@ export type { CleanupOptions, CleanupReport } from './cleanup.js';
 export { drainSessions } from './drain.js';
 export type { DrainReport } from './drain.js';
 // A failure in one database of an instance's command, named so (cli: cleanup --all-databases).
-export { inDatabaseError } from './failures.js';

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ConnectionSpec } from '../config/index.js';
 import { messageOf, usageError } from '../errors.js';
+import { failedIn } from '../instance/index.js';
 import type { Logger } from '../log/index.js';
 import { PoolSwitch, type PoolReport } from '../pgbouncer/index.js';
 import type { CutoverOptions } from './context.js';
@@ -8,7 +9,6 @@ import { DatabaseCutover, LateWritesSignal } from './database.js';
 import {
   failedAt,
   failedInInstance,
-  inDatabaseError,
   lateWritesFailure,
   pauseTooLong,
   throwIfInterrupted,
@@ -96,7 +96,7 @@ async function cutOver(units: readonly Unit[]): Promise<{ downtimeMs: number; re
   const opened: Array<DatabaseCutover | undefined> = units.map(() => undefined);
   let pool: PoolSwitch | undefined;
   const name = (database: string | undefined, error: unknown): unknown =>
-    database === undefined || units.length === 1 ? error : inDatabaseError(database, error);
+    database === undefined || units.length === 1 ? error : failedIn(database, error);
   try {
     const refused = await eachAtOnce(
       units.map((unit, i) => ({ unit, i })),

@@ -136,12 +136,15 @@ export async function recordingStart(client: pg.Client, id: string): Promise<{ r
 /** The request ends: sync stops recording at its next poll, and what it recorded is removed. */
 export async function endRecording(client: pg.Client, id: string): Promise<void> {
   if (!(await stateTableExists(client, 'changed_rows'))) return;
+  // Two statements, each its own transaction, as for the request: one statement deleted the rows
+  // first and then waited on a batch holding pgferry.sync's row, and the batch, recording a key
+  // again, waited on a deleted row: a deadlock. The request goes first, so no batch after it
+  // records under it; then its rows.
   await client.query(
-    `WITH request AS (UPDATE pgferry.sync SET recording_id = NULL, recording_lease_until = NULL, recording_from_lsn = NULL
-                       WHERE recording_id = $1)
-     DELETE FROM pgferry.changed_rows WHERE recording_id = $1`,
+    `UPDATE pgferry.sync SET recording_id = NULL, recording_lease_until = NULL, recording_from_lsn = NULL WHERE recording_id = $1`,
     [id],
   );
+  await client.query('DELETE FROM pgferry.changed_rows WHERE recording_id = $1', [id]);
   await notifySync(client);
 }
 

@@ -181,7 +181,7 @@ describe('cutover --all-databases, 17 → 18', () => {
       assert.equal(early.code, 1, `${early.stdout}\n${early.stderr}`);
       assert.match(
         early.stderr,
-        new RegExp(`database ${dbs[2]}: the target differs from the source before the freeze .*public\\.notes.*; nothing was frozen`),
+        new RegExp(`database "${dbs[2]}": the target differs from the source before the freeze .*public\\.notes.*; nothing was frozen`),
       );
       for (const db of dbs) {
         const slots = await pair.target.sql('postgres', `SELECT slot_name FROM pg_replication_slots WHERE database = $1`, [db]);

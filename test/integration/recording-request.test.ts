@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { ensureSyncState, requestRecording } from '../../src/state/index.js';
+import { endRecording, ensureSyncState, requestRecording } from '../../src/state/index.js';
 import { startClusters, type Cluster } from '../harness/index.js';
 
 let cluster: Cluster;
@@ -75,6 +75,57 @@ describe('a recording request beside a batch in flight', () => {
         `SELECT recording_id FROM pgferry.sync UNION ALL SELECT recording_id FROM pgferry.changed_rows`,
       );
       assert.deepEqual(rows, [{ recording_id: 'the-new-one' }], 'the new request stands, and the earlier one’s rows are gone');
+    } finally {
+      await batch.end().catch(() => undefined);
+      await cutover.end().catch(() => undefined);
+    }
+  });
+
+  test('the request ended beside a batch that records under it: both finish, no deadlock', async () => {
+    const id = 'ending';
+    await cluster.withClient(db, async (client) => {
+      await requestRecording(client, id, 60_000);
+      await client.query(
+        `INSERT INTO pgferry.changed_rows (recording_id, table_name, kind, columns, key, lsn) VALUES ($1, 't', 'key', '["id"]', '["7"]', '0/1')`,
+        [id],
+      );
+    });
+    const batch = await session();
+    const cutover = await session();
+    try {
+      await batch.query('BEGIN');
+      await batch.query(`UPDATE pgferry.sync SET applied_rows = applied_rows + 1`);
+      const cutoverPid = (await cutover.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const ended = endRecording(cutover, id).then(
+        () => 'done',
+        (error: unknown) => `failed: ${String(error)}`,
+      );
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const { rows } = await cluster.sql(db, `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [cutoverPid]);
+        if ((rows[0] as { wait_event_type: string | null } | undefined)?.wait_event_type === 'Lock') break;
+        assert.ok(Date.now() < deadline, 'ending the request never waited on the batch');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // The batch records the same key again (it changed again), as sync's recordChanges does, then commits.
+      const recorded = await batch
+        .query(
+          `INSERT INTO pgferry.changed_rows AS c (recording_id, table_name, kind, columns, key, lsn)
+           SELECT $1, 't', 'key', '["id"]', '["7"]', '0/2' WHERE EXISTS (SELECT 1 FROM pgferry.sync WHERE recording_id = $1)
+           ON CONFLICT (recording_id, table_name, kind, pg_catalog.md5(columns), pg_catalog.md5(key)) DO UPDATE SET lsn = EXCLUDED.lsn`,
+          [id],
+        )
+        .then(
+          () => 'recorded',
+          (error: unknown) => `failed: ${String(error)}`,
+        );
+      await batch.query(recorded === 'recorded' ? 'COMMIT' : 'ROLLBACK');
+      assert.deepEqual([recorded, await ended], ['recorded', 'done']);
+      const { rows } = await cluster.sql(
+        db,
+        `SELECT recording_id FROM pgferry.sync WHERE recording_id IS NOT NULL UNION ALL SELECT recording_id FROM pgferry.changed_rows`,
+      );
+      assert.deepEqual(rows, [], 'the request and every row recorded under it are gone');
     } finally {
       await batch.end().catch(() => undefined);
       await cutover.end().catch(() => undefined);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PgferryError } from '../../src/errors.js';
-import { failedAt, failedInInstance, inDatabaseError, interrupted, lateWritesFailure, verifyFailed } from '../../src/cutover/failures.js';
+import { failedAt, failedInInstance, interrupted, lateWritesFailure, verifyFailed } from '../../src/cutover/failures.js';
+import { failedIn } from '../../src/instance/index.js';
 import { CutoverSteps } from '../../src/cutover/steps.js';
 import type { TableResult, VerifyReport } from '../../src/verify/index.js';
 
@@ -226,9 +227,9 @@ describe('cut-over failures: which step, and where it left the source and sync',
   });
 
   it('before the freeze, names the database and keeps the cause', () => {
-    const error = inDatabaseError('crm', cause);
+    const error = failedIn('crm', cause);
     assert.equal(error.code, 'drain-timeout');
     assert.equal(error.fix, 'end those transactions');
-    assert.match(error.message, /^database crm: source: the drain timed out/);
+    assert.match(error.message, /^database "crm": source: the drain timed out/);
   });
 });
