@@ -332,10 +332,17 @@ export class PoolSwitch {
       }
       this.stage = { kind: 'ready' };
       this.pointed = 'source';
-      // (A RELOAD put PgBouncer's own retry back.)
-      await this.lowerLoginRetry();
+      // (A RELOAD put PgBouncer's own retry back.) Lowering it only spares the clients a wait:
+      // a console that refuses it must not keep them paused.
+      const lowered = await this.lowerLoginRetry().then(
+        () => true,
+        (error: unknown) => {
+          log.warn({ error: messageOf(error) }, "PgBouncer's server_login_retry could not be lowered for the resume");
+          return false;
+        },
+      );
       await resumeAll(this.pools);
-      await this.restoreLoginRetry();
+      if (lowered) await this.restoreLoginRetry();
       this.pausedFrom = undefined;
       this.release();
       return undefined;
