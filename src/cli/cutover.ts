@@ -198,6 +198,10 @@ export function printCutoverReport(report: CutoverReport, json: boolean, log: Lo
     lines.push(
       `PgBouncer: "${report.pgbouncer.database}" was paused for ${report.pgbouncer.pausedMs} ms (${report.pgbouncer.waitingClients} clients waiting when it resumed) and now points at ${report.pgbouncer.pointsTo}.`,
     );
+  if (report.pgbouncer && report.pgbouncer.unresumed.length > 0)
+    lines.push(
+      `PgBouncer refused to resume ${report.pgbouncer.unresumed.map((d) => `"${d}"`).join(', ')}: pointed at the target, still paused. Run RESUME <name>; on its console for each.`,
+    );
   if (report.targetFreezesLifted > 0) lines.push('The target, frozen since the cut-over away from it, is writable again.');
   lines.push('');
   if (report.wayBack) {

@@ -205,6 +205,11 @@ async function whileFrozen(
         { database: pgbouncer.database, pausedMs: pgbouncer.pausedMs, pointsTo: pgbouncer.pointsTo },
         'PgBouncer resumed on the target',
       );
+      if (pgbouncer.unresumed.length > 0)
+        log.error(
+          { unresumed: pgbouncer.unresumed },
+          `PgBouncer refused to resume ${pgbouncer.unresumed.join(', ')} (pointing at the target, paused): run RESUME on its console for each; the cut-over stands, as the other pools' clients already reach the target`,
+        );
     }
     // The sources stayed frozen through the check and the hand-over: both are part of the downtime.
     return { downtimeMs: round(performance.now() - frozenFrom), pgbouncer };

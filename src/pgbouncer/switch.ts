@@ -57,6 +57,12 @@ export interface PoolReport {
   readonly pointsTo: string;
   /** Each pooled database moved, and where it points now. */
   readonly pools: ReadonlyArray<{ readonly database: string; readonly pointsTo: string }>;
+  /**
+   * Pooled databases whose RESUME PgBouncer refused while another's was accepted: they point at
+   * the target, still paused, for the operator to resume (`RESUME <name>;` on the console). The
+   * cut-over stands: the resumed pools' clients may already have written to the target.
+   */
+  readonly unresumed: readonly string[];
   readonly timings: PoolTimings;
 }
 
@@ -295,11 +301,16 @@ export class PoolSwitch {
     const started = performance.now();
     // Counted on the first console while the pools' own sessions resume: resumed clients still
     // wait for PgBouncer's login to the target, so they are counted as waiting all the same.
-    const [waitingClients] = await Promise.all([
+    const [waitingClients, refused] = await Promise.all([
       this.console.waitingClients(this.pools.map((p) => p.name)).catch(() => 0),
-      resumeAll(this.pools),
+      resumeEach(this.pools),
     ]);
     this.timings.resume = performance.now() - started;
+    // None resumed: no client reached the target, so undoing the cut-over loses nothing.
+    if (refused.length === this.pools.length) throw refused[0]!.error;
+    // Some resumed: their clients now write to the target, and undoing would lose that. Each
+    // refused one is asked once more; one still refused is left for the operator, and said.
+    const unresumed = (await resumeEach(refused.map((r) => r.pool))).map((r) => r.pool.name);
     await this.restoreLoginRetry();
     this.release();
     const pools = this.pools.map((p) => ({ database: p.name, pointsTo: describe(this.pointed === 'target' ? p.to : p.from) }));
@@ -309,6 +320,7 @@ export class PoolSwitch {
       waitingClients,
       pointsTo: pools.map((p) => p.pointsTo).join(', '),
       pools,
+      unresumed,
       timings: roundAll(this.timings),
     };
     this.pausedFrom = undefined;
@@ -377,10 +389,15 @@ export class PoolSwitch {
 }
 
 /** Every database resumed at once, each on its own session; the first failure is thrown once all are tried. */
-async function resumeAll(pools: readonly Pool[]): Promise<void> {
+/** Every pool's RESUME sent at once; the pools PgBouncer refused, with why. */
+async function resumeEach(pools: readonly Pool[]): Promise<Array<{ readonly pool: Pool; readonly error: unknown }>> {
   const resumed = await Promise.allSettled(pools.map((p) => p.console.resume(p.name)));
-  const failed = resumed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  return resumed.flatMap((r, i) => (r.status === 'rejected' ? [{ pool: pools[i]!, error: r.reason as unknown }] : []));
+}
+
+async function resumeAll(pools: readonly Pool[]): Promise<void> {
+  const refused = await resumeEach(pools);
+  if (refused.length > 0) throw refused[0]!.error;
 }
 
 /** The pooled database to move: the one named, or the only one pointing at the source's port and database. */

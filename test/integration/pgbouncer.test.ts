@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -330,6 +330,35 @@ describe('cut-over through PgBouncer, 17 → 18', () => {
           assert.equal(await servedThrough(bouncer, db), pair.target.port);
         }
         assert.equal(readFileSync(`${bouncer.ini}.pgferry-previous`, 'utf8'), original);
+      } finally {
+        await bouncer.stop();
+      }
+    });
+
+    it('a RESUME refused for one pool while the other resumes: the switch stands, and names the pool left paused', async () => {
+      const { dbs, bouncer, moves } = await twoPooled();
+      try {
+        const moving = await PoolSwitch.prepare({ admin: bouncer.adminUrl, ini: bouncer.ini, maxPauseMs: 5000 }, moves);
+        try {
+          await moving.pause(5000, silent);
+          await moving.repoint();
+          // The first pooled database is taken out of PgBouncer meanwhile: its RESUME is refused, the second's accepted.
+          const ini = readFileSync(bouncer.ini, 'utf8');
+          writeFileSync(
+            bouncer.ini,
+            ini
+              .split('\n')
+              .filter((line) => !line.startsWith(`${dbs[0]!} `) && !line.startsWith(`${dbs[0]!}=`))
+              .join('\n'),
+          );
+          await bouncer.admin('RELOAD');
+          const report = await moving.resume();
+          assert.deepEqual(report.unresumed, [dbs[0]!]);
+        } finally {
+          await moving.close();
+        }
+        // Nothing was put back: the second serves from the target, resumed.
+        assert.deepEqual(await poolPort(bouncer, dbs[1]!), { port: pair.target.port, paused: 0 });
       } finally {
         await bouncer.stop();
       }
