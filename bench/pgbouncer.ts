@@ -34,6 +34,8 @@ import {
 } from '../test/harness/index.js';
 
 const run = promisify(execFile);
+/** The cut-over's steps taken with writes frozen (and clients paused). */
+const FROZEN_STEPS = ['freeze', 'drain', 'fence', 'large objects', 'verify', 'stop sync', 'late writes', 'hand over', 'unfreeze target'];
 const rounds = Number(process.argv[2] ?? 10);
 const WAYS = {
   rate: 'PgBouncer, pgbench 100 tx/s',
@@ -58,6 +60,8 @@ interface Sample {
   readonly reportedMs: number;
   /** The pause's own steps as pgferry timed them: pause, repoint, resume. */
   readonly pauseSteps: string;
+  /** The freeze's own steps that took 10 ms or more: where a long pause went. */
+  readonly frozenSteps: string;
   readonly errors: number;
   readonly lost: number;
 }
@@ -181,6 +185,10 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
             .filter((step) => ['pause', 'repoint', 'resume'].includes(step.step))
             .map((step) => `${step.step} ${Math.round(step.ms * 10) / 10}`)
             .join(', '),
+      frozenSteps: parsed.steps
+        .filter((step) => FROZEN_STEPS.includes(step.step) && step.ms >= 10)
+        .map((step) => `${step.step} ${Math.round(step.ms)}`)
+        .join(', '),
       // Every error a client saw: the freeze's refusals and ended sessions too (none is expected through the pool).
       errors: report.unexpectedErrors.length + report.refused + failed,
       lost: await lostWrites(to, report),
@@ -220,9 +228,9 @@ try {
       .join(' ')}`,
   );
   console.log(
-    '| round | way | direction | writer pause ms | pgbench longest tx ms | pgbench tps | pgferry-reported ms | pause steps ms | errors | lost writes |',
+    '| round | way | direction | writer pause ms | pgbench longest tx ms | pgbench tps | pgferry-reported ms | pause steps ms | freeze steps ≥ 10 ms | errors | lost writes |',
   );
-  console.log('|---:|---|---|---:|---:|---:|---:|---|---:|---:|');
+  console.log('|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|');
   let n = 0;
   let failures = 0;
   for (let i = 0; i < rounds * 2 * chosen.length; i++) {
@@ -247,7 +255,7 @@ try {
     samples.push(sample);
     const ms = (value: number) => (Number.isNaN(value) ? '' : String(Math.round(value)));
     console.log(
-      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.errors} | ${sample.lost} |`,
+      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.frozenSteps} | ${sample.errors} | ${sample.lost} |`,
     );
   }
   console.log(`cut-overs that failed and were tried again: ${failures}`);
