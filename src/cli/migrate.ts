@@ -18,7 +18,7 @@ import { everyDatabaseSync, printSyncSummaries, syncOutcomesJson } from './sync-
 import { printInstanceCutoverReport } from './cutover.js';
 import { abortOnSignals } from './signals.js';
 import { addListenOption, metered, observing } from './listen.js';
-import { addSyncOptions, printSyncSummary, syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync.js';
+import { addSyncOptions, printSyncSummary, syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync-options.js';
 import { printOut } from './terminal.js';
 
 interface MigrateFlags extends SyncFlags, CutoverFlags, InstanceFlags {

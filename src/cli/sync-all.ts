@@ -8,7 +8,7 @@ import { syncAllDatabases, type DatabaseSync, type DatabaseSyncOutcome, type Syn
 import { databasePairs, requireOnTarget, type DatabasePair } from './all-databases.js';
 import { EXIT } from './exit-codes.js';
 import { metered } from './listen.js';
-import { syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync.js';
+import { syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync-options.js';
 import { printOut } from './terminal.js';
 
 /**
