@@ -38,6 +38,17 @@ async function session(): Promise<pg.Client> {
   return client;
 }
 
+/** Until the backend waits on a lock (within 10 s). */
+async function waitsOnALock(pid: number, otherwise: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await cluster.sql(db, `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [pid]);
+    if ((rows[0] as { wait_event_type: string | null } | undefined)?.wait_event_type === 'Lock') return;
+    assert.ok(Date.now() < deadline, otherwise);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('a recording request beside a batch in flight', () => {
   test('waits for the batch without holding what the batch needs next: both finish, no deadlock', async () => {
     const batch = await session();
@@ -51,13 +62,7 @@ describe('a recording request beside a batch in flight', () => {
         (error: unknown) => `failed: ${String(error)}`,
       );
       // The request now waits on the batch.
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const { rows } = await cluster.sql(db, `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [cutoverPid]);
-        if ((rows[0] as { wait_event_type: string | null } | undefined)?.wait_event_type === 'Lock') break;
-        assert.ok(Date.now() < deadline, 'the request never waited on the batch');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitsOnALock(cutoverPid, 'the request never waited on the batch');
       // The batch records what it applied (under an earlier request), then commits.
       const recorded = await batch
         .query(
@@ -100,13 +105,7 @@ describe('a recording request beside a batch in flight', () => {
         () => 'done',
         (error: unknown) => `failed: ${String(error)}`,
       );
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const { rows } = await cluster.sql(db, `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`, [cutoverPid]);
-        if ((rows[0] as { wait_event_type: string | null } | undefined)?.wait_event_type === 'Lock') break;
-        assert.ok(Date.now() < deadline, 'ending the request never waited on the batch');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitsOnALock(cutoverPid, 'ending the request never waited on the batch');
       // The batch records the same key again (it changed again), as sync's recordChanges does, then commits.
       const recorded = await batch
         .query(
