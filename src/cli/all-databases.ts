@@ -1,5 +1,4 @@
 import { withConnection, type ConnectionSpec } from '../config/index.js';
-import { usageError } from '../errors.js';
 import { databasesToMigrate, failedIn, inDatabase, readDatabases, type DatabaseFilter } from '../instance/index.js';
 
 /** One database of an `--all-databases` command, reached on both instances. */
@@ -27,16 +26,6 @@ export async function databasePairs(
 export async function missingOnTarget(target: ConnectionSpec, databases: readonly string[]): Promise<string[]> {
   const present = new Set((await withConnection(target, ({ client }) => readDatabases(client))).map((d) => d.name));
   return databases.filter((database) => !present.has(database));
-}
-
-/** Refuses, naming them all, when the target instance lacks databases a command needs there. */
-export async function requireOnTarget(target: ConnectionSpec, databases: readonly string[]): Promise<void> {
-  const missing = await missingOnTarget(target, databases);
-  if (missing.length === 0) return;
-  throw usageError(
-    `the target instance has no database ${missing.map((d) => `"${d}"`).join(', ')}`,
-    `create ${missing.length === 1 ? 'it' : 'them'} on the target first, with the owner and settings of the source's (CREATE DATABASE … OWNER …), then run the command again`,
-  );
 }
 
 /**

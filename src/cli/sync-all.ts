@@ -5,7 +5,7 @@ import type { Logger } from '../log/index.js';
 import { InstanceMetrics, parseListen, StatusServer } from '../observe/index.js';
 import { Permits } from '../plumbing/index.js';
 import { syncAllDatabases, type DatabaseSync, type DatabaseSyncOutcome, type SyncOptions } from '../sync/index.js';
-import { databasePairs, requireOnTarget, type DatabasePair } from './all-databases.js';
+import { databasePairs, type DatabasePair } from './all-databases.js';
 import { EXIT } from './exit-codes.js';
 import { metered } from './listen.js';
 import { syncOptionsFrom, syncSummaryJson, type SyncFlags } from './sync-options.js';
@@ -55,10 +55,6 @@ export async function everyDatabaseSync(
     { tablespaceLocations: flags.tablespaceLocation ?? [] },
   );
   logGlobals(globals, log);
-  await requireOnTarget(
-    base.target,
-    pairs.map((p) => p.database),
-  );
   log.info({ databases: pairs.map((p) => p.database) }, 'one sync per database');
   const metrics = flags.listen === undefined ? undefined : new InstanceMetrics(pairs.map((p) => p.database));
   const permits = new Permits(base.clone.jobs);
