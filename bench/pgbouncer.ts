@@ -64,6 +64,41 @@ interface Sample {
   readonly frozenSteps: string;
   readonly errors: number;
   readonly lost: number;
+  /** What the check inside the freeze compared: keys, pages of the record, keyless tables and how each side read them. */
+  readonly inFreeze: string;
+}
+
+/** The part of the cut-over's report that says what its check inside the freeze compared. */
+interface InsideFreeze {
+  keysChecked: number;
+  pages: number;
+  ms: number;
+  wholeTables: Array<{ table: string }>;
+  keyless: Array<{ table: string; images: number; index: { source: string | null; target: string | null } }>;
+}
+
+function describeInFreeze(inside: InsideFreeze | null): string {
+  if (inside === null) return '';
+  const keyless = inside.keyless.map(
+    (k) => `${k.table} ${k.images} images (${k.index.source === null ? 'source read whole' : 'source by index'}, ${k.index.target === null ? 'target read whole' : 'target by index'})`,
+  );
+  const whole = inside.wholeTables.map((w) => `${w.table} whole`);
+  return [`${inside.keysChecked} keys`, `${inside.pages} pages`, `${inside.ms} ms`, ...keyless, ...whole].join('; ');
+}
+
+/**
+ * What a server logged since `offset` of its log that says where time or a cut-over went: statements
+ * over log_min_duration_statement, and every deadlock with the processes and statements it names.
+ */
+function serverLogFindings(cluster: Cluster, offset: number): string[] {
+  const lines = readFileSync(cluster.logFile, 'utf8').slice(offset).split('\n');
+  const found: string[] = [];
+  lines.forEach((line, i) => {
+    if (line.includes('duration:')) found.push(line.replace(/\s+/g, ' ').slice(0, 300));
+    if (line.includes('deadlock detected'))
+      found.push(...lines.slice(i, i + 10).map((l) => l.replace(/\s+/g, ' ').slice(0, 400)));
+  });
+  return found;
 }
 
 interface Load {
@@ -168,6 +203,7 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
       downtimeMs: number;
       pgbouncer: { pausedMs: number; timings?: Record<string, number> } | null;
       steps: Array<{ step: string; ms: number }>;
+      checked?: { insideFreeze: InsideFreeze | null };
     };
     return {
       way,
@@ -192,6 +228,7 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
       // Every error a client saw: the freeze's refusals and ended sessions too (none is expected through the pool).
       errors: report.unexpectedErrors.length + report.refused + failed,
       lost: await lostWrites(to, report),
+      inFreeze: describeInFreeze(parsed.checked?.insideFreeze ?? null),
     };
   } finally {
     await loaded?.stop();
@@ -228,11 +265,17 @@ try {
       .join(' ')}`,
   );
   console.log(
-    '| round | way | direction | writer pause ms | pgbench longest tx ms | pgbench tps | pgferry-reported ms | pause steps ms | freeze steps ≥ 10 ms | errors | lost writes |',
+    '| round | way | direction | writer pause ms | pgbench longest tx ms | pgbench tps | pgferry-reported ms | pause steps ms | freeze steps ≥ 10 ms | errors | lost writes | checked inside the freeze |',
   );
-  console.log('|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|');
+  console.log('|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|---|');
   let n = 0;
   let failures = 0;
+  const logOffsets = new Map<Cluster, number>();
+  for (const cluster of [old, now]) {
+    await cluster.sql('postgres', `ALTER SYSTEM SET log_min_duration_statement = 300`);
+    await cluster.sql('postgres', `SELECT pg_reload_conf()`);
+    logOffsets.set(cluster, readFileSync(cluster.logFile, 'utf8').length);
+  }
   for (let i = 0; i < rounds * 2 * chosen.length; i++) {
     // Each way makes a full trip (forward then back) before the next has its turn, in turn.
     const way = chosen[Math.floor(i / 2) % chosen.length]!;
@@ -255,8 +298,13 @@ try {
     samples.push(sample);
     const ms = (value: number) => (Number.isNaN(value) ? '' : String(Math.round(value)));
     console.log(
-      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.frozenSteps} | ${sample.errors} | ${sample.lost} |`,
+      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.frozenSteps} | ${sample.errors} | ${sample.lost} | ${sample.inFreeze} |`,
     );
+    // Statements either server took 300 ms or more over during the round, and deadlocks: where a long step or a failure went.
+    for (const [name, cluster] of [['17', old], ['18', now]] as const) {
+      for (const line of serverLogFindings(cluster, logOffsets.get(cluster) ?? 0)) console.log(`  on ${name}: ${line}`);
+      logOffsets.set(cluster, readFileSync(cluster.logFile, 'utf8').length);
+    }
   }
   console.log(`cut-overs that failed and were tried again: ${failures}`);
   console.log(

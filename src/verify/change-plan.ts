@@ -115,24 +115,39 @@ export function describePlans(plans: readonly TablePlan[]): { keys: number; whol
   return { keys, whole };
 }
 
+/** How one side counts a keyless table's changed rows: the columns it narrows by, and the index that makes that a lookup. */
+export interface SideNarrowing {
+  /** The table's columns (positions) whose values among the images' pick the rows counted. */
+  readonly columns: readonly number[];
+  /** The index of this side the narrowing reads through, or null: this side reads the table through. */
+  readonly index: string | null;
+}
+
 /**
- * The image columns a keyless table's rows are narrowed by: every typed one (its values are
- * equal exactly when they print alike), and every one an index on either side leads with (it
- * has an equality, and a row that prints as an image's value equals that value cast back, so no
- * row that matches is left out: only the hash decides). Each side's index, if any, is what keeps
- * its read to the rows sharing the images' values; `used` names it (null: that side reads the
- * table through).
+ * The image columns each side narrows a keyless table's rows by: every column its own index
+ * leads with (an equality, and a row that prints as an image's value equals that value cast
+ * back, so no row that matches is left out: only the hash decides), and, where the server hashes
+ * a constant list of values (PostgreSQL 14 and later, `hashedLists`), every typed column (its
+ * values are equal exactly when they print alike): a look-up in a hashed list per row is cheaper
+ * than hashing the row. Older servers search such a list value by value, which costs rows × images:
+ * there only an index narrows. Each side decides alone, so no side's narrowing depends on an
+ * index only the other has (a join against the values, planned on a table whose size the
+ * planner misjudges, was seen to cost seconds where a scan costs milliseconds).
  */
 export function narrowImages(
   plan: Extract<TablePlan, { kind: 'images' }>,
-  sourceIndexes: readonly LeadingIndex[] | undefined,
-  targetIndexes: readonly LeadingIndex[] | undefined,
-): { columns: number[]; used: { source: string | null; target: string | null } } {
+  indexes: { readonly source: readonly LeadingIndex[] | undefined; readonly target: readonly LeadingIndex[] | undefined },
+  hashedLists: { readonly source: boolean; readonly target: boolean },
+): { readonly source: SideNarrowing; readonly target: SideNarrowing } {
   const names = new Set(plan.columns.map((i) => plan.table.columns[i]!.name));
-  const usable = (list: readonly LeadingIndex[] | undefined) => (list ?? []).filter((l) => names.has(l.column));
-  const source = usable(sourceIndexes);
-  const target = usable(targetIndexes);
-  const indexed = new Set([...source, ...target].map((l) => l.column));
-  const columns = plan.columns.filter((i) => plan.table.columns[i]!.hashed !== null || indexed.has(plan.table.columns[i]!.name));
-  return { columns, used: { source: source[0]?.index ?? null, target: target[0]?.index ?? null } };
+  const side = (list: readonly LeadingIndex[] | undefined, hashed: boolean): SideNarrowing => {
+    const usable = (list ?? []).filter((l) => names.has(l.column));
+    const indexed = new Set(usable.map((l) => l.column));
+    const columns = plan.columns.filter((i) => {
+      const column = plan.table.columns[i]!;
+      return indexed.has(column.name) || (hashed && column.hashed !== null);
+    });
+    return { columns, index: usable[0]?.index ?? null };
+  };
+  return { source: side(indexes.source, hashedLists.source), target: side(indexes.target, hashedLists.target) };
 }

@@ -157,7 +157,7 @@ export class ChangeChecker {
       keysChecked: keys,
       wholeTables: whole,
       keyless: plans.flatMap((plan) =>
-        plan.kind === 'images' ? [{ table: plan.table.name, images: plan.images.length, index: this.narrowing(plan).used }] : [],
+        plan.kind === 'images' ? [{ table: plan.table.name, images: plan.images.length, index: this.indexesUsed(plan) }] : [],
       ),
       tables: results.sort((a, b) => a.name.localeCompare(b.name)),
       sequences: sequenceResults,
@@ -243,10 +243,10 @@ export class ChangeChecker {
   ): Promise<TableResult> {
     const started = performance.now();
     const { table, columns } = plan;
-    const { columns: narrowBy } = this.narrowing(plan);
+    const narrowing = this.narrowing(plan);
     const count = async (side: SideSession, images: ReadonlyArray<ReadonlyArray<string | null>>): Promise<number[]> => {
       if (images.length === 0) return [];
-      const [text, values] = imageCountQuery(table, columns, settings.hash, images, narrowBy);
+      const [text, values] = imageCountQuery(table, columns, settings.hash, images, narrowing[side.side].columns);
       const rows = await side.arrays(`counting ${images.length} changed rows of ${table.name}`, text, values);
       return rows.map((r) => Number(r[1]));
     };
@@ -286,7 +286,13 @@ export class ChangeChecker {
   }
 
   private narrowing(plan: Extract<TablePlan, { kind: 'images' }>): ReturnType<typeof narrowImages> {
-    return narrowImages(plan, this.indexes.source.get(plan.table.name), this.indexes.target.get(plan.table.name));
+    const name = plan.table.name;
+    return narrowImages(plan, { source: this.indexes.source.get(name), target: this.indexes.target.get(name) }, this.indexes.hashedLists);
+  }
+
+  private indexesUsed(plan: Extract<TablePlan, { kind: 'images' }>): KeylessRead['index'] {
+    const { source, target } = this.narrowing(plan);
+    return { source: source.index, target: target.index };
   }
 
   /** For rows that differ in content: which columns, from both sides' text output. */
@@ -371,10 +377,19 @@ export function mergeChangeReports(reports: readonly ChangeCheckReport[]): Chang
   };
 }
 
-/** Each side's indexes that can narrow a keyless table, by table name. */
+/** Each side's indexes that can narrow a keyless table, by table name, and whether it hashes a list of values. */
 interface Indexes {
   readonly source: ReadonlyMap<string, readonly LeadingIndex[]>;
   readonly target: ReadonlyMap<string, readonly LeadingIndex[]>;
+  readonly hashedLists: { readonly source: boolean; readonly target: boolean };
+}
+
+/** PostgreSQL 14 looks a value up in a constant list by hashing it (before: value by value). */
+const HASHED_LISTS_FROM = 140_000;
+
+async function hashesLists(side: SideSession): Promise<boolean> {
+  const rows = await side.arrays('reading the server version', `SELECT pg_catalog.current_setting('server_version_num')`);
+  return Number(rows[0]![0]) >= HASHED_LISTS_FROM;
 }
 
 async function readDefinitions(
@@ -386,12 +401,14 @@ async function readDefinitions(
     side('source', 'listing the tables in scope', () => readTablesToVerify(control.source, scope)),
     side('target', 'listing the tables in scope', () => tableNamesOnTarget(control.target, scope)),
   ]);
-  const [tables, source, target] = await Promise.all([
+  const [tables, source, target, sourceHashes, targetHashes] = await Promise.all([
     hash === 'typed' ? side('target', 'reading the column types', () => matchTargetTypes(control.target, listed)) : listed,
     side('source', 'reading the indexes', () => leadingIndexes(control.source, listed)),
     side('target', 'reading the indexes', () => leadingIndexes(control.target, listed)),
+    hashesLists(control.source),
+    hashesLists(control.target),
   ]);
-  return { hash, tables, onTarget, indexes: { source, target } };
+  return { hash, tables, onTarget, indexes: { source, target, hashedLists: { source: sourceHashes, target: targetHashes } } };
 }
 
 /** The key columns and the WHERE that picks the rows of the keys given as one text array per key column. */
@@ -454,6 +471,11 @@ async function rowValuesByKeys(
  * columns' types and hashed as the rows are; the rows are narrowed first by the values the
  * images hold in the `narrowBy` columns (a superset of the matching rows: only the hash
  * decides), which an index on one of them turns into a read of those rows alone.
+ *
+ * A typed column is narrowed by a constant list (`= ANY`): a filter, or an index's look-up of
+ * each value, never a join, so no misjudged size of the table can make the plan repeat a scan
+ * per image. Another column (an index leads with it; its type may have no array type) is
+ * narrowed by a semi-join on its values, which the planner answers through that index.
  */
 export function imageCountQuery(
   table: TableToVerify,
@@ -475,7 +497,11 @@ export function imageCountQuery(
     const present = [...new Set(images.flatMap((image) => (image[j] === null ? [] : [image[j]!])))];
     const hasNull = images.some((image) => image[j] === null);
     values.push(present);
-    const among = `${c.sql} IN (SELECT v::${c.type} FROM pg_catalog.unnest($${values.length}::pg_catalog.text[]) AS v)`;
+    const list = `$${values.length}::pg_catalog.text[]`;
+    const among =
+      c.hashed !== null
+        ? `${c.sql} = ANY (${list}::${c.type}[])`
+        : `${c.sql} IN (SELECT v::${c.type} FROM pg_catalog.unnest(${list}) AS v)`;
     narrow.push(hasNull ? `(${among} OR ${c.sql} IS NULL)` : among);
   });
   const text = `WITH image AS (

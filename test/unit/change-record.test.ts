@@ -225,11 +225,20 @@ describe('what narrows the rows a keyless table is counted over', () => {
   };
   const plan = { kind: 'images' as const, table: history, columns: [1, 2, 0], images: [['2024-01-01 00:00:00', '1.0', '7']] };
 
-  it("by its typed columns, and by the columns an index leads with on either side, naming each side's index", () => {
-    assert.deepEqual(narrowImages(plan, undefined, undefined), { columns: [0], used: { source: null, target: null } });
-    assert.deepEqual(narrowImages(plan, [{ index: 'history_mtime', column: 'mtime' }], [{ index: 'history_gone', column: 'filler' }]), {
-      columns: [1, 0],
-      used: { source: 'history_mtime', target: null },
+  it('on each side by the columns its own index leads with, and by its typed columns where the server hashes a list of values', () => {
+    const none = { source: undefined, target: undefined };
+    assert.deepEqual(narrowImages(plan, none, { source: false, target: false }), {
+      source: { columns: [], index: null },
+      target: { columns: [], index: null },
+    });
+    assert.deepEqual(narrowImages(plan, none, { source: true, target: false }), {
+      source: { columns: [0], index: null },
+      target: { columns: [], index: null },
+    });
+    const indexes = { source: [{ index: 'history_mtime', column: 'mtime' }], target: [{ index: 'history_gone', column: 'filler' }] };
+    assert.deepEqual(narrowImages(plan, indexes, { source: false, target: true }), {
+      source: { columns: [1], index: 'history_mtime' },
+      target: { columns: [0], index: null },
     });
   });
 });
