@@ -53,8 +53,10 @@ interface Sample {
   readonly direction: 'forward' | 'back';
   /** The writer's longest gap between commits. */
   readonly clientPauseMs: number;
-  /** pgbench's longest transaction (NaN without pgbench). */
+  /** pgbench's longest transaction running during the cut-over command (NaN without pgbench). */
   readonly longestTransactionMs: number;
+  /** pgbench's longest transaction that ended before the cut-over began, while sync streamed. */
+  readonly longestBeforeMs: number;
   /** pgbench's transactions per second over the round. */
   readonly tps: number;
   readonly reportedMs: number;
@@ -103,8 +105,20 @@ function serverLogFindings(cluster: Cluster, offset: number): string[] {
 
 interface Load {
   readonly failed: number;
+  /** The longest transaction that was running at some moment of the cut-over command. */
   readonly longestMs: number;
+  /**
+   * The longest transaction that ended before the cut-over began: what pgbench's clients wait
+   * anyway at this rate (at scale 1, eight clients queue on one branch row), to read the above against.
+   */
+  readonly longestBeforeMs: number;
   readonly tps: number;
+}
+
+/** When the cut-over command ran, on this machine's clock (ms since the epoch). */
+interface Window {
+  readonly from: number;
+  readonly to: number;
 }
 
 const [old, now] = await startClusters([{ version: 17 }, { version: 18 }]);
@@ -126,7 +140,7 @@ function percentile(values: readonly number[], p: number): number {
 
 interface Running {
   /** Ends pgbench (SIGINT: it writes no summary, so everything is read from its per-transaction log). */
-  stop(): Promise<Load>;
+  stop(cutover: Window | undefined): Promise<Load>;
 }
 
 /**
@@ -147,32 +161,42 @@ function load(bouncer: Bouncer, full: boolean): Running {
     (error: { stderr?: string }) => error.stderr ?? '',
   );
   let stopped: Promise<Load> | undefined;
-  const stop = async (): Promise<Load> => {
+  const stop = async (cutover: Window | undefined): Promise<Load> => {
     running.child.kill('SIGINT');
     const killer = setTimeout(() => running.child.kill('SIGKILL'), 10_000);
     const stderr = await ended;
     clearTimeout(killer);
     const seconds = (Date.now() - started) / 1000;
     try {
-      // pgbench -l: client, transaction, latency in µs (or "failed"), …
+      // pgbench -l: client, transaction, latency in µs (or "failed"), script, end in s and µs since the epoch, …
       let longest = 0;
+      let longestBefore = 0;
       let transactions = 0;
       let failed = 0;
       for (const file of readdirSync(logs))
         for (const line of readFileSync(join(logs, file), 'utf8').split('\n')) {
-          const field = line.split(' ')[2];
+          const fields = line.split(' ');
+          const field = fields[2];
           if (field === undefined) continue;
           if (field === 'failed') failed++;
           const latency = Number(field);
           transactions++;
-          if (latency > longest) longest = latency;
+          const endMs = Number(fields[4]) * 1000 + Number(fields[5]) / 1000;
+          const startMs = endMs - latency / 1000;
+          if (cutover === undefined || (endMs >= cutover.from && startMs <= cutover.to)) longest = Math.max(longest, latency);
+          else if (endMs < cutover.from) longestBefore = Math.max(longestBefore, latency);
         }
-      return { failed: failed + (stderr.match(/aborted/gi)?.length ?? 0), longestMs: longest / 1000, tps: transactions / seconds };
+      return {
+        failed: failed + (stderr.match(/aborted/gi)?.length ?? 0),
+        longestMs: longest / 1000,
+        longestBeforeMs: longestBefore / 1000,
+        tps: transactions / seconds,
+      };
     } finally {
       rmSync(logs, { recursive: true, force: true });
     }
   };
-  return { stop: () => (stopped ??= stop()) };
+  return { stop: (cutover) => (stopped ??= stop(cutover)) };
 }
 
 async function round(way: WayKey, direction: Sample['direction'], pooled: Bouncer): Promise<Sample> {
@@ -188,12 +212,14 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
   try {
     await writer.waitForCommits(200, 'source');
     const extra = bouncer ? ['--pgbouncer', bouncer.adminUrl, '--pgbouncer-ini', bouncer.ini] : [];
+    const cutFrom = Date.now();
     const cut = await runPgferry(['cutover', ...args, '--json', ...extra], {}, 120_000);
+    const cutover: Window = { from: cutFrom, to: Date.now() };
     if (cut.code !== 0) throw new Error(`cutover failed: ${cut.stderr}\n${sync.output()}`);
     if (!bouncer) writer.switchTo(appUrl(to.host, to.port));
     await (bouncer ? writer.waitForCommits(writer.committedCount + 100, 'source') : writer.waitForCommits(100, 'target'));
     const report = await writer.stop();
-    const pgbench = await loaded?.stop();
+    const pgbench = await loaded?.stop(cutover);
     const failed = pgbench?.failed ?? 0;
     if (bouncer && report.unexpectedErrors.length + report.refused + failed > 0)
       console.error(
@@ -210,6 +236,7 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
       direction,
       clientPauseMs: bouncer ? report.longestGapMs : (report.switchGapMs ?? NaN),
       longestTransactionMs: pgbench?.longestMs ?? NaN,
+      longestBeforeMs: pgbench?.longestBeforeMs ?? NaN,
       tps: pgbench?.tps ?? NaN,
       reportedMs: parsed.pgbouncer?.pausedMs ?? parsed.downtimeMs,
       // The switch's own timings where it reports them (after issue 33), else the cut-over's steps.
@@ -231,7 +258,7 @@ async function round(way: WayKey, direction: Sample['direction'], pooled: Bounce
       inFreeze: describeInFreeze(parsed.checked?.insideFreeze ?? null),
     };
   } finally {
-    await loaded?.stop();
+    await loaded?.stop(undefined);
     await writer.stop();
     await stopSync(sync);
   }
@@ -265,7 +292,7 @@ try {
       .join(' ')}`,
   );
   console.log(
-    '| round | way | direction | writer pause ms | pgbench longest tx ms | pgbench tps | pgferry-reported ms | pause steps ms | freeze steps ≥ 10 ms | errors | lost writes | checked inside the freeze |',
+    '| round | way | direction | writer pause ms | pgbench longest tx ms (before the cut-over) | pgbench tps | pgferry-reported ms | pause steps ms | freeze steps ≥ 10 ms | errors | lost writes | checked inside the freeze |',
   );
   console.log('|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|---|');
   let n = 0;
@@ -298,7 +325,7 @@ try {
     samples.push(sample);
     const ms = (value: number) => (Number.isNaN(value) ? '' : String(Math.round(value)));
     console.log(
-      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.frozenSteps} | ${sample.errors} | ${sample.lost} | ${sample.inFreeze} |`,
+      `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} (${ms(sample.longestBeforeMs)}) | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.frozenSteps} | ${sample.errors} | ${sample.lost} | ${sample.inFreeze} |`,
     );
     // Statements either server took 300 ms or more over during the round, and deadlocks: where a long step or a failure went.
     for (const [name, cluster] of [['17', old], ['18', now]] as const) {
@@ -314,9 +341,9 @@ try {
   );
   console.log('');
   console.log(
-    '| way | cut-overs | pgbench tps p50 | client pause p50 ms | max ms | pgbench longest tx p50 ms | max ms | errors | lost writes |',
+    '| way | cut-overs | pgbench tps p50 | client pause p50 ms | max ms | pgbench longest tx p50 ms | max ms | pgbench longest tx before the cut-over p50 ms | PgBouncer pause (pgferry) p50 ms | errors | lost writes |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const way of chosen) {
     const of = samples.filter((s) => s.way === way);
     const pauses = of.map((s) => s.clientPauseMs);
@@ -328,7 +355,17 @@ try {
           of.map((s) => s.tps),
           50,
         ),
-      )} | ${ms(percentile(pauses, 50))} | ${ms(Math.max(...pauses))} | ${ms(percentile(longest, 50))} | ${ms(Math.max(...longest))} | ${of.reduce((a, s) => a + s.errors, 0)} | ${of.reduce((a, s) => a + s.lost, 0)} |`,
+      )} | ${ms(percentile(pauses, 50))} | ${ms(Math.max(...pauses))} | ${ms(percentile(longest, 50))} | ${ms(Math.max(...longest))} | ${ms(
+        percentile(
+          of.map((s) => s.longestBeforeMs),
+          50,
+        ),
+      )} | ${ms(
+        percentile(
+          of.map((s) => s.reportedMs),
+          50,
+        ),
+      )} | ${of.reduce((a, s) => a + s.errors, 0)} | ${of.reduce((a, s) => a + s.lost, 0)} |`,
     );
   }
 } finally {

@@ -16,7 +16,7 @@ import { verify, type VerifyReport } from '../verify/index.js';
 import { LargeObjectSync, type LargeObjectReconcile } from '../copy/index.js';
 import type { PoolReport } from '../pgbouncer/index.js';
 import type { MigrationNames } from '../sync/index.js';
-import { closeClient } from '../plumbing/index.js';
+import { allBranches, closeClient } from '../plumbing/index.js';
 import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
 import { throwIfInterrupted, verifyFailed, type Lifted } from './failures.js';
 import { emitFence, type Fence } from './fence.js';
@@ -255,13 +255,22 @@ export class DatabaseCutover {
   }
 
   /** Step 7: past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning. */
-  async checkLateWrites(): Promise<void> {
+  /**
+   * Steps 7 and 8 at once, as neither needs the other: sync has stopped, so nothing writes to the
+   * target any more, and the slot can be read. Should late writes turn up, the undo removes the
+   * way back, the hand-over's records with it (withdrawWayBack).
+   */
+  async checkLateWritesAndHandOver(): Promise<void> {
+    await allBranches([() => this.checkLateWrites(), () => this.handOver()]);
+  }
+
+  private async checkLateWrites(): Promise<void> {
     if (this.syncStopped) this.late = await this.steps.run('late writes', () => checkLateWrites(this.source, this.target, this.log));
     else this.log.warn('writes after the fence were not checked: sync still holds the slot');
   }
 
   /** Step 8: only once nothing writes to the target any more does it hold exactly the source's rows. */
-  async handOver(): Promise<void> {
+  private async handOver(): Promise<void> {
     const ready = this.ready;
     if (ready && this.syncStopped)
       this.wayBack = await this.steps.run('hand over', () => {

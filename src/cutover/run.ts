@@ -43,7 +43,8 @@ const PREPARE_AT_ONCE = 4;
  *  7. read the slot for writes committed past sync's final position (late-writes.ts): a
  *     session that escaped the freeze. If there are any, the cut-over is undone: the stop
  *     request is withdrawn so sync can carry them, and the freeze is lifted;
- *  8. hand over: the way back starts at the target's position now, when both sides are equal.
+ *  8. hand over: the way back starts at the target's position now, when both sides are equal
+ *     (at once with 7: a late write undoes the hand-over with the rest).
  * What a freeze changes is written on the target before the source is touched. If any step
  * from 2 to 5 fails, the freeze is lifted, sync keeps running, and the error says which step;
  * the way back made in step 1 is removed again whenever the cut-over does not complete.
@@ -191,8 +192,7 @@ async function whileFrozen(
     await every((c) => c.carryLargeObjects());
     await every((c) => c.verify(signal));
     await every((c) => c.stopSync());
-    await every((c) => c.checkLateWrites());
-    await every((c) => c.handOver());
+    await every((c) => c.checkLateWritesAndHandOver());
     let pgbouncer: PoolReport | null = null;
     if (pool) {
       throwIfInterrupted(signal);

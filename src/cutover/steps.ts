@@ -37,6 +37,8 @@ export class CutoverSteps {
   private readonly done: CutoverStep[] = [];
   /** What fails before the first step (the freeze's plan) is reported as at the catch-up. */
   private at: CutoverStepName = 'catch up';
+  /** The first step that failed: with steps run in branches at once, the last one begun may not be it. */
+  private failed: CutoverStepName | undefined;
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -46,6 +48,9 @@ export class CutoverSteps {
     const started = this.now();
     try {
       return await work();
+    } catch (error) {
+      this.failed ??= name;
+      throw error;
     } finally {
       this.done.push({ step: name, ms: round(this.now() - started) });
     }
@@ -85,9 +90,9 @@ export class CutoverSteps {
     this.at = name;
   }
 
-  /** The step under way, or the last one begun: where a failure happened. */
+  /** Where a failure happened: the first step that failed, else the step under way (or the last one begun). */
   get current(): CutoverStepName {
-    return this.at;
+    return this.failed ?? this.at;
   }
 
   /** The steps run so far, in order, with their times. */

@@ -23,7 +23,7 @@ export {
 } from './error-codes.js';
 export { inTransaction, inOneRoundTrip } from './transactions.js';
 export { oneLine } from './sql-text.js';
-export { DEFAULT_JOBS, Permits } from './parallelism.js';
+export { allBranches, DEFAULT_JOBS, Permits } from './parallelism.js';
 export { quoteIdent, quoteLiteral, quoteQualified } from './quote.js';
 export { BACKEND, SocketLoan } from './socket-loan.js';
 export type { PgConnection } from './socket-loan.js';

@@ -34,3 +34,19 @@ export class Permits {
     };
   }
 }
+
+/**
+ * Runs each branch at once and waits for every one to end (none is left running behind an
+ * error, so what undoes them finds them settled); then throws the failure that came first, if any.
+ */
+export async function allBranches(branches: ReadonlyArray<() => Promise<void>>): Promise<void> {
+  let first: { readonly error: unknown } | undefined;
+  await Promise.all(
+    branches.map((branch) =>
+      branch().catch((error: unknown) => {
+        first ??= { error };
+      }),
+    ),
+  );
+  if (first) throw first.error;
+}
