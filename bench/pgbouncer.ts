@@ -82,7 +82,8 @@ interface InsideFreeze {
 function describeInFreeze(inside: InsideFreeze | null): string {
   if (inside === null) return '';
   const keyless = inside.keyless.map(
-    (k) => `${k.table} ${k.images} images (${k.index.source === null ? 'source read whole' : 'source by index'}, ${k.index.target === null ? 'target read whole' : 'target by index'})`,
+    (k) =>
+      `${k.table} ${k.images} images (${k.index.source === null ? 'source read whole' : 'source by index'}, ${k.index.target === null ? 'target read whole' : 'target by index'})`,
   );
   const whole = inside.wholeTables.map((w) => `${w.table} whole`);
   return [`${inside.keysChecked} keys`, `${inside.pages} pages`, `${inside.ms} ms`, ...keyless, ...whole].join('; ');
@@ -97,8 +98,7 @@ function serverLogFindings(cluster: Cluster, offset: number): string[] {
   const found: string[] = [];
   lines.forEach((line, i) => {
     if (line.includes('duration:')) found.push(line.replace(/\s+/g, ' ').slice(0, 300));
-    if (line.includes('deadlock detected'))
-      found.push(...lines.slice(i, i + 10).map((l) => l.replace(/\s+/g, ' ').slice(0, 400)));
+    if (line.includes('deadlock detected')) found.push(...lines.slice(i, i + 10).map((l) => l.replace(/\s+/g, ' ').slice(0, 400)));
   });
   return found;
 }
@@ -328,7 +328,10 @@ try {
       `| ${++n} | ${WAYS[sample.way]} | ${sample.direction} | ${ms(sample.clientPauseMs)} | ${ms(sample.longestTransactionMs)} (${ms(sample.longestBeforeMs)}) | ${ms(sample.tps)} | ${ms(sample.reportedMs)} | ${sample.pauseSteps} | ${sample.frozenSteps} | ${sample.errors} | ${sample.lost} | ${sample.inFreeze} |`,
     );
     // Statements either server took 300 ms or more over during the round, and deadlocks: where a long step or a failure went.
-    for (const [name, cluster] of [['17', old], ['18', now]] as const) {
+    for (const [name, cluster] of [
+      ['17', old],
+      ['18', now],
+    ] as const) {
       for (const line of serverLogFindings(cluster, logOffsets.get(cluster) ?? 0)) console.log(`  on ${name}: ${line}`);
       logOffsets.set(cluster, readFileSync(cluster.logFile, 'utf8').length);
     }

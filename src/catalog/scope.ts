@@ -21,6 +21,12 @@ export const EVERYTHING: ScopeFilter = { includeSchemas: [], excludeSchemas: [],
 export const NON_USER_SCHEMAS_SQL = `'pg_catalog', 'information_schema', 'pgferry', 'pgferry_capture'`;
 
 /**
+ * The names of the indexes a cut-over makes on user tables for its check, and drops after it
+ * (cutover/narrowing-indexes.ts): never part of the user's schema, so never copied nor compared.
+ */
+export const OWN_INDEX_PREFIX = 'pgferry_narrow_';
+
+/**
  * Extensions that are replication machinery: their nodes, subscriptions, queues and origins
  * describe the source's own replication, which the target must not inherit (it would hold the
  * source's node identity and subscriptions, and CREATE EXTENSION pglogical fails on a server

@@ -29,6 +29,7 @@ import {
 } from '../verify/index.js';
 import type { CutoverOptions } from './context.js';
 import { flushSourceWal } from './fence.js';
+import { CheckIndexes } from './narrowing-indexes.js';
 import { round } from './steps.js';
 
 /**
@@ -134,6 +135,8 @@ export class ChangeRecord {
   private checkedUpTo: Lsn;
   private ended = false;
   private readonly warned = new Set<string>();
+  /** Made for the check by indexKeyless, dropped by end. */
+  private indexes: CheckIndexes | undefined;
   /** The control session's queries, one after another: the lease's renewals run beside the passes. */
   private controlQueue: Promise<unknown> = Promise.resolve();
 
@@ -196,6 +199,17 @@ export class ChangeRecord {
 
   private assertHeld(): void {
     if (this.lost !== undefined) throw recordingLost(this.lost);
+  }
+
+  /**
+   * Indexes the keyless tables no index of a side can narrow, on that side, for the check inside
+   * the freeze (narrowing-indexes.ts); dropped by `end`. While the lease is renewed: a build
+   * lasts as long as its table. Returns how many were made.
+   */
+  async indexKeyless(options: CutoverOptions): Promise<number> {
+    this.indexes = await CheckIndexes.make(options.source, options.target, this.checker, this.log);
+    this.assertHeld();
+    return this.indexes.made.length;
   }
 
   /** `verify --mode full` while sync streams: the sides must be identical before anything is frozen. */
@@ -332,6 +346,7 @@ export class ChangeRecord {
       ),
     );
     await Promise.all([this.checker.close().catch(() => undefined), closeClient(this.control)]);
+    await this.indexes?.drop();
   }
 }
 

@@ -15,6 +15,7 @@ import {
   type SyncState,
 } from '../state/index.js';
 import { defaultMigrationName, migrationNames, readSlot, type MigrationNames } from '../sync/index.js';
+import { dropNarrowingIndexes } from './narrowing-indexes.js';
 import { dropSourceObjects } from './source-objects.js';
 import { liftFreeze } from './freeze.js';
 import { describeLateWrites, lateWrites, type LateWrites } from './late-writes.js';
@@ -75,6 +76,12 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupReport> {
     removed.push(...(await dropSourceObjects(source.client, 'source', names)));
     // Also a way back half made by a cut-over that was killed: a slot there holds the target's WAL.
     removed.push(...(await dropSourceObjects(target.client, 'target', names)));
+    // And the indexes a killed cut-over made for its check (narrowing-indexes.ts).
+    for (const [side, client] of [
+      ['source', source.client],
+      ['target', target.client],
+    ] as const)
+      removed.push(...(await dropNarrowingIndexes(client)).map((index) => `${side}: dropped index ${index} (made for a cut-over's check)`));
     const stillFrozen: string[] = [];
     for (const freeze of await freezesInPlace(target.client)) {
       if (!options.unfreezeSource) {

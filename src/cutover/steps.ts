@@ -9,6 +9,8 @@ export type CutoverStepName =
   | 'way back'
   | 'large objects ahead'
   | 'record changes'
+  /** Indexes made for the check inside the freeze on keyless tables no index narrows (dropped after). */
+  | 'index keyless tables'
   | 'verify ahead'
   | 'changes ahead'
   | 'pause'

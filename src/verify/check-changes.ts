@@ -123,6 +123,26 @@ export class ChangeChecker {
     }
   }
 
+  /**
+   * The keyless tables in scope that no index of a side can narrow, by side: counting their
+   * changed rows there reads them through (the cut-over indexes them for its check).
+   */
+  unindexedKeyless(): { readonly source: readonly TableToVerify[]; readonly target: readonly TableToVerify[] } {
+    const keyless = this.tables.filter((t) => t.key.length === 0);
+    const lacking = (indexes: ReadonlyMap<string, readonly LeadingIndex[]>) =>
+      keyless.filter((t) => (indexes.get(t.name) ?? []).length === 0);
+    return { source: lacking(this.indexes.source), target: lacking(this.indexes.target) };
+  }
+
+  /** Each side's indexes read again: the cut-over made some for its check. */
+  async readIndexesAgain(): Promise<void> {
+    const [source, target] = await Promise.all([
+      side('source', 'reading the indexes', () => leadingIndexes(this.control.source, this.tables)),
+      side('target', 'reading the indexes', () => leadingIndexes(this.control.target, this.tables)),
+    ]);
+    this.indexes = { ...this.indexes, source, target };
+  }
+
   async check(
     changed: readonly ChangedRow[],
     how: { readonly streaming: boolean; readonly sequences: boolean; readonly signal?: AbortSignal },

@@ -22,6 +22,7 @@ export type {
 export { ChangeChecker, imageCountQuery, mergeChangeReports } from './check-changes.js';
 export { narrowImages } from './change-plan.js';
 export { leadingIndexes } from './keyless-indexes.js';
+export type { TableToVerify } from './tables.js';
 export type { ChangeCheckOptions, ChangeCheckReport, KeylessRead } from './check-changes.js';
 export { planChangeCheck } from './change-plan.js';
 export type { TablePlan } from './change-plan.js';

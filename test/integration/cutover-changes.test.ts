@@ -29,6 +29,15 @@ import {
   type Cluster,
 } from '../harness/index.js';
 
+/** The indexes a cut-over made for its check (pgferry_narrow_…) still in the database. */
+async function ownIndexes(cluster: Cluster, db: string): Promise<string[]> {
+  const { rows } = await cluster.sql(
+    db,
+    `SELECT relname FROM pg_class WHERE relkind = 'i' AND relname LIKE 'pgferry\\_narrow\\_%' ORDER BY 1`,
+  );
+  return rows.map((r: { relname: string }) => r.relname);
+}
+
 /** A node of EXPLAIN (FORMAT JSON)'s plan, as far as the tests read it. */
 interface PlanNode {
   readonly 'Node Type': string;
@@ -109,6 +118,14 @@ describe('cutover --verify changes, 17 → 18', () => {
         report.steps.map((s) => s.step).filter((s) => ['record changes', 'verify ahead', 'changes ahead', 'freeze', 'verify'].includes(s)),
         ['record changes', 'verify ahead', 'changes ahead', 'freeze', 'verify'],
       );
+      // The history has no index: the cut-over indexed it on both sides for its check, through
+      // which its changed rows were counted inside the freeze, and dropped them after.
+      const history = inside.keyless.find((k) => k.table === 'public.pgbench_history');
+      assert.ok(history && history.images > 0, JSON.stringify(inside.keyless));
+      assert.match(history.index.source ?? '', /^pgferry_narrow_/, JSON.stringify(history));
+      assert.match(history.index.target ?? '', /^pgferry_narrow_/, JSON.stringify(history));
+      assert.deepEqual(await ownIndexes(pair.source, db), []);
+      assert.deepEqual(await ownIndexes(pair.target, db), []);
       // Recording ended with the cut-over, and what it recorded is gone.
       assert.deepEqual(await recordingLeft(pair.target, db), { request: null, rows: 0 });
     } finally {
@@ -210,6 +227,10 @@ describe('cutover --verify changes, 17 → 18', () => {
         /cut-over failed at the verify step: the target differs from the source at the fence, in rows sync applied: public\.notes \(different: missing \{"body":"rewritten","n":"9"\}\), public\.stamped \(different: missing \{"body":"restamped","at":"2024-01-01 [0-9:+-]+"\}\)/,
       );
       assert.match(cut.output(), /the source is writable again and sync keeps running/);
+      // notes has no index: the cut-over made one on each side for its check, and a failed cut-over drops them too.
+      assert.match(cut.output(), /indexing public\.notes/);
+      assert.deepEqual(await ownIndexes(pair.source, db), []);
+      assert.deepEqual(await ownIndexes(pair.target, db), []);
     } finally {
       await late.end().catch(() => undefined);
       await stopSync(sync);
@@ -371,10 +392,13 @@ describe('cutover --verify changes, 17 → 18', () => {
           const [text, values] = imageCountQuery(table, plan.columns, hash, images, narrowing[side.side].columns);
           const counted = (await side.arrays('counting', text, values)).map((r) => Number(r[1]));
           assert.equal(counted.length, 3000);
-          assert.ok(counted.every((n) => n === 1), `every image is there once on the ${side.side}`);
-          const explained = JSON.parse(String((await side.arrays('explaining', `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values))[0]![0])) as [
-            { Plan: PlanNode },
-          ];
+          assert.ok(
+            counted.every((n) => n === 1),
+            `every image is there once on the ${side.side}`,
+          );
+          const explained = JSON.parse(
+            String((await side.arrays('explaining', `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, values))[0]![0]),
+          ) as [{ Plan: PlanNode }];
           const nodes = planNodes(explained[0].Plan);
           const scans = nodes.filter((n) => n['Relation Name'] === 'history');
           assert.equal(scans.length, 1, JSON.stringify(explained));
