@@ -311,6 +311,21 @@ describe('cutover --verify changes, 17 → 18', () => {
     }
   });
 
+  /** The same tables made on both sides of a database, and a lane of verify's sessions on it with the tables read. */
+  async function bothSidesWith(db: string, schema: string) {
+    for (const side of [pair.source, pair.target]) await side.sql(db, schema);
+    const lane = await openLane(
+      await resolveConnection('source', pair.source.url(db)),
+      await resolveConnection('target', pair.target.url(db)),
+    );
+    try {
+      return { lane, tables: (await readTablesToVerify(lane.source, new Scope(EVERYTHING))).tables };
+    } catch (error) {
+      await closeLane(lane);
+      throw error;
+    }
+  }
+
   it("counts a keyless table's changed rows through an index where either side has one, and reads one without an index through", async () => {
     const db = await pair.source.createDatabase({ prefix: 'chgplan' });
     await pair.target.sql('postgres', `CREATE DATABASE ${db}`);
@@ -319,13 +334,8 @@ describe('cutover --verify changes, 17 → 18', () => {
        CREATE INDEX stamped_at ON stamped (at);
        CREATE TABLE plain AS SELECT * FROM stamped;
        ANALYZE stamped, plain`;
-    for (const side of [pair.source, pair.target]) await side.sql(db, schema);
-    const lane = await openLane(
-      await resolveConnection('source', pair.source.url(db)),
-      await resolveConnection('target', pair.target.url(db)),
-    );
+    const { lane, tables } = await bothSidesWith(db, schema);
     try {
-      const { tables } = await readTablesToVerify(lane.source, new Scope(EVERYTHING));
       const [onSource, onTarget, hash] = await Promise.all([
         leadingIndexes(lane.source, tables),
         leadingIndexes(lane.target, tables),
@@ -370,13 +380,8 @@ describe('cutover --verify changes, 17 → 18', () => {
     const schema = `CREATE TABLE history (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22)) WITH (autovacuum_enabled = off);
        INSERT INTO history SELECT 1 + g % 10, 1, 1 + (g::bigint * 7919) % 100000, g % 5000 - 2500, timestamp '2024-01-01' + g * interval '1 ms', NULL
          FROM generate_series(1, 30000) g`;
-    for (const side of [pair.source, pair.target]) await side.sql(db, schema);
-    const lane = await openLane(
-      await resolveConnection('source', pair.source.url(db)),
-      await resolveConnection('target', pair.target.url(db)),
-    );
+    const { lane, tables } = await bothSidesWith(db, schema);
     try {
-      const { tables } = await readTablesToVerify(lane.source, new Scope(EVERYTHING));
       const hash = await chooseHashFunction(lane);
       const table = tables.find((t) => t.name === 'public.history')!;
       const images = (
