@@ -56,6 +56,11 @@ export class DatabaseCutover {
   private largeObjectSync: LargeObjectSync | undefined;
   /** A session on the target of its own, for the fence: the sequences are set on the cut-over's meanwhile. */
   private watch: pg.Client | undefined;
+  /**
+   * A source session of its own for reading the slot for late writes, so that read runs beside the
+   * hand-over (which writes the way back's state through the main one): writable, spared by the drain.
+   */
+  private slotReader: { readonly client: pg.Client; readonly pid: number } | undefined;
   /** `--verify changes`: the rows sync records, and what was compared before the freeze. */
   private record: ChangeRecord | undefined;
   private verifiedAhead: VerifyReport | undefined;
@@ -135,6 +140,7 @@ export class DatabaseCutover {
     if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
     // Opened now, so that nothing between the last look at the changes and the freeze waits for it.
     this.watch = (await connect(options.target)).client;
+    this.slotReader = await openSlotReader(options);
     if (options.verify === 'changes') {
       log.info('asking sync to record the rows it applies, then verifying every row while it streams');
       const record = await steps.run('record changes', () => ChangeRecord.begin(options, this.source, log));
@@ -180,8 +186,12 @@ export class DatabaseCutover {
       target: this.target,
       plan: this.plan,
       cutoverId,
-      // Sync's session, and the sessions that check the changed rows inside the freeze.
-      spare: [...(this.state.sourcePid === null ? [] : [this.state.sourcePid]), ...(this.record?.sourcePids ?? [])],
+      // Sync's session, the sessions that check the changed rows inside the freeze, and the slot's reader.
+      spare: [
+        ...(this.state.sourcePid === null ? [] : [this.state.sourcePid]),
+        ...(this.record?.sourcePids ?? []),
+        ...(this.slotReader ? [this.slotReader.pid] : []),
+      ],
       log: this.log,
     };
   }
@@ -266,7 +276,11 @@ export class DatabaseCutover {
   }
 
   private async checkLateWrites(): Promise<void> {
-    if (this.syncStopped) this.late = await this.steps.run('late writes', () => checkLateWrites(this.source, this.target, this.log));
+    // The watch session waited on the fence and is idle now; the main ones serve the hand-over meanwhile.
+    if (this.syncStopped)
+      this.late = await this.steps.run('late writes', () =>
+        checkLateWrites(this.slotReader?.client ?? this.source, this.watch ?? this.target, this.log),
+      );
     else this.log.warn('writes after the fence were not checked: sync still holds the slot');
   }
 
@@ -358,6 +372,7 @@ export class DatabaseCutover {
   async close(): Promise<void> {
     await this.record?.end();
     if (this.watch) await closeClient(this.watch);
+    if (this.slotReader) await closeClient(this.slotReader.client);
     await closeClient(this.source);
     await closeClient(this.target);
   }
@@ -385,6 +400,18 @@ export class LateWritesSignal extends Error {
  * throws LateWritesSignal when there are any), or null when the slot could not be read: the
  * cut-over itself is complete, so that is a warning, not a failure.
  */
+async function openSlotReader(options: CutoverOptions): Promise<{ client: pg.Client; pid: number }> {
+  const { client } = await connect(options.source);
+  try {
+    await writableSession(client);
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    return { client, pid: rows[0]!.pid };
+  } catch (error) {
+    await closeClient(client);
+    throw error;
+  }
+}
+
 async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
   let late: LateWrites;
   try {
