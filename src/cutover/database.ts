@@ -8,6 +8,7 @@ import {
   ensureCutoverState,
   readSlotPosition,
   recordFreezeIntent,
+  wantProgress,
   withdrawSyncStop,
   type FreezeRecord,
   type SyncState,
@@ -66,6 +67,8 @@ export class DatabaseCutover {
   private verifiedAhead: VerifyReport | undefined;
   private ahead: (ChangesAhead & { readonly report: VerifyReport }) | null = null;
   private lagAtStart = 0;
+  /** The catch-up asked sync to notify each batch it commits (until past the freeze): withdrawn by close. */
+  private progressAsked = false;
   private cut: FreezeContext | undefined;
   private frozenAt: string | undefined;
   private drained: DrainReport | undefined;
@@ -168,6 +171,7 @@ export class DatabaseCutover {
     }
     // Last before the freeze, so the lag it measures is the lag the freeze starts with.
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
+    this.progressAsked = true;
     this.lagAtStart = await steps.run('catch up', () =>
       waitForLag(this.target, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal),
     );
@@ -368,9 +372,13 @@ export class DatabaseCutover {
     return finishCutover(this.intent, frozen, this.steps.timed, this.sides, this.names);
   }
 
-  /** Recording ends with the cut-over, whatever its outcome (a killed one's lease runs out). */
+  /**
+   * Recording ends with the cut-over, whatever its outcome (a killed one's lease runs out), and so
+   * does sync's notification of each batch, which the catch-up asked for past the freeze.
+   */
   async close(): Promise<void> {
     await this.record?.end();
+    if (this.progressAsked) await wantProgress(this.target, 0).catch(() => undefined);
     if (this.watch) await closeClient(this.watch);
     if (this.slotReader) await closeClient(this.slotReader.client);
     await closeClient(this.source);

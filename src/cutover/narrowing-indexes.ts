@@ -31,13 +31,16 @@ export interface NarrowingIndex {
   readonly column: string;
 }
 
-/** Within PostgreSQL's 63 bytes whatever the table's name; the same table gets the same name on both sides. */
-export function narrowingIndexName(table: TableToVerify): string {
-  return `${OWN_INDEX_PREFIX}${createHash('sha256').update(table.name).digest('hex').slice(0, 24)}`;
+/**
+ * The index's name for a table (by its display name, schema.table): within PostgreSQL's 63 bytes
+ * whatever the table's name; the same table gets the same name on both sides and in every cut-over.
+ */
+export function narrowingIndexName(table: string): string {
+  return `${OWN_INDEX_PREFIX}${createHash('sha256').update(table).digest('hex').slice(0, 24)}`;
 }
 
 function narrowingIndexOf(side: Side, table: TableToVerify, column: string): NarrowingIndex {
-  return { side, table: table.name, sql: `${quoteIdent(table.schema)}.${quoteIdent(narrowingIndexName(table))}`, column };
+  return { side, table: table.name, sql: `${quoteIdent(table.schema)}.${quoteIdent(narrowingIndexName(table.name))}`, column };
 }
 
 /**
@@ -75,7 +78,7 @@ export async function makeNarrowingIndex(
   log: Logger,
 ): Promise<NarrowingIndex | null> {
   const { sql } = narrowingIndexOf(side, table, column);
-  const name = narrowingIndexName(table);
+  const name = narrowingIndexName(table.name);
   try {
     await withCaptureSuspended(client, async () => {
       const { rows } = await client.query<{ valid: boolean }>(

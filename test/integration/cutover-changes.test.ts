@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { EVERYTHING, Scope } from '../../src/catalog/index.js';
 import { resolveConnection } from '../../src/config/index.js';
-import type { CutoverReport } from '../../src/cutover/index.js';
+import { narrowingIndexName, type CutoverReport } from '../../src/cutover/index.js';
 import { imageCountQuery, leadingIndexes, narrowImages } from '../../src/verify/index.js';
 import { chooseHashFunction } from '../../src/verify/hash-sql.js';
 import { closeLane, openLane } from '../../src/verify/session.js';
@@ -175,6 +175,11 @@ describe('cutover --verify changes, 17 → 18', () => {
       assert.equal(await newSessionCanWrite(pair.source, db, 'items', 'payload'), true);
       assert.equal((await pair.target.sql(db, `SELECT phase FROM pgferry.sync`)).rows[0].phase, 'streaming');
       assert.deepEqual(await recordingLeft(pair.target, db), { request: null, rows: 0 });
+      // Nor does sync go on notifying each batch for a cut-over that has ended.
+      assert.equal(
+        (await pair.target.sql(db, `SELECT progress_wanted_until <= clock_timestamp() AS ended FROM pgferry.sync`)).rows[0].ended,
+        true,
+      );
     } finally {
       await late.end().catch(() => undefined);
       await stopSync(sync);
@@ -235,6 +240,42 @@ describe('cutover --verify changes, 17 → 18', () => {
       await late.end().catch(() => undefined);
       await stopSync(sync);
     }
+  });
+
+  it("takes over the check's index a killed cut-over left and drops it when it ends; cleanup drops any left", async () => {
+    const { db, sync, args } = await migrationUnderWay(
+      pair.source,
+      pair.target,
+      'chgleft',
+      `CREATE TABLE notes (body text, n int);
+       ALTER TABLE notes REPLICA IDENTITY FULL;
+       INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g`,
+    );
+    // As a cut-over killed after its index builds leaves them: on both sides, valid, under the name a cut-over gives them.
+    const leftover = narrowingIndexName('public.notes');
+    try {
+      // Made with the capture suspended, as a cut-over makes them: sync does not carry it.
+      for (const side of [pair.source, pair.target])
+        await side.sql(db, `SELECT set_config('pgferry.capturing', 'on', false); CREATE INDEX ${leftover} ON notes (n)`);
+      await pair.source.sql(db, `UPDATE notes SET body = 'rewritten' WHERE n < 20`);
+      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 120_000);
+      assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
+      // Its own name: found valid and kept for the check, then dropped with the cut-over's own.
+      assert.match(cut.stderr, /indexing public\.notes/);
+      assert.doesNotMatch(cut.stderr, /could not index/);
+      assert.deepEqual(await ownIndexes(pair.source, db), []);
+      assert.deepEqual(await ownIndexes(pair.target, db), []);
+    } finally {
+      await stopSync(sync);
+    }
+    // The source is frozen now: written in a transaction opened READ WRITE, as pgferry's own sessions write.
+    for (const side of [pair.source, pair.target])
+      await side.sql(db, `BEGIN READ WRITE; SET LOCAL pgferry.capturing = 'on'; CREATE INDEX pgferry_narrow_left ON notes (n); COMMIT`);
+    const cleanup = await runPgferry(['cleanup', ...args]);
+    assert.equal(cleanup.code, 0, cleanup.stderr);
+    assert.match(cleanup.stdout + cleanup.stderr, /source: dropped index public\.pgferry_narrow_left/);
+    assert.deepEqual(await ownIndexes(pair.source, db), []);
+    assert.deepEqual(await ownIndexes(pair.target, db), []);
   });
 
   it('a row applied wrongly in a later page of the recorded rows is caught: every page is compared', async () => {
