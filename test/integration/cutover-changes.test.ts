@@ -29,6 +29,11 @@ import {
   type Cluster,
 } from '../harness/index.js';
 
+/** A table without a key or an index: the check inside the freeze counts its changed rows by their images. */
+const KEYLESS_NOTES = `CREATE TABLE notes (body text, n int);
+       ALTER TABLE notes REPLICA IDENTITY FULL;
+       INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g`;
+
 /** The indexes a cut-over made for its check (pgferry_narrow_…) still in the database. */
 async function ownIndexes(cluster: Cluster, db: string): Promise<string[]> {
   const { rows } = await cluster.sql(
@@ -191,9 +196,7 @@ describe('cutover --verify changes, 17 → 18', () => {
       pair.source,
       pair.target,
       'chgkeyless',
-      `CREATE TABLE notes (body text, n int);
-       ALTER TABLE notes REPLICA IDENTITY FULL;
-       INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g;
+      `${KEYLESS_NOTES};
        CREATE TABLE stamped (body text, at timestamptz);
        ALTER TABLE stamped REPLICA IDENTITY FULL;
        INSERT INTO stamped SELECT 'stamp ' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' FROM generate_series(1, 5000) g;
@@ -243,14 +246,7 @@ describe('cutover --verify changes, 17 → 18', () => {
   });
 
   it("takes over the check's index a killed cut-over left and drops it when it ends; cleanup drops any left", async () => {
-    const { db, sync, args } = await migrationUnderWay(
-      pair.source,
-      pair.target,
-      'chgleft',
-      `CREATE TABLE notes (body text, n int);
-       ALTER TABLE notes REPLICA IDENTITY FULL;
-       INSERT INTO notes SELECT 'note ' || g, g FROM generate_series(1, 500) g`,
-    );
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'chgleft', KEYLESS_NOTES);
     // As a cut-over killed after its index builds leaves them: on both sides, valid, under the name a cut-over gives them.
     const leftover = narrowingIndexName('public.notes');
     try {
