@@ -269,7 +269,6 @@ export class DatabaseCutover {
     });
   }
 
-  /** Step 7: past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning. */
   /**
    * Steps 7 and 8 at once, as neither needs the other: sync has stopped, so nothing writes to the
    * target any more, and the slot can be read. Should late writes turn up, the undo removes the
@@ -279,6 +278,7 @@ export class DatabaseCutover {
     await allBranches([() => this.checkLateWrites(), () => this.handOver()]);
   }
 
+  /** Step 7: past the stop only LateWritesSignal undoes the cut-over; a check that cannot run is a warning. */
   private async checkLateWrites(): Promise<void> {
     // The watch session waited on the fence and is idle now; the main ones serve the hand-over meanwhile.
     if (this.syncStopped)
@@ -403,11 +403,7 @@ export class LateWritesSignal extends Error {
   }
 }
 
-/**
- * Step 7: the number of transactions the source committed past sync's final position (which
- * throws LateWritesSignal when there are any), or null when the slot could not be read: the
- * cut-over itself is complete, so that is a warning, not a failure.
- */
+/** A source session for the late-writes read: writable (the source is frozen by then), its backend named for the drain to spare. */
 async function openSlotReader(options: CutoverOptions): Promise<{ client: pg.Client; pid: number }> {
   const { client } = await connect(options.source);
   try {
@@ -420,6 +416,11 @@ async function openSlotReader(options: CutoverOptions): Promise<{ client: pg.Cli
   }
 }
 
+/**
+ * Step 7: the number of transactions the source committed past sync's final position (which
+ * throws LateWritesSignal when there are any), or null when the slot could not be read: the
+ * cut-over itself is complete, so that is a warning, not a failure.
+ */
 async function checkLateWrites(source: pg.Client, target: pg.Client, log: Logger): Promise<number | null> {
   let late: LateWrites;
   try {
