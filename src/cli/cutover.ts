@@ -40,6 +40,8 @@ export interface CutoverFlags {
   unfreezeSource?: boolean;
   /** Commander's `--no-fallback`: false when given. */
   fallback: boolean;
+  /** Commander's `--no-check-indexes`: false when given. */
+  checkIndexes: boolean;
   pgbouncer?: string;
   pgbouncerIni?: string;
   pgbouncerDatabase?: string;
@@ -87,6 +89,10 @@ export function addCutoverOptions(command: Command): Command {
     .option(
       '--no-fallback',
       'do not prepare the way back (by default a slot on the target lets pgferry sync with the sides swapped keep the source current, so the application can return)',
+    )
+    .option(
+      '--no-check-indexes',
+      'with --verify changes: do not index the tables without a key or index for the check inside the freeze (by default an index is built concurrently on each side that lacks one, and dropped after; without it, the check reads such a table through, in proportion to its size)',
     );
 }
 
@@ -125,6 +131,7 @@ export function cutoverSettingsFrom(flags: CutoverFlags): Omit<CutoverOptions, '
     verify: parseChoice(flags.verify, '--verify', ['changes', 'counts', 'full', 'none'] as const),
     unfreezeSource: flags.unfreezeSource === true,
     fallback: flags.fallback,
+    checkIndexes: flags.checkIndexes,
     ...poolOptionsFrom(flags),
   };
 }

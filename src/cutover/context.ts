@@ -32,6 +32,11 @@ export interface CutoverOptions {
    * when `unfreezeSource` makes the source writable.
    */
   readonly fallback: boolean;
+  /**
+   * With `--verify changes`: index the keyless tables no index narrows, for the check inside the
+   * freeze (narrowing-indexes.ts). On unless `--no-check-indexes`; absent means on.
+   */
+  readonly checkIndexes?: boolean;
   /** Pause, repoint and resume this PgBouncer around the freeze (pgbouncer/switch.ts). */
   readonly pgbouncer?: PoolOptions;
   readonly logger: Logger;

@@ -274,6 +274,21 @@ describe('cutover --verify changes, 17 → 18', () => {
     assert.deepEqual(await ownIndexes(pair.target, db), []);
   });
 
+  it('with --no-check-indexes, makes no index: a keyless table is read through inside the freeze', async () => {
+    const { db, sync, args } = await migrationUnderWay(pair.source, pair.target, 'chgnoidx', KEYLESS_NOTES);
+    try {
+      const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback', '--no-check-indexes'], {}, 120_000);
+      assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
+      const report = JSON.parse(cut.stdout) as CutoverReport;
+      assert.ok(!report.steps.some((s) => s.step === 'index keyless tables'), JSON.stringify(report.steps));
+      assert.doesNotMatch(cut.stderr, /indexing public\.notes/);
+      assert.deepEqual(await ownIndexes(pair.source, db), []);
+      assert.deepEqual(await ownIndexes(pair.target, db), []);
+    } finally {
+      await stopSync(sync);
+    }
+  });
+
   it('a row applied wrongly in a later page of the recorded rows is caught: every page is compared', async () => {
     // As above: the payloads are stored out of line, so an update of the counter streams them as
     // "unchanged" and the target keeps what it has.
