@@ -72,12 +72,11 @@ export async function chooseNarrowingColumn(source: pg.Client, table: TableToVer
  */
 export async function makeNarrowingIndex(
   client: pg.Client,
-  side: Side,
+  index: NarrowingIndex,
   table: TableToVerify,
-  column: string,
   log: Logger,
 ): Promise<NarrowingIndex | null> {
-  const { sql } = narrowingIndexOf(side, table, column);
+  const { side, sql, column } = index;
   const name = narrowingIndexName(table.name);
   try {
     await withCaptureSuspended(client, async () => {
@@ -91,7 +90,7 @@ export async function makeNarrowingIndex(
       if (rows[0]) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${sql}`);
       await client.query(`CREATE INDEX CONCURRENTLY ${quoteIdent(name)} ON ${table.sql} (${quoteIdent(column)})`);
     });
-    return narrowingIndexOf(side, table, column);
+    return index;
   } catch (error) {
     log.warn(
       { side, table: table.name, column, error: messageOf(error) },
@@ -157,8 +156,9 @@ export class CheckIndexes {
         const sidesLacking = (['source', 'target'] as const).filter((side) => lacking[side].includes(table));
         const results = await Promise.all(
           sidesLacking.map((side) => {
-            begun.push(narrowingIndexOf(side, table, column));
-            return makeNarrowingIndex(sides[side], side, table, column, log);
+            const index = narrowingIndexOf(side, table, column);
+            begun.push(index);
+            return makeNarrowingIndex(sides[side], index, table, log);
           }),
         );
         for (const index of results) if (index) made.push(index);
