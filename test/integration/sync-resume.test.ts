@@ -204,10 +204,6 @@ for (const [from, to] of [
             },
             30_000,
           );
-          if (i === 0) {
-            const status = await runPgferry(['status', '--json', '--target', target.url(db)]);
-            statusShowed = (JSON.parse(status.stdout) as { copySnapshot: unknown }).copySnapshot;
-          }
           if (kill.restartSource) {
             await source.restart('fast');
             const code = await Promise.race([run.exited(), sleep(30_000).then(() => 'still running')]);
@@ -216,6 +212,13 @@ for (const [from, to] of [
             run.child.kill('SIGKILL');
           }
           await run.exited();
+          // Read after the kill, not between the moment and the kill: a status run takes longer
+          // than the rest of this copy, which then had nothing left for the later runs to resume.
+          // The snapshots the killed run held are still recorded: status must show them.
+          if (i === 0) {
+            const status = await runPgferry(['status', '--json', '--target', target.url(db)]);
+            statusShowed = (JSON.parse(status.stdout) as { copySnapshot: unknown }).copySnapshot;
+          }
           const progress = await copyProgress(watcher);
           moments.push(
             `${kill.what}: ${hit ? 'hit' : 'not reached in 30 s'} (${progress?.done ?? '?'}/${progress?.total ?? '?'} units done after)`,
