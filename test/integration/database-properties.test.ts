@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import type { CutoverReport } from '../../src/cutover/index.js';
-import { migrationUnderWay, runPgferry, stopSync, useClusterPair, type Cluster } from '../harness/index.js';
+import { describeError, errorCode, migrationUnderWay, runPgferry, stopSync, useClusterPair, type Cluster } from '../harness/index.js';
 
 /** A database's settings and its roles' settings in it, by role name ('' for the database's own). */
 async function settings(cluster: Cluster, db: string): Promise<Array<{ role: string; setting: string }>> {
@@ -216,7 +216,7 @@ describe('large objects changed during the freeze window, 17 → 18', () => {
       await writer.query('COMMIT');
       await writer.end().catch(() => undefined);
       // The server's word comes first ("Connection terminated unexpectedly" may follow it).
-      if (writerErrors.length > 0) assert.equal((writerErrors[0] as { code?: string }).code, '57P01', String(writerErrors[0]));
+      if (writerErrors.length > 0) assert.equal(errorCode(writerErrors[0]), '57P01', describeError(writerErrors[0]));
       const cut = await cutting;
       assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
       const report = JSON.parse(cut.stdout) as CutoverReport;
