@@ -6,6 +6,7 @@ import type { Logger } from '../log/index.js';
 import { formatLsn } from '../replication/index.js';
 import {
   ensureCutoverState,
+  PhaseListener,
   readSlotPosition,
   recordFreezeIntent,
   wantProgress,
@@ -143,6 +144,8 @@ export class DatabaseCutover {
     if (early.created + early.changed + early.removed > 0) log.info(early, 'large objects brought up to date before the freeze');
     // Opened now, so that nothing between the last look at the changes and the freeze waits for it.
     this.watch = (await connect(options.target)).client;
+    // Sync's word that it stopped wakes the stop's wait inside the freeze on this session.
+    await PhaseListener.prepare(this.watch);
     this.slotReader = await openSlotReader(options);
     if (options.verify === 'changes') {
       log.info('asking sync to record the rows it applies, then verifying every row while it streams');
@@ -265,7 +268,7 @@ export class DatabaseCutover {
     const fenceLsn = formatLsn(this.fenced!.fence.lsn);
     this.syncStopped = await this.steps.run('stop sync', () => {
       this.stopRequested = true;
-      return stopSync(this.target, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS);
+      return stopSync(this.target, this.watch!, `cut over at fence ${fenceLsn}`, SYNC_STOP_TIMEOUT_MS);
     });
   }
 

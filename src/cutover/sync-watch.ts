@@ -3,6 +3,7 @@ import { PgferryError } from '../errors.js';
 import {
   copyIsResumable,
   HEARTBEAT_FRESH_SECONDS,
+  PhaseListener,
   ProgressListener,
   readFenceProgress,
   readLagProgress,
@@ -17,11 +18,9 @@ import {
 import type { Fence } from './fence.js';
 import { sleep } from '../plumbing/index.js';
 
-/** How often the stop's wait on sync looks at the target: each look is one small query. */
-const STOP_POLL_MS = 2;
 /**
- * The catch-up and the fence are woken by sync's own notification of each batch it commits;
- * should none come (a sync that has not read the cut-over's wish yet, or an earlier version that
+ * The catch-up and the fence are woken by sync's own notification of each batch it commits, the
+ * stop by its notification that it stopped; should none come (a sync that has not read the cut-over's wish yet, or an earlier version that
  * does not notify), they look for themselves this often. Not the path: a safety net.
  */
 const UNNOTIFIED_LOOK_MS = 25;
@@ -183,13 +182,25 @@ export async function waitForFence(target: pg.Client, fence: Fence, timeoutMs: n
   }
 }
 
-/** Step 6: asks sync to stop through the target and waits until it says it has. */
-export async function stopSync(target: pg.Client, reason: string, timeoutMs: number): Promise<boolean> {
-  await requestSyncStop(target, reason);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if ((await readSyncPhase(target)) === 'stopped') return true;
-    if (Date.now() > deadline) return false;
-    await sleep(STOP_POLL_MS);
+/**
+ * Step 6: asks sync to stop through the target and waits until it says it has. Woken by sync's
+ * notification of the commit that records it stopped, on `watch` (made to listen before the
+ * freeze: PhaseListener.prepare), with no polling interval; should none come (a sync of an
+ * earlier version does not notify), the phase is read on `target` every UNNOTIFIED_LOOK_MS.
+ */
+export async function stopSync(target: pg.Client, watch: pg.Client, reason: string, timeoutMs: number): Promise<boolean> {
+  // Attached before the request: the notification cannot come before the request it answers.
+  const phases = PhaseListener.attach(watch);
+  try {
+    await requestSyncStop(target, reason);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const notified = await phases.next(Math.min(UNNOTIFIED_LOOK_MS, Math.max(0, deadline - Date.now())));
+      // Delivered at the commit that set it: nothing to read back.
+      if (notified === 'stopped' || (await readSyncPhase(target)) === 'stopped') return true;
+      if (Date.now() > deadline) return false;
+    }
+  } finally {
+    phases.stopListening();
   }
 }

@@ -83,5 +83,5 @@ export {
   recordingPosition,
 } from './recording.js';
 export type { ChangedRow, RecordingRequest, RecordingPosition, RecordedCursor, RecordedPage } from './recording.js';
-export { notifySync, parseProgress, ProgressListener, PROGRESS_CHANNEL, REQUESTS_CHANNEL } from './notify.js';
+export { notifySync, parseProgress, PhaseListener, ProgressListener, PHASE_CHANNEL, PROGRESS_CHANNEL, REQUESTS_CHANNEL } from './notify.js';
 export type { SyncProgress } from './notify.js';

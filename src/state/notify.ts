@@ -37,43 +37,67 @@ export function parseProgress(payload: string | undefined): SyncProgress | undef
 }
 
 /**
- * Sync's progress notifications on one session: LISTEN once, then `next` waits for the next
- * one. A notification that arrives between two waits is kept (the latest), so none is missed
- * once `open` returned; what was committed before it is for the caller to read.
+ * Sync says here when it has set its phase (state/sync.ts setSyncPhase): the cut-over's stop
+ * wait (cutover/sync-watch.ts) is woken by the commit that records 'stopped'. The payload is
+ * the phase.
  */
-export class ProgressListener {
-  private latest: SyncProgress | undefined;
+export const PHASE_CHANNEL = 'pgferry_sync_phase';
+
+/**
+ * One channel's notifications on one session: `next` waits for the next one. A notification
+ * that arrives between two waits is kept (the latest), so none is missed from the moment the
+ * wait exists on a session that listens; what was committed before it is for the caller to read.
+ */
+export class NotificationWait<T> {
+  private latest: T | undefined;
   private wake: (() => void) | undefined;
   private readonly onNotification = (message: pg.Notification) => {
-    if (message.channel !== PROGRESS_CHANNEL) return;
-    const progress = parseProgress(message.payload);
-    if (!progress) return;
-    this.latest = progress;
+    if (message.channel !== this.channel) return;
+    const parsed = this.parse(message.payload);
+    if (parsed === undefined) return;
+    this.latest = parsed;
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
   };
 
-  private constructor(private readonly client: pg.Client) {}
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly channel: string,
+    private readonly parse: (payload: string | undefined) => T | undefined,
+  ) {
+    client.on('notification', this.onNotification);
+  }
 
   /** Listening once this returns (LISTEN is committed by itself, so a read that follows sees every earlier commit). */
-  static async open(client: pg.Client): Promise<ProgressListener> {
-    const listener = new ProgressListener(client);
-    client.on('notification', listener.onNotification);
+  static async listen<T>(
+    client: pg.Client,
+    channel: string,
+    parse: (payload: string | undefined) => T | undefined,
+  ): Promise<NotificationWait<T>> {
+    const wait = new NotificationWait(client, channel, parse);
     try {
-      await client.query(`LISTEN ${PROGRESS_CHANNEL}`);
+      await client.query(`LISTEN ${channel}`);
     } catch (error) {
-      client.off('notification', listener.onNotification);
+      wait.stopListening();
       throw error;
     }
-    return listener;
+    return wait;
   }
 
   /**
-   * The progress notified since the last call, at once if there is one, else the next within
-   * `ms` (undefined if none came: the caller looks for itself then). An abort ends the wait.
+   * On a session that already listens (`listenFor`, earlier): no round trip, for a wait inside
+   * the freeze. Only what arrives from now on wakes it.
    */
-  next(ms: number, signal?: AbortSignal): Promise<SyncProgress | undefined> {
+  static attach<T>(client: pg.Client, channel: string, parse: (payload: string | undefined) => T | undefined): NotificationWait<T> {
+    return new NotificationWait(client, channel, parse);
+  }
+
+  /**
+   * What was notified since the last call, at once if there is one, else the next within `ms`
+   * (undefined if none came: the caller looks for itself then). An abort ends the wait.
+   */
+  next(ms: number, signal?: AbortSignal): Promise<T | undefined> {
     const taken = this.latest;
     if (taken !== undefined) {
       this.latest = undefined;
@@ -85,9 +109,9 @@ export class ProgressListener {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
         this.wake = undefined;
-        const progress = this.latest;
+        const value = this.latest;
         this.latest = undefined;
-        resolve(progress);
+        resolve(value);
       };
       const timer = setTimeout(done, ms);
       signal?.addEventListener('abort', done, { once: true });
@@ -98,12 +122,32 @@ export class ProgressListener {
   /** Stops listening; the session stays usable. */
   async close(): Promise<void> {
     this.stopListening();
-    await this.client.query(`UNLISTEN ${PROGRESS_CHANNEL}`);
+    await this.client.query(`UNLISTEN ${this.channel}`);
   }
 
-  /** Stops waking anyone, without a round trip: for a session about to be closed (what still arrives is ignored). */
+  /** Stops waking anyone, without a round trip: for a session about to be closed or listening on (what still arrives is ignored). */
   stopListening(): void {
     this.client.off('notification', this.onNotification);
     this.wake?.();
   }
 }
+
+/** Sync's progress notifications (PROGRESS_CHANNEL) on one session. */
+export type ProgressListener = NotificationWait<SyncProgress>;
+
+export const ProgressListener = {
+  /** Listening once this returns. */
+  open: (client: pg.Client): Promise<ProgressListener> => NotificationWait.listen(client, PROGRESS_CHANNEL, parseProgress),
+};
+
+/** Sync's phase notifications (PHASE_CHANNEL) on one session. */
+export type PhaseListener = NotificationWait<string>;
+
+export const PhaseListener = {
+  /** Makes `client` listen for sync's phase, before the wait that needs it (one round trip). */
+  prepare: async (client: pg.Client): Promise<void> => {
+    await client.query(`LISTEN ${PHASE_CHANNEL}`);
+  },
+  /** A wait on a session `prepare` made listen: no round trip. */
+  attach: (client: pg.Client): PhaseListener => NotificationWait.attach(client, PHASE_CHANNEL, (payload) => payload || undefined),
+};

@@ -3,7 +3,7 @@ import { inOneRoundTrip, inTransaction, SQLSTATE, sqlState } from '../plumbing/i
 import { formatLsn, parseLsn, type Lsn } from '../replication/index.js';
 import { LaterColumns, stateTableExists } from './exists.js';
 import { CHANGED_ROWS_STATEMENTS, RECORDING_COLUMNS, type RecordingRequest } from './recording.js';
-import { PROGRESS_CHANNEL, REQUESTS_CHANNEL } from './notify.js';
+import { PHASE_CHANNEL, PROGRESS_CHANNEL, REQUESTS_CHANNEL } from './notify.js';
 
 /**
  * The change stream's state on the target. `applied_lsn` moves in the same transaction as the
@@ -369,7 +369,8 @@ export async function readStreamRequests(client: pg.Client): Promise<{
 }
 
 export async function setSyncPhase(client: pg.Client, phase: SyncPhase): Promise<void> {
-  await client.query(`UPDATE pgferry.sync SET phase = $1`, [phase]);
+  // The phase and the notification that says it, in one statement: delivered at its commit, with the phase visible.
+  await client.query(`WITH phase AS (UPDATE pgferry.sync SET phase = $1 RETURNING 1) SELECT pg_notify($2, $1)`, [phase, PHASE_CHANNEL]);
 }
 
 export interface TableCounts {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import type { CutoverReport } from '../../src/cutover/index.js';
+import { PhaseListener, readSyncPhase, requestSyncStop } from '../../src/state/index.js';
 import {
   compareTables,
   newSessionCanWrite as canWrite,
@@ -180,6 +181,28 @@ describe('cutover failure paths, 17 → 18', () => {
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /no pgferry sync state here/);
     assert.equal(await newSessionCanWrite(pair.source, db), true);
+  });
+
+  it("sync says it stopped at the commit that records it, which is what wakes the stop's wait inside the freeze", async () => {
+    const { db, sync } = await migrationUnderWay(pair.source, pair.target, 'stopword');
+    const target = new pg.Client({ connectionString: pair.target.url(db) });
+    const watch = new pg.Client({ connectionString: pair.target.url(db) });
+    await Promise.all([target.connect(), watch.connect()]);
+    try {
+      // As the cut-over does: listening before the freeze, the wait attached before the request.
+      await PhaseListener.prepare(watch);
+      const phases = PhaseListener.attach(watch);
+      await requestSyncStop(target, 'a test asks');
+      const said = await phases.next(30_000);
+      phases.stopListening();
+      assert.equal(said, 'stopped', `sync did not say it stopped within 30 s:\n${sync.output()}`);
+      // Delivered at that commit, the phase is visible to whoever is woken.
+      assert.equal(await readSyncPhase(target), 'stopped');
+      assert.equal(await sync.exited(), 0, sync.output());
+    } finally {
+      await Promise.all([target.end(), watch.end()]);
+      await stopSync(sync);
+    }
   });
 
   it('when the fence never arrives (sync stopped), unfreezes the source and says so; sync then carries on', async () => {
