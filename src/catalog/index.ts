@@ -11,6 +11,6 @@ export {
 export type { ScopeFilter, QualifiedName } from './scope.js';
 export { readServerInfo, readSettings, serverMajor, assertStreamableSource, OLDEST_SOURCE_MAJOR } from './server.js';
 export type { ServerInfo } from './server.js';
-export { listTables, displayName } from './tables.js';
+export { listTables, displayName, LOOKUP_INDEX_SQL } from './tables.js';
 export type { TableInfo, TableKind, ReplicaIdentity } from './tables.js';
 export { tablesOnTarget } from './target-tables.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from '../plumbing/index.js';
-import { SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from './scope.js';
+import { OWN_INDEX_PREFIX, SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from './scope.js';
 
 export type TableKind = 'table' | 'partitioned table' | 'materialized view' | 'foreign table';
 export type ReplicaIdentity = 'default' | 'full' | 'index' | 'nothing';
@@ -30,7 +30,22 @@ export interface TableInfo extends QualifiedName {
   readonly rowSecurity: boolean;
   readonly bytes: number;
   readonly estimatedRows: number;
+  /**
+   * An index of its own (not one a cut-over made for its check) answers a lookup of rows by the
+   * values of its first column (LOOKUP_INDEX_SQL): what the cut-over's check of a keyless table's
+   * changed rows narrows by; without one, the cut-over builds one for it.
+   */
+  readonly hasLookupIndex: boolean;
 }
+
+/**
+ * An index `i` (its access method `am`, first operator class `oc`, first column `a`) that answers
+ * `column = ANY (values)` for its first column: valid, not partial, btree or hash, led by a plain
+ * column under its type's default operator class and its own collation. Written once: check's
+ * findings and the cut-over's check (verify/keyless-indexes.ts) must agree on it.
+ */
+export const LOOKUP_INDEX_SQL = `i.indisvalid AND i.indisready AND i.indpred IS NULL AND i.indkey[0] > 0
+        AND am.amname IN ('btree', 'hash') AND oc.opcdefault AND i.indcollation[0] = a.attcollation`;
 
 const KINDS: Record<string, TableKind> = { r: 'table', p: 'partitioned table', m: 'materialized view', f: 'foreign table' };
 const IDENTITIES: Record<string, ReplicaIdentity> = { d: 'default', f: 'full', i: 'index', n: 'nothing' };
@@ -57,6 +72,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
     relrowsecurity: boolean;
     bytes: string;
     estimated_rows: number;
+    has_lookup_index: boolean;
   }>(`
     SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
            c.relpersistence::text AS relpersistence, c.relreplident::text AS relreplident, c.relispartition,
@@ -69,7 +85,10 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
            c.relrowsecurity AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
              AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) AS hidden_by_rls,
            CASE WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid) ELSE 0 END::text AS bytes,
-           GREATEST(c.reltuples, 0)::float8 AS estimated_rows
+           GREATEST(c.reltuples, 0)::float8 AS estimated_rows,
+           EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+                     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] JOIN pg_opclass oc ON oc.oid = i.indclass[0]
+                    WHERE i.indrelid = c.oid AND left(ic.relname::text, ${OWN_INDEX_PREFIX.length}) <> '${OWN_INDEX_PREFIX}' AND ${LOOKUP_INDEX_SQL}) AS has_lookup_index
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'm', 'f')
@@ -95,6 +114,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
       rowSecurity: r.relrowsecurity,
       bytes: Number(r.bytes),
       estimatedRows: r.estimated_rows,
+      hasLookupIndex: r.has_lookup_index,
     }))
     .filter((t) => scope.includes(t));
 }

@@ -1,3 +1,4 @@
+import { LOOKUP_INDEX_SQL } from '../catalog/index.js';
 import type { SideSession } from './session.js';
 import type { TableToVerify } from './tables.js';
 
@@ -10,8 +11,9 @@ export interface LeadingIndex {
 
 /**
  * The indexes of each keyless table (by its display name) that a lookup of rows by their values
- * can use: valid, not partial, btree or hash, led by a plain column under its type's default
- * operator class and its own collation, so `column IN (values)` is answered from the index. A
+ * can use (catalog's LOOKUP_INDEX_SQL: valid, not partial, btree or hash, led by a plain column
+ * under its type's default operator class and its own collation), so `column = ANY (values)` is
+ * answered from the index. A
  * keyless table often has one that is not unique; without any, a lookup by value reads the table.
  */
 export async function leadingIndexes(side: SideSession, tables: readonly TableToVerify[]): Promise<Map<string, LeadingIndex[]>> {
@@ -29,8 +31,7 @@ export async function leadingIndexes(side: SideSession, tables: readonly TableTo
        JOIN pg_catalog.pg_am am ON am.oid = ic.relam
        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
        JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[0]
-      WHERE i.indisvalid AND i.indisready AND i.indpred IS NULL AND i.indkey[0] > 0
-        AND am.amname IN ('btree', 'hash') AND oc.opcdefault AND i.indcollation[0] = a.attcollation
+      WHERE ${LOOKUP_INDEX_SQL}
       ORDER BY u.s, u.t, i.indisunique DESC, ic.relname`,
     [keyless.map((t) => t.schema), keyless.map((t) => t.table)],
   );

@@ -209,6 +209,9 @@ describe('pgferry check', () => {
        CREATE TABLE public.log_lines (at timestamptz, line text);
        CREATE TABLE public.nothing (id int PRIMARY KEY); ALTER TABLE public.nothing REPLICA IDENTITY NOTHING;
        CREATE TABLE public.full_dupes (v text); ALTER TABLE public.full_dupes REPLICA IDENTITY FULL;
+       CREATE TABLE public.found_dupes (v text); ALTER TABLE public.found_dupes REPLICA IDENTITY FULL;
+       CREATE INDEX found_dupes_v ON public.found_dupes (v);
+       CREATE INDEX pgferry_narrow_0123456789ab ON public.full_dupes (v);
        CREATE TABLE public.events (at date, what text) PARTITION BY RANGE (at);
        CREATE TABLE public.events_2026 PARTITION OF public.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');`,
     );
@@ -222,6 +225,12 @@ describe('pgferry check', () => {
     // public.nothing has a primary key: pointing its identity back at it is the fix.
     assert.match(missing.fix, /ALTER TABLE "public"\."nothing" REPLICA IDENTITY DEFAULT;/);
     assert.match(run.find('tables.replica-identity-full').message, /public\.full_dupes/);
+    // The cut-over's check would index full_dupes (an index a killed cut-over left is not its own),
+    // not found_dupes, which has one.
+    assert.match(
+      run.find('cutover.keyless-check-index').message,
+      /^the cut-over will index 1 table without a key or an index for its check \(.+ in all\): public\.full_dupes \(.+\)$/,
+    );
 
     await pg17.sql(
       p.sourceDb,

@@ -54,6 +54,7 @@ function table(name: string, overrides: Partial<TableInfo> = {}): TableInfo {
     replicaIdentity: 'default',
     hasPrimaryKey: true,
     hasIdentityIndex: false,
+    hasLookupIndex: false,
     readable: true,
     owned: true,
     owner: 'migrator',
@@ -515,6 +516,25 @@ describe('tables', () => {
       tableFindings(source({ tables: [table('f', { replicaIdentity: 'full', hasPrimaryKey: true })] }), target()),
       'tables.replica-identity-full',
     );
+  });
+
+  test("keyless tables the cut-over's check must index are named with their sizes, largest first, and both ways out", () => {
+    const tables = [
+      table('small_log', { replicaIdentity: 'full', hasPrimaryKey: false, bytes: 16 * 1024 }),
+      table('big_log', { replicaIdentity: 'full', hasPrimaryKey: false, bytes: 3 * 1024 ** 3 }),
+      table('indexed_log', { replicaIdentity: 'full', hasPrimaryKey: false, hasLookupIndex: true, bytes: 1024 ** 3 }),
+      table('scratch', { replicaIdentity: 'full', hasPrimaryKey: false, unlogged: true }),
+      table('keyed', { replicaIdentity: 'full', hasPrimaryKey: true }),
+    ];
+    const f = find(tableFindings(source({ tables }), target()), 'cutover.keyless-check-index');
+    assert.equal(f.severity, 'info');
+    assert.equal(
+      f.message,
+      'the cut-over will index 2 tables without a key or an index for its check (3.0 GB in all): public.big_log (3.0 GB), public.small_log (16.0 kB)',
+    );
+    assert.match(f.fix, /--no-check-indexes/);
+    assert.match(f.fix, /primary key/);
+    absent(tableFindings(source({ tables: tables.slice(2) }), target()), 'cutover.keyless-check-index');
   });
 
   test('row security that would hide rows from the source role is an error naming the table and both fixes', () => {

@@ -1,5 +1,6 @@
 import { displayName, type TableInfo } from '../../catalog/index.js';
 import { listSome, plural, type Finding } from '../finding.js';
+import { formatBytes } from './size.js';
 import type { SourceFacts, TargetFacts } from '../facts.js';
 import { quoteIdent, quoteQualified } from '../../plumbing/index.js';
 
@@ -100,6 +101,26 @@ export function tableFindings(source: SourceFacts, target: TargetFacts): Finding
       message: `${plural(fullWithoutKey.length, 'table')} ${fullWithoutKey.length === 1 ? 'has' : 'have'} REPLICA IDENTITY FULL and no key: ${listSome(fullWithoutKey.map(displayName))}`,
       why: 'their updates and deletes are applied one row at a time by matching whole rows, slower than keyed tables',
       fix: 'add a primary key where the data has one',
+    });
+  }
+
+  // The cut-over counts a keyless table's changed rows inside the freeze through an index, and
+  // builds one before the freeze where there is none (cutover/narrowing-indexes.ts): said here,
+  // with the sizes, so the cost is known before the day, and the choice (a key, or
+  // --no-check-indexes) is made then.
+  const unindexed = fullWithoutKey.filter((t) => !t.unlogged && !t.hasLookupIndex).sort((a, b) => b.bytes - a.bytes);
+  if (unindexed.length > 0) {
+    const total = unindexed.reduce((sum, t) => sum + t.bytes, 0);
+    findings.push({
+      id: 'cutover.keyless-check-index',
+      severity: 'info',
+      message: `the cut-over will index ${plural(unindexed.length, 'table')} without a key or an index for its check (${formatBytes(total)} in all): ${listSome(unindexed.map((t) => `${displayName(t)} (${formatBytes(t.bytes)})`))}`,
+      why:
+        "inside the freeze the cut-over compares a keyless table's changed rows by looking them up through an index; for a table with none it builds one " +
+        '(CREATE INDEX CONCURRENTLY pgferry_narrow_…, on a column it chooses) on each side before the freeze and drops it after: the I/O and time of an index build on the production source',
+      fix:
+        'nothing, if that build is acceptable; better, give these tables a primary key (sync also applies their updates faster), or an index; ' +
+        `or cut over with --no-check-indexes: no index is built, and the check reads these tables whole inside the freeze, which then grows with their ${formatBytes(total)}`,
     });
   }
 
