@@ -23,7 +23,7 @@ import type { CutoverOptions, FreezeContext, VerifyLevel } from './context.js';
 import { throwIfInterrupted, verifyFailed, type Lifted } from './failures.js';
 import { emitFence, type Fence } from './fence.js';
 import { finishCutover, type CutoverReport, type Frozen } from './finish.js';
-import { lateWrites, markRestartPoint, type LateWrites } from './late-writes.js';
+import { lateWrites, RestartPoint, type LateWrites } from './late-writes.js';
 import { writableSession } from './read-only.js';
 import { applyFreeze, drainForFreeze, planFreeze, type FreezePlan } from './freeze.js';
 import type { DrainReport } from './drain.js';
@@ -45,6 +45,8 @@ import { ChangeRecord, type ChangesAhead, type ChangesInFreeze } from './changes
 
 /** Time allowed for sync to notice the stop request and end cleanly. */
 const SYNC_STOP_TIMEOUT_MS = 15_000;
+/** How long, before the freeze, the cut-over waits for sync to confirm its first restart mark (late-writes.ts RestartPoint). */
+const RESTART_POINT_WAIT_MS = 3_000;
 
 /**
  * One database's part of a cut-over, step by step: run.ts runs one of these for a database, or
@@ -163,6 +165,10 @@ export class DatabaseCutover {
     const { options, log, steps } = this;
     const record = this.record;
     const verified = this.verifiedAhead;
+    const restart = await RestartPoint.mark(this.source, this.state.slot).catch((error: unknown) => {
+      log.warn({ error: messageOf(error) }, 'could not mark a restart point for the late-writes read; it reads from further back');
+      return undefined;
+    });
     if (record && verified) {
       const passes = await steps.run('changes ahead', () => record.narrow(options.signal));
       this.ahead = {
@@ -172,19 +178,20 @@ export class DatabaseCutover {
         report: verified,
       };
     }
+    // So that the late-writes read inside the freeze decodes from about the first mark, not from up
+    // to 30 s back. Before the catch-up: any wait here must not add to the lag the freeze starts with.
+    if (restart)
+      await restart.propose(RESTART_POINT_WAIT_MS).then(
+        (proposed) => {
+          if (!proposed) log.debug('sync did not confirm the restart point in time: the late-writes read starts further back');
+        },
+        (error: unknown) => log.warn({ error: messageOf(error) }, 'could not propose a restart point for the late-writes read'),
+      );
     // Last before the freeze, so the lag it measures is the lag the freeze starts with.
     log.info({ maxLagSeconds: options.maxLagSeconds }, 'waiting for sync to be within the lag limit');
     this.progressAsked = true;
     this.lagAtStart = await steps.run('catch up', () =>
       waitForLag(this.target, options.maxLagSeconds, options.catchUpTimeoutMs, options.signal),
-    );
-    // So that the late-writes read inside the freeze decodes from here, not from up to 15 s back.
-    await markRestartPoint(this.source).then(
-      (marked) => {
-        if (!marked) log.debug('no restart point marked for the late-writes read (PostgreSQL before 16, or no privilege)');
-      },
-      (error: unknown) =>
-        log.warn({ error: messageOf(error) }, 'could not mark a restart point for the late-writes read; it reads from further back'),
     );
   }
 

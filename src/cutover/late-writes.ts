@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { messageOf } from '../errors.js';
-import { formatLsn, PGOUTPUT, PGOUTPUT_OFFSET, type Lsn } from '../replication/index.js';
+import { formatLsn, parseLsn, PGOUTPUT, PGOUTPUT_OFFSET, type Lsn } from '../replication/index.js';
 import { flushSourceWal } from './fence.js';
 import { sleep, sqlState, SQLSTATE } from '../plumbing/index.js';
 
@@ -82,24 +82,58 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
 
 /**
  * Lets the late-writes read inside the freeze start near the freeze instead of up to 15 s before
- * it. A peek decodes the slot from its restart position, which moves only to a
- * running-transactions record the walsender has decoded and sync has since confirmed; PostgreSQL
- * writes one every 15 s (the background writer), so under steady writes the read decoded that
- * much WAL with writes frozen (60–100 ms at pgbench's full speed on 2 cores). One written now,
- * just before the freeze (pg_log_standby_snapshot, PostgreSQL 16+), is confirmed by sync's last
- * acknowledgement when it stops, and the read starts there. Nothing of what the read finds
- * changes: PostgreSQL decodes every transaction committed past the confirmed position from any
- * restart position it keeps. Best effort: before 16, or without the privilege (a superuser's by
- * default), nothing is written and the read starts where it would have. Returns whether one was.
+ * it. A peek decodes the slot from its restart position, which PostgreSQL moves only at a
+ * running-transactions record (the background writer writes one every 15 s), and then only to
+ * the record before it (where a snapshot was saved, so decoding can begin there), once sync has
+ * confirmed past the one that proposed it; the slot takes no new proposal while one waits. Under
+ * steady writes the read thus decoded up to 15–30 s of WAL with writes frozen (60–100 ms at
+ * pgbench's full speed on 2 cores). So two are written (pg_log_standby_snapshot, PostgreSQL 16+):
+ * the first before the last passes over the changes, the second once sync has confirmed past the
+ * first, just before the freeze; sync's last acknowledgement when it stops then makes the first
+ * the slot's restart position. Nothing the read finds changes: PostgreSQL decodes every
+ * transaction committed past the confirmed position from any restart position it keeps. Best
+ * effort: before 16, or without the privilege (a superuser's by default), nothing is written.
  */
-export async function markRestartPoint(source: pg.Client): Promise<boolean> {
-  const { rows } = await source.query<{ may: boolean }>(
-    // By oid, so a server without the function answers NULL rather than an error.
-    `SELECT coalesce(has_function_privilege(to_regprocedure('pg_catalog.pg_log_standby_snapshot()'), 'EXECUTE'), false) AS may`,
-  );
-  if (rows[0]?.may !== true) return false;
-  await source.query('SELECT pg_catalog.pg_log_standby_snapshot()');
-  return true;
+export class RestartPoint {
+  private constructor(
+    private readonly source: pg.Client,
+    private readonly slot: string,
+    private readonly first: Lsn,
+  ) {}
+
+  /** Writes the first record; undefined where the server or the role cannot. */
+  static async mark(source: pg.Client, slot: string): Promise<RestartPoint | undefined> {
+    const { rows } = await source.query<{ may: boolean }>(
+      // By oid, so a server without the function answers NULL rather than an error.
+      `SELECT coalesce(has_function_privilege(to_regprocedure('pg_catalog.pg_log_standby_snapshot()'), 'EXECUTE'), false) AS may`,
+    );
+    if (rows[0]?.may !== true) return undefined;
+    return new RestartPoint(source, slot, await logRunningTransactions(source));
+  }
+
+  /**
+   * Writes the second record once sync has confirmed past the first (it confirms every second or
+   * so), within `withinMs`; false if it had not by then (the read starts further back).
+   */
+  async propose(withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const { rows } = await this.source.query<{ past: boolean | null }>(
+        `SELECT confirmed_flush_lsn >= $2::pg_lsn AS past FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+        [this.slot, formatLsn(this.first)],
+      );
+      if (rows[0]?.past === true) break;
+      if (Date.now() > deadline) return false;
+      await sleep(50);
+    }
+    await logRunningTransactions(this.source);
+    return true;
+  }
+}
+
+async function logRunningTransactions(source: pg.Client): Promise<Lsn> {
+  const { rows } = await source.query<{ lsn: string }>('SELECT pg_catalog.pg_log_standby_snapshot()::text AS lsn');
+  return parseLsn(rows[0]!.lsn);
 }
 
 export function describeLateWrites(late: LateWrites): string {

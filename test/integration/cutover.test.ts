@@ -55,10 +55,27 @@ for (const [from, to] of [
       let written: WriterReport;
       try {
         await writer.waitForCommits(200, 'source');
+        const before = await pair.source.sql(db, 'SELECT pg_current_wal_insert_lsn()::text AS lsn');
         // Without the way back: the old source keeps its slot, the record of any write after the cut-over (below).
         const cut = await runPgferry(['cutover', ...args, '--json', '--no-fallback'], {}, 120_000);
         assert.equal(cut.code, 0, `${cut.stderr}\n--- sync\n${sync.output()}`);
         const report = JSON.parse(cut.stdout) as CutoverReport;
+        // On 16+ the cut-over marks a restart point just before the freeze, which sync's last
+        // acknowledgement makes the slot's: the late-writes read inside the freeze decoded from
+        // there, not from the background writer's last one (up to 15 s back). Before 16 there is
+        // no way to mark one.
+        if (from >= 16) {
+          const restart = await pair.source.sql(
+            db,
+            `SELECT restart_lsn >= $1::pg_lsn AS recent, restart_lsn::text AS restart FROM pg_replication_slots WHERE database = current_database() AND slot_type = 'logical'`,
+            [(before.rows[0] as { lsn: string }).lsn],
+          );
+          assert.deepEqual(
+            restart.rows.map((r) => (r as { recent: boolean }).recent),
+            [true],
+            `the slot restarts from ${JSON.stringify(restart.rows)}, before ${(before.rows[0] as { lsn: string }).lsn}, read before the cut-over began`,
+          );
+        }
 
         // Writes are frozen: the source has not moved since the fence, so the two must be equal now.
         const comparison = await compareTables(pair.source.url(db), pair.target.url(db));
