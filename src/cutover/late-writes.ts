@@ -89,8 +89,8 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
  * steady writes the read thus decoded up to 15–30 s of WAL with writes frozen (60–100 ms at
  * pgbench's full speed on 2 cores). So two are written (pg_log_standby_snapshot, PostgreSQL 16+):
  * the first before the last passes over the changes, the second once sync has confirmed past the
- * first, just before the freeze; sync's last acknowledgement when it stops then makes the first
- * the slot's restart position. Nothing the read finds changes: PostgreSQL decodes every
+ * first, before the catch-up; sync's last acknowledgement when it stops then makes the first the
+ * slot's restart position, a few seconds before the freeze. Nothing the read finds changes: PostgreSQL decodes every
  * transaction committed past the confirmed position from any restart position it keeps. Best
  * effort: before 16, or without the privilege (a superuser's by default), nothing is written.
  */

@@ -20,8 +20,9 @@ import { sleep } from '../plumbing/index.js';
 
 /**
  * The catch-up and the fence are woken by sync's own notification of each batch it commits, the
- * stop by its notification that it stopped; should none come (a sync that has not read the cut-over's wish yet, or an earlier version that
- * does not notify), they look for themselves this often. Not the path: a safety net.
+ * stop by its notification that it stopped; should none come (a sync that has not read the
+ * cut-over's wish yet, or an earlier version that does not notify), they look for themselves
+ * this often. Not the path: a safety net.
  */
 const UNNOTIFIED_LOOK_MS = 25;
 /** A sync of an earlier version records only the monitor's lag, once a second: looked at this often. */
