@@ -90,7 +90,8 @@ export async function lateWrites(source: pg.Client, slot: string, publication: s
  * pgbench's full speed on 2 cores). So two are written (pg_log_standby_snapshot, PostgreSQL 16+):
  * the first before the last passes over the changes, the second once sync has confirmed past the
  * first, before the catch-up; sync's last acknowledgement when it stops then makes the first the
- * slot's restart position, a few seconds before the freeze. Nothing the read finds changes: PostgreSQL decodes every
+ * slot's restart position, a few seconds before the freeze (with --verify changes, whose passes
+ * over the changes leave sync the time to confirm the first). Nothing the read finds changes: PostgreSQL decodes every
  * transaction committed past the confirmed position from any restart position it keeps. Best
  * effort: before 16, or without the privilege (a superuser's by default), nothing is written.
  */
