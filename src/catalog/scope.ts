@@ -26,6 +26,11 @@ export const NON_USER_SCHEMAS_SQL = `'pg_catalog', 'information_schema', 'pgferr
  */
 export const OWN_INDEX_PREFIX = 'pgferry_narrow_';
 
+/** SQL true when the index named by `relname` (a name column or expression) is not one of those. */
+export function notOwnIndexSql(relname: string): string {
+  return `left(${relname}::text, ${OWN_INDEX_PREFIX.length}) <> '${OWN_INDEX_PREFIX}'`;
+}
+
 /**
  * Extensions that are replication machinery: their nodes, subscriptions, queues and origins
  * describe the source's own replication, which the target must not inherit (it would hold the

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteIdent } from '../plumbing/index.js';
-import { OWN_INDEX_PREFIX, SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from './scope.js';
+import { notOwnIndexSql, SYSTEM_SCHEMA_SQL, type QualifiedName, type Scope } from './scope.js';
 
 export type TableKind = 'table' | 'partitioned table' | 'materialized view' | 'foreign table';
 export type ReplicaIdentity = 'default' | 'full' | 'index' | 'nothing';
@@ -88,7 +88,7 @@ export async function listTables(client: pg.Client, scope: Scope): Promise<Table
            GREATEST(c.reltuples, 0)::float8 AS estimated_rows,
            EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
                      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] JOIN pg_opclass oc ON oc.oid = i.indclass[0]
-                    WHERE i.indrelid = c.oid AND left(ic.relname::text, ${OWN_INDEX_PREFIX.length}) <> '${OWN_INDEX_PREFIX}' AND ${LOOKUP_INDEX_SQL}) AS has_lookup_index
+                    WHERE i.indrelid = c.oid AND ${notOwnIndexSql('ic.relname')} AND ${LOOKUP_INDEX_SQL}) AS has_lookup_index
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p', 'm', 'f')

@@ -1,4 +1,4 @@
-import { CAPTURE_FUNCTIONS_SQL, OWN_INDEX_PREFIX, type QualifiedName } from '../../catalog/index.js';
+import { CAPTURE_FUNCTIONS_SQL, notOwnIndexSql, type QualifiedName } from '../../catalog/index.js';
 import { address, notExtensionMember, USER_NAMESPACE, type ExtractContext } from './context.js';
 
 interface OnTable {
@@ -155,7 +155,7 @@ export async function extractPostData(ctx: ExtractContext): Promise<void> {
       JOIN pg_namespace n ON n.oid = t.relnamespace
       LEFT JOIN pg_inherits inh ON inh.inhrelid = i.indexrelid
      WHERE ${USER_NAMESPACE} AND i.indisvalid AND ${notExtensionMember('pg_class', 'i.indexrelid')}
-       AND left(ic.relname, ${OWN_INDEX_PREFIX.length}) <> '${OWN_INDEX_PREFIX}'
+       AND ${notOwnIndexSql('ic.relname')}
      ORDER BY i.indexrelid`);
   for (const i of indexes) {
     if (excluded(i.relid)) continue;
