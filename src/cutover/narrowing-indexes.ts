@@ -26,6 +26,8 @@ import { writableSession } from './read-only.js';
 export interface NarrowingIndex {
   readonly side: Side;
   readonly table: string;
+  /** The index's own name (narrowingIndexName). */
+  readonly name: string;
   /** Quoted "schema"."name" of the index. */
   readonly sql: string;
   readonly column: string;
@@ -40,7 +42,8 @@ export function narrowingIndexName(table: string): string {
 }
 
 function narrowingIndexOf(side: Side, table: TableToVerify, column: string): NarrowingIndex {
-  return { side, table: table.name, sql: `${quoteIdent(table.schema)}.${quoteIdent(narrowingIndexName(table.name))}`, column };
+  const name = narrowingIndexName(table.name);
+  return { side, table: table.name, name, sql: `${quoteIdent(table.schema)}.${quoteIdent(name)}`, column };
 }
 
 /**
@@ -76,8 +79,7 @@ export async function makeNarrowingIndex(
   table: TableToVerify,
   log: Logger,
 ): Promise<NarrowingIndex | null> {
-  const { side, sql, column } = index;
-  const name = narrowingIndexName(table.name);
+  const { side, name, sql, column } = index;
   try {
     await withCaptureSuspended(client, async () => {
       const { rows } = await client.query<{ valid: boolean }>(
