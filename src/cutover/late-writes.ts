@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { messageOf } from '../errors.js';
 import { formatLsn, parseLsn, PGOUTPUT, PGOUTPUT_OFFSET, type Lsn } from '../replication/index.js';
 import { flushSourceWal } from './fence.js';
-import { sleep, sqlState, SQLSTATE } from '../plumbing/index.js';
+import { DeadlineExceeded, pollUntil, sleep, sqlState, SQLSTATE } from '../plumbing/index.js';
 
 /**
  * Writes the source committed that sync never applied: every transaction with changes to a
@@ -117,15 +117,20 @@ export class RestartPoint {
    * so), within `withinMs`; false if it had not by then (the read starts further back).
    */
   async propose(withinMs: number): Promise<boolean> {
-    const deadline = Date.now() + withinMs;
-    for (;;) {
-      const { rows } = await this.source.query<{ past: boolean | null }>(
-        `SELECT confirmed_flush_lsn >= $2::pg_lsn AS past FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
-        [this.slot, formatLsn(this.first)],
+    try {
+      await pollUntil(
+        async () => {
+          const { rows } = await this.source.query<{ past: boolean | null }>(
+            `SELECT confirmed_flush_lsn >= $2::pg_lsn AS past FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+            [this.slot, formatLsn(this.first)],
+          );
+          return rows[0]?.past === true;
+        },
+        { timeoutMs: withinMs, everyMs: 50, what: 'sync to confirm the restart mark' },
       );
-      if (rows[0]?.past === true) break;
-      if (Date.now() > deadline) return false;
-      await sleep(50);
+    } catch (error) {
+      if (error instanceof DeadlineExceeded) return false;
+      throw error;
     }
     await logRunningTransactions(this.source);
     return true;
